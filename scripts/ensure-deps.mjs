@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+// Makes a fresh clone runnable: npm packages from the lockfile, the Debian packages the tests and
+// the lab need (as root), and a build. Idempotent and quick when everything is already there.
+import {execFileSync, spawnSync} from 'node:child_process'
+import {existsSync, statSync} from 'node:fs'
+import {dirname, join} from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+const top = join(dirname(fileURLToPath(import.meta.url)), '..')
+const run = (cmd, args, opts = {}) => {
+  const r = spawnSync(cmd, args, {cwd: top, stdio: 'inherit', ...opts})
+  if (r.status !== 0) {
+    console.error(`ensure-deps: ${cmd} ${args.join(' ')} failed (exit ${r.status})`)
+    process.exit(r.status ?? 1)
+  }
+}
+
+// 1. npm packages, exactly as locked.
+const stamp = join(top, 'node_modules/.package-lock.json')
+if (!existsSync(stamp) || statSync(stamp).mtimeMs < statSync(join(top, 'package-lock.json')).mtimeMs) {
+  run('npm', ['ci', '--no-audit', '--no-fund'])
+}
+
+// 2. Debian packages: the tests and the lab use a real sshd, arping, ip and loop devices.
+const wanted = [
+  ['openssh-server', '/usr/sbin/sshd'],
+  ['openssh-client', '/usr/bin/ssh-keygen'],
+  ['iputils-arping', '/usr/bin/arping'],
+  ['iproute2', '/usr/sbin/ip'],
+  ['e2fsprogs', '/usr/sbin/mkfs.ext4'],
+  ['util-linux', '/usr/sbin/losetup'],
+  ['tar', '/usr/bin/tar'],
+  ['gzip', '/usr/bin/gzip'],
+]
+const missing = wanted.filter(([, file]) => !existsSync(file)).map(([pkg]) => pkg)
+if (missing.length > 0) {
+  if (process.getuid?.() === 0) {
+    const env = {...process.env, DEBIAN_FRONTEND: 'noninteractive'}
+    run('apt-get', ['update', '-qq'], {env})
+    // --no-install-recommends keeps it small; policy-rc.d-free: sshd is started by the tests, not by apt.
+    run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], {env})
+  } else {
+    console.error(`ensure-deps: missing Debian packages (install as root): ${missing.join(' ')}`)
+  }
+}
+
+// 3. Build (TypeScript and the oclif manifest) when a source is newer than the build.
+const built = join(top, 'oclif.manifest.json')
+const stale = () =>
+  execFileSync('find', ['src', 'package.json', 'tsconfig.json', '-newer', built, '-type', 'f', '-print', '-quit'], {cwd: top, encoding: 'utf8'}).trim() !== ''
+if (!existsSync(built) || !existsSync(join(top, 'dist')) || stale()) {
+  run('npm', ['run', '--silent', 'build'])
+}

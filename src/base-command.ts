@@ -1,0 +1,82 @@
+import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
+
+import {configPathFrom, loadConfig, type LoadedConfig} from './config/load.js'
+import {ExitCode, type ExitCodeValue, HaError} from './errors.js'
+import {Reporter} from './output/reporter.js'
+
+export type HaFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof HaCommand)['baseFlags'] & T['flags']>
+
+/**
+ * Every ha command: the shared flags, one Reporter, one place where errors become exit codes,
+ * and Ctrl-C/SIGTERM turned into an AbortSignal the procedures honour (exit 130 after cleanup).
+ */
+export abstract class HaCommand<T extends typeof Command> extends Command {
+  static baseFlags = {
+    config: Flags.string({
+      description: 'configuration file (default: $HA_CONFIG, then /etc/ha/ha.yaml)',
+      helpGroup: 'GLOBAL',
+    }),
+    json: Flags.boolean({description: 'print one JSON envelope {status, result, warnings} on stdout', helpGroup: 'GLOBAL'}),
+    'no-color': Flags.boolean({description: 'no colour (also: NO_COLOR=1)', helpGroup: 'GLOBAL'}),
+    quiet: Flags.boolean({
+      char: 'q',
+      description: 'print nothing on success; one line on stderr on failure (for cron)',
+      helpGroup: 'GLOBAL',
+    }),
+  }
+
+  protected abort = new AbortController()
+  protected reporter = new Reporter()
+  private onSignal?: (signal: NodeJS.Signals) => void
+
+  protected async loadConfig(flags: {config?: string}): Promise<LoadedConfig> {
+    return loadConfig(configPathFrom(flags.config))
+  }
+
+  /** Renders the result and sets the exit code; commands end with this. */
+  protected finish<R>(result: R, status: ExitCodeValue, human: Parameters<Reporter['result']>[2], quietLine?: string): R {
+    this.reporter.result(result, status, human as never, quietLine)
+    process.exitCode = status
+    return result
+  }
+
+  async init(): Promise<void> {
+    await super.init()
+    // Decide the output mode from the raw argv so that even a flag-parsing error is rendered
+    // in the mode the caller asked for (a runbook parsing --json must get JSON back).
+    const argv = this.argv
+    this.reporter = new Reporter({
+      color: argv.includes('--no-color') ? false : undefined,
+      json: argv.includes('--json'),
+      quiet: argv.includes('--quiet') || argv.includes('-q'),
+    })
+    let signals = 0
+    this.onSignal = () => {
+      signals++
+      if (signals > 1) process.exit(ExitCode.interrupted)
+      this.abort.abort()
+    }
+
+    process.on('SIGINT', this.onSignal)
+    process.on('SIGTERM', this.onSignal)
+  }
+
+  async catch(error: Error): Promise<never> {
+    if (error instanceof Errors.ExitError) throw error
+    // oclif's own parse errors (unknown flag, missing argument, bad value) are usage errors.
+    const usage = 'parse' in error && !(error instanceof HaError)
+    const shown = usage
+      ? new HaError(error.message, {actions: [`run ${this.config.bin} ${this.id ?? ''} --help`.replace('  ', ' ')], exitCode: ExitCode.usage})
+      : error
+    throw new Errors.ExitError(this.reporter.error(shown))
+  }
+
+  async finally(error: Error | undefined): Promise<void> {
+    if (this.onSignal) {
+      process.off('SIGINT', this.onSignal)
+      process.off('SIGTERM', this.onSignal)
+    }
+
+    await super.finally(error)
+  }
+}

@@ -1,0 +1,101 @@
+import {readFile} from 'node:fs/promises'
+import {isMap, LineCounter, parseDocument} from 'yaml'
+import type {ZodIssue} from 'zod'
+
+import {ConfigError, describeSystemError} from '../errors.js'
+import {type Config, configSchema} from './schema.js'
+
+export const defaultConfigPath = '/etc/ha/ha.yaml'
+
+export interface LoadedConfig {
+  config: Config
+  path: string
+}
+
+/** Where the config comes from: --config, then HA_CONFIG, then /etc/ha/ha.yaml. */
+export function configPathFrom(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return flag ?? (env.HA_CONFIG || defaultConfigPath)
+}
+
+export async function loadConfig(path: string): Promise<LoadedConfig> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (error) {
+    throw new ConfigError(`cannot read config ${path}: ${describeSystemError(error)}`, {
+      actions: [
+        'pass --config <file> or set HA_CONFIG, or create /etc/ha/ha.yaml',
+        'templates/ha.example.yaml documents every key',
+      ],
+    })
+  }
+
+  return {config: parseConfig(text, path), path}
+}
+
+/** Parses and validates config text; every error names the file, the line and the field. */
+export function parseConfig(text: string, path: string): Config {
+  const lineCounter = new LineCounter()
+  const doc = parseDocument(text, {lineCounter, prettyErrors: false, uniqueKeys: true})
+  if (doc.errors.length > 0) {
+    const first = doc.errors[0]
+    const line = lineCounter.linePos(first.pos[0]).line
+    throw new ConfigError(`${path}:${line}: not valid YAML: ${first.message.split('\n')[0]}`, {
+      actions: [`fix the YAML syntax at line ${line} of ${path}`],
+    })
+  }
+
+  if (!isMap(doc.contents)) {
+    throw new ConfigError(`${path}:1: the config must be a mapping of keys (data_dir, nodes, ...)`, {
+      actions: ['start from templates/ha.example.yaml'],
+    })
+  }
+
+  const result = configSchema.safeParse(doc.toJS())
+  if (result.success) return result.data
+
+  const problems = result.error.issues.map((issue) => describeIssue(issue, doc, lineCounter, path))
+  throw new ConfigError(problems.length === 1 ? problems[0] : `${problems.length} problems in ${path}:\n  ${problems.join('\n  ')}`, {
+    actions: [`fix ${path}; templates/ha.example.yaml documents every key`],
+    details: {problems},
+  })
+}
+
+function describeIssue(issue: ZodIssue, doc: ReturnType<typeof parseDocument>, lines: LineCounter, path: string): string {
+  let fieldPath = issue.path.map(String)
+  let message = issue.message
+  if (issue.code === 'unrecognized_keys') {
+    fieldPath = [...fieldPath, issue.keys[0]]
+    message = `unknown key "${issue.keys[0]}"${issue.keys.length > 1 ? ` (and ${issue.keys.slice(1).join(', ')})` : ''}`
+  } else if (issue.code === 'invalid_type' && issue.received === 'undefined') {
+    message = 'is required but missing'
+  } else if (issue.code === 'invalid_type') {
+    message = `must be ${issue.expected}, not ${issue.received}`
+  }
+
+  const line = lineOf(doc, lines, fieldPath)
+  const field = fieldPath.length > 0 ? fieldPath.join('.') : '(top level)'
+  return `${path}:${line}: ${field}: ${message}`
+}
+
+/** The line of the deepest node of `fieldPath` that exists (a missing key points at its parent). */
+function lineOf(doc: ReturnType<typeof parseDocument>, lines: LineCounter, fieldPath: string[]): number {
+  for (let depth = fieldPath.length; depth >= 0; depth--) {
+    const keys = fieldPath.slice(0, depth).map((k) => (/^\d+$/.test(k) ? Number(k) : k))
+    const node = depth === 0 ? doc.contents : doc.getIn(keys, true)
+    const range = (node as {range?: [number, number, number]} | undefined)?.range
+    if (range) {
+      // For a key whose value is wrong, point at the key itself when we can find it.
+      if (depth > 0 && depth === fieldPath.length) {
+        const parent = depth === 1 ? doc.contents : doc.getIn(keys.slice(0, -1), true)
+        const pair = isMap(parent) ? parent.items.find((item) => String((item.key as {value?: unknown})?.value) === String(keys.at(-1))) : undefined
+        const keyRange = (pair?.key as {range?: [number, number, number]} | undefined)?.range
+        if (keyRange) return lines.linePos(keyRange[0]).line
+      }
+
+      return lines.linePos(range[0]).line
+    }
+  }
+
+  return 1
+}

@@ -1,0 +1,111 @@
+import {z} from 'zod'
+
+import {parseDuration} from './duration.js'
+
+/**
+ * The one configuration file, as a schema. Every key here is documented in
+ * templates/ha.example.yaml; a test loads that file, so the two cannot drift apart.
+ * Keys are snake_case; the same words are used for flags (kebab-case) and JSON fields.
+ */
+
+const absolutePath = z
+  .string()
+  .min(1)
+  .refine((p) => p.startsWith('/'), {message: 'must be an absolute path (start with /)'})
+
+const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const seconds = parseDuration(value)
+  if (seconds === undefined) {
+    ctx.addIssue({code: z.ZodIssueCode.custom, message: `"${value}" is not a duration (use e.g. 90s, 15m, 2h, 7d)`})
+    return z.NEVER
+  }
+
+  return seconds
+})
+
+/** Files that identify one machine; cloning them onto the peer breaks licensing, DHCP and journald. */
+export const neverBackedUp = ['/etc/hostid', '/etc/machine-id', '/var/lib/dbus/machine-id']
+
+const backupPath = absolutePath.refine((p) => !neverBackedUp.includes(p), {
+  message: `names a machine identity file that ha never copies (${neverBackedUp.join(', ')}); remove it`,
+})
+
+export const sshSchema = z
+  .object({
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65_535).default(22),
+    user: z.string().min(1).default('root'),
+    identity_file: absolutePath.optional(),
+    known_hosts: absolutePath.default('/root/.ssh/known_hosts'),
+    host_key_policy: z.enum(['strict', 'accept-new']).default('strict'),
+    connect_timeout: duration.default('10s'),
+    command_timeout: duration.default('60s'),
+    keepalive_interval: duration.default('5s'),
+  })
+  .strict()
+
+export const nodeSchema = z
+  .object({
+    hostname: z.string().min(1),
+    ssh: sshSchema.optional(),
+    root: absolutePath.default('/'),
+  })
+  .strict()
+
+export const serviceIpSchema = z
+  .object({
+    address: z
+      .string()
+      .regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'must be an IPv4 address with prefix length, e.g. 198.18.1.10/24'),
+    interface: z.string().min(1),
+  })
+  .strict()
+
+export const storageSchema = z
+  .object({
+    kind: z.enum(['mount', 'zfs']).default('mount'),
+    device: z.string().min(1).optional(),
+    fstype: z.string().min(1).optional(),
+    pool: z.string().min(1).optional(),
+  })
+  .strict()
+
+export const backupEntrySchema = z
+  .object({
+    path: backupPath,
+    required: z.boolean().default(false),
+    role: z.enum(['accounts', 'identity', 'state']).default('state'),
+  })
+  .strict()
+
+export const backupSchema = z
+  .object({
+    dir: z.string().min(1).default('.ha/backups'),
+    manifest: z.string().min(1).default('builtin:opscenter'),
+    include: z.array(z.union([backupPath, backupEntrySchema])).default([]),
+    exclude: z.array(z.string().min(1)).default([]),
+    keep: z.number().int().min(1).default(24),
+    max_age: duration.default('2h'),
+  })
+  .strict()
+
+export const configSchema = z
+  .object({
+    data_dir: absolutePath,
+    version_file: absolutePath.default('/n1gc-setup/.version.properties'),
+    version_key: z.string().min(1).default('product.version'),
+    nodes: z
+      .object({primary: nodeSchema, secondary: nodeSchema})
+      .strict(),
+    service_ips: z.array(serviceIpSchema).default([]),
+    storage: storageSchema.default({}),
+    backup: backupSchema.default({}),
+  })
+  .strict()
+
+export type Config = z.infer<typeof configSchema>
+export type NodeConfig = z.infer<typeof nodeSchema>
+export type NodeName = keyof Config['nodes']
+export type BackupEntryConfig = z.infer<typeof backupEntrySchema>
+
+export const nodeNames: NodeName[] = ['primary', 'secondary']

@@ -1,0 +1,126 @@
+import {Chalk, type ChalkInstance} from 'chalk'
+
+import {ExitCode, type ExitCodeValue, HaError} from '../errors.js'
+
+/**
+ * The one output layer. Results go to stdout, messages to stderr (clig.dev).
+ * - human: a terminal; colour unless NO_COLOR, --no-color or TERM=dumb.
+ * - plain: not a terminal (cron, pipes): the same lines, no colour, no animation.
+ * - json: exactly one envelope on stdout, {status, result, warnings} or {status, error, warnings};
+ *   progress messages are suppressed so stdout parses as one JSON document.
+ * - quiet: nothing on success; a failure is one line on stderr (what cron mails).
+ */
+export type OutputMode = 'human' | 'json' | 'plain'
+
+export interface ReporterOptions {
+  color?: boolean
+  json?: boolean
+  quiet?: boolean
+  stderr?: NodeJS.WritableStream & {isTTY?: boolean}
+  stdout?: NodeJS.WritableStream & {isTTY?: boolean}
+}
+
+export interface JsonEnvelope<T> {
+  error?: {actions: string[]; details?: Record<string, unknown>; message: string; name: string}
+  result?: T
+  status: number
+  warnings: string[]
+}
+
+export class Reporter {
+  readonly color: ChalkInstance
+  readonly mode: OutputMode
+  readonly quiet: boolean
+  private readonly stderr: NodeJS.WritableStream
+  private readonly stdout: NodeJS.WritableStream
+  private readonly warnings: string[] = []
+
+  constructor(options: ReporterOptions = {}) {
+    this.stdout = options.stdout ?? process.stdout
+    this.stderr = options.stderr ?? process.stderr
+    const tty = Boolean((this.stdout as {isTTY?: boolean}).isTTY)
+    this.mode = options.json ? 'json' : tty ? 'human' : 'plain'
+    this.quiet = Boolean(options.quiet)
+    const colorWanted = options.color ?? colorAllowed(process.env)
+    const stderrTty = Boolean((this.stderr as {isTTY?: boolean}).isTTY)
+    this.color = new Chalk({level: colorWanted && this.mode === 'human' && stderrTty ? 1 : 0})
+  }
+
+  /** Progress: what is happening now. Never on stdout, never under --json or --quiet. */
+  info(message: string): void {
+    if (this.mode === 'json' || this.quiet) return
+    this.stderr.write(`${message}\n`)
+  }
+
+  /** A warning is both shown (unless quiet) and carried in the JSON envelope. */
+  warn(message: string): void {
+    this.warnings.push(message)
+    if (this.mode === 'json' || this.quiet) return
+    this.stderr.write(`${this.color.yellow('warning:')} ${message}\n`)
+  }
+
+  /**
+   * The command's result. `human` renders it for people (terminal and plain alike); under --json
+   * the result itself is the output. Under --quiet a non-zero status still gets one stderr line.
+   */
+  result<T>(result: T, status: ExitCodeValue, human: (result: T, color: ChalkInstance) => string, quietLine?: string): void {
+    if (this.mode === 'json') {
+      this.writeJson({result, status, warnings: this.warnings})
+      return
+    }
+
+    if (this.quiet) {
+      if (status !== ExitCode.ok) this.stderr.write(`ha: ${quietLine ?? exitSummary(status)}\n`)
+      return
+    }
+
+    const text = human(result, this.color)
+    if (text) this.stdout.write(text.endsWith('\n') ? text : `${text}\n`)
+  }
+
+  error(error: unknown): ExitCodeValue {
+    const haError = error instanceof HaError ? error : undefined
+    const status = haError?.exitCode ?? ExitCode.failed
+    const message = error instanceof Error ? error.message : String(error)
+    if (this.mode === 'json') {
+      this.writeJson({
+        error: {
+          actions: haError?.actions ?? [],
+          details: haError?.details,
+          message,
+          name: haError ? haError.name : 'InternalError',
+        },
+        status,
+        warnings: this.warnings,
+      })
+      return status
+    }
+
+    if (this.quiet) {
+      // One line, for the cron mail: the message's first line and the first thing to do.
+      const next = haError?.actions[0] ? ` (${haError.actions[0]})` : ''
+      this.stderr.write(`ha: ${message.split('\n')[0]}${next}\n`)
+      return status
+    }
+
+    this.stderr.write(`${this.color.red('error:')} ${message}\n`)
+    for (const action of haError?.actions ?? []) this.stderr.write(`  ${this.color.dim('→')} ${action}\n`)
+    if (!haError && error instanceof Error && error.stack && process.env.DEBUG) this.stderr.write(`${error.stack}\n`)
+    return status
+  }
+
+  private writeJson<T>(envelope: JsonEnvelope<T>): void {
+    this.stdout.write(`${JSON.stringify(envelope, null, 2)}\n`)
+  }
+}
+
+/** NO_COLOR (any non-empty value) and TERM=dumb turn colour off; chalk 5 alone ignores NO_COLOR. */
+export function colorAllowed(env: NodeJS.ProcessEnv): boolean {
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false
+  if (env.TERM === 'dumb') return false
+  return true
+}
+
+function exitSummary(status: ExitCodeValue): string {
+  return status === ExitCode.problems ? 'finished with problems' : `failed (exit ${status})`
+}

@@ -1,0 +1,46 @@
+import {spawnSync} from 'node:child_process'
+import {existsSync} from 'node:fs'
+
+/**
+ * Tests that need root, sshd, loop devices or network namespaces call this first. Outside CI a
+ * missing prerequisite skips the test with the reason; under CI=true it is a failure, because a
+ * suite that silently skips its real-world tests proves nothing.
+ */
+export function missingPrerequisite(needs: Array<'arping' | 'loop' | 'netns' | 'root' | 'sshd'>): string | undefined {
+  for (const need of needs) {
+    const problem = check(need)
+    if (problem) {
+      if (process.env.CI === 'true') throw new Error(`prerequisite missing under CI: ${problem}`)
+      return problem
+    }
+  }
+
+  return undefined
+}
+
+function check(need: 'arping' | 'loop' | 'netns' | 'root' | 'sshd'): string | undefined {
+  switch (need) {
+    case 'root': {
+      return process.getuid?.() === 0 ? undefined : 'needs root'
+    }
+
+    case 'sshd': {
+      return existsSync('/usr/sbin/sshd') ? undefined : 'needs /usr/sbin/sshd (apt-get install openssh-server)'
+    }
+
+    case 'arping': {
+      return existsSync('/usr/bin/arping') ? undefined : 'needs arping (apt-get install iputils-arping)'
+    }
+
+    case 'loop': {
+      return spawnSync('losetup', ['-f'], {encoding: 'utf8'}).status === 0 ? undefined : 'needs a free loop device'
+    }
+
+    case 'netns': {
+      const name = `ha-probe-${process.pid}`
+      const ok = spawnSync('ip', ['netns', 'add', name]).status === 0
+      if (ok) spawnSync('ip', ['netns', 'del', name])
+      return ok ? undefined : 'needs network namespaces (ip netns add)'
+    }
+  }
+}
