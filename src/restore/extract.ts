@@ -1,0 +1,380 @@
+import {createHash} from 'node:crypto'
+import {createReadStream} from 'node:fs'
+import {lstat, mkdir, mkdtemp, readFile, readlink, rm} from 'node:fs/promises'
+import {join} from 'node:path'
+import {Transform, type TransformCallback} from 'node:stream'
+import {createGunzip} from 'node:zlib'
+import {Parser, type ReadEntry, Unpack} from 'tar'
+
+import {type BackupManifest, filesPrefix, manifestMember, type ManifestEntry} from '../backup/manifest.js'
+import {describeSystemError, HaError, InterruptedError} from '../errors.js'
+import {checkManifest, hostPathProblem, limits, memberKey} from './manifest-check.js'
+
+/**
+ * Extraction of an untrusted archive into a fresh staging directory. Nothing here touches an
+ * install target: everything an archive can do wrong is found and refused while only the
+ * staging directory (mode 0700, a new random name each run, removed on any failure) exists.
+ *
+ * Two layers guard the extraction. node-tar's Unpack with its safe options (strict: every
+ * warning is an error; preservePaths false: no absolute paths, no "..", never through a symlink;
+ * unlink false; owners and times not applied) — and our own allowlist in its `filter`, which
+ * sees every header before any of its data is written: only the manifest's members, each once,
+ * only files, directories and symlinks, with the manifest's type, size and link target. The
+ * decompressed stream is counted too, so a bomb stops at the size the manifest announced.
+ */
+export class ArchiveRejected extends HaError {
+  constructor(archive: string, readonly problems: string[]) {
+    const shown = problems.slice(0, 20)
+    const more = problems.length > shown.length ? `\n  … and ${problems.length - shown.length} more` : ''
+    super(`refusing backup archive ${archive}: nothing was changed\n  ${shown.join('\n  ')}${more}`, {
+      actions: [
+        'choose another archive with --backup ID (ha backup list shows them)',
+        'or take a fresh backup on the primary (ha backup) if it is still reachable',
+      ],
+      details: {archive, problems},
+    })
+  }
+}
+
+export interface StagedArchive {
+  archive: string
+  /** The staging directory; the saved entry for host path P is at `<dir>/files/P`. */
+  dir: string
+  manifest: BackupManifest
+  manifestBytes: Buffer
+  /** Sum of the saved files' sizes. */
+  bytes: number
+  remove(): Promise<void>
+}
+
+export function stagedPath(staged: {dir: string}, entry: ManifestEntry): string {
+  return join(staged.dir, memberKey(entry.member))
+}
+
+/** Reads the first member (manifest.json) only, refusing one larger than the manifest limit. */
+export async function readManifestBytes(archive: string): Promise<Buffer> {
+  const source = createReadStream(archive, {highWaterMark: 64 * 1024})
+  const gunzip = createGunzip()
+  const counter = new ByteLimit(limits.manifestBytes + 64 * 1024, 'the manifest')
+  try {
+    return await new Promise<Buffer>((resolve, reject) => {
+      let first = true
+      const parser = new Parser({
+        onReadEntry(entry: ReadEntry) {
+          if (!first) return entry.resume()
+          first = false
+          if (entry.path !== manifestMember || entry.type !== 'File') {
+            reject(new Error(`first member is ${entry.type} "${entry.path}", not the file ${manifestMember}: not an ha backup archive`))
+            return
+          }
+
+          if (entry.size > limits.manifestBytes) {
+            reject(new Error(`${manifestMember} is ${entry.size} bytes (limit ${limits.manifestBytes})`))
+            return
+          }
+
+          const chunks: Buffer[] = []
+          entry.on('data', (c: Buffer) => chunks.push(c))
+          entry.on('end', () => resolve(Buffer.concat(chunks)))
+        },
+        strict: true,
+      })
+      const fail = (error: Error) => reject(error)
+      source.on('error', fail)
+      gunzip.on('error', fail)
+      counter.on('error', fail)
+      parser.on('error', fail)
+      parser.on('end', () => reject(new Error(`the archive ended before ${manifestMember} was complete`)))
+      source.pipe(gunzip).pipe(counter).pipe(parser as unknown as NodeJS.WritableStream)
+    })
+  } finally {
+    source.destroy()
+    gunzip.destroy()
+    counter.destroy()
+  }
+}
+
+/**
+ * Reads and checks the manifest, then extracts every member into a new directory under
+ * `stagingParent`. Resolves only when every member matched the manifest (type, size, sha256,
+ * link target) and every manifest entry had its member; otherwise the staging directory is
+ * removed and ArchiveRejected lists every problem found.
+ */
+export async function extractToStaging(archive: string, stagingParent: string, signal?: AbortSignal): Promise<StagedArchive> {
+  let manifestBytes: Buffer
+  try {
+    manifestBytes = await readManifestBytes(archive)
+  } catch (error) {
+    throw new ArchiveRejected(archive, [`cannot read ${manifestMember}: ${describeError(error)}`])
+  }
+
+  const checked = checkManifest(manifestBytes)
+  if (!checked.manifest) throw new ArchiveRejected(archive, checked.problems)
+  const manifest = checked.manifest
+
+  await mkdir(stagingParent, {mode: 0o700, recursive: true})
+  const dir = await mkdtemp(join(stagingParent, 'ha-restore-'))
+  const remove = () => rm(dir, {force: true, recursive: true})
+  try {
+    const problems = await unpackChecked(archive, dir, manifest, manifestBytes, signal)
+    if (signal?.aborted) throw new InterruptedError()
+    if (problems.length > 0) throw new ArchiveRejected(archive, problems)
+    return {archive, bytes: manifest.entries.reduce((sum, e) => sum + (e.type === 'file' ? e.size : 0), 0), dir, manifest, manifestBytes, remove}
+  } catch (error) {
+    await remove()
+    throw error
+  }
+}
+
+async function unpackChecked(
+  archive: string,
+  dir: string,
+  manifest: BackupManifest,
+  manifestBytes: Buffer,
+  signal?: AbortSignal,
+): Promise<string[]> {
+  const problems: string[] = []
+  const expected = new Map<string, ManifestEntry>()
+  for (const entry of manifest.entries) expected.set(memberKey(entry.member), entry)
+  const seen = new Set<string>()
+  const hashes = new Map<string, {bytes: number; sha256: string}>()
+  let index = 0
+
+  const unpack = new Unpack({
+    cwd: dir,
+    filter: (path: string, entry: unknown) => {
+      // A refused member is skipped, not written, and the scan goes on so that one run reports
+      // every problem; its bytes still count against the bomb limit below.
+      const problem = admit(entry as ReadEntry, index++)
+      if (problem) problems.push(problem)
+      return problem === undefined && problems.length === 0
+    },
+    keep: false,
+    // Deeper than the manifest's own limit only by the "files/" prefix: a deeper member is refused by admit() first.
+    maxDepth: limits.depth + 2,
+    noMtime: true,
+    preserveOwner: false,
+    preservePaths: false,
+    strict: true,
+    // Typed as a ReadEntry by node-tar, but any readable stream works: Unpack pipes it to the file.
+    transform: (entry: ReadEntry) => new HashingPassThrough(memberKey(entry.path), hashes) as unknown as ReadEntry,
+    unlink: false,
+  })
+
+  function admit(entry: ReadEntry, position: number): string | undefined {
+    const raw = entry.path
+    const name = memberKey(raw)
+    const kind = entryKind(entry.type)
+    if (position === 0) {
+      return name === manifestMember && kind === 'file' ? undefined : `first member is "${raw}", not ${manifestMember}`
+    }
+
+    if (name === manifestMember) return `${manifestMember} appears a second time`
+    if (kind === undefined || typeof kind !== 'string' || !['directory', 'file', 'symlink'].includes(kind)) {
+      return `member "${raw}" is a ${describeType(entry.type)}: only files, directories and symlinks are restored`
+    }
+
+    if (raw.startsWith('/')) return `member "${raw}" has an absolute path`
+    if (raw.split('/').includes('..')) return `member "${raw}" contains ".."`
+    if (!name.startsWith(filesPrefix)) return `member "${raw}" is outside ${filesPrefix}`
+    const hostProblem = hostPathProblem(`/${name.slice(filesPrefix.length)}`)
+    if (hostProblem) return `member "${raw}": its path ${hostProblem}`
+    const want = expected.get(name)
+    if (!want) return `member "${raw}" is in the archive but not in the manifest`
+    if (seen.has(name)) return `member "${raw}" appears more than once`
+    seen.add(name)
+    if (kind !== want.type) return `member "${raw}" is a ${kind}, the manifest says ${want.type}`
+    if (kind === 'file' && entry.size !== want.size) return `member "${raw}" holds ${entry.size} bytes, the manifest says ${want.size}`
+    if (kind === 'symlink' && entry.linkpath !== want.target) {
+      return `member "${raw}" links to "${entry.linkpath}", the manifest says "${want.target}"`
+    }
+
+    return undefined
+  }
+
+  // The whole archive may decompress only to what the manifest announced plus tar's own framing.
+  const framing = 8 * 512
+  const allowed =
+    roundUp(manifestBytes.length) + 3 * 512 + manifest.entries.reduce((sum, e) => sum + framing + (e.type === 'file' ? roundUp(e.size) : 0), 0) + 1024 * 1024
+  const source = createReadStream(archive, {highWaterMark: 1024 * 1024})
+  const gunzip = createGunzip({chunkSize: 256 * 1024})
+  const counter = new ByteLimit(allowed, 'what its manifest announces')
+
+  await new Promise<void>((resolve) => {
+    let settled = false
+    const settle = () => {
+      if (settled) return
+      settled = true
+      signal?.removeEventListener('abort', onAbort)
+      resolve()
+    }
+
+    const stop = (error: Error) => {
+      if (!problems.includes(error.message)) problems.push(describeStreamError(error))
+      source.destroy()
+      gunzip.destroy()
+      counter.destroy()
+      // Unpack may still have file writes in flight; let them finish so the caller's rm sees them all.
+      if (!unpackClosed) unpack.once('close', settle)
+      setTimeout(settle, 1000)
+      unpack.end()
+    }
+
+    const onAbort = () => stop(new Error('interrupted'))
+    let unpackClosed = false
+    signal?.addEventListener('abort', onAbort, {once: true})
+    source.on('error', stop)
+    gunzip.on('error', stop)
+    counter.on('error', stop)
+    unpack.on('error', stop)
+    unpack.on('close', () => {
+      unpackClosed = true
+      settle()
+    })
+    source.pipe(gunzip).pipe(counter).pipe(unpack as unknown as NodeJS.WritableStream)
+  })
+
+  if (problems.length > 0) return problems
+  for (const [name, entry] of expected) {
+    if (!seen.has(name)) problems.push(`${entry.path}: in the manifest but its member ${name} is missing from the archive`)
+  }
+
+  if (problems.length > 0) return problems
+  return verifyStaged(dir, manifest, manifestBytes, hashes)
+}
+
+/** After Unpack: every staged entry is what the manifest says, hashed as it was written. */
+async function verifyStaged(
+  dir: string,
+  manifest: BackupManifest,
+  manifestBytes: Buffer,
+  hashes: Map<string, {bytes: number; sha256: string}>,
+): Promise<string[]> {
+  const problems: string[] = []
+  // The manifest was read in a first pass; the copy extracted now must be the same bytes, or the
+  // archive changed under us between the two reads.
+  const again = await readFile(join(dir, manifestMember)).catch(() => Buffer.alloc(0))
+  if (!again.equals(manifestBytes)) problems.push(`${manifestMember} changed between the first read and the extraction`)
+  for (const entry of manifest.entries) {
+    const name = memberKey(entry.member)
+    const staged = join(dir, name)
+    const st = await lstat(staged).catch(() => undefined)
+    const kind = st?.isFile() ? 'file' : st?.isDirectory() ? 'directory' : st?.isSymbolicLink() ? 'symlink' : undefined
+    if (kind !== entry.type) {
+      problems.push(`${name}: extracted as ${kind ?? 'nothing'}, the manifest says ${entry.type}`)
+      continue
+    }
+
+    if (entry.type === 'file') {
+      const got = hashes.get(name)
+      if (!got || got.bytes !== entry.size || st!.size !== entry.size) {
+        problems.push(`${name}: ${got?.bytes ?? st!.size} bytes extracted, the manifest says ${entry.size}`)
+      } else if (got.sha256 !== entry.sha256) {
+        problems.push(`${name}: checksum mismatch (sha256 ${got.sha256}, the manifest says ${entry.sha256})`)
+      }
+    } else if (entry.type === 'symlink') {
+      const target = await readlink(staged)
+      const sha = createHash('sha256').update(target).digest('hex')
+      if (target !== entry.target) problems.push(`${name}: links to "${target}", the manifest says "${entry.target}"`)
+      else if (sha !== entry.sha256) problems.push(`${name}: checksum mismatch of the link target`)
+    }
+  }
+
+  return problems
+}
+
+/** Hashes a file member on its way to disk, so the archive is read and checked in one pass. */
+class HashingPassThrough extends Transform {
+  private bytes = 0
+  private readonly hash = createHash('sha256')
+
+  constructor(
+    private readonly name: string,
+    private readonly into: Map<string, {bytes: number; sha256: string}>,
+  ) {
+    super()
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.into.set(this.name, {bytes: this.bytes, sha256: this.hash.digest('hex')})
+    callback()
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length
+    this.hash.update(chunk)
+    callback(null, chunk)
+  }
+}
+
+/** Fails the stream once more than `limit` bytes passed: the decompression-bomb stop. */
+class ByteLimit extends Transform {
+  private seen = 0
+
+  constructor(
+    private readonly limit: number,
+    private readonly what: string,
+  ) {
+    super()
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.seen += chunk.length
+    if (this.seen > this.limit) {
+      callback(new Error(`the archive decompresses to more than ${this.limit} bytes, beyond ${this.what}: refusing a decompression bomb`))
+      return
+    }
+
+    callback(null, chunk)
+  }
+}
+
+function entryKind(type: string): string | undefined {
+  switch (type) {
+    case 'File':
+    case 'OldFile':
+    case 'ContiguousFile': {
+      return 'file'
+    }
+
+    case 'Directory': {
+      return 'directory'
+    }
+
+    case 'SymbolicLink': {
+      return 'symlink'
+    }
+
+    default: {
+      return undefined
+    }
+  }
+}
+
+function describeType(type: string): string {
+  const names: Record<string, string> = {
+    BlockDevice: 'block device',
+    CharacterDevice: 'character device',
+    FIFO: 'FIFO',
+    Link: 'hardlink',
+  }
+  return names[type] ?? `"${type}" entry`
+}
+
+function roundUp(n: number): number {
+  return Math.ceil(n / 512) * 512
+}
+
+function describeError(error: unknown): string {
+  return error instanceof Error && 'code' in error && typeof (error as NodeJS.ErrnoException).code === 'string' && (error as NodeJS.ErrnoException).syscall
+    ? describeSystemError(error)
+    : describeStreamError(error as Error)
+}
+
+function describeStreamError(error: Error): string {
+  const code = (error as NodeJS.ErrnoException).code
+  if (code === 'Z_BUF_ERROR' || /unexpected end of file/i.test(error.message)) return 'the archive is truncated (gzip stream ends early)'
+  if (code === 'Z_DATA_ERROR') return `the archive's gzip stream is corrupt (${error.message})`
+  if (code === 'TAR_BAD_ARCHIVE' || code === 'TAR_ENTRY_INVALID') return `the tar stream is corrupt or truncated (${error.message})`
+  return error.message
+}

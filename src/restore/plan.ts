@@ -1,0 +1,219 @@
+import {createHash} from 'node:crypto'
+import {createReadStream, type Stats} from 'node:fs'
+import {lstat, readlink} from 'node:fs/promises'
+import {posix} from 'node:path'
+import {pipeline} from 'node:stream/promises'
+
+import {type AccountTable} from '../accounts.js'
+import type {EntryRole, EntryType, ManifestEntry} from '../backup/manifest.js'
+import {neverBackedUp} from '../config/schema.js'
+import {HaError} from '../errors.js'
+import {underRoot} from '../fs/under-root.js'
+import {type StagedArchive, stagedPath} from './extract.js'
+
+/**
+ * What installing the saved files would do on this host, computed before anything changes:
+ * which entries are installed (and which are not, with the reason), whether each one creates,
+ * replaces or leaves a path, which directories must be made, and every owner resolved by name
+ * through this host's passwd/group. Any problem (a name this host lacks, a directory where a
+ * file goes, a symlink in a parent) is collected, so the operator sees them all at once.
+ */
+export type InstallAction = 'create' | 'replace' | 'unchanged' | 'update'
+
+export interface PlannedEntry {
+  action: InstallAction
+  /** What is at the target now, when something is. */
+  existing?: {gid: number; mode: number; type: EntryType | 'other'; uid: number}
+  gid: number
+  group: null | string
+  /** Permission bits to set, including setuid/setgid/sticky. */
+  mode: number
+  path: string
+  role: EntryRole
+  /** The staged copy (inside the staging directory). */
+  source: string
+  /** The path on this host: the saved path under this node's root. */
+  target: string
+  type: EntryType
+  uid: number
+  user: null | string
+  /** Symlink target text. */
+  link_target?: string
+}
+
+export interface SkippedEntry {
+  path: string
+  reason: string
+  role: EntryRole
+}
+
+export interface InstallPlan {
+  /** Directories that do not exist yet and are made (root:root 0755), parents first. */
+  directories: string[]
+  entries: PlannedEntry[]
+  skipped: SkippedEntry[]
+  /** Saved entries whose owner had no name on the source host: installed with the numeric id. */
+  unnamed: Array<{id: number; kind: 'group' | 'user'; path: string}>
+}
+
+export interface PlanOptions {
+  root: string
+  takeover: boolean
+  targetGroups: AccountTable
+  targetUsers: AccountTable
+  /** The product's version file: never installed (it describes this host's installation). */
+  versionFile: string
+}
+
+export async function planInstall(staged: StagedArchive, options: PlanOptions): Promise<InstallPlan> {
+  const problems: string[] = []
+  const entries: PlannedEntry[] = []
+  const skipped: SkippedEntry[] = []
+  const unnamed: InstallPlan['unnamed'] = []
+  const missingNames = new Map<string, string[]>()
+  const directories = new Set<string>()
+  const checkedParents = new Map<string, 'absent' | 'ok' | string>()
+  const installing = new Set<string>()
+
+  for (const entry of staged.manifest.entries) {
+    const reason = skipReason(entry, options)
+    if (reason) {
+      skipped.push({path: entry.path, reason, role: entry.role})
+      continue
+    }
+
+    installing.add(entry.path)
+  }
+
+  for (const entry of staged.manifest.entries) {
+    if (!installing.has(entry.path)) continue
+    const target = underRoot(options.root, entry.path)
+    const uid = resolveOwner('user', entry.user, entry.uid, options.targetUsers, entry.path, missingNames, unnamed)
+    const gid = resolveOwner('group', entry.group, entry.gid, options.targetGroups, entry.path, missingNames, unnamed)
+
+    // Every parent below the root must be a real directory, or absent and made by us: a symlink
+    // there (planted by an earlier archive, or swapped in by anyone) would carry the write elsewhere.
+    for (let dir = posix.dirname(entry.path); dir !== '/'; dir = posix.dirname(dir)) {
+      let state = checkedParents.get(dir)
+      if (state === undefined) {
+        const st = await lstat(underRoot(options.root, dir)).catch(() => undefined)
+        state = !st ? 'absent' : st.isDirectory() ? 'ok' : st.isSymbolicLink() ? 'a symlink' : 'not a directory'
+        checkedParents.set(dir, state)
+      }
+
+      if (state === 'absent') {
+        if (!installing.has(dir)) directories.add(dir)
+        continue
+      }
+
+      if (state !== 'ok') problems.push(`${underRoot(options.root, dir)} (parent of ${entry.path}) is ${state}: ha never writes through it`)
+      break
+    }
+
+    const st = await lstat(target).catch(() => undefined)
+    const existing = st ? {gid: st.gid, mode: st.mode & 0o7777, type: kindOf(st), uid: st.uid} : undefined
+    const mode = Number.parseInt(entry.mode, 8)
+    let action: InstallAction = 'create'
+    if (existing) {
+      if (entry.type === 'directory' && existing.type !== 'directory') {
+        problems.push(`${target} is a ${existing.type}, the backup saved a directory there: move it away first`)
+      } else if (entry.type !== 'directory' && (existing.type === 'directory' || existing.type === 'other')) {
+        problems.push(`${target} is a ${existing.type === 'other' ? 'special file' : 'directory'}, the backup saved a ${entry.type} there: move it away first`)
+      }
+
+      action = (await sameAsSaved(entry, target, st!, {gid, mode, uid})) ? 'unchanged' : entry.type === 'directory' ? 'update' : 'replace'
+    }
+
+    entries.push({
+      action,
+      existing,
+      gid,
+      group: entry.group,
+      link_target: entry.target,
+      mode,
+      path: entry.path,
+      role: entry.role,
+      source: stagedPath(staged, entry),
+      target,
+      type: entry.type,
+      uid,
+      user: entry.user,
+    })
+  }
+
+  for (const [kind, names] of missingNames) {
+    problems.unshift(`${kind} ${names.join(', ')} ${names.length === 1 ? 'does' : 'do'} not exist on this host (${kind === 'user' ? options.targetUsers.file : options.targetGroups.file})`)
+  }
+
+  if (problems.length > 0) {
+    throw new HaError(`cannot install the saved files; nothing was changed\n  ${problems.join('\n  ')}`, {
+      actions: [
+        missingNames.size > 0
+          ? 'create the missing accounts on this host with the same names as on the primary, then run again'
+          : 'fix the paths named above, then run again',
+      ],
+      details: {missing_names: Object.fromEntries(missingNames), problems},
+    })
+  }
+
+  // Parents before children, whatever order the manifest listed them in.
+  entries.sort((a, b) => depth(a.path) - depth(b.path))
+  return {directories: [...directories].sort((a, b) => depth(a) - depth(b) || (a < b ? -1 : 1)), entries, skipped, unnamed}
+}
+
+function skipReason(entry: ManifestEntry, options: PlanOptions): string | undefined {
+  if (neverBackedUp.includes(entry.path)) return 'machine identity file: never copied onto another host'
+  if (entry.role === 'accounts') return 'account database: only read to re-own by name, never installed'
+  if (entry.role === 'identity' && !options.takeover) return 'identity file: installed only with --takeover'
+  if (entry.path === options.versionFile) return "version file: describes this host's own installation"
+  return undefined
+}
+
+/**
+ * Saved owner name → this host's id. A saved entry whose owner had no name on the source keeps
+ * its numeric id (reported); a name this host lacks is an error, never a guess and never root.
+ */
+function resolveOwner(
+  kind: 'group' | 'user',
+  name: null | string,
+  id: number,
+  table: AccountTable,
+  path: string,
+  missing: Map<string, string[]>,
+  unnamed: InstallPlan['unnamed'],
+): number {
+  if (name === null) {
+    unnamed.push({id, kind, path})
+    return id
+  }
+
+  const found = table.byName.get(name)
+  if (found !== undefined) return found
+  const list = missing.get(kind) ?? []
+  if (!list.includes(name)) list.push(name)
+  missing.set(kind, list)
+  return -1
+}
+
+async function sameAsSaved(
+  entry: ManifestEntry,
+  target: string,
+  st: Stats,
+  want: {gid: number; mode: number; uid: number},
+): Promise<boolean> {
+  const ownerSame = st.uid === want.uid && st.gid === want.gid
+  if (entry.type === 'directory') return st.isDirectory() && ownerSame && (st.mode & 0o7777) === want.mode
+  if (entry.type === 'symlink') return st.isSymbolicLink() && ownerSame && (await readlink(target)) === entry.target
+  if (!st.isFile() || !ownerSame || (st.mode & 0o7777) !== want.mode || st.size !== entry.size) return false
+  const hash = createHash('sha256')
+  await pipeline(createReadStream(target), hash)
+  return hash.digest('hex') === entry.sha256
+}
+
+function kindOf(st: Stats): EntryType | 'other' {
+  return st.isFile() ? 'file' : st.isDirectory() ? 'directory' : st.isSymbolicLink() ? 'symlink' : 'other'
+}
+
+function depth(path: string): number {
+  return path.split('/').length
+}
