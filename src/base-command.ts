@@ -1,4 +1,5 @@
 import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
+import type {ChalkInstance} from 'chalk'
 
 import {configPathFrom, loadConfig, type LoadedConfig} from './config/load.js'
 import {ExitCode, type ExitCodeValue, HaError} from './errors.js'
@@ -34,8 +35,8 @@ export abstract class HaCommand<T extends typeof Command> extends Command {
   }
 
   /** Renders the result and sets the exit code; commands end with this. */
-  protected finish<R>(result: R, status: ExitCodeValue, human: Parameters<Reporter['result']>[2], quietLine?: string): R {
-    this.reporter.result(result, status, human as never, quietLine)
+  protected finish<R>(result: R, status: ExitCodeValue, human: (result: R, color: ChalkInstance) => string, quietLine?: string): R {
+    this.reporter.result(result, status, human, quietLine)
     process.exitCode = status
     return result
   }

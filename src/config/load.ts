@@ -1,6 +1,6 @@
 import {readFile} from 'node:fs/promises'
 import {isMap, LineCounter, parseDocument} from 'yaml'
-import type {ZodIssue} from 'zod'
+import type {z, ZodIssue, ZodTypeAny} from 'zod'
 
 import {ConfigError, describeSystemError} from '../errors.js'
 import {type Config, configSchema} from './schema.js'
@@ -35,6 +35,11 @@ export async function loadConfig(path: string): Promise<LoadedConfig> {
 
 /** Parses and validates config text; every error names the file, the line and the field. */
 export function parseConfig(text: string, path: string): Config {
+  return parseYamlWith(configSchema, text, path, 'the config must be a mapping of keys (data_dir, nodes, ...)')
+}
+
+/** Any of ha's YAML files (config, backup manifests) against its schema, errors as file:line: field. */
+export function parseYamlWith<S extends ZodTypeAny>(schema: S, text: string, path: string, notAMapping: string): z.output<S> {
   const lineCounter = new LineCounter()
   const doc = parseDocument(text, {lineCounter, prettyErrors: false, uniqueKeys: true})
   if (doc.errors.length > 0) {
@@ -46,13 +51,13 @@ export function parseConfig(text: string, path: string): Config {
   }
 
   if (!isMap(doc.contents)) {
-    throw new ConfigError(`${path}:1: the config must be a mapping of keys (data_dir, nodes, ...)`, {
+    throw new ConfigError(`${path}:1: ${notAMapping}`, {
       actions: ['start from templates/ha.example.yaml'],
     })
   }
 
-  const result = configSchema.safeParse(doc.toJS())
-  if (result.success) return result.data
+  const result = schema.safeParse(doc.toJS())
+  if (result.success) return result.data as z.output<S>
 
   const problems = result.error.issues.map((issue) => describeIssue(issue, doc, lineCounter, path))
   throw new ConfigError(problems.length === 1 ? problems[0] : `${problems.length} problems in ${path}:\n  ${problems.join('\n  ')}`, {

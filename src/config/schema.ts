@@ -70,13 +70,17 @@ export const storageSchema = z
   })
   .strict()
 
-export const backupEntrySchema = z
-  .object({
-    path: backupPath,
-    required: z.boolean().default(false),
-    role: z.enum(['accounts', 'identity', 'state']).default('state'),
-  })
-  .strict()
+const entryRole = z.enum(['accounts', 'identity', 'state']).default('state')
+
+/**
+ * One thing to save: a path (file, directory saved whole, or glob), or `any_of` alternatives for
+ * what differs between platforms (Debian's /etc/network/interfaces, netplan, RHEL's
+ * network-scripts): satisfied when at least one exists, and only then is nothing reported missing.
+ */
+export const backupEntrySchema = z.union([
+  z.object({path: backupPath, required: z.boolean().default(false), role: entryRole}).strict(),
+  z.object({any_of: z.array(backupPath).min(2), required: z.boolean().default(false), role: entryRole}).strict(),
+])
 
 export const backupSchema = z
   .object({

@@ -1,0 +1,214 @@
+import {createHash, type Hash} from 'node:crypto'
+import {constants, createReadStream, createWriteStream} from 'node:fs'
+import {open} from 'node:fs/promises'
+import {Writable} from 'node:stream'
+import {pipeline} from 'node:stream/promises'
+import {createGzip} from 'node:zlib'
+import {create, Header, Parser, type ReadEntry} from 'tar'
+
+import {type BackupManifest, filesPrefix, manifestFormat, manifestMember, type ManifestEntry} from './manifest.js'
+
+/**
+ * Writes the archive to a new file (exclusive create, mode 0600): manifest.json as the first
+ * member, then every entry's current content read from under `root`. The file is fsync'd before
+ * it is closed, so a disk-full or I/O error — including one only fsync reports — rejects here.
+ * The caller renames it and verifies it, which catches a file changed between hashing and archiving.
+ */
+export async function writeArchive(path: string, root: string, manifest: BackupManifest, signal?: AbortSignal): Promise<void> {
+  const manifestBody = Buffer.from(`${JSON.stringify(manifest, null, 1)}\n`)
+  const header = new Header({
+    gid: 0,
+    mode: 0o600,
+    mtime: new Date(manifest.created_at),
+    path: manifestMember,
+    size: manifestBody.length,
+    type: 'File',
+    uid: 0,
+  })
+  header.encode()
+  const relative = manifest.entries.map((entry) => entry.path.replace(/^\/+/, ''))
+  // Pack (uncompressed) after our own first member, all through one gzip stream.
+  const pack = create({cwd: root, follow: false, noDirRecurse: true, portable: false, prefix: filesPrefix.slice(0, -1)}, relative)
+  const gzip = createGzip({level: 6})
+  const sink = createWriteStream(path, {flags: 'wx', flush: true, highWaterMark: 1024 * 1024, mode: 0o600})
+  const done = pipeline(gzip, sink, {signal})
+  gzip.write(header.block!)
+  gzip.write(manifestBody)
+  gzip.write(Buffer.alloc((512 - (manifestBody.length % 512)) % 512))
+  pack.on('error', (error: unknown) => gzip.destroy(error as Error))
+  pack.pipe(gzip)
+  await done
+}
+
+export interface VerifyResult {
+  /** Every problem, each naming the member or file it concerns. Empty means verified. */
+  problems: string[]
+  manifest?: BackupManifest
+  members: number
+  bytes: number
+}
+
+/**
+ * Re-reads the whole archive and checks every member against the manifest: present once, same
+ * type, size, content hash, link target; no member the manifest does not name. A gzip or tar
+ * error (truncation, a flipped byte in the compressed stream) is reported with the member it hit.
+ */
+export async function verifyArchive(path: string): Promise<VerifyResult> {
+  const problems: string[] = []
+  let manifest: BackupManifest | undefined
+  const expected = new Map<string, ManifestEntry>()
+  const seen = new Set<string>()
+  let current = '(start of archive)'
+  let members = 0
+  let bytes = 0
+  let first = true
+
+  const onEntry = (entry: ReadEntry) => {
+    const name = entry.path.replace(/\/+$/, '')
+    current = name
+    members++
+    if (first) {
+      first = false
+      if (name !== manifestMember) {
+        problems.push(`first member is ${name}, not ${manifestMember}: not an ha backup archive`)
+        entry.resume()
+        return
+      }
+
+      const chunks: Buffer[] = []
+      entry.on('data', (chunk: Buffer) => chunks.push(chunk))
+      entry.on('end', () => {
+        try {
+          manifest = parseManifest(Buffer.concat(chunks).toString('utf8'))
+          for (const e of manifest.entries) expected.set(e.member.replace(/\/+$/, ''), e)
+        } catch (error) {
+          problems.push(`${manifestMember}: ${(error as Error).message}`)
+        }
+      })
+      return
+    }
+
+    const want = expected.get(name)
+    if (!want) {
+      if (manifest) problems.push(`${name}: in the archive but not in the manifest`)
+      entry.resume()
+      return
+    }
+
+    if (seen.has(name)) problems.push(`${name}: appears more than once`)
+    seen.add(name)
+    const type = entry.type === 'File' || entry.type === 'OldFile' ? 'file' : entry.type === 'Directory' ? 'directory' : entry.type === 'SymbolicLink' ? 'symlink' : entry.type
+    if (type !== want.type) {
+      problems.push(`${name}: is a ${type} in the archive, the manifest says ${want.type}`)
+      entry.resume()
+      return
+    }
+
+    if (type === 'symlink') {
+      if (entry.linkpath !== want.target) problems.push(`${name}: link target "${entry.linkpath}" differs from the manifest's "${want.target}"`)
+      entry.resume()
+      return
+    }
+
+    if (type !== 'file') {
+      entry.resume()
+      return
+    }
+
+    const hash: Hash = createHash('sha256')
+    let size = 0
+    entry.on('data', (chunk: Buffer) => {
+      size += chunk.length
+      hash.update(chunk)
+    })
+    entry.on('end', () => {
+      bytes += size
+      if (size !== want.size) problems.push(`${name}: ${size} bytes, the manifest says ${want.size}`)
+      else if (hash.digest('hex') !== want.sha256) problems.push(`${name}: content differs from the manifest (sha256 mismatch)`)
+    })
+  }
+
+  try {
+    await parseWhole(path, onEntry)
+  } catch (error) {
+    problems.push(`archive is corrupt or truncated at ${current}: ${(error as Error).message}`)
+  }
+
+  if (first) problems.push('archive holds no members')
+  if (manifest) {
+    for (const [member] of expected) if (!seen.has(member)) problems.push(`${member}: in the manifest but missing from the archive`)
+  } else if (!problems.some((p) => p.startsWith(manifestMember))) {
+    problems.push(`${manifestMember}: missing`)
+  }
+
+  return {bytes, manifest, members, problems}
+}
+
+/** Feeds a whole archive through node-tar's parser; resolves at its end, rejects on any error. */
+function parseWhole(path: string, onReadEntry: (entry: ReadEntry) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const parser = new Parser({onReadEntry, strict: true})
+    const input = createReadStream(path, {highWaterMark: 1024 * 1024})
+    parser.on('error', (error: Error) => {
+      input.destroy()
+      reject(error)
+    })
+    parser.on('end', () => resolve())
+    input.on('error', reject)
+    input.pipe(parser as unknown as Writable)
+  })
+}
+
+/** Reads only the first member, so listing many archives does not decompress them whole. */
+export async function readManifest(path: string): Promise<BackupManifest> {
+  const handle = await open(path, constants.O_RDONLY)
+  const stream = handle.createReadStream({highWaterMark: 64 * 1024})
+  try {
+    return await new Promise<BackupManifest>((resolve, reject) => {
+      let settled = false
+      const settle = (error: Error | undefined, manifest?: BackupManifest) => {
+        if (settled) return
+        settled = true
+        if (error) reject(error)
+        else resolve(manifest!)
+      }
+
+      const parser = new Parser({
+        onReadEntry(entry: ReadEntry) {
+          if (entry.path !== manifestMember) {
+            settle(new Error(`first member is ${entry.path}, not ${manifestMember}`))
+            return
+          }
+
+          const chunks: Buffer[] = []
+          entry.on('data', (c: Buffer) => chunks.push(c))
+          entry.on('end', () => {
+            try {
+              settle(undefined, parseManifest(Buffer.concat(chunks).toString('utf8')))
+            } catch (error) {
+              settle(error as Error)
+            }
+          })
+        },
+        strict: true,
+      })
+      parser.on('error', (error: Error) => settle(error))
+      parser.on('end', () => settle(new Error('archive ended before its manifest')))
+      stream.on('error', (error) => settle(error))
+      stream.pipe(parser as unknown as Writable)
+    })
+  } finally {
+    stream.destroy()
+    await handle.close().catch(() => {})
+  }
+}
+
+function parseManifest(text: string): BackupManifest {
+  const value = JSON.parse(text) as BackupManifest
+  if (value?.format !== manifestFormat) throw new Error(`unknown manifest format ${JSON.stringify(value?.format)} (expected ${manifestFormat})`)
+  if (!Array.isArray(value.entries) || typeof value.seq !== 'number' || typeof value.id !== 'string') {
+    throw new Error('manifest lacks entries, seq or id')
+  }
+
+  return value
+}

@@ -1,0 +1,163 @@
+import {chmod, mkdir, rename, rm, stat} from 'node:fs/promises'
+import {join} from 'node:path'
+
+import type {Config} from '../config/schema.js'
+import {describeSystemError, HaError, InterruptedError} from '../errors.js'
+import {fsyncDirectory} from '../fs/atomic.js'
+import {localBootId, localHostname, readProductVersion} from '../host-facts.js'
+import {acquireLock} from '../lock.js'
+import type {LocalNode} from '../nodes.js'
+import {backupsDirOn, dataDirOn, lockPathOn, stateDirOn} from '../state-dir.js'
+import {haVersion} from '../version.js'
+import {verifyArchive, writeArchive} from './archive.js'
+import {collect, loadManifestSpec} from './collect.js'
+import {type BackupManifest, manifestFormat, type MissingEntry} from './manifest.js'
+import {selectForPruning} from './retention.js'
+import {archiveSuffix, backupId, listBackups, recordVerification, removeBackup, removeLeftovers, tempPrefix} from './store.js'
+
+export interface BackupOptions {
+  config: Config
+  node: LocalNode
+  /** Progress lines for a person; the procedure itself never prints. */
+  onProgress?: (message: string) => void
+  signal?: AbortSignal
+}
+
+export interface BackupResult {
+  bytes: number
+  duration_ms: number
+  entries: number
+  file: string
+  hostname: string
+  id: string
+  leftovers_removed: string[]
+  missing: MissingEntry[]
+  node: string
+  product_version: string
+  pruned: string[]
+  size: number
+  skipped: string[]
+  status: 'ok' | 'partial'
+  unreadable_archives: string[]
+}
+
+/**
+ * habackup (seed 001): copy the state that lives outside the data directory into it, so it
+ * travels with the shared storage. One archive per run; it gets its final name only after it
+ * has been written, fsync'd and re-read against its manifest; old archives are pruned only then.
+ */
+export async function runBackup({config, node, onProgress = () => {}, signal}: BackupOptions): Promise<BackupResult> {
+  const started = Date.now()
+  const root = node.config.root
+  const dataDir = dataDirOn(node.config, config)
+  // Everything that can be wrong with the input is checked before anything is written.
+  const specs = await loadManifestSpec(config)
+  await requireDirectory(dataDir)
+  const stateDir = stateDirOn(node.config, config)
+  const dir = backupsDirOn(node.config, config)
+  await mkdir(stateDir, {mode: 0o700, recursive: true})
+  const lock = await acquireLock(lockPathOn(node.config, config), 'ha backup')
+  let temp: string | undefined
+  try {
+    await mkdir(dir, {mode: 0o700, recursive: true})
+    await chmod(dir, 0o700)
+    const leftovers = await removeLeftovers(dir)
+    const productVersion = await readProductVersion(root, config.version_file, config.version_key)
+    onProgress(`collecting files under ${root}`)
+    // The data directory is never saved into itself (a glob like /var/opt/** would recurse).
+    const collected = await collect(root, specs, [...config.backup.exclude, config.data_dir, `${config.data_dir}/**`], signal)
+    const existing = await listBackups(dir)
+    const seq = Math.max(0, ...existing.map((b) => b.manifest?.seq ?? 0)) + 1
+    const createdAt = new Date()
+    const id = backupId(createdAt, seq)
+    const manifest: BackupManifest = {
+      created_at: createdAt.toISOString(),
+      data_dir: config.data_dir,
+      entries: collected.entries,
+      format: manifestFormat,
+      ha_version: haVersion,
+      host: {boot_id: await localBootId(root), hostname: await localHostname(root), node: node.name},
+      id,
+      missing: collected.missing,
+      product_version: productVersion,
+      seq,
+    }
+
+    onProgress(`writing ${collected.entries.length} entries to ${id}${archiveSuffix}`)
+    temp = join(dir, `${tempPrefix}${id}${archiveSuffix}`)
+    await writeDurably(temp, root, manifest, signal)
+    if (signal?.aborted) throw new InterruptedError()
+    onProgress('verifying the new archive')
+    const verified = await verifyArchive(temp)
+    if (verified.problems.length > 0) {
+      throw new HaError(`the new archive did not verify, so it was discarded and nothing was pruned:\n  ${verified.problems.join('\n  ')}`, {
+        actions: ['a file may have changed while it was being saved: run ha backup again'],
+        details: {problems: verified.problems},
+      })
+    }
+
+    const file = join(dir, id + archiveSuffix)
+    await rename(temp, file)
+    temp = undefined
+    await fsyncDirectory(dir)
+    await recordVerification(dir, id, [])
+
+    const all = await listBackups(dir)
+    const prune = selectForPruning(all, config.backup.keep).filter((b) => b.id !== id)
+    for (const old of prune) await removeBackup(dir, old.id)
+    if (prune.length > 0) await fsyncDirectory(dir)
+
+    return {
+      bytes: verified.bytes,
+      duration_ms: Date.now() - started,
+      entries: collected.entries.length,
+      file,
+      hostname: manifest.host.hostname,
+      id,
+      leftovers_removed: leftovers,
+      missing: collected.missing,
+      node: node.name,
+      product_version: productVersion,
+      pruned: prune.map((b) => b.id),
+      size: (await stat(file)).size,
+      skipped: collected.skipped,
+      status: collected.missing.length > 0 ? 'partial' : 'ok',
+      unreadable_archives: all.filter((b) => !b.manifest).map((b) => b.id),
+    }
+  } catch (error) {
+    if (temp) await rm(temp, {force: true}).catch(() => {})
+    if (signal?.aborted) throw new InterruptedError('interrupted: the partial archive was removed; earlier archives are untouched')
+    throw error
+  } finally {
+    await lock.release()
+  }
+}
+
+async function requireDirectory(dataDir: string): Promise<void> {
+  let isDirectory = false
+  try {
+    isDirectory = (await stat(dataDir)).isDirectory()
+  } catch (error) {
+    throw new HaError(`data directory ${dataDir} is not there (${describeSystemError(error)})`, {
+      actions: ['check data_dir in the config, and that the shared storage is mounted on this node'],
+    })
+  }
+
+  if (!isDirectory) {
+    throw new HaError(`data directory ${dataDir} is not a directory`, {actions: ['check data_dir in the config']})
+  }
+}
+
+/** A disk-full or I/O error (write or fsync) fails the run with the file and the errno named. */
+async function writeDurably(temp: string, root: string, manifest: BackupManifest, signal?: AbortSignal): Promise<void> {
+  try {
+    await writeArchive(temp, root, manifest, signal)
+  } catch (error) {
+    if (signal?.aborted) throw new InterruptedError()
+    if (error instanceof HaError) throw error
+    throw new HaError(`cannot write ${temp}: ${describeSystemError(error)}; the partial archive was removed and nothing was pruned`, {
+      actions: [(error as NodeJS.ErrnoException).code === 'ENOSPC' ? 'free space on the data directory, then run again' : 'check the data directory storage, then run again'],
+      cause: error,
+    })
+  }
+}

@@ -1,0 +1,225 @@
+import {createHash} from 'node:crypto'
+import {createReadStream, type Stats} from 'node:fs'
+import {lstat, readdir, readFile, readlink} from 'node:fs/promises'
+import {fileURLToPath} from 'node:url'
+import picomatch from 'picomatch'
+import {glob, isDynamicPattern} from 'tinyglobby'
+import {z} from 'zod'
+
+import {type AccountTable, parseAccounts} from '../accounts.js'
+import {parseYamlWith} from '../config/load.js'
+import {type BackupEntryConfig, backupEntrySchema, type Config, neverBackedUp} from '../config/schema.js'
+import {ConfigError, describeSystemError, HaError} from '../errors.js'
+import {underRoot} from '../fs/under-root.js'
+import {type EntryRole, formatMode, type ManifestEntry, memberFor, type MissingEntry} from './manifest.js'
+
+/** What to save: the manifest file's entries, then the config's own `backup.include`. */
+export interface Collected {
+  entries: ManifestEntry[]
+  missing: MissingEntry[]
+  /** Things seen and deliberately not saved (sockets, FIFOs, identity files matched by a glob). */
+  skipped: string[]
+}
+
+const manifestFileSchema = z.object({entries: z.array(backupEntrySchema).min(1)}).strict()
+
+export const builtinManifests: Record<string, string> = {
+  opscenter: fileURLToPath(new URL('../../templates/manifest.opscenter.yaml', import.meta.url)),
+}
+
+export async function loadManifestSpec(config: Config): Promise<BackupEntryConfig[]> {
+  const name = config.backup.manifest
+  const path = name.startsWith('builtin:') ? builtinManifests[name.slice('builtin:'.length)] : name
+  if (!path) {
+    throw new ConfigError(`backup.manifest: unknown built-in manifest "${name}"`, {
+      actions: [`use one of ${Object.keys(builtinManifests).map((n) => `builtin:${n}`).join(', ')}, or a path`],
+    })
+  }
+
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (error) {
+    throw new ConfigError(`cannot read backup manifest ${path}: ${describeSystemError(error)}`, {
+      actions: ['check backup.manifest in the config'],
+    })
+  }
+
+  const spec = parseYamlWith(manifestFileSchema, text, path, 'a backup manifest must be a mapping with "entries"')
+  const include = config.backup.include.map((item) =>
+    typeof item === 'string' ? {path: item, required: false, role: 'state' as EntryRole} : item,
+  )
+  return [...spec.entries, ...include]
+}
+
+interface Owners {
+  groups?: AccountTable
+  users?: AccountTable
+}
+
+export async function collect(root: string, specs: BackupEntryConfig[], exclude: string[], signal?: AbortSignal): Promise<Collected> {
+  const isExcluded = exclude.length > 0 ? picomatch(exclude, {dot: true}) : () => false
+  const owners = await readOwners(root)
+  const found = new Map<string, {role: EntryRole; stats: Stats}>()
+  const missing: MissingEntry[] = []
+  const skipped: string[] = []
+
+  for (const spec of specs) {
+    const patterns = 'any_of' in spec ? spec.any_of : [spec.path]
+    const label = patterns.join(' | ')
+    const paths = (await Promise.all(patterns.map((p) => expand(root, p)))).flat()
+    if (paths.length === 0) {
+      if (spec.required) {
+        throw new HaError(`required ${patterns.length > 1 ? 'entry (any of)' : 'file'} ${patterns.map((p) => underRoot(root, p)).join(' | ')} is missing`, {
+          actions: ['restore the file, or mark the entry required: false in the backup manifest'],
+          details: {path: label},
+        })
+      }
+
+      missing.push({path: label, required: false, role: spec.role})
+      continue
+    }
+
+    for (const path of paths) {
+      await addTree(root, path, {required: spec.required && patterns.includes(path), role: spec.role}, {found, isExcluded, skipped, signal})
+    }
+  }
+
+  const ordered = [...found.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+  const entries = await mapLimit(ordered, 16, async ([path, {role, stats}]) => describe(root, path, role, stats, owners))
+  return {entries, missing, skipped}
+}
+
+async function expand(root: string, pattern: string): Promise<string[]> {
+  if (!isDynamicPattern(pattern)) {
+    try {
+      await lstat(underRoot(root, pattern))
+      return [pattern]
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
+      throw unreadable(root, pattern, error)
+    }
+  }
+
+  const matches = await glob(pattern.slice(1), {
+    cwd: root,
+    dot: true,
+    expandDirectories: false,
+    followSymbolicLinks: false,
+    onlyFiles: false,
+  })
+  return matches.map((m) => `/${m.replace(/\/$/, '')}`).sort()
+}
+
+async function addTree(
+  root: string,
+  path: string,
+  spec: {required: boolean; role: EntryRole},
+  state: {found: Map<string, {role: EntryRole; stats: Stats}>; isExcluded: (p: string) => boolean; signal?: AbortSignal; skipped: string[]},
+): Promise<void> {
+  state.signal?.throwIfAborted()
+  if (neverBackedUp.includes(path)) {
+    state.skipped.push(`${path}: machine identity file, never copied`)
+    return
+  }
+
+  if (state.isExcluded(path) || state.found.has(path)) return
+  let stats: Stats
+  try {
+    stats = await lstat(underRoot(root, path))
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return // vanished during the walk
+    throw unreadable(root, path, error)
+  }
+
+  if (!stats.isFile() && !stats.isDirectory() && !stats.isSymbolicLink()) {
+    if (spec.required) {
+      throw new HaError(`required entry ${underRoot(root, path)} is not a regular file, directory or symlink`, {
+        actions: ['fix the backup manifest'],
+      })
+    }
+
+    state.skipped.push(`${path}: not a regular file, directory or symlink`)
+    return
+  }
+
+  state.found.set(path, {role: spec.role, stats})
+  if (!stats.isDirectory()) return
+  let names: string[]
+  try {
+    names = await readdir(underRoot(root, path))
+  } catch (error) {
+    throw unreadable(root, path, error)
+  }
+
+  for (const name of names.sort()) await addTree(root, `${path}/${name}`, {required: false, role: spec.role}, state)
+}
+
+async function describe(root: string, path: string, role: EntryRole, stats: Stats, owners: Owners): Promise<ManifestEntry> {
+  const full = underRoot(root, path)
+  const base = {
+    gid: stats.gid,
+    group: owners.groups?.byId.get(stats.gid) ?? null,
+    member: memberFor(path),
+    mode: formatMode(stats.mode),
+    mtime: stats.mtime.toISOString(),
+    path,
+    role,
+    uid: stats.uid,
+    user: owners.users?.byId.get(stats.uid) ?? null,
+  }
+  try {
+    if (stats.isSymbolicLink()) {
+      const target = await readlink(full)
+      return {...base, sha256: sha256(Buffer.from(target)), size: 0, target, type: 'symlink'}
+    }
+
+    if (stats.isDirectory()) return {...base, sha256: null, size: 0, type: 'directory'}
+    return {...base, sha256: await hashFile(full, stats.size), size: stats.size, type: 'file'}
+  } catch (error) {
+    throw unreadable(root, path, error)
+  }
+}
+
+function unreadable(root: string, path: string, error: unknown): HaError {
+  return new HaError(`cannot read ${underRoot(root, path)}: ${describeSystemError(error)}`, {
+    actions: ['check the file and its permissions; ha backup runs as root'],
+    details: {path},
+  })
+}
+
+async function readOwners(root: string): Promise<Owners> {
+  const read = async (file: string, kind: 'group' | 'passwd') => {
+    const full = underRoot(root, file)
+    const text = await readFile(full, 'utf8').catch(() => undefined)
+    // Not strict: a backup only records names; restore validates the saved files strictly.
+    return text === undefined ? undefined : parseAccounts(text, kind, full, false)
+  }
+
+  return {groups: await read('/etc/group', 'group'), users: await read('/etc/passwd', 'passwd')}
+}
+
+export function sha256(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex')
+}
+
+async function hashFile(path: string, size: number): Promise<string> {
+  if (size < 4 * 1024 * 1024) return sha256(await readFile(path))
+  const hash = createHash('sha256')
+  for await (const chunk of createReadStream(path, {highWaterMark: 1024 * 1024})) hash.update(chunk as Buffer)
+  return hash.digest('hex')
+}
+
+async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = Array.from({length: items.length})
+  let next = 0
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++
+      results[index] = await fn(items[index])
+    }
+  }
+
+  await Promise.all(Array.from({length: Math.min(limit, items.length)}, worker))
+  return results
+}

@@ -1,0 +1,42 @@
+import type {Config} from '../config/schema.js'
+import {acquireLock} from '../lock.js'
+import type {LocalNode} from '../nodes.js'
+import {backupsDirOn, lockPathOn} from '../state-dir.js'
+import {verifyArchive} from './archive.js'
+import {findBackup, listBackups, recordVerification} from './store.js'
+
+export interface VerifyReport {
+  bytes: number
+  id: string
+  members: number
+  ok: boolean
+  problems: string[]
+}
+
+export interface VerifyBackupsResult {
+  archives: VerifyReport[]
+  dir: string
+}
+
+/**
+ * Verifies one archive or all of them, under the lock so a concurrent backup cannot prune an
+ * archive halfway through its verification. Each outcome is recorded beside its archive.
+ */
+export async function verifyBackups(config: Config, node: LocalNode, wanted?: string): Promise<VerifyBackupsResult> {
+  const dir = backupsDirOn(node.config, config)
+  const lock = await acquireLock(lockPathOn(node.config, config), 'ha backup verify')
+  try {
+    const all = await listBackups(dir)
+    const chosen = wanted ? [findBackup(all, wanted, dir)] : all
+    const archives: VerifyReport[] = []
+    for (const backup of chosen) {
+      const result = await verifyArchive(backup.file)
+      await recordVerification(dir, backup.id, result.problems)
+      archives.push({bytes: result.bytes, id: backup.id, members: result.members, ok: result.problems.length === 0, problems: result.problems})
+    }
+
+    return {archives, dir}
+  } finally {
+    await lock.release()
+  }
+}

@@ -1,0 +1,35 @@
+import {Flags} from '@oclif/core'
+
+import {HaCommand} from '../../base-command.js'
+import {ExitCode} from '../../errors.js'
+
+export default class Backup extends HaCommand<typeof Backup> {
+  static description = `Saves the controller state that lives outside the data directory (accounts, hostname, hosts, ssh host keys, network configuration, the version file, cron and service units, and backup.include) into one gzip'd tar under <data_dir>/${'.ha/backups'}, so it travels with the shared storage. The archive gets its final name only after it was fsync'd and re-read against its manifest; only then are archives beyond backup.keep pruned. Exit 3 when optional files were missing (recorded in the manifest).`
+
+  static examples = [
+    {command: '<%= config.bin %> backup', description: 'Back up this node (the one whose hostname matches the config)'},
+    {command: '0 * * * * root <%= config.bin %> backup --quiet', description: 'Hourly from /etc/cron.d: silent on success'},
+    {command: '<%= config.bin %> backup --node primary --json', description: 'Name the node; print the result as JSON'},
+  ]
+
+  static flags = {
+    node: Flags.string({description: 'which configured node this machine is (default: the one whose hostname matches)', options: ['primary', 'secondary']}),
+  }
+
+  static summary = 'Save the controller state outside the data directory into it (habackup)'
+
+  async run(): Promise<void> {
+    const {flags} = await this.parse(Backup)
+    const {config, path} = await this.loadConfig(flags)
+    const {localNode} = await import('../../nodes.js')
+    const {runBackup} = await import('../../backup/backup.js')
+    const {renderBackup} = await import('../../backup/render.js')
+    const node = localNode(config, flags.node, path)
+    const result = await runBackup({config, node, onProgress: (m) => this.reporter.info(m), signal: this.abort.signal})
+    for (const missing of result.missing) this.reporter.warn(`optional ${missing.path} is missing; recorded in the manifest`)
+    for (const skipped of result.skipped) this.reporter.warn(`not saved: ${skipped}`)
+    for (const id of result.unreadable_archives) this.reporter.warn(`archive ${id} cannot be read; left in place (ha backup verify ${id})`)
+    const status = result.status === 'partial' ? ExitCode.problems : ExitCode.ok
+    this.finish(result, status, renderBackup, `backup ${result.id} is partial: missing ${result.missing.map((m) => m.path).join(', ')}`)
+  }
+}

@@ -1,0 +1,27 @@
+import {Flags} from '@oclif/core'
+
+import {HaCommand} from '../../base-command.js'
+import {ExitCode} from '../../errors.js'
+
+export default class BackupList extends HaCommand<typeof BackupList> {
+  static description = 'Lists the archives in <data_dir>/<backup.dir>, newest first by their own sequence number: id, creation time, source host, product version, size, and the outcome of the last verification.'
+
+  static examples = ['<%= config.bin %> backup list', '<%= config.bin %> backup list --json']
+
+  static flags = {
+    node: Flags.string({description: 'which configured node this machine is (default: the one whose hostname matches)', options: ['primary', 'secondary']}),
+  }
+
+  static summary = 'List backup archives, newest first'
+
+  async run(): Promise<void> {
+    const {flags} = await this.parse(BackupList)
+    const {config, path} = await this.loadConfig(flags)
+    const {localNode} = await import('../../nodes.js')
+    const {listBackupsReport} = await import('../../backup/list.js')
+    const {renderList} = await import('../../backup/render.js')
+    const node = localNode(config, flags.node, path)
+    const result = await listBackupsReport(config, node)
+    this.finish(result, ExitCode.ok, renderList)
+  }
+}
