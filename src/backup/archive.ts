@@ -1,7 +1,7 @@
 import {createHash, type Hash} from 'node:crypto'
 import {constants, createReadStream, createWriteStream} from 'node:fs'
 import {open} from 'node:fs/promises'
-import {Writable} from 'node:stream'
+import {Transform, Writable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {createGzip} from 'node:zlib'
 import {create, Header, Parser, type ReadEntry} from 'tar'
@@ -14,6 +14,8 @@ import {type BackupManifest, filesPrefix, manifestFormat, manifestMember, type M
  * it is closed, so a disk-full or I/O error — including one only fsync reports — rejects here.
  * The caller renames it and verifies it, which catches a file changed between hashing and archiving.
  */
+const gnuRecordSize = 10_240
+
 export async function writeArchive(path: string, root: string, manifest: BackupManifest, signal?: AbortSignal): Promise<void> {
   const manifestBody = Buffer.from(`${JSON.stringify(manifest, null, 1)}\n`)
   const header = new Header({
@@ -32,11 +34,25 @@ export async function writeArchive(path: string, root: string, manifest: BackupM
   const gzip = createGzip({level: 6})
   const sink = createWriteStream(path, {flags: 'wx', flush: true, highWaterMark: 1024 * 1024, mode: 0o600})
   const done = pipeline(gzip, sink, {signal})
+  const padding = Buffer.alloc((512 - (manifestBody.length % 512)) % 512)
+  let written = header.block!.length + manifestBody.length + padding.length
   gzip.write(header.block!)
   gzip.write(manifestBody)
-  gzip.write(Buffer.alloc((512 - (manifestBody.length % 512)) % 512))
-  pack.on('error', (error: unknown) => gzip.destroy(error as Error))
-  pack.pipe(gzip)
+  gzip.write(padding)
+  // GNU tar writes whole 10 KiB records and its --delete/--append assume them; node-tar stops at
+  // the end-of-archive blocks. Padding to a record keeps by-hand GNU tar operations safe.
+  const toRecord = new Transform({
+    flush(callback) {
+      callback(null, Buffer.alloc((gnuRecordSize - (written % gnuRecordSize)) % gnuRecordSize))
+    },
+    transform(chunk: Buffer, _encoding, callback) {
+      written += chunk.length
+      callback(null, chunk)
+    },
+  })
+  pack.on('error', (error: unknown) => toRecord.destroy(error as Error))
+  toRecord.on('error', (error) => gzip.destroy(error))
+  pack.pipe(toRecord).pipe(gzip)
   await done
 }
 

@@ -1,0 +1,47 @@
+import {spawn, spawnSync} from 'node:child_process'
+import {mkdtempSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {dirname, join} from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../..')
+export const haBin = join(repoRoot, 'bin/run.js')
+
+export interface HaRun {
+  status: null | number
+  stderr: string
+  stdout: string
+  /** The --json envelope, when stdout parses as one. */
+  json?: {error?: {actions: string[]; message: string; name: string}; result?: any; status: number; warnings: string[]}
+}
+
+/**
+ * Runs the built CLI exactly as an admin or cron would: a child process, no terminal.
+ * `prefix` runs it under another program (setpriv, ip netns exec).
+ */
+export function ha(args: string[], options: {env?: NodeJS.ProcessEnv; prefix?: string[]; timeoutMs?: number} = {}): HaRun {
+  const argv = [...(options.prefix ?? []), process.execPath, haBin, ...args]
+  const r = spawnSync(argv[0], argv.slice(1), {
+    encoding: 'utf8',
+    env: {...process.env, NO_COLOR: '1', ...options.env},
+    timeout: options.timeoutMs ?? 60_000,
+  })
+  let json
+  try {
+    json = JSON.parse(r.stdout)
+  } catch {}
+
+  return {json, status: r.status, stderr: r.stderr, stdout: r.stdout}
+}
+
+/** Starts the CLI without waiting (for kill and concurrency tests). */
+export function haSpawn(args: string[], env: NodeJS.ProcessEnv = {}) {
+  return spawn(process.execPath, [haBin, ...args], {env: {...process.env, NO_COLOR: '1', ...env}, stdio: ['ignore', 'pipe', 'pipe']})
+}
+
+/** A temporary directory removed after the test. */
+export function tempDir(t: {after: (fn: () => void) => void}, prefix = 'ha-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  t.after(() => rmSync(dir, {force: true, recursive: true}))
+  return dir
+}

@@ -1,0 +1,338 @@
+import assert from 'node:assert/strict'
+import {execFileSync, spawn, spawnSync} from 'node:child_process'
+import {createHash, randomBytes} from 'node:crypto'
+import {chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {test} from 'node:test'
+import {gunzipSync, gzipSync} from 'node:zlib'
+
+import {controllerConfig, makeControllerRoot} from '../../scripts/controller-root.mjs'
+import {ha, haSpawn, tempDir} from '../helpers/cli.js'
+import {missingPrerequisite} from '../helpers/prereq.js'
+
+const backupsDir = (root: string) => join(root, 'var/opt/sun/xvm/.ha/backups')
+const archives = (root: string) => readdirSync(backupsDir(root)).filter((n) => n.endsWith('.tar.gz') && !n.startsWith('.')).sort()
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex')
+
+/** A controller root and a config for it; every test gets its own. */
+function setup(t: Parameters<typeof tempDir>[0], options: {include?: string[]; keep?: number; root?: Parameters<typeof makeControllerRoot>[1]} = {}) {
+  const dir = tempDir(t)
+  const root = join(dir, 'primary')
+  makeControllerRoot(root, options.root)
+  const config = join(dir, 'ha.yaml')
+  writeFileSync(config, controllerConfig({include: options.include, keep: options.keep, primaryRoot: root}))
+  const run = (...args: string[]) => ha([...args, '--config', config, '--node', 'primary'])
+  return {config, dir, root, run}
+}
+
+/** Every file below `dir` with its content hash: "changes nothing" is checked against this. */
+function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  if (!existsSync(dir)) return out
+  for (const name of readdirSync(dir, {recursive: true}) as string[]) {
+    const full = join(dir, name)
+    const s = statSync(full)
+    out[name] = s.isFile() ? sha256(readFileSync(full)) : 'dir'
+  }
+
+  return out
+}
+
+test('a backup is a gzip tar that GNU tar lists and extracts, with a manifest of ids, names and hashes', (t) => {
+  const {root, run} = setup(t)
+  const r = run('backup', '--json')
+  assert.equal(r.status, 0, r.stderr)
+  assert.equal(r.json?.status, 0)
+  const [name] = archives(root)
+  const file = join(backupsDir(root), name)
+  assert.equal(statSync(file).mode & 0o777, 0o600, 'archive readable by root only')
+  assert.equal(statSync(backupsDir(root)).mode & 0o777, 0o700)
+
+  const listing = execFileSync('tar', ['-tzvf', file], {encoding: 'utf8'}).trim().split('\n')
+  assert.match(listing[0], / manifest\.json$/, 'manifest is the first member')
+  assert.ok(listing.some((l) => l.endsWith(' files/etc/passwd')))
+  assert.ok(listing.some((l) => l.endsWith(' files/etc/ssh/ssh_host_ed25519_key')))
+  assert.ok(!listing.some((l) => /machine-id|hostid/.test(l)), 'never /etc/hostid or /etc/machine-id')
+
+  const out = tempDir(t)
+  execFileSync('tar', ['-xzf', file, '-C', out])
+  const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'))
+  assert.equal(statSync(join(out, 'manifest.json')).mode & 0o777, 0o600)
+  assert.equal(manifest.host.hostname, 'ctl-a')
+  assert.equal(manifest.product_version, '2.1.0.1234')
+  assert.match(manifest.ha_version, /^\d+\.\d+\.\d+/)
+  assert.match(manifest.host.boot_id, /^[0-9a-f-]{36}$/)
+  assert.ok(!Number.isNaN(Date.parse(manifest.created_at)))
+  const satellite = manifest.entries.find((e: {path: string}) => e.path === '/etc/opt/sun/xvm/satellite.conf')
+  assert.equal(satellite.sha256, sha256(readFileSync(join(root, 'etc/opt/sun/xvm/satellite.conf'))))
+  assert.equal(satellite.type, 'file')
+  assert.equal(satellite.mode, '0644')
+  if (process.getuid?.() === 0) assert.deepEqual([satellite.uid, satellite.user, satellite.gid, satellite.group], [901, 'xvm', 901, 'xvm'])
+  // The extracted copy is byte-for-byte the source.
+  assert.deepEqual(readFileSync(join(out, 'files/etc/passwd')), readFileSync(join(root, 'etc/passwd')))
+  const link = manifest.entries.find((e: {type: string}) => e.type === 'symlink')
+  assert.equal(link.target, '/usr/share/zoneinfo/UTC')
+  assert.equal(r.json?.result.id, manifest.id)
+})
+
+test('verify passes, then names the member whose byte was flipped, the truncated archive and the missing member', (t) => {
+  const {root, run} = setup(t)
+  assert.equal(run('backup').status, 0)
+  const [name] = archives(root)
+  const file = join(backupsDir(root), name)
+  const good = readFileSync(file)
+  const ok = run('backup', 'verify', name.replace('.tar.gz', ''))
+  assert.equal(ok.status, 0, ok.stderr)
+  assert.match(ok.stdout, /^ok /)
+
+  // One byte of one member's content, changed inside the tar, recompressed: the hash catches it.
+  const tarball = gunzipSync(good)
+  const at = tarball.indexOf('controller=ctl-a')
+  assert.ok(at > 0)
+  tarball[at] = 'C'.charCodeAt(0)
+  writeFileSync(file, gzipSync(tarball))
+  const flipped = run('backup', 'verify', '--json')
+  assert.equal(flipped.status, 1)
+  const problems: string[] = flipped.json?.result.archives[0].problems
+  assert.deepEqual(problems, ['files/etc/opt/sun/xvm/satellite.conf: content differs from the manifest (sha256 mismatch)'])
+  assert.match(run('backup', 'list').stdout, /FAILED/, 'list shows the failed verification')
+
+  // A byte flipped in the compressed stream: gzip's CRC or the deflate data catches it.
+  const corrupt = Buffer.from(good)
+  corrupt[Math.floor(corrupt.length / 2)] ^= 0xff
+  writeFileSync(file, corrupt)
+  const bad = run('backup', 'verify')
+  assert.equal(bad.status, 1)
+  assert.match(bad.stdout, /FAILED/)
+
+  // Truncated on disk.
+  writeFileSync(file, good)
+  truncateSync(file, Math.floor(good.length * 0.6))
+  const truncated = run('backup', 'verify')
+  assert.equal(truncated.status, 1)
+  assert.match(truncated.stdout, /corrupt or truncated|unexpected end/i)
+
+  // A member removed with GNU tar.
+  const plain = join(tempDir(t), 'a.tar')
+  writeFileSync(plain, gunzipSync(good))
+  execFileSync('tar', ['--delete', '-f', plain, 'files/etc/hosts'])
+  writeFileSync(file, gzipSync(readFileSync(plain)))
+  const missing = run('backup', 'verify')
+  assert.equal(missing.status, 1)
+  assert.match(missing.stdout, /files\/etc\/hosts: in the manifest but missing from the archive/)
+})
+
+test('a missing optional entry is recorded and exits 3; --quiet is silent on success and one stderr line otherwise', (t) => {
+  const {root, run} = setup(t, {include: ['/etc/opt/site/license.key']})
+  const partial = run('backup', '--quiet')
+  assert.equal(partial.status, 3)
+  assert.equal(partial.stdout, '')
+  assert.equal(partial.stderr.trim().split('\n').length, 1)
+  assert.match(partial.stderr, /license\.key/)
+  const file = join(backupsDir(root), archives(root)[0])
+  const manifest = JSON.parse(execFileSync('tar', ['-xzOf', file, 'manifest.json'], {encoding: 'utf8'}))
+  assert.deepEqual(manifest.missing, [{path: '/etc/opt/site/license.key', required: false, role: 'state'}])
+
+  mkdirSync(join(root, 'etc/opt/site'), {recursive: true})
+  writeFileSync(join(root, 'etc/opt/site/license.key'), 'key')
+  const quiet = run('backup', '--quiet')
+  assert.equal(quiet.status, 0)
+  assert.equal(quiet.stdout + quiet.stderr, '', 'nothing at all on success')
+})
+
+test('a missing required file fails naming it, and writes no archive', (t) => {
+  const {root, run} = setup(t)
+  assert.equal(run('backup').status, 0)
+  const before = snapshot(backupsDir(root))
+  rmSync(join(root, 'etc/passwd'))
+  const r = run('backup')
+  assert.equal(r.status, 1)
+  assert.match(r.stderr, new RegExp(`required file ${root}/etc/passwd is missing`))
+  assert.deepEqual(snapshot(backupsDir(root)), before)
+})
+
+test('an unreadable required file fails naming it (root without DAC override), changing nothing', (t) => {
+  const skip = missingPrerequisite(['root'])
+  if (skip) return t.skip(skip)
+  const {config, root, run} = setup(t)
+  assert.equal(run('backup').status, 0, 'the first run creates the root-owned state directory')
+  chmodSync(join(root, 'etc/hosts'), 0)
+  const before = snapshot(join(root, 'var/opt/sun/xvm'))
+  // Root reads every file; dropping CAP_DAC_OVERRIDE makes modes bite, as for a real EACCES or EIO.
+  const r = ha(['backup', '--config', config, '--node', 'primary'], {
+    prefix: ['setpriv', '--inh-caps=-all', '--bounding-set=-dac_override,-dac_read_search'],
+  })
+  assert.equal(r.status, 1, r.stderr)
+  assert.match(r.stderr, new RegExp(`cannot read ${root}/etc/hosts: EACCES`))
+  assert.deepEqual(snapshot(join(root, 'var/opt/sun/xvm')), before)
+})
+
+test('bad configuration exits 2 naming the file, line and field, and changes nothing', (t) => {
+  const {config, dir, root} = setup(t)
+  const before = snapshot(root)
+  const cases: Array<[string, RegExp]> = [
+    ['data_dir: /var/opt/sun/xvm\nnodes: [', /ha\.yaml:\d+: not valid YAML/],
+    [readFileSync(config, 'utf8').replace('backup:', 'backupp:'), /ha\.yaml:\d+: backupp: unknown key "backupp"/],
+    [readFileSync(config, 'utf8').replace('keep: 24', 'keep: many'), /ha\.yaml:\d+: backup\.keep: must be number, not string/],
+    [readFileSync(config, 'utf8').replace('data_dir: /var/opt/sun/xvm\n', ''), /ha\.yaml:1: data_dir: is required but missing/],
+    [readFileSync(config, 'utf8').replace('keep: 24', 'keep: 24\n  include: [/etc/machine-id]'), /backup\.include\.0: names a machine identity file/],
+  ]
+  for (const [text, expected] of cases) {
+    const bad = join(dir, 'ha.yaml')
+    writeFileSync(bad, text)
+    const r = ha(['backup', '--config', bad, '--node', 'primary', '--json'])
+    assert.equal(r.status, 2, `${expected}: ${r.stdout}${r.stderr}`)
+    assert.equal(r.json?.status, 2)
+    assert.match(r.json!.error!.message, expected)
+    assert.ok(r.json!.error!.actions.length > 0, 'says what to do')
+  }
+
+  const line = readFileSync(config, 'utf8').replace('backup:', 'backupp:').split('\n').findIndex((l) => l.startsWith('backupp')) + 1
+  writeFileSync(config, readFileSync(config, 'utf8').replace('backup:', 'backupp:'))
+  assert.match(ha(['backup', '--config', config, '--node', 'primary']).stderr, new RegExp(`ha\\.yaml:${line}: backupp`))
+  const missing = ha(['backup', '--config', join(dir, 'nope.yaml')])
+  assert.equal(missing.status, 2)
+  assert.match(missing.stderr, /cannot read config .*nope\.yaml: ENOENT/)
+  assert.match(ha(['backup'], {env: {HA_CONFIG: join(dir, 'from-env.yaml')}}).stderr, /from-env\.yaml/, 'HA_CONFIG is used')
+  assert.deepEqual(snapshot(root), before)
+})
+
+test('a data directory that is missing or not a directory is named, and nothing is created', (t) => {
+  const {root, run} = setup(t)
+  rmSync(join(root, 'var/opt/sun/xvm'), {recursive: true})
+  const gone = run('backup')
+  assert.equal(gone.status, 1)
+  assert.match(gone.stderr, /data directory .*\/var\/opt\/sun\/xvm is not there/)
+  assert.ok(!existsSync(join(root, 'var/opt/sun/xvm')))
+  writeFileSync(join(root, 'var/opt/sun/xvm'), 'not a dir')
+  const file = run('backup')
+  assert.equal(file.status, 1)
+  assert.match(file.stderr, /is not a directory/)
+})
+
+test('a full disk fails the run with ENOSPC, keeps the earlier archives and leaves no partial one', (t) => {
+  const skip = missingPrerequisite(['root'])
+  if (skip) return t.skip(skip)
+  // A big incompressible file makes the archive larger than the 1 MiB filesystem.
+  const {root, run} = setup(t)
+  const data = join(root, 'var/opt/sun/xvm')
+  rmSync(data, {recursive: true})
+  mkdirSync(data)
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'ha-test-full', data])
+  // Unmounted here rather than in t.after: the temp dir's removal is registered first and runs first.
+  try {
+    assert.equal(run('backup').status, 0, 'a small backup fits')
+    const before = snapshot(data)
+    writeFileSync(join(root, 'etc/opt/sun/xvm/big.bin'), randomBytes(3_000_000))
+    const r = run('backup')
+    assert.equal(r.status, 1)
+    assert.match(r.stderr, /ENOSPC/)
+    assert.match(r.stderr, /nothing was pruned/)
+    assert.deepEqual(snapshot(data), before, 'earlier archive intact, no partial file, lock released')
+  } finally {
+    spawnSync('umount', [data])
+  }
+})
+
+test('a second concurrent run exits 11 at once touching nothing; a lock left by a dead run does not block', async (t) => {
+  const {root, run} = setup(t)
+  assert.equal(run('backup').status, 0)
+  const lock = join(root, 'var/opt/sun/xvm/.ha/ha.lock')
+  // A live holder: a real process, identified the way ha identifies its own runs.
+  const holder = spawn('sleep', ['60'])
+  t.after(() => holder.kill('SIGKILL'))
+  const stat = readFileSync(`/proc/${holder.pid}/stat`, 'utf8')
+  const ticks = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
+  const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()
+  const owner = {boot_id: bootId, command: 'ha backup', host: execFileSync('hostname', {encoding: 'utf8'}).trim(), pid: holder.pid, since: new Date().toISOString(), start_ticks: ticks}
+  writeFileSync(lock, JSON.stringify(owner))
+  const before = snapshot(join(root, 'var/opt/sun/xvm'))
+  const started = Date.now()
+  const locked = run('backup', '--json')
+  assert.equal(locked.status, 11)
+  assert.match(locked.json!.error!.message, new RegExp(`pid ${holder.pid}`))
+  assert.ok(Date.now() - started < 10_000, 'exits at once rather than waiting')
+  assert.deepEqual(snapshot(join(root, 'var/opt/sun/xvm')), before)
+
+  holder.kill('SIGKILL')
+  await new Promise((resolve) => holder.once('exit', resolve))
+  const after = run('backup')
+  assert.equal(after.status, 0, `stale lock is taken over: ${after.stderr}`)
+  assert.equal(archives(root).length, 2)
+  assert.ok(!existsSync(lock), 'lock released')
+
+  // Two real runs at once: exactly one of them gets the lock, the other exits 11.
+  const runs = [haSpawn(['backup', '--config', join(root, '../ha.yaml'), '--node', 'primary']), haSpawn(['backup', '--config', join(root, '../ha.yaml'), '--node', 'primary'])]
+  const codes = await Promise.all(runs.map((p) => new Promise<null | number>((resolve) => p.once('exit', resolve))))
+  assert.ok(codes.includes(0), `codes ${codes}`)
+  assert.ok(codes.every((c) => c === 0 || c === 11), `codes ${codes}`)
+})
+
+test('a run killed at any moment leaves earlier archives intact and no partial archive under a final name', async (t) => {
+  const {config, root, run} = setup(t, {root: {bulkBytes: 20_000_000, bulkFiles: 400}})
+  assert.equal(run('backup').status, 0)
+  const first = archives(root)
+  const delays = [30, 80, 150, 250, 400, 600, 900]
+  for (const delay of delays) {
+    const child = haSpawn(['backup', '--config', config, '--node', 'primary'])
+    await new Promise((resolve) => setTimeout(resolve, delay))
+    child.kill('SIGKILL')
+    await new Promise((resolve) => child.once('exit', resolve))
+    for (const name of archives(root)) {
+      const v = run('backup', 'verify', name.replace('.tar.gz', ''))
+      assert.equal(v.status, 0, `after a kill at ${delay} ms, ${name} must verify: ${v.stdout}`)
+    }
+
+    assert.ok(first.every((n) => archives(root).includes(n)), 'the earlier archive is still there')
+  }
+
+  const next = run('backup', '--json')
+  assert.equal(next.status, 0, next.stderr)
+  assert.ok(!readdirSync(backupsDir(root)).some((n) => n.startsWith('.tmp-')), 'leftovers cleaned by the next run')
+})
+
+test('retention keeps the newest N by the archives own sequence, not file times, and prunes only after verifying', (t) => {
+  const {root, run} = setup(t, {keep: 2})
+  for (let i = 0; i < 3; i++) assert.equal(run('backup').status, 0)
+  let names = archives(root)
+  assert.equal(names.length, 2)
+  // Make the newest archive look oldest on disk; the next prune must still drop by sequence.
+  const newest = names.at(-1)!
+  execFileSync('touch', ['-d', '2001-01-01', join(backupsDir(root), newest)])
+  const r = run('backup', '--json')
+  assert.equal(r.status, 0)
+  names = archives(root)
+  assert.deepEqual(names, [newest, `${r.json!.result.id}.tar.gz`])
+  assert.deepEqual(r.json!.result.pruned.length, 1)
+
+  // A failed verification does not count toward keep: the last good archives survive it.
+  const corrupted = `${r.json!.result.id}.tar.gz`
+  const file = join(backupsDir(root), corrupted)
+  const tarball = gunzipSync(readFileSync(file))
+  tarball[tarball.indexOf('controller=ctl-a')] = 'C'.charCodeAt(0)
+  writeFileSync(file, gzipSync(tarball))
+  assert.equal(run('backup', 'verify').status, 1)
+  const third = run('backup', '--json')
+  assert.equal(third.status, 0)
+  assert.deepEqual(third.json!.result.pruned, [], 'the failed archive does not push out the good one before it')
+  assert.deepEqual(archives(root), [newest, corrupted, `${third.json!.result.id}.tar.gz`])
+  const fourth = run('backup', '--json')
+  assert.deepEqual(archives(root), [`${third.json!.result.id}.tar.gz`, `${fourth.json!.result.id}.tar.gz`])
+})
+
+test('list shows id, time, host, version, size and verification, newest first', (t) => {
+  const {run} = setup(t)
+  assert.equal(run('backup').status, 0)
+  assert.equal(run('backup').status, 0)
+  const r = run('backup', 'list', '--json')
+  assert.equal(r.status, 0)
+  const [a, b] = r.json!.result.backups
+  assert.ok(a.seq > b.seq)
+  assert.equal(a.hostname, 'ctl-a')
+  assert.equal(a.product_version, '2.1.0.1234')
+  assert.equal(a.verified, true)
+  assert.ok(a.size > 0)
+  const human = run('backup', 'list').stdout.split('\n')
+  assert.match(human[0], /^ID\s+CREATED\s+HOST\s+VERSION\s+SIZE\s+VERIFIED/)
+  assert.ok(!/\u001B\[/.test(human.join('')), 'no colour off a terminal')
+})
