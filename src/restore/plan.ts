@@ -57,6 +57,8 @@ export interface InstallPlan {
 }
 
 export interface PlanOptions {
+  /** --map overrides (saved name or old id → name or id here), the same ones the re-own uses. */
+  manual?: {groups?: Map<string, number | string>; users?: Map<string, number | string>}
   root: string
   takeover: boolean
   targetGroups: AccountTable
@@ -88,8 +90,8 @@ export async function planInstall(staged: StagedArchive, options: PlanOptions): 
   for (const entry of staged.manifest.entries) {
     if (!installing.has(entry.path)) continue
     const target = underRoot(options.root, entry.path)
-    const uid = resolveOwner('user', entry.user, entry.uid, options.targetUsers, entry.path, missingNames, unnamed)
-    const gid = resolveOwner('group', entry.group, entry.gid, options.targetGroups, entry.path, missingNames, unnamed)
+    const uid = resolveOwner('user', entry.user, entry.uid, options.targetUsers, options.manual?.users, entry.path, missingNames, unnamed)
+    const gid = resolveOwner('group', entry.group, entry.gid, options.targetGroups, options.manual?.groups, entry.path, missingNames, unnamed)
 
     // Every parent below the root must be a real directory, or absent and made by us: a symlink
     // there (planted by an earlier archive, or swapped in by anyone) would carry the write elsewhere.
@@ -178,19 +180,23 @@ function resolveOwner(
   name: null | string,
   id: number,
   table: AccountTable,
+  manual: Map<string, number | string> | undefined,
   path: string,
   missing: Map<string, string[]>,
   unnamed: InstallPlan['unnamed'],
 ): number {
-  if (name === null) {
+  const override = (name === null ? undefined : manual?.get(name)) ?? manual?.get(String(id))
+  if (typeof override === 'number') return override
+  if (name === null && override === undefined) {
     unnamed.push({id, kind, path})
     return id
   }
 
-  const found = table.byName.get(name)
+  const wanted = override ?? name!
+  const found = table.byName.get(wanted)
   if (found !== undefined) return found
   const list = missing.get(kind) ?? []
-  if (!list.includes(name)) list.push(name)
+  if (!list.includes(wanted)) list.push(wanted)
   missing.set(kind, list)
   return -1
 }

@@ -1,0 +1,63 @@
+import {Flags} from '@oclif/core'
+
+import {HaCommand} from '../base-command.js'
+import {ExitCode} from '../errors.js'
+
+export default class Restore extends HaCommand<typeof Restore> {
+  static description = `harestore: puts the state saved by ha backup in place on this node and re-owns the data directory by user and group *name* (the secondary's uids differ from the primary's). Nothing changes until the whole run is known: the archive (newest verified, or --backup) is checked member by member while it is extracted into a fresh staging directory, every owner name is resolved on this host, and every saved name without a match here is listed. Files replaced are kept in <data_dir>/.ha/undo/<run>/ so --undo puts the host back. Saved passwd/group are never installed (they are the names the re-own maps by); identity files (hostname, hosts, ssh host keys, network) only with --takeover; /etc/hostid and /etc/machine-id never.`
+
+  static examples = [
+    {command: '<%= config.bin %> restore --dry-run', description: 'Show what would be installed and how many entries each owner mapping changes'},
+    {command: '<%= config.bin %> restore --takeover', description: 'Restore on the secondary taking over the primary\'s identity'},
+    {command: '<%= config.bin %> restore --map user:oracle=oracle2 --map group:dba=dba', description: 'Map saved names that have no account of the same name here'},
+    {command: '<%= config.bin %> restore --undo', description: 'Put the host back as it was before the last restore'},
+  ]
+
+  static flags = {
+    backup: Flags.string({description: 'the archive to restore (id or unique prefix; default: the newest verified one)'}),
+    'dry-run': Flags.boolean({description: 'print the plan (files to install, entries each owner mapping changes) and change nothing'}),
+    'ignore-version': Flags.boolean({description: 'restore even though the archive is from another product version (loud warning)'}),
+    map: Flags.string({
+      description: 'resolve a saved owner by hand: user:OLD=NEW, group:OLD=NEW, or OLD=NEW for both (OLD: saved name or old id; NEW: name or id here)',
+      multiple: true,
+    }),
+    node: Flags.string({description: 'which configured node this machine is (default: the one whose hostname matches)', options: ['primary', 'secondary']}),
+    takeover: Flags.boolean({description: 'also install identity files (hostname, hosts, ssh host keys, network configuration)'}),
+    undo: Flags.boolean({description: 'put the host back as it was before the newest restore that is not undone yet', exclusive: ['dry-run', 'backup', 'map', 'takeover', 'ignore-version']}),
+  }
+
+  static summary = 'Put the saved state in place and re-own the data directory by name (harestore)'
+
+  async run(): Promise<void> {
+    const {flags} = await this.parse(Restore)
+    const {config, path} = await this.loadConfig(flags)
+    const {localNode} = await import('../nodes.js')
+    const node = localNode(config, flags.node, path)
+    const progress = (m: string) => this.reporter.info(m)
+    if (flags.undo) {
+      const {undoRestore} = await import('../restore/undo.js')
+      const {renderUndo} = await import('../restore/render.js')
+      const result = await undoRestore({config, node, onProgress: progress, signal: this.abort.signal})
+      for (const kept of result.files.kept) this.reporter.warn(`left in place: ${kept}`)
+      this.finish(result, ExitCode.ok, renderUndo)
+      return
+    }
+
+    const {parseMapFlags} = await import('../restore/map-flag.js')
+    const {runRestore} = await import('../restore/restore.js')
+    const {renderRestore} = await import('../restore/render.js')
+    const result = await runRestore({
+      backup: flags.backup,
+      config,
+      dryRun: flags['dry-run'],
+      ignoreVersion: flags['ignore-version'],
+      maps: parseMapFlags(flags.map ?? []),
+      node,
+      onProgress: progress,
+      onWarning: (m) => this.reporter.warn(m),
+      signal: this.abort.signal,
+      takeover: flags.takeover,
+    })
+    this.finish(result, ExitCode.ok, renderRestore)
+  }
+}

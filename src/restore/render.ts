@@ -1,0 +1,42 @@
+import type {ChalkInstance} from 'chalk'
+
+import {formatDuration} from '../config/duration.js'
+import type {RestoreResult} from './restore.js'
+import type {UndoRestoreResult} from './undo.js'
+
+/** Human renderings of the restore results (the JSON output is the result objects themselves). */
+export function renderRestore(r: RestoreResult, c: ChalkInstance): string {
+  const head = r.dry_run ? c.cyan('dry run, nothing changed:') : c.green('restored')
+  const lines = [
+    `${head} backup ${r.backup.id} from ${r.backup.source_hostname} (${r.backup.source_node}) onto ${r.node}${r.takeover ? ' as a takeover' : ''}`,
+    `  files: ${r.counts.create} to create, ${r.counts.replace} to replace, ${r.counts.unchanged} already in place, ${r.counts.skipped} not installed`,
+  ]
+  for (const f of r.files.filter((f) => f.action !== 'unchanged')) {
+    lines.push(`    ${f.action.padEnd(8)} ${f.path}  ${f.user ?? f.uid}:${f.group ?? f.gid} ${f.mode}`)
+  }
+
+  for (const s of r.skipped) lines.push(`    ${c.dim('skip')}     ${s.path}  (${s.reason})`)
+  const mappings = [...r.reown.users.map((m) => ({...m, kind: 'user'})), ...r.reown.groups.map((m) => ({...m, kind: 'group'}))]
+  lines.push(`  re-own of ${r.data_dir}: ${r.reown.changes} of ${r.reown.entries} entries ${r.dry_run ? 'would change' : 'changed'}`)
+  for (const m of mappings.filter((m) => m.entries > 0)) {
+    lines.push(`    ${m.kind} ${m.name}: ${m.from_id} → ${m.to_id} (${m.entries} entries)`)
+  }
+
+  for (const u of [...r.reown.unknown_users.map((u) => ({...u, kind: 'uid'})), ...r.reown.unknown_groups.map((u) => ({...u, kind: 'gid'}))]) {
+    lines.push(`    ${c.yellow('left as is')}: ${u.kind} ${u.id} has no saved name (${u.entries} entries)`)
+  }
+
+  if (r.undo_dir) lines.push(`  undo: ha restore --undo   (journal in ${r.undo_dir})`)
+  lines.push(`  took ${formatDuration(Math.max(1, Math.round(r.duration_ms / 1000)))}`)
+  return lines.join('\n')
+}
+
+export function renderUndo(r: UndoRestoreResult, c: ChalkInstance): string {
+  const lines = [
+    `${c.green('undone')} restore run ${r.run_id} (backup ${r.backup_id}) on ${r.node}`,
+    `  files: ${r.files.restored} put back, ${r.files.removed} removed`,
+  ]
+  if (r.reown) lines.push(`  re-own: ${r.reown.restored} entries put back${r.reown.conflicts > 0 ? `, ${r.reown.conflicts} changed since and left alone` : ''}`)
+  for (const k of r.files.kept) lines.push(`  ${c.yellow('left')}: ${k}`)
+  return lines.join('\n')
+}

@@ -1,0 +1,305 @@
+import {lstat, mkdir, readdir, readFile, rm} from 'node:fs/promises'
+import {join} from 'node:path'
+
+import {AccountFileError, type AccountTable, parseAccounts} from '../accounts.js'
+import type {ManifestEntry} from '../backup/manifest.js'
+import type {Config} from '../config/schema.js'
+import {describeSystemError, HaError, throwIfAborted} from '../errors.js'
+import {underRoot} from '../fs/under-root.js'
+import {readProductVersion} from '../host-facts.js'
+import {acquireLock} from '../lock.js'
+import type {LocalNode} from '../nodes.js'
+import {backupsDirOn, dataDirOn, lockPathOn, stateDirOn} from '../state-dir.js'
+import {extractToStaging, type StagedArchive, stagedPath} from './extract.js'
+import {installPlan, prepareUndo, writeJournal} from './install.js'
+import type {ParsedMaps} from './map-flag.js'
+import {type InstallPlan, planInstall, type SkippedEntry} from './plan.js'
+import {loadReownEngine, type ManualMaps, type ReownSurvey} from './reown-seam.js'
+import {selectBackup} from './select.js'
+import {nextRunId, undoRoot} from './undo.js'
+
+/**
+ * harestore (seed 001): make this host the controller the archive was taken on. The whole run
+ * is computed before the first change — archive chosen and verified while it is extracted into
+ * a fresh staging directory, every owner name resolved here, the re-own planned with every
+ * unmatched name listed — and only then does anything change, with an undo journal first.
+ */
+export interface RestoreOptions {
+  /** --backup ID (exact or unique prefix); default the newest verified archive. */
+  backup?: string
+  config: Config
+  dryRun: boolean
+  ignoreVersion: boolean
+  maps: ParsedMaps
+  node: LocalNode
+  onProgress?: (message: string) => void
+  onWarning?: (message: string) => void
+  signal?: AbortSignal
+  takeover: boolean
+}
+
+export interface RestoreFile {
+  action: 'create' | 'replace' | 'unchanged' | 'update'
+  gid: number
+  group: null | string
+  mode: string
+  path: string
+  role: string
+  type: string
+  uid: number
+  user: null | string
+}
+
+export interface RestoreResult {
+  backup: {created_at: string; file: string; id: string; product_version: string; seq: number; source_hostname: string; source_node: string}
+  counts: {create: number; replace: number; skipped: number; unchanged: number}
+  data_dir: string
+  dry_run: boolean
+  duration_ms: number
+  files: RestoreFile[]
+  node: string
+  /** Newer archives that were not used, and why. */
+  passed_over: Array<{id: string; reason: string}>
+  /** The re-own: per mapping how many entries change (dry run) or changed. */
+  reown: ReownSurvey & {journal_path: null | string}
+  root: string
+  /** null on a dry run: nothing was changed, so there is nothing to undo. */
+  run_id: null | string
+  skipped: SkippedEntry[]
+  takeover: boolean
+  undo_dir: null | string
+  /** Saved entries whose owner had no name on the source: installed with the same numeric id. */
+  unnamed_owners: InstallPlan['unnamed']
+  version: {archive: string; host: string; ignored: boolean}
+}
+
+export async function runRestore(options: RestoreOptions): Promise<RestoreResult> {
+  const started = Date.now()
+  const {config, node} = options
+  const progress = options.onProgress ?? (() => {})
+  const warn = options.onWarning ?? (() => {})
+  const root = node.config.root
+  const dataDir = dataDirOn(node.config, config)
+  const stateDir = stateDirOn(node.config, config)
+  await requireDirectory(dataDir)
+  await mkdir(stateDir, {mode: 0o700, recursive: true})
+  const lock = await acquireLock(lockPathOn(node.config, config), options.dryRun ? 'ha restore --dry-run' : 'ha restore')
+  let staged: StagedArchive | undefined
+  try {
+    const stagingParent = await chooseStagingParent(root, stateDir)
+    await removeStaleStaging(stagingParent)
+    const {backup, passed_over} = await selectBackup(backupsDirOn(node.config, config), options.backup)
+    for (const p of passed_over) warn(`passed over newer archive ${p.id}: ${p.reason}`)
+    progress(`using backup ${backup.id} (taken on ${backup.manifest.host.hostname} at ${backup.manifest.created_at})`)
+
+    const hostVersion = await readProductVersion(root, config.version_file, config.version_key)
+    const archiveVersion = backup.manifest.product_version
+    if (archiveVersion !== hostVersion) {
+      if (!options.ignoreVersion) {
+        throw new HaError(
+          `backup ${backup.id} was taken from product version ${archiveVersion}, this host runs ${hostVersion} (${underRoot(root, config.version_file)}); nothing was changed`,
+          {
+            actions: [
+              'bring both controllers to the same product version, then run again',
+              'or, knowing the saved state may not fit this version, pass --ignore-version',
+            ],
+            details: {archive_version: archiveVersion, host_version: hostVersion},
+          },
+        )
+      }
+
+      warn(`IGNORING A VERSION MISMATCH (--ignore-version): backup ${backup.id} is from product version ${archiveVersion}, this host runs ${hostVersion}`)
+    }
+
+    progress(`extracting and checking ${backup.file}`)
+    staged = await extractToStaging(backup.file, stagingParent, options.signal)
+    throwIfAborted(options.signal)
+
+    const targetPasswd = await readAccounts(underRoot(root, '/etc/passwd'), 'passwd', underRoot(root, '/etc/passwd'))
+    const targetGroup = await readAccounts(underRoot(root, '/etc/group'), 'group', underRoot(root, '/etc/group'))
+    const savedPasswd = await readSavedAccounts(staged, '/etc/passwd', 'passwd', backup.id)
+    const savedGroup = await readSavedAccounts(staged, '/etc/group', 'group', backup.id)
+    const manual = resolveBareMaps(options.maps, savedPasswd, savedGroup)
+
+    const plan = await planInstall(staged, {
+      manual,
+      root,
+      takeover: options.takeover,
+      targetGroups: targetGroup,
+      targetUsers: targetPasswd,
+      versionFile: config.version_file,
+    })
+    for (const u of plan.unnamed) warn(`${u.path}: its ${u.kind} ${u.id} had no name on ${backup.manifest.host.hostname}; installed with the same numeric id`)
+
+    // The whole re-own plan, and a stop listing every unmatched name, before the first change.
+    const engine = await loadReownEngine()
+    const ownerPlan = engine.planOwnerMaps({manual, savedGroup, savedPasswd, targetGroup, targetPasswd})
+    engine.assertPlanComplete(ownerPlan)
+
+    const base = {
+      backup: {
+        created_at: backup.manifest.created_at,
+        file: backup.file,
+        id: backup.id,
+        product_version: archiveVersion,
+        seq: backup.manifest.seq,
+        source_hostname: backup.manifest.host.hostname,
+        source_node: backup.manifest.host.node,
+      },
+      counts: {
+        create: plan.entries.filter((e) => e.action === 'create').length,
+        replace: plan.entries.filter((e) => e.action === 'replace' || e.action === 'update').length,
+        skipped: plan.skipped.length,
+        unchanged: plan.entries.filter((e) => e.action === 'unchanged').length,
+      },
+      data_dir: dataDir,
+      dry_run: options.dryRun,
+      files: plan.entries.map((e) => ({
+        action: e.action,
+        gid: e.gid,
+        group: e.group,
+        mode: e.mode.toString(8).padStart(4, '0'),
+        path: e.path,
+        role: e.role,
+        type: e.type,
+        uid: e.uid,
+        user: e.user,
+      })),
+      node: node.name,
+      passed_over,
+      root,
+      skipped: plan.skipped,
+      takeover: options.takeover,
+      unnamed_owners: plan.unnamed,
+      version: {archive: archiveVersion, host: hostVersion, ignored: archiveVersion !== hostVersion},
+    }
+
+    if (options.dryRun) {
+      progress(`counting what the re-own of ${dataDir} would change`)
+      const survey = await engine.surveyReown(dataDir, ownerPlan, {signal: options.signal})
+      return {...base, duration_ms: Date.now() - started, reown: {...survey, journal_path: null}, run_id: null, undo_dir: null}
+    }
+
+    const undoBase = undoRoot(stateDir)
+    const runId = await nextRunId(undoBase)
+    const undoDir = join(undoBase, runId)
+    const installOptions = {
+      backupId: backup.id,
+      onProgress: (done: number, total: number) => {
+        if (done === total || done % 500 === 0) progress(`installed ${done} of ${total} files`)
+      },
+      root,
+      runId,
+      signal: options.signal,
+      stagingDir: staged.dir,
+      undoDir,
+    }
+    const journal = await prepareUndo(plan, installOptions)
+    progress(`undo journal written to ${undoDir}`)
+    await installPlan(plan, journal, installOptions)
+    // The staging directory may sit inside the data directory; it goes before the re-own walks it.
+    await staged.remove()
+    staged = undefined
+
+    journal.reown_journal = 'reown.journal'
+    await writeJournal(undoDir, journal)
+    progress(`re-owning ${dataDir} by name`)
+    const reowned = await engine.applyReown(dataDir, ownerPlan, {
+      journalPath: join(undoDir, journal.reown_journal),
+      onProgress: (p) => progress(`re-own: ${p.entries} entries looked at, ${p.changes} changed`),
+      signal: options.signal,
+    })
+    journal.state = 'done'
+    await writeJournal(undoDir, journal)
+    return {...base, duration_ms: Date.now() - started, reown: reowned, run_id: runId, undo_dir: undoDir}
+  } finally {
+    await staged?.remove().catch(() => {})
+    await lock.release()
+  }
+}
+
+/**
+ * Staging goes to the root's /var/tmp when it is a real directory: it is usually the same
+ * filesystem as /etc, so installing a file is a rename of the already-written staged copy
+ * (atomic, no second copy), and /var/tmp is meant for such files. Otherwise (or when /var/tmp
+ * is a symlink) it goes under <data_dir>/.ha/staging and install copies across filesystems
+ * (temp beside the target, fsync, rename). Either way the directory is new, 0700 and ours.
+ */
+export async function chooseStagingParent(root: string, stateDir: string): Promise<string> {
+  const varTmp = underRoot(root, '/var/tmp')
+  const st = await lstat(varTmp).catch(() => undefined)
+  return st?.isDirectory() ? varTmp : join(stateDir, 'staging')
+}
+
+/** A run killed mid-extraction leaves its staging directory; we hold the lock, so none is in use. */
+async function removeStaleStaging(parent: string): Promise<void> {
+  const names = await readdir(parent).catch(() => [] as string[])
+  for (const name of names) {
+    if (/^ha-restore-[A-Za-z0-9]{6}$/.test(name)) await rm(join(parent, name), {force: true, recursive: true})
+  }
+}
+
+async function requireDirectory(dir: string): Promise<void> {
+  const st = await lstat(dir).catch(() => undefined)
+  if (!st?.isDirectory()) {
+    throw new HaError(`the data directory ${dir} is not there${st ? ' (not a directory)' : ''}; nothing was changed`, {
+      actions: ['attach and mount the shared storage on this node first (ha failover does this)', 'check data_dir in the config'],
+    })
+  }
+}
+
+async function readAccounts(path: string, kind: 'group' | 'passwd', label: string): Promise<AccountTable> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (error) {
+    throw new HaError(`cannot read ${label}: ${describeSystemError(error)}`, {actions: [`check that ${path} exists`]})
+  }
+
+  return parseStrict(text, kind, label)
+}
+
+function parseStrict(text: string, kind: 'group' | 'passwd', label: string): AccountTable {
+  try {
+    return parseAccounts(text, kind, label, true)
+  } catch (error) {
+    if (!(error instanceof AccountFileError)) throw error
+    throw new HaError(`${error.message}; ha maps owners by name and will not guess; nothing was changed`, {
+      actions: [`fix line ${error.line} of ${error.file} (one line per name and per id, no comments, no NIS +/- lines), then run again`],
+      details: {file: error.file, line: error.line},
+    })
+  }
+}
+
+/** The source's passwd/group as saved in the archive: the names the re-own maps by. */
+async function readSavedAccounts(staged: StagedArchive, path: string, kind: 'group' | 'passwd', id: string): Promise<AccountTable> {
+  const entry: ManifestEntry | undefined = staged.manifest.entries.find((e) => e.path === path && e.role === 'accounts')
+  if (!entry || entry.type !== 'file') {
+    throw new HaError(`backup ${id} holds no saved ${path}: restore cannot map owners by name without it; nothing was changed`, {
+      actions: ['choose another archive with --backup ID', 'check that the backup manifest lists it with role accounts'],
+    })
+  }
+
+  return parseStrict(await readFile(stagedPath(staged, entry), 'utf8'), kind, `backup ${id}: saved ${path}`)
+}
+
+/** A bare --map OLD=NEW applies to the user and to the group of that name, whichever were saved. */
+function resolveBareMaps(maps: ParsedMaps, savedPasswd: AccountTable, savedGroup: AccountTable): ManualMaps {
+  const users = new Map(maps.users)
+  const groups = new Map(maps.groups)
+  for (const [from, to] of maps.both) {
+    const numeric = /^\d+$/.test(from)
+    const isUser = numeric ? savedPasswd.byId.has(Number(from)) : savedPasswd.byName.has(from)
+    const isGroup = numeric ? savedGroup.byId.has(Number(from)) : savedGroup.byName.has(from)
+    if (!isUser && !isGroup) {
+      throw new HaError(`--map ${from}=${to}: the saved passwd and group files have no "${from}"; nothing was changed`, {
+        actions: ['use the name as the primary knew it (ha restore --dry-run lists the saved names)'],
+      })
+    }
+
+    if (isUser && !users.has(from)) users.set(from, to)
+    if (isGroup && !groups.has(from)) groups.set(from, to)
+  }
+
+  return {groups, users}
+}
