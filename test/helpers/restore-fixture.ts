@@ -4,6 +4,7 @@ import {existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSyn
 import {join} from 'node:path'
 
 import {controllerConfig, makeControllerRoot} from '../../scripts/controller-root.mjs'
+import type {SavedSpec} from './craft-archive.js'
 import {ha, type HaRun, tempDir} from './cli.js'
 
 /**
@@ -95,6 +96,25 @@ export function fileSha(path: string): string {
 export function reownEngineMissing(): string | undefined {
   const here = new URL('../../src/restore/reown.ts', import.meta.url)
   return existsSync(here) ? undefined : 're-own engine src/restore/reown.ts is not on this branch yet'
+}
+
+export const version = '2.1.0.1234'
+
+/** A well-formed backup of the primary, as `ha backup` would write it, for crafting variants. */
+export function savedSpecs(pair: Pair): SavedSpec[] {
+  const passwd = readFileSync(join(pair.primary, 'etc/passwd'), 'utf8')
+  const group = readFileSync(join(pair.primary, 'etc/group'), 'utf8')
+  const root = {gid: 0, group: 'root', uid: 0, user: 'root'}
+  return [
+    {...root, content: passwd, mode: 0o644, path: '/etc/passwd', role: 'accounts'},
+    {...root, content: group, mode: 0o644, path: '/etc/group', role: 'accounts'},
+    {...root, content: 'ctl-a\n', mode: 0o644, path: '/etc/hostname', role: 'identity'},
+    {...root, mode: 0o755, path: '/etc/opt/sun/xvm', type: 'directory'},
+    {content: 'controller=ctl-a\nport=8443\n', gid: 901, group: 'xvm', mode: 0o644, path: '/etc/opt/sun/xvm/satellite.conf', uid: 901, user: 'xvm'},
+    {content: '#!/bin/sh\necho helper\n', gid: 901, group: 'xvm', mode: 0o4750, path: '/etc/opt/sun/xvm/helper', uid: 0, user: 'root'},
+    {...root, mode: 0o777, path: '/etc/opt/sun/xvm/localtime', target: '/usr/share/zoneinfo/UTC', type: 'symlink'},
+    {...root, content: `product.version=${version}\n`, mode: 0o644, path: '/n1gc-setup/.version.properties'},
+  ]
 }
 
 export {tempDir}

@@ -5,9 +5,9 @@ import {join} from 'node:path'
 import {describe, test} from 'node:test'
 import {gzipSync} from 'node:zlib'
 
-import {type Crafted, craftBackup, type RawMember, type SavedSpec, sha256, tarBytes} from '../helpers/craft-archive.js'
+import {type Crafted, craftBackup, type RawMember, sha256, tarBytes} from '../helpers/craft-archive.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
-import {changedPaths, dataDirOf, makePair, type Pair, placeArchive, secondarySnapshot} from '../helpers/restore-fixture.js'
+import {changedPaths, dataDirOf, makePair, type Pair, placeArchive, savedSpecs, secondarySnapshot, version} from '../helpers/restore-fixture.js'
 
 /**
  * Every archive here is hostile or broken in one way, crafted byte by byte. Each test runs
@@ -16,23 +16,6 @@ import {changedPaths, dataDirOf, makePair, type Pair, placeArchive, secondarySna
  * was — nothing installed, no undo folder, no staging left behind.
  */
 const skip = missingPrerequisite(['root'])
-const version = '2.1.0.1234'
-
-function saved(pair: Pair): SavedSpec[] {
-  const passwd = readFileSync(join(pair.primary, 'etc/passwd'), 'utf8')
-  const group = readFileSync(join(pair.primary, 'etc/group'), 'utf8')
-  const root = {gid: 0, group: 'root', uid: 0, user: 'root'}
-  return [
-    {...root, content: passwd, mode: 0o644, path: '/etc/passwd', role: 'accounts'},
-    {...root, content: group, mode: 0o644, path: '/etc/group', role: 'accounts'},
-    {...root, content: 'ctl-a\n', mode: 0o644, path: '/etc/hostname', role: 'identity'},
-    {...root, mode: 0o755, path: '/etc/opt/sun/xvm', type: 'directory'},
-    {content: 'controller=ctl-a\nport=8443\n', gid: 901, group: 'xvm', mode: 0o644, path: '/etc/opt/sun/xvm/satellite.conf', uid: 901, user: 'xvm'},
-    {content: '#!/bin/sh\necho helper\n', gid: 901, group: 'xvm', mode: 0o4750, path: '/etc/opt/sun/xvm/helper', uid: 0, user: 'root'},
-    {...root, mode: 0o777, path: '/etc/opt/sun/xvm/localtime', target: '/usr/share/zoneinfo/UTC', type: 'symlink'},
-    {...root, content: `product.version=${version}\n`, mode: 0o644, path: '/n1gc-setup/.version.properties'},
-  ]
-}
 
 let counter = 0
 function place(pair: Pair, crafted: Crafted, options: {manifestText?: string; tar?: Buffer; truncateTo?: number} = {}): string {
@@ -47,7 +30,7 @@ function place(pair: Pair, crafted: Crafted, options: {manifestText?: string; ta
 function refuses(t: Parameters<typeof makePair>[0], mutate: (c: Crafted, pair: Pair) => {manifestText?: string; tar?: Buffer; truncateTo?: number} | void, expected: RegExp, setupPair?: (pair: Pair) => void): string {
   const pair = makePair(t)
   setupPair?.(pair)
-  const crafted = craftBackup(saved(pair), {productVersion: version})
+  const crafted = craftBackup(savedSpecs(pair), {productVersion: version})
   const options = mutate(crafted, pair) ?? {}
   const id = place(pair, crafted, options)
   const before = secondarySnapshot(pair)

@@ -1,0 +1,248 @@
+import assert from 'node:assert/strict'
+import {execFileSync, spawnSync} from 'node:child_process'
+import {chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {describe, test} from 'node:test'
+import {gzipSync} from 'node:zlib'
+
+import {acquireLock} from '../../src/lock.js'
+import {ha} from '../helpers/cli.js'
+import {craftBackup, tarBytes} from '../helpers/craft-archive.js'
+import {missingPrerequisite} from '../helpers/prereq.js'
+import {
+  changedPaths,
+  dataDirOf,
+  fileSha,
+  lockOf,
+  makePair,
+  moveStorage,
+  type Pair,
+  placeArchive,
+  reownEngineMissing,
+  savedSpecs,
+  secondarySnapshot,
+  version,
+} from '../helpers/restore-fixture.js'
+
+/**
+ * The runbook's promises for `ha restore`, on two controller roots whose accounts have the same
+ * names on different uids (primary from 901, secondary from 1901): a real `ha backup` on the
+ * primary, the storage moved, `ha restore` on the secondary.
+ */
+const skip = missingPrerequisite(['root']) ?? reownEngineMissing()
+const undoDir = 'var/opt/sun/xvm/.ha/undo'
+const owner = (path: string) => {
+  const st = lstatSync(path)
+  return `${st.uid}:${st.gid} ${(st.mode & 0o7777).toString(8).padStart(4, '0')}`
+}
+
+/** A pair after a real backup of the primary and a move of the storage to the secondary. */
+function afterFailover(t: Parameters<typeof makePair>[0]): Pair {
+  const pair = makePair(t)
+  // A setuid helper outside the data directory: chown would clear the bit, restore must keep it.
+  const helper = join(pair.primary, 'etc/opt/sun/xvm/helper')
+  writeFileSync(helper, '#!/bin/sh\necho helper\n')
+  chownSync(helper, 0, 901)
+  chmodSync(helper, 0o4750)
+  const b = ha(['backup', '--config', pair.config, '--node', 'primary', '--json'])
+  assert.equal(b.status, 0, b.stderr)
+  moveStorage(pair)
+  return pair
+}
+
+describe('ha restore', {skip}, () => {
+  test('installs the saved files owned by name with setuid intact, re-owns the data directory, and --undo puts it all back', (t) => {
+    const pair = afterFailover(t)
+    const before = secondarySnapshot(pair)
+    const s = pair.secondary
+    const r = pair.restore('--json')
+    assert.equal(r.status, 0, r.stderr + r.stdout)
+    const result = r.json!.result
+
+    // Saved state files: the primary's content, owned by the secondary's ids for the same names.
+    assert.equal(readFileSync(join(s, 'etc/opt/sun/xvm/satellite.conf'), 'utf8'), 'controller=ctl-a\nport=8443\n')
+    assert.equal(owner(join(s, 'etc/opt/sun/xvm/satellite.conf')), '1901:1901 0644')
+    assert.equal(fileSha(join(s, 'etc/opt/sun/xvm/secret.key')), fileSha(join(pair.primary, 'etc/opt/sun/xvm/secret.key')))
+    assert.equal(owner(join(s, 'etc/opt/sun/xvm/secret.key')), '0:0 0600')
+    assert.equal(owner(join(s, 'etc/opt/sun/xvm/helper')), '0:1901 4750', 'setuid survives the chown')
+    assert.equal(readlinkSync(join(s, 'etc/opt/sun/xvm/localtime')), '/usr/share/zoneinfo/UTC')
+    assert.equal(readFileSync(join(s, 'etc/cron.d/ha-backup'), 'utf8'), readFileSync(join(pair.primary, 'etc/cron.d/ha-backup'), 'utf8'))
+
+    // Never installed: accounts (the names to map by), identity without --takeover, machine ids.
+    assert.equal(readFileSync(join(s, 'etc/passwd'), 'utf8'), readFileSync(join(s, 'etc/passwd'), 'utf8'))
+    assert.match(readFileSync(join(s, 'etc/passwd'), 'utf8'), /^xvm:x:1901:/m)
+    assert.equal(readFileSync(join(s, 'etc/hostname'), 'utf8'), 'ctl-b\n')
+    assert.equal(before.get('etc/machine-id'), secondarySnapshot(pair).get('etc/machine-id'))
+    assert.equal(before.get('etc/ssh/ssh_host_ed25519_key'), secondarySnapshot(pair).get('etc/ssh/ssh_host_ed25519_key'))
+    const skipped = Object.fromEntries(result.skipped.map((x: {path: string; reason: string}) => [x.path, x.reason]))
+    assert.match(skipped['/etc/passwd'], /account database/)
+    assert.match(skipped['/etc/hostname'], /only with --takeover/)
+    assert.match(skipped['/n1gc-setup/.version.properties'], /version file/)
+
+    // The data directory, re-owned by name: every entry belongs to the same name as on the primary.
+    const d = dataDirOf(s)
+    assert.equal(owner(d), '1901:1901 0755')
+    assert.equal(owner(join(d, 'db/data.db')), '1902:1902 0644')
+    assert.equal(owner(join(d, 'bin/xvm-helper')), '0:1901 4755', 'setuid in the data directory survives the re-own')
+    const users = Object.fromEntries(result.reown.users.map((m: {entries: number; from_id: number; name: string; to_id: number}) => [m.name, m]))
+    assert.deepEqual([users.xvm.from_id, users.xvm.to_id], [901, 1901])
+    assert.ok(users.oracle.entries >= 2)
+    assert.match(result.run_id, /^0001-\d{8}T\d{6}Z$/)
+
+    // Undo: the secondary exactly as before (the undo folder itself stays, marked undone).
+    const u = pair.restore('--undo', '--json')
+    assert.equal(u.status, 0, u.stderr + u.stdout)
+    const after = secondarySnapshot(pair)
+    const changed = changedPaths(before, after).filter((p) => !p.startsWith(undoDir))
+    assert.deepEqual(changed, [])
+    const again = pair.restore('--undo', '--json')
+    assert.equal(again.status, 1, 'nothing left to undo')
+    assert.match(again.json!.error!.message, /no restore to undo/)
+  })
+
+  test('--takeover also installs identity files, never /etc/machine-id or /etc/hostid', (t) => {
+    const pair = afterFailover(t)
+    const s = pair.secondary
+    const machineId = readFileSync(join(s, 'etc/machine-id'), 'utf8')
+    const r = pair.restore('--takeover', '--json')
+    assert.equal(r.status, 0, r.stderr + r.stdout)
+    assert.equal(readFileSync(join(s, 'etc/hostname'), 'utf8'), 'ctl-a\n')
+    assert.equal(fileSha(join(s, 'etc/ssh/ssh_host_ed25519_key')), fileSha(join(pair.primary, 'etc/ssh/ssh_host_ed25519_key')))
+    assert.equal(owner(join(s, 'etc/ssh/ssh_host_ed25519_key')), '0:0 0600')
+    assert.equal(readFileSync(join(s, 'etc/machine-id'), 'utf8'), machineId)
+    assert.match(readFileSync(join(s, 'etc/passwd'), 'utf8'), /^xvm:x:1901:/m, 'passwd is never installed, not even on a takeover')
+  })
+
+  test('--dry-run prints the files and per mapping how many entries change, and changes nothing', (t) => {
+    const pair = afterFailover(t)
+    const before = secondarySnapshot(pair)
+    const r = pair.restore('--dry-run', '--json')
+    assert.equal(r.status, 0, r.stderr + r.stdout)
+    assert.deepEqual(changedPaths(before, secondarySnapshot(pair)), [])
+    const result = r.json!.result
+    assert.equal(result.dry_run, true)
+    assert.equal(result.run_id, null)
+    const satellite = result.files.find((f: {path: string}) => f.path === '/etc/opt/sun/xvm/satellite.conf')
+    assert.deepEqual([satellite.action, satellite.user, satellite.uid, satellite.mode], ['replace', 'xvm', 1901, '0644'])
+    const oracle = result.reown.users.find((m: {name: string}) => m.name === 'oracle')
+    assert.deepEqual([oracle.from_id, oracle.to_id, oracle.entries], [902, 1902, 2])
+    assert.ok(result.reown.changes > 0)
+    // The human rendering says the same, in words.
+    const human = pair.restore('--dry-run')
+    assert.equal(human.status, 0)
+    assert.match(human.stdout, /dry run, nothing changed/)
+    assert.match(human.stdout, /replace +\/etc\/opt\/sun\/xvm\/satellite\.conf +xvm:xvm 0644/)
+    assert.match(human.stdout, /user oracle: 902 → 1902 \(2 entries\)/)
+  })
+
+  test('a second restore finds everything in place and changes nothing', (t) => {
+    const pair = afterFailover(t)
+    assert.equal(pair.restore().status, 0)
+    const before = secondarySnapshot(pair)
+    const r = pair.restore('--json')
+    assert.equal(r.status, 0, r.stderr)
+    assert.equal(r.json!.result.counts.create + r.json!.result.counts.replace, 0)
+    assert.equal(r.json!.result.reown.changes, 0)
+    const changed = changedPaths(before, secondarySnapshot(pair)).filter((p) => !p.startsWith(undoDir))
+    assert.deepEqual(changed, [])
+  })
+
+  test('a saved name with no account here stops before any change, listing every one; --map resolves them', (t) => {
+    const pair = afterFailover(t)
+    const s = pair.secondary
+    const drop = (file: string, name: string) =>
+      writeFileSync(join(s, file), readFileSync(join(s, file), 'utf8').split('\n').filter((l) => !l.startsWith(`${name}:`)).join('\n'))
+    drop('etc/passwd', 'oracle')
+    drop('etc/group', 'dba')
+    const before = secondarySnapshot(pair)
+    const r = pair.restore('--json')
+    assert.equal(r.status, 1)
+    assert.match(r.json!.error!.message, /saved users with no account of that name on this host: oracle/)
+    assert.match(r.json!.error!.message, /saved groups with no group of that name on this host: dba/)
+    assert.deepEqual(changedPaths(before, secondarySnapshot(pair)), [])
+
+    const mapped = pair.restore('--map', 'user:oracle=jet', '--map', 'group:dba=xvm', '--json')
+    assert.equal(mapped.status, 0, mapped.stderr + mapped.stdout)
+    assert.equal(owner(join(dataDirOf(s), 'db/data.db')), '1903:1901 0644')
+  })
+
+  test('refuses a version mismatch unless --ignore-version, which warns loudly', (t) => {
+    const pair = afterFailover(t)
+    const versionFile = join(pair.secondary, 'n1gc-setup/.version.properties')
+    writeFileSync(versionFile, readFileSync(versionFile, 'utf8').replace(`product.version=${version}`, 'product.version=2.1.1.0'))
+    const before = secondarySnapshot(pair)
+    const refused = pair.restore('--json')
+    assert.equal(refused.status, 1)
+    assert.match(refused.json!.error!.message, /product version 2\.1\.0\.1234, this host runs 2\.1\.1\.0/)
+    assert.deepEqual(changedPaths(before, secondarySnapshot(pair)), [])
+    const forced = pair.restore('--ignore-version', '--json')
+    assert.equal(forced.status, 0, forced.stderr + forced.stdout)
+    assert.ok(forced.json!.warnings.some((w: string) => /IGNORING A VERSION MISMATCH/.test(w)))
+    assert.match(readFileSync(versionFile, 'utf8'), /product\.version=2\.1\.1\.0/, "this host's version file is never overwritten")
+  })
+
+  test('a symlink planted by a first archive is never written through by a second one', (t) => {
+    const pair = makePair(t)
+    const outside = join(pair.dir, 'outside')
+    mkdirSync(outside)
+    const first = craftBackup([...savedSpecs(pair), {gid: 0, group: 'root', mode: 0o777, path: '/etc/opt/sun/plugins', target: outside, type: 'symlink', uid: 0, user: 'root'}], {productVersion: version, seq: 1})
+    placeArchive(pair, first.manifest.id, gzipSync(tarBytes(first)))
+    const r1 = pair.restore('--backup', first.manifest.id, '--json')
+    assert.equal(r1.status, 0, r1.stderr + r1.stdout)
+    assert.equal(readlinkSync(join(pair.secondary, 'etc/opt/sun/plugins')), outside)
+
+    const second = craftBackup(
+      [...savedSpecs(pair), {content: '* * * * * root /bin/evil\n', gid: 0, group: 'root', mode: 0o644, path: '/etc/opt/sun/plugins/evil', uid: 0, user: 'root'}],
+      {productVersion: version, seq: 2},
+    )
+    placeArchive(pair, second.manifest.id, gzipSync(tarBytes(second)))
+    const before = secondarySnapshot(pair)
+    const r2 = pair.restore('--backup', second.manifest.id, '--json')
+    assert.equal(r2.status, 1)
+    assert.match(r2.json!.error!.message, /etc\/opt\/sun\/plugins \(parent of \/etc\/opt\/sun\/plugins\/evil\) is a symlink: ha never writes through it/)
+    assert.deepEqual(readdirSync(outside), [], 'nothing written through the link')
+    assert.deepEqual(changedPaths(before, secondarySnapshot(pair)), [])
+  })
+
+  test('staging on another filesystem than the targets: files are copied beside the target, then renamed', (t) => {
+    const pair = afterFailover(t)
+    const varTmp = join(pair.secondary, 'var/tmp')
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'ha-restore-test', varTmp])
+    try {
+      const r = pair.restore('--json')
+      assert.equal(r.status, 0, r.stderr + r.stdout)
+      assert.deepEqual(readdirSync(varTmp), [], 'staging removed')
+    } finally {
+      // Here, not in t.after: the temporary directory's removal (registered first) would hit the mount.
+      spawnSync('umount', [varTmp])
+    }
+
+    assert.equal(owner(join(pair.secondary, 'etc/opt/sun/xvm/helper')), '0:1901 4750')
+    assert.equal(readFileSync(join(pair.secondary, 'etc/opt/sun/xvm/satellite.conf'), 'utf8'), 'controller=ctl-a\nport=8443\n')
+    const leftovers = readdirSync(join(pair.secondary, 'etc/opt/sun/xvm')).filter((n) => n.includes('.ha-restore-'))
+    assert.deepEqual(leftovers, [])
+  })
+
+  test('exits 11 and changes nothing while another ha operation holds the lock', async (t) => {
+    const pair = afterFailover(t)
+    const before = secondarySnapshot(pair)
+    const lock = await acquireLock(lockOf(pair.secondary), 'test holder')
+    try {
+      const r = pair.restore('--json')
+      assert.equal(r.status, 11)
+      assert.match(r.json!.error!.message, /test holder/)
+    } finally {
+      await lock.release()
+    }
+
+    assert.deepEqual(changedPaths(before, secondarySnapshot(pair)), [])
+  })
+
+  test('--map with a bad syntax is a usage error (exit 2)', (t) => {
+    const pair = makePair(t)
+    const r = pair.restore('--map', 'oracle', '--json')
+    assert.equal(r.status, 2)
+    assert.match(r.json!.error!.message, /expected user:OLD=NEW, group:OLD=NEW or OLD=NEW/)
+  })
+})
+
