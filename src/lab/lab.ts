@@ -279,6 +279,9 @@ export async function labRegenerateHostKey(node: LabNode, options: LabOptions = 
 async function createNetwork(): Promise<void> {
   for (const netns of Object.values(labNetns)) {
     await run(['ip', 'netns', 'add', netns])
+    // No IPv6: link-local and autoconfigured addresses would be addresses outside 198.18.0.0/15.
+    // /proc/sys/net is the namespace of the process writing it; a kernel without IPv6 has no file.
+    await run(['/bin/sh', '-c', 'for f in /proc/sys/net/ipv6/conf/all/disable_ipv6 /proc/sys/net/ipv6/conf/default/disable_ipv6; do [ ! -e "$f" ] || echo 1 > "$f" || exit 1; done'], {netns})
     await run(['ip', '-n', netns, 'link', 'set', 'lo', 'up'])
   }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
-import {existsSync} from 'node:fs'
+import {existsSync, readdirSync, readFileSync} from 'node:fs'
 import {lstat, readFile, stat} from 'node:fs/promises'
 import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
@@ -8,6 +8,7 @@ import {after, before, describe, it} from 'node:test'
 
 import {parseAccounts} from '../../src/accounts.js'
 import {loadConfig} from '../../src/config/load.js'
+import {LockedError} from '../../src/errors.js'
 import {readProductVersion} from '../../src/host-facts.js'
 import {
   labAddServiceIp,
@@ -94,8 +95,16 @@ function leftovers(pids: number[]): string[] {
   const alive = pids.filter((pid) => existsSync(`/proc/${pid}`) && !/\) [ZX] /.test(spawnSync('cat', [`/proc/${pid}/stat`], {encoding: 'utf8'}).stdout))
   if (alive.length > 0) found.push(`processes: ${alive.join(', ')}`)
   // Also any process still naming the lab directory, wherever it runs (even a deleted namespace).
-  const strays = sh(['pgrep', '-f', `${labDir}/`]).stdout.trim()
-  if (strays) found.push(`processes naming ${labDir}: ${strays.replaceAll('\n', ', ')}`)
+  const strays = readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry) && Number(entry) !== process.pid)
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`${labDir}/`)
+      } catch {
+        return false
+      }
+    })
+  if (strays.length > 0) found.push(`processes naming ${labDir}: ${strays.join(', ')}`)
   return found
 }
 
@@ -119,6 +128,20 @@ describe('the two-controller lab', {skip}, () => {
   it('gives the service IP to the primary only', () => {
     assert.deepEqual(addresses('primary').sort(), ['198.18.0.100/24', '198.18.0.2/24'])
     assert.deepEqual(addresses('secondary'), ['198.18.0.3/24'])
+  })
+
+  it('configures no address outside 198.18.0.0/15 (besides loopback), and none at all in the machine\'s own namespace', () => {
+    for (const netns of Object.values(labNetns)) {
+      const r = sh(['ip', '-o', 'addr', 'show'], netns)
+      assert.equal(r.status, 0, r.stderr)
+      const found = [...r.stdout.matchAll(/\sinet6?\s+(\S+)/g)].map((m) => m[1])
+      const outside = found.filter((a) => a !== '127.0.0.1/8' && !/^198\.1[89]\./.test(a))
+      assert.deepEqual(outside, [], `${netns}: ${r.stdout}`)
+    }
+
+    const own = sh(['ip', '-o', 'addr', 'show'])
+    assert.doesNotMatch(own.stdout, /\s198\.1[89]\./)
+    assert.doesNotMatch(sh(['ip', '-o', 'link', 'show']).stdout, /ha-lab|veth-(primary|secondary)/)
   })
 
   it('lets arping -D from the secondary see the primary answering for the service IP', () => {
@@ -232,6 +255,16 @@ describe('the two-controller lab', {skip}, () => {
     const r = ssh('secondary', 'true')
     assert.notEqual(r.status, 0)
     assert.match(r.stderr, /REMOTE HOST IDENTIFICATION HAS CHANGED/)
+  })
+
+  it('lets only one up run at a time (the other exits 11, touching nothing)', async () => {
+    const results = await Promise.allSettled([labUp({labDir}), labUp({labDir})])
+    const refused = results.filter((r) => r.status === 'rejected')
+    assert.equal(refused.length, 1, JSON.stringify(results.map((r) => r.status)))
+    const error = (refused[0] as PromiseRejectedResult).reason as LockedError
+    assert.ok(error instanceof LockedError, String(error))
+    assert.equal(error.exitCode, 11)
+    assert.equal((await labStatus({labDir})).up, true)
   })
 
   it('recovers from a crash on the next up, and down leaves nothing behind', async () => {
