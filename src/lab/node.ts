@@ -356,6 +356,21 @@ export async function startServiceIfReady(labDir: string, node: LabNode): Promis
   return pid
 }
 
+/**
+ * Like ifup on a real network: a gratuitous ARP so neighbours drop the MAC of the address's
+ * previous holder. Not waited for — iputils arping lingers a full second after its one packet —
+ * and it ends by itself (-c 1 -w 1).
+ */
+function announce(node: LabNode, ip: string): void {
+  const arping = findBinary('arping') ?? 'arping'
+  const child = spawn(findBinary('nsenter') ?? 'nsenter', [`--net=${netnsPath(labNetns[node])}`, '--', arping, '-q', '-U', '-c', '1', '-w', '1', '-I', labInterface, '-s', ip, ip], {
+    detached: true,
+    stdio: 'ignore',
+  })
+  child.on('error', () => {})
+  child.unref()
+}
+
 export async function bootNode(labDir: string, node: LabNode): Promise<{boot_id: string}> {
   const netns = labNetns[node]
   const paths = nodePaths(labDir, node)
@@ -368,11 +383,7 @@ export async function bootNode(labDir: string, node: LabNode): Promise<{boot_id:
   const wanted = [labAddresses[node], ...(await persistentAddresses(paths.root))]
   for (const cidr of [...new Set(wanted)]) {
     await run(['ip', '-n', netns, 'addr', 'replace', cidr, 'dev', labInterface])
-    if (cidr !== labAddresses[node]) {
-      // Like ifup on a real network: announce the moved address so neighbours drop the old MAC.
-      const ip = addressOnly(cidr)
-      await run(['arping', '-U', '-c', '1', '-w', '1', '-I', labInterface, '-s', ip, ip], {netns, okCodes: [1], timeoutMs: 5000})
-    }
+    if (cidr !== labAddresses[node]) announce(node, addressOnly(cidr))
   }
 
   const bootId = randomUUID()
@@ -405,6 +416,10 @@ export async function shutdownNode(labDir: string, node: LabNode): Promise<numbe
 }
 
 export async function rebootNode(labDir: string, node: LabNode, downSeconds: number): Promise<{boot_id: string}> {
+  if (!(await netnsExists(labNetns[node]))) {
+    throw new HaError(`lab: cannot reboot ${node}: namespace ${labNetns[node]} does not exist; the lab is not up`, {actions: ['run ha lab up']})
+  }
+
   await shutdownNode(labDir, node)
   await sleep(Math.max(0, downSeconds) * 1000)
   return bootNode(labDir, node)
