@@ -42,7 +42,11 @@ import {
   pidAlive,
   readPid,
   rebootNode,
+  serviceRunning,
+  shutdownNode,
+  startServiceIfReady,
   startSshd,
+  stopService,
   stopSshd,
 } from './node.js'
 import {seedDataDir, versionProperties, writeNodeRoot} from './roots.js'
@@ -169,7 +173,7 @@ export async function labUp(options: LabOptions = {}): Promise<LabStatus> {
 
       progress('creating the shared storage (ext4 on a loop device)')
       const loopDevice = await createStorage(labDir)
-      await writeRebootScript(labDir)
+      await writeNodeScripts(labDir)
       await writeLabConfig(labDir, loopDevice)
 
       progress('booting ctl-a and ctl-b')
@@ -203,6 +207,45 @@ export async function labReboot(node: LabNode, options: LabRebootOptions = {}): 
   const downSeconds = options.downSeconds ?? (Number(process.env.HA_LAB_REBOOT_DELAY) || 3)
   const {boot_id: bootId} = await rebootNode(labDir, node, downSeconds)
   return {boot_id: bootId, down_seconds: downSeconds, node}
+}
+
+/** Powers a node off: everything in it dies and its addresses go, until labBoot (a fenced primary). */
+export async function labHalt(node: LabNode, options: LabOptions = {}): Promise<void> {
+  await shutdownNode(resolveLabDir(options.labDir), node)
+}
+
+/** Powers a halted node on: addresses from its network config, a new boot id, sshd, the service if it can serve. */
+export async function labBoot(node: LabNode, options: LabOptions = {}): Promise<{boot_id: string}> {
+  const labDir = resolveLabDir(options.labDir)
+  if ((await nodeStatus(labDir, node)).sshd_running) {
+    throw new HaError(`lab: ${node} is already running (its sshd is up)`, {actions: [`use ha lab reboot ${node}`]})
+  }
+
+  return bootNode(labDir, node)
+}
+
+/** Starts the node's service; refuses where it could not really serve (no service IP or no data). */
+export async function labServiceStart(node: LabNode, options: LabOptions = {}): Promise<number> {
+  const labDir = resolveLabDir(options.labDir)
+  const running = await serviceRunning(labDir, node)
+  if (running) return running
+  const pid = await startServiceIfReady(labDir, node)
+  if (pid === undefined) {
+    const status = await nodeStatus(labDir, node)
+    const why = status.holds_service_ip ? `its data directory ${status.data_dir} is not mounted` : `it does not hold ${labServiceIp}`
+    throw new HaError(`lab: cannot start the service on ${node}: ${why}`, {actions: ['take over the storage and the service IP first']})
+  }
+
+  return pid
+}
+
+/** Stops the node's service (the product), leaving the node up. True when it was running. */
+export async function labServiceStop(node: LabNode, options: LabOptions = {}): Promise<boolean> {
+  return stopService(resolveLabDir(options.labDir), node)
+}
+
+export async function labServiceStatus(node: LabNode, options: LabOptions = {}): Promise<boolean> {
+  return (await serviceRunning(resolveLabDir(options.labDir), node)) !== undefined
 }
 
 export async function labStatus(options: LabOptions = {}): Promise<LabStatus> {
@@ -341,24 +384,43 @@ async function createStorage(labDir: string): Promise<string> {
   return device
 }
 
-async function writeRebootScript(labDir: string): Promise<void> {
+/**
+ * The commands a failover runs on a lab node over ssh, as scripts: bin/reboot and bin/halt return
+ * at once, like shutdown -r / -h, and act detached, so the ssh session that asked ends normally
+ * before the node's sshd is killed; bin/service start|stop|status acts at once (LSB exit codes).
+ */
+async function writeNodeScripts(labDir: string): Promise<void> {
   const lab = labPaths(labDir)
   // Flag protection would strip the leading dashes of node's own options (--import); every
   // argument here is the lab's, none comes from a user.
   const shell = new Shescape({flagProtection: false, shell: '/bin/sh'})
-  const argv = shell.quoteAll([...nodeEntryArgv('reboot-main'), '--lab-dir', labDir, '--detached']).join(' ')
-  const script = [
-    '#!/bin/sh',
-    '# ha lab: /sbin/reboot of a lab controller (nodes.<node>.reboot_command in ha.yaml).',
-    '# Returns at once, like shutdown -r: the reboot runs detached, so the ssh session that',
-    '# asked for it ends normally before sshd is killed.',
-    'case "$1" in primary|secondary) ;; *) echo "usage: $0 primary|secondary" >&2; exit 2 ;; esac',
-    `setsid ${argv} "$1" </dev/null >>${shell.quote(labDir)}/"$1"/log/reboot.log 2>&1 &`,
-    'echo "ha lab: $1 is going down for reboot now"',
-    '',
-  ].join('\n')
-  await writeFile(lab.rebootScript, script)
-  await chmod(lab.rebootScript, 0o755)
+  const entry = shell.quoteAll([...nodeEntryArgv('node-main'), '--lab-dir', labDir]).join(' ')
+  const checkNode = (arg: string) => `case "${arg}" in primary|secondary) ;; *) echo "usage: $0 ${arg === '$2' ? 'start|stop|status ' : ''}primary|secondary" >&2; exit 2 ;; esac`
+  const scripts: Record<string, string[]> = {
+    halt: [
+      '# ha lab: /sbin/halt of a lab controller: it stays down (fenced) until ha lab boot.',
+      checkNode('$1'),
+      `setsid ${entry} --detached halt "$1" </dev/null >>${shell.quote(labDir)}/"$1"/log/node.log 2>&1 &`,
+      'echo "ha lab: $1 is going down for halt now"',
+    ],
+    reboot: [
+      '# ha lab: /sbin/reboot of a lab controller (nodes.<node>.reboot_command in ha.yaml).',
+      checkNode('$1'),
+      `setsid ${entry} --detached reboot "$1" </dev/null >>${shell.quote(labDir)}/"$1"/log/node.log 2>&1 &`,
+      'echo "ha lab: $1 is going down for reboot now"',
+    ],
+    service: [
+      '# ha lab: start, stop or query the lab controller\'s service (the product).',
+      'case "$1" in start|stop|status) ;; *) echo "usage: $0 start|stop|status primary|secondary" >&2; exit 2 ;; esac',
+      checkNode('$2'),
+      `exec ${entry} "service-$1" "$2"`,
+    ],
+  }
+  for (const [name, lines] of Object.entries(scripts)) {
+    const path = join(lab.binDir, name)
+    await writeFile(path, ['#!/bin/sh', ...lines, ''].join('\n'))
+    await chmod(path, 0o755)
+  }
 }
 
 async function writeLabConfig(labDir: string, loopDevice: string): Promise<void> {

@@ -59,7 +59,9 @@ export interface LabPaths {
   knownHosts: string
   adminKey: string
   labDir: string
+  haltScript: string
   rebootScript: string
+  serviceScript: string
   state: string
 }
 
@@ -84,7 +86,9 @@ export function labPaths(labDir: string): LabPaths {
     image: join(labDir, 'shared.img'),
     knownHosts: join(labDir, 'admin', 'known_hosts'),
     labDir,
+    haltScript: join(labDir, 'bin', 'halt'),
     rebootScript: join(labDir, 'bin', 'reboot'),
+    serviceScript: join(labDir, 'bin', 'service'),
     state: join(labDir, 'state.json'),
   }
 }

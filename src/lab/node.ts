@@ -30,7 +30,7 @@ const here = dirname(fileURLToPath(import.meta.url))
 const runningFromSource = fileURLToPath(import.meta.url).endsWith('.ts')
 
 /** How to start one of the lab's own Node entry points, from dist or (under tsx) from src. */
-export function nodeEntryArgv(name: 'reboot-main' | 'service'): string[] {
+export function nodeEntryArgv(name: 'node-main' | 'service'): string[] {
   if (!runningFromSource) return [process.execPath, join(here, `${name}.js`)]
   return [process.execPath, '--import', import.meta.resolve('tsx'), join(here, `${name}.ts`)]
 }
@@ -85,7 +85,7 @@ export async function labProcesses(labDir: string): Promise<number[]> {
     if (!/^\d+$/.test(entry)) continue
     const cmdline = (await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')).replaceAll('\0', ' ')
     if (!cmdline.includes(`${labDir}/`)) continue
-    if (/sshd|\/lab\/(service|reboot-main)\.[jt]s/.test(cmdline)) found.push(Number(entry))
+    if (/sshd|\/lab\/(service|node-main)\.[jt]s/.test(cmdline)) found.push(Number(entry))
   }
 
   return found
@@ -369,6 +369,18 @@ function announce(node: LabNode, ip: string): void {
   })
   child.on('error', () => {})
   child.unref()
+}
+
+export async function serviceRunning(labDir: string, node: LabNode): Promise<number | undefined> {
+  const pid = await readPid(nodePaths(labDir, node).servicePid)
+  return pid && (await pidAlive(pid)) && (await belongsToLab(pid, labDir)) ? pid : undefined
+}
+
+export async function stopService(labDir: string, node: LabNode): Promise<boolean> {
+  const pid = await serviceRunning(labDir, node)
+  if (pid) await killAll([pid])
+  await rm(nodePaths(labDir, node).servicePid, {force: true})
+  return pid !== undefined
 }
 
 export async function bootNode(labDir: string, node: LabNode): Promise<{boot_id: string}> {

@@ -12,6 +12,7 @@ import {LockedError} from '../../src/errors.js'
 import {readProductVersion} from '../../src/host-facts.js'
 import {
   labAddServiceIp,
+  labBoot,
   labDown,
   labNetns,
   labPaths,
@@ -246,6 +247,30 @@ describe('the two-controller lab', {skip}, () => {
     assert.notEqual(result.boot_id, before.boot_id)
     assert.notEqual(now.service_pid, before.service_pid)
     assert.ok(now.service_running && now.sshd_running && now.holds_service_ip, JSON.stringify(now))
+  })
+
+  it('stops and starts the service on the node over ssh, and refuses to start it where it cannot serve', () => {
+    const fetchGreeting = () => sh([process.execPath, '-e', "fetch('http://198.18.0.100:8080/', {signal: AbortSignal.timeout(3000)}).then((r) => r.text()).then((t) => process.stdout.write(t))"], labNetns.admin)
+    assert.equal(ssh('primary', `${lab.serviceScript} stop primary`).status, 0)
+    assert.equal(ssh('primary', `${lab.serviceScript} status primary`).status, 3, 'LSB status: not running')
+    assert.notEqual(fetchGreeting().status, 0, 'nothing answers while the service is stopped')
+    const refused = ssh('secondary', `${lab.serviceScript} start secondary`)
+    assert.equal(refused.status, 1)
+    assert.match(refused.stderr, /cannot start the service on secondary: it does not hold 198\.18\.0\.100\/24/)
+    assert.equal(ssh('primary', `${lab.serviceScript} start primary`).status, 0)
+    assert.equal(JSON.parse(fetchGreeting().stdout).hostname, 'ctl-a')
+  })
+
+  it('halts a controller over ssh until it is booted again', async () => {
+    const r = ssh('primary', `${lab.haltScript} primary`)
+    assert.equal(r.status, 0, r.stderr)
+    assert.ok(await within(10, () => ssh('primary', 'true', 1).status !== 0), 'the primary never went down')
+    await sleep(1500)
+    assert.notEqual(ssh('primary', 'true', 1).status, 0, 'a halted node must stay down')
+    assert.deepEqual(addresses('primary'), [])
+    await labBoot('primary', {labDir})
+    assert.equal(ssh('primary', 'hostname').stdout.trim(), 'ctl-a')
+    assert.ok((await labStatus({labDir})).nodes.primary.service_running)
   })
 
   it('can change a controller\'s host key, which strict ssh then refuses', async () => {
