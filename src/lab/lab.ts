@@ -83,6 +83,8 @@ export interface LabNodeStatus {
   netns: string
   netns_exists: boolean
   root: string
+  /** Booted and not halted: its sshd is up. */
+  running: boolean
   service_pid: number | null
   service_running: boolean
   sshd_pid: number | null
@@ -264,7 +266,8 @@ export async function labStatus(options: LabOptions = {}): Promise<LabStatus> {
     nodes,
     service_ip: labServiceIp,
     service_port: labServicePort,
-    up: adminExists && labNodes.every((node) => nodes[node].netns_exists && nodes[node].sshd_running),
+    // The lab exists while its namespaces do; a halted node is part of an up lab (running: false).
+    up: adminExists && labNodes.every((node) => nodes[node].netns_exists),
   }
 }
 
@@ -274,6 +277,7 @@ async function nodeStatus(labDir: string, node: LabNode): Promise<LabNodeStatus>
   const addresses = await nodeAddresses(node)
   const sshdPid = (await readPid(paths.sshdPid)) ?? null
   const servicePid = (await readPid(paths.servicePid)) ?? null
+  const sshdRunning = sshdPid !== null && (await pidAlive(sshdPid)) && (await listening(sshdPid, 22))
   return {
     address: labAddresses[node],
     addresses,
@@ -285,10 +289,11 @@ async function nodeStatus(labDir: string, node: LabNode): Promise<LabNodeStatus>
     netns: labNetns[node],
     netns_exists: exists,
     root: paths.root,
+    running: sshdRunning,
     service_pid: servicePid,
     service_running: servicePid !== null && (await pidAlive(servicePid)) && (await listening(servicePid, labServicePort)),
     sshd_pid: sshdPid,
-    sshd_running: sshdPid !== null && (await pidAlive(sshdPid)) && (await listening(sshdPid, 22)),
+    sshd_running: sshdRunning,
   }
 }
 

@@ -268,6 +268,8 @@ describe('the two-controller lab', {skip}, () => {
     await sleep(1500)
     assert.notEqual(ssh('primary', 'true', 1).status, 0, 'a halted node must stay down')
     assert.deepEqual(addresses('primary'), [])
+    const halted = await labStatus({labDir})
+    assert.ok(halted.up && !halted.nodes.primary.running && halted.nodes.secondary.running, JSON.stringify(halted.nodes))
     await labBoot('primary', {labDir})
     assert.equal(ssh('primary', 'hostname').stdout.trim(), 'ctl-a')
     assert.ok((await labStatus({labDir})).nodes.primary.service_running)

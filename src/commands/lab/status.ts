@@ -23,7 +23,7 @@ export default class LabStatus extends HaCommand<typeof LabStatus> {
       const lines = [`lab ${s.up ? color.green('up') : color.red('down')} (${s.lab_dir}; config ${s.config_path}; storage ${s.loop_device ?? 'none'})`]
       for (const [name, n] of Object.entries(s.nodes)) {
         lines.push(
-          `  ${name} ${n.hostname} [${n.netns}${n.netns_exists ? '' : ' missing'}] addresses ${n.addresses.join(', ') || 'none'}; ` +
+          `  ${name} ${n.hostname} ${n.running ? 'running' : 'halted'} [${n.netns}${n.netns_exists ? '' : ' missing'}] addresses ${n.addresses.join(', ') || 'none'}; ` +
             `sshd ${n.sshd_running ? 'running' : 'stopped'}; service ${n.service_running ? 'running' : 'stopped'}; ` +
             `data dir ${n.data_dir_mounted ? 'mounted' : 'not mounted'}; boot id ${n.boot_id || '-'}`,
         )
