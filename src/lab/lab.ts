@@ -125,12 +125,13 @@ const requiredBinaries: Array<[string, string]> = [
   ['arping', 'iputils-arping'],
 ]
 
-function requirePrerequisites(): void {
-  if (process.getuid?.() !== 0) {
+/** Fails, naming each missing binary and its package, before the lab touches anything. */
+export function requirePrerequisites(find: (name: string) => string | undefined = findBinary, uid = process.getuid?.()): void {
+  if (uid !== 0) {
     throw new HaError('the lab needs root (network namespaces, loop devices, mounts)', {actions: ['run it as root, e.g. sudo npm run lab:up']})
   }
 
-  const missing = requiredBinaries.filter(([binary]) => !findBinary(binary))
+  const missing = requiredBinaries.filter(([binary]) => !find(binary))
   if (missing.length > 0) {
     throw new HaError(`the lab needs ${missing.map(([b, p]) => `${b} (package ${p})`).join(', ')}, not found`, {
       actions: [`apt-get install ${[...new Set(missing.map(([, p]) => p))].join(' ')}`, 'or run node scripts/ensure-deps.mjs as root'],

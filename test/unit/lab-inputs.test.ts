@@ -4,6 +4,8 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {describe, it} from 'node:test'
 
+import {HaError} from '../../src/errors.js'
+import {requirePrerequisites} from '../../src/lab/lab.js'
 import {resolveLabDir} from '../../src/lab/layout.js'
 import {persistentAddresses} from '../../src/lab/node.js'
 
@@ -49,5 +51,22 @@ describe('the lab directory', () => {
     assert.throws(() => resolveLabDir('lab', {}), /must be an absolute path/)
     assert.throws(() => resolveLabDir('/', {}), /too close to \//)
     assert.throws(() => resolveLabDir('/var', {}), /too close to \//)
+  })
+})
+
+describe('the lab\'s prerequisites', () => {
+  it('names each missing binary and the package to install, before touching anything', () => {
+    const without = (...gone: string[]) => (name: string) => (gone.includes(name) ? undefined : `/usr/bin/${name}`)
+    assert.throws(
+      () => requirePrerequisites(without('/usr/sbin/sshd', 'arping'), 0),
+      (error: HaError) =>
+        /\/usr\/sbin\/sshd \(package openssh-server\), arping \(package iputils-arping\)/.test(error.message) &&
+        error.actions[0] === 'apt-get install openssh-server iputils-arping',
+    )
+    assert.doesNotThrow(() => requirePrerequisites(without(), 0))
+  })
+
+  it('needs root', () => {
+    assert.throws(() => requirePrerequisites(() => '/bin/true', 1000), /the lab needs root/)
   })
 })
