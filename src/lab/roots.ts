@@ -109,6 +109,8 @@ export async function writeNodeRoot(root: string, node: LabNode): Promise<void> 
   await put(root, '/etc/group', group(node))
   await put(root, '/etc/hostname', `${labHostnames[node]}\n`)
   await put(root, '/etc/hosts', hosts())
+  // Every host has one; nothing in the lab resolves names (no DNS reaches the namespaces).
+  await put(root, '/etc/resolv.conf', 'nameserver 198.18.0.1\noptions timeout:1 attempts:1\n')
   await put(root, '/etc/network/interfaces', interfaces(node))
   // Machine identity files exist on each node so a test can prove they are never cloned.
   await put(root, '/etc/machine-id', `${randomUUID().replaceAll('-', '')}\n`, 0o444)
