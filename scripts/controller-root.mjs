@@ -75,14 +75,26 @@ export function makeControllerRoot(root, options = {}) {
 
   if (bulkFiles > 0) {
     const size = Math.floor(bulkBytes / bulkFiles)
-    // Half random, half text-like: compressible roughly like real configuration and logs.
-    const noise = randomBytes(size)
-    const text = Buffer.from('controller.setting = value; '.repeat(Math.ceil(size / 28))).subarray(0, size)
+    // Every file different; half random (keys, images), half text-like (configuration, logs),
+    // so gzip works about as hard as on a real controller's files.
     for (let i = 0; i < bulkFiles; i++) {
       const dir = join(root, '/etc/opt/sun/bulk', String(i % 50).padStart(2, '0'))
       if (i < 50) mkdirSync(dir, {recursive: true})
-      const content = i % 2 === 0 ? noise : text
-      content[0] = i & 0xff
+      let content
+      if (i % 2 === 0) {
+        content = randomBytes(size)
+      } else {
+        const lines = []
+        let length = 0
+        for (let n = 0; length < size; n++) {
+          const line = `${i}.${n} controller.setting.${(n * 7919 + i) % 1000}=${randomBytes(6).toString('hex')} # ${n % 13 === 0 ? 'changed by admin' : 'default'}\n`
+          lines.push(line)
+          length += line.length
+        }
+
+        content = Buffer.from(lines.join('')).subarray(0, size)
+      }
+
       writeFileSync(join(dir, `f${i}.dat`), content)
     }
   }

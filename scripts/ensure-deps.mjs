@@ -29,10 +29,12 @@ const wanted = [
   ['iproute2', '/usr/sbin/ip'],
   ['e2fsprogs', '/usr/sbin/mkfs.ext4'],
   ['util-linux', '/usr/sbin/losetup'],
+  ['util-linux', '/usr/bin/nsenter'],
+  ['mount', '/usr/bin/mount'],
   ['tar', '/usr/bin/tar'],
   ['gzip', '/usr/bin/gzip'],
 ]
-const missing = wanted.filter(([, file]) => !existsSync(file)).map(([pkg]) => pkg)
+const missing = [...new Set(wanted.filter(([, file]) => !existsSync(file)).map(([pkg]) => pkg))]
 if (missing.length > 0) {
   if (process.getuid?.() === 0) {
     const env = {...process.env, DEBIAN_FRONTEND: 'noninteractive'}

@@ -67,7 +67,7 @@ export abstract class HaCommand<T extends typeof Command> extends Command {
     // oclif's own parse errors (unknown flag, missing argument, bad value) are usage errors.
     const usage = 'parse' in error && !(error instanceof HaError)
     const shown = usage
-      ? new HaError(error.message, {actions: [`run ${this.config.bin} ${this.id ?? ''} --help`.replace('  ', ' ')], exitCode: ExitCode.usage})
+      ? new HaError(error.message, {actions: [[this.config.bin, ...(this.id ?? '').split(':').filter(Boolean), '--help'].join(' ')], exitCode: ExitCode.usage})
       : error
     throw new Errors.ExitError(this.reporter.error(shown))
   }

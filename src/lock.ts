@@ -50,7 +50,7 @@ export async function acquireLock(path: string, command: string): Promise<Lock> 
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
         throw new HaError(`cannot create lock ${path}: ${describeSystemError(error)}`, {
-          actions: ['check that the data directory is writable by root'],
+          actions: [`check that ${path.slice(0, path.lastIndexOf('/')) || '/'} exists and is writable by root`],
         })
       }
     }

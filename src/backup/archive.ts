@@ -1,59 +1,61 @@
 import {createHash, type Hash} from 'node:crypto'
-import {constants, createReadStream, createWriteStream} from 'node:fs'
+import {constants, createReadStream} from 'node:fs'
 import {open} from 'node:fs/promises'
-import {Transform, Writable} from 'node:stream'
-import {pipeline} from 'node:stream/promises'
-import {createGzip} from 'node:zlib'
-import {create, Header, Parser, type ReadEntry} from 'tar'
+import {Writable} from 'node:stream'
+import {Header, PackSync, Parser, type ReadEntry} from 'tar'
 
+import {ParallelGzipWriter} from './parallel-gzip.js'
 import {type BackupManifest, filesPrefix, manifestFormat, manifestMember, type ManifestEntry} from './manifest.js'
+
+const gnuRecordSize = 10_240
 
 /**
  * Writes the archive to a new file (exclusive create, mode 0600): manifest.json as the first
- * member, then every entry's current content read from under `root`. The file is fsync'd before
- * it is closed, so a disk-full or I/O error — including one only fsync reports — rejects here.
- * The caller renames it and verifies it, which catches a file changed between hashing and archiving.
+ * member, then every entry's current content read from under `root`, padded to a whole GNU tar
+ * record. The file is fsync'd before it is closed, so a disk-full or I/O error — including one
+ * only fsync reports — rejects here. The caller verifies the file and renames it, which is what
+ * catches a file that changed between hashing and archiving.
  */
-const gnuRecordSize = 10_240
-
 export async function writeArchive(path: string, root: string, manifest: BackupManifest, signal?: AbortSignal): Promise<void> {
-  const manifestBody = Buffer.from(`${JSON.stringify(manifest, null, 1)}\n`)
-  const header = new Header({
-    gid: 0,
-    mode: 0o600,
-    mtime: new Date(manifest.created_at),
-    path: manifestMember,
-    size: manifestBody.length,
-    type: 'File',
-    uid: 0,
-  })
-  header.encode()
-  const relative = manifest.entries.map((entry) => entry.path.replace(/^\/+/, ''))
-  // Pack (uncompressed) after our own first member, all through one gzip stream.
-  const pack = create({cwd: root, follow: false, noDirRecurse: true, portable: false, prefix: filesPrefix.slice(0, -1)}, relative)
-  const gzip = createGzip({level: 6})
-  const sink = createWriteStream(path, {flags: 'wx', flush: true, highWaterMark: 1024 * 1024, mode: 0o600})
-  const done = pipeline(gzip, sink, {signal})
-  const padding = Buffer.alloc((512 - (manifestBody.length % 512)) % 512)
-  let written = header.block!.length + manifestBody.length + padding.length
-  gzip.write(header.block!)
-  gzip.write(manifestBody)
-  gzip.write(padding)
-  // GNU tar writes whole 10 KiB records and its --delete/--append assume them; node-tar stops at
-  // the end-of-archive blocks. Padding to a record keeps by-hand GNU tar operations safe.
-  const toRecord = new Transform({
-    flush(callback) {
-      callback(null, Buffer.alloc((gnuRecordSize - (written % gnuRecordSize)) % gnuRecordSize))
-    },
-    transform(chunk: Buffer, _encoding, callback) {
-      written += chunk.length
-      callback(null, chunk)
-    },
-  })
-  pack.on('error', (error: unknown) => toRecord.destroy(error as Error))
-  toRecord.on('error', (error) => gzip.destroy(error))
-  pack.pipe(toRecord).pipe(gzip)
-  await done
+  const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
+  try {
+    const out = new ParallelGzipWriter(handle)
+    const manifestBody = Buffer.from(`${JSON.stringify(manifest, null, 1)}\n`)
+    const header = new Header({
+      gid: 0,
+      mode: 0o600,
+      mtime: new Date(manifest.created_at),
+      path: manifestMember,
+      size: manifestBody.length,
+      type: 'File',
+      uid: 0,
+    })
+    header.encode()
+    out.write(header.block!)
+    out.write(manifestBody)
+    out.write(Buffer.alloc((512 - (manifestBody.length % 512)) % 512))
+    // node-tar's synchronous packer reads each file without a thread-pool round trip per call;
+    // it is fed one entry at a time so that memory stays at the compressor's few chunks.
+    const pack = new PackSync({cwd: root, follow: false, noDirRecurse: true, portable: false, prefix: filesPrefix.slice(0, -1), strict: true})
+    let packError: Error | undefined
+    pack.on('error', (error: unknown) => (packError ??= error as Error))
+    pack.on('data', (chunk: Buffer) => out.write(chunk))
+    for (const entry of manifest.entries) {
+      signal?.throwIfAborted()
+      pack.add(entry.path.replace(/^\/+/, ''))
+      if (packError) throw packError
+      await out.room()
+    }
+
+    pack.end()
+    // GNU tar writes whole 10 KiB records and its --delete/--append assume them; node-tar stops
+    // at the end-of-archive blocks. Padding to a record keeps by-hand GNU tar operations safe.
+    out.write(Buffer.alloc((gnuRecordSize - (out.bytesIn % gnuRecordSize)) % gnuRecordSize))
+    await out.end()
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
 }
 
 export interface VerifyResult {

@@ -89,6 +89,7 @@ export async function runBackup({config, node, onProgress = () => {}, signal}: B
     if (signal?.aborted) throw new InterruptedError()
     onProgress('verifying the new archive')
     const verified = await verifyArchive(temp)
+    if (signal?.aborted) throw new InterruptedError()
     if (verified.problems.length > 0) {
       throw new HaError(`the new archive did not verify, so it was discarded and nothing was pruned:\n  ${verified.problems.join('\n  ')}`, {
         actions: ['a file may have changed while it was being saved: run ha backup again'],

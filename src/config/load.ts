@@ -83,22 +83,21 @@ function describeIssue(issue: ZodIssue, doc: ReturnType<typeof parseDocument>, l
   return `${path}:${line}: ${field}: ${message}`
 }
 
-/** The line of the deepest node of `fieldPath` that exists (a missing key points at its parent). */
+/**
+ * The line of the deepest key of `fieldPath` that exists in the file: the key itself for a wrong
+ * value, the parent's key for a missing one.
+ */
 function lineOf(doc: ReturnType<typeof parseDocument>, lines: LineCounter, fieldPath: string[]): number {
-  for (let depth = fieldPath.length; depth >= 0; depth--) {
+  for (let depth = fieldPath.length; depth > 0; depth--) {
     const keys = fieldPath.slice(0, depth).map((k) => (/^\d+$/.test(k) ? Number(k) : k))
-    const node = depth === 0 ? doc.contents : doc.getIn(keys, true)
-    const range = (node as {range?: [number, number, number]} | undefined)?.range
-    if (range) {
-      // For a key whose value is wrong, point at the key itself when we can find it.
-      if (depth > 0 && depth === fieldPath.length) {
-        const parent = depth === 1 ? doc.contents : doc.getIn(keys.slice(0, -1), true)
-        const pair = isMap(parent) ? parent.items.find((item) => String((item.key as {value?: unknown})?.value) === String(keys.at(-1))) : undefined
-        const keyRange = (pair?.key as {range?: [number, number, number]} | undefined)?.range
-        if (keyRange) return lines.linePos(keyRange[0]).line
-      }
-
-      return lines.linePos(range[0]).line
+    const parent = depth === 1 ? doc.contents : doc.getIn(keys.slice(0, -1), true)
+    if (isMap(parent)) {
+      const pair = parent.items.find((item) => String((item.key as {value?: unknown})?.value) === String(keys.at(-1)))
+      const keyRange = (pair?.key as {range?: [number, number, number]} | undefined)?.range
+      if (keyRange) return lines.linePos(keyRange[0]).line
+    } else {
+      const range = (doc.getIn(keys, true) as {range?: [number, number, number]} | undefined)?.range
+      if (range) return lines.linePos(range[0]).line
     }
   }
 

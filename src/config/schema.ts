@@ -49,6 +49,9 @@ export const nodeSchema = z
     hostname: z.string().min(1),
     ssh: sshSchema.optional(),
     root: absolutePath.default('/'),
+    // An argv, run on the node itself (over ssh when it has an ssh block); it must return before
+    // the node goes down, as /sbin/reboot does, so the session that asked gets its exit status.
+    reboot_command: z.array(z.string().min(1)).min(1).default(['/sbin/reboot']),
   })
   .strict()
 

@@ -291,6 +291,31 @@ test('a run killed at any moment leaves earlier archives intact and no partial a
   assert.ok(!readdirSync(backupsDir(root)).some((n) => n.startsWith('.tmp-')), 'leftovers cleaned by the next run')
 })
 
+test('Ctrl-C stops the run with exit 130, removes the partial archive and releases the lock', async (t) => {
+  const {config, root, run} = setup(t, {root: {bulkBytes: 30_000_000, bulkFiles: 300}})
+  assert.equal(run('backup').status, 0)
+  const before = archives(root)
+  const child = haSpawn(['backup', '--config', config, '--node', 'primary'])
+  let stderr = ''
+  child.stderr.on('data', (d) => (stderr += d))
+  // Interrupt once it is writing, as an operator would after seeing the progress line.
+  await new Promise<void>((resolve) => {
+    const poll = setInterval(() => {
+      if (/writing/.test(stderr) || readdirSync(backupsDir(root)).some((n) => n.startsWith('.tmp-'))) {
+        clearInterval(poll)
+        resolve()
+      }
+    }, 5)
+  })
+  child.kill('SIGINT')
+  const code = await new Promise<null | number>((resolve) => child.once('exit', resolve))
+  assert.equal(code, 130, stderr)
+  assert.match(stderr, /interrupted/)
+  assert.deepEqual(archives(root), before)
+  assert.ok(!readdirSync(backupsDir(root)).some((n) => n.startsWith('.tmp-')), 'no partial archive left')
+  assert.ok(!existsSync(join(root, 'var/opt/sun/xvm/.ha/ha.lock')), 'lock released')
+})
+
 test('retention keeps the newest N by the archives own sequence, not file times, and prunes only after verifying', (t) => {
   const {root, run} = setup(t, {keep: 2})
   for (let i = 0; i < 3; i++) assert.equal(run('backup').status, 0)

@@ -1,6 +1,6 @@
-import {Flags} from '@oclif/core'
 
 import {HaCommand} from '../../base-command.js'
+import {nodeFlag} from '../../flags.js'
 import {ExitCode} from '../../errors.js'
 
 export default class Backup extends HaCommand<typeof Backup> {
@@ -13,7 +13,7 @@ export default class Backup extends HaCommand<typeof Backup> {
   ]
 
   static flags = {
-    node: Flags.string({description: 'which configured node this machine is (default: the one whose hostname matches)', options: ['primary', 'secondary']}),
+    node: nodeFlag,
   }
 
   static summary = 'Save the controller state outside the data directory into it (habackup)'

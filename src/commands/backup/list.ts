@@ -1,6 +1,6 @@
-import {Flags} from '@oclif/core'
 
 import {HaCommand} from '../../base-command.js'
+import {nodeFlag} from '../../flags.js'
 import {ExitCode} from '../../errors.js'
 
 export default class BackupList extends HaCommand<typeof BackupList> {
@@ -9,7 +9,7 @@ export default class BackupList extends HaCommand<typeof BackupList> {
   static examples = ['<%= config.bin %> backup list', '<%= config.bin %> backup list --json']
 
   static flags = {
-    node: Flags.string({description: 'which configured node this machine is (default: the one whose hostname matches)', options: ['primary', 'secondary']}),
+    node: nodeFlag,
   }
 
   static summary = 'List backup archives, newest first'

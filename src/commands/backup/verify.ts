@@ -1,6 +1,7 @@
-import {Args, Flags} from '@oclif/core'
+import {Args} from '@oclif/core'
 
 import {HaCommand} from '../../base-command.js'
+import {nodeFlag} from '../../flags.js'
 import {ExitCode} from '../../errors.js'
 
 export default class BackupVerify extends HaCommand<typeof BackupVerify> {
@@ -13,7 +14,7 @@ export default class BackupVerify extends HaCommand<typeof BackupVerify> {
   static examples = ['<%= config.bin %> backup verify', '<%= config.bin %> backup verify 20261122T031500Z-0007', '<%= config.bin %> backup verify latest --json']
 
   static flags = {
-    node: Flags.string({description: 'which configured node this machine is (default: the one whose hostname matches)', options: ['primary', 'secondary']}),
+    node: nodeFlag,
   }
 
   static summary = 'Check archives against their manifests'

@@ -1,0 +1,29 @@
+import {Args, Flags} from '@oclif/core'
+
+import {HaCommand} from '../../base-command.js'
+import {ExitCode} from '../../errors.js'
+
+export default class LabBoot extends HaCommand<typeof LabBoot> {
+  static args = {
+    node: Args.string({description: 'the halted lab controller to power on', options: ['primary', 'secondary'], required: true}),
+  }
+
+  static description = `Boots a halted node: its management address and the addresses in <root>/etc/network/interfaces, a new
+boot id, its hostname from <root>/etc/hostname, sshd with the host key in its root, and the service if it
+holds the service IP and its data directory is mounted. Refuses a node that is running.`
+
+  static examples = ['<%= config.bin %> lab boot primary']
+
+  static flags = {
+    'lab-dir': Flags.string({description: 'the lab directory (default: $HA_LAB_DIR, then /var/lib/ha-lab)'}),
+  }
+
+  static summary = 'Power a halted lab controller on'
+
+  async run(): Promise<unknown> {
+    const {args, flags} = await this.parse(LabBoot)
+    const {labBoot} = await import('../../lab/lab.js')
+    const result = {node: args.node, ...(await labBoot(args.node as 'primary' | 'secondary', {labDir: flags['lab-dir']}))}
+    return this.finish(result, ExitCode.ok, () => `${result.node} booted, boot id ${result.boot_id}`)
+  }
+}

@@ -1,0 +1,37 @@
+import {Flags} from '@oclif/core'
+import type {ChalkInstance} from 'chalk'
+
+import {HaCommand} from '../../base-command.js'
+import {ExitCode} from '../../errors.js'
+
+export default class LabStatus extends HaCommand<typeof LabStatus> {
+  static description = 'Shows, per lab controller: namespace, addresses, boot id, sshd and service, and whether it has the data directory mounted. Exits 3 when the lab is not up.'
+
+  static examples = ['<%= config.bin %> lab status', '<%= config.bin %> lab status --json']
+
+  static flags = {
+    'lab-dir': Flags.string({description: 'the lab directory (default: $HA_LAB_DIR, then /var/lib/ha-lab)'}),
+  }
+
+  static summary = 'Show the state of the lab'
+
+  async run(): Promise<unknown> {
+    const {flags} = await this.parse(LabStatus)
+    const {labStatus} = await import('../../lab/lab.js')
+    const status = await labStatus({labDir: flags['lab-dir']})
+    const human = (s: typeof status, color: ChalkInstance) => {
+      const lines = [`lab ${s.up ? color.green('up') : color.red('down')} (${s.lab_dir}; config ${s.config_path}; storage ${s.loop_device ?? 'none'})`]
+      for (const [name, n] of Object.entries(s.nodes)) {
+        lines.push(
+          `  ${name} ${n.hostname} ${n.running ? 'running' : 'halted'} [${n.netns}${n.netns_exists ? '' : ' missing'}] addresses ${n.addresses.join(', ') || 'none'}; ` +
+            `sshd ${n.sshd_running ? 'running' : 'stopped'}; service ${n.service_running ? 'running' : 'stopped'}; ` +
+            `data dir ${n.data_dir_mounted ? 'mounted' : 'not mounted'}; boot id ${n.boot_id || '-'}`,
+        )
+      }
+
+      return lines.join('\n')
+    }
+
+    return this.finish(status, status.up ? ExitCode.ok : ExitCode.problems, (_r: unknown, color: ChalkInstance) => human(status, color), status.up ? undefined : 'the lab is not up (run ha lab up)')
+  }
+}

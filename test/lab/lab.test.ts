@@ -1,0 +1,311 @@
+import assert from 'node:assert/strict'
+import {spawnSync} from 'node:child_process'
+import {existsSync, readdirSync, readFileSync} from 'node:fs'
+import {lstat, readFile, stat} from 'node:fs/promises'
+import {join} from 'node:path'
+import {setTimeout as sleep} from 'node:timers/promises'
+import {after, before, describe, it} from 'node:test'
+
+import {parseAccounts} from '../../src/accounts.js'
+import {loadConfig} from '../../src/config/load.js'
+import {LockedError} from '../../src/errors.js'
+import {readProductVersion} from '../../src/host-facts.js'
+import {
+  labAddServiceIp,
+  labBoot,
+  labDown,
+  labNetns,
+  labPaths,
+  labRegenerateHostKey,
+  labReboot,
+  labSetVersion,
+  labStatus,
+  labUp,
+  nodePaths,
+} from '../../src/lab/lab.js'
+import {missingPrerequisite} from '../helpers/prereq.js'
+
+// The lab's namespaces are fixed names, so this suite owns the machine's lab while it runs; its
+// own lab directory keeps a developer's /var/lib/ha-lab (and its logs) untouched.
+const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping'])
+const labDir = `/tmp/ha-lab-test-${process.pid}`
+const lab = labPaths(labDir)
+const addressOf = {primary: '198.18.0.2', secondary: '198.18.0.3'} as const
+
+interface Ran {
+  status: number | null
+  stderr: string
+  stdout: string
+}
+
+function sh(argv: string[], netns?: string, timeoutMs = 15_000): Ran {
+  const full = netns ? ['ip', 'netns', 'exec', netns, ...argv] : argv
+  const r = spawnSync(full[0], full.slice(1), {encoding: 'utf8', timeout: timeoutMs})
+  return {status: r.status, stderr: r.stderr ?? '', stdout: r.stdout ?? ''}
+}
+
+/** The system OpenSSH client, from the admin side, exactly as an operator would use it. */
+function ssh(node: 'primary' | 'secondary', command: string, connectTimeout = 5): Ran {
+  return sh(
+    [
+      'ssh',
+      '-i', lab.adminKey,
+      '-o', `UserKnownHostsFile=${lab.knownHosts}`,
+      '-o', 'GlobalKnownHostsFile=/dev/null',
+      '-o', 'StrictHostKeyChecking=yes',
+      '-o', 'BatchMode=yes',
+      '-o', `ConnectTimeout=${connectTimeout}`,
+      `root@${addressOf[node]}`,
+      command,
+    ],
+    labNetns.admin,
+    (connectTimeout + 10) * 1000,
+  )
+}
+
+function addresses(node: 'primary' | 'secondary'): string[] {
+  const r = sh(['ip', '-o', '-4', 'addr', 'show', 'dev', 'eth0'], labNetns[node])
+  assert.equal(r.status, 0, r.stderr)
+  return [...r.stdout.matchAll(/\sinet\s+(\S+)/g)].map((m) => m[1])
+}
+
+function macOf(node: 'primary' | 'secondary'): string {
+  const r = sh(['ip', '-o', 'link', 'show', 'dev', 'eth0'], labNetns[node])
+  return (r.stdout.match(/link\/ether\s+(\S+)/)?.[1] ?? '').toUpperCase()
+}
+
+/** Polls `probe` every 300 ms until it returns true or `seconds` pass. */
+async function within(seconds: number, probe: () => boolean): Promise<boolean> {
+  const deadline = Date.now() + seconds * 1000
+  while (Date.now() < deadline) {
+    if (probe()) return true
+    await sleep(300)
+  }
+
+  return false
+}
+
+function leftovers(pids: number[]): string[] {
+  const found: string[] = []
+  const netns = sh(['ip', 'netns', 'list']).stdout
+  if (/ha-lab-/.test(netns)) found.push(`namespaces: ${netns.trim()}`)
+  const mounts = sh(['findmnt', '-rn', '-o', 'TARGET']).stdout.split('\n').filter((m) => m.startsWith(`${labDir}/`))
+  if (mounts.length > 0) found.push(`mounts: ${mounts.join(', ')}`)
+  const loops = sh(['losetup', '-j', lab.image]).stdout.trim()
+  if (loops) found.push(`loop devices: ${loops}`)
+  const alive = pids.filter((pid) => existsSync(`/proc/${pid}`) && !/\) [ZX] /.test(spawnSync('cat', [`/proc/${pid}/stat`], {encoding: 'utf8'}).stdout))
+  if (alive.length > 0) found.push(`processes: ${alive.join(', ')}`)
+  // Also any process still naming the lab directory, wherever it runs (even a deleted namespace).
+  const strays = readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry) && Number(entry) !== process.pid)
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`${labDir}/`)
+      } catch {
+        return false
+      }
+    })
+  if (strays.length > 0) found.push(`processes naming ${labDir}: ${strays.join(', ')}`)
+  return found
+}
+
+describe('the two-controller lab', {skip}, () => {
+  before(async () => {
+    await labUp({labDir})
+  })
+  after(async () => {
+    await labDown({labDir}).catch(() => {})
+    sh(['rm', '-rf', labDir])
+  })
+
+  it('lets the admin side reach each controller over ssh, each reporting its own hostname', () => {
+    for (const [node, name] of [['primary', 'ctl-a'], ['secondary', 'ctl-b']] as const) {
+      const r = ssh(node, 'hostname')
+      assert.equal(r.status, 0, `ssh to ${node}: ${r.stderr}`)
+      assert.equal(r.stdout.trim(), name)
+    }
+  })
+
+  it('gives the service IP to the primary only', () => {
+    assert.deepEqual(addresses('primary').sort(), ['198.18.0.100/24', '198.18.0.2/24'])
+    assert.deepEqual(addresses('secondary'), ['198.18.0.3/24'])
+  })
+
+  it('configures no address outside 198.18.0.0/15 (besides loopback), and none at all in the machine\'s own namespace', () => {
+    for (const netns of Object.values(labNetns)) {
+      const r = sh(['ip', '-o', 'addr', 'show'], netns)
+      assert.equal(r.status, 0, r.stderr)
+      const found = [...r.stdout.matchAll(/\sinet6?\s+(\S+)/g)].map((m) => m[1])
+      const outside = found.filter((a) => a !== '127.0.0.1/8' && !/^198\.1[89]\./.test(a))
+      assert.deepEqual(outside, [], `${netns}: ${r.stdout}`)
+    }
+
+    const own = sh(['ip', '-o', 'addr', 'show'])
+    assert.doesNotMatch(own.stdout, /\s198\.1[89]\./)
+    assert.doesNotMatch(sh(['ip', '-o', 'link', 'show']).stdout, /ha-lab|veth-(primary|secondary)/)
+  })
+
+  it('lets arping -D from the secondary see the primary answering for the service IP', () => {
+    const r = sh(['arping', '-D', '-c', '2', '-w', '3', '-I', 'eth0', '198.18.0.100'], labNetns.secondary)
+    // arping -D exits 1 when someone answers: the address is in use.
+    assert.equal(r.status, 1, r.stdout + r.stderr)
+    assert.match(r.stdout.toUpperCase(), new RegExp(`\\[${macOf('primary')}\\]`))
+  })
+
+  it('answers on the service IP with the primary\'s hostname and the greeting from the shared storage', () => {
+    const script = "fetch('http://198.18.0.100:8080/', {signal: AbortSignal.timeout(5000)}).then((r) => r.text()).then((t) => process.stdout.write(t))"
+    const r = sh([process.execPath, '-e', script], labNetns.admin)
+    assert.equal(r.status, 0, r.stderr)
+    assert.deepEqual(JSON.parse(r.stdout), {greeting: 'hello from the shared storage', hostname: 'ctl-a'})
+  })
+
+  it('mounts an ext4 loop device at the primary\'s data directory and nothing at the secondary\'s', () => {
+    const r = sh(['findmnt', '-n', '-o', 'FSTYPE,SOURCE', '--mountpoint', nodePaths(labDir, 'primary').dataDir])
+    assert.equal(r.status, 0, `not mounted: ${r.stderr}`)
+    const [fstype, source] = r.stdout.trim().split(/\s+/)
+    assert.equal(fstype, 'ext4')
+    assert.match(sh(['losetup', '-j', lab.image]).stdout, new RegExp(`^${source}:`))
+    assert.notEqual(sh(['findmnt', '-n', '--mountpoint', nodePaths(labDir, 'secondary').dataDir]).status, 0)
+  })
+
+  it('gives the same account names different ids on the two controllers', async () => {
+    const read = async (node: 'primary' | 'secondary', file: 'group' | 'passwd') =>
+      parseAccounts(await readFile(join(nodePaths(labDir, node).root, 'etc', file), 'utf8'), file, file)
+    for (const kind of ['passwd', 'group'] as const) {
+      const a = await read('primary', kind)
+      const b = await read('secondary', kind)
+      for (const name of kind === 'passwd' ? ['xvm', 'oracle', 'pgsql'] : ['xvm', 'dba', 'pgsql']) {
+        assert.ok(a.byName.has(name) && b.byName.has(name), `${kind} ${name} on both`)
+        assert.notEqual(a.byName.get(name), b.byName.get(name), `${kind} ${name} has the same id on both`)
+      }
+    }
+  })
+
+  it('seeds the data directory with the primary\'s ids, a setuid file and a symlink', async () => {
+    const data = nodePaths(labDir, 'primary').dataDir
+    const greeting = await stat(join(data, 'service/greeting.txt'))
+    assert.equal(greeting.uid, 901)
+    const helper = await stat(join(data, 'bin/xvm-helper'))
+    assert.equal(helper.mode & 0o4000, 0o4000, 'setuid bit kept')
+    const link = await lstat(join(data, 'current'))
+    assert.ok(link.isSymbolicLink())
+    assert.equal(link.uid, 902)
+  })
+
+  it('writes a config ha accepts, whose nodes have equal product versions', async () => {
+    const {config} = await loadConfig(lab.config)
+    assert.equal(config.nodes.primary.root, nodePaths(labDir, 'primary').root)
+    assert.equal(config.nodes.secondary.ssh?.host, '198.18.0.3')
+    assert.deepEqual(config.service_ips, [{address: '198.18.0.100/24', interface: 'eth0'}])
+    assert.match(config.storage.device ?? '', /^\/dev\/loop\d+$/)
+    const versions = await Promise.all(
+      (['primary', 'secondary'] as const).map((n) => readProductVersion(config.nodes[n].root, config.version_file, config.version_key)),
+    )
+    assert.deepEqual(versions, ['2.1.0.1234', '2.1.0.1234'])
+  })
+
+  it('can make both controllers hold the service IP, visible on the wire as two MACs', async () => {
+    await labAddServiceIp('secondary')
+    try {
+      assert.ok(addresses('secondary').includes('198.18.0.100/24'))
+      assert.ok(addresses('primary').includes('198.18.0.100/24'))
+      const r = sh(['arping', '-c', '3', '-w', '4', '-I', 'ha-lab-br0', '198.18.0.100'], labNetns.admin)
+      const macs = new Set([...r.stdout.toUpperCase().matchAll(/\[([0-9A-F:]{17})\]/g)].map((m) => m[1]))
+      assert.deepEqual([...macs].sort(), [macOf('primary'), macOf('secondary')].sort(), r.stdout)
+    } finally {
+      sh(['ip', 'addr', 'del', '198.18.0.100/24', 'dev', 'eth0'], labNetns.secondary)
+    }
+  })
+
+  it('can give the secondary a different product version', async () => {
+    await labSetVersion('secondary', '2.1.0.1301', {labDir})
+    const {config} = await loadConfig(lab.config)
+    assert.equal(await readProductVersion(config.nodes.secondary.root, config.version_file, config.version_key), '2.1.0.1301')
+    await labSetVersion('secondary', '2.1.0.1234', {labDir})
+  })
+
+  it('reboots the secondary through its reboot_command over ssh: ssh drops, then it is back with a new boot id and only its own address', async () => {
+    const {config} = await loadConfig(lab.config)
+    const before = (await labStatus({labDir})).nodes.secondary.boot_id
+    // A runtime address (not in the node's network config) must not survive the reboot.
+    await labAddServiceIp('secondary')
+    const r = ssh('secondary', config.nodes.secondary.reboot_command.join(' '))
+    assert.equal(r.status, 0, `reboot command: ${r.stderr}`)
+    assert.ok(await within(10, () => ssh('secondary', 'true', 1).status !== 0), 'ssh to the secondary never dropped')
+    assert.ok(await within(20, () => ssh('secondary', 'true', 2).status === 0), 'the secondary did not come back within 20 s')
+    const after = ssh('secondary', `cat ${join(config.nodes.secondary.root, 'proc/sys/kernel/random/boot_id')}; hostname`)
+    const [bootId, hostname] = after.stdout.trim().split('\n')
+    assert.notEqual(bootId, before)
+    assert.equal(hostname, 'ctl-b')
+    assert.deepEqual(addresses('secondary'), ['198.18.0.3/24'])
+  })
+
+  it('reboots the primary back into service: service IP from its network config, service answering again', async () => {
+    const before = (await labStatus({labDir})).nodes.primary
+    const result = await labReboot('primary', {downSeconds: 1, labDir})
+    const now = (await labStatus({labDir})).nodes.primary
+    assert.notEqual(result.boot_id, before.boot_id)
+    assert.notEqual(now.service_pid, before.service_pid)
+    assert.ok(now.service_running && now.sshd_running && now.holds_service_ip, JSON.stringify(now))
+  })
+
+  it('stops and starts the service on the node over ssh, and refuses to start it where it cannot serve', () => {
+    const fetchGreeting = () => sh([process.execPath, '-e', "fetch('http://198.18.0.100:8080/', {signal: AbortSignal.timeout(3000)}).then((r) => r.text()).then((t) => process.stdout.write(t))"], labNetns.admin)
+    assert.equal(ssh('primary', `${lab.serviceScript} stop primary`).status, 0)
+    assert.equal(ssh('primary', `${lab.serviceScript} status primary`).status, 3, 'LSB status: not running')
+    assert.notEqual(fetchGreeting().status, 0, 'nothing answers while the service is stopped')
+    const refused = ssh('secondary', `${lab.serviceScript} start secondary`)
+    assert.equal(refused.status, 1)
+    assert.match(refused.stderr, /cannot start the service on secondary: it does not hold 198\.18\.0\.100\/24/)
+    assert.equal(ssh('primary', `${lab.serviceScript} start primary`).status, 0)
+    assert.equal(JSON.parse(fetchGreeting().stdout).hostname, 'ctl-a')
+  })
+
+  it('halts a controller over ssh until it is booted again', async () => {
+    const r = ssh('primary', `${lab.haltScript} primary`)
+    assert.equal(r.status, 0, r.stderr)
+    assert.ok(await within(10, () => ssh('primary', 'true', 1).status !== 0), 'the primary never went down')
+    await sleep(1500)
+    assert.notEqual(ssh('primary', 'true', 1).status, 0, 'a halted node must stay down')
+    assert.deepEqual(addresses('primary'), [])
+    const halted = await labStatus({labDir})
+    assert.ok(halted.up && !halted.nodes.primary.running && halted.nodes.secondary.running, JSON.stringify(halted.nodes))
+    await labBoot('primary', {labDir})
+    assert.equal(ssh('primary', 'hostname').stdout.trim(), 'ctl-a')
+    assert.ok((await labStatus({labDir})).nodes.primary.service_running)
+  })
+
+  it('can change a controller\'s host key, which strict ssh then refuses', async () => {
+    const {public_key: key} = await labRegenerateHostKey('secondary', {labDir})
+    const known = await readFile(lab.knownHosts, 'utf8')
+    assert.ok(!known.includes(key.split(' ')[1]), 'known_hosts must still hold the old key')
+    const r = ssh('secondary', 'true')
+    assert.notEqual(r.status, 0)
+    assert.match(r.stderr, /REMOTE HOST IDENTIFICATION HAS CHANGED/)
+  })
+
+  it('lets only one up run at a time (the other exits 11, touching nothing)', async () => {
+    const results = await Promise.allSettled([labUp({labDir}), labUp({labDir})])
+    const refused = results.filter((r) => r.status === 'rejected')
+    assert.equal(refused.length, 1, JSON.stringify(results.map((r) => r.status)))
+    const error = (refused[0] as PromiseRejectedResult).reason as LockedError
+    assert.ok(error instanceof LockedError, String(error))
+    assert.equal(error.exitCode, 11)
+    assert.equal((await labStatus({labDir})).up, true)
+  })
+
+  it('recovers from a crash on the next up, and down leaves nothing behind', async () => {
+    // A crashed lab: one sshd killed hard, the storage still mounted, the namespaces still there.
+    const pid = Number(await readFile(nodePaths(labDir, 'secondary').sshdPid, 'utf8'))
+    process.kill(pid, 'SIGKILL')
+    await labUp({labDir})
+    for (const node of ['primary', 'secondary'] as const) assert.equal(ssh(node, 'true').status, 0, `ssh to ${node} after recovery`)
+    const status = await labStatus({labDir})
+    assert.ok(status.up && status.nodes.primary.service_running, JSON.stringify(status))
+    const pids = [status.nodes.primary.sshd_pid, status.nodes.secondary.sshd_pid, status.nodes.primary.service_pid].filter((p): p is number => p !== null)
+
+    await labDown({labDir})
+    assert.deepEqual(leftovers(pids), [])
+    assert.equal((await labStatus({labDir})).up, false)
+  })
+})

@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict'
+import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {describe, it} from 'node:test'
+
+import {HaError} from '../../src/errors.js'
+import {requirePrerequisites} from '../../src/lab/lab.js'
+import {resolveLabDir} from '../../src/lab/layout.js'
+import {persistentAddresses} from '../../src/lab/node.js'
+
+describe('the lab boot\'s network config', () => {
+  it('takes eth0 static addresses from interfaces and interfaces.d, and never one outside 198.18.0.0/15', async (t) => {
+    const root = await mkdtemp(join(tmpdir(), 'ha-lab-ifaces-'))
+    t.after(() => rm(root, {force: true, recursive: true}))
+    await mkdir(join(root, 'etc/network/interfaces.d'), {recursive: true})
+    await writeFile(
+      join(root, 'etc/network/interfaces'),
+      [
+        'auto lo',
+        'iface lo inet loopback',
+        'auto eth0:0',
+        'iface eth0:0 inet static',
+        '    address 198.18.0.100/24   # the service IP',
+        'iface eth0:1 inet static',
+        '    address 192.0.2.10/24',
+        'iface eth1 inet static',
+        '    address 198.18.5.5/24',
+        'iface eth0:2 inet dhcp',
+        '    address 198.18.0.7/24',
+        '',
+      ].join('\n'),
+    )
+    await writeFile(join(root, 'etc/network/interfaces.d/extra'), 'iface eth0:3 inet static\n  address 198.19.1.1\n')
+    assert.deepEqual(await persistentAddresses(root), ['198.18.0.100/24', '198.19.1.1/24'])
+  })
+
+  it('has no addresses when the node has no network config', async () => {
+    assert.deepEqual(await persistentAddresses('/nonexistent-ha-lab-root'), [])
+  })
+})
+
+describe('the lab directory', () => {
+  it('comes from the option, then HA_LAB_DIR, then /var/lib/ha-lab', () => {
+    assert.equal(resolveLabDir('/srv/lab/', {}), '/srv/lab')
+    assert.equal(resolveLabDir(undefined, {HA_LAB_DIR: '/tmp/x/lab'}), '/tmp/x/lab')
+    assert.equal(resolveLabDir(undefined, {}), '/var/lib/ha-lab')
+  })
+
+  it('refuses a relative path or one so close to / that wiping it would be a disaster', () => {
+    assert.throws(() => resolveLabDir('lab', {}), /must be an absolute path/)
+    assert.throws(() => resolveLabDir('/', {}), /too close to \//)
+    assert.throws(() => resolveLabDir('/var', {}), /too close to \//)
+  })
+})
+
+describe('the lab\'s prerequisites', () => {
+  it('names each missing binary and the package to install, before touching anything', () => {
+    const without = (...gone: string[]) => (name: string) => (gone.includes(name) ? undefined : `/usr/bin/${name}`)
+    assert.throws(
+      () => requirePrerequisites(without('/usr/sbin/sshd', 'arping'), 0),
+      (error: HaError) =>
+        /\/usr\/sbin\/sshd \(package openssh-server\), arping \(package iputils-arping\)/.test(error.message) &&
+        error.actions[0] === 'apt-get install openssh-server iputils-arping',
+    )
+    assert.doesNotThrow(() => requirePrerequisites(without(), 0))
+  })
+
+  it('needs root', () => {
+    assert.throws(() => requirePrerequisites(() => '/bin/true', 1000), /the lab needs root/)
+  })
+})

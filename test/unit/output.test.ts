@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict'
+import {readFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {PassThrough} from 'node:stream'
+import {test} from 'node:test'
+
+import {ExitCode, exitCodeMeaning, HaError} from '../../src/errors.js'
+import {colorAllowed, Reporter} from '../../src/output/reporter.js'
+import {repoRoot} from '../helpers/cli.js'
+
+function streams(tty: boolean) {
+  const capture = () => {
+    const s = Object.assign(new PassThrough(), {isTTY: tty})
+    let text = ''
+    s.on('data', (d) => (text += d))
+    return {s, text: () => text}
+  }
+
+  return {err: capture(), out: capture()}
+}
+
+test('colour only on a terminal, and never under NO_COLOR or TERM=dumb', () => {
+  assert.equal(colorAllowed({NO_COLOR: '1'}), false)
+  assert.equal(colorAllowed({TERM: 'dumb'}), false)
+  assert.equal(colorAllowed({}), true)
+  const tty = streams(true)
+  new Reporter({color: true, stderr: tty.err.s, stdout: tty.out.s}).error(new HaError('boom'))
+  assert.match(tty.err.text(), /\u001B\[/)
+  const noColor = streams(true)
+  new Reporter({color: colorAllowed({NO_COLOR: '1'}), stderr: noColor.err.s, stdout: noColor.out.s}).error(new HaError('boom'))
+  assert.equal(noColor.err.text(), 'error: boom\n')
+  const pipe = streams(false)
+  new Reporter({color: true, stderr: pipe.err.s, stdout: pipe.out.s}).error(new HaError('boom'))
+  assert.equal(pipe.err.text(), 'error: boom\n')
+})
+
+test('--json is one envelope on stdout, results and errors alike; progress stays off stdout', () => {
+  const s = streams(false)
+  const r = new Reporter({json: true, stderr: s.err.s, stdout: s.out.s})
+  r.info('working')
+  r.warn('careful')
+  r.result({a: 1}, ExitCode.ok, () => 'human')
+  assert.deepEqual(JSON.parse(s.out.text()), {result: {a: 1}, status: 0, warnings: ['careful']})
+  assert.equal(s.err.text(), '')
+  const e = streams(false)
+  new Reporter({json: true, stderr: e.err.s, stdout: e.out.s}).error(new HaError('no', {actions: ['do this'], exitCode: ExitCode.locked}))
+  assert.deepEqual(JSON.parse(e.out.text()), {error: {actions: ['do this'], message: 'no', name: 'HaError'}, status: 11, warnings: []})
+})
+
+test('--quiet: nothing on success, one line on stderr otherwise', () => {
+  const ok = streams(false)
+  const q = new Reporter({quiet: true, stderr: ok.err.s, stdout: ok.out.s})
+  q.info('x')
+  q.warn('y')
+  q.result({}, ExitCode.ok, () => 'done')
+  assert.equal(ok.out.text() + ok.err.text(), '')
+  const bad = streams(false)
+  new Reporter({quiet: true, stderr: bad.err.s, stdout: bad.out.s}).error(new HaError('line one\nline two', {actions: ['fix it']}))
+  assert.equal(bad.err.text(), 'ha: line one (fix it)\n')
+})
+
+test('the README exit-code table is the one the code uses', () => {
+  const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8')
+  const rows = [...readme.matchAll(/^\| (\d+) \| (.+) \|$/gm)].map((m) => [Number(m[1]), m[2]])
+  assert.deepEqual(rows, Object.entries(exitCodeMeaning).map(([code, meaning]) => [Number(code), meaning]))
+  assert.deepEqual(Object.keys(exitCodeMeaning).map(Number).sort((a, b) => a - b), Object.values(ExitCode).sort((a, b) => a - b))
+})
