@@ -1,6 +1,6 @@
 import {createHash} from 'node:crypto'
-import {createReadStream, type Stats} from 'node:fs'
-import {lstat, readlink} from 'node:fs/promises'
+import {createReadStream, lstatSync, type Stats} from 'node:fs'
+import {readlink} from 'node:fs/promises'
 import {posix} from 'node:path'
 import {pipeline} from 'node:stream/promises'
 
@@ -98,7 +98,7 @@ export async function planInstall(staged: StagedArchive, options: PlanOptions): 
     for (let dir = posix.dirname(entry.path); dir !== '/'; dir = posix.dirname(dir)) {
       let state = checkedParents.get(dir)
       if (state === undefined) {
-        const st = await lstat(underRoot(options.root, dir)).catch(() => undefined)
+        const st = lstatOrUndefined(underRoot(options.root, dir))
         state = !st ? 'absent' : st.isDirectory() ? 'ok' : st.isSymbolicLink() ? 'a symlink' : 'not a directory'
         checkedParents.set(dir, state)
       }
@@ -112,7 +112,7 @@ export async function planInstall(staged: StagedArchive, options: PlanOptions): 
       break
     }
 
-    const st = await lstat(target).catch(() => undefined)
+    const st = lstatOrUndefined(target)
     const existing = st ? {gid: st.gid, mode: st.mode & 0o7777, type: kindOf(st), uid: st.uid} : undefined
     const mode = Number.parseInt(entry.mode, 8)
     let action: InstallAction = 'create'
@@ -214,6 +214,15 @@ async function sameAsSaved(
   const hash = createHash('sha256')
   await pipeline(createReadStream(target), hash)
   return hash.digest('hex') === entry.sha256
+}
+
+/** Synchronous: thousands of sequential lstats, where a thread-pool round trip each costs more than the call. */
+function lstatOrUndefined(path: string): Stats | undefined {
+  try {
+    return lstatSync(path)
+  } catch {
+    return undefined
+  }
 }
 
 function kindOf(st: Stats): EntryType | 'other' {
