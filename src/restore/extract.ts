@@ -1,6 +1,6 @@
 import {createHash} from 'node:crypto'
-import {closeSync, constants, createReadStream, mkdirSync, openSync, writeSync, writevSync} from 'node:fs'
-import {lstat, mkdir, mkdtemp, readFile, rm} from 'node:fs/promises'
+import {closeSync, constants, createReadStream, lstatSync, mkdirSync, openSync, type Stats, writeSync, writevSync} from 'node:fs'
+import {mkdir, mkdtemp, readFile, rm} from 'node:fs/promises'
 import {dirname, join} from 'node:path'
 import {Transform, type TransformCallback} from 'node:stream'
 import {createGunzip} from 'node:zlib'
@@ -346,6 +346,14 @@ class StagingWriter {
   }
 }
 
+function lstatOrUndefined(path: string): Stats | undefined {
+  try {
+    return lstatSync(path)
+  } catch {
+    return undefined
+  }
+}
+
 function writeAll(fd: number, chunks: Buffer[], size: number): void {
   let written = writevSync(fd, chunks)
   if (written === size) return
@@ -384,8 +392,7 @@ async function verifyStaged(
       continue
     }
 
-    const staged = join(dir, name)
-    const st = await lstat(staged).catch(() => undefined)
+    const st = lstatOrUndefined(join(dir, name))
     const kind = st?.isFile() ? 'file' : st?.isDirectory() ? 'directory' : st?.isSymbolicLink() ? 'symlink' : undefined
     if (kind !== entry.type) {
       problems.push(`${name}: extracted as ${kind ?? 'nothing'}, the manifest says ${entry.type}`)
