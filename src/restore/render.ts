@@ -19,11 +19,11 @@ export function renderRestore(r: RestoreResult, c: ChalkInstance): string {
   const mappings = [...r.reown.users.map((m) => ({...m, kind: 'user'})), ...r.reown.groups.map((m) => ({...m, kind: 'group'}))]
   lines.push(`  re-own of ${r.data_dir}: ${r.reown.changes} of ${r.reown.entries} entries ${r.dry_run ? 'would change' : 'changed'}`)
   for (const m of mappings.filter((m) => m.entries > 0)) {
-    lines.push(`    ${m.kind} ${m.name}: ${m.from_id} → ${m.to_id} (${m.entries} entries)`)
+    lines.push(`    ${m.kind} ${m.name}: ${m.from_id} → ${m.to_id} (${m.entries} ${m.entries === 1 ? 'entry' : 'entries'})`)
   }
 
   for (const u of [...r.reown.unknown_users.map((u) => ({...u, kind: 'uid'})), ...r.reown.unknown_groups.map((u) => ({...u, kind: 'gid'}))]) {
-    lines.push(`    ${c.yellow('left as is')}: ${u.kind} ${u.id} has no saved name (${u.entries} entries)`)
+    lines.push(`    ${c.yellow('left as is')}: ${u.kind} ${u.id} has no saved name (${u.entries} ${u.entries === 1 ? 'entry' : 'entries'})`)
   }
 
   if (r.undo_dir) lines.push(`  undo: ha restore --undo   (journal in ${r.undo_dir})`)
