@@ -25,10 +25,19 @@ export interface TestSshd {
 
 const running = new Set<ChildProcess>()
 const tempDirs = new Set<string>()
-process.on('exit', () => {
+const cleanupAll = () => {
   for (const child of running) child.kill('SIGKILL')
   for (const dir of tempDirs) rmSync(dir, {force: true, recursive: true})
-})
+}
+
+process.on('exit', cleanupAll)
+// 'exit' does not run when a signal kills the process: clean up, then die of the same signal.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    cleanupAll()
+    process.kill(process.pid, signal)
+  })
+}
 
 export function makeKey(path: string, type = 'ed25519'): string {
   execFileSync('ssh-keygen', ['-q', '-t', type, '-N', '', '-C', 'ha-test', '-f', path])
