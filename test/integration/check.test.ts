@@ -167,6 +167,10 @@ ${over.extra ?? ''}`,
     assert.match(report.nodes.primary.host_key!, /^SHA256:/)
     assert.equal(report.ok, true)
     assert.deepEqual(report.counts, {fail: 0, pass: 7, warn: 1})
+    // The JSON contract runbooks parse: these keys, snake_case, on the envelope's result.
+    assert.deepEqual(Object.keys(report).sort(), ['checks', 'counts', 'nodes', 'ok', 'strict'])
+    assert.deepEqual(Object.keys(report.nodes.secondary).sort(), ['address', 'elapsed_ms', 'host_key', 'node', 'reachable'])
+    for (const c of report.checks) assert.deepEqual(Object.keys(c).filter((k) => k !== 'node').sort(), ['evidence', 'id', 'status', 'summary', 'title'])
   })
 
   test('--strict turns the warning into a failure: exit 3', () => {
@@ -187,6 +191,16 @@ ${over.extra ?? ''}`,
     for (const line of lines.slice(1, 9)) assert.match(line.slice(0, 8), /^(PASS|WARN|FAIL) /, line)
     assert.ok(lines.slice(1, 9).every((l) => l.length > evidenceColumn && l[evidenceColumn - 1] === ' ' && l[evidenceColumn] !== ' '), 'evidence column aligned')
     assert.match(run.stdout, /7 passed, 1 warned, 0 failed: safe, with warnings/)
+  })
+
+  test('--quiet: nothing on success; under --strict one stderr line naming the failed check (for cron)', () => {
+    const ok = ha('--config', writeConfig('healthy.yaml'), '--quiet')
+    assert.equal(ok.status, 0)
+    assert.equal(ok.stdout + ok.stderr, '')
+    const strict = ha('--config', writeConfig('healthy.yaml'), '--quiet', '--strict')
+    assert.equal(strict.status, 3)
+    assert.equal(strict.stdout, '')
+    assert.equal(strict.stderr, 'ha: check failed: service_ip\n')
   })
 
   test('a version mismatch fails, naming both versions', () => {

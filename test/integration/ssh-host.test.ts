@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
-import {execFileSync} from 'node:child_process'
-import {mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {execFileSync, spawn} from 'node:child_process'
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {createServer, type Socket} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -99,12 +99,12 @@ describe('SshHost against a real OpenSSH sshd on 127.0.0.1', {skip}, () => {
 
   test('a hanging command times out, is killed, and the error names host and command', async () => {
     const started = Date.now()
-    await assert.rejects(host.run(['sleep', '30'], {timeoutMs: 1000}), (error: Error) => {
-      assert.match(error.message, /primary \(root@127\.0\.0\.1:\d+\): `sleep 30` timed out after 1s/)
+    await assert.rejects(host.run(['sleep', '41.25'], {timeoutMs: 1000}), (error: Error) => {
+      assert.match(error.message, /primary \(root@127\.0\.0\.1:\d+\): `sleep 41.25` timed out after 1s/)
       return true
     })
     assert.ok(Date.now() - started < 5000)
-    const ps = execFileSync('sh', ['-c', 'sleep 1; pgrep -fx "sleep 30" || true'], {encoding: 'utf8'})
+    const ps = execFileSync('sh', ['-c', 'sleep 1; pgrep -fx "sleep 41.25" || true'], {encoding: 'utf8'})
     assert.equal(ps.trim(), '', 'the remote sleep was killed, not left running')
   })
 
@@ -186,6 +186,31 @@ describe('SshHost against a real OpenSSH sshd on 127.0.0.1', {skip}, () => {
       assert.match(error.message, new RegExp(`secondary \\(root@127\\.0\\.0\\.1:${sshd.port}\\): authentication failed: user root was refused with the key ${wrong}`))
       return true
     })
+  })
+
+  test('ssh-agent is used when there is no identity_file; with neither, the error says what to set', async () => {
+    const socket = join(work, 'agent.sock')
+    const agent = spawn('ssh-agent', ['-D', '-a', socket], {stdio: 'ignore'})
+    const saved = process.env.SSH_AUTH_SOCK
+    try {
+      for (let i = 0; i < 50 && !existsSync(socket); i++) await new Promise((resolve) => setTimeout(resolve, 100))
+      execFileSync('ssh-add', ['-q', sshd.clientKey], {env: {...process.env, SSH_AUTH_SOCK: socket}, stdio: 'ignore'})
+      process.env.SSH_AUTH_SOCK = socket
+      const viaAgent = await connectSsh('secondary', '/', settings({identity_file: undefined}))
+      assert.equal((await viaAgent.run(['true'])).code, 0)
+      await viaAgent.close()
+      delete process.env.SSH_AUTH_SOCK
+      await assert.rejects(connectSsh('secondary', '/', settings({identity_file: undefined})), (error: SshConnectError) => {
+        assert.equal(error.details?.kind, 'identity')
+        assert.match(error.message, /no identity_file in the config and no ssh-agent \(SSH_AUTH_SOCK is not set\)/)
+        assert.match(error.actions[0], /nodes\.secondary\.ssh\.identity_file/)
+        return true
+      })
+    } finally {
+      if (saved === undefined) delete process.env.SSH_AUTH_SOCK
+      else process.env.SSH_AUTH_SOCK = saved
+      agent.kill()
+    }
   })
 
   test('a closed port is "connection refused" naming node and address', async () => {

@@ -37,7 +37,7 @@ export function serviceIpChecks(config: Config, facts: Record<NodeName, NodeFact
     if (holders.length === 2) return {...base, status: 'fail' as const, summary: `${address} is held by BOTH nodes: two actives`}
     if (unknown.length > 0) {
       const known = holders.length === 1 ? `held by ${holders[0]}` : 'held by no reachable node'
-      return {...base, status: 'fail' as const, summary: `${address} ${known}; cannot tell whether ${unknown.join(' and ')} holds it (unreachable)`}
+      return {...base, status: 'fail' as const, summary: `${address} ${known}; cannot tell whether ${unknown.join(' and ')} ${unknown.length > 1 ? 'hold' : 'holds'} it (unreachable)`}
     }
 
     const answered = nodeNames.flatMap((n) => {
