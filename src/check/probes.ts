@@ -22,15 +22,17 @@ export const probeIds = {
   wire: (address: string) => `wire:${address}`,
 }
 
-// Lists the archives with their manifests: one line each, "base64(path) size base64(manifest)",
-// so no file name or manifest content can break the framing. Only the first member is read
-// (--occurrence=1), never the whole archive.
+// Lists the archives (src/backup/store.ts: `<id>.tar.gz`, dot-names are temp files) with their
+// manifests and last verification: one line each, "base64(path) size base64(manifest)
+// base64(verify.json)", so no file name or content can break the framing. Only the first member
+// is read (--occurrence=1), never the whole archive.
 export const listBackupsScript = [
   '[ -d "$1" ] || { echo "ha: no backup directory $1" >&2; exit 3; }',
-  'for f in "$1"/*.tar.gz "$1"/*.tgz; do',
+  'for f in "$1"/[!.]*.tar.gz; do',
   '  [ -f "$f" ] || continue',
   '  m=$(tar --occurrence=1 -xzOf "$f" manifest.json 2>/dev/null | head -c 8388608 | base64 -w0)',
-  `  printf '%s %s %s\\n' "$(printf '%s' "$f" | base64 -w0)" "$(stat -c %s -- "$f")" "$m"`,
+  '  v=$(cat -- "${f%.tar.gz}.verify.json" 2>/dev/null | head -c 65536 | base64 -w0)',
+  `  printf '%s %s %s %s\\n' "$(printf '%s' "$f" | base64 -w0)" "$(stat -c %s -- "$f")" "$m" "$v"`,
   'done',
 ].join('\n')
 

@@ -239,6 +239,25 @@ ${over.extra ?? ''}`,
     }
   })
 
+  test('an archive whose last verification failed, or whose manifest is unreadable, is passed over', () => {
+    const dir = join(roots.primary, dataDir, '.ha/backups')
+    const badId = writeArchive(new Date(Date.now() - 60_000), 7)
+    writeFileSync(join(dir, `${badId}.verify.json`), JSON.stringify({at: new Date().toISOString(), ok: false, problems: ['sha256 mismatch']}))
+    writeFileSync(join(dir, '20991231T000000Z-9999.tar.gz'), 'not gzip')
+    writeFileSync(join(dir, '.tmp-1234.tar.gz'), 'a killed run')
+    try {
+      const run = ha('--config', writeConfig('healthy.yaml'), '--json')
+      const backup = byId(run.json!.result!).backup_age
+      assert.equal(backup.status, 'pass')
+      assert.equal((backup.evidence.newest as {seq: number}).seq, 2)
+      assert.deepEqual(backup.evidence.failed_verification, [`${badId}.tar.gz`])
+      assert.deepEqual(backup.evidence.unreadable, ['20991231T000000Z-9999.tar.gz'])
+      assert.equal(backup.evidence.archives, 4, 'the .tmp- leftover is not an archive')
+    } finally {
+      execFileSync('sh', ['-c', 'rm -f "$1"/*-0007.* "$1"/*-9999.* "$1"/.tmp-*', 'sh', dir])
+    }
+  })
+
   test('a stale newest backup is a warning with its age', () => {
     writeArchive(new Date(Date.now() - 5 * 3600_000), 3)
     try {

@@ -13,6 +13,8 @@ export interface ArchiveSeen {
   size: number
   /** null when the first member is not a readable ha-backup/1 manifest. */
   manifest: BackupManifest | null
+  /** The last `ha backup verify` outcome (<id>.verify.json), when there is one. */
+  verification: null | {at: string; ok: boolean; problems: string[]}
 }
 
 export interface NewestBackup {
@@ -28,7 +30,7 @@ export interface NewestBackup {
 export function parseBackupListing(text: string): ArchiveSeen[] {
   const result: ArchiveSeen[] = []
   for (const line of text.split('\n')) {
-    const [path64, size, manifest64 = ''] = line.split(' ')
+    const [path64, size, manifest64 = '', verify64 = ''] = line.split(' ')
     if (!path64 || !size) continue
     let manifest: BackupManifest | null = null
     try {
@@ -37,16 +39,28 @@ export function parseBackupListing(text: string): ArchiveSeen[] {
       if (parsed.format === manifestFormat && Number.isFinite(created) && Number.isInteger(parsed.seq) && Array.isArray(parsed.entries)) manifest = parsed
     } catch {}
 
-    result.push({archive: Buffer.from(path64, 'base64').toString('utf8'), manifest, size: Number(size)})
+    let verification: ArchiveSeen['verification'] = null
+    try {
+      const parsed = JSON.parse(Buffer.from(verify64, 'base64').toString('utf8')) as ArchiveSeen['verification']
+      if (parsed && typeof parsed.ok === 'boolean') verification = parsed
+    } catch {}
+
+    result.push({archive: Buffer.from(path64, 'base64').toString('utf8'), manifest, size: Number(size), verification})
   }
 
   return result
 }
 
-/** Newest by the archives' own sequence number, never by file time (clocks and copies lie). */
+/**
+ * Newest by the archives' own sequence number, never by file time (clocks and copies lie).
+ * An archive whose last verification failed is not a candidate: restore would refuse it.
+ */
 export function newestBackup(archives: ArchiveSeen[]): NewestBackup | undefined {
   let best: ArchiveSeen | undefined
-  for (const a of archives) if (a.manifest && (!best || a.manifest.seq > best.manifest!.seq)) best = a
+  for (const a of archives) {
+    if (a.manifest && a.verification?.ok !== false && (!best || a.manifest.seq > best.manifest!.seq)) best = a
+  }
+
   if (!best?.manifest) return undefined
   const m = best.manifest
   return {
@@ -81,10 +95,11 @@ export function backupAgeCheck(config: Config, facts: Record<NodeName, NodeFacts
 
   const archives = probe.code === 0 ? parseBackupListing(probe.stdout.toString()) : []
   const unreadable = archives.filter((a) => !a.manifest).map((a) => basename(a.archive))
+  const failedVerification = archives.filter((a) => a.verification?.ok === false).map((a) => basename(a.archive))
   const newest = newestBackup(archives)
-  const evidence: Record<string, unknown> = {archives: archives.length, dir, max_age_s: maxAge, node: holder, unreadable}
+  const evidence: Record<string, unknown> = {archives: archives.length, dir, failed_verification: failedVerification, max_age_s: maxAge, node: holder, unreadable}
   if (!newest) {
-    const why = probe.code === 0 ? `no archive with a readable manifest in ${dir}` : probe.stderr.toString().trim() || `listing exited ${probe.code}`
+    const why = probe.code === 0 ? `no archive with a readable manifest (and no failed verification) in ${dir}` : probe.stderr.toString().trim() || `listing exited ${probe.code}`
     return {check: {...base, evidence, status: 'fail', summary: `no usable backup on ${holder}: ${why}`}}
   }
 
