@@ -89,18 +89,26 @@ export class LocalHost implements Host {
     const timeoutMs = options.timeoutMs ?? this.commandTimeoutMs
     log('%s: run %s (timeout %dms)', this.name, describeArgv(argv), timeoutMs)
     return new Promise((resolve, reject) => {
-      const child = spawn(argv[0], argv.slice(1), {stdio: ['pipe', 'pipe', 'pipe']})
+      // Its own process group, so a timeout kills the whole command, grandchildren included:
+      // killing only `sh` would leave a probe running and holding stdout open past the timeout.
+      const child = spawn(argv[0], argv.slice(1), {detached: true, stdio: ['pipe', 'pipe', 'pipe']})
+      const killGroup = () => {
+        try {
+          if (child.pid) process.kill(-child.pid, 'SIGKILL')
+        } catch {}
+      }
+
       const stdout: Buffer[] = []
       const stderr: Buffer[] = []
       let timedOut = false
       let aborted = false
       const timer = setTimeout(() => {
         timedOut = true
-        child.kill('SIGKILL')
+        killGroup()
       }, timeoutMs)
       const onAbort = () => {
         aborted = true
-        child.kill('SIGKILL')
+        killGroup()
       }
 
       options.signal?.addEventListener('abort', onAbort, {once: true})

@@ -35,6 +35,7 @@ export type SshFailureKind =
   | 'host_key_unknown'
   | 'identity'
   | 'known_hosts_unreadable'
+  | 'known_hosts_unwritable'
   | 'name_not_resolved'
   | 'refused'
   | 'ssh_error'
@@ -398,7 +399,7 @@ function describeConnectError(
     }
 
     if (acceptError) {
-      return fail('known_hosts_unreadable', `cannot add the new host key ${verdict.fingerprint} to ${ssh.known_hosts}: ${describeSystemError(acceptError)}`, [
+      return fail('known_hosts_unwritable', `cannot add the new host key ${verdict.fingerprint} to ${ssh.known_hosts}: ${describeSystemError(acceptError)}`, [
         `make ${ssh.known_hosts} writable, or add the key yourself`,
       ])
     }
