@@ -4,9 +4,9 @@ import type {Probe, ProbeResult} from './host.js'
 import {quoteArgv} from './quote.js'
 
 /**
- * Many probes in one remote exec. The script is fixed text plus each probe's quoted argv; every
- * probe's output is framed by a header carrying a per-batch nonce and the exact byte lengths of
- * its stdout and stderr, so no output — however hostile — can be mistaken for a frame boundary.
+ * Many probes in one remote exec. The script is fixed text plus each probe's quoted argv. The
+ * frame lines carry a per-batch nonce, and every probe's stdout and stderr are cut by exact byte
+ * lengths, so no output — however hostile — can be mistaken for a frame boundary.
  * The host's clock is printed first, before any probe runs, so its arrival time bounds when it
  * was read (clock skew without a second round trip).
  */
@@ -17,13 +17,24 @@ export interface ProbeScript {
 
 export function buildProbeScript(probes: Probe[]): ProbeScript {
   const nonce = randomBytes(8).toString('hex')
+  // Outputs go to numbered files and are framed once at the end (one stat, one cat for the
+  // whole batch): a fork per probe costs more than the probe on a busy host.
   const lines = [
     `d=$(mktemp -d) || { echo "ha: mktemp -d failed on this host" >&2; exit 125; }`,
     `trap 'rm -rf "$d"' EXIT`,
     `trap 'exit 129' HUP INT TERM`,
     `printf 'HA-CLOCK ${nonce} %s\\n' "$(date +%s.%N)"`,
-    `p() { "$@" </dev/null >"$d/o" 2>"$d/e"; s=$?; printf 'HA-PROBE ${nonce} %s %s %s\\n' "$s" "$(wc -c <"$d/o")" "$(wc -c <"$d/e")"; cat "$d/o" "$d/e"; }`,
+    'n=0',
+    `p() { n=$((n + 1)); "$@" </dev/null >"$d/$n.o" 2>"$d/$n.e"; echo $? >"$d/$n.s"; }`,
     ...probes.map((probe) => `p ${quoteArgv(probe.argv)}`),
+    'st=""; i=0',
+    'set --',
+    'while [ "$i" -lt "$n" ]; do i=$((i + 1)); read -r s <"$d/$i.s"; st="$st $s"; set -- "$@" "$d/$i.o" "$d/$i.e"; done',
+    `printf 'HA-STATUS ${nonce}%s\\n' "$st"`,
+    `printf 'HA-SIZES ${nonce}\\n'`,
+    '[ "$n" -eq 0 ] || stat -c %s -- "$@" || exit 125',
+    `printf 'HA-DATA ${nonce}\\n'`,
+    '[ "$n" -eq 0 ] || cat -- "$@" || exit 125',
     `printf 'HA-END ${nonce}\\n'`,
   ]
   return {nonce, script: lines.join('\n')}
@@ -52,30 +63,39 @@ export function parseProbeOutput(output: Buffer, nonce: string, probes: Probe[])
     return line
   }
 
-  const clock = readLine().split(' ')
-  if (clock[0] !== 'HA-CLOCK' || clock[1] !== nonce) throw new ProbeParseError('probe output does not start with the clock line')
-  const hostTime = Number.parseFloat(clock[2])
-  if (!Number.isFinite(hostTime)) throw new ProbeParseError(`the host's clock reading "${clock[2]}" is not a number`)
-  const results: ProbeResult[] = []
-  for (const probe of probes) {
-    const header = readLine().trim().split(/\s+/)
-    if (header[0] !== 'HA-PROBE' || header[1] !== nonce || header.length !== 5) {
-      throw new ProbeParseError(`probe "${probe.id}": malformed frame header`)
-    }
-
-    const [code, outLength, errLength] = header.slice(2).map(Number)
-    if (![code, outLength, errLength].every((n) => Number.isInteger(n) && n >= 0)) {
-      throw new ProbeParseError(`probe "${probe.id}": malformed frame header`)
-    }
-
-    if (pos + outLength + errLength > output.length) throw new ProbeParseError(`probe "${probe.id}": output truncated`)
-    const stdout = output.subarray(pos, pos + outLength)
-    const stderr = output.subarray(pos + outLength, pos + outLength + errLength)
-    pos += outLength + errLength
-    results.push({argv: probe.argv, code, id: probe.id, stderr: Buffer.from(stderr), stdout: Buffer.from(stdout)})
+  const expect = (marker: string): string[] => {
+    const words = readLine().trim().split(/\s+/)
+    if (words[0] !== marker || words[1] !== nonce) throw new ProbeParseError(`expected the ${marker} line`)
+    return words.slice(2)
   }
 
-  const end = readLine()
-  if (end !== `HA-END ${nonce}`) throw new ProbeParseError('probe output has no end marker')
+  const clock = expect('HA-CLOCK')
+  const hostTime = Number.parseFloat(clock[0])
+  if (!Number.isFinite(hostTime)) throw new ProbeParseError(`the host's clock reading "${clock[0]}" is not a number`)
+  const statuses = expect('HA-STATUS').map(Number)
+  if (statuses.length !== probes.length || !statuses.every((n) => Number.isInteger(n) && n >= 0)) {
+    throw new ProbeParseError(`expected ${probes.length} exit statuses, got "${statuses.join(' ')}"`)
+  }
+
+  expect('HA-SIZES')
+  const sizes: number[] = []
+  for (let i = 0; i < 2 * probes.length; i++) {
+    const size = Number(readLine().trim())
+    if (!Number.isInteger(size) || size < 0) throw new ProbeParseError('malformed output size')
+    sizes.push(size)
+  }
+
+  expect('HA-DATA')
+  const results: ProbeResult[] = []
+  for (const [i, probe] of probes.entries()) {
+    const [outLength, errLength] = [sizes[2 * i], sizes[2 * i + 1]]
+    if (pos + outLength + errLength > output.length) throw new ProbeParseError(`probe "${probe.id}": output truncated`)
+    const stdout = Buffer.from(output.subarray(pos, pos + outLength))
+    const stderr = Buffer.from(output.subarray(pos + outLength, pos + outLength + errLength))
+    pos += outLength + errLength
+    results.push({argv: probe.argv, code: statuses[i], id: probe.id, stderr, stdout})
+  }
+
+  expect('HA-END')
   return {host_time_s: hostTime, results}
 }

@@ -329,6 +329,8 @@ export async function connectSsh(name: string, root: string, ssh: SshSettings, o
     const config: ConnectConfig = {
       ...auth,
       algorithms: {serverHostKey: preferredHostKeyAlgorithms(knownForHost)},
+      // Straight to the key: no "none" probe (a round trip), and never a password or keyboard prompt.
+      authHandler: auth.privateKey ? ['publickey'] : ['agent'],
       debug: log.enabled ? (message: string) => log('%s: %s', where, message) : undefined,
       host: ssh.host,
       hostVerifier: (key: Buffer, verify: (valid: boolean) => void) => {

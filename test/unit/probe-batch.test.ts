@@ -27,9 +27,17 @@ test('each probe gets its own status, stdout and stderr, whatever bytes they con
 test('output that is cut short or forged is refused, never half-parsed', () => {
   const probes = [{argv: ['true'], id: 'a'}]
   const {nonce} = buildProbeScript(probes)
-  const good = Buffer.from(`HA-CLOCK ${nonce} 1700000000.5\nHA-PROBE ${nonce} 0 2 0\nokHA-END ${nonce}\n`)
+  const frame = (n: string, status = '0', size = '2') => Buffer.from(`HA-CLOCK ${n} 1700000000.5\nHA-STATUS ${n} ${status}\nHA-SIZES ${n}\n${size}\n0\nHA-DATA ${n}\nokHA-END ${n}\n`)
+  const good = frame(nonce)
   assert.equal(parseProbeOutput(good, nonce, probes).results[0].stdout.toString(), 'ok')
-  assert.throws(() => parseProbeOutput(good.subarray(0, good.length - 5), nonce, probes), /end marker|ended early/)
-  assert.throws(() => parseProbeOutput(Buffer.from(good.toString().replaceAll(nonce, 'f00d')), nonce, probes), /clock line/)
-  assert.throws(() => parseProbeOutput(Buffer.from(`HA-CLOCK ${nonce} 1\nHA-PROBE ${nonce} 0 99 0\nok`), nonce, probes), /truncated/)
+  assert.throws(() => parseProbeOutput(good.subarray(0, good.length - 5), nonce, probes), /ended early|HA-END/)
+  assert.throws(() => parseProbeOutput(frame('f00d'), nonce, probes), /HA-CLOCK/)
+  assert.throws(() => parseProbeOutput(frame(nonce, '0 0'), nonce, probes), /expected 1 exit statuses/)
+  assert.throws(() => parseProbeOutput(frame(nonce, '0', '99'), nonce, probes), /truncated/)
+})
+
+test('an empty batch still reads the host clock', async () => {
+  const batch = await host.probe([])
+  assert.deepEqual(batch.results, [])
+  assert.ok(Math.abs(batch.host_time_s - Date.now() / 1000) < 5)
 })
