@@ -42,8 +42,9 @@ export async function gatherNode(config: Config, node: NodeName, signal?: AbortS
   } catch (error) {
     if (error instanceof InterruptedError) throw error
     log('%s: %s', node, (error as Error).message)
+    // `reachable` stays true when the connection worked and only the probe batch failed:
+    // the checks fail either way (no probes), but the operator looks for a different cause.
     const kind = error instanceof SshConnectError ? error.kind : report.reachable ? 'probe_failed' : 'error'
-    report.reachable = false
     report.error = {
       actions: error instanceof HaError ? error.actions : [],
       kind,

@@ -18,6 +18,7 @@ export interface NodeReport {
   node: NodeName
   /** "local" or user@host:port. */
   address: string
+  /** The SSH connection (host key, authentication) worked; `error` says what failed after, if anything. */
   reachable: boolean
   host_key?: string
   error?: {actions: string[]; kind: string; message: string}

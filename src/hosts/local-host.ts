@@ -70,24 +70,24 @@ export class LocalHost implements Host {
     const {nonce, script} = buildProbeScript(batch)
     const sentAt = Date.now()
     let clockAt = 0
-    const argv = ['sh', '-c', script]
-    const result = await this.spawnArgv(argv, options, () => {
+    const shown = ['sh', '-c', `<probe batch: ${batch.map((p) => p.id).join(', ')}>`]
+    const result = await this.spawnArgv(['sh', '-c', script], options, () => {
       if (!clockAt) clockAt = Date.now()
-    })
+    }, shown)
     try {
       const parsed = parseProbeOutput(result.stdout, nonce, batch)
       return {...parsed, clock_received_at_ms: clockAt || Date.now(), sent_at_ms: sentAt}
     } catch (error) {
-      if (error instanceof ProbeParseError) throw new HostCommandError(this, ['sh', '-c', '<probe batch>'], `gave unreadable output (${error.message}), status ${result.code}`, result.stderr)
+      if (error instanceof ProbeParseError) throw new HostCommandError(this, shown, `gave unreadable output (${error.message}), status ${result.code}`, result.stderr)
       throw error
     }
   }
 
   async close(): Promise<void> {}
 
-  private spawnArgv(argv: string[], options: RunOptions, onFirstStdout: () => void): Promise<RunResult> {
+  private spawnArgv(argv: string[], options: RunOptions, onFirstStdout: () => void, shown = argv): Promise<RunResult> {
     const timeoutMs = options.timeoutMs ?? this.commandTimeoutMs
-    log('%s: run %s (timeout %dms)', this.name, describeArgv(argv), timeoutMs)
+    log('%s: run %s (timeout %dms)', this.name, describeArgv(shown), timeoutMs)
     return new Promise((resolve, reject) => {
       // Its own process group, so a timeout kills the whole command, grandchildren included:
       // killing only `sh` would leave a probe running and holding stdout open past the timeout.
@@ -123,16 +123,16 @@ export class LocalHost implements Host {
         clearTimeout(timer)
         options.signal?.removeEventListener('abort', onAbort)
         const missing = (error as NodeJS.ErrnoException).code === 'ENOENT'
-        reject(new HostCommandError(this, argv, missing ? 'cannot run: command not found' : `cannot run: ${describeSystemError(error)}`, ''))
+        reject(new HostCommandError(this, shown, missing ? 'cannot run: command not found' : `cannot run: ${describeSystemError(error)}`, ''))
       })
       child.on('close', (code, signal) => {
         clearTimeout(timer)
         options.signal?.removeEventListener('abort', onAbort)
         const err = Buffer.concat(stderr)
         if (aborted) reject(new InterruptedError())
-        else if (timedOut) reject(new HostCommandError(this, argv, `timed out after ${timeoutMs / 1000}s and was killed`, err))
-        else if (signal) reject(new HostCommandError(this, argv, `was killed by signal ${signal}`, err))
-        else if (code === null) reject(new HostCommandError(this, argv, 'ended without an exit status', err))
+        else if (timedOut) reject(new HostCommandError(this, shown, `timed out after ${timeoutMs / 1000}s and was killed`, err))
+        else if (signal) reject(new HostCommandError(this, shown, `was killed by signal ${signal}`, err))
+        else if (code === null) reject(new HostCommandError(this, shown, 'ended without an exit status', err))
         else resolve({code, stderr: err, stdout: Buffer.concat(stdout)})
       })
     })

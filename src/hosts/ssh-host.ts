@@ -156,17 +156,19 @@ export class SshHost implements Host {
     const sentAt = Date.now()
     let clockAt = 0
     const chunks: Buffer[] = []
+    // Errors show the probe ids, not a hundred lines of script.
+    const shown = ['sh', '-c', `<probe batch: ${batch.map((p) => p.id).join(', ')}>`]
     const result = await this.exec(argv, options, (chunk) => {
       if (clockAt) return
       chunks.push(chunk)
       if (clockLineComplete(Buffer.concat(chunks), nonce)) clockAt = Date.now()
-    })
+    }, shown)
     try {
       const parsed = parseProbeOutput(result.stdout, nonce, batch)
       return {...parsed, clock_received_at_ms: clockAt || Date.now(), sent_at_ms: sentAt}
     } catch (error) {
       if (error instanceof ProbeParseError) {
-        throw new HostCommandError(this, ['sh', '-c', '<probe batch>'], `gave unreadable output (${error.message}), status ${result.code}`, result.stderr)
+        throw new HostCommandError(this, shown, `gave unreadable output (${error.message}), status ${result.code}`, result.stderr)
       }
 
       throw error
@@ -184,7 +186,7 @@ export class SshHost implements Host {
     })
   }
 
-  private exec(argv: string[], options: RunOptions, onStdout: (chunk: Buffer) => void): Promise<RunResult> {
+  private exec(argv: string[], options: RunOptions, onStdout: (chunk: Buffer) => void, shown = argv): Promise<RunResult> {
     const timeoutMs = options.timeoutMs ?? this.ssh.command_timeout * 1000
     // The command runs under coreutils `timeout` on the host: sshd cannot signal a root session
     // ("session signalling requires privilege separation"), and closing the channel leaves the
@@ -192,7 +194,7 @@ export class SshHost implements Host {
     // process group's foreground, timeout signals the whole group, grandchildren included, and
     // passes a child's death by signal through (it re-raises it), so sshd still reports it.
     const command = quoteArgv(['timeout', '-k', `${remoteKillGraceMs / 1000}s`, `${timeoutMs / 1000}s`, ...argv])
-    log('%s: exec %s (timeout %dms)', this.address, describeArgv(argv).slice(0, 300), timeoutMs)
+    log('%s: exec %s (timeout %dms)', this.address, describeArgv(shown), timeoutMs)
     if (this.lost) return Promise.reject(this.lost)
     return new Promise((resolve, reject) => {
       let stream: ClientChannel | undefined
@@ -215,7 +217,7 @@ export class SshHost implements Host {
       const kill = () => stream?.close()
 
       const timedOut = () =>
-        new HostCommandError(this, argv, `timed out after ${timeoutMs / 1000}s and was killed`, Buffer.concat(stderr), {
+        new HostCommandError(this, shown, `timed out after ${timeoutMs / 1000}s and was killed`, Buffer.concat(stderr), {
           actions: ['the host may be overloaded or the command stuck; raise ssh.command_timeout if it is just slow'],
         })
       // Backstop for a connection that stopped answering: the remote `timeout` normally fires first.
@@ -233,7 +235,7 @@ export class SshHost implements Host {
       this.pending.add(fail)
       this.client.exec(command, (error, channel) => {
         if (error) {
-          finish(new HostCommandError(this, argv, `could not be started: ${error.message}`, ''))
+          finish(new HostCommandError(this, shown, `could not be started: ${error.message}`, ''))
           return
         }
 
@@ -253,12 +255,12 @@ export class SshHost implements Host {
         })
         channel.on('close', () => {
           const err = Buffer.concat(stderr)
-          if (exit?.signal) finish(new HostCommandError(this, argv, `was killed by signal ${exit.signal.startsWith('SIG') ? exit.signal : `SIG${exit.signal}`}`, err))
-          else if (typeof exit?.code !== 'number') finish(new HostCommandError(this, argv, 'ended without an exit status', err))
+          if (exit?.signal) finish(new HostCommandError(this, shown, `was killed by signal ${exit.signal.startsWith('SIG') ? exit.signal : `SIG${exit.signal}`}`, err))
+          else if (typeof exit?.code !== 'number') finish(new HostCommandError(this, shown, 'ended without an exit status', err))
           else if ((exit.code === 124 || exit.code === 137) && Date.now() - startedAt >= timeoutMs) finish(timedOut())
           else finish(undefined, {code: exit.code, stderr: err, stdout: Buffer.concat(stdout)})
         })
-        channel.on('error', (e: Error) => finish(new HostCommandError(this, argv, `failed: ${e.message}`, Buffer.concat(stderr))))
+        channel.on('error', (e: Error) => finish(new HostCommandError(this, shown, `failed: ${e.message}`, Buffer.concat(stderr))))
         channel.end(options.stdin ?? '')
       })
     })

@@ -67,8 +67,8 @@ describe('ha check against two loopback sshds', {skip}, () => {
     return id
   }
 
-  const writeConfig = (name: string, over: {secondaryPort?: number; extra?: string} = {}) => {
-    const node = (n: 'primary' | 'secondary', sshd: TestSshd, port = sshd.port) => `
+  const writeConfig = (name: string, over: {secondaryPort?: number; secondaryCommandTimeout?: string; extra?: string} = {}) => {
+    const node = (n: 'primary' | 'secondary', sshd: TestSshd, port = sshd.port, commandTimeout = '30s') => `
   ${n}:
     hostname: ctl-${n}
     root: ${roots[n]}
@@ -79,12 +79,12 @@ describe('ha check against two loopback sshds', {skip}, () => {
       identity_file: ${sshd.clientKey}
       known_hosts: ${join(work, 'known_hosts')}
       connect_timeout: 5s
-      command_timeout: 30s`
+      command_timeout: ${commandTimeout}`
     const path = join(work, name)
     writeFileSync(
       path,
       `data_dir: ${dataDir}
-nodes:${node('primary', primary)}${node('secondary', secondary, over.secondaryPort)}
+nodes:${node('primary', primary)}${node('secondary', secondary, over.secondaryPort, over.secondaryCommandTimeout)}
 service_ips:
   - address: ${serviceIp}
     interface: lo
@@ -290,6 +290,18 @@ ${over.extra ?? ''}`,
     assert.deepEqual(checks.storage.evidence.held_by, ['primary'])
     assert.equal(checks.service_ip.status, 'fail')
     assert.equal(checks.clock_skew.status, 'warn')
+  })
+
+  test('a probe batch that outlives command_timeout fails that node as "answered, but its probes failed"', () => {
+    const run = ha('--config', writeConfig('slow.yaml', {secondaryCommandTimeout: '0.001s'}), '--json')
+    assert.equal(run.status, 3)
+    const report = run.json!.result!
+    assert.equal(report.nodes.secondary.reachable, true)
+    assert.equal(report.nodes.secondary.error?.kind, 'probe_failed')
+    const reach = byId(report)['reachable:secondary']
+    assert.equal(reach.status, 'fail')
+    assert.match(reach.summary, /^secondary answered, but its probes failed: secondary \(root@127\.0\.0\.1:\d+\): `sh -c "<probe batch: version, ip_addr, ip_link, wire:198\.18\.77\.10\/24, storage, backups, data_df, parent_df>"` timed out after 0\.001s/)
+    assert.equal(byId(report)['reachable:primary'].status, 'pass')
   })
 
   test('a bad config is exit 2 naming the file and field, and connects to nothing', () => {

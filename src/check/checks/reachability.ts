@@ -7,17 +7,20 @@ export function reachabilityChecks(facts: Record<NodeName, NodeFacts>): CheckIte
   return nodeNames.map((node) => {
     const {report} = facts[node]
     const evidence = {address: report.address, elapsed_ms: report.elapsed_ms, host_key: report.host_key ?? null}
-    if (report.reachable) {
+    if (report.reachable && facts[node].probes) {
       const how = report.address === 'local' ? 'this machine (no ssh block)' : `${report.address}, host key ${report.host_key}`
       return {evidence, id: 'reachable', node, status: 'pass', summary: `reachable: ${how}`, title: 'SSH reachability and host key'}
     }
 
+    const summary = report.reachable
+      ? `${node} answered, but its probes failed: ${report.error?.message ?? 'unknown error'}`
+      : `${node} is unreachable: ${report.error?.message ?? 'unknown error'}`
     return {
       evidence: {...evidence, actions: report.error?.actions ?? [], error_kind: report.error?.kind},
       id: 'reachable',
       node,
       status: 'fail',
-      summary: `${node} is unreachable: ${report.error?.message ?? 'unknown error'}`,
+      summary,
       title: 'SSH reachability and host key',
     }
   })
