@@ -19,6 +19,8 @@ export interface TestSshd {
   hostKeyLine: string
   /** A known_hosts line for this server: "[127.0.0.1]:port ssh-ed25519 AAAA...". */
   knownHostsLine: string
+  /** The listening sshd's pid (its children serve the connections). */
+  pid: number
   log(): string
   stop(): Promise<void>
 }
@@ -139,6 +141,7 @@ export async function startSshd(options: {t?: {after: (fn: () => Promise<void> |
       hostKeyLine,
       knownHostsLine: `[127.0.0.1]:${port} ${hostKeyLine}`,
       log: () => log,
+      pid: child.pid!,
       port,
       stop,
     }

@@ -115,6 +115,29 @@ describe('SshHost against a real OpenSSH sshd on 127.0.0.1', {skip}, () => {
     })
   })
 
+  test('keepalive notices a peer that stopped answering, and the running command fails naming the host', async () => {
+    const children = () => new Set(execFileSync('sh', ['-c', 'pgrep -P "$1" || true', 'sh', String(sshd.pid)], {encoding: 'utf8'}).trim().split('\n').filter(Boolean))
+    const others = children()
+    const h = await connectSsh('secondary', '/', settings({keepalive_interval: 0.5}))
+    // Freeze the sshd process serving this connection (the listener's new child): the TCP
+    // connection stays open but nothing answers, like a hung host or a cut cable.
+    const serving = [...children()].filter((pid) => !others.has(pid))
+    assert.equal(serving.length, 1, 'found the sshd process serving this connection')
+    // The remote timeout (8s) ends the sleep even though its sshd is frozen; keepalive must win.
+    const running = h.run(['sleep', '43.5'], {timeoutMs: 8000})
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    const started = Date.now()
+    process.kill(Number(serving[0]), 'SIGSTOP')
+    try {
+      await assert.rejects(running, /secondary \(root@127\.0\.0\.1:\d+\): the SSH connection was lost/)
+      assert.ok(Date.now() - started < 6000, `noticed within a few keepalive intervals (${Date.now() - started}ms)`)
+    } finally {
+      process.kill(Number(serving[0]), 'SIGCONT')
+      process.kill(Number(serving[0]), 'SIGTERM')
+      await h.close()
+    }
+  })
+
   test('unknown host key under strict is refused with its fingerprint and how to add it', async () => {
     const empty = join(work, 'empty_known_hosts')
     writeFileSync(empty, '')
