@@ -29,7 +29,6 @@ export type SshSettings = NonNullable<NodeConfig['ssh']>
 
 export type SshFailureKind =
   | 'auth'
-  | 'connection_lost'
   | 'host_key_changed'
   | 'host_key_revoked'
   | 'host_key_unknown'
