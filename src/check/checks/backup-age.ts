@@ -100,7 +100,7 @@ export function backupAgeCheck(config: Config, facts: Record<NodeName, NodeFacts
   const evidence: Record<string, unknown> = {archives: archives.length, dir, failed_verification: failedVerification, max_age_s: maxAge, node: holder, unreadable}
   if (!newest) {
     const why = probe.code === 0 ? `no archive with a readable manifest (and no failed verification) in ${dir}` : probe.stderr.toString().trim() || `listing exited ${probe.code}`
-    return {check: {...base, evidence, status: 'fail', summary: `no usable backup on ${holder}: ${why}`}}
+    return {check: {...base, evidence, status: 'fail', summary: `no usable backup on ${holder} (run ha backup there): ${why}`}}
   }
 
   const ageS = Math.round(hostNow - Date.parse(newest.created_at) / 1000)
