@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import {execFileSync, spawnSync} from 'node:child_process'
-import {existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'
 import {after, before, describe, test} from 'node:test'
@@ -255,6 +255,22 @@ ${over.extra ?? ''}`,
       assert.equal(backup.evidence.archives, 4, 'the .tmp- leftover is not an archive')
     } finally {
       execFileSync('sh', ['-c', 'rm -f "$1"/*-0007.* "$1"/*-9999.* "$1"/.tmp-*', 'sh', dir])
+    }
+  })
+
+  test('no backup at all fails backup_age with what to run, and leaves the restore unsized (warning)', () => {
+    const dir = join(roots.primary, dataDir, '.ha/backups')
+    renameSync(dir, `${dir}.aside`)
+    try {
+      const run = ha('--config', writeConfig('healthy.yaml'), '--json')
+      assert.equal(run.status, 3)
+      const checks = byId(run.json!.result!)
+      assert.equal(checks.backup_age.status, 'fail')
+      assert.match(checks.backup_age.summary, /^no usable backup on primary \(run ha backup there\): ha: no backup directory /)
+      assert.equal(checks['restore_space:secondary'].status, 'warn')
+      assert.match(checks['restore_space:secondary'].summary, /no backup to size a restore by/)
+    } finally {
+      renameSync(`${dir}.aside`, dir)
     }
   })
 
