@@ -61,6 +61,10 @@ export interface Host {
   readonly root: string
   /** A host path resolved under the node's root, for use inside an argv. */
   path(hostPath: string): string
+  /**
+   * Runs a program (argv[0] is looked up in PATH; a shell builtin needs ['sh', '-c', script, ...args]).
+   * Over SSH it runs under coreutils `timeout` on the host, so the host needs coreutils.
+   */
   run(argv: string[], options?: RunOptions): Promise<RunResult>
   /** Runs the argv and throws an HaError naming host, command and stderr when the status is not 0. */
   runChecked(argv: string[], options?: RunOptions): Promise<RunResult>
