@@ -11,7 +11,7 @@ import {join} from 'node:path'
  */
 export interface TestSshd {
   dir: string
-  host: '127.0.0.1'
+  host: string
   port: number
   /** The client's private key (authorized for root). */
   clientKey: string
@@ -58,7 +58,15 @@ async function freePort(): Promise<number> {
 }
 
 /** Pass `t` (a test context) to stop it in t.after; inside describe(), call `after(() => sshd.stop())`. */
-export async function startSshd(options: {t?: {after: (fn: () => Promise<void> | void) => void}} = {}): Promise<TestSshd> {
+export async function startSshd(
+  options: {
+    /** Run inside this network namespace (made by the test), listening on `listen` port 22. */
+    netns?: string
+    listen?: string
+    t?: {after: (fn: () => Promise<void> | void) => void}
+  } = {},
+): Promise<TestSshd> {
+  const listen = options.listen ?? '127.0.0.1'
   const dir = mkdtempSync(join(tmpdir(), 'ha-sshd-'))
   tempDirs.add(dir)
   const hostKey = join(dir, 'host_ed25519')
@@ -70,13 +78,13 @@ export async function startSshd(options: {t?: {after: (fn: () => Promise<void> |
   mkdirSync('/run/sshd', {mode: 0o755, recursive: true})
 
   for (let attempt = 1; ; attempt++) {
-    const port = await freePort()
+    const port = options.netns ? 22 : await freePort()
     const config = join(dir, 'sshd_config')
     writeFileSync(
       config,
       [
         `Port ${port}`,
-        'ListenAddress 127.0.0.1',
+        `ListenAddress ${listen}`,
         `HostKey ${hostKey}`,
         `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
         'PermitRootLogin prohibit-password',
@@ -91,7 +99,8 @@ export async function startSshd(options: {t?: {after: (fn: () => Promise<void> |
         '',
       ].join('\n'),
     )
-    const child = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config], {stdio: ['ignore', 'ignore', 'pipe']})
+    const argv = ['/usr/sbin/sshd', '-D', '-e', '-f', config]
+    const child = spawn(options.netns ? 'ip' : argv[0], options.netns ? ['netns', 'exec', options.netns, ...argv] : argv.slice(1), {stdio: ['ignore', 'ignore', 'pipe']})
     running.add(child)
     let log = ''
     child.stderr!.on('data', (chunk: Buffer) => {
@@ -100,7 +109,7 @@ export async function startSshd(options: {t?: {after: (fn: () => Promise<void> |
     const ready = await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), 10_000)
       const check = () => {
-        if (log.includes(`Server listening on 127.0.0.1 port ${port}`)) {
+        if (log.includes(`Server listening on ${listen} port ${port}`)) {
           clearTimeout(timer)
           resolve(true)
         }
@@ -137,9 +146,9 @@ export async function startSshd(options: {t?: {after: (fn: () => Promise<void> |
     return {
       clientKey,
       dir,
-      host: '127.0.0.1',
+      host: listen,
       hostKeyLine,
-      knownHostsLine: `[127.0.0.1]:${port} ${hostKeyLine}`,
+      knownHostsLine: `${port === 22 ? listen : `[${listen}]:${port}`} ${hostKeyLine}`,
       log: () => log,
       pid: child.pid!,
       port,

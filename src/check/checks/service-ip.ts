@@ -52,7 +52,7 @@ export function serviceIpChecks(config: Config, facts: Record<NodeName, NodeFact
       const holder = holders[0]
       const strangers = answered.filter((a) => !(macs[holder] ?? []).includes(a.mac))
       if (strangers.length > 0) {
-        return {...base, status: 'fail' as const, summary: `${address} is held by ${holder}, but ${strangers.map((s) => s.mac).join(', ')} (not ${holder}) also answers for it on the wire`}
+        return {...base, status: 'fail' as const, summary: `${address} is held by ${holder}, but ${[...new Set(strangers.map((s) => s.mac))].join(', ')} (not ${holder}) also answers for it on the wire`}
       }
 
       if (answered.length > 0) return {...base, status: 'pass' as const, summary: `${address} held by ${holder} only (answers on the wire with ${answered[0].mac})`}
@@ -61,7 +61,7 @@ export function serviceIpChecks(config: Config, facts: Record<NodeName, NodeFact
     }
 
     if (answered.length > 0) {
-      return {...base, status: 'fail' as const, summary: `${address} is held by neither node, yet ${answered.map((a) => a.mac).join(', ')} answers for it: another machine has it`}
+      return {...base, status: 'fail' as const, summary: `${address} is held by neither node, yet ${[...new Set(answered.map((a) => a.mac))].join(', ')} answers for it: another machine has it`}
     }
 
     const wireNote = errors.length > 0 ? `; wire probe failed (${errors.join('; ')})` : '; nothing answers on the wire'
