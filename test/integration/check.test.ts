@@ -8,7 +8,7 @@ import {fileURLToPath} from 'node:url'
 
 import type {CheckItem, CheckReport} from '../../src/check/types.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
-import {startSshd, type TestSshd} from '../helpers/sshd.js'
+import {makeKey, startSshd, type TestSshd} from '../helpers/sshd.js'
 
 /**
  * `ha check` through the built CLI against two real sshds on 127.0.0.1, each node with its own
@@ -297,7 +297,7 @@ ${over.extra ?? ''}`,
     assert.equal(report.nodes.secondary.error?.kind, 'refused')
     assert.equal(checks['reachable:primary'].status, 'pass')
     assert.equal(checks['reachable:secondary'].status, 'fail')
-    assert.match(checks['reachable:secondary'].summary, new RegExp(`^secondary is unreachable: cannot connect to secondary \\(root@127\\.0\\.0\\.1:${closedPort}\\): connection refused`))
+    assert.match(checks['reachable:secondary'].summary, new RegExp(`^cannot connect to secondary \\(root@127\\.0\\.0\\.1:${closedPort}\\): connection refused`))
     // The primary was still probed: its version was read, and its storage seen.
     assert.equal((checks.version.evidence.primary as {version: string}).version, '2.1.0.1234')
     assert.equal(checks.version.status, 'fail')
@@ -306,6 +306,26 @@ ${over.extra ?? ''}`,
     assert.deepEqual(checks.storage.evidence.held_by, ['primary'])
     assert.equal(checks.service_ip.status, 'fail')
     assert.equal(checks.clock_skew.status, 'warn')
+  })
+
+  test('a changed host key on one node fails that node by name with both fingerprints; the other is still checked', () => {
+    const other = makeKey(join(work, `other-${Date.now()}`))
+    const knownHosts = join(work, 'known_hosts')
+    writeFileSync(knownHosts, `${primary.knownHostsLine}\n[127.0.0.1]:${secondary.port} ${other}\n`)
+    try {
+      const run = ha('--config', writeConfig('healthy.yaml'), '--json')
+      assert.equal(run.status, 3)
+      const report = run.json!.result!
+      assert.equal(report.nodes.secondary.error?.kind, 'host_key_changed')
+      const reach = byId(report)['reachable:secondary']
+      assert.equal(reach.status, 'fail')
+      assert.match(reach.summary, /^cannot connect to secondary \(root@127\.0\.0\.1:\d+\): THE HOST KEY HAS CHANGED: the server presented SHA256:\S+, but \[127\.0\.0\.1\]:\d+ is known with SHA256:\S+/)
+      assert.match(String((reach.evidence.actions as string[]).join('\n')), /ssh-keygen -R/)
+      assert.equal(byId(report)['reachable:primary'].status, 'pass')
+      assert.equal(byId(report).storage.evidence.held_by instanceof Array, true)
+    } finally {
+      writeFileSync(knownHosts, `${primary.knownHostsLine}\n${secondary.knownHostsLine}\n`)
+    }
   })
 
   test('a probe batch that outlives command_timeout fails that node as "answered, but its probes failed"', () => {

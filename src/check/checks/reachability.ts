@@ -14,7 +14,9 @@ export function reachabilityChecks(facts: Record<NodeName, NodeFacts>): CheckIte
 
     const summary = report.reachable
       ? `${node} answered, but its probes failed: ${report.error?.message ?? 'unknown error'}`
-      : `${node} is unreachable: ${report.error?.message ?? 'unknown error'}`
+      : report.error?.message.includes(node)
+        ? report.error.message
+        : `cannot connect to ${node}: ${report.error?.message ?? 'unknown error'}`
     return {
       evidence: {...evidence, actions: report.error?.actions ?? [], error_kind: report.error?.kind},
       id: 'reachable',
