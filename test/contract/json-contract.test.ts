@@ -28,14 +28,17 @@ test('the --json envelopes keep their documented shape', (t) => {
   const dir = tempDir(t)
   const root = join(dir, 'primary')
   makeControllerRoot(root)
+  makeControllerRoot(join(dir, 'secondary'), {hostname: 'ctl-b', uidBase: 1901})
   const config = join(dir, 'ha.yaml')
-  writeFileSync(config, controllerConfig({include: ['/etc/opt/site/license.key'], primaryRoot: root}))
+  writeFileSync(config, controllerConfig({include: ['/etc/opt/site/license.key'], primaryRoot: root, secondaryRoot: join(dir, 'secondary')}))
   const run = (...args: string[]) => ha([...args, '--json', '--config', config, '--node', 'primary']).json
   const shapes: Record<string, Shape> = {
     'backup (partial)': shapeOf(run('backup')),
     'backup list': shapeOf(run('backup', 'list')),
     'backup verify': shapeOf(run('backup', 'verify')),
     'error (usage)': shapeOf(ha(['backup', '--json', '--config', join(dir, 'missing.yaml')]).json),
+    // Two local nodes (no ssh block): the same checks and envelope as over ssh.
+    check: shapeOf(ha(['check', '--json', '--config', config]).json),
   }
   if (process.env.UPDATE_SNAPSHOTS === '1' || !existsSync(snapshotFile)) {
     writeFileSync(snapshotFile, `${JSON.stringify(shapes, null, 2)}\n`)

@@ -1,0 +1,56 @@
+import {type Config, type NodeName, nodeNames} from '../config/schema.js'
+import {ExitCode, type ExitCodeValue, throwIfAborted} from '../errors.js'
+import {backupAgeCheck} from './checks/backup-age.js'
+import {clockSkewCheck} from './checks/clock-skew.js'
+import {reachabilityChecks} from './checks/reachability.js'
+import {restoreSpaceCheck} from './checks/restore-space.js'
+import {serviceIpChecks} from './checks/service-ip.js'
+import {storageCheck} from './checks/storage.js'
+import {versionCheck} from './checks/version.js'
+import {gatherNode, type NodeFacts} from './gather.js'
+import type {CheckItem, CheckReport, CheckStatus} from './types.js'
+
+export interface CheckOptions {
+  strict?: boolean
+  signal?: AbortSignal
+}
+
+/**
+ * `ha check`: is it safe to fail over right now? One connection and one batched exec per node,
+ * both nodes at once; an unreachable node fails its checks and the other is still checked.
+ */
+export async function runCheck(config: Config, options: CheckOptions = {}): Promise<{exitCode: ExitCodeValue; report: CheckReport}> {
+  const gathered = await Promise.all(nodeNames.map((node) => gatherNode(config, node, options.signal)))
+  throwIfAborted(options.signal)
+  const facts = Object.fromEntries(nodeNames.map((n, i) => [n, gathered[i]])) as Record<NodeName, NodeFacts>
+  const storage = storageCheck(config, facts)
+  const backup = backupAgeCheck(config, facts, storage.holders)
+  const checks: CheckItem[] = [
+    ...reachabilityChecks(facts),
+    versionCheck(config, facts),
+    ...serviceIpChecks(config, facts),
+    storage.check,
+    backup.check,
+    restoreSpaceCheck(config, facts, storage.holders, backup.newest),
+    clockSkewCheck(facts),
+  ]
+  if (options.strict) {
+    for (const check of checks) {
+      if (check.status === 'warn') {
+        check.status = 'fail'
+        check.strict_promoted = true
+      }
+    }
+  }
+
+  const counts: Record<CheckStatus, number> = {fail: 0, pass: 0, warn: 0}
+  for (const check of checks) counts[check.status]++
+  const report: CheckReport = {
+    checks,
+    counts,
+    nodes: {primary: facts.primary.report, secondary: facts.secondary.report},
+    ok: counts.fail === 0,
+    strict: Boolean(options.strict),
+  }
+  return {exitCode: counts.fail === 0 ? ExitCode.ok : ExitCode.problems, report}
+}

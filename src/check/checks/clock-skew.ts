@@ -1,0 +1,28 @@
+import type {NodeName} from '../../config/schema.js'
+import type {NodeFacts} from '../gather.js'
+import type {CheckItem} from '../types.js'
+
+/** Beyond this, logs and backup ages disagree enough to mislead someone comparing them at 3 a.m. */
+export const maxClockSkewS = 2
+
+/**
+ * Clock skew between the nodes, a warning only: ha never decides anything by comparing clocks
+ * across hosts. Each node's clock was read at a time known to within half its round trip;
+ * skew is only reported when it exceeds the threshold beyond that uncertainty.
+ */
+export function clockSkewCheck(facts: Record<NodeName, NodeFacts>): CheckItem {
+  const a = facts.primary.clock
+  const b = facts.secondary.clock
+  const base = {id: 'clock_skew', title: 'Clock skew between nodes'}
+  if (!a || !b) {
+    return {...base, evidence: {}, status: 'warn', summary: `cannot compare clocks: ${!a ? 'primary' : 'secondary'} unreachable`}
+  }
+
+  const skew = b.offset_s - a.offset_s
+  const uncertainty = a.uncertainty_s + b.uncertainty_s
+  const evidence = {max_skew_s: maxClockSkewS, skew_s: round(skew), uncertainty_s: round(uncertainty)}
+  const summary = `secondary is ${Math.abs(skew).toFixed(2)}s ${skew >= 0 ? 'ahead of' : 'behind'} primary (±${uncertainty.toFixed(2)}s)`
+  return {...base, evidence, status: Math.abs(skew) - uncertainty > maxClockSkewS ? 'warn' : 'pass', summary}
+}
+
+const round = (n: number) => Math.round(n * 1000) / 1000

@@ -1,0 +1,59 @@
+import debug from 'debug'
+
+import type {Config, NodeName} from '../config/schema.js'
+import {HaError, InterruptedError} from '../errors.js'
+import {connectHost} from '../hosts/connect.js'
+import type {ProbeResult} from '../hosts/host.js'
+import {SshConnectError, SshHost} from '../hosts/ssh-host.js'
+import {checkProbes} from './probes.js'
+import type {NodeReport} from './types.js'
+
+const log = debug('ha:check')
+
+/** What one node told us in its one round trip, or why it could not. */
+export interface NodeFacts {
+  report: NodeReport
+  root: string
+  probes?: Map<string, ProbeResult>
+  /** Host clock minus local clock, and the half round trip that bounds the error of that reading. */
+  clock?: {host_time_s: number; offset_s: number; uncertainty_s: number}
+}
+
+export async function gatherNode(config: Config, node: NodeName, signal?: AbortSignal): Promise<NodeFacts> {
+  const nodeConfig = config.nodes[node]
+  const ssh = nodeConfig.ssh
+  const address = ssh ? `${ssh.user}@${ssh.host}:${ssh.port}` : 'local'
+  const started = Date.now()
+  const report: NodeReport = {address, elapsed_ms: 0, node, reachable: false}
+  const facts: NodeFacts = {report, root: nodeConfig.root}
+  let host
+  try {
+    host = await connectHost(node, nodeConfig, {signal})
+    report.reachable = true
+    if (host instanceof SshHost) report.host_key = host.hostKeyFingerprint
+    const batch = await host.probe(checkProbes(config, nodeConfig.root), {signal})
+    facts.probes = new Map(batch.results.map((r) => [r.id, r]))
+    const localMidS = (batch.sent_at_ms + batch.clock_received_at_ms) / 2000
+    facts.clock = {
+      host_time_s: batch.host_time_s,
+      offset_s: batch.host_time_s - localMidS,
+      uncertainty_s: (batch.clock_received_at_ms - batch.sent_at_ms) / 2000,
+    }
+  } catch (error) {
+    if (error instanceof InterruptedError) throw error
+    log('%s: %s', node, (error as Error).message)
+    // `reachable` stays true when the connection worked and only the probe batch failed:
+    // the checks fail either way (no probes), but the operator looks for a different cause.
+    const kind = error instanceof SshConnectError ? error.kind : report.reachable ? 'probe_failed' : 'error'
+    report.error = {
+      actions: error instanceof HaError ? error.actions : [],
+      kind,
+      message: (error as Error).message,
+    }
+  } finally {
+    await host?.close().catch(() => {})
+    report.elapsed_ms = Date.now() - started
+  }
+
+  return facts
+}

@@ -1,0 +1,35 @@
+import type {NodeName} from '../config/schema.js'
+
+export type CheckStatus = 'fail' | 'pass' | 'warn'
+
+/** One line of the report; `evidence` is what a sysadmin would look at to agree with `status`. */
+export interface CheckItem {
+  id: string
+  title: string
+  status: CheckStatus
+  node?: NodeName
+  summary: string
+  evidence: Record<string, unknown>
+  /** Set when --strict turned this check's warning into a failure. */
+  strict_promoted?: boolean
+}
+
+export interface NodeReport {
+  node: NodeName
+  /** "local" or user@host:port. */
+  address: string
+  /** The SSH connection (host key, authentication) worked; `error` says what failed after, if anything. */
+  reachable: boolean
+  host_key?: string
+  error?: {actions: string[]; kind: string; message: string}
+  elapsed_ms: number
+}
+
+/** `ha check --json` result: the envelope's `result`. */
+export interface CheckReport {
+  ok: boolean
+  strict: boolean
+  counts: Record<CheckStatus, number>
+  nodes: Record<NodeName, NodeReport>
+  checks: CheckItem[]
+}

@@ -1,0 +1,99 @@
+import {HaError} from '../errors.js'
+
+/**
+ * The host seam: everything that touches a controller goes through this, locally or over SSH.
+ * Commands are argv arrays, never shell strings; host-side paths given to readFile/writeFile/stat
+ * are resolved under the node's root (src/fs/under-root.ts), and `path()` does the same for
+ * paths passed inside an argv.
+ */
+export interface RunOptions {
+  /** Per-call timeout; defaults to the node's command_timeout. */
+  timeoutMs?: number
+  stdin?: Buffer | string
+  signal?: AbortSignal
+}
+
+export interface RunResult {
+  /** The exit status; a command killed by a signal or ending without a status throws instead. */
+  code: number
+  stdout: Buffer
+  stderr: Buffer
+}
+
+export interface FileStat {
+  type: 'directory' | 'file' | 'other' | 'symlink'
+  size: number
+  /** Permission bits including setuid/setgid/sticky. */
+  mode: number
+  uid: number
+  gid: number
+  mtime_s: number
+}
+
+/** One command of a batch; `id` names it in results and errors. */
+export interface Probe {
+  id: string
+  argv: string[]
+}
+
+export interface ProbeResult {
+  id: string
+  argv: string[]
+  /** Exit status; 127 when the command was not found on the host. */
+  code: number
+  stdout: Buffer
+  stderr: Buffer
+}
+
+export interface ProbeBatchResult {
+  results: ProbeResult[]
+  /** The host's clock (seconds since the epoch) as printed before the first probe ran. */
+  host_time_s: number
+  /** Local clock (ms) when the batch was sent and when the host's clock reading arrived. */
+  sent_at_ms: number
+  clock_received_at_ms: number
+}
+
+export interface Host {
+  readonly name: string
+  /** Where the host is: "local" or "user@host:port". */
+  readonly address: string
+  readonly root: string
+  /** A host path resolved under the node's root, for use inside an argv. */
+  path(hostPath: string): string
+  /**
+   * Runs a program (argv[0] is looked up in PATH; a shell builtin needs ['sh', '-c', script, ...args]).
+   * Over SSH it runs under coreutils `timeout` on the host, so the host needs coreutils.
+   */
+  run(argv: string[], options?: RunOptions): Promise<RunResult>
+  /** Runs the argv and throws an HaError naming host, command and stderr when the status is not 0. */
+  runChecked(argv: string[], options?: RunOptions): Promise<RunResult>
+  readFile(hostPath: string, options?: RunOptions): Promise<Buffer>
+  /** Atomic: a temp file in the same directory, renamed over the target. */
+  writeFile(hostPath: string, data: Buffer | string, mode: number, options?: RunOptions): Promise<void>
+  /** undefined when the path does not exist (a symlink is not followed). */
+  stat(hostPath: string, options?: RunOptions): Promise<FileStat | undefined>
+  /** Many probes in one exec: one round trip however many commands. */
+  probe(batch: Probe[], options?: RunOptions): Promise<ProbeBatchResult>
+  close(): Promise<void>
+}
+
+export function describeArgv(argv: string[]): string {
+  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(' ')
+}
+
+/** The tail of stderr, trimmed, for an error message (a whole stderr can be megabytes). */
+export function stderrExcerpt(stderr: Buffer | string): string {
+  const text = stderr.toString().trim()
+  return text.length > 2000 ? `…${text.slice(-2000)}` : text
+}
+
+export class HostCommandError extends HaError {
+  constructor(host: Host, argv: string[], what: string, stderr: Buffer | string, extra: {actions?: string[]} = {}) {
+    const err = stderrExcerpt(stderr)
+    super(`${host.name} (${host.address}): \`${describeArgv(argv)}\` ${what}${err ? `; stderr: ${err}` : ''}`, {
+      actions: extra.actions ?? [],
+      details: {command: argv, host: host.name, address: host.address, stderr: err},
+    })
+  }
+}

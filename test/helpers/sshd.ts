@@ -1,0 +1,158 @@
+import {type ChildProcess, execFileSync, spawn} from 'node:child_process'
+import {mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {createServer} from 'node:net'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+/**
+ * A real OpenSSH sshd on 127.0.0.1 for one test file: its own host key, its own authorized key,
+ * a random free port, foreground (-D) with logs on stderr (-e). Killed in t.after and, should the
+ * test runner die first, on process exit. Nothing of the machine's own sshd or /etc/ssh is used.
+ */
+export interface TestSshd {
+  dir: string
+  host: string
+  port: number
+  /** The client's private key (authorized for root). */
+  clientKey: string
+  /** The server's public host key blob line: "ssh-ed25519 AAAA...". */
+  hostKeyLine: string
+  /** A known_hosts line for this server: "[127.0.0.1]:port ssh-ed25519 AAAA...". */
+  knownHostsLine: string
+  /** The listening sshd's pid (its children serve the connections). */
+  pid: number
+  log(): string
+  stop(): Promise<void>
+}
+
+const running = new Set<ChildProcess>()
+const tempDirs = new Set<string>()
+const cleanupAll = () => {
+  for (const child of running) child.kill('SIGKILL')
+  for (const dir of tempDirs) rmSync(dir, {force: true, recursive: true})
+}
+
+process.on('exit', cleanupAll)
+// 'exit' does not run when a signal kills the process: clean up, then die of the same signal.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    cleanupAll()
+    process.kill(process.pid, signal)
+  })
+}
+
+export function makeKey(path: string, type = 'ed25519'): string {
+  execFileSync('ssh-keygen', ['-q', '-t', type, '-N', '', '-C', 'ha-test', '-f', path])
+  return readFileSync(`${path}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ')
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.on('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const {port} = server.address() as {port: number}
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/** Pass `t` (a test context) to stop it in t.after; inside describe(), call `after(() => sshd.stop())`. */
+export async function startSshd(
+  options: {
+    /** Run inside this network namespace (made by the test), listening on `listen` port 22. */
+    netns?: string
+    listen?: string
+    t?: {after: (fn: () => Promise<void> | void) => void}
+  } = {},
+): Promise<TestSshd> {
+  const listen = options.listen ?? '127.0.0.1'
+  const dir = mkdtempSync(join(tmpdir(), 'ha-sshd-'))
+  tempDirs.add(dir)
+  const hostKey = join(dir, 'host_ed25519')
+  const hostKeyLine = makeKey(hostKey)
+  const clientKey = join(dir, 'client_ed25519')
+  const clientPub = makeKey(clientKey)
+  writeFileSync(join(dir, 'authorized_keys'), `${clientPub}\n`, {mode: 0o600})
+  // sshd refuses to start without its privilege-separation directory; the package creates it at boot.
+  mkdirSync('/run/sshd', {mode: 0o755, recursive: true})
+
+  for (let attempt = 1; ; attempt++) {
+    const port = options.netns ? 22 : await freePort()
+    const config = join(dir, 'sshd_config')
+    writeFileSync(
+      config,
+      [
+        `Port ${port}`,
+        `ListenAddress ${listen}`,
+        `HostKey ${hostKey}`,
+        `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+        'PermitRootLogin prohibit-password',
+        'PasswordAuthentication no',
+        'KbdInteractiveAuthentication no',
+        'UsePAM no',
+        'StrictModes no',
+        `PidFile ${join(dir, 'sshd.pid')}`,
+        'MaxStartups 100',
+        'MaxSessions 100',
+        'LogLevel VERBOSE',
+        '',
+      ].join('\n'),
+    )
+    const argv = ['/usr/sbin/sshd', '-D', '-e', '-f', config]
+    const child = spawn(options.netns ? 'ip' : argv[0], options.netns ? ['netns', 'exec', options.netns, ...argv] : argv.slice(1), {stdio: ['ignore', 'ignore', 'pipe']})
+    running.add(child)
+    let log = ''
+    child.stderr!.on('data', (chunk: Buffer) => {
+      log += chunk.toString()
+    })
+    const ready = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 10_000)
+      const check = () => {
+        if (log.includes(`Server listening on ${listen} port ${port}`)) {
+          clearTimeout(timer)
+          resolve(true)
+        }
+      }
+
+      child.stderr!.on('data', check)
+      child.on('exit', () => {
+        clearTimeout(timer)
+        resolve(false)
+      })
+    })
+    if (!ready) {
+      child.kill('SIGKILL')
+      running.delete(child)
+      // Another process may have taken the port between our probe and sshd's bind: try again, a few times.
+      if (attempt < 3 && /Address already in use/.test(log)) continue
+      throw new Error(`sshd did not start within 10s:\n${log}`)
+    }
+
+    const stop = async () => {
+      if (running.has(child)) {
+        running.delete(child)
+        const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+        child.kill('SIGTERM')
+        await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 3000))])
+        child.kill('SIGKILL')
+      }
+
+      rmSync(dir, {force: true, recursive: true})
+      tempDirs.delete(dir)
+    }
+
+    options.t?.after(stop)
+    return {
+      clientKey,
+      dir,
+      host: listen,
+      hostKeyLine,
+      knownHostsLine: `${port === 22 ? listen : `[${listen}]:${port}`} ${hostKeyLine}`,
+      log: () => log,
+      pid: child.pid!,
+      port,
+      stop,
+    }
+  }
+}

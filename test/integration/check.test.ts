@@ -1,0 +1,350 @@
+import assert from 'node:assert/strict'
+import {execFileSync, spawnSync} from 'node:child_process'
+import {existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {dirname, join} from 'node:path'
+import {after, before, describe, test} from 'node:test'
+import {fileURLToPath} from 'node:url'
+
+import type {CheckItem, CheckReport} from '../../src/check/types.js'
+import {missingPrerequisite} from '../helpers/prereq.js'
+import {makeKey, startSshd, type TestSshd} from '../helpers/sshd.js'
+
+/**
+ * `ha check` through the built CLI against two real sshds on 127.0.0.1, each node with its own
+ * root folder, the primary's data_dir a real (tmpfs) mount holding a real backup archive.
+ * The service IP is from 198.18.0.0/15 on `lo`, where nothing holds it and arping cannot probe.
+ */
+const skip = missingPrerequisite(['root', 'sshd'])
+const top = join(dirname(fileURLToPath(import.meta.url)), '../..')
+const dataDir = '/var/opt/sun/xvm'
+const serviceIp = '198.18.77.10/24'
+
+interface Run {
+  status: number | null
+  stdout: string
+  stderr: string
+  json?: {result?: CheckReport; status: number; error?: {message: string}}
+}
+
+describe('ha check against two loopback sshds', {skip}, () => {
+  let work: string
+  let primary: TestSshd
+  let secondary: TestSshd
+  let roots: {primary: string; secondary: string}
+  let mounted = false
+
+  const writeVersion = (node: 'primary' | 'secondary', text: string) => {
+    const file = join(roots[node], 'n1gc-setup/.version.properties')
+    mkdirSync(dirname(file), {recursive: true})
+    writeFileSync(file, text)
+  }
+
+  const writeArchive = (createdAt: Date, seq: number) => {
+    const staging = mkdtempSync(join(work, 'archive-'))
+    const content = 'x'.repeat(4096)
+    mkdirSync(join(staging, 'files/etc'), {recursive: true})
+    writeFileSync(join(staging, 'files/etc/ha-test.conf'), content)
+    const id = `${createdAt.toISOString().replace(/[-:]|\.\d+/g, '')}-${String(seq).padStart(4, '0')}`
+    const manifest = {
+      created_at: createdAt.toISOString(),
+      data_dir: dataDir,
+      entries: [{gid: 0, group: 'root', member: 'files/etc/ha-test.conf', mode: '0644', mtime: createdAt.toISOString(), path: '/etc/ha-test.conf', role: 'state', sha256: 'x', size: content.length, type: 'file', uid: 0, user: 'root'}],
+      format: 'ha-backup/1',
+      ha_version: '0.1.0',
+      host: {boot_id: 'b', hostname: 'ctl-a', node: 'primary'},
+      id,
+      missing: [],
+      product_version: '2.1.0',
+      seq,
+    }
+    writeFileSync(join(staging, 'manifest.json'), JSON.stringify(manifest))
+    const dir = join(roots.primary, dataDir, '.ha/backups')
+    mkdirSync(dir, {recursive: true})
+    // manifest.json first, as the archive contract says.
+    execFileSync('tar', ['-czf', join(dir, `${id}.tar.gz`), '-C', staging, 'manifest.json', 'files'])
+    rmSync(staging, {recursive: true})
+    return id
+  }
+
+  const writeConfig = (name: string, over: {secondaryPort?: number; secondaryCommandTimeout?: string; extra?: string} = {}) => {
+    const node = (n: 'primary' | 'secondary', sshd: TestSshd, port = sshd.port, commandTimeout = '30s') => `
+  ${n}:
+    hostname: ctl-${n}
+    root: ${roots[n]}
+    ssh:
+      host: 127.0.0.1
+      port: ${port}
+      user: root
+      identity_file: ${sshd.clientKey}
+      known_hosts: ${join(work, 'known_hosts')}
+      connect_timeout: 5s
+      command_timeout: ${commandTimeout}`
+    const path = join(work, name)
+    writeFileSync(
+      path,
+      `data_dir: ${dataDir}
+nodes:${node('primary', primary)}${node('secondary', secondary, over.secondaryPort, over.secondaryCommandTimeout)}
+service_ips:
+  - address: ${serviceIp}
+    interface: lo
+storage:
+  kind: mount
+  fstype: tmpfs
+backup:
+  max_age: 2h
+${over.extra ?? ''}`,
+    )
+    return path
+  }
+
+  const ha = (...args: string[]): Run => {
+    const r = spawnSync(process.execPath, [join(top, 'bin/run.js'), 'check', ...args], {encoding: 'utf8', env: {...process.env, NO_COLOR: '1'}, timeout: 60_000})
+    let json
+    if (args.includes('--json')) json = JSON.parse(r.stdout)
+    return {json, status: r.status, stderr: r.stderr, stdout: r.stdout}
+  }
+
+  const byId = (report: CheckReport) => {
+    const map: Record<string, CheckItem> = {}
+    for (const c of report.checks) map[c.node ? `${c.id}:${c.node}` : c.id] = c
+    return map
+  }
+
+  before(async () => {
+    assert.ok(existsSync(join(top, 'dist/commands/check.js')), 'the CLI is not built: run npm run build (npm test does)')
+    work = mkdtempSync(join(tmpdir(), 'ha-check-'))
+    roots = {primary: join(work, 'primary/root'), secondary: join(work, 'secondary/root')}
+    for (const root of Object.values(roots)) mkdirSync(join(root, dataDir), {recursive: true})
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=32m', 'ha-test-data', join(roots.primary, dataDir)])
+    mounted = true
+    ;[primary, secondary] = await Promise.all([startSshd(), startSshd()])
+    writeFileSync(join(work, 'known_hosts'), `${primary.knownHostsLine}\n${secondary.knownHostsLine}\n`)
+    writeVersion('primary', 'product.version=2.1.0.1234\n')
+    writeVersion('secondary', 'product.version=2.1.0.1234\n')
+    writeArchive(new Date(Date.now() - 3 * 3600_000), 1)
+    writeArchive(new Date(Date.now() - 10 * 60_000), 2)
+  })
+
+  after(async () => {
+    await Promise.all([primary?.stop(), secondary?.stop()])
+    if (mounted) execFileSync('umount', [join(roots.primary, dataDir)])
+    rmSync(work, {force: true, recursive: true})
+  })
+
+  test('a healthy pair passes; the service IP nobody holds is a warning, and arping on lo is reported as unable to probe', () => {
+    const run = ha('--config', writeConfig('healthy.yaml'), '--json')
+    assert.equal(run.status, 0, run.stdout + run.stderr)
+    const report = run.json!.result!
+    const checks = byId(report)
+    assert.deepEqual(
+      Object.fromEntries(Object.entries(checks).map(([k, c]) => [k, c.status])),
+      {
+        backup_age: 'pass',
+        clock_skew: 'pass',
+        'reachable:primary': 'pass',
+        'reachable:secondary': 'pass',
+        'restore_space:secondary': 'pass',
+        service_ip: 'warn',
+        storage: 'pass',
+        version: 'pass',
+      },
+    )
+    assert.deepEqual(checks.service_ip.evidence.held_by, [])
+    const wire = checks.service_ip.evidence.wire as Record<string, {state: string; message: string}>
+    for (const node of ['primary', 'secondary']) {
+      assert.equal(wire[node].state, 'error')
+      assert.match(wire[node].message, /not ARPable/)
+    }
+
+    assert.deepEqual(checks.storage.evidence.held_by, ['primary'])
+    assert.match(checks.storage.summary, /mounted on primary only from ha-test-data \(tmpfs\)/)
+    const newest = checks.backup_age.evidence.newest as {seq: number; age_s: number}
+    assert.equal(newest.seq, 2, 'the newest archive is chosen by seq')
+    assert.ok(newest.age_s >= 590 && newest.age_s < 700, `age ${newest.age_s}s`)
+    assert.equal(checks['restore_space:secondary'].evidence.needed_bytes, 4096)
+    assert.equal((checks.version.evidence.primary as {version: string}).version, '2.1.0.1234')
+    assert.match(report.nodes.primary.host_key!, /^SHA256:/)
+    assert.equal(report.ok, true)
+    assert.deepEqual(report.counts, {fail: 0, pass: 7, warn: 1})
+    // The JSON contract runbooks parse: these keys, snake_case, on the envelope's result.
+    assert.deepEqual(Object.keys(report).sort(), ['checks', 'counts', 'nodes', 'ok', 'strict'])
+    assert.deepEqual(Object.keys(report.nodes.secondary).sort(), ['address', 'elapsed_ms', 'host_key', 'node', 'reachable'])
+    for (const c of report.checks) assert.deepEqual(Object.keys(c).filter((k) => k !== 'node').sort(), ['evidence', 'id', 'status', 'summary', 'title'])
+  })
+
+  test('--strict turns the warning into a failure: exit 3', () => {
+    const run = ha('--config', writeConfig('healthy.yaml'), '--json', '--strict')
+    assert.equal(run.status, 3)
+    const ip = byId(run.json!.result!).service_ip
+    assert.equal(ip.status, 'fail')
+    assert.equal(ip.strict_promoted, true)
+  })
+
+  test('human output is an aligned table naming each check, without colour off a terminal', () => {
+    const run = ha('--config', writeConfig('healthy.yaml'))
+    assert.equal(run.status, 0)
+    assert.doesNotMatch(run.stdout, /\u001B\[/)
+    const lines = run.stdout.split('\n')
+    assert.match(lines[0], /^STATUS\s+CHECK\s+NODE\s+EVIDENCE$/)
+    const evidenceColumn = lines[0].indexOf('EVIDENCE')
+    for (const line of lines.slice(1, 9)) assert.match(line.slice(0, 8), /^(PASS|WARN|FAIL) /, line)
+    assert.ok(lines.slice(1, 9).every((l) => l.length > evidenceColumn && l[evidenceColumn - 1] === ' ' && l[evidenceColumn] !== ' '), 'evidence column aligned')
+    assert.match(run.stdout, /7 passed, 1 warned, 0 failed: safe, with warnings/)
+  })
+
+  test('--quiet: nothing on success; under --strict one stderr line naming the failed check (for cron)', () => {
+    const ok = ha('--config', writeConfig('healthy.yaml'), '--quiet')
+    assert.equal(ok.status, 0)
+    assert.equal(ok.stdout + ok.stderr, '')
+    const strict = ha('--config', writeConfig('healthy.yaml'), '--quiet', '--strict')
+    assert.equal(strict.status, 3)
+    assert.equal(strict.stdout, '')
+    assert.equal(strict.stderr, 'ha: check failed: service_ip\n')
+  })
+
+  test('a version mismatch fails, naming both versions', () => {
+    writeVersion('secondary', 'product.version=2.1.1.99\n')
+    try {
+      const run = ha('--config', writeConfig('healthy.yaml'), '--json')
+      assert.equal(run.status, 3)
+      const version = byId(run.json!.result!).version
+      assert.equal(version.status, 'fail')
+      assert.equal(version.summary, 'versions differ: primary 2.1.0.1234, secondary 2.1.1.99')
+    } finally {
+      writeVersion('secondary', 'product.version=2.1.0.1234\n')
+    }
+  })
+
+  test('odd but legal .properties syntax reads the same version (continuation, ":" separator, escapes)', () => {
+    writeVersion('secondary', '# comment\n! another\n  product.version   :   2.1.\\\n      0.\\u0031\\2\\34\nother=x\n')
+    try {
+      const run = ha('--config', writeConfig('healthy.yaml'), '--json')
+      const version = byId(run.json!.result!).version
+      assert.equal(version.status, 'pass', version.summary)
+      assert.equal(version.summary, 'both run 2.1.0.1234')
+    } finally {
+      writeVersion('secondary', 'product.version=2.1.0.1234\n')
+    }
+  })
+
+  test('a missing version file fails by node and path', () => {
+    rmSync(join(roots.secondary, 'n1gc-setup/.version.properties'))
+    try {
+      const run = ha('--config', writeConfig('healthy.yaml'), '--json')
+      assert.equal(run.status, 3)
+      assert.match(byId(run.json!.result!).version.summary, new RegExp(`secondary: cannot read ${roots.secondary}/n1gc-setup/\\.version\\.properties: .*No such file`))
+    } finally {
+      writeVersion('secondary', 'product.version=2.1.0.1234\n')
+    }
+  })
+
+  test('an archive whose last verification failed, or whose manifest is unreadable, is passed over', () => {
+    const dir = join(roots.primary, dataDir, '.ha/backups')
+    const badId = writeArchive(new Date(Date.now() - 60_000), 7)
+    writeFileSync(join(dir, `${badId}.verify.json`), JSON.stringify({at: new Date().toISOString(), ok: false, problems: ['sha256 mismatch']}))
+    writeFileSync(join(dir, '20991231T000000Z-9999.tar.gz'), 'not gzip')
+    writeFileSync(join(dir, '.tmp-1234.tar.gz'), 'a killed run')
+    try {
+      const run = ha('--config', writeConfig('healthy.yaml'), '--json')
+      const backup = byId(run.json!.result!).backup_age
+      assert.equal(backup.status, 'pass')
+      assert.equal((backup.evidence.newest as {seq: number}).seq, 2)
+      assert.deepEqual(backup.evidence.failed_verification, [`${badId}.tar.gz`])
+      assert.deepEqual(backup.evidence.unreadable, ['20991231T000000Z-9999.tar.gz'])
+      assert.equal(backup.evidence.archives, 4, 'the .tmp- leftover is not an archive')
+    } finally {
+      execFileSync('sh', ['-c', 'rm -f "$1"/*-0007.* "$1"/*-9999.* "$1"/.tmp-*', 'sh', dir])
+    }
+  })
+
+  test('no backup at all fails backup_age with what to run, and leaves the restore unsized (warning)', () => {
+    const dir = join(roots.primary, dataDir, '.ha/backups')
+    renameSync(dir, `${dir}.aside`)
+    try {
+      const run = ha('--config', writeConfig('healthy.yaml'), '--json')
+      assert.equal(run.status, 3)
+      const checks = byId(run.json!.result!)
+      assert.equal(checks.backup_age.status, 'fail')
+      assert.match(checks.backup_age.summary, /^no usable backup on primary \(run ha backup there\): ha: no backup directory /)
+      assert.equal(checks['restore_space:secondary'].status, 'warn')
+      assert.match(checks['restore_space:secondary'].summary, /no backup to size a restore by/)
+    } finally {
+      renameSync(`${dir}.aside`, dir)
+    }
+  })
+
+  test('a stale newest backup is a warning with its age', () => {
+    writeArchive(new Date(Date.now() - 5 * 3600_000), 3)
+    try {
+      const run = ha('--config', writeConfig('healthy.yaml'), '--json')
+      const backup = byId(run.json!.result!).backup_age
+      assert.equal(backup.status, 'warn')
+      assert.match(backup.summary, /is 5(\.0)?h old \(max_age 2(\.0)?h\)/)
+    } finally {
+      execFileSync('sh', ['-c', 'rm -f "$1"/*-0003.tar.gz', 'sh', join(roots.primary, dataDir, '.ha/backups')])
+    }
+  })
+
+  test('one node unreachable: that node is named, the other is still checked, exit 3', () => {
+    const closedPort = secondary.port === 1 ? 2 : 1
+    const run = ha('--config', writeConfig('unreachable.yaml', {secondaryPort: closedPort}), '--json')
+    assert.equal(run.status, 3)
+    const report = run.json!.result!
+    const checks = byId(report)
+    assert.equal(report.nodes.primary.reachable, true)
+    assert.equal(report.nodes.secondary.reachable, false)
+    assert.equal(report.nodes.secondary.error?.kind, 'refused')
+    assert.equal(checks['reachable:primary'].status, 'pass')
+    assert.equal(checks['reachable:secondary'].status, 'fail')
+    assert.match(checks['reachable:secondary'].summary, new RegExp(`^cannot connect to secondary \\(root@127\\.0\\.0\\.1:${closedPort}\\): connection refused`))
+    // The primary was still probed: its version was read, and its storage seen.
+    assert.equal((checks.version.evidence.primary as {version: string}).version, '2.1.0.1234')
+    assert.equal(checks.version.status, 'fail')
+    assert.match(checks.version.summary, /secondary: secondary unreachable/)
+    assert.equal(checks.storage.status, 'fail')
+    assert.deepEqual(checks.storage.evidence.held_by, ['primary'])
+    assert.equal(checks.service_ip.status, 'fail')
+    assert.equal(checks.clock_skew.status, 'warn')
+  })
+
+  test('a changed host key on one node fails that node by name with both fingerprints; the other is still checked', () => {
+    const other = makeKey(join(work, `other-${Date.now()}`))
+    const knownHosts = join(work, 'known_hosts')
+    writeFileSync(knownHosts, `${primary.knownHostsLine}\n[127.0.0.1]:${secondary.port} ${other}\n`)
+    try {
+      const run = ha('--config', writeConfig('healthy.yaml'), '--json')
+      assert.equal(run.status, 3)
+      const report = run.json!.result!
+      assert.equal(report.nodes.secondary.error?.kind, 'host_key_changed')
+      const reach = byId(report)['reachable:secondary']
+      assert.equal(reach.status, 'fail')
+      assert.match(reach.summary, /^cannot connect to secondary \(root@127\.0\.0\.1:\d+\): THE HOST KEY HAS CHANGED: the server presented SHA256:\S+, but \[127\.0\.0\.1\]:\d+ is known with SHA256:\S+/)
+      assert.match(String((reach.evidence.actions as string[]).join('\n')), /ssh-keygen -R/)
+      assert.equal(byId(report)['reachable:primary'].status, 'pass')
+      assert.equal(byId(report).storage.evidence.held_by instanceof Array, true)
+    } finally {
+      writeFileSync(knownHosts, `${primary.knownHostsLine}\n${secondary.knownHostsLine}\n`)
+    }
+  })
+
+  test('a probe batch that outlives command_timeout fails that node as "answered, but its probes failed"', () => {
+    const run = ha('--config', writeConfig('slow.yaml', {secondaryCommandTimeout: '0.001s'}), '--json')
+    assert.equal(run.status, 3)
+    const report = run.json!.result!
+    assert.equal(report.nodes.secondary.reachable, true)
+    assert.equal(report.nodes.secondary.error?.kind, 'probe_failed')
+    const reach = byId(report)['reachable:secondary']
+    assert.equal(reach.status, 'fail')
+    assert.match(reach.summary, /^secondary answered, but its probes failed: secondary \(root@127\.0\.0\.1:\d+\): `sh -c "<probe batch: version, ip_addr, ip_link, wire:198\.18\.77\.10\/24, storage, backups, data_df, parent_df>"` timed out after 0\.001s/)
+    assert.equal(byId(report)['reachable:primary'].status, 'pass')
+  })
+
+  test('a bad config is exit 2 naming the file and field, and connects to nothing', () => {
+    const path = join(work, 'bad.yaml')
+    writeFileSync(path, `data_dir: ${dataDir}\nnodes:\n  primary:\n    hostname: a\n    ssh:\n      host: 127.0.0.1\n      port: seventy\n  secondary:\n    hostname: b\n`)
+    const run = ha('--config', path, '--json')
+    assert.equal(run.status, 2)
+    assert.match(run.json!.error!.message, /bad\.yaml:7: nodes\.primary\.ssh\.port: must be number/)
+  })
+})

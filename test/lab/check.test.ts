@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict'
+import {spawnSync} from 'node:child_process'
+import {after, before, describe, it} from 'node:test'
+
+import {labAddServiceIp, labDown, labNetns, labPaths, labRegenerateHostKey, labServiceIp, labSetVersion, labUp} from '../../src/lab/lab.js'
+import {ha} from '../helpers/cli.js'
+import {missingPrerequisite} from '../helpers/prereq.js'
+
+// ha runs from the admin namespace and reaches both controllers over ssh, as in production.
+const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping'])
+const labDir = `/tmp/ha-lab-check-${process.pid}`
+const lab = labPaths(labDir)
+const fromAdmin = {prefix: ['ip', 'netns', 'exec', labNetns.admin], timeoutMs: 60_000}
+
+function check(...flags: string[]) {
+  const r = ha(['check', '--json', '--config', lab.config, ...flags], fromAdmin)
+  assert.ok(r.json, `ha check printed no JSON: ${r.stdout}${r.stderr}`)
+  const byId = (id: string, node?: string) =>
+    r.json!.result.checks.find((c: {id: string; node?: string}) => c.id === id && (node === undefined || c.node === node))
+  return {...r, byId}
+}
+
+describe('ha check in the lab', {skip}, () => {
+  before(async () => {
+    await labUp({labDir})
+  })
+  after(async () => {
+    await labDown({labDir})
+    spawnSync('rm', ['-rf', labDir])
+  })
+
+  it('backs up on the primary over ssh, as its cron would, onto the shared storage', () => {
+    // The primary's own hostname (its UTS namespace) picks the node: no --node, like cron.
+    const r = spawnSync(
+      'ip',
+      ['netns', 'exec', labNetns.admin, 'ssh', '-i', lab.adminKey, '-o', `UserKnownHostsFile=${lab.knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', 'root@198.18.0.2', process.execPath, `${process.cwd()}/bin/run.js`, 'backup', '--quiet', '--config', lab.config],
+      {encoding: 'utf8', timeout: 60_000},
+    )
+    assert.equal(r.status, 0, r.stderr)
+    assert.equal(r.stdout + r.stderr, '')
+  })
+
+  it('passes on a healthy pair: every check PASS, exit 0', () => {
+    const r = check()
+    assert.equal(r.status, 0, JSON.stringify(r.json?.result.checks, null, 1))
+    assert.deepEqual(r.json!.result.counts, {fail: 0, pass: 8, warn: 0})
+    assert.match(r.byId('service_ip').summary, /held by primary only/)
+    assert.match(r.byId('storage').summary, /mounted on primary only/)
+  })
+
+  it('fails by name when the secondary runs another product version', async () => {
+    await labSetVersion('secondary', '2.1.0.1300', {labDir})
+    try {
+      const r = check()
+      assert.equal(r.status, 3)
+      assert.equal(r.byId('version').status, 'fail')
+      assert.match(r.byId('version').summary, /2\.1\.0\.1234.*2\.1\.0\.1300|2\.1\.0\.1300.*2\.1\.0\.1234/)
+      assert.match(r.byId('version').summary, /secondary/)
+    } finally {
+      await labSetVersion('secondary', '2.1.0.1234', {labDir})
+    }
+  })
+
+  it('fails when both controllers hold the service IP', async () => {
+    await labAddServiceIp('secondary')
+    try {
+      const r = check()
+      assert.equal(r.status, 3)
+      const ip = r.byId('service_ip')
+      assert.equal(ip.status, 'fail')
+      assert.match(ip.summary, /held by both nodes/i)
+      assert.deepEqual(ip.evidence.held_by, ['primary', 'secondary'])
+    } finally {
+      spawnSync('ip', ['-n', labNetns.secondary, 'addr', 'del', labServiceIp, 'dev', 'eth0'])
+    }
+
+    assert.equal(check().status, 0, 'healthy again once the secondary drops it')
+  })
+
+  it('fails the node by name when its host key changes, and still checks the other', async () => {
+    await labRegenerateHostKey('secondary', {labDir})
+    const r = check()
+    assert.equal(r.status, 3)
+    const secondary = r.byId('reachable', 'secondary')
+    assert.equal(secondary.status, 'fail')
+    assert.match(secondary.summary, /host key .*changed|changed.*host key/i)
+    assert.match(JSON.stringify(r.json!.result.nodes.secondary.error), /ssh-keygen -R/)
+    assert.equal(r.byId('reachable', 'primary').status, 'pass')
+  })
+})
