@@ -11,6 +11,7 @@ export default class Restore extends HaCommand<typeof Restore> {
     {command: '<%= config.bin %> restore --takeover', description: 'Restore on the secondary taking over the primary\'s identity'},
     {command: '<%= config.bin %> restore --map user:oracle=oracle2 --map group:dba=dba', description: 'Map saved names that have no account of the same name here'},
     {command: '<%= config.bin %> restore --undo', description: 'Put the host back as it was before the last restore'},
+    {command: '<%= config.bin %> restore --resume', description: 'Finish a restore interrupted while re-owning the data directory'},
   ]
 
   static flags = {
@@ -22,6 +23,10 @@ export default class Restore extends HaCommand<typeof Restore> {
       multiple: true,
     }),
     node: Flags.string({description: 'which configured node this machine is (default: the one whose hostname matches)', options: ['primary', 'secondary']}),
+    resume: Flags.boolean({
+      description: 'finish a restore interrupted during its re-own (from its journal)',
+      exclusive: ['dry-run', 'backup', 'map', 'takeover', 'ignore-version', 'undo'],
+    }),
     takeover: Flags.boolean({description: 'also install identity files (hostname, hosts, ssh host keys, network configuration)'}),
     undo: Flags.boolean({description: 'put the host back as it was before the newest restore that is not undone yet', exclusive: ['dry-run', 'backup', 'map', 'takeover', 'ignore-version']}),
   }
@@ -40,6 +45,14 @@ export default class Restore extends HaCommand<typeof Restore> {
       const result = await undoRestore({config, node, onProgress: progress, signal: this.abort.signal})
       for (const kept of result.files.kept) this.reporter.warn(`left in place: ${kept}`)
       this.finish(result, ExitCode.ok, renderUndo)
+      return
+    }
+
+    if (flags.resume) {
+      const {resumeRestore} = await import('../restore/resume.js')
+      const {renderResume} = await import('../restore/render.js')
+      const result = await resumeRestore({config, node, onProgress: progress, signal: this.abort.signal})
+      this.finish(result, ExitCode.ok, renderResume)
       return
     }
 

@@ -63,8 +63,12 @@ export interface RestoreJournal {
   changes: JournalChange[]
   created_at: string
   format: typeof journalFormat
+  /** --map as given (saved name or old id → name or id here), so --resume plans the same re-own. */
+  manual_maps?: {groups: Array<[string, number | string]>; users: Array<[string, number | string]>}
   /** The re-own engine's own journal, relative to the undo folder, once the re-own started. */
   reown_journal?: string
+  /** The saved passwd/group the re-own maps by, copied here (relative paths) before staging goes. */
+  saved_accounts?: {group: string; passwd: string}
   root: string
   run_id: string
   state: RunState

@@ -2,6 +2,7 @@ import type {ChalkInstance} from 'chalk'
 
 import {formatDuration} from '../config/duration.js'
 import type {RestoreResult} from './restore.js'
+import type {ResumeRestoreResult} from './resume.js'
 import type {UndoRestoreResult} from './undo.js'
 
 /** Human renderings of the restore results (the JSON output is the result objects themselves). */
@@ -39,4 +40,12 @@ export function renderUndo(r: UndoRestoreResult, c: ChalkInstance): string {
   if (r.reown) lines.push(`  re-own: ${r.reown.restored} entries put back${r.reown.conflicts > 0 ? `, ${r.reown.conflicts} changed since and left alone` : ''}`)
   for (const k of r.files.kept) lines.push(`  ${c.yellow('left')}: ${k}`)
   return lines.join('\n')
+}
+
+export function renderResume(r: ResumeRestoreResult, c: ChalkInstance): string {
+  return [
+    `${c.green('finished')} restore run ${r.run_id} (backup ${r.backup_id}) on ${r.node}`,
+    `  re-own: ${r.reown.changes} of ${r.reown.entries} entries changed`,
+    `  undo: ha restore --undo   (journal in ${r.undo_dir})`,
+  ].join('\n')
 }

@@ -81,6 +81,11 @@ export interface ReownEngine {
     targetGroup: AccountTable
     targetPasswd: AccountTable
   }): OwnerPlan
+  /** Finishes an interrupted applyReown from its journal. */
+  resumeReown(
+    journalPath: string,
+    options?: {onProgress?: (p: {changes: number; entries: number}) => void; signal?: AbortSignal},
+  ): Promise<ReownResult>
   surveyReown(dataDir: string, plan: OwnerPlan, options?: {signal?: AbortSignal}): Promise<ReownSurvey>
   undoReown(journalPath: string, options?: {signal?: AbortSignal}): Promise<ReownUndoResult>
 }

@@ -1,10 +1,11 @@
 import {lstat, mkdir, readdir, readFile, rm} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import {AccountFileError, type AccountTable, parseAccounts} from '../accounts.js'
+import type {AccountTable} from '../accounts.js'
 import type {ManifestEntry} from '../backup/manifest.js'
 import type {Config} from '../config/schema.js'
-import {describeSystemError, HaError, throwIfAborted} from '../errors.js'
+import {HaError, throwIfAborted} from '../errors.js'
+import {writeFileAtomic} from '../fs/atomic.js'
 import {underRoot} from '../fs/under-root.js'
 import {readProductVersion} from '../host-facts.js'
 import {acquireLock} from '../lock.js'
@@ -15,8 +16,9 @@ import {installPlan, prepareUndo, writeJournal} from './install.js'
 import type {ParsedMaps} from './map-flag.js'
 import {type InstallPlan, planInstall, type SkippedEntry} from './plan.js'
 import {loadReownEngine, type ManualMaps, type ReownSurvey} from './reown-seam.js'
+import {parseStrict, readAccounts} from './account-files.js'
 import {selectBackup} from './select.js'
-import {nextRunId, undoRoot} from './undo.js'
+import {nextRunId, undoRoot, unfinishedRun} from './undo.js'
 
 /**
  * harestore (seed 001): make this host the controller the archive was taken on. The whole run
@@ -86,6 +88,22 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
   const lock = await acquireLock(lockPathOn(node.config, config), options.dryRun ? 'ha restore --dry-run' : 'ha restore')
   let staged: StagedArchive | undefined
   try {
+    const unfinished = await unfinishedRun(undoRoot(stateDir))
+    if (unfinished) {
+      const message = `restore run ${unfinished.run} did not finish (it stopped ${unfinished.state === 'prepared' ? 'while installing files' : 'while re-owning the data directory'})`
+      if (!options.dryRun) {
+        throw new HaError(`${message}; nothing was changed`, {
+          actions: [
+            ...(unfinished.state === 'installed' ? ['ha restore --resume finishes it'] : []),
+            'ha restore --undo puts the host back as it was before it; then run ha restore again',
+          ],
+          details: unfinished,
+        })
+      }
+
+      warn(`${message}: a real run would refuse until it is resumed or undone`)
+    }
+
     const stagingParent = await chooseStagingParent(root, stateDir)
     await removeStaleStaging(stagingParent)
     const {backup, passed_over} = await selectBackup(backupsDirOn(node.config, config), options.backup)
@@ -117,8 +135,10 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
 
     const targetPasswd = await readAccounts(underRoot(root, '/etc/passwd'), 'passwd', underRoot(root, '/etc/passwd'))
     const targetGroup = await readAccounts(underRoot(root, '/etc/group'), 'group', underRoot(root, '/etc/group'))
-    const savedPasswd = await readSavedAccounts(staged, '/etc/passwd', 'passwd', backup.id)
-    const savedGroup = await readSavedAccounts(staged, '/etc/group', 'group', backup.id)
+    const savedPasswdText = await readSavedAccounts(staged, '/etc/passwd', backup.id)
+    const savedGroupText = await readSavedAccounts(staged, '/etc/group', backup.id)
+    const savedPasswd = parseStrict(savedPasswdText, 'passwd', `backup ${backup.id}: saved /etc/passwd`)
+    const savedGroup = parseStrict(savedGroupText, 'group', `backup ${backup.id}: saved /etc/group`)
     const manual = resolveBareMaps(options.maps, savedPasswd, savedGroup)
 
     const plan = await planInstall(staged, {
@@ -201,6 +221,12 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
     await staged.remove()
     staged = undefined
 
+    // What --resume needs to plan the same re-own again if it stops before its own journal exists.
+    journal.saved_accounts = {group: 'accounts/group', passwd: 'accounts/passwd'}
+    await mkdir(join(undoDir, 'accounts'), {mode: 0o700})
+    await writeFileAtomic(join(undoDir, journal.saved_accounts.passwd), savedPasswdText, 0o600)
+    await writeFileAtomic(join(undoDir, journal.saved_accounts.group), savedGroupText, 0o600)
+    journal.manual_maps = {groups: [...(manual.groups ?? [])], users: [...(manual.users ?? [])]}
     journal.reown_journal = 'reown.journal'
     await writeJournal(undoDir, journal)
     progress(`re-owning ${dataDir} by name`)
@@ -248,31 +274,8 @@ async function requireDirectory(dir: string): Promise<void> {
   }
 }
 
-async function readAccounts(path: string, kind: 'group' | 'passwd', label: string): Promise<AccountTable> {
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (error) {
-    throw new HaError(`cannot read ${label}: ${describeSystemError(error)}`, {actions: [`check that ${path} exists`]})
-  }
-
-  return parseStrict(text, kind, label)
-}
-
-function parseStrict(text: string, kind: 'group' | 'passwd', label: string): AccountTable {
-  try {
-    return parseAccounts(text, kind, label, true)
-  } catch (error) {
-    if (!(error instanceof AccountFileError)) throw error
-    throw new HaError(`${error.message}; ha maps owners by name and will not guess; nothing was changed`, {
-      actions: [`fix line ${error.line} of ${error.file} (one line per name and per id, no comments, no NIS +/- lines), then run again`],
-      details: {file: error.file, line: error.line},
-    })
-  }
-}
-
 /** The source's passwd/group as saved in the archive: the names the re-own maps by. */
-async function readSavedAccounts(staged: StagedArchive, path: string, kind: 'group' | 'passwd', id: string): Promise<AccountTable> {
+async function readSavedAccounts(staged: StagedArchive, path: string, id: string): Promise<string> {
   const entry: ManifestEntry | undefined = staged.manifest.entries.find((e) => e.path === path && e.role === 'accounts')
   if (!entry || entry.type !== 'file') {
     throw new HaError(`backup ${id} holds no saved ${path}: restore cannot map owners by name without it; nothing was changed`, {
@@ -280,7 +283,7 @@ async function readSavedAccounts(staged: StagedArchive, path: string, kind: 'gro
     })
   }
 
-  return parseStrict(await readFile(stagedPath(staged, entry), 'utf8'), kind, `backup ${id}: saved ${path}`)
+  return readFile(stagedPath(staged, entry), 'utf8')
 }
 
 /** A bare --map OLD=NEW applies to the user and to the group of that name, whichever were saved. */

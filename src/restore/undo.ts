@@ -82,10 +82,25 @@ export async function undoRestore(options: UndoOptions): Promise<UndoRestoreResu
   }
 }
 
-async function newestUndoable(base: string): Promise<string> {
+/**
+ * The newest run that neither finished nor was undone, if any. A new restore on top of it would
+ * record the half-restored host as "before", and its undo could never reach the real before.
+ */
+export async function unfinishedRun(base: string): Promise<{run: string; state: RunState; undo_dir: string} | undefined> {
+  const newest = (await runsNewestFirst(base))[0]
+  if (!newest) return undefined
+  const journal = await readJournal(join(base, newest)).catch(() => undefined)
+  if (!journal || journal.state === 'done' || journal.state === 'undone') return undefined
+  return {run: newest, state: journal.state, undo_dir: join(base, newest)}
+}
+
+async function runsNewestFirst(base: string): Promise<string[]> {
   const seqOf = (name: string) => Number(runPattern.exec(name)![1])
-  const names = (await readdir(base).catch(() => [] as string[])).filter((n) => runPattern.test(n)).sort((a, b) => seqOf(b) - seqOf(a))
-  for (const name of names) {
+  return (await readdir(base).catch(() => [] as string[])).filter((n) => runPattern.test(n)).sort((a, b) => seqOf(b) - seqOf(a))
+}
+
+async function newestUndoable(base: string): Promise<string> {
+  for (const name of await runsNewestFirst(base)) {
     const journal = await readJournal(join(base, name)).catch(() => undefined)
     if (journal && journal.state !== 'undone') return name
   }

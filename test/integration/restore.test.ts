@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import {execFileSync, spawnSync} from 'node:child_process'
-import {chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync} from 'node:fs'
+import {chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {describe, test} from 'node:test'
 import {gzipSync} from 'node:zlib'
@@ -222,6 +222,91 @@ describe('ha restore', {skip}, () => {
     const leftovers = readdirSync(join(pair.secondary, 'etc/opt/sun/xvm')).filter((n) => n.includes('.ha-restore-'))
     assert.deepEqual(leftovers, [])
   })
+
+  test('interrupted after installing: a new run refuses, --undo puts the replaced files and owners back', async (t) => {
+    const pair = afterFailover(t)
+    const before = secondarySnapshot(pair)
+    const {loadConfig} = await import('../../src/config/load.js')
+    const {localNode} = await import('../../src/nodes.js')
+    const {parseMapFlags} = await import('../../src/restore/map-flag.js')
+    const {runRestore} = await import('../../src/restore/restore.js')
+    const {config} = await loadConfig(pair.config)
+    // Ctrl-C the moment the last file is installed, i.e. just before the re-own starts.
+    const abort = new AbortController()
+    await assert.rejects(
+      runRestore({
+        config,
+        dryRun: false,
+        ignoreVersion: false,
+        maps: parseMapFlags([]),
+        node: localNode(config, 'secondary', pair.config),
+        onProgress: (m) => /^installed (\d+) of \1 files/.test(m) && abort.abort(),
+        signal: abort.signal,
+        takeover: false,
+      }),
+      /interrupted/,
+    )
+    assert.equal(readFileSync(join(pair.secondary, 'etc/opt/sun/xvm/satellite.conf'), 'utf8'), 'controller=ctl-a\nport=8443\n', 'the files were installed')
+    const again = pair.restore('--json')
+    assert.equal(again.status, 1)
+    assert.match(again.json!.error!.message, /restore run 0001-\S+ did not finish \(it stopped while re-owning the data directory\)/)
+    const undo = pair.restore('--undo', '--json')
+    assert.equal(undo.status, 0, undo.stderr + undo.stdout)
+    assert.deepEqual(changedPaths(before, secondarySnapshot(pair)).filter((p) => !p.startsWith(undoDir)), [])
+    assert.equal(pair.restore('--json').status, 0, 'after the undo a new run goes ahead')
+  })
+
+  // The re-own journals in batches of 16,384 changes and reports progress every 10,000 entries:
+  // stopped at the first report it has journalled nothing, at the second its journal exists.
+  for (const [stopAt, how] of [
+    [1, 'before the re-own journalled anything: --resume plans it again from the saved accounts'],
+    [2, 'after the re-own started its journal: --resume continues from the journal'],
+  ] as const) {
+    test(`interrupted ${how}`, async (t) => {
+      const pair = afterFailover(t)
+      const bulk = join(dataDirOf(pair.secondary), 'bulk')
+      mkdirSync(bulk)
+      for (let i = 0; i < 40_000; i++) {
+        const f = join(bulk, `f${i}`)
+        writeFileSync(f, '')
+        chownSync(f, 902, 902)
+      }
+
+      const {loadConfig} = await import('../../src/config/load.js')
+      const {localNode} = await import('../../src/nodes.js')
+      const {parseMapFlags} = await import('../../src/restore/map-flag.js')
+      const {runRestore} = await import('../../src/restore/restore.js')
+      const {config} = await loadConfig(pair.config)
+      const abort = new AbortController()
+      let reports = 0
+      await assert.rejects(
+        runRestore({
+          config,
+          dryRun: false,
+          ignoreVersion: false,
+          maps: parseMapFlags([]),
+          node: localNode(config, 'secondary', pair.config),
+          onProgress: (m) => m.startsWith('re-own:') && ++reports === stopAt && abort.abort(),
+          signal: abort.signal,
+          takeover: false,
+        }),
+        /interrupted/,
+      )
+      const changedBefore = readdirSync(bulk).filter((n) => lstatSync(join(bulk, n)).uid === 1902).length
+      assert.ok(changedBefore < 40_000, 'the re-own stopped part-way')
+      const [run] = readdirSync(join(pair.secondary, undoDir))
+      assert.equal(existsSync(join(pair.secondary, undoDir, run, 'reown.journal')), stopAt === 2, 'which resume path is taken')
+      assert.match(pair.restore('--json').json!.error!.message, /did not finish \(it stopped while re-owning the data directory\)/)
+      const resume = pair.restore('--resume', '--json')
+      assert.equal(resume.status, 0, resume.stderr + resume.stdout)
+      assert.equal(readdirSync(bulk).filter((n) => lstatSync(join(bulk, n)).uid !== 1902).length, 0, 'every entry re-owned')
+      assert.equal(owner(join(dataDirOf(pair.secondary), 'bin/xvm-helper')), '0:1901 4755')
+      assert.equal(pair.restore('--resume', '--json').status, 1, 'nothing left to resume')
+      // And the finished run undoes as one: the data directory back to the primary's uids.
+      assert.equal(pair.restore('--undo', '--json').status, 0)
+      assert.equal(readdirSync(bulk).filter((n) => lstatSync(join(bulk, n)).uid !== 902).length, 0)
+    })
+  }
 
   test('exits 11 and changes nothing while another ha operation holds the lock', async (t) => {
     const pair = afterFailover(t)
