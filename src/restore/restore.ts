@@ -7,7 +7,7 @@ import type {Config} from '../config/schema.js'
 import {HaError, throwIfAborted} from '../errors.js'
 import {writeFileAtomic} from '../fs/atomic.js'
 import {underRoot} from '../fs/under-root.js'
-import {readProductVersion} from '../host-facts.js'
+import {localBootId, readProductVersion} from '../host-facts.js'
 import {acquireLock} from '../lock.js'
 import type {LocalNode} from '../nodes.js'
 import {backupsDirOn, dataDirOn, lockPathOn, stateDirOn} from '../state-dir.js'
@@ -132,6 +132,16 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
     progress(`extracting and checking ${backup.file}`)
     staged = await extractToStaging(backup.file, stagingParent, options.signal)
     throwIfAborted(options.signal)
+    // The version was checked on the listing's read of the manifest; the extraction read it again.
+    if (staged.manifest.id !== backup.manifest.id || staged.manifest.product_version !== archiveVersion) {
+      throw new HaError(`backup ${backup.id} changed while it was being read; nothing was changed`, {
+        actions: ['make sure no other process writes into the backups directory, then run again'],
+      })
+    }
+
+    if (staged.manifest.host.boot_id === (await localBootId(root))) {
+      warn(`backup ${backup.id} was taken during this very boot (of ${staged.manifest.host.hostname}): is this host restoring onto itself?`)
+    }
 
     const targetPasswd = await readAccounts(underRoot(root, '/etc/passwd'), 'passwd', underRoot(root, '/etc/passwd'))
     const targetGroup = await readAccounts(underRoot(root, '/etc/group'), 'group', underRoot(root, '/etc/group'))
