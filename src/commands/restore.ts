@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {HaCommand} from '../base-command.js'
-import {ExitCode} from '../errors.js'
+import {ConfigError, ExitCode} from '../errors.js'
 
 export default class Restore extends HaCommand<typeof Restore> {
   static description = `harestore: puts the state saved by ha backup in place on this node and re-owns the data directory by user and group *name* (the secondary's uids differ from the primary's). Nothing changes until the whole run is known: the archive (newest verified, or --backup) is checked member by member while it is extracted into a fresh staging directory, every owner name is resolved on this host, and every saved name without a match here is listed. Files replaced are kept in <data_dir>/.ha/undo/<run>/ so --undo puts the host back. Saved passwd/group are never installed (they are the names the re-own maps by); identity files (hostname, hosts, ssh host keys, network) only with --takeover; /etc/hostid and /etc/machine-id never.`
@@ -23,12 +23,9 @@ export default class Restore extends HaCommand<typeof Restore> {
       multiple: true,
     }),
     node: Flags.string({description: 'which configured node this machine is (default: the one whose hostname matches)', options: ['primary', 'secondary']}),
-    resume: Flags.boolean({
-      description: 'finish a restore interrupted during its re-own (from its journal)',
-      exclusive: ['dry-run', 'backup', 'map', 'takeover', 'ignore-version', 'undo'],
-    }),
+    resume: Flags.boolean({description: 'finish a restore interrupted during its re-own (from its journal)'}),
     takeover: Flags.boolean({description: 'also install identity files (hostname, hosts, ssh host keys, network configuration)'}),
-    undo: Flags.boolean({description: 'put the host back as it was before the newest restore that is not undone yet', exclusive: ['dry-run', 'backup', 'map', 'takeover', 'ignore-version']}),
+    undo: Flags.boolean({description: 'put the host back as it was before the newest restore that is not undone yet'}),
   }
 
   static summary = 'Put the saved state in place and re-own the data directory by name (harestore)'
@@ -39,6 +36,16 @@ export default class Restore extends HaCommand<typeof Restore> {
     const {localNode} = await import('../nodes.js')
     const node = localNode(config, flags.node, path)
     const progress = (m: string) => this.reporter.info(m)
+    // Checked here rather than with oclif's `exclusive`, whose usage line would read as if
+    // --backup, --map and --takeover excluded each other.
+    const runFlags = (['backup', 'dry-run', 'ignore-version', 'map', 'takeover'] as const).filter((f) => flags[f] !== undefined && flags[f] !== false)
+    for (const mode of ['undo', 'resume'] as const) {
+      const others = [...runFlags, ...(mode === 'undo' && flags.resume ? ['resume'] : [])]
+      if (flags[mode] && others.length > 0) {
+        throw new ConfigError(`--${mode} cannot be combined with ${others.map((f) => `--${f}`).join(', ')}`, {actions: [`run ha restore --${mode} alone`]})
+      }
+    }
+
     if (flags.undo) {
       const {undoRestore} = await import('../restore/undo.js')
       const {renderUndo} = await import('../restore/render.js')

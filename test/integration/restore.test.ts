@@ -323,11 +323,14 @@ describe('ha restore', {skip}, () => {
     assert.deepEqual(changedPaths(before, secondarySnapshot(pair)), [])
   })
 
-  test('--map with a bad syntax is a usage error (exit 2)', (t) => {
+  test('--map with a bad syntax, or --undo with a restore flag, is a usage error (exit 2)', (t) => {
     const pair = makePair(t)
     const r = pair.restore('--map', 'oracle', '--json')
     assert.equal(r.status, 2)
     assert.match(r.json!.error!.message, /expected user:OLD=NEW, group:OLD=NEW or OLD=NEW/)
+    const mixed = pair.restore('--undo', '--takeover', '--json')
+    assert.equal(mixed.status, 2)
+    assert.match(mixed.json!.error!.message, /--undo cannot be combined with --takeover/)
   })
 })
 
