@@ -139,6 +139,10 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
       })
     }
 
+    if (staged.manifest.data_dir !== config.data_dir) {
+      warn(`backup ${backup.id} was taken with data_dir ${staged.manifest.data_dir}; this config says ${config.data_dir} (the one re-owned here)`)
+    }
+
     if (staged.manifest.host.boot_id === (await localBootId(root))) {
       warn(`backup ${backup.id} was taken during this very boot (of ${staged.manifest.host.hostname}): is this host restoring onto itself?`)
     }
