@@ -5,6 +5,7 @@ import {
   closeSync,
   constants,
   copyFileSync,
+  existsSync,
   fchmodSync,
   fchownSync,
   fsyncSync,
@@ -158,7 +159,10 @@ export async function installPlan(plan: InstallPlan, journal: RestoreJournal, op
   const parentsOk = new Set<string>()
   // One syncfs instead of an fsync per staged file: the data is on disk before any rename shows it.
   if (work.some((e) => e.type === 'file')) await syncFilesystem(options.stagingDir)
-  const stagingDev = (await stat(options.stagingDir)).dev
+  // With SELinux, a file renamed out of /var/tmp keeps its tmp label and a confined service may
+  // not read it; a file created beside its target gets that directory's label. So under SELinux
+  // every file takes the copy path (-1 matches no device).
+  const stagingDev = existsSync('/sys/fs/selinux/enforce') ? -1 : (await stat(options.stagingDir)).dev
   const devs = new Map<string, number>()
   const devOf = (dir: string) => {
     let dev = devs.get(dir)
