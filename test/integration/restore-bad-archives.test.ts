@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import {randomBytes} from 'node:crypto'
-import {existsSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {describe, test} from 'node:test'
 import {gzipSync} from 'node:zlib'
@@ -202,6 +202,21 @@ describe('ha restore refuses a bad archive and changes nothing', {skip}, () => {
       writeFileSync(join(pair.secondary, 'etc/passwd'), passwd.split('\n').filter((l) => !l.startsWith('xvm:')).join('\n'))
     })
     assert.doesNotMatch(message, /root/, 'never falls back to root')
+  })
+
+  test('a saved group with no group of that name on this host', (t) => {
+    refuses(t, () => {}, /group xvm does not exist on this host/, (pair) => {
+      const group = readFileSync(join(pair.secondary, 'etc/group'), 'utf8')
+      writeFileSync(join(pair.secondary, 'etc/group'), group.split('\n').filter((l) => !l.startsWith('xvm:')).join('\n'))
+    })
+  })
+
+  test('a directory on this host where the backup saved a file', (t) => {
+    refuses(t, () => {}, /satellite\.conf is a directory, the backup saved a file there: move it away first/, (pair) => {
+      const path = join(pair.secondary, 'etc/opt/sun/xvm/satellite.conf')
+      rmSync(path)
+      mkdirSync(path)
+    })
   })
 
   test('a product version other than this host\'s, without --ignore-version', (t) => {
