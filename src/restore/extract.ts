@@ -420,7 +420,9 @@ class ByteLimit extends Transform {
     private readonly limit: number,
     private readonly what: string,
   ) {
-    super()
+    // A deep buffer lets zlib inflate the next block on the thread pool while this thread
+    // parses, hashes and writes the previous one, instead of taking turns.
+    super({highWaterMark: 8 * 1024 * 1024})
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -430,7 +432,9 @@ class ByteLimit extends Transform {
       return
     }
 
-    callback(null, chunk)
+    // Handed on after zlib's callback returns, so zlib has already queued the next block on the
+    // thread pool: inflating and our parsing, hashing and writing overlap instead of alternating.
+    setImmediate(() => callback(null, chunk))
   }
 }
 
