@@ -348,7 +348,8 @@ class StagingWriter {
 
 function lstatOrUndefined(path: string): Stats | undefined {
   try {
-    return lstatSync(path)
+    // throwIfNoEntry: an absent path is the common case on a fresh host, and an exception each is slow.
+    return lstatSync(path, {throwIfNoEntry: false})
   } catch {
     return undefined
   }

@@ -219,7 +219,8 @@ async function sameAsSaved(
 /** Synchronous: thousands of sequential lstats, where a thread-pool round trip each costs more than the call. */
 function lstatOrUndefined(path: string): Stats | undefined {
   try {
-    return lstatSync(path)
+    // throwIfNoEntry: an absent path is the common case on a fresh host, and an exception each is slow.
+    return lstatSync(path, {throwIfNoEntry: false})
   } catch {
     return undefined
   }
