@@ -8,6 +8,7 @@ import {localBootId, localHostname, readProductVersion} from '../host-facts.js'
 import {acquireLock} from '../lock.js'
 import type {LocalNode} from '../nodes.js'
 import {backupsDirOn, dataDirOn, lockPathOn, stateDirOn} from '../state-dir.js'
+import {localAttachment} from '../storage/attachment.js'
 import {haVersion} from '../version.js'
 import {verifyArchive, writeArchive} from './archive.js'
 import {collect, loadManifestSpec} from './collect.js'
@@ -17,6 +18,8 @@ import {archiveSuffix, backupId, listBackups, recordVerification, removeBackup, 
 
 export interface BackupOptions {
   config: Config
+  /** From cron on both nodes: on the node without the storage, do nothing and succeed. */
+  ifAttached?: boolean
   node: LocalNode
   /** Progress lines for a person; the procedure itself never prints. */
   onProgress?: (message: string) => void
@@ -46,13 +49,28 @@ export interface BackupResult {
  * travels with the shared storage. One archive per run; it gets its final name only after it
  * has been written, fsync'd and re-read against its manifest; old archives are pruned only then.
  */
-export async function runBackup({config, node, onProgress = () => {}, signal}: BackupOptions): Promise<BackupResult> {
+export interface NotAttachedResult {
+  data_dir: string
+  node: string
+  reason: string
+  status: 'not_attached'
+}
+
+export async function runBackup({config, ifAttached, node, onProgress = () => {}, signal}: BackupOptions): Promise<BackupResult | NotAttachedResult> {
   const started = Date.now()
   const root = node.config.root
   const dataDir = dataDirOn(node.config, config)
   // Everything that can be wrong with the input is checked before anything is written.
   const specs = await loadManifestSpec(config)
   await requireDirectory(dataDir)
+  const notHere = await storageNotAttached(config, dataDir)
+  if (notHere) {
+    if (ifAttached) return {data_dir: dataDir, node: node.name, reason: notHere, status: 'not_attached'}
+    throw new HaError(`${notHere}; refusing to back up into the bare mountpoint on this node's own disk`, {
+      actions: ['run ha backup on the node that holds the storage (ha check shows which)', 'from cron on both nodes: ha backup --quiet --if-attached'],
+    })
+  }
+
   const stateDir = stateDirOn(node.config, config)
   const dir = backupsDirOn(node.config, config)
   await mkdir(stateDir, {mode: 0o700, recursive: true})
@@ -147,6 +165,15 @@ async function requireDirectory(dataDir: string): Promise<void> {
   if (!isDirectory) {
     throw new HaError(`data directory ${dataDir} is not a directory`, {actions: ['check data_dir in the config']})
   }
+}
+
+/** Why the shared storage is not attached here, or undefined when it is (or kind is none). */
+async function storageNotAttached(config: Config, dataDir: string): Promise<string | undefined> {
+  if (config.storage.kind === 'none') return undefined
+  const attachment = await localAttachment(config, dataDir)
+  if ('error' in attachment) throw new HaError(`cannot tell whether the shared storage is attached here: ${attachment.error}`, {actions: ['check storage in the config']})
+  if (attachment.held) return undefined
+  return config.storage.kind === 'zfs' ? `pool ${config.storage.pool} is not imported on this node` : `nothing is mounted at ${dataDir} on this node`
 }
 
 /** A disk-full or I/O error (write or fsync) fails the run with the file and the errno named. */

@@ -4,6 +4,7 @@ import type {Config} from '../config/schema.js'
 import type {Probe} from '../hosts/host.js'
 import {arpingUnlessHeldScript} from '../net/arping.js'
 import {addressOnly} from '../net/ip-addr.js'
+import {attachmentProbeArgv} from '../storage/attachment.js'
 import {underRoot} from '../fs/under-root.js'
 
 /**
@@ -53,9 +54,7 @@ export function checkProbes(config: Config, root: string): Probe[] {
   }
 
   probes.push(
-    config.storage.kind === 'zfs'
-      ? {argv: ['zpool', 'list', '-H', '-o', 'name,health', config.storage.pool ?? ''], id: probeIds.storage}
-      : {argv: ['findmnt', '-J', '-b', '-o', 'TARGET,SOURCE,FSTYPE,SIZE,USED,AVAIL', '--mountpoint', dataDir], id: probeIds.storage},
+    {argv: attachmentProbeArgv(config, dataDir), id: probeIds.storage},
     {argv: ['sh', '-c', listBackupsScript, 'ha-backups', underRoot(root, backupDirOnHost(config))], id: probeIds.backups},
     {argv: ['df', '-P', '-B1', '--', dataDir], id: probeIds.dataDf},
     {argv: ['df', '-P', '-B1', '--', underRoot(root, dirname(config.data_dir))], id: probeIds.parentDf},
