@@ -6,6 +6,7 @@ import {arpingUnlessHeldScript} from '../net/arping.js'
 import {addressOnly} from '../net/ip-addr.js'
 import {attachmentProbeArgv} from '../storage/attachment.js'
 import {underRoot} from '../fs/under-root.js'
+import {backupsHostPath} from '../state-dir.js'
 
 /**
  * Everything `ha check` needs from one node, as one batch: one exec, one round trip. Which node
@@ -37,11 +38,6 @@ export const listBackupsScript = [
   'done',
 ].join('\n')
 
-export function backupDirOnHost(config: Config): string {
-  const dir = config.backup.dir
-  return dir.startsWith('/') ? dir : `${config.data_dir.replace(/\/+$/, '')}/${dir}`
-}
-
 export function checkProbes(config: Config, root: string): Probe[] {
   const dataDir = underRoot(root, config.data_dir)
   const probes: Probe[] = [
@@ -55,7 +51,7 @@ export function checkProbes(config: Config, root: string): Probe[] {
 
   probes.push(
     {argv: attachmentProbeArgv(config, dataDir), id: probeIds.storage},
-    {argv: ['sh', '-c', listBackupsScript, 'ha-backups', underRoot(root, backupDirOnHost(config))], id: probeIds.backups},
+    {argv: ['sh', '-c', listBackupsScript, 'ha-backups', underRoot(root, backupsHostPath(config))], id: probeIds.backups},
     {argv: ['df', '-P', '-B1', '--', dataDir], id: probeIds.dataDf},
     {argv: ['df', '-P', '-B1', '--', underRoot(root, dirname(config.data_dir))], id: probeIds.parentDf},
   )
