@@ -106,6 +106,7 @@ if (process.argv[1]?.endsWith("remap-worker.ts")) await main()
 async function main() {
 const [op, dir, extra] = process.argv.slice(2)
 const t0 = process.hrtime.bigint()
+const cpu0 = process.cpuUsage()
 let result: unknown
 switch (op) {
   case 'generate': {
@@ -151,5 +152,6 @@ switch (op) {
 }
 
 const ms = Number(process.hrtime.bigint() - t0) / 1e6
-console.log(JSON.stringify({max_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024), ms: Math.round(ms), op, result}))
+const cpu = process.cpuUsage(cpu0)
+console.log(JSON.stringify({cpu_ms: Math.round((cpu.user + cpu.system) / 1000), max_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024), ms: Math.round(ms), op, result}))
 }

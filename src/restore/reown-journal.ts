@@ -19,7 +19,7 @@
  * Records after the last K may or may not have been applied (resume settles them one by one:
  * an entry still in its before-state is changed, one in its after-state is left).
  */
-import {closeSync, constants, fsyncSync, openSync, readSync, writeSync} from 'node:fs'
+import {closeSync, constants, fsync, fsyncSync, openSync, readSync, writeSync} from 'node:fs'
 import {StringDecoder} from 'node:string_decoder'
 
 export const JOURNAL_FORMAT = 'ha-reown-journal/1'
@@ -83,6 +83,13 @@ export class JournalWriter {
 
   sync(): void {
     fsyncSync(this.fd)
+  }
+
+  /** fsync in the thread pool, so the caller can go on walking meanwhile. */
+  syncAsync(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      fsync(this.fd, (error) => (error ? reject(error) : resolve()))
+    })
   }
 
   write(text: string): void {

@@ -423,7 +423,8 @@ class Walker {
   private readonly hardlinks = new Set<number>()
   private ops: Op[] = []
   private batch = 0
-  private deferred: number[] = []
+  private deferred: Array<{batch: number; fd: number}> = []
+  private inflight?: {batch: number; ops: Op[]; synced: Promise<void>}
   private readonly mountSet: Set<string>
   private readonly progressEvery: number
   private nextProgress: number
@@ -451,7 +452,7 @@ class Walker {
     this.nextApplyProgress = this.progressEvery
   }
 
-  run(): void {
+  async run(): Promise<void> {
     const rootFd = openDirectory(this.root)
     this.rootFd = rootFd
     const st = fstatSync(rootFd)
@@ -460,7 +461,7 @@ class Walker {
     const stack: Frame[] = []
     try {
       this.entries++
-      stack.push(this.enter(rootFd, '', st))
+      stack.push(await this.enter(rootFd, '', st))
       while (stack.length > 0) {
         const top = stack.at(-1)!
         if (top.next < top.subNames.length) {
@@ -469,30 +470,27 @@ class Walker {
           const fd = this.openChild(top.fd, name, top.subIno[i])
           if (fd === undefined) continue
           const child = top.rel === '' ? name : `${top.rel}/${name}`
-          // enter() may throw before it returns a frame; make sure fd is closed then.
-          let frame: Frame
-          try {
-            frame = this.enter(fd, child, fstatSync(fd))
-          } catch (error) {
-            // The pending batch is dropped on any error (see finally), so nothing still needs fd.
-            closeSync(fd)
-            throw error
-          }
-
           top.subNames[i] = ''
+          // Pushed before enter() so that an error inside it still closes fd (finally below).
+          const frame: Frame = {batch: -1, fd, next: 0, rel: child, subIno: [], subNames: []}
           stack.push(frame)
+          await this.enter(fd, child, fstatSync(fd), frame)
         } else {
           stack.pop()
-          if (top.fd !== rootFd) this.release(top)
+          if (top.fd !== rootFd) await this.release(top)
         }
       }
 
-      this.flush()
+      await this.flush()
+      await this.flush()
     } finally {
-      // On an error or abort the unjournalled batch is dropped: it was never applied.
+      // On an error or abort: the batch not yet journalled is dropped (never applied); a batch
+      // journalled but not applied stays in the journal, after the last K, for resume to settle.
       this.ops = []
+      if (this.inflight) await this.inflight.synced.catch(() => {})
+      this.inflight = undefined
       for (const frame of stack) if (frame.fd !== rootFd) closeSync(frame.fd)
-      for (const fd of this.deferred) closeSync(fd)
+      for (const d of this.deferred) closeSync(d.fd)
       this.deferred = []
       this.cwd.restore()
       closeSync(rootFd)
@@ -522,7 +520,7 @@ class Walker {
 
     const st = fstatSync(fd)
     if (st.ino !== ino || st.dev !== this.rootDev) {
-      closeSync(fd)
+      this.closeDir(fd)
       this.replaced++
       return undefined
     }
@@ -531,14 +529,20 @@ class Walker {
   }
 
   /** Handles a directory's own owner, lists it, handles every non-directory in it. */
-  private enter(fd: number, rel: string, st: Stats): Frame {
-    const frame: Frame = {batch: -1, fd, next: 0, rel, subIno: [], subNames: []}
+  private async enter(
+    fd: number,
+    rel: string,
+    st: Stats,
+    frame: Frame = {batch: -1, fd, next: 0, rel, subIno: [], subNames: []},
+  ): Promise<Frame> {
     this.consider(st, How.DirFd, fd, '', rel === '' ? '.' : rel, frame)
     this.cwd.to(fd)
     const names = readdirSync('.')
-    this.options.afterList?.(rel)
-    // A hook may have run code that changed directory; every name below is relative to fd.
-    this.cwd.to(fd, true)
+    if (this.options.afterList) {
+      this.options.afterList(rel)
+      // The hook may have changed directory; every name below must be looked up in fd.
+      this.cwd.to(fd, true)
+    }
     const relPrefix = rel === '' ? '' : rel + '/'
     const signal = this.options.signal
     for (const name of names) {
@@ -576,6 +580,11 @@ class Walker {
       const how = type === S_IFREG && (s.mode & SETID) !== 0 ? How.SetId : How.Path
       if (type !== S_IFREG && type !== S_IFLNK && (s.mode & SETID) !== 0 && this.wouldChange(s)) this.modesNotRestored++
       this.consider(s, how, fd, name, relPrefix + name, frame)
+      if (this.apply && this.ops.length >= this.apply.batchSize) {
+        await this.flush()
+        // Applying the previous batch changed directory; the names here belong to fd.
+        this.cwd.to(fd)
+      }
     }
 
     return frame
@@ -610,31 +619,42 @@ class Walker {
     if (!this.apply) return
     this.ops.push({fd, gid0, gid1, how, ino: s.ino, mode0: s.mode, path, rel, uid0, uid1})
     frame.batch = this.batch
-    if (this.ops.length >= this.apply.batchSize) this.flush()
   }
 
-  private release(frame: Frame): void {
-    if (frame.batch === this.batch && this.ops.length > 0) {
-      // An op of the pending batch names this descriptor; closing it now could let a later
-      // open() reuse the number and point /proc/self/fd/<n>/<name> into another directory.
-      this.deferred.push(frame.fd)
-      if (this.deferred.length >= 512) this.flush()
+  private async release(frame: Frame): Promise<void> {
+    if (frame.batch >= this.batch - 1) {
+      // An op of the pending or the in-flight batch names this descriptor; closing it now could
+      // let a later open() reuse the number while that op still means "name in this directory".
+      this.deferred.push({batch: frame.batch, fd: frame.fd})
+      if (this.deferred.length >= 1024) {
+        await this.flush()
+        await this.flush()
+      }
     } else {
-      closeSync(frame.fd)
+      this.closeDir(frame.fd)
     }
   }
 
-  /** Journal the pending batch durably, then apply it, then mark it applied. */
-  private flush(): void {
-    const ops = this.ops
-    if (ops.length > 0 && this.apply) {
-      const journal = this.apply.journal()
-      let text = ''
-      for (const op of ops) text += recordLine(op.ino, op.uid0, op.gid0, op.mode0, op.uid1, op.gid1, op.rel)
-      journal.write(text)
-      journal.sync()
+  private closeDir(fd: number): void {
+    this.cwd.forget(fd)
+    closeSync(fd)
+  }
+
+  /**
+   * Pipelined write-ahead: apply the in-flight batch (its records are durable once its fsync
+   * resolves), then write the pending batch's records and start their fsync in the thread pool, so
+   * the disk flush overlaps with walking the next batch instead of stalling the run. A change is
+   * never applied before the fsync of its record has completed.
+   */
+  private async flush(): Promise<void> {
+    const apply = this.apply
+    const previous = this.inflight
+    this.inflight = undefined
+    if (previous && apply) {
+      await previous.synced
+      const journal = apply.journal()
       const signal = this.options.signal
-      for (const op of ops) {
+      for (const op of previous.ops) {
         if (signal?.aborted) throw new InterruptedError()
         if (op.how !== How.DirFd) this.cwd.to(op.fd)
         applyOp(op, this)
@@ -644,13 +664,32 @@ class Walker {
         }
       }
 
-      journal.write(`K\t${ops.length}\n`)
+      journal.write(`K\t${previous.ops.length}\n`)
+      const keep: Array<{batch: number; fd: number}> = []
+      for (const d of this.deferred) {
+        if (d.batch <= previous.batch) this.closeDir(d.fd)
+        else keep.push(d)
+      }
+
+      this.deferred = keep
+    }
+
+    const ops = this.ops
+    if (ops.length > 0 && apply) {
+      const journal = apply.journal()
+      let text = ''
+      for (const op of ops) text += recordLine(op.ino, op.uid0, op.gid0, op.mode0, op.uid1, op.gid1, op.rel)
+      journal.write(text)
+      this.inflight = {batch: this.batch, ops, synced: journal.syncAsync()}
     }
 
     this.ops = []
     this.batch++
-    for (const fd of this.deferred) closeSync(fd)
-    this.deferred = []
+    if (!this.inflight) {
+      // Nothing pending references a deferred descriptor any more.
+      for (const d of this.deferred) this.closeDir(d.fd)
+      this.deferred = []
+    }
   }
 
   private progress(): void {
@@ -765,6 +804,11 @@ class WorkingDirectory {
     }
   }
 
+  /** Call before closing fd: a later open() may reuse the number for another directory. */
+  forget(fd: number): void {
+    if (fd === this.current) this.current = -1
+  }
+
   to(fd: number, force = false): void {
     if (fd === this.current && !force) return
     process.chdir(PROC_FD + fd)
@@ -847,7 +891,7 @@ export async function surveyReown(dataDir: string, plan: OwnerPlan, options: Wal
   checkProcFd()
   const root = resolveDataDir(dataDir)
   const walker = new Walker(root, plan.maps.users, plan.maps.groups, options)
-  walker.run()
+  await walker.run()
   return walker.survey(plan)
 }
 
@@ -880,7 +924,7 @@ export async function applyReown(dataDir: string, plan: OwnerPlan, options: Appl
     },
   })
   try {
-    walker.run()
+    await walker.run()
     if (writer) {
       writer.write(`E\t${walker.applied}\n`)
       writer.sync()
@@ -1042,7 +1086,7 @@ export async function resumeReown(journalPath: string, options: WalkOptions & {b
       done: state.applied,
       journal: () => writer,
     })
-    walker.run()
+    await walker.run()
     writer.write(`E\t${walker.applied + settled}\n`)
     writer.sync()
   } finally {

@@ -384,6 +384,42 @@ describe('applyReown on a real tree (root)', {skip: needsRoot}, () => {
     assert.deepEqual(snapshot(outside), outsideBefore)
   })
 
+  test('many small directories and tiny batches: every entry mapped once, working directory restored', async () => {
+    const d = workdir()
+    const root = join(d, 'data')
+    dir(root, 1001, 2001)
+    for (let i = 0; i < 150; i++) {
+      const sub = join(root, `d${i % 10}`, `e${i}`)
+      if (i < 10) dir(join(root, `d${i}`), 1002, 2002)
+      dir(sub, 1001 + (i % 3), 2001 + (i % 2))
+      for (let j = 0; j < 3; j++) file(join(sub, `f${j}`), 1001 + ((i + j) % 3), 2001 + (j % 2))
+    }
+
+    const before = snapshot(root)
+    const cwd = process.cwd()
+    const p = plan()
+    const result = await applyReown(root, p, {batchSize: 7, journalPath: join(d, 'journal')})
+    assert.equal(process.cwd(), cwd)
+    assert.equal(result.changes, before.size)
+    const after = snapshot(root)
+    for (const [rel, state] of before) {
+      const [uid, gid, mode] = state.split(':')
+      assert.equal(after.get(rel), `${p.maps.users.get(Number(uid))}:${p.maps.groups.get(Number(gid))}:${mode}`, rel)
+    }
+  })
+
+  test('a name that is not valid UTF-8 is left alone and reported, not silently skipped', async () => {
+    const d = workdir()
+    const root = join(d, 'data')
+    dir(root, 1001, 2001)
+    const odd = Buffer.concat([Buffer.from(`${root}/odd-`), Buffer.from([0xff, 0xfe])])
+    writeFileSync(odd, 'x')
+    lchownSync(odd, 1001, 2001)
+    const result = await applyReown(root, plan(), {journalPath: join(d, 'journal')})
+    assert.equal(result.skipped.undecodable_names, 1)
+    assert.equal(lstatSync(odd).uid, 1001)
+  })
+
   test('another filesystem mounted inside the data directory is not entered', async (t) => {
     const d = workdir()
     const root = join(d, 'data')
