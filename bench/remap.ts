@@ -10,7 +10,8 @@
  * its own process (bench/remap-worker.ts) so its peak RSS is its own; `sync` runs before each
  * measurement and is timed after it, so dirty-metadata writeback is charged to whoever caused it.
  * Prints per-run figures and the medians of: apply / chown -R (target ≤ 1.2), a second run with
- * nothing left to change / a plain walk (target ≤ 1.0), and peak RSS (target < 256 MB).
+ * nothing left to change / a plain walk (target ≤ 1.0), and peak RSS (target < 256 MB); and, as
+ * the floor any pure-Node implementation meets, a bare lstat+lchown loop / chown -R.
  */
 import {spawnSync} from 'node:child_process'
 import {existsSync, mkdirSync, rmSync} from 'node:fs'
@@ -58,6 +59,10 @@ for (let run = 0; run < runs; run++) {
     row.chown_ms = timed('chown', ['-R', '2103:3101', tree]).ms
     row.chown_sync_ms = syncMs()
     worker('reset')
+    syncMs()
+    row.raw_ms = worker('raw').ms
+    syncMs()
+    worker('reset')
   }
 
   const doApply = () => {
@@ -102,6 +107,7 @@ for (let run = 0; run < runs; run++) {
   }
 
   row.ratio = row.apply_ms / row.chown_ms
+  row.raw_ratio = row.raw_ms / row.chown_ms
   row.ratio_sync = (row.apply_ms + row.apply_sync_ms) / (row.chown_ms + row.chown_sync_ms)
   row.second_vs_walk = row.second_ms / row.walk_ms
   rows.push(row)
@@ -110,11 +116,12 @@ for (let run = 0; run < runs; run++) {
       `(+sync ${f(row.apply_sync_ms)}, process ${f(row.apply_wall_ms)}, ${row.changes} changes, ${row.apply_rss_mb} MB) ` +
       `ratio ${row.ratio.toFixed(2)} (with sync ${row.ratio_sync.toFixed(2)}) | second run ${f(row.second_ms)} vs plain walk ` +
       `${f(row.walk_ms)} = ${row.second_vs_walk.toFixed(2)} (find -printf '' ${f(row.find_ms)}, find %U:%G ${f(row.find_stat_ms)}) | ` +
-      `undo ${f(row.undo_ms)} ${row.undo_rss_mb} MB`,
+      `undo ${f(row.undo_ms)} ${row.undo_rss_mb} MB | bare Node lstat+lchown loop ${f(row.raw_ms)} = ${row.raw_ratio.toFixed(2)} × chown -R`,
   )
 }
 
 const m = (k: string) => median(rows.map((r) => r[k]))
 const peak = Math.max(...rows.flatMap((r) => [r.apply_rss_mb, r.second_rss_mb, r.undo_rss_mb]))
 console.log(`\nmedian over ${runs} runs: re-own/chown -R ${m('ratio').toFixed(2)} (target <= 1.2; with the final sync ${m('ratio_sync').toFixed(2)}); ` +
-  `second run/plain walk ${m('second_vs_walk').toFixed(2)} (target <= 1.0); peak RSS ${peak} MB (target < 256)`)
+  `second run/plain walk ${m('second_vs_walk').toFixed(2)} (target <= 1.0); peak RSS ${peak} MB (target < 256); ` +
+  `floor: bare Node lstat+lchown loop/chown -R ${m('raw_ratio').toFixed(2)}`)

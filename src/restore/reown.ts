@@ -12,10 +12,20 @@
  *   surveyReown(dataDir, plan, {signal?, onProgress?})           → ReownSurvey    (writes nothing; the dry run)
  *   assertPlanComplete(plan)                                     throws HaError listing EVERY saved name
  *       with no match here and every refused mapping (applyReown calls it too, before touching anything)
- *   applyReown(dataDir, plan, {journalPath, signal?, onProgress?}) → ReownResult
- *   resumeReown(journalPath, {signal?, onProgress?})             → ReownResult    (after a crash or Ctrl-C)
- *   undoReown(journalPath, {signal?})                            → UndoResult     (owners and modes as before)
- *
+ *   applyReown(dataDir, plan, {journalPath, signal?, onProgress?, batchSize?}) → ReownResult
+ *       journalPath must be outside the data directory and on a disk that survives a reboot (the
+ *       undo folder). If it already holds a FINISHED re-own of this directory the call is a no-op
+ *       (already_done: true) — a second run must not apply a swap twice; an unfinished one is an
+ *       HaError pointing at --resume / --undo. If nothing needs changing, no journal is created
+ *       (journal_path: null). Ctrl-C (signal) throws InterruptedError; the journal is consistent.
+ *   resumeReown(journalPath, {signal?, onProgress?})             → ReownResult    (after a crash or Ctrl-C;
+ *       no journal file at all means the run stopped before its first change: run applyReown again)
+ *   undoReown(journalPath, {signal?})                            → UndoResult     (owners and modes as before;
+ *       idempotent; entries changed by someone else since are left and counted as conflicts)
+ *   Journal format: see reown-journal.ts. Result objects use snake_case and are JSON-ready (--json).
+ *   Check survey.skipped.undecodable_names before applying: names that are not valid UTF-8 cannot be
+ *   addressed through Node's string paths and are left as they are (reported, never silently).
+
  * Rules: uid/gid 0 stay 0 and nothing else ever becomes 0; an id with no saved name is left as it
  * is and reported; symlinks are re-owned themselves; hardlinked files are changed once; chown
  * clears setuid/setgid, so those modes are put back after it; only entries whose owner actually
@@ -43,8 +53,11 @@
  * plus the pending sub-directory names on the current path), changes are journalled in batches,
  * and only inodes with more than one link are remembered.
  *
- * Everything here is synchronous on purpose: one thread-pool round trip per entry costs more than
- * the syscall itself, and the benchmark (bench/remap) holds this to 1.2× `chown -R`.
+ * The walk is synchronous on purpose: one thread-pool round trip per entry costs more than the
+ * syscall itself (bench/remap compares it with `chown -R`). The only asynchronous step is the
+ * journal's fsync, which overlaps with walking the next batch.
+ * process.chdir is used (see WorkingDirectory), so this cannot run inside a worker thread; the
+ * process's working directory is put back before every await, so other code never sees it moved.
  */
 import {
   closeSync,
@@ -651,6 +664,8 @@ class Walker {
     const previous = this.inflight
     this.inflight = undefined
     if (previous && apply) {
+      // Other code may run during the await: give it back the process's own working directory.
+      this.cwd.restore()
       await previous.synced
       const journal = apply.journal()
       const signal = this.options.signal
