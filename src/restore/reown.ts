@@ -944,6 +944,8 @@ export async function applyReown(dataDir: string, plan: OwnerPlan, options: Appl
       writer.write(`E\t${walker.applied}\n`)
       writer.sync()
     }
+  } catch (error) {
+    throw stopped(error, root, writer ? journalPath : undefined)
   } finally {
     writer?.close()
   }
@@ -975,6 +977,27 @@ function finishedBefore(journalPath: string, root: string): ReownResult {
   }
 
   return {...emptySurvey(root), already_done: true, journal_path: journalPath, resumed: false}
+}
+
+/**
+ * A failure mid-walk (EIO, EPERM on an immutable file, a full disk for the journal) must tell the
+ * operator where things stand: what changed so far is journalled, so resume or undo both work.
+ */
+function stopped(error: unknown, root: string, journalPath: string | undefined): unknown {
+  if (error instanceof HaError) return error
+  if (!journalPath) {
+    return new HaError(`re-owning ${root} failed before anything was changed: ${describeSystemError(error)}`, {cause: error})
+  }
+
+  return new HaError(`re-owning ${root} stopped part-way: ${describeSystemError(error)}`, {
+    actions: [
+      `fix the cause, then ha restore --resume (continues from the journal ${journalPath})`,
+      'or ha restore --undo to put every owner back as it was',
+    ],
+    cause: error,
+    details: {journal_path: journalPath},
+    exitCode: ExitCode.stoppedMidway,
+  })
 }
 
 function createJournal(path: string, header: JournalHeader): JournalWriter {
@@ -1104,6 +1127,8 @@ export async function resumeReown(journalPath: string, options: WalkOptions & {b
     await walker.run()
     writer.write(`E\t${walker.applied + settled}\n`)
     writer.sync()
+  } catch (error) {
+    throw stopped(error, header.data_dir, journalPath)
   } finally {
     writer.close()
   }

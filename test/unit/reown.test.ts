@@ -446,6 +446,33 @@ describe('applyReown on a real tree (root)', {skip: needsRoot}, () => {
     assert.equal(owner(other), '1001:2001')
   })
 
+  test('a change the kernel refuses stops the run with resume/undo advice; resume then finishes', async (t) => {
+    const d = workdir()
+    const root = join(d, 'data')
+    dir(root, 1001, 2001)
+    for (let i = 0; i < 10; i++) file(join(root, `f${i}`), 1001 + (i % 2), 2001)
+    const stuck = join(root, 'f5')
+    try {
+      execFileSync('chattr', ['+i', stuck], {stdio: 'pipe'})
+    } catch (error) {
+      // tmpfs has no immutable flag; /tmp on ext4 does.
+      if (process.env.CI === 'true') throw error
+      t.skip('chattr +i does not work on this filesystem')
+      return
+    }
+
+    t.after(() => execFileSync('chattr', ['-i', stuck], {stdio: 'pipe'}))
+    const journalPath = join(d, 'journal')
+    await assert.rejects(
+      applyReown(root, plan(), {batchSize: 3, journalPath}),
+      (error: unknown) =>
+        error instanceof HaError && error.exitCode === 5 && /stopped part-way: EPERM/.test(error.message) && /--resume/.test(error.actions.join(' ')),
+    )
+    execFileSync('chattr', ['-i', stuck])
+    await resumeReown(journalPath)
+    for (let i = 0; i < 10; i++) assert.equal(owner(join(root, `f${i}`)), i % 2 === 0 ? '1002:2002' : '1001:2002', `f${i}`)
+  })
+
   test('another filesystem mounted inside the data directory is not entered', async (t) => {
     const d = workdir()
     const root = join(d, 'data')
