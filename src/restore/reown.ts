@@ -635,7 +635,7 @@ class Walker {
   }
 
   private async release(frame: Frame): Promise<void> {
-    if (frame.batch >= this.batch - 1) {
+    if (frame.batch >= 0 && frame.batch >= this.batch - 1) {
       // An op of the pending or the in-flight batch names this descriptor; closing it now could
       // let a later open() reuse the number while that op still means "name in this directory".
       this.deferred.push({batch: frame.batch, fd: frame.fd})
