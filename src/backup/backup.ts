@@ -1,4 +1,5 @@
 import {chmod, mkdir, rename, rm, stat} from 'node:fs/promises'
+import createDebug from 'debug'
 import {join} from 'node:path'
 
 import type {Config} from '../config/schema.js'
@@ -15,6 +16,8 @@ import {collect, loadManifestSpec} from './collect.js'
 import {type BackupManifest, manifestFormat, type MissingEntry} from './manifest.js'
 import {selectForPruning} from './retention.js'
 import {archiveSuffix, backupId, listBackups, recordVerification, removeBackup, removeLeftovers, tempPrefix} from './store.js'
+
+const debug = createDebug('ha:backup')
 
 export interface BackupOptions {
   config: Config
@@ -84,6 +87,7 @@ export async function runBackup({config, ifAttached, node, onProgress = () => {}
     onProgress(`collecting files under ${root}`)
     // The data directory is never saved into itself (a glob like /var/opt/** would recurse).
     const collected = await collect(root, specs, [...config.backup.exclude, config.data_dir, `${config.data_dir}/**`], signal)
+    debug('collected %d entries in %d ms', collected.entries.length, Date.now() - started)
     const existing = await listBackups(dir)
     const seq = Math.max(0, ...existing.map((b) => b.manifest?.seq ?? 0)) + 1
     const createdAt = new Date()
@@ -104,9 +108,11 @@ export async function runBackup({config, ifAttached, node, onProgress = () => {}
     onProgress(`writing ${collected.entries.length} entries to ${id}${archiveSuffix}`)
     temp = join(dir, `${tempPrefix}${id}${archiveSuffix}`)
     await writeDurably(temp, root, manifest, signal)
+    debug('written and fsync\'d at %d ms', Date.now() - started)
     if (signal?.aborted) throw new InterruptedError()
     onProgress('verifying the new archive')
     const verified = await verifyArchive(temp)
+    debug('verified at %d ms', Date.now() - started)
     if (signal?.aborted) throw new InterruptedError()
     if (verified.problems.length > 0) {
       throw new HaError(`the new archive did not verify, so it was discarded and nothing was pruned:\n  ${verified.problems.join('\n  ')}`, {
