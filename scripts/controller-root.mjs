@@ -103,7 +103,8 @@ export function makeControllerRoot(root, options = {}) {
 }
 
 /** A config for ha pointing at one or two controller roots. */
-export function controllerConfig({primaryRoot, secondaryRoot = '/nonexistent-secondary', keep = 24, include = [], hostname = 'ctl-a'}) {
+/** `storage` defaults to kind none: these roots are plain folders, not mounted shared storage. */
+export function controllerConfig({primaryRoot, secondaryRoot = '/nonexistent-secondary', keep = 24, include = [], hostname = 'ctl-a', storage = {kind: 'none'}}) {
   return [
     'data_dir: /var/opt/sun/xvm',
     'nodes:',
@@ -113,6 +114,8 @@ export function controllerConfig({primaryRoot, secondaryRoot = '/nonexistent-sec
     '  secondary:',
     '    hostname: ctl-b',
     `    root: ${secondaryRoot}`,
+    'storage:',
+    ...Object.entries(storage).map(([key, value]) => `  ${key}: ${value}`),
     'backup:',
     `  keep: ${keep}`,
     ...(include.length > 0 ? ['  include:', ...include.map((i) => `    - ${i}`)] : []),

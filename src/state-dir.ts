@@ -20,7 +20,12 @@ export function lockPathOn(node: NodeConfig, config: Config): string {
   return join(stateDirOn(node, config), 'ha.lock')
 }
 
-export function backupsDirOn(node: NodeConfig, config: Config): string {
+/** The backups folder as a host path (before the node's root): backup.dir, relative to data_dir. */
+export function backupsHostPath(config: Config): string {
   const dir = config.backup.dir
-  return dir.startsWith('/') ? underRoot(node.root, dir) : join(dataDirOn(node, config), dir)
+  return dir.startsWith('/') ? dir : join(config.data_dir, dir)
+}
+
+export function backupsDirOn(node: NodeConfig, config: Config): string {
+  return underRoot(node.root, backupsHostPath(config))
 }

@@ -1,4 +1,5 @@
 import {chmod, mkdir, rename, rm, stat} from 'node:fs/promises'
+import createDebug from 'debug'
 import {join} from 'node:path'
 
 import type {Config} from '../config/schema.js'
@@ -8,6 +9,7 @@ import {localBootId, localHostname, readProductVersion} from '../host-facts.js'
 import {acquireLock} from '../lock.js'
 import type {LocalNode} from '../nodes.js'
 import {backupsDirOn, dataDirOn, lockPathOn, stateDirOn} from '../state-dir.js'
+import {localAttachment} from '../storage/attachment.js'
 import {haVersion} from '../version.js'
 import {verifyArchive, writeArchive} from './archive.js'
 import {collect, loadManifestSpec} from './collect.js'
@@ -15,8 +17,12 @@ import {type BackupManifest, manifestFormat, type MissingEntry} from './manifest
 import {selectForPruning} from './retention.js'
 import {archiveSuffix, backupId, listBackups, recordVerification, removeBackup, removeLeftovers, tempPrefix} from './store.js'
 
+const debug = createDebug('ha:backup')
+
 export interface BackupOptions {
   config: Config
+  /** From cron on both nodes: on the node without the storage, do nothing and succeed. */
+  ifAttached?: boolean
   node: LocalNode
   /** Progress lines for a person; the procedure itself never prints. */
   onProgress?: (message: string) => void
@@ -46,13 +52,28 @@ export interface BackupResult {
  * travels with the shared storage. One archive per run; it gets its final name only after it
  * has been written, fsync'd and re-read against its manifest; old archives are pruned only then.
  */
-export async function runBackup({config, node, onProgress = () => {}, signal}: BackupOptions): Promise<BackupResult> {
+export interface NotAttachedResult {
+  data_dir: string
+  node: string
+  reason: string
+  status: 'not_attached'
+}
+
+export async function runBackup({config, ifAttached, node, onProgress = () => {}, signal}: BackupOptions): Promise<BackupResult | NotAttachedResult> {
   const started = Date.now()
   const root = node.config.root
   const dataDir = dataDirOn(node.config, config)
   // Everything that can be wrong with the input is checked before anything is written.
   const specs = await loadManifestSpec(config)
   await requireDirectory(dataDir)
+  const notHere = await storageNotAttached(config, dataDir)
+  if (notHere) {
+    if (ifAttached) return {data_dir: dataDir, node: node.name, reason: notHere, status: 'not_attached'}
+    throw new HaError(`${notHere}; refusing to back up into the bare mountpoint on this node's own disk`, {
+      actions: ['run ha backup on the node that holds the storage (ha check shows which)', 'from cron on both nodes: ha backup --quiet --if-attached'],
+    })
+  }
+
   const stateDir = stateDirOn(node.config, config)
   const dir = backupsDirOn(node.config, config)
   await mkdir(stateDir, {mode: 0o700, recursive: true})
@@ -66,6 +87,7 @@ export async function runBackup({config, node, onProgress = () => {}, signal}: B
     onProgress(`collecting files under ${root}`)
     // The data directory is never saved into itself (a glob like /var/opt/** would recurse).
     const collected = await collect(root, specs, [...config.backup.exclude, config.data_dir, `${config.data_dir}/**`], signal)
+    debug('collected %d entries in %d ms', collected.entries.length, Date.now() - started)
     const existing = await listBackups(dir)
     const seq = Math.max(0, ...existing.map((b) => b.manifest?.seq ?? 0)) + 1
     const createdAt = new Date()
@@ -86,9 +108,11 @@ export async function runBackup({config, node, onProgress = () => {}, signal}: B
     onProgress(`writing ${collected.entries.length} entries to ${id}${archiveSuffix}`)
     temp = join(dir, `${tempPrefix}${id}${archiveSuffix}`)
     await writeDurably(temp, root, manifest, signal)
+    debug('written and fsync\'d at %d ms', Date.now() - started)
     if (signal?.aborted) throw new InterruptedError()
     onProgress('verifying the new archive')
     const verified = await verifyArchive(temp)
+    debug('verified at %d ms', Date.now() - started)
     if (signal?.aborted) throw new InterruptedError()
     if (verified.problems.length > 0) {
       throw new HaError(`the new archive did not verify, so it was discarded and nothing was pruned:\n  ${verified.problems.join('\n  ')}`, {
@@ -147,6 +171,15 @@ async function requireDirectory(dataDir: string): Promise<void> {
   if (!isDirectory) {
     throw new HaError(`data directory ${dataDir} is not a directory`, {actions: ['check data_dir in the config']})
   }
+}
+
+/** Why the shared storage is not attached here, or undefined when it is (or kind is none). */
+async function storageNotAttached(config: Config, dataDir: string): Promise<string | undefined> {
+  if (config.storage.kind === 'none') return undefined
+  const attachment = await localAttachment(config, dataDir)
+  if ('error' in attachment) throw new HaError(`cannot tell whether the shared storage is attached here: ${attachment.error}`, {actions: ['check storage in the config']})
+  if (attachment.held) return undefined
+  return config.storage.kind === 'zfs' ? `pool ${config.storage.pool} is not imported on this node` : `nothing is mounted at ${dataDir} on this node`
 }
 
 /** A disk-full or I/O error (write or fsync) fails the run with the file and the errno named. */

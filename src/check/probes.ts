@@ -4,7 +4,9 @@ import type {Config} from '../config/schema.js'
 import type {Probe} from '../hosts/host.js'
 import {arpingUnlessHeldScript} from '../net/arping.js'
 import {addressOnly} from '../net/ip-addr.js'
+import {attachmentProbeArgv} from '../storage/attachment.js'
 import {underRoot} from '../fs/under-root.js'
+import {backupsHostPath} from '../state-dir.js'
 
 /**
  * Everything `ha check` needs from one node, as one batch: one exec, one round trip. Which node
@@ -36,11 +38,6 @@ export const listBackupsScript = [
   'done',
 ].join('\n')
 
-export function backupDirOnHost(config: Config): string {
-  const dir = config.backup.dir
-  return dir.startsWith('/') ? dir : `${config.data_dir.replace(/\/+$/, '')}/${dir}`
-}
-
 export function checkProbes(config: Config, root: string): Probe[] {
   const dataDir = underRoot(root, config.data_dir)
   const probes: Probe[] = [
@@ -53,10 +50,8 @@ export function checkProbes(config: Config, root: string): Probe[] {
   }
 
   probes.push(
-    config.storage.kind === 'zfs'
-      ? {argv: ['zpool', 'list', '-H', '-o', 'name,health', config.storage.pool ?? ''], id: probeIds.storage}
-      : {argv: ['findmnt', '-J', '-b', '-o', 'TARGET,SOURCE,FSTYPE,SIZE,USED,AVAIL', '--mountpoint', dataDir], id: probeIds.storage},
-    {argv: ['sh', '-c', listBackupsScript, 'ha-backups', underRoot(root, backupDirOnHost(config))], id: probeIds.backups},
+    {argv: attachmentProbeArgv(config, dataDir), id: probeIds.storage},
+    {argv: ['sh', '-c', listBackupsScript, 'ha-backups', underRoot(root, backupsHostPath(config))], id: probeIds.backups},
     {argv: ['df', '-P', '-B1', '--', dataDir], id: probeIds.dataDf},
     {argv: ['df', '-P', '-B1', '--', underRoot(root, dirname(config.data_dir))], id: probeIds.parentDf},
   )

@@ -66,7 +66,7 @@ export const serviceIpSchema = z
 
 export const storageSchema = z
   .object({
-    kind: z.enum(['mount', 'zfs']).default('mount'),
+    kind: z.enum(['mount', 'zfs', 'none']).default('mount'),
     device: z.string().min(1).optional(),
     fstype: z.string().min(1).optional(),
     pool: z.string().min(1).optional(),

@@ -15,12 +15,12 @@ const archives = (root: string) => readdirSync(backupsDir(root)).filter((n) => n
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex')
 
 /** A controller root and a config for it; every test gets its own. */
-function setup(t: Parameters<typeof tempDir>[0], options: {include?: string[]; keep?: number; root?: Parameters<typeof makeControllerRoot>[1]} = {}) {
+function setup(t: Parameters<typeof tempDir>[0], options: {include?: string[]; keep?: number; root?: Parameters<typeof makeControllerRoot>[1]; storage?: Record<string, string>} = {}) {
   const dir = tempDir(t)
   const root = join(dir, 'primary')
   makeControllerRoot(root, options.root)
   const config = join(dir, 'ha.yaml')
-  writeFileSync(config, controllerConfig({include: options.include, keep: options.keep, primaryRoot: root}))
+  writeFileSync(config, controllerConfig({include: options.include, keep: options.keep, primaryRoot: root, storage: options.storage}))
   const run = (...args: string[]) => ha([...args, '--config', config, '--node', 'primary'])
   return {config, dir, root, run}
 }
@@ -214,7 +214,7 @@ test('a full disk fails the run with ENOSPC, keeps the earlier archives and leav
   const skip = missingPrerequisite(['root'])
   if (skip) return t.skip(skip)
   // A big incompressible file makes the archive larger than the 1 MiB filesystem.
-  const {root, run} = setup(t)
+  const {root, run} = setup(t, {storage: {kind: 'mount'}})
   const data = join(root, 'var/opt/sun/xvm')
   rmSync(data, {recursive: true})
   mkdirSync(data)
@@ -229,6 +229,48 @@ test('a full disk fails the run with ENOSPC, keeps the earlier archives and leav
     assert.match(r.stderr, /ENOSPC/)
     assert.match(r.stderr, /nothing was pruned/)
     assert.deepEqual(snapshot(data), before, 'earlier archive intact, no partial file, lock released')
+  } finally {
+    spawnSync('umount', [data])
+  }
+})
+
+test('refuses to back up on the node where the storage is not mounted; --if-attached makes that a silent success', (t) => {
+  const {root, run} = setup(t, {storage: {kind: 'mount'}})
+  const data = join(root, 'var/opt/sun/xvm')
+  const before = snapshot(data)
+  const standby = run('backup')
+  assert.equal(standby.status, 1)
+  assert.match(standby.stderr, new RegExp(`nothing is mounted at ${data} on this node; refusing to back up into the bare mountpoint`))
+  assert.match(standby.stderr, /--if-attached/)
+  const cron = run('backup', '--quiet', '--if-attached')
+  assert.equal(cron.status, 0)
+  assert.equal(cron.stdout + cron.stderr, '', 'the standby\'s cron stays silent')
+  assert.deepEqual(snapshot(data), before, 'nothing written into the bare mountpoint')
+
+  const skip = missingPrerequisite(['root'])
+  if (skip) return t.skip(skip)
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'ha-test-shared', data])
+  try {
+    const active = run('backup', '--if-attached', '--json')
+    assert.equal(active.status, 0, active.stderr)
+    assert.equal(active.json?.result.status, 'ok')
+    assert.equal(archives(root).length, 1)
+  } finally {
+    spawnSync('umount', [data])
+  }
+})
+
+test('refuses when another filesystem than storage.device is mounted at data_dir', (t) => {
+  const skip = missingPrerequisite(['root'])
+  if (skip) return t.skip(skip)
+  const {root, run} = setup(t, {storage: {device: '/dev/zero', kind: 'mount'}})
+  const data = join(root, 'var/opt/sun/xvm')
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'ha-test-other', data])
+  try {
+    const r = run('backup')
+    assert.equal(r.status, 1)
+    assert.match(r.stderr, /is mounted from ha-test-other, not from storage\.device \/dev\/zero/)
+    assert.deepEqual(readdirSync(data), [], 'nothing written')
   } finally {
     spawnSync('umount', [data])
   }

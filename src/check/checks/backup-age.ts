@@ -5,7 +5,8 @@ import {type Config, type NodeName} from '../../config/schema.js'
 import {formatDuration} from '../../config/duration.js'
 import {underRoot} from '../../fs/under-root.js'
 import type {NodeFacts} from '../gather.js'
-import {backupDirOnHost, probeIds} from '../probes.js'
+import {backupsHostPath} from '../../state-dir.js'
+import {probeIds} from '../probes.js'
 import type {CheckItem} from '../types.js'
 
 export interface ArchiveSeen {
@@ -86,7 +87,7 @@ export function backupAgeCheck(config: Config, facts: Record<NodeName, NodeFacts
   }
 
   const holder = storageHolders[0]
-  const dir = underRoot(facts[holder].root, backupDirOnHost(config))
+  const dir = underRoot(facts[holder].root, backupsHostPath(config))
   const probe = facts[holder].probes?.get(probeIds.backups)
   const hostNow = facts[holder].clock?.host_time_s
   if (!probe || hostNow === undefined) {

@@ -1,4 +1,5 @@
 import {type Config, type NodeName, nodeNames} from '../../config/schema.js'
+import {type Attachment, interpretAttachment} from '../../storage/attachment.js'
 import {underRoot} from '../../fs/under-root.js'
 import type {NodeFacts} from '../gather.js'
 import {probeIds} from '../probes.js'
@@ -9,7 +10,6 @@ export interface StorageState {
   check: CheckItem
 }
 
-type NodeStorage = {error: string} | {held: false} | {held: true; detail: Record<string, unknown>}
 
 /**
  * The shared storage must be attached to one node only: an ext4 filesystem mounted twice, or a
@@ -17,12 +17,16 @@ type NodeStorage = {error: string} | {held: false} | {held: true; detail: Record
  */
 export function storageCheck(config: Config, facts: Record<NodeName, NodeFacts>): StorageState {
   const kind = config.storage.kind
-  const per = {} as Record<NodeName, NodeStorage>
+  if (kind === 'none') {
+    const summary = 'storage.kind is none: where data_dir lives is not checked, and no node counts as holding it'
+    return {check: {evidence: {held_by: [], kind}, id: 'storage', status: 'warn', summary, title: 'Storage'}, holders: []}
+  }
+
+  const per = {} as Record<NodeName, Attachment>
   for (const node of nodeNames) {
     const probe = facts[node].probes?.get(probeIds.storage)
     if (!probe) per[node] = {error: 'unreachable'}
-    else if (kind === 'zfs') per[node] = interpretZpool(probe.code, probe.stdout.toString(), probe.stderr.toString())
-    else per[node] = interpretFindmnt(probe.code, probe.stdout.toString(), probe.stderr.toString())
+    else per[node] = interpretAttachment(config, probe.code, probe.stdout.toString(), probe.stderr.toString())
   }
 
   const holders = nodeNames.filter((n) => 'held' in per[n] && per[n].held)
@@ -56,27 +60,4 @@ export function storageCheck(config: Config, facts: Record<NodeName, NodeFacts>)
 
   const from = kind === 'mount' ? ` from ${held.detail.source} (${fstype})` : ` (${held.detail.health})`
   return {check: {...base, status: 'pass', summary: `${what} is ${verb} on ${holders[0]} only${from}`}, holders}
-}
-
-/** findmnt --mountpoint: status 1 and no output when nothing is mounted there. */
-export function interpretFindmnt(code: number, stdout: string, stderr: string): NodeStorage {
-  if (code === 1 && stdout.trim() === '') return {held: false}
-  if (code !== 0) return {error: code === 127 ? 'findmnt is not installed' : stderr.trim() || `findmnt exit ${code}`}
-  try {
-    const fs = (JSON.parse(stdout) as {filesystems: Array<Record<string, unknown>>}).filesystems[0]
-    return {detail: {avail: fs.avail, fstype: fs.fstype, size: fs.size, source: fs.source, target: fs.target, used: fs.used}, held: true}
-  } catch {
-    return {error: `findmnt printed something unexpected: ${stdout.slice(0, 200)}`}
-  }
-}
-
-/** `zpool list -H -o name,health POOL`: status 1 with "no such pool" when it is not imported here. */
-export function interpretZpool(code: number, stdout: string, stderr: string): NodeStorage {
-  if (code === 0) {
-    const [name, health] = stdout.trim().split('\t')
-    return {detail: {health, name}, held: true}
-  }
-
-  if (code === 1 && /no such pool/.test(stderr)) return {held: false}
-  return {error: code === 127 ? 'zpool is not installed' : stderr.trim() || `zpool exit ${code}`}
 }

@@ -1,3 +1,4 @@
+import {Flags} from '@oclif/core'
 
 import {HaCommand} from '../../base-command.js'
 import {nodeFlag} from '../../flags.js'
@@ -8,11 +9,12 @@ export default class Backup extends HaCommand<typeof Backup> {
 
   static examples = [
     {command: '<%= config.bin %> backup', description: 'Back up this node (the one whose hostname matches the config)'},
-    {command: '0 * * * * root <%= config.bin %> backup --quiet', description: 'Hourly from /etc/cron.d: silent on success'},
+    {command: '0 * * * * root <%= config.bin %> backup --quiet --if-attached', description: 'Hourly from /etc/cron.d on both nodes: silent on success and on the standby'},
     {command: '<%= config.bin %> backup --node primary --json', description: 'Name the node; print the result as JSON'},
   ]
 
   static flags = {
+    'if-attached': Flags.boolean({description: 'when the shared storage is not attached to this node (the standby), do nothing and exit 0: for the same cron line on both nodes'}),
     node: nodeFlag,
   }
 
@@ -25,7 +27,12 @@ export default class Backup extends HaCommand<typeof Backup> {
     const {runBackup} = await import('../../backup/backup.js')
     const {renderBackup} = await import('../../backup/render.js')
     const node = localNode(config, flags.node, path)
-    const result = await runBackup({config, node, onProgress: (m) => this.reporter.info(m), signal: this.abort.signal})
+    const result = await runBackup({config, ifAttached: flags['if-attached'], node, onProgress: (m) => this.reporter.info(m), signal: this.abort.signal})
+    if (result.status === 'not_attached') {
+      this.finish(result, ExitCode.ok, (r) => `nothing to do: ${r.reason} (--if-attached)`)
+      return
+    }
+
     for (const missing of result.missing) this.reporter.warn(`optional ${missing.path} is missing; recorded in the manifest`)
     for (const skipped of result.skipped) this.reporter.warn(`not saved: ${skipped}`)
     for (const id of result.unreadable_archives) this.reporter.warn(`archive ${id} cannot be read; left in place (ha backup verify ${id})`)
