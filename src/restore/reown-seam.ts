@@ -1,15 +1,10 @@
 import type {AccountTable} from '../accounts.js'
-import {HaError} from '../errors.js'
 
 /**
- * The seam to the re-own engine (src/restore/reown.ts, written on the `reown` branch): restore
- * plans the owner maps, stops on unmatched names, surveys for --dry-run, applies with a journal
- * in the run's undo folder, and undoes from that journal. These types are the subset of the
- * engine's API that restore uses, so restore compiles and is reviewed on its own.
- *
- * MERGE NOTE: once reown.ts is on the same branch, replace loadReownEngine's body with a static
- * `import * as engine from './reown.js'` and `return engine`; the types below can then become
- * re-exports of the engine's own.
+ * What restore uses of the re-own engine (src/restore/reown.ts): plan the owner maps, stop on
+ * unmatched names, survey for --dry-run, apply with a journal in the run's undo folder, resume
+ * and undo from that journal. A narrow, typed subset (checked against the engine by the
+ * compiler in loadReownEngine), loaded lazily so a dry run of a bad archive never loads it.
  */
 export interface ManualMaps {
   /** Saved group name (or old gid as digits) → group name (or gid) on this host. */
@@ -91,14 +86,5 @@ export interface ReownEngine {
 }
 
 export async function loadReownEngine(): Promise<ReownEngine> {
-  // A computed specifier, so this branch compiles before reown.ts exists (see MERGE NOTE).
-  const specifier = './reown.js'
-  try {
-    return (await import(specifier)) as ReownEngine
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw error
-    throw new HaError('this build of ha has no re-own engine (src/restore/reown.ts); nothing was changed', {
-      actions: ['install a build of ha that includes the re-own engine'],
-    })
-  }
+  return import('./reown.js')
 }

@@ -92,12 +92,6 @@ export function fileSha(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('hex')
 }
 
-/** The restore tests need the re-own engine (src/restore/reown.ts) from the reown branch. */
-export function reownEngineMissing(): string | undefined {
-  const here = new URL('../../src/restore/reown.ts', import.meta.url)
-  return existsSync(here) ? undefined : 're-own engine src/restore/reown.ts is not on this branch yet'
-}
-
 export const version = '2.1.0.1234'
 
 /** A well-formed backup of the primary, as `ha backup` would write it, for crafting variants. */

@@ -18,7 +18,6 @@ import {
   moveStorage,
   type Pair,
   placeArchive,
-  reownEngineMissing,
   savedSpecs,
   secondarySnapshot,
   version,
@@ -29,7 +28,7 @@ import {
  * names on different uids (primary from 901, secondary from 1901): a real `ha backup` on the
  * primary, the storage moved, `ha restore` on the secondary.
  */
-const skip = missingPrerequisite(['root']) ?? reownEngineMissing()
+const skip = missingPrerequisite(['root'])
 const undoDir = 'var/opt/sun/xvm/.ha/undo'
 const owner = (path: string) => {
   const st = lstatSync(path)
