@@ -180,6 +180,17 @@ describe('ha restore', {skip}, () => {
     assert.match(readFileSync(versionFile, 'utf8'), /product\.version=2\.1\.1\.0/, "this host's version file is never overwritten")
   })
 
+  test('passes over a newer archive whose verification failed, and says so', (t) => {
+    const pair = afterFailover(t)
+    const newer = craftBackup(savedSpecs(pair), {productVersion: version, seq: 99})
+    const file = placeArchive(pair, newer.manifest.id, gzipSync(tarBytes(newer)), false)
+    writeFileSync(file.replace(/\.tar\.gz$/, '.verify.json'), JSON.stringify({at: new Date().toISOString(), ok: false, problems: ['files/etc/hosts: sha256 mismatch']}))
+    const r = pair.restore('--dry-run', '--json')
+    assert.equal(r.status, 0, r.stderr + r.stdout)
+    assert.notEqual(r.json!.result.backup.id, newer.manifest.id)
+    assert.ok(r.json!.warnings.some((w: string) => w.includes(`passed over newer archive ${newer.manifest.id}: failed verification: files/etc/hosts: sha256 mismatch`)))
+  })
+
   test('a symlink planted by a first archive is never written through by a second one', (t) => {
     const pair = makePair(t)
     const outside = join(pair.dir, 'outside')
