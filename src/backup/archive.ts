@@ -1,11 +1,12 @@
 import {createHash, type Hash} from 'node:crypto'
 import {constants, createReadStream} from 'node:fs'
 import {open} from 'node:fs/promises'
-import {Writable} from 'node:stream'
+import {Transform, type TransformCallback, Writable} from 'node:stream'
+import {createGunzip} from 'node:zlib'
 import {Header, PackSync, Parser, type ReadEntry} from 'tar'
 
 import {ParallelGzipWriter} from './parallel-gzip.js'
-import {type BackupManifest, filesPrefix, manifestFormat, manifestMember, type ManifestEntry} from './manifest.js'
+import {type BackupManifest, filesPrefix, manifestByteLimit, manifestFormat, manifestMember, type ManifestEntry} from './manifest.js'
 
 const gnuRecordSize = 10_240
 
@@ -97,8 +98,11 @@ export async function verifyArchive(path: string): Promise<VerifyResult> {
       entry.on('data', (chunk: Buffer) => chunks.push(chunk))
       entry.on('end', () => {
         try {
-          manifest = parseManifest(Buffer.concat(chunks).toString('utf8'))
+          const bytes = Buffer.concat(chunks)
+          manifest = parseManifest(bytes.toString('utf8'))
           for (const e of manifest.entries) expected.set(e.member.replace(/\/+$/, ''), e)
+          counter.limit = archiveByteBudget(manifest, bytes.length)
+          counter.what = 'what its manifest announces'
         } catch (error) {
           problems.push(`${manifestMember}: ${(error as Error).message}`)
         }
@@ -146,8 +150,9 @@ export async function verifyArchive(path: string): Promise<VerifyResult> {
     })
   }
 
+  const counter = new ByteLimit(manifestByteLimit + 64 * 1024, 'the manifest')
   try {
-    await parseWhole(path, onEntry)
+    await parseWhole(path, onEntry, counter)
   } catch (error) {
     problems.push(`archive is corrupt or truncated at ${current}: ${(error as Error).message}`)
   }
@@ -162,62 +167,117 @@ export async function verifyArchive(path: string): Promise<VerifyResult> {
   return {bytes, manifest, members, problems}
 }
 
-/** Feeds a whole archive through node-tar's parser; resolves at its end, rejects on any error. */
-function parseWhole(path: string, onReadEntry: (entry: ReadEntry) => void): Promise<void> {
+/**
+ * Feeds a whole archive through node-tar's parser; resolves at its end, rejects on any error,
+ * including more decompressed data than `counter` allows (raised once the manifest is read).
+ */
+function parseWhole(path: string, onReadEntry: (entry: ReadEntry) => void, counter: ByteLimit): Promise<void> {
   return new Promise((resolve, reject) => {
     const parser = new Parser({onReadEntry, strict: true})
     const input = createReadStream(path, {highWaterMark: 1024 * 1024})
-    parser.on('error', (error: Error) => {
+    const gunzip = createGunzip({chunkSize: 256 * 1024})
+    const fail = (error: Error) => {
       input.destroy()
+      gunzip.destroy()
+      counter.destroy()
       reject(error)
-    })
+    }
+
+    input.on('error', fail)
+    gunzip.on('error', fail)
+    counter.on('error', fail)
+    parser.on('error', fail)
     parser.on('end', () => resolve())
-    input.on('error', reject)
-    input.pipe(parser as unknown as Writable)
+    input.pipe(gunzip).pipe(counter).pipe(parser as unknown as Writable)
   })
 }
 
 /** Reads only the first member, so listing many archives does not decompress them whole. */
 export async function readManifest(path: string): Promise<BackupManifest> {
-  const handle = await open(path, constants.O_RDONLY)
-  const stream = handle.createReadStream({highWaterMark: 64 * 1024})
-  try {
-    return await new Promise<BackupManifest>((resolve, reject) => {
-      let settled = false
-      const settle = (error: Error | undefined, manifest?: BackupManifest) => {
-        if (settled) return
-        settled = true
-        if (error) reject(error)
-        else resolve(manifest!)
-      }
+  return parseManifest((await readManifestBytes(path)).toString('utf8'))
+}
 
+/** Reads the first member (manifest.json) only, refusing one larger than the manifest limit. */
+export async function readManifestBytes(archive: string): Promise<Buffer> {
+  const source = createReadStream(archive, {highWaterMark: 64 * 1024})
+  const gunzip = createGunzip()
+  const counter = new ByteLimit(manifestByteLimit + 64 * 1024, 'the manifest')
+  try {
+    return await new Promise<Buffer>((resolve, reject) => {
+      let first = true
       const parser = new Parser({
         onReadEntry(entry: ReadEntry) {
-          if (entry.path !== manifestMember) {
-            settle(new Error(`first member is ${entry.path}, not ${manifestMember}`))
+          if (!first) return entry.resume()
+          first = false
+          if (entry.path !== manifestMember || entry.type !== 'File') {
+            reject(new Error(`first member is ${entry.type} "${entry.path}", not the file ${manifestMember}: not an ha backup archive`))
+            return
+          }
+
+          if (entry.size > manifestByteLimit) {
+            reject(new Error(`${manifestMember} is ${entry.size} bytes (limit ${manifestByteLimit})`))
             return
           }
 
           const chunks: Buffer[] = []
           entry.on('data', (c: Buffer) => chunks.push(c))
-          entry.on('end', () => {
-            try {
-              settle(undefined, parseManifest(Buffer.concat(chunks).toString('utf8')))
-            } catch (error) {
-              settle(error as Error)
-            }
-          })
+          entry.on('end', () => resolve(Buffer.concat(chunks)))
         },
         strict: true,
       })
-      parser.on('error', (error: Error) => settle(error))
-      parser.on('end', () => settle(new Error('archive ended before its manifest')))
-      stream.on('error', (error) => settle(error))
-      stream.pipe(parser as unknown as Writable)
+      const fail = (error: Error) => reject(error)
+      source.on('error', fail)
+      gunzip.on('error', fail)
+      counter.on('error', fail)
+      parser.on('error', fail)
+      parser.on('end', () => reject(new Error(`the archive ended before ${manifestMember} was complete`)))
+      source.pipe(gunzip).pipe(counter).pipe(parser as unknown as NodeJS.WritableStream)
     })
   } finally {
-    stream.destroy()
-    await handle.close().catch(() => {})
+    source.destroy()
+    gunzip.destroy()
+    counter.destroy()
+  }
+}
+
+/**
+ * How many bytes the whole archive may decompress to: what its manifest announces plus tar's own
+ * framing (headers, pax headers, padding, the end blocks and a GNU record), with room to spare.
+ */
+export function archiveByteBudget(manifest: BackupManifest, manifestBytes: number): number {
+  const framing = 8 * 512
+  const roundUp = (n: number) => Math.ceil(n / 512) * 512
+  return roundUp(manifestBytes) + 3 * 512 + manifest.entries.reduce((sum, e) => sum + framing + (e.type === 'file' ? roundUp(e.size) : 0), 0) + 1024 * 1024
+}
+
+/**
+ * Counts decompressed bytes and fails past a limit. An archive is untrusted at restore and may be
+ * damaged at verify: a few KiB of gzip can hold gigabytes of zeros, which node-tar's parser walks
+ * one 512-byte block at a time. Every reader stops at what the manifest allows instead.
+ */
+export class ByteLimit extends Transform {
+  private seen = 0
+
+  constructor(
+    /** May be raised once the manifest says how much the rest of the archive holds. */
+    public limit: number,
+    public what: string,
+  ) {
+    // A deep buffer lets zlib inflate the next block on the thread pool while this thread
+    // parses, hashes and writes the previous one, instead of taking turns.
+    super({highWaterMark: 8 * 1024 * 1024})
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.seen += chunk.length
+    if (this.seen > this.limit) {
+      callback(new Error(`the archive decompresses to more than ${this.limit} bytes, beyond ${this.what}: refusing a decompression bomb`))
+      return
+    }
+
+    // Handed on after zlib's callback returns, so zlib has already queued the next block on the
+    // thread pool: inflating and our parsing, hashing and writing overlap instead of alternating.
+    setImmediate(() => callback(null, chunk))
   }
 }
 

@@ -9,6 +9,8 @@
 export const manifestFormat = 'ha-backup/1'
 export const manifestMember = 'manifest.json'
 export const filesPrefix = 'files/'
+/** manifest.json itself; a real one is a few hundred bytes per entry. */
+export const manifestByteLimit = 32 * 1024 * 1024
 
 export type EntryRole = 'accounts' | 'identity' | 'state'
 export type EntryType = 'directory' | 'file' | 'symlink'

@@ -2,13 +2,13 @@ import {createHash} from 'node:crypto'
 import {closeSync, constants, createReadStream, lstatSync, mkdirSync, openSync, type Stats, writeSync, writevSync} from 'node:fs'
 import {mkdir, mkdtemp, readFile, rm} from 'node:fs/promises'
 import {dirname, join} from 'node:path'
-import {Transform, type TransformCallback} from 'node:stream'
 import {createGunzip} from 'node:zlib'
 import {Parser, type ReadEntry} from 'tar'
 
+import {archiveByteBudget, ByteLimit, readManifestBytes} from '../backup/archive.js'
 import {type BackupManifest, filesPrefix, manifestMember, type ManifestEntry} from '../backup/manifest.js'
 import {describeSystemError, HaError, InterruptedError} from '../errors.js'
-import {checkManifest, hostPathProblem, limits, memberKey} from './manifest-check.js'
+import {checkManifest, hostPathProblem, memberKey} from './manifest-check.js'
 
 /**
  * Extraction of an untrusted archive into a fresh staging directory. Nothing here touches an
@@ -50,49 +50,6 @@ export interface StagedArchive {
 
 export function stagedPath(staged: {dir: string}, entry: ManifestEntry): string {
   return join(staged.dir, memberKey(entry.member))
-}
-
-/** Reads the first member (manifest.json) only, refusing one larger than the manifest limit. */
-export async function readManifestBytes(archive: string): Promise<Buffer> {
-  const source = createReadStream(archive, {highWaterMark: 64 * 1024})
-  const gunzip = createGunzip()
-  const counter = new ByteLimit(limits.manifestBytes + 64 * 1024, 'the manifest')
-  try {
-    return await new Promise<Buffer>((resolve, reject) => {
-      let first = true
-      const parser = new Parser({
-        onReadEntry(entry: ReadEntry) {
-          if (!first) return entry.resume()
-          first = false
-          if (entry.path !== manifestMember || entry.type !== 'File') {
-            reject(new Error(`first member is ${entry.type} "${entry.path}", not the file ${manifestMember}: not an ha backup archive`))
-            return
-          }
-
-          if (entry.size > limits.manifestBytes) {
-            reject(new Error(`${manifestMember} is ${entry.size} bytes (limit ${limits.manifestBytes})`))
-            return
-          }
-
-          const chunks: Buffer[] = []
-          entry.on('data', (c: Buffer) => chunks.push(c))
-          entry.on('end', () => resolve(Buffer.concat(chunks)))
-        },
-        strict: true,
-      })
-      const fail = (error: Error) => reject(error)
-      source.on('error', fail)
-      gunzip.on('error', fail)
-      counter.on('error', fail)
-      parser.on('error', fail)
-      parser.on('end', () => reject(new Error(`the archive ended before ${manifestMember} was complete`)))
-      source.pipe(gunzip).pipe(counter).pipe(parser as unknown as NodeJS.WritableStream)
-    })
-  } finally {
-    source.destroy()
-    gunzip.destroy()
-    counter.destroy()
-  }
 }
 
 /**
@@ -213,10 +170,7 @@ async function unpackChecked(
     })
   }
 
-  // The whole archive may decompress only to what the manifest announced plus tar's own framing.
-  const framing = 8 * 512
-  const allowed =
-    roundUp(manifestBytes.length) + 3 * 512 + manifest.entries.reduce((sum, e) => sum + framing + (e.type === 'file' ? roundUp(e.size) : 0), 0) + 1024 * 1024
+  const allowed = archiveByteBudget(manifest, manifestBytes.length)
   const source = createReadStream(archive, {highWaterMark: 1024 * 1024})
   const gunzip = createGunzip({chunkSize: 256 * 1024})
   const counter = new ByteLimit(allowed, 'what its manifest announces')
@@ -414,31 +368,6 @@ async function verifyStaged(
 }
 
 /** Fails the stream once more than `limit` bytes passed: the decompression-bomb stop. */
-class ByteLimit extends Transform {
-  private seen = 0
-
-  constructor(
-    private readonly limit: number,
-    private readonly what: string,
-  ) {
-    // A deep buffer lets zlib inflate the next block on the thread pool while this thread
-    // parses, hashes and writes the previous one, instead of taking turns.
-    super({highWaterMark: 8 * 1024 * 1024})
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.seen += chunk.length
-    if (this.seen > this.limit) {
-      callback(new Error(`the archive decompresses to more than ${this.limit} bytes, beyond ${this.what}: refusing a decompression bomb`))
-      return
-    }
-
-    // Handed on after zlib's callback returns, so zlib has already queued the next block on the
-    // thread pool: inflating and our parsing, hashing and writing overlap instead of alternating.
-    setImmediate(() => callback(null, chunk))
-  }
-}
-
 function entryKind(type: string): string | undefined {
   switch (type) {
     case 'File':
@@ -469,10 +398,6 @@ function describeType(type: string): string {
     Link: 'hardlink',
   }
   return names[type] ?? `"${type}" entry`
-}
-
-function roundUp(n: number): number {
-  return Math.ceil(n / 512) * 512
 }
 
 function describeError(error: unknown): string {

@@ -4,6 +4,7 @@ import {
   type BackupManifest,
   type EntryRole,
   type EntryType,
+  manifestByteLimit,
   manifestFormat,
   type ManifestEntry,
   memberFor,
@@ -16,8 +17,7 @@ import {
  * paths past PATH_MAX or naming a path outside the saved tree.
  */
 export const limits = {
-  /** manifest.json itself; a real one is a few hundred bytes per entry. */
-  manifestBytes: 32 * 1024 * 1024,
+  manifestBytes: manifestByteLimit,
   /** Entries per archive: the state kept outside the data directory is hundreds of files, not millions. */
   entries: 200_000,
   /** Sum of all saved file sizes; anything beyond is a decompression bomb, not controller state. */

@@ -1,4 +1,4 @@
-import {spawn, spawnSync} from 'node:child_process'
+import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
 import {mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'
@@ -44,4 +44,10 @@ export function tempDir(t: {after: (fn: () => void) => void}, prefix = 'ha-test-
   const dir = mkdtempSync(join(tmpdir(), prefix))
   t.after(() => rmSync(dir, {force: true, recursive: true}))
   return dir
+}
+
+/** Resolves with the exit code, also when the child has already exited (its 'exit' is gone). */
+export function exited(child: ChildProcess): Promise<null | number> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode)
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code)))
 }

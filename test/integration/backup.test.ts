@@ -7,7 +7,7 @@ import {test} from 'node:test'
 import {gunzipSync, gzipSync} from 'node:zlib'
 
 import {controllerConfig, makeControllerRoot} from '../../scripts/controller-root.mjs'
-import {ha, haSpawn, tempDir} from '../helpers/cli.js'
+import {exited, ha, haSpawn, tempDir} from '../helpers/cli.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 
 const backupsDir = (root: string) => join(root, 'var/opt/sun/xvm/.ha/backups')
@@ -120,6 +120,20 @@ test('verify passes, then names the member whose byte was flipped, the truncated
   const missing = run('backup', 'verify')
   assert.equal(missing.status, 1)
   assert.match(missing.stdout, /files\/etc\/hosts: in the manifest but missing from the archive/)
+})
+
+test('an archive padded with a quarter GiB of zeros is listed at once and fails verify as a decompression bomb', (t) => {
+  const {root, run} = setup(t)
+  assert.equal(run('backup').status, 0)
+  const file = join(backupsDir(root), archives(root)[0])
+  // A few hundred KiB of gzip that inflate to 256 MiB beyond what the manifest announces.
+  execFileSync('sh', ['-c', 'f="$1"; (gzip -dc "$f"; head -c 268435456 /dev/zero) | gzip -1 > "$f.new" && mv "$f.new" "$f"', 'sh', file])
+  const list = ha(['backup', 'list', '--json', '--config', join(root, '../ha.yaml'), '--node', 'primary'], {timeoutMs: 20_000})
+  assert.equal(list.status, 0, `list must not walk the zeros: ${list.stderr}`)
+  assert.equal(list.json!.result.backups.length, 1)
+  const verify = ha(['backup', 'verify', '--config', join(root, '../ha.yaml'), '--node', 'primary'], {timeoutMs: 20_000})
+  assert.equal(verify.status, 1)
+  assert.match(verify.stdout, /decompresses to more than \d+ bytes, beyond what its manifest announces/)
 })
 
 test('a missing optional entry is recorded and exits 3; --quiet is silent on success and one stderr line otherwise', (t) => {
@@ -297,7 +311,7 @@ test('a second concurrent run exits 11 at once touching nothing; a lock left by 
   assert.deepEqual(snapshot(join(root, 'var/opt/sun/xvm')), before)
 
   holder.kill('SIGKILL')
-  await new Promise((resolve) => holder.once('exit', resolve))
+  await exited(holder)
   const after = run('backup')
   assert.equal(after.status, 0, `stale lock is taken over: ${after.stderr}`)
   assert.equal(archives(root).length, 2)
@@ -305,7 +319,7 @@ test('a second concurrent run exits 11 at once touching nothing; a lock left by 
 
   // Two real runs at once: exactly one of them gets the lock, the other exits 11.
   const runs = [haSpawn(['backup', '--config', join(root, '../ha.yaml'), '--node', 'primary']), haSpawn(['backup', '--config', join(root, '../ha.yaml'), '--node', 'primary'])]
-  const codes = await Promise.all(runs.map((p) => new Promise<null | number>((resolve) => p.once('exit', resolve))))
+  const codes = await Promise.all(runs.map((p) => exited(p)))
   assert.ok(codes.includes(0), `codes ${codes}`)
   assert.ok(codes.every((c) => c === 0 || c === 11), `codes ${codes}`)
 })
@@ -319,7 +333,7 @@ test('a run killed at any moment leaves earlier archives intact and no partial a
     const child = haSpawn(['backup', '--config', config, '--node', 'primary'])
     await new Promise((resolve) => setTimeout(resolve, delay))
     child.kill('SIGKILL')
-    await new Promise((resolve) => child.once('exit', resolve))
+    await exited(child)
     for (const name of archives(root)) {
       const v = run('backup', 'verify', name.replace('.tar.gz', ''))
       assert.equal(v.status, 0, `after a kill at ${delay} ms, ${name} must verify: ${v.stdout}`)
@@ -343,14 +357,14 @@ test('Ctrl-C stops the run with exit 130, removes the partial archive and releas
   // Interrupt once it is writing, as an operator would after seeing the progress line.
   await new Promise<void>((resolve) => {
     const poll = setInterval(() => {
-      if (/writing/.test(stderr) || readdirSync(backupsDir(root)).some((n) => n.startsWith('.tmp-'))) {
+      if (child.exitCode !== null || /writing/.test(stderr) || readdirSync(backupsDir(root)).some((n) => n.startsWith('.tmp-'))) {
         clearInterval(poll)
         resolve()
       }
     }, 5)
   })
   child.kill('SIGINT')
-  const code = await new Promise<null | number>((resolve) => child.once('exit', resolve))
+  const code = await exited(child)
   assert.equal(code, 130, stderr)
   assert.match(stderr, /interrupted/)
   assert.deepEqual(archives(root), before)
