@@ -166,7 +166,7 @@ describe('ha restore refuses a bad archive and changes nothing', {skip}, () => {
   })
 
   test('manifest.json is not the first member', (t) => {
-    refuses(t, (c) => ({tar: withoutManifestFirst(c)}), /first member is files\/etc\/passwd, not manifest\.json/)
+    refuses(t, (c) => ({tar: withoutManifestFirst(c)}), /first member is File "files\/etc\/passwd", not the file manifest\.json: not an ha backup archive/)
   })
 
   // The saved account files are the names the re-own maps by: an ambiguous one must stop the run.
