@@ -125,9 +125,10 @@ export async function runBackup({config, ifAttached, node, onProgress = () => {}
     await rename(temp, file)
     temp = undefined
     await fsyncDirectory(dir)
-    await recordVerification(dir, id, [])
+    const verification = await recordVerification(dir, id, [])
 
-    const all = await listBackups(dir)
+    // The listing taken before writing is still the directory's content: the lock is held.
+    const all = [{file, id, manifest, size: (await stat(file)).size, verification}, ...existing]
     const prune = selectForPruning(all, config.backup.keep).filter((b) => b.id !== id)
     for (const old of prune) await removeBackup(dir, old.id)
     if (prune.length > 0) await fsyncDirectory(dir)
@@ -144,7 +145,7 @@ export async function runBackup({config, ifAttached, node, onProgress = () => {}
       node: node.name,
       product_version: productVersion,
       pruned: prune.map((b) => b.id),
-      size: (await stat(file)).size,
+      size: all[0].size,
       skipped: collected.skipped,
       status: collected.missing.length > 0 ? 'partial' : 'ok',
       unreadable_archives: all.filter((b) => !b.manifest).map((b) => b.id),

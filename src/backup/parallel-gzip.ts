@@ -28,7 +28,7 @@ export class ParallelGzipWriter {
   ) {
     this.chunkSize = options.chunkSize ?? 1024 * 1024
     this.level = options.level ?? 6
-    this.maxInFlight = 2 * (options.parallel ?? availableParallelism())
+    this.maxInFlight = 4 * (options.parallel ?? availableParallelism())
   }
 
   write(data: Buffer): void {
