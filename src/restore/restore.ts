@@ -15,7 +15,7 @@ import {extractToStaging, type StagedArchive, stagedPath} from './extract.js'
 import {installPlan, prepareUndo, writeJournal} from './install.js'
 import type {ParsedMaps} from './map-flag.js'
 import {type InstallPlan, planInstall, type SkippedEntry} from './plan.js'
-import {loadReownEngine, type ManualMaps, type ReownSurvey} from './reown-seam.js'
+import type {ManualMaps, ReownSurvey} from './reown.js'
 import {parseStrict, readAccounts} from './account-files.js'
 import {selectBackup} from './select.js'
 import {nextRunId, undoRoot, unfinishedRun} from './undo.js'
@@ -166,7 +166,7 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
     for (const u of plan.unnamed) warn(`${u.path}: its ${u.kind} ${u.id} had no name on ${backup.manifest.host.hostname}; installed with the same numeric id`)
 
     // The whole re-own plan, and a stop listing every unmatched name, before the first change.
-    const engine = await loadReownEngine()
+    const engine = await import('./reown.js')
     const ownerPlan = engine.planOwnerMaps({manual, savedGroup, savedPasswd, targetGroup, targetPasswd})
     engine.assertPlanComplete(ownerPlan)
 

@@ -8,7 +8,7 @@ import type {LocalNode} from '../nodes.js'
 import {underRoot} from '../fs/under-root.js'
 import {dataDirOn, lockPathOn, stateDirOn} from '../state-dir.js'
 import {readJournal, writeJournal} from './install.js'
-import {loadReownEngine, type ReownResult} from './reown-seam.js'
+import type {ReownResult} from './reown.js'
 import {parseStrict, readAccounts} from './account-files.js'
 import {undoRoot, unfinishedRun} from './undo.js'
 
@@ -49,7 +49,7 @@ export async function resumeRestore(options: ResumeOptions): Promise<ResumeResto
     }
 
     const reownJournal = join(unfinished.undo_dir, journal.reown_journal)
-    const engine = await loadReownEngine()
+    const engine = await import('./reown.js')
     const onProgress = (p: {changes: number; entries: number}) => progress(`re-own: ${p.entries} entries looked at, ${p.changes} changed`)
     let reown: ReownResult
     if (await access(reownJournal).then(() => true, () => false)) {

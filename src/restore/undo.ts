@@ -7,7 +7,7 @@ import {acquireLock} from '../lock.js'
 import type {LocalNode} from '../nodes.js'
 import {lockPathOn, stateDirOn} from '../state-dir.js'
 import {readJournal, type RunState, undoInstall} from './install.js'
-import {loadReownEngine, type ReownUndoResult} from './reown-seam.js'
+import type {UndoResult as ReownUndoResult} from './reown.js'
 
 /**
  * `ha restore --undo`: puts the host back as it was before the newest restore that is not yet
@@ -69,7 +69,7 @@ export async function undoRestore(options: UndoOptions): Promise<UndoRestoreResu
       const exists = await access(reownJournal).then(() => true, () => false)
       if (exists) {
         progress(`undoing the re-own from ${reownJournal}`)
-        const engine = await loadReownEngine()
+        const engine = await import('./reown.js')
         reown = await engine.undoReown(reownJournal, {signal: options.signal})
       }
     }
