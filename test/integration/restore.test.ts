@@ -36,6 +36,25 @@ const owner = (path: string) => {
 }
 
 /** A pair after a real backup of the primary and a move of the storage to the secondary. */
+/** ha restore on the secondary, in this process, so a test can stop it at a chosen progress line. */
+async function restoreInProcess(pair: Pair, abort: AbortController, onProgress: (message: string) => unknown): Promise<unknown> {
+  const {loadConfig} = await import('../../src/config/load.js')
+  const {localNode} = await import('../../src/nodes.js')
+  const {parseMapFlags} = await import('../../src/restore/map-flag.js')
+  const {runRestore} = await import('../../src/restore/restore.js')
+  const {config} = await loadConfig(pair.config)
+  return runRestore({
+    config,
+    dryRun: false,
+    ignoreVersion: false,
+    maps: parseMapFlags([]),
+    node: localNode(config, 'secondary', pair.config),
+    onProgress,
+    signal: abort.signal,
+    takeover: false,
+  })
+}
+
 function afterFailover(t: Parameters<typeof makePair>[0]): Pair {
   const pair = makePair(t)
   // A setuid helper outside the data directory: chown would clear the bit, restore must keep it.
@@ -236,26 +255,9 @@ describe('ha restore', {skip}, () => {
   test('interrupted after installing: a new run refuses, --undo puts the replaced files and owners back', async (t) => {
     const pair = afterFailover(t)
     const before = secondarySnapshot(pair)
-    const {loadConfig} = await import('../../src/config/load.js')
-    const {localNode} = await import('../../src/nodes.js')
-    const {parseMapFlags} = await import('../../src/restore/map-flag.js')
-    const {runRestore} = await import('../../src/restore/restore.js')
-    const {config} = await loadConfig(pair.config)
     // Ctrl-C the moment the last file is installed, i.e. just before the re-own starts.
     const abort = new AbortController()
-    await assert.rejects(
-      runRestore({
-        config,
-        dryRun: false,
-        ignoreVersion: false,
-        maps: parseMapFlags([]),
-        node: localNode(config, 'secondary', pair.config),
-        onProgress: (m) => /^installed (\d+) of \1 files/.test(m) && abort.abort(),
-        signal: abort.signal,
-        takeover: false,
-      }),
-      /interrupted/,
-    )
+    await assert.rejects(restoreInProcess(pair, abort, (m) => /^installed (\d+) of \1 files/.test(m) && abort.abort()), /interrupted/)
     assert.equal(readFileSync(join(pair.secondary, 'etc/opt/sun/xvm/satellite.conf'), 'utf8'), 'controller=ctl-a\nport=8443\n', 'the files were installed')
     const again = pair.restore('--json')
     assert.equal(again.status, 1)
@@ -282,24 +284,10 @@ describe('ha restore', {skip}, () => {
         chownSync(f, 902, 902)
       }
 
-      const {loadConfig} = await import('../../src/config/load.js')
-      const {localNode} = await import('../../src/nodes.js')
-      const {parseMapFlags} = await import('../../src/restore/map-flag.js')
-      const {runRestore} = await import('../../src/restore/restore.js')
-      const {config} = await loadConfig(pair.config)
       const abort = new AbortController()
       let reports = 0
       await assert.rejects(
-        runRestore({
-          config,
-          dryRun: false,
-          ignoreVersion: false,
-          maps: parseMapFlags([]),
-          node: localNode(config, 'secondary', pair.config),
-          onProgress: (m) => m.startsWith('re-own:') && ++reports === stopAt && abort.abort(),
-          signal: abort.signal,
-          takeover: false,
-        }),
+        restoreInProcess(pair, abort, (m) => m.startsWith('re-own:') && ++reports === stopAt && abort.abort()),
         /interrupted/,
       )
       const changedBefore = readdirSync(bulk).filter((n) => lstatSync(join(bulk, n)).uid === 1902).length
