@@ -8,12 +8,18 @@ import {entriesForName, hostKeyName, type KnownHostEntry} from './known-hosts.js
 const defaultOrder = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256'] as const
 export type HostKeyAlgorithm = (typeof defaultOrder)[number]
 
-function knownFor(algorithm: HostKeyAlgorithm, plain: KnownHostEntry[]): boolean {
-  return plain.some((e) => {
+/**
+ * lookup_key_in_hostkeys_by_type(): the first plain line of the algorithm's key type, and only
+ * if that very key is not also listed @revoked for the name (then the type counts as unknown).
+ */
+function knownFor(algorithm: HostKeyAlgorithm, named: KnownHostEntry[]): boolean {
+  const first = named.find((e) => {
+    if (e.marker !== undefined) return false
     if (algorithm === 'ssh-ed25519') return e.key.family === 'ed25519'
     if (algorithm.startsWith('rsa-')) return e.key.family === 'rsa'
     return e.key.family === 'ecdsa' && e.key.typeName === algorithm
   })
+  return first !== undefined && !named.some((e) => e.marker === 'revoked' && e.key.blob.equals(first.key.blob))
 }
 
 /**
@@ -25,8 +31,8 @@ function knownFor(algorithm: HostKeyAlgorithm, plain: KnownHostEntry[]): boolean
  * as in ssh (no bare-host fallback here).
  */
 export function preferredHostKeyAlgorithms(entries: KnownHostEntry[], host: string, port: number): HostKeyAlgorithm[] {
-  const plain = entriesForName(entries, hostKeyName(host, port)).filter((e) => e.marker === undefined)
-  if (knownFor('ssh-ed25519', plain)) return [...defaultOrder]
-  const first = defaultOrder.filter((a) => knownFor(a, plain))
+  const named = entriesForName(entries, hostKeyName(host, port))
+  if (knownFor('ssh-ed25519', named)) return [...defaultOrder]
+  const first = defaultOrder.filter((a) => knownFor(a, named))
   return [...first, ...defaultOrder.filter((a) => !first.includes(a))]
 }
