@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict'
-import {execFile, execFileSync} from 'node:child_process'
+import {execFileSync} from 'node:child_process'
 import {mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, before, describe, test} from 'node:test'
 
 import {connectSsh} from '../../src/hosts/ssh-connect.js'
-import {SshConnectError, type SshSettings} from '../../src/hosts/ssh-host.js'
+import type {SshConnectError} from '../../src/hosts/ssh-host.js'
 import {type Case, classes, type Key, keyOf, makeCase, rng, type World} from '../helpers/known-hosts-cases.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
+import {haVerdict, type Policy, runSsh, sshVerdict, type Verdict} from '../helpers/ssh-verdict.js'
 import {makeKey, startSshd, type TestSshd} from '../helpers/sshd.js'
 
 /**
@@ -23,74 +24,6 @@ const skip = missingPrerequisite(['root', 'sshd'])
 const seed = Number(process.env.HA_KNOWN_HOSTS_SEED ?? Math.floor(Math.random() * 2 ** 31))
 const perClass = Number(process.env.HA_KNOWN_HOSTS_CASES ?? 8)
 const parallel = 6
-
-type Verdict = 'changed' | 'connect' | 'revoked' | 'unknown' | `error: ${string}`
-type Policy = 'accept-new' | 'strict'
-
-export function sshVerdict(code: number, stderr: string): Verdict {
-  if (code === 0) return 'connect'
-  if (stderr.includes('REMOTE HOST IDENTIFICATION HAS CHANGED')) return 'changed'
-  // A bare-host @revoked line makes ssh print the revoked warning and then refuse [host]:port
-  // as unknown: the last word is what it did.
-  if (/No \S+ host key is known for/.test(stderr)) return 'unknown'
-  if (stderr.includes('REVOKED HOST KEY DETECTED')) return 'revoked'
-  if (stderr.includes('Host key verification failed')) return 'unknown'
-  return `error: ${stderr.trim().split('\n').at(-1)}`
-}
-
-/** ssh with nothing of the machine's or the user's configuration, only what the test sets. */
-export function runSsh(sshd: TestSshd, port: number, knownHosts: string, policy: Policy, identity = sshd.clientKey): Promise<{code: number; stderr: string}> {
-  const argv = [
-    '-F', '/dev/null',
-    '-o', 'BatchMode=yes',
-    '-o', `StrictHostKeyChecking=${policy === 'strict' ? 'yes' : 'accept-new'}`,
-    '-o', `UserKnownHostsFile=${knownHosts}`,
-    '-o', 'GlobalKnownHostsFile=/dev/null',
-    '-o', 'CheckHostIP=no',
-    '-o', 'UpdateHostKeys=no',
-    '-o', 'HashKnownHosts=no',
-    '-o', 'IdentitiesOnly=yes',
-    '-o', 'ConnectTimeout=10',
-    '-i', identity,
-    '-p', String(port),
-    `root@${sshd.host}`,
-    'true',
-  ]
-  return new Promise((resolve) => {
-    const env = {...process.env, SSH_AUTH_SOCK: ''}
-    execFile('ssh', argv, {encoding: 'utf8', env, timeout: 20_000}, (error, _stdout, stderr) => {
-      resolve({code: error ? (typeof error.code === 'number' ? error.code : 255) : 0, stderr})
-    })
-  })
-}
-
-export async function haVerdict(sshd: TestSshd, port: number, knownHosts: string, policy: Policy, warnings: string[] = []): Promise<Verdict | 'certificate'> {
-  const settings: SshSettings = {
-    command_timeout: 20,
-    connect_timeout: 10,
-    host: sshd.host,
-    host_key_policy: policy,
-    identity_file: sshd.clientKey,
-    keepalive_interval: 5,
-    known_hosts: knownHosts,
-    port,
-    user: 'root',
-  }
-  try {
-    const host = await connectSsh('peer', '/', settings, {onWarning: (m) => warnings.push(m)})
-    await host.close()
-    return 'connect'
-  } catch (error) {
-    if (!(error instanceof SshConnectError)) throw error
-    const kinds: Record<string, Verdict | 'certificate'> = {
-      host_key_certificate: 'certificate',
-      host_key_changed: 'changed',
-      host_key_revoked: 'revoked',
-      host_key_unknown: 'unknown',
-    }
-    return kinds[error.kind] ?? `error: ${error.kind}: ${error.message}`
-  }
-}
 
 /** Runs `fn` over `items`, `limit` at a time. */
 async function pool<T>(items: T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
