@@ -48,6 +48,16 @@ function build(dir: string, layout: Layout, bytes: Buffer, mode: number, uid: nu
   return {other, path, target}
 }
 
+/** Runs `fn` over `items`, `limit` at a time. */
+async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  await Promise.all(
+    Array.from({length: limit}, async () => {
+      while (next < items.length) await fn(items[next++])
+    }),
+  )
+}
+
 function describeFile(setup: Setup) {
   const st = statSync(setup.target)
   return {
@@ -78,7 +88,7 @@ describe(`accept-new writes known_hosts as ssh(1) does (seed ${seed})`, {skip}, 
     const r = rng(seed)
     const layouts: Layout[] = ['plain', 'symlink', 'hard link', 'missing file', 'symlink to a missing file']
     const failures: string[] = []
-    for (let i = 0; i < 24; i++) {
+    const files = Array.from({length: 24}, (_, i) => {
       const layout = layouts[i % layouts.length]
       const mode = r.pick([0o600, 0o644, 0o640, 0o664, 0o444, 0o400, 0o666])
       const [uid, gid] = r.pick([
@@ -86,7 +96,7 @@ describe(`accept-new writes known_hosts as ssh(1) does (seed ${seed})`, {skip}, 
         [1234, 5678],
         [65_534, 65_534],
       ])
-      const pool = [
+      const choices = [
         '# made by hand',
         `other.example ${foreign}`,
         `[127.0.0.1]:${sshd.port + 1} ${foreign}`,
@@ -95,10 +105,13 @@ describe(`accept-new writes known_hosts as ssh(1) does (seed ${seed})`, {skip}, 
         `weird\u00FF\u00FE ${foreign}`,
         `crlf.example ${foreign}\r`,
       ]
-      const lines = Array.from({length: r.int(5)}, () => r.pick(pool))
+      const lines = Array.from({length: r.int(5)}, () => r.pick(choices))
       const text = lines.join('\n') + (lines.length > 0 && r.bool(0.7) ? '\n' : '')
       const missing = layout === 'missing file' || layout === 'symlink to a missing file'
       const bytes = missing ? Buffer.alloc(0) : Buffer.from(text, r.bool() ? 'latin1' : 'utf8')
+      return {bytes, gid, i, layout, missing, mode, uid}
+    })
+    await pool(files, 4, async ({bytes, gid, i, layout, missing, mode, uid}) => {
       const where = `file ${i}: ${layout}, mode ${mode.toString(8)}, owner ${uid}:${gid}, bytes ${JSON.stringify(bytes.toString('latin1'))}, seed ${seed}`
       const theirs = build(join(work, `${i}-ssh`), layout, bytes, mode, uid, gid)
       const ours = build(join(work, `${i}-ha`), layout, bytes, mode, uid, gid)
@@ -125,7 +138,7 @@ describe(`accept-new writes known_hosts as ssh(1) does (seed ${seed})`, {skip}, 
       assert.deepEqual(b, a, `file properties after accept-new (ssh left ${JSON.stringify(a)}): ${where}`)
       if (inode !== undefined) assert.equal(statSync(ours.target).ino, inode, `same inode (appended, not replaced): ${where}`)
       if (ours.other) assert.ok(readFileSync(ours.other).equals(got), `the other hard link sees the new line: ${where}`)
-    }
+    })
 
     assert.deepEqual(failures, [], `replay: HA_KNOWN_HOSTS_SEED=${seed}`)
   })

@@ -22,7 +22,7 @@ import {makeKey, startSshd, type TestSshd} from '../helpers/sshd.js'
  */
 const skip = missingPrerequisite(['root', 'sshd'])
 const seed = Number(process.env.HA_KNOWN_HOSTS_SEED ?? Math.floor(Math.random() * 2 ** 31))
-const perClass = Number(process.env.HA_KNOWN_HOSTS_CASES ?? 8)
+const perClass = Number(process.env.HA_KNOWN_HOSTS_CASES ?? 6)
 const parallel = 6
 
 /** Runs `fn` over `items`, `limit` at a time. */
