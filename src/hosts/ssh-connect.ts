@@ -7,6 +7,7 @@ import {type HostKeyVerdict, judgeHostKey} from './host-key-verdict.js'
 import {IdentityFileError, readIdentityFile} from './identity-file.js'
 import {appendKnownHost, recordableHostName} from './known-hosts-append.js'
 import {hostKeyName, KnownHostsUnreadable, readKnownHosts} from './known-hosts.js'
+import {presentedKey} from './ssh-key-blob.js'
 import {SshConnectError, type SshFailureKind, SshHost, type SshSettings} from './ssh-host.js'
 
 const log = debug('ha:ssh')
@@ -93,7 +94,7 @@ export async function connectSsh(name: string, root: string, ssh: SshSettings, o
         log('%s: host key %s: %s', where, verdict.fingerprint, verdict.kind)
         if (verdict.kind === 'known') {
           verify(true)
-        } else if (verdict.kind === 'unknown' && ssh.host_key_policy === 'accept-new' && recordableHostName(ssh.host)) {
+        } else if (verdict.kind === 'unknown' && ssh.host_key_policy === 'accept-new' && recordableHostName(ssh.host) && presentedKey(key)) {
           const print = verdict.fingerprint
           appendKnownHost(ssh.known_hosts, ssh.host, ssh.port, key).then(
             () => {
