@@ -55,7 +55,7 @@ export interface Case {
   label: string
   bytes: Buffer
   /** Stricter-than-ssh rules this case may trigger in ha (named in the test). */
-  stricter: Array<'bare-revoked'>
+  stricter: Array<'bare-revoked' | 'cert-authority'>
 }
 
 export interface World {
@@ -270,6 +270,12 @@ export const classes: Record<string, Generator> = {
     const lines = [bad]
     if (r.bool(0.6)) lines.push(line(r.pick([exact(w), w.host]), anyKey(w, r)))
     return {label: `invalid line ${JSON.stringify(bad.slice(0, 50))}`, lines: r.shuffle(lines)}
+  },
+
+  '@cert-authority lines'(w, r) {
+    const lines = [`@cert-authority ${r.pick([exact(w), w.host, '*', 'ctl-b', `!${exact(w)},*`])} ${line('', anyKey(w, r)).trim()}`]
+    for (let i = 0; i < r.int(3); i++) lines.push(line(r.pick([exact(w), w.host]), anyKey(w, r)))
+    return {label: 'a CA line among plain lines (the server has no certificate)', lines: r.shuffle(lines), stricter: ['cert-authority']}
   },
 
   'host patterns'(w, r) {
