@@ -19,7 +19,7 @@ function knownFor(algorithm: HostKeyAlgorithm, named: KnownHostEntry[]): boolean
     if (algorithm.startsWith('rsa-')) return e.key.family === 'rsa'
     return e.key.family === 'ecdsa' && e.key.typeName === algorithm
   })
-  return first !== undefined && !named.some((e) => e.marker === 'revoked' && e.key.blob.equals(first.key.blob))
+  return first !== undefined && !named.some((e) => e.marker === 'revoked' && (e.key.blob.equals(first.key.blob) || e.key.certifiedKey?.equals(first.key.blob)))
 }
 
 /**

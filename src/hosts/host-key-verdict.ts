@@ -22,7 +22,7 @@ type Status = {kind: 'changed'; others: KnownHostEntry[]} | {kind: 'new'} | {kin
  */
 function status(entries: KnownHostEntry[], keyName: string, blob: Buffer): Status {
   const named = entriesForName(entries, keyName)
-  const revoked = named.find((e) => e.marker === 'revoked' && e.key.blob.equals(blob))
+  const revoked = named.find((e) => e.marker === 'revoked' && (e.key.blob.equals(blob) || e.key.certifiedKey?.equals(blob)))
   if (revoked) return {kind: 'revoked', line: revoked.line}
   const plain = named.filter((e) => e.marker === undefined)
   const same = plain.find((e) => e.key.blob.equals(blob))

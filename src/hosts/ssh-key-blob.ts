@@ -135,6 +135,11 @@ export interface PublicKey {
    * leading zeros is the same key; such blobs are rewritten to the canonical form here.
    */
   blob: Buffer
+  /**
+   * For a certificate, the plain key it certifies (canonical form): a @revoked certificate line
+   * revokes that key too, as ssh compares only the public parts for revocation.
+   */
+  certifiedKey?: Buffer
 }
 
 class Reader {
@@ -226,6 +231,28 @@ export function parsePublicKey(lineType: TypeName, blob: Buffer): PublicKey | un
       const bits = n.length === 0 ? 0 : (n.length - 1) * 8 + (32 - Math.clz32(n[0]))
       if (bits < 1024) return undefined
       return {blob: Buffer.concat([sshString('ssh-rsa'), mpint(e), mpint(n)]), family: 'rsa', typeName: 'ssh-rsa'}
+    }
+
+    case 'ed25519-cert':
+    case 'ecdsa-cert':
+    case 'rsa-cert': {
+      // Certificates: nonce, then the certified key's own fields, then the certificate proper.
+      if (!reader.string()) return undefined
+      let certifiedKey: Buffer | undefined
+      if (blobType.family === 'ed25519-cert') {
+        const pk = reader.string()
+        if (pk?.length === 32) certifiedKey = Buffer.concat([sshString('ssh-ed25519'), sshString(pk)])
+      } else if (blobType.family === 'ecdsa-cert') {
+        const curveName = reader.string()?.toString('latin1')
+        const point = reader.string()
+        if (point && curveName && curveName === blobType.curve) certifiedKey = Buffer.concat([sshString(`ecdsa-sha2-${curveName}`), sshString(curveName), sshString(point)])
+      } else {
+        const e = bignum(reader.string())
+        const n = bignum(reader.string())
+        if (e && n) certifiedKey = Buffer.concat([sshString('ssh-rsa'), mpint(e), mpint(n)])
+      }
+
+      return {blob: Buffer.from(blob), certifiedKey, family: blobType.family, typeName}
     }
 
     default: {

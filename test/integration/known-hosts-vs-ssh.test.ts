@@ -219,6 +219,15 @@ describe('@cert-authority: ha does not support host certificates and says so, ne
     assert.equal(await haVerdict(sshd, sshd.port, path, 'strict'), 'connect')
   })
 
+  test('a @revoked certificate revokes the key it certifies, for ha as for ssh', async () => {
+    const cert = readFileSync(join(sshd.dir, 'host_ed25519-cert.pub'), 'utf8').trim().split(' ').slice(0, 2).join(' ')
+    const path = join(work, 'known_hosts-revoked-cert')
+    writeFileSync(path, `[${sshd.host}]:${sshd.port} ${sshd.hostKeyLine}\n@revoked [${sshd.host}]:${sshd.port} ${cert}\n`)
+    const theirs = await runSsh(sshd, sshd.port, path, 'strict')
+    assert.equal(sshVerdict(theirs.code, theirs.stderr), 'revoked')
+    assert.equal(await haVerdict(sshd, sshd.port, path, 'strict'), 'revoked')
+  })
+
   test('ssh-keygen agrees the served certificate is a host certificate (the setup is real)', () => {
     const out = execFileSync('ssh-keygen', ['-L', '-f', join(sshd.dir, 'host_ed25519-cert.pub')], {encoding: 'utf8'})
     assert.match(out, /host certificate/)
