@@ -1,182 +1,203 @@
-import {createHash, createHmac, timingSafeEqual} from 'node:crypto'
+import {createHmac} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
 
 import {describeSystemError} from '../errors.js'
-import {writeFileAtomic} from '../fs/atomic.js'
+import {decodeBase64Strict, keyTypeName, parsePublicKey, type PublicKey} from './ssh-key-blob.js'
 
 /**
- * OpenSSH known_hosts, read the way ssh(1) reads it (sshd(8) "SSH_KNOWN_HOSTS FILE FORMAT"):
- * plain and hashed (|1|salt|hash) host fields, comma-separated patterns with * ? and !negation,
- * [host]:port for ports other than 22, @revoked and @cert-authority markers. A host key is the
- * only thing standing between a failover and a machine-in-the-middle taking the service IP.
+ * OpenSSH known_hosts, read the way ssh(1) 9.2 reads it (hostfile.c): lines end at a newline or
+ * a NUL, fields are separated by spaces and tabs only (no other character is trimmed), an
+ * optional @revoked / @cert-authority marker, a host field of patterns or one |1|salt|hash, a
+ * key type and a strictly decoded key. A line ssh finds invalid is ignored, never "a different
+ * key": a host key is the only thing between a failover and a machine-in-the-middle taking the
+ * service IP, so this reader neither accepts what ssh rejects nor drops what ssh keeps.
+ *
+ * Text is handled as latin1 strings, one character per byte: ssh matches bytes, and a file that
+ * is not UTF-8 must read (and match) exactly as it does for ssh.
  */
 export interface KnownHostEntry {
-  /** 1-based line number, as ssh-keygen -F reports it. */
+  /** 1-based line number, as ssh reports it. */
   line: number
   marker?: 'cert-authority' | 'revoked'
-  /** The host field as written (patterns or |1|salt|hash). */
+  /** The host field as written (patterns or |1|salt|hash), one character per byte. */
   hosts: string
+  /** The key type as written on the line (may be rsa-sha2-512 for an ssh-rsa key). */
   keyType: string
-  key: Buffer
+  key: PublicKey
 }
 
-export function parseKnownHosts(text: string): KnownHostEntry[] {
-  const entries: KnownHostEntry[] = []
-  const lines = text.split('\n')
-  for (const [index, raw] of lines.entries()) {
-    const line = raw.replace(/\r$/, '').trim()
-    if (line === '' || line.startsWith('#')) continue
-    const fields = line.split(/[ \t]+/)
-    let marker: KnownHostEntry['marker']
-    if (fields[0].startsWith('@')) {
-      const name = fields.shift()
-      if (name === '@revoked') marker = 'revoked'
-      else if (name === '@cert-authority') marker = 'cert-authority'
-      else continue // an unknown marker: ssh skips the line, so do we
-    }
+const isBlank = (c: string | undefined) => c === ' ' || c === '\t'
+const markerNames: Record<string, 'cert-authority' | 'revoked'> = {'@cert-authority': 'cert-authority', '@revoked': 'revoked'}
 
-    if (fields.length < 3) continue
-    const [hosts, keyType, keyText] = fields
-    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(keyText)) continue
-    const key = Buffer.from(keyText, 'base64')
-    // The blob names its own type; a line whose type field disagrees is corrupt, not a key.
-    if (blobKeyType(key) !== keyType) continue
-    entries.push({hosts, key, keyType, line: index + 1, marker})
+function skipBlanks(text: string, from: number): number {
+  let i = from
+  while (isBlank(text[i])) i++
+  return i
+}
+
+/** End of a field: the next space or tab, or the end of the line. */
+function fieldEnd(text: string, from: number): number {
+  let i = from
+  while (i < text.length && !isBlank(text[i])) i++
+  return i
+}
+
+/**
+ * check_markers(): a marker ends at the first space on the rest of the line, or failing that the
+ * first tab (so "@revoked<TAB>host key" with a space later is not a marker: the line is invalid).
+ */
+function readMarker(text: string, from: number): {end: number; marker?: 'cert-authority' | 'revoked'} | undefined {
+  let i = from
+  let marker: 'cert-authority' | 'revoked' | undefined
+  while (text[i] === '@') {
+    if (marker) return undefined // only one marker
+    let end = text.indexOf(' ', i)
+    if (end < 0) end = text.indexOf('\t', i)
+    if (end < 0 || end <= i + 1 || end >= i + 32) return undefined
+    marker = markerNames[text.slice(i, end)]
+    if (!marker) return undefined
+    i = skipBlanks(text, end)
+  }
+
+  return {end: i, marker}
+}
+
+/** One line (already cut at its first NUL), or undefined when ssh would skip or reject it. */
+function parseLine(text: string, lineNumber: number): KnownHostEntry | undefined {
+  let i = skipBlanks(text, 0)
+  if (i === text.length || text[i] === '#') return undefined
+  const marked = readMarker(text, i)
+  if (!marked) return undefined
+  i = marked.end
+  const hostsEnd = fieldEnd(text, i)
+  if (hostsEnd === text.length) return undefined
+  const hosts = text.slice(i, hostsEnd)
+  i = skipBlanks(text, hostsEnd)
+  if (i === text.length || text[i] === '#') return undefined
+  const typeEnd = fieldEnd(text, i)
+  if (typeEnd === text.length) return undefined
+  const keyType = text.slice(i, typeEnd)
+  const type = keyTypeName(keyType)
+  if (!type) return undefined
+  i = skipBlanks(text, typeEnd)
+  if (i === text.length) return undefined
+  const blob = decodeBase64Strict(text.slice(i, fieldEnd(text, i)))
+  const key = blob && parsePublicKey(type, blob)
+  if (!key) return undefined
+  return {hosts, key, keyType, line: lineNumber, marker: marked.marker}
+}
+
+export function parseKnownHosts(data: Buffer | string): KnownHostEntry[] {
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data
+  const entries: KnownHostEntry[] = []
+  let start = 0
+  for (let lineNumber = 1; start < bytes.length; lineNumber++) {
+    let end = bytes.indexOf(0x0a, start)
+    if (end < 0) end = bytes.length
+    const nul = bytes.subarray(start, end).indexOf(0)
+    const entry = parseLine(bytes.subarray(start, nul < 0 ? end : start + nul).toString('latin1'), lineNumber)
+    if (entry) entries.push(entry)
+    start = end + 1
   }
 
   return entries
 }
 
-/** The name known_hosts and ssh-keygen -F use for a host: [host]:port unless the port is 22. */
+/** The name known_hosts uses for a host: [host]:port unless the port is 22 (put_host_port). */
 export function hostKeyName(host: string, port: number): string {
   return port === 22 ? host : `[${host}]:${port}`
 }
 
-export function blobKeyType(blob: Buffer): string | undefined {
-  if (blob.length < 4) return undefined
-  const length = blob.readUInt32BE(0)
-  if (length > 64 || 4 + length > blob.length) return undefined
-  return blob.subarray(4, 4 + length).toString('latin1')
+/** ssh lowercases the host name it looks up (ASCII only, as C's tolower does), then compares bytes. */
+export function lookupName(name: string): string {
+  return Buffer.from(name, 'utf8').toString('latin1').replace(/[A-Z]+/g, (s) => s.toLowerCase())
 }
 
-/** SHA256:base64 without padding, exactly as ssh and ssh-keygen -l print it. */
-export function fingerprint(blob: Buffer): string {
-  return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`
-}
-
-/** Does the entry's host field name this host? (ssh-keygen -F's notion of a match.) */
-export function entryMatchesHost(entry: KnownHostEntry, name: string): boolean {
-  const lower = name.toLowerCase()
-  if (entry.hosts.startsWith('|1|')) {
-    const [, , salt, hash] = entry.hosts.split('|')
-    if (!salt || !hash) return false
-    const expected = Buffer.from(hash, 'base64')
-    const actual = createHmac('sha1', Buffer.from(salt, 'base64')).update(lower).digest()
-    return expected.length === actual.length && timingSafeEqual(expected, actual)
+/** match_pattern(): * any run of characters, ? exactly one, everything else itself. */
+function wildcardMatch(text: string, pattern: string): boolean {
+  // The set of pattern positions reachable so far: linear, no backtracking blow-up on "*a*a*a".
+  let states = new Set<number>([0])
+  const close = (set: Set<number>) => {
+    for (const s of set) if (pattern[s] === '*') set.add(s + 1)
+    return set
   }
 
-  let matched = false
-  for (const pattern of entry.hosts.split(',')) {
-    const negated = pattern.startsWith('!')
-    const body = (negated ? pattern.slice(1) : pattern).toLowerCase()
-    if (wildcardMatch(body, lower)) {
-      // A matching negation vetoes the whole line, whatever else matched (match_hostname()).
-      if (negated) return false
-      matched = true
+  close(states)
+  for (const c of text) {
+    const next = new Set<number>()
+    for (const s of states) {
+      if (s >= pattern.length) continue
+      if (pattern[s] === '*') next.add(s)
+      else if (pattern[s] === '?' || pattern[s] === c) next.add(s + 1)
     }
+
+    states = close(next)
+    if (states.size === 0) return false
   }
 
-  return matched
+  return states.has(pattern.length)
 }
 
-function wildcardMatch(pattern: string, text: string): boolean {
-  const regex = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 's')
-  return regex.test(text)
-}
+/** match_pattern_list() with lowercasing: a matching negation vetoes the line; an over-long subpattern fails it all. */
+function matchPatternList(name: string, list: string): boolean {
+  let positive = false
+  let i = 0
+  while (i < list.length) {
+    const negated = list[i] === '!'
+    if (negated) i++
+    let end = list.indexOf(',', i)
+    if (end < 0) end = list.length
+    const sub = list.slice(i, end)
+    if (sub.length >= 1023) return false
+    if (wildcardMatch(name, sub.replace(/[A-Z]+/g, (s) => s.toLowerCase()))) {
+      if (negated) return false
+      positive = true
+    }
 
-export function lookupHost(entries: KnownHostEntry[], host: string, port: number): KnownHostEntry[] {
-  const name = hostKeyName(host, port)
-  return entries.filter((entry) => entryMatchesHost(entry, name))
-}
+    i = end < list.length ? end + 1 : end
+  }
 
-export type HostKeyVerdict =
-  | {fingerprint: string; kind: 'known'; line: number}
-  | {fingerprint: string; kind: 'revoked'; line: number}
-  | {fingerprint: string; kind: 'unknown'}
-  | {fingerprint: string; kind: 'changed'; known: Array<{fingerprint: string; keyType: string; line: number}>}
+  return positive
+}
 
 /**
- * The decision for a key a server presented. A changed key (this host is known with another key,
- * of the same type or only of other types) is never accepted: that is exactly what an attacker
- * in the middle, or a re-installed peer nobody told us about, looks like.
+ * A hashed host field matches only in the exact form ssh writes: |1|, a salt that decodes to
+ * exactly 20 bytes, |, and the HMAC-SHA1 of the name, both canonically base64-encoded. Any other
+ * spelling (other salt length, missing or extra padding, trailing bytes) never matches.
  */
-export function judgeHostKey(entries: KnownHostEntry[], host: string, port: number, blob: Buffer): HostKeyVerdict {
-  const print = fingerprint(blob)
-  // A revoked key is refused wherever it is listed, and even if another line also accepts it.
-  const revoked = entries.find((e) => e.marker === 'revoked' && e.key.equals(blob))
-  if (revoked) return {fingerprint: print, kind: 'revoked', line: revoked.line}
-  const matching = lookupHost(entries, host, port).filter((e) => e.marker === undefined)
-  const same = matching.find((e) => e.key.equals(blob))
-  if (same) return {fingerprint: print, kind: 'known', line: same.line}
-  if (matching.length > 0) {
-    return {
-      fingerprint: print,
-      known: matching.map((e) => ({fingerprint: fingerprint(e.key), keyType: e.keyType, line: e.line})),
-      kind: 'changed',
-    }
-  }
-
-  return {fingerprint: print, kind: 'unknown'}
+function hashedMatch(name: string, field: string): boolean {
+  if (!field.startsWith('|1|')) return false
+  const bar = field.indexOf('|', 3)
+  if (bar < 0 || bar === 3 || bar - 3 > 1024) return false
+  const salt = decodeBase64Strict(field.slice(3, bar))
+  if (!salt || salt.length !== 20) return false
+  const hash = createHmac('sha1', salt).update(Buffer.from(name, 'latin1')).digest()
+  return field === `|1|${salt.toString('base64')}|${hash.toString('base64')}`
 }
 
-/** The host key algorithms to offer, known key types first, so a known host is checked against the key we have. */
-const allAlgorithms = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] as const
-export type HostKeyAlgorithm = (typeof allAlgorithms)[number]
+/** Does the entry's host field name this host? `name` is as lookupName() returns it. */
+export function entryMatchesHost(entry: KnownHostEntry, name: string): boolean {
+  return entry.hosts.startsWith('|') ? hashedMatch(name, entry.hosts) : matchPatternList(name, entry.hosts)
+}
 
-export function preferredHostKeyAlgorithms(known: KnownHostEntry[]): HostKeyAlgorithm[] {
-  const first: HostKeyAlgorithm[] = []
-  for (const entry of known) {
-    const algos: HostKeyAlgorithm[] = entry.keyType === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : allAlgorithms.filter((a) => a === entry.keyType)
-    for (const a of algos) if (!first.includes(a)) first.push(a)
-  }
-
-  return [...first, ...allAlgorithms.filter((a) => !first.includes(a))]
+/** Every entry (any marker) whose host field names `host` on `port`, exactly as written: no fallback. */
+export function entriesForName(entries: KnownHostEntry[], keyName: string): KnownHostEntry[] {
+  const name = lookupName(keyName)
+  return entries.filter((entry) => entryMatchesHost(entry, name))
 }
 
 export class KnownHostsUnreadable extends Error {}
 
 /**
- * Reads known_hosts; a missing file reads as empty (as ssh does), anything else that stops us
- * reading it (a directory, EACCES, an I/O error) is thrown: an unreadable file must fail closed,
- * never read as "no keys, accept anything".
+ * Reads known_hosts as bytes; a missing file reads as empty (as ssh does), anything else that
+ * stops us reading it (a directory, EACCES, an I/O error) is thrown: an unreadable file must
+ * fail closed, never read as "no keys, accept anything".
  */
 export async function readKnownHosts(path: string): Promise<KnownHostEntry[]> {
   try {
-    return parseKnownHosts(await readFile(path, 'utf8'))
+    return parseKnownHosts(await readFile(path))
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
     throw new KnownHostsUnreadable(`cannot read known_hosts ${path}: ${describeSystemError(error)}`)
   }
-}
-
-// Two nodes connecting in parallel under accept-new must not lose each other's line.
-const appendQueues = new Map<string, Promise<unknown>>()
-
-/** accept-new: add the host's key; the file is rewritten atomically so a crash never truncates it. */
-export async function addKnownHost(path: string, host: string, port: number, blob: Buffer): Promise<void> {
-  const previous = appendQueues.get(path) ?? Promise.resolve()
-  const next = previous.catch(() => {}).then(async () => {
-    let text = ''
-    try {
-      text = await readFile(path, 'utf8')
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
-    }
-
-    if (text !== '' && !text.endsWith('\n')) text += '\n'
-    const type = blobKeyType(blob)
-    await writeFileAtomic(path, `${text}${hostKeyName(host, port)} ${type} ${blob.toString('base64')}\n`, 0o600)
-  })
-  appendQueues.set(path, next)
-  return next
 }

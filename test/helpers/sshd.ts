@@ -5,7 +5,8 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 /**
- * A real OpenSSH sshd on 127.0.0.1 for one test file: its own host key, its own authorized key,
+ * A real OpenSSH sshd on 127.0.0.1 for one test file: its own host keys (ed25519 unless other
+ * types are asked for), its own authorized key,
  * a random free port, foreground (-D) with logs on stderr (-e). Killed in t.after and, should the
  * test runner die first, on process exit. Nothing of the machine's own sshd or /etc/ssh is used.
  */
@@ -15,8 +16,12 @@ export interface TestSshd {
   port: number
   /** The client's private key (authorized for root). */
   clientKey: string
-  /** The server's public host key blob line: "ssh-ed25519 AAAA...". */
+  /** The server's (first) public host key line: "ssh-ed25519 AAAA...". */
   hostKeyLine: string
+  /** Every host key the server holds, in the order asked for: "ecdsa" etc., and its "type base64" line. */
+  hostKeys: Array<{type: string; line: string}>
+  /** Every port it listens on (the first is `port`). */
+  ports: number[]
   /** A known_hosts line for this server: "[127.0.0.1]:port ssh-ed25519 AAAA...". */
   knownHostsLine: string
   /** The listening sshd's pid (its children serve the connections). */
@@ -41,8 +46,8 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   })
 }
 
-export function makeKey(path: string, type = 'ed25519'): string {
-  execFileSync('ssh-keygen', ['-q', '-t', type, '-N', '', '-C', 'ha-test', '-f', path])
+export function makeKey(path: string, type = 'ed25519', bits?: number): string {
+  execFileSync('ssh-keygen', ['-q', '-t', type, ...(bits ? ['-b', String(bits)] : []), '-N', '', '-C', 'ha-test', '-f', path])
   return readFileSync(`${path}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ')
 }
 
@@ -63,14 +68,30 @@ export async function startSshd(
     /** Run inside this network namespace (made by the test), listening on `listen` port 22. */
     netns?: string
     listen?: string
+    /** Host key types (ssh-keygen -t, optionally "ecdsa:384", "rsa:2048"); default ["ed25519"]. */
+    hostKeyTypes?: string[]
+    /** Sign the first host key with this CA private key and serve the certificate (HostCertificate). */
+    hostCertificateCa?: string
+    /** Listen on this many more free ports as well (one server, several [host]:port names). */
+    extraPorts?: number
     t?: {after: (fn: () => Promise<void> | void) => void}
   } = {},
 ): Promise<TestSshd> {
   const listen = options.listen ?? '127.0.0.1'
   const dir = mkdtempSync(join(tmpdir(), 'ha-sshd-'))
   tempDirs.add(dir)
-  const hostKey = join(dir, 'host_ed25519')
-  const hostKeyLine = makeKey(hostKey)
+  const hostKeys = (options.hostKeyTypes ?? ['ed25519']).map((spec) => {
+    const [type, bits] = spec.split(':')
+    const path = join(dir, `host_${type}${bits ?? ''}`)
+    return {line: makeKey(path, type, bits ? Number(bits) : undefined), path, type: spec}
+  })
+  const hostKeyLine = hostKeys[0].line
+  let certificate: string | undefined
+  if (options.hostCertificateCa) {
+    execFileSync('ssh-keygen', ['-q', '-s', options.hostCertificateCa, '-I', 'ha-test-host', '-h', '-n', listen, `${hostKeys[0].path}.pub`])
+    certificate = `${hostKeys[0].path}-cert.pub`
+  }
+
   const clientKey = join(dir, 'client_ed25519')
   const clientPub = makeKey(clientKey)
   writeFileSync(join(dir, 'authorized_keys'), `${clientPub}\n`, {mode: 0o600})
@@ -79,13 +100,21 @@ export async function startSshd(
 
   for (let attempt = 1; ; attempt++) {
     const port = options.netns ? 22 : await freePort()
+    const extra: number[] = []
+    for (let i = 0; i < (options.extraPorts ?? 0); i++) {
+      let p = await freePort()
+      while (p === port || extra.includes(p)) p = await freePort()
+      extra.push(p)
+    }
+
     const config = join(dir, 'sshd_config')
     writeFileSync(
       config,
       [
-        `Port ${port}`,
+        ...[port, ...extra].map((p) => `Port ${p}`),
         `ListenAddress ${listen}`,
-        `HostKey ${hostKey}`,
+        ...hostKeys.map((k) => `HostKey ${k.path}`),
+        ...(certificate ? [`HostCertificate ${certificate}`] : []),
         `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
         'PermitRootLogin prohibit-password',
         'PasswordAuthentication no',
@@ -109,7 +138,7 @@ export async function startSshd(
     const ready = await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), 10_000)
       const check = () => {
-        if (log.includes(`Server listening on ${listen} port ${port}`)) {
+        if ([port, ...extra].every((p) => log.includes(`Server listening on ${listen} port ${p}.`))) {
           clearTimeout(timer)
           resolve(true)
         }
@@ -148,10 +177,12 @@ export async function startSshd(
       dir,
       host: listen,
       hostKeyLine,
+      hostKeys: hostKeys.map(({line, type}) => ({line, type})),
       knownHostsLine: `${port === 22 ? listen : `[${listen}]:${port}`} ${hostKeyLine}`,
       log: () => log,
       pid: child.pid!,
       port,
+      ports: [port, ...extra],
       stop,
     }
   }

@@ -5,7 +5,8 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, describe, test} from 'node:test'
 
-import {entryMatchesHost, fingerprint, parseKnownHosts} from '../../src/hosts/known-hosts.js'
+import {entryMatchesHost, lookupName, parseKnownHosts} from '../../src/hosts/known-hosts.js'
+import {fingerprint} from '../../src/hosts/ssh-key-blob.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 import {makeKey} from '../helpers/sshd.js'
 
@@ -22,8 +23,8 @@ function sshKeygenFind(file: string, name: string): string[] {
 }
 
 function ourFind(file: string, name: string): string[] {
-  return parseKnownHosts(readFileSync(file, 'utf8'))
-    .filter((e) => entryMatchesHost(e, name))
+  return parseKnownHosts(readFileSync(file))
+    .filter((e) => entryMatchesHost(e, lookupName(name)))
     .map((e) => `${e.line}${e.marker === 'revoked' ? ' REVOKED' : e.marker === 'cert-authority' ? ' CA' : ''}`)
 }
 

@@ -6,7 +6,8 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, before, describe, test} from 'node:test'
 
-import {connectSsh, SshConnectError, type SshHost, type SshSettings} from '../../src/hosts/ssh-host.js'
+import {connectSsh} from '../../src/hosts/ssh-connect.js'
+import {SshConnectError, type SshHost, type SshSettings} from '../../src/hosts/ssh-host.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 import {makeKey, startSshd, type TestSshd} from '../helpers/sshd.js'
 
