@@ -3,6 +3,7 @@ import {ExitCode, type ExitCodeValue, throwIfAborted} from '../errors.js'
 import {backupAgeCheck} from './checks/backup-age.js'
 import {clockSkewCheck} from './checks/clock-skew.js'
 import {reachabilityChecks} from './checks/reachability.js'
+import {restoreRunCheck} from './checks/restore-run.js'
 import {restoreSpaceCheck} from './checks/restore-space.js'
 import {serviceIpChecks} from './checks/service-ip.js'
 import {storageCheck} from './checks/storage.js'
@@ -32,8 +33,11 @@ export async function runCheck(config: Config, options: CheckOptions = {}): Prom
     storage.check,
     backup.check,
     restoreSpaceCheck(config, facts, storage.holders, backup.newest),
+    await restoreRunCheck(config, facts),
     clockSkewCheck(facts),
   ]
+  // Every row carries its fix (empty on a PASS), in --json and in the table alike.
+  for (const check of checks) check.actions = check.status === 'pass' ? [] : (check.actions ?? [])
   if (options.strict) {
     for (const check of checks) {
       if (check.status === 'warn') {
