@@ -108,7 +108,11 @@ function logicalLines(text: string): LogicalLine[] {
       precedingBackslash = false
       if (c === '\r') skipLF = true
     } else {
+      // The next readLine() starts afresh (its flags are locals in Java; skipLF is not).
       emit(chars.length)
+      skipWhiteSpace = true
+      appendedLineBegin = false
+      precedingBackslash = false
     }
   }
 }
