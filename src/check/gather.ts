@@ -21,7 +21,7 @@ export interface NodeFacts {
   clock?: {host_time_s: number; offset_s: number; uncertainty_s: number}
 }
 
-export async function gatherNode(config: Config, node: NodeName, signal?: AbortSignal): Promise<NodeFacts> {
+export async function gatherNode(config: Config, node: NodeName, signal?: AbortSignal, install: string[] = ['/']): Promise<NodeFacts> {
   const nodeConfig = config.nodes[node]
   const ssh = nodeConfig.ssh
   const address = ssh ? `${ssh.user}@${ssh.host}:${ssh.port}` : 'local'
@@ -35,7 +35,7 @@ export async function gatherNode(config: Config, node: NodeName, signal?: AbortS
     host = await connectHost(node, nodeConfig, {signal})
     report.reachable = true
     if (host instanceof SshHost) report.host_key = host.hostKeyFingerprint
-    const batch = await host.probe(checkProbes(config, nodeConfig.root, budget), {signal})
+    const batch = await host.probe(checkProbes(config, nodeConfig.root, budget, install), {signal})
     facts.probes = new Map(batch.results.map((r) => [r.id, r]))
     const localMidS = (batch.sent_at_ms + batch.clock_received_at_ms) / 2000
     facts.clock = {

@@ -1,4 +1,4 @@
-import type {Config} from '../config/schema.js'
+import type {BackupEntryConfig, Config} from '../config/schema.js'
 import type {Probe, ProbeResult} from '../hosts/host.js'
 import {arpingUnlessHeldScript} from '../net/arping.js'
 import {addressOnly} from '../net/ip-addr.js'
@@ -87,7 +87,7 @@ export function probeBudgetS(batchTimeoutS: number): number {
   return Math.max(1, Math.floor(batchTimeoutS / 3))
 }
 
-export function checkProbes(config: Config, root: string, budgetS = 20): Probe[] {
+export function checkProbes(config: Config, root: string, budgetS = 20, install: string[] = ['/']): Probe[] {
   const dataDir = underRoot(root, config.data_dir)
   const stateDir = underRoot(root, `${config.data_dir}/.ha`)
   const staging = underRoot(root, preferredStagingHostPath)
@@ -106,7 +106,7 @@ export function checkProbes(config: Config, root: string, budgetS = 20): Probe[]
     {argv: ['df', '-P', '-B1', '--', dataDir], id: probeIds.dataDf},
     {argv: ['stat', '-c', '%F', '--', staging], id: probeIds.stagingKind},
     {argv: ['df', '-P', '-B1', '--', staging], id: probeIds.stagingDf},
-    {argv: ['sh', '-c', installDfScript, 'ha-install-df', ...[...installPaths(config), '/'].map((p) => underRoot(root, p))], id: probeIds.installDf},
+    {argv: ['sh', '-c', installDfScript, 'ha-install-df', ...install.map((p) => underRoot(root, p))], id: probeIds.installDf},
     {argv: ['sh', '-c', undoRunsScript, 'ha-undo-runs', `${stateDir}/undo`, journalName], id: probeIds.undoRuns},
   )
   if (config.storage.kind === 'mount' && config.storage.device) {
@@ -116,10 +116,18 @@ export function checkProbes(config: Config, root: string, budgetS = 20): Probe[]
   return probes.map((p) => ({...p, argv: ['timeout', '-k', '2s', `${budgetS}s`, ...p.argv]}))
 }
 
-/** The host paths restore installs into: every backup.include path (each alternative of an any_of). */
-export function installPaths(config: Config): string[] {
-  const paths = config.backup.include.flatMap((e) => (typeof e === 'string' ? [e] : 'path' in e ? [e.path] : e.any_of))
-  return [...new Set(paths)]
+/**
+ * The host paths restore installs into: every path of the backup manifest and backup.include
+ * (each alternative of an any_of), a glob cut back to the directory above its first wildcard,
+ * and "/" for anything else an archive holds.
+ */
+export function installPaths(specs: BackupEntryConfig[]): string[] {
+  const paths = specs.flatMap((e) => ('path' in e ? [e.path] : e.any_of)).map((p) => {
+    const parts = p.split('/')
+    const wild = parts.findIndex((c) => /[*?[]/.test(c))
+    return wild === -1 ? p : parts.slice(0, wild).join('/') || '/'
+  })
+  return [...new Set([...paths, '/'])]
 }
 
 /** Why a probe gave no usable answer: its timeout named, else its stderr or exit status. */

@@ -2,7 +2,7 @@ import {type Config, type NodeName, nodeNames} from '../../config/schema.js'
 import {underRoot} from '../../fs/under-root.js'
 import {stagingParentFor} from '../../restore/staging-place.js'
 import type {NodeFacts} from '../gather.js'
-import {type DfRow, installPaths, parseDf, parseDfLine, probeFailure, probeIds} from '../probes.js'
+import {type DfRow, parseDf, parseDfLine, probeFailure, probeIds} from '../probes.js'
 import type {CheckItem} from '../types.js'
 import {type NewestBackup, parseBackupListing} from './backup-age.js'
 import {whyNoAnswer} from './reachability.js'
@@ -24,12 +24,12 @@ interface Place {
  * - staging: the whole archive is extracted first, where src/restore/staging-place.ts says (the
  *   target's /var/tmp when it is a real directory, else <data_dir>/.ha/staging on the shared
  *   storage, measured on the node holding it now);
- * - install: each saved file lands at its own path (under a backup.include path); on the staging
+ * - install: each saved file lands at its own path (under a manifest or backup.include path); on the staging
  *   filesystem that is a rename, anywhere else (a separate /etc) a second copy.
  * Rule, per filesystem: FAIL below what lands there, WARN below twice that (or 64 MiB, room for
  * what the restore keeps to undo itself), else PASS.
  */
-export function restoreSpaceCheck(config: Config, facts: Record<NodeName, NodeFacts>, storageHolders: NodeName[], newest?: NewestBackup): CheckItem {
+export function restoreSpaceCheck(config: Config, facts: Record<NodeName, NodeFacts>, storageHolders: NodeName[], install: string[], newest?: NewestBackup): CheckItem {
   const target: NodeName = storageHolders.length === 1 ? nodeNames.find((n) => n !== storageHolders[0])! : 'secondary'
   const holder = storageHolders.length === 1 ? storageHolders[0] : undefined
   const base = {id: 'restore_space', node: target, title: 'Free space for a restore'}
@@ -79,7 +79,7 @@ export function restoreSpaceCheck(config: Config, facts: Record<NodeName, NodeFa
   const total = newest?.entries_bytes ?? 0
   add('staging', stagingPath, stagingDf, total)
   const stagingKey = `${stagingDf.filesystem} ${stagingDf.mounted_on}`
-  for (const [path, bytes] of installBytes(config, facts, holder, newest)) {
+  for (const [path, bytes] of installBytes(install, facts, holder, newest)) {
     const df = installDf.get(underRoot(t.root, path))
     if (!df) return fail(`df printed nothing for ${underRoot(t.root, path)} on ${target}`, ['check the backup.include paths'])
     // Same filesystem as staging: install renames the staged copy, nothing more is written.
@@ -111,8 +111,7 @@ const mib = (bytes: number) => `${(bytes / MiB).toFixed(1)} MiB`
  * Bytes each install path receives: the newest archive's files, each under the longest
  * backup.include path that holds it ("/" for any other).
  */
-function installBytes(config: Config, facts: Record<NodeName, NodeFacts>, holder: NodeName | undefined, newest?: NewestBackup): Map<string, number> {
-  const roots = [...installPaths(config), '/']
+function installBytes(roots: string[], facts: Record<NodeName, NodeFacts>, holder: NodeName | undefined, newest?: NewestBackup): Map<string, number> {
   const result = new Map<string, number>(roots.map((r) => [r, 0]))
   if (!newest || !holder) return result
   const listing = facts[holder].probes?.get(probeIds.backups)
