@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {execFileSync, spawnSync} from 'node:child_process'
+import {execFileSync, spawn, spawnSync} from 'node:child_process'
 import {existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'
@@ -7,6 +7,7 @@ import {after, before, describe, test} from 'node:test'
 import {fileURLToPath} from 'node:url'
 
 import type {CheckItem, CheckReport} from '../../src/check/types.js'
+import {parseProperties} from '../../src/version-file.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 import {makeKey, startSshd, type TestSshd} from '../helpers/sshd.js'
 
@@ -404,6 +405,52 @@ ${over.extra ?? ''}`,
       assert.equal(checks.storage.status, 'pass')
     } finally {
       rmSync(file)
+      writeVersion('secondary', 'product.version=2.1.0.1234\n')
+    }
+  })
+
+  test('the ssh connection cut mid-batch: the node "answered but its probes failed", on every row, never "unreachable"', async () => {
+    const file = join(roots.secondary, 'n1gc-setup/.version.properties')
+    rmSync(file)
+    execFileSync('mkfifo', [file])
+    try {
+      const config = writeConfig('cut.yaml', {secondaryCommandTimeout: '9s'})
+      const child = spawn(process.execPath, [join(top, 'bin/run.js'), 'check', '--json', '--config', config], {env: {...process.env, NO_COLOR: '1'}})
+      let stdout = ''
+      child.stdout.on('data', (d) => (stdout += d))
+      const closed = new Promise<null | number>((resolve) => child.on('close', resolve))
+      // Once the batch is blocked on the FIFO (3s probe budget), cut the secondary's session under it.
+      for (let i = 0; i < 100 && spawnSync('pgrep', ['-f', '--', file]).status !== 0; i++) await new Promise((resolve) => setTimeout(resolve, 100))
+      for (const pid of spawnSync('pgrep', ['-P', String(secondary.pid)], {encoding: 'utf8'}).stdout.split('\n').filter(Boolean)) spawnSync('kill', ['-KILL', pid])
+      assert.equal(await closed, 3, stdout)
+      const report = (JSON.parse(stdout) as {result: CheckReport}).result
+      const checks = byId(report)
+      assert.equal(report.nodes.secondary.reachable, true)
+      assert.match(checks['reachable:secondary'].summary, /^secondary answered \(host key good\), but its probe batch failed: /)
+      assert.ok(checks['reachable:secondary'].actions!.length > 0, 'with what to do')
+      assert.match(checks.version.summary, /secondary: secondary answered but its probes failed/)
+      assert.match(checks.storage.summary, /secondary: secondary answered but its probes failed/)
+      assert.doesNotMatch(report.checks.map((c) => c.summary).join('\n'), /unreachable/)
+    } finally {
+      rmSync(file, {force: true})
+      writeVersion('secondary', 'product.version=2.1.0.1234\n')
+    }
+  })
+
+  test('every byte 0x00-0xFF of the version file arrives over ssh unmodified and reads as Java reads it', () => {
+    const all = Buffer.from(Array.from({length: 256}, (_, i) => i).filter((b) => ![0x0a, 0x0d, 0x5c].includes(b)))
+    const bytes = Buffer.concat([Buffer.from('product.version=v'), all, Buffer.from('\n')])
+    const expected = parseProperties(bytes).get('product.version')
+    assert.equal(expected!.length, 1 + 253, 'one character per byte (ISO-8859-1)')
+    writeFileSync(join(roots.primary, 'n1gc-setup/.version.properties'), bytes)
+    writeFileSync(join(roots.secondary, 'n1gc-setup/.version.properties'), bytes)
+    try {
+      const version = byId(ha('--config', writeConfig('healthy.yaml'), '--json').json!.result!).version
+      assert.equal(version.status, 'pass', version.summary)
+      assert.equal((version.evidence.primary as {version: string}).version, expected)
+      assert.equal((version.evidence.secondary as {version: string}).version, expected)
+    } finally {
+      writeVersion('primary', 'product.version=2.1.0.1234\n')
       writeVersion('secondary', 'product.version=2.1.0.1234\n')
     }
   })

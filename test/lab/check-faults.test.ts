@@ -62,16 +62,15 @@ export function blockingVersionFile(labDir: string): () => void {
   }
 }
 
-/** Cuts the secondary's ssh sessions (children of its sshd, started by this check) after `afterMs`. */
-export function cutSecondarySessionsAfter(labDir: string, afterMs: number): Promise<void> {
+/**
+ * Cuts the secondary's ssh sessions (children of its sshd: this check's only) once its probe
+ * batch is blocked reading `fifo`, so the cut lands mid-batch.
+ */
+export async function cutSecondarySessionsMidBatch(labDir: string, fifo: string): Promise<void> {
   const sshd = readFileSync(nodePaths(labDir, 'secondary').sshdPid, 'utf8').trim()
-  return new Promise((resolve) => {
-    setTimeout(() => {
-      const children = spawnSync('pgrep', ['-P', sshd], {encoding: 'utf8'}).stdout.split('\n').filter(Boolean)
-      for (const pid of children) spawnSync('kill', ['-KILL', pid])
-      resolve()
-    }, afterMs)
-  })
+  for (let i = 0; i < 200 && spawnSync('pgrep', ['-f', '--', fifo]).status !== 0; i++) await new Promise((resolve) => setTimeout(resolve, 100))
+  const children = spawnSync('pgrep', ['-P', sshd], {encoding: 'utf8'}).stdout.split('\n').filter(Boolean)
+  for (const pid of children) spawnSync('kill', ['-KILL', pid])
 }
 
 const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping'])
@@ -172,7 +171,7 @@ describe('ha check fails, by name and with the fix, on each fault that once pass
       const child = spawn('ip', ['netns', 'exec', labNetns.admin, process.execPath, haBin, 'check', '--config', lab.config], {env: {...process.env, NO_COLOR: '1'}})
       let stdout = ''
       child.stdout.on('data', (d) => (stdout += d))
-      const [status] = await Promise.all([new Promise<null | number>((resolve) => child.on('close', resolve)), cutSecondarySessionsAfter(labDir, 3000)])
+      const [status] = await Promise.all([new Promise<null | number>((resolve) => child.on('close', resolve)), cutSecondarySessionsMidBatch(labDir, join(nodePaths(labDir, 'secondary').root, labVersionFile))])
       assert.equal(status, 3, stdout)
       const reach = stdout.split('\n').find((l) => /SSH reachability and host key\s+secondary/.test(l))!
       assert.match(reach, /^FAIL .*secondary answered \(host key good\), but its probe batch failed/)

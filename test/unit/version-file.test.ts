@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict'
+import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
 import {test} from 'node:test'
+
+import {readProductVersion} from '../../src/host-facts.js'
 
 import {parseProperties as parseBytes, PropertiesSyntaxError, readVersionProperty} from '../../src/version-file.js'
 
@@ -127,4 +132,18 @@ test('readVersionProperty: a missing or empty key is no version, with the fix', 
   assert.deepEqual(readVersionProperty(Buffer.from('product.version = 2.1\n'), 'product.version', 'f'), {version: '2.1'})
   assert.match(readVersionProperty(Buffer.from('x=1\n'), 'product.version', 'f').error!, /no "product.version"/)
   assert.match(readVersionProperty(Buffer.from('product.version=\n'), 'product.version', 'f').error!, /empty/)
+})
+
+test('the local path (backup, restore) reads the file as bytes too: 0xE9 is "é", a bad escape is refused with its line', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'ha-version-'))
+  try {
+    mkdirSync(join(root, 'n1gc-setup'))
+    const file = join(root, 'n1gc-setup/.version.properties')
+    writeFileSync(file, Buffer.from([...Buffer.from('product.version=2.1-caf'), 0xe9, 0x0a]))
+    assert.equal(await readProductVersion(root, '/n1gc-setup/.version.properties', 'product.version'), '2.1-café')
+    writeFileSync(file, 'product.version=2.1\n\nx=\\u00G0\n')
+    await assert.rejects(readProductVersion(root, '/n1gc-setup/.version.properties', 'product.version'), /unreadable as Java reads it: line 3/)
+  } finally {
+    rmSync(root, {force: true, recursive: true})
+  }
 })
