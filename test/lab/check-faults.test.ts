@@ -127,7 +127,7 @@ describe('ha check fails, by name and with the fix, on each fault that once pass
       assert.equal(r.status, 3, r.stdout)
       const row = r.row('Free space for a restore', 'secondary')
       assert.equal(row.status, 'FAIL')
-      assert.match(row.line, /not enough room on secondary: \S+ MiB free on \S+\/secondary\/root\/etc \(install \S+\/etc\S*\) needs/)
+      assert.match(row.line, /not enough room on secondary: \S+ MiB free on \S+\/secondary\/root\/etc \(install \S+\/etc\S*( and \d+ more)?\) needs/)
       assert.match(row.fixes.join('\n'), /free space on \S+\/secondary\/root\/etc on secondary \(restore installs/)
     } finally {
       undo()

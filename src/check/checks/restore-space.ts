@@ -11,7 +11,8 @@ const MiB = 1024 * 1024
 
 interface Place {
   role: 'install' | 'staging'
-  path: string
+  /** The paths restore writes under on this filesystem. */
+  paths: string[]
   filesystem: string
   mounted_on: string
   available_bytes: number
@@ -49,10 +50,15 @@ export function restoreSpaceCheck(config: Config, facts: Record<NodeName, NodeFa
     stagingDf = probe?.code === 0 ? parseDf(probe.stdout.toString()) : undefined
     if (!stagingDf) return fail(`cannot measure ${stagingPath} on ${target}: ${probe ? probeFailure(probe, t.probe_budget_s) : 'no answer'}`, ['see why df fails there'])
   } else {
-    // On the shared storage, which is mounted on the holder until the failover moves it.
-    const probe = holder ? facts[holder].probes?.get(probeIds.dataDf) : undefined
+    // In data_dir: the shared storage, on the holder until the failover moves it (with no
+    // single holder, as with storage.kind none, data_dir as the target has it now).
+    const on = holder ?? target
+    const probe = facts[on].probes?.get(probeIds.dataDf)
     stagingDf = probe?.code === 0 ? parseDf(probe.stdout.toString()) : undefined
-    if (!stagingDf) return fail(`cannot measure the shared storage, where restore on ${target} would stage (${stagingPath}): ${holder ? 'df failed on the holder' : 'no node holds it'}`, ['see the storage row'])
+    if (!stagingDf) {
+      const why = probe ? probeFailure(probe, facts[on].probe_budget_s) : whyNoAnswer(facts, on)
+      return fail(`cannot measure data_dir on ${on}, where restore on ${target} would stage (${stagingPath}): ${why}`, ['see the storage row'])
+    }
   }
 
   // Install targets on the target, as df saw each (or its nearest existing ancestor).
@@ -71,8 +77,9 @@ export function restoreSpaceCheck(config: Config, facts: Record<NodeName, NodeFa
   const places = new Map<string, Place>()
   const add = (role: Place['role'], path: string, df: DfRow, bytes: number) => {
     const key = `${df.filesystem} ${df.mounted_on}`
-    const place = places.get(key) ?? {available_bytes: df.available, filesystem: df.filesystem, mounted_on: df.mounted_on, needed_bytes: 0, path, role}
+    const place = places.get(key) ?? {available_bytes: df.available, filesystem: df.filesystem, mounted_on: df.mounted_on, needed_bytes: 0, paths: [], role}
     place.needed_bytes += bytes
+    place.paths.push(path)
     places.set(key, place)
   }
 
@@ -90,10 +97,11 @@ export function restoreSpaceCheck(config: Config, facts: Record<NodeName, NodeFa
   evidence.places = list
   const short = list.filter((p) => p.available_bytes < p.needed_bytes)
   const tight = list.filter((p) => p.available_bytes < Math.max(2 * p.needed_bytes, 64 * MiB))
-  const describe = (p: Place) => `${mib(p.available_bytes)} free on ${p.mounted_on} (${p.role} ${p.path}) needs ${mib(p.needed_bytes)}`
-  const freeUp = (ps: Place[]) => ps.map((p) => `free space on ${p.mounted_on} on ${target} (restore ${p.role === 'staging' ? 'stages' : 'installs'} ${mib(p.needed_bytes)} at ${p.path})`)
+  const where = (p: Place) => `${p.paths[0]}${p.paths.length > 1 ? ` and ${p.paths.length - 1} more` : ''}`
+  const describe = (p: Place) => `${mib(p.available_bytes)} free on ${p.mounted_on} (${p.role} ${where(p)}) needs ${mib(p.needed_bytes)}`
+  const freeUp = (ps: Place[]) => ps.map((p) => `free space on ${p.mounted_on} on ${target} (restore ${p.role === 'staging' ? 'stages' : 'installs'} ${mib(p.needed_bytes)} at ${where(p)})`)
   if (!newest) {
-    return {...base, actions: ['run ha backup on the active node'], evidence, status: 'warn', summary: `no backup to size a restore by; ${list.map((p) => `${mib(p.available_bytes)} free at ${p.path}`).join(', ')} on ${target}`}
+    return {...base, actions: ['run ha backup on the active node'], evidence, status: 'warn', summary: `no backup to size a restore by; ${list.map((p) => `${mib(p.available_bytes)} free on ${p.mounted_on}`).join(', ')} on ${target}`}
   }
 
   const need = `a restore of ${newest.archive} writes ${mib(total)}`
