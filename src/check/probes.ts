@@ -16,11 +16,9 @@ import {backupsHostPath} from '../state-dir.js'
 export const probeIds = {
   backups: 'backups',
   dataDf: 'data_df',
-  installDf: 'install_df',
   ipAddr: 'ip_addr',
   ipLink: 'ip_link',
-  stagingDf: 'staging_df',
-  stagingKind: 'staging_kind',
+  restorePlaces: 'restore_places',
   storage: 'storage',
   storageDevice: 'storage_device',
   undoRuns: 'undo_runs',
@@ -46,11 +44,9 @@ export const listBackupsScript = [
 export const probeWhat: Record<string, string> = {
   backups: 'listing the backups',
   data_df: 'measuring free space in data_dir',
-  install_df: 'measuring free space where restore installs files',
   ip_addr: 'listing addresses (ip addr)',
   ip_link: 'listing interfaces (ip link)',
-  staging_df: "measuring free space in restore's staging place",
-  staging_kind: "looking at restore's staging place",
+  restore_places: 'measuring free space where restore writes',
   storage: 'looking for the storage (findmnt/zpool)',
   storage_device: 'resolving storage.device',
   undo_runs: 'looking for unfinished restore runs',
@@ -68,14 +64,15 @@ export const undoRunsScript = [
   `printf '%s ' "$n"; head -c 16777216 -- "$n/$2" 2>/dev/null | base64 -w0; echo`,
 ].join('\n')
 
-// For each path: df of the path, or of its nearest existing ancestor (restore creates missing
-// directories on the filesystem that holds their parent). One line each: base64(path) df-row.
-export const installDfScript = [
-  'for p; do',
-  '  a=$p; while [ ! -e "$a" ] && [ "$a" != / ]; do a=$(dirname -- "$a"); done',
-  '  r=$(df -P -B1 -- "$a" | tail -n +2) || exit 3',
-  `  printf '%s %s\\n' "$(printf '%s' "$p" | base64 -w0)" "$r"`,
-  'done',
+// Where restore writes, in one exec: first what the preferred staging place is (`stat -c %F`,
+// not following a symlink: restore's rule needs "a real directory"), then one `df` row for each
+// path in order, taken at the path or its nearest existing ancestor (restore creates missing
+// directories on the filesystem that holds their parent). No fork per path.
+export const restorePlacesScript = [
+  'k=$(stat -c %F -- "$1" 2>/dev/null) || k=missing',
+  `printf '%s\\n' "$k"`,
+  'for p; do a=$p; while [ -n "$a" ] && [ ! -e "$a" ]; do a=${a%/*}; done; set -- "$@" "${a:-/}"; shift; done',
+  'df -P -B1 -- "$@" | tail -n +2',
 ].join('\n')
 
 /**
@@ -104,9 +101,7 @@ export function checkProbes(config: Config, root: string, budgetS = 20, install:
     {argv: attachmentProbeArgv(config, dataDir), id: probeIds.storage},
     {argv: ['sh', '-c', listBackupsScript, 'ha-backups', underRoot(root, backupsHostPath(config))], id: probeIds.backups},
     {argv: ['df', '-P', '-B1', '--', dataDir], id: probeIds.dataDf},
-    {argv: ['stat', '-c', '%F', '--', staging], id: probeIds.stagingKind},
-    {argv: ['df', '-P', '-B1', '--', staging], id: probeIds.stagingDf},
-    {argv: ['sh', '-c', installDfScript, 'ha-install-df', ...install.map((p) => underRoot(root, p))], id: probeIds.installDf},
+    {argv: ['sh', '-c', restorePlacesScript, 'ha-restore-places', staging, ...install.map((p) => underRoot(root, p))], id: probeIds.restorePlaces},
     {argv: ['sh', '-c', undoRunsScript, 'ha-undo-runs', `${stateDir}/undo`, journalName], id: probeIds.undoRuns},
   )
   if (config.storage.kind === 'mount' && config.storage.device) {
@@ -157,4 +152,17 @@ export function parseDfLine(line: string): DfRow | undefined {
   const match = /^(\S+)\s+(\d+)\s+(\d+)\s+(\d+)\s+\S+\s+(.*)$/.exec(line)
   if (!match) return undefined
   return {available: Number(match[4]), filesystem: match[1], mounted_on: match[5], size: Number(match[2]), used: Number(match[3])}
+}
+
+/**
+ * restorePlacesScript's answer: what the staging place is ("directory", "symbolic link",
+ * "missing", ...) and one df row per path asked about (the staging place first), or undefined
+ * when a row is missing or unreadable.
+ */
+export function parseRestorePlaces(text: string, count: number): undefined | {kind: string; rows: DfRow[]} {
+  const lines = text.split('\n')
+  if (lines.at(-1) === '') lines.pop()
+  const rows = lines.slice(1).map((l) => parseDfLine(l))
+  if (lines.length === 0 || rows.length !== count || rows.some((r) => r === undefined)) return undefined
+  return {kind: lines[0], rows: rows as DfRow[]}
 }

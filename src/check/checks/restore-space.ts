@@ -2,7 +2,7 @@ import {type Config, type NodeName, nodeNames} from '../../config/schema.js'
 import {underRoot} from '../../fs/under-root.js'
 import {stagingParentFor} from '../../restore/staging-place.js'
 import type {NodeFacts} from '../gather.js'
-import {type DfRow, parseDf, parseDfLine, probeFailure, probeIds} from '../probes.js'
+import {type DfRow, parseDf, parseRestorePlaces, probeFailure, probeIds} from '../probes.js'
 import type {CheckItem} from '../types.js'
 import {type NewestBackup, parseBackupListing} from './backup-age.js'
 import {whyNoAnswer} from './reachability.js'
@@ -39,40 +39,34 @@ export function restoreSpaceCheck(config: Config, facts: Record<NodeName, NodeFa
   const fail = (summary: string, actions: string[]): CheckItem => ({...base, actions, evidence, status: 'fail', summary})
   if (!t.probes) return fail(`cannot measure free space on ${target}: ${whyNoAnswer(facts, target)}`, ['see the reachable rows'])
 
+  // One answer for every place: the staging place's kind, then a df row per path.
+  const probe = t.probes.get(probeIds.restorePlaces)
+  const answer = probe?.code === 0 ? parseRestorePlaces(probe.stdout.toString(), 1 + install.length) : undefined
+  if (!answer) {
+    const err = probe?.stderr.toString().trim()
+    const why = probe ? (probe.code === 0 ? `df gave an unexpected answer${err ? `: ${err}` : ''}` : probeFailure(probe, t.probe_budget_s)) : 'no answer'
+    return fail(`cannot measure where a restore on ${target} writes: ${why}`, [`run df on ${target} to see why it fails`])
+  }
+
   // Staging: the same rule restore applies, on the answer the target gave about its /var/tmp.
-  const kind = t.probes.get(probeIds.stagingKind)
-  const preferred = kind?.code === 0 && kind.stdout.toString().trim() === 'directory'
+  const preferred = answer.kind === 'directory'
   const stagingPath = stagingParentFor(t.root, underRoot(t.root, `${config.data_dir}/.ha`), preferred)
   evidence.staging = stagingPath
-  let stagingDf: DfRow | undefined
-  if (preferred) {
-    const probe = t.probes.get(probeIds.stagingDf)
-    stagingDf = probe?.code === 0 ? parseDf(probe.stdout.toString()) : undefined
-    if (!stagingDf) return fail(`cannot measure ${stagingPath} on ${target}: ${probe ? probeFailure(probe, t.probe_budget_s) : 'no answer'}`, ['see why df fails there'])
-  } else {
+  let stagingDf: DfRow | undefined = answer.rows[0]
+  if (!preferred) {
     // In data_dir: the shared storage, on the holder until the failover moves it (with no
     // single holder, as with storage.kind none, data_dir as the target has it now).
     const on = holder ?? target
-    const probe = facts[on].probes?.get(probeIds.dataDf)
-    stagingDf = probe?.code === 0 ? parseDf(probe.stdout.toString()) : undefined
+    const dataProbe = facts[on].probes?.get(probeIds.dataDf)
+    stagingDf = dataProbe?.code === 0 ? parseDf(dataProbe.stdout.toString()) : undefined
     if (!stagingDf) {
-      const why = probe ? probeFailure(probe, facts[on].probe_budget_s) : whyNoAnswer(facts, on)
+      const why = dataProbe ? probeFailure(dataProbe, facts[on].probe_budget_s) : whyNoAnswer(facts, on)
       return fail(`cannot measure data_dir on ${on}, where restore on ${target} would stage (${stagingPath}): ${why}`, ['see the storage row'])
     }
   }
 
   // Install targets on the target, as df saw each (or its nearest existing ancestor).
-  const installProbe = t.probes.get(probeIds.installDf)
-  if (!installProbe || installProbe.code !== 0) {
-    return fail(`cannot measure where restore installs on ${target}: ${installProbe ? probeFailure(installProbe, t.probe_budget_s) : 'no answer'}`, ['see why df fails there'])
-  }
-
-  const installDf = new Map<string, DfRow>()
-  for (const line of installProbe.stdout.toString().split('\n')) {
-    const space = line.indexOf(' ')
-    const row = space > 0 ? parseDfLine(line.slice(space + 1)) : undefined
-    if (row) installDf.set(Buffer.from(line.slice(0, space), 'base64').toString('utf8'), row)
-  }
+  const installDf = new Map<string, DfRow>(install.map((path, i) => [path, answer.rows[i + 1]]))
 
   const places = new Map<string, Place>()
   const add = (role: Place['role'], path: string, df: DfRow, bytes: number) => {
@@ -87,8 +81,7 @@ export function restoreSpaceCheck(config: Config, facts: Record<NodeName, NodeFa
   add('staging', stagingPath, stagingDf, total)
   const stagingKey = `${stagingDf.filesystem} ${stagingDf.mounted_on}`
   for (const [path, bytes] of installBytes(install, facts, holder, newest)) {
-    const df = installDf.get(underRoot(t.root, path))
-    if (!df) return fail(`df printed nothing for ${underRoot(t.root, path)} on ${target}`, ['check the backup.include paths'])
+    const df = installDf.get(path)!
     // Same filesystem as staging: install renames the staged copy, nothing more is written.
     if (`${df.filesystem} ${df.mounted_on}` !== stagingKey) add('install', underRoot(t.root, path), df, bytes)
   }
