@@ -37,8 +37,8 @@ export async function runCheck(config: Config, options: CheckOptions = {}): Prom
     ...serviceIpChecks(config, facts),
     storage.check,
     backup.check,
-    restoreSpaceCheck(config, facts, storage.holders, install, backup.newest),
-    await restoreRunCheck(config, facts),
+    restoreSpaceCheck(facts, storage.holders, install, backup.newest),
+    await restoreRunCheck(facts),
     clockSkewCheck(facts),
   ]
   // Every row carries its fix (empty on a PASS), in --json and in the table alike.

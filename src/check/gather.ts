@@ -5,6 +5,7 @@ import {HaError, InterruptedError} from '../errors.js'
 import {connectHost} from '../hosts/connect.js'
 import type {ProbeResult} from '../hosts/host.js'
 import {SshConnectError, SshHost} from '../hosts/ssh-host.js'
+import {stateDirOn} from '../state-dir.js'
 import {checkProbes, probeBudgetS} from './probes.js'
 import type {NodeReport} from './types.js'
 
@@ -14,6 +15,8 @@ const log = debug('ha:check')
 export interface NodeFacts {
   report: NodeReport
   root: string
+  /** ha's state folder on this node (<data_dir>/.ha under its root, src/state-dir.ts). */
+  state_dir: string
   probes?: Map<string, ProbeResult>
   /** Each probe's own time limit on this node (seconds), for rows that name a timed-out probe. */
   probe_budget_s: number
@@ -29,13 +32,13 @@ export async function gatherNode(config: Config, node: NodeName, signal?: AbortS
   const report: NodeReport = {address, elapsed_ms: 0, node, reachable: false}
   // The batch as a whole has the node's command_timeout (60s locally, as in src/hosts/connect.ts).
   const budget = probeBudgetS(ssh ? ssh.command_timeout : 60)
-  const facts: NodeFacts = {probe_budget_s: budget, report, root: nodeConfig.root}
+  const facts: NodeFacts = {probe_budget_s: budget, report, root: nodeConfig.root, state_dir: stateDirOn(nodeConfig, config)}
   let host
   try {
     host = await connectHost(node, nodeConfig, {signal})
     report.reachable = true
     if (host instanceof SshHost) report.host_key = host.hostKeyFingerprint
-    const batch = await host.probe(checkProbes(config, nodeConfig.root, budget, install), {signal})
+    const batch = await host.probe(checkProbes(config, nodeConfig.root, facts.state_dir, budget, install), {signal})
     facts.probes = new Map(batch.results.map((r) => [r.id, r]))
     const localMidS = (batch.sent_at_ms + batch.clock_received_at_ms) / 2000
     facts.clock = {

@@ -4,6 +4,7 @@ import {arpingUnlessHeldScript} from '../net/arping.js'
 import {addressOnly} from '../net/ip-addr.js'
 import {preferredStagingHostPath} from '../restore/staging-place.js'
 import {journalName} from '../restore/install.js'
+import {undoRoot} from '../restore/undo.js'
 import {attachmentProbeArgv, deviceProbeArgv} from '../storage/attachment.js'
 import {underRoot} from '../fs/under-root.js'
 import {backupsHostPath} from '../state-dir.js'
@@ -84,9 +85,8 @@ export function probeBudgetS(batchTimeoutS: number): number {
   return Math.max(1, Math.floor(batchTimeoutS / 3))
 }
 
-export function checkProbes(config: Config, root: string, budgetS = 20, install: string[] = ['/']): Probe[] {
+export function checkProbes(config: Config, root: string, stateDir: string, budgetS = 20, install: string[] = ['/']): Probe[] {
   const dataDir = underRoot(root, config.data_dir)
-  const stateDir = underRoot(root, `${config.data_dir}/.ha`)
   const staging = underRoot(root, preferredStagingHostPath)
   const probes: Probe[] = [
     {argv: ['cat', '--', underRoot(root, config.version_file)], id: probeIds.version},
@@ -102,7 +102,7 @@ export function checkProbes(config: Config, root: string, budgetS = 20, install:
     {argv: ['sh', '-c', listBackupsScript, 'ha-backups', underRoot(root, backupsHostPath(config))], id: probeIds.backups},
     {argv: ['df', '-P', '-B1', '--', dataDir], id: probeIds.dataDf},
     {argv: ['sh', '-c', restorePlacesScript, 'ha-restore-places', staging, ...install.map((p) => underRoot(root, p))], id: probeIds.restorePlaces},
-    {argv: ['sh', '-c', undoRunsScript, 'ha-undo-runs', `${stateDir}/undo`, journalName], id: probeIds.undoRuns},
+    {argv: ['sh', '-c', undoRunsScript, 'ha-undo-runs', undoRoot(stateDir), journalName], id: probeIds.undoRuns},
   )
   if (config.storage.kind === 'mount' && config.storage.device) {
     probes.push({argv: deviceProbeArgv(config.storage.device, dataDir), id: probeIds.storageDevice})

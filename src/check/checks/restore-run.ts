@@ -2,10 +2,9 @@ import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {type Config, type NodeName, nodeNames} from '../../config/schema.js'
-import {underRoot} from '../../fs/under-root.js'
+import {type NodeName, nodeNames} from '../../config/schema.js'
 import {journalName} from '../../restore/install.js'
-import {unfinishedRun} from '../../restore/undo.js'
+import {undoRoot, unfinishedRun} from '../../restore/undo.js'
 import type {NodeFacts} from '../gather.js'
 import {probeFailure, probeIds} from '../probes.js'
 import type {CheckItem} from '../types.js'
@@ -19,7 +18,7 @@ const runName = /^\d{4,}-\d{8}T\d{6}Z$/
  * undone: a failover now would stop there. Restore's own reading decides whether the newest run
  * finished (src/restore/undo.ts unfinishedRun), on the journal each node sent back.
  */
-export async function restoreRunCheck(config: Config, facts: Record<NodeName, NodeFacts>): Promise<CheckItem> {
+export async function restoreRunCheck(facts: Record<NodeName, NodeFacts>): Promise<CheckItem> {
   const base = {id: 'restore_run', title: 'No unfinished restore'}
   const found: Array<{node: NodeName; run: string; state: string; undo_dir: string}> = []
   const unknown: string[] = []
@@ -43,7 +42,7 @@ export async function restoreRunCheck(config: Config, facts: Record<NodeName, No
     }
 
     const run = await unfinishedRunFromJournal(name, Buffer.from(journal64, 'base64'))
-    if (run) found.push({node, run: run.run, state: run.state, undo_dir: underRoot(facts[node].root, `${config.data_dir}/.ha/undo/${run.run}`)})
+    if (run) found.push({node, run: run.run, state: run.state, undo_dir: join(undoRoot(facts[node].state_dir), run.run)})
   }
 
   const evidence = {unfinished: found, unknown}

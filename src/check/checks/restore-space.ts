@@ -1,4 +1,4 @@
-import {type Config, type NodeName, nodeNames} from '../../config/schema.js'
+import {type NodeName, nodeNames} from '../../config/schema.js'
 import {underRoot} from '../../fs/under-root.js'
 import {stagingParentFor} from '../../restore/staging-place.js'
 import type {NodeFacts} from '../gather.js'
@@ -30,7 +30,7 @@ interface Place {
  * Rule, per filesystem: FAIL below what lands there, WARN below twice that (or 64 MiB, room for
  * what the restore keeps to undo itself), else PASS.
  */
-export function restoreSpaceCheck(config: Config, facts: Record<NodeName, NodeFacts>, storageHolders: NodeName[], install: string[], newest?: NewestBackup): CheckItem {
+export function restoreSpaceCheck(facts: Record<NodeName, NodeFacts>, storageHolders: NodeName[], install: string[], newest?: NewestBackup): CheckItem {
   const target: NodeName = storageHolders.length === 1 ? nodeNames.find((n) => n !== storageHolders[0])! : 'secondary'
   const holder = storageHolders.length === 1 ? storageHolders[0] : undefined
   const base = {id: 'restore_space', node: target, title: 'Free space for a restore'}
@@ -50,7 +50,7 @@ export function restoreSpaceCheck(config: Config, facts: Record<NodeName, NodeFa
 
   // Staging: the same rule restore applies, on the answer the target gave about its /var/tmp.
   const preferred = answer.kind === 'directory'
-  const stagingPath = stagingParentFor(t.root, underRoot(t.root, `${config.data_dir}/.ha`), preferred)
+  const stagingPath = stagingParentFor(t.root, t.state_dir, preferred)
   evidence.staging = stagingPath
   let stagingDf: DfRow | undefined = answer.rows[0]
   if (!preferred) {
