@@ -5,7 +5,7 @@ import {HaCommand} from '../base-command.js'
 import type {CheckReport} from '../check/types.js'
 
 export default class Check extends HaCommand<typeof Check> {
-  static description = `Checks both nodes over SSH (one round trip each, in parallel) and reports each check as PASS, WARN or FAIL with its evidence: reachability and host key, product version parity, service IPs held by exactly one node (ip addr and arping -D), where the storage is attached, backup freshness, free space for a restore, and clock skew.
+  static description = `Checks both nodes over SSH (one round trip each, in parallel) and reports each check as PASS, WARN or FAIL with its evidence: reachability and host key, product version parity, service IPs held by exactly one node (ip addr and arping -D), where the storage is attached (and that it is storage.device), backup freshness, free space wherever a restore would write, no unfinished restore, and clock skew. Each warning or failure shows its fix under its row.
 
 Exit 0 when nothing failed (warnings alone are fine unless --strict), 3 when something failed.`
 
