@@ -33,6 +33,8 @@ const wanted = [
   ['mount', '/usr/bin/mount'],
   ['tar', '/usr/bin/tar'],
   ['gzip', '/usr/bin/gzip'],
+  // The version-file differential test compiles and runs Java's own Properties.load.
+  ['default-jdk-headless', '/usr/bin/javac'],
 ]
 const missing = [...new Set(wanted.filter(([, file]) => !existsSync(file)).map(([pkg]) => pkg))]
 if (missing.length > 0) {

@@ -4,7 +4,7 @@ import {hostname as osHostname} from 'node:os'
 import {describeSystemError, HaError} from './errors.js'
 import {underRoot} from './fs/under-root.js'
 import {currentBootId} from './lock.js'
-import {parseProperties} from './version-file.js'
+import {readVersionProperty} from './version-file.js'
 
 /**
  * Facts about the local controller that a backup records, read under the node's root so the
@@ -28,21 +28,17 @@ export async function localBootId(root: string): Promise<string> {
 
 export async function readProductVersion(root: string, versionFile: string, key: string): Promise<string> {
   const path = underRoot(root, versionFile)
-  let text: string
+  let bytes: Buffer
   try {
-    text = await readFile(path, 'utf8')
+    bytes = await readFile(path)
   } catch (error) {
     throw new HaError(`cannot read the version file ${path}: ${describeSystemError(error)}`, {
       actions: ['check version_file in the config, or that the product is installed on this node'],
     })
   }
 
-  const version = parseProperties(text).get(key)
-  if (version === undefined || version === '') {
-    throw new HaError(`the version file ${path} has no "${key}" property`, {
-      actions: ['check version_key in the config'],
-    })
-  }
-
-  return version
+  // Bytes, not UTF-8 text: the product reads the file as ISO-8859-1 (src/version-file.ts).
+  const reading = readVersionProperty(bytes, key, path)
+  if (reading.error !== undefined) throw new HaError(`the version file ${reading.error}`, {actions: reading.actions})
+  return reading.version
 }

@@ -3,11 +3,14 @@ import {ExitCode, type ExitCodeValue, throwIfAborted} from '../errors.js'
 import {backupAgeCheck} from './checks/backup-age.js'
 import {clockSkewCheck} from './checks/clock-skew.js'
 import {reachabilityChecks} from './checks/reachability.js'
+import {restoreRunCheck} from './checks/restore-run.js'
 import {restoreSpaceCheck} from './checks/restore-space.js'
 import {serviceIpChecks} from './checks/service-ip.js'
 import {storageCheck} from './checks/storage.js'
 import {versionCheck} from './checks/version.js'
+import {loadManifestSpec} from '../backup/collect.js'
 import {gatherNode, type NodeFacts} from './gather.js'
+import {installPaths} from './probes.js'
 import type {CheckItem, CheckReport, CheckStatus} from './types.js'
 
 export interface CheckOptions {
@@ -20,7 +23,10 @@ export interface CheckOptions {
  * both nodes at once; an unreachable node fails its checks and the other is still checked.
  */
 export async function runCheck(config: Config, options: CheckOptions = {}): Promise<{exitCode: ExitCodeValue; report: CheckReport}> {
-  const gathered = await Promise.all(nodeNames.map((node) => gatherNode(config, node, options.signal)))
+  // Where restore installs: the backup manifest's paths (a manifest that cannot be read is the
+  // backup's problem to report; the restore space is then measured at "/" only).
+  const install = installPaths(await loadManifestSpec(config).catch(() => []))
+  const gathered = await Promise.all(nodeNames.map((node) => gatherNode(config, node, options.signal, install)))
   throwIfAborted(options.signal)
   const facts = Object.fromEntries(nodeNames.map((n, i) => [n, gathered[i]])) as Record<NodeName, NodeFacts>
   const storage = storageCheck(config, facts)
@@ -31,9 +37,12 @@ export async function runCheck(config: Config, options: CheckOptions = {}): Prom
     ...serviceIpChecks(config, facts),
     storage.check,
     backup.check,
-    restoreSpaceCheck(config, facts, storage.holders, backup.newest),
+    restoreSpaceCheck(facts, storage.holders, install, backup.newest),
+    await restoreRunCheck(facts),
     clockSkewCheck(facts),
   ]
+  // Every row carries its fix (empty on a PASS), in --json and in the table alike.
+  for (const check of checks) check.actions = check.status === 'pass' ? [] : (check.actions ?? [])
   if (options.strict) {
     for (const check of checks) {
       if (check.status === 'warn') {

@@ -5,7 +5,8 @@ import {HaError, InterruptedError} from '../errors.js'
 import {connectHost} from '../hosts/connect.js'
 import type {ProbeResult} from '../hosts/host.js'
 import {SshConnectError, SshHost} from '../hosts/ssh-host.js'
-import {checkProbes} from './probes.js'
+import {stateDirOn} from '../state-dir.js'
+import {checkProbes, probeBudgetS} from './probes.js'
 import type {NodeReport} from './types.js'
 
 const log = debug('ha:check')
@@ -14,24 +15,30 @@ const log = debug('ha:check')
 export interface NodeFacts {
   report: NodeReport
   root: string
+  /** ha's state folder on this node (<data_dir>/.ha under its root, src/state-dir.ts). */
+  state_dir: string
   probes?: Map<string, ProbeResult>
+  /** Each probe's own time limit on this node (seconds), for rows that name a timed-out probe. */
+  probe_budget_s: number
   /** Host clock minus local clock, and the half round trip that bounds the error of that reading. */
   clock?: {host_time_s: number; offset_s: number; uncertainty_s: number}
 }
 
-export async function gatherNode(config: Config, node: NodeName, signal?: AbortSignal): Promise<NodeFacts> {
+export async function gatherNode(config: Config, node: NodeName, signal?: AbortSignal, install: string[] = ['/']): Promise<NodeFacts> {
   const nodeConfig = config.nodes[node]
   const ssh = nodeConfig.ssh
   const address = ssh ? `${ssh.user}@${ssh.host}:${ssh.port}` : 'local'
   const started = Date.now()
   const report: NodeReport = {address, elapsed_ms: 0, node, reachable: false}
-  const facts: NodeFacts = {report, root: nodeConfig.root}
+  // The batch as a whole has the node's command_timeout (60s locally, as in src/hosts/connect.ts).
+  const budget = probeBudgetS(ssh ? ssh.command_timeout : 60)
+  const facts: NodeFacts = {probe_budget_s: budget, report, root: nodeConfig.root, state_dir: stateDirOn(nodeConfig, config)}
   let host
   try {
     host = await connectHost(node, nodeConfig, {signal})
     report.reachable = true
     if (host instanceof SshHost) report.host_key = host.hostKeyFingerprint
-    const batch = await host.probe(checkProbes(config, nodeConfig.root), {signal})
+    const batch = await host.probe(checkProbes(config, nodeConfig.root, facts.state_dir, budget, install), {signal})
     facts.probes = new Map(batch.results.map((r) => [r.id, r]))
     const localMidS = (batch.sent_at_ms + batch.clock_received_at_ms) / 2000
     facts.clock = {

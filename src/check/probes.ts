@@ -1,10 +1,11 @@
-import {dirname} from 'node:path/posix'
-
-import type {Config} from '../config/schema.js'
-import type {Probe} from '../hosts/host.js'
+import type {BackupEntryConfig, Config} from '../config/schema.js'
+import type {Probe, ProbeResult} from '../hosts/host.js'
 import {arpingUnlessHeldScript} from '../net/arping.js'
 import {addressOnly} from '../net/ip-addr.js'
-import {attachmentProbeArgv} from '../storage/attachment.js'
+import {preferredStagingHostPath} from '../restore/staging-place.js'
+import {journalName} from '../restore/install.js'
+import {undoRoot} from '../restore/undo.js'
+import {attachmentProbeArgv, deviceProbeArgv} from '../storage/attachment.js'
 import {underRoot} from '../fs/under-root.js'
 import {backupsHostPath} from '../state-dir.js'
 
@@ -18,8 +19,10 @@ export const probeIds = {
   dataDf: 'data_df',
   ipAddr: 'ip_addr',
   ipLink: 'ip_link',
-  parentDf: 'parent_df',
+  restorePlaces: 'restore_places',
   storage: 'storage',
+  storageDevice: 'storage_device',
+  undoRuns: 'undo_runs',
   version: 'version',
   wire: (address: string) => `wire:${address}`,
 }
@@ -38,8 +41,53 @@ export const listBackupsScript = [
   'done',
 ].join('\n')
 
-export function checkProbes(config: Config, root: string): Probe[] {
+/** What each probe reads, for a row that must say which one failed or timed out. */
+export const probeWhat: Record<string, string> = {
+  backups: 'listing the backups',
+  data_df: 'measuring free space in data_dir',
+  ip_addr: 'listing addresses (ip addr)',
+  ip_link: 'listing interfaces (ip link)',
+  restore_places: 'measuring free space where restore writes',
+  storage: 'looking for the storage (findmnt/zpool)',
+  storage_device: 'resolving storage.device',
+  undo_runs: 'looking for unfinished restore runs',
+  version: 'reading the version file',
+}
+
+// Lists restore's undo folders (<data_dir>/.ha/undo/<seq>-<stamp>, src/restore/undo.ts) and
+// prints the newest one's name and its journal (base64, bounded), so check can ask restore's
+// own reading of it whether that run finished.
+export const undoRunsScript = [
+  '[ -d "$1" ] || exit 0',
+  'cd -- "$1" || exit 3',
+  "n=$(ls -1 | grep -E '^[0-9]{4,}-[0-9]{8}T[0-9]{6}Z$' | sort -n | tail -n 1)",
+  '[ -n "$n" ] || exit 0',
+  `printf '%s ' "$n"; head -c 16777216 -- "$n/$2" 2>/dev/null | base64 -w0; echo`,
+].join('\n')
+
+// Where restore writes, in one exec: first what the preferred staging place is (`stat -c %F`,
+// not following a symlink: restore's rule needs "a real directory"), then one `df` row for each
+// path in order, taken at the path or its nearest existing ancestor (restore creates missing
+// directories on the filesystem that holds their parent). No fork per path.
+export const restorePlacesScript = [
+  'k=$(stat -c %F -- "$1" 2>/dev/null) || k=missing',
+  `printf '%s\\n' "$k"`,
+  'for p; do a=$p; while [ -n "$a" ] && [ ! -e "$a" ]; do a=${a%/*}; done; set -- "$@" "${a:-/}"; shift; done',
+  'df -P -B1 -- "$@" | tail -n +2',
+].join('\n')
+
+/**
+ * Each probe runs under coreutils `timeout` with a third of the batch's time: one that blocks
+ * (a FIFO for a version file, a hung mount) is killed and named by its row, and the rest of the
+ * batch still answers. Exit 124 (or 137 after the KILL) is that timeout.
+ */
+export function probeBudgetS(batchTimeoutS: number): number {
+  return Math.max(1, Math.floor(batchTimeoutS / 3))
+}
+
+export function checkProbes(config: Config, root: string, stateDir: string, budgetS = 20, install: string[] = ['/']): Probe[] {
   const dataDir = underRoot(root, config.data_dir)
+  const staging = underRoot(root, preferredStagingHostPath)
   const probes: Probe[] = [
     {argv: ['cat', '--', underRoot(root, config.version_file)], id: probeIds.version},
     {argv: ['ip', '-o', 'addr', 'show'], id: probeIds.ipAddr},
@@ -53,9 +101,37 @@ export function checkProbes(config: Config, root: string): Probe[] {
     {argv: attachmentProbeArgv(config, dataDir), id: probeIds.storage},
     {argv: ['sh', '-c', listBackupsScript, 'ha-backups', underRoot(root, backupsHostPath(config))], id: probeIds.backups},
     {argv: ['df', '-P', '-B1', '--', dataDir], id: probeIds.dataDf},
-    {argv: ['df', '-P', '-B1', '--', underRoot(root, dirname(config.data_dir))], id: probeIds.parentDf},
+    {argv: ['sh', '-c', restorePlacesScript, 'ha-restore-places', staging, ...install.map((p) => underRoot(root, p))], id: probeIds.restorePlaces},
+    {argv: ['sh', '-c', undoRunsScript, 'ha-undo-runs', undoRoot(stateDir), journalName], id: probeIds.undoRuns},
   )
-  return probes
+  if (config.storage.kind === 'mount' && config.storage.device) {
+    probes.push({argv: deviceProbeArgv(config.storage.device, dataDir), id: probeIds.storageDevice})
+  }
+
+  return probes.map((p) => ({...p, argv: ['timeout', '-k', '2s', `${budgetS}s`, ...p.argv]}))
+}
+
+/**
+ * The host paths restore installs into: every path of the backup manifest and backup.include
+ * (each alternative of an any_of), a glob cut back to the directory above its first wildcard,
+ * and "/" for anything else an archive holds.
+ */
+export function installPaths(specs: BackupEntryConfig[]): string[] {
+  const paths = specs.flatMap((e) => ('path' in e ? [e.path] : e.any_of)).map((p) => {
+    const parts = p.split('/')
+    const wild = parts.findIndex((c) => /[*?[]/.test(c))
+    return wild === -1 ? p : parts.slice(0, wild).join('/') || '/'
+  })
+  return [...new Set([...paths, '/'])]
+}
+
+/** Why a probe gave no usable answer: its timeout named, else its stderr or exit status. */
+export function probeFailure(probe: ProbeResult, budgetS?: number): string {
+  const what = probeWhat[probe.id] ?? `probe ${probe.id}`
+  if (probe.code === 124 || probe.code === 137) return `${what} timed out${budgetS ? ` after ${budgetS}s` : ''} and was killed (probe ${probe.id})`
+  if (probe.code === 127) return `${what}: ${probe.argv[4] ?? probe.argv[0]} is not installed`
+  const err = probe.stderr.toString().trim().split('\n').slice(-3).join('; ')
+  return `${what} failed (exit ${probe.code})${err ? `: ${err}` : ''}`
 }
 
 export interface DfRow {
@@ -69,8 +145,24 @@ export interface DfRow {
 /** `df -P -B1` output: the header, then one row (the mount point may contain spaces). */
 export function parseDf(text: string): DfRow | undefined {
   const line = text.split('\n')[1]
-  if (!line) return undefined
+  return line ? parseDfLine(line) : undefined
+}
+
+export function parseDfLine(line: string): DfRow | undefined {
   const match = /^(\S+)\s+(\d+)\s+(\d+)\s+(\d+)\s+\S+\s+(.*)$/.exec(line)
   if (!match) return undefined
   return {available: Number(match[4]), filesystem: match[1], mounted_on: match[5], size: Number(match[2]), used: Number(match[3])}
+}
+
+/**
+ * restorePlacesScript's answer: what the staging place is ("directory", "symbolic link",
+ * "missing", ...) and one df row per path asked about (the staging place first), or undefined
+ * when a row is missing or unreadable.
+ */
+export function parseRestorePlaces(text: string, count: number): undefined | {kind: string; rows: DfRow[]} {
+  const lines = text.split('\n')
+  if (lines.at(-1) === '') lines.pop()
+  const rows = lines.slice(1).map((l) => parseDfLine(l))
+  if (lines.length === 0 || rows.length !== count || rows.some((r) => r === undefined)) return undefined
+  return {kind: lines[0], rows: rows as DfRow[]}
 }

@@ -9,6 +9,8 @@ export interface CheckItem {
   status: CheckStatus
   node?: NodeName
   summary: string
+  /** What to do about a WARN or FAIL, shown under its row (empty on a PASS). */
+  actions?: string[]
   evidence: Record<string, unknown>
   /** Set when --strict turned this check's warning into a failure. */
   strict_promoted?: boolean

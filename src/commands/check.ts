@@ -5,7 +5,7 @@ import {HaCommand} from '../base-command.js'
 import type {CheckReport} from '../check/types.js'
 
 export default class Check extends HaCommand<typeof Check> {
-  static description = `Checks both nodes over SSH (one round trip each, in parallel) and reports each check as PASS, WARN or FAIL with its evidence: reachability and host key, product version parity, service IPs held by exactly one node (ip addr and arping -D), where the storage is attached, backup freshness, free space for a restore, and clock skew.
+  static description = `Checks both nodes over SSH (one round trip each, in parallel) and reports each check as PASS, WARN or FAIL with its evidence: reachability and host key, product version parity, service IPs held by exactly one node (ip addr and arping -D), where the storage is attached (and that it is storage.device), backup freshness, free space wherever a restore would write, no unfinished restore, and clock skew. Each warning or failure shows its fix under its row.
 
 Exit 0 when nothing failed (warnings alone are fine unless --strict), 3 when something failed.`
 
@@ -41,7 +41,14 @@ export function renderReport(report: CheckReport, color: ChalkInstance): string 
     return [status ? paint[status](first) : first, cells[1].padEnd(width[1]), cells[2].padEnd(width[2]), cells[3]].join('  ')
   }
 
-  const out = [color.dim(line(['STATUS', 'CHECK', 'NODE', 'EVIDENCE'])), ...rows.map((r) => line(r, r[4]))]
+  // Each problem's fix goes right under its row, in the evidence column.
+  const indent = ' '.repeat(width[0] + width[1] + width[2] + 6)
+  const out = [color.dim(line(['STATUS', 'CHECK', 'NODE', 'EVIDENCE']))]
+  for (const [i, r] of rows.entries()) {
+    out.push(line(r, r[4]))
+    for (const action of report.checks[i].actions ?? []) out.push(`${indent}${color.dim('→')} ${action}`)
+  }
+
   const {fail, pass, warn} = report.counts
   const verdict = fail > 0 ? paint.fail('NOT safe to fail over') : warn > 0 ? paint.warn('safe, with warnings') : paint.pass('safe to fail over')
   out.push('', `${pass} passed, ${warn} warned, ${fail} failed${report.strict ? ' (--strict)' : ''}: ${verdict}`)

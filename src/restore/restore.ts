@@ -18,6 +18,7 @@ import {type InstallPlan, planInstall, type SkippedEntry} from './plan.js'
 import type {ManualMaps, ReownSurvey} from './reown.js'
 import {parseStrict, readAccounts} from './account-files.js'
 import {selectBackup} from './select.js'
+import {preferredStagingHostPath, stagingParentFor} from './staging-place.js'
 import {nextRunId, undoRoot, unfinishedRun} from './undo.js'
 
 /**
@@ -266,9 +267,8 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
  * (temp beside the target, fsync, rename). Either way the directory is new, 0700 and ours.
  */
 export async function chooseStagingParent(root: string, stateDir: string): Promise<string> {
-  const varTmp = underRoot(root, '/var/tmp')
-  const st = await lstat(varTmp).catch(() => undefined)
-  return st?.isDirectory() ? varTmp : join(stateDir, 'staging')
+  const st = await lstat(underRoot(root, preferredStagingHostPath)).catch(() => undefined)
+  return stagingParentFor(root, stateDir, st?.isDirectory() ?? false)
 }
 
 /** A run killed mid-extraction leaves its staging directory; we hold the lock, so none is in use. */

@@ -58,13 +58,36 @@ export async function localAttachment(config: Config, dataDirOnHost: string, tim
     child.on('close', (status, signal) => resolve({code: status ?? 128, stderr: signal ? `${argv[0]} killed by ${signal}` : err, stdout: out}))
   })
   const attachment = interpretAttachment(config, code, stdout, stderr)
-  // A device named in the config must be the one mounted: another filesystem at data_dir (a
-  // leftover test mount, the wrong LUN) is not the shared storage.
   if ('held' in attachment && attachment.held && config.storage.kind === 'mount' && config.storage.device) {
     const source = String(attachment.detail.source)
     const [want, have] = await Promise.all([realpath(config.storage.device).catch(() => config.storage.device!), realpath(source).catch(() => source)])
-    if (want !== have) return {error: `${dataDirOnHost} is mounted from ${source}, not from storage.device ${config.storage.device}`}
+    return deviceMismatch(config, dataDirOnHost, attachment, want, have) ?? attachment
   }
 
   return attachment
+}
+
+/**
+ * A device named in the config must be the one mounted: another filesystem at data_dir (a
+ * leftover test mount, the wrong LUN) is not the shared storage. `want` and `have` are the
+ * device and the mounted source with symlinks resolved on the host in question (here, or a node
+ * over ssh: see deviceProbeArgv); an error attachment when they differ.
+ */
+export function deviceMismatch(config: Config, dataDirOnHost: string, attachment: Attachment, want: string, have: string): {error: string} | undefined {
+  if (!('held' in attachment) || !attachment.held || config.storage.kind !== 'mount' || !config.storage.device) return undefined
+  if (want === have) return undefined
+  return {error: `${dataDirOnHost} is mounted from ${String(attachment.detail.source)}, not from storage.device ${config.storage.device}`}
+}
+
+/**
+ * For a node over ssh: prints the storage.device and the source mounted at data_dir, each with
+ * symlinks resolved on that node (a line left empty when it cannot be resolved), for deviceMismatch.
+ */
+export function deviceProbeArgv(device: string, dataDirOnHost: string): string[] {
+  const script = [
+    'realpath -e -- "$1" 2>/dev/null || echo',
+    's=$(findmnt -n -o SOURCE --mountpoint "$2") && [ -n "$s" ] || { echo; exit 0; }',
+    'realpath -e -- "$s" 2>/dev/null || printf \'%s\\n\' "$s"',
+  ].join('\n')
+  return ['sh', '-c', script, 'ha-device', device, dataDirOnHost]
 }

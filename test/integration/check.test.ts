@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {execFileSync, spawnSync} from 'node:child_process'
+import {execFileSync, spawn, spawnSync} from 'node:child_process'
 import {existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'
@@ -7,6 +7,7 @@ import {after, before, describe, test} from 'node:test'
 import {fileURLToPath} from 'node:url'
 
 import type {CheckItem, CheckReport} from '../../src/check/types.js'
+import {parseProperties} from '../../src/version-file.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 import {makeKey, startSshd, type TestSshd} from '../helpers/sshd.js'
 
@@ -67,7 +68,7 @@ describe('ha check against two loopback sshds', {skip}, () => {
     return id
   }
 
-  const writeConfig = (name: string, over: {secondaryPort?: number; secondaryCommandTimeout?: string; extra?: string} = {}) => {
+  const writeConfig = (name: string, over: {secondaryPort?: number; secondaryCommandTimeout?: string; extra?: string; storageDevice?: string} = {}) => {
     const node = (n: 'primary' | 'secondary', sshd: TestSshd, port = sshd.port, commandTimeout = '30s') => `
   ${n}:
     hostname: ctl-${n}
@@ -90,7 +91,7 @@ service_ips:
     interface: lo
 storage:
   kind: mount
-  fstype: tmpfs
+  fstype: tmpfs${over.storageDevice ? `\n  device: ${over.storageDevice}` : ''}
 backup:
   max_age: 2h
 ${over.extra ?? ''}`,
@@ -116,6 +117,8 @@ ${over.extra ?? ''}`,
     work = mkdtempSync(join(tmpdir(), 'ha-check-'))
     roots = {primary: join(work, 'primary/root'), secondary: join(work, 'secondary/root')}
     for (const root of Object.values(roots)) mkdirSync(join(root, dataDir), {recursive: true})
+    // Restore stages in the root's /var/tmp (the host disk here), as on a real controller.
+    for (const root of Object.values(roots)) mkdirSync(join(root, 'var/tmp'), {recursive: true})
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=32m', 'ha-test-data', join(roots.primary, dataDir)])
     mounted = true
     ;[primary, secondary] = await Promise.all([startSshd(), startSshd()])
@@ -144,6 +147,7 @@ ${over.extra ?? ''}`,
         clock_skew: 'pass',
         'reachable:primary': 'pass',
         'reachable:secondary': 'pass',
+        restore_run: 'pass',
         'restore_space:secondary': 'pass',
         service_ip: 'warn',
         storage: 'pass',
@@ -166,11 +170,13 @@ ${over.extra ?? ''}`,
     assert.equal((checks.version.evidence.primary as {version: string}).version, '2.1.0.1234')
     assert.match(report.nodes.primary.host_key!, /^SHA256:/)
     assert.equal(report.ok, true)
-    assert.deepEqual(report.counts, {fail: 0, pass: 7, warn: 1})
+    assert.deepEqual(report.counts, {fail: 0, pass: 8, warn: 1})
     // The JSON contract runbooks parse: these keys, snake_case, on the envelope's result.
     assert.deepEqual(Object.keys(report).sort(), ['checks', 'counts', 'nodes', 'ok', 'strict'])
     assert.deepEqual(Object.keys(report.nodes.secondary).sort(), ['address', 'elapsed_ms', 'host_key', 'node', 'reachable'])
-    for (const c of report.checks) assert.deepEqual(Object.keys(c).filter((k) => k !== 'node').sort(), ['evidence', 'id', 'status', 'summary', 'title'])
+    for (const c of report.checks) assert.deepEqual(Object.keys(c).filter((k) => k !== 'node').sort(), ['actions', 'evidence', 'id', 'status', 'summary', 'title'])
+    assert.match(checks.service_ip.actions!.join('\n'), /198\.18\.77\.10/, 'a warning carries its fix')
+    assert.deepEqual(checks.version.actions, [], 'a pass has none')
   })
 
   test('--strict turns the warning into a failure: exit 3', () => {
@@ -188,9 +194,15 @@ ${over.extra ?? ''}`,
     const lines = run.stdout.split('\n')
     assert.match(lines[0], /^STATUS\s+CHECK\s+NODE\s+EVIDENCE$/)
     const evidenceColumn = lines[0].indexOf('EVIDENCE')
-    for (const line of lines.slice(1, 9)) assert.match(line.slice(0, 8), /^(PASS|WARN|FAIL) /, line)
-    assert.ok(lines.slice(1, 9).every((l) => l.length > evidenceColumn && l[evidenceColumn - 1] === ' ' && l[evidenceColumn] !== ' '), 'evidence column aligned')
-    assert.match(run.stdout, /7 passed, 1 warned, 0 failed: safe, with warnings/)
+    const rows = lines.slice(1, lines.indexOf(''))
+    const checkRows = rows.filter((l) => !l.startsWith(' '))
+    assert.equal(checkRows.length, 9)
+    for (const line of checkRows) assert.match(line.slice(0, 8), /^(PASS|WARN|FAIL) /, line)
+    assert.ok(rows.every((l) => l.length > evidenceColumn && l[evidenceColumn - 1] === ' ' && l[evidenceColumn] !== ' '), 'evidence column aligned')
+    // The warning's fix sits under its row, in the evidence column.
+    const ipRow = rows.findIndex((l) => /Service IP/.test(l))
+    assert.match(rows[ipRow + 1], /^\s+→ bring the service up on the active node/)
+    assert.match(run.stdout, /8 passed, 1 warned, 0 failed: safe, with warnings/)
   })
 
   test('--quiet: nothing on success; under --strict one stderr line naming the failed check (for cron)', () => {
@@ -210,7 +222,8 @@ ${over.extra ?? ''}`,
       assert.equal(run.status, 3)
       const version = byId(run.json!.result!).version
       assert.equal(version.status, 'fail')
-      assert.equal(version.summary, 'versions differ: primary 2.1.0.1234, secondary 2.1.1.99')
+      assert.equal(version.summary, 'versions differ: primary "2.1.0.1234", secondary "2.1.1.99"')
+      assert.match(version.actions!.join('\n'), /same product version/)
     } finally {
       writeVersion('secondary', 'product.version=2.1.0.1234\n')
     }
@@ -336,8 +349,151 @@ ${over.extra ?? ''}`,
     assert.equal(report.nodes.secondary.error?.kind, 'probe_failed')
     const reach = byId(report)['reachable:secondary']
     assert.equal(reach.status, 'fail')
-    assert.match(reach.summary, /^secondary answered, but its probes failed: secondary \(root@127\.0\.0\.1:\d+\): `sh -c "<probe batch: version, ip_addr, ip_link, wire:198\.18\.77\.10\/24, storage, backups, data_df, parent_df>"` timed out after 0\.001s/)
+    assert.match(reach.summary, /^secondary answered \(host key good\), but its probe batch failed: secondary \(root@127\.0\.0\.1:\d+\): `sh -c "<probe batch: version, ip_addr, .*>"` timed out after 0\.001s/)
     assert.equal(byId(report)['reachable:primary'].status, 'pass')
+    // The other rows say what failed, never "unreachable" for a node that answered.
+    assert.match(byId(report).version.summary, /secondary answered but its probes failed \(.*timed out/)
+    assert.doesNotMatch(report.checks.map((c) => c.summary).join('\n'), /unreachable/)
+  })
+
+  test('the version file is read as bytes, ISO-8859-1, over ssh: 0xE9 and UTF-8 "é" differ; two invalid bytes never compare equal', () => {
+    const latin = Buffer.concat([Buffer.from('product.version=2.1-caf'), Buffer.from([0xe9]), Buffer.from('\n')])
+    const file = (node: 'primary' | 'secondary') => join(roots[node], 'n1gc-setup/.version.properties')
+    try {
+      writeFileSync(file('primary'), latin)
+      writeFileSync(file('secondary'), 'product.version=2.1-café\n')
+      let version = byId(ha('--config', writeConfig('healthy.yaml'), '--json').json!.result!).version
+      assert.equal(version.status, 'fail')
+      assert.equal((version.evidence.primary as {version: string}).version, '2.1-café')
+      assert.equal((version.evidence.secondary as {version: string}).version, '2.1-caf\u00C3\u00A9')
+      writeFileSync(file('secondary'), latin)
+      assert.equal(byId(ha('--config', writeConfig('healthy.yaml'), '--json').json!.result!).version.status, 'pass')
+      writeFileSync(file('primary'), Buffer.from([...Buffer.from('product.version=2.'), 0xff, 0x0a]))
+      writeFileSync(file('secondary'), Buffer.from([...Buffer.from('product.version=2.'), 0xfe, 0x0a]))
+      version = byId(ha('--config', writeConfig('healthy.yaml'), '--json').json!.result!).version
+      assert.equal(version.status, 'fail', 'U+FFFD on both sides would have passed this')
+    } finally {
+      writeVersion('primary', 'product.version=2.1.0.1234\n')
+      writeVersion('secondary', 'product.version=2.1.0.1234\n')
+    }
+  })
+
+  test('a malformed \\uXXXX anywhere in the version file: FAIL "unreadable", naming the line, never a made-up version', () => {
+    writeVersion('secondary', 'product.version=2.1.0.1234\n# fine\nbuild=\\uZZZZ\n')
+    try {
+      const run = ha('--config', writeConfig('healthy.yaml'))
+      assert.equal(run.status, 3)
+      assert.match(run.stdout, /FAIL\s+Product version parity\s+cannot compare versions: secondary: \S+\.version\.properties is unreadable as Java reads it: line 3/)
+      assert.match(run.stdout, /→ secondary: fix line 3 of /)
+    } finally {
+      writeVersion('secondary', 'product.version=2.1.0.1234\n')
+    }
+  })
+
+  test('a version file that blocks on read (a FIFO): the version row names the timed-out probe; the node is not "unreachable"', () => {
+    const file = join(roots.secondary, 'n1gc-setup/.version.properties')
+    rmSync(file)
+    execFileSync('mkfifo', [file])
+    try {
+      const run = ha('--config', writeConfig('fifo.yaml', {secondaryCommandTimeout: '3s'}), '--json')
+      assert.equal(run.status, 3)
+      const checks = byId(run.json!.result!)
+      assert.equal(checks['reachable:secondary'].status, 'pass', 'the rest of the batch answered')
+      assert.equal(checks.version.status, 'fail')
+      assert.match(checks.version.summary, /secondary: \S+\.version\.properties: reading the version file timed out after 1s and was killed \(probe version\)/)
+      assert.match(checks.version.actions!.join('\n'), /FIFO/)
+      assert.equal(checks.storage.status, 'pass')
+    } finally {
+      rmSync(file)
+      writeVersion('secondary', 'product.version=2.1.0.1234\n')
+    }
+  })
+
+  test('the ssh connection cut mid-batch: the node "answered but its probes failed", on every row, never "unreachable"', async () => {
+    const file = join(roots.secondary, 'n1gc-setup/.version.properties')
+    rmSync(file)
+    execFileSync('mkfifo', [file])
+    try {
+      const config = writeConfig('cut.yaml', {secondaryCommandTimeout: '9s'})
+      const child = spawn(process.execPath, [join(top, 'bin/run.js'), 'check', '--json', '--config', config], {env: {...process.env, NO_COLOR: '1'}})
+      let stdout = ''
+      child.stdout.on('data', (d) => (stdout += d))
+      const closed = new Promise<null | number>((resolve) => child.on('close', resolve))
+      // Once the batch is blocked on the FIFO (3s probe budget), cut the secondary's session under it.
+      for (let i = 0; i < 100 && spawnSync('pgrep', ['-f', '--', file]).status !== 0; i++) await new Promise((resolve) => setTimeout(resolve, 100))
+      for (const pid of spawnSync('pgrep', ['-P', String(secondary.pid)], {encoding: 'utf8'}).stdout.split('\n').filter(Boolean)) spawnSync('kill', ['-KILL', pid])
+      assert.equal(await closed, 3, stdout)
+      const report = (JSON.parse(stdout) as {result: CheckReport}).result
+      const checks = byId(report)
+      assert.equal(report.nodes.secondary.reachable, true)
+      assert.match(checks['reachable:secondary'].summary, /^secondary answered \(host key good\), but its probe batch failed: /)
+      assert.ok(checks['reachable:secondary'].actions!.length > 0, 'with what to do')
+      assert.match(checks.version.summary, /secondary: secondary answered but its probes failed/)
+      assert.match(checks.storage.summary, /secondary: secondary answered but its probes failed/)
+      assert.doesNotMatch(report.checks.map((c) => c.summary).join('\n'), /unreachable/)
+    } finally {
+      rmSync(file, {force: true})
+      writeVersion('secondary', 'product.version=2.1.0.1234\n')
+    }
+  })
+
+  test('every byte 0x00-0xFF of the version file arrives over ssh unmodified and reads as Java reads it', () => {
+    const all = Buffer.from(Array.from({length: 256}, (_, i) => i).filter((b) => ![0x0a, 0x0d, 0x5c].includes(b)))
+    const bytes = Buffer.concat([Buffer.from('product.version=v'), all, Buffer.from('\n')])
+    const expected = parseProperties(bytes).get('product.version')
+    assert.equal(expected!.length, 1 + 253, 'one character per byte (ISO-8859-1)')
+    writeFileSync(join(roots.primary, 'n1gc-setup/.version.properties'), bytes)
+    writeFileSync(join(roots.secondary, 'n1gc-setup/.version.properties'), bytes)
+    try {
+      const version = byId(ha('--config', writeConfig('healthy.yaml'), '--json').json!.result!).version
+      assert.equal(version.status, 'pass', version.summary)
+      assert.equal((version.evidence.primary as {version: string}).version, expected)
+      assert.equal((version.evidence.secondary as {version: string}).version, expected)
+    } finally {
+      writeVersion('primary', 'product.version=2.1.0.1234\n')
+      writeVersion('secondary', 'product.version=2.1.0.1234\n')
+    }
+  })
+
+  test('an unfinished ha restore on a node: FAIL naming ha restore --resume and --undo', () => {
+    const undo = join(roots.primary, dataDir, '.ha/undo/0003-20261129T120000Z')
+    mkdirSync(undo, {recursive: true})
+    const journal = {backup_id: 'x', changes: [], created_at: new Date().toISOString(), format: 'ha-restore-undo/1', root: roots.primary, run_id: '0003-20261129T120000Z', state: 'installed'}
+    writeFileSync(join(undo, 'journal.json'), JSON.stringify(journal))
+    try {
+      const run = ha('--config', writeConfig('healthy.yaml'))
+      assert.equal(run.status, 3)
+      assert.match(run.stdout, /FAIL\s+No unfinished restore\s+primary\s+ha restore run 0003-20261129T120000Z on primary did not finish \(stopped while re-owning/)
+      assert.match(run.stdout, /→ on primary: ha restore --resume finishes run 0003-20261129T120000Z/)
+      assert.match(run.stdout, /→ on primary: ha restore --undo puts the host back/)
+      writeFileSync(join(undo, 'journal.json'), JSON.stringify({...journal, state: 'done'}))
+      assert.equal(byId(ha('--config', writeConfig('healthy.yaml'), '--json').json!.result!).restore_run.status, 'pass', 'a finished run is fine')
+    } finally {
+      rmSync(join(roots.primary, dataDir, '.ha/undo'), {force: true, recursive: true})
+    }
+  })
+
+  test('another filesystem mounted at data_dir while storage.device names the shared device: FAIL by name with the fix', () => {
+    const run = ha('--config', writeConfig('device.yaml', {extra: '', storageDevice: '/dev/disk/by-id/ha-test-shared-lun'}))
+    assert.equal(run.status, 3)
+    assert.match(run.stdout, /FAIL\s+Storage \(data_dir mounted\)\s+the wrong filesystem is mounted at data_dir: primary: \S+ is mounted from ha-test-data, not from storage\.device \/dev\/disk\/by-id\/ha-test-shared-lun/)
+    assert.match(run.stdout, /→ unmount what is mounted at \S+\/var\/opt\/sun\/xvm on primary, or set storage\.device/)
+  })
+
+  test('a separate, full /etc on the node taking over: restore_space FAILs on that filesystem, not only data_dir\'s parent', () => {
+    const etc = join(roots.secondary, 'etc')
+    mkdirSync(etc, {recursive: true})
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'ha-test-etc', etc])
+    try {
+      // Fill it: what is left is less than the 4 KiB the archive puts under /etc.
+      spawnSync('dd', ['if=/dev/zero', `of=${join(etc, 'filler')}`, 'bs=4k'], {stdio: 'ignore'})
+      const run = ha('--config', writeConfig('etc.yaml', {extra: '  include:\n    - /etc/ha-test.conf\n'}))
+      assert.equal(run.status, 3, run.stdout)
+      assert.match(run.stdout, /FAIL\s+Free space for a restore\s+secondary\s+.*not enough room on secondary: 0\.0 MiB free on \S+\/secondary\/root\/etc \(install \S+\/etc\/\S+( and \d+ more)?\) needs 0\.0 MiB/)
+      assert.match(run.stdout, /→ free space on \S+\/etc on secondary \(restore installs/)
+    } finally {
+      execFileSync('umount', [etc])
+    }
   })
 
   test('a bad config is exit 2 naming the file and field, and connects to nothing', () => {

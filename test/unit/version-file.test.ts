@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict'
+import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
 import {test} from 'node:test'
 
-import {parseProperties} from '../../src/version-file.js'
+import {readProductVersion} from '../../src/host-facts.js'
+
+import {parseProperties as parseBytes, PropertiesSyntaxError, readVersionProperty} from '../../src/version-file.js'
+
+// Test texts are written as one character per byte (ISO-8859-1), as Java reads the file.
+const parseProperties = (text: string) => parseBytes(Buffer.from(text, 'latin1'))
 
 test('reads the seed example version file', () => {
   const text = [
@@ -84,4 +92,58 @@ test('escapes: \\t \\n \\uXXXX, an escaped separator in the key, unknown escapes
 
 test('the last definition of a key wins, as in Java', () => {
   assert.equal(parseProperties('product.version=1\nproduct.version=2\n').get('product.version'), '2')
+})
+
+test('bytes are ISO-8859-1: 0xE9 is one character, UTF-8 "é" two, and they differ', () => {
+  const latin = parseBytes(Buffer.from([...Buffer.from('product.version=2.1-caf'), 0xe9]))
+  const utf8 = parseBytes(Buffer.from('product.version=2.1-café', 'utf8'))
+  assert.equal(latin.get('product.version'), '2.1-café')
+  assert.equal(utf8.get('product.version'), '2.1-caf\u00c3\u00a9')
+  assert.notEqual(latin.get('product.version'), utf8.get('product.version'))
+  // Two different invalid-UTF-8 bytes must not read as the same version.
+  assert.notEqual(parseBytes(Buffer.from([0x76, 0x3d, 0xff])).get('v'), parseBytes(Buffer.from([0x76, 0x3d, 0xfe])).get('v'))
+})
+
+test('a malformed \\uXXXX anywhere makes the whole file unreadable, naming its line', () => {
+  for (const [text, line] of [
+    ['product.version=2.1\nbad=\\uZZZZ\n', 2],
+    ['a=1\r\nb=2\r\nc=\\u12\r\n', 3],
+    ['a=1\rb=x\\\r  y\\u00g1\rproduct.version=1', 3],
+    ['k\\u=v', 1],
+  ] as const) {
+    assert.throws(() => parseProperties(text), (error: unknown) => error instanceof PropertiesSyntaxError && error.line === line, JSON.stringify(text))
+  }
+
+  const reading = readVersionProperty(Buffer.from('product.version=2.1\nx=\\uZZZZ\n'), 'product.version', '/n1gc-setup/.version.properties')
+  assert.equal(reading.version, undefined)
+  assert.match(reading.error!, /\/n1gc-setup\/\.version\.properties is unreadable.*line 2/)
+  assert.match(reading.actions!.join(' '), /line 2 of \/n1gc-setup\/\.version\.properties/)
+})
+
+test('a line that is only a backslash continues into nothing: a # line after it is a comment', () => {
+  assert.deepEqual([...parseProperties('\\\n#product.version=9\nproduct.version=1\n')], [['product.version', '1']])
+  // After a continuation that already holds characters, the # line is part of the value.
+  assert.equal(parseProperties('v=a\\\n #b\n').get('v'), 'a#b')
+  // A continuation into an empty line ends the logical line there.
+  assert.deepEqual([...parseProperties('v=a\\\n\nw=b')], [['v', 'a'], ['w', 'b']])
+})
+
+test('readVersionProperty: a missing or empty key is no version, with the fix', () => {
+  assert.deepEqual(readVersionProperty(Buffer.from('product.version = 2.1\n'), 'product.version', 'f'), {version: '2.1'})
+  assert.match(readVersionProperty(Buffer.from('x=1\n'), 'product.version', 'f').error!, /no "product.version"/)
+  assert.match(readVersionProperty(Buffer.from('product.version=\n'), 'product.version', 'f').error!, /empty/)
+})
+
+test('the local path (backup, restore) reads the file as bytes too: 0xE9 is "é", a bad escape is refused with its line', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'ha-version-'))
+  try {
+    mkdirSync(join(root, 'n1gc-setup'))
+    const file = join(root, 'n1gc-setup/.version.properties')
+    writeFileSync(file, Buffer.from([...Buffer.from('product.version=2.1-caf'), 0xe9, 0x0a]))
+    assert.equal(await readProductVersion(root, '/n1gc-setup/.version.properties', 'product.version'), '2.1-café')
+    writeFileSync(file, 'product.version=2.1\n\nx=\\u00G0\n')
+    await assert.rejects(readProductVersion(root, '/n1gc-setup/.version.properties', 'product.version'), /unreadable as Java reads it: line 3/)
+  } finally {
+    rmSync(root, {force: true, recursive: true})
+  }
 })

@@ -1,6 +1,7 @@
 import type {NodeName} from '../../config/schema.js'
 import type {NodeFacts} from '../gather.js'
 import type {CheckItem} from '../types.js'
+import {whyNoAnswer} from './reachability.js'
 
 /** Beyond this, logs and backup ages disagree enough to mislead someone comparing them at 3 a.m. */
 export const maxClockSkewS = 2
@@ -15,14 +16,15 @@ export function clockSkewCheck(facts: Record<NodeName, NodeFacts>): CheckItem {
   const b = facts.secondary.clock
   const base = {id: 'clock_skew', title: 'Clock skew between nodes'}
   if (!a || !b) {
-    return {...base, evidence: {}, status: 'warn', summary: `cannot compare clocks: ${!a ? 'primary' : 'secondary'} unreachable`}
+    return {...base, actions: ['see the reachable rows'], evidence: {}, status: 'warn', summary: `cannot compare clocks: ${whyNoAnswer(facts, !a ? 'primary' : 'secondary')}`}
   }
 
   const skew = b.offset_s - a.offset_s
   const uncertainty = a.uncertainty_s + b.uncertainty_s
   const evidence = {max_skew_s: maxClockSkewS, skew_s: round(skew), uncertainty_s: round(uncertainty)}
   const summary = `secondary is ${Math.abs(skew).toFixed(2)}s ${skew >= 0 ? 'ahead of' : 'behind'} primary (±${uncertainty.toFixed(2)}s)`
-  return {...base, evidence, status: Math.abs(skew) - uncertainty > maxClockSkewS ? 'warn' : 'pass', summary}
+  const skewed = Math.abs(skew) - uncertainty > maxClockSkewS
+  return {...base, ...(skewed ? {actions: ['run NTP (chrony or systemd-timesyncd) on both nodes']} : {}), evidence, status: skewed ? 'warn' : 'pass', summary}
 }
 
 const round = (n: number) => Math.round(n * 1000) / 1000

@@ -13,12 +13,18 @@ export function reachabilityChecks(facts: Record<NodeName, NodeFacts>): CheckIte
     }
 
     const summary = report.reachable
-      ? `${node} answered, but its probes failed: ${report.error?.message ?? 'unknown error'}`
+      ? `${node} answered (host key good), but its probe batch failed: ${report.error?.message ?? 'unknown error'}`
       : report.error?.message.includes(node)
         ? report.error.message
         : `cannot connect to ${node}: ${report.error?.message ?? 'unknown error'}`
+    const actions = report.error?.actions.length
+      ? report.error.actions
+      : report.reachable
+        ? [`run ha check again; if it fails the same way, log in to ${node} and look for a hung mount or an overloaded host`]
+        : [`check that ${node} is up and its sshd answers at ${report.address}`]
     return {
-      evidence: {...evidence, actions: report.error?.actions ?? [], error_kind: report.error?.kind},
+      actions,
+      evidence: {...evidence, actions, error_kind: report.error?.kind},
       id: 'reachable',
       node,
       status: 'fail',
@@ -31,4 +37,14 @@ export function reachabilityChecks(facts: Record<NodeName, NodeFacts>): CheckIte
 /** The nodes whose probes we could not get, for checks that must fail rather than guess. */
 export function unreachable(facts: Record<NodeName, NodeFacts>): NodeName[] {
   return nodeNames.filter((node) => !facts[node].probes)
+}
+
+/**
+ * Why a node's probes are missing, as the other rows say it: "unreachable" only when it did
+ * not answer; a node that answered and whose batch then failed (cut, timed out) says so.
+ */
+export function whyNoAnswer(facts: Record<NodeName, NodeFacts>, node: NodeName): string {
+  const {report} = facts[node]
+  if (!report.reachable) return `${node} unreachable`
+  return `${node} answered but its probes failed (${report.error?.message ?? 'unknown error'})`
 }

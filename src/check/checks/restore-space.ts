@@ -1,45 +1,127 @@
-import {dirname} from 'node:path/posix'
-
-import {type Config, type NodeName, nodeNames} from '../../config/schema.js'
+import {type NodeName, nodeNames} from '../../config/schema.js'
 import {underRoot} from '../../fs/under-root.js'
+import {stagingParentFor} from '../../restore/staging-place.js'
 import type {NodeFacts} from '../gather.js'
-import {parseDf, probeIds} from '../probes.js'
+import {type DfRow, parseDf, parseRestorePlaces, probeFailure, probeIds} from '../probes.js'
 import type {CheckItem} from '../types.js'
-import type {NewestBackup} from './backup-age.js'
+import {type NewestBackup, parseBackupListing} from './backup-age.js'
+import {whyNoAnswer} from './reachability.js'
 
 const MiB = 1024 * 1024
 
+interface Place {
+  role: 'install' | 'staging'
+  /** The paths restore writes under on this filesystem. */
+  paths: string[]
+  filesystem: string
+  mounted_on: string
+  available_bytes: number
+  needed_bytes: number
+}
+
 /**
- * A restore writes the newest archive's files onto the target and keeps whatever it replaces
- * (so it can be undone): it needs the archive's content size, twice over to be comfortable.
- * Measured where those files land: the filesystem holding data_dir's parent on the target
- * (the node that does not hold the storage; the secondary when that is not clear).
- * Rule: FAIL below 1× the content size, WARN below 2× (or below 64 MiB), else PASS.
+ * A restore on the node taking over (the one not holding the storage; the secondary when that is
+ * not clear) writes in two kinds of places, and each is measured on the filesystem that holds it:
+ * - staging: the whole archive is extracted first, where src/restore/staging-place.ts says (the
+ *   target's /var/tmp when it is a real directory, else <data_dir>/.ha/staging on the shared
+ *   storage, measured on the node holding it now);
+ * - install: each saved file lands at its own path (under a manifest or backup.include path); on the staging
+ *   filesystem that is a rename, anywhere else (a separate /etc) a second copy.
+ * Rule, per filesystem: FAIL below what lands there, WARN below twice that (or 64 MiB, room for
+ * what the restore keeps to undo itself), else PASS.
  */
-export function restoreSpaceCheck(config: Config, facts: Record<NodeName, NodeFacts>, storageHolders: NodeName[], newest?: NewestBackup): CheckItem {
+export function restoreSpaceCheck(facts: Record<NodeName, NodeFacts>, storageHolders: NodeName[], install: string[], newest?: NewestBackup): CheckItem {
   const target: NodeName = storageHolders.length === 1 ? nodeNames.find((n) => n !== storageHolders[0])! : 'secondary'
-  const path = underRoot(facts[target].root, dirname(config.data_dir))
+  const holder = storageHolders.length === 1 ? storageHolders[0] : undefined
   const base = {id: 'restore_space', node: target, title: 'Free space for a restore'}
-  const probe = facts[target].probes?.get(probeIds.parentDf)
-  const df = probe?.code === 0 ? parseDf(probe.stdout.toString()) : undefined
-  const holderDf = storageHolders.length === 1 ? parseDf(facts[storageHolders[0]].probes?.get(probeIds.dataDf)?.stdout.toString() ?? '') : undefined
-  const evidence: Record<string, unknown> = {
-    available_bytes: df?.available ?? null,
-    data_in_use_bytes: holderDf?.used ?? null,
-    needed_bytes: newest?.entries_bytes ?? null,
-    path,
-    target,
-  }
-  if (!df) {
-    const why = probe ? probe.stderr.toString().trim() || `df exited ${probe.code}` : `${target} unreachable`
-    return {...base, evidence, status: 'fail', summary: `cannot measure free space on ${target}: ${why}`}
+  const t = facts[target]
+  const evidence: Record<string, unknown> = {needed_bytes: newest?.entries_bytes ?? null, target}
+  const fail = (summary: string, actions: string[]): CheckItem => ({...base, actions, evidence, status: 'fail', summary})
+  if (!t.probes) return fail(`cannot measure free space on ${target}: ${whyNoAnswer(facts, target)}`, ['see the reachable rows'])
+
+  // One answer for every place: the staging place's kind, then a df row per path.
+  const probe = t.probes.get(probeIds.restorePlaces)
+  const answer = probe?.code === 0 ? parseRestorePlaces(probe.stdout.toString(), 1 + install.length) : undefined
+  if (!answer) {
+    const err = probe?.stderr.toString().trim()
+    const why = probe ? (probe.code === 0 ? `df gave an unexpected answer${err ? `: ${err}` : ''}` : probeFailure(probe, t.probe_budget_s)) : 'no answer'
+    return fail(`cannot measure where a restore on ${target} writes: ${why}`, [`run df on ${target} to see why it fails`])
   }
 
-  const avail = `${(df.available / MiB).toFixed(0)} MiB free at ${path} on ${target}`
-  if (!newest) return {...base, evidence, status: 'warn', summary: `${avail}; no backup to size a restore by`}
-  const needed = newest.entries_bytes
-  const need = `a restore of ${newest.archive} writes ${(needed / MiB).toFixed(1)} MiB`
-  if (df.available < needed) return {...base, evidence, status: 'fail', summary: `only ${avail}; ${need}`}
-  if (df.available < Math.max(2 * needed, 64 * MiB)) return {...base, evidence, status: 'warn', summary: `${avail}; ${need}, little room to keep what it replaces`}
-  return {...base, evidence, status: 'pass', summary: `${avail}; ${need}`}
+  // Staging: the same rule restore applies, on the answer the target gave about its /var/tmp.
+  const preferred = answer.kind === 'directory'
+  const stagingPath = stagingParentFor(t.root, t.state_dir, preferred)
+  evidence.staging = stagingPath
+  let stagingDf: DfRow | undefined = answer.rows[0]
+  if (!preferred) {
+    // In data_dir: the shared storage, on the holder until the failover moves it (with no
+    // single holder, as with storage.kind none, data_dir as the target has it now).
+    const on = holder ?? target
+    const dataProbe = facts[on].probes?.get(probeIds.dataDf)
+    stagingDf = dataProbe?.code === 0 ? parseDf(dataProbe.stdout.toString()) : undefined
+    if (!stagingDf) {
+      const why = dataProbe ? probeFailure(dataProbe, facts[on].probe_budget_s) : whyNoAnswer(facts, on)
+      return fail(`cannot measure data_dir on ${on}, where restore on ${target} would stage (${stagingPath}): ${why}`, ['see the storage row'])
+    }
+  }
+
+  // Install targets on the target, as df saw each (or its nearest existing ancestor).
+  const installDf = new Map<string, DfRow>(install.map((path, i) => [path, answer.rows[i + 1]]))
+
+  const places = new Map<string, Place>()
+  const add = (role: Place['role'], path: string, df: DfRow, bytes: number) => {
+    const key = `${df.filesystem} ${df.mounted_on}`
+    const place = places.get(key) ?? {available_bytes: df.available, filesystem: df.filesystem, mounted_on: df.mounted_on, needed_bytes: 0, paths: [], role}
+    place.needed_bytes += bytes
+    place.paths.push(path)
+    places.set(key, place)
+  }
+
+  const total = newest?.entries_bytes ?? 0
+  add('staging', stagingPath, stagingDf, total)
+  const stagingKey = `${stagingDf.filesystem} ${stagingDf.mounted_on}`
+  for (const [path, bytes] of installBytes(install, facts, holder, newest)) {
+    const df = installDf.get(path)!
+    // Same filesystem as staging: install renames the staged copy, nothing more is written.
+    if (`${df.filesystem} ${df.mounted_on}` !== stagingKey) add('install', underRoot(t.root, path), df, bytes)
+  }
+
+  const list = [...places.values()]
+  evidence.places = list
+  const short = list.filter((p) => p.available_bytes < p.needed_bytes)
+  const tight = list.filter((p) => p.available_bytes < Math.max(2 * p.needed_bytes, 64 * MiB))
+  const where = (p: Place) => `${p.paths[0]}${p.paths.length > 1 ? ` and ${p.paths.length - 1} more` : ''}`
+  const describe = (p: Place) => `${mib(p.available_bytes)} free on ${p.mounted_on} (${p.role} ${where(p)}) needs ${mib(p.needed_bytes)}`
+  const freeUp = (ps: Place[]) => ps.map((p) => `free space on ${p.mounted_on} on ${target} (restore ${p.role === 'staging' ? 'stages' : 'installs'} ${mib(p.needed_bytes)} at ${where(p)})`)
+  if (!newest) {
+    return {...base, actions: ['run ha backup on the active node'], evidence, status: 'warn', summary: `no backup to size a restore by; ${list.map((p) => `${mib(p.available_bytes)} free on ${p.mounted_on}`).join(', ')} on ${target}`}
+  }
+
+  const need = `a restore of ${newest.archive} writes ${mib(total)}`
+  if (short.length > 0) return fail(`${need}; not enough room on ${target}: ${short.map(describe).join('; ')}`, freeUp(short))
+  if (tight.length > 0) {
+    return {...base, actions: freeUp(tight), evidence, status: 'warn', summary: `${need}; little room to keep what it replaces on ${target}: ${tight.map(describe).join('; ')}`}
+  }
+
+  return {...base, evidence, status: 'pass', summary: `${need}; room on ${target}: ${list.map((p) => `${mib(p.available_bytes)} free on ${p.mounted_on}`).join(', ')}`}
+}
+
+const mib = (bytes: number) => `${(bytes / MiB).toFixed(1)} MiB`
+
+/**
+ * Bytes each install path receives: the newest archive's files, each under the longest
+ * backup.include path that holds it ("/" for any other).
+ */
+function installBytes(roots: string[], facts: Record<NodeName, NodeFacts>, holder: NodeName | undefined, newest?: NewestBackup): Map<string, number> {
+  const result = new Map<string, number>(roots.map((r) => [r, 0]))
+  if (!newest || !holder) return result
+  const listing = facts[holder].probes?.get(probeIds.backups)
+  const manifest = parseBackupListing(listing?.stdout.toString() ?? '').find((a) => a.manifest?.id === newest.id)?.manifest
+  for (const entry of manifest?.entries ?? []) {
+    if (entry.type !== 'file') continue
+    const under = roots.filter((r) => r === '/' || entry.path === r || entry.path.startsWith(`${r}/`)).sort((a, b) => b.length - a.length)[0]
+    result.set(under, result.get(under)! + entry.size)
+  }
+
+  return result
 }

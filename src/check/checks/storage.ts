@@ -1,9 +1,10 @@
 import {type Config, type NodeName, nodeNames} from '../../config/schema.js'
-import {type Attachment, interpretAttachment} from '../../storage/attachment.js'
+import {type Attachment, deviceMismatch, interpretAttachment} from '../../storage/attachment.js'
 import {underRoot} from '../../fs/under-root.js'
 import type {NodeFacts} from '../gather.js'
-import {probeIds} from '../probes.js'
+import {probeFailure, probeIds} from '../probes.js'
 import type {CheckItem} from '../types.js'
+import {whyNoAnswer} from './reachability.js'
 
 export interface StorageState {
   holders: NodeName[]
@@ -19,14 +20,15 @@ export function storageCheck(config: Config, facts: Record<NodeName, NodeFacts>)
   const kind = config.storage.kind
   if (kind === 'none') {
     const summary = 'storage.kind is none: where data_dir lives is not checked, and no node counts as holding it'
-    return {check: {evidence: {held_by: [], kind}, id: 'storage', status: 'warn', summary, title: 'Storage'}, holders: []}
+    return {check: {actions: ['set storage.kind (mount or zfs) so check can see where the data is'], evidence: {held_by: [], kind}, id: 'storage', status: 'warn', summary, title: 'Storage'}, holders: []}
   }
 
   const per = {} as Record<NodeName, Attachment>
   for (const node of nodeNames) {
     const probe = facts[node].probes?.get(probeIds.storage)
-    if (!probe) per[node] = {error: 'unreachable'}
-    else per[node] = interpretAttachment(config, probe.code, probe.stdout.toString(), probe.stderr.toString())
+    if (!probe) per[node] = {error: whyNoAnswer(facts, node)}
+    else if (probe.code === 124 || probe.code === 137) per[node] = {error: probeFailure(probe, facts[node].probe_budget_s)}
+    else per[node] = withDevice(config, facts[node], interpretAttachment(config, probe.code, probe.stdout.toString(), probe.stderr.toString()))
   }
 
   const holders = nodeNames.filter((n) => 'held' in per[n] && per[n].held)
@@ -39,25 +41,54 @@ export function storageCheck(config: Config, facts: Record<NodeName, NodeFacts>)
     evidence.pool = config.storage.pool ?? null
   }
 
+  const wrongDevice = errors.filter((n) => /not from storage\.device/.test((per[n] as {error: string}).error))
   const base = {evidence, id: 'storage', title: kind === 'zfs' ? 'Storage (zfs pool imported)' : 'Storage (data_dir mounted)'}
   const verb = kind === 'zfs' ? 'imported' : 'mounted'
   if (kind === 'zfs' && !config.storage.pool) {
-    return {check: {...base, status: 'fail', summary: 'storage.kind is zfs but storage.pool is not set'}, holders}
+    return {check: {...base, actions: ['set storage.pool in the config'], status: 'fail', summary: 'storage.kind is zfs but storage.pool is not set'}, holders}
   }
 
-  if (holders.length === 2) return {check: {...base, status: 'fail', summary: `${what} is ${verb} on BOTH nodes`}, holders}
+  if (holders.length === 2) {
+    const actions = [`unmount or export it on the node that is not active NOW, then run fsck/zpool scrub before trusting it`]
+    return {check: {...base, actions, status: 'fail', summary: `${what} is ${verb} on BOTH nodes`}, holders}
+  }
+
+  if (wrongDevice.length > 0) {
+    // Not the shared storage: a restore or backup there writes to the wrong disk, and the
+    // failover would attach storage.device over it.
+    const reasons = wrongDevice.map((n) => `${n}: ${(per[n] as {error: string}).error}`).join('; ')
+    const actions = wrongDevice.map((n) => `unmount what is mounted at ${underRoot(facts[n].root, config.data_dir)} on ${n}, or set storage.device to the shared device`)
+    return {check: {...base, actions, status: 'fail', summary: `the wrong filesystem is mounted at data_dir: ${reasons}`}, holders}
+  }
+
   if (errors.length > 0) {
     const reasons = errors.map((n) => `${n}: ${(per[n] as {error: string}).error}`).join('; ')
-    return {check: {...base, status: 'fail', summary: `cannot tell where ${what} is ${verb} (${reasons})`}, holders}
+    return {check: {...base, actions: ['see the reachable rows; findmnt/zpool must answer on both nodes'], status: 'fail', summary: `cannot tell where ${what} is ${verb} (${reasons})`}, holders}
   }
 
-  if (holders.length === 0) return {check: {...base, status: 'warn', summary: `${what} is ${verb} on no node`}, holders}
+  if (holders.length === 0) {
+    return {check: {...base, actions: [`attach the storage on the active node (ha failover does this)`], status: 'warn', summary: `${what} is ${verb} on no node`}, holders}
+  }
+
   const held = per[holders[0]] as {detail: Record<string, unknown>}
   const fstype = held.detail.fstype
   if (kind === 'mount' && config.storage.fstype && fstype !== config.storage.fstype) {
-    return {check: {...base, status: 'warn', summary: `${what} is mounted on ${holders[0]} but as ${fstype}, not ${config.storage.fstype}`}, holders}
+    return {check: {...base, actions: ['check storage.fstype in the config, or what is mounted at data_dir'], status: 'warn', summary: `${what} is mounted on ${holders[0]} but as ${fstype}, not ${config.storage.fstype}`}, holders}
   }
 
   const from = kind === 'mount' ? ` from ${held.detail.source} (${fstype})` : ` (${held.detail.health})`
   return {check: {...base, status: 'pass', summary: `${what} is ${verb} on ${holders[0]} only${from}`}, holders}
+}
+
+/**
+ * The same device rule `ha backup` applies (src/storage/attachment.ts), with the device and the
+ * mounted source resolved on the node itself.
+ */
+function withDevice(config: Config, node: NodeFacts, attachment: Attachment): Attachment {
+  if (!('held' in attachment) || !attachment.held || config.storage.kind !== 'mount' || !config.storage.device) return attachment
+  const probe = node.probes?.get(probeIds.storageDevice)
+  if (!probe || probe.code !== 0) return {error: `cannot resolve storage.device ${config.storage.device}: ${probe ? probeFailure(probe, node.probe_budget_s) : 'no answer'}`}
+  const [want, have] = probe.stdout.toString().split('\n')
+  const source = String(attachment.detail.source)
+  return deviceMismatch(config, underRoot(node.root, config.data_dir), attachment, want || config.storage.device, have || source) ?? attachment
 }
