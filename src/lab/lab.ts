@@ -1,7 +1,6 @@
-import {chmod, mkdir, open, readFile, rm, writeFile} from 'node:fs/promises'
+import {chmod, copyFile, mkdir, open, readFile, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import {Shescape} from 'shescape'
 import {stringify} from 'yaml'
 
 import {HaError} from '../errors.js'
@@ -28,27 +27,10 @@ import {
   nodePaths,
   resolveLabDir,
 } from './layout.js'
-import {
-  bootNode,
-  isMounted,
-  killAll,
-  labProcesses,
-  listening,
-  mountPoints,
-  netnsExists,
-  netnsPids,
-  nodeAddresses,
-  nodeEntryArgv,
-  pidAlive,
-  readPid,
-  rebootNode,
-  serviceRunning,
-  shutdownNode,
-  startServiceIfReady,
-  startSshd,
-  stopService,
-  stopSshd,
-} from './node.js'
+import {nodeInitPid, nodeInitScript, powerScript, runInNode} from './container.js'
+import {killAll, labProcesses, listening, mountPoints, netnsExists, netnsPids, nodeAddresses, nodeEntryArgv} from './node.js'
+import {writeNodeSystem} from './node-system.js'
+import {bootNode, checkoutDir, nodeMountPoints, nodeProcesses, rebootNode, shutdownNode} from './power.js'
 import {seedDataDir, versionProperties, writeNodeRoot} from './roots.js'
 
 export * from './layout.js'
@@ -80,10 +62,14 @@ export interface LabNodeStatus {
   data_dir_mounted: boolean
   holds_service_ip: boolean
   hostname: string
+  /** Host pid of the node's PID 1. */
+  init_pid: number | null
   netns: string
   netns_exists: boolean
+  /** How many processes run in the node (its PID namespace). */
+  processes: number
   root: string
-  /** Booted and not halted: its sshd is up. */
+  /** Booted and not halted: its PID 1 is alive. */
   running: boolean
   service_pid: number | null
   service_running: boolean
@@ -123,6 +109,8 @@ const requiredBinaries: Array<[string, string]> = [
   ['ssh-keygen', 'openssh-client'],
   ['/usr/sbin/sshd', 'openssh-server'],
   ['arping', 'iputils-arping'],
+  ['pivot_root', 'util-linux'],
+  ['cron', 'cron'],
 ]
 
 /** Fails, naming each missing binary and its package, before the lab touches anything. */
@@ -160,28 +148,28 @@ export async function labUp(options: LabOptions = {}): Promise<LabStatus> {
       await writeFile(labCurrentPath, `${labDir}\n`)
       const lab = labPaths(labDir)
       // Only the lab's own sub-folders are wiped, never the lab directory itself.
-      for (const sub of [...labNodes, 'admin', 'bin']) await rm(join(labDir, sub), {force: true, recursive: true})
+      for (const sub of [...labNodes, 'admin', 'bin', 'sbin']) await rm(join(labDir, sub), {force: true, recursive: true})
       await rm(lab.state, {force: true})
       await rm(lab.image, {force: true})
 
       progress('creating namespaces ha-lab-admin, ha-lab-primary, ha-lab-secondary')
       await createNetwork()
 
+      progress('creating the shared storage (ext4 on a loop device)')
+      const loopDevice = await createStorage(labDir)
+      await writeFile(lab.state, `${JSON.stringify({devices: [loopDevice], image: lab.image, lab_dir: labDir, loop_device: loopDevice, up_at: new Date().toISOString()}, null, 2)}\n`)
+
       progress('writing the controllers\' roots and keys')
       await mkdir(lab.adminDir, {recursive: true})
       await mkdir(lab.binDir, {recursive: true})
-      await Promise.all(labNodes.map((node) => prepareNode(labDir, node)))
       await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'ha-lab-admin', '-f', lab.adminKey])
+      await writeLabTools(labDir)
+      await Promise.all(labNodes.map((node) => prepareNode(labDir, node, loopDevice)))
       await writeKnownHosts(labDir)
-
-      progress('creating the shared storage (ext4 on a loop device)')
-      const loopDevice = await createStorage(labDir)
-      await writeNodeScripts(labDir)
       await writeLabConfig(labDir, loopDevice)
 
       progress('booting ctl-a and ctl-b')
       await Promise.all(labNodes.map((node) => bootNode(labDir, node)))
-      await writeFile(lab.state, `${JSON.stringify({image: lab.image, lab_dir: labDir, loop_device: loopDevice, up_at: new Date().toISOString()}, null, 2)}\n`)
     } catch (error) {
       // A half-built lab is worse than none; the logs under the lab dir are kept for diagnosis.
       await teardown(labDir).catch(() => {})
@@ -217,38 +205,28 @@ export async function labHalt(node: LabNode, options: LabOptions = {}): Promise<
   await shutdownNode(resolveLabDir(options.labDir), node)
 }
 
-/** Powers a halted node on: addresses from its network config, a new boot id, sshd, the service if it can serve. */
+/** Powers a halted node on: addresses from its network config, a new boot id, its init (sshd, cron, the service if it can serve). */
 export async function labBoot(node: LabNode, options: LabOptions = {}): Promise<{boot_id: string}> {
-  const labDir = resolveLabDir(options.labDir)
-  if ((await nodeStatus(labDir, node)).sshd_running) {
-    throw new HaError(`lab: ${node} is already running (its sshd is up)`, {actions: [`use ha lab reboot ${node}`]})
-  }
-
-  return bootNode(labDir, node)
+  return bootNode(resolveLabDir(options.labDir), node)
 }
 
-/** Starts the node's service; refuses where it could not really serve (no service IP or no data). */
-export async function labServiceStart(node: LabNode, options: LabOptions = {}): Promise<number> {
-  const labDir = resolveLabDir(options.labDir)
-  const running = await serviceRunning(labDir, node)
-  if (running) return running
-  const pid = await startServiceIfReady(labDir, node)
-  if (pid === undefined) {
-    const status = await nodeStatus(labDir, node)
-    const why = status.holds_service_ip ? `its data directory ${status.data_dir} is not mounted` : `it does not hold ${labServiceIp}`
-    throw new HaError(`lab: cannot start the service on ${node}: ${why}`, {actions: ['take over the storage and the service IP first']})
-  }
-
-  return pid
+/** Starts the node's service with its own init script; refuses where it could not really serve (no service IP or no data). */
+export async function labServiceStart(node: LabNode, options: LabOptions = {}): Promise<void> {
+  const r = await runInNode(resolveLabDir(options.labDir), node, ['/etc/init.d/xvm', 'start'], {okCodes: [1], timeoutMs: 20_000})
+  if (r.code !== 0) throw new HaError(`lab: ${r.stderr.trim() || `cannot start the service on ${node}`}`, {actions: ['take over the storage and the service IP first']})
 }
 
 /** Stops the node's service (the product), leaving the node up. True when it was running. */
 export async function labServiceStop(node: LabNode, options: LabOptions = {}): Promise<boolean> {
-  return stopService(resolveLabDir(options.labDir), node)
+  const labDir = resolveLabDir(options.labDir)
+  const was = await labServiceStatus(node, {labDir})
+  await runInNode(labDir, node, ['/etc/init.d/xvm', 'stop'])
+  return was
 }
 
 export async function labServiceStatus(node: LabNode, options: LabOptions = {}): Promise<boolean> {
-  return (await serviceRunning(resolveLabDir(options.labDir), node)) !== undefined
+  const r = await runInNode(resolveLabDir(options.labDir), node, ['/etc/init.d/xvm', 'status'], {okCodes: [3]})
+  return r.code === 0
 }
 
 export async function labStatus(options: LabOptions = {}): Promise<LabStatus> {
@@ -276,23 +254,28 @@ async function nodeStatus(labDir: string, node: LabNode): Promise<LabNodeStatus>
   const paths = nodePaths(labDir, node)
   const exists = await netnsExists(labNetns[node])
   const addresses = await nodeAddresses(node)
-  const sshdPid = (await readPid(paths.sshdPid)) ?? null
-  const servicePid = (await readPid(paths.servicePid)) ?? null
-  const sshdRunning = sshdPid !== null && (await pidAlive(sshdPid)) && (await listening(sshdPid, 22))
+  const init = await nodeInitPid(labDir, node)
+  const processes = await nodeProcesses(labDir, node)
+  // The daemon itself, not its per-connection children: the one init adopted.
+  const sshdPid = processes.find((p) => p.ppid === init && /^sshd: .*\[listener\]|^\/usr\/sbin\/sshd /.test(p.args))?.pid ?? null
+  const servicePid = processes.find((p) => /\/lab\/service\.[jt]s /.test(p.args))?.pid ?? null
+  const sshdRunning = init !== undefined && (await listening(init, 22))
   return {
     address: labAddresses[node],
     addresses,
-    boot_id: (await readFile(join(paths.root, 'proc/sys/kernel/random/boot_id'), 'utf8').catch(() => '')).trim(),
+    boot_id: init === undefined ? '' : (await readFile(paths.bootId, 'utf8').catch(() => '')).trim(),
     data_dir: paths.dataDir,
-    data_dir_mounted: await isMounted(paths.dataDir),
+    data_dir_mounted: (await nodeMountPoints(labDir, node)).includes(paths.dataDir),
     holds_service_ip: addresses.includes(labServiceIp),
     hostname: (await readFile(join(paths.root, 'etc/hostname'), 'utf8').catch(() => '')).trim(),
+    init_pid: init ?? null,
     netns: labNetns[node],
     netns_exists: exists,
+    processes: processes.length,
     root: paths.root,
-    running: sshdRunning,
+    running: init !== undefined,
     service_pid: servicePid,
-    service_running: servicePid !== null && (await pidAlive(servicePid)) && (await listening(servicePid, labServicePort)),
+    service_running: servicePid !== null && init !== undefined && (await listening(init, labServicePort)),
     sshd_pid: sshdPid,
     sshd_running: sshdRunning,
   }
@@ -318,8 +301,7 @@ export async function labRegenerateHostKey(node: LabNode, options: LabOptions = 
   await rm(key, {force: true})
   await rm(`${key}.pub`, {force: true})
   await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', `root@${labHostnames[node]}`, '-f', key])
-  await stopSshd(labDir, node)
-  await startSshd(labDir, node)
+  await runInNode(labDir, node, ['/etc/init.d/ssh', 'restart'])
   return {public_key: (await readFile(`${key}.pub`, 'utf8')).trim()}
 }
 
@@ -348,14 +330,20 @@ async function createNetwork(): Promise<void> {
   }
 }
 
-async function prepareNode(labDir: string, node: LabNode): Promise<void> {
+async function prepareNode(labDir: string, node: LabNode, storageDevice: string): Promise<void> {
   const paths = nodePaths(labDir, node)
+  const lab = labPaths(labDir)
   await mkdir(paths.logDir, {recursive: true})
   await mkdir(paths.runDir, {recursive: true})
-  await writeNodeRoot(paths.root, node)
+  const adminPublicKey = await readFile(`${lab.adminKey}.pub`, 'utf8')
+  await writeNodeRoot(paths.root, node, {adminPublicKey, storageDevice, storageFstype: 'ext4'})
+  await writeNodeSystem(paths.root, {serviceArgv: nodeEntryArgv('service')})
   const key = join(paths.root, 'etc/ssh/ssh_host_ed25519_key')
-  await mkdir(join(paths.root, 'etc/ssh'), {recursive: true})
+  await mkdir(join(paths.root, 'etc/ssh/sshd_config.d'), {recursive: true})
   await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', `root@${labHostnames[node]}`, '-f', key])
+  // Root on each controller can reach the peer the way the admin does (a takeover run on a node).
+  await copyFile(lab.adminKey, join(paths.root, 'root/.ssh/id_ed25519'))
+  await chmod(join(paths.root, 'root/.ssh/id_ed25519'), 0o600)
 }
 
 async function writeKnownHosts(labDir: string): Promise<void> {
@@ -367,11 +355,11 @@ async function writeKnownHosts(labDir: string): Promise<void> {
   }
 
   await writeFile(labPaths(labDir).knownHosts, `${lines.join('\n')}\n`)
+  for (const node of labNodes) await writeFile(join(nodePaths(labDir, node).root, 'root/.ssh/known_hosts'), `${lines.join('\n')}\n`, {mode: 0o644})
 }
 
 async function createStorage(labDir: string): Promise<string> {
   const lab = labPaths(labDir)
-  const primary = nodePaths(labDir, 'primary')
   const handle = await open(lab.image, 'w', 0o600)
   try {
     // Sparse: 256 MB of address space, a few MB on disk.
@@ -383,83 +371,85 @@ async function createStorage(labDir: string): Promise<string> {
   await run(['mkfs.ext4', '-q', '-F', '-L', 'xvm', '-E', 'lazy_itable_init=1,lazy_journal_init=1', lab.image], {timeoutMs: 60_000})
   const {stdout} = await run(['losetup', '--find', '--show', lab.image])
   const device = stdout.trim()
-  await mkdir(primary.dataDir, {recursive: true})
-  await run(['mount', '-t', 'ext4', device, primary.dataDir])
-  await rm(join(primary.dataDir, 'lost+found'), {force: true, recursive: true})
-  await seedDataDir(primary.dataDir)
+  // Seeded through a mount on the machine that is gone before any node boots: from then on the
+  // filesystem is mounted only inside a node (the primary's /etc/fstab).
+  const seed = join(labDir, 'seed-mount')
+  await mkdir(seed, {recursive: true})
+  await run(['mount', '-t', 'ext4', device, seed])
+  try {
+    await rm(join(seed, 'lost+found'), {force: true, recursive: true})
+    await seedDataDir(seed)
+  } finally {
+    await run(['umount', seed])
+  }
+
+  await rm(seed, {force: true, recursive: true})
   return device
 }
 
 /**
- * The commands a failover runs on a lab node over ssh, as scripts: bin/reboot and bin/halt return
- * at once, like shutdown -r / -h, and act detached, so the ssh session that asked ends normally
- * before the node's sshd is killed; bin/service start|stop|status acts at once (LSB exit codes).
+ * What every node has at /usr/local/sbin (bind-mounted read-only): `ha` itself, installed as on a
+ * real controller, and the node's reboot and halt, which signal its init. Plus node-init, phase
+ * one of a boot, run by the power supervisor on the machine.
  */
-async function writeNodeScripts(labDir: string): Promise<void> {
+async function writeLabTools(labDir: string): Promise<void> {
   const lab = labPaths(labDir)
-  // Flag protection would strip the leading dashes of node's own options (--import); every
-  // argument here is the lab's, none comes from a user.
-  const shell = new Shescape({flagProtection: false, shell: '/bin/sh'})
-  const entry = shell.quoteAll([...nodeEntryArgv('node-main'), '--lab-dir', labDir]).join(' ')
-  const checkNode = (arg: string) => `case "${arg}" in primary|secondary) ;; *) echo "usage: $0 ${arg === '$2' ? 'start|stop|status ' : ''}primary|secondary" >&2; exit 2 ;; esac`
-  const scripts: Record<string, string[]> = {
-    halt: [
-      '# ha lab: /sbin/halt of a lab controller: it stays down (fenced) until ha lab boot.',
-      checkNode('$1'),
-      `setsid ${entry} --detached halt "$1" </dev/null >>${shell.quote(labDir)}/"$1"/log/node.log 2>&1 &`,
-      'echo "ha lab: $1 is going down for halt now"',
-    ],
-    reboot: [
-      '# ha lab: /sbin/reboot of a lab controller (nodes.<node>.reboot_command in ha.yaml).',
-      checkNode('$1'),
-      `setsid ${entry} --detached reboot "$1" </dev/null >>${shell.quote(labDir)}/"$1"/log/node.log 2>&1 &`,
-      'echo "ha lab: $1 is going down for reboot now"',
-    ],
-    service: [
-      '# ha lab: start, stop or query the lab controller\'s service (the product).',
-      'case "$1" in start|stop|status) ;; *) echo "usage: $0 start|stop|status primary|secondary" >&2; exit 2 ;; esac',
-      checkNode('$2'),
-      `exec ${entry} "service-$1" "$2"`,
-    ],
+  if (!process.execPath.startsWith('/usr/')) {
+    throw new HaError(`lab: node (${process.execPath}) is not under /usr, so the lab's controllers (which see the machine's /usr only) cannot run it`, {
+      actions: ['install Node.js from Debian or into /usr/local'],
+    })
   }
-  for (const [name, lines] of Object.entries(scripts)) {
-    const path = join(lab.binDir, name)
-    await writeFile(path, ['#!/bin/sh', ...lines, ''].join('\n'))
-    await chmod(path, 0o755)
+
+  await mkdir(lab.sbinDir, {recursive: true})
+  const quote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`
+  const tools: Record<string, string> = {
+    ha: `#!/bin/sh\n# ha lab: ha as installed on this controller (the checkout, read-only).\nexec ${quote(process.execPath)} ${quote(join(checkoutDir, 'bin/run.js'))} "$@"\n`,
+    halt: powerScript('halt'),
+    reboot: powerScript('reboot'),
   }
+  for (const [name, text] of Object.entries(tools)) {
+    await writeFile(join(lab.sbinDir, name), text, {mode: 0o755})
+    await chmod(join(lab.sbinDir, name), 0o755)
+  }
+
+  await writeFile(lab.nodeInit, nodeInitScript, {mode: 0o755})
 }
 
+/**
+ * The admin side's config (ha run in ha-lab-admin reaches both nodes over ssh) and each node's
+ * /etc/ha/ha.yaml (ha run on the node itself, as cron does): a production config, `root: /` and
+ * the default reboot_command (/sbin/reboot), only the ssh key paths differ.
+ */
 async function writeLabConfig(labDir: string, loopDevice: string): Promise<void> {
   const lab = labPaths(labDir)
-  const node = (name: LabNode) => ({
-    hostname: labHostnames[name],
-    root: nodePaths(labDir, name).root,
-    reboot_command: [lab.rebootScript, name],
-    ssh: {
-      host: addressOnly(labAddresses[name]),
-      user: 'root',
-      identity_file: lab.adminKey,
-      known_hosts: lab.knownHosts,
-      host_key_policy: 'strict',
-      connect_timeout: '5s',
-      command_timeout: '30s',
-    },
-  })
-  const config = {
-    data_dir: labDataDir,
-    version_file: labVersionFile,
-    version_key: 'product.version',
-    nodes: {primary: node('primary'), secondary: node('secondary')},
-    service_ips: [{address: labServiceIp, interface: labInterface}],
-    storage: {kind: 'mount', device: loopDevice, fstype: 'ext4'},
-    backup: {dir: '.ha/backups', manifest: 'builtin:opscenter', keep: 24, max_age: '2h'},
+  const config = (keys: {identity_file: string; known_hosts: string}) => {
+    const node = (name: LabNode) => ({
+      hostname: labHostnames[name],
+      root: '/',
+      ssh: {host: addressOnly(labAddresses[name]), user: 'root', ...keys, host_key_policy: 'strict', connect_timeout: '5s', command_timeout: '30s'},
+    })
+    return {
+      data_dir: labDataDir,
+      version_file: labVersionFile,
+      version_key: 'product.version',
+      nodes: {primary: node('primary'), secondary: node('secondary')},
+      service_ips: [{address: labServiceIp, interface: labInterface}],
+      storage: {kind: 'mount', device: loopDevice, fstype: 'ext4'},
+      backup: {dir: '.ha/backups', manifest: 'builtin:opscenter', keep: 24, max_age: '2h'},
+    }
   }
+
   const header = [
     '# ha lab: generated by `ha lab up`; rewritten at every up. Run ha against the lab from the',
     `# admin side: ip netns exec ${labNetns.admin} ha <command> --config ${lab.config}`,
     '',
   ].join('\n')
-  await writeFile(lab.config, header + stringify(config))
+  await writeFile(lab.config, header + stringify(config({identity_file: lab.adminKey, known_hosts: lab.knownHosts})))
+  const onNode = `# ha lab: this controller's ha config, generated by \`ha lab up\`.\n${stringify(config({identity_file: '/root/.ssh/id_ed25519', known_hosts: '/root/.ssh/known_hosts'}))}`
+  for (const node of labNodes) {
+    await mkdir(join(nodePaths(labDir, node).root, 'etc/ha'), {recursive: true})
+    await writeFile(join(nodePaths(labDir, node).root, 'etc/ha/ha.yaml'), onNode)
+  }
 }
 
 /** Loop devices backed by `image` (also when the image was deleted under them). */

@@ -33,7 +33,8 @@ describe('ha check in the lab', {skip}, () => {
     // The primary's own hostname (its UTS namespace) picks the node: no --node, like cron.
     const r = spawnSync(
       'ip',
-      ['netns', 'exec', labNetns.admin, 'ssh', '-i', lab.adminKey, '-o', `UserKnownHostsFile=${lab.knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', 'root@198.18.0.2', process.execPath, `${process.cwd()}/bin/run.js`, 'backup', '--quiet', '--config', lab.config],
+      // ha as installed on the node, its own /etc/ha/ha.yaml (root: /), exactly the cron line.
+      ['netns', 'exec', labNetns.admin, 'ssh', '-i', lab.adminKey, '-o', `UserKnownHostsFile=${lab.knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', 'root@198.18.0.2', 'ha', 'backup', '--quiet', '--if-attached'],
       {encoding: 'utf8', timeout: 60_000},
     )
     assert.equal(r.status, 0, r.stderr)
