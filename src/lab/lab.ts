@@ -31,10 +31,12 @@ import {nodeInitPid, nodeInitScript, powerScript, runInNode} from './container.j
 import {killAll, labProcesses, listening, mountPoints, netnsExists, netnsPids, nodeAddresses, nodeEntryArgv} from './node.js'
 import {writeNodeSystem} from './node-system.js'
 import {bootNode, checkoutDir, nodeMountPoints, nodeProcesses, rebootNode, shutdownNode} from './power.js'
-import {seedDataDir, versionProperties, writeNodeRoot} from './roots.js'
+import {addServiceIp, clearFaults, type FaultKind, injectFault, regenerateHostKey, setVersion, skewClock} from './faults.js'
+import {seedDataDir, writeNodeRoot} from './roots.js'
 
 export * from './layout.js'
 export {accountOf, labAccounts} from './roots.js'
+export {faultDescriptions, type FaultKind, faultKinds, faultVersion, parseSkew} from './faults.js'
 
 /**
  * The two-controller lab: three network namespaces on one machine (admin side, primary,
@@ -151,13 +153,17 @@ export async function labUp(options: LabOptions = {}): Promise<LabStatus> {
       for (const sub of [...labNodes, 'admin', 'bin', 'sbin']) await rm(join(labDir, sub), {force: true, recursive: true})
       await rm(lab.state, {force: true})
       await rm(lab.image, {force: true})
+      await rm(join(labDir, 'decoy.img'), {force: true})
+      await rm(join(labDir, 'faults.json'), {force: true})
 
       progress('creating namespaces ha-lab-admin, ha-lab-primary, ha-lab-secondary')
       await createNetwork()
 
       progress('creating the shared storage (ext4 on a loop device)')
       const loopDevice = await createStorage(labDir)
-      await writeFile(lab.state, `${JSON.stringify({devices: [loopDevice], image: lab.image, lab_dir: labDir, loop_device: loopDevice, up_at: new Date().toISOString()}, null, 2)}\n`)
+      const decoy = await createDecoy(labDir)
+      const state = {decoy_device: decoy, devices: [loopDevice, decoy], image: lab.image, lab_dir: labDir, loop_device: loopDevice, up_at: new Date().toISOString()}
+      await writeFile(lab.state, `${JSON.stringify(state, null, 2)}\n`)
 
       progress('writing the controllers\' roots and keys')
       await mkdir(lab.adminDir, {recursive: true})
@@ -186,6 +192,8 @@ export async function labDown(options: LabOptions = {}): Promise<LabDownResult> 
   return withLabLock('ha lab down', async () => {
     const result = await teardown(labDir)
     await rm(labPaths(labDir).image, {force: true})
+    await rm(join(labDir, 'decoy.img'), {force: true})
+    await rm(join(labDir, 'faults.json'), {force: true})
     await rm(labPaths(labDir).state, {force: true})
     await rm(labCurrentPath, {force: true})
     return result
@@ -281,28 +289,43 @@ async function nodeStatus(labDir: string, node: LabNode): Promise<LabNodeStatus>
   }
 }
 
-// ---- Faults on purpose: what ha check and failover must notice ----
+// ---- Faults on purpose: what ha check and failover must notice (faults.ts) ----
 
 /** Puts the service IP on `node` at runtime (no announcement): with the primary up, both hold it. */
 export async function labAddServiceIp(node: LabNode): Promise<void> {
-  await run(['ip', '-n', labNetns[node], 'addr', 'replace', labServiceIp, 'dev', labInterface])
+  await addServiceIp(node)
 }
 
 /** Rewrites `node`'s version file with another product.version (a version mismatch). */
 export async function labSetVersion(node: LabNode, version: string, options: LabOptions = {}): Promise<void> {
-  const file = join(nodePaths(resolveLabDir(options.labDir), node).root, labVersionFile)
-  await writeFile(file, versionProperties(version))
+  await setVersion(resolveLabDir(options.labDir), node, version)
 }
 
 /** A new ssh host key for `node`, and its sshd restarted to present it (a "changed host key"). */
 export async function labRegenerateHostKey(node: LabNode, options: LabOptions = {}): Promise<{public_key: string}> {
+  return regenerateHostKey(resolveLabDir(options.labDir), node)
+}
+
+export async function labFault(node: LabNode, kind: FaultKind, options: LabOptions = {}): Promise<{detail: string; kind: FaultKind; node: LabNode}> {
   const labDir = resolveLabDir(options.labDir)
-  const key = join(nodePaths(labDir, node).root, 'etc/ssh/ssh_host_ed25519_key')
-  await rm(key, {force: true})
-  await rm(`${key}.pub`, {force: true})
-  await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', `root@${labHostnames[node]}`, '-f', key])
-  await runInNode(labDir, node, ['/etc/init.d/ssh', 'restart'])
-  return {public_key: (await readFile(`${key}.pub`, 'utf8')).trim()}
+  await requireUp(labDir)
+  return {...(await injectFault(labDir, node, kind)), kind, node}
+}
+
+export async function labClearFaults(options: LabOptions = {}): Promise<{cleared: Array<{kind: FaultKind; node: LabNode}>}> {
+  return clearFaults(resolveLabDir(options.labDir))
+}
+
+/** Shifts the clock `node`'s programs see by `seconds` (0: the machine's clock again). */
+export async function labSkew(node: LabNode, seconds: number, options: LabOptions = {}): Promise<{node: LabNode; skew_s: number}> {
+  const labDir = resolveLabDir(options.labDir)
+  await requireUp(labDir)
+  await skewClock(labDir, node, seconds)
+  return {node, skew_s: seconds}
+}
+
+async function requireUp(labDir: string): Promise<void> {
+  if (!(await labStatus({labDir})).up) throw new HaError('lab: the lab is not up', {actions: ['ha lab up']})
 }
 
 // ---- Building blocks ----
@@ -335,6 +358,7 @@ async function prepareNode(labDir: string, node: LabNode, storageDevice: string)
   const lab = labPaths(labDir)
   await mkdir(paths.logDir, {recursive: true})
   await mkdir(paths.runDir, {recursive: true})
+  await createNodeDisk(labDir, node)
   const adminPublicKey = await readFile(`${lab.adminKey}.pub`, 'utf8')
   await writeNodeRoot(paths.root, node, {adminPublicKey, storageDevice, storageFstype: 'ext4'})
   await writeNodeSystem(paths.root, {serviceArgv: nodeEntryArgv('service')})
@@ -385,6 +409,37 @@ async function createStorage(labDir: string): Promise<string> {
 
   await rm(seed, {force: true, recursive: true})
   return device
+}
+
+/** Another small ext4 filesystem, for the wrong-device fault: mounted where the storage belongs. */
+async function createDecoy(labDir: string): Promise<string> {
+  const image = join(labDir, 'decoy.img')
+  await makeImage(image, 32 * 1024 * 1024, 'other')
+  return (await run(['losetup', '--find', '--show', image])).stdout.trim()
+}
+
+/** Each node's / is a filesystem of its own (a disk, as on a real host), mounted on the machine at <node>/root. */
+async function createNodeDisk(labDir: string, node: LabNode): Promise<void> {
+  const paths = nodePaths(labDir, node)
+  const image = join(labDir, node, 'disk.img')
+  await makeImage(image, 512 * 1024 * 1024, labHostnames[node])
+  const device = (await run(['losetup', '--find', '--show', image])).stdout.trim()
+  await mkdir(paths.root, {recursive: true})
+  await run(['mount', '-t', 'ext4', device, paths.root])
+  await rm(join(paths.root, 'lost+found'), {force: true, recursive: true})
+  await chmod(paths.root, 0o755)
+}
+
+async function makeImage(image: string, size: number, label: string): Promise<void> {
+  const handle = await open(image, 'w', 0o600)
+  try {
+    await handle.truncate(size)
+  } finally {
+    await handle.close()
+  }
+
+  // -m 0: no blocks reserved for root, so "full" is full for everyone (the etc-full fault).
+  await run(['mkfs.ext4', '-q', '-F', '-m', '0', '-L', label, '-E', 'lazy_itable_init=1,lazy_journal_init=1', image], {timeoutMs: 60_000})
 }
 
 /**
@@ -487,7 +542,8 @@ async function teardown(labDir: string): Promise<LabDownResult> {
     for (const netns of namespaces) pids.push(...(await netnsPids(netns)))
     for (const dir of dirs) pids.push(...(await labProcesses(dir)))
 
-    result.processes = await killAll(pids)
+    // Crash-only: a node is powered off, not shut down (and unshare ignores SIGTERM anyway).
+    result.processes = await killAll(pids, 0)
   })
   for (const dir of dirs) {
     await attempt(`unmounting under ${dir}`, async () => {
@@ -497,12 +553,14 @@ async function teardown(labDir: string): Promise<LabDownResult> {
         result.mounts.push(mount)
       }
     })
-    await attempt(`detaching loop devices of ${labPaths(dir).image}`, async () => {
-      for (const device of await loopDevicesOf(labPaths(dir).image)) {
-        await run(['losetup', '-d', device])
-        result.loop_devices.push(device)
-      }
-    })
+    for (const image of [labPaths(dir).image, join(dir, 'decoy.img'), ...labNodes.map((node) => join(dir, node, 'disk.img'))]) {
+      await attempt(`detaching loop devices of ${image}`, async () => {
+        for (const device of await loopDevicesOf(image)) {
+          await run(['losetup', '-d', device])
+          result.loop_devices.push(device)
+        }
+      })
+    }
   }
 
   await attempt('deleting namespaces', async () => {
