@@ -31,7 +31,7 @@ import {nodeInitPid, nodeInitScript, powerScript, runInNode} from './container.j
 import {killAll, labProcesses, listening, mountPoints, netnsExists, netnsPids, nodeAddresses, nodeEntryArgv} from './node.js'
 import {writeNodeSystem} from './node-system.js'
 import {bootNode, checkoutDir, nodeMountPoints, nodeProcesses, rebootNode, shutdownNode} from './power.js'
-import {addServiceIp, clearFaults, type FaultKind, injectFault, regenerateHostKey, setVersion, skewClock} from './faults.js'
+import {addServiceIp, clearFaults, clockSkews, type FaultKind, injectFault, regenerateHostKey, setVersion, skewClock} from './faults.js'
 import {seedDataDir, writeNodeRoot} from './roots.js'
 
 export * from './layout.js'
@@ -60,6 +60,8 @@ export interface LabNodeStatus {
   address: string
   addresses: string[]
   boot_id: string
+  /** Seconds ahead (+) or behind (-) the machine that ha lab skew set for the node's logins and cron jobs. */
+  clock_skew_s: number
   data_dir: string
   data_dir_mounted: boolean
   holds_service_ip: boolean
@@ -272,6 +274,7 @@ async function nodeStatus(labDir: string, node: LabNode): Promise<LabNodeStatus>
     address: labAddresses[node],
     addresses,
     boot_id: init === undefined ? '' : (await readFile(paths.bootId, 'utf8').catch(() => '')).trim(),
+    clock_skew_s: (await clockSkews(labDir))[node],
     data_dir: paths.dataDir,
     data_dir_mounted: (await nodeMountPoints(labDir, node)).includes(paths.dataDir),
     holds_service_ip: addresses.includes(labServiceIp),

@@ -128,6 +128,10 @@ describe('the two-controller lab', {skip}, () => {
       assert.equal(Number(xvmUid), uid)
       assert.equal(init.trim(), '/bin/sh /sbin/init', 'PID 1 is the node\'s own init')
       assert.ok(!slash.includes('.old-root'), `the machine's / is gone from the node: ${slash.join(' ')}`)
+      // Its own process table: a handful of processes, none of the machine's or the other node's.
+      const ps = ssh(node, 'ps -e -o args=').stdout.trim().split('\n')
+      assert.ok(ps.length < 15, ps.join(' / '))
+      assert.ok(!ps.some((args) => args.includes(labDir)), `the lab's own processes (power supervisors) are not in the node: ${ps.join(' / ')}`)
     }
   })
 
@@ -304,6 +308,11 @@ describe('the two-controller lab', {skip}, () => {
     assert.deepEqual(addresses('primary'), [])
     const halted = await labStatus({labDir})
     assert.ok(halted.up && !halted.nodes.primary.running && halted.nodes.secondary.running, JSON.stringify(halted.nodes))
+    // The primary's mount went with it, as in a crash: the secondary can mount the storage and read it.
+    const device = (await loadConfig(lab.config)).config.storage.device!
+    const taken = ssh('secondary', `mount -t ext4 ${device} /var/opt/sun/xvm && cat /var/opt/sun/xvm/service/greeting.txt && umount /var/opt/sun/xvm`)
+    assert.equal(taken.status, 0, taken.stderr)
+    assert.equal(taken.stdout.trim(), 'hello from the shared storage')
     await labBoot('primary', {labDir})
     assert.equal(ssh('primary', 'hostname').stdout.trim(), 'ctl-a')
     assert.ok((await labStatus({labDir})).nodes.primary.service_running)
