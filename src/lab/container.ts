@@ -22,13 +22,20 @@ shift 4
 # Nothing mounted here may leak back to the machine, nor the machine's later mounts in here.
 mount --make-rprivate /
 mount --bind "$root" "$root"
+mount -t tmpfs -o nosuid,nodev,mode=755,size=64m run "$root/run"
+mount -t tmpfs -o nosuid,nodev,mode=1777,size=256m tmp "$root/tmp"
 mount --bind /usr "$root/usr"
 mount -o remount,bind,ro "$root/usr"
 mount --bind "$sbin" "$root/usr/local/sbin"
 mount -o remount,bind,ro "$root/usr/local/sbin"
-mkdir -p "$root$checkout"
-mount --bind "$checkout" "$root$checkout"
-mount -o remount,bind,ro "$root$checkout"
+# After /tmp and /run, so a checkout under /tmp is not hidden; one under /usr is there already.
+case "$checkout" in
+  /usr/*) ;;
+  *)
+    mkdir -p "$root$checkout"
+    mount --bind "$checkout" "$root$checkout"
+    mount -o remount,bind,ro "$root$checkout" ;;
+esac
 mount -t proc -o nosuid,nodev,noexec proc "$root/proc"
 mount --bind "$run/boot_id" "$root/proc/sys/kernel/random/boot_id"
 mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$root/sys"
@@ -47,8 +54,6 @@ ln -s /proc/self/fd "$root/dev/fd"
 ln -s /proc/self/fd/0 "$root/dev/stdin"
 ln -s /proc/self/fd/1 "$root/dev/stdout"
 ln -s /proc/self/fd/2 "$root/dev/stderr"
-mount -t tmpfs -o nosuid,nodev,mode=755,size=64m run "$root/run"
-mount -t tmpfs -o nosuid,nodev,mode=1777,size=256m tmp "$root/tmp"
 cd "$root"
 mkdir -p .old-root
 pivot_root . .old-root

@@ -91,7 +91,8 @@ function leftovers(pids: number[]): string[] {
   if (/ha-lab-/.test(netns)) found.push(`namespaces: ${netns.trim()}`)
   const mounts = sh(['findmnt', '-rn', '-o', 'TARGET']).stdout.split('\n').filter((m) => m.startsWith(`${labDir}/`))
   if (mounts.length > 0) found.push(`mounts: ${mounts.join(', ')}`)
-  const loops = sh(['losetup', '-j', lab.image]).stdout.trim()
+  // The storage, the decoy and both nodes' disks.
+  const loops = sh(['losetup', '-a']).stdout.split('\n').filter((line) => line.includes(`${labDir}/`)).join('; ')
   if (loops) found.push(`loop devices: ${loops}`)
   const alive = pids.filter((pid) => existsSync(`/proc/${pid}`) && !/\) [ZX] /.test(spawnSync('cat', [`/proc/${pid}/stat`], {encoding: 'utf8'}).stdout))
   if (alive.length > 0) found.push(`processes: ${alive.join(', ')}`)
