@@ -163,10 +163,6 @@ export async function nodeAddresses(node: LabNode): Promise<string[]> {
   return [...stdout.matchAll(/\sinet\s+(\S+)/g)].map((m) => m[1])
 }
 
-export async function isMounted(path: string): Promise<boolean> {
-  return (await mountPoints()).includes(path)
-}
-
 /** Mount points of this mount namespace (octal escapes in /proc/self/mountinfo decoded). */
 export async function mountPoints(): Promise<string[]> {
   const text = await readFile('/proc/self/mountinfo', 'utf8')
