@@ -33,10 +33,9 @@ const wanted = [
   ['mount', '/usr/bin/mount'],
   ['tar', '/usr/bin/tar'],
   ['gzip', '/usr/bin/gzip'],
-  // The lab's controllers: their own cron daemon, a shifted clock (ha lab skew), LVM storage.
+  // The lab's controllers: their own cron daemon, and a shifted clock (ha lab skew).
   ['cron', '/usr/sbin/cron'],
   ['libfaketime', `/usr/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu/faketime/libfaketime.so.1`],
-  ['lvm2', '/usr/sbin/lvm'],
 ]
 const missing = [...new Set(wanted.filter(([, file]) => !existsSync(file)).map(([pkg]) => pkg))]
 if (missing.length > 0) {
