@@ -46,13 +46,14 @@ if (process.getuid?.() !== 0) {
 const labDir = process.env.HA_LAB_DIR || '/var/lib/ha-lab'
 const config = join(labDir, 'ha.yaml')
 must([process.execPath, haBin, 'lab', 'up'], 'ha lab up')
+// ha as installed on the controller itself (its own / and /etc/ha/ha.yaml), reached over ssh.
 const onPrimary = (args) => [
   'ip', 'netns', 'exec', 'ha-lab-admin',
   'ssh', '-i', join(labDir, 'admin/id_ed25519'), '-o', `UserKnownHostsFile=${join(labDir, 'admin/known_hosts')}`,
   '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=5', 'root@198.18.0.2',
-  process.execPath, haBin, ...args, '--config', config,
+  'ha', ...args,
 ]
-must(onPrimary(['backup']), 'ssh root@ctl-a ha backup            # what the primary\'s hourly cron runs')
+must(onPrimary(['backup', '--if-attached']), 'ssh root@ctl-a ha backup --if-attached   # what each node\'s hourly cron runs')
 must(onPrimary(['backup', 'list']), 'ssh root@ctl-a ha backup list')
 must(onPrimary(['backup', 'verify', 'latest']), 'ssh root@ctl-a ha backup verify latest')
 if (existsSync(join(top, 'dist/commands/check.js'))) {

@@ -35,6 +35,9 @@ const wanted = [
   ['gzip', '/usr/bin/gzip'],
   // The version-file differential test compiles and runs Java's own Properties.load.
   ['default-jdk-headless', '/usr/bin/javac'],
+  // The lab's controllers: their own cron daemon, and a shifted clock (ha lab skew).
+  ['cron', '/usr/sbin/cron'],
+  ['libfaketime', `/usr/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu/faketime/libfaketime.so.1`],
 ]
 const missing = [...new Set(wanted.filter(([, file]) => !existsSync(file)).map(([pkg]) => pkg))]
 if (missing.length > 0) {

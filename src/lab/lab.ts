@@ -1,21 +1,15 @@
-import {chmod, mkdir, open, readFile, rm, writeFile} from 'node:fs/promises'
+import {mkdir, readFile, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
-
-import {Shescape} from 'shescape'
-import {stringify} from 'yaml'
 
 import {HaError} from '../errors.js'
 import {acquireLock} from '../lock.js'
+import {createDecoy, createNetwork, createStorage, prepareNode, writeKnownHosts, writeLabConfig, writeLabTools} from './build.js'
+import {nodeInitPid, runInNode} from './container.js'
 import {findBinary, run} from './exec.js'
+import {addServiceIp, clearFaults, clockSkews, type FaultKind, injectFault, regenerateHostKey, setVersion, skewClock} from './faults.js'
 import {
-  addressOnly,
   labAddresses,
-  labBridge,
   labCurrentPath,
-  labDataDir,
-  labHostnames,
-  labImageSize,
-  labInterface,
   labLockPath,
   labNetns,
   type LabNode,
@@ -23,42 +17,24 @@ import {
   labPaths,
   labServiceIp,
   labServicePort,
-  labVeth,
-  labVersionFile,
   nodePaths,
   resolveLabDir,
 } from './layout.js'
-import {
-  bootNode,
-  isMounted,
-  killAll,
-  labProcesses,
-  listening,
-  mountPoints,
-  netnsExists,
-  netnsPids,
-  nodeAddresses,
-  nodeEntryArgv,
-  pidAlive,
-  readPid,
-  rebootNode,
-  serviceRunning,
-  shutdownNode,
-  startServiceIfReady,
-  startSshd,
-  stopService,
-  stopSshd,
-} from './node.js'
-import {seedDataDir, versionProperties, writeNodeRoot} from './roots.js'
+import {listening, netnsExists, nodeAddresses} from './node.js'
+import {bootNode, nodeMountPoints, nodeProcesses, rebootNode, shutdownNode} from './power.js'
+import {type LabDownResult, loopDevicesOf, teardown} from './teardown.js'
 
 export * from './layout.js'
 export {accountOf, labAccounts} from './roots.js'
+export {faultDescriptions, type FaultKind, faultKinds, faultVersion, parseSkew} from './faults.js'
+export type {LabDownResult} from './teardown.js'
 
 /**
  * The two-controller lab: three network namespaces on one machine (admin side, primary,
- * secondary), each controller with its own sshd, root folder, boot id and hostname, a service IP,
- * a tiny service, and an ext4 filesystem on a loop device as the shared storage. `up` and `down`
- * are crash-only: `up` first removes whatever a previous run left, `down` leaves nothing behind.
+ * secondary); each controller a small container (container.ts, power.ts) with its own /, /etc,
+ * mount table, processes, boot id, sshd and cron; a service IP, a tiny service, and an ext4
+ * filesystem on a loop device as the shared storage, mounted inside one node. `up` and `down` are
+ * crash-only: `up` first removes whatever a previous run left, `down` leaves nothing behind.
  */
 
 export interface LabOptions {
@@ -76,14 +52,20 @@ export interface LabNodeStatus {
   address: string
   addresses: string[]
   boot_id: string
+  /** Seconds ahead (+) or behind (-) the machine that ha lab skew set for the node's logins and cron jobs. */
+  clock_skew_s: number
   data_dir: string
   data_dir_mounted: boolean
   holds_service_ip: boolean
   hostname: string
+  /** Host pid of the node's PID 1. */
+  init_pid: number | null
   netns: string
   netns_exists: boolean
+  /** How many processes run in the node (its PID namespace). */
+  processes: number
   root: string
-  /** Booted and not halted: its sshd is up. */
+  /** Booted and not halted: its PID 1 is alive. */
   running: boolean
   service_pid: number | null
   service_running: boolean
@@ -103,13 +85,6 @@ export interface LabStatus {
   up: boolean
 }
 
-export interface LabDownResult {
-  lab_dir: string
-  loop_devices: string[]
-  mounts: string[]
-  namespaces: string[]
-  processes: number
-}
 
 /** Each binary the lab runs, and the Debian package that has it. */
 const requiredBinaries: Array<[string, string]> = [
@@ -123,6 +98,8 @@ const requiredBinaries: Array<[string, string]> = [
   ['ssh-keygen', 'openssh-client'],
   ['/usr/sbin/sshd', 'openssh-server'],
   ['arping', 'iputils-arping'],
+  ['pivot_root', 'util-linux'],
+  ['cron', 'cron'],
 ]
 
 /** Fails, naming each missing binary and its package, before the lab touches anything. */
@@ -160,28 +137,32 @@ export async function labUp(options: LabOptions = {}): Promise<LabStatus> {
       await writeFile(labCurrentPath, `${labDir}\n`)
       const lab = labPaths(labDir)
       // Only the lab's own sub-folders are wiped, never the lab directory itself.
-      for (const sub of [...labNodes, 'admin', 'bin']) await rm(join(labDir, sub), {force: true, recursive: true})
+      for (const sub of [...labNodes, 'admin', 'bin', 'sbin']) await rm(join(labDir, sub), {force: true, recursive: true})
       await rm(lab.state, {force: true})
       await rm(lab.image, {force: true})
+      await rm(join(labDir, 'decoy.img'), {force: true})
+      await rm(join(labDir, 'faults.json'), {force: true})
 
       progress('creating namespaces ha-lab-admin, ha-lab-primary, ha-lab-secondary')
       await createNetwork()
 
+      progress('creating the shared storage (ext4 on a loop device)')
+      const loopDevice = await createStorage(labDir)
+      const decoy = await createDecoy(labDir)
+      const state = {decoy_device: decoy, devices: [loopDevice, decoy], image: lab.image, lab_dir: labDir, loop_device: loopDevice, up_at: new Date().toISOString()}
+      await writeFile(lab.state, `${JSON.stringify(state, null, 2)}\n`)
+
       progress('writing the controllers\' roots and keys')
       await mkdir(lab.adminDir, {recursive: true})
       await mkdir(lab.binDir, {recursive: true})
-      await Promise.all(labNodes.map((node) => prepareNode(labDir, node)))
       await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'ha-lab-admin', '-f', lab.adminKey])
+      await writeLabTools(labDir)
+      await Promise.all(labNodes.map((node) => prepareNode(labDir, node, loopDevice)))
       await writeKnownHosts(labDir)
-
-      progress('creating the shared storage (ext4 on a loop device)')
-      const loopDevice = await createStorage(labDir)
-      await writeNodeScripts(labDir)
       await writeLabConfig(labDir, loopDevice)
 
       progress('booting ctl-a and ctl-b')
       await Promise.all(labNodes.map((node) => bootNode(labDir, node)))
-      await writeFile(lab.state, `${JSON.stringify({image: lab.image, lab_dir: labDir, loop_device: loopDevice, up_at: new Date().toISOString()}, null, 2)}\n`)
     } catch (error) {
       // A half-built lab is worse than none; the logs under the lab dir are kept for diagnosis.
       await teardown(labDir).catch(() => {})
@@ -198,6 +179,8 @@ export async function labDown(options: LabOptions = {}): Promise<LabDownResult> 
   return withLabLock('ha lab down', async () => {
     const result = await teardown(labDir)
     await rm(labPaths(labDir).image, {force: true})
+    await rm(join(labDir, 'decoy.img'), {force: true})
+    await rm(join(labDir, 'faults.json'), {force: true})
     await rm(labPaths(labDir).state, {force: true})
     await rm(labCurrentPath, {force: true})
     return result
@@ -217,38 +200,28 @@ export async function labHalt(node: LabNode, options: LabOptions = {}): Promise<
   await shutdownNode(resolveLabDir(options.labDir), node)
 }
 
-/** Powers a halted node on: addresses from its network config, a new boot id, sshd, the service if it can serve. */
+/** Powers a halted node on: addresses from its network config, a new boot id, its init (sshd, cron, the service if it can serve). */
 export async function labBoot(node: LabNode, options: LabOptions = {}): Promise<{boot_id: string}> {
-  const labDir = resolveLabDir(options.labDir)
-  if ((await nodeStatus(labDir, node)).sshd_running) {
-    throw new HaError(`lab: ${node} is already running (its sshd is up)`, {actions: [`use ha lab reboot ${node}`]})
-  }
-
-  return bootNode(labDir, node)
+  return bootNode(resolveLabDir(options.labDir), node)
 }
 
-/** Starts the node's service; refuses where it could not really serve (no service IP or no data). */
-export async function labServiceStart(node: LabNode, options: LabOptions = {}): Promise<number> {
-  const labDir = resolveLabDir(options.labDir)
-  const running = await serviceRunning(labDir, node)
-  if (running) return running
-  const pid = await startServiceIfReady(labDir, node)
-  if (pid === undefined) {
-    const status = await nodeStatus(labDir, node)
-    const why = status.holds_service_ip ? `its data directory ${status.data_dir} is not mounted` : `it does not hold ${labServiceIp}`
-    throw new HaError(`lab: cannot start the service on ${node}: ${why}`, {actions: ['take over the storage and the service IP first']})
-  }
-
-  return pid
+/** Starts the node's service with its own init script; refuses where it could not really serve (no service IP or no data). */
+export async function labServiceStart(node: LabNode, options: LabOptions = {}): Promise<void> {
+  const r = await runInNode(resolveLabDir(options.labDir), node, ['/etc/init.d/xvm', 'start'], {okCodes: [1], timeoutMs: 20_000})
+  if (r.code !== 0) throw new HaError(`lab: ${r.stderr.trim() || `cannot start the service on ${node}`}`, {actions: ['take over the storage and the service IP first']})
 }
 
 /** Stops the node's service (the product), leaving the node up. True when it was running. */
 export async function labServiceStop(node: LabNode, options: LabOptions = {}): Promise<boolean> {
-  return stopService(resolveLabDir(options.labDir), node)
+  const labDir = resolveLabDir(options.labDir)
+  const was = await labServiceStatus(node, {labDir})
+  await runInNode(labDir, node, ['/etc/init.d/xvm', 'stop'])
+  return was
 }
 
 export async function labServiceStatus(node: LabNode, options: LabOptions = {}): Promise<boolean> {
-  return (await serviceRunning(resolveLabDir(options.labDir), node)) !== undefined
+  const r = await runInNode(resolveLabDir(options.labDir), node, ['/etc/init.d/xvm', 'status'], {okCodes: [3]})
+  return r.code === 0
 }
 
 export async function labStatus(options: LabOptions = {}): Promise<LabStatus> {
@@ -276,258 +249,69 @@ async function nodeStatus(labDir: string, node: LabNode): Promise<LabNodeStatus>
   const paths = nodePaths(labDir, node)
   const exists = await netnsExists(labNetns[node])
   const addresses = await nodeAddresses(node)
-  const sshdPid = (await readPid(paths.sshdPid)) ?? null
-  const servicePid = (await readPid(paths.servicePid)) ?? null
-  const sshdRunning = sshdPid !== null && (await pidAlive(sshdPid)) && (await listening(sshdPid, 22))
+  const init = await nodeInitPid(labDir, node)
+  const processes = await nodeProcesses(labDir, node)
+  // The daemon itself, not its per-connection children: the one init adopted.
+  const sshdPid = processes.find((p) => p.ppid === init && /^sshd: .*\[listener\]|^\/usr\/sbin\/sshd /.test(p.args))?.pid ?? null
+  const servicePid = processes.find((p) => /\/lab\/service\.[jt]s /.test(p.args))?.pid ?? null
+  const sshdRunning = init !== undefined && (await listening(init, 22))
   return {
     address: labAddresses[node],
     addresses,
-    boot_id: (await readFile(join(paths.root, 'proc/sys/kernel/random/boot_id'), 'utf8').catch(() => '')).trim(),
+    boot_id: init === undefined ? '' : (await readFile(paths.bootId, 'utf8').catch(() => '')).trim(),
+    clock_skew_s: (await clockSkews(labDir))[node],
     data_dir: paths.dataDir,
-    data_dir_mounted: await isMounted(paths.dataDir),
+    data_dir_mounted: (await nodeMountPoints(labDir, node)).includes(paths.dataDir),
     holds_service_ip: addresses.includes(labServiceIp),
     hostname: (await readFile(join(paths.root, 'etc/hostname'), 'utf8').catch(() => '')).trim(),
+    init_pid: init ?? null,
     netns: labNetns[node],
     netns_exists: exists,
+    processes: processes.length,
     root: paths.root,
-    running: sshdRunning,
+    running: init !== undefined,
     service_pid: servicePid,
-    service_running: servicePid !== null && (await pidAlive(servicePid)) && (await listening(servicePid, labServicePort)),
+    service_running: servicePid !== null && init !== undefined && (await listening(init, labServicePort)),
     sshd_pid: sshdPid,
     sshd_running: sshdRunning,
   }
 }
 
-// ---- Faults on purpose: what ha check and failover must notice ----
+// ---- Faults on purpose: what ha check and failover must notice (faults.ts) ----
 
 /** Puts the service IP on `node` at runtime (no announcement): with the primary up, both hold it. */
 export async function labAddServiceIp(node: LabNode): Promise<void> {
-  await run(['ip', '-n', labNetns[node], 'addr', 'replace', labServiceIp, 'dev', labInterface])
+  await addServiceIp(node)
 }
 
 /** Rewrites `node`'s version file with another product.version (a version mismatch). */
 export async function labSetVersion(node: LabNode, version: string, options: LabOptions = {}): Promise<void> {
-  const file = join(nodePaths(resolveLabDir(options.labDir), node).root, labVersionFile)
-  await writeFile(file, versionProperties(version))
+  await setVersion(resolveLabDir(options.labDir), node, version)
 }
 
 /** A new ssh host key for `node`, and its sshd restarted to present it (a "changed host key"). */
 export async function labRegenerateHostKey(node: LabNode, options: LabOptions = {}): Promise<{public_key: string}> {
+  return regenerateHostKey(resolveLabDir(options.labDir), node)
+}
+
+export async function labFault(node: LabNode, kind: FaultKind, options: LabOptions = {}): Promise<{detail: string; kind: FaultKind; node: LabNode}> {
   const labDir = resolveLabDir(options.labDir)
-  const key = join(nodePaths(labDir, node).root, 'etc/ssh/ssh_host_ed25519_key')
-  await rm(key, {force: true})
-  await rm(`${key}.pub`, {force: true})
-  await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', `root@${labHostnames[node]}`, '-f', key])
-  await stopSshd(labDir, node)
-  await startSshd(labDir, node)
-  return {public_key: (await readFile(`${key}.pub`, 'utf8')).trim()}
+  await requireUp(labDir)
+  return {...(await injectFault(labDir, node, kind)), kind, node}
 }
 
-// ---- Building blocks ----
-
-async function createNetwork(): Promise<void> {
-  for (const netns of Object.values(labNetns)) {
-    await run(['ip', 'netns', 'add', netns])
-    // No IPv6: link-local and autoconfigured addresses would be addresses outside 198.18.0.0/15.
-    // /proc/sys/net is the namespace of the process writing it; a kernel without IPv6 has no file.
-    await run(['/bin/sh', '-c', 'for f in /proc/sys/net/ipv6/conf/all/disable_ipv6 /proc/sys/net/ipv6/conf/default/disable_ipv6; do [ ! -e "$f" ] || echo 1 > "$f" || exit 1; done'], {netns})
-    await run(['ip', '-n', netns, 'link', 'set', 'lo', 'up'])
-  }
-
-  const admin = labNetns.admin
-  await run(['ip', '-n', admin, 'link', 'add', labBridge, 'type', 'bridge'])
-  // No STP/forward delay: a port must pass traffic the moment a node boots.
-  await run(['ip', '-n', admin, 'link', 'set', labBridge, 'type', 'bridge', 'forward_delay', '0', 'stp_state', '0'])
-  await run(['ip', '-n', admin, 'addr', 'add', labAddresses.admin, 'dev', labBridge])
-  await run(['ip', '-n', admin, 'link', 'set', labBridge, 'up'])
-  for (const node of labNodes) {
-    // Both ends are created directly inside lab namespaces: nothing ever appears in the root namespace.
-    await run(['ip', '-n', admin, 'link', 'add', labVeth[node], 'type', 'veth', 'peer', 'name', labInterface, 'netns', labNetns[node]])
-    await run(['ip', '-n', admin, 'link', 'set', labVeth[node], 'master', labBridge])
-    await run(['ip', '-n', admin, 'link', 'set', labVeth[node], 'up'])
-  }
+export async function labClearFaults(options: LabOptions = {}): Promise<{cleared: Array<{kind: FaultKind; node: LabNode}>}> {
+  return clearFaults(resolveLabDir(options.labDir))
 }
 
-async function prepareNode(labDir: string, node: LabNode): Promise<void> {
-  const paths = nodePaths(labDir, node)
-  await mkdir(paths.logDir, {recursive: true})
-  await mkdir(paths.runDir, {recursive: true})
-  await writeNodeRoot(paths.root, node)
-  const key = join(paths.root, 'etc/ssh/ssh_host_ed25519_key')
-  await mkdir(join(paths.root, 'etc/ssh'), {recursive: true})
-  await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', `root@${labHostnames[node]}`, '-f', key])
+/** Shifts the clock `node`'s programs see by `seconds` (0: the machine's clock again). */
+export async function labSkew(node: LabNode, seconds: number, options: LabOptions = {}): Promise<{node: LabNode; skew_s: number}> {
+  const labDir = resolveLabDir(options.labDir)
+  await requireUp(labDir)
+  await skewClock(labDir, node, seconds)
+  return {node, skew_s: seconds}
 }
 
-async function writeKnownHosts(labDir: string): Promise<void> {
-  const lines = []
-  for (const node of labNodes) {
-    const pub = (await readFile(join(nodePaths(labDir, node).root, 'etc/ssh/ssh_host_ed25519_key.pub'), 'utf8')).trim()
-    const [type, key] = pub.split(/\s+/)
-    lines.push(`${addressOnly(labAddresses[node])} ${type} ${key}`)
-  }
-
-  await writeFile(labPaths(labDir).knownHosts, `${lines.join('\n')}\n`)
-}
-
-async function createStorage(labDir: string): Promise<string> {
-  const lab = labPaths(labDir)
-  const primary = nodePaths(labDir, 'primary')
-  const handle = await open(lab.image, 'w', 0o600)
-  try {
-    // Sparse: 256 MB of address space, a few MB on disk.
-    await handle.truncate(labImageSize)
-  } finally {
-    await handle.close()
-  }
-
-  await run(['mkfs.ext4', '-q', '-F', '-L', 'xvm', '-E', 'lazy_itable_init=1,lazy_journal_init=1', lab.image], {timeoutMs: 60_000})
-  const {stdout} = await run(['losetup', '--find', '--show', lab.image])
-  const device = stdout.trim()
-  await mkdir(primary.dataDir, {recursive: true})
-  await run(['mount', '-t', 'ext4', device, primary.dataDir])
-  await rm(join(primary.dataDir, 'lost+found'), {force: true, recursive: true})
-  await seedDataDir(primary.dataDir)
-  return device
-}
-
-/**
- * The commands a failover runs on a lab node over ssh, as scripts: bin/reboot and bin/halt return
- * at once, like shutdown -r / -h, and act detached, so the ssh session that asked ends normally
- * before the node's sshd is killed; bin/service start|stop|status acts at once (LSB exit codes).
- */
-async function writeNodeScripts(labDir: string): Promise<void> {
-  const lab = labPaths(labDir)
-  // Flag protection would strip the leading dashes of node's own options (--import); every
-  // argument here is the lab's, none comes from a user.
-  const shell = new Shescape({flagProtection: false, shell: '/bin/sh'})
-  const entry = shell.quoteAll([...nodeEntryArgv('node-main'), '--lab-dir', labDir]).join(' ')
-  const checkNode = (arg: string) => `case "${arg}" in primary|secondary) ;; *) echo "usage: $0 ${arg === '$2' ? 'start|stop|status ' : ''}primary|secondary" >&2; exit 2 ;; esac`
-  const scripts: Record<string, string[]> = {
-    halt: [
-      '# ha lab: /sbin/halt of a lab controller: it stays down (fenced) until ha lab boot.',
-      checkNode('$1'),
-      `setsid ${entry} --detached halt "$1" </dev/null >>${shell.quote(labDir)}/"$1"/log/node.log 2>&1 &`,
-      'echo "ha lab: $1 is going down for halt now"',
-    ],
-    reboot: [
-      '# ha lab: /sbin/reboot of a lab controller (nodes.<node>.reboot_command in ha.yaml).',
-      checkNode('$1'),
-      `setsid ${entry} --detached reboot "$1" </dev/null >>${shell.quote(labDir)}/"$1"/log/node.log 2>&1 &`,
-      'echo "ha lab: $1 is going down for reboot now"',
-    ],
-    service: [
-      '# ha lab: start, stop or query the lab controller\'s service (the product).',
-      'case "$1" in start|stop|status) ;; *) echo "usage: $0 start|stop|status primary|secondary" >&2; exit 2 ;; esac',
-      checkNode('$2'),
-      `exec ${entry} "service-$1" "$2"`,
-    ],
-  }
-  for (const [name, lines] of Object.entries(scripts)) {
-    const path = join(lab.binDir, name)
-    await writeFile(path, ['#!/bin/sh', ...lines, ''].join('\n'))
-    await chmod(path, 0o755)
-  }
-}
-
-async function writeLabConfig(labDir: string, loopDevice: string): Promise<void> {
-  const lab = labPaths(labDir)
-  const node = (name: LabNode) => ({
-    hostname: labHostnames[name],
-    root: nodePaths(labDir, name).root,
-    reboot_command: [lab.rebootScript, name],
-    ssh: {
-      host: addressOnly(labAddresses[name]),
-      user: 'root',
-      identity_file: lab.adminKey,
-      known_hosts: lab.knownHosts,
-      host_key_policy: 'strict',
-      connect_timeout: '5s',
-      command_timeout: '30s',
-    },
-  })
-  const config = {
-    data_dir: labDataDir,
-    version_file: labVersionFile,
-    version_key: 'product.version',
-    nodes: {primary: node('primary'), secondary: node('secondary')},
-    service_ips: [{address: labServiceIp, interface: labInterface}],
-    storage: {kind: 'mount', device: loopDevice, fstype: 'ext4'},
-    backup: {dir: '.ha/backups', manifest: 'builtin:opscenter', keep: 24, max_age: '2h'},
-  }
-  const header = [
-    '# ha lab: generated by `ha lab up`; rewritten at every up. Run ha against the lab from the',
-    `# admin side: ip netns exec ${labNetns.admin} ha <command> --config ${lab.config}`,
-    '',
-  ].join('\n')
-  await writeFile(lab.config, header + stringify(config))
-}
-
-/** Loop devices backed by `image` (also when the image was deleted under them). */
-async function loopDevicesOf(image: string): Promise<string[]> {
-  const {stdout} = await run(['losetup', '--list', '--noheadings', '--output', 'NAME,BACK-FILE'])
-  return stdout
-    .split('\n')
-    .map((line) => line.trim().match(/^(\S+)\s+(.*)$/))
-    .filter((m): m is RegExpMatchArray => m !== null && m[2].replace(/ \(deleted\)$/, '') === image)
-    .map((m) => m[1])
-}
-
-/**
- * Removes every trace of a lab, running or crashed: processes in its namespaces, mounts under
- * its directory, its loop device, the namespaces (and with them the bridge and veths). Each step
- * is attempted even when an earlier one failed; what is left at the end is an error.
- */
-async function teardown(labDir: string): Promise<LabDownResult> {
-  const dirs = [labDir]
-  const recorded = (await readFile(labCurrentPath, 'utf8').catch(() => '')).trim()
-  if (recorded && recorded !== labDir && recorded.startsWith('/')) dirs.push(recorded)
-  const problems: string[] = []
-  const attempt = async (what: string, work: () => Promise<void>) => {
-    try {
-      await work()
-    } catch (error) {
-      problems.push(`${what}: ${(error as Error).message}`)
-    }
-  }
-
-  const result: LabDownResult = {lab_dir: labDir, loop_devices: [], mounts: [], namespaces: [], processes: 0}
-  const namespaces = Object.values(labNetns)
-  await attempt('stopping processes', async () => {
-    const pids: number[] = []
-    for (const netns of namespaces) pids.push(...(await netnsPids(netns)))
-    for (const dir of dirs) pids.push(...(await labProcesses(dir)))
-
-    result.processes = await killAll(pids)
-  })
-  for (const dir of dirs) {
-    await attempt(`unmounting under ${dir}`, async () => {
-      const mounts = (await mountPoints()).filter((m) => m.startsWith(`${dir}/`)).sort((a, b) => b.length - a.length)
-      for (const mount of mounts) {
-        await run(['umount', mount], {timeoutMs: 20_000}).catch(async () => run(['umount', '-l', mount]))
-        result.mounts.push(mount)
-      }
-    })
-    await attempt(`detaching loop devices of ${labPaths(dir).image}`, async () => {
-      for (const device of await loopDevicesOf(labPaths(dir).image)) {
-        await run(['losetup', '-d', device])
-        result.loop_devices.push(device)
-      }
-    })
-  }
-
-  await attempt('deleting namespaces', async () => {
-    for (const netns of namespaces) {
-      if (!(await netnsExists(netns))) continue
-      await run(['ip', 'netns', 'del', netns])
-      result.namespaces.push(netns)
-    }
-  })
-  if (problems.length > 0) {
-    throw new HaError(`lab: could not remove everything:\n  ${problems.join('\n  ')}`, {
-      actions: ['look at the named processes, mounts or devices and remove them, then run ha lab down again'],
-      details: {problems},
-    })
-  }
-
-  return result
+async function requireUp(labDir: string): Promise<void> {
+  if (!(await labStatus({labDir})).up) throw new HaError('lab: the lab is not up', {actions: ['ha lab up']})
 }

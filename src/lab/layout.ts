@@ -59,22 +59,29 @@ export interface LabPaths {
   knownHosts: string
   adminKey: string
   labDir: string
-  haltScript: string
-  rebootScript: string
-  serviceScript: string
+  /** What every node has bind-mounted at /usr/local/sbin: ha, reboot, halt (the lab's "installed" tools). */
+  sbinDir: string
+  /** Phase one of a node's boot: turns a fresh set of namespaces into the node (see container.ts). */
+  nodeInit: string
   state: string
 }
 
 export interface NodePaths {
+  /** The node's boot id, bind-mounted over /proc/sys/kernel/random/boot_id inside it. */
+  bootId: string
+  /** Host pid of the `unshare` whose child is the node's PID 1. */
+  containerPid: string
+  /** The data directory as the node sees it (inside its own mount namespace). */
   dataDir: string
   logDir: string
+  /** Why the node's init last ended, written by ha lab reboot/halt before they pull the plug. */
+  powerIntent: string
+  /** Seconds a reboot keeps the node down, read by its power supervisor. */
+  rebootDelay: string
   root: string
   runDir: string
-  serviceLog: string
-  servicePid: string
-  sshdConfig: string
-  sshdLog: string
-  sshdPid: string
+  /** Host pid of the node's power supervisor (node-main power). */
+  supervisorPid: string
 }
 
 export function labPaths(labDir: string): LabPaths {
@@ -86,9 +93,8 @@ export function labPaths(labDir: string): LabPaths {
     image: join(labDir, 'shared.img'),
     knownHosts: join(labDir, 'admin', 'known_hosts'),
     labDir,
-    haltScript: join(labDir, 'bin', 'halt'),
-    rebootScript: join(labDir, 'bin', 'reboot'),
-    serviceScript: join(labDir, 'bin', 'service'),
+    nodeInit: join(labDir, 'bin', 'node-init'),
+    sbinDir: join(labDir, 'sbin'),
     state: join(labDir, 'state.json'),
   }
 }
@@ -97,15 +103,15 @@ export function nodePaths(labDir: string, node: LabNode): NodePaths {
   const base = join(labDir, node)
   const root = join(base, 'root')
   return {
-    dataDir: join(root, labDataDir),
+    bootId: join(base, 'run', 'boot_id'),
+    containerPid: join(base, 'run', 'container.pid'),
+    dataDir: labDataDir,
     logDir: join(base, 'log'),
+    powerIntent: join(base, 'run', 'power-intent'),
+    rebootDelay: join(base, 'run', 'reboot-delay'),
     root,
     runDir: join(base, 'run'),
-    serviceLog: join(base, 'log', 'service.log'),
-    servicePid: join(base, 'run', 'service.pid'),
-    sshdConfig: join(base, 'run', 'sshd_config'),
-    sshdLog: join(base, 'log', 'sshd.log'),
-    sshdPid: join(base, 'run', 'sshd.pid'),
+    supervisorPid: join(base, 'run', 'supervisor.pid'),
   }
 }
 

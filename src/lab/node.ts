@@ -1,29 +1,16 @@
-import {spawn} from 'node:child_process'
-import {randomUUID} from 'node:crypto'
-import {existsSync, openSync, closeSync} from 'node:fs'
-import {mkdir, readdir, readFile, rm, writeFile} from 'node:fs/promises'
+import {existsSync} from 'node:fs'
+import {readdir, readFile} from 'node:fs/promises'
 import {dirname, join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {fileURLToPath} from 'node:url'
 
 import {HaError} from '../errors.js'
-import {findBinary, netnsPath, run} from './exec.js'
-import {
-  addressOnly,
-  labAddresses,
-  labInterface,
-  labNetns,
-  type LabNode,
-  labPaths,
-  labServiceIp,
-  labServicePort,
-  nodePaths,
-} from './layout.js'
+import {netnsPath, run} from './exec.js'
+import {addressOnly, labInterface, labNetns, type LabNode} from './layout.js'
 
 /**
- * One lab controller's life cycle: boot (addresses, new boot id, hostname, sshd, service) and
- * shutdown (every process in its namespace dies, runtime addresses go). A reboot is the two with
- * a pause between, which is what a failover's "reboot the secondary, wait for it" must survive.
+ * Process, address and mount helpers the lab uses from the machine's side: finding the lab's
+ * processes, killing them within a bound, reading a node's addresses and network config.
  */
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -83,9 +70,11 @@ export async function labProcesses(labDir: string): Promise<number[]> {
   const found: number[] = []
   for (const entry of await readdir('/proc').catch(() => [] as string[])) {
     if (!/^\d+$/.test(entry)) continue
-    const cmdline = (await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')).replaceAll('\0', ' ')
-    if (!cmdline.includes(`${labDir}/`)) continue
-    if (/sshd|\/lab\/(service|node-main)\.[jt]s/.test(cmdline)) found.push(Number(entry))
+    const args = (await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')).split('\0')
+    if (!args.some((arg) => arg === labDir || arg.startsWith(`${labDir}/`))) continue
+    const cmdline = args.join(' ')
+    // Supervisors and each node's unshare; killing an unshare kills its node (--kill-child).
+    if (/unshare|node-init|\/lab\/node-main\.[jt]s/.test(cmdline)) found.push(Number(entry))
   }
 
   return found
@@ -174,10 +163,6 @@ export async function nodeAddresses(node: LabNode): Promise<string[]> {
   return [...stdout.matchAll(/\sinet\s+(\S+)/g)].map((m) => m[1])
 }
 
-export async function isMounted(path: string): Promise<boolean> {
-  return (await mountPoints()).includes(path)
-}
-
 /** Mount points of this mount namespace (octal escapes in /proc/self/mountinfo decoded). */
 export async function mountPoints(): Promise<string[]> {
   const text = await readFile('/proc/self/mountinfo', 'utf8')
@@ -223,216 +208,3 @@ export async function persistentAddresses(root: string): Promise<string[]> {
   return found
 }
 
-function sshdConfig(labDir: string, node: LabNode): string {
-  const paths = nodePaths(labDir, node)
-  const lab = labPaths(labDir)
-  return [
-    `# ha lab: the sshd of ${node}, started inside ${labNetns[node]} by the lab's boot.`,
-    // Every address of the namespace, like a real host's default: whoever holds the service IP
-    // also answers ssh on it. The namespace only ever has 198.18.0.0/15 addresses.
-    'ListenAddress 0.0.0.0:22',
-    // The host key lives in the node's root, so a takeover that installs the primary's key
-    // changes what this node presents after its next boot.
-    `HostKey ${join(paths.root, 'etc/ssh/ssh_host_ed25519_key')}`,
-    `PidFile ${paths.sshdPid}`,
-    `AuthorizedKeysFile ${lab.adminKey}.pub`,
-    'PermitRootLogin prohibit-password',
-    'PubkeyAuthentication yes',
-    'PasswordAuthentication no',
-    'KbdInteractiveAuthentication no',
-    'UsePAM no',
-    // The lab's files sit under /var/lib with root ownership but not sshd's expected modes.
-    'StrictModes no',
-    'UseDNS no',
-    'PrintMotd no',
-    'PrintLastLog no',
-    'Subsystem sftp internal-sftp',
-    '',
-  ].join('\n')
-}
-
-/**
- * Starts argv detached inside the node's network namespace and in a UTS namespace of its own
- * whose hostname is `hostname`, so `hostname` over ssh reports this node's name. nsenter --net
- * (not `ip netns exec`) keeps the machine's mount namespace: a mount made over ssh on the node
- * is then the same mount the lab and the tests see, and `down` can undo it.
- */
-function spawnInNode(node: LabNode, hostname: string, argv: string[], logFile: string): number {
-  const nsenter = findBinary('nsenter') ?? 'nsenter'
-  const unshare = findBinary('unshare') ?? 'unshare'
-  const out = openSync(logFile, 'a')
-  try {
-    const child = spawn(
-      nsenter,
-      [
-        `--net=${netnsPath(labNetns[node])}`,
-        '--',
-        unshare,
-        '--uts',
-        '--',
-        '/bin/sh',
-        '-c',
-        'printf %s "$1" > /proc/sys/kernel/hostname && shift && exec "$@"',
-        'sh',
-        hostname,
-        ...argv,
-      ],
-      {detached: true, stdio: ['ignore', out, out]},
-    )
-    child.on('error', () => {})
-    child.unref()
-    if (!child.pid) throw new HaError(`lab: could not start ${argv[0]} on ${node} (spawn failed)`)
-    return child.pid
-  } finally {
-    closeSync(out)
-  }
-}
-
-async function tail(file: string): Promise<string> {
-  const text = await readFile(file, 'utf8').catch(() => '')
-  return text.trim().split('\n').slice(-5).join(' / ')
-}
-
-async function waitListening(node: LabNode, what: string, pid: number, port: number, log: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (!(await pidAlive(pid))) {
-      throw new HaError(`lab: ${what} on ${node} (namespace ${labNetns[node]}) exited at start: ${await tail(log)}`, {
-        actions: [`read ${log}`],
-      })
-    }
-
-    if (await listening(pid, port)) return
-    await sleep(50)
-  }
-
-  throw new HaError(`lab: ${what} on ${node} (namespace ${labNetns[node]}) not listening on port ${port} after ${timeoutMs / 1000}s`, {
-    actions: [`read ${log}`],
-  })
-}
-
-async function nodeHostname(root: string, node: LabNode): Promise<string> {
-  const name = (await readFile(join(root, 'etc/hostname'), 'utf8').catch(() => '')).trim()
-  // A restored or damaged hostname file must not become shell input or an invalid name.
-  return /^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/.test(name) ? name : `lab-${node}`
-}
-
-export async function startSshd(labDir: string, node: LabNode): Promise<number> {
-  const paths = nodePaths(labDir, node)
-  await mkdir(paths.runDir, {recursive: true})
-  await mkdir(paths.logDir, {recursive: true})
-  // sshd's privilege-separation directory is compiled in; Debian creates it only via systemd.
-  await mkdir('/run/sshd', {mode: 0o755, recursive: true})
-  await writeFile(paths.sshdConfig, sshdConfig(labDir, node))
-  const hostname = await nodeHostname(paths.root, node)
-  const pid = spawnInNode(node, hostname, ['/usr/sbin/sshd', '-f', paths.sshdConfig, '-D', '-E', paths.sshdLog], paths.sshdLog)
-  // sshd writes the same file, but only once it listens; written here, status never misses it.
-  await writeFile(paths.sshdPid, `${pid}\n`)
-  await waitListening(node, 'sshd', pid, 22, paths.sshdLog, 5000)
-  return pid
-}
-
-export async function stopSshd(labDir: string, node: LabNode): Promise<void> {
-  const pid = await readPid(nodePaths(labDir, node).sshdPid)
-  if (pid && (await belongsToLab(pid, labDir))) await killAll([pid])
-}
-
-/** Guards against killing a recycled pid: the lab's processes carry the lab dir in their argv. */
-async function belongsToLab(pid: number, labDir: string): Promise<boolean> {
-  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')
-  return cmdline.includes(labDir)
-}
-
-/** The service runs only where the controller could really serve: it holds the IP and the data. */
-export async function startServiceIfReady(labDir: string, node: LabNode): Promise<number | undefined> {
-  const paths = nodePaths(labDir, node)
-  const holds = (await nodeAddresses(node)).includes(labServiceIp)
-  if (!holds || !(await isMounted(paths.dataDir))) return undefined
-  const hostname = await nodeHostname(paths.root, node)
-  const argv = [...nodeEntryArgv('service'), '--data-dir', paths.dataDir, '--listen', addressOnly(labServiceIp), '--port', String(labServicePort)]
-  const pid = spawnInNode(node, hostname, argv, paths.serviceLog)
-  await writeFile(paths.servicePid, `${pid}\n`)
-  await waitListening(node, 'the service', pid, labServicePort, paths.serviceLog, 10_000)
-  return pid
-}
-
-/**
- * Like ifup on a real network: a gratuitous ARP so neighbours drop the MAC of the address's
- * previous holder. Not waited for — iputils arping lingers a full second after its one packet —
- * and it ends by itself (-c 1 -w 1).
- */
-function announce(node: LabNode, ip: string): void {
-  const arping = findBinary('arping') ?? 'arping'
-  const child = spawn(findBinary('nsenter') ?? 'nsenter', [`--net=${netnsPath(labNetns[node])}`, '--', arping, '-q', '-U', '-c', '1', '-w', '1', '-I', labInterface, '-s', ip, ip], {
-    detached: true,
-    stdio: 'ignore',
-  })
-  child.on('error', () => {})
-  child.unref()
-}
-
-export async function serviceRunning(labDir: string, node: LabNode): Promise<number | undefined> {
-  const pid = await readPid(nodePaths(labDir, node).servicePid)
-  return pid && (await pidAlive(pid)) && (await belongsToLab(pid, labDir)) ? pid : undefined
-}
-
-export async function stopService(labDir: string, node: LabNode): Promise<boolean> {
-  const pid = await serviceRunning(labDir, node)
-  if (pid) await killAll([pid])
-  await rm(nodePaths(labDir, node).servicePid, {force: true})
-  return pid !== undefined
-}
-
-export async function bootNode(labDir: string, node: LabNode): Promise<{boot_id: string}> {
-  const netns = labNetns[node]
-  const paths = nodePaths(labDir, node)
-  if (!(await netnsExists(netns))) {
-    throw new HaError(`lab: namespace ${netns} does not exist; the lab is not up`, {actions: ['run ha lab up']})
-  }
-
-  await run(['ip', '-n', netns, 'link', 'set', 'lo', 'up'])
-  await run(['ip', '-n', netns, 'link', 'set', labInterface, 'up'])
-  const wanted = [labAddresses[node], ...(await persistentAddresses(paths.root))]
-  for (const cidr of [...new Set(wanted)]) {
-    await run(['ip', '-n', netns, 'addr', 'replace', cidr, 'dev', labInterface])
-    if (cidr !== labAddresses[node]) announce(node, addressOnly(cidr))
-  }
-
-  const bootId = randomUUID()
-  const bootIdFile = join(paths.root, 'proc/sys/kernel/random/boot_id')
-  await mkdir(dirname(bootIdFile), {recursive: true})
-  await writeFile(bootIdFile, `${bootId}\n`)
-  await startSshd(labDir, node)
-  await startServiceIfReady(labDir, node)
-  return {boot_id: bootId}
-}
-
-/** Everything running in the node dies and its addresses go (a real reboot keeps no runtime state). */
-export async function shutdownNode(labDir: string, node: LabNode): Promise<number> {
-  const netns = labNetns[node]
-  const paths = nodePaths(labDir, node)
-  const pids = await netnsPids(netns)
-  for (const file of [paths.sshdPid, paths.servicePid]) {
-    const pid = await readPid(file)
-    if (pid && (await belongsToLab(pid, labDir))) pids.push(pid)
-  }
-
-  const killed = await killAll(pids)
-  if (await netnsExists(netns)) {
-    await run(['ip', '-n', netns, 'addr', 'flush', 'dev', labInterface], {okCodes: [1]})
-  }
-
-  await rm(paths.sshdPid, {force: true})
-  await rm(paths.servicePid, {force: true})
-  return killed
-}
-
-export async function rebootNode(labDir: string, node: LabNode, downSeconds: number): Promise<{boot_id: string}> {
-  if (!(await netnsExists(labNetns[node]))) {
-    throw new HaError(`lab: cannot reboot ${node}: namespace ${labNetns[node]} does not exist; the lab is not up`, {actions: ['run ha lab up']})
-  }
-
-  await shutdownNode(labDir, node)
-  await sleep(Math.max(0, downSeconds) * 1000)
-  return bootNode(labDir, node)
-}

@@ -48,6 +48,7 @@ function passwd(node: LabNode): string {
     'root:x:0:0:root:/root:/bin/bash',
     'daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin',
     'bin:x:2:2:bin:/bin:/usr/sbin/nologin',
+    'sshd:x:100:65534::/run/sshd:/usr/sbin/nologin',
     'nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin',
   ]
   const homes: Record<string, string> = {oracle: '/opt/oracle', pgsql: '/var/opt/sun/xvm/pgsql', xvm: '/var/opt/sun/xvm'}
@@ -55,8 +56,14 @@ function passwd(node: LabNode): string {
   return `${[...base, ...own].join('\n')}\n`
 }
 
+/** No passwords anywhere (ssh keys only), but no locked account either: sshd refuses locked ones. */
+function shadow(node: LabNode): string {
+  const names = ['root', 'daemon', 'bin', 'sshd', 'nobody', ...labAccounts[node].map((a) => a.name)]
+  return `${names.map((name) => `${name}:*:19000:0:99999:7:::`).join('\n')}\n`
+}
+
 function group(node: LabNode): string {
-  const base = ['root:x:0:', 'daemon:x:1:', 'bin:x:2:', 'nogroup:x:65534:']
+  const base = ['root:x:0:', 'daemon:x:1:', 'bin:x:2:', 'tty:x:5:', 'shadow:x:42:', 'crontab:x:101:', 'nogroup:x:65534:']
   const own = labAccounts[node].map((a) => `${a.group}:x:${a.gid}:${a.name === a.group ? '' : a.name}`)
   return `${[...base, ...own].join('\n')}\n`
 }
@@ -103,10 +110,26 @@ function hosts(): string {
   ].join('\n')
 }
 
+export interface NodeRootOptions {
+  /** The admin's public key, authorized for root. */
+  adminPublicKey: string
+  /** The shared storage's block device: the primary mounts it at boot (its /etc/fstab). */
+  storageDevice?: string
+  storageFstype?: string
+}
+
 /** Writes a fresh root for `node` (the caller removed any previous one). */
-export async function writeNodeRoot(root: string, node: LabNode): Promise<void> {
+export async function writeNodeRoot(root: string, node: LabNode, options: NodeRootOptions): Promise<void> {
   await put(root, '/etc/passwd', passwd(node))
   await put(root, '/etc/group', group(node))
+  await put(root, '/etc/shadow', shadow(node), 0o640)
+  await put(root, '/root/.ssh/authorized_keys', `${options.adminPublicKey.trim()}\n`, 0o600)
+  await chmod(join(root, 'root'), 0o700)
+  await chmod(join(root, 'root/.ssh'), 0o700)
+  const fstab = ['# <file system> <mount point> <type> <options> <dump> <pass>', 'proc /proc proc defaults,noauto 0 0']
+  // Seed 001: the primary has the shared storage; a takeover moves this line with the storage.
+  if (node === 'primary' && options.storageDevice) fstab.push(`${options.storageDevice} ${labDataDir} ${options.storageFstype ?? 'ext4'} defaults 0 0`)
+  await put(root, '/etc/fstab', `${fstab.join('\n')}\n`)
   await put(root, '/etc/hostname', `${labHostnames[node]}\n`)
   await put(root, '/etc/hosts', hosts())
   // Every host has one; nothing in the lab resolves names (no DNS reaches the namespaces).
@@ -124,7 +147,7 @@ export async function writeNodeRoot(root: string, node: LabNode): Promise<void> 
   // Seed 001: the secondary has the software installed but not configured; only the primary has
   // the cron job that runs habackup and the controller's site config.
   if (node === 'primary') {
-    await put(root, '/etc/cron.d/xvm-habackup', '# ha lab: what ha backup would install\n5 * * * * root ha backup --quiet\n')
+    await put(root, '/etc/cron.d/xvm-habackup', '# ha lab: what ha backup would install\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n5 * * * * root ha backup --quiet --if-attached\n')
     await put(root, '/var/spool/cron/crontabs/root', '# m h dom mon dow command\n30 2 * * * /opt/sun/xvm/bin/cleanup\n', 0o600)
     await put(root, '/etc/opt/sun/xvm.conf', 'controller.role=enterprise\ncontroller.name=xvm-ec\n')
   }

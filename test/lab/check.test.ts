@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
+import {setTimeout as sleep} from 'node:timers/promises'
 import {after, before, describe, it} from 'node:test'
 
 import {labAddServiceIp, labDown, labNetns, labPaths, labRegenerateHostKey, labServiceIp, labSetVersion, labUp} from '../../src/lab/lab.js'
@@ -11,6 +12,16 @@ const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping'])
 const labDir = `/tmp/ha-lab-check-${process.pid}`
 const lab = labPaths(labDir)
 const fromAdmin = {prefix: ['ip', 'netns', 'exec', labNetns.admin], timeoutMs: 60_000}
+
+function ssh(node: 'primary' | 'secondary', command: string) {
+  const host = node === 'primary' ? '198.18.0.2' : '198.18.0.3'
+  const r = spawnSync(
+    'ip',
+    ['netns', 'exec', labNetns.admin, 'ssh', '-i', lab.adminKey, '-o', `UserKnownHostsFile=${lab.knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', `root@${host}`, command],
+    {encoding: 'utf8', timeout: 30_000},
+  )
+  return {status: r.status, stderr: r.stderr ?? '', stdout: r.stdout ?? ''}
+}
 
 function check(...flags: string[]) {
   const r = ha(['check', '--json', '--config', lab.config, ...flags], fromAdmin)
@@ -33,7 +44,8 @@ describe('ha check in the lab', {skip}, () => {
     // The primary's own hostname (its UTS namespace) picks the node: no --node, like cron.
     const r = spawnSync(
       'ip',
-      ['netns', 'exec', labNetns.admin, 'ssh', '-i', lab.adminKey, '-o', `UserKnownHostsFile=${lab.knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', 'root@198.18.0.2', process.execPath, `${process.cwd()}/bin/run.js`, 'backup', '--quiet', '--config', lab.config],
+      // ha as installed on the node, its own /etc/ha/ha.yaml (root: /), exactly the cron line.
+      ['netns', 'exec', labNetns.admin, 'ssh', '-i', lab.adminKey, '-o', `UserKnownHostsFile=${lab.knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', 'root@198.18.0.2', 'ha', 'backup', '--quiet', '--if-attached'],
       {encoding: 'utf8', timeout: 60_000},
     )
     assert.equal(r.status, 0, r.stderr)
@@ -46,6 +58,37 @@ describe('ha check in the lab', {skip}, () => {
     assert.deepEqual(r.json!.result.counts, {fail: 0, pass: 9, warn: 0})
     assert.match(r.byId('service_ip').summary, /held by primary only/)
     assert.match(r.byId('storage').summary, /mounted on primary only/)
+  })
+
+  it('runs ha backup from the primary\'s own cron: a per-minute /etc/cron.d entry leaves an archive', async () => {
+    const list = () => ssh('primary', 'ls /var/opt/sun/xvm/.ha/backups').stdout.split('\n').filter((n) => n.endsWith('.tar.gz'))
+    const before = list()
+    // Written through ssh like an admin would; cron rereads /etc/cron.d at the next minute.
+    const entry = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n* * * * * root ha backup --quiet --if-attached\n'
+    assert.equal(ssh('primary', `printf '${entry}' > /etc/cron.d/ha-every-minute && chmod 644 /etc/cron.d/ha-every-minute`).status, 0)
+    try {
+      const deadline = Date.now() + 75_000
+      while (Date.now() < deadline && list().length === before.length) await sleep(2000)
+      assert.ok(list().length > before.length, `no new archive within 75 s (cron running: ${ssh('primary', 'cat /run/crond.pid').stdout.trim() || 'no'})`)
+    } finally {
+      ssh('primary', 'rm -f /etc/cron.d/ha-every-minute')
+    }
+  })
+
+  it('warns about clock skew when ha lab skew shifts the secondary\'s clock, and passes again at 0', () => {
+    const skew = ha(['lab', 'skew', 'secondary', '+10s', '--lab-dir', labDir])
+    assert.equal(skew.status, 0, skew.stderr)
+    try {
+      const r = check()
+      assert.equal(r.byId('clock_skew').status, 'warn', JSON.stringify(r.byId('clock_skew')))
+      assert.match(r.byId('clock_skew').summary, /secondary is (9|10|11)\.\d+s ahead of primary/)
+      assert.equal(r.json!.result.counts.fail, 0)
+    } finally {
+      assert.equal(ha(['lab', 'skew', 'secondary', '0', '--lab-dir', labDir]).status, 0)
+    }
+
+    assert.equal(check().byId('clock_skew').status, 'pass')
+    assert.equal(ha(['lab', 'skew', 'secondary', 'soon', '--lab-dir', labDir]).status, 2, 'a bad offset is a usage error')
   })
 
   it('fails by name when the secondary runs another product version', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
 import {existsSync, readdirSync, readFileSync} from 'node:fs'
-import {lstat, readFile, stat} from 'node:fs/promises'
+import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {after, before, describe, it} from 'node:test'
@@ -17,12 +17,12 @@ import {
   labNetns,
   labPaths,
   labRegenerateHostKey,
-  labReboot,
   labSetVersion,
   labStatus,
   labUp,
   nodePaths,
 } from '../../src/lab/lab.js'
+import {ha} from '../helpers/cli.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 
 // The lab's namespaces are fixed names, so this suite owns the machine's lab while it runs; its
@@ -91,7 +91,8 @@ function leftovers(pids: number[]): string[] {
   if (/ha-lab-/.test(netns)) found.push(`namespaces: ${netns.trim()}`)
   const mounts = sh(['findmnt', '-rn', '-o', 'TARGET']).stdout.split('\n').filter((m) => m.startsWith(`${labDir}/`))
   if (mounts.length > 0) found.push(`mounts: ${mounts.join(', ')}`)
-  const loops = sh(['losetup', '-j', lab.image]).stdout.trim()
+  // The storage, the decoy and both nodes' disks.
+  const loops = sh(['losetup', '-a']).stdout.split('\n').filter((line) => line.includes(`${labDir}/`)).join('; ')
   if (loops) found.push(`loop devices: ${loops}`)
   const alive = pids.filter((pid) => existsSync(`/proc/${pid}`) && !/\) [ZX] /.test(spawnSync('cat', [`/proc/${pid}/stat`], {encoding: 'utf8'}).stdout))
   if (alive.length > 0) found.push(`processes: ${alive.join(', ')}`)
@@ -118,12 +119,39 @@ describe('the two-controller lab', {skip}, () => {
     sh(['rm', '-rf', labDir])
   })
 
-  it('lets the admin side reach each controller over ssh, each reporting its own hostname', () => {
-    for (const [node, name] of [['primary', 'ctl-a'], ['secondary', 'ctl-b']] as const) {
-      const r = ssh(node, 'hostname')
+  it('lets the admin side reach each controller over ssh, each a host of its own: hostname, /etc, uids, init', () => {
+    for (const [node, name, uid] of [['primary', 'ctl-a', 901], ['secondary', 'ctl-b', 1901]] as const) {
+      const r = ssh(node, 'hostname; cat /etc/hostname; id -u xvm; cat /proc/1/cmdline | tr "\\0" " "; echo; ls /')
       assert.equal(r.status, 0, `ssh to ${node}: ${r.stderr}`)
-      assert.equal(r.stdout.trim(), name)
+      const [hostname, etcHostname, xvmUid, init, ...slash] = r.stdout.trim().split('\n')
+      assert.equal(hostname, name)
+      assert.equal(etcHostname, name)
+      assert.equal(Number(xvmUid), uid)
+      assert.equal(init.trim(), '/bin/sh /sbin/init', 'PID 1 is the node\'s own init')
+      assert.ok(!slash.includes('.old-root'), `the machine's / is gone from the node: ${slash.join(' ')}`)
+      // Its own process table: a handful of processes, none of the machine's or the other node's.
+      const ps = ssh(node, 'ps -e -o args=').stdout.trim().split('\n')
+      assert.ok(ps.length < 15, ps.join(' / '))
+      assert.ok(!ps.some((args) => args.includes(labDir)), `the lab's own processes (power supervisors) are not in the node: ${ps.join(' / ')}`)
     }
+  })
+
+  it('runs sshd the way Debian does: StrictModes on, root\'s authorized_keys, host key from the node\'s /etc/ssh', () => {
+    const config = ssh('primary', '/usr/sbin/sshd -T | grep -E "^(strictmodes|authorizedkeysfile|hostkey|usepam) "')
+    assert.equal(config.status, 0, config.stderr)
+    assert.match(config.stdout, /^strictmodes yes$/m)
+    assert.match(config.stdout, /^authorizedkeysfile \.ssh\/authorized_keys/m)
+    assert.match(config.stdout, /^hostkey \/etc\/ssh\/ssh_host_ed25519_key$/m)
+    // StrictModes is real: a world-writable authorized_keys locks root out, as on any Debian host
+    // (Debian's sshd tolerates group-writable when the group holds only the owner).
+    assert.equal(ssh('secondary', 'chmod o+w /root/.ssh/authorized_keys').status, 0)
+    try {
+      assert.notEqual(ssh('secondary', 'true').status, 0, 'sshd must refuse a world-writable authorized_keys')
+    } finally {
+      spawnSync('chmod', ['o-w', join(nodePaths(labDir, 'secondary').root, 'root/.ssh/authorized_keys')])
+    }
+
+    assert.equal(ssh('secondary', 'true').status, 0)
   })
 
   it('gives the service IP to the primary only', () => {
@@ -159,16 +187,20 @@ describe('the two-controller lab', {skip}, () => {
     assert.deepEqual(JSON.parse(r.stdout), {greeting: 'hello from the shared storage', hostname: 'ctl-a'})
   })
 
-  it('mounts an ext4 loop device at the primary\'s data directory and nothing at the secondary\'s', () => {
-    const r = sh(['findmnt', '-n', '-o', 'FSTYPE,SOURCE', '--mountpoint', nodePaths(labDir, 'primary').dataDir])
+  it('mounts the shared storage (ext4 on a loop device) in the primary only: the secondary and the machine do not see it', () => {
+    const r = ssh('primary', 'findmnt -n -o FSTYPE,SOURCE --mountpoint /var/opt/sun/xvm')
     assert.equal(r.status, 0, `not mounted: ${r.stderr}`)
     const [fstype, source] = r.stdout.trim().split(/\s+/)
     assert.equal(fstype, 'ext4')
     assert.match(sh(['losetup', '-j', lab.image]).stdout, new RegExp(`^${source}:`))
-    assert.notEqual(sh(['findmnt', '-n', '--mountpoint', nodePaths(labDir, 'secondary').dataDir]).status, 0)
+    const other = ssh('secondary', 'findmnt -n --mountpoint /var/opt/sun/xvm; echo "status $?"; ls -A /var/opt/sun/xvm')
+    assert.equal(other.stdout.trim(), 'status 1', 'the secondary sees neither the mount nor the files')
+    assert.equal(sh(['findmnt', '-rn', '-S', source]).stdout.trim(), '', 'the machine itself has nothing mounted from the storage')
   })
 
   it('gives the same account names different ids on the two controllers', async () => {
+    assert.equal(ssh('primary', 'id -u oracle').stdout.trim(), '902')
+    assert.equal(ssh('secondary', 'id -u oracle').stdout.trim(), '1750')
     const read = async (node: 'primary' | 'secondary', file: 'group' | 'passwd') =>
       parseAccounts(await readFile(join(nodePaths(labDir, node).root, 'etc', file), 'utf8'), file, file)
     for (const kind of ['passwd', 'group'] as const) {
@@ -182,24 +214,22 @@ describe('the two-controller lab', {skip}, () => {
   })
 
   it('seeds the data directory with the primary\'s ids, a setuid file and a symlink', async () => {
-    const data = nodePaths(labDir, 'primary').dataDir
-    const greeting = await stat(join(data, 'service/greeting.txt'))
-    assert.equal(greeting.uid, 901)
-    const helper = await stat(join(data, 'bin/xvm-helper'))
-    assert.equal(helper.mode & 0o4000, 0o4000, 'setuid bit kept')
-    const link = await lstat(join(data, 'current'))
-    assert.ok(link.isSymbolicLink())
-    assert.equal(link.uid, 902)
+    const r = ssh('primary', 'cd /var/opt/sun/xvm && stat -c "%n %u %a %F" service/greeting.txt bin/xvm-helper current')
+    assert.equal(r.status, 0, r.stderr)
+    assert.deepEqual(r.stdout.trim().split('\n'), ['service/greeting.txt 901 644 regular file', 'bin/xvm-helper 901 4755 regular file', 'current 902 777 symbolic link'])
   })
 
   it('writes a config ha accepts, whose nodes have equal product versions', async () => {
     const {config} = await loadConfig(lab.config)
-    assert.equal(config.nodes.primary.root, nodePaths(labDir, 'primary').root)
+    // A production config: each node's / is its own, reached over ssh, rebooted by its /sbin/reboot.
+    assert.equal(config.nodes.primary.root, '/')
+    assert.equal(config.nodes.secondary.root, '/')
+    assert.deepEqual(config.nodes.secondary.reboot_command, ['/sbin/reboot'])
     assert.equal(config.nodes.secondary.ssh?.host, '198.18.0.3')
     assert.deepEqual(config.service_ips, [{address: '198.18.0.100/24', interface: 'eth0'}])
     assert.match(config.storage.device ?? '', /^\/dev\/loop\d+$/)
     const versions = await Promise.all(
-      (['primary', 'secondary'] as const).map((n) => readProductVersion(config.nodes[n].root, config.version_file, config.version_key)),
+      (['primary', 'secondary'] as const).map((n) => readProductVersion(nodePaths(labDir, n).root, config.version_file, config.version_key)),
     )
     assert.deepEqual(versions, ['2.1.0.1234', '2.1.0.1234'])
   })
@@ -220,7 +250,7 @@ describe('the two-controller lab', {skip}, () => {
   it('can give the secondary a different product version', async () => {
     await labSetVersion('secondary', '2.1.0.1301', {labDir})
     const {config} = await loadConfig(lab.config)
-    assert.equal(await readProductVersion(config.nodes.secondary.root, config.version_file, config.version_key), '2.1.0.1301')
+    assert.equal(ssh('secondary', `grep ^product.version= ${config.version_file}`).stdout.trim(), 'product.version=2.1.0.1301')
     await labSetVersion('secondary', '2.1.0.1234', {labDir})
   })
 
@@ -233,36 +263,45 @@ describe('the two-controller lab', {skip}, () => {
     assert.equal(r.status, 0, `reboot command: ${r.stderr}`)
     assert.ok(await within(10, () => ssh('secondary', 'true', 1).status !== 0), 'ssh to the secondary never dropped')
     assert.ok(await within(20, () => ssh('secondary', 'true', 2).status === 0), 'the secondary did not come back within 20 s')
-    const after = ssh('secondary', `cat ${join(config.nodes.secondary.root, 'proc/sys/kernel/random/boot_id')}; hostname`)
+    const after = ssh('secondary', 'cat /proc/sys/kernel/random/boot_id; hostname')
     const [bootId, hostname] = after.stdout.trim().split('\n')
     assert.notEqual(bootId, before)
     assert.equal(hostname, 'ctl-b')
     assert.deepEqual(addresses('secondary'), ['198.18.0.3/24'])
   })
 
-  it('reboots the primary back into service: service IP from its network config, service answering again', async () => {
-    const before = (await labStatus({labDir})).nodes.primary
-    const result = await labReboot('primary', {downSeconds: 1, labDir})
+  it('ha lab reboot kills every process of the primary and brings it back into service: new boot id, storage from its fstab, service answering', async () => {
+    const bootId = () => ssh('primary', 'cat /proc/sys/kernel/random/boot_id').stdout.trim()
+    const before = bootId()
+    const machineBootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()
+    assert.notEqual(before, machineBootId, 'the node has a boot id of its own')
+    // A session left running on the node must die with it.
+    const pidsBefore = (await labStatus({labDir})).nodes.primary
+    const r = ha(['lab', 'reboot', 'primary', '--down-seconds', '1', '--lab-dir', labDir, '--json'])
+    assert.equal(r.status, 0, r.stderr)
+    const after = bootId()
+    assert.notEqual(after, before)
+    assert.equal(r.json?.result.boot_id, after)
+    assert.equal(readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(), machineBootId, 'the machine did not reboot')
     const now = (await labStatus({labDir})).nodes.primary
-    assert.notEqual(result.boot_id, before.boot_id)
-    assert.notEqual(now.service_pid, before.service_pid)
-    assert.ok(now.service_running && now.sshd_running && now.holds_service_ip, JSON.stringify(now))
+    for (const pid of [pidsBefore.init_pid, pidsBefore.sshd_pid, pidsBefore.service_pid]) assert.ok(pid && !existsSync(`/proc/${pid}`), `pid ${pid} survived the reboot`)
+    assert.ok(now.service_running && now.sshd_running && now.holds_service_ip && now.data_dir_mounted, JSON.stringify(now))
   })
 
   it('stops and starts the service on the node over ssh, and refuses to start it where it cannot serve', () => {
     const fetchGreeting = () => sh([process.execPath, '-e', "fetch('http://198.18.0.100:8080/', {signal: AbortSignal.timeout(3000)}).then((r) => r.text()).then((t) => process.stdout.write(t))"], labNetns.admin)
-    assert.equal(ssh('primary', `${lab.serviceScript} stop primary`).status, 0)
-    assert.equal(ssh('primary', `${lab.serviceScript} status primary`).status, 3, 'LSB status: not running')
+    assert.equal(ssh('primary', '/etc/init.d/xvm stop').status, 0)
+    assert.equal(ssh('primary', '/etc/init.d/xvm status').status, 3, 'LSB status: not running')
     assert.notEqual(fetchGreeting().status, 0, 'nothing answers while the service is stopped')
-    const refused = ssh('secondary', `${lab.serviceScript} start secondary`)
+    const refused = ssh('secondary', '/etc/init.d/xvm start')
     assert.equal(refused.status, 1)
-    assert.match(refused.stderr, /cannot start the service on secondary: it does not hold 198\.18\.0\.100\/24/)
-    assert.equal(ssh('primary', `${lab.serviceScript} start primary`).status, 0)
+    assert.match(refused.stderr, /cannot start the service on ctl-b: it does not hold 198\.18\.0\.100\/24/)
+    assert.equal(ssh('primary', '/etc/init.d/xvm start').status, 0)
     assert.equal(JSON.parse(fetchGreeting().stdout).hostname, 'ctl-a')
   })
 
   it('halts a controller over ssh until it is booted again', async () => {
-    const r = ssh('primary', `${lab.haltScript} primary`)
+    const r = ssh('primary', '/sbin/halt')
     assert.equal(r.status, 0, r.stderr)
     assert.ok(await within(10, () => ssh('primary', 'true', 1).status !== 0), 'the primary never went down')
     await sleep(1500)
@@ -270,6 +309,11 @@ describe('the two-controller lab', {skip}, () => {
     assert.deepEqual(addresses('primary'), [])
     const halted = await labStatus({labDir})
     assert.ok(halted.up && !halted.nodes.primary.running && halted.nodes.secondary.running, JSON.stringify(halted.nodes))
+    // The primary's mount went with it, as in a crash: the secondary can mount the storage and read it.
+    const device = (await loadConfig(lab.config)).config.storage.device!
+    const taken = ssh('secondary', `mount -t ext4 ${device} /var/opt/sun/xvm && cat /var/opt/sun/xvm/service/greeting.txt && umount /var/opt/sun/xvm`)
+    assert.equal(taken.status, 0, taken.stderr)
+    assert.equal(taken.stdout.trim(), 'hello from the shared storage')
     await labBoot('primary', {labDir})
     assert.equal(ssh('primary', 'hostname').stdout.trim(), 'ctl-a')
     assert.ok((await labStatus({labDir})).nodes.primary.service_running)
@@ -295,14 +339,15 @@ describe('the two-controller lab', {skip}, () => {
   })
 
   it('recovers from a crash on the next up, and down leaves nothing behind', async () => {
-    // A crashed lab: one sshd killed hard, the storage still mounted, the namespaces still there.
-    const pid = Number(await readFile(nodePaths(labDir, 'secondary').sshdPid, 'utf8'))
+    // A crashed lab: the secondary's power supervisor killed hard, the nodes and namespaces still there.
+    const pid = Number(await readFile(nodePaths(labDir, 'secondary').supervisorPid, 'utf8'))
     process.kill(pid, 'SIGKILL')
     await labUp({labDir})
     for (const node of ['primary', 'secondary'] as const) assert.equal(ssh(node, 'true').status, 0, `ssh to ${node} after recovery`)
     const status = await labStatus({labDir})
     assert.ok(status.up && status.nodes.primary.service_running, JSON.stringify(status))
-    const pids = [status.nodes.primary.sshd_pid, status.nodes.secondary.sshd_pid, status.nodes.primary.service_pid].filter((p): p is number => p !== null)
+    const pids = [status.nodes.primary.init_pid, status.nodes.secondary.init_pid, status.nodes.primary.sshd_pid, status.nodes.secondary.sshd_pid, status.nodes.primary.service_pid].filter((p): p is number => p !== null)
+    assert.equal(pids.length, 5, JSON.stringify(status.nodes))
 
     await labDown({labDir})
     assert.deepEqual(leftovers(pids), [])

@@ -70,3 +70,19 @@ describe('the lab\'s prerequisites', () => {
     assert.throws(() => requirePrerequisites(() => '/bin/true', 1000), /the lab needs root/)
   })
 })
+
+describe('ha lab skew offsets', () => {
+  it('reads seconds, minutes and hours ahead or behind, and 0', async () => {
+    const {parseSkew} = await import('../../src/lab/faults.js')
+    assert.equal(parseSkew('+10s'), 10)
+    assert.equal(parseSkew('10'), 10)
+    assert.equal(parseSkew('-2m'), -120)
+    assert.equal(parseSkew('+1h'), 3600)
+    assert.equal(parseSkew('0'), 0)
+  })
+
+  it('refuses anything else', async () => {
+    const {parseSkew} = await import('../../src/lab/faults.js')
+    for (const bad of ['soon', '+10x', '1.5s', '', '+', '--10s', '10s ago']) assert.equal(parseSkew(bad), undefined, bad)
+  })
+})

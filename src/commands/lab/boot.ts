@@ -8,9 +8,10 @@ export default class LabBoot extends HaCommand<typeof LabBoot> {
     node: Args.string({description: 'the halted lab controller to power on', options: ['primary', 'secondary'], required: true}),
   }
 
-  static description = `Boots a halted node: its management address and the addresses in <root>/etc/network/interfaces, a new
-boot id, its hostname from <root>/etc/hostname, sshd with the host key in its root, and the service if it
-holds the service IP and its data directory is mounted. Refuses a node that is running.`
+  static description = `Powers a halted node on: its management address and the addresses in its /etc/network/interfaces, a new
+boot id, then its own init in fresh mount, UTS, IPC and PID namespaces: hostname from its /etc/hostname,
+mount -a from its /etc/fstab, then /etc/rc2.d (sshd, cron, the service if it holds the service IP and its
+data directory is mounted). Refuses a node that is powered on.`
 
   static examples = ['<%= config.bin %> lab boot primary']
 

@@ -4,8 +4,8 @@ import {HaCommand} from '../../base-command.js'
 import {ExitCode} from '../../errors.js'
 
 export default class LabDown extends HaCommand<typeof LabDown> {
-  static description = `Stops every process in the lab's namespaces, unmounts the shared storage, detaches its loop device
-and deletes the namespaces (with the bridge and veths in them). Safe to run when the lab is down or
+  static description = `Powers both nodes off (every process and mount in them goes), detaches the storage's loop device and
+deletes the namespaces (with the bridge and veths in them). Safe to run when the lab is down or
 half-built; the node folders and logs under the lab directory are kept for diagnosis.`
 
   static examples = ['<%= config.bin %> lab down']

@@ -8,8 +8,9 @@ export default class LabHalt extends HaCommand<typeof LabHalt> {
     node: Args.string({description: 'the lab controller to power off', options: ['primary', 'secondary'], required: true}),
   }
 
-  static description = `Kills every process in the node's namespace and removes all its addresses; it stays down (a dead or
-fenced controller) until ha lab boot. The shared storage stays where it is mounted.`
+  static description = `Pulls the plug: the node's PID 1 is killed, so is every process in it, every mount made in it goes
+(the shared storage included, uncleanly, as in a crash) and all its addresses are removed. It stays down
+(a dead or fenced controller) until ha lab boot.`
 
   static examples = ['<%= config.bin %> lab halt primary']
 

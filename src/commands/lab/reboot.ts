@@ -8,10 +8,9 @@ export default class LabReboot extends HaCommand<typeof LabReboot> {
     node: Args.string({description: 'the lab controller to reboot', options: ['primary', 'secondary'], required: true}),
   }
 
-  static description = `Kills every process in the node's namespace (its sshd, its service, any ssh session), removes all its
-addresses, waits, then boots it: its own management address and the addresses in its
-<root>/etc/network/interfaces, a new boot id, its hostname from <root>/etc/hostname, sshd with the host
-key in its root, and the service if it holds the service IP and its data directory is mounted.`
+  static description = `Pulls the plug and powers on again: every process of the node dies (sshd, cron, the service, ssh
+sessions), its mounts go, its addresses are removed; after the pause it boots as ha lab boot does, with a
+new boot id. Returns once the node is up again.`
 
   static examples = ['<%= config.bin %> lab reboot secondary', '<%= config.bin %> lab reboot primary --down-seconds 1']
 

@@ -5,7 +5,7 @@ import {HaCommand} from '../../base-command.js'
 import {ExitCode} from '../../errors.js'
 
 export default class LabStatus extends HaCommand<typeof LabStatus> {
-  static description = 'Shows, per lab controller: namespace, addresses, boot id, sshd and service, and whether it has the data directory mounted. Exits 3 when the lab is not up.'
+  static description = 'Shows, per lab controller: namespace, addresses, boot id, sshd and service, whether it has the data directory mounted (in its own mount table), how many processes run in it, and its clock skew. Exits 3 when the lab is not up.'
 
   static examples = ['<%= config.bin %> lab status', '<%= config.bin %> lab status --json']
 
@@ -25,7 +25,8 @@ export default class LabStatus extends HaCommand<typeof LabStatus> {
         lines.push(
           `  ${name} ${n.hostname} ${n.running ? 'running' : 'halted'} [${n.netns}${n.netns_exists ? '' : ' missing'}] addresses ${n.addresses.join(', ') || 'none'}; ` +
             `sshd ${n.sshd_running ? 'running' : 'stopped'}; service ${n.service_running ? 'running' : 'stopped'}; ` +
-            `data dir ${n.data_dir_mounted ? 'mounted' : 'not mounted'}; boot id ${n.boot_id || '-'}`,
+            `data dir ${n.data_dir_mounted ? 'mounted' : 'not mounted'}; ${n.processes} processes; boot id ${n.boot_id || '-'}` +
+            (n.clock_skew_s ? `; clock ${n.clock_skew_s > 0 ? '+' : ''}${n.clock_skew_s}s` : ''),
         )
       }
 

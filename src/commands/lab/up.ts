@@ -5,10 +5,12 @@ import {ExitCode} from '../../errors.js'
 
 export default class LabUp extends HaCommand<typeof LabUp> {
   static description = `Builds the two-controller lab on this machine (root): namespaces ha-lab-admin, ha-lab-primary and
-ha-lab-secondary on a bridge, an sshd, root folder and boot id per controller, the service IP and a tiny
-service on the primary, and an ext4 loop device mounted as the primary's data directory. Whatever a
-previous or crashed lab left is removed first. Addresses come only from 198.18.0.0/15 and exist only
-inside the lab's namespaces. Writes a ready config to <lab dir>/ha.yaml.`
+ha-lab-secondary on a bridge; each controller a small container with its own /, /etc, mount table,
+processes, boot id, sshd and cron; the service IP and a tiny service on the primary, and an ext4 loop
+device mounted (inside the primary only) as its data directory. Whatever a previous or crashed lab left
+is removed first. Addresses come only from 198.18.0.0/15 and exist only inside the lab's namespaces.
+Writes a production-like config (root: /, reached over ssh) to <lab dir>/ha.yaml and each node's
+/etc/ha/ha.yaml.`
 
   static examples = [
     '<%= config.bin %> lab up',
