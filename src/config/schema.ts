@@ -66,10 +66,44 @@ export const serviceIpSchema = z
 
 export const storageSchema = z
   .object({
-    kind: z.enum(['mount', 'zfs', 'none']).default('mount'),
+    // manual: the operator moves the storage (a SAN console, a cable); ha failover waits for it
+    // and verifies where it is attached.
+    kind: z.enum(['mount', 'zfs', 'manual', 'none']).default('mount'),
     device: z.string().min(1).optional(),
     fstype: z.string().min(1).optional(),
     pool: z.string().min(1).optional(),
+  })
+  .strict()
+
+const argvSchema = z.array(z.string().min(1)).min(1)
+
+/** The product's services, as an init script or service manager drives them (LSB exit codes for status: 0 running, 3 stopped). */
+export const servicesSchema = z
+  .object({
+    start: argvSchema.optional(),
+    stop: argvSchema.optional(),
+    status: argvSchema.optional(),
+  })
+  .strict()
+
+export const verifySchema = z
+  .object({
+    http: z.string().url('must be a URL, e.g. http://198.18.1.10:8080/').optional(),
+    status: z.number().int().min(100).max(599).default(200),
+    argv: argvSchema.optional(),
+  })
+  .strict()
+  .refine((v) => (v.http === undefined) !== (v.argv === undefined), {message: 'set exactly one of http or argv'})
+
+export const failoverSchema = z
+  .object({
+    // Reboot the node taking over after the restore (seed 001 does), so it comes up as it will
+    // after any later power cut: with the service IPs and storage from its boot configuration.
+    reboot: z.boolean().default(true),
+    reboot_timeout: duration.default('10m'),
+    // How long to wait for a running ha backup (cron) to release its lock before the final backup.
+    backup_lock_wait: duration.default('10m'),
+    verify: verifySchema.optional(),
   })
   .strict()
 
@@ -106,6 +140,8 @@ export const configSchema = z
       .strict(),
     service_ips: z.array(serviceIpSchema).default([]),
     storage: storageSchema.default({}),
+    services: servicesSchema.default({}),
+    failover: failoverSchema.default({}),
     backup: backupSchema.default({}),
   })
   .strict()

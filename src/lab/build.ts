@@ -19,6 +19,7 @@ import {
   labNodes,
   labPaths,
   labServiceIp,
+  labServicePort,
   labVersionFile,
   labVeth,
   nodePaths,
@@ -194,6 +195,9 @@ export async function writeLabConfig(labDir: string, loopDevice: string): Promis
       nodes: {primary: node('primary'), secondary: node('secondary')},
       service_ips: [{address: labServiceIp, interface: labInterface}],
       storage: {kind: 'mount', device: loopDevice, fstype: 'ext4'},
+      // The product is the node's /etc/init.d/xvm (node-system.ts); ha failover drives it.
+      services: {start: ['/etc/init.d/xvm', 'start'], stop: ['/etc/init.d/xvm', 'stop'], status: ['/etc/init.d/xvm', 'status']},
+      failover: {reboot: true, reboot_timeout: '90s', backup_lock_wait: '2m', verify: {http: `http://${addressOnly(labServiceIp)}:${labServicePort}/`, status: 200}},
       backup: {dir: '.ha/backups', manifest: 'builtin:opscenter', keep: 24, max_age: '2h'},
     }
   }

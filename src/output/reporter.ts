@@ -52,6 +52,19 @@ export class Reporter {
     this.stderr.write(`${message}\n`)
   }
 
+  /**
+   * A progress event of a long procedure (ha failover's steps): under --json one JSON object per
+   * line on stdout, before the final envelope; otherwise `human` on stderr like info.
+   */
+  event(event: Record<string, unknown>, human: string): void {
+    if (this.mode === 'json') {
+      this.stdout.write(`${JSON.stringify(event)}\n`)
+      return
+    }
+
+    this.info(human)
+  }
+
   /** A warning is both shown (unless quiet) and carried in the JSON envelope. */
   warn(message: string): void {
     this.warnings.push(message)

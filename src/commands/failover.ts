@@ -1,0 +1,112 @@
+import {Flags} from '@oclif/core'
+
+import {HaCommand} from '../base-command.js'
+import {ConfigError, ExitCode, HaError} from '../errors.js'
+
+export default class Failover extends HaCommand<typeof Failover> {
+  static description = `The guided failover (seed 001): from the active node (as the epoch on the shared storage says) to the standby, step by step — preflight (ha check), final backup, stop the services, release the service IPs (runtime and boot configuration, proven by ip -j addr and arping -D) and the storage, attach it to the standby and bump the epoch, ha restore --takeover there, reboot it, take the service IPs, start the services, verify. Every step is journalled; a step whose outcome already holds is skipped, so an interrupted run continues with --resume. Failing back is the same command once the repaired node is a proper standby (ha rejoin).
+
+An active node that does not answer ssh is not taken over until it is confirmed fenced (typed at the terminal, or --fenced NODE), and never while its service IP answers ARP.`
+
+  static examples = [
+    {command: '<%= config.bin %> failover --plan', description: 'Print the runbook: every step and the exact commands it runs'},
+    {command: '<%= config.bin %> failover', description: 'At a terminal: shows the plan and asks you to type the name of the node taking over'},
+    {command: '<%= config.bin %> failover --yes --json', description: 'From a script: one JSON event per step, then the envelope'},
+    {command: '<%= config.bin %> failover --resume', description: 'Continue a failover that stopped (exit 5)'},
+    {command: '<%= config.bin %> failover --yes --fenced primary', description: 'The active node is dead and you made sure it is off'},
+  ]
+
+  static flags = {
+    fenced: Flags.string({description: 'confirm that this node (the active one, by node name or hostname) is fenced: powered off or cut off'}),
+    from: Flags.string({description: 'with --plan: print the plan for this direction without reaching the nodes', options: ['primary', 'secondary']}),
+    plan: Flags.boolean({description: 'print the runbook (every step and its commands) and change nothing'}),
+    resume: Flags.boolean({description: 'continue the failover that stopped, re-checking every step'}),
+    yes: Flags.boolean({char: 'y', description: 'do not ask for confirmation (scripts)'}),
+  }
+
+  static summary = 'Fail over from the active node to the standby, step by step (resumable)'
+
+  async run(): Promise<unknown> {
+    const {flags} = await this.parse(Failover)
+    const {config} = await this.loadConfig(flags)
+    const {nodeLabels, planFailover, renderPlan} = await import('../failover/plan.js')
+    if (flags.from && !flags.plan) throw new ConfigError('--from only goes with --plan', {actions: ['ha failover --plan --from primary']})
+    if (flags.plan && flags.from) {
+      const from = flags.from as 'primary' | 'secondary'
+      const to = from === 'primary' ? 'secondary' : 'primary'
+      const plan = planFailover(config, from, to)
+      return this.finish({from, plan, to}, ExitCode.ok, () => `Failover ${nodeLabels(config)[from]} → ${nodeLabels(config)[to]}\n\n${renderPlan(plan)}`)
+    }
+
+    const fencedNode = flags.fenced === undefined ? undefined : nodeByName(config, flags.fenced)
+    const {prepareFailover, runFailover, operator} = await import('../failover/run.js')
+    const prepared = await prepareFailover({config, resume: flags.resume, signal: this.abort.signal})
+    const labels = nodeLabels(config)
+    const direction = `${labels[prepared.from]} → ${labels[prepared.to]}`
+    if (flags.plan) {
+      await prepared.nodes.closeAll()
+      return this.finish({epoch: prepared.roles?.epoch, from: prepared.from, plan: prepared.plan, to: prepared.to}, ExitCode.ok, (r) => `Failover ${direction} (epoch ${r.epoch ?? '?'})\n\n${renderPlan(r.plan)}`)
+    }
+
+    const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY) && this.reporter.mode !== 'json'
+    let fenced: undefined | {by: string; how: 'flag' | 'typed'; node: string} = fencedNode ? {by: operator(), how: 'flag', node: fencedNode} : undefined
+    if (!flags.yes && !flags.resume) {
+      if (!interactive) {
+        await prepared.nodes.closeAll()
+        throw new HaError(`ha failover changes both nodes (${direction}) and needs a confirmation, but there is no terminal to ask at`, {
+          actions: ['pass --yes to confirm from a script (read ha failover --plan first)'],
+          exitCode: ExitCode.needsConfirmation,
+        })
+      }
+
+      const roles = prepared.roles
+      this.reporter.info(`${renderPlan(prepared.plan)}\n`)
+      this.reporter.info(`Active: ${labels[prepared.from]}${prepared.activeUnreachable ? ' — DOES NOT ANSWER' : ''}; standby taking over: ${labels[prepared.to]}`)
+      this.reporter.info(`Epoch: ${roles?.epoch ?? '?'} (from ${roles?.source ?? 'the journal'}); after the takeover: ${(roles?.epoch ?? 0) + 1}`)
+      this.reporter.info(prepared.activeUnreachable ? 'Backup: the newest verified backup on the storage (the active node cannot make one)' : `Backup: a final backup made now on ${labels[prepared.from]}`)
+      const {askTyped} = await import('../failover/ask.js')
+      const want = config.nodes[prepared.to].hostname
+      const typed = await askTyped(`Type the name of the node taking over (${want}) to fail over, anything else to stop:`)
+      if (typed !== want) {
+        await prepared.nodes.closeAll()
+        throw new HaError('not confirmed; nothing was changed', {exitCode: ExitCode.failed})
+      }
+    }
+
+    if (prepared.activeUnreachable && !fenced && interactive) {
+      const want = config.nodes[prepared.from].hostname
+      const {askTyped} = await import('../failover/ask.js')
+      this.reporter.warn(`${labels[prepared.from]} does not answer ssh. ha cannot stop it: make sure it is powered off or cut off from the network and the storage.`)
+      const typed = await askTyped(`Type ${want} to confirm it is fenced:`)
+      if (typed === want) fenced = {by: operator(), how: 'typed', node: prepared.from}
+    }
+
+    this.reporter.info(`Failover ${direction}${flags.resume ? ' (resuming)' : ''}`)
+    const result = await runFailover(prepared, {
+      config,
+      fenced,
+      onEvent: (e) => {
+        const took = e.duration_ms === undefined ? '' : ` (${(e.duration_ms / 1000).toFixed(1)}s)`
+        const mark = {done: '✓', failed: '✗', skipped: '–', started: '…'}[e.event]
+        this.reporter.event(e as unknown as Record<string, unknown>, `${mark} ${e.step}${e.event === 'skipped' ? ' (already so)' : ''}${e.event === 'started' ? ` ${e.title}` : ''}${took}${e.error ? `: ${e.error}` : ''}`)
+      },
+      onProgress: (m) => this.reporter.info(`  ${m}`),
+      onWarning: (m) => this.reporter.warn(m),
+      signal: this.abort.signal,
+    })
+    return this.finish(result, ExitCode.ok, (r) =>
+      [
+        `Failover done: ${labels[r.to]} is active (epoch ${r.epoch}).`,
+        `${r.steps.filter((s) => s.status === 'done').length} steps done, ${r.steps.filter((s) => s.status === 'skipped').length} already so; ${(r.wall_ms / 1000).toFixed(1)}s (ha ${(r.ha_ms / 1000).toFixed(1)}s, waiting ${(r.waiting_ms / 1000).toFixed(1)}s).`,
+        `Journal: ${r.journal}`,
+      ].join('\n'),
+    )
+  }
+}
+
+function nodeByName(config: {nodes: Record<'primary' | 'secondary', {hostname: string}>}, name: string): 'primary' | 'secondary' {
+  if (name === 'primary' || name === 'secondary') return name
+  const match = (['primary', 'secondary'] as const).filter((n) => config.nodes[n].hostname === name)
+  if (match.length === 1) return match[0]
+  throw new ConfigError(`--fenced ${name}: not a node (primary, secondary) nor a node's hostname in the config`, {actions: ['pass --fenced primary or --fenced secondary']})
+}

@@ -1,0 +1,44 @@
+import {HaCommand} from '../base-command.js'
+import {ExitCode} from '../errors.js'
+import type {StatusResult} from '../failover/status.js'
+
+export default class Status extends HaCommand<typeof Status> {
+  static description = `Which node is active (the epoch on the shared storage says, not the words primary/secondary), the failover epoch, the newest backup's age, and any failover in progress with its last completed step. Runs from either node or an admin host.
+
+Exit 0, or 5 when a failover is in progress (ha failover --resume continues it), 1 when the roles cannot be read.`
+
+  static examples = ['<%= config.bin %> status', '<%= config.bin %> status --json | jq .result.active']
+
+  static summary = 'Show the active node, the epoch, the newest backup and any failover in progress'
+
+  async run(): Promise<StatusResult> {
+    const {flags} = await this.parse(Status)
+    const {config} = await this.loadConfig(flags)
+    const {readStatus} = await import('../failover/status.js')
+    const result = await readStatus(config, this.abort.signal)
+    const code = result.failover_in_progress ? ExitCode.stoppedMidway : result.error ? ExitCode.failed : ExitCode.ok
+    return this.finish(result, code, renderStatus)
+  }
+}
+
+function age(seconds: number): string {
+  if (seconds < 120) return `${seconds}s`
+  if (seconds < 7200) return `${Math.round(seconds / 60)}m`
+  return `${(seconds / 3600).toFixed(1)}h`
+}
+
+export function renderStatus(r: StatusResult): string {
+  const out = [
+    `Active:   ${r.active ? `${r.active} (${r.active_hostname})` : 'unknown'}`,
+    `Epoch:    ${r.epoch ?? 'unknown'}${r.epoch_source ? ` (from ${r.epoch_source === 'config' ? 'the storage holder; no takeover yet' : r.epoch_source === 'storage' ? 'the shared storage' : 'a node\'s note'})` : ''}`,
+    `Backup:   ${r.newest_backup ? `${r.newest_backup.id}, ${age(r.newest_backup.age_s)} old${r.newest_backup.verified ? ', verified' : ''}` : 'none found'}`,
+  ]
+  for (const [name, n] of Object.entries(r.nodes)) out.push(`Node:     ${name} (${n.hostname}): ${n.reachable ? 'answers' : 'DOES NOT ANSWER'}${n.storage_attached ? ', storage attached' : ''}`)
+  out.push(
+    r.failover_in_progress
+      ? `Failover: IN PROGRESS ${r.failover_in_progress.from} → ${r.failover_in_progress.to} (run ${r.failover_in_progress.run_id}), last completed step: ${r.failover_in_progress.last_completed_step ?? 'none'}; continue with: ha failover --resume`
+      : 'Failover: none in progress',
+  )
+  if (r.error) out.push(`Problem:  ${r.error}`)
+  return out.join('\n')
+}

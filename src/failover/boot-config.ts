@@ -1,0 +1,101 @@
+/**
+ * The boot configuration a failover must change, not only the running state: a node that still
+ * lists the service IP in its network configuration takes it back at its next boot, and one whose
+ * fstab still mounts the shared storage mounts it again, while the other node holds both.
+ * Debian's ifupdown (/etc/network/interfaces) and /etc/fstab, edited as text, everything else kept.
+ */
+export const interfacesPath = '/etc/network/interfaces'
+export const fstabPath = '/etc/fstab'
+
+interface Stanza {
+  start: number
+  end: number
+  iface: string
+  addresses: string[]
+}
+
+const stanzaWords = new Set(['allow-auto', 'allow-hotplug', 'auto', 'iface', 'mapping', 'source', 'source-directory'])
+
+function stanzas(lines: string[]): Stanza[] {
+  const found: Stanza[] = []
+  let current: Stanza | undefined
+  for (const [i, raw] of lines.entries()) {
+    const words = raw.replace(/#.*/, '').trim().split(/\s+/)
+    if (stanzaWords.has(words[0])) {
+      if (current) found.push(current)
+      current = words[0] === 'iface' ? {addresses: [], end: i + 1, iface: words[1] ?? '', start: i} : undefined
+      continue
+    }
+
+    if (current) {
+      if (words[0] === 'address' && words[1]) current.addresses.push(words[1])
+      if (words[0] !== '') current.end = i + 1
+    }
+  }
+
+  if (current) found.push(current)
+  return found
+}
+
+const bare = (address: string) => address.split('/')[0]
+
+/** Every address of a static stanza, as written. */
+export function bootAddresses(text: string): string[] {
+  return stanzas(text.split('\n')).flatMap((s) => s.addresses)
+}
+
+export function bootHolds(text: string, address: string): boolean {
+  return bootAddresses(text).some((a) => bare(a) === bare(address))
+}
+
+/** The file without the stanzas that configure `address`, and without their `auto` lines. */
+export function withoutAddress(text: string, address: string): string {
+  const lines = text.split('\n')
+  const drop = stanzas(lines).filter((s) => s.addresses.some((a) => bare(a) === bare(address)))
+  const names = new Set(drop.map((s) => s.iface))
+  return lines
+    .filter((line, i) => {
+      if (drop.some((s) => i >= s.start && i < s.end)) return false
+      const words = line.replace(/#.*/, '').trim().split(/\s+/)
+      if ((words[0] === 'auto' || words[0] === 'allow-hotplug') && words.length === 2 && names.has(words[1])) return false
+      return true
+    })
+    .join('\n')
+}
+
+/** The file with an alias stanza for `address` on `iface` (eth0:N, the first N free), unless one is there. */
+export function withAddress(text: string, iface: string, address: string): string {
+  if (bootHolds(text, address)) return text
+  const used = new Set(stanzas(text.split('\n')).map((s) => s.iface))
+  let n = 0
+  while (used.has(`${iface}:${n}`)) n++
+  const base = text === '' || text.endsWith('\n') ? text : `${text}\n`
+  return `${base}auto ${iface}:${n}\niface ${iface}:${n} inet static\n    address ${address}\n`
+}
+
+/** fstab lines mounting something at `mountpoint`. */
+function fstabEntries(text: string, mountpoint: string): number[] {
+  return text
+    .split('\n')
+    .map((line, i) => ({i, words: line.replace(/#.*/, '').trim().split(/\s+/)}))
+    .filter(({words}) => words.length >= 2 && words[1].replace(/\/+$/, '') === mountpoint.replace(/\/+$/, ''))
+    .map(({i}) => i)
+}
+
+export function fstabMounts(text: string, mountpoint: string): boolean {
+  return fstabEntries(text, mountpoint).length > 0
+}
+
+export function fstabWithout(text: string, mountpoint: string): string {
+  const drop = new Set(fstabEntries(text, mountpoint))
+  return text
+    .split('\n')
+    .filter((_, i) => !drop.has(i))
+    .join('\n')
+}
+
+export function fstabWith(text: string, device: string, mountpoint: string, fstype: string): string {
+  if (fstabMounts(text, mountpoint)) return text
+  const base = text === '' || text.endsWith('\n') ? text : `${text}\n`
+  return `${base}${device} ${mountpoint} ${fstype} defaults 0 0\n`
+}

@@ -1,0 +1,150 @@
+import {randomBytes} from 'node:crypto'
+import {constants} from 'node:fs'
+import {mkdir, open, readdir, readFile} from 'node:fs/promises'
+import {join} from 'node:path'
+
+import type {NodeName} from '../config/schema.js'
+import {nodeNames} from '../config/schema.js'
+import {HaError} from '../errors.js'
+
+/**
+ * The failover journal: one JSON record per line, appended and fsync'd before the step it
+ * announces does anything, where ha failover runs (/var/lib/ha/failover/<run>.jsonl, or
+ * $HA_FAILOVER_DIR) and, once the storage is attached to the node taking over, on the storage
+ * too. `--resume` reads the local one back: it says which run, which direction, what each step
+ * learnt (boot id before the reboot, the host keys in the backup) and who confirmed fencing.
+ */
+export type JournalRecord =
+  | {type: 'run'; run_id: string; from: NodeName; to: NodeName; by: string; at: string; epoch_before: number; plan: string[]}
+  | {type: 'step'; id: string; event: 'done' | 'failed' | 'skipped' | 'started'; at: string; duration_ms?: number; data?: Record<string, unknown>; error?: string}
+  | {type: 'action'; step: string; on: string; action: string; at: string}
+  | {type: 'data'; step: string; data: Record<string, unknown>; at: string}
+  | {type: 'fenced'; node: NodeName; by: string; how: 'flag' | 'typed'; at: string}
+  | {type: 'end'; status: 'aborted' | 'done'; at: string}
+
+export function failoverDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.HA_FAILOVER_DIR || '/var/lib/ha/failover'
+}
+
+export function newRunId(): string {
+  return `${new Date().toISOString().replaceAll(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`
+}
+
+export class Journal {
+  private mirror?: (line: string) => Promise<void>
+
+  private constructor(
+    readonly path: string,
+    readonly records: JournalRecord[],
+  ) {}
+
+  static async create(runId: string, dir = failoverDir()): Promise<Journal> {
+    await mkdir(dir, {mode: 0o700, recursive: true})
+    const path = join(dir, `${runId}.jsonl`)
+    const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600)
+    await handle.close()
+    return new Journal(path, [])
+  }
+
+  static async load(path: string): Promise<Journal> {
+    return new Journal(path, parseJournal(await readFile(path, 'utf8'), path))
+  }
+
+  get header(): Extract<JournalRecord, {type: 'run'}> {
+    const run = this.records[0]
+    if (run?.type !== 'run') throw new HaError(`${this.path}: the journal does not start with its run record`)
+    return run
+  }
+
+  get finished(): boolean {
+    return this.records.some((r) => r.type === 'end')
+  }
+
+  /** The newest record for step `id`, and the data every record of that step carried, merged. */
+  stepState(id: string): {data: Record<string, unknown>; last?: string} {
+    const data: Record<string, unknown> = {}
+    let last: string | undefined
+    for (const r of this.records) {
+      if (r.type === 'step' && r.id === id) last = r.event
+      if (r.type === 'data' && r.step === id && typeof r.data === 'object' && r.data !== null) Object.assign(data, r.data)
+    }
+
+    return {data, last}
+  }
+
+  lastCompleted(): string | undefined {
+    return this.records.filter((r) => r.type === 'step' && (r.event === 'done' || r.event === 'skipped')).map((r) => (r as {id: string}).id).at(-1)
+  }
+
+  fencing(): Extract<JournalRecord, {type: 'fenced'}> | undefined {
+    return this.records.find((r): r is Extract<JournalRecord, {type: 'fenced'}> => r.type === 'fenced')
+  }
+
+  /** From now on every record also goes to the storage; what is already written goes first. */
+  async mirrorTo(write: (text: string) => Promise<void>, existing: boolean): Promise<void> {
+    if (existing) await write(this.records.map((r) => `${JSON.stringify(r)}\n`).join(''))
+    this.mirror = write
+  }
+
+  async append(record: JournalRecord): Promise<void> {
+    const line = `${JSON.stringify(record)}\n`
+    const handle = await open(this.path, constants.O_WRONLY | constants.O_APPEND | constants.O_NOFOLLOW)
+    try {
+      await handle.write(line)
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+
+    this.records.push(record)
+    if (this.mirror) await this.mirror(line)
+  }
+}
+
+function parseJournal(text: string, path: string): JournalRecord[] {
+  const records: JournalRecord[] = []
+  const lines = text.split('\n')
+  for (const [i, line] of lines.entries()) {
+    if (line === '') continue
+    let r: JournalRecord
+    try {
+      r = JSON.parse(line) as JournalRecord
+    } catch {
+      // A crash can cut the last line short; anything else is damage.
+      if (i === lines.length - 1 || (i === lines.length - 2 && lines.at(-1) === '')) break
+      throw new HaError(`${path}:${i + 1}: not a journal record`, {actions: [`look at ${path}; move it away to start a new failover`]})
+    }
+
+    if (typeof r !== 'object' || r === null || !['action', 'data', 'end', 'fenced', 'run', 'step'].includes(r.type)) {
+      throw new HaError(`${path}:${i + 1}: not a journal record`, {actions: [`look at ${path}`]})
+    }
+
+    if (r.type === 'run' && (!nodeNames.includes(r.from) || !nodeNames.includes(r.to) || r.from === r.to)) {
+      throw new HaError(`${path}:${i + 1}: the run record names no valid direction`, {actions: [`look at ${path}`]})
+    }
+
+    records.push(r)
+  }
+
+  return records
+}
+
+/** Every journal in the folder, newest first. */
+export async function listJournals(dir = failoverDir()): Promise<string[]> {
+  const names = await readdir(dir).catch(() => [] as string[])
+  return names
+    .filter((n) => /^[\w.-]+\.jsonl$/.test(n))
+    .sort()
+    .reverse()
+    .map((n) => join(dir, n))
+}
+
+/** The failover that has not ended, if any (there is at most one: a new run refuses while one is open). */
+export async function unfinishedJournal(dir = failoverDir()): Promise<Journal | undefined> {
+  for (const path of await listJournals(dir)) {
+    const journal = await Journal.load(path)
+    if (!journal.finished) return journal
+  }
+
+  return undefined
+}

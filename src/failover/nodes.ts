@@ -1,0 +1,66 @@
+import type {Config, NodeName} from '../config/schema.js'
+import {HaError, InterruptedError} from '../errors.js'
+import {connectHost} from '../hosts/connect.js'
+import type {Host} from '../hosts/host.js'
+import {SshConnectError, SshHost} from '../hosts/ssh-host.js'
+
+/** Kinds of connection failure that mean "the node does not answer", as opposed to "it answers wrongly". */
+const silentKinds = new Set(['refused', 'timeout', 'unreachable', 'ssh_error'])
+
+/**
+ * The two nodes as the failover reaches them: one connection each, reopened after a reboot. Once
+ * the restore gave the node taking over the active node's host keys, a connection to it must
+ * present one of exactly those (known_hosts may still list its old key for the address: that
+ * key is refused here).
+ */
+export class FailoverNodes {
+  private readonly hosts = new Map<NodeName, Host>()
+  private readonly expected = new Map<NodeName, string[]>()
+
+  constructor(
+    private readonly config: Config,
+    private readonly signal?: AbortSignal,
+  ) {}
+
+  expectHostKeys(node: NodeName, fingerprints: string[]): void {
+    this.expected.set(node, fingerprints)
+  }
+
+  async get(node: NodeName): Promise<Host> {
+    const open = this.hosts.get(node)
+    if (open) return open
+    const host = await connectHost(node, this.config.nodes[node], {signal: this.signal})
+    const expected = this.expected.get(node)
+    if (expected && host instanceof SshHost && !expected.includes(host.hostKeyFingerprint)) {
+      await host.close().catch(() => {})
+      throw new HaError(`${node} (${host.address}) presents host key ${host.hostKeyFingerprint}, but after the takeover it must present the key restored from the backup (${expected.join(', ')}); refused`, {
+        actions: [`find out why ${node} presents another key (is it the machine you think?), then ha failover --resume`],
+      })
+    }
+
+    this.hosts.set(node, host)
+    return host
+  }
+
+  /** True when the node answers ssh; false when it is silent; a wrong host key or bad credentials still throw. */
+  async reachable(node: NodeName): Promise<boolean> {
+    try {
+      await this.get(node)
+      return true
+    } catch (error) {
+      if (error instanceof InterruptedError) throw error
+      if (error instanceof SshConnectError && silentKinds.has(error.kind)) return false
+      throw error
+    }
+  }
+
+  async drop(node: NodeName): Promise<void> {
+    const host = this.hosts.get(node)
+    this.hosts.delete(node)
+    await host?.close().catch(() => {})
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.hosts.keys()].map((n) => this.drop(n)))
+  }
+}

@@ -1,0 +1,309 @@
+import {hostname, userInfo} from 'node:os'
+import {join} from 'node:path'
+
+import type {Config, NodeName} from '../config/schema.js'
+import {ExitCode, HaError, InterruptedError} from '../errors.js'
+import {HostCommandError, type RunResult} from '../hosts/host.js'
+import {appendKnownHost} from '../hosts/known-hosts-append.js'
+import {fingerprint} from '../hosts/ssh-key-blob.js'
+import {SshConnectError} from '../hosts/ssh-host.js'
+import {failoverSteps} from '../steps/index.js'
+import {type Action, type ActOptions, describeAction, sameAction, type Step, type StepContext} from '../steps/step.js'
+import {FailoverStopped, resumeCommand} from './errors.js'
+import {Journal, newRunId, unfinishedJournal} from './journal.js'
+import {FailoverNodes} from './nodes.js'
+import {nodeLabels, planFailover, type PlannedStep} from './plan.js'
+import {readRoles, type Roles} from './roles.js'
+
+export interface StepEvent {
+  type: 'step'
+  step: string
+  title: string
+  event: 'done' | 'failed' | 'skipped' | 'started'
+  duration_ms?: number
+  error?: string
+}
+
+export interface FailoverResult {
+  run_id: string
+  from: NodeName
+  to: NodeName
+  epoch: number
+  journal: string
+  steps: Array<{id: string; status: 'done' | 'skipped'; duration_ms: number}>
+  /** Every action run, in order (as the plan prints them). */
+  ran: Array<{step: string; action: string}>
+  wall_ms: number
+  /** Time spent waiting on reboots, service start/stop and sleeps. */
+  waiting_ms: number
+  /** What ha itself took: wall_ms - waiting_ms. */
+  ha_ms: number
+  resumed: boolean
+}
+
+export interface Prepared {
+  runId: string
+  from: NodeName
+  to: NodeName
+  roles?: Roles
+  resume?: Journal
+  plan: PlannedStep[]
+  /** The operator must confirm fencing (the active node does not answer and --fenced does not name it). */
+  activeUnreachable: boolean
+}
+
+export interface FailoverOptions {
+  config: Config
+  fenced?: {by: string; how: 'flag' | 'typed'; node: string}
+  onEvent?: (event: StepEvent) => void
+  onProgress?: (message: string) => void
+  onWarning?: (message: string) => void
+  signal?: AbortSignal
+}
+
+/** Who is running this, for the journal and the epoch. */
+export function operator(): string {
+  return `${userInfo().username}@${hostname()}`
+}
+
+/**
+ * Reads the roles (or the unfinished run) and the plan, changing nothing: what the command shows
+ * before it asks for confirmation.
+ */
+export async function prepareFailover(options: FailoverOptions & {resume?: boolean}): Promise<Prepared & {nodes: FailoverNodes}> {
+  const {config} = options
+  const nodes = new FailoverNodes(config, options.signal)
+  try {
+    const open = await unfinishedJournal()
+    if (options.resume) {
+      if (!open) throw new HaError('no failover to resume: every journal in the failover folder has ended', {actions: ['ha status', 'ha failover to start one'], exitCode: ExitCode.usage})
+      const {from, run_id: runId, to} = open.header
+      const keys = open.stepState('restore-takeover').data.host_keys
+      if (Array.isArray(keys)) nodes.expectHostKeys(to, keys.map((k) => fingerprint(Buffer.from(String(k).split(' ')[1] ?? '', 'base64'))))
+      const activeUnreachable = !(await nodes.reachable(from))
+      return {activeUnreachable, from, nodes, plan: planFailover(config, from, to), resume: open, runId, to}
+    }
+
+    if (open) {
+      throw new FailoverStopped(`a failover is already in progress (run ${open.header.run_id}, ${open.header.from} → ${open.header.to}, last completed step: ${open.lastCompleted() ?? 'none'})`, [], {journal: open.path})
+    }
+
+    const roles = await readRoles(config, nodes)
+    const from = roles.active
+    const to = roles.standby
+    if (!roles.reachable[to]) {
+      throw new HaError(`${to} (${config.nodes[to].hostname}), the node that would take over, does not answer ssh`, {actions: ['ha check says why; fix it, then run ha failover again']})
+    }
+
+    return {activeUnreachable: !roles.reachable[from], from, nodes, plan: planFailover(config, from, to), roles, runId: newRunId(), to}
+  } catch (error) {
+    await nodes.closeAll()
+    throw error
+  }
+}
+
+export async function runFailover(prepared: Prepared & {nodes: FailoverNodes}, options: FailoverOptions): Promise<FailoverResult> {
+  const {config} = options
+  const {from, nodes, runId, to} = prepared
+  const started = Date.now()
+  let waitingMs = 0
+  const journal = prepared.resume ?? (await Journal.create(runId))
+  if (!prepared.resume) {
+    await journal.append({
+      at: new Date().toISOString(),
+      by: operator(),
+      epoch_before: prepared.roles?.epoch ?? 0,
+      from,
+      plan: failoverSteps.map((s) => s.id),
+      run_id: runId,
+      to,
+      type: 'run',
+    })
+  }
+
+  if (options.fenced) {
+    if (options.fenced.node !== from) {
+      throw new HaError(`--fenced ${options.fenced.node}: the active node is ${from} (${config.nodes[from].hostname}); only it can be confirmed fenced`, {exitCode: ExitCode.usage})
+    }
+
+    if (!journal.fencing()) await journal.append({at: new Date().toISOString(), by: options.fenced.by, how: options.fenced.how, node: from, type: 'fenced'})
+  }
+
+  const labels = nodeLabels(config)
+  const ran: FailoverResult['ran'] = []
+  const results: FailoverResult['steps'] = []
+  let current: Step | undefined
+  const killIn = process.env.HA_FAILOVER_TEST_KILL_IN
+  const storageJournal = join(config.data_dir, '.ha', 'failover', `${runId}.jsonl`)
+
+  const mirrorToStorage = async (existing: boolean) => {
+    await journal.mirrorTo(async (text) => {
+      try {
+        const host = await nodes.get(to)
+        await host.runChecked(['sh', '-c', 'mkdir -p -m 0700 "$(dirname "$1")" && cat >>"$1" && sync "$1"', 'ha-journal', host.path(storageJournal)], {stdin: text})
+      } catch (error) {
+        options.onWarning?.(`could not append to the journal on the storage (${storageJournal} on ${to}): ${(error as Error).message}`)
+      }
+    }, existing)
+  }
+
+  const ctx: StepContext = {
+    async act(action: Action, opts: ActOptions = {}): Promise<RunResult> {
+      const step = current!
+      if (!step.actions(ctx).some((a) => sameAction(a, action))) {
+        throw new Error(`step ${step.id} tried an action its plan does not list: ${describeAction(action, labels)}`)
+      }
+
+      const shown = describeAction(action, labels)
+      await journal.append({action: shown, at: new Date().toISOString(), on: action.on, step: step.id, type: 'action'})
+      ran.push({action: shown, step: step.id})
+      let result: RunResult = {code: 0, stderr: Buffer.alloc(0), stdout: Buffer.alloc(0)}
+      const waits = 'argv' in action && [config.services.start, config.services.stop].some((a) => a && sameAction({argv: a, on: action.on}, action))
+      const t0 = Date.now()
+      if (opts.inProcess) {
+        await opts.inProcess()
+      } else if (action.on === 'here') {
+        throw new Error(`step ${step.id}: an action here must be carried out in-process`)
+      } else {
+        const host = await nodes.get(action.on)
+        if ('edit' in action) {
+          const st = await host.stat(action.edit)
+          await host.writeFile(action.edit, opts.content ?? '', st ? st.mode & 0o7777 : 0o644)
+        } else {
+          result = await host.run(action.argv, {stdin: opts.stdin, timeoutMs: opts.timeoutMs})
+          const allowed = opts.allow ?? [0]
+          if (!allowed.includes(result.code)) throw new HostCommandError(host, action.argv, `exited ${result.code}`, result.stderr)
+        }
+      }
+
+      if (waits) waitingMs += Date.now() - t0
+      // Tests only: die the hard way in the middle of a step, after its first action.
+      if (killIn === step.id) process.kill(process.pid, 'SIGKILL')
+      return result
+    },
+    config,
+    data(step: string) {
+      if (step === 'run') return {...journal.header}
+      return journal.stepState(step).data
+    },
+    drop: (node) => nodes.drop(node),
+    fenced() {
+      const f = journal.fencing()
+      return f ? {by: f.by, how: f.how} : undefined
+    },
+    from,
+    host: (node) => nodes.get(node),
+    progress: (m) => options.onProgress?.(m),
+    reachable: (node) => nodes.reachable(node),
+    async remember(data) {
+      await journal.append({at: new Date().toISOString(), data, step: current!.id, type: 'data'})
+      if (current?.id === 'restore-takeover' && Array.isArray(data.host_keys)) await recordHostKeys(config, to, data.host_keys as string[], nodes)
+    },
+    runId,
+    signal: options.signal,
+    to,
+    async waiting(work) {
+      const t0 = Date.now()
+      try {
+        return await work()
+      } finally {
+        waitingMs += Date.now() - t0
+      }
+    },
+  }
+
+  const emit = async (step: Step, event: StepEvent['event'], extra: {duration_ms?: number; error?: string} = {}) => {
+    await journal.append({at: new Date().toISOString(), event, id: step.id, type: 'step', ...extra})
+    options.onEvent?.({event, step: step.id, title: step.title, type: 'step', ...extra})
+  }
+
+  try {
+    if (prepared.resume && journal.stepState('acquire-storage').last === 'done') await mirrorToStorage(false)
+    for (const step of failoverSteps) {
+      if (options.signal?.aborted) throw new FailoverStopped(`stopped before ${step.id} (interrupted); nothing is half done`)
+      current = step
+      const t0 = Date.now()
+      await emit(step, 'started')
+      try {
+        if (await step.post(ctx)) {
+          await emit(step, 'skipped', {duration_ms: Date.now() - t0})
+          results.push({duration_ms: Date.now() - t0, id: step.id, status: 'skipped'})
+        } else {
+          const why = await step.pre?.(ctx)
+          if (why) throw new HaError(`${step.id}: cannot start: ${why}`, {actions: [`fix that, then ${resumeCommand}`]})
+          await step.run(ctx)
+          if (!(await step.post(ctx))) throw new HaError(`${step.id}: ran, but what it must achieve does not hold`, {actions: [`look at ${step.on(ctx) === 'here' ? 'this host' : labels[step.on(ctx) as NodeName]}, then ${resumeCommand}`]})
+          await emit(step, 'done', {duration_ms: Date.now() - t0})
+          results.push({duration_ms: Date.now() - t0, id: step.id, status: 'done'})
+        }
+
+        if (step.id === 'acquire-storage') await mirrorToStorage(true)
+      } catch (error) {
+        const message = (error as Error).message
+        await emit(step, 'failed', {duration_ms: Date.now() - t0, error: message.split('\n')[0]})
+        // A preflight that fails changed nothing: the run is over, the next ha failover starts afresh.
+        if (step.id === 'preflight' && !(error instanceof FailoverStopped) && !(error instanceof InterruptedError)) {
+          await journal.append({at: new Date().toISOString(), status: 'aborted', type: 'end'})
+          throw error
+        }
+
+        throw asStop(error, step)
+      }
+    }
+
+    await journal.append({at: new Date().toISOString(), status: 'done', type: 'end'})
+  } finally {
+    await nodes.closeAll()
+  }
+
+  const wall = Date.now() - started
+  return {
+    epoch: Number(journal.stepState('acquire-storage').data.epoch ?? 0),
+    from,
+    ha_ms: wall - waitingMs,
+    journal: journal.path,
+    ran,
+    resumed: Boolean(prepared.resume),
+    run_id: runId,
+    steps: results,
+    to,
+    waiting_ms: waitingMs,
+    wall_ms: wall,
+  }
+}
+
+/** A lost connection or an interruption is a stop at this step's boundary; other failures keep their code and say how to go on. */
+function asStop(error: unknown, step: Step): Error {
+  if (error instanceof FailoverStopped) return error
+  if (error instanceof InterruptedError) return new FailoverStopped(`interrupted during ${step.id}; the journal has every step so far`)
+  if (error instanceof SshConnectError) return new FailoverStopped(`${step.id}: ${error.message}`, error.actions)
+  if (error instanceof HaError) {
+    if (error.exitCode === ExitCode.stoppedMidway) return new FailoverStopped(error.message, error.actions, error.details)
+    const actions = error.actions.some((a) => a.includes('ha failover')) ? error.actions : [...error.actions, `then: ${resumeCommand}`]
+    return new HaError(error.message.startsWith(`${step.id}:`) ? error.message : `${step.id}: ${error.message}`, {actions, details: error.details, exitCode: error.exitCode})
+  }
+
+  const message = (error as Error).message ?? String(error)
+  // The ssh2 channel dying under us (the node went away mid-command) is a lost connection.
+  if (/No response from server|Not connected|socket|ECONNRESET|channel/i.test(message)) return new FailoverStopped(`${step.id}: lost the connection: ${message}`)
+  return error as Error
+}
+
+/**
+ * After the restore the node taking over presents the active node's host keys (they came from the
+ * backup). Each is recorded for that node's address in known_hosts as ssh would append it, and
+ * from now on a connection must present exactly one of them (FailoverNodes.expectHostKeys).
+ */
+async function recordHostKeys(config: Config, node: NodeName, keys: string[], nodes: FailoverNodes): Promise<void> {
+  const ssh = config.nodes[node].ssh
+  const blobs = keys.map((k) => Buffer.from(k.split(' ')[1] ?? '', 'base64'))
+  nodes.expectHostKeys(node, blobs.map((b) => fingerprint(b)))
+  if (!ssh) return
+  const {readKnownHosts, hostKeyName, entriesForName} = await import('../hosts/known-hosts.js')
+  const known = await readKnownHosts(ssh.known_hosts)
+  const listed = entriesForName(known, hostKeyName(ssh.host, ssh.port))
+  for (const blob of blobs) {
+    if (!listed.some((e) => e.marker === undefined && e.key.blob.equals(blob))) await appendKnownHost(ssh.known_hosts, ssh.host, ssh.port, blob)
+  }
+}
+

@@ -1,0 +1,65 @@
+import type {Config, NodeName} from '../config/schema.js'
+import {nodeNames} from '../config/schema.js'
+import {unfinishedJournal} from './journal.js'
+import {FailoverNodes} from './nodes.js'
+import {readRoles} from './roles.js'
+
+export interface StatusResult {
+  active: NodeName | null
+  active_hostname: string | null
+  epoch: number | null
+  epoch_source: string | null
+  epoch_record: unknown
+  nodes: Record<NodeName, {hostname: string; reachable: boolean; storage_attached: boolean}>
+  newest_backup: {id: string; created_at: string; age_s: number; verified: boolean | null} | null
+  failover_in_progress: null | {run_id: string; from: NodeName; to: NodeName; last_completed_step: string | null; journal: string}
+  error?: string
+}
+
+/** `ha status`: who is active (the epoch's word), the epoch, the newest backup's age, and any failover under way. */
+export async function readStatus(config: Config, signal?: AbortSignal): Promise<StatusResult> {
+  const nodes = new FailoverNodes(config, signal)
+  const open = await unfinishedJournal()
+  const result: StatusResult = {
+    active: null,
+    active_hostname: null,
+    epoch: null,
+    epoch_record: null,
+    epoch_source: null,
+    failover_in_progress: open
+      ? {from: open.header.from, journal: open.path, last_completed_step: open.lastCompleted() ?? null, run_id: open.header.run_id, to: open.header.to}
+      : null,
+    newest_backup: null,
+    nodes: Object.fromEntries(nodeNames.map((n) => [n, {hostname: config.nodes[n].hostname, reachable: false, storage_attached: false}])) as StatusResult['nodes'],
+  }
+  try {
+    const roles = await readRoles(config, nodes)
+    result.active = roles.active
+    result.active_hostname = config.nodes[roles.active].hostname
+    result.epoch = roles.epoch
+    result.epoch_source = roles.source
+    result.epoch_record = roles.epoch_record ?? null
+    for (const n of nodeNames) {
+      result.nodes[n].reachable = roles.reachable[n]
+      result.nodes[n].storage_attached = roles.storage_on.includes(n)
+    }
+
+    if (roles.reachable[roles.active] && roles.storage_on.includes(roles.active)) {
+      const host = await nodes.get(roles.active)
+      const r = await host.run(['ha', 'backup', 'list', '--json', '--node', roles.active])
+      try {
+        const list = JSON.parse(r.stdout.toString()) as {result?: {backups?: Array<{created_at: null | string; id: string; verified: boolean | null}>}}
+        const newest = (list.result?.backups ?? []).filter((b) => b.created_at).sort((a, b) => String(b.created_at).localeCompare(String(a.created_at)))[0]
+        if (newest) result.newest_backup = {age_s: Math.round((Date.now() - Date.parse(newest.created_at!)) / 1000), created_at: newest.created_at!, id: newest.id, verified: newest.verified}
+      } catch {
+        result.error = `ha backup list on ${roles.active} did not answer in JSON (exit ${r.code})`
+      }
+    }
+  } catch (error) {
+    result.error = (error as Error).message
+  } finally {
+    await nodes.closeAll()
+  }
+
+  return result
+}

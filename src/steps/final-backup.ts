@@ -1,0 +1,37 @@
+import {setTimeout as sleep} from 'node:timers/promises'
+
+import {HaError} from '../errors.js'
+import type {Step} from './step.js'
+
+const backupArgv = (node: string) => ['ha', 'backup', '--quiet', '--node', node]
+
+/** A last ha backup on the active node, so the takeover restores the state of this minute; waits for a cron backup's lock. */
+export const finalBackup: Step = {
+  actions: (ctx) => [{argv: backupArgv(ctx.from), on: ctx.from}],
+  id: 'final-backup',
+  on: (ctx) => ctx.from,
+  async post(ctx) {
+    if (ctx.data('final-backup').done) return true
+    // A fenced node cannot back up: the newest backup on the storage is what there is.
+    return Boolean(ctx.data('confirm-fenced').confirmed)
+  },
+  async run(ctx) {
+    const deadline = Date.now() + ctx.config.failover.backup_lock_wait * 1000
+    for (;;) {
+      const r = await ctx.act({argv: backupArgv(ctx.from), on: ctx.from}, {allow: [0, 3, 11], timeoutMs: 30 * 60_000})
+      if (r.code === 0 || r.code === 3) break
+      if (Date.now() > deadline) {
+        throw new HaError(`final backup: another ha operation on ${ctx.from} still holds the lock after ${ctx.config.failover.backup_lock_wait}s`, {
+          actions: ['see what runs (ps -ef | grep "ha ") on the active node, then ha failover --resume'],
+          exitCode: 5,
+        })
+      }
+
+      ctx.progress(`a backup is running on ${ctx.from} (its lock is held); waiting for it`)
+      await ctx.waiting(() => sleep(1000))
+    }
+
+    await ctx.remember({done: true})
+  },
+  title: 'Final backup on the active node',
+}

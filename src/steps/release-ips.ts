@@ -1,0 +1,52 @@
+import {HaError} from '../errors.js'
+import {interfacesPath, withoutAddress} from '../failover/boot-config.js'
+import {bootConfigHolds, holdsAddress, readText, wire} from './observe.js'
+import type {Action, Step, StepContext} from './step.js'
+
+const plan = (ctx: Pick<StepContext, 'config' | 'from'>): Array<{boot: Action; runtime: Action}> =>
+  ctx.config.service_ips.map((ip) => ({
+    boot: {edit: interfacesPath, on: ctx.from, what: `remove the stanza with address ${ip.address}`},
+    runtime: {argv: ['ip', 'addr', 'del', ip.address, 'dev', ip.interface], on: ctx.from},
+  }))
+
+/**
+ * The service IPs leave the active node at runtime and in its boot configuration (else its next
+ * boot takes them back while the other node holds them), proven by `ip -j addr` there and by
+ * `arping -D` from the node taking over: nobody on the wire answers for them any more.
+ */
+export const releaseIps: Step = {
+  actions: (ctx) => plan(ctx).flatMap((p) => [p.runtime, p.boot]),
+  id: 'release-ips',
+  on: (ctx) => ctx.from,
+  async post(ctx) {
+    if (!ctx.data('confirm-fenced').confirmed) {
+      const from = await ctx.host(ctx.from)
+      for (const ip of ctx.config.service_ips) {
+        if ((await holdsAddress(from, ip.address)) || (await bootConfigHolds(from, ip.address))) return false
+      }
+    }
+
+    // The wire must agree: nobody answers ARP for them any more, as heard from the node taking over.
+    const to = await ctx.host(ctx.to)
+    for (const ip of ctx.config.service_ips) {
+      if (await holdsAddress(to, ip.address)) continue
+      const heard = await ctx.waiting(() => wire(to, ip.address, ip.interface))
+      if (heard.state === 'answered') throw new HaError(`${ip.address} still answers ARP (${heard.macs.join(', ')}) after ${ctx.from} released it: someone else holds it`, {actions: [`find what answers for ${ip.address}; ha failover --abort puts ${ctx.from} back`]})
+      if (heard.state !== 'silent') return false
+    }
+
+    return true
+  },
+  async run(ctx) {
+    const from = await ctx.host(ctx.from)
+    for (const [i, ip] of ctx.config.service_ips.entries()) {
+      const {boot, runtime} = plan(ctx)[i]
+      if (await holdsAddress(from, ip.address)) await ctx.act(runtime)
+      const text = await readText(from, interfacesPath)
+      const without = withoutAddress(text, ip.address)
+      if (without !== text) await ctx.act(boot, {content: without})
+    }
+
+  },
+  title: 'Release the service IPs on the active node (runtime and boot configuration)',
+}

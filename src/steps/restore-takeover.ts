@@ -1,0 +1,55 @@
+import {HaError} from '../errors.js'
+import type {Action, Step, StepContext} from './step.js'
+
+type Ctx = Pick<StepContext, 'from' | 'to'>
+
+const restore = (ctx: Ctx): Action => ({argv: ['ha', 'restore', '--takeover', '--json', '--node', ctx.to], on: ctx.to})
+const resume = (ctx: Ctx): Action => ({argv: ['ha', 'restore', '--resume', '--json', '--node', ctx.to], on: ctx.to})
+const keys = (ctx: Ctx): Action => ({argv: ['sh', '-c', 'cat /etc/ssh/ssh_host_*_key.pub'], on: ctx.to})
+
+function envelopeError(stdout: string): string {
+  try {
+    const envelope = JSON.parse(stdout) as {error?: {message?: string}}
+    return envelope.error?.message ?? ''
+  } catch {
+    return stdout.trim().slice(-500)
+  }
+}
+
+/**
+ * harestore on the node taking over, as the CLI: its exit codes and JSON envelope are the
+ * contract (5: stopped mid-way, finish it with --resume). Afterwards the node holds the active
+ * node's identity, ssh host keys included: those keys are what the node must present from now on.
+ */
+export const restoreTakeover: Step = {
+  actions: (ctx) => [restore(ctx), resume(ctx), keys(ctx)],
+  id: 'restore-takeover',
+  on: (ctx) => ctx.to,
+  async post(ctx) {
+    return Array.isArray(ctx.data('restore-takeover').host_keys)
+  },
+  async run(ctx) {
+    if (!ctx.data('restore-takeover').restored) {
+      let r = await ctx.act(restore(ctx), {allow: [0, 1, 2, 3, 4, 5, 11], timeoutMs: 60 * 60_000})
+      if (r.code === 5) r = await ctx.act(resume(ctx), {allow: [0, 1, 2, 3, 4, 5, 11], timeoutMs: 60 * 60_000})
+      if (r.code !== 0) {
+        throw new HaError(`ha restore --takeover on ${ctx.to} exited ${r.code}: ${envelopeError(r.stdout.toString()) || r.stderr.toString().trim()}`, {
+          actions: [`read it on ${ctx.to}: ha restore --dry-run --takeover --node ${ctx.to}`, 'fix what it says, then ha failover --resume'],
+          exitCode: r.code === 11 ? 11 : 1,
+        })
+      }
+
+      await ctx.remember({restored: true})
+    }
+
+    const r = await ctx.act(keys(ctx))
+    const hostKeys = r.stdout
+      .toString()
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/).slice(0, 2).join(' '))
+      .filter((l) => /^(ssh|ecdsa)-\S+ [A-Za-z0-9+/=]+$/.test(l))
+    if (hostKeys.length === 0) throw new HaError(`${ctx.to}: no ssh host key after the restore (/etc/ssh/ssh_host_*_key.pub)`)
+    await ctx.remember({host_keys: hostKeys})
+  },
+  title: 'Restore the saved state as a takeover (ha restore --takeover) on the node taking over',
+}

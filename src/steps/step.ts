@@ -1,0 +1,75 @@
+import type {Config, NodeName} from '../config/schema.js'
+import type {Host, RunResult} from '../hosts/host.js'
+
+/**
+ * One step of the failover runbook (the step contract in ARCHITECTURE.md). The same objects
+ * print the plan (`ha failover --plan`) and run: a step may only execute an action it lists in
+ * `actions`, and the runner refuses any other, so what runs is always what was planned.
+ *
+ * - post: does the step's outcome already hold? Then it is skipped (what makes --resume safe).
+ * - pre: may it run now? A string says why not (the failover stops there).
+ * - run: do it, through ctx.act only.
+ */
+export type Where = NodeName | 'here'
+
+/** An argv run on a node, or a file ha writes there (an edit of a boot configuration). */
+export type Action = {argv: string[]; on: Where} | {edit: string; on: Where; what: string}
+
+export interface StepContext {
+  config: Config
+  /** The active node, handing over. */
+  from: NodeName
+  /** The standby, taking over. */
+  to: NodeName
+  runId: string
+  /** The connected host, or throws NodeUnreachable. */
+  host(node: NodeName): Promise<Host>
+  /** Is the node answering ssh right now? (connects if it was not connected). */
+  reachable(node: NodeName): Promise<boolean>
+  /** Forget a node's connection (it reboots). */
+  drop(node: NodeName): Promise<void>
+  /** Runs one of the step's planned actions and journals it; an argv that exits non-zero throws unless allowed. */
+  act(action: Action, options?: ActOptions): Promise<RunResult>
+  /** Time spent waiting on the world (a reboot, a service start, a sleep), not counted as ha's own. */
+  waiting<T>(work: () => Promise<T>): Promise<T>
+  /** What this step, or an earlier one, journalled (merged across the run, resumes included). */
+  data(step: string): Record<string, unknown>
+  /** Journal a fact for this step (kept across --resume). */
+  remember(data: Record<string, unknown>): Promise<void>
+  /** The operator confirmed the active node is fenced (flag or typed). */
+  fenced(): {by: string; how: string} | undefined
+  progress(message: string): void
+  signal?: AbortSignal
+}
+
+export interface ActOptions {
+  /** Exit statuses that are not failures (default: 0 only). */
+  allow?: number[]
+  /** For an edit: the file's new content. */
+  content?: string
+  /** The action is carried out by ha itself (ha check, an epoch write, an http probe). */
+  inProcess?: () => Promise<void>
+  stdin?: string
+  timeoutMs?: number
+}
+
+export interface Step {
+  id: string
+  title: string
+  /** The node it acts on ("here": where ha failover runs). */
+  on(ctx: Pick<StepContext, 'from' | 'to'>): Where
+  actions(ctx: Pick<StepContext, 'config' | 'from' | 'to'>): Action[]
+  post(ctx: StepContext): Promise<boolean>
+  pre?(ctx: StepContext): Promise<string | undefined>
+  run(ctx: StepContext): Promise<void>
+}
+
+export function describeAction(action: Action, names: Record<NodeName, string>): string {
+  const where = action.on === 'here' ? 'here' : names[action.on]
+  if ('edit' in action) return `${where}: edit ${action.edit}: ${action.what}`
+  return `${where}$ ${action.argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(' ')}`
+}
+
+export function sameAction(a: Action, b: Action): boolean {
+  return JSON.stringify(a) === JSON.stringify(b)
+}

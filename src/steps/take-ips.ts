@@ -1,0 +1,51 @@
+import {HaError} from '../errors.js'
+import {interfacesPath, withAddress} from '../failover/boot-config.js'
+import {bareAddress, bootConfigHolds, holdsAddress, readText, wire} from './observe.js'
+import type {Action, Step, StepContext} from './step.js'
+
+type Ctx = Pick<StepContext, 'config' | 'to'>
+
+const plan = (ctx: Ctx) =>
+  ctx.config.service_ips.map((ip) => ({
+    add: {argv: ['ip', 'addr', 'add', ip.address, 'dev', ip.interface], on: ctx.to} as Action,
+    // Gratuitous ARP, as ifup does: neighbours drop the old holder's MAC at once.
+    announce: {argv: ['arping', '-q', '-U', '-c', '1', '-w', '1', '-I', ip.interface, '-s', bareAddress(ip.address), bareAddress(ip.address)], on: ctx.to} as Action,
+    boot: {edit: interfacesPath, on: ctx.to, what: `add ${ip.address} on ${ip.interface}`} as Action,
+    ip,
+  }))
+
+/** The service IPs on the new active node, at runtime (if its boot did not already bring them up) and at boot; announced. */
+export const takeIps: Step = {
+  actions: (ctx) => plan(ctx).flatMap((p) => [p.add, p.announce, p.boot]),
+  id: 'take-ips',
+  on: (ctx) => ctx.to,
+  async post(ctx) {
+    const to = await ctx.host(ctx.to)
+    for (const ip of ctx.config.service_ips) {
+      if (!(await holdsAddress(to, ip.address)) || !(await bootConfigHolds(to, ip.address))) return false
+    }
+
+    return true
+  },
+  async run(ctx) {
+    const to = await ctx.host(ctx.to)
+    for (const p of plan(ctx)) {
+      if (!(await holdsAddress(to, p.ip.address))) {
+        const heard = await ctx.waiting(() => wire(to, p.ip.address, p.ip.interface))
+        if (heard.state !== 'silent') {
+          throw new HaError(`${p.ip.address} answers ARP (${heard.state === 'answered' ? heard.macs.join(', ') : heard.state === 'error' ? heard.message : ''}) before ${ctx.to} takes it: another host holds it; not taken`, {
+            actions: [`find what answers for ${p.ip.address}, stop it, then ha failover --resume`],
+          })
+        }
+
+        await ctx.act(p.add)
+        await ctx.act(p.announce, {allow: [0, 1]})
+      }
+
+      const text = await readText(to, interfacesPath)
+      const withIp = withAddress(text, p.ip.interface, p.ip.address)
+      if (withIp !== text) await ctx.act(p.boot, {content: withIp})
+    }
+  },
+  title: 'Take the service IPs on the new active node (runtime and boot configuration), announce them',
+}

@@ -1,0 +1,86 @@
+import {spawn} from 'node:child_process'
+import {setTimeout as sleep} from 'node:timers/promises'
+
+import type {Config} from '../config/schema.js'
+import {HaError} from '../errors.js'
+import {holdsAddress} from './observe.js'
+import type {Action, Step} from './step.js'
+
+const probe = (config: Config): Action | undefined => {
+  const v = config.failover.verify
+  if (!v) return undefined
+  return v.http ? {argv: ['GET', v.http, `expect ${v.status}`], on: 'here'} : {argv: v.argv!, on: 'here'}
+}
+
+async function httpStatus(url: string, signal?: AbortSignal): Promise<{body: string; status: number}> {
+  const response = await fetch(url, {signal: AbortSignal.any([AbortSignal.timeout(5000), ...(signal ? [signal] : [])])})
+  return {body: (await response.text()).slice(0, 500), status: response.status}
+}
+
+async function runHere(argv: string[]): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(argv[0], argv.slice(1), {stdio: 'ignore', timeout: 60_000})
+    child.on('error', () => resolve(127))
+    child.on('close', (code) => resolve(code ?? 128))
+  })
+}
+
+/**
+ * Done only when it is seen done: the service answers (the configured probe, from where ha runs),
+ * the old node holds no service IP, and ha check passes with the roles swapped.
+ */
+export const verify: Step = {
+  actions: (ctx) => [...(probe(ctx.config) ? [probe(ctx.config)!] : []), {argv: ['ha', 'check'], on: 'here'}],
+  id: 'verify',
+  on: () => 'here',
+  async post(ctx) {
+    return ctx.data('verify').verified === true
+  },
+  async run(ctx) {
+    const action = probe(ctx.config)
+    const v = ctx.config.failover.verify
+    if (action && v) {
+      let answer = ''
+      let ok = false
+      // The service may need a moment after its start script returns; bounded.
+      for (let attempt = 0; attempt < 20 && !ok; attempt++) {
+        if (attempt > 0) await ctx.waiting(() => sleep(500))
+        await ctx.act(action, {
+          async inProcess() {
+            if (v.http) {
+              const r = await httpStatus(v.http, ctx.signal).catch((error: Error) => ({body: error.message, status: 0}))
+              answer = `${r.status} ${r.body.trim()}`
+              ok = r.status === v.status
+            } else {
+              const code = await runHere(v.argv!)
+              answer = `exit ${code}`
+              ok = code === 0
+            }
+          },
+        })
+      }
+
+      if (!ok) throw new HaError(`verify: the service does not answer as expected (${answer})`, {actions: ['look at the service on the new active node, then ha failover --resume']})
+      await ctx.remember({answer})
+    }
+
+    if (!ctx.data('confirm-fenced').confirmed) {
+      const from = await ctx.host(ctx.from)
+      for (const ip of ctx.config.service_ips) {
+        if (await holdsAddress(from, ip.address)) throw new HaError(`verify: ${ctx.from} still holds ${ip.address}`)
+      }
+    }
+
+    const {runCheck} = await import('../check/check.js')
+    let failed: string[] = []
+    await ctx.act({argv: ['ha', 'check'], on: 'here'}, {
+      async inProcess() {
+        const {report} = await runCheck(ctx.config, {signal: ctx.signal})
+        failed = report.checks.filter((c) => c.status === 'fail' && (!ctx.data('confirm-fenced').confirmed || c.node === ctx.to)).map((c) => `${c.id}${c.node ? ` (${c.node})` : ''}: ${c.summary}`)
+      },
+    })
+    if (failed.length > 0) throw new HaError(`verify: ha check fails after the takeover:\n  ${failed.join('\n  ')}`, {actions: ['run ha check for the fixes, then ha failover --resume']})
+    await ctx.remember({verified: true})
+  },
+  title: 'Verify: the service answers on the new active node, the old one holds no service IP, ha check passes',
+}
