@@ -17,6 +17,7 @@ An active node that does not answer ssh is not taken over until it is confirmed 
   ]
 
   static flags = {
+    abort: Flags.boolean({description: 'stop the failover in progress and put the active node back as it was (only before the storage moved)', exclusive: ['resume', 'plan']}),
     fenced: Flags.string({description: 'confirm that this node (the active one, by node name or hostname) is fenced: powered off or cut off'}),
     from: Flags.string({description: 'with --plan: print the plan for this direction without reaching the nodes', options: ['primary', 'secondary']}),
     plan: Flags.boolean({description: 'print the runbook (every step and its commands) and change nothing'}),
@@ -40,7 +41,7 @@ An active node that does not answer ssh is not taken over until it is confirmed 
 
     const fencedNode = flags.fenced === undefined ? undefined : nodeByName(config, flags.fenced)
     const {prepareFailover, runFailover, operator} = await import('../failover/run.js')
-    const prepared = await prepareFailover({config, resume: flags.resume, signal: this.abort.signal})
+    const prepared = await prepareFailover({config, resume: flags.resume || flags.abort, signal: this.abort.signal})
     const labels = nodeLabels(config)
     const direction = `${labels[prepared.from]} → ${labels[prepared.to]}`
     if (flags.plan) {
@@ -50,7 +51,7 @@ An active node that does not answer ssh is not taken over until it is confirmed 
 
     const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY) && this.reporter.mode !== 'json'
     let fenced: undefined | {by: string; how: 'flag' | 'typed'; node: string} = fencedNode ? {by: operator(), how: 'flag', node: fencedNode} : undefined
-    if (!flags.yes && !flags.resume) {
+    if (!flags.yes && !flags.resume && !flags.abort) {
       if (!interactive) {
         await prepared.nodes.closeAll()
         throw new HaError(`ha failover changes both nodes (${direction}) and needs a confirmation, but there is no terminal to ask at`, {
@@ -81,8 +82,9 @@ An active node that does not answer ssh is not taken over until it is confirmed 
       if (typed === want) fenced = {by: operator(), how: 'typed', node: prepared.from}
     }
 
-    this.reporter.info(`Failover ${direction}${flags.resume ? ' (resuming)' : ''}`)
+    this.reporter.info(`Failover ${direction}${flags.resume ? ' (resuming)' : flags.abort ? ' (aborting: putting the active node back)' : ''}`)
     const result = await runFailover(prepared, {
+      abort: flags.abort,
       config,
       fenced,
       onEvent: (e) => {
@@ -95,7 +97,7 @@ An active node that does not answer ssh is not taken over until it is confirmed 
       signal: this.abort.signal,
     })
     return this.finish(result, ExitCode.ok, (r) =>
-      [
+      r.aborted ? `Failover aborted: ${labels[r.from]} is active again, as before.\nJournal: ${r.journal}` : [
         `Failover done: ${labels[r.to]} is active (epoch ${r.epoch}).`,
         `${r.steps.filter((s) => s.status === 'done').length} steps done, ${r.steps.filter((s) => s.status === 'skipped').length} already so; ${(r.wall_ms / 1000).toFixed(1)}s (ha ${(r.ha_ms / 1000).toFixed(1)}s, waiting ${(r.waiting_ms / 1000).toFixed(1)}s).`,
         `Journal: ${r.journal}`,

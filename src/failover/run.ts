@@ -8,6 +8,7 @@ import {appendKnownHost} from '../hosts/known-hosts-append.js'
 import {fingerprint} from '../hosts/ssh-key-blob.js'
 import {SshConnectError} from '../hosts/ssh-host.js'
 import {failoverSteps} from '../steps/index.js'
+import {putBackSteps} from '../steps/put-back.js'
 import {type Action, type ActOptions, describeAction, sameAction, type Step, type StepContext} from '../steps/step.js'
 import {FailoverStopped, resumeCommand} from './errors.js'
 import {Journal, newRunId, unfinishedJournal} from './journal.js'
@@ -25,6 +26,8 @@ export interface StepEvent {
 }
 
 export interface FailoverResult {
+  /** --abort: the active node was put back and the run ended. */
+  aborted: boolean
   run_id: string
   from: NodeName
   to: NodeName
@@ -53,6 +56,8 @@ export interface Prepared {
 }
 
 export interface FailoverOptions {
+  /** Put the active node back instead of going on (only before the storage moved). */
+  abort?: boolean
   config: Config
   fenced?: {by: string; how: 'flag' | 'typed'; node: string}
   onEvent?: (event: StepEvent) => void
@@ -197,7 +202,8 @@ export async function runFailover(prepared: Prepared & {nodes: FailoverNodes}, o
     reachable: (node) => nodes.reachable(node),
     async remember(data) {
       await journal.append({at: new Date().toISOString(), data, step: current!.id, type: 'data'})
-      if (current?.id === 'restore-takeover' && Array.isArray(data.host_keys)) await recordHostKeys(config, to, data.host_keys as string[], nodes)
+      if (current?.id === 'restore-takeover' && Array.isArray(data.expect_keys)) await recordHostKeys(config, to, data.expect_keys as string[], nodes, false)
+      if (current?.id === 'restore-takeover' && Array.isArray(data.host_keys)) await recordHostKeys(config, to, data.host_keys as string[], nodes, true)
     },
     runId,
     signal: options.signal,
@@ -214,12 +220,11 @@ export async function runFailover(prepared: Prepared & {nodes: FailoverNodes}, o
 
   const emit = async (step: Step, event: StepEvent['event'], extra: {duration_ms?: number; error?: string} = {}) => {
     await journal.append({at: new Date().toISOString(), event, id: step.id, type: 'step', ...extra})
-    options.onEvent?.({event, step: step.id, title: step.title, type: 'step', ...extra})
+    options.onEvent?.({type: 'step', step: step.id, event, title: step.title, ...extra})
   }
 
-  try {
-    if (prepared.resume && journal.stepState('acquire-storage').last === 'done') await mirrorToStorage(false)
-    for (const step of failoverSteps) {
+  const execute = async (steps: Step[]) => {
+    for (const step of steps) {
       if (options.signal?.aborted) throw new FailoverStopped(`stopped before ${step.id} (interrupted); nothing is half done`)
       current = step
       const t0 = Date.now()
@@ -241,23 +246,62 @@ export async function runFailover(prepared: Prepared & {nodes: FailoverNodes}, o
       } catch (error) {
         const message = (error as Error).message
         await emit(step, 'failed', {duration_ms: Date.now() - t0, error: message.split('\n')[0]})
-        // A preflight that fails changed nothing: the run is over, the next ha failover starts afresh.
-        if (step.id === 'preflight' && !(error instanceof FailoverStopped) && !(error instanceof InterruptedError)) {
+        throw error
+      }
+    }
+  }
+
+  let aborted = false
+  try {
+    if (options.abort) {
+      if (journal.records.some((r) => r.type === 'action' && r.step === 'acquire-storage')) {
+        throw new HaError(`the storage has already moved to ${to} in this run: too late to abort`, {actions: [`finish the failover: ${resumeCommand}`]})
+      }
+
+      await execute(putBackSteps)
+      await journal.append({at: new Date().toISOString(), status: 'aborted', type: 'end'})
+      aborted = true
+    } else {
+      if (prepared.resume && journal.stepState('acquire-storage').last === 'done') await mirrorToStorage(false)
+      try {
+        await execute(failoverSteps)
+      } catch (error) {
+        const failed = current!
+        // A preflight that fails, or a refused fencing, changed nothing: the run is over.
+        if ((failed.id === 'preflight' || failed.id === 'confirm-fenced') && !(error instanceof FailoverStopped) && !(error instanceof InterruptedError)) {
           await journal.append({at: new Date().toISOString(), status: 'aborted', type: 'end'})
           throw error
         }
 
-        throw asStop(error, step)
-      }
-    }
+        // Stopped for safety before the storage moved (busy storage, an IP that will not go):
+        // the active node goes back into service as it was, and the run is over.
+        if ((failed.id === 'release-ips' || failed.id === 'release-storage') && error instanceof HaError && !(error instanceof FailoverStopped) && !ctx.data('confirm-fenced').confirmed) {
+          try {
+            await execute(putBackSteps)
+            await journal.append({at: new Date().toISOString(), status: 'aborted', type: 'end'})
+          } catch (putBack) {
+            throw new HaError(`${error.message}\nand putting ${labels[from]} back failed too: ${(putBack as Error).message}`, {actions: [`ha failover --abort to try again, or ${resumeCommand}`], exitCode: ExitCode.stoppedMidway})
+          }
 
-    await journal.append({at: new Date().toISOString(), status: 'done', type: 'end'})
+          throw new HaError(`${failed.id}: ${error.message.replace(/^[\w-]+: /, '')}\nThe failover was aborted: ${labels[from]} has its storage, service IPs and services back, as before.`, {
+            actions: error.actions.filter((a) => !a.includes('ha failover')),
+            details: error.details,
+            exitCode: error.exitCode,
+          })
+        }
+
+        throw asStop(error, failed)
+      }
+
+      await journal.append({at: new Date().toISOString(), status: 'done', type: 'end'})
+    }
   } finally {
     await nodes.closeAll()
   }
 
   const wall = Date.now() - started
   return {
+    aborted,
     epoch: Number(journal.stepState('acquire-storage').data.epoch ?? 0),
     from,
     ha_ms: wall - waitingMs,
@@ -294,10 +338,10 @@ function asStop(error: unknown, step: Step): Error {
  * backup). Each is recorded for that node's address in known_hosts as ssh would append it, and
  * from now on a connection must present exactly one of them (FailoverNodes.expectHostKeys).
  */
-async function recordHostKeys(config: Config, node: NodeName, keys: string[], nodes: FailoverNodes): Promise<void> {
+async function recordHostKeys(config: Config, node: NodeName, keys: string[], nodes: FailoverNodes, enforce: boolean): Promise<void> {
   const ssh = config.nodes[node].ssh
   const blobs = keys.map((k) => Buffer.from(k.split(' ')[1] ?? '', 'base64'))
-  nodes.expectHostKeys(node, blobs.map((b) => fingerprint(b)))
+  if (enforce) nodes.expectHostKeys(node, blobs.map((b) => fingerprint(b)))
   if (!ssh) return
   const {readKnownHosts, hostKeyName, entriesForName} = await import('../hosts/known-hosts.js')
   const known = await readKnownHosts(ssh.known_hosts)

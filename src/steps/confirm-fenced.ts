@@ -23,7 +23,7 @@ export const confirmFenced: Step = {
       if (heard.state === 'error') throw new HaError(`arping on ${ctx.to} could not probe ${ip.address}: ${heard.message}`)
       if (heard.state === 'answered') {
         throw new HaError(`${ctx.from} does not answer ssh, but its service IP ${ip.address} still answers ARP (${heard.macs.join(', ')}): it is alive somewhere; refusing to take over`, {
-          actions: [`find and stop whatever answers for ${ip.address} (MAC ${heard.macs.join(', ')}), then ha failover --resume`],
+          actions: [`find and stop whatever answers for ${ip.address} (MAC ${heard.macs.join(', ')}), then run ha failover again`],
         })
       }
     }
@@ -31,7 +31,7 @@ export const confirmFenced: Step = {
     const fenced = ctx.fenced()
     if (!fenced) {
       throw new HaError(`${ctx.from} does not answer ssh; ha cannot stop it, so it must be fenced (powered off or cut from the network and the storage) before anything is taken over`, {
-        actions: [`make sure ${ctx.from} is off, then: ha failover --resume --fenced ${ctx.from}`],
+        actions: [`make sure ${ctx.from} is off, then confirm it: ha failover --fenced ${ctx.from} (with --yes in scripts)`],
         exitCode: 4,
       })
     }

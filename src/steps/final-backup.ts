@@ -4,10 +4,20 @@ import {HaError} from '../errors.js'
 import type {Step} from './step.js'
 
 const backupArgv = (node: string) => ['ha', 'backup', '--quiet', '--node', node]
+/** The host keys this backup saves: after the takeover the standby must present exactly these. */
+export const hostKeysArgv = ['sh', '-c', 'cat /etc/ssh/ssh_host_*_key.pub']
+
+export function parseHostKeys(text: string): string[] {
+  return text
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/).slice(0, 2).join(' '))
+    .filter((l) => /^(ssh|ecdsa)-\S+ [A-Za-z0-9+/=]+$/.test(l))
+    .sort()
+}
 
 /** A last ha backup on the active node, so the takeover restores the state of this minute; waits for a cron backup's lock. */
 export const finalBackup: Step = {
-  actions: (ctx) => [{argv: backupArgv(ctx.from), on: ctx.from}],
+  actions: (ctx) => [{argv: hostKeysArgv, on: ctx.from}, {argv: backupArgv(ctx.from), on: ctx.from}],
   id: 'final-backup',
   on: (ctx) => ctx.from,
   async post(ctx) {
@@ -16,6 +26,8 @@ export const finalBackup: Step = {
     return Boolean(ctx.data('confirm-fenced').confirmed)
   },
   async run(ctx) {
+    const keys = parseHostKeys((await ctx.act({argv: hostKeysArgv, on: ctx.from})).stdout.toString())
+    await ctx.remember({host_keys: keys})
     const deadline = Date.now() + ctx.config.failover.backup_lock_wait * 1000
     for (;;) {
       const r = await ctx.act({argv: backupArgv(ctx.from), on: ctx.from}, {allow: [0, 3, 11], timeoutMs: 30 * 60_000})

@@ -22,15 +22,20 @@ export const reboot: Step = {
     return (await bootId(await ctx.host(ctx.to))) !== before
   },
   async run(ctx) {
-    const to = await ctx.host(ctx.to)
     let before = ctx.data('reboot').boot_before as string | undefined
+    // A run stopped after asking for the reboot: the node may still be down, or up again. Ask
+    // (again) only when it answers with the boot id it had before.
+    const ask = before === undefined || ((await ctx.reachable(ctx.to)) && (await bootId(await ctx.host(ctx.to))) === before)
     if (before === undefined) {
-      before = await bootId(to)
+      before = await bootId(await ctx.host(ctx.to))
       await ctx.remember({boot_before: before})
     }
 
-    // The session may die with the node before the command's status arrives: that is a reboot too.
-    await ctx.act({argv: ctx.config.nodes[ctx.to].reboot_command, on: ctx.to}, {allow: [0, 255]}).catch((error: Error) => ctx.progress(`${ctx.to}: ${error.message.split('\n')[0]}`))
+    if (ask) {
+      // The session may die with the node before the command's status arrives: that is a reboot too.
+      await ctx.act({argv: ctx.config.nodes[ctx.to].reboot_command, on: ctx.to}, {allow: [0, 255]}).catch((error: Error) => ctx.progress(`${ctx.to}: ${error.message.split('\n')[0]}`))
+    }
+
     await ctx.drop(ctx.to)
     const limit = ctx.config.failover.reboot_timeout
     const deadline = Date.now() + limit * 1000

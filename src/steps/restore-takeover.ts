@@ -1,11 +1,12 @@
 import {HaError} from '../errors.js'
+import {hostKeysArgv, parseHostKeys} from './final-backup.js'
 import type {Action, Step, StepContext} from './step.js'
 
 type Ctx = Pick<StepContext, 'from' | 'to'>
 
 const restore = (ctx: Ctx): Action => ({argv: ['ha', 'restore', '--takeover', '--json', '--node', ctx.to], on: ctx.to})
 const resume = (ctx: Ctx): Action => ({argv: ['ha', 'restore', '--resume', '--json', '--node', ctx.to], on: ctx.to})
-const keys = (ctx: Ctx): Action => ({argv: ['sh', '-c', 'cat /etc/ssh/ssh_host_*_key.pub'], on: ctx.to})
+const keys = (ctx: Ctx): Action => ({argv: hostKeysArgv, on: ctx.to})
 
 function envelopeError(stdout: string): string {
   try {
@@ -29,6 +30,10 @@ export const restoreTakeover: Step = {
     return Array.isArray(ctx.data('restore-takeover').host_keys)
   },
   async run(ctx) {
+    // The keys the final backup saved go into known_hosts for this node's address before the
+    // restore installs them (the node's sshd presents them from its next connection on).
+    const saved = ctx.data('final-backup').host_keys as string[] | undefined
+    if (saved && !ctx.data('restore-takeover').expect_keys) await ctx.remember({expect_keys: saved})
     if (!ctx.data('restore-takeover').restored) {
       let r = await ctx.act(restore(ctx), {allow: [0, 1, 2, 3, 4, 5, 11], timeoutMs: 60 * 60_000})
       if (r.code === 5) r = await ctx.act(resume(ctx), {allow: [0, 1, 2, 3, 4, 5, 11], timeoutMs: 60 * 60_000})
@@ -42,13 +47,14 @@ export const restoreTakeover: Step = {
       await ctx.remember({restored: true})
     }
 
-    const r = await ctx.act(keys(ctx))
-    const hostKeys = r.stdout
-      .toString()
-      .split('\n')
-      .map((l) => l.trim().split(/\s+/).slice(0, 2).join(' '))
-      .filter((l) => /^(ssh|ecdsa)-\S+ [A-Za-z0-9+/=]+$/.test(l))
+    const hostKeys = parseHostKeys((await ctx.act(keys(ctx))).stdout.toString())
     if (hostKeys.length === 0) throw new HaError(`${ctx.to}: no ssh host key after the restore (/etc/ssh/ssh_host_*_key.pub)`)
+    if (saved && JSON.stringify(saved) !== JSON.stringify(hostKeys)) {
+      throw new HaError(`${ctx.to}: after the restore its host keys are not the ones the final backup saved on ${ctx.from}; refusing to trust it`, {
+        actions: [`compare /etc/ssh/ssh_host_*_key.pub on ${ctx.to} with the backup (ha backup list on ${ctx.to})`],
+      })
+    }
+
     await ctx.remember({host_keys: hostKeys})
   },
   title: 'Restore the saved state as a takeover (ha restore --takeover) on the node taking over',

@@ -1,0 +1,98 @@
+import {HaError} from '../errors.js'
+import {fstabPath, fstabWith, interfacesPath, withAddress} from '../failover/boot-config.js'
+import {bareAddress, bootConfigHolds, fstabHasStorage, holdsAddress, readText, serviceState, storageAttached, wire} from './observe.js'
+import type {Action, Step, StepContext} from './step.js'
+
+type Ctx = Pick<StepContext, 'config' | 'from' | 'to'>
+
+/**
+ * The way back, for `ha failover --abort` and for a failover that stops for safety before the
+ * storage moved (a busy filesystem, a service IP that will not go): the active node gets its
+ * storage, its service IPs (runtime and boot) and its services again, as before the run.
+ */
+const mountBack = (ctx: Ctx): Action | undefined => {
+  const {storage} = ctx.config
+  if (storage.kind === 'mount') return {argv: ['mount', '-t', storage.fstype ?? 'ext4', storage.device ?? '', ctx.config.data_dir], on: ctx.from}
+  if (storage.kind === 'zfs') return {argv: ['zpool', 'import', storage.pool ?? ''], on: ctx.from}
+  return undefined
+}
+
+const fstabBack = (ctx: Ctx): Action => ({edit: fstabPath, on: ctx.from, what: `add ${ctx.config.storage.device} ${ctx.config.data_dir} ${ctx.config.storage.fstype ?? 'ext4'}`})
+
+export const putBackStorage: Step = {
+  actions: (ctx) => [...(mountBack(ctx) ? [mountBack(ctx)!] : []), ...(ctx.config.storage.kind === 'mount' ? [fstabBack(ctx)] : [])],
+  id: 'put-back-storage',
+  on: (ctx) => ctx.from,
+  async post(ctx) {
+    const {kind} = ctx.config.storage
+    if (kind === 'none' || kind === 'manual') return true
+    const from = await ctx.host(ctx.from)
+    return (await storageAttached(from, ctx.config)) && (kind !== 'mount' || (await fstabHasStorage(from, ctx.config)))
+  },
+  async pre(ctx) {
+    if (await storageAttached(await ctx.host(ctx.to), ctx.config)) return `the storage is attached to ${ctx.to} already; the failover is past the point of --abort (finish it with ha failover --resume)`
+    return undefined
+  },
+  async run(ctx) {
+    const from = await ctx.host(ctx.from)
+    if (!(await storageAttached(from, ctx.config))) await ctx.act(mountBack(ctx)!)
+    if (ctx.config.storage.kind === 'mount') {
+      const text = await readText(from, fstabPath)
+      const back = fstabWith(text, ctx.config.storage.device ?? '', ctx.config.data_dir, ctx.config.storage.fstype ?? 'ext4')
+      if (back !== text) await ctx.act(fstabBack(ctx), {content: back})
+    }
+  },
+  title: 'Put the storage back on the active node',
+}
+
+const ipPlan = (ctx: Ctx) =>
+  ctx.config.service_ips.map((ip) => ({
+    add: {argv: ['ip', 'addr', 'add', ip.address, 'dev', ip.interface], on: ctx.from} as Action,
+    announce: {argv: ['arping', '-q', '-U', '-c', '1', '-w', '1', '-I', ip.interface, '-s', bareAddress(ip.address), bareAddress(ip.address)], on: ctx.from} as Action,
+    boot: {edit: interfacesPath, on: ctx.from, what: `add ${ip.address} on ${ip.interface}`} as Action,
+    ip,
+  }))
+
+export const putBackIps: Step = {
+  actions: (ctx) => ipPlan(ctx).flatMap((p) => [p.add, p.announce, p.boot]),
+  id: 'put-back-ips',
+  on: (ctx) => ctx.from,
+  async post(ctx) {
+    const from = await ctx.host(ctx.from)
+    for (const ip of ctx.config.service_ips) if (!(await holdsAddress(from, ip.address)) || !(await bootConfigHolds(from, ip.address))) return false
+    return true
+  },
+  async run(ctx) {
+    const from = await ctx.host(ctx.from)
+    for (const p of ipPlan(ctx)) {
+      if (!(await holdsAddress(from, p.ip.address))) {
+        const heard = await wire(from, p.ip.address, p.ip.interface)
+        if (heard.state === 'answered') throw new HaError(`${p.ip.address} answers ARP from ${heard.macs.join(', ')}: another host holds it; not taken back`)
+        await ctx.act(p.add)
+        await ctx.act(p.announce, {allow: [0, 1]})
+      }
+
+      const text = await readText(from, interfacesPath)
+      const back = withAddress(text, p.ip.interface, p.ip.address)
+      // A boot configuration ha could not edit on the way out may refuse again: the runtime
+      // address is what serves now, so that is reported, not fatal.
+      if (back !== text) await ctx.act(p.boot, {content: back}).catch((error: Error) => ctx.progress(`could not put ${p.ip.address} back into ${interfacesPath} on ${ctx.from}: ${error.message.split('\n')[0]}`))
+    }
+  },
+  title: 'Put the service IPs back on the active node',
+}
+
+export const putBackServices: Step = {
+  actions: (ctx) => [{argv: ctx.config.services.start!, on: ctx.from}],
+  id: 'put-back-services',
+  on: (ctx) => ctx.from,
+  async post(ctx) {
+    return (await serviceState(await ctx.host(ctx.from), ctx.config)) === 'running'
+  },
+  async run(ctx) {
+    await ctx.act({argv: ctx.config.services.start!, on: ctx.from}, {timeoutMs: 10 * 60_000})
+  },
+  title: 'Start the services on the active node again',
+}
+
+export const putBackSteps: Step[] = [putBackStorage, putBackIps, putBackServices]

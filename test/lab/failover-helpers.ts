@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict'
+import {spawnSync} from 'node:child_process'
+
+import {labNetns, labPaths, type LabNode} from '../../src/lab/lab.js'
+import {haBin} from '../helpers/cli.js'
+
+/** The failover lab tests' view of a lab: ha in the admin namespace, ssh to the nodes, what a client sees. */
+export function failoverLab(labDir: string, journalDir: string) {
+  const lab = labPaths(labDir)
+  const address = {primary: '198.18.0.2', secondary: '198.18.0.3'} as const
+  const env = {...process.env, HA_FAILOVER_DIR: journalDir, NO_COLOR: '1'}
+
+  /** ha in the admin namespace; --json output split into its per-step event lines and the final envelope. */
+  function haAdmin(args: string[], extraEnv: NodeJS.ProcessEnv = {}, config = lab.config): Run {
+    const r = spawnSync('ip', ['netns', 'exec', labNetns.admin, process.execPath, haBin, ...args, '--config', config], {
+      encoding: 'utf8',
+      env: {...env, ...extraEnv},
+      timeout: 300_000,
+    })
+    const lines = (r.stdout ?? '').split('\n')
+    const events = []
+    let i = 0
+    for (; i < lines.length; i++) {
+      if (!lines[i].startsWith('{"type":"step"')) break
+      events.push(JSON.parse(lines[i]))
+    }
+
+    let envelope
+    try {
+      envelope = JSON.parse(lines.slice(i).join('\n'))
+    } catch {}
+
+    return {envelope, events, signal: r.signal, status: r.status, stderr: r.stderr ?? '', stdout: r.stdout ?? ''}
+  }
+
+  function ssh(node: LabNode, command: string) {
+    const r = spawnSync(
+      'ip',
+      ['netns', 'exec', labNetns.admin, 'ssh', '-i', lab.adminKey, '-o', `UserKnownHostsFile=${lab.knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=5', `root@${address[node]}`, command],
+      {encoding: 'utf8', timeout: 120_000},
+    )
+    return {status: r.status, stderr: r.stderr ?? '', stdout: r.stdout ?? ''}
+  }
+
+  /** What a client on the lab's network gets from the service IP. */
+  function serviceAnswer(): {greeting?: string; hostname?: string} {
+    const script = 'fetch("http://198.18.0.100:8080/").then(r => r.text()).then(t => process.stdout.write(t), e => { console.error(e.message); process.exit(1) })'
+    const r = spawnSync('ip', ['netns', 'exec', labNetns.admin, process.execPath, '-e', script], {encoding: 'utf8', timeout: 20_000})
+    assert.equal(r.status, 0, `the service IP does not answer: ${r.stderr}`)
+    return JSON.parse(r.stdout)
+  }
+
+  /** The MAC the admin side reaches the service IP at, and each node's own eth0 MAC. */
+  function macs(): {service: string; primary: string; secondary: string} {
+    spawnSync('ip', ['netns', 'exec', labNetns.admin, 'ping', '-c', '1', '-W', '2', '198.18.0.100'])
+    const neigh = spawnSync('ip', ['-n', labNetns.admin, '-j', 'neigh', 'show', '198.18.0.100'], {encoding: 'utf8'})
+    const own = (node: LabNode) => JSON.parse(spawnSync('ip', ['-n', labNetns[node], '-j', 'link', 'show', 'eth0'], {encoding: 'utf8'}).stdout)[0].address
+    return {primary: own('primary'), secondary: own('secondary'), service: JSON.parse(neigh.stdout)[0]?.lladdr}
+  }
+
+  function heldAddresses(node: LabNode): string[] {
+    const r = ssh(node, 'ip -j -4 addr show')
+    assert.equal(r.status, 0, r.stderr)
+    return JSON.parse(r.stdout).flatMap((l: any) => (l.addr_info ?? []).map((a: any) => a.local))
+  }
+
+  /** Content checksums and owners by name of the data directory (ha's own .ha folder aside), on the node holding it. */
+  function dataDirFacts(node: LabNode): string {
+    const r = ssh(node, 'cd /var/opt/sun/xvm && find . -path ./.ha -prune -o -path ./lost+found -prune -o -printf "%p %y %u %g %m\\n" | sort && find . -path ./.ha -prune -o -type f -print | sort | xargs sha256sum')
+    assert.equal(r.status, 0, r.stderr)
+    return r.stdout
+  }
+
+  function assertServes(active: LabNode): void {
+    const standby: LabNode = active === 'primary' ? 'secondary' : 'primary'
+    const answer = serviceAnswer()
+    assert.equal(answer.greeting, 'hello from the shared storage')
+    // The active node carries the primary's identity after a takeover: the name it answers with
+    // is the one the node itself has now, and the MAC behind the service IP is that node's.
+    assert.equal(answer.hostname, ssh(active, 'hostname').stdout.trim())
+    const m = macs()
+    assert.equal(m.service, m[active], `the service IP is answered from ${active}'s MAC`)
+    assert.ok(heldAddresses(active).includes('198.18.0.100'), `${active} holds the service IP`)
+    assert.ok(!heldAddresses(standby).includes('198.18.0.100'), `${standby} no longer holds the service IP`)
+    assert.doesNotMatch(ssh(standby, 'cat /etc/network/interfaces').stdout, /198\.18\.0\.100/, `${standby}'s boot configuration no longer has the service IP`)
+    assert.doesNotMatch(ssh(standby, 'cat /etc/fstab').stdout, /\/var\/opt\/sun\/xvm/, `${standby}'s fstab no longer mounts the storage`)
+    assert.notEqual(ssh(standby, 'mountpoint -q /var/opt/sun/xvm').status, 0, `${standby} has the storage unmounted`)
+  }
+
+  /** Every action that ran is one its step's plan lists, and the steps ran in the plan's order. */
+  function assertRanAsPlanned(plan: Array<{actions: string[]; id: string}>, run: Run): void {
+    assert.deepEqual(
+      run.events.filter((e) => e.event !== 'started').map((e) => e.step),
+      plan.map((s) => s.id),
+    )
+    const ran = run.envelope!.result.ran as Array<{action: string; step: string}>
+    assert.ok(ran.length > 10)
+    for (const r of ran) assert.ok(plan.find((s) => s.id === r.step)!.actions.includes(r.action), `ran but not planned: ${r.step}: ${r.action}`)
+  }
+
+
+  return {assertRanAsPlanned, assertServes, dataDirFacts, haAdmin, heldAddresses, lab, macs, serviceAnswer, ssh}
+}
+
+export interface Run {
+  envelope?: {error?: {actions: string[]; message: string}; result?: any; status: number}
+  events: Array<{duration_ms?: number; event: string; step: string}>
+  signal: NodeJS.Signals | null
+  status: null | number
+  stderr: string
+  stdout: string
+}

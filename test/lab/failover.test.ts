@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict'
+import {readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {after, before, describe, it} from 'node:test'
+
+import {parse, stringify} from 'yaml'
+
+import {labDown, labUp} from '../../src/lab/lab.js'
+import {missingPrerequisite} from '../helpers/prereq.js'
+import {failoverLab} from './failover-helpers.js'
+
+// ha failover end to end between the lab's two controllers (root: / on both), driven from the
+// admin namespace as an admin would: one lab for the whole file, each test leaving a working pair.
+const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping'])
+const labDir = `/tmp/ha-lab-failover-${process.pid}`
+const journalDir = `${labDir}-journal`
+const {assertRanAsPlanned, assertServes, dataDirFacts, haAdmin, lab} = failoverLab(labDir, journalDir)
+
+describe('ha failover between the lab\'s controllers', {skip}, () => {
+  before(async () => {
+    rmSync(journalDir, {force: true, recursive: true})
+    await labUp({labDir})
+  })
+  after(async () => {
+    await labDown({labDir})
+    rmSync(labDir, {force: true, recursive: true})
+    rmSync(journalDir, {force: true, recursive: true})
+  })
+
+  it('refuses without a terminal and without --yes: exit 4 naming --yes, nothing changed', () => {
+    const r = haAdmin(['failover', '--json'])
+    assert.equal(r.status, 4, r.stdout + r.stderr)
+    assert.match(r.envelope!.error!.actions.join(' '), /--yes/)
+    assertServes('primary')
+  })
+
+  it('fails over to the secondary and back, each one command (--yes --json); the plan is what ran; the data is intact', () => {
+    const dataBefore = dataDirFacts('primary')
+    for (const [from, to] of [['primary', 'secondary'], ['secondary', 'primary']] as const) {
+      const plan = haAdmin(['failover', '--plan', '--json'])
+      assert.equal(plan.status, 0, plan.stderr)
+      assert.equal(plan.envelope!.result.from, from)
+      const run = haAdmin(['failover', '--yes', '--json'])
+      assert.equal(run.status, 0, `${run.stdout}\n${run.stderr}`)
+      assert.equal(run.envelope!.result.to, to)
+      assertRanAsPlanned(plan.envelope!.result.plan, run)
+      for (const e of run.events.filter((e) => e.event !== 'started')) assert.equal(typeof e.duration_ms, 'number')
+      assertServes(to)
+      assert.equal(dataDirFacts(to), dataBefore, 'content and owners by name are as before')
+      const status = haAdmin(['status', '--json'])
+      assert.equal(status.status, 0, status.stdout)
+      assert.equal(status.envelope!.result.active, to)
+      assert.equal(status.envelope!.result.epoch, from === 'primary' ? 1 : 2)
+      assert.equal(status.envelope!.result.failover_in_progress, null)
+    }
+  })
+
+  it('finishes with --resume after the driving process is SIGKILLed in the middle of each step in turn', () => {
+    const dataBefore = dataDirFacts('primary')
+    const steps = ['preflight', 'final-backup', 'stop-services', 'release-ips', 'release-storage', 'acquire-storage', 'restore-takeover', 'reboot', 'verify']
+    for (const [i, step] of steps.entries()) {
+      const r = haAdmin(i === 0 ? ['failover', '--yes', '--json'] : ['failover', '--resume', '--json'], {HA_FAILOVER_TEST_KILL_IN: step})
+      assert.equal(r.signal, 'SIGKILL', `killed in ${step}: ${r.stdout}\n${r.stderr}`)
+      assert.equal(r.events.at(-1)?.step, step)
+      const status = haAdmin(['status', '--json'])
+      assert.equal(status.status, 5, `ha status says a failover is in progress after a kill in ${step}`)
+      assert.equal(status.envelope!.result.failover_in_progress.to, 'secondary')
+    }
+
+    const last = haAdmin(['failover', '--resume', '--json'])
+    assert.equal(last.status, 0, `${last.stdout}\n${last.stderr}`)
+    assertServes('secondary')
+    assert.equal(dataDirFacts('secondary'), dataBefore)
+  })
+
+  it('stops with exit 5 when the rebooted node is not back within reboot_timeout, and --resume finishes once it is', () => {
+    const config = parse(readFileSync(lab.config, 'utf8'))
+    config.failover.reboot_timeout = '1s'
+    const short = `${labDir}/ha-short-reboot.yaml`
+    writeFileSync(short, stringify(config))
+    const r = haAdmin(['failover', '--yes', '--json'], {}, short)
+    assert.equal(r.status, 5, `${r.stdout}\n${r.stderr}`)
+    assert.match(r.envelope!.error!.message, /did not come back from its reboot within 1s/)
+    assert.deepEqual(r.envelope!.error!.actions.at(-1), 'ha failover --resume')
+    const resumed = haAdmin(['failover', '--resume', '--json'])
+    assert.equal(resumed.status, 0, `${resumed.stdout}\n${resumed.stderr}`)
+    assertServes('primary')
+  })
+})
