@@ -33,6 +33,8 @@ const wanted = [
   ['mount', '/usr/bin/mount'],
   ['tar', '/usr/bin/tar'],
   ['gzip', '/usr/bin/gzip'],
+  // A real terminal for the tests of what an admin sees and types (confirmations, progress).
+  ['tmux', '/usr/bin/tmux'],
 ]
 const missing = [...new Set(wanted.filter(([, file]) => !existsSync(file)).map(([pkg]) => pkg))]
 if (missing.length > 0) {
