@@ -35,6 +35,10 @@ const wanted = [
   ['gzip', '/usr/bin/gzip'],
   // A real terminal for the tests of what an admin sees and types (confirmations, progress).
   ['tmux', '/usr/bin/tmux'],
+  // Shells whose completion of ha the tests try (bash is there already).
+  ['zsh', '/usr/bin/zsh'],
+  // Renders the man page the build writes (test: it must render without warnings).
+  ['groff-base', '/usr/bin/groff'],
 ]
 const missing = [...new Set(wanted.filter(([, file]) => !existsSync(file)).map(([pkg]) => pkg))]
 if (missing.length > 0) {

@@ -3,7 +3,7 @@ import type {ChalkInstance} from 'chalk'
 
 import {configPathFrom, loadConfig, type LoadedConfig} from './config/load.js'
 import {ExitCode, type ExitCodeValue, HaError} from './errors.js'
-import {Reporter} from './output/reporter.js'
+import {outputOptionsFrom, Reporter} from './output/reporter.js'
 
 export type HaFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof HaCommand)['baseFlags'] & T['flags']>
 
@@ -43,14 +43,7 @@ export abstract class HaCommand<T extends typeof Command> extends Command {
 
   async init(): Promise<void> {
     await super.init()
-    // Decide the output mode from the raw argv so that even a flag-parsing error is rendered
-    // in the mode the caller asked for (a runbook parsing --json must get JSON back).
-    const argv = this.argv
-    this.reporter = new Reporter({
-      color: argv.includes('--no-color') ? false : undefined,
-      json: argv.includes('--json'),
-      quiet: argv.includes('--quiet') || argv.includes('-q'),
-    })
+    this.reporter = new Reporter(outputOptionsFrom(this.argv))
     let signals = 0
     this.onSignal = () => {
       signals++

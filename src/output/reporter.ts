@@ -114,6 +114,21 @@ export class Reporter {
   }
 }
 
+/**
+ * The output mode from the raw argv, before (or without) oclif's parsing, so that even a parse
+ * error or an unknown command is rendered the way the caller asked (a runbook parsing --json
+ * must get JSON back). Nothing after `--` is a flag.
+ */
+export function outputOptionsFrom(argv: string[]): Pick<ReporterOptions, 'color' | 'json' | 'quiet'> {
+  const end = argv.indexOf('--')
+  const flags = end === -1 ? argv : argv.slice(0, end)
+  return {
+    color: flags.includes('--no-color') ? false : undefined,
+    json: flags.includes('--json'),
+    quiet: flags.includes('--quiet') || flags.includes('-q'),
+  }
+}
+
 /** NO_COLOR (any non-empty value) and TERM=dumb turn colour off; chalk 5 alone ignores NO_COLOR. */
 export function colorAllowed(env: NodeJS.ProcessEnv): boolean {
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false

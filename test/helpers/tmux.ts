@@ -26,10 +26,14 @@ const quote = (arg: string) => `'${arg.replaceAll("'", `'\\''`)}'`
 
 /** Starts `ha ARGS` in a fresh 160x50 terminal (wide, so long lines do not wrap); the tmux server is killed after the test. */
 export function haInTerminal(t: {after: (fn: () => void) => void}, args: string[], env: Record<string, string> = {}): Terminal {
-  const socket = `ha-test-${process.pid}-${++counter}`
-  const tmux = (...a: string[]) => execFileSync('tmux', ['-L', socket, '-f', '/dev/null', ...a], {encoding: 'utf8'})
   const assignments = Object.entries({NO_COLOR: '1', ...env}).map(([k, v]) => `${k}=${quote(v)}`)
-  const command = `cd ${quote(repoRoot)} && env ${assignments.join(' ')} ${quote(process.execPath)} ${quote(haBin)} ${args.map(quote).join(' ')}; echo "[exit $?]"; sleep 600`
+  return terminal(t, `cd ${quote(repoRoot)} && env ${assignments.join(' ')} ${quote(process.execPath)} ${quote(haBin)} ${args.map(quote).join(' ')}; echo "[exit $?]"; sleep 600`)
+}
+
+/** A shell command line in a fresh terminal, e.g. an interactive `bash --norc` to try completion in. */
+export function terminal(t: {after: (fn: () => void) => void}, command: string, env: Record<string, string> = {}): Terminal {
+  const socket = `ha-test-${process.pid}-${++counter}`
+  const tmux = (...a: string[]) => execFileSync('tmux', ['-L', socket, '-f', '/dev/null', ...a], {encoding: 'utf8', env: {...process.env, ...env}})
   tmux('new-session', '-d', '-s', 'ha', '-x', '160', '-y', '50', command)
   t.after(() => {
     spawnSync('tmux', ['-L', socket, 'kill-server'])
