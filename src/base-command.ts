@@ -2,7 +2,7 @@ import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 import type {ChalkInstance} from 'chalk'
 
 import {configPathFrom, loadConfig, type LoadedConfig} from './config/load.js'
-import {ExitCode, type ExitCodeValue, HaError} from './errors.js'
+import {ExitCode, type ExitCodeValue, HaError, UsageError} from './errors.js'
 import {outputOptionsFrom, Reporter} from './output/reporter.js'
 
 export type HaFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof HaCommand)['baseFlags'] & T['flags']>
@@ -57,11 +57,11 @@ export abstract class HaCommand<T extends typeof Command> extends Command {
 
   async catch(error: Error): Promise<never> {
     if (error instanceof Errors.ExitError) throw error
-    // oclif's own parse errors (unknown flag, missing argument, bad value) are usage errors.
+    // oclif's own parse errors (unknown flag, extra argument, missing argument, bad value) are
+    // usage errors: named so in --json, exit 2, with the command's help as what to do.
     const usage = 'parse' in error && !(error instanceof HaError)
-    const shown = usage
-      ? new HaError(error.message, {actions: [[this.config.bin, ...(this.id ?? '').split(':').filter(Boolean), '--help'].join(' ')], exitCode: ExitCode.usage})
-      : error
+    const help = [this.config.bin, ...(this.id ?? '').split(':').filter(Boolean), '--help'].join(' ')
+    const shown = usage ? new UsageError(error.message.replace(/\nSee more help with --help$/, ''), {actions: [help]}) : error
     throw new Errors.ExitError(this.reporter.error(shown))
   }
 
