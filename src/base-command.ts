@@ -59,9 +59,12 @@ export abstract class HaCommand<T extends typeof Command> extends Command {
     if (error instanceof Errors.ExitError) throw error
     // oclif's own parse errors (unknown flag, extra argument, missing argument, bad value) are
     // usage errors: named so in --json, exit 2, with the command's help as what to do.
-    const usage = 'parse' in error && !(error instanceof HaError)
+    // A flag's own value check (Flags.integer's min/max) throws a plain Error worded "Parsing --x".
+    const flagValue = /^Parsing --(\S+) \n\t([\s\S]*?)(?:\nSee more help with --help)?$/.exec(error.message)
+    const usage = ('parse' in error || flagValue) && !(error instanceof HaError)
     const help = [this.config.bin, ...(this.id ?? '').split(':').filter(Boolean), '--help'].join(' ')
-    const shown = usage ? new UsageError(error.message.replace(/\nSee more help with --help$/, ''), {actions: [help]}) : error
+    const message = flagValue ? `--${flagValue[1]}: ${flagValue[2]}` : error.message.replace(/\nSee more help with --help$/, '')
+    const shown = usage ? new UsageError(message, {actions: [help]}) : error
     throw new Errors.ExitError(this.reporter.error(shown))
   }
 
