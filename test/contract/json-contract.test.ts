@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {existsSync, readFileSync, writeFileSync} from 'node:fs'
+import {existsSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {test} from 'node:test'
 import {gunzipSync, gzipSync} from 'node:zlib'
@@ -77,6 +77,11 @@ test('the --json envelopes keep their documented shape', (t) => {
   writeFileSync(archive, gzipSync(tarball))
   record('backup verify (failed)', run('backup', 'verify'), 1)
   record('config check', ha(['config', 'check', '--json', '--config', config]), 0)
+  // The fixture controller has a hand-written cron file; ha schedule would rightly refuse it.
+  rmSync(join(root, 'etc/cron.d/ha-backup'))
+  record('schedule install', run('schedule', 'install'), 0)
+  record('schedule show', run('schedule', 'show'), 0)
+  record('schedule remove', run('schedule', 'remove'), 0)
 
   // The failures a runbook meets before anything runs: each one envelope, exit 2, named.
   record('error (config missing)', ha(['backup', '--json', '--config', join(dir, 'missing.yaml')]), 2)
