@@ -39,6 +39,9 @@ const wanted = [
   ['zsh', '/usr/bin/zsh'],
   // Renders the man page the build writes (test: it must render without warnings).
   ['groff-base', '/usr/bin/groff'],
+  // The real cron daemon that runs the schedule ha schedule installs (in its own mount namespace).
+  ['cron', '/usr/sbin/cron'],
+  ['util-linux', '/usr/bin/unshare'],
 ]
 const missing = [...new Set(wanted.filter(([, file]) => !existsSync(file)).map(([pkg]) => pkg))]
 if (missing.length > 0) {
