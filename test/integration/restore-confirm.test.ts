@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
-import {readFileSync} from 'node:fs'
+import {existsSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {describe, test} from 'node:test'
 
-import {ha} from '../helpers/cli.js'
+import {ha, repoRoot} from '../helpers/cli.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 import {changedPaths, dataDirOf, makePair, moveStorage, type Pair, secondarySnapshot} from '../helpers/restore-fixture.js'
 import {haInTerminal} from '../helpers/tmux.js'
@@ -22,6 +22,10 @@ function afterFailover(t: Parameters<typeof makePair>[0]): Pair {
   moveStorage(pair)
   return pair
 }
+
+/** Env that makes the CLI list every module it resolves into `file`. */
+const traced = (file: string) => ({HA_TRACE_IMPORTS: file, NODE_OPTIONS: `--import ${join(repoRoot, 'test/helpers/trace-imports/register.mjs')}`})
+const loadedInquirer = (file: string) => existsSync(file) && readFileSync(file, 'utf8').includes('/@inquirer/')
 
 const restoreArgs = (pair: Pair, ...args: string[]) => ['restore', ...args, '--config', pair.config, '--node', 'secondary']
 
@@ -45,12 +49,25 @@ describe('ha restore confirmation', {skip}, () => {
 
   test('at a terminal "y" restores', async (t) => {
     const pair = afterFailover(t)
-    const term = haInTerminal(t, restoreArgs(pair))
+    const trace = join(pair.dir, 'imports-terminal.txt')
+    const term = haInTerminal(t, restoreArgs(pair), traced(trace))
     await term.waitFor(/Restore onto secondary from backup \S+\? \(y\/N\)/)
     term.type('y')
     assert.equal(await term.exitCode(), 0, term.screen())
     assert.match(term.screen(), /^restored backup \S+ from ctl-a \(primary\) onto secondary/m)
     assert.equal(readFileSync(join(pair.secondary, 'etc/opt/sun/xvm/satellite.conf'), 'utf8'), 'controller=ctl-a\nport=8443\n')
+    assert.ok(loadedInquirer(trace), 'the question loaded @inquirer/prompts')
+  })
+
+  test('@inquirer/prompts is not even loaded when no question is shown (--yes, --dry-run, no terminal)', (t) => {
+    const pair = afterFailover(t)
+    for (const [name, args] of [['dry-run', ['--dry-run']], ['no-terminal', []], ['yes', ['--yes']]] as const) {
+      const trace = join(pair.dir, `imports-${name}.txt`)
+      const r = ha(restoreArgs(pair, ...args), {env: traced(trace)})
+      assert.equal(r.status, name === 'no-terminal' ? 4 : 0, r.stderr)
+      assert.ok(existsSync(trace) && readFileSync(trace, 'utf8').includes('/dist/commands/restore.js'), 'the trace works')
+      assert.equal(loadedInquirer(trace), false, `${name}: @inquirer/prompts was not loaded`)
+    }
   })
 
   test('--takeover shows the hostname old → new and runs only when the node\'s name is typed', async (t) => {
