@@ -88,6 +88,7 @@ test('the --json envelopes keep their documented shape', (t) => {
   writeFileSync(join(dir, 'bad.yaml'), 'data_dir: /x\nnodes: {primary: {hostname: a}, secondary: {hostname: b}}\nservice_ips: [{address: 999.1.1.1/99, interface: eth0}]\n')
   record('error (config invalid)', ha(['config', 'check', '--json', '--config', join(dir, 'bad.yaml')]), 2)
   record('error (unknown command)', ha(['bakup', '--json']), 2)
+  record('error (flag before the command)', ha(['--json', 'bakup']), 2)
   record('error (extra argument)', ha(['backup', 'verify', 'a', 'b', '--json', '--config', config]), 2)
   record('error (unknown flag)', ha(['backup', '--bogus', '--json', '--config', config]), 2)
   record('error (bad flag value)', ha(['backup', '--node', 'third', '--json', '--config', config]), 2)

@@ -58,6 +58,11 @@ test('a typo suggests the command, exits 2 and never runs the guess with the fla
   assert.equal(extra.status, 2)
   assert.match(extra.stderr, /^error: ha check: unexpected argument "extra"$/m)
 
+  const first = ha(['--json', 'backup'])
+  assert.equal(first.status, 2)
+  assert.equal(first.json?.error?.message, 'ha --json backup: the command comes first, then its flags')
+  assert.deepEqual(first.json?.error?.actions, ['ha backup --json'])
+
   const quiet = ha(['xyzzy', '--quiet'])
   assert.equal(quiet.status, 2)
   assert.equal(quiet.stderr, 'ha: "ha xyzzy" is not a command (ha help lists every command)\n')
