@@ -1,5 +1,5 @@
 import {constants, lstatSync} from 'node:fs'
-import {link, open, readFile, rm, unlink} from 'node:fs/promises'
+import {link, open, readFile, rm, rmdir, unlink} from 'node:fs/promises'
 import {hostname} from 'node:os'
 import {basename, dirname} from 'node:path'
 
@@ -129,8 +129,19 @@ export async function removeLock(path: string, expected: LockState): Promise<boo
   try {
     const now = readLockIn(state)
     if (JSON.stringify(now) !== JSON.stringify(expected)) return false
-    await unlink(state.at(lockName)).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== 'ENOENT') throw error
+    await unlink(state.at(lockName)).catch(async (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return
+      // A directory planted under the lock's name: removed only when empty, never recursively.
+      if (error.code === 'EISDIR' || error.code === 'EPERM') {
+        await rmdir(state.at(lockName)).catch((rmdirError: NodeJS.ErrnoException) => {
+          throw new HaError(`${path} is a directory that is not empty (${describeSystemError(rmdirError)}); ha unlock removed nothing`, {
+            actions: [`look at it and move it away by hand (mv ${path} ${path}.planted)`],
+          })
+        })
+        return
+      }
+
+      throw error
     })
     await fsyncDirectory(state.via)
     return true

@@ -1,4 +1,4 @@
-import {closeSync, constants, fstatSync, mkdirSync, openSync, type Stats} from 'node:fs'
+import {closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, type Stats} from 'node:fs'
 import {join} from 'node:path'
 
 import {describeSystemError, HaError} from '../errors.js'
@@ -71,6 +71,8 @@ export function openOwnDir(parent: OwnDir, name: string, options: {create: boole
         continue
       }
 
+      // With O_DIRECTORY, Linux reports a symlink as ENOTDIR: ask lstat (which never follows) which it is.
+      if (code === 'ENOTDIR' && isSymlink(parent.at(name))) throw refuse(path, 'is a symlink', [`remove the symlink (rm ${path}); ha makes the folder again, owned by root, mode 0700`])
       if (code === 'ELOOP') throw refuse(path, 'is a symlink', [`remove the symlink (rm ${path}); ha makes the folder again, owned by root, mode 0700`])
       if (code === 'ENOTDIR') throw refuse(path, 'is not a directory', [`move it out of the way (mv ${path} ${path}.not-ha); ha makes the folder again`])
       throw cannotCreate(path, error)
@@ -114,6 +116,14 @@ export function strictModeProblem(st: Stats): string | undefined {
 export function checkName(name: string): void {
   if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
     throw new Error(`not a single file name: ${JSON.stringify(name)}`)
+  }
+}
+
+function isSymlink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink()
+  } catch {
+    return false
   }
 }
 

@@ -6,6 +6,7 @@ import type {ManifestEntry} from '../backup/manifest.js'
 import type {Config} from '../config/schema.js'
 import {HaError, throwIfAborted} from '../errors.js'
 import {writeFileAtomic} from '../fs/atomic.js'
+import type {OwnDir} from '../fs/own-dir.js'
 import {underRoot} from '../fs/under-root.js'
 import {localBootId, readProductVersion} from '../host-facts.js'
 import {takeLock} from '../lock.js'
@@ -87,8 +88,9 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
   // A dry run changes nothing, so it takes no lock; every run refuses an unsafe .ha before use.
   const lock = options.dryRun ? undefined : await takeLock(config, node, 'ha restore')
   let staged: StagedArchive | undefined
-  const state = openStateDir(node.config, config, {create: !options.dryRun})
+  let state: OwnDir | undefined
   try {
+    state = openStateDir(node.config, config, {create: !options.dryRun})
     if (state) openStateSubdir(state, 'undo', {create: false})?.close()
     openBackupsDir(node.config, config, {create: false})?.close()
     const unfinished = await unfinishedRun(undoRoot(stateDir))
