@@ -75,7 +75,7 @@ test('a symlinked .ha is refused by every command, naming it and the fix; nothin
   assert.equal(readlinkSync(state), canary, 'the planted link itself is left for the admin to look at')
 })
 
-test('a symlinked .ha/backups or .ha/undo is refused, never followed', {skip}, async (t) => {
+test('a symlinked .ha/backups, .ha/undo or .ha/staging is refused, never followed', {skip}, async (t) => {
   const {canary, run, state} = await setup(t)
   assert.equal(run('backup').status, 0)
   const before = tree(canary)
@@ -95,6 +95,11 @@ test('a symlinked .ha/backups or .ha/undo is refused, never followed', {skip}, a
     assertRefused(run(...args), 1, `${undo} is a symlink`, /ha refuses to use it/)
   }
 
+  // Without a /var/tmp under the root, staging goes to .ha/staging: a link there is refused too.
+  execFileSync('rm', [undo])
+  const staging = join(state, 'staging')
+  symlinkSync(canary, staging)
+  for (const args of [['restore'], ['restore', '--dry-run']]) assertRefused(run(...args), 1, `${staging} is a symlink`, /ha refuses to use it/)
   assert.deepEqual(tree(canary), before, 'the canary folder is unchanged')
 })
 
