@@ -1,4 +1,5 @@
 import type {Config} from '../config/schema.js'
+import type {OwnDir} from '../fs/own-dir.js'
 import {takeLock} from '../lock.js'
 import type {LocalNode} from '../nodes.js'
 import {backupsDirOn, openBackupsDir} from '../state-dir.js'
@@ -25,8 +26,9 @@ export interface VerifyBackupsResult {
 export async function verifyBackups(config: Config, node: LocalNode, wanted?: string): Promise<VerifyBackupsResult> {
   const dir = backupsDirOn(node.config, config)
   const lock = await takeLock(config, node, 'ha backup verify')
-  const backups = openBackupsDir(node.config, config, {create: false})
+  let backups: OwnDir | undefined
   try {
+    backups = openBackupsDir(node.config, config, {create: false})
     const all = backups ? await listBackups(dir) : []
     const chosen = wanted ? [findBackup(all, wanted, dir)] : all
     const archives: VerifyReport[] = []

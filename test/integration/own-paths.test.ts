@@ -84,6 +84,7 @@ test('a symlinked .ha/backups, .ha/undo or .ha/staging is refused, never followe
   symlinkSync(canary, backups)
   for (const args of [['backup'], ['backup', 'verify'], ['backup', 'list'], ['restore', '--dry-run']]) {
     assertRefused(run(...args), 1, `${backups} is a symlink`, /ha refuses to use it/)
+    assert.ok(!existsSync(join(state, 'ha.lock')), `${args.join(' ')}: the lock is released on the way out`)
   }
 
   // The folder itself, swapped back; now undo and staging as links.
@@ -93,6 +94,7 @@ test('a symlinked .ha/backups, .ha/undo or .ha/staging is refused, never followe
   symlinkSync(canary, undo)
   for (const args of [['restore'], ['restore', '--undo'], ['restore', '--resume'], ['restore', '--dry-run']]) {
     assertRefused(run(...args), 1, `${undo} is a symlink`, /ha refuses to use it/)
+    assert.ok(!existsSync(join(state, 'ha.lock')), `${args.join(' ')}: the lock is released on the way out`)
   }
 
   // Without a /var/tmp under the root, staging goes to .ha/staging: a link there is refused too.
