@@ -10,7 +10,7 @@ import {readOwnFile} from './fs/bounded-read.js'
 import {createExclusive, tempNameFor} from './fs/exclusive.js'
 import {openDataDir, openOwnDir, type OwnDir} from './fs/own-dir.js'
 import type {LocalNode} from './nodes.js'
-import {lockName, lockPathOn} from './state-dir.js'
+import {lockPathOn} from './state-dir.js'
 
 /**
  * One ha operation that writes at a time per data directory: backup (and its pruning), verify
@@ -67,6 +67,7 @@ export async function takeLock(config: Config, node: LocalNode, command: string)
 /** `path` is `<data_dir>/.ha/ha.lock`; `.ha` is opened (and made) as a folder of ha's own. */
 export async function acquireLock(path: string, command: string, options: {node?: string} = {}): Promise<Lock> {
   const state = openLockDir(path, true)!
+  const name = basename(path)
   try {
     const owner: LockOwner = {
       boot_id: await currentBootId(),
@@ -80,8 +81,8 @@ export async function acquireLock(path: string, command: string, options: {node?
     }
     // Two attempts: the second only after a stale lock was broken.
     for (let attempt = 0; attempt < 2; attempt++) {
-      if (await createLock(state, owner)) return {owner, path, release: () => releaseLock(path, owner)}
-      const found = readLockIn(state)
+      if (await createLock(state, owner, name)) return {owner, path, release: () => releaseLock(path, owner)}
+      const found = readLockIn(state, name)
       if (found.state === 'absent') continue
       if (found.state === 'untrusted') throw untrustedLock(path, found.problem)
       const holder = found.owner
@@ -99,7 +100,7 @@ export async function acquireLock(path: string, command: string, options: {node?
         })
       }
 
-      await breakStaleLock(state, holder)
+      await breakStaleLock(state, holder, name)
     }
 
     throw new LockedError(`could not take ${path}: another run took it first`, {actions: ['run again']})
@@ -113,7 +114,7 @@ export function inspectLock(path: string): LockState {
   const state = openLockDir(path, false)
   if (!state) return {state: 'absent'}
   try {
-    return readLockIn(state)
+    return readLockIn(state, basename(path))
   } finally {
     state.close()
   }
@@ -126,14 +127,15 @@ export function inspectLock(path: string): LockState {
 export async function removeLock(path: string, expected: LockState): Promise<boolean> {
   const state = openLockDir(path, false)
   if (!state) return false
+  const name = basename(path)
   try {
-    const now = readLockIn(state)
+    const now = readLockIn(state, name)
     if (JSON.stringify(now) !== JSON.stringify(expected)) return false
-    await unlink(state.at(lockName)).catch(async (error: NodeJS.ErrnoException) => {
+    await unlink(state.at(name)).catch(async (error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT') return
       // A directory planted under the lock's name: removed only when empty, never recursively.
       if (error.code === 'EISDIR' || error.code === 'EPERM') {
-        await rmdir(state.at(lockName)).catch((rmdirError: NodeJS.ErrnoException) => {
+        await rmdir(state.at(name)).catch((rmdirError: NodeJS.ErrnoException) => {
           throw new HaError(`${path} is a directory that is not empty (${describeSystemError(rmdirError)}); ha unlock removed nothing`, {
             actions: [`look at it and move it away by hand (mv ${path} ${path}.planted)`],
           })
@@ -150,9 +152,8 @@ export async function removeLock(path: string, expected: LockState): Promise<boo
   }
 }
 
-/** The lock folder: `.ha` checked as a folder of ha's own, inside the data directory. */
+/** The lock's folder (`.ha` for a data directory's lock), checked as a folder of ha's own. */
 export function openLockDir(path: string, create: boolean): OwnDir | undefined {
-  if (basename(path) !== lockName) throw new Error(`not a lock path: ${path}`)
   const data = openDataDir(dirname(dirname(path)))
   try {
     return openOwnDir(data, basename(dirname(path)), {create})
@@ -162,8 +163,8 @@ export function openLockDir(path: string, create: boolean): OwnDir | undefined {
 }
 
 /** Written whole to an exclusive temp file, then linked to the lock name: link fails if any lock exists. */
-async function createLock(state: OwnDir, owner: LockOwner): Promise<boolean> {
-  const temp = tempNameFor(lockName)
+async function createLock(state: OwnDir, owner: LockOwner, name: string): Promise<boolean> {
+  const temp = tempNameFor(name)
   const handle = await createExclusive(state.at(temp), `${state.path}/${temp}`)
   try {
     try {
@@ -173,12 +174,12 @@ async function createLock(state: OwnDir, owner: LockOwner): Promise<boolean> {
       await handle.close()
     }
 
-    await link(state.at(temp), state.at(lockName))
+    await link(state.at(temp), state.at(name))
     await fsyncDirectory(state.via)
     return true
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false
-    throw new HaError(`cannot create lock ${state.path}/${lockName}: ${describeSystemError(error)}`, {
+    throw new HaError(`cannot create lock ${state.path}/${name}: ${describeSystemError(error)}`, {
       actions: [`check that ${state.path} is on a mounted, writable filesystem`],
     })
   } finally {
@@ -186,8 +187,8 @@ async function createLock(state: OwnDir, owner: LockOwner): Promise<boolean> {
   }
 }
 
-function readLockIn(state: OwnDir): LockState {
-  const read = readOwnFile(state.at(lockName), maxLockBytes)
+function readLockIn(state: OwnDir, name: string): LockState {
+  const read = readOwnFile(state.at(name), maxLockBytes)
   if (read === undefined) return {state: 'absent'}
   if ('problem' in read) return {problem: read.problem, state: 'untrusted'}
   const problem = lockOwnerProblem(read.bytes)
@@ -250,9 +251,9 @@ async function releaseLock(path: string, owner: LockOwner): Promise<void> {
 
   if (!state) return
   try {
-    const found = readLockIn(state)
+    const found = readLockIn(state, basename(path))
     if (found.state === 'held' && found.owner.pid === owner.pid && found.owner.start_ticks === owner.start_ticks && found.owner.boot_id === owner.boot_id) {
-      await unlink(state.at(lockName)).catch(() => {})
+      await unlink(state.at(basename(path))).catch(() => {})
     }
   } finally {
     state.close()
@@ -264,8 +265,8 @@ async function releaseLock(path: string, owner: LockOwner): Promise<void> {
  * second exclusive file first and re-reads the lock, so it never removes a lock that a live run
  * created in between. A breaker file older than a minute was left by a run killed mid-break.
  */
-async function breakStaleLock(state: OwnDir, stale: LockOwner): Promise<void> {
-  const breaker = `${lockName}.break`
+async function breakStaleLock(state: OwnDir, stale: LockOwner, name: string): Promise<void> {
+  const breaker = `${name}.break`
   try {
     const handle = await open(state.at(breaker), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600)
     await handle.close()
@@ -280,9 +281,9 @@ async function breakStaleLock(state: OwnDir, stale: LockOwner): Promise<void> {
   }
 
   try {
-    const now = readLockIn(state)
+    const now = readLockIn(state, name)
     if (now.state === 'held' && JSON.stringify(now.owner) === JSON.stringify(stale)) {
-      await unlink(state.at(lockName)).catch(() => {})
+      await unlink(state.at(name)).catch(() => {})
       await fsyncDirectory(state.via)
     }
   } finally {
