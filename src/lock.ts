@@ -64,8 +64,20 @@ export async function takeLock(config: Config, node: LocalNode, command: string)
   }
 }
 
-/** `path` is `<data_dir>/.ha/ha.lock`; `.ha` is opened (and made) as a folder of ha's own. */
-export async function acquireLock(path: string, command: string, options: {node?: string} = {}): Promise<Lock> {
+/**
+ * Attempts in one process run one after another: they share the process's temp name, and the
+ * second then finds the first's live lock (exit 11) as a second process would.
+ */
+let attempts: Promise<unknown> = Promise.resolve()
+
+/** `path` is `<data_dir>/.ha/ha.lock` (or the lab's); its folder is opened (and made) as a folder of ha's own. */
+export function acquireLock(path: string, command: string, options: {node?: string} = {}): Promise<Lock> {
+  const attempt = attempts.then(() => acquireOnce(path, command, options))
+  attempts = attempt.catch(() => {})
+  return attempt
+}
+
+async function acquireOnce(path: string, command: string, options: {node?: string}): Promise<Lock> {
   const state = openLockDir(path, true)!
   const name = basename(path)
   try {
