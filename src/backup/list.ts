@@ -1,6 +1,6 @@
 import type {Config} from '../config/schema.js'
 import type {LocalNode} from '../nodes.js'
-import {backupsDirOn} from '../state-dir.js'
+import {backupsDirOn, openBackupsDir} from '../state-dir.js'
 import {listBackups} from './store.js'
 
 export interface BackupListItem {
@@ -26,6 +26,8 @@ export interface BackupListResult {
 
 export async function listBackupsReport(config: Config, node: LocalNode): Promise<BackupListResult> {
   const dir = backupsDirOn(node.config, config)
+  // Read-only, so no lock; but a symlinked or foreign backups folder is refused, not followed.
+  openBackupsDir(node.config, config, {create: false})?.close()
   const backups = (await listBackups(dir)).map((b) => ({
     created_at: b.manifest?.created_at ?? null,
     file: b.file,

@@ -2,7 +2,8 @@ import {readdir, readFile, rm, stat} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {HaError} from '../errors.js'
-import {fsyncDirectory, writeFileAtomic} from '../fs/atomic.js'
+import {fsyncDirectory, writeFileAtomicIn} from '../fs/atomic.js'
+import type {OwnDir} from '../fs/own-dir.js'
 import {readManifest} from './archive.js'
 import type {BackupManifest} from './manifest.js'
 
@@ -93,9 +94,10 @@ export async function readVerification(dir: string, id: string): Promise<undefin
   }
 }
 
-export async function recordVerification(dir: string, id: string, problems: string[]): Promise<Verification> {
+/** `dir` is the backups folder held open (src/fs/own-dir.ts): the record never goes through a symlink. */
+export async function recordVerification(dir: OwnDir, id: string, problems: string[]): Promise<Verification> {
   const verification = {at: new Date().toISOString(), ok: problems.length === 0, problems}
-  await writeFileAtomic(join(dir, id + verifySuffix), `${JSON.stringify(verification, null, 1)}\n`, 0o600)
+  await writeFileAtomicIn(dir, id + verifySuffix, `${JSON.stringify(verification, null, 1)}\n`, 0o600)
   return verification
 }
 

@@ -1,7 +1,8 @@
 import type {Config} from '../config/schema.js'
-import {acquireLock} from '../lock.js'
+import type {OwnDir} from '../fs/own-dir.js'
+import {takeLock} from '../lock.js'
 import type {LocalNode} from '../nodes.js'
-import {backupsDirOn, lockPathOn} from '../state-dir.js'
+import {backupsDirOn, openBackupsDir} from '../state-dir.js'
 import {verifyArchive} from './archive.js'
 import {findBackup, listBackups, recordVerification} from './store.js'
 
@@ -24,19 +25,22 @@ export interface VerifyBackupsResult {
  */
 export async function verifyBackups(config: Config, node: LocalNode, wanted?: string): Promise<VerifyBackupsResult> {
   const dir = backupsDirOn(node.config, config)
-  const lock = await acquireLock(lockPathOn(node.config, config), 'ha backup verify')
+  const lock = await takeLock(config, node, 'ha backup verify')
+  let backups: OwnDir | undefined
   try {
-    const all = await listBackups(dir)
+    backups = openBackupsDir(node.config, config, {create: false})
+    const all = backups ? await listBackups(dir) : []
     const chosen = wanted ? [findBackup(all, wanted, dir)] : all
     const archives: VerifyReport[] = []
     for (const backup of chosen) {
       const result = await verifyArchive(backup.file)
-      await recordVerification(dir, backup.id, result.problems)
+      await recordVerification(backups!, backup.id, result.problems)
       archives.push({bytes: result.bytes, id: backup.id, members: result.members, ok: result.problems.length === 0, problems: result.problems})
     }
 
     return {archives, dir}
   } finally {
+    backups?.close()
     await lock.release()
   }
 }

@@ -6,11 +6,12 @@ import type {ManifestEntry} from '../backup/manifest.js'
 import type {Config} from '../config/schema.js'
 import {HaError, throwIfAborted} from '../errors.js'
 import {writeFileAtomic} from '../fs/atomic.js'
+import type {OwnDir} from '../fs/own-dir.js'
 import {underRoot} from '../fs/under-root.js'
 import {localBootId, readProductVersion} from '../host-facts.js'
-import {acquireLock} from '../lock.js'
+import {takeLock} from '../lock.js'
 import type {LocalNode} from '../nodes.js'
-import {backupsDirOn, dataDirOn, lockPathOn, stateDirOn} from '../state-dir.js'
+import {backupsDirOn, dataDirOn, openBackupsDir, openStateDir, openStateSubdir, stateDirOn} from '../state-dir.js'
 import {extractToStaging, type StagedArchive, stagedPath} from './extract.js'
 import {installPlan, prepareUndo, writeJournal} from './install.js'
 import type {ParsedMaps} from './map-flag.js'
@@ -85,10 +86,14 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
   const dataDir = dataDirOn(node.config, config)
   const stateDir = stateDirOn(node.config, config)
   await requireDirectory(dataDir)
-  await mkdir(stateDir, {mode: 0o700, recursive: true})
-  const lock = await acquireLock(lockPathOn(node.config, config), options.dryRun ? 'ha restore --dry-run' : 'ha restore')
+  // A dry run changes nothing, so it takes no lock; every run refuses an unsafe .ha before use.
+  const lock = options.dryRun ? undefined : await takeLock(config, node, 'ha restore')
   let staged: StagedArchive | undefined
+  let state: OwnDir | undefined
   try {
+    state = openStateDir(node.config, config, {create: !options.dryRun})
+    if (state) openStateSubdir(state, 'undo', {create: false})?.close()
+    openBackupsDir(node.config, config, {create: false})?.close()
     const unfinished = await unfinishedRun(undoRoot(stateDir))
     if (unfinished) {
       const message = `restore run ${unfinished.run} did not finish (it stopped ${unfinished.state === 'prepared' ? 'while installing files' : 'while re-owning the data directory'})`
@@ -106,7 +111,10 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
     }
 
     const stagingParent = await chooseStagingParent(root, stateDir)
-    await removeStaleStaging(stagingParent)
+    // .ha/staging is a folder of ha's own: made and checked here, never reached through a symlink.
+    if (state && stagingParent === join(stateDir, 'staging')) openStateSubdir(state, 'staging', {create: true})!.close()
+    // Only under the lock: a dry run must not remove the staging folder of a real run going on.
+    if (lock) await removeStaleStaging(stagingParent)
     const {backup, passed_over} = await selectBackup(backupsDirOn(node.config, config), options.backup)
     for (const p of passed_over) warn(`passed over newer archive ${p.id}: ${p.reason}`)
     progress(`using backup ${backup.id} (taken on ${backup.manifest.host.hostname} at ${backup.manifest.created_at})`)
@@ -216,6 +224,7 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
     }
 
     const undoBase = undoRoot(stateDir)
+    openStateSubdir(state!, 'undo', {create: true})!.close()
     const runId = await nextRunId(undoBase)
     const undoDir = join(undoBase, runId)
     const installOptions = {
@@ -255,7 +264,8 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
     return {...base, duration_ms: Date.now() - started, reown: reowned, run_id: runId, undo_dir: undoDir}
   } finally {
     await staged?.remove().catch(() => {})
-    await lock.release()
+    state?.close()
+    await lock?.release()
   }
 }
 
