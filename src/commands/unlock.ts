@@ -1,8 +1,7 @@
-import {Flags} from '@oclif/core'
 
 import {HaCommand} from '../base-command.js'
-import {ExitCode, HaError} from '../errors.js'
-import {nodeFlag} from '../flags.js'
+import {ExitCode} from '../errors.js'
+import {nodeFlag, yesFlag} from '../flags.js'
 
 export default class Unlock extends HaCommand<typeof Unlock> {
   static description =
@@ -12,7 +11,7 @@ export default class Unlock extends HaCommand<typeof Unlock> {
 
   static flags = {
     node: nodeFlag,
-    yes: Flags.boolean({description: 'break the lock without asking (for scripts); the checks still run'}),
+    yes: yesFlag,
   }
 
   static summary = 'Break a stale lock (journalled; refuses while its holder still runs)'
@@ -26,13 +25,9 @@ export default class Unlock extends HaCommand<typeof Unlock> {
     const node = localNode(config, flags.node, path)
     const result = await unlockDataDir({
       config,
-      // Until the shared prompt seam (src/prompt.ts) asks at a terminal, --yes is the confirmation.
       async confirm(action) {
-        if (flags.yes) return
-        throw new HaError(`${action}: this needs a confirmation; nothing was changed`, {
-          actions: ['run it again with --yes once you are sure'],
-          exitCode: ExitCode.needsConfirmation,
-        })
+        const {confirmAction} = await import('../prompt.js')
+        await confirmAction({action, yes: flags.yes})
       },
       node,
       onProgress: (m) => this.reporter.info(m),
