@@ -1,4 +1,3 @@
-
 import {HaCommand} from '../base-command.js'
 import {ExitCode} from '../errors.js'
 import {nodeFlag, yesFlag} from '../flags.js'
