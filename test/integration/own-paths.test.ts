@@ -34,7 +34,9 @@ async function setup(t: Parameters<typeof tempDir>[0]) {
   const canary = join(dir, 'canary')
   mkdirSync(canary)
   writeFileSync(join(canary, 'precious'), 'do not touch\n', {mode: 0o644})
-  const run = (...args: string[]): HaRun => ha([...args, '--config', configPath, '--node', 'primary'], {timeoutMs: 30_000})
+  // A restore that would change the host is confirmed with --yes, as a script does: these tests are about what it refuses.
+  const confirmed = (args: string[]) => (args[0] === 'restore' && !args.includes('--dry-run') ? [...args, '--yes'] : args)
+  const run = (...args: string[]): HaRun => ha([...confirmed(args), '--config', configPath, '--node', 'primary'], {timeoutMs: 30_000})
   const {config} = await loadConfig(configPath)
   return {canary, config, configPath, data, dir, root, run, state}
 }
