@@ -11,11 +11,12 @@ import type {LocalNode} from '../nodes.js'
 import {backupsDirOn, dataDirOn, lockPathOn, stateDirOn} from '../state-dir.js'
 import {localAttachment} from '../storage/attachment.js'
 import {haVersion} from '../version.js'
-import {verifyArchive, writeArchive} from './archive.js'
-import {collect, loadManifestSpec} from './collect.js'
+import {writeArchive} from './archive.js'
+import {backupExcludes, collect, loadManifestSpec, specCoverage} from './collect.js'
 import {type BackupManifest, manifestFormat, type MissingEntry} from './manifest.js'
 import {selectForPruning} from './retention.js'
 import {archiveSuffix, backupId, listBackups, recordVerification, removeBackup, removeLeftovers, tempPrefix} from './store.js'
+import {validateArchive} from './validate-archive.js'
 
 const debug = createDebug('ha:backup')
 
@@ -86,9 +87,9 @@ export async function runBackup({config, ifAttached, node, onProgress = () => {}
     const productVersion = await readProductVersion(root, config.version_file, config.version_key)
     onProgress(`collecting files under ${root}`)
     // The data directory is never saved into itself (a glob like /var/opt/** would recurse).
-    const collected = await collect(root, specs, [...config.backup.exclude, config.data_dir, `${config.data_dir}/**`], signal)
+    const collected = await collect(root, specs, backupExcludes(config), signal)
     debug('collected %d entries in %d ms', collected.entries.length, Date.now() - started)
-    const existing = await listBackups(dir)
+    const existing = (await listBackups(dir)).backups
     const seq = Math.max(0, ...existing.map((b) => b.manifest?.seq ?? 0)) + 1
     const createdAt = new Date()
     const id = backupId(createdAt, seq)
@@ -111,7 +112,9 @@ export async function runBackup({config, ifAttached, node, onProgress = () => {}
     debug('written and fsync\'d at %d ms', Date.now() - started)
     if (signal?.aborted) throw new InterruptedError()
     onProgress('verifying the new archive')
-    const verified = await verifyArchive(temp)
+    // The same judgement restore will make (including this node's spec), so an archive restore
+    // would refuse never gets a final name.
+    const verified = await validateArchive(temp, {covers: specCoverage(specs, backupExcludes(config)), signal})
     debug('verified at %d ms', Date.now() - started)
     if (signal?.aborted) throw new InterruptedError()
     if (verified.problems.length > 0) {
@@ -121,11 +124,14 @@ export async function runBackup({config, ifAttached, node, onProgress = () => {}
       })
     }
 
+    // The record first, then the final name: a run killed in between leaves a record without an
+    // archive (harmless), never an archive without its record. Neither check nor restore decides
+    // by the record anyway; both re-read the archive itself.
+    const verification = await recordVerification(dir, id, [])
     const file = join(dir, id + archiveSuffix)
     await rename(temp, file)
     temp = undefined
     await fsyncDirectory(dir)
-    const verification = await recordVerification(dir, id, [])
 
     // The listing taken before writing is still the directory's content: the lock is held.
     const all = [{file, id, manifest, size: (await stat(file)).size, verification}, ...existing]

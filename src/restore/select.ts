@@ -1,52 +1,69 @@
-import {findBackup, listBackups, type StoredBackup} from '../backup/store.js'
-import {HaError} from '../errors.js'
+import {chooseArchive, type PassedOver} from '../backup/choose-archive.js'
+import type {SpecCoverage} from '../backup/collect.js'
+import {describeSkipped, findBackup, listBackups, type StoredBackup} from '../backup/store.js'
+import {HaError, InterruptedError} from '../errors.js'
+import {ArchiveRejected, extractToStaging, type StagedArchive} from './extract.js'
 
 /**
- * Which archive a restore uses: the one --backup names, else the newest (by the archives' own
- * sequence number) whose last verification passed. Newer archives that are unverified, failed
- * verification or cannot be read are passed over and reported, never silently used. Whatever
- * is chosen is checked again, member by member, while it is extracted.
+ * Which archive a restore uses, and its staged copy: the one --backup names, else the choice
+ * chooseArchive makes (the same function `ha check` asks), where examining a candidate is
+ * extracting it — the extraction is the full validation. Newer archives that fail are passed
+ * over and reported, never silently.
  */
 export interface Selected {
   backup: StoredBackup & {manifest: NonNullable<StoredBackup['manifest']>}
   /** Newer archives that were passed over, with why. */
-  passed_over: Array<{id: string; reason: string}>
+  passed_over: PassedOver[]
+  /** Names in the backups folder that are not regular files, with why (warnings). */
+  skipped: string[]
+  staged: StagedArchive
 }
 
-export async function selectBackup(dir: string, wanted: string | undefined): Promise<Selected> {
-  const all = await listBackups(dir)
+export interface SelectOptions {
+  covers: SpecCoverage
+  signal?: AbortSignal
+  stagingParent: string
+}
+
+export async function selectAndStage(dir: string, wanted: string | undefined, options: SelectOptions): Promise<Selected> {
+  const listing = await listBackups(dir)
+  const skipped = listing.skipped.map((s) => describeSkipped(s))
+  const stage = (backup: StoredBackup) => extractToStaging(backup.file, options.stagingParent, {covers: options.covers, signal: options.signal})
   if (wanted !== undefined) {
-    const backup = findBackup(all, wanted, dir)
+    const backup = findBackup(listing.backups, wanted, dir)
     if (!backup.manifest) {
-      throw new HaError(`backup ${backup.id} in ${dir} cannot be read: ${backup.readError}`, {
+      throw new HaError(`backup ${backup.id} in ${dir} cannot be read: ${backup.readError}; nothing was changed`, {
         actions: ['choose another archive with --backup ID (ha backup list shows them)'],
       })
     }
 
-    return {backup: backup as Selected['backup'], passed_over: []}
+    return {backup: backup as Selected['backup'], passed_over: [], skipped, staged: await stage(backup)}
   }
 
-  const passed: Selected['passed_over'] = []
-  for (const backup of all) {
-    if (!backup.manifest) {
-      passed.push({id: backup.id, reason: `cannot be read: ${backup.readError}`})
-    } else if (!backup.verification) {
-      passed.push({id: backup.id, reason: 'never verified (ha backup verify checks it)'})
-    } else if (!backup.verification.ok) {
-      passed.push({id: backup.id, reason: `failed verification: ${backup.verification.problems[0] ?? 'see ha backup verify'}`})
-    } else {
-      return {backup: backup as Selected['backup'], passed_over: passed}
+  const candidates = listing.backups.map((b) => ({...b, readError: b.readError, seq: b.manifest?.seq}))
+  const choice = await chooseArchive(candidates, async (backup) => {
+    try {
+      return {ok: true as const, value: await stage(backup)}
+    } catch (error) {
+      if (error instanceof InterruptedError || !(error instanceof ArchiveRejected)) throw error
+      return {ok: false as const, problems: error.problems}
     }
-  }
+  })
+  if (choice.chosen) return {backup: choice.chosen.candidate as Selected['backup'], passed_over: choice.passed_over, skipped, staged: choice.chosen.value}
 
+  const all = listing.backups.length
+  // Every problem of every archive, so each refused path is named (the --json details hold the same).
+  const why = choice.passed_over.map((p) => `\n  ${p.id}:${p.problems.map((problem) => `\n    ${problem}`).join('')}`).join('')
   throw new HaError(
-    all.length === 0 ? `no backup archives in ${dir}` : `none of the ${all.length} archives in ${dir} is verified`,
+    all === 0
+      ? `no backup archives in ${dir}${skipped.length > 0 ? ` (${skipped.length} other names skipped: ${skipped.join('; ')})` : ''}; nothing was changed`
+      : `none of the ${all} archives in ${dir} can be restored; nothing was changed:${why}`,
     {
       actions: [
         'run ha backup on the primary if it is still up (the archive travels with the shared storage)',
-        'or ha backup verify, then ha restore --backup ID',
+        'ha backup verify lists every problem of every archive',
       ],
-      details: {passed_over: passed},
+      details: {passed_over: choice.passed_over, skipped},
     },
   )
 }

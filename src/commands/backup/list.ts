@@ -21,7 +21,7 @@ export default class BackupList extends HaCommand<typeof BackupList> {
     const {listBackupsReport} = await import('../../backup/list.js')
     const {renderList} = await import('../../backup/render.js')
     const node = localNode(config, flags.node, path)
-    const result = await listBackupsReport(config, node)
+    const result = await listBackupsReport(config, node, (m) => this.reporter.warn(m))
     this.finish(result, ExitCode.ok, renderList)
   }
 }

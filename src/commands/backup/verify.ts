@@ -26,7 +26,7 @@ export default class BackupVerify extends HaCommand<typeof BackupVerify> {
     const {verifyBackups} = await import('../../backup/verify.js')
     const {renderVerify} = await import('../../backup/render.js')
     const node = localNode(config, flags.node, path)
-    const result = await verifyBackups(config, node, args.id)
+    const result = await verifyBackups(config, node, args.id, (m) => this.reporter.warn(m))
     const failed = result.archives.filter((a) => !a.ok)
     this.finish(result, failed.length > 0 ? ExitCode.failed : ExitCode.ok, renderVerify, failed.length > 0 ? `${failed.map((a) => `${a.id}: ${a.problems[0]}`).join('; ')}` : undefined)
   }

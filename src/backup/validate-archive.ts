@@ -1,0 +1,528 @@
+import {createHash, type Hash} from 'node:crypto'
+import {constants} from 'node:fs'
+import {type FileHandle, open} from 'node:fs/promises'
+import {posix} from 'node:path'
+import {Readable} from 'node:stream'
+import {createGunzip} from 'node:zlib'
+import {Parser, type ReadEntry} from 'tar'
+
+import {describeSystemError} from '../errors.js'
+import {archiveByteBudget, ByteLimit} from './archive.js'
+import type {SpecCoverage} from './collect.js'
+import {
+  type BackupManifest,
+  type EntryRole,
+  type EntryType,
+  filesPrefix,
+  manifestByteLimit,
+  manifestFormat,
+  type ManifestEntry,
+  manifestMember,
+  memberFor,
+} from './manifest.js'
+
+/**
+ * The one judgement of a backup archive: `ha backup` (its own new archive), `ha backup verify`,
+ * `ha backup list`, `ha check` (backup_age) and `ha restore` all call validateArchive, so they
+ * cannot disagree about the same bytes. Restore's extraction is this same scan with a sink that
+ * writes the admitted members into staging.
+ *
+ * Restore reads an archive from shared storage that anything with write access to the data
+ * directory could have crafted. The manifest is checked field by field before a single member is
+ * extracted: every limit below is what keeps a hostile archive from filling the disk, nesting
+ * paths past PATH_MAX or naming a path outside the saved tree.
+ */
+export const limits = {
+  manifestBytes: manifestByteLimit,
+  /** Entries per archive: the state kept outside the data directory is hundreds of files, not millions. */
+  entries: 200_000,
+  /** Sum of all saved file sizes; anything beyond is a decompression bomb, not controller state. */
+  totalBytes: 4 * 1024 * 1024 * 1024,
+  /** Components of a saved host path ("/etc/ssh/x" is 3). */
+  depth: 48,
+  /** Bytes of a saved host path, or of a symlink's target. */
+  pathBytes: 1024,
+} as const
+
+// JSON can spell a lone UTF-16 surrogate ("\\udc80"): no file name on disk is that, and writing
+// it would silently become U+FFFD, a different path from the one checked.
+const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
+const roles: readonly EntryRole[] = ['accounts', 'identity', 'state']
+const types: readonly EntryType[] = ['directory', 'file', 'symlink']
+
+/**
+ * Problems with one host path as text, or undefined when it is clean: absolute, normalised, no
+ * `.`/`..`/empty components, no NUL or newline, within the depth and length limits.
+ */
+export function hostPathProblem(path: string): string | undefined {
+  if (!path.startsWith('/')) return 'is not absolute'
+  if (path === '/') return 'is the root itself'
+  if (/[\0\n\r]/.test(path)) return 'contains a NUL or line break'
+  if (loneSurrogate.test(path)) return 'is not valid UTF-8'
+  if (Buffer.byteLength(path) > limits.pathBytes) return `is longer than ${limits.pathBytes} bytes`
+  const parts = path.slice(1).split('/')
+  if (parts.some((p) => p === '..')) return 'contains ".."'
+  if (parts.some((p) => p === '' || p === '.')) return 'is not normalised (empty or "." component)'
+  if (parts.length > limits.depth) return `is ${parts.length} levels deep (limit ${limits.depth})`
+  return undefined
+}
+
+/**
+ * Where a symlink at `linkPath` would point, lexically, or undefined when its target climbs above
+ * the root. An absolute target names a path in the same root (that is how the host reads it), so
+ * it is inside by definition; a relative one with more `..` than the link has parents escapes.
+ */
+export function symlinkTargetInside(linkPath: string, target: string): string | undefined {
+  if (target.startsWith('/')) return posix.normalize(target)
+  const parts = posix.dirname(linkPath).split('/').filter(Boolean)
+  for (const part of target.split('/')) {
+    if (part === '' || part === '.') continue
+    if (part === '..') {
+      if (parts.length === 0) return undefined
+      parts.pop()
+    } else {
+      parts.push(part)
+    }
+  }
+
+  return `/${parts.join('/')}`
+}
+
+/** Strips a directory member's trailing slash so "files/etc/cron.d/" and "files/etc/cron.d" are one name. */
+export function memberKey(name: string): string {
+  return name.replace(/\/+$/, '')
+}
+
+/**
+ * Parses and checks manifest.json. Every problem is collected (not just the first), each naming
+ * the entry, so one run tells the operator everything that is wrong with the archive.
+ */
+export function checkManifest(bytes: Buffer, covers?: SpecCoverage): {manifest?: BackupManifest; problems: string[]} {
+  if (bytes.length > limits.manifestBytes) return {problems: [`manifest.json is ${bytes.length} bytes (limit ${limits.manifestBytes})`]}
+  let text: string
+  try {
+    // Invalid UTF-8 would decode to U+FFFD: two different byte strings would name one path.
+    text = new TextDecoder('utf-8', {fatal: true}).decode(bytes)
+  } catch {
+    return {problems: ['manifest.json is not valid UTF-8']}
+  }
+
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch (error) {
+    return {problems: [`manifest.json is not valid JSON: ${(error as Error).message}`]}
+  }
+
+  const problems: string[] = []
+  const m = value as Partial<BackupManifest> | null
+  if (typeof m !== 'object' || m === null || Array.isArray(m)) return {problems: ['manifest.json is not a JSON object']}
+  if (m.format !== manifestFormat) problems.push(`manifest.json: format is ${JSON.stringify(m.format)}, expected "${manifestFormat}"`)
+  for (const key of ['id', 'product_version', 'created_at', 'data_dir', 'ha_version'] as const) {
+    if (typeof m[key] !== 'string' || m[key] === '') problems.push(`manifest.json: "${key}" must be a non-empty string`)
+  }
+
+  if (typeof m.seq !== 'number' || !Number.isSafeInteger(m.seq) || m.seq < 0) problems.push('manifest.json: "seq" must be a whole number')
+  if (typeof m.host !== 'object' || m.host === null || typeof m.host.hostname !== 'string' || typeof m.host.node !== 'string') {
+    problems.push('manifest.json: "host" must hold hostname and node')
+  }
+
+  if (!Array.isArray(m.entries)) {
+    problems.push('manifest.json: "entries" must be a list')
+    return {problems}
+  }
+
+  if (m.entries.length > limits.entries) {
+    problems.push(`manifest.json lists ${m.entries.length} entries (limit ${limits.entries})`)
+    return {problems}
+  }
+
+  const byPath = new Map<string, ManifestEntry>()
+  let total = 0
+  for (const [index, raw] of (m.entries as unknown[]).entries()) {
+    const entryProblems = checkEntry(raw, index)
+    if (entryProblems.length > 0) {
+      problems.push(...entryProblems)
+      continue
+    }
+
+    const entry = raw as ManifestEntry
+    if (byPath.has(entry.path)) problems.push(`manifest entry ${entry.path}: listed twice`)
+    byPath.set(entry.path, entry)
+    total += entry.size
+  }
+
+  if (total > limits.totalBytes) problems.push(`manifest.json: saved files total ${total} bytes (limit ${limits.totalBytes}): refusing a decompression bomb`)
+
+  // A member may not sit below a symlink the same archive creates: writing it would go through the link.
+  for (const entry of byPath.values()) {
+    for (let dir = posix.dirname(entry.path); dir !== '/'; dir = posix.dirname(dir)) {
+      const parent = byPath.get(dir)
+      if (parent && parent.type !== 'directory') {
+        problems.push(`manifest entry ${entry.path}: its parent ${dir} is saved as a ${parent.type}, so it would be written through it`)
+        break
+      }
+    }
+  }
+
+  if (covers) problems.push(...specRefusals(byPath.values(), covers))
+  return problems.length > 0 ? {problems} : {manifest: m as BackupManifest, problems}
+}
+
+/**
+ * An archive may only bring back what a backup on this node would have saved: the built-in
+ * manifest plus backup.include, minus backup.exclude, the data directory and ha's own folder,
+ * each under the role the spec gives it. Anything else (/etc/shadow, a key in /root/.ssh, a
+ * sudoers drop-in, a setuid binary somewhere) is named and refused.
+ */
+function specRefusals(entries: Iterable<ManifestEntry>, covers: SpecCoverage): string[] {
+  const problems: string[] = []
+  for (const entry of entries) {
+    const role = covers(entry.path)
+    if (role === undefined) {
+      problems.push(`manifest entry ${entry.path}: not something this node's backup manifest saves (backup.manifest + backup.include, minus backup.exclude and the data directory): refusing to install it`)
+    } else if (role !== entry.role) {
+      problems.push(`manifest entry ${entry.path}: saved with role ${entry.role}, this node's backup manifest saves it as ${role}: refusing it`)
+    }
+  }
+
+  return problems
+}
+
+function checkEntry(raw: unknown, index: number): string[] {
+  if (typeof raw !== 'object' || raw === null) return [`manifest entry #${index + 1}: not an object`]
+  const e = raw as Record<string, unknown>
+  const path = e.path
+  if (typeof path !== 'string') return [`manifest entry #${index + 1}: "path" must be a string`]
+  const name = `manifest entry ${JSON.stringify(path)}`
+  const problems: string[] = []
+  const pathProblem = hostPathProblem(path)
+  if (pathProblem) return [`${name}: path ${pathProblem}`]
+  if (typeof e.member !== 'string' || memberKey(e.member) !== memberFor(path)) {
+    problems.push(`${name}: member ${JSON.stringify(e.member)} is not "${memberFor(path)}"`)
+  }
+
+  if (!types.includes(e.type as EntryType)) problems.push(`${name}: type ${JSON.stringify(e.type)} is not one of ${types.join(', ')}`)
+  if (!roles.includes(e.role as EntryRole)) problems.push(`${name}: role ${JSON.stringify(e.role)} is not one of ${roles.join(', ')}`)
+  if (typeof e.mode !== 'string' || !/^[0-7]{4}$/.test(e.mode)) problems.push(`${name}: mode ${JSON.stringify(e.mode)} is not 4 octal digits`)
+  for (const key of ['uid', 'gid'] as const) {
+    const id = e[key]
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0 || id > 0xfffffffe) problems.push(`${name}: ${key} ${JSON.stringify(id)} is not a valid id`)
+  }
+
+  for (const key of ['user', 'group'] as const) {
+    const value = e[key]
+    if (value !== null && (typeof value !== 'string' || value === '' || /[:\s\0]/.test(value))) {
+      problems.push(`${name}: ${key} ${JSON.stringify(value)} is not an account name`)
+    }
+  }
+
+  if (typeof e.size !== 'number' || !Number.isSafeInteger(e.size) || e.size < 0) problems.push(`${name}: size ${JSON.stringify(e.size)} is not a byte count`)
+  if (e.type === 'file' || e.type === 'symlink') {
+    if (typeof e.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(e.sha256)) problems.push(`${name}: sha256 is missing or not 64 hex digits`)
+  }
+
+  if (e.type === 'symlink') {
+    const target = e.target
+    if (typeof target !== 'string' || target === '' || /\0/.test(target) || loneSurrogate.test(target) || Buffer.byteLength(target) > limits.pathBytes) {
+      problems.push(`${name}: symlink target ${JSON.stringify(target)} is missing, empty or too long`)
+    } else if (symlinkTargetInside(path, target) === undefined) {
+      problems.push(`${name}: symlink target "${target}" climbs out of the saved tree`)
+    }
+  } else if (e.target !== undefined) {
+    problems.push(`${name}: only a symlink has a target`)
+  }
+
+  return problems
+}
+
+/** Why a name in the backups folder is not read as an archive: ha never follows or blocks on it. */
+export class NotARegularFile extends Error {}
+
+/**
+ * Opens an archive without following a symlink and without blocking (a FIFO named like an
+ * archive would otherwise hang every reader), and only if it is a regular file.
+ */
+export async function openArchiveFile(path: string): Promise<FileHandle> {
+  let handle: FileHandle
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW | constants.O_NOCTTY)
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'ELOOP') throw new NotARegularFile('is a symlink: ha never follows one in its own folders')
+    if (code === 'ENXIO') throw new NotARegularFile('is a socket or device, not a regular file')
+    if (code === 'ENOENT') throw new NotARegularFile('vanished while it was being read')
+    throw new NotARegularFile(`cannot be opened: ${describeSystemError(error)}`)
+  }
+
+  const st = await handle.stat()
+  if (!st.isFile()) {
+    await handle.close()
+    const kind = st.isFIFO() ? 'a FIFO' : st.isDirectory() ? 'a directory' : st.isSocket() ? 'a socket' : 'a device'
+    throw new NotARegularFile(`is ${kind}, not a regular file`)
+  }
+
+  return handle
+}
+
+/** Where the admitted members go while they are checked (restore's staging); verify has none. */
+export interface ArchiveSink {
+  directory(name: string): void
+  file(name: string): {end(): void; write(chunk: Buffer): void}
+  /** Closes members a stream error cut off. */
+  closeAll(): void
+  /** Problems writing (a full disk in staging): they refuse the archive too. */
+  readonly problems: string[]
+}
+
+export interface ArchiveVerdict {
+  ok: boolean
+  /** Every problem, each naming the member or entry it concerns. Empty means ok. */
+  problems: string[]
+  manifest?: BackupManifest
+  manifestBytes?: Buffer
+  /** Members read, manifest.json included. */
+  members: number
+  /** Bytes of saved files re-hashed. */
+  bytes: number
+}
+
+export interface ValidateOptions {
+  /** This node's manifest spec: entries it would not have saved are refused (verify, list, check, restore). */
+  covers?: SpecCoverage
+  signal?: AbortSignal
+  sink?: ArchiveSink
+}
+
+/**
+ * Reads the whole archive once — a file opened as openArchiveFile does, or bytes already in
+ * memory (what `ha check` fetched from a node) — and judges it: manifest.json first and sound
+ * (checkManifest), then every member admitted by name, type, size and link target before its
+ * data is read, each once, none the manifest does not list; every file's sha256 and every link's
+ * target as the manifest says; every entry present; no more decompressed bytes than announced.
+ */
+export async function validateArchive(source: Buffer | string, options: ValidateOptions = {}): Promise<ArchiveVerdict> {
+  const problems: string[] = []
+  let input: Readable
+  if (typeof source === 'string') {
+    try {
+      input = (await openArchiveFile(source)).createReadStream({highWaterMark: 1024 * 1024})
+    } catch (error) {
+      return {bytes: 0, members: 0, ok: false, problems: [`${source} ${(error as Error).message}`]}
+    }
+  } else {
+    input = Readable.from([source], {objectMode: false})
+  }
+
+  const {signal, sink} = options
+  let manifest: BackupManifest | undefined
+  let manifestBytes: Buffer | undefined
+  const expected = new Map<string, ManifestEntry>()
+  const seen = new Set<string>()
+  const hashes = new Map<string, {bytes: number; sha256: string}>()
+  const links = new Map<string, string>()
+  let index = 0
+  let bytes = 0
+  let stopped = false
+
+  const counter = new ByteLimit(manifestByteLimit + 64 * 1024, 'the manifest')
+  const gunzip = createGunzip({chunkSize: 256 * 1024})
+  // strict: a bad header checksum, a truncated member or an invalid entry is an error, not a skip.
+  const parser = new Parser({onReadEntry: (entry) => onEntry(entry), strict: true})
+  let stop: (message?: string) => void = () => {}
+
+  function admit(entry: ReadEntry, position: number): string | undefined {
+    const raw = entry.path
+    const name = memberKey(raw)
+    const kind = entryKind(entry.type)
+    if (position === 0) {
+      if (name !== manifestMember || kind !== 'file') return `first member is ${describeType(entry.type)} "${raw}", not the file ${manifestMember}: not an ha backup archive`
+      if (entry.size > limits.manifestBytes) return `${manifestMember} is ${entry.size} bytes (limit ${limits.manifestBytes})`
+      return undefined
+    }
+
+    if (name === manifestMember) return `${manifestMember} appears a second time`
+    if (kind === undefined) return `member "${raw}" is a ${describeType(entry.type)}: only files, directories and symlinks are restored`
+    if (raw.startsWith('/')) return `member "${raw}" has an absolute path`
+    if (raw.split('/').includes('..')) return `member "${raw}" contains ".."`
+    if (!name.startsWith(filesPrefix)) return `member "${raw}" is outside ${filesPrefix}`
+    const hostProblem = hostPathProblem(`/${name.slice(filesPrefix.length)}`)
+    if (hostProblem) return `member "${raw}": its path ${hostProblem}`
+    const want = expected.get(name)
+    if (!want) return `member "${raw}" is in the archive but not in the manifest`
+    if (seen.has(name)) return `member "${raw}" appears more than once`
+    seen.add(name)
+    if (kind !== want.type) return `member "${raw}" is a ${kind}, the manifest says ${want.type}`
+    if (kind === 'file' && entry.size !== want.size) return `member "${raw}" holds ${entry.size} bytes, the manifest says ${want.size}`
+    if (kind === 'symlink' && entry.linkpath !== want.target) return `member "${raw}" links to "${entry.linkpath}", the manifest says "${want.target}"`
+    return undefined
+  }
+
+  // Every header is judged before a byte of its data is used. A refused member is drained, and
+  // the scan goes on so that one run reports every problem; its bytes still count toward the
+  // decompression limit. Once anything is wrong, nothing more is written to the sink.
+  function onEntry(entry: ReadEntry): void {
+    const position = index++
+    const problem = admit(entry, position)
+    if (problem) problems.push(problem)
+    if (position === 0) {
+      if (problem) return stop()
+      const chunks: Buffer[] = []
+      entry.on('data', (chunk: Buffer) => chunks.push(chunk))
+      entry.on('end', () => {
+        manifestBytes = Buffer.concat(chunks)
+        const checked = checkManifest(manifestBytes, options.covers)
+        if (!checked.manifest) {
+          problems.push(...checked.problems)
+          stop()
+          return
+        }
+
+        manifest = checked.manifest
+        for (const e of manifest.entries) expected.set(memberKey(e.member), e)
+        counter.limit = archiveByteBudget(manifest, manifestBytes.length)
+        counter.what = 'what its manifest announces'
+      })
+      return
+    }
+
+    const kind = entryKind(entry.type)
+    if (problem || kind === undefined || !manifest) {
+      entry.resume()
+      return
+    }
+
+    const name = memberKey(entry.path)
+    const write = sink && problems.length === 0
+    if (kind === 'symlink') {
+      // Never materialised: install creates each link from the manifest's target text, so nothing
+      // can be written through a staged link.
+      links.set(name, String(entry.linkpath))
+      entry.resume()
+      return
+    }
+
+    if (kind === 'directory') {
+      if (write) sink.directory(name)
+      entry.resume()
+      return
+    }
+
+    const hash: Hash = createHash('sha256')
+    let size = 0
+    const out = write ? sink.file(name) : undefined
+    entry.on('data', (chunk: Buffer) => {
+      size += chunk.length
+      hash.update(chunk)
+      out?.write(chunk)
+    })
+    entry.on('end', () => {
+      bytes += size
+      hashes.set(name, {bytes: size, sha256: hash.digest('hex')})
+      out?.end()
+    })
+  }
+
+  await new Promise<void>((resolve) => {
+    let settled = false
+    const settle = () => {
+      if (settled) return
+      settled = true
+      signal?.removeEventListener('abort', onAbort)
+      resolve()
+    }
+
+    stop = (message?: string) => {
+      if (message !== undefined && !problems.includes(message)) problems.push(message)
+      stopped = true
+      input.destroy()
+      gunzip.destroy()
+      counter.destroy()
+      settle()
+    }
+
+    const fail = (error: Error) => stop(describeStreamError(error))
+    const onAbort = () => stop(`stopped before the whole archive was read (${signal?.reason instanceof Error ? signal.reason.message : 'interrupted'})`)
+    if (signal?.aborted) onAbort()
+    signal?.addEventListener('abort', onAbort, {once: true})
+    input.on('error', fail)
+    gunzip.on('error', fail)
+    counter.on('error', fail)
+    parser.on('error', fail)
+    parser.on('end', settle)
+    input.pipe(gunzip).pipe(counter).pipe(parser as unknown as NodeJS.WritableStream)
+  })
+  input.destroy()
+  sink?.closeAll()
+  if (sink) problems.push(...sink.problems)
+
+  if (index === 0 && problems.length === 0) problems.push('archive holds no members')
+  else if (!manifest && problems.length === 0) problems.push(`the archive ended before ${manifestMember} was complete`)
+  if (manifest && !stopped) {
+    for (const [name, entry] of expected) {
+      if (!seen.has(name)) problems.push(`${entry.path}: in the manifest but its member ${name} is missing from the archive`)
+    }
+
+    for (const entry of manifest.entries) {
+      const name = memberKey(entry.member)
+      if (!seen.has(name)) continue
+      if (entry.type === 'symlink') {
+        const target = links.get(name)
+        if (target !== undefined && createHash('sha256').update(target).digest('hex') !== entry.sha256) problems.push(`${name}: checksum mismatch of the link target`)
+      } else if (entry.type === 'file') {
+        const got = hashes.get(name)
+        if (!got) continue
+        if (got.bytes !== entry.size) problems.push(`${name}: ${got.bytes} bytes read, the manifest says ${entry.size}`)
+        else if (got.sha256 !== entry.sha256) problems.push(`${name}: checksum mismatch (sha256 ${got.sha256}, the manifest says ${entry.sha256})`)
+      }
+    }
+  }
+
+  return {bytes, manifest: problems.length === 0 ? manifest : undefined, manifestBytes, members: index, ok: problems.length === 0, problems}
+}
+
+function entryKind(type: string): EntryType | undefined {
+  switch (type) {
+    case 'File':
+    case 'OldFile':
+    case 'ContiguousFile': {
+      return 'file'
+    }
+
+    case 'Directory': {
+      return 'directory'
+    }
+
+    case 'SymbolicLink': {
+      return 'symlink'
+    }
+
+    default: {
+      return undefined
+    }
+  }
+}
+
+function describeType(type: string): string {
+  const names: Record<string, string> = {
+    BlockDevice: 'block device',
+    CharacterDevice: 'character device',
+    ContiguousFile: 'File',
+    Directory: 'Directory',
+    FIFO: 'FIFO',
+    File: 'File',
+    Link: 'hardlink',
+    OldFile: 'File',
+    SymbolicLink: 'SymbolicLink',
+  }
+  return names[type] ?? `"${type}" entry`
+}
+
+export function describeStreamError(error: Error): string {
+  const code = (error as NodeJS.ErrnoException).code
+  if (code === 'Z_BUF_ERROR' || /unexpected end of file/i.test(error.message)) return 'the archive is truncated (gzip stream ends early)'
+  if (code === 'Z_DATA_ERROR') return `the archive's gzip stream is corrupt (${error.message})`
+  if (code === 'TAR_BAD_ARCHIVE' || code === 'TAR_ENTRY_INVALID') return `the tar stream is corrupt or truncated (${error.message})`
+  return error.message
+}
