@@ -24,7 +24,7 @@ export async function runCheck(config: Config, options: CheckOptions = {}): Prom
   throwIfAborted(options.signal)
   const facts = Object.fromEntries(nodeNames.map((n, i) => [n, gathered[i]])) as Record<NodeName, NodeFacts>
   const storage = storageCheck(config, facts)
-  const backup = backupAgeCheck(config, facts, storage.holders)
+  const backup = await backupAgeCheck(config, facts, storage.holders)
   const checks: CheckItem[] = [
     ...reachabilityChecks(facts),
     versionCheck(config, facts),
