@@ -21,12 +21,19 @@ export interface PassedOver {
   reason: string
 }
 
-export type Examined<R> = {ok: false; problems: string[]} | {ok: true; value: R}
+/**
+ * `stop`: the archive is not damaged but lists what this node would never have saved (another
+ * configuration, or a planted archive). Falling back to an older archive would then restore
+ * older state with nothing but a warning, so the choice stops there and a person decides.
+ */
+export type Examined<R> = {ok: false; problems: string[]; stop?: boolean} | {ok: true; value: R}
 
 export interface Choice<C, R> {
   chosen?: {candidate: C; value: R}
   /** Newer archives that were not used, with why, newest first. */
   passed_over: PassedOver[]
+  /** The archive the choice stopped at (see Examined's stop), with every problem. */
+  stopped_at?: PassedOver
 }
 
 export async function chooseArchive<C extends ArchiveCandidate, R>(candidates: C[], examine: (candidate: C) => Promise<Examined<R>>): Promise<Choice<C, R>> {
@@ -44,6 +51,7 @@ export async function chooseArchive<C extends ArchiveCandidate, R>(candidates: C
   for (const candidate of ordered) {
     const result = await examine(candidate)
     if (result.ok) return {chosen: {candidate, value: result.value}, passed_over: passed}
+    if (result.stop) return {passed_over: passed, stopped_at: {id: candidate.id, problems: result.problems, reason: summarizeProblems(result.problems)}}
     passed.push({id: candidate.id, problems: result.problems, reason: summarizeProblems(result.problems)})
   }
 

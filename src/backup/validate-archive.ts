@@ -98,7 +98,7 @@ export function memberKey(name: string): string {
  * Parses and checks manifest.json. Every problem is collected (not just the first), each naming
  * the entry, so one run tells the operator everything that is wrong with the archive.
  */
-export function checkManifest(bytes: Buffer, covers?: SpecCoverage): {manifest?: BackupManifest; problems: string[]} {
+export function checkManifest(bytes: Buffer, covers?: SpecCoverage): {manifest?: BackupManifest; outsideSpec?: string[]; problems: string[]} {
   if (bytes.length > limits.manifestBytes) return {problems: [`manifest.json is ${bytes.length} bytes (limit ${limits.manifestBytes})`]}
   let text: string
   try {
@@ -166,8 +166,9 @@ export function checkManifest(bytes: Buffer, covers?: SpecCoverage): {manifest?:
     }
   }
 
-  if (covers) problems.push(...specRefusals(byPath.values(), covers))
-  return problems.length > 0 ? {problems} : {manifest: m as BackupManifest, problems}
+  const outsideSpec = covers ? specRefusals(byPath.values(), covers) : []
+  problems.push(...outsideSpec)
+  return problems.length > 0 ? {outsideSpec, problems} : {manifest: m as BackupManifest, outsideSpec, problems}
 }
 
 /**
@@ -286,6 +287,12 @@ export interface ArchiveVerdict {
   members: number
   /** Bytes of saved files re-hashed. */
   bytes: number
+  /**
+   * The problems that are entries this node's manifest spec would not save (also in `problems`).
+   * Not damage but a different configuration or a planted archive: restore stops there rather
+   * than fall back to an older archive.
+   */
+  outsideSpec: string[]
 }
 
 export interface ValidateOptions {
@@ -309,7 +316,7 @@ export async function validateArchive(source: Buffer | string, options: Validate
     try {
       input = (await openArchiveFile(source)).createReadStream({highWaterMark: 1024 * 1024})
     } catch (error) {
-      return {bytes: 0, members: 0, ok: false, problems: [`${source} ${(error as Error).message}`]}
+      return {bytes: 0, members: 0, ok: false, outsideSpec: [], problems: [`${source} ${(error as Error).message}`]}
     }
   } else {
     input = Readable.from([source], {objectMode: false})
@@ -325,6 +332,7 @@ export async function validateArchive(source: Buffer | string, options: Validate
   let index = 0
   let bytes = 0
   let stopped = false
+  let outsideSpec: string[] = []
 
   const counter = new ByteLimit(manifestByteLimit + 64 * 1024, 'the manifest')
   const gunzip = createGunzip({chunkSize: 256 * 1024})
@@ -373,6 +381,7 @@ export async function validateArchive(source: Buffer | string, options: Validate
       entry.on('end', () => {
         manifestBytes = Buffer.concat(chunks)
         const checked = checkManifest(manifestBytes, options.covers)
+        outsideSpec = checked.outsideSpec ?? []
         if (!checked.manifest) {
           problems.push(...checked.problems)
           stop()
@@ -479,7 +488,7 @@ export async function validateArchive(source: Buffer | string, options: Validate
     }
   }
 
-  return {bytes, manifest: problems.length === 0 ? manifest : undefined, manifestBytes, members: index, ok: problems.length === 0, problems}
+  return {bytes, manifest: problems.length === 0 ? manifest : undefined, manifestBytes, members: index, ok: problems.length === 0, outsideSpec, problems}
 }
 
 function entryKind(type: string): EntryType | undefined {

@@ -21,7 +21,12 @@ import {describeSystemError, HaError, InterruptedError} from '../errors.js'
  * counted too, so a bomb stops at the size the manifest announced.
  */
 export class ArchiveRejected extends HaError {
-  constructor(archive: string, readonly problems: string[]) {
+  constructor(
+    archive: string,
+    readonly problems: string[],
+    /** Entries this node's manifest spec would not save (see ArchiveVerdict.outsideSpec). */
+    readonly outsideSpec: string[] = [],
+  ) {
     const shown = problems.slice(0, 200)
     const more = problems.length > shown.length ? `\n  … and ${problems.length - shown.length} more` : ''
     super(`refusing backup archive ${archive}: nothing was changed\n  ${shown.join('\n  ')}${more}`, {
@@ -62,7 +67,7 @@ export async function extractToStaging(archive: string, stagingParent: string, o
   try {
     const verdict = await validateArchive(archive, {covers: options.covers, signal: options.signal, sink: new StagingWriter(dir)})
     if (options.signal?.aborted) throw new InterruptedError()
-    if (!verdict.ok || !verdict.manifest || !verdict.manifestBytes) throw new ArchiveRejected(archive, verdict.problems)
+    if (!verdict.ok || !verdict.manifest || !verdict.manifestBytes) throw new ArchiveRejected(archive, verdict.problems, verdict.outsideSpec)
     const manifest = verdict.manifest
     const problems = verifyStaged(dir, manifest)
     if (problems.length > 0) throw new ArchiveRejected(archive, problems)

@@ -46,10 +46,24 @@ export async function selectAndStage(dir: string, wanted: string | undefined, op
       return {ok: true as const, value: await stage(backup)}
     } catch (error) {
       if (error instanceof InterruptedError || !(error instanceof ArchiveRejected)) throw error
-      return {ok: false as const, problems: error.problems}
+      return {ok: false as const, problems: error.problems, stop: error.outsideSpec.length > 0}
     }
   })
   if (choice.chosen) return {backup: choice.chosen.candidate as Selected['backup'], passed_over: choice.passed_over, skipped, staged: choice.chosen.value}
+
+  if (choice.stopped_at) {
+    const {id, problems} = choice.stopped_at
+    throw new HaError(
+      `backup ${id} lists paths this node's backup manifest would not save; refusing the whole run, nothing was changed:${problems.map((p) => `\n  ${p}`).join('')}`,
+      {
+        actions: [
+          'if these paths should be restored, add them to backup.include on both nodes and take a new backup on the primary',
+          'if the archive was not made by ha backup with this configuration, remove it; to restore an older archive: ha restore --backup ID',
+        ],
+        details: {archive: id, passed_over: choice.passed_over, problems, skipped},
+      },
+    )
+  }
 
   const all = listing.backups.length
   // Every problem of every archive, so each refused path is named (the --json details hold the same).

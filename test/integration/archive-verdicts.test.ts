@@ -397,6 +397,22 @@ describe('which archive: check and restore choose the same one and say what they
     assert.match(row.summary, /files\/etc\/passwd: checksum mismatch/)
   })
 
+  test('a newer archive listing what this node never saves stops the run: no quiet fall-back to older state', () => {
+    clear()
+    write(1)
+    const c = craftBackup([...savedSpecs(pair), {...root, content: 'xvm ALL=(ALL) NOPASSWD: ALL\n', mode: 0o440, path: '/etc/sudoers.d/xvm'}], {createdAt: new Date().toISOString(), productVersion: version, seq: 2})
+    writeFileSync(join(dir(), `${c.manifest.id}.tar.gz`), gzipSync(tarBytes(c)), {mode: 0o600})
+    const before = snapshot(pair.secondary, ['var/opt/sun/xvm/.ha/ha.lock'])
+    const restore = run(['restore', '--node', 'secondary'])
+    assert.equal(restore.status, 1, restore.stdout)
+    assert.match(restore.json!.error!.message, new RegExp(`backup ${c.manifest.id} lists paths this node's backup manifest would not save; refusing the whole run, nothing was changed:\\n  manifest entry /etc/sudoers\\.d/xvm: not something`))
+    assert.ok(restore.json!.error!.actions.some((a: string) => a.includes('ha restore --backup ID')))
+    assert.deepEqual(changedPaths(before, snapshot(pair.secondary, ['var/opt/sun/xvm/.ha/ha.lock'])), [])
+    const row = age(run(['check']))
+    assert.equal(row.status, 'fail')
+    assert.match(row.summary, new RegExp(`restore would refuse the whole run on secondary: backup ${c.manifest.id} lists paths .*/etc/sudoers\\.d/xvm`))
+  })
+
   test('an archive without any verification record is judged by its bytes alike: check counts it and restore uses it', () => {
     clear()
     const id = write(7, undefined, false)

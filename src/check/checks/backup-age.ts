@@ -149,7 +149,7 @@ export async function backupAgeCheck(config: Config, facts: Record<NodeName, Nod
   )
   const choice = await chooseArchive(candidates, async (c) => {
     const verdict = await validateArchive(c.archive.bytes!, {covers, signal})
-    return verdict.ok ? {ok: true as const, value: verdict.manifest!} : {ok: false as const, problems: verdict.problems}
+    return verdict.ok ? {ok: true as const, value: verdict.manifest!} : {ok: false as const, problems: verdict.problems, stop: verdict.outsideSpec.length > 0}
   })
 
   const evidence: Record<string, unknown> = {
@@ -162,6 +162,11 @@ export async function backupAgeCheck(config: Config, facts: Record<NodeName, Nod
     ...(listing.error ? {listing_error: listing.error} : {}),
   }
   const passedNote = choice.passed_over.map((p) => `${p.id} (${p.reason})`).join('; ')
+  if (choice.stopped_at) {
+    evidence.refused = {id: choice.stopped_at.id, problems: choice.stopped_at.problems}
+    return {check: {...base, evidence, status: 'fail', summary: `restore would refuse the whole run on ${holder}: backup ${choice.stopped_at.id} lists paths this node's backup manifest would not save: ${choice.stopped_at.reason}`}}
+  }
+
   if (!choice.chosen) {
     const why = listing.archives.length === 0 ? `no archive in ${dir}` : passedNote || skipped.join('; ') || listing.error || 'none usable'
     return {check: {...base, evidence, status: 'fail', summary: `no backup on ${holder} that restore would accept (run ha backup there): ${why}`}}
