@@ -1,6 +1,8 @@
+import {basename} from 'node:path'
+
 import {chooseArchive, type PassedOver} from '../backup/choose-archive.js'
 import type {SpecCoverage} from '../backup/collect.js'
-import {describeSkipped, findBackup, listBackups, type StoredBackup} from '../backup/store.js'
+import {archiveSuffix, describeSkipped, findBackup, listBackups, type StoredBackup} from '../backup/store.js'
 import {HaError, InterruptedError} from '../errors.js'
 import {ArchiveRejected, extractToStaging, type StagedArchive} from './extract.js'
 
@@ -30,6 +32,13 @@ export async function selectAndStage(dir: string, wanted: string | undefined, op
   const skipped = listing.skipped.map((s) => describeSkipped(s))
   const stage = (backup: StoredBackup) => extractToStaging(backup.file, options.stagingParent, {covers: options.covers, signal: options.signal})
   if (wanted !== undefined) {
+    const odd = listing.skipped.find((s) => basename(s.file) === `${wanted}${archiveSuffix}`)
+    if (odd) {
+      throw new HaError(`backup ${wanted} in ${dir} is not read: ${describeSkipped(odd)}; nothing was changed`, {
+        actions: ['choose another archive with --backup ID (ha backup list shows them)'],
+      })
+    }
+
     const backup = findBackup(listing.backups, wanted, dir)
     if (!backup.manifest) {
       throw new HaError(`backup ${backup.id} in ${dir} cannot be read: ${backup.readError}; nothing was changed`, {

@@ -315,6 +315,9 @@ describe('odd files in the backups folder are skipped by name, never read or fol
     const restore = run(['restore', '--node', 'secondary'])
     assert.equal(restore.status, 1)
     assert.match(restore.json!.error!.message, /no backup archives in .*9001\.tar\.gz: it is a FIFO/)
+    const named = run(['restore', '--node', 'secondary', '--backup', '20991231T000000Z-9001'])
+    assert.equal(named.status, 1)
+    assert.match(named.json!.error!.message, /backup 20991231T000000Z-9001 in .* is not read: skipped .*9001\.tar\.gz: it is a FIFO/)
     const check = run(['check'])
     const age = (check.json!.result.checks as Array<{id: string; status: string; summary: string}>).find((x) => x.id === 'backup_age')!
     assert.equal(age.status, 'fail')

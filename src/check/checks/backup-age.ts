@@ -133,14 +133,15 @@ export async function backupAgeCheck(config: Config, facts: Record<NodeName, Nod
   const skipped = listing.archives.filter((a) => a.kind === 'symlink' || a.kind === 'other').map((a) => `${a.name} ${notSent[a.kind as 'other']}`)
   const covers = await loadSpecCoverage(config)
   const signal = AbortSignal.timeout(validationTimeoutMs)
+  // Not sent (over the budget, or unreadable there): named, never guessed at.
+  const notExamined = listing.archives.filter((a) => a.kind === 'over_budget' || a.kind === 'unreadable').map((a) => `${a.name} ${notSent[a.kind as 'unreadable']}`)
   const candidates = await Promise.all(
     listing.archives
-      .filter((a) => a.kind !== 'symlink' && a.kind !== 'other')
+      .filter((a) => a.kind === 'file')
       .map(async (a) => {
         const id = a.name.replace(/\.tar\.gz$/, '')
-        if (!a.bytes) return {archive: a, id, readError: `${a.name} ${notSent[a.kind as 'unreadable']}`}
         try {
-          const manifest = await readManifest(Readable.from([a.bytes]))
+          const manifest = await readManifest(Readable.from([a.bytes!]))
           return {archive: a, id, seq: manifest.seq}
         } catch (error) {
           return {archive: a, id, readError: (error as Error).message}
@@ -159,6 +160,7 @@ export async function backupAgeCheck(config: Config, facts: Record<NodeName, Nod
     node: holder,
     passed_over: choice.passed_over.map((p) => ({id: p.id, reason: p.reason})),
     skipped,
+    not_examined: notExamined,
     ...(listing.error ? {listing_error: listing.error} : {}),
   }
   const passedNote = choice.passed_over.map((p) => `${p.id} (${p.reason})`).join('; ')
@@ -168,7 +170,7 @@ export async function backupAgeCheck(config: Config, facts: Record<NodeName, Nod
   }
 
   if (!choice.chosen) {
-    const why = listing.archives.length === 0 ? `no archive in ${dir}` : passedNote || skipped.join('; ') || listing.error || 'none usable'
+    const why = listing.archives.length === 0 ? `no archive in ${dir}` : [passedNote, ...notExamined, ...skipped, listing.error ?? ''].filter(Boolean).join('; ') || 'none usable'
     return {check: {...base, evidence, status: 'fail', summary: `no backup on ${holder} that restore would accept (run ha backup there): ${why}`}}
   }
 
@@ -184,6 +186,7 @@ export async function backupAgeCheck(config: Config, facts: Record<NodeName, Nod
   evidence.newest = {...newest, age_s: ageS}
   const notes = [
     ...(choice.passed_over.length > 0 ? [`restore would pass over ${passedNote}`] : []),
+    ...notExamined,
     ...skipped.map((s) => `skipped ${s}`),
     ...(listing.error ? [listing.error] : []),
   ]
