@@ -4,7 +4,8 @@ import {dirname, join} from 'node:path'
 
 import type {SpecCoverage} from '../backup/collect.js'
 import type {BackupManifest, ManifestEntry} from '../backup/manifest.js'
-import {type ArchiveSink, memberKey, validateArchive} from '../backup/validate-archive.js'
+import {type ArchiveSink, validateArchive} from '../backup/validate-archive.js'
+import {memberKey} from '../backup/validate-manifest.js'
 import {describeSystemError, HaError, InterruptedError} from '../errors.js'
 
 /**

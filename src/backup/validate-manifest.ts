@@ -1,0 +1,217 @@
+import {posix} from 'node:path'
+
+import type {SpecCoverage} from './collect.js'
+import {type BackupManifest, type EntryRole, type EntryType, manifestByteLimit, manifestFormat, type ManifestEntry, memberFor} from './manifest.js'
+
+/**
+ * The manifest half of validateArchive (src/backup/validate-archive.ts), the one judgement of a
+ * backup archive. An archive on shared storage may have been crafted by anything with write
+ * access to the data directory. The manifest is checked field by field before a single member
+ * is read: every limit below is what keeps a hostile archive from filling the disk, nesting
+ * paths past PATH_MAX or naming a path outside the saved tree.
+ */
+export const limits = {
+  manifestBytes: manifestByteLimit,
+  /** Entries per archive: the state kept outside the data directory is hundreds of files, not millions. */
+  entries: 200_000,
+  /** Sum of all saved file sizes; anything beyond is a decompression bomb, not controller state. */
+  totalBytes: 4 * 1024 * 1024 * 1024,
+  /** Components of a saved host path ("/etc/ssh/x" is 3). */
+  depth: 48,
+  /** Bytes of a saved host path, or of a symlink's target. */
+  pathBytes: 1024,
+} as const
+
+// JSON can spell a lone UTF-16 surrogate ("\udc80"): no file name on disk is that, and writing
+// it would silently become U+FFFD, a different path from the one checked.
+const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
+const roles: readonly EntryRole[] = ['accounts', 'identity', 'state']
+const types: readonly EntryType[] = ['directory', 'file', 'symlink']
+
+/**
+ * Problems with one host path as text, or undefined when it is clean: absolute, normalised, no
+ * `.`/`..`/empty components, no NUL or newline, within the depth and length limits.
+ */
+export function hostPathProblem(path: string): string | undefined {
+  if (!path.startsWith('/')) return 'is not absolute'
+  if (path === '/') return 'is the root itself'
+  if (/[\0\n\r]/.test(path)) return 'contains a NUL or line break'
+  if (loneSurrogate.test(path)) return 'is not valid UTF-8'
+  if (Buffer.byteLength(path) > limits.pathBytes) return `is longer than ${limits.pathBytes} bytes`
+  const parts = path.slice(1).split('/')
+  if (parts.some((p) => p === '..')) return 'contains ".."'
+  if (parts.some((p) => p === '' || p === '.')) return 'is not normalised (empty or "." component)'
+  if (parts.length > limits.depth) return `is ${parts.length} levels deep (limit ${limits.depth})`
+  return undefined
+}
+
+/**
+ * Where a symlink at `linkPath` would point, lexically, or undefined when its target climbs above
+ * the root. An absolute target names a path in the same root (that is how the host reads it), so
+ * it is inside by definition; a relative one with more `..` than the link has parents escapes.
+ */
+export function symlinkTargetInside(linkPath: string, target: string): string | undefined {
+  if (target.startsWith('/')) return posix.normalize(target)
+  const parts = posix.dirname(linkPath).split('/').filter(Boolean)
+  for (const part of target.split('/')) {
+    if (part === '' || part === '.') continue
+    if (part === '..') {
+      if (parts.length === 0) return undefined
+      parts.pop()
+    } else {
+      parts.push(part)
+    }
+  }
+
+  return `/${parts.join('/')}`
+}
+
+/** Strips a directory member's trailing slash so "files/etc/cron.d/" and "files/etc/cron.d" are one name. */
+export function memberKey(name: string): string {
+  return name.replace(/\/+$/, '')
+}
+
+/**
+ * Parses and checks manifest.json. Every problem is collected (not just the first), each naming
+ * the entry, so one run tells the operator everything that is wrong with the archive.
+ */
+export function checkManifest(bytes: Buffer, covers?: SpecCoverage): {manifest?: BackupManifest; outsideSpec?: string[]; problems: string[]} {
+  if (bytes.length > limits.manifestBytes) return {problems: [`manifest.json is ${bytes.length} bytes (limit ${limits.manifestBytes})`]}
+  let text: string
+  try {
+    // Invalid UTF-8 would decode to U+FFFD: two different byte strings would name one path.
+    text = new TextDecoder('utf-8', {fatal: true}).decode(bytes)
+  } catch {
+    return {problems: ['manifest.json is not valid UTF-8']}
+  }
+
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch (error) {
+    return {problems: [`manifest.json is not valid JSON: ${(error as Error).message}`]}
+  }
+
+  const problems: string[] = []
+  const m = value as Partial<BackupManifest> | null
+  if (typeof m !== 'object' || m === null || Array.isArray(m)) return {problems: ['manifest.json is not a JSON object']}
+  if (m.format !== manifestFormat) problems.push(`manifest.json: format is ${JSON.stringify(m.format)}, expected "${manifestFormat}"`)
+  for (const key of ['id', 'product_version', 'created_at', 'data_dir', 'ha_version'] as const) {
+    if (typeof m[key] !== 'string' || m[key] === '') problems.push(`manifest.json: "${key}" must be a non-empty string`)
+  }
+
+  if (typeof m.seq !== 'number' || !Number.isSafeInteger(m.seq) || m.seq < 0) problems.push('manifest.json: "seq" must be a whole number')
+  if (typeof m.host !== 'object' || m.host === null || typeof m.host.hostname !== 'string' || typeof m.host.node !== 'string') {
+    problems.push('manifest.json: "host" must hold hostname and node')
+  }
+
+  if (!Array.isArray(m.entries)) {
+    problems.push('manifest.json: "entries" must be a list')
+    return {problems}
+  }
+
+  if (m.entries.length > limits.entries) {
+    problems.push(`manifest.json lists ${m.entries.length} entries (limit ${limits.entries})`)
+    return {problems}
+  }
+
+  const byPath = new Map<string, ManifestEntry>()
+  let total = 0
+  for (const [index, raw] of (m.entries as unknown[]).entries()) {
+    const entryProblems = checkEntry(raw, index)
+    if (entryProblems.length > 0) {
+      problems.push(...entryProblems)
+      continue
+    }
+
+    const entry = raw as ManifestEntry
+    if (byPath.has(entry.path)) problems.push(`manifest entry ${entry.path}: listed twice`)
+    byPath.set(entry.path, entry)
+    total += entry.size
+  }
+
+  if (total > limits.totalBytes) problems.push(`manifest.json: saved files total ${total} bytes (limit ${limits.totalBytes}): refusing a decompression bomb`)
+
+  // A member may not sit below a symlink the same archive creates: writing it would go through the link.
+  for (const entry of byPath.values()) {
+    for (let dir = posix.dirname(entry.path); dir !== '/'; dir = posix.dirname(dir)) {
+      const parent = byPath.get(dir)
+      if (parent && parent.type !== 'directory') {
+        problems.push(`manifest entry ${entry.path}: its parent ${dir} is saved as a ${parent.type}, so it would be written through it`)
+        break
+      }
+    }
+  }
+
+  const outsideSpec = covers ? specRefusals(byPath.values(), covers) : []
+  problems.push(...outsideSpec)
+  return problems.length > 0 ? {outsideSpec, problems} : {manifest: m as BackupManifest, outsideSpec, problems}
+}
+
+/**
+ * An archive may only bring back what a backup on this node would have saved: the built-in
+ * manifest plus backup.include, minus backup.exclude, the data directory and ha's own folder,
+ * each under the role the spec gives it. Anything else (/etc/shadow, a key in /root/.ssh, a
+ * sudoers drop-in, a setuid binary somewhere) is named and refused.
+ */
+function specRefusals(entries: Iterable<ManifestEntry>, covers: SpecCoverage): string[] {
+  const problems: string[] = []
+  for (const entry of entries) {
+    const role = covers(entry.path)
+    if (role === undefined) {
+      problems.push(`manifest entry ${entry.path}: not something this node's backup manifest saves (backup.manifest + backup.include, minus backup.exclude and the data directory): refusing to install it`)
+    } else if (role !== entry.role) {
+      problems.push(`manifest entry ${entry.path}: saved with role ${entry.role}, this node's backup manifest saves it as ${role}: refusing it`)
+    }
+  }
+
+  return problems
+}
+
+function checkEntry(raw: unknown, index: number): string[] {
+  if (typeof raw !== 'object' || raw === null) return [`manifest entry #${index + 1}: not an object`]
+  const e = raw as Record<string, unknown>
+  const path = e.path
+  if (typeof path !== 'string') return [`manifest entry #${index + 1}: "path" must be a string`]
+  const name = `manifest entry ${JSON.stringify(path)}`
+  const problems: string[] = []
+  const pathProblem = hostPathProblem(path)
+  if (pathProblem) return [`${name}: path ${pathProblem}`]
+  if (typeof e.member !== 'string' || memberKey(e.member) !== memberFor(path)) {
+    problems.push(`${name}: member ${JSON.stringify(e.member)} is not "${memberFor(path)}"`)
+  }
+
+  if (!types.includes(e.type as EntryType)) problems.push(`${name}: type ${JSON.stringify(e.type)} is not one of ${types.join(', ')}`)
+  if (!roles.includes(e.role as EntryRole)) problems.push(`${name}: role ${JSON.stringify(e.role)} is not one of ${roles.join(', ')}`)
+  if (typeof e.mode !== 'string' || !/^[0-7]{4}$/.test(e.mode)) problems.push(`${name}: mode ${JSON.stringify(e.mode)} is not 4 octal digits`)
+  for (const key of ['uid', 'gid'] as const) {
+    const id = e[key]
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0 || id > 0xfffffffe) problems.push(`${name}: ${key} ${JSON.stringify(id)} is not a valid id`)
+  }
+
+  for (const key of ['user', 'group'] as const) {
+    const value = e[key]
+    if (value !== null && (typeof value !== 'string' || value === '' || /[:\s\0]/.test(value))) {
+      problems.push(`${name}: ${key} ${JSON.stringify(value)} is not an account name`)
+    }
+  }
+
+  if (typeof e.size !== 'number' || !Number.isSafeInteger(e.size) || e.size < 0) problems.push(`${name}: size ${JSON.stringify(e.size)} is not a byte count`)
+  if (e.type === 'file' || e.type === 'symlink') {
+    if (typeof e.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(e.sha256)) problems.push(`${name}: sha256 is missing or not 64 hex digits`)
+  }
+
+  if (e.type === 'symlink') {
+    const target = e.target
+    if (typeof target !== 'string' || target === '' || /\0/.test(target) || loneSurrogate.test(target) || Buffer.byteLength(target) > limits.pathBytes) {
+      problems.push(`${name}: symlink target ${JSON.stringify(target)} is missing, empty or too long`)
+    } else if (symlinkTargetInside(path, target) === undefined) {
+      problems.push(`${name}: symlink target "${target}" climbs out of the saved tree`)
+    }
+  } else if (e.target !== undefined) {
+    problems.push(`${name}: only a symlink has a target`)
+  }
+
+  return problems
+}
