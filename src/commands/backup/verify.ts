@@ -9,7 +9,7 @@ export default class BackupVerify extends HaCommand<typeof BackupVerify> {
     id: Args.string({description: 'archive id, a unique prefix of one, or "latest"; default: every archive'}),
   }
 
-  static description = 'Re-reads an archive and re-hashes every member against its manifest. A flipped byte, a truncated file or a missing member is reported by name and the command exits 1. The outcome is recorded beside the archive (ha backup list shows it).'
+  static description = 'Re-reads an archive and re-hashes every member against its manifest. A flipped byte, a truncated file, a missing member, or an entry this node\'s backup manifest would never save is reported by name and the command exits 1: the same judgement ha backup list, ha check and ha restore make. The outcome is recorded beside the archive.'
 
   static examples = ['<%= config.bin %> backup verify', '<%= config.bin %> backup verify 20261122T031500Z-0007', '<%= config.bin %> backup verify latest --json']
 
