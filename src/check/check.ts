@@ -24,10 +24,11 @@ export async function runCheck(config: Config, options: CheckOptions = {}): Prom
   throwIfAborted(options.signal)
   const facts = Object.fromEntries(nodeNames.map((n, i) => [n, gathered[i]])) as Record<NodeName, NodeFacts>
   const storage = storageCheck(config, facts)
-  const backup = await backupAgeCheck(config, facts, storage.holders)
+  const version = versionCheck(config, facts)
+  const backup = await backupAgeCheck(config, facts, storage.holders, version)
   const checks: CheckItem[] = [
     ...reachabilityChecks(facts),
-    versionCheck(config, facts),
+    version,
     ...serviceIpChecks(config, facts),
     storage.check,
     backup.check,

@@ -416,6 +416,18 @@ describe('which archive: check and restore choose the same one and say what they
     assert.match(row.summary, new RegExp(`restore would refuse the whole run on secondary: backup ${c.manifest.id} lists paths .*/etc/sudoers\\.d/xvm`))
   })
 
+  test('an archive from another product version than the standby runs: restore refuses it, and check fails instead of calling it safe', () => {
+    clear()
+    const c = craftBackup(savedSpecs(pair), {createdAt: new Date().toISOString(), productVersion: '2.2.0.1', seq: 3})
+    writeFileSync(join(dir(), `${c.manifest.id}.tar.gz`), gzipSync(tarBytes(c)), {mode: 0o600})
+    const restore = run(['restore', '--node', 'secondary'])
+    assert.equal(restore.status, 1)
+    assert.match(restore.json!.error!.message, /taken from product version 2\.2\.0\.1, this host runs 2\.1\.0\.1234/)
+    const row = age(run(['check']))
+    assert.equal(row.status, 'fail')
+    assert.match(row.summary, new RegExp(`restore on primary would refuse ${c.manifest.id}\\.tar\\.gz: it was taken from product version 2\\.2\\.0\\.1, primary runs 2\\.1\\.0\\.1234`))
+  })
+
   test('an archive without any verification record is judged by its bytes alike: check counts it and restore uses it', () => {
     clear()
     const id = write(7, undefined, false)

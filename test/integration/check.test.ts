@@ -56,7 +56,7 @@ describe('ha check against two loopback sshds', {skip}, () => {
       host: {boot_id: 'b', hostname: 'ctl-a', node: 'primary'},
       id,
       missing: [],
-      product_version: '2.1.0',
+      product_version: '2.1.0.1234',
       seq,
     }
     writeFileSync(join(staging, 'manifest.json'), JSON.stringify(manifest))

@@ -6,7 +6,7 @@ import {loadSpecCoverage} from '../../backup/collect.js'
 import type {BackupManifest} from '../../backup/manifest.js'
 import {validateArchive} from '../../backup/validate-archive.js'
 import {formatDuration} from '../../config/duration.js'
-import {type Config, type NodeName} from '../../config/schema.js'
+import {type Config, type NodeName, nodeNames} from '../../config/schema.js'
 import {underRoot} from '../../fs/under-root.js'
 import {backupsHostPath} from '../../state-dir.js'
 import type {NodeFacts} from '../gather.js'
@@ -108,7 +108,13 @@ const notSent: Record<Exclude<ArchiveSent['kind'], 'file'>, string> = {
  * config would silently go back in time. The age is measured on the holder's own clock, so skew
  * between nodes cannot fake freshness.
  */
-export async function backupAgeCheck(config: Config, facts: Record<NodeName, NodeFacts>, storageHolders: NodeName[]): Promise<{check: CheckItem; newest?: NewestBackup}> {
+export async function backupAgeCheck(
+  config: Config,
+  facts: Record<NodeName, NodeFacts>,
+  storageHolders: NodeName[],
+  /** The version check's item: its evidence holds each node's product version, when read. */
+  versions?: CheckItem,
+): Promise<{check: CheckItem; newest?: NewestBackup}> {
   const maxAge = config.backup.max_age
   const base = {id: 'backup_age', title: 'Backup freshness'}
   if (storageHolders.length !== 1) {
@@ -182,6 +188,16 @@ export async function backupAgeCheck(config: Config, facts: Record<NodeName, Nod
     id: m.id,
     seq: m.seq,
   }
+  // Restore refuses an archive from another product version than the node taking over runs
+  // (the saved state would not fit the software); check must not call that safe.
+  const standby = nodeNames.find((n) => n !== holder)!
+  const standbyVersion = (versions?.evidence[standby] as undefined | {version?: string})?.version
+  if (standbyVersion !== undefined && m.product_version !== standbyVersion) {
+    evidence.newest = newest
+    const summary = `restore on ${standby} would refuse ${newest.archive}: it was taken from product version ${m.product_version}, ${standby} runs ${standbyVersion} (take a new backup on ${holder})`
+    return {check: {...base, evidence, status: 'fail', summary}, newest}
+  }
+
   const ageS = Math.round(hostNow - Date.parse(newest.created_at) / 1000)
   evidence.newest = {...newest, age_s: ageS}
   const notes = [
