@@ -1,6 +1,6 @@
-import {chmod, mkdir, rename, rm, stat} from 'node:fs/promises'
+import {chmod, lstat, mkdir, rename, rm, stat} from 'node:fs/promises'
 import createDebug from 'debug'
-import {join} from 'node:path'
+import {basename, join} from 'node:path'
 
 import type {Config} from '../config/schema.js'
 import {describeSystemError, HaError, InterruptedError} from '../errors.js'
@@ -15,7 +15,7 @@ import {writeArchive} from './archive.js'
 import {backupExcludes, collect, loadManifestSpec, specCoverage} from './collect.js'
 import {type BackupManifest, manifestFormat, type MissingEntry} from './manifest.js'
 import {selectForPruning} from './retention.js'
-import {archiveSuffix, backupId, listBackups, recordVerification, removeBackup, removeLeftovers, tempPrefix} from './store.js'
+import {archiveSuffix, backupId, currentVerification, listBackups, recordVerification, removeBackup, removeLeftovers, tempPrefix} from './store.js'
 import {validateArchive} from './validate-archive.js'
 
 const debug = createDebug('ha:backup')
@@ -89,8 +89,13 @@ export async function runBackup({config, ifAttached, node, onProgress = () => {}
     // The data directory is never saved into itself (a glob like /var/opt/** would recurse).
     const collected = await collect(root, specs, backupExcludes(config), signal)
     debug('collected %d entries in %d ms', collected.entries.length, Date.now() - started)
-    const existing = (await listBackups(dir)).backups
-    const seq = Math.max(0, ...existing.map((b) => b.manifest?.seq ?? 0)) + 1
+    const listing = await listBackups(dir)
+    const existing = listing.backups
+    // Past every sequence number in use, including those only the name of an unreadable archive
+    // (or of a skipped odd file) still shows: a reused id would put the new archive under a name
+    // that is taken.
+    const namedSeqs = [...existing.map((b) => b.id), ...listing.skipped.map((f) => basename(f.file, archiveSuffix))].map((n) => Number(/-(\d+)$/.exec(n)?.[1] ?? 0))
+    const seq = Math.max(0, ...existing.map((b) => b.manifest?.seq ?? 0), ...namedSeqs) + 1
     const createdAt = new Date()
     const id = backupId(createdAt, seq)
     const manifest: BackupManifest = {
@@ -124,18 +129,26 @@ export async function runBackup({config, ifAttached, node, onProgress = () => {}
       })
     }
 
-    // The record first, then the final name: a run killed in between leaves a record without an
-    // archive (harmless), never an archive without its record. Neither check nor restore decides
-    // by the record anyway; both re-read the archive itself.
-    const verification = await recordVerification(dir, id, [])
     const file = join(dir, id + archiveSuffix)
+    // rename() would silently replace whatever holds the final name (and the record below would
+    // overwrite its record): nothing ever should hold it, since the id's seq is past every one seen.
+    if (await lstat(file).then(() => true, () => false)) {
+      throw new HaError(`${file} already exists; the new archive was discarded and nothing was pruned`, {
+        actions: ['look at what holds that name (ha backup list), move it away, then run ha backup again'],
+      })
+    }
+
+    // The record first, then the final name: a run killed in between leaves a record without an
+    // archive (harmless, removed by the next run), never an archive without its record. Neither
+    // check nor restore decides by the record anyway; both re-read the archive itself.
+    const verification = await recordVerification(dir, id, verified)
     await rename(temp, file)
     temp = undefined
     await fsyncDirectory(dir)
 
     // The listing taken before writing is still the directory's content: the lock is held.
     const all = [{file, id, manifest, size: (await stat(file)).size, verification}, ...existing]
-    const prune = selectForPruning(all, config.backup.keep).filter((b) => b.id !== id)
+    const prune = (await selectForPruning(all, config.backup.keep, async (b) => (b.id === id ? verification : currentVerification(b)))).filter((b) => b.id !== id)
     for (const old of prune) await removeBackup(dir, old.id)
     if (prune.length > 0) await fsyncDirectory(dir)
 

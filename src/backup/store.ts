@@ -1,3 +1,4 @@
+import {createHash} from 'node:crypto'
 import {readdir, rm} from 'node:fs/promises'
 import {join} from 'node:path'
 
@@ -28,6 +29,8 @@ export interface StoredBackup {
 
 export interface Verification {
   at: string
+  /** sha256 of the archive file's bytes that were judged: a record for other bytes is stale. */
+  archive_sha256?: string
   ok: boolean
   problems: string[]
 }
@@ -140,7 +143,8 @@ export async function readVerification(dir: string, id: string): Promise<undefin
     if ((await handle.stat()).size > 64 * 1024) return undefined
     const value = JSON.parse(await handle.readFile('utf8')) as Partial<Verification> | null
     if (!value || typeof value.ok !== 'boolean' || typeof value.at !== 'string' || !Array.isArray(value.problems)) return undefined
-    return {at: value.at, ok: value.ok, problems: value.problems.filter((p): p is string => typeof p === 'string')}
+    const archiveSha = typeof value.archive_sha256 === 'string' && /^[0-9a-f]{64}$/.test(value.archive_sha256) ? {archive_sha256: value.archive_sha256} : {}
+    return {at: value.at, ok: value.ok, problems: value.problems.filter((p): p is string => typeof p === 'string'), ...archiveSha}
   } catch {
     return undefined
   } finally {
@@ -148,10 +152,34 @@ export async function readVerification(dir: string, id: string): Promise<undefin
   }
 }
 
-export async function recordVerification(dir: string, id: string, problems: string[]): Promise<Verification> {
-  const verification = {at: new Date().toISOString(), ok: problems.length === 0, problems}
+export async function recordVerification(dir: string, id: string, judged: {fileSha256: string; problems: string[]}): Promise<Verification> {
+  const verification = {archive_sha256: judged.fileSha256, at: new Date().toISOString(), ok: judged.problems.length === 0, problems: judged.problems}
   await writeFileAtomic(join(dir, id + verifySuffix), `${JSON.stringify(verification, null, 1)}\n`, 0o600)
   return verification
+}
+
+/**
+ * The record, only when it still speaks for the archive as it is now: its hash is the hash of
+ * the archive's current bytes. Retention counts archives by their records; a record left from
+ * before the archive was cut or changed must not count it as good and push a good one out.
+ */
+export async function currentVerification(backup: StoredBackup): Promise<undefined | Verification> {
+  const record = backup.verification
+  if (!record?.archive_sha256) return undefined
+  let handle
+  try {
+    handle = await openArchiveFile(backup.file)
+  } catch {
+    return undefined
+  }
+
+  try {
+    const hash = createHash('sha256')
+    for await (const chunk of handle.createReadStream({autoClose: false, highWaterMark: 1024 * 1024})) hash.update(chunk as Buffer)
+    return hash.digest('hex') === record.archive_sha256 ? record : undefined
+  } finally {
+    await handle.close()
+  }
 }
 
 export async function removeBackup(dir: string, id: string): Promise<void> {

@@ -67,6 +67,8 @@ export interface ArchiveVerdict {
   members: number
   /** Bytes of saved files re-hashed. */
   bytes: number
+  /** sha256 of the archive's own (compressed) bytes as read: what a verification record binds to. */
+  fileSha256: string
   /**
    * The problems that are entries this node's manifest spec would not save (also in `problems`).
    * Not damage but a different configuration or a planted archive: restore stops there rather
@@ -96,7 +98,7 @@ export async function validateArchive(source: Buffer | string, options: Validate
     try {
       input = (await openArchiveFile(source)).createReadStream({highWaterMark: 1024 * 1024})
     } catch (error) {
-      return {bytes: 0, members: 0, ok: false, outsideSpec: [], problems: [`${source} ${(error as Error).message}`]}
+      return {bytes: 0, fileSha256: '', members: 0, ok: false, outsideSpec: [], problems: [`${source} ${(error as Error).message}`]}
     }
   } else {
     input = Readable.from([source], {objectMode: false})
@@ -113,6 +115,7 @@ export async function validateArchive(source: Buffer | string, options: Validate
   let bytes = 0
   let stopped = false
   let outsideSpec: string[] = []
+  const fileHash = createHash('sha256')
 
   const counter = new ByteLimit(manifestByteLimit + 64 * 1024, 'the manifest')
   const gunzip = createGunzip({chunkSize: 256 * 1024})
@@ -236,6 +239,7 @@ export async function validateArchive(source: Buffer | string, options: Validate
     if (signal?.aborted) onAbort()
     signal?.addEventListener('abort', onAbort, {once: true})
     input.on('error', fail)
+    input.on('data', (chunk: Buffer) => fileHash.update(chunk))
     gunzip.on('error', fail)
     counter.on('error', fail)
     parser.on('error', fail)
@@ -268,7 +272,7 @@ export async function validateArchive(source: Buffer | string, options: Validate
     }
   }
 
-  return {bytes, manifest: problems.length === 0 ? manifest : undefined, manifestBytes, members: index, ok: problems.length === 0, outsideSpec, problems}
+  return {bytes, fileSha256: fileHash.digest('hex'), manifest: problems.length === 0 ? manifest : undefined, manifestBytes, members: index, ok: problems.length === 0, outsideSpec, problems}
 }
 
 function entryKind(type: string): EntryType | undefined {

@@ -36,7 +36,7 @@ export async function verifyBackups(config: Config, node: LocalNode, wanted?: st
     const archives: VerifyReport[] = []
     for (const backup of chosen) {
       const result = await validateArchive(backup.file, {covers})
-      await recordVerification(dir, backup.id, result.problems)
+      await recordVerification(dir, backup.id, result)
       archives.push({bytes: result.bytes, id: backup.id, members: result.members, ok: result.ok, problems: result.problems})
     }
 

@@ -418,3 +418,29 @@ test('list shows id, time, host, version, size and verification, newest first', 
   assert.match(human[0], /^ID\s+CREATED\s+HOST\s+VERSION\s+SIZE\s+VERIFIED/)
   assert.ok(!/\u001B\[/.test(human.join('')), 'no colour off a terminal')
 })
+
+test('retention: an archive damaged after its verification does not count as good, whatever its record still says', (t) => {
+  const {root, run} = setup(t, {keep: 2})
+  const first = run('backup', '--json').json!.result.id as string
+  const second = run('backup', '--json').json!.result.id as string
+  // Cut behind ha's back: its .verify.json still says ok, for bytes it no longer has.
+  const file = join(backupsDir(root), `${second}.tar.gz`)
+  truncateSync(file, Math.floor(readFileSync(file).length / 2))
+  assert.match(readFileSync(join(backupsDir(root), `${second}.verify.json`), 'utf8'), /"ok": true/)
+  const third = run('backup', '--json')
+  assert.equal(third.status, 0, third.stderr)
+  assert.deepEqual(third.json!.result.pruned, [], 'the last good archive before the damaged one is kept')
+  assert.deepEqual(archives(root), [`${first}.tar.gz`, `${second}.tar.gz`, `${third.json!.result.id}.tar.gz`])
+})
+
+test('a new archive never takes the id of an unreadable one: its seq is past every number in the names too', (t) => {
+  const {root, run} = setup(t)
+  mkdirSync(backupsDir(root), {recursive: true})
+  // Unreadable heads: their seq is known only from their names.
+  writeFileSync(join(backupsDir(root), '20991231T000000Z-0041.tar.gz'), 'not gzip')
+  execFileSync('mkfifo', [join(backupsDir(root), '20991231T000000Z-0042.tar.gz')])
+  const r = run('backup', '--json')
+  assert.equal(r.status, 0, r.stderr)
+  assert.match(r.json!.result.id, /-0043$/)
+  assert.equal(readFileSync(join(backupsDir(root), '20991231T000000Z-0041.tar.gz'), 'utf8'), 'not gzip', 'the unreadable archive is left as it was')
+})
