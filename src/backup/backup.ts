@@ -1,7 +1,7 @@
 import {fchmodSync} from 'node:fs'
-import {rename, rm, stat} from 'node:fs/promises'
+import {lstat, rename, rm, stat} from 'node:fs/promises'
 import createDebug from 'debug'
-import {join} from 'node:path'
+import {basename, join} from 'node:path'
 
 import type {Config} from '../config/schema.js'
 import {describeSystemError, HaError, InterruptedError} from '../errors.js'
@@ -13,11 +13,12 @@ import type {LocalNode} from '../nodes.js'
 import {backupsDirOn, dataDirOn, openBackupsDir} from '../state-dir.js'
 import {localAttachment} from '../storage/attachment.js'
 import {haVersion} from '../version.js'
-import {verifyArchive, writeArchive} from './archive.js'
-import {collect, loadManifestSpec} from './collect.js'
+import {writeArchive} from './archive.js'
+import {backupExcludes, collect, loadManifestSpec, specCoverage} from './collect.js'
 import {type BackupManifest, manifestFormat, type MissingEntry} from './manifest.js'
 import {selectForPruning} from './retention.js'
-import {archiveSuffix, backupId, listBackups, recordVerification, removeBackup, removeLeftovers, tempPrefix} from './store.js'
+import {archiveSuffix, backupId, currentVerification, listBackups, recordVerification, removeBackup, removeLeftovers, tempPrefix} from './store.js'
+import {validateArchive} from './validate-archive.js'
 
 const debug = createDebug('ha:backup')
 
@@ -88,10 +89,15 @@ export async function runBackup({config, ifAttached, node, onProgress = () => {}
     const productVersion = await readProductVersion(root, config.version_file, config.version_key)
     onProgress(`collecting files under ${root}`)
     // The data directory is never saved into itself (a glob like /var/opt/** would recurse).
-    const collected = await collect(root, specs, [...config.backup.exclude, config.data_dir, `${config.data_dir}/**`], signal)
+    const collected = await collect(root, specs, backupExcludes(config), signal)
     debug('collected %d entries in %d ms', collected.entries.length, Date.now() - started)
-    const existing = await listBackups(dir)
-    const seq = Math.max(0, ...existing.map((b) => b.manifest?.seq ?? 0)) + 1
+    const listing = await listBackups(dir)
+    const existing = listing.backups
+    // Past every sequence number in use, including those only the name of an unreadable archive
+    // (or of a skipped odd file) still shows: a reused id would put the new archive under a name
+    // that is taken.
+    const namedSeqs = [...existing.map((b) => b.id), ...listing.skipped.map((f) => basename(f.file, archiveSuffix))].map((n) => Number(/-(\d+)$/.exec(n)?.[1] ?? 0))
+    const seq = Math.max(0, ...existing.map((b) => b.manifest?.seq ?? 0), ...namedSeqs) + 1
     const createdAt = new Date()
     const id = backupId(createdAt, seq)
     const manifest: BackupManifest = {
@@ -114,7 +120,9 @@ export async function runBackup({config, ifAttached, node, onProgress = () => {}
     debug('written and fsync\'d at %d ms', Date.now() - started)
     if (signal?.aborted) throw new InterruptedError()
     onProgress('verifying the new archive')
-    const verified = await verifyArchive(temp)
+    // The same judgement restore will make (including this node's spec), so an archive restore
+    // would refuse never gets a final name.
+    const verified = await validateArchive(temp, {covers: specCoverage(specs, backupExcludes(config)), signal})
     debug('verified at %d ms', Date.now() - started)
     if (signal?.aborted) throw new InterruptedError()
     if (verified.problems.length > 0) {
@@ -125,14 +133,25 @@ export async function runBackup({config, ifAttached, node, onProgress = () => {}
     }
 
     const file = join(dir, id + archiveSuffix)
+    // rename() would silently replace whatever holds the final name (and the record below would
+    // overwrite its record): nothing ever should hold it, since the id's seq is past every one seen.
+    if (await lstat(backups.at(id + archiveSuffix)).then(() => true, () => false)) {
+      throw new HaError(`${file} already exists; the new archive was discarded and nothing was pruned`, {
+        actions: ['look at what holds that name (ha backup list), move it away, then run ha backup again'],
+      })
+    }
+
+    // The record first, then the final name: a run killed in between leaves a record without an
+    // archive (harmless, removed by the next run), never an archive without its record. Neither
+    // check nor restore decides by the record anyway; both re-read the archive itself.
+    const verification = await recordVerification(backups, id, verified)
     await rename(temp, backups.at(id + archiveSuffix))
     temp = undefined
     await fsyncDirectory(backups.via)
-    const verification = await recordVerification(backups, id, [])
 
     // The listing taken before writing is still the directory's content: the lock is held.
     const all = [{file, id, manifest, size: (await stat(file)).size, verification}, ...existing]
-    const prune = selectForPruning(all, config.backup.keep).filter((b) => b.id !== id)
+    const prune = (await selectForPruning(all, config.backup.keep, async (b) => (b.id === id ? verification : currentVerification(b)))).filter((b) => b.id !== id)
     for (const old of prune) await removeBackup(backups.via, old.id)
     if (prune.length > 0) await fsyncDirectory(backups.via)
 

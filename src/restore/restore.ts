@@ -2,6 +2,7 @@ import {lstat, mkdir, readdir, readFile, rm} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import type {AccountTable} from '../accounts.js'
+import {loadSpecCoverage} from '../backup/collect.js'
 import type {ManifestEntry} from '../backup/manifest.js'
 import type {Config} from '../config/schema.js'
 import {HaError, throwIfAborted} from '../errors.js'
@@ -12,13 +13,13 @@ import {localBootId, readProductVersion} from '../host-facts.js'
 import {takeLock} from '../lock.js'
 import type {LocalNode} from '../nodes.js'
 import {backupsDirOn, dataDirOn, openBackupsDir, openStateDir, openStateSubdir, stateDirOn} from '../state-dir.js'
-import {extractToStaging, type StagedArchive, stagedPath} from './extract.js'
+import {type StagedArchive, stagedPath} from './extract.js'
 import {installPlan, prepareUndo, writeJournal} from './install.js'
 import type {ParsedMaps} from './map-flag.js'
 import {type InstallPlan, planInstall, type SkippedEntry} from './plan.js'
 import type {ManualMaps, ReownSurvey} from './reown.js'
 import {parseStrict, readAccounts} from './account-files.js'
-import {selectBackup} from './select.js'
+import {selectAndStage} from './select.js'
 import {preferredStagingHostPath, stagingParentFor} from './staging-place.js'
 import {nextRunId, undoRoot, unfinishedRun} from './undo.js'
 
@@ -115,7 +116,11 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
     if (state && stagingParent === join(stateDir, 'staging')) openStateSubdir(state, 'staging', {create: true})!.close()
     // Only under the lock: a dry run must not remove the staging folder of a real run going on.
     if (lock) await removeStaleStaging(stagingParent)
-    const {backup, passed_over} = await selectBackup(backupsDirOn(node.config, config), options.backup)
+    progress('choosing the archive: the newest that passes a full check, extracted into staging')
+    const selected = await selectAndStage(backupsDirOn(node.config, config), options.backup, {covers: await loadSpecCoverage(config), signal: options.signal, stagingParent})
+    const {backup, passed_over} = selected
+    staged = selected.staged
+    for (const s of selected.skipped) warn(s)
     for (const p of passed_over) warn(`passed over newer archive ${p.id}: ${p.reason}`)
     progress(`using backup ${backup.id} (taken on ${backup.manifest.host.hostname} at ${backup.manifest.created_at})`)
 
@@ -138,8 +143,6 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
       warn(`IGNORING A VERSION MISMATCH (--ignore-version): backup ${backup.id} is from product version ${archiveVersion}, this host runs ${hostVersion}`)
     }
 
-    progress(`extracting and checking ${backup.file}`)
-    staged = await extractToStaging(backup.file, stagingParent, options.signal)
     throwIfAborted(options.signal)
     // The version was checked on the listing's read of the manifest; the extraction read it again.
     if (staged.manifest.id !== backup.manifest.id || staged.manifest.product_version !== archiveVersion) {
