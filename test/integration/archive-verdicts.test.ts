@@ -84,7 +84,7 @@ describe('verify, list, check and restore give one verdict on the same hostile a
   }
 
   const ask = (): Verdicts => ({
-    restore: run(['restore', '--node', 'secondary']),
+    restore: run(['restore', '--node', 'secondary', '--yes']),
     check: run(['check']),
     list: run(['backup', 'list', '--node', 'secondary']),
     verify: run(['backup', 'verify', '--node', 'secondary']),
@@ -312,10 +312,10 @@ describe('odd files in the backups folder are skipped by name, never read or fol
     for (const name of readdirSync(dir())) rmSync(join(dir(), name), {force: true, recursive: true})
     execFileSync('mkfifo', [join(dir(), '20991231T000000Z-9001.tar.gz')])
     chmodSync(join(dir(), '20991231T000000Z-9001.tar.gz'), 0o600)
-    const restore = run(['restore', '--node', 'secondary'])
+    const restore = run(['restore', '--node', 'secondary', '--yes'])
     assert.equal(restore.status, 1)
     assert.match(restore.json!.error!.message, /no backup archives in .*9001\.tar\.gz: it is a FIFO/)
-    const named = run(['restore', '--node', 'secondary', '--backup', '20991231T000000Z-9001'])
+    const named = run(['restore', '--node', 'secondary', '--yes', '--backup', '20991231T000000Z-9001'])
     assert.equal(named.status, 1)
     assert.match(named.json!.error!.message, /backup 20991231T000000Z-9001 in .* is not read: skipped .*9001\.tar\.gz: it is a FIFO/)
     const check = run(['check'])
@@ -392,7 +392,7 @@ describe('which archive: check and restore choose the same one and say what they
     const c = craftBackup(savedSpecs(pair), {createdAt: new Date().toISOString(), productVersion: version, seq: 5})
     c.members.find((m) => m.name === 'files/etc/passwd')!.body = Buffer.from('root:x:0:0::/root:/bin/sh\n'.padEnd(c.manifest.entries.find((e) => e.path === '/etc/passwd')!.size, '#'))
     writeFileSync(join(dir(), `${c.manifest.id}.tar.gz`), gzipSync(tarBytes(c)))
-    const restore = run(['restore', '--node', 'secondary'])
+    const restore = run(['restore', '--node', 'secondary', '--yes'])
     assert.equal(restore.status, 1)
     assert.match(restore.json!.error!.message, new RegExp(`none of the 1 archives .* can be restored; nothing was changed:\\n  ${c.manifest.id}:\\n    files/etc/passwd: checksum mismatch`))
     const row = age(run(['check']))
@@ -406,7 +406,7 @@ describe('which archive: check and restore choose the same one and say what they
     const c = craftBackup([...savedSpecs(pair), {...root, content: 'xvm ALL=(ALL) NOPASSWD: ALL\n', mode: 0o440, path: '/etc/sudoers.d/xvm'}], {createdAt: new Date().toISOString(), productVersion: version, seq: 2})
     writeFileSync(join(dir(), `${c.manifest.id}.tar.gz`), gzipSync(tarBytes(c)), {mode: 0o600})
     const before = snapshot(pair.secondary, ['var/opt/sun/xvm/.ha/ha.lock'])
-    const restore = run(['restore', '--node', 'secondary'])
+    const restore = run(['restore', '--node', 'secondary', '--yes'])
     assert.equal(restore.status, 1, restore.stdout)
     assert.match(restore.json!.error!.message, new RegExp(`backup ${c.manifest.id} lists paths this node's backup manifest would not save; refusing the whole run, nothing was changed:\\n  manifest entry /etc/sudoers\\.d/xvm: not something`))
     assert.ok(restore.json!.error!.actions.some((a: string) => a.includes('ha restore --backup ID')))
@@ -420,7 +420,7 @@ describe('which archive: check and restore choose the same one and say what they
     clear()
     const c = craftBackup(savedSpecs(pair), {createdAt: new Date().toISOString(), productVersion: '2.2.0.1', seq: 3})
     writeFileSync(join(dir(), `${c.manifest.id}.tar.gz`), gzipSync(tarBytes(c)), {mode: 0o600})
-    const restore = run(['restore', '--node', 'secondary'])
+    const restore = run(['restore', '--node', 'secondary', '--yes'])
     assert.equal(restore.status, 1)
     assert.match(restore.json!.error!.message, /taken from product version 2\.2\.0\.1, this host runs 2\.1\.0\.1234/)
     const row = age(run(['check']))
