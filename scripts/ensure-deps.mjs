@@ -35,9 +35,17 @@ const wanted = [
   ['gzip', '/usr/bin/gzip'],
   // The version-file differential test compiles and runs Java's own Properties.load.
   ['default-jdk-headless', '/usr/bin/javac'],
-  // The lab's controllers: their own cron daemon, and a shifted clock (ha lab skew).
+  // The lab's controllers and ha schedule's test: a real cron daemon; a shifted clock (ha lab skew).
   ['cron', '/usr/sbin/cron'],
   ['libfaketime', `/usr/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu/faketime/libfaketime.so.1`],
+  // A real terminal for the tests of what an admin sees and types (confirmations, progress).
+  ['tmux', '/usr/bin/tmux'],
+  // Shells whose completion of ha the tests try (bash is there already).
+  ['zsh', '/usr/bin/zsh'],
+  // Renders the man page the build writes (test: it must render without warnings).
+  ['groff-base', '/usr/bin/groff'],
+  // ha schedule's test runs cron in a mount namespace of its own.
+  ['util-linux', '/usr/bin/unshare'],
 ]
 const missing = [...new Set(wanted.filter(([, file]) => !existsSync(file)).map(([pkg]) => pkg))]
 if (missing.length > 0) {

@@ -2,8 +2,8 @@ import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 import type {ChalkInstance} from 'chalk'
 
 import {configPathFrom, loadConfig, type LoadedConfig} from './config/load.js'
-import {ExitCode, type ExitCodeValue, HaError} from './errors.js'
-import {Reporter} from './output/reporter.js'
+import {ExitCode, type ExitCodeValue, HaError, UsageError} from './errors.js'
+import {outputOptionsFrom, Reporter} from './output/reporter.js'
 
 export type HaFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof HaCommand)['baseFlags'] & T['flags']>
 
@@ -43,14 +43,7 @@ export abstract class HaCommand<T extends typeof Command> extends Command {
 
   async init(): Promise<void> {
     await super.init()
-    // Decide the output mode from the raw argv so that even a flag-parsing error is rendered
-    // in the mode the caller asked for (a runbook parsing --json must get JSON back).
-    const argv = this.argv
-    this.reporter = new Reporter({
-      color: argv.includes('--no-color') ? false : undefined,
-      json: argv.includes('--json'),
-      quiet: argv.includes('--quiet') || argv.includes('-q'),
-    })
+    this.reporter = new Reporter(outputOptionsFrom(this.argv))
     let signals = 0
     this.onSignal = () => {
       signals++
@@ -64,11 +57,14 @@ export abstract class HaCommand<T extends typeof Command> extends Command {
 
   async catch(error: Error): Promise<never> {
     if (error instanceof Errors.ExitError) throw error
-    // oclif's own parse errors (unknown flag, missing argument, bad value) are usage errors.
-    const usage = 'parse' in error && !(error instanceof HaError)
-    const shown = usage
-      ? new HaError(error.message, {actions: [[this.config.bin, ...(this.id ?? '').split(':').filter(Boolean), '--help'].join(' ')], exitCode: ExitCode.usage})
-      : error
+    // oclif's own parse errors (unknown flag, extra argument, missing argument, bad value) are
+    // usage errors: named so in --json, exit 2, with the command's help as what to do.
+    // A flag's own value check (Flags.integer's min/max) throws a plain Error worded "Parsing --x".
+    const flagValue = /^Parsing --(\S+) \n\t([\s\S]*?)(?:\nSee more help with --help)?$/.exec(error.message)
+    const usage = ('parse' in error || flagValue) && !(error instanceof HaError)
+    const help = [this.config.bin, ...(this.id ?? '').split(':').filter(Boolean), '--help'].join(' ')
+    const message = flagValue ? `--${flagValue[1]}: ${flagValue[2]}` : error.message.replace(/\nSee more help with --help$/, '')
+    const shown = usage ? new UsageError(message, {actions: [help]}) : error
     throw new Errors.ExitError(this.reporter.error(shown))
   }
 

@@ -54,6 +54,16 @@ export class ConfigError extends HaError {
   }
 }
 
+/**
+ * The command line itself is wrong: an unknown command, flag or argument, a bad flag value.
+ * Nothing was read or touched; the actions say which command or help to run instead.
+ */
+export class UsageError extends HaError {
+  constructor(message: string, options: {actions?: string[]; cause?: unknown; details?: Record<string, unknown>} = {}) {
+    super(message, {...options, exitCode: ExitCode.usage})
+  }
+}
+
 /** Another ha operation holds the lock; this run touched nothing. */
 export class LockedError extends HaError {
   constructor(message: string, options: {actions?: string[]; details?: Record<string, unknown>} = {}) {

@@ -5,6 +5,8 @@ import {ConfigError} from './errors.js'
 
 export interface LocalNode {
   config: NodeConfig
+  /** How it was decided, shown before a change is confirmed: --node, or this machine's hostname. */
+  decidedBy?: 'flag' | 'hostname'
   name: NodeName
 }
 
@@ -19,12 +21,12 @@ export function localNode(config: Config, flag: string | undefined, configPath: 
       throw new ConfigError(`--node ${flag}: not a node in ${configPath} (use ${nodeNames.join(' or ')})`)
     }
 
-    return {config: config.nodes[flag as NodeName], name: flag as NodeName}
+    return {config: config.nodes[flag as NodeName], decidedBy: 'flag', name: flag as NodeName}
   }
 
   const me = hostname()
   const matches = nodeNames.filter((name) => config.nodes[name].hostname === me)
-  if (matches.length === 1) return {config: config.nodes[matches[0]], name: matches[0]}
+  if (matches.length === 1) return {config: config.nodes[matches[0]], decidedBy: 'hostname', name: matches[0]}
   throw new ConfigError(
     matches.length === 0
       ? `this machine's hostname "${me}" matches neither nodes.primary.hostname nor nodes.secondary.hostname in ${configPath}`

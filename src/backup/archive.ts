@@ -1,12 +1,11 @@
-import {createHash, type Hash} from 'node:crypto'
-import {constants, createReadStream} from 'node:fs'
+import {constants} from 'node:fs'
 import {open} from 'node:fs/promises'
-import {Transform, type TransformCallback, Writable} from 'node:stream'
+import {type Readable, Transform, type TransformCallback} from 'node:stream'
 import {createGunzip} from 'node:zlib'
 import {Header, PackSync, Parser, type ReadEntry} from 'tar'
 
 import {ParallelGzipWriter} from './parallel-gzip.js'
-import {type BackupManifest, filesPrefix, manifestByteLimit, manifestFormat, manifestMember, type ManifestEntry} from './manifest.js'
+import {type BackupManifest, filesPrefix, manifestByteLimit, manifestFormat, manifestMember} from './manifest.js'
 
 const gnuRecordSize = 10_240
 
@@ -59,147 +58,16 @@ export async function writeArchive(path: string, root: string, manifest: BackupM
   }
 }
 
-export interface VerifyResult {
-  /** Every problem, each naming the member or file it concerns. Empty means verified. */
-  problems: string[]
-  manifest?: BackupManifest
-  members: number
-  bytes: number
-}
-
 /**
- * Re-reads the whole archive and checks every member against the manifest: present once, same
- * type, size, content hash, link target; no member the manifest does not name. A gzip or tar
- * error (truncation, a flipped byte in the compressed stream) is reported with the member it hit.
+ * Reads only the first member, for the archives' order (their seq) in a listing; whether an
+ * archive is usable is validateArchive's judgement, never this one's.
  */
-export async function verifyArchive(path: string): Promise<VerifyResult> {
-  const problems: string[] = []
-  let manifest: BackupManifest | undefined
-  const expected = new Map<string, ManifestEntry>()
-  const seen = new Set<string>()
-  let current = '(start of archive)'
-  let members = 0
-  let bytes = 0
-  let first = true
-
-  const onEntry = (entry: ReadEntry) => {
-    const name = entry.path.replace(/\/+$/, '')
-    current = name
-    members++
-    if (first) {
-      first = false
-      if (name !== manifestMember) {
-        problems.push(`first member is ${name}, not ${manifestMember}: not an ha backup archive`)
-        entry.resume()
-        return
-      }
-
-      const chunks: Buffer[] = []
-      entry.on('data', (chunk: Buffer) => chunks.push(chunk))
-      entry.on('end', () => {
-        try {
-          const bytes = Buffer.concat(chunks)
-          manifest = parseManifest(bytes.toString('utf8'))
-          for (const e of manifest.entries) expected.set(e.member.replace(/\/+$/, ''), e)
-          counter.limit = archiveByteBudget(manifest, bytes.length)
-          counter.what = 'what its manifest announces'
-        } catch (error) {
-          problems.push(`${manifestMember}: ${(error as Error).message}`)
-        }
-      })
-      return
-    }
-
-    const want = expected.get(name)
-    if (!want) {
-      if (manifest) problems.push(`${name}: in the archive but not in the manifest`)
-      entry.resume()
-      return
-    }
-
-    if (seen.has(name)) problems.push(`${name}: appears more than once`)
-    seen.add(name)
-    const type = entry.type === 'File' || entry.type === 'OldFile' ? 'file' : entry.type === 'Directory' ? 'directory' : entry.type === 'SymbolicLink' ? 'symlink' : entry.type
-    if (type !== want.type) {
-      problems.push(`${name}: is a ${type} in the archive, the manifest says ${want.type}`)
-      entry.resume()
-      return
-    }
-
-    if (type === 'symlink') {
-      if (entry.linkpath !== want.target) problems.push(`${name}: link target "${entry.linkpath}" differs from the manifest's "${want.target}"`)
-      entry.resume()
-      return
-    }
-
-    if (type !== 'file') {
-      entry.resume()
-      return
-    }
-
-    const hash: Hash = createHash('sha256')
-    let size = 0
-    entry.on('data', (chunk: Buffer) => {
-      size += chunk.length
-      hash.update(chunk)
-    })
-    entry.on('end', () => {
-      bytes += size
-      if (size !== want.size) problems.push(`${name}: ${size} bytes, the manifest says ${want.size}`)
-      else if (hash.digest('hex') !== want.sha256) problems.push(`${name}: content differs from the manifest (sha256 mismatch)`)
-    })
-  }
-
-  const counter = new ByteLimit(manifestByteLimit + 64 * 1024, 'the manifest')
-  try {
-    await parseWhole(path, onEntry, counter)
-  } catch (error) {
-    problems.push(`archive is corrupt or truncated at ${current}: ${(error as Error).message}`)
-  }
-
-  if (first) problems.push('archive holds no members')
-  if (manifest) {
-    for (const [member] of expected) if (!seen.has(member)) problems.push(`${member}: in the manifest but missing from the archive`)
-  } else if (!problems.some((p) => p.startsWith(manifestMember))) {
-    problems.push(`${manifestMember}: missing`)
-  }
-
-  return {bytes, manifest, members, problems}
-}
-
-/**
- * Feeds a whole archive through node-tar's parser; resolves at its end, rejects on any error,
- * including more decompressed data than `counter` allows (raised once the manifest is read).
- */
-function parseWhole(path: string, onReadEntry: (entry: ReadEntry) => void, counter: ByteLimit): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const parser = new Parser({onReadEntry, strict: true})
-    const input = createReadStream(path, {highWaterMark: 1024 * 1024})
-    const gunzip = createGunzip({chunkSize: 256 * 1024})
-    const fail = (error: Error) => {
-      input.destroy()
-      gunzip.destroy()
-      counter.destroy()
-      reject(error)
-    }
-
-    input.on('error', fail)
-    gunzip.on('error', fail)
-    counter.on('error', fail)
-    parser.on('error', fail)
-    parser.on('end', () => resolve())
-    input.pipe(gunzip).pipe(counter).pipe(parser as unknown as Writable)
-  })
-}
-
-/** Reads only the first member, so listing many archives does not decompress them whole. */
-export async function readManifest(path: string): Promise<BackupManifest> {
-  return parseManifest((await readManifestBytes(path)).toString('utf8'))
+export async function readManifest(source: Readable): Promise<BackupManifest> {
+  return parseManifest((await readManifestBytes(source)).toString('utf8'))
 }
 
 /** Reads the first member (manifest.json) only, refusing one larger than the manifest limit. */
-export async function readManifestBytes(archive: string): Promise<Buffer> {
-  const source = createReadStream(archive, {highWaterMark: 64 * 1024})
+export async function readManifestBytes(source: Readable): Promise<Buffer> {
   const gunzip = createGunzip()
   const counter = new ByteLimit(manifestByteLimit + 64 * 1024, 'the manifest')
   try {

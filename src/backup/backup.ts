@@ -1,21 +1,24 @@
-import {chmod, mkdir, rename, rm, stat} from 'node:fs/promises'
+import {fchmodSync} from 'node:fs'
+import {lstat, rename, rm, stat} from 'node:fs/promises'
 import createDebug from 'debug'
-import {join} from 'node:path'
+import {basename, join} from 'node:path'
 
 import type {Config} from '../config/schema.js'
 import {describeSystemError, HaError, InterruptedError} from '../errors.js'
 import {fsyncDirectory} from '../fs/atomic.js'
+import type {OwnDir} from '../fs/own-dir.js'
 import {localBootId, localHostname, readProductVersion} from '../host-facts.js'
-import {acquireLock} from '../lock.js'
+import {takeLock} from '../lock.js'
 import type {LocalNode} from '../nodes.js'
-import {backupsDirOn, dataDirOn, lockPathOn, stateDirOn} from '../state-dir.js'
+import {backupsDirOn, dataDirOn, openBackupsDir} from '../state-dir.js'
 import {localAttachment} from '../storage/attachment.js'
 import {haVersion} from '../version.js'
-import {verifyArchive, writeArchive} from './archive.js'
-import {collect, loadManifestSpec} from './collect.js'
+import {writeArchive} from './archive.js'
+import {backupExcludes, collect, loadManifestSpec, specCoverage} from './collect.js'
 import {type BackupManifest, manifestFormat, type MissingEntry} from './manifest.js'
 import {selectForPruning} from './retention.js'
-import {archiveSuffix, backupId, listBackups, recordVerification, removeBackup, removeLeftovers, tempPrefix} from './store.js'
+import {archiveSuffix, backupId, currentVerification, listBackups, recordVerification, removeBackup, removeLeftovers, tempPrefix} from './store.js'
+import {validateArchive} from './validate-archive.js'
 
 const debug = createDebug('ha:backup')
 
@@ -74,22 +77,27 @@ export async function runBackup({config, ifAttached, node, onProgress = () => {}
     })
   }
 
-  const stateDir = stateDirOn(node.config, config)
   const dir = backupsDirOn(node.config, config)
-  await mkdir(stateDir, {mode: 0o700, recursive: true})
-  const lock = await acquireLock(lockPathOn(node.config, config), 'ha backup')
+  const lock = await takeLock(config, node, 'ha backup')
   let temp: string | undefined
+  // ha's own folders are held open and written through the descriptor, never through a symlink.
+  let backups: OwnDir | undefined
   try {
-    await mkdir(dir, {mode: 0o700, recursive: true})
-    await chmod(dir, 0o700)
-    const leftovers = await removeLeftovers(dir)
+    backups = openBackupsDir(node.config, config, {create: true})!
+    fchmodSync(backups.fd, 0o700)
+    const leftovers = await removeLeftovers(backups.via)
     const productVersion = await readProductVersion(root, config.version_file, config.version_key)
     onProgress(`collecting files under ${root}`)
     // The data directory is never saved into itself (a glob like /var/opt/** would recurse).
-    const collected = await collect(root, specs, [...config.backup.exclude, config.data_dir, `${config.data_dir}/**`], signal)
+    const collected = await collect(root, specs, backupExcludes(config), signal)
     debug('collected %d entries in %d ms', collected.entries.length, Date.now() - started)
-    const existing = await listBackups(dir)
-    const seq = Math.max(0, ...existing.map((b) => b.manifest?.seq ?? 0)) + 1
+    const listing = await listBackups(dir)
+    const existing = listing.backups
+    // Past every sequence number in use, including those only the name of an unreadable archive
+    // (or of a skipped odd file) still shows: a reused id would put the new archive under a name
+    // that is taken.
+    const namedSeqs = [...existing.map((b) => b.id), ...listing.skipped.map((f) => basename(f.file, archiveSuffix))].map((n) => Number(/-(\d+)$/.exec(n)?.[1] ?? 0))
+    const seq = Math.max(0, ...existing.map((b) => b.manifest?.seq ?? 0), ...namedSeqs) + 1
     const createdAt = new Date()
     const id = backupId(createdAt, seq)
     const manifest: BackupManifest = {
@@ -106,12 +114,15 @@ export async function runBackup({config, ifAttached, node, onProgress = () => {}
     }
 
     onProgress(`writing ${collected.entries.length} entries to ${id}${archiveSuffix}`)
-    temp = join(dir, `${tempPrefix}${id}${archiveSuffix}`)
-    await writeDurably(temp, root, manifest, signal)
+    const tempName = `${tempPrefix}${id}${archiveSuffix}`
+    temp = backups.at(tempName)
+    await writeDurably(temp, join(dir, tempName), root, manifest, signal)
     debug('written and fsync\'d at %d ms', Date.now() - started)
     if (signal?.aborted) throw new InterruptedError()
     onProgress('verifying the new archive')
-    const verified = await verifyArchive(temp)
+    // The same judgement restore will make (including this node's spec), so an archive restore
+    // would refuse never gets a final name.
+    const verified = await validateArchive(temp, {covers: specCoverage(specs, backupExcludes(config)), signal})
     debug('verified at %d ms', Date.now() - started)
     if (signal?.aborted) throw new InterruptedError()
     if (verified.problems.length > 0) {
@@ -122,16 +133,27 @@ export async function runBackup({config, ifAttached, node, onProgress = () => {}
     }
 
     const file = join(dir, id + archiveSuffix)
-    await rename(temp, file)
+    // rename() would silently replace whatever holds the final name (and the record below would
+    // overwrite its record): nothing ever should hold it, since the id's seq is past every one seen.
+    if (await lstat(backups.at(id + archiveSuffix)).then(() => true, () => false)) {
+      throw new HaError(`${file} already exists; the new archive was discarded and nothing was pruned`, {
+        actions: ['look at what holds that name (ha backup list), move it away, then run ha backup again'],
+      })
+    }
+
+    // The record first, then the final name: a run killed in between leaves a record without an
+    // archive (harmless, removed by the next run), never an archive without its record. Neither
+    // check nor restore decides by the record anyway; both re-read the archive itself.
+    const verification = await recordVerification(backups, id, verified)
+    await rename(temp, backups.at(id + archiveSuffix))
     temp = undefined
-    await fsyncDirectory(dir)
-    const verification = await recordVerification(dir, id, [])
+    await fsyncDirectory(backups.via)
 
     // The listing taken before writing is still the directory's content: the lock is held.
     const all = [{file, id, manifest, size: (await stat(file)).size, verification}, ...existing]
-    const prune = selectForPruning(all, config.backup.keep).filter((b) => b.id !== id)
-    for (const old of prune) await removeBackup(dir, old.id)
-    if (prune.length > 0) await fsyncDirectory(dir)
+    const prune = (await selectForPruning(all, config.backup.keep, async (b) => (b.id === id ? verification : currentVerification(b)))).filter((b) => b.id !== id)
+    for (const old of prune) await removeBackup(backups.via, old.id)
+    if (prune.length > 0) await fsyncDirectory(backups.via)
 
     return {
       bytes: verified.bytes,
@@ -151,10 +173,11 @@ export async function runBackup({config, ifAttached, node, onProgress = () => {}
       unreadable_archives: all.filter((b) => !b.manifest).map((b) => b.id),
     }
   } catch (error) {
-    if (temp) await rm(temp, {force: true}).catch(() => {})
+    if (temp && !(error instanceof HaError && error.details?.not_ours)) await rm(temp, {force: true}).catch(() => {})
     if (signal?.aborted) throw new InterruptedError('interrupted: the partial archive was removed; earlier archives are untouched')
     throw error
   } finally {
+    backups?.close()
     await lock.release()
   }
 }
@@ -184,13 +207,21 @@ async function storageNotAttached(config: Config, dataDir: string): Promise<stri
 }
 
 /** A disk-full or I/O error (write or fsync) fails the run with the file and the errno named. */
-async function writeDurably(temp: string, root: string, manifest: BackupManifest, signal?: AbortSignal): Promise<void> {
+async function writeDurably(temp: string, shownAs: string, root: string, manifest: BackupManifest, signal?: AbortSignal): Promise<void> {
   try {
     await writeArchive(temp, root, manifest, signal)
   } catch (error) {
     if (signal?.aborted) throw new InterruptedError()
     if (error instanceof HaError) throw error
-    throw new HaError(`cannot write ${temp}: ${describeSystemError(error)}; the partial archive was removed and nothing was pruned`, {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+      // Not ours (the leftovers were removed under the lock): never written through, never removed.
+      throw new HaError(`${shownAs} already exists (something planted there while ha held the lock): ha only writes files it creates itself; nothing was written`, {
+        actions: [`look at it (ls -l ${shownAs}), remove it, then run again`],
+        details: {not_ours: true},
+      })
+    }
+
+    throw new HaError(`cannot write ${shownAs}: ${describeSystemError(error)}; the partial archive was removed and nothing was pruned`, {
       actions: [(error as NodeJS.ErrnoException).code === 'ENOSPC' ? 'free space on the data directory, then run again' : 'check the data directory storage, then run again'],
       cause: error,
     })

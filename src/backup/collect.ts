@@ -11,6 +11,7 @@ import {parseYamlWith} from '../config/load.js'
 import {type BackupEntryConfig, backupEntrySchema, type Config, neverBackedUp} from '../config/schema.js'
 import {ConfigError, describeSystemError, HaError} from '../errors.js'
 import {underRoot} from '../fs/under-root.js'
+import {backupsHostPath} from '../state-dir.js'
 import {type EntryRole, formatMode, type ManifestEntry, memberFor, type MissingEntry} from './manifest.js'
 
 /** What to save: the manifest file's entries, then the config's own `backup.include`. */
@@ -50,6 +51,57 @@ export async function loadManifestSpec(config: Config): Promise<BackupEntryConfi
     typeof item === 'string' ? {path: item, required: false, role: 'state' as EntryRole} : item,
   )
   return [...spec.entries, ...include]
+}
+
+/**
+ * What a backup never saves whatever the spec says: the configured excludes, and the data
+ * directory itself (a glob like /var/opt/** would otherwise recurse into it) with ha's own
+ * folder and the backups folder — restore must never install into any of them either.
+ */
+export function backupExcludes(config: Config): string[] {
+  const backups = backupsHostPath(config)
+  return [...config.backup.exclude, config.data_dir, `${config.data_dir}/**`, backups, `${backups}/**`]
+}
+
+/**
+ * Which role this node's manifest spec would have saved `path` under, or undefined when a backup
+ * here would not have saved it at all. The same rules as collect() below, read the other way: a
+ * spec pattern (picomatch, as the glob expansion and the excludes use) matches the path or one
+ * of its ancestors (a matched directory is saved whole), no path from that match down to this
+ * one is excluded or a machine identity file, and the first spec in order wins, as it does when
+ * collect() meets a path twice.
+ */
+export type SpecCoverage = (path: string) => EntryRole | undefined
+
+export function specCoverage(specs: BackupEntryConfig[], exclude: string[]): SpecCoverage {
+  const isExcluded = exclude.length > 0 ? picomatch(exclude, {dot: true}) : () => false
+  const matchers = specs.map((spec) => {
+    const patterns = 'any_of' in spec ? spec.any_of : [spec.path]
+    const tests = patterns.map((p) => (isDynamicPattern(p) ? picomatch(p, {dot: true}) : (candidate: string) => candidate === p))
+    return {matches: (candidate: string) => tests.some((test) => test(candidate)), role: spec.role}
+  })
+  return (path) => {
+    const chain: string[] = []
+    for (let p = path; p !== '/' && p !== '.' && p !== ''; p = p.slice(0, Math.max(p.lastIndexOf('/'), 1))) {
+      chain.unshift(p)
+      if (p.lastIndexOf('/') === 0) break
+    }
+
+    for (const {matches, role} of matchers) {
+      const start = chain.findIndex((candidate) => matches(candidate))
+      if (start === -1) continue
+      const walked = chain.slice(start)
+      if (walked.some((p) => neverBackedUp.includes(p) || isExcluded(p))) continue
+      return role
+    }
+
+    return undefined
+  }
+}
+
+/** This node's coverage: its manifest spec and excludes, as the next backup here would use them. */
+export async function loadSpecCoverage(config: Config): Promise<SpecCoverage> {
+  return specCoverage(await loadManifestSpec(config), backupExcludes(config))
 }
 
 interface Owners {

@@ -26,9 +26,11 @@ export function renderList(r: BackupListResult, c: ChalkInstance): string {
     b.hostname ?? '?',
     b.product_version ?? '?',
     formatBytes(b.size),
-    b.verified === true ? c.green('yes') : b.verified === false ? c.red(b.read_error ? 'unreadable' : 'FAILED') : 'never',
+    b.verified ? c.green('yes') : c.red(b.read_error ? 'unreadable' : 'FAILED'),
   ])
-  return table(['ID', 'CREATED', 'HOST', 'VERSION', 'SIZE', 'VERIFIED'], rows)
+  // Why each failed archive would be refused, in the words verify and restore use.
+  const why = r.backups.filter((b) => !b.verified).map((b) => `  ${b.id}: ${b.problems?.[0] ?? b.read_error ?? 'unusable'}${(b.problems?.length ?? 0) > 1 ? ` (and ${b.problems!.length - 1} more: ha backup verify ${b.id})` : ''}`)
+  return [table(['ID', 'CREATED', 'HOST', 'VERSION', 'SIZE', 'VERIFIED'], rows), ...why].join('\n')
 }
 
 export function renderVerify(r: VerifyBackupsResult, c: ChalkInstance): string {

@@ -1,10 +1,13 @@
-import {readdir, readFile, rm, stat} from 'node:fs/promises'
+import {createHash} from 'node:crypto'
+import {readdir, rm} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {HaError} from '../errors.js'
-import {fsyncDirectory, writeFileAtomic} from '../fs/atomic.js'
+import {fsyncDirectory, writeFileAtomicIn} from '../fs/atomic.js'
+import type {OwnDir} from '../fs/own-dir.js'
 import {readManifest} from './archive.js'
 import type {BackupManifest} from './manifest.js'
+import {NotARegularFile, openArchiveFile} from './validate-archive.js'
 
 /**
  * The backups directory: `<id>.tar.gz` archives (a final name only ever holds a complete,
@@ -27,35 +30,74 @@ export interface StoredBackup {
 
 export interface Verification {
   at: string
+  /** sha256 of the archive file's bytes that were judged: a record for other bytes is stale. */
+  archive_sha256?: string
   ok: boolean
   problems: string[]
 }
 
-/** All archives, newest first by their own sequence number (never by file time or the clock). */
-export async function listBackups(dir: string): Promise<StoredBackup[]> {
+/** A name in the backups folder that looks like an archive but is not read as one, and why. */
+export interface SkippedFile {
+  file: string
+  reason: string
+}
+
+export interface BackupListing {
+  backups: StoredBackup[]
+  skipped: SkippedFile[]
+}
+
+/**
+ * All archives, newest first by their own sequence number (never by file time or the clock).
+ * Each is opened without following a link or blocking: a symlink (dangling, looping or not), a
+ * FIFO, a directory or a device named like an archive is skipped and named, never read, and
+ * the good archives beside it are still listed.
+ */
+export async function listBackups(dir: string): Promise<BackupListing> {
   let names: string[]
   try {
     names = await readdir(dir)
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {backups: [], skipped: []}
     throw error
   }
 
   const archives = names.filter((n) => n.endsWith(archiveSuffix) && !n.startsWith('.'))
-  const backups = await Promise.all(
-    archives.map(async (name): Promise<StoredBackup> => {
+  const skipped: SkippedFile[] = []
+  const backups: StoredBackup[] = []
+  await Promise.all(
+    archives.map(async (name) => {
       const file = join(dir, name)
       const id = name.slice(0, -archiveSuffix.length)
-      const size = (await stat(file)).size
-      const verification = await readVerification(dir, id)
+      let handle
       try {
-        return {file, id, manifest: await readManifest(file), size, verification}
+        handle = await openArchiveFile(file)
       } catch (error) {
-        return {file, id, readError: (error as Error).message, size, verification}
+        if (!(error instanceof NotARegularFile)) throw error
+        skipped.push({file, reason: error.message})
+        return
+      }
+
+      try {
+        const size = (await handle.stat()).size
+        const verification = await readVerification(dir, id)
+        try {
+          backups.push({file, id, manifest: await readManifest(handle.createReadStream({autoClose: false, highWaterMark: 64 * 1024})), size, verification})
+        } catch (error) {
+          backups.push({file, id, readError: (error as Error).message, size, verification})
+        }
+      } finally {
+        await handle.close()
       }
     }),
   )
-  return backups.sort(newestFirst)
+  skipped.sort((a, b) => (a.file < b.file ? -1 : 1))
+  return {backups: backups.sort(newestFirst), skipped}
+}
+
+/** How a skipped name is reported (a warning on stderr, or in --json warnings). */
+export function describeSkipped(s: SkippedFile): string {
+  return `skipped ${s.file}: it ${s.reason}; remove it or move it out of the backups folder`
 }
 
 function newestFirst(a: StoredBackup, b: StoredBackup): number {
@@ -85,18 +127,61 @@ export function findBackup(backups: StoredBackup[], wanted: string, dir: string)
   throw new HaError(`no backup "${wanted}" in ${dir}`, {actions: ['ha backup list shows the archives there']})
 }
 
+/**
+ * The last recorded verification, or undefined. Only a regular file is read (never through a
+ * link, never blocking on a FIFO), and only a well-formed record counts: it is a note for the
+ * listing and for retention, never what decides whether an archive is usable.
+ */
 export async function readVerification(dir: string, id: string): Promise<undefined | Verification> {
+  let handle
   try {
-    return JSON.parse(await readFile(join(dir, id + verifySuffix), 'utf8')) as Verification
+    handle = await openArchiveFile(join(dir, id + verifySuffix))
   } catch {
     return undefined
   }
+
+  try {
+    if ((await handle.stat()).size > 64 * 1024) return undefined
+    const value = JSON.parse(await handle.readFile('utf8')) as Partial<Verification> | null
+    if (!value || typeof value.ok !== 'boolean' || typeof value.at !== 'string' || !Array.isArray(value.problems)) return undefined
+    const archiveSha = typeof value.archive_sha256 === 'string' && /^[0-9a-f]{64}$/.test(value.archive_sha256) ? {archive_sha256: value.archive_sha256} : {}
+    return {at: value.at, ok: value.ok, problems: value.problems.filter((p): p is string => typeof p === 'string'), ...archiveSha}
+  } catch {
+    return undefined
+  } finally {
+    await handle.close()
+  }
 }
 
-export async function recordVerification(dir: string, id: string, problems: string[]): Promise<Verification> {
-  const verification = {at: new Date().toISOString(), ok: problems.length === 0, problems}
-  await writeFileAtomic(join(dir, id + verifySuffix), `${JSON.stringify(verification, null, 1)}\n`, 0o600)
+/** `dir` is the backups folder held open (src/fs/own-dir.ts): the record never goes through a symlink. */
+export async function recordVerification(dir: OwnDir, id: string, judged: {fileSha256: string; problems: string[]}): Promise<Verification> {
+  const verification = {archive_sha256: judged.fileSha256, at: new Date().toISOString(), ok: judged.problems.length === 0, problems: judged.problems}
+  await writeFileAtomicIn(dir, id + verifySuffix, `${JSON.stringify(verification, null, 1)}\n`, 0o600)
   return verification
+}
+
+/**
+ * The record, only when it still speaks for the archive as it is now: its hash is the hash of
+ * the archive's current bytes. Retention counts archives by their records; a record left from
+ * before the archive was cut or changed must not count it as good and push a good one out.
+ */
+export async function currentVerification(backup: StoredBackup): Promise<undefined | Verification> {
+  const record = backup.verification
+  if (!record?.archive_sha256) return undefined
+  let handle
+  try {
+    handle = await openArchiveFile(backup.file)
+  } catch {
+    return undefined
+  }
+
+  try {
+    const hash = createHash('sha256')
+    for await (const chunk of handle.createReadStream({autoClose: false, highWaterMark: 1024 * 1024})) hash.update(chunk as Buffer)
+    return hash.digest('hex') === record.archive_sha256 ? record : undefined
+  } finally {
+    await handle.close()
+  }
 }
 
 export async function removeBackup(dir: string, id: string): Promise<void> {
@@ -107,7 +192,9 @@ export async function removeBackup(dir: string, id: string): Promise<void> {
 /** Removes what a killed run left (only ever called while holding the lock). */
 export async function removeLeftovers(dir: string): Promise<string[]> {
   const names = await readdir(dir).catch(() => [] as string[])
-  const leftovers = names.filter((n) => n.startsWith(tempPrefix) || /^\..*\.tmp-\d+$/.test(n))
+  // A record whose archive is gone: a run killed after writing the record, before the rename.
+  const orphanRecords = names.filter((n) => n.endsWith(verifySuffix) && !n.startsWith('.') && !names.includes(n.slice(0, -verifySuffix.length) + archiveSuffix))
+  const leftovers = [...names.filter((n) => n.startsWith(tempPrefix) || /^\..*\.tmp-\d+$/.test(n)), ...orphanRecords]
   for (const name of leftovers) await rm(join(dir, name), {force: true})
   if (leftovers.length > 0) await fsyncDirectory(dir)
   return leftovers

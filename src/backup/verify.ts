@@ -1,9 +1,11 @@
 import type {Config} from '../config/schema.js'
-import {acquireLock} from '../lock.js'
+import type {OwnDir} from '../fs/own-dir.js'
+import {takeLock} from '../lock.js'
 import type {LocalNode} from '../nodes.js'
-import {backupsDirOn, lockPathOn} from '../state-dir.js'
-import {verifyArchive} from './archive.js'
-import {findBackup, listBackups, recordVerification} from './store.js'
+import {backupsDirOn, openBackupsDir} from '../state-dir.js'
+import {loadSpecCoverage} from './collect.js'
+import {describeSkipped, findBackup, listBackups, recordVerification} from './store.js'
+import {validateArchive} from './validate-archive.js'
 
 export interface VerifyReport {
   bytes: number
@@ -20,23 +22,30 @@ export interface VerifyBackupsResult {
 
 /**
  * Verifies one archive or all of them, under the lock so a concurrent backup cannot prune an
- * archive halfway through its verification. Each outcome is recorded beside its archive.
+ * archive halfway through its verification. The judgement is validateArchive's, with this node's
+ * backup manifest: the same one list, check and restore make. Each outcome is recorded beside
+ * its archive.
  */
-export async function verifyBackups(config: Config, node: LocalNode, wanted?: string): Promise<VerifyBackupsResult> {
+export async function verifyBackups(config: Config, node: LocalNode, wanted?: string, onWarning: (message: string) => void = () => {}): Promise<VerifyBackupsResult> {
   const dir = backupsDirOn(node.config, config)
-  const lock = await acquireLock(lockPathOn(node.config, config), 'ha backup verify')
+  const covers = await loadSpecCoverage(config)
+  const lock = await takeLock(config, node, 'ha backup verify')
+  let backups: OwnDir | undefined
   try {
-    const all = await listBackups(dir)
-    const chosen = wanted ? [findBackup(all, wanted, dir)] : all
+    backups = openBackupsDir(node.config, config, {create: false})
+    const listing = backups ? await listBackups(dir) : {backups: [], skipped: []}
+    for (const skipped of listing.skipped) onWarning(describeSkipped(skipped))
+    const chosen = wanted ? [findBackup(listing.backups, wanted, dir)] : listing.backups
     const archives: VerifyReport[] = []
     for (const backup of chosen) {
-      const result = await verifyArchive(backup.file)
-      await recordVerification(dir, backup.id, result.problems)
-      archives.push({bytes: result.bytes, id: backup.id, members: result.members, ok: result.problems.length === 0, problems: result.problems})
+      const result = await validateArchive(backup.file, {covers})
+      await recordVerification(backups!, backup.id, result)
+      archives.push({bytes: result.bytes, id: backup.id, members: result.members, ok: result.ok, problems: result.problems})
     }
 
     return {archives, dir}
   } finally {
+    backups?.close()
     await lock.release()
   }
 }

@@ -30,14 +30,15 @@ export async function runCheck(config: Config, options: CheckOptions = {}): Prom
   throwIfAborted(options.signal)
   const facts = Object.fromEntries(nodeNames.map((n, i) => [n, gathered[i]])) as Record<NodeName, NodeFacts>
   const storage = storageCheck(config, facts)
-  const backup = backupAgeCheck(config, facts, storage.holders)
+  const version = versionCheck(config, facts)
+  const backup = await backupAgeCheck(config, facts, storage.holders, version)
   const checks: CheckItem[] = [
     ...reachabilityChecks(facts),
-    versionCheck(config, facts),
+    version,
     ...serviceIpChecks(config, facts),
     storage.check,
     backup.check,
-    restoreSpaceCheck(facts, storage.holders, install, backup.newest),
+    restoreSpaceCheck(facts, storage.holders, install, backup.newest, backup.manifest),
     await restoreRunCheck(facts),
     clockSkewCheck(facts),
   ]

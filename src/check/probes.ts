@@ -8,6 +8,7 @@ import {undoRoot} from '../restore/undo.js'
 import {attachmentProbeArgv, deviceProbeArgv} from '../storage/attachment.js'
 import {underRoot} from '../fs/under-root.js'
 import {backupsHostPath} from '../state-dir.js'
+import {backupsProbeArgv} from './checks/backup-age.js'
 
 /**
  * Everything `ha check` needs from one node, as one batch: one exec, one round trip. Which node
@@ -26,20 +27,6 @@ export const probeIds = {
   version: 'version',
   wire: (address: string) => `wire:${address}`,
 }
-
-// Lists the archives (src/backup/store.ts: `<id>.tar.gz`, dot-names are temp files) with their
-// manifests and last verification: one line each, "base64(path) size base64(manifest)
-// base64(verify.json)", so no file name or content can break the framing. Only the first member
-// is read (--occurrence=1), never the whole archive.
-export const listBackupsScript = [
-  '[ -d "$1" ] || { echo "ha: no backup directory $1" >&2; exit 3; }',
-  'for f in "$1"/[!.]*.tar.gz; do',
-  '  [ -f "$f" ] || continue',
-  '  m=$(tar --occurrence=1 -xzOf "$f" manifest.json 2>/dev/null | head -c 8388608 | base64 -w0)',
-  '  v=$(cat -- "${f%.tar.gz}.verify.json" 2>/dev/null | head -c 65536 | base64 -w0)',
-  `  printf '%s %s %s %s\\n' "$(printf '%s' "$f" | base64 -w0)" "$(stat -c %s -- "$f")" "$m" "$v"`,
-  'done',
-].join('\n')
 
 /** What each probe reads, for a row that must say which one failed or timed out. */
 export const probeWhat: Record<string, string> = {
@@ -99,7 +86,7 @@ export function checkProbes(config: Config, root: string, stateDir: string, budg
 
   probes.push(
     {argv: attachmentProbeArgv(config, dataDir), id: probeIds.storage},
-    {argv: ['sh', '-c', listBackupsScript, 'ha-backups', underRoot(root, backupsHostPath(config))], id: probeIds.backups},
+    {argv: backupsProbeArgv(underRoot(root, backupsHostPath(config))), id: probeIds.backups},
     {argv: ['df', '-P', '-B1', '--', dataDir], id: probeIds.dataDf},
     {argv: ['sh', '-c', restorePlacesScript, 'ha-restore-places', staging, ...install.map((p) => underRoot(root, p))], id: probeIds.restorePlaces},
     {argv: ['sh', '-c', undoRunsScript, 'ha-undo-runs', undoRoot(stateDir), journalName], id: probeIds.undoRuns},

@@ -2,6 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {HaCommand} from '../base-command.js'
 import {ConfigError, ExitCode} from '../errors.js'
+import {yesFlag} from '../flags.js'
 
 export default class Restore extends HaCommand<typeof Restore> {
   static description = `harestore: puts the state saved by ha backup in place on this node and re-owns the data directory by user and group *name* (the secondary's uids differ from the primary's). Nothing changes until the whole run is known: the archive (newest verified, or --backup) is checked member by member while it is extracted into a fresh staging directory, every owner name is resolved on this host, and every saved name without a match here is listed. Files replaced are kept in <data_dir>/.ha/undo/<run>/ so --undo puts the host back. Saved passwd/group are never installed (they are the names the re-own maps by); identity files (hostname, hosts, ssh host keys, network) only with --takeover; /etc/hostid and /etc/machine-id never.`
@@ -12,6 +13,7 @@ export default class Restore extends HaCommand<typeof Restore> {
     {command: '<%= config.bin %> restore --map user:oracle=oracle2 --map group:dba=dba', description: 'Map saved names that have no account of the same name here'},
     {command: '<%= config.bin %> restore --undo', description: 'Put the host back as it was before the last restore'},
     {command: '<%= config.bin %> restore --resume', description: 'Finish a restore interrupted while re-owning the data directory'},
+    {command: '<%= config.bin %> restore --yes --json', description: 'From a runbook: no question asked (without a terminal and without --yes, exit 4)'},
   ]
 
   static flags = {
@@ -26,6 +28,7 @@ export default class Restore extends HaCommand<typeof Restore> {
     resume: Flags.boolean({description: 'finish a restore interrupted during its re-own (from its journal)'}),
     takeover: Flags.boolean({description: 'also install identity files (hostname, hosts, ssh host keys, network configuration)'}),
     undo: Flags.boolean({description: 'put the host back as it was before the newest restore that is not undone yet'}),
+    yes: yesFlag,
   }
 
   static summary = 'Put the saved state in place and re-own the data directory by name (harestore)'
@@ -46,7 +49,21 @@ export default class Restore extends HaCommand<typeof Restore> {
       }
     }
 
+    // At a terminal the operator sees the plan and confirms; --takeover and --undo are severe
+    // (the node's name is typed). Without a terminal, --yes or exit 4 before anything is read.
+    const {canPrompt, ConfirmationNeededError} = await import('../prompt.js')
+    const asking = !flags.yes && !flags['dry-run'] && !flags.resume
+    const action = flags.undo ? `undo the last restore on ${node.name}` : `restore${flags.takeover ? ' with --takeover' : ''} onto ${node.name}`
+    if (asking && !canPrompt()) throw new ConfirmationNeededError(`ha restore (${action})`, '--yes')
+
     if (flags.undo) {
+      if (asking) {
+        const {describeUndo} = await import('../restore/confirmation.js')
+        const {confirmTyped} = await import('../prompt.js')
+        process.stderr.write(`${describeUndo(node, path)}\n`)
+        await confirmTyped({action, expected: node.name, yes: false})
+      }
+
       const {undoRestore} = await import('../restore/undo.js')
       const {renderUndo} = await import('../restore/render.js')
       const result = await undoRestore({config, node, onProgress: progress, signal: this.abort.signal})
@@ -66,7 +83,7 @@ export default class Restore extends HaCommand<typeof Restore> {
     const {parseMapFlags} = await import('../restore/map-flag.js')
     const {runRestore} = await import('../restore/restore.js')
     const {renderRestore} = await import('../restore/render.js')
-    const result = await runRestore({
+    const options = {
       backup: flags.backup,
       config,
       dryRun: flags['dry-run'],
@@ -74,10 +91,23 @@ export default class Restore extends HaCommand<typeof Restore> {
       maps: parseMapFlags(flags.map ?? []),
       node,
       onProgress: progress,
-      onWarning: (m) => this.reporter.warn(m),
+      onWarning: (m: string) => this.reporter.warn(m),
       signal: this.abort.signal,
       takeover: flags.takeover,
-    })
+    }
+    if (asking) {
+      // The dry run is the plan shown; the real run is pinned to its backup and does not repeat its warnings.
+      const warned = new Set<string>()
+      const plan = await runRestore({...options, dryRun: true, onWarning: (m) => warned.add(m) && this.reporter.warn(m)})
+      const {describeRestore} = await import('../restore/confirmation.js')
+      const {confirmAction, confirmTyped} = await import('../prompt.js')
+      process.stderr.write(`${await describeRestore(plan, node, path)}\n`)
+      const asked = {action: `${action} from backup ${plan.backup.id}`, yes: false}
+      await (flags.takeover ? confirmTyped({...asked, expected: node.name}) : confirmAction(asked))
+      Object.assign(options, {backup: plan.backup.id, onWarning: (m: string) => warned.has(m) || this.reporter.warn(m)})
+    }
+
+    const result = await runRestore(options)
     this.finish(result, ExitCode.ok, renderRestore)
   }
 }

@@ -1,4 +1,5 @@
 import {readFile} from 'node:fs/promises'
+import {fileURLToPath} from 'node:url'
 import {isMap, LineCounter, parseDocument} from 'yaml'
 import type {z, ZodIssue, ZodTypeAny} from 'zod'
 
@@ -6,6 +7,9 @@ import {ConfigError, describeSystemError} from '../errors.js'
 import {type Config, configSchema} from './schema.js'
 
 export const defaultConfigPath = '/etc/ha/ha.yaml'
+
+/** The example installed with ha (every key documented), named by absolute path in every config error. */
+export const exampleConfigPath = fileURLToPath(new URL('../../templates/ha.example.yaml', import.meta.url))
 
 export interface LoadedConfig {
   config: Config
@@ -25,7 +29,7 @@ export async function loadConfig(path: string): Promise<LoadedConfig> {
     throw new ConfigError(`cannot read config ${path}: ${describeSystemError(error)}`, {
       actions: [
         'pass --config <file> or set HA_CONFIG, or create /etc/ha/ha.yaml',
-        'templates/ha.example.yaml documents every key',
+        `${exampleConfigPath} documents every key (copy it to start)`,
       ],
     })
   }
@@ -52,7 +56,7 @@ export function parseYamlWith<S extends ZodTypeAny>(schema: S, text: string, pat
 
   if (!isMap(doc.contents)) {
     throw new ConfigError(`${path}:1: ${notAMapping}`, {
-      actions: ['start from templates/ha.example.yaml'],
+      actions: [`start from ${exampleConfigPath}`],
     })
   }
 
@@ -61,7 +65,7 @@ export function parseYamlWith<S extends ZodTypeAny>(schema: S, text: string, pat
 
   const problems = result.error.issues.map((issue) => describeIssue(issue, doc, lineCounter, path))
   throw new ConfigError(problems.length === 1 ? problems[0] : `${problems.length} problems in ${path}:\n  ${problems.join('\n  ')}`, {
-    actions: [`fix ${path}; templates/ha.example.yaml documents every key`],
+    actions: [`fix ${path}; ${exampleConfigPath} documents every key`],
     details: {problems},
   })
 }

@@ -55,12 +55,32 @@ export const nodeSchema = z
   })
   .strict()
 
+/**
+ * A service IP as IPv4 CIDR: four octets of 0-255 and a prefix length of 1-32. A typo here
+ * (999.18.1.10/99) would otherwise reach `ip addr add` only in the middle of a failover.
+ */
+export function cidrProblem(value: string): string | undefined {
+  const match = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(value)
+  if (!match) return 'must be an IPv4 address with prefix length, e.g. 198.18.1.10/24'
+  const octets = match.slice(1, 5)
+  const bad = octets.find((o) => Number(o) > 255 || (o.length > 1 && o.startsWith('0')))
+  if (bad !== undefined) return `"${value}": ${bad} is not an octet (0-255, no leading zero); e.g. 198.18.1.10/24`
+  const prefix = Number(match[5])
+  if (prefix < 1 || prefix > 32 || (match[5].length > 1 && match[5].startsWith('0'))) {
+    return `"${value}": /${match[5]} is not a prefix length (1-32); e.g. 198.18.1.10/24`
+  }
+
+  return undefined
+}
+
 export const serviceIpSchema = z
   .object({
-    address: z
-      .string()
-      .regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'must be an IPv4 address with prefix length, e.g. 198.18.1.10/24'),
-    interface: z.string().min(1),
+    address: z.string().superRefine((value, ctx) => {
+      const problem = cidrProblem(value)
+      if (problem) ctx.addIssue({code: z.ZodIssueCode.custom, message: problem})
+    }),
+    // Linux interface names: 1-15 characters, no slash, no whitespace (IFNAMSIZ).
+    interface: z.string().regex(/^[^\s/:]{1,15}$/, 'must be a network interface name (1-15 characters, no "/", ":" or spaces), e.g. eth0'),
   })
   .strict()
 
@@ -121,7 +141,15 @@ export const backupEntrySchema = z.union([
 
 export const backupSchema = z
   .object({
-    dir: z.string().min(1).default('.ha/backups'),
+    // Relative to data_dir and inside it: archives must travel with the shared storage. An
+    // absolute path or a ".." would put them on the node's own disk, where the peer never sees them.
+    dir: z
+      .string()
+      .min(1)
+      .refine((p) => !p.startsWith('/'), {message: 'must be relative to data_dir (it is where archives travel with the shared storage), e.g. .ha/backups'})
+      .refine((p) => !p.split('/').includes('..'), {message: 'must stay inside data_dir: no ".." (archives must travel with the shared storage), e.g. .ha/backups'})
+      .refine((p) => p.split('/').some((part) => part !== '' && part !== '.'), {message: 'must name a folder inside data_dir, not data_dir itself, e.g. .ha/backups'})
+      .default('.ha/backups'),
     manifest: z.string().min(1).default('builtin:opscenter'),
     include: z.array(z.union([backupPath, backupEntrySchema])).default([]),
     exclude: z.array(z.string().min(1)).default([]),

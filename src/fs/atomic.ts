@@ -1,6 +1,9 @@
 import {constants} from 'node:fs'
 import {open, rename, rm} from 'node:fs/promises'
-import {dirname} from 'node:path'
+import {basename, dirname} from 'node:path'
+
+import {createExclusive, tempNameFor} from './exclusive.js'
+import type {OwnDir} from './own-dir.js'
 
 /**
  * fsync a directory so that a rename or unlink inside it survives a power cut. Without it, the
@@ -16,12 +19,28 @@ export async function fsyncDirectory(dir: string): Promise<void> {
 }
 
 /**
- * Writes a whole file crash-safely: temp name beside it, write, fsync, rename, fsync directory.
- * A crash at any point leaves either the old file or the new one under `path`, never a torn one.
+ * Writes a whole file crash-safely: temp name beside it (created exclusively, never through a
+ * symlink), write, fsync, rename, fsync directory. A crash at any point leaves either the old
+ * file or the new one under `path`, never a torn one.
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
-  const temp = `${dirname(path)}/.${path.slice(dirname(path).length + 1)}.tmp-${process.pid}`
-  const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, mode)
+  const dir = dirname(path)
+  await writeVia(`${dir}/${tempNameFor(basename(path))}`, path, `${dir}/${tempNameFor(basename(path))}`, data, mode)
+  await fsyncDirectory(dir)
+}
+
+/**
+ * The same inside a folder of ha's own held open (src/fs/own-dir.ts): the temp file, the rename
+ * and the directory fsync all go through the held descriptor, never through the path again.
+ */
+export async function writeFileAtomicIn(dir: OwnDir, name: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+  const temp = tempNameFor(name)
+  await writeVia(dir.at(temp), dir.at(name), `${dir.path}/${temp}`, data, mode)
+  await fsyncDirectory(dir.via)
+}
+
+async function writeVia(temp: string, path: string, shownTemp: string, data: string | Uint8Array, mode: number): Promise<void> {
+  const handle = await createExclusive(temp, shownTemp, mode)
   try {
     await handle.writeFile(data)
     await handle.chmod(mode)
@@ -39,6 +58,4 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
     await rm(temp, {force: true})
     throw error
   }
-
-  await fsyncDirectory(dirname(path))
 }

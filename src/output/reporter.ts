@@ -6,7 +6,8 @@ import {ExitCode, type ExitCodeValue, HaError} from '../errors.js'
  * The one output layer. Results go to stdout, messages to stderr (clig.dev).
  * - human: a terminal; colour unless NO_COLOR, --no-color or TERM=dumb.
  * - plain: not a terminal (cron, pipes): the same lines, no colour, no animation.
- * - json: exactly one envelope on stdout, {status, result, warnings} or {status, error, warnings};
+ * - json: exactly one envelope on stdout, {schema_version, status, result, warnings} or
+ *   {schema_version, status, error, warnings};
  *   progress messages are suppressed so stdout parses as one JSON document.
  * - quiet: nothing on success; a failure is one line on stderr (what cron mails).
  */
@@ -20,9 +21,17 @@ export interface ReporterOptions {
   stdout?: NodeJS.WritableStream & {isTTY?: boolean}
 }
 
+/**
+ * The version of the --json contract (the envelope and every result's fields). Raised when a
+ * field is removed or renamed or changes its type or meaning; a new field does not raise it.
+ * Runbooks check it before they parse; test/contract pins the shapes it stands for.
+ */
+export const jsonSchemaVersion = 1
+
 export interface JsonEnvelope<T> {
   error?: {actions: string[]; details?: Record<string, unknown>; message: string; name: string}
   result?: T
+  schema_version: typeof jsonSchemaVersion
   status: number
   warnings: string[]
 }
@@ -78,7 +87,7 @@ export class Reporter {
    */
   result<T>(result: T, status: ExitCodeValue, human: (result: T, color: ChalkInstance) => string, quietLine?: string): void {
     if (this.mode === 'json') {
-      this.writeJson({result, status, warnings: this.warnings})
+      this.writeJson({result, schema_version: jsonSchemaVersion, status, warnings: this.warnings})
       return
     }
 
@@ -103,6 +112,7 @@ export class Reporter {
           message,
           name: haError ? haError.name : 'InternalError',
         },
+        schema_version: jsonSchemaVersion,
         status,
         warnings: this.warnings,
       })
@@ -124,6 +134,21 @@ export class Reporter {
 
   private writeJson<T>(envelope: JsonEnvelope<T>): void {
     this.stdout.write(`${JSON.stringify(envelope, null, 2)}\n`)
+  }
+}
+
+/**
+ * The output mode from the raw argv, before (or without) oclif's parsing, so that even a parse
+ * error or an unknown command is rendered the way the caller asked (a runbook parsing --json
+ * must get JSON back). Nothing after `--` is a flag.
+ */
+export function outputOptionsFrom(argv: string[]): Pick<ReporterOptions, 'color' | 'json' | 'quiet'> {
+  const end = argv.indexOf('--')
+  const flags = end === -1 ? argv : argv.slice(0, end)
+  return {
+    color: flags.includes('--no-color') ? false : undefined,
+    json: flags.includes('--json'),
+    quiet: flags.includes('--quiet') || flags.includes('-q'),
   }
 }
 

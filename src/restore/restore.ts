@@ -2,22 +2,24 @@ import {lstat, mkdir, readdir, readFile, rm} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import type {AccountTable} from '../accounts.js'
+import {loadSpecCoverage} from '../backup/collect.js'
 import type {ManifestEntry} from '../backup/manifest.js'
 import type {Config} from '../config/schema.js'
 import {HaError, throwIfAborted} from '../errors.js'
 import {writeFileAtomic} from '../fs/atomic.js'
+import type {OwnDir} from '../fs/own-dir.js'
 import {underRoot} from '../fs/under-root.js'
 import {localBootId, readProductVersion} from '../host-facts.js'
-import {acquireLock} from '../lock.js'
+import {takeLock} from '../lock.js'
 import type {LocalNode} from '../nodes.js'
-import {backupsDirOn, dataDirOn, lockPathOn, stateDirOn} from '../state-dir.js'
-import {extractToStaging, type StagedArchive, stagedPath} from './extract.js'
+import {backupsDirOn, dataDirOn, openBackupsDir, openStateDir, openStateSubdir, stateDirOn} from '../state-dir.js'
+import {type StagedArchive, stagedPath} from './extract.js'
 import {installPlan, prepareUndo, writeJournal} from './install.js'
 import type {ParsedMaps} from './map-flag.js'
 import {type InstallPlan, planInstall, type SkippedEntry} from './plan.js'
 import type {ManualMaps, ReownSurvey} from './reown.js'
 import {parseStrict, readAccounts} from './account-files.js'
-import {selectBackup} from './select.js'
+import {selectAndStage} from './select.js'
 import {preferredStagingHostPath, stagingParentFor} from './staging-place.js'
 import {nextRunId, undoRoot, unfinishedRun} from './undo.js'
 
@@ -85,10 +87,14 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
   const dataDir = dataDirOn(node.config, config)
   const stateDir = stateDirOn(node.config, config)
   await requireDirectory(dataDir)
-  await mkdir(stateDir, {mode: 0o700, recursive: true})
-  const lock = await acquireLock(lockPathOn(node.config, config), options.dryRun ? 'ha restore --dry-run' : 'ha restore')
+  // A dry run changes nothing, so it takes no lock; every run refuses an unsafe .ha before use.
+  const lock = options.dryRun ? undefined : await takeLock(config, node, 'ha restore')
   let staged: StagedArchive | undefined
+  let state: OwnDir | undefined
   try {
+    state = openStateDir(node.config, config, {create: !options.dryRun})
+    if (state) openStateSubdir(state, 'undo', {create: false})?.close()
+    openBackupsDir(node.config, config, {create: false})?.close()
     const unfinished = await unfinishedRun(undoRoot(stateDir))
     if (unfinished) {
       const message = `restore run ${unfinished.run} did not finish (it stopped ${unfinished.state === 'prepared' ? 'while installing files' : 'while re-owning the data directory'})`
@@ -106,8 +112,15 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
     }
 
     const stagingParent = await chooseStagingParent(root, stateDir)
-    await removeStaleStaging(stagingParent)
-    const {backup, passed_over} = await selectBackup(backupsDirOn(node.config, config), options.backup)
+    // .ha/staging is a folder of ha's own: made and checked here, never reached through a symlink.
+    if (state && stagingParent === join(stateDir, 'staging')) openStateSubdir(state, 'staging', {create: true})!.close()
+    // Only under the lock: a dry run must not remove the staging folder of a real run going on.
+    if (lock) await removeStaleStaging(stagingParent)
+    progress('choosing the archive: the newest that passes a full check, extracted into staging')
+    const selected = await selectAndStage(backupsDirOn(node.config, config), options.backup, {covers: await loadSpecCoverage(config), signal: options.signal, stagingParent})
+    const {backup, passed_over} = selected
+    staged = selected.staged
+    for (const s of selected.skipped) warn(s)
     for (const p of passed_over) warn(`passed over newer archive ${p.id}: ${p.reason}`)
     progress(`using backup ${backup.id} (taken on ${backup.manifest.host.hostname} at ${backup.manifest.created_at})`)
 
@@ -130,8 +143,6 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
       warn(`IGNORING A VERSION MISMATCH (--ignore-version): backup ${backup.id} is from product version ${archiveVersion}, this host runs ${hostVersion}`)
     }
 
-    progress(`extracting and checking ${backup.file}`)
-    staged = await extractToStaging(backup.file, stagingParent, options.signal)
     throwIfAborted(options.signal)
     // The version was checked on the listing's read of the manifest; the extraction read it again.
     if (staged.manifest.id !== backup.manifest.id || staged.manifest.product_version !== archiveVersion) {
@@ -216,6 +227,7 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
     }
 
     const undoBase = undoRoot(stateDir)
+    openStateSubdir(state!, 'undo', {create: true})!.close()
     const runId = await nextRunId(undoBase)
     const undoDir = join(undoBase, runId)
     const installOptions = {
@@ -255,7 +267,8 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
     return {...base, duration_ms: Date.now() - started, reown: reowned, run_id: runId, undo_dir: undoDir}
   } finally {
     await staged?.remove().catch(() => {})
-    await lock.release()
+    state?.close()
+    await lock?.release()
   }
 }
 

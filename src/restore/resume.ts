@@ -3,10 +3,10 @@ import {join} from 'node:path'
 
 import type {Config} from '../config/schema.js'
 import {HaError} from '../errors.js'
-import {acquireLock} from '../lock.js'
+import {takeLock} from '../lock.js'
 import type {LocalNode} from '../nodes.js'
 import {underRoot} from '../fs/under-root.js'
-import {dataDirOn, lockPathOn, stateDirOn} from '../state-dir.js'
+import {dataDirOn, openStateDir, openStateSubdir, stateDirOn} from '../state-dir.js'
 import {readJournal, writeJournal} from './install.js'
 import type {ReownResult} from './reown.js'
 import {parseStrict, readAccounts} from './account-files.js'
@@ -37,8 +37,15 @@ export interface ResumeRestoreResult {
 export async function resumeRestore(options: ResumeOptions): Promise<ResumeRestoreResult> {
   const {config, node} = options
   const progress = options.onProgress ?? (() => {})
-  const lock = await acquireLock(lockPathOn(node.config, config), 'ha restore --resume')
+  const lock = await takeLock(config, node, 'ha restore --resume')
   try {
+    // .ha and .ha/undo are checked (a symlink, a foreign owner or group/other write is refused) before a journal is read.
+    const state = openStateDir(node.config, config, {create: false})
+    if (state) {
+      openStateSubdir(state, 'undo', {create: false})?.close()
+      state.close()
+    }
+
     const unfinished = await unfinishedRun(undoRoot(stateDirOn(node.config, config)))
     if (!unfinished) throw new HaError('no unfinished restore to resume', {actions: ['nothing to do']})
     const journal = await readJournal(unfinished.undo_dir)

@@ -3,9 +3,9 @@ import {join} from 'node:path'
 
 import type {Config} from '../config/schema.js'
 import {HaError} from '../errors.js'
-import {acquireLock} from '../lock.js'
+import {takeLock} from '../lock.js'
 import type {LocalNode} from '../nodes.js'
-import {lockPathOn, stateDirOn} from '../state-dir.js'
+import {openStateDir, openStateSubdir, stateDirOn} from '../state-dir.js'
 import {readJournal, type RunState, undoInstall} from './install.js'
 import type {UndoResult as ReownUndoResult} from './reown.js'
 
@@ -53,8 +53,15 @@ export async function undoRestore(options: UndoOptions): Promise<UndoRestoreResu
   const progress = options.onProgress ?? (() => {})
   const stateDir = stateDirOn(node.config, config)
   const base = undoRoot(stateDir)
-  const lock = await acquireLock(lockPathOn(node.config, config), 'ha restore --undo')
+  const lock = await takeLock(config, node, 'ha restore --undo')
   try {
+    // .ha and .ha/undo are checked (a symlink, a foreign owner or group/other write is refused) before a journal is read.
+    const state = openStateDir(node.config, config, {create: false})
+    if (state) {
+      openStateSubdir(state, 'undo', {create: false})?.close()
+      state.close()
+    }
+
     const runId = options.run ?? (await newestUndoable(base))
     const undoDir = join(base, runId)
     const journal = await readJournal(undoDir)

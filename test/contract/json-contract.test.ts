@@ -1,23 +1,36 @@
 import assert from 'node:assert/strict'
-import {existsSync, readFileSync, writeFileSync} from 'node:fs'
+import {existsSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {test} from 'node:test'
+import {gunzipSync, gzipSync} from 'node:zlib'
 
 import {controllerConfig, makeControllerRoot} from '../../scripts/controller-root.mjs'
-import {ha, repoRoot, tempDir} from '../helpers/cli.js'
-import {makePair, moveStorage} from '../helpers/restore-fixture.js'
+import {jsonSchemaVersion} from '../../src/output/reporter.js'
+import {ha, type HaRun, repoRoot, tempDir} from '../helpers/cli.js'
+import {backupsOf, makePair, moveStorage} from '../helpers/restore-fixture.js'
 
 /**
  * Runbooks parse `--json`. The shape of every envelope (keys and value types, not values) is
- * committed in json-contract.snapshot.json, so changing the contract fails here first.
- * After an intended change: UPDATE_SNAPSHOTS=1 npm test -- test/contract
+ * committed in json-contract.snapshot.json, so changing the contract fails here first. An array's
+ * shape is the union of its elements' shapes (each distinct shape once, sorted), so a field that
+ * is a string in one element and null in another, or an element of another kind, is pinned too;
+ * `[]` means no run here produced an element. Every outcome, the failures included, is one
+ * envelope carrying `schema_version`.
+ *
+ * After an intended change: raise jsonSchemaVersion in src/output/reporter.ts when a field was
+ * removed, renamed or changed type (not for an addition), then regenerate on purpose:
+ *   UPDATE_SNAPSHOTS=1 npm test -- test/contract
  */
 const snapshotFile = join(repoRoot, 'test/contract/json-contract.snapshot.json')
 
 type Shape = Record<string, unknown> | string | unknown[]
 function shapeOf(value: unknown): Shape {
   if (value === null) return 'null'
-  if (Array.isArray(value)) return value.length > 0 ? [shapeOf(value[0])] : []
+  if (Array.isArray(value)) {
+    const distinct = new Map(value.map((v) => shapeOf(v)).map((s) => [JSON.stringify(s), s]))
+    return [...distinct.keys()].sort().map((k) => distinct.get(k))
+  }
+
   if (typeof value === 'object') {
     return Object.fromEntries(Object.keys(value as object).sort().map((k) => [k, shapeOf((value as Record<string, unknown>)[k])]))
   }
@@ -25,36 +38,84 @@ function shapeOf(value: unknown): Shape {
   return typeof value
 }
 
+test('an array\'s shape is the union of every element\'s, not the first one\'s', () => {
+  assert.deepEqual(shapeOf([{a: 'x'}, {a: null}, {a: 'y'}]), [{a: 'null'}, {a: 'string'}])
+  assert.deepEqual(shapeOf([1, 'a', 2]), ['number', 'string'])
+  assert.deepEqual(shapeOf([]), [])
+})
+
 test('the --json envelopes keep their documented shape', (t) => {
+  const shapes: Record<string, Shape> = {}
+  /** One envelope on stdout, with the schema version, and the exit status in it: then its shape. */
+  const record = (name: string, r: HaRun, status?: number) => {
+    assert.ok(r.json, `${name}: stdout is one JSON document:\n${r.stdout}\n${r.stderr}`)
+    if (status !== undefined) assert.equal(r.status, status, `${name}: exit ${r.status}\n${r.stderr}`)
+    assert.equal(r.json.status, r.status, `${name}: the envelope's status is the exit code`)
+    assert.equal((r.json as {schema_version?: number}).schema_version, jsonSchemaVersion, `${name}: schema_version`)
+    assert.equal(r.stderr, '', `${name}: nothing on stderr under --json`)
+    shapes[name] = shapeOf(r.json)
+  }
+
   const dir = tempDir(t)
   const root = join(dir, 'primary')
   makeControllerRoot(root)
   makeControllerRoot(join(dir, 'secondary'), {hostname: 'ctl-b', uidBase: 1901})
   const config = join(dir, 'ha.yaml')
-  writeFileSync(config, controllerConfig({include: ['/etc/opt/site/license.key'], primaryRoot: root, secondaryRoot: join(dir, 'secondary')}))
-  const run = (...args: string[]) => ha([...args, '--json', '--config', config, '--node', 'primary']).json
-  const shapes: Record<string, Shape> = {
-    'backup (partial)': shapeOf(run('backup')),
-    'backup list': shapeOf(run('backup', 'list')),
-    'backup verify': shapeOf(run('backup', 'verify')),
-    'error (usage)': shapeOf(ha(['backup', '--json', '--config', join(dir, 'missing.yaml')]).json),
-    // Two local nodes (no ssh block): the same checks and envelope as over ssh.
-    check: shapeOf(ha(['check', '--json', '--config', config]).json),
+  writeFileSync(config, controllerConfig({include: ['/etc/opt/site/license.key'], keep: 1, primaryRoot: root, secondaryRoot: join(dir, 'secondary')}))
+  const run = (...args: string[]) => ha([...args, '--json', '--config', config, '--node', 'primary'])
+  record('backup (partial)', run('backup'), 3)
+  record('backup (partial, pruned)', run('backup'), 3)
+  record('backup list', run('backup', 'list'), 0)
+  record('backup verify', run('backup', 'verify'), 0)
+  // Two local nodes (no ssh block): the same checks and envelope as over ssh; its verdict depends
+  // on this machine (service IP, storage), its shape does not.
+  record('check', ha(['check', '--json', '--config', config]))
+  // One byte of a saved file changed inside the archive: verify names it.
+  const [archive] = (JSON.parse(run('backup', 'list').stdout).result.backups as Array<{file: string}>).map((b) => b.file)
+  const tarball = gunzipSync(readFileSync(archive))
+  tarball[tarball.indexOf('controller=ctl-a')] = 'C'.charCodeAt(0)
+  writeFileSync(archive, gzipSync(tarball))
+  record('backup verify (failed)', run('backup', 'verify'), 1)
+  record('config check', ha(['config', 'check', '--json', '--config', config]), 0)
+  // The fixture controller has a hand-written cron file; ha schedule would rightly refuse it.
+  rmSync(join(root, 'etc/cron.d/ha-backup'))
+  record('schedule install', run('schedule', 'install'), 0)
+  record('schedule show', run('schedule', 'show'), 0)
+  record('schedule remove', run('schedule', 'remove'), 0)
+
+  // The failures a runbook meets before anything runs: each one envelope, exit 2, named.
+  record('error (config missing)', ha(['backup', '--json', '--config', join(dir, 'missing.yaml')]), 2)
+  writeFileSync(join(dir, 'bad.yaml'), 'data_dir: /x\nnodes: {primary: {hostname: a}, secondary: {hostname: b}}\nservice_ips: [{address: 999.1.1.1/99, interface: eth0}]\n')
+  record('error (config invalid)', ha(['config', 'check', '--json', '--config', join(dir, 'bad.yaml')]), 2)
+  record('error (unknown command)', ha(['bakup', '--json']), 2)
+  record('error (flag before the command)', ha(['--json', 'bakup']), 2)
+  record('error (extra argument)', ha(['backup', 'verify', 'a', 'b', '--json', '--config', config]), 2)
+  record('error (unknown flag)', ha(['backup', '--bogus', '--json', '--config', config]), 2)
+  record('error (bad flag value)', ha(['backup', '--node', 'third', '--json', '--config', config]), 2)
+  for (const name of ['error (unknown command)', 'error (extra argument)', 'error (unknown flag)', 'error (bad flag value)']) {
+    assert.equal((shapes[name] as {error: {name: string}}).error.name, 'string')
   }
+
+  assert.equal(ha(['backup', '--bogus', '--json']).json?.error?.name, 'UsageError')
+  assert.equal(ha(['backup', 'verify', 'a', 'b', '--json']).json?.error?.name, 'UsageError')
+  assert.equal(ha(['bakup', '--json']).json?.error?.name, 'UsageError')
+
   if (process.getuid?.() === 0) {
     // Restore re-owns files: root only. The storage "moves" by copying the data directory.
     const pair = makePair(t)
     assert.equal(ha(['backup', '--config', pair.config, '--node', 'primary']).status, 0)
     moveStorage(pair)
-    shapes['restore --dry-run'] = shapeOf(pair.restore('--dry-run', '--json').json)
-    shapes.restore = shapeOf(pair.restore('--json').json)
-    shapes['restore --undo'] = shapeOf(pair.restore('--undo', '--json').json)
+    const restore = (...args: string[]) => ha(['restore', ...args, '--json', '--config', pair.config, '--node', 'secondary'])
+    record('error (confirmation needed)', restore(), 4)
+    record('restore --dry-run', restore('--dry-run'), 0)
+    record('restore', restore('--yes'), 0)
+    record('restore --undo', restore('--undo', '--yes'), 0)
+    assert.ok(existsSync(backupsOf(pair.secondary)))
   } else if (process.env.CI === 'true') {
     throw new Error('the restore contract needs root under CI')
   }
-  if (process.env.UPDATE_SNAPSHOTS === '1' || !existsSync(snapshotFile)) {
-    writeFileSync(snapshotFile, `${JSON.stringify(shapes, null, 2)}\n`)
-  }
 
+  if (process.env.UPDATE_SNAPSHOTS === '1') writeFileSync(snapshotFile, `${JSON.stringify(shapes, null, 2)}\n`)
+  assert.ok(existsSync(snapshotFile), `no ${snapshotFile}: generate it on purpose with UPDATE_SNAPSHOTS=1 npm test -- test/contract`)
   assert.deepEqual(shapes, JSON.parse(readFileSync(snapshotFile, 'utf8')))
 })

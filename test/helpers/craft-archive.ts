@@ -99,7 +99,7 @@ export function craftBackup(
 }
 
 /** The tar stream (uncompressed): manifest.json first, then the members in order, then EOF blocks. */
-export function tarBytes(crafted: Crafted, options: {manifestText?: string} = {}): Buffer {
+export function tarBytes(crafted: Crafted, options: {manifestText?: string | Buffer} = {}): Buffer {
   const blocks: Buffer[] = []
   const manifestBody = Buffer.from(options.manifestText ?? `${JSON.stringify(crafted.manifest, null, 1)}\n`)
   pushMember(blocks, {body: manifestBody, mode: 0o600, name: 'manifest.json', type: 'File'})
@@ -111,7 +111,7 @@ export function tarBytes(crafted: Crafted, options: {manifestText?: string} = {}
 export async function writeCrafted(
   file: string,
   crafted: Crafted,
-  options: {manifestText?: string; truncateTo?: number} = {},
+  options: {manifestText?: string | Buffer; truncateTo?: number} = {},
 ): Promise<Buffer> {
   let gz = gzipSync(tarBytes(crafted, options))
   if (options.truncateTo !== undefined) gz = gz.subarray(0, options.truncateTo)

@@ -6,7 +6,7 @@ import {existsSync} from 'node:fs'
  * missing prerequisite skips the test with the reason; under CI=true it is a failure, because a
  * suite that silently skips its real-world tests proves nothing.
  */
-export function missingPrerequisite(needs: Array<'arping' | 'loop' | 'netns' | 'root' | 'sshd'>): string | undefined {
+export function missingPrerequisite(needs: Array<'arping' | 'loop' | 'netns' | 'root' | 'sshd' | 'tmux'>): string | undefined {
   for (const need of needs) {
     const problem = check(need)
     if (problem) {
@@ -18,7 +18,7 @@ export function missingPrerequisite(needs: Array<'arping' | 'loop' | 'netns' | '
   return undefined
 }
 
-function check(need: 'arping' | 'loop' | 'netns' | 'root' | 'sshd'): string | undefined {
+function check(need: 'arping' | 'loop' | 'netns' | 'root' | 'sshd' | 'tmux'): string | undefined {
   switch (need) {
     case 'root': {
       return process.getuid?.() === 0 ? undefined : 'needs root'
@@ -26,6 +26,10 @@ function check(need: 'arping' | 'loop' | 'netns' | 'root' | 'sshd'): string | un
 
     case 'sshd': {
       return existsSync('/usr/sbin/sshd') ? undefined : 'needs /usr/sbin/sshd (apt-get install openssh-server)'
+    }
+
+    case 'tmux': {
+      return existsSync('/usr/bin/tmux') ? undefined : 'needs tmux (apt-get install tmux)'
     }
 
     case 'arping': {

@@ -21,7 +21,7 @@ export interface Pair {
   dir: string
   primary: string
   secondary: string
-  /** ha ... --config <config> --node secondary */
+  /** ha restore ... --yes --config <config> --node secondary (no terminal: --yes confirms) */
   restore: (...args: string[]) => HaRun
 }
 
@@ -36,7 +36,7 @@ export function makePair(t: Parameters<typeof tempDir>[0], options: {varTmp?: bo
   const config = join(dir, 'ha.yaml')
   writeFileSync(config, controllerConfig({primaryRoot: primary, secondaryRoot: secondary}))
   mkdirSync(backupsOf(secondary), {mode: 0o700, recursive: true})
-  const restore = (...args: string[]) => ha(['restore', ...args, '--config', config, '--node', 'secondary'])
+  const restore = (...args: string[]) => ha(['restore', ...args, '--yes', '--config', config, '--node', 'secondary'])
   return {config, dir, primary, restore, secondary}
 }
 

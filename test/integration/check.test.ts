@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import {execFileSync, spawn, spawnSync} from 'node:child_process'
-import {existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync} from 'node:fs'
+import {createHash} from 'node:crypto'
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'
 import {after, before, describe, test} from 'node:test'
@@ -44,26 +45,26 @@ describe('ha check against two loopback sshds', {skip}, () => {
   const writeArchive = (createdAt: Date, seq: number) => {
     const staging = mkdtempSync(join(work, 'archive-'))
     const content = 'x'.repeat(4096)
-    mkdirSync(join(staging, 'files/etc'), {recursive: true})
-    writeFileSync(join(staging, 'files/etc/ha-test.conf'), content)
+    mkdirSync(join(staging, 'files/etc/opt/sun'), {recursive: true})
+    writeFileSync(join(staging, 'files/etc/opt/sun/ha-test.conf'), content)
     const id = `${createdAt.toISOString().replace(/[-:]|\.\d+/g, '')}-${String(seq).padStart(4, '0')}`
     const manifest = {
       created_at: createdAt.toISOString(),
       data_dir: dataDir,
-      entries: [{gid: 0, group: 'root', member: 'files/etc/ha-test.conf', mode: '0644', mtime: createdAt.toISOString(), path: '/etc/ha-test.conf', role: 'state', sha256: 'x', size: content.length, type: 'file', uid: 0, user: 'root'}],
+      entries: [{gid: 0, group: 'root', member: 'files/etc/opt/sun/ha-test.conf', mode: '0644', mtime: createdAt.toISOString(), path: '/etc/opt/sun/ha-test.conf', role: 'state', sha256: createHash('sha256').update(content).digest('hex'), size: content.length, type: 'file', uid: 0, user: 'root'}],
       format: 'ha-backup/1',
       ha_version: '0.1.0',
       host: {boot_id: 'b', hostname: 'ctl-a', node: 'primary'},
       id,
       missing: [],
-      product_version: '2.1.0',
+      product_version: '2.1.0.1234',
       seq,
     }
     writeFileSync(join(staging, 'manifest.json'), JSON.stringify(manifest))
     const dir = join(roots.primary, dataDir, '.ha/backups')
     mkdirSync(dir, {recursive: true})
     // manifest.json first, as the archive contract says.
-    execFileSync('tar', ['-czf', join(dir, `${id}.tar.gz`), '-C', staging, 'manifest.json', 'files'])
+    execFileSync('tar', ['-czf', join(dir, `${id}.tar.gz`), '-C', staging, 'manifest.json', 'files/etc/opt/sun/ha-test.conf'])
     rmSync(staging, {recursive: true})
     return id
   }
@@ -252,19 +253,24 @@ ${over.extra ?? ''}`,
     }
   })
 
-  test('an archive whose last verification failed, or whose manifest is unreadable, is passed over', () => {
+  test('a newer archive that restore would refuse (corrupt since it was made) or cannot read is passed over, by name, as a warning', () => {
     const dir = join(roots.primary, dataDir, '.ha/backups')
     const badId = writeArchive(new Date(Date.now() - 60_000), 7)
-    writeFileSync(join(dir, `${badId}.verify.json`), JSON.stringify({at: new Date().toISOString(), ok: false, problems: ['sha256 mismatch']}))
+    // Its record still says ok: only re-reading the archive finds the damage, as restore would.
+    writeFileSync(join(dir, `${badId}.verify.json`), JSON.stringify({at: new Date().toISOString(), ok: true, problems: []}))
+    const gz = readFileSync(join(dir, `${badId}.tar.gz`))
+    writeFileSync(join(dir, `${badId}.tar.gz`), gz.subarray(0, gz.length - 20))
     writeFileSync(join(dir, '20991231T000000Z-9999.tar.gz'), 'not gzip')
     writeFileSync(join(dir, '.tmp-1234.tar.gz'), 'a killed run')
     try {
       const run = ha('--config', writeConfig('healthy.yaml'), '--json')
       const backup = byId(run.json!.result!).backup_age
-      assert.equal(backup.status, 'pass')
+      assert.equal(backup.status, 'warn')
       assert.equal((backup.evidence.newest as {seq: number}).seq, 2)
-      assert.deepEqual(backup.evidence.failed_verification, [`${badId}.tar.gz`])
-      assert.deepEqual(backup.evidence.unreadable, ['20991231T000000Z-9999.tar.gz'])
+      const passed = backup.evidence.passed_over as Array<{id: string; reason: string}>
+      assert.deepEqual(passed.map((p) => p.id), ['20991231T000000Z-9999', badId])
+      assert.match(passed[1].reason, /truncated/)
+      assert.match(backup.summary, new RegExp(`restore would pass over .*${badId} \\(.*truncated`))
       assert.equal(backup.evidence.archives, 4, 'the .tmp- leftover is not an archive')
     } finally {
       execFileSync('sh', ['-c', 'rm -f "$1"/*-0007.* "$1"/*-9999.* "$1"/.tmp-*', 'sh', dir])

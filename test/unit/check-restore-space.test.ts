@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import {test} from 'node:test'
 
+import type {BackupManifest} from '../../src/backup/manifest.js'
 import type {NewestBackup} from '../../src/check/checks/backup-age.js'
 import {restoreSpaceCheck} from '../../src/check/checks/restore-space.js'
 import type {NodeFacts} from '../../src/check/gather.js'
@@ -18,11 +19,10 @@ const header = 'Filesystem 1-blocks Used Available Capacity Mounted on'
 function node(root: string, places: string, dataDf?: string): NodeFacts {
   const probes = new Map([[probeIds.restorePlaces, result(probeIds.restorePlaces, places)]])
   if (dataDf) probes.set(probeIds.dataDf, result(probeIds.dataDf, `${header}\n${dataDf}\n`))
-  probes.set(probeIds.backups, result(probeIds.backups, listing))
   return {probe_budget_s: 10, probes, report: {address: 'local', elapsed_ms: 1, node: 'primary', reachable: true}, root, state_dir: `${root}/var/opt/sun/xvm/.ha`}
 }
 
-// The holder's listing: one archive with 30 MiB under /etc and 10 MiB under /opt.
+// The archive backup_age chose (restore's choice): 30 MiB under /etc and 10 MiB under /opt.
 const manifest = {
   created_at: '2026-11-29T00:00:00Z',
   entries: [
@@ -33,20 +33,19 @@ const manifest = {
   id: 'a1',
   seq: 1,
 }
-const listing = `${Buffer.from('/d/a1.tar.gz').toString('base64')} 100 ${Buffer.from(JSON.stringify(manifest)).toString('base64')} \n`
 const newest: NewestBackup = {archive: 'a1.tar.gz', created_at: manifest.created_at, entries_bytes: 40 * MiB, id: 'a1', seq: 1}
 const install = ['/etc/opt/sun', '/opt/sun', '/']
 
 test('staging and /etc on one filesystem: installing is a rename, so the archive is needed there once', () => {
   const target = node('/s', ['directory', row('/dev/root', 50, '/'), row('/dev/root', 50, '/'), row('/dev/root', 50, '/'), row('/dev/root', 50, '/')].join('\n'))
-  const check = restoreSpaceCheck({primary: node('/p', 'directory\n', row('/dev/lun', 900, '/p/var/opt/sun/xvm')), secondary: target}, ['primary'], install, newest)
+  const check = restoreSpaceCheck({primary: node('/p', 'directory\n', row('/dev/lun', 900, '/p/var/opt/sun/xvm')), secondary: target}, ['primary'], install, newest, manifest as unknown as BackupManifest)
   assert.equal(check.status, 'warn', check.summary) // 50 MiB free for 40 MiB: enough, but under 2x
   assert.deepEqual((check.evidence.places as Array<{needed_bytes: number}>).map((p) => p.needed_bytes), [40 * MiB])
 })
 
 test('a separate /etc: it needs its own files on top of staging, and fails when it is short', () => {
   const target = node('/s', ['directory', row('/dev/root', 500, '/'), row('/dev/etc', 20, '/s/etc'), row('/dev/root', 500, '/'), row('/dev/root', 500, '/')].join('\n'))
-  const check = restoreSpaceCheck({primary: node('/p', 'directory\n', row('/dev/lun', 900, '/p/var/opt/sun/xvm')), secondary: target}, ['primary'], install, newest)
+  const check = restoreSpaceCheck({primary: node('/p', 'directory\n', row('/dev/lun', 900, '/p/var/opt/sun/xvm')), secondary: target}, ['primary'], install, newest, manifest as unknown as BackupManifest)
   assert.equal(check.status, 'fail')
   assert.match(check.summary, /not enough room on secondary: 20\.0 MiB free on \/s\/etc \(install \/s\/etc\/opt\/sun\) needs 30\.0 MiB/)
   assert.match(check.actions!.join('\n'), /free space on \/s\/etc on secondary/)
@@ -54,7 +53,7 @@ test('a separate /etc: it needs its own files on top of staging, and fails when 
 
 test('/var/tmp a symlink (or missing): restore stages in data_dir, on the shared storage the holder has now', () => {
   const target = node('/s', ['symbolic link', row('/dev/root', 5000, '/'), row('/dev/root', 5000, '/'), row('/dev/root', 5000, '/'), row('/dev/root', 5000, '/')].join('\n'))
-  const check = restoreSpaceCheck({primary: node('/p', 'directory\n', row('/dev/lun', 10, '/p/var/opt/sun/xvm')), secondary: target}, ['primary'], install, newest)
+  const check = restoreSpaceCheck({primary: node('/p', 'directory\n', row('/dev/lun', 10, '/p/var/opt/sun/xvm')), secondary: target}, ['primary'], install, newest, manifest as unknown as BackupManifest)
   assert.equal(check.status, 'fail')
   assert.equal(check.evidence.staging, '/s/var/opt/sun/xvm/.ha/staging')
   assert.match(check.summary, /10\.0 MiB free on \/p\/var\/opt\/sun\/xvm \(staging \/s\/var\/opt\/sun\/xvm\/\.ha\/staging\) needs 40\.0 MiB/)
@@ -62,7 +61,7 @@ test('/var/tmp a symlink (or missing): restore stages in data_dir, on the shared
 
 test('a df answer short of a row is a failure that says so, never a pass', () => {
   const target = node('/s', ['directory', row('/dev/root', 5000, '/')].join('\n'))
-  const check = restoreSpaceCheck({primary: node('/p', 'directory\n', row('/dev/lun', 900, '/p')), secondary: target}, ['primary'], install, newest)
+  const check = restoreSpaceCheck({primary: node('/p', 'directory\n', row('/dev/lun', 900, '/p')), secondary: target}, ['primary'], install, newest, manifest as unknown as BackupManifest)
   assert.equal(check.status, 'fail')
   assert.match(check.summary, /cannot measure where a restore on secondary writes: df gave an unexpected answer/)
 })

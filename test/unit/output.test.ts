@@ -40,11 +40,11 @@ test('--json is one envelope on stdout, results and errors alike; progress stays
   r.info('working')
   r.warn('careful')
   r.result({a: 1}, ExitCode.ok, () => 'human')
-  assert.deepEqual(JSON.parse(s.out.text()), {result: {a: 1}, status: 0, warnings: ['careful']})
+  assert.deepEqual(JSON.parse(s.out.text()), {result: {a: 1}, schema_version: 1, status: 0, warnings: ['careful']})
   assert.equal(s.err.text(), '')
   const e = streams(false)
   new Reporter({json: true, stderr: e.err.s, stdout: e.out.s}).error(new HaError('no', {actions: ['do this'], exitCode: ExitCode.locked}))
-  assert.deepEqual(JSON.parse(e.out.text()), {error: {actions: ['do this'], message: 'no', name: 'HaError'}, status: 11, warnings: []})
+  assert.deepEqual(JSON.parse(e.out.text()), {error: {actions: ['do this'], message: 'no', name: 'HaError'}, schema_version: 1, status: 11, warnings: []})
 })
 
 test('--quiet: nothing on success, one line on stderr otherwise', () => {

@@ -5,7 +5,7 @@ import {describe, test} from 'node:test'
 import {gzipSync} from 'node:zlib'
 
 import {ArchiveRejected, extractToStaging} from '../../src/restore/extract.js'
-import {hostPathProblem, symlinkTargetInside} from '../../src/restore/manifest-check.js'
+import {hostPathProblem, symlinkTargetInside} from '../../src/backup/validate-manifest.js'
 import {parseMapFlags} from '../../src/restore/map-flag.js'
 import {tempDir} from '../helpers/cli.js'
 import {craftBackup, type SavedSpec, tarBytes} from '../helpers/craft-archive.js'

@@ -1,21 +1,89 @@
-import {basename} from 'node:path/posix'
+import {Readable} from 'node:stream'
 
-import {type BackupManifest, manifestFormat} from '../../backup/manifest.js'
-import {type Config, type NodeName} from '../../config/schema.js'
+import {readManifest} from '../../backup/archive.js'
+import {chooseArchive} from '../../backup/choose-archive.js'
+import {loadSpecCoverage} from '../../backup/collect.js'
+import type {BackupManifest} from '../../backup/manifest.js'
+import {validateArchive} from '../../backup/validate-archive.js'
 import {formatDuration} from '../../config/duration.js'
+import {type Config, type NodeName, nodeNames} from '../../config/schema.js'
 import {underRoot} from '../../fs/under-root.js'
-import type {NodeFacts} from '../gather.js'
 import {backupsHostPath} from '../../state-dir.js'
+import type {NodeFacts} from '../gather.js'
 import {probeIds} from '../probes.js'
 import type {CheckItem} from '../types.js'
 
-export interface ArchiveSeen {
-  archive: string
+/**
+ * backup_age: the archive a restore would use, judged exactly as restore judges it. `ha check`
+ * usually runs from an admin host, so the node sends the archives' bytes in its one batched exec
+ * (the state archive is small; a budget bounds the transfer) and they are validated here by the
+ * same validateArchive, chosen by the same chooseArchive, against the same manifest spec as
+ * `ha restore` on the node. Re-hashing on the node with its own tools would be a second,
+ * different judgement; running ha there would need its config path and version on every node.
+ */
+export const transferBudgetBytes = 64 * 1024 * 1024
+/** Bounds the local re-read of the archives a node sent. */
+export const validationTimeoutMs = 60_000
+
+// Names newest first (ids start with the UTC time), each as "base64(name) kind size" and, for a
+// regular file within the budget, exactly `size` bytes of it. A symlink or anything but a
+// regular file is named, never read; `timeout` keeps a file swapped for a FIFO from blocking.
+export const listBackupsScript = [
+  'd=$1 left=$2',
+  'if [ -L "$d" ] || [ ! -d "$d" ]; then echo "ha: no backup directory $d (or it is a symlink)" >&2; exit 3; fi',
+  't=$(mktemp) || exit 125',
+  "trap 'rm -f \"$t\"' EXIT",
+  'set --',
+  'for f in "$d"/[!.]*.tar.gz; do { [ -e "$f" ] || [ -L "$f" ]; } && set -- "$f" "$@"; done',
+  'for f in "$@"; do',
+  '  n=$(printf %s "${f##*/}" | base64 -w0)',
+  '  if [ -L "$f" ]; then echo "$n symlink 0"; continue; fi',
+  '  if [ ! -f "$f" ]; then echo "$n other 0"; continue; fi',
+  '  s=$(stat -c %s -- "$f") || { echo "$n unreadable 0"; continue; }',
+  '  if [ "$s" -gt "$left" ]; then echo "$n over_budget $s"; continue; fi',
+  '  timeout 30 head -c "$s" -- "$f" >"$t" 2>/dev/null || { echo "$n unreadable 0"; continue; }',
+  '  g=$(stat -c %s -- "$t"); left=$((left - g))',
+  '  echo "$n file $g"; cat -- "$t"',
+  'done',
+].join('\n')
+
+export function backupsProbeArgv(dir: string): string[] {
+  return ['sh', '-c', listBackupsScript, 'ha-backups', dir, String(transferBudgetBytes)]
+}
+
+export interface ArchiveSent {
+  name: string
+  /** file: its bytes follow; otherwise why it was not sent. */
+  kind: 'file' | 'other' | 'over_budget' | 'symlink' | 'unreadable'
   size: number
-  /** null when the first member is not a readable ha-backup/1 manifest. */
-  manifest: BackupManifest | null
-  /** The last `ha backup verify` outcome (<id>.verify.json), when there is one. */
-  verification: null | {at: string; ok: boolean; problems: string[]}
+  bytes?: Buffer
+}
+
+/** Frames of listBackupsScript; a frame that does not parse ends the listing with an error. */
+export function parseBackupListing(output: Buffer): {archives: ArchiveSent[]; error?: string} {
+  const archives: ArchiveSent[] = []
+  let pos = 0
+  while (pos < output.length) {
+    const end = output.indexOf(0x0a, pos)
+    if (end === -1) return {archives, error: 'the listing ended mid-line'}
+    const [name64, kind, sizeText] = output.subarray(pos, end).toString('latin1').split(' ')
+    const size = Number(sizeText)
+    if (!name64 || !['file', 'other', 'over_budget', 'symlink', 'unreadable'].includes(kind) || !Number.isSafeInteger(size) || size < 0) {
+      return {archives, error: 'the listing is malformed'}
+    }
+
+    pos = end + 1
+    const item: ArchiveSent = {kind: kind as ArchiveSent['kind'], name: Buffer.from(name64, 'base64').toString('utf8'), size}
+    if (kind === 'file') {
+      if (pos + size > output.length) return {archives, error: `the listing was cut inside ${item.name}`}
+      item.bytes = output.subarray(pos, pos + size)
+      pos += size
+    }
+
+    archives.push(item)
+  }
+
+  return {archives}
 }
 
 export interface NewestBackup {
@@ -27,58 +95,26 @@ export interface NewestBackup {
   entries_bytes: number
 }
 
-/** Lines of "base64(path) size base64(manifest.json)" from listBackupsScript. */
-export function parseBackupListing(text: string): ArchiveSeen[] {
-  const result: ArchiveSeen[] = []
-  for (const line of text.split('\n')) {
-    const [path64, size, manifest64 = '', verify64 = ''] = line.split(' ')
-    if (!path64 || !size) continue
-    let manifest: BackupManifest | null = null
-    try {
-      const parsed = JSON.parse(Buffer.from(manifest64, 'base64').toString('utf8')) as BackupManifest
-      const created = Date.parse(parsed.created_at)
-      if (parsed.format === manifestFormat && Number.isFinite(created) && Number.isInteger(parsed.seq) && Array.isArray(parsed.entries)) manifest = parsed
-    } catch {}
-
-    let verification: ArchiveSeen['verification'] = null
-    try {
-      const parsed = JSON.parse(Buffer.from(verify64, 'base64').toString('utf8')) as ArchiveSeen['verification']
-      if (parsed && typeof parsed.ok === 'boolean') verification = parsed
-    } catch {}
-
-    result.push({archive: Buffer.from(path64, 'base64').toString('utf8'), manifest, size: Number(size), verification})
-  }
-
-  return result
+const notSent: Record<Exclude<ArchiveSent['kind'], 'file'>, string> = {
+  other: 'is not a regular file (a FIFO, directory or device): skipped',
+  over_budget: `was not examined: the node's archives exceed what ha check fetches (${transferBudgetBytes / 1024 / 1024} MiB); ha backup verify on the node checks it`,
+  symlink: 'is a symlink: ha never follows one in its own folders, skipped',
+  unreadable: 'could not be read on the node',
 }
 
 /**
- * Newest by the archives' own sequence number, never by file time (clocks and copies lie).
- * An archive whose last verification failed is not a candidate: restore would refuse it.
+ * Failover restores onto the standby the archive chooseArchive picks; check picks the same one
+ * from the same bytes. One older than backup.max_age means recent changes to accounts, keys or
+ * config would silently go back in time. The age is measured on the holder's own clock, so skew
+ * between nodes cannot fake freshness.
  */
-export function newestBackup(archives: ArchiveSeen[]): NewestBackup | undefined {
-  let best: ArchiveSeen | undefined
-  for (const a of archives) {
-    if (a.manifest && a.verification?.ok !== false && (!best || a.manifest.seq > best.manifest!.seq)) best = a
-  }
-
-  if (!best?.manifest) return undefined
-  const m = best.manifest
-  return {
-    archive: basename(best.archive),
-    created_at: m.created_at,
-    entries_bytes: m.entries.reduce((sum, e) => sum + (e.type === 'file' ? e.size : 0), 0),
-    id: m.id,
-    seq: m.seq,
-  }
-}
-
-/**
- * Failover restores the newest archive onto the standby; one older than backup.max_age means
- * recent changes to accounts, keys or config would silently go back in time.
- * The age is measured on the holder's own clock, so skew between nodes cannot fake freshness.
- */
-export function backupAgeCheck(config: Config, facts: Record<NodeName, NodeFacts>, storageHolders: NodeName[]): {check: CheckItem; newest?: NewestBackup} {
+export async function backupAgeCheck(
+  config: Config,
+  facts: Record<NodeName, NodeFacts>,
+  storageHolders: NodeName[],
+  /** The version check's item: its evidence holds each node's product version, when read. */
+  versions?: CheckItem,
+): Promise<{check: CheckItem; manifest?: BackupManifest; newest?: NewestBackup}> {
   const maxAge = config.backup.max_age
   const base = {id: 'backup_age', title: 'Backup freshness'}
   if (storageHolders.length !== 1) {
@@ -94,18 +130,82 @@ export function backupAgeCheck(config: Config, facts: Record<NodeName, NodeFacts
     return {check: {...base, evidence: {dir, max_age_s: maxAge, node: holder}, status: 'fail', summary: `cannot list backups on ${holder}`}}
   }
 
-  const archives = probe.code === 0 ? parseBackupListing(probe.stdout.toString()) : []
-  const unreadable = archives.filter((a) => !a.manifest).map((a) => basename(a.archive))
-  const failedVerification = archives.filter((a) => a.verification?.ok === false).map((a) => basename(a.archive))
-  const newest = newestBackup(archives)
-  const evidence: Record<string, unknown> = {archives: archives.length, dir, failed_verification: failedVerification, max_age_s: maxAge, node: holder, unreadable}
-  if (!newest) {
-    const why = probe.code === 0 ? `no archive with a readable manifest (and no failed verification) in ${dir}` : probe.stderr.toString().trim() || `listing exited ${probe.code}`
-    return {check: {...base, evidence, status: 'fail', summary: `no usable backup on ${holder} (run ha backup there): ${why}`}}
+  if (probe.code !== 0) {
+    const why = probe.stderr.toString().trim() || `listing exited ${probe.code}`
+    return {check: {...base, evidence: {dir, max_age_s: maxAge, node: holder}, status: 'fail', summary: `no usable backup on ${holder} (run ha backup there): ${why}`}}
+  }
+
+  const listing = parseBackupListing(probe.stdout)
+  const skipped = listing.archives.filter((a) => a.kind === 'symlink' || a.kind === 'other').map((a) => `${a.name} ${notSent[a.kind as 'other']}`)
+  const covers = await loadSpecCoverage(config)
+  const signal = AbortSignal.timeout(validationTimeoutMs)
+  // Not sent (over the budget, or unreadable there): named, never guessed at.
+  const notExamined = listing.archives.filter((a) => a.kind === 'over_budget' || a.kind === 'unreadable').map((a) => `${a.name} ${notSent[a.kind as 'unreadable']}`)
+  const candidates = await Promise.all(
+    listing.archives
+      .filter((a) => a.kind === 'file')
+      .map(async (a) => {
+        const id = a.name.replace(/\.tar\.gz$/, '')
+        try {
+          const manifest = await readManifest(Readable.from([a.bytes!]))
+          return {archive: a, id, seq: manifest.seq}
+        } catch (error) {
+          return {archive: a, id, readError: (error as Error).message}
+        }
+      }),
+  )
+  const choice = await chooseArchive(candidates, async (c) => {
+    const verdict = await validateArchive(c.archive.bytes!, {covers, signal})
+    return verdict.ok ? {ok: true as const, value: verdict.manifest!} : {ok: false as const, problems: verdict.problems, stop: verdict.outsideSpec.length > 0}
+  })
+
+  const evidence: Record<string, unknown> = {
+    archives: listing.archives.length,
+    dir,
+    max_age_s: maxAge,
+    node: holder,
+    passed_over: choice.passed_over.map((p) => ({id: p.id, reason: p.reason})),
+    skipped,
+    not_examined: notExamined,
+    ...(listing.error ? {listing_error: listing.error} : {}),
+  }
+  const passedNote = choice.passed_over.map((p) => `${p.id} (${p.reason})`).join('; ')
+  if (choice.stopped_at) {
+    evidence.refused = {id: choice.stopped_at.id, problems: choice.stopped_at.problems}
+    return {check: {...base, evidence, status: 'fail', summary: `restore would refuse the whole run on ${holder}: backup ${choice.stopped_at.id} lists paths this node's backup manifest would not save: ${choice.stopped_at.reason}`}}
+  }
+
+  if (!choice.chosen) {
+    const why = listing.archives.length === 0 ? `no archive in ${dir}` : [passedNote, ...notExamined, ...skipped, listing.error ?? ''].filter(Boolean).join('; ') || 'none usable'
+    return {check: {...base, evidence, status: 'fail', summary: `no backup on ${holder} that restore would accept (run ha backup there): ${why}`}}
+  }
+
+  const m: BackupManifest = choice.chosen.value
+  const newest: NewestBackup = {
+    archive: choice.chosen.candidate.archive.name,
+    created_at: m.created_at,
+    entries_bytes: m.entries.reduce((sum, e) => sum + (e.type === 'file' ? e.size : 0), 0),
+    id: m.id,
+    seq: m.seq,
+  }
+  // Restore refuses an archive from another product version than the node taking over runs
+  // (the saved state would not fit the software); check must not call that safe.
+  const standby = nodeNames.find((n) => n !== holder)!
+  const standbyVersion = (versions?.evidence[standby] as undefined | {version?: string})?.version
+  if (standbyVersion !== undefined && m.product_version !== standbyVersion) {
+    evidence.newest = newest
+    const summary = `restore on ${standby} would refuse ${newest.archive}: it was taken from product version ${m.product_version}, ${standby} runs ${standbyVersion} (take a new backup on ${holder})`
+    return {check: {...base, evidence, status: 'fail', summary}, manifest: m, newest}
   }
 
   const ageS = Math.round(hostNow - Date.parse(newest.created_at) / 1000)
   evidence.newest = {...newest, age_s: ageS}
-  const summary = `newest backup ${newest.archive} on ${holder} is ${formatDuration(Math.max(ageS, 0))} old (max_age ${formatDuration(maxAge)})`
-  return {check: {...base, evidence, status: ageS <= maxAge ? 'pass' : 'warn', summary}, newest}
+  const notes = [
+    ...(choice.passed_over.length > 0 ? [`restore would pass over ${passedNote}`] : []),
+    ...notExamined,
+    ...skipped.map((s) => `skipped ${s}`),
+    ...(listing.error ? [listing.error] : []),
+  ]
+  const summary = `newest usable backup ${newest.archive} on ${holder} (re-read in full, as restore would) is ${formatDuration(Math.max(ageS, 0))} old (max_age ${formatDuration(maxAge)})${notes.length > 0 ? `; ${notes.join('; ')}` : ''}`
+  return {check: {...base, evidence, status: ageS <= maxAge && notes.length === 0 ? 'pass' : 'warn', summary}, manifest: m, newest}
 }

@@ -4,7 +4,8 @@ import {stagingParentFor} from '../../restore/staging-place.js'
 import type {NodeFacts} from '../gather.js'
 import {type DfRow, parseDf, parseRestorePlaces, probeFailure, probeIds} from '../probes.js'
 import type {CheckItem} from '../types.js'
-import {type NewestBackup, parseBackupListing} from './backup-age.js'
+import type {BackupManifest} from '../../backup/manifest.js'
+import type {NewestBackup} from './backup-age.js'
 import {whyNoAnswer} from './reachability.js'
 
 const MiB = 1024 * 1024
@@ -30,7 +31,7 @@ interface Place {
  * Rule, per filesystem: FAIL below what lands there, WARN below twice that (or 64 MiB, room for
  * what the restore keeps to undo itself), else PASS.
  */
-export function restoreSpaceCheck(facts: Record<NodeName, NodeFacts>, storageHolders: NodeName[], install: string[], newest?: NewestBackup): CheckItem {
+export function restoreSpaceCheck(facts: Record<NodeName, NodeFacts>, storageHolders: NodeName[], install: string[], newest?: NewestBackup, manifest?: BackupManifest): CheckItem {
   const target: NodeName = storageHolders.length === 1 ? nodeNames.find((n) => n !== storageHolders[0])! : 'secondary'
   const holder = storageHolders.length === 1 ? storageHolders[0] : undefined
   const base = {id: 'restore_space', node: target, title: 'Free space for a restore'}
@@ -80,7 +81,7 @@ export function restoreSpaceCheck(facts: Record<NodeName, NodeFacts>, storageHol
   const total = newest?.entries_bytes ?? 0
   add('staging', stagingPath, stagingDf, total)
   const stagingKey = `${stagingDf.filesystem} ${stagingDf.mounted_on}`
-  for (const [path, bytes] of installBytes(install, facts, holder, newest)) {
+  for (const [path, bytes] of installBytes(install, manifest)) {
     const df = installDf.get(path)!
     // Same filesystem as staging: install renames the staged copy, nothing more is written.
     if (`${df.filesystem} ${df.mounted_on}` !== stagingKey) add('install', underRoot(t.root, path), df, bytes)
@@ -109,14 +110,11 @@ export function restoreSpaceCheck(facts: Record<NodeName, NodeFacts>, storageHol
 const mib = (bytes: number) => `${(bytes / MiB).toFixed(1)} MiB`
 
 /**
- * Bytes each install path receives: the newest archive's files, each under the longest
- * backup.include path that holds it ("/" for any other).
+ * Bytes each install path receives: the files of the archive restore would use (backup_age's
+ * choice), each under the longest backup.include path that holds it ("/" for any other).
  */
-function installBytes(roots: string[], facts: Record<NodeName, NodeFacts>, holder: NodeName | undefined, newest?: NewestBackup): Map<string, number> {
+function installBytes(roots: string[], manifest?: BackupManifest): Map<string, number> {
   const result = new Map<string, number>(roots.map((r) => [r, 0]))
-  if (!newest || !holder) return result
-  const listing = facts[holder].probes?.get(probeIds.backups)
-  const manifest = parseBackupListing(listing?.stdout.toString() ?? '').find((a) => a.manifest?.id === newest.id)?.manifest
   for (const entry of manifest?.entries ?? []) {
     if (entry.type !== 'file') continue
     const under = roots.filter((r) => r === '/' || entry.path === r || entry.path.startsWith(`${r}/`)).sort((a, b) => b.length - a.length)[0]

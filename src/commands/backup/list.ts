@@ -4,7 +4,7 @@ import {nodeFlag} from '../../flags.js'
 import {ExitCode} from '../../errors.js'
 
 export default class BackupList extends HaCommand<typeof BackupList> {
-  static description = 'Lists the archives in <data_dir>/<backup.dir>, newest first by their own sequence number: id, creation time, source host, product version, size, and the outcome of the last verification.'
+  static description = 'Lists the archives in <data_dir>/<backup.dir>, newest first by their own sequence number: id, creation time, source host, product version, size, and whether ha restore would accept the archive now (each archive is re-read whole; names that are not regular files are skipped with a warning).'
 
   static examples = ['<%= config.bin %> backup list', '<%= config.bin %> backup list --json']
 
@@ -21,7 +21,7 @@ export default class BackupList extends HaCommand<typeof BackupList> {
     const {listBackupsReport} = await import('../../backup/list.js')
     const {renderList} = await import('../../backup/render.js')
     const node = localNode(config, flags.node, path)
-    const result = await listBackupsReport(config, node)
+    const result = await listBackupsReport(config, node, (m) => this.reporter.warn(m))
     this.finish(result, ExitCode.ok, renderList)
   }
 }

@@ -1,19 +1,13 @@
 import {posix} from 'node:path'
 
-import {
-  type BackupManifest,
-  type EntryRole,
-  type EntryType,
-  manifestByteLimit,
-  manifestFormat,
-  type ManifestEntry,
-  memberFor,
-} from '../backup/manifest.js'
+import type {SpecCoverage} from './collect.js'
+import {type BackupManifest, type EntryRole, type EntryType, manifestByteLimit, manifestFormat, type ManifestEntry, memberFor} from './manifest.js'
 
 /**
- * Restore reads an archive from shared storage that anything with write access to the data
- * directory could have crafted. The manifest is checked field by field before a single member is
- * extracted: every limit below is what keeps a hostile archive from filling the disk, nesting
+ * The manifest half of validateArchive (src/backup/validate-archive.ts), the one judgement of a
+ * backup archive. An archive on shared storage may have been crafted by anything with write
+ * access to the data directory. The manifest is checked field by field before a single member
+ * is read: every limit below is what keeps a hostile archive from filling the disk, nesting
  * paths past PATH_MAX or naming a path outside the saved tree.
  */
 export const limits = {
@@ -28,7 +22,9 @@ export const limits = {
   pathBytes: 1024,
 } as const
 
-export class ManifestProblem extends Error {}
+// JSON can spell a lone UTF-16 surrogate ("\udc80"): no file name on disk is that, and writing
+// it would silently become U+FFFD, a different path from the one checked.
+const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 
 const roles: readonly EntryRole[] = ['accounts', 'identity', 'state']
 const types: readonly EntryType[] = ['directory', 'file', 'symlink']
@@ -41,6 +37,7 @@ export function hostPathProblem(path: string): string | undefined {
   if (!path.startsWith('/')) return 'is not absolute'
   if (path === '/') return 'is the root itself'
   if (/[\0\n\r]/.test(path)) return 'contains a NUL or line break'
+  if (loneSurrogate.test(path)) return 'is not valid UTF-8'
   if (Buffer.byteLength(path) > limits.pathBytes) return `is longer than ${limits.pathBytes} bytes`
   const parts = path.slice(1).split('/')
   if (parts.some((p) => p === '..')) return 'contains ".."'
@@ -79,11 +76,19 @@ export function memberKey(name: string): string {
  * Parses and checks manifest.json. Every problem is collected (not just the first), each naming
  * the entry, so one run tells the operator everything that is wrong with the archive.
  */
-export function checkManifest(bytes: Buffer): {manifest?: BackupManifest; problems: string[]} {
+export function checkManifest(bytes: Buffer, covers?: SpecCoverage): {manifest?: BackupManifest; outsideSpec?: string[]; problems: string[]} {
   if (bytes.length > limits.manifestBytes) return {problems: [`manifest.json is ${bytes.length} bytes (limit ${limits.manifestBytes})`]}
+  let text: string
+  try {
+    // Invalid UTF-8 would decode to U+FFFD: two different byte strings would name one path.
+    text = new TextDecoder('utf-8', {fatal: true}).decode(bytes)
+  } catch {
+    return {problems: ['manifest.json is not valid UTF-8']}
+  }
+
   let value: unknown
   try {
-    value = JSON.parse(bytes.toString('utf8'))
+    value = JSON.parse(text)
   } catch (error) {
     return {problems: [`manifest.json is not valid JSON: ${(error as Error).message}`]}
   }
@@ -139,7 +144,29 @@ export function checkManifest(bytes: Buffer): {manifest?: BackupManifest; proble
     }
   }
 
-  return problems.length > 0 ? {problems} : {manifest: m as BackupManifest, problems}
+  const outsideSpec = covers ? specRefusals(byPath.values(), covers) : []
+  problems.push(...outsideSpec)
+  return problems.length > 0 ? {outsideSpec, problems} : {manifest: m as BackupManifest, outsideSpec, problems}
+}
+
+/**
+ * An archive may only bring back what a backup on this node would have saved: the built-in
+ * manifest plus backup.include, minus backup.exclude, the data directory and ha's own folder,
+ * each under the role the spec gives it. Anything else (/etc/shadow, a key in /root/.ssh, a
+ * sudoers drop-in, a setuid binary somewhere) is named and refused.
+ */
+function specRefusals(entries: Iterable<ManifestEntry>, covers: SpecCoverage): string[] {
+  const problems: string[] = []
+  for (const entry of entries) {
+    const role = covers(entry.path)
+    if (role === undefined) {
+      problems.push(`manifest entry ${entry.path}: not something this node's backup manifest saves (backup.manifest + backup.include, minus backup.exclude and the data directory): refusing to install it`)
+    } else if (role !== entry.role) {
+      problems.push(`manifest entry ${entry.path}: saved with role ${entry.role}, this node's backup manifest saves it as ${role}: refusing it`)
+    }
+  }
+
+  return problems
 }
 
 function checkEntry(raw: unknown, index: number): string[] {
@@ -177,7 +204,7 @@ function checkEntry(raw: unknown, index: number): string[] {
 
   if (e.type === 'symlink') {
     const target = e.target
-    if (typeof target !== 'string' || target === '' || /\0/.test(target) || Buffer.byteLength(target) > limits.pathBytes) {
+    if (typeof target !== 'string' || target === '' || /\0/.test(target) || loneSurrogate.test(target) || Buffer.byteLength(target) > limits.pathBytes) {
       problems.push(`${name}: symlink target ${JSON.stringify(target)} is missing, empty or too long`)
     } else if (symlinkTargetInside(path, target) === undefined) {
       problems.push(`${name}: symlink target "${target}" climbs out of the saved tree`)

@@ -1,0 +1,36 @@
+import {HaCommand} from '../base-command.js'
+import {ExitCode} from '../errors.js'
+import {nodeFlag, yesFlag} from '../flags.js'
+
+export default class Unlock extends HaCommand<typeof Unlock> {
+  static description =
+    'Removes the lock of the data directory when nothing holds it any more — typically the lock a primary that died mid-backup left on the shared storage. It refuses while the holder is alive: a running process on this host, or the other node answering (over ssh) that its pid still runs it. Every break is appended to <data_dir>/.ha/unlock.log.'
+
+  static examples = ['<%= config.bin %> unlock', '<%= config.bin %> unlock --yes --json']
+
+  static flags = {
+    node: nodeFlag,
+    yes: yesFlag,
+  }
+
+  static summary = 'Break a stale lock (journalled; refuses while its holder still runs)'
+
+  async run(): Promise<void> {
+    const {flags} = await this.parse(Unlock)
+    const {config, path} = await this.loadConfig(flags)
+    const {localNode} = await import('../nodes.js')
+    const {unlockDataDir} = await import('../lock-break.js')
+    const {renderUnlock} = await import('../lock-render.js')
+    const node = localNode(config, flags.node, path)
+    const result = await unlockDataDir({
+      config,
+      async confirm(action) {
+        const {confirmAction} = await import('../prompt.js')
+        await confirmAction({action, yes: flags.yes})
+      },
+      node,
+      onProgress: (m) => this.reporter.info(m),
+    })
+    this.finish(result, ExitCode.ok, renderUnlock)
+  }
+}

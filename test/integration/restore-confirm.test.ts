@@ -1,0 +1,139 @@
+import assert from 'node:assert/strict'
+import {existsSync, readFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {describe, test} from 'node:test'
+
+import {ha, repoRoot} from '../helpers/cli.js'
+import {missingPrerequisite} from '../helpers/prereq.js'
+import {changedPaths, dataDirOf, makePair, moveStorage, type Pair, secondarySnapshot} from '../helpers/restore-fixture.js'
+import {haInTerminal} from '../helpers/tmux.js'
+
+/**
+ * `ha restore` asks before it changes a host, and only where someone can answer: driven in a real
+ * terminal (tmux), screens read back as the admin sees them; without a terminal it exits 4 and
+ * names --yes. The same two controller roots as test/integration/restore.test.ts.
+ */
+const skip = missingPrerequisite(['root', 'tmux'])
+
+function afterFailover(t: Parameters<typeof makePair>[0]): Pair {
+  const pair = makePair(t)
+  const b = ha(['backup', '--config', pair.config, '--node', 'primary'])
+  assert.equal(b.status, 0, b.stderr)
+  moveStorage(pair)
+  return pair
+}
+
+/** Env that makes the CLI list every module it resolves into `file`. */
+const traced = (file: string) => ({HA_TRACE_IMPORTS: file, NODE_OPTIONS: `--import ${join(repoRoot, 'test/helpers/trace-imports/register.mjs')}`})
+const loadedInquirer = (file: string) => existsSync(file) && readFileSync(file, 'utf8').includes('/@inquirer/')
+
+const restoreArgs = (pair: Pair, ...args: string[]) => ['restore', ...args, '--config', pair.config, '--node', 'secondary']
+
+describe('ha restore confirmation', {skip}, () => {
+  test('at a terminal it shows the node and how it was chosen, the backup and each owner mapping, then changes nothing when the answer is no', async (t) => {
+    const pair = afterFailover(t)
+    const before = secondarySnapshot(pair)
+    const term = haInTerminal(t, restoreArgs(pair))
+    const screen = await term.waitFor(/Restore onto secondary from backup \S+\?/)
+    assert.match(screen, /this is node secondary \(ctl-b, root .*\): chosen with --node secondary/)
+    assert.match(screen, /backup \d{8}T\d{6}Z-\d{4}, taken on ctl-a \(primary\)/)
+    assert.match(screen, /re-own of .*\/var\/opt\/sun\/xvm: \d+ of \d+ entries change owner/)
+    assert.match(screen, /user xvm: 901 → 1901 \(\d+ entr(y|ies)\)/)
+    assert.match(screen, /group xvm: 901 → 1901/)
+    assert.match(screen, /replace +\/etc\/opt\/sun\/xvm\/satellite.conf/)
+    term.type('n')
+    assert.equal(await term.exitCode(), 1)
+    assert.match(term.screen(), /not confirmed: restore onto secondary from backup \S+ did not happen; nothing was changed/)
+    assert.deepEqual(changedPaths(before, secondarySnapshot(pair)), [], 'a "no" changes nothing')
+  })
+
+  test('at a terminal "y" restores', async (t) => {
+    const pair = afterFailover(t)
+    const trace = join(pair.dir, 'imports-terminal.txt')
+    const term = haInTerminal(t, restoreArgs(pair), traced(trace))
+    await term.waitFor(/Restore onto secondary from backup \S+\? \(y\/N\)/)
+    term.type('y')
+    assert.equal(await term.exitCode(), 0, term.screen())
+    assert.match(term.screen(), /^restored backup \S+ from ctl-a \(primary\) onto secondary/m)
+    assert.equal(readFileSync(join(pair.secondary, 'etc/opt/sun/xvm/satellite.conf'), 'utf8'), 'controller=ctl-a\nport=8443\n')
+    assert.ok(loadedInquirer(trace), 'the question loaded @inquirer/prompts')
+  })
+
+  test('@inquirer/prompts is not even loaded when no question is shown (--yes, --dry-run, no terminal)', (t) => {
+    const pair = afterFailover(t)
+    for (const [name, args] of [['dry-run', ['--dry-run']], ['no-terminal', []], ['yes', ['--yes']]] as const) {
+      const trace = join(pair.dir, `imports-${name}.txt`)
+      const r = ha(restoreArgs(pair, ...args), {env: traced(trace)})
+      assert.equal(r.status, name === 'no-terminal' ? 4 : 0, r.stderr)
+      assert.ok(existsSync(trace) && readFileSync(trace, 'utf8').includes('/dist/commands/restore.js'), 'the trace works')
+      assert.equal(loadedInquirer(trace), false, `${name}: @inquirer/prompts was not loaded`)
+    }
+  })
+
+  test('--takeover shows the hostname old → new and runs only when the node\'s name is typed', async (t) => {
+    const pair = afterFailover(t)
+    const before = secondarySnapshot(pair)
+    const wrong = haInTerminal(t, restoreArgs(pair, '--takeover'))
+    const screen = await wrong.waitFor(/type the node's name \(secondary\):/)
+    assert.match(screen, /identity of ctl-a taken over \(--takeover\):/)
+    assert.match(screen, /replace +\/etc\/hostname +"ctl-b" → "ctl-a"/)
+    wrong.type('y')
+    assert.equal(await wrong.exitCode(), 1)
+    assert.match(wrong.screen(), /not confirmed: "y" is not "secondary"/)
+    assert.deepEqual(changedPaths(before, secondarySnapshot(pair)), [], 'a wrong name changes nothing')
+
+    const right = haInTerminal(t, restoreArgs(pair, '--takeover'))
+    await right.waitFor(/type the node's name \(secondary\):/)
+    right.type('secondary')
+    assert.equal(await right.exitCode(), 0, right.screen())
+    assert.equal(readFileSync(join(pair.secondary, 'etc/hostname'), 'utf8'), 'ctl-a\n')
+  })
+
+  test('--undo asks for the node\'s name, then puts the host back', async (t) => {
+    const pair = afterFailover(t)
+    const before = secondarySnapshot(pair)
+    assert.equal(pair.restore().status, 0)
+    const term = haInTerminal(t, restoreArgs(pair, '--undo'))
+    const screen = await term.waitFor(/To undo the last restore on secondary, type the node's name \(secondary\):/)
+    assert.match(screen, /this is node secondary \(ctl-b, root .*\): chosen with --node secondary/)
+    term.type('secondary')
+    assert.equal(await term.exitCode(), 0, term.screen())
+    assert.match(term.screen(), /^undone restore run/m)
+    const changed = changedPaths(before, secondarySnapshot(pair)).filter((p) => !p.startsWith('var/opt/sun/xvm/.ha'))
+    assert.deepEqual(changed, [])
+  })
+
+  test('Ctrl-C at the question exits 130 and changes nothing', async (t) => {
+    const pair = afterFailover(t)
+    const before = secondarySnapshot(pair)
+    const term = haInTerminal(t, restoreArgs(pair))
+    await term.waitFor(/\(y\/N\)/)
+    term.keys('C-c')
+    assert.equal(await term.exitCode(), 130)
+    assert.deepEqual(changedPaths(before, secondarySnapshot(pair)), [])
+  })
+
+  test('without a terminal it exits 4 naming --yes and changes nothing; --yes runs; --dry-run never asks', (t) => {
+    const pair = afterFailover(t)
+    const before = secondarySnapshot(pair)
+    for (const extra of [[], ['--takeover'], ['--undo']]) {
+      const r = ha(restoreArgs(pair, ...extra))
+      assert.equal(r.status, 4, r.stderr)
+      assert.match(r.stderr, /needs a confirmation, and there is no terminal to ask on/)
+      assert.match(r.stderr, /run it again with --yes/)
+    }
+
+    const json = ha(restoreArgs(pair, '--json'))
+    assert.equal(json.status, 4)
+    assert.equal(json.json?.status, 4)
+    assert.equal(json.json?.error?.name, 'ConfirmationNeededError')
+    assert.ok(json.json?.error?.actions.some((a) => a.includes('--yes')))
+    assert.deepEqual(changedPaths(before, secondarySnapshot(pair)), [], 'exit 4 changes nothing')
+
+    assert.equal(ha(restoreArgs(pair, '--dry-run')).status, 0)
+    const yes = ha(restoreArgs(pair, '--yes'))
+    assert.equal(yes.status, 0, yes.stderr)
+    assert.ok(changedPaths(before, secondarySnapshot(pair)).includes('var/opt/sun/xvm'), 'the data directory was re-owned')
+    assert.ok(dataDirOf(pair.secondary))
+  })
+})
