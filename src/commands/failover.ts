@@ -1,7 +1,8 @@
 import {Flags} from '@oclif/core'
 
 import {HaCommand} from '../base-command.js'
-import {ConfigError, ExitCode, HaError} from '../errors.js'
+import {ConfigError, ExitCode} from '../errors.js'
+import {yesFlag} from '../flags.js'
 
 export default class Failover extends HaCommand<typeof Failover> {
   static description = `The guided failover (seed 001): from the active node (as the epoch on the shared storage says) to the standby, step by step — preflight (ha check), final backup, stop the services, release the service IPs (runtime and boot configuration, proven by ip -j addr and arping -D) and the storage, attach it to the standby and bump the epoch, ha restore --takeover there, reboot it, take the service IPs, start the services, verify. Every step is journalled; a step whose outcome already holds is skipped, so an interrupted run continues with --resume. Failing back is the same command once the repaired node is a proper standby (ha rejoin).
@@ -22,7 +23,7 @@ An active node that does not answer ssh is not taken over until it is confirmed 
     from: Flags.string({description: 'with --plan: print the plan for this direction without reaching the nodes', options: ['primary', 'secondary']}),
     plan: Flags.boolean({description: 'print the runbook (every step and its commands) and change nothing'}),
     resume: Flags.boolean({description: 'continue the failover that stopped, re-checking every step'}),
-    yes: Flags.boolean({char: 'y', description: 'do not ask for confirmation (scripts)'}),
+    yes: yesFlag,
   }
 
   static summary = 'Fail over from the active node to the standby, step by step (resumable)'
@@ -49,37 +50,31 @@ An active node that does not answer ssh is not taken over until it is confirmed 
       return this.finish({epoch: prepared.roles?.epoch, from: prepared.from, plan: prepared.plan, to: prepared.to}, ExitCode.ok, (r) => `Failover ${direction} (epoch ${r.epoch ?? '?'})\n\n${renderPlan(r.plan)}`)
     }
 
-    const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY) && this.reporter.mode !== 'json'
+    const {canPrompt, confirmTyped} = await import('../prompt.js')
+    const interactive = canPrompt() && this.reporter.mode !== 'json'
     let fenced: undefined | {by: string; how: 'flag' | 'typed'; node: string} = fencedNode ? {by: operator(), how: 'flag', node: fencedNode} : undefined
-    if (!flags.yes && !flags.resume && !flags.abort) {
-      if (!interactive) {
-        await prepared.nodes.closeAll()
-        throw new HaError(`ha failover changes both nodes (${direction}) and needs a confirmation, but there is no terminal to ask at`, {
-          actions: ['pass --yes to confirm from a script (read ha failover --plan first)'],
-          exitCode: ExitCode.needsConfirmation,
-        })
+    try {
+      if (!flags.yes && !flags.resume && !flags.abort) {
+        // Shown before the question: what will happen, who is active, which epoch and backup.
+        if (interactive) {
+          const roles = prepared.roles
+          this.reporter.info(`${renderPlan(prepared.plan)}\n`)
+          this.reporter.info(`Active: ${labels[prepared.from]}${prepared.activeUnreachable ? ' — DOES NOT ANSWER ssh' : ''}; taking over: ${labels[prepared.to]}`)
+          this.reporter.info(`Epoch: ${roles?.epoch ?? '?'} (${roles?.source === 'storage' ? 'from the shared storage' : roles?.source === 'node' ? 'as a node last noted it' : 'no takeover yet'}); after the takeover: ${(roles?.epoch ?? 0) + 1}`)
+          this.reporter.info(prepared.activeUnreachable ? 'Backup: the newest verified backup on the storage (the active node cannot make one)\n' : `Backup: a final backup made now on ${labels[prepared.from]}\n`)
+        }
+
+        await confirmTyped({action: `fail over from ${labels[prepared.from]} to ${labels[prepared.to]}`, expected: config.nodes[prepared.to].hostname, yes: false})
       }
 
-      const roles = prepared.roles
-      this.reporter.info(`${renderPlan(prepared.plan)}\n`)
-      this.reporter.info(`Active: ${labels[prepared.from]}${prepared.activeUnreachable ? ' — DOES NOT ANSWER' : ''}; standby taking over: ${labels[prepared.to]}`)
-      this.reporter.info(`Epoch: ${roles?.epoch ?? '?'} (from ${roles?.source ?? 'the journal'}); after the takeover: ${(roles?.epoch ?? 0) + 1}`)
-      this.reporter.info(prepared.activeUnreachable ? 'Backup: the newest verified backup on the storage (the active node cannot make one)' : `Backup: a final backup made now on ${labels[prepared.from]}`)
-      const {askTyped} = await import('../failover/ask.js')
-      const want = config.nodes[prepared.to].hostname
-      const typed = await askTyped(`Type the name of the node taking over (${want}) to fail over, anything else to stop:`)
-      if (typed !== want) {
-        await prepared.nodes.closeAll()
-        throw new HaError('not confirmed; nothing was changed', {exitCode: ExitCode.failed})
+      if (prepared.activeUnreachable && !fenced && interactive && !flags.abort) {
+        this.reporter.warn(`${labels[prepared.from]} does not answer ssh. ha cannot stop it: make sure it is powered off or cut off from the network and the storage.`)
+        await confirmTyped({action: `confirm that ${labels[prepared.from]} is fenced`, expected: config.nodes[prepared.from].hostname, flag: `--fenced ${prepared.from}`, yes: false})
+        fenced = {by: operator(), how: 'typed', node: prepared.from}
       }
-    }
-
-    if (prepared.activeUnreachable && !fenced && interactive) {
-      const want = config.nodes[prepared.from].hostname
-      const {askTyped} = await import('../failover/ask.js')
-      this.reporter.warn(`${labels[prepared.from]} does not answer ssh. ha cannot stop it: make sure it is powered off or cut off from the network and the storage.`)
-      const typed = await askTyped(`Type ${want} to confirm it is fenced:`)
-      if (typed === want) fenced = {by: operator(), how: 'typed', node: prepared.from}
+    } catch (error) {
+      await prepared.nodes.closeAll()
+      throw error
     }
 
     this.reporter.info(`Failover ${direction}${flags.resume ? ' (resuming)' : flags.abort ? ' (aborting: putting the active node back)' : ''}`)

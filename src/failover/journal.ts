@@ -15,7 +15,7 @@ import {HaError} from '../errors.js'
  * learnt (boot id before the reboot, the host keys in the backup) and who confirmed fencing.
  */
 export type JournalRecord =
-  | {type: 'run'; run_id: string; from: NodeName; to: NodeName; by: string; at: string; epoch_before: number; plan: string[]}
+  | {type: 'run'; kind?: 'failover' | 'rejoin'; run_id: string; from: NodeName; to: NodeName; by: string; at: string; epoch_before: number; plan: string[]}
   | {type: 'step'; id: string; event: 'done' | 'failed' | 'skipped' | 'started'; at: string; duration_ms?: number; data?: Record<string, unknown>; error?: string}
   | {type: 'action'; step: string; on: string; action: string; at: string}
   | {type: 'data'; step: string; data: Record<string, unknown>; at: string}
@@ -143,7 +143,8 @@ export async function listJournals(dir = failoverDir()): Promise<string[]> {
 export async function unfinishedJournal(dir = failoverDir()): Promise<Journal | undefined> {
   for (const path of await listJournals(dir)) {
     const journal = await Journal.load(path)
-    if (!journal.finished) return journal
+    // A rejoin is not a failover in progress: it is simply run again.
+    if (!journal.finished && journal.header.kind !== 'rejoin') return journal
   }
 
   return undefined

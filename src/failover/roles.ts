@@ -41,7 +41,9 @@ export async function readRoles(config: Config, nodes: FailoverNodes): Promise<R
     if (mine) noted.push(mine)
   }
 
-  if (storageOn.length > 1) {
+  // Attached to both (a node that came back and mounted it from its fstab): only the epoch on it
+  // can still say who is active; ha check fails this state and ha rejoin repairs it.
+  if (storageOn.length > 1 && !onStorage) {
     throw new HaError('the storage is attached to both nodes: fix that before anything else (ha check says more)', {actions: ['ha check']})
   }
 
@@ -57,7 +59,7 @@ export async function readRoles(config: Config, nodes: FailoverNodes): Promise<R
   let active: NodeName
   if (epoch) {
     active = epoch.active
-    if (storageOn.length === 1 && storageOn[0] !== active) {
+    if (storageOn.length > 0 && !storageOn.includes(active)) {
       throw new HaError(`the epoch (${epoch.epoch}) says ${active} is active, but the storage is attached to ${storageOn[0]}`, {
         actions: ['a failover may be half done: ha status; ha failover --resume continues one'],
       })

@@ -9,6 +9,7 @@ import {fingerprint} from '../hosts/ssh-key-blob.js'
 import {SshConnectError} from '../hosts/ssh-host.js'
 import {failoverSteps} from '../steps/index.js'
 import {putBackSteps} from '../steps/put-back.js'
+import {rejoinSteps} from '../steps/rejoin.js'
 import {type Action, type ActOptions, describeAction, sameAction, type Step, type StepContext} from '../steps/step.js'
 import {FailoverStopped, resumeCommand} from './errors.js'
 import {Journal, newRunId, unfinishedJournal} from './journal.js'
@@ -56,6 +57,8 @@ export interface Prepared {
 }
 
 export interface FailoverOptions {
+  /** ha rejoin: `from` is the node rejoining, `to` the active node; these steps instead of the failover's. */
+  rejoin?: boolean
   /** Put the active node back instead of going on (only before the storage moved). */
   abort?: boolean
   config: Config
@@ -107,6 +110,24 @@ export async function prepareFailover(options: FailoverOptions & {resume?: boole
   }
 }
 
+/** ha rejoin NODE: the roles from the epoch; NODE must not be the active node. */
+export async function prepareRejoin(config: Config, node: NodeName, signal?: AbortSignal): Promise<Prepared & {nodes: FailoverNodes}> {
+  const nodes = new FailoverNodes(config, signal)
+  try {
+    const roles = await readRoles(config, nodes)
+    if (roles.active === node) {
+      throw new HaError(`${node} (${config.nodes[node].hostname}) is the active node (epoch ${roles.epoch}); only the standby can rejoin`, {actions: ['ha status'], exitCode: ExitCode.usage})
+    }
+
+    if (!roles.reachable[node]) throw new HaError(`${node} does not answer ssh; it must be up to rejoin`, {actions: [`boot ${node}, then ha rejoin ${node}`]})
+    if (!roles.reachable[roles.active]) throw new HaError(`the active node ${roles.active} does not answer ssh; a standby rejoins a running active node`, {actions: ['ha status']})
+    return {activeUnreachable: false, from: node, nodes, plan: [], roles, runId: newRunId(), to: roles.active}
+  } catch (error) {
+    await nodes.closeAll()
+    throw error
+  }
+}
+
 export async function runFailover(prepared: Prepared & {nodes: FailoverNodes}, options: FailoverOptions): Promise<FailoverResult> {
   const {config} = options
   const {from, nodes, runId, to} = prepared
@@ -119,7 +140,8 @@ export async function runFailover(prepared: Prepared & {nodes: FailoverNodes}, o
       by: operator(),
       epoch_before: prepared.roles?.epoch ?? 0,
       from,
-      plan: failoverSteps.map((s) => s.id),
+      kind: options.rejoin ? 'rejoin' : 'failover',
+      plan: (options.rejoin ? rejoinSteps : failoverSteps).map((s) => s.id),
       run_id: runId,
       to,
       type: 'run',
@@ -253,7 +275,10 @@ export async function runFailover(prepared: Prepared & {nodes: FailoverNodes}, o
 
   let aborted = false
   try {
-    if (options.abort) {
+    if (options.rejoin) {
+      await execute(rejoinSteps)
+      await journal.append({at: new Date().toISOString(), status: 'done', type: 'end'})
+    } else if (options.abort) {
       if (journal.records.some((r) => r.type === 'action' && r.step === 'acquire-storage')) {
         throw new HaError(`the storage has already moved to ${to} in this run: too late to abort`, {actions: [`finish the failover: ${resumeCommand}`]})
       }

@@ -4,7 +4,7 @@ import type {Action, Step, StepContext} from './step.js'
 
 type Ctx = Pick<StepContext, 'from' | 'to'>
 
-const restore = (ctx: Ctx): Action => ({argv: ['ha', 'restore', '--takeover', '--json', '--node', ctx.to], on: ctx.to})
+const restore = (ctx: Ctx): Action => ({argv: ['ha', 'restore', '--takeover', '--yes', '--json', '--node', ctx.to], on: ctx.to})
 const resume = (ctx: Ctx): Action => ({argv: ['ha', 'restore', '--resume', '--json', '--node', ctx.to], on: ctx.to})
 const keys = (ctx: Ctx): Action => ({argv: hostKeysArgv, on: ctx.to})
 

@@ -1,0 +1,36 @@
+import {Args} from '@oclif/core'
+
+import {HaCommand} from '../base-command.js'
+import {ConfigError, ExitCode} from '../errors.js'
+
+export default class Rejoin extends HaCommand<typeof Rejoin> {
+  static args = {
+    node: Args.string({description: 'the node to make the standby: primary or secondary (or its hostname)', required: true}),
+  }
+
+  static description = `Makes a repaired node a proper standby of the active node (the epoch says which that is), and proves each point: the same product version, no service IP at runtime or in its boot configuration, the product's services stopped, the shared storage not attached and not in its fstab, its host key the one recorded in known_hosts. A node that came back after a takeover with the service IP still in its network configuration is exactly what this repairs (ha check fails on it until then). Afterwards ha failover can fail back to it.`
+
+  static examples = ['<%= config.bin %> rejoin primary', '<%= config.bin %> rejoin primary --json']
+
+  static summary = 'Make a repaired node a proper standby, proving each point'
+
+  async run(): Promise<unknown> {
+    const {args, flags} = await this.parse(Rejoin)
+    const {config} = await this.loadConfig(flags)
+    const node = (['primary', 'secondary'] as const).find((n) => n === args.node || config.nodes[n].hostname === args.node)
+    if (!node) throw new ConfigError(`ha rejoin ${args.node}: not a node (primary, secondary) nor a node's hostname in the config`, {actions: ['ha rejoin primary, or ha rejoin secondary']})
+    const {prepareRejoin, runFailover} = await import('../failover/run.js')
+    const {nodeLabels} = await import('../failover/plan.js')
+    const prepared = await prepareRejoin(config, node, this.abort.signal)
+    const labels = nodeLabels(config)
+    const result = await runFailover(prepared, {
+      config,
+      onEvent: (e) => this.reporter.event(e as unknown as Record<string, unknown>, `${{done: '✓', failed: '✗', skipped: '–', started: '…'}[e.event]} ${e.step}${e.event === 'started' ? ` ${e.title}` : ''}${e.error ? `: ${e.error}` : ''}`),
+      onProgress: (m) => this.reporter.info(`  ${m}`),
+      onWarning: (m) => this.reporter.warn(m),
+      rejoin: true,
+      signal: this.abort.signal,
+    })
+    return this.finish(result, ExitCode.ok, () => `${labels[node]} is a proper standby of ${labels[prepared.to]}: no service IP, services stopped, storage detached (runtime and boot), host key as recorded.`)
+  }
+}

@@ -1,0 +1,73 @@
+import {type Epoch, nodeEpochPath, readEpochOn, storageEpochPath, writeEpochOn} from '../epoch.js'
+import {HaError} from '../errors.js'
+import {SshHost} from '../hosts/ssh-host.js'
+import {readVersionProperty} from '../version-file.js'
+import {bootConfigHolds, fstabHasStorage, holdsAddress, serviceState, storageAttached} from './observe.js'
+import {releaseIps} from './release-ips.js'
+import {releaseStorage} from './release-storage.js'
+import type {Step, StepContext} from './step.js'
+import {stopServices} from './stop-services.js'
+
+/**
+ * `ha rejoin NODE`: the repaired node becomes a proper standby of the active one. In these steps
+ * `from` is the node rejoining and `to` the active node (the epoch's word), so the failover's own
+ * stop/release steps do the work, and the last step proves every point.
+ */
+async function version(ctx: StepContext, node: 'from' | 'to'): Promise<string> {
+  const host = await ctx.host(ctx[node])
+  const reading = readVersionProperty(await host.readFile(ctx.config.version_file), ctx.config.version_key, ctx.config.version_file)
+  if (reading.error !== undefined) throw new HaError(`${ctx[node]}: ${reading.error}`, {actions: reading.actions})
+  return reading.version
+}
+
+export const rejoinParity: Step = {
+  actions: () => [],
+  id: 'parity',
+  on: (ctx) => ctx.from,
+  async post(ctx) {
+    const [mine, active] = [await version(ctx, 'from'), await version(ctx, 'to')]
+    if (mine !== active) {
+      throw new HaError(`${ctx.from} runs ${mine}, the active ${ctx.to} runs ${active}: a standby must run the same product version`, {
+        actions: [`install ${active} on ${ctx.from}, then ha rejoin ${ctx.from} again`],
+      })
+    }
+
+    return true
+  },
+  async run() {},
+  title: 'Version parity with the active node',
+}
+
+export const rejoinProve: Step = {
+  actions: (ctx) => [{edit: nodeEpochPath, on: ctx.from, what: 'the active node\'s epoch, noted'}],
+  id: 'prove-standby',
+  on: (ctx) => ctx.from,
+  async post(ctx) {
+    return ctx.data('prove-standby').proven === true
+  },
+  async run(ctx) {
+    const host = await ctx.host(ctx.from)
+    const proof: Record<string, unknown> = {}
+    for (const ip of ctx.config.service_ips) {
+      if (await holdsAddress(host, ip.address)) throw new HaError(`${ctx.from} still holds ${ip.address}`)
+      if (await bootConfigHolds(host, ip.address)) throw new HaError(`${ctx.from} still has ${ip.address} in its boot configuration`)
+    }
+
+    proof.service_ips = 'none at runtime, none at boot'
+    if ((await serviceState(host, ctx.config)) !== 'stopped') throw new HaError(`${ctx.from}: the services run`)
+    proof.services = 'stopped'
+    if (ctx.config.storage.kind !== 'none' && (await storageAttached(host, ctx.config))) throw new HaError(`${ctx.from}: the storage is attached`)
+    if (ctx.config.storage.kind === 'mount' && (await fstabHasStorage(host, ctx.config))) throw new HaError(`${ctx.from}: its fstab still mounts the storage`)
+    proof.storage = 'not attached, not at boot'
+    // The connection was made under the config's host_key_policy against known_hosts: the key the
+    // node presents is the one recorded for it.
+    proof.host_key = host instanceof SshHost ? host.hostKeyFingerprint : 'local'
+    const active = await ctx.host(ctx.to)
+    const epoch: Epoch | undefined = await readEpochOn(active, storageEpochPath(ctx.config))
+    if (epoch) await ctx.act({edit: nodeEpochPath, on: ctx.from, what: 'the active node\'s epoch, noted'}, {inProcess: () => writeEpochOn(host, nodeEpochPath, epoch)})
+    await ctx.remember({...proof, proven: true})
+  },
+  title: 'Prove it: no service IP (runtime, boot), services stopped, storage detached (runtime, boot), host key as recorded',
+}
+
+export const rejoinSteps: Step[] = [rejoinParity, stopServices, releaseIps, releaseStorage, rejoinProve]
