@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict'
-import {readdirSync, readFileSync, rmSync} from 'node:fs'
+import {randomBytes} from 'node:crypto'
+import {readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
+
+import {parse, stringify} from 'yaml'
 
 import {labBoot, labClearFaults, labDown, labFault, labHalt, labUp} from '../../src/lab/lab.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
@@ -131,5 +134,26 @@ describe('ha failover meets faults safely', {skip}, () => {
     assert.equal(abort.envelope!.result.aborted, true)
     assertServes('primary')
     assert.equal(inProgress(), null)
+  })
+
+  it('waits for an ha backup already running on the active node (its lock) instead of failing on it', async () => {
+    // A backup that holds the data directory's lock for a while: the same ha backup cron runs,
+    // with a config that also saves a large file (the lock is the data directory's, whatever the config).
+    const root = join(labDir, 'primary/root')
+    const config = parse(readFileSync(join(root, 'etc/ha/ha.yaml'), 'utf8'))
+    config.backup.include = ['/var/tmp/ha-big.bin']
+    writeFileSync(join(root, 'etc/ha/ha-big.yaml'), stringify(config))
+    writeFileSync(join(root, 'var/tmp/ha-big.bin'), randomBytes(64 * 1024 * 1024))
+    try {
+      const started = ssh('primary', "setsid -f ha backup --quiet --config /etc/ha/ha-big.yaml </dev/null >/var/log/big-backup.log 2>&1; for i in $(seq 100); do [ -e /var/opt/sun/xvm/.ha/ha.lock ] && exit 0; sleep 0.05; done; exit 1")
+      assert.equal(started.status, 0, 'the long backup holds the lock')
+      const r = haAdmin(['failover', '--yes', '--json'])
+      assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`)
+      const backups = (r.envelope!.result.ran as Array<{action: string; step: string}>).filter((a) => a.step === 'final-backup' && /ha backup/.test(a.action))
+      assert.ok(backups.length >= 2, `the final backup met the lock and tried again (${backups.length} attempts)`)
+      assertServes('secondary')
+    } finally {
+      rmSync(join(root, 'var/tmp/ha-big.bin'), {force: true})
+    }
   })
 })

@@ -5,15 +5,17 @@ import {after, before, describe, it} from 'node:test'
 import {parse, stringify} from 'yaml'
 
 import {labDown, labUp} from '../../src/lab/lab.js'
+import {haBin} from '../helpers/cli.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
+import {terminal} from '../helpers/tmux.js'
 import {failoverLab} from './failover-helpers.js'
 
 // ha failover end to end between the lab's two controllers (root: / on both), driven from the
 // admin namespace as an admin would: one lab for the whole file, each test leaving a working pair.
-const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping'])
+const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping', 'tmux'])
 const labDir = `/tmp/ha-lab-failover-${process.pid}`
 const journalDir = `${labDir}-journal`
-const {assertRanAsPlanned, assertServes, dataDirFacts, haAdmin, lab} = failoverLab(labDir, journalDir)
+const {assertRanAsPlanned, assertServes, dataDirFacts, haAdmin, lab, ssh} = failoverLab(labDir, journalDir)
 
 describe('ha failover between the lab\'s controllers', {skip}, () => {
   before(async () => {
@@ -46,6 +48,10 @@ describe('ha failover between the lab\'s controllers', {skip}, () => {
       for (const e of run.events.filter((e) => e.event !== 'started')) assert.equal(typeof e.duration_ms, 'number')
       assertServes(to)
       assert.equal(dataDirFacts(to), dataBefore, 'content and owners by name are as before')
+      // The journal is on the storage too, ending as it ends where ha ran.
+      const onStorage = ssh(to, `cat /var/opt/sun/xvm/.ha/failover/${run.envelope!.result.run_id}.jsonl`)
+      assert.equal(onStorage.status, 0, onStorage.stderr)
+      assert.deepEqual(JSON.parse(onStorage.stdout.trim().split('\n').at(-1)!).status, 'done')
       const status = haAdmin(['status', '--json'])
       assert.equal(status.status, 0, status.stdout)
       assert.equal(status.envelope!.result.active, to)
@@ -84,5 +90,23 @@ describe('ha failover between the lab\'s controllers', {skip}, () => {
     const resumed = haAdmin(['failover', '--resume', '--json'])
     assert.equal(resumed.status, 0, `${resumed.stdout}\n${resumed.stderr}`)
     assertServes('primary')
+  })
+
+  it('fails over and back at a terminal: the plan, roles, epoch and backup shown, the name of the node taking over typed, each step on the screen', async (t) => {
+    for (const [from, to] of [['primary', 'secondary'], ['secondary', 'primary']] as const) {
+      const names = {primary: 'ctl-a', secondary: 'ctl-b'}
+      const screen = terminal(t, `HA_FAILOVER_DIR=${journalDir} NO_COLOR=1 ip netns exec ha-lab-admin ${process.execPath} ${haBin} failover --config ${lab.config}; echo "[exit $?]"; sleep 600`)
+      const asked = await screen.waitFor(/type the node's name \(ctl-[ab]\):/, 60_000)
+      assert.match(asked, new RegExp(`Active: ${names[from]} \\(${from}\\); taking over: ${names[to]} \\(${to}\\)`))
+      assert.match(asked, /Epoch: \d+ \(from the shared storage\); after the takeover: \d+/)
+      assert.match(asked, new RegExp(`Backup: a final backup made now on ${names[from]}`))
+      assert.match(asked, /verify — Verify/)
+      screen.type(names[to])
+      const done = await screen.waitFor(new RegExp(`Failover done: ${names[to]} \\(${to}\\) is active`), 180_000)
+      assert.match(done, /✓ restore-takeover \(\d+\.\ds\)/)
+      assert.match(done, /✓ verify \(\d+\.\ds\)/)
+      assert.equal(await screen.exitCode(), 0)
+      assertServes(to)
+    }
   })
 })

@@ -1,0 +1,49 @@
+// bench/failover: a full failover and failback between the lab's controllers, driven from the
+// admin namespace as an admin would (`ha failover --yes --json`). Reports, per direction, the
+// wall time and the part spent in ha itself: wall time minus waiting on the world (the reboot of
+// the node taking over, services start/stop, arping -D's listening window, sleeps between
+// retries), as ha's own envelope accounts it (result.ha_ms / waiting_ms). Target: ha's part
+// under 2 s each way.
+//
+//   npm run build && flock /tmp/ha-dev-lab.flock node bench/failover.mjs [rounds=1]
+import {spawnSync} from 'node:child_process'
+import {rmSync} from 'node:fs'
+
+import {labDown, labNetns, labPaths, labUp} from '../dist/lab/lab.js'
+
+const rounds = Number(process.argv[2] ?? 1)
+const labDir = '/tmp/ha-bench-failover'
+const journals = `${labDir}-journal`
+const haBin = new URL('../bin/run.js', import.meta.url).pathname
+
+function failover() {
+  const started = Date.now()
+  const r = spawnSync('ip', ['netns', 'exec', labNetns.admin, process.execPath, haBin, 'failover', '--yes', '--json', '--config', labPaths(labDir).config], {
+    encoding: 'utf8',
+    env: {...process.env, HA_FAILOVER_DIR: journals},
+    timeout: 600_000,
+  })
+  const wall = Date.now() - started
+  const lines = r.stdout.split('\n')
+  const envelope = JSON.parse(lines.slice(lines.findIndex((l) => l === '{')).join('\n'))
+  if (r.status !== 0) throw new Error(`ha failover exited ${r.status}: ${JSON.stringify(envelope.error ?? r.stderr)}`)
+  const steps = Object.fromEntries(envelope.result.steps.map((s) => [s.id, s.duration_ms]))
+  return {direction: `${envelope.result.from} → ${envelope.result.to}`, ha_ms: envelope.result.ha_ms, process_wall_ms: wall, steps, waiting_ms: envelope.result.waiting_ms, wall_ms: envelope.result.wall_ms}
+}
+
+rmSync(journals, {force: true, recursive: true})
+await labUp({labDir})
+try {
+  for (let i = 0; i < rounds; i++) {
+    for (const result of [failover(), failover()]) {
+      console.log(
+        `${result.direction}: wall ${(result.process_wall_ms / 1000).toFixed(2)} s (ha process), run ${(result.wall_ms / 1000).toFixed(2)} s = ha ${(result.ha_ms / 1000).toFixed(2)} s + waiting ${(result.waiting_ms / 1000).toFixed(2)} s; target ha < 2 s: ${result.ha_ms < 2000 ? 'met' : 'NOT met'}`,
+      )
+      console.log(`  steps (ms): ${Object.entries(result.steps).map(([k, v]) => `${k} ${v}`).join(', ')}`)
+    }
+  }
+} finally {
+  await labDown({labDir})
+  rmSync(labDir, {force: true, recursive: true})
+  rmSync(journals, {force: true, recursive: true})
+}
