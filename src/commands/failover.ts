@@ -77,6 +77,10 @@ An active node that does not answer ssh is not taken over until it is confirmed 
       throw error
     }
 
+    if (prepared.runsOnRebootedNode) {
+      this.reporter.warn(`this machine is ${labels[prepared.to]}, which the failover reboots: this run will be cut off at the reboot step; once the node is back, finish it there with: ha failover --resume`)
+    }
+
     this.reporter.info(`Failover ${direction}${flags.resume ? ' (resuming)' : flags.abort ? ' (aborting: putting the active node back)' : ''}`)
     const result = await runFailover(prepared, {
       abort: flags.abort,

@@ -1,3 +1,4 @@
+import {readFile} from 'node:fs/promises'
 import {hostname, userInfo} from 'node:os'
 import {join} from 'node:path'
 
@@ -52,6 +53,8 @@ export interface Prepared {
   roles?: Roles
   resume?: Journal
   plan: PlannedStep[]
+  /** ha failover runs on the node the procedure reboots: it will be cut off and finish with --resume. */
+  runsOnRebootedNode: boolean
   /** The operator must confirm fencing (the active node does not answer and --fenced does not name it). */
   activeUnreachable: boolean
 }
@@ -89,7 +92,7 @@ export async function prepareFailover(options: FailoverOptions & {resume?: boole
       const keys = open.stepState('restore-takeover').data.host_keys
       if (Array.isArray(keys)) nodes.expectHostKeys(to, keys.map((k) => fingerprint(Buffer.from(String(k).split(' ')[1] ?? '', 'base64'))))
       const activeUnreachable = !(await nodes.reachable(from))
-      return {activeUnreachable, from, nodes, plan: planFailover(config, from, to), resume: open, runId, to}
+      return {activeUnreachable, from, nodes, plan: planFailover(config, from, to), resume: open, runId, runsOnRebootedNode: await sameMachine(config, nodes, to), to}
     }
 
     if (open) {
@@ -103,11 +106,20 @@ export async function prepareFailover(options: FailoverOptions & {resume?: boole
       throw new HaError(`${to} (${config.nodes[to].hostname}), the node that would take over, does not answer ssh`, {actions: ['ha check says why; fix it, then run ha failover again']})
     }
 
-    return {activeUnreachable: !roles.reachable[from], from, nodes, plan: planFailover(config, from, to), roles, runId: newRunId(), to}
+    return {activeUnreachable: !roles.reachable[from], from, nodes, plan: planFailover(config, from, to), roles, runId: newRunId(), runsOnRebootedNode: await sameMachine(config, nodes, to), to}
   } catch (error) {
     await nodes.closeAll()
     throw error
   }
+}
+
+/** Is this process running on `node` (the same boot id)? Then its reboot cuts this run off. */
+async function sameMachine(config: Config, nodes: FailoverNodes, node: NodeName): Promise<boolean> {
+  if (!config.failover.reboot) return false
+  const here = await readFile('/proc/sys/kernel/random/boot_id', 'utf8').catch(() => '')
+  if (!here.trim() || !(await nodes.reachable(node))) return false
+  const there = (await (await nodes.get(node)).readFile('/proc/sys/kernel/random/boot_id').catch(() => Buffer.from(''))).toString()
+  return there.trim() === here.trim()
 }
 
 /** ha rejoin NODE: the roles from the epoch; NODE must not be the active node. */
@@ -121,7 +133,7 @@ export async function prepareRejoin(config: Config, node: NodeName, signal?: Abo
 
     if (!roles.reachable[node]) throw new HaError(`${node} does not answer ssh; it must be up to rejoin`, {actions: [`boot ${node}, then ha rejoin ${node}`]})
     if (!roles.reachable[roles.active]) throw new HaError(`the active node ${roles.active} does not answer ssh; a standby rejoins a running active node`, {actions: ['ha status']})
-    return {activeUnreachable: false, from: node, nodes, plan: [], roles, runId: newRunId(), to: roles.active}
+    return {activeUnreachable: false, from: node, nodes, plan: [], roles, runId: newRunId(), runsOnRebootedNode: false, to: roles.active}
   } catch (error) {
     await nodes.closeAll()
     throw error
