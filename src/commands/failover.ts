@@ -5,7 +5,7 @@ import {ConfigError, ExitCode} from '../errors.js'
 import {yesFlag} from '../flags.js'
 
 export default class Failover extends HaCommand<typeof Failover> {
-  static description = `The guided failover (seed 001): from the active node (as the epoch on the shared storage says) to the standby, step by step — preflight (ha check), final backup, stop the services, release the service IPs (runtime and boot configuration, proven by ip -j addr and arping -D) and the storage, attach it to the standby and bump the epoch, ha restore --takeover there, reboot it, take the service IPs, start the services, verify. Every step is journalled; a step whose outcome already holds is skipped, so an interrupted run continues with --resume. Failing back is the same command once the repaired node is a proper standby (ha rejoin).
+  static description = `The guided failover (seed 001): from the active node (as the epoch on the shared storage says) to the standby, step by step: preflight (ha check), final backup, stop the services, release the service IPs (runtime and boot configuration, proven by ip -j addr and arping -D) and the storage, attach it to the standby and bump the epoch, ha restore --takeover there, reboot it, take the service IPs, start the services, verify. Every step is journalled; a step whose outcome already holds is skipped, so an interrupted run continues with --resume. Failing back is the same command once the repaired node is a proper standby (ha rejoin).
 
 An active node that does not answer ssh is not taken over until it is confirmed fenced (typed at the terminal, or --fenced NODE), and never while its service IP answers ARP.`
 
