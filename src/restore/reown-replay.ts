@@ -6,6 +6,7 @@ import {closeSync, fchmodSync, fchownSync, fstatSync, lstatSync, openSync} from 
 
 import {describeSystemError, ExitCode, HaError, InterruptedError} from '../errors.js'
 import {JOURNAL_FORMAT, type JournalHeader, type JournalRecord, JournalWriter, journalLines, parseRecord} from './reown-journal.js'
+import {assertOurs} from './run-journal.js'
 import type {ReownResult, ReownSurvey, UndoResult, WalkOptions} from './reown-results.js'
 import {applyOp, checkProcFd, DIR_FLAGS, How, LSTAT_OPTS, type Op, openDirectory, PROC_FD, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, SETID, Walker} from './reown-walk.js'
 
@@ -38,7 +39,58 @@ export interface JournalState {
   undone: boolean
 }
 
-export function readJournal(journalPath: string, withInodes: boolean): JournalState {
+/**
+ * What a re-own journal must say to be this run's: found on the shared storage, it is checked
+ * before a single entry is touched (an undo from a planted journal would chown as root).
+ */
+export interface ReownExpectation {
+  /** The data directory as this node resolves it (realpath). */
+  dataDir: string
+  groups: Array<[number, number]>
+  users: Array<[number, number]>
+}
+
+const samePairs = (a: Array<[number, number]>, b: Array<[number, number]>) =>
+  JSON.stringify([...a].sort((x, y) => x[0] - y[0])) === JSON.stringify([...b].sort((x, y) => x[0] - y[0]))
+
+function headerProblem(header: JournalHeader, expect: ReownExpectation): string | undefined {
+  if (header.data_dir !== expect.dataDir) return `it re-owns ${JSON.stringify(header.data_dir)}, not this node's data directory ${expect.dataDir}`
+  if (!Array.isArray(header.users) || !Array.isArray(header.groups)) return 'its header has no id mapping'
+  if (!samePairs(header.users, expect.users) || !samePairs(header.groups, expect.groups)) {
+    return 'its id mapping is not the one the restore run recorded'
+  }
+
+  return undefined
+}
+
+function recordProblem(r: JournalRecord, users: Map<number, number>, groups: Map<number, number>): string | undefined {
+  const parts = r.path.split('/')
+  if (r.path !== '.' && (r.path.startsWith('/') || parts.some((p) => p === '' || p === '.' || p === '..') || r.path.includes('\0'))) {
+    return `path ${JSON.stringify(r.path)} is not a clean path inside the data directory`
+  }
+
+  if ((users.get(r.uid0) ?? r.uid0) !== r.uid1 || (groups.get(r.gid0) ?? r.gid0) !== r.gid1) {
+    return `${r.path}: owner ${r.uid0}:${r.gid0} → ${r.uid1}:${r.gid1} is not in the journal's mapping`
+  }
+
+  return undefined
+}
+
+/** Reads the whole journal with the checks, changing nothing: before an undo's first write. */
+export function assertReownJournal(journalPath: string, expect: ReownExpectation): void {
+  readJournal(journalPath, false, expect)
+}
+
+/** A journal whose header line was never completed was created by a run killed before its first change. */
+export function reownJournalStarted(journalPath: string): boolean {
+  for (const _line of journalLines(journalPath)) return true
+  return false
+}
+
+export function readJournal(journalPath: string, withInodes: boolean, expect?: ReownExpectation): JournalState {
+  if (expect) assertOurs(journalPath, 'file')
+  let users = new Map<number, number>()
+  let groups = new Map<number, number>()
   let header: JournalHeader | undefined
   const applied = new Set<number>()
   let tail: JournalRecord[] = []
@@ -51,6 +103,10 @@ export function readJournal(journalPath: string, withInodes: boolean): JournalSt
       if (lineNo === 1) {
         header = JSON.parse(line) as JournalHeader
         if (header.format !== JOURNAL_FORMAT) throw new Error(`unknown format ${String(header.format)}`)
+        const problem = expect && headerProblem(header, expect)
+        if (problem) throw new Error(problem)
+        users = new Map(header.users)
+        groups = new Map(header.groups)
         continue
       }
 
@@ -58,6 +114,8 @@ export function readJournal(journalPath: string, withInodes: boolean): JournalSt
       if (kind === 'C') {
         const record = parseRecord(line)
         if (!record) throw new Error(`line ${lineNo} is not a change record`)
+        const problem = expect && recordProblem(record, users, groups)
+        if (problem) throw new Error(`line ${lineNo}: ${problem}`)
         if (withInodes) applied.add(record.ino)
         tail.push(record)
       } else if (kind === 'K') {
@@ -71,9 +129,10 @@ export function readJournal(journalPath: string, withInodes: boolean): JournalSt
       }
     }
   } catch (error) {
-    throw new HaError(`cannot read the re-own journal ${journalPath}: ${describeSystemError(error)}`, {
-      actions: ['check the path; a journal is only written by ha restore'],
+    throw new HaError(`refusing the re-own journal ${journalPath}: ${describeSystemError(error)}; nothing was changed`, {
+      actions: ['a re-own journal is only written by ha restore; if no restore of yours left it, move its run folder out of the way'],
       cause: error,
+      details: {journal: journalPath},
     })
   }
 
@@ -100,9 +159,9 @@ export function openJournalRoot(journalPath: string, header: JournalHeader): num
  * have been applied (after the last K) are settled first; then the walk continues and skips every
  * inode the journal names, so a chain or swap is never applied twice.
  */
-export async function resumeReown(journalPath: string, options: WalkOptions & {batchSize?: number} = {}): Promise<ReownResult> {
+export async function resumeReown(journalPath: string, options: WalkOptions & {batchSize?: number; expect?: ReownExpectation} = {}): Promise<ReownResult> {
   checkProcFd()
-  const state = readJournal(journalPath, true)
+  const state = readJournal(journalPath, true, options.expect)
   const {header} = state
   if (state.undone) {
     throw new HaError(`the re-own journal ${journalPath} was undone; there is nothing to resume`, {
@@ -178,9 +237,9 @@ export function emptySurvey(dataDir: string): ReownSurvey {
 }
 
 /** Puts back the owners and modes the journal recorded, entry by entry; safe to run twice. */
-export async function undoReown(journalPath: string, options: {signal?: AbortSignal} = {}): Promise<UndoResult> {
+export async function undoReown(journalPath: string, options: {expect?: ReownExpectation; signal?: AbortSignal} = {}): Promise<UndoResult> {
   checkProcFd()
-  const state = readJournal(journalPath, false)
+  const state = readJournal(journalPath, false, options.expect)
   const rootFd = openJournalRoot(journalPath, state.header)
   const result: UndoResult = {conflicts: 0, journal_path: journalPath, missing: 0, restored: 0, unchanged: 0}
   const counts = {replaced: 0, vanished: 0}

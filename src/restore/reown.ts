@@ -74,7 +74,8 @@ import {checkProcFd, resolveDataDir, Walker} from './reown-walk.js'
 
 export {assertPlanComplete, type ManualMaps, type MappingRow, type OwnerMaps, type OwnerPlan, type PlanInput, planOwnerMaps, readAccountFile} from './owner-plan.js'
 export type {ApplyOptions, IdCount, MappingCount, ReownProgress, ReownResult, ReownSurvey, UndoResult, WalkOptions} from './reown-results.js'
-export {resumeReown, undoReown} from './reown-replay.js'
+export {assertReownJournal, type ReownExpectation, reownJournalStarted, resumeReown, undoReown} from './reown-replay.js'
+export {resolveDataDir} from './reown-walk.js'
 
 /** Walks the data directory and counts, per mapping, what would change. Writes nothing. */
 export async function surveyReown(dataDir: string, plan: OwnerPlan, options: WalkOptions = {}): Promise<ReownSurvey> {
