@@ -1,5 +1,5 @@
 import {lstatSync} from 'node:fs'
-import {rm} from 'node:fs/promises'
+import {readFile, rm} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import type {Config} from '../config/schema.js'
@@ -11,9 +11,8 @@ import {lockPathOn} from '../state-dir.js'
 import {parseStrict, readAccounts} from './account-files.js'
 import type {OwnerPlan, ReownResult} from './reown.js'
 import {assertOurs, type RestoreJournal, stateAdvice, stoppedMidway, writeJournal} from './run-journal.js'
-import {removeLeftovers, removeRunTemps, unfinishedRun} from './runs.js'
-import {runContext} from './runs.js'
-import {readFile} from 'node:fs/promises'
+import {removeLeftovers, removeRunTemps, runContext, unfinishedRun} from './runs.js'
+import {pauseAt} from './test-pause.js'
 
 /**
  * `ha restore --resume`: finishes a restore run whose files are all installed (state
@@ -89,6 +88,7 @@ export async function resumeRestore(options: ResumeOptions): Promise<ResumeResto
       throw stoppedMidway(journal, ctx.dataDir, `the resume failed: ${error instanceof Error ? error.message : String(error)}`, error)
     }
 
+    pauseAt('resume-reowned')
     journal.state = 'done'
     await writeJournal(dir, journal)
     return {backup_id: journal.backup_id, node: node.name, nothing_to_do: false, reown, run_id: journal.run_id, undo_dir: dir}

@@ -111,7 +111,7 @@ export function assertOurs(path: string, type: 'directory' | 'file'): void {
           ? `is owned by uid ${st.uid}, not by ${process.geteuid?.() ?? 0}`
           : (st.mode & 0o022) === 0
             ? undefined
-            : `is writable by ${(st.mode & 0o020) === 0 ? 'others' : 'its group'} (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')})`
+            : `is writable by ${['', 'others', 'its group', 'its group and others'][((st.mode & 0o020) >> 3) | ((st.mode & 0o002) >> 1)]} (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')})`
   if (problem) {
     throw new HaError(`refusing ${path}: it ${problem}, so ha did not write it as it is; nothing was changed`, {
       actions: [`find out who changed it; if ha did not write it, move it out of the way (${where})`],

@@ -9,6 +9,7 @@ import {lockPathOn} from '../state-dir.js'
 import {assertSavedCopies, undoInstall} from './install.js'
 import type {UndoResult as ReownUndoResult} from './reown.js'
 import {type RestoreJournal, type RunState, stoppedMidway, writeJournal} from './run-journal.js'
+import {pauseAt} from './test-pause.js'
 import {newestRun, removeLeftovers, type RunContext, runContext} from './runs.js'
 
 /**
@@ -85,6 +86,7 @@ export async function undoRun(
     await writeJournal(dir, journal)
   }
 
+  pauseAt('undoing')
   try {
     let reown: null | ReownUndoResult = null
     if (hasReown) {
@@ -92,8 +94,10 @@ export async function undoRun(
       reown = await engine.undoReown(reownJournal, {expect, signal: options.signal})
     }
 
+    pauseAt('undo-reowned')
     progress(`putting back the files restore run ${journal.run_id} replaced`)
     const files = await undoInstall(journal, dir)
+    pauseAt('undo-installed')
     journal.state = 'undone'
     await writeJournal(dir, journal)
     return {backup_id: journal.backup_id, files, reown, run_id: journal.run_id, state_before: stateBefore, undo_dir: dir}
