@@ -18,7 +18,7 @@ import {
   statSync,
   symlinkSync,
 } from 'node:fs'
-import {chmod, chown, copyFile, lchown, lstat, mkdir, open, readdir, readlink, rename, rm, rmdir, stat, symlink} from 'node:fs/promises'
+import {chmod, chown, copyFile, lchown, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, rmdir, stat, symlink} from 'node:fs/promises'
 import {basename, dirname, join} from 'node:path'
 
 import {describeSystemError, HaError, InterruptedError} from '../errors.js'
@@ -281,6 +281,9 @@ export async function undoInstall(journal: RestoreJournal, undoDir: string): Pro
 }
 
 async function putBack(target: string, old: OldState, undoDir: string): Promise<void> {
+  // Already as before (never replaced, or put back by an earlier undo): no write at all, so an
+  // undo also succeeds past a target the failed install could not touch (immutable, read-only).
+  if (await alreadyAsBefore(target, old, undoDir)) return
   const temp = tempBeside(target)
   await rm(temp, {force: true})
   if (old.type === 'symlink') {
@@ -299,6 +302,17 @@ async function putBack(target: string, old: OldState, undoDir: string): Promise<
   }
 
   await rename(temp, target)
+}
+
+async function alreadyAsBefore(target: string, old: OldState, undoDir: string): Promise<boolean> {
+  const st = await lstat(target).catch(() => undefined)
+  if (!st || st.uid !== old.uid || st.gid !== old.gid) return false
+  if (old.type === 'symlink') return st.isSymbolicLink() && (await readlink(target)) === old.link_target
+  if (!st.isFile() || (st.mode & 0o7777) !== old.mode) return false
+  const saved = join(undoDir, old.saved!)
+  if ((await stat(saved)).size !== st.size) return false
+  const [a, b] = await Promise.all([readFile(target), readFile(saved)])
+  return a.equals(b)
 }
 
 /** The parent must be a directory, not a symlink, right before we write into it. */

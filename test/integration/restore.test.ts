@@ -3,10 +3,11 @@ import {execFileSync, spawnSync} from 'node:child_process'
 import {chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {describe, test} from 'node:test'
+import {setTimeout as sleep} from 'node:timers/promises'
 import {gzipSync} from 'node:zlib'
 
 import {acquireLock} from '../../src/lock.js'
-import {ha} from '../helpers/cli.js'
+import {exited, ha, haSpawn} from '../helpers/cli.js'
 import {craftBackup, tarBytes} from '../helpers/craft-archive.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 import {
@@ -309,6 +310,42 @@ describe('ha restore', {skip}, () => {
       assert.equal(readdirSync(bulk).filter((n) => lstatSync(join(bulk, n)).uid !== 902).length, 0)
     })
   }
+
+  test('Ctrl-C during the re-own exits 5 naming ha restore --resume, which finishes it', async (t) => {
+    const pair = afterFailover(t)
+    // The command stops itself just before the re-own (test hook); Ctrl-C arrives there.
+    const child = haSpawn(['restore', '--json', '--config', pair.config, '--node', 'secondary'], {HA_TEST_PAUSE_AT: 'staging-removed'})
+    let stdout = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.resume()
+    const end = exited(child)
+    for (let i = 0; i < 600 && !/^\d+ \(.*\) T /.test(readFileSync(`/proc/${child.pid}/stat`, 'utf8')); i++) await sleep(50)
+    child.kill('SIGINT')
+    child.kill('SIGCONT')
+    assert.equal(await end, 5, stdout)
+    const error = JSON.parse(stdout).error
+    assert.match(error.message, /interrupted while re-owning the data directory: restore run \S+ installed its files but did not finish re-owning/)
+    assert.match(error.actions[0], /^ha restore --resume finishes/)
+    const resume = pair.restore('--resume', '--json')
+    assert.equal(resume.status, 0, resume.stderr + resume.stdout)
+    assert.equal(owner(join(dataDirOf(pair.secondary), 'bin/xvm-helper')), '0:1901 4755')
+  })
+
+  test('a run that fails while installing puts back what it installed and says so (exit 1)', (t) => {
+    const pair = afterFailover(t)
+    const before = secondarySnapshot(pair)
+    // The kernel refuses to replace an immutable file: the install fails after it has already
+    // installed the files before it (helper created, satellite.conf replaced).
+    const key = join(pair.secondary, 'etc/opt/sun/xvm/secret.key')
+    execFileSync('chattr', ['+i', key])
+    t.after(() => spawnSync('chattr', ['-i', key]))
+    const r = pair.restore('--json')
+    execFileSync('chattr', ['-i', key])
+    assert.equal(r.status, 1, r.stdout + r.stderr)
+    assert.match(r.json!.error!.message, /cannot install .*secret\.key: EPERM.*; every change of restore run \S+ was put back, the host is as it was before/)
+    assert.deepEqual(changedPaths(before, secondarySnapshot(pair)).filter((p) => !p.startsWith(undoDir)), [])
+    assert.equal(pair.restore('--json').status, 0, 'the next run goes ahead: the failed one is undone')
+  })
 
   test('exits 11 and changes nothing while another ha operation holds the lock', async (t) => {
     const pair = afterFailover(t)
