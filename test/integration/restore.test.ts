@@ -347,6 +347,28 @@ describe('ha restore', {skip}, () => {
     assert.equal(pair.restore('--json').status, 0, 'the next run goes ahead: the failed one is undone')
   })
 
+  for (const [phase, command] of [
+    ['installed', '--resume'],
+    ['prepared', '--undo'],
+  ] as const) {
+    test(`killed at "${phase}": ha restore ${command} run straight away also removes the staging folder with the secret key`, async (t) => {
+      const pair = afterFailover(t)
+      const child = haSpawn(['restore', '--json', '--config', pair.config, '--node', 'secondary'], {HA_TEST_PAUSE_AT: phase})
+      child.stdout.resume()
+      child.stderr.resume()
+      const end = exited(child)
+      for (let i = 0; i < 600 && !/^\d+ \(.*\) T /.test(readFileSync(`/proc/${child.pid}/stat`, 'utf8')); i++) await sleep(50)
+      const varTmp = join(pair.secondary, 'var/tmp')
+      const staging = readdirSync(varTmp).filter((n) => n.startsWith('ha-restore-'))
+      assert.equal(staging.length, 1, 'the killed run leaves its staging folder')
+      child.kill('SIGKILL')
+      await end
+      const r = pair.restore(command, '--json')
+      assert.equal(r.status, 0, r.stdout + r.stderr)
+      assert.deepEqual(readdirSync(varTmp).filter((n) => n.startsWith('ha-restore-')), [])
+    })
+  }
+
   test('exits 11 and changes nothing while another ha operation holds the lock', async (t) => {
     const pair = afterFailover(t)
     const before = secondarySnapshot(pair)
