@@ -77,7 +77,27 @@ function run(config: string, command: string, env: NodeJS.ProcessEnv = {}): HaRu
 }
 
 /** Starts the command; SIGKILLs it where it stopped itself (phase) or after `delayMs`. */
-async function killed(lab: Lab, command: string, at: {delayMs?: number; phase?: string}): Promise<'exited' | 'killed'> {
+/** When the run's journal appears: the first instant the host may change. */
+async function journalAppears(lab: Lab, done: Promise<unknown>): Promise<void> {
+  const undo = join(dataDirOf(lab.secondary), '.ha/undo')
+  let finished = false
+  void done.then(() => (finished = true))
+  while (!finished) {
+    const runs = readdirSafe(undo)
+    if (runs.some((r) => readdirSafe(join(undo, r)).includes('journal.json'))) return
+    await sleep(5)
+  }
+}
+
+function readdirSafe(dir: string): string[] {
+  try {
+    return readdirSync(dir)
+  } catch {
+    return []
+  }
+}
+
+async function killed(lab: Lab, command: string, at: {afterJournalMs?: number; delayMs?: number; phase?: string}): Promise<'exited' | 'killed'> {
   const args = command.split(' ').slice(1)
   const child = haSpawn([...args, '--json', '--config', lab.config, '--node', 'secondary'], at.phase ? {HA_TEST_PAUSE_AT: at.phase} : {})
   child.stdout.resume()
@@ -90,8 +110,11 @@ async function killed(lab: Lab, command: string, at: {delayMs?: number; phase?: 
       if (/^\d+ \(.*\) T /.test(stat)) break
       await sleep(50)
     }
-  } else {
+  } else if (at.afterJournalMs === undefined) {
     await Promise.race([sleep(at.delayMs ?? 0), end])
+  } else {
+    await journalAppears(lab, end)
+    await Promise.race([sleep(at.afterJournalMs), end])
   }
 
   if (child.exitCode !== null) return 'exited'
@@ -166,7 +189,7 @@ function prng(seed: number): () => number {
 describe('ha restore killed at any instant', {skip}, () => {
   test('every phase boundary and random instants, the recovery commands killed too: advice followed, exactly restored or original, nothing left', {timeout: 900_000}, async (t) => {
     const lab = setUp(t)
-    const cases: Array<{first: {delayMs?: number; phase?: string}; then?: {command: string; delayMs?: number; phase?: string}}> = [
+    const cases: Array<{first: {afterJournalMs?: number; delayMs?: number; phase?: string}; then?: {command: string; delayMs?: number; phase?: string}}> = [
       ...['staged', 'prepared', 'installing', 'installed', 'staging-removed', 'reowned'].map((phase) => ({first: {phase}})),
       // A kill of the recovery command itself, at its own boundaries.
       {first: {phase: 'installing'}, then: {command: 'ha restore --undo', phase: 'undoing'}},
@@ -174,17 +197,25 @@ describe('ha restore killed at any instant', {skip}, () => {
       {first: {phase: 'reowned'}, then: {command: 'ha restore --undo', phase: 'undo-installed'}},
       {first: {phase: 'staging-removed'}, then: {command: 'ha restore --resume', phase: 'resume-reowned'}},
     ]
-    // How long a whole restore takes here, to spread the random instants over it.
+    // How long a whole restore takes here, and how long it changes the host (from its journal's
+    // appearance to its exit), to spread the random instants over them.
     reset(lab)
     const started = Date.now()
-    assert.equal(run(lab.config, 'ha restore').status, 0)
+    const child = haSpawn(['restore', '--json', '--config', lab.config, '--node', 'secondary'])
+    child.stdout.resume()
+    child.stderr.resume()
+    const end = exited(child)
+    await journalAppears(lab, end)
+    const changing = Date.now()
+    assert.equal(await end, 0)
     const full = Date.now() - started
+    const window = Date.now() - changing
     const seed = Number(process.env.HA_KILL_SEED ?? Date.now() % 1_000_000)
-    t.diagnostic(`a whole restore takes ${full} ms; random kills with HA_KILL_SEED=${seed}`)
+    t.diagnostic(`a whole restore takes ${full} ms, ${window} ms of it changing the host; random kills with HA_KILL_SEED=${seed}`)
     const random = prng(seed)
     for (let i = 0; i < RANDOM_KILLS; i++) {
-      // Mostly where the host changes: the first second or so is start-up and extraction.
-      const first = {delayMs: Math.round(full * (0.3 + 0.7 * random()))}
+      // Most instants while the host changes; every fourth anywhere (start-up, extraction).
+      const first = i % 4 === 3 ? {delayMs: Math.round(random() * full)} : {afterJournalMs: Math.round(random() * window * 1.1)}
       // Every third random case also kills the recovery command at a random instant.
       cases.push(i % 3 === 2 ? {first, then: {command: 'ha restore --resume', delayMs: Math.round(random() * full)}} : {first})
     }
@@ -194,16 +225,18 @@ describe('ha restore killed at any instant', {skip}, () => {
       const caseStarted = Date.now()
       reset(lab)
       const tReset = Date.now() - caseStarted
-      const trail = [`ha restore killed at ${c.first.phase ?? `${c.first.delayMs} ms`}`]
-      if ((await killed(lab, 'ha restore', c.first)) === 'killed') kills++
+      const outcome = await killed(lab, 'ha restore', c.first)
+      if (outcome === 'killed') kills++
+      const trail = [`ha restore ${outcome === 'killed' ? 'killed' : 'finished before its kill'} at ${c.first.phase ?? (c.first.afterJournalMs === undefined ? `${c.first.delayMs} ms` : `${c.first.afterJournalMs} ms after its journal appeared`)}`]
       if (c.then) {
         // The admin runs the runbook step, which names the recovery command; that one is killed too.
         const r = run(lab.config, 'ha restore')
         const advised = r.status === 5 ? /^ha restore(?: --(?:resume|undo))?/.exec(r.json!.error!.actions[0])?.[0] : undefined
         const command = c.then.phase?.startsWith('undo') ? 'ha restore --undo' : advised ?? c.then.command
         if (r.status === 5 && command !== 'ha restore') {
-          trail.push(`ha restore → 5`, `${command} killed at ${c.then.phase ?? `${c.then.delayMs} ms`}`)
-          if ((await killed(lab, command, c.then)) === 'killed') kills++
+          const outcome = await killed(lab, command, c.then)
+          if (outcome === 'killed') kills++
+          trail.push(`ha restore → 5`, `${command} ${outcome === 'killed' ? 'killed' : 'finished before its kill'} at ${c.then.phase ?? `${c.then.delayMs} ms`}`)
         } else {
           trail.push(`ha restore → ${r.status}`)
         }
