@@ -311,25 +311,28 @@ describe('ha restore', {skip}, () => {
     })
   }
 
-  test('Ctrl-C during the re-own exits 5 naming ha restore --resume, which finishes it', async (t) => {
-    const pair = afterFailover(t)
-    // The command stops itself just before the re-own (test hook); Ctrl-C arrives there.
-    const child = haSpawn(['restore', '--json', '--config', pair.config, '--node', 'secondary'], {HA_TEST_PAUSE_AT: 'staging-removed'})
-    let stdout = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.resume()
-    const end = exited(child)
-    for (let i = 0; i < 600 && !/^\d+ \(.*\) T /.test(readFileSync(`/proc/${child.pid}/stat`, 'utf8')); i++) await sleep(50)
-    child.kill('SIGINT')
-    child.kill('SIGCONT')
-    assert.equal(await end, 5, stdout)
-    const error = JSON.parse(stdout).error
-    assert.match(error.message, /interrupted while re-owning the data directory: restore run \S+ installed its files but did not finish re-owning/)
-    assert.match(error.actions[0], /^ha restore --resume finishes/)
-    const resume = pair.restore('--resume', '--json')
-    assert.equal(resume.status, 0, resume.stderr + resume.stdout)
-    assert.equal(owner(join(dataDirOf(pair.secondary), 'bin/xvm-helper')), '0:1901 4755')
-  })
+  for (const phase of ['installing', 'staging-removed']) {
+    test(`Ctrl-C at "${phase}" exits 5 naming the command that goes on, which works`, async (t) => {
+      const pair = afterFailover(t)
+      // The command stops itself there (test hook); Ctrl-C arrives while it is stopped.
+      const child = haSpawn(['restore', '--json', '--config', pair.config, '--node', 'secondary'], {HA_TEST_PAUSE_AT: phase})
+      let stdout = ''
+      child.stdout.on('data', (d) => (stdout += d))
+      child.stderr.resume()
+      const end = exited(child)
+      for (let i = 0; i < 600 && !/^\d+ \(.*\) T /.test(readFileSync(`/proc/${child.pid}/stat`, 'utf8')); i++) await sleep(50)
+      child.kill('SIGINT')
+      child.kill('SIGCONT')
+      assert.equal(await end, 5, stdout)
+      const error = JSON.parse(stdout).error
+      assert.match(error.message, /^interrupted while (installing files|re-owning the data directory): restore run \S+ (stopped while installing|installed its files)/)
+      const next = /^ha restore (--resume|--undo)/.exec(error.actions[0])
+      assert.ok(next, error.actions[0])
+      const r = pair.restore(next[1], '--json')
+      assert.equal(r.status, 0, r.stderr + r.stdout)
+      if (next[1] === '--resume') assert.equal(owner(join(dataDirOf(pair.secondary), 'bin/xvm-helper')), '0:1901 4755')
+    })
+  }
 
   test('a run that fails while installing puts back what it installed and says so (exit 1)', (t) => {
     const pair = afterFailover(t)
