@@ -24,6 +24,7 @@ import {basename, dirname, join} from 'node:path'
 import {describeSystemError, HaError, InterruptedError} from '../errors.js'
 import {fsyncDirectory, writeFileAtomic} from '../fs/atomic.js'
 import type {InstallPlan, PlannedEntry} from './plan.js'
+import {signalsSeen} from './phase-hooks.js'
 import {
   assertOurs,
   journalFormat,
@@ -147,6 +148,8 @@ export async function installPlan(plan: InstallPlan, journal: RestoreJournal, op
 
   let done = 0
   for (const entry of work) {
+    // The loop is synchronous work with no real I/O wait: yield now and then, so a Ctrl-C is seen.
+    if (done % 256 === 0) await signalsSeen()
     if (options.signal?.aborted) {
       throw new InterruptedError(`interrupted after installing ${done} of ${work.length} files`)
     }

@@ -20,7 +20,7 @@ import {selectBackup} from './select.js'
 import {changingPairs} from './resume.js'
 import {type RestoreJournal, stateAdvice, stoppedMidway, writeJournal} from './run-journal.js'
 import {nextRunId, removeLeftovers, removeRunTemps, type RunContext, runContext, unfinishedRun} from './runs.js'
-import {pauseAt} from './test-pause.js'
+import {pauseAt, signalsSeen} from './phase-hooks.js'
 import {undoRun} from './undo.js'
 
 /**
@@ -258,6 +258,9 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
     progress(`re-owning ${dataDir} by name`)
     let reowned
     try {
+      // A Ctrl-C during the install is seen before the re-own (the longest phase) starts.
+      await signalsSeen()
+      throwIfAborted(options.signal)
       reowned = await engine.applyReown(dataDir, ownerPlan, {
         journalPath: join(undoDir, journal.reown_journal),
         onProgress: (p) => progress(`re-own: ${p.entries} entries looked at, ${p.changes} changed`),

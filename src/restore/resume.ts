@@ -12,7 +12,7 @@ import {parseStrict, readAccounts} from './account-files.js'
 import type {OwnerPlan, ReownResult} from './reown.js'
 import {assertOurs, type RestoreJournal, stateAdvice, stoppedMidway, writeJournal} from './run-journal.js'
 import {removeLeftovers, removeRunTemps, runContext, unfinishedRun} from './runs.js'
-import {pauseAt} from './test-pause.js'
+import {pauseAt} from './phase-hooks.js'
 
 /**
  * `ha restore --resume`: finishes a restore run whose files are all installed (state

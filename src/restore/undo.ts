@@ -9,7 +9,7 @@ import {lockPathOn} from '../state-dir.js'
 import {assertSavedCopies, undoInstall} from './install.js'
 import type {UndoResult as ReownUndoResult} from './reown.js'
 import {type RestoreJournal, type RunState, stoppedMidway, writeJournal} from './run-journal.js'
-import {pauseAt} from './test-pause.js'
+import {pauseAt} from './phase-hooks.js'
 import {newestRun, removeLeftovers, type RunContext, runContext} from './runs.js'
 
 /**

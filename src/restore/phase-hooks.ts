@@ -6,3 +6,12 @@
 export function pauseAt(phase: string): void {
   if (process.env.HA_TEST_PAUSE_AT === phase) process.kill(process.pid, 'SIGSTOP')
 }
+
+/**
+ * Lets a pending Ctrl-C reach its handler: signals are read in the event loop's poll phase, and
+ * one setImmediate can resolve before the next poll, so two turns are taken.
+ */
+export async function signalsSeen(): Promise<void> {
+  await new Promise((resolve) => setImmediate(resolve))
+  await new Promise((resolve) => setImmediate(resolve))
+}
