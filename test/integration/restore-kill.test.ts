@@ -71,9 +71,11 @@ function reset(lab: Lab): void {
   execFileSync('cp', ['-a', lab.template, lab.secondary])
 }
 
+// The advice is followed as a runbook follows it: without a terminal, so with --yes (what exit 4
+// would name) and nothing else added.
 function run(config: string, command: string, env: NodeJS.ProcessEnv = {}): HaRun {
   const args = command.split(' ').slice(1)
-  return ha([...args, '--json', '--config', config, '--node', 'secondary'], {env, timeoutMs: 120_000})
+  return ha([...args, '--yes', '--json', '--config', config, '--node', 'secondary'], {env, timeoutMs: 120_000})
 }
 
 /** Starts the command; SIGKILLs it where it stopped itself (phase) or after `delayMs`. */
@@ -99,7 +101,7 @@ function readdirSafe(dir: string): string[] {
 
 async function killed(lab: Lab, command: string, at: {afterJournalMs?: number; delayMs?: number; phase?: string}): Promise<'exited' | 'killed'> {
   const args = command.split(' ').slice(1)
-  const child = haSpawn([...args, '--json', '--config', lab.config, '--node', 'secondary'], at.phase ? {HA_TEST_PAUSE_AT: at.phase} : {})
+  const child = haSpawn([...args, '--yes', '--json', '--config', lab.config, '--node', 'secondary'], at.phase ? {HA_TEST_PAUSE_AT: at.phase} : {})
   child.stdout.resume()
   child.stderr.resume()
   const end = exited(child)
@@ -201,7 +203,7 @@ describe('ha restore killed at any instant', {skip}, () => {
     // appearance to its exit), to spread the random instants over them.
     reset(lab)
     const started = Date.now()
-    const child = haSpawn(['restore', '--json', '--config', lab.config, '--node', 'secondary'])
+    const child = haSpawn(['restore', '--yes', '--json', '--config', lab.config, '--node', 'secondary'])
     child.stdout.resume()
     child.stderr.resume()
     const end = exited(child)

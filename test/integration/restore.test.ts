@@ -316,7 +316,7 @@ describe('ha restore', {skip}, () => {
     test(`Ctrl-C at "${phase}" exits 5 naming the command that goes on, which works`, async (t) => {
       const pair = afterFailover(t)
       // The command stops itself there (test hook); Ctrl-C arrives while it is stopped.
-      const child = haSpawn(['restore', '--json', '--config', pair.config, '--node', 'secondary'], {HA_TEST_PAUSE_AT: phase})
+      const child = haSpawn(['restore', '--yes', '--json', '--config', pair.config, '--node', 'secondary'], {HA_TEST_PAUSE_AT: phase})
       let stdout = ''
       child.stdout.on('data', (d) => (stdout += d))
       child.stderr.resume()
@@ -357,7 +357,7 @@ describe('ha restore', {skip}, () => {
   ] as const) {
     test(`killed at "${phase}": ha restore ${command} run straight away also removes the staging folder with the secret key`, async (t) => {
       const pair = afterFailover(t)
-      const child = haSpawn(['restore', '--json', '--config', pair.config, '--node', 'secondary'], {HA_TEST_PAUSE_AT: phase})
+      const child = haSpawn(['restore', '--yes', '--json', '--config', pair.config, '--node', 'secondary'], {HA_TEST_PAUSE_AT: phase})
       child.stdout.resume()
       child.stderr.resume()
       const end = exited(child)
