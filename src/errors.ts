@@ -21,7 +21,7 @@ export const exitCodeMeaning: Record<ExitCodeValue, string> = {
   2: 'usage or configuration error',
   3: 'check found problems / backup partial (optional files missing)',
   4: 'confirmation needed but no terminal (pass --yes or the named flag)',
-  5: 'stopped mid-way: the state is journalled, the same command with --resume continues (ha restore, ha failover)',
+  5: 'stopped mid-way: the state is journalled; the command printed with it (--resume or --undo) goes on from there (ha restore, ha failover)',
   11: 'another ha operation holds the lock',
   130: 'interrupted',
 }

@@ -95,7 +95,12 @@ export default class Restore extends HaCommand<typeof Restore> {
       signal: this.abort.signal,
       takeover: flags.takeover,
     }
-    if (asking) {
+    // An unfinished earlier run makes the real run refuse at once (exit 5, with the host's state and
+    // the one command that goes on): nobody is asked to confirm a run that will not start.
+    const {openStateDir} = await import('../state-dir.js')
+    const {runContext, unfinishedRun} = await import('../restore/runs.js')
+    openStateDir(node.config, config, {create: false})?.close()
+    if (asking && !(await unfinishedRun(await runContext(config, node)))) {
       // The dry run is the plan shown; the real run is pinned to its backup and does not repeat its warnings.
       const warned = new Set<string>()
       const plan = await runRestore({...options, dryRun: true, onWarning: (m) => warned.add(m) && this.reporter.warn(m)})

@@ -18,12 +18,23 @@ import {
   statSync,
   symlinkSync,
 } from 'node:fs'
-import {chmod, chown, copyFile, lchown, lstat, mkdir, open, readFile, readlink, rename, rm, rmdir, stat, symlink} from 'node:fs/promises'
+import {chmod, chown, copyFile, lchown, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, rmdir, stat, symlink} from 'node:fs/promises'
 import {basename, dirname, join} from 'node:path'
 
 import {describeSystemError, HaError, InterruptedError} from '../errors.js'
 import {fsyncDirectory, writeFileAtomic} from '../fs/atomic.js'
 import type {InstallPlan, PlannedEntry} from './plan.js'
+import {signalsSeen} from './phase-hooks.js'
+import {
+  assertOurs,
+  journalFormat,
+  type JournalChange,
+  type OldState,
+  type RestoreJournal,
+  reownJournalName,
+  savedAccounts,
+  writeJournal,
+} from './run-journal.js'
 
 /**
  * Installs a plan with an undo journal. Before the first change, everything a change will
@@ -37,44 +48,6 @@ import type {InstallPlan, PlannedEntry} from './plan.js'
  * directory is on another filesystem than the target, the copy goes to a temp name beside the
  * target first (fsync'd), so the rename is still within one directory.
  */
-export const journalFormat = 'ha-restore-undo/1'
-export const journalName = 'journal.json'
-
-export interface OldState {
-  gid: number
-  /** The previous link target, for a replaced symlink. */
-  link_target?: string
-  mode: number
-  /** The copy of a replaced file, relative to the undo folder. */
-  saved?: string
-  type: 'directory' | 'file' | 'symlink'
-  uid: number
-}
-
-export type JournalChange =
-  | {old: OldState; op: 'replace'; path: string; target: string}
-  | {old: OldState; op: 'update'; path: string; target: string}
-  | {op: 'create'; path: string; target: string; type: 'directory' | 'file' | 'symlink'}
-  | {op: 'mkdir'; path: string; target: string}
-
-export type RunState = 'done' | 'installed' | 'prepared' | 'undone'
-
-export interface RestoreJournal {
-  backup_id: string
-  changes: JournalChange[]
-  created_at: string
-  format: typeof journalFormat
-  /** --map as given (saved name or old id → name or id here), so --resume plans the same re-own. */
-  manual_maps?: {groups: Array<[string, number | string]>; users: Array<[string, number | string]>}
-  /** The re-own engine's own journal, relative to the undo folder, once the re-own started. */
-  reown_journal?: string
-  /** The saved passwd/group the re-own maps by, copied here (relative paths) before staging goes. */
-  saved_accounts?: {group: string; passwd: string}
-  root: string
-  run_id: string
-  state: RunState
-}
-
 export interface InstallOptions {
   backupId: string
   onProgress?: (done: number, total: number) => void
@@ -85,31 +58,18 @@ export interface InstallOptions {
   undoDir: string
 }
 
-export async function writeJournal(undoDir: string, journal: RestoreJournal): Promise<void> {
-  await writeFileAtomic(join(undoDir, journalName), `${JSON.stringify(journal, null, 1)}\n`, 0o600)
-}
-
-export async function readJournal(undoDir: string): Promise<RestoreJournal> {
-  const path = join(undoDir, journalName)
-  let value: RestoreJournal
-  try {
-    value = JSON.parse(await readFile(path, 'utf8')) as RestoreJournal
-  } catch (error) {
-    throw new HaError(`cannot read the undo journal ${path}: ${describeSystemError(error)}`, {
-      actions: ['the undo folder is damaged; compare the files it lists with their saved copies by hand'],
-    })
-  }
-
-  if (value?.format !== journalFormat || !Array.isArray(value.changes)) {
-    throw new HaError(`${path} is not an ha restore undo journal (format ${JSON.stringify(value?.format)})`)
-  }
-
-  return value
-}
+/** What the run journal records besides the changes, known before the first change. */
+export type RunFacts = Pick<RestoreJournal, 'manual_maps' | 'reown_maps'> & {savedGroupText: string; savedPasswdText: string}
 
 /** Writes the undo folder and journal; changes nothing on the host. */
-export async function prepareUndo(plan: InstallPlan, options: InstallOptions): Promise<RestoreJournal> {
-  await mkdir(join(options.undoDir, 'saved'), {mode: 0o700, recursive: true})
+export async function prepareUndo(plan: InstallPlan, facts: RunFacts, options: InstallOptions): Promise<RestoreJournal> {
+  await mkdir(options.undoDir, {mode: 0o700, recursive: true})
+  await mkdir(join(options.undoDir, 'saved'), {mode: 0o700})
+  // What --resume needs to plan the same re-own again: on disk before the first change, so that
+  // every state after it can be resumed (a kill between install and re-own included).
+  await mkdir(join(options.undoDir, 'accounts'), {mode: 0o700})
+  await writeFileAtomic(join(options.undoDir, savedAccounts.passwd), facts.savedPasswdText, 0o600)
+  await writeFileAtomic(join(options.undoDir, savedAccounts.group), facts.savedGroupText, 0o600)
   const changes: JournalChange[] = []
   for (const dir of plan.directories) changes.push({op: 'mkdir', path: dir, target: dir === '/' ? options.root : join(options.root, dir)})
   let n = 0
@@ -138,8 +98,12 @@ export async function prepareUndo(plan: InstallPlan, options: InstallOptions): P
     changes,
     created_at: new Date().toISOString(),
     format: journalFormat,
+    manual_maps: facts.manual_maps,
+    reown_journal: reownJournalName,
+    reown_maps: facts.reown_maps,
     root: options.root,
     run_id: options.runId,
+    saved_accounts: savedAccounts,
     state: 'prepared',
   }
   await writeJournal(options.undoDir, journal)
@@ -184,18 +148,17 @@ export async function installPlan(plan: InstallPlan, journal: RestoreJournal, op
 
   let done = 0
   for (const entry of work) {
+    // The loop is synchronous work with no real I/O wait: yield now and then, so a Ctrl-C is seen.
+    if (done % 256 === 0) await signalsSeen()
     if (options.signal?.aborted) {
-      throw new InterruptedError(`interrupted after installing ${done} of ${work.length} files; ha restore --undo puts back what was replaced`)
+      throw new InterruptedError(`interrupted after installing ${done} of ${work.length} files`)
     }
 
     await safeParent(entry.target, parentsOk)
     try {
       installEntry(entry, stagingDev, devOf)
     } catch (error) {
-      throw new HaError(`cannot install ${entry.target}: ${describeSystemError(error)}`, {
-        actions: ['ha restore --undo puts back everything this run changed', 'fix the cause, then run ha restore again'],
-        cause: error,
-      })
+      throw new HaError(`cannot install ${entry.target}: ${describeSystemError(error)}`, {cause: error, details: {installed: done}})
     }
 
     touched.add(dirname(entry.target))
@@ -261,6 +224,14 @@ function installEntry(entry: PlannedEntry, stagingDev: number, devOf: (dir: stri
   }
 }
 
+/** Every saved copy an undo will copy back must be ha's own file (a planted symlink is not). */
+export function assertSavedCopies(journal: RestoreJournal, undoDir: string): void {
+  if (journal.changes.some((c) => c.op === 'replace' && c.old.saved)) assertOurs(join(undoDir, 'saved'), 'directory')
+  for (const change of journal.changes) {
+    if (change.op === 'replace' && change.old.saved) assertOurs(join(undoDir, change.old.saved), 'file')
+  }
+}
+
 /**
  * Puts the host back as the journal says it was, newest change first. Returns the paths that
  * could not be put back exactly (a directory made by the run that now holds other files).
@@ -307,13 +278,15 @@ export async function undoInstall(journal: RestoreJournal, undoDir: string): Pro
     }
   }
 
+  await removeTempsBeside(journal)
   for (const dir of touched) await fsyncDirectory(dir).catch(() => {})
-  journal.state = 'undone'
-  await writeJournal(undoDir, journal)
   return {kept, removed, restored}
 }
 
 async function putBack(target: string, old: OldState, undoDir: string): Promise<void> {
+  // Already as before (never replaced, or put back by an earlier undo): no write at all, so an
+  // undo also succeeds past a target the failed install could not touch (immutable, read-only).
+  if (await alreadyAsBefore(target, old, undoDir)) return
   const temp = tempBeside(target)
   await rm(temp, {force: true})
   if (old.type === 'symlink') {
@@ -334,6 +307,17 @@ async function putBack(target: string, old: OldState, undoDir: string): Promise<
   await rename(temp, target)
 }
 
+async function alreadyAsBefore(target: string, old: OldState, undoDir: string): Promise<boolean> {
+  const st = await lstat(target).catch(() => undefined)
+  if (!st || st.uid !== old.uid || st.gid !== old.gid) return false
+  if (old.type === 'symlink') return st.isSymbolicLink() && (await readlink(target)) === old.link_target
+  if (!st.isFile() || (st.mode & 0o7777) !== old.mode) return false
+  const saved = join(undoDir, old.saved!)
+  if ((await stat(saved)).size !== st.size) return false
+  const [a, b] = await Promise.all([readFile(target), readFile(saved)])
+  return a.equals(b)
+}
+
 /** The parent must be a directory, not a symlink, right before we write into it. */
 async function safeParent(target: string, known: Set<string>): Promise<void> {
   const parent = dirname(target)
@@ -350,6 +334,33 @@ async function safeParent(target: string, known: Set<string>): Promise<void> {
 
 function tempBeside(target: string): string {
   return join(dirname(target), `.${basename(target)}.ha-restore-${process.pid}`)
+}
+
+/**
+ * A kill between writing a temp copy beside its target and renaming it leaves that copy (maybe of
+ * a secret key) behind, under the pid of a process that is gone. Only names that are a journal
+ * target's temp name are removed; the journal was checked before (paths under this node's root).
+ */
+export async function removeTempsBeside(journal: Pick<RestoreJournal, 'changes'>): Promise<number> {
+  const byDir = new Map<string, Set<string>>()
+  for (const change of journal.changes) {
+    const dir = dirname(change.target)
+    if (!byDir.has(dir)) byDir.set(dir, new Set())
+    byDir.get(dir)!.add(basename(change.target))
+  }
+
+  let removed = 0
+  for (const [dir, names] of byDir) {
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      const m = /^\.(.+)\.ha-restore-\d+$/.exec(name)
+      if (m && names.has(m[1])) {
+        await rm(join(dir, name), {force: true})
+        removed++
+      }
+    }
+  }
+
+  return removed
 }
 
 async function copyDurably(from: string, to: string): Promise<void> {

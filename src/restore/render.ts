@@ -33,6 +33,7 @@ export function renderRestore(r: RestoreResult, c: ChalkInstance): string {
 }
 
 export function renderUndo(r: UndoRestoreResult, c: ChalkInstance): string {
+  if (r.nothing_to_do) return r.run_id ? `nothing to undo: restore run ${r.run_id} is undone already` : 'nothing to undo: no restore run on this data directory'
   const lines = [
     `${c.green('undone')} restore run ${r.run_id} (backup ${r.backup_id}) on ${r.node}`,
     `  files: ${r.files.restored} put back, ${r.files.removed} removed`,
@@ -43,6 +44,7 @@ export function renderUndo(r: UndoRestoreResult, c: ChalkInstance): string {
 }
 
 export function renderResume(r: ResumeRestoreResult, c: ChalkInstance): string {
+  if (!r.reown) return 'nothing to resume: no unfinished restore on this data directory'
   return [
     `${c.green('finished')} restore run ${r.run_id} (backup ${r.backup_id}) on ${r.node}`,
     `  re-own: ${r.reown.changes} of ${r.reown.entries} entries changed`,

@@ -105,7 +105,7 @@ export class JournalWriter {
  * change it describes was never applied.
  */
 export function* journalLines(path: string): Generator<string> {
-  const fd = openSync(path, constants.O_RDONLY)
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
   try {
     const chunk = Buffer.alloc(1 << 20)
     // A chunk boundary can fall inside a multi-byte character of a path.

@@ -1,12 +1,11 @@
-import {lstat, mkdir, readdir, readFile, rm} from 'node:fs/promises'
+import {lstat, readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import type {AccountTable} from '../accounts.js'
 import {loadSpecCoverage} from '../backup/collect.js'
 import type {ManifestEntry} from '../backup/manifest.js'
 import type {Config} from '../config/schema.js'
-import {HaError, throwIfAborted} from '../errors.js'
-import {writeFileAtomic} from '../fs/atomic.js'
+import {ExitCode, HaError, InterruptedError, throwIfAborted} from '../errors.js'
 import type {OwnDir} from '../fs/own-dir.js'
 import {underRoot} from '../fs/under-root.js'
 import {localBootId, readProductVersion} from '../host-facts.js'
@@ -14,14 +13,18 @@ import {takeLock} from '../lock.js'
 import type {LocalNode} from '../nodes.js'
 import {backupsDirOn, dataDirOn, openBackupsDir, openStateDir, openStateSubdir, stateDirOn} from '../state-dir.js'
 import {type StagedArchive, stagedPath} from './extract.js'
-import {installPlan, prepareUndo, writeJournal} from './install.js'
+import {installPlan, prepareUndo} from './install.js'
 import type {ParsedMaps} from './map-flag.js'
 import {type InstallPlan, planInstall, type SkippedEntry} from './plan.js'
 import type {ManualMaps, ReownSurvey} from './reown.js'
 import {parseStrict, readAccounts} from './account-files.js'
 import {selectAndStage} from './select.js'
 import {preferredStagingHostPath, stagingParentFor} from './staging-place.js'
-import {nextRunId, undoRoot, unfinishedRun} from './undo.js'
+import {changingPairs} from './resume.js'
+import {type RestoreJournal, stateAdvice, stoppedMidway, writeJournal} from './run-journal.js'
+import {nextRunId, removeLeftovers, removeRunTemps, type RunContext, runContext, unfinishedRun} from './runs.js'
+import {pauseAt, signalsSeen} from './phase-hooks.js'
+import {undoRun} from './undo.js'
 
 /**
  * harestore (seed 001): make this host the controller the archive was taken on. The whole run
@@ -95,27 +98,29 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
     state = openStateDir(node.config, config, {create: !options.dryRun})
     if (state) openStateSubdir(state, 'undo', {create: false})?.close()
     openBackupsDir(node.config, config, {create: false})?.close()
-    const unfinished = await unfinishedRun(undoRoot(stateDir))
+    const ctx = await runContext(config, node)
+    // Only under the lock: a dry run takes none, and must not remove what a real run going on uses.
+    if (lock) await removeLeftovers(ctx, root)
+    // Before minutes of extraction: a run on top of an unfinished one would record the
+    // half-restored host as "before", and its undo could never reach the real before.
+    const unfinished = await unfinishedRun(ctx)
     if (unfinished) {
-      const message = `restore run ${unfinished.run} did not finish (it stopped ${unfinished.state === 'prepared' ? 'while installing files' : 'while re-owning the data directory'})`
+      if (lock) await removeRunTemps(unfinished.journal)
+      const advice = stateAdvice(unfinished.journal, dataDir)
       if (!options.dryRun) {
-        throw new HaError(`${message}; nothing was changed`, {
-          actions: [
-            ...(unfinished.state === 'installed' ? ['ha restore --resume finishes it'] : []),
-            'ha restore --undo puts the host back as it was before it; then run ha restore again',
-          ],
-          details: unfinished,
+        throw new HaError(`${advice.host}; this ha restore changed nothing and will not start until that run is finished or undone`, {
+          actions: advice.actions,
+          details: {next: advice.next, run_id: unfinished.journal.run_id, state: unfinished.journal.state},
+          exitCode: ExitCode.stoppedMidway,
         })
       }
 
-      warn(`${message}: a real run would refuse until it is resumed or undone`)
+      warn(`${advice.host}: a real run would refuse until it is ${advice.next === 'ha restore --resume' ? 'resumed or undone' : 'undone'}`)
     }
 
     const stagingParent = await chooseStagingParent(root, stateDir)
     // .ha/staging is a folder of ha's own: made and checked here, never reached through a symlink.
     if (state && stagingParent === join(stateDir, 'staging')) openStateSubdir(state, 'staging', {create: true})!.close()
-    // Only under the lock: a dry run must not remove the staging folder of a real run going on.
-    if (lock) await removeStaleStaging(stagingParent)
     progress('choosing the archive: the newest that passes a full check, extracted into staging')
     const selected = await selectAndStage(backupsDirOn(node.config, config), options.backup, {covers: await loadSpecCoverage(config), signal: options.signal, stagingParent})
     const {backup, passed_over} = selected
@@ -226,13 +231,13 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
       return {...base, duration_ms: Date.now() - started, reown: {...survey, journal_path: null}, run_id: null, undo_dir: null}
     }
 
-    const undoBase = undoRoot(stateDir)
     openStateSubdir(state!, 'undo', {create: true})!.close()
-    const runId = await nextRunId(undoBase)
-    const undoDir = join(undoBase, runId)
+    const runId = await nextRunId(ctx.base)
+    const undoDir = join(ctx.base, runId)
     const installOptions = {
       backupId: backup.id,
       onProgress: (done: number, total: number) => {
+        if (done === Math.ceil(total / 2)) pauseAt('installing')
         if (done === total || done % 500 === 0) progress(`installed ${done} of ${total} files`)
       },
       root,
@@ -241,29 +246,47 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
       stagingDir: staged.dir,
       undoDir,
     }
-    const journal = await prepareUndo(plan, installOptions)
+    const facts = {
+      manual_maps: {groups: [...(manual.groups ?? [])], users: [...(manual.users ?? [])]},
+      reown_maps: changingPairs(ownerPlan),
+      savedGroupText,
+      savedPasswdText,
+    }
+    pauseAt('staged')
+    const journal = await prepareUndo(plan, facts, installOptions)
     progress(`undo journal written to ${undoDir}`)
-    await installPlan(plan, journal, installOptions)
+    pauseAt('prepared')
+    try {
+      await installPlan(plan, journal, installOptions)
+    } catch (error) {
+      if (error instanceof InterruptedError) throw stoppedMidway(journal, dataDir, 'interrupted while installing files')
+      throw await rollBack(error, undoDir, journal, ctx)
+    }
+
+    pauseAt('installed')
     // The staging directory may sit inside the data directory; it goes before the re-own walks it.
     await staged.remove()
     staged = undefined
-
-    // What --resume needs to plan the same re-own again if it stops before its own journal exists.
-    journal.saved_accounts = {group: 'accounts/group', passwd: 'accounts/passwd'}
-    await mkdir(join(undoDir, 'accounts'), {mode: 0o700})
-    await writeFileAtomic(join(undoDir, journal.saved_accounts.passwd), savedPasswdText, 0o600)
-    await writeFileAtomic(join(undoDir, journal.saved_accounts.group), savedGroupText, 0o600)
-    journal.manual_maps = {groups: [...(manual.groups ?? [])], users: [...(manual.users ?? [])]}
-    journal.reown_journal = 'reown.journal'
-    await writeJournal(undoDir, journal)
+    pauseAt('staging-removed')
     progress(`re-owning ${dataDir} by name`)
-    const reowned = await engine.applyReown(dataDir, ownerPlan, {
-      journalPath: join(undoDir, journal.reown_journal),
-      onProgress: (p) => progress(`re-own: ${p.entries} entries looked at, ${p.changes} changed`),
-      signal: options.signal,
-    })
-    journal.state = 'done'
-    await writeJournal(undoDir, journal)
+    let reowned
+    try {
+      // A Ctrl-C during the install is seen before the re-own (the longest phase) starts.
+      await signalsSeen()
+      throwIfAborted(options.signal)
+      reowned = await engine.applyReown(dataDir, ownerPlan, {
+        journalPath: join(undoDir, journal.reown_journal),
+        onProgress: (p) => progress(`re-own: ${p.entries} entries looked at, ${p.changes} changed`),
+        signal: options.signal,
+      })
+      pauseAt('reowned')
+      journal.state = 'done'
+      await writeJournal(undoDir, journal)
+    } catch (error) {
+      if (error instanceof InterruptedError) throw stoppedMidway(journal, dataDir, 'interrupted while re-owning the data directory')
+      throw stoppedMidway(journal, dataDir, `re-owning failed: ${error instanceof Error ? error.message : String(error)}`, error)
+    }
+
     return {...base, duration_ms: Date.now() - started, reown: reowned, run_id: runId, undo_dir: undoDir}
   } finally {
     await staged?.remove().catch(() => {})
@@ -284,12 +307,24 @@ export async function chooseStagingParent(root: string, stateDir: string): Promi
   return stagingParentFor(root, stateDir, st?.isDirectory() ?? false)
 }
 
-/** A run killed mid-extraction leaves its staging directory; we hold the lock, so none is in use. */
-async function removeStaleStaging(parent: string): Promise<void> {
-  const names = await readdir(parent).catch(() => [] as string[])
-  for (const name of names) {
-    if (/^ha-restore-[A-Za-z0-9]{6}$/.test(name)) await rm(join(parent, name), {force: true, recursive: true})
+/**
+ * An install that failed part-way (not a Ctrl-C) is rolled back before the command exits: a
+ * failed restore leaves the host as it was, or, when even that fails, says exactly where it is.
+ */
+async function rollBack(error: unknown, undoDir: string, journal: RestoreJournal, ctx: RunContext): Promise<HaError> {
+  const why = error instanceof Error ? error.message : String(error)
+  try {
+    await undoRun(undoDir, journal, ctx, {})
+  } catch (undoError) {
+    const undoWhy = undoError instanceof Error ? undoError.message : String(undoError)
+    return stoppedMidway(journal, ctx.dataDir, `${why}; putting back what was installed failed too (${undoWhy})`, error)
   }
+
+  return new HaError(`${why}; every change of restore run ${journal.run_id} was put back, the host is as it was before`, {
+    actions: ['fix the cause, then run ha restore again'],
+    cause: error,
+    details: {rolled_back: true, run_id: journal.run_id},
+  })
 }
 
 async function requireDirectory(dir: string): Promise<void> {

@@ -1,23 +1,26 @@
-import {access, readFile} from 'node:fs/promises'
+import {lstatSync} from 'node:fs'
+import {readFile, rm} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import type {Config} from '../config/schema.js'
-import {HaError} from '../errors.js'
+import {HaError, InterruptedError} from '../errors.js'
+import {underRoot} from '../fs/under-root.js'
 import {takeLock} from '../lock.js'
 import type {LocalNode} from '../nodes.js'
-import {underRoot} from '../fs/under-root.js'
-import {dataDirOn, openStateDir, openStateSubdir, stateDirOn} from '../state-dir.js'
-import {readJournal, writeJournal} from './install.js'
-import type {ReownResult} from './reown.js'
+import {openStateDir, openStateSubdir} from '../state-dir.js'
 import {parseStrict, readAccounts} from './account-files.js'
-import {undoRoot, unfinishedRun} from './undo.js'
+import type {OwnerPlan, ReownResult} from './reown.js'
+import {assertOurs, type RestoreJournal, stateAdvice, stoppedMidway, writeJournal} from './run-journal.js'
+import {removeLeftovers, removeRunTemps, runContext, unfinishedRun} from './runs.js'
+import {pauseAt} from './phase-hooks.js'
 
 /**
- * `ha restore --resume`: finishes a restore that was interrupted (Ctrl-C, a crash, a reboot)
- * after its files were installed: the re-own continues from its journal, or, when it had not
- * written one yet (so had changed nothing), is planned again from the saved accounts the run
- * kept in its undo folder. A run interrupted while installing files cannot be resumed without
- * its staging directory; --undo, then a new run, is the way back from there.
+ * `ha restore --resume`: finishes a restore run whose files are all installed (state
+ * `installed`): the re-own continues from its journal, or, when it had not started one, is
+ * planned again from the saved accounts the run kept in its undo folder before its first change.
+ * Nothing to resume is a success that says so, so a retried runbook step does not fail. A run
+ * stopped while installing files (or while being undone) cannot be resumed; the refusal gives
+ * the one command that works from that state.
  */
 export interface ResumeOptions {
   config: Config
@@ -27,11 +30,12 @@ export interface ResumeOptions {
 }
 
 export interface ResumeRestoreResult {
-  backup_id: string
+  backup_id: null | string
   node: string
-  reown: ReownResult
-  run_id: string
-  undo_dir: string
+  nothing_to_do: boolean
+  reown: null | ReownResult
+  run_id: null | string
+  undo_dir: null | string
 }
 
 export async function resumeRestore(options: ResumeOptions): Promise<ResumeRestoreResult> {
@@ -46,43 +50,89 @@ export async function resumeRestore(options: ResumeOptions): Promise<ResumeResto
       state.close()
     }
 
-    const unfinished = await unfinishedRun(undoRoot(stateDirOn(node.config, config)))
-    if (!unfinished) throw new HaError('no unfinished restore to resume', {actions: ['nothing to do']})
-    const journal = await readJournal(unfinished.undo_dir)
-    if (unfinished.state !== 'installed' || !journal.reown_journal || !journal.saved_accounts) {
-      throw new HaError(`restore run ${unfinished.run} stopped while installing files; it cannot be resumed`, {
-        actions: ['ha restore --undo puts the host back as it was before it; then run ha restore again'],
+    const ctx = await runContext(config, node)
+    await removeLeftovers(ctx, node.config.root)
+    const unfinished = await unfinishedRun(ctx)
+    if (!unfinished) {
+      progress('no unfinished restore on this data directory: nothing to resume')
+      return {backup_id: null, node: node.name, nothing_to_do: true, reown: null, run_id: null, undo_dir: null}
+    }
+
+    const {dir, journal} = unfinished
+    await removeRunTemps(journal)
+    if (journal.state !== 'installed') {
+      const advice = stateAdvice(journal, ctx.dataDir)
+      throw new HaError(`${advice.host}; --resume only finishes a run whose files are all installed`, {
+        actions: advice.actions,
+        details: {next: advice.next, run_id: journal.run_id, state: journal.state},
       })
     }
 
-    const reownJournal = join(unfinished.undo_dir, journal.reown_journal)
     const engine = await import('./reown.js')
+    const reownJournal = join(dir, journal.reown_journal)
+    const expect = {dataDir: engine.resolveDataDir(ctx.dataDir), groups: journal.reown_maps.groups, users: journal.reown_maps.users}
     const onProgress = (p: {changes: number; entries: number}) => progress(`re-own: ${p.entries} entries looked at, ${p.changes} changed`)
     let reown: ReownResult
-    if (await access(reownJournal).then(() => true, () => false)) {
-      progress(`resuming the re-own from ${reownJournal}`)
-      reown = await engine.resumeReown(reownJournal, {onProgress, signal: options.signal})
-    } else {
-      // Stopped before the re-own wrote its journal, i.e. before it changed anything: plan it
-      // again from the saved accounts kept in the undo folder, and run it with that journal.
-      const root = node.config.root
-      const dir = unfinished.undo_dir
-      const plan = engine.planOwnerMaps({
-        manual: {groups: new Map(journal.manual_maps?.groups ?? []), users: new Map(journal.manual_maps?.users ?? [])},
-        savedGroup: parseStrict(await readFile(join(dir, journal.saved_accounts.group), 'utf8'), 'group', `saved /etc/group in ${dir}`),
-        savedPasswd: parseStrict(await readFile(join(dir, journal.saved_accounts.passwd), 'utf8'), 'passwd', `saved /etc/passwd in ${dir}`),
-        targetGroup: await readAccounts(underRoot(root, '/etc/group'), 'group', underRoot(root, '/etc/group')),
-        targetPasswd: await readAccounts(underRoot(root, '/etc/passwd'), 'passwd', underRoot(root, '/etc/passwd')),
-      })
-      engine.assertPlanComplete(plan)
-      progress(`re-owning ${dataDirOn(node.config, config)} by name (the interrupted run had not started it)`)
-      reown = await engine.applyReown(dataDirOn(node.config, config), plan, {journalPath: reownJournal, onProgress, signal: options.signal})
+    try {
+      const exists = lstatSync(reownJournal, {throwIfNoEntry: false}) !== undefined
+      if (exists && engine.reownJournalStarted(reownJournal)) {
+        progress(`resuming the re-own from ${reownJournal}`)
+        reown = await engine.resumeReown(reownJournal, {expect, onProgress, signal: options.signal})
+      } else {
+        // Stopped before the re-own's journal had its header, i.e. before its first change.
+        if (exists) {
+          assertOurs(reownJournal, 'file')
+          await rm(reownJournal)
+        }
+
+        const plan = await planAgain(dir, journal, node.config.root, engine)
+        progress(`re-owning ${ctx.dataDir} by name (the interrupted run had not started it)`)
+        reown = await engine.applyReown(ctx.dataDir, plan, {journalPath: reownJournal, onProgress, signal: options.signal})
+      }
+    } catch (error) {
+      if (error instanceof InterruptedError) throw stoppedMidway(journal, ctx.dataDir, 'the resume was interrupted')
+      if (error instanceof HaError) throw error
+      throw stoppedMidway(journal, ctx.dataDir, `the resume failed: ${error instanceof Error ? error.message : String(error)}`, error)
     }
 
+    pauseAt('resume-reowned')
     journal.state = 'done'
-    await writeJournal(unfinished.undo_dir, journal)
-    return {backup_id: journal.backup_id, node: node.name, reown, run_id: unfinished.run, undo_dir: unfinished.undo_dir}
+    await writeJournal(dir, journal)
+    return {backup_id: journal.backup_id, node: node.name, nothing_to_do: false, reown, run_id: journal.run_id, undo_dir: dir}
   } finally {
     await lock.release()
   }
+}
+
+/** The same owner plan as the run's, from the accounts it saved; a different outcome is refused. */
+async function planAgain(dir: string, journal: RestoreJournal, root: string, engine: typeof import('./reown.js')): Promise<OwnerPlan> {
+  const saved = async (kind: 'group' | 'passwd') => {
+    const path = join(dir, journal.saved_accounts[kind])
+    assertOurs(join(dir, 'accounts'), 'directory')
+    assertOurs(path, 'file')
+    return parseStrict(await readFile(path, 'utf8'), kind, `saved /etc/${kind} in ${dir}`)
+  }
+
+  const plan = engine.planOwnerMaps({
+    manual: {groups: new Map(journal.manual_maps.groups), users: new Map(journal.manual_maps.users)},
+    savedGroup: await saved('group'),
+    savedPasswd: await saved('passwd'),
+    targetGroup: await readAccounts(underRoot(root, '/etc/group'), 'group', underRoot(root, '/etc/group')),
+    targetPasswd: await readAccounts(underRoot(root, '/etc/passwd'), 'passwd', underRoot(root, '/etc/passwd')),
+  })
+  engine.assertPlanComplete(plan)
+  const maps = changingPairs(plan)
+  if (JSON.stringify(maps) !== JSON.stringify(journal.reown_maps)) {
+    throw new HaError(`this host's accounts changed since restore run ${journal.run_id} planned its re-own; nothing was changed now`, {
+      actions: ['ha restore --undo puts the host back as it was before that run; then run ha restore again'],
+    })
+  }
+
+  return plan
+}
+
+/** The id pairs a plan changes, in a stable order: what the run journal and the re-own journal record. */
+export function changingPairs(plan: OwnerPlan): RestoreJournal['reown_maps'] {
+  const pairs = (m: Map<number, number>) => [...m].filter(([a, b]) => a !== b).sort((x, y) => x[0] - y[0])
+  return {groups: pairs(plan.maps.groups), users: pairs(plan.maps.users)}
 }

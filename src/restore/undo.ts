@@ -1,58 +1,47 @@
-import {access, readdir} from 'node:fs/promises'
+import {lstatSync} from 'node:fs'
 import {join} from 'node:path'
 
 import type {Config} from '../config/schema.js'
-import {HaError} from '../errors.js'
+import {HaError, InterruptedError} from '../errors.js'
 import {takeLock} from '../lock.js'
 import type {LocalNode} from '../nodes.js'
-import {openStateDir, openStateSubdir, stateDirOn} from '../state-dir.js'
-import {readJournal, type RunState, undoInstall} from './install.js'
+import {openStateDir, openStateSubdir} from '../state-dir.js'
+import {assertSavedCopies, undoInstall} from './install.js'
 import type {UndoResult as ReownUndoResult} from './reown.js'
+import {type RestoreJournal, type RunState, stoppedMidway, writeJournal} from './run-journal.js'
+import {pauseAt} from './phase-hooks.js'
+import {newestRun, removeLeftovers, type RunContext, runContext} from './runs.js'
 
 /**
- * `ha restore --undo`: puts the host back as it was before the newest restore that is not yet
- * undone — the re-own first (it ran last), then every installed file, newest change first.
- * The undo folders live in <data_dir>/.ha/undo/<run id>/ so they move with the shared storage;
- * run ids start with a sequence number, so "newest" never depends on a clock.
+ * `ha restore --undo`: puts the host back as it was before the newest restore run — the re-own
+ * first (it ran last), then every installed file, newest change first. It works from any state of
+ * that run (stopped while installing, while re-owning, finished, or an undo that was itself
+ * stopped), and is safe to repeat: a retried `--undo` finds the run undone and succeeds saying
+ * there is nothing to undo. It never reaches past the newest run: undoing an older restore is a
+ * decision for a person, not for a retried runbook step.
  */
-export function undoRoot(stateDir: string): string {
-  return join(stateDir, 'undo')
-}
-
-const runPattern = /^(\d{4,})-\d{8}T\d{6}Z$/
-
-export async function nextRunId(base: string, now = new Date()): Promise<string> {
-  const names = await readdir(base).catch(() => [] as string[])
-  const seq = Math.max(0, ...names.map((n) => runPattern.exec(n)).filter((m) => m !== null).map((m) => Number(m[1]))) + 1
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')
-  return `${String(seq).padStart(4, '0')}-${stamp}`
-}
-
 export interface UndoOptions {
   config: Config
   node: LocalNode
   onProgress?: (message: string) => void
-  /** A run id; default the newest run that is not undone yet. */
-  run?: string
   signal?: AbortSignal
 }
 
 export interface UndoRestoreResult {
-  backup_id: string
+  backup_id: null | string
   files: {kept: string[]; removed: number; restored: number}
   node: string
+  /** True when there was no run to undo (none, or the newest is undone already). */
+  nothing_to_do: boolean
   reown: null | ReownUndoResult
-  run_id: string
+  run_id: null | string
   /** The run's state before this undo (prepared, installed or done). */
-  state_before: RunState
-  undo_dir: string
+  state_before: null | RunState
+  undo_dir: null | string
 }
 
 export async function undoRestore(options: UndoOptions): Promise<UndoRestoreResult> {
   const {config, node} = options
-  const progress = options.onProgress ?? (() => {})
-  const stateDir = stateDirOn(node.config, config)
-  const base = undoRoot(stateDir)
   const lock = await takeLock(config, node, 'ha restore --undo')
   try {
     // .ha and .ha/undo are checked (a symlink, a foreign owner or group/other write is refused) before a journal is read.
@@ -62,55 +51,66 @@ export async function undoRestore(options: UndoOptions): Promise<UndoRestoreResu
       state.close()
     }
 
-    const runId = options.run ?? (await newestUndoable(base))
-    const undoDir = join(base, runId)
-    const journal = await readJournal(undoDir)
-    if (journal.state === 'undone') {
-      throw new HaError(`restore run ${runId} was already undone`, {actions: ['nothing to do']})
+    const ctx = await runContext(config, node)
+    await removeLeftovers(ctx, node.config.root)
+    const newest = await newestRun(ctx)
+    if (!newest || newest.journal.state === 'undone') {
+      options.onProgress?.(newest ? `restore run ${newest.journal.run_id} is undone already: nothing to undo` : 'no restore run on this data directory: nothing to undo')
+      const none = {kept: [], removed: 0, restored: 0}
+      return {backup_id: null, files: none, node: node.name, nothing_to_do: true, reown: null, run_id: newest?.journal.run_id ?? null, state_before: null, undo_dir: null}
     }
 
-    const stateBefore = journal.state
-    let reown: null | ReownUndoResult = null
-    if (journal.reown_journal) {
-      const reownJournal = join(undoDir, journal.reown_journal)
-      const exists = await access(reownJournal).then(() => true, () => false)
-      if (exists) {
-        progress(`undoing the re-own from ${reownJournal}`)
-        const engine = await import('./reown.js')
-        reown = await engine.undoReown(reownJournal, {signal: options.signal})
-      }
-    }
-
-    progress(`putting back the files restore run ${runId} replaced`)
-    const files = await undoInstall(journal, undoDir)
-    return {backup_id: journal.backup_id, files, node: node.name, reown, run_id: runId, state_before: stateBefore, undo_dir: undoDir}
+    const done = await undoRun(newest.dir, newest.journal, ctx, options)
+    return {...done, node: node.name, nothing_to_do: false}
   } finally {
     await lock.release()
   }
 }
 
 /**
- * The newest run that neither finished nor was undone, if any. A new restore on top of it would
- * record the half-restored host as "before", and its undo could never reach the real before.
+ * Undoes one checked run. Everything it will read is checked before the first write (the re-own
+ * journal, every saved copy); then the run is marked `undoing`, so a stop from here on is
+ * finished by another --undo and never mistaken for a run to resume.
  */
-export async function unfinishedRun(base: string): Promise<{run: string; state: RunState; undo_dir: string} | undefined> {
-  const newest = (await runsNewestFirst(base))[0]
-  if (!newest) return undefined
-  const journal = await readJournal(join(base, newest)).catch(() => undefined)
-  if (!journal || journal.state === 'done' || journal.state === 'undone') return undefined
-  return {run: newest, state: journal.state, undo_dir: join(base, newest)}
-}
+export async function undoRun(
+  dir: string,
+  journal: RestoreJournal,
+  ctx: RunContext,
+  options: {onProgress?: (message: string) => void; signal?: AbortSignal},
+): Promise<Omit<UndoRestoreResult, 'node' | 'nothing_to_do'>> {
+  const progress = options.onProgress ?? (() => {})
+  const engine = await import('./reown.js')
+  const reownJournal = join(dir, journal.reown_journal)
+  const expect = {dataDir: engine.resolveDataDir(ctx.dataDir), groups: journal.reown_maps.groups, users: journal.reown_maps.users}
+  const hasReown = lstatSync(reownJournal, {throwIfNoEntry: false}) !== undefined && engine.reownJournalStarted(reownJournal)
+  if (hasReown) engine.assertReownJournal(reownJournal, expect)
+  assertSavedCopies(journal, dir)
 
-async function runsNewestFirst(base: string): Promise<string[]> {
-  const seqOf = (name: string) => Number(runPattern.exec(name)![1])
-  return (await readdir(base).catch(() => [] as string[])).filter((n) => runPattern.test(n)).sort((a, b) => seqOf(b) - seqOf(a))
-}
-
-async function newestUndoable(base: string): Promise<string> {
-  for (const name of await runsNewestFirst(base)) {
-    const journal = await readJournal(join(base, name)).catch(() => undefined)
-    if (journal && journal.state !== 'undone') return name
+  const stateBefore = journal.state === 'undoing' ? (journal.undoing_from ?? 'prepared') : journal.state
+  if (journal.state !== 'undoing') {
+    journal.undoing_from = journal.state
+    journal.state = 'undoing'
+    await writeJournal(dir, journal)
   }
 
-  throw new HaError(`no restore to undo in ${base}`, {actions: ['ha restore --undo only undoes a restore run on this data directory']})
+  pauseAt('undoing')
+  try {
+    let reown: null | ReownUndoResult = null
+    if (hasReown) {
+      progress(`undoing the re-own from ${reownJournal}`)
+      reown = await engine.undoReown(reownJournal, {expect, signal: options.signal})
+    }
+
+    pauseAt('undo-reowned')
+    progress(`putting back the files restore run ${journal.run_id} replaced`)
+    const files = await undoInstall(journal, dir)
+    pauseAt('undo-installed')
+    journal.state = 'undone'
+    await writeJournal(dir, journal)
+    return {backup_id: journal.backup_id, files, reown, run_id: journal.run_id, state_before: stateBefore, undo_dir: dir}
+  } catch (error) {
+    if (error instanceof InterruptedError) throw stoppedMidway(journal, ctx.dataDir, 'the undo was interrupted')
+    if (error instanceof HaError && error.exitCode !== 1) throw error
+    throw stoppedMidway(journal, ctx.dataDir, `the undo failed: ${error instanceof Error ? error.message : String(error)}`, error)
+  }
 }

@@ -469,9 +469,9 @@ ${over.extra ?? ''}`,
     try {
       const run = ha('--config', writeConfig('healthy.yaml'))
       assert.equal(run.status, 3)
-      assert.match(run.stdout, /FAIL\s+No unfinished restore\s+primary\s+ha restore run 0003-20261129T120000Z on primary did not finish \(stopped while re-owning/)
-      assert.match(run.stdout, /→ on primary: ha restore --resume finishes run 0003-20261129T120000Z/)
-      assert.match(run.stdout, /→ on primary: ha restore --undo puts the host back/)
+      assert.match(run.stdout, /FAIL\s+No unfinished restore\s+primary\s+on primary: restore run 0003-20261129T120000Z installed its files but did not finish re-owning/)
+      assert.match(run.stdout, /→ on primary: ha restore --resume finishes restore run 0003-20261129T120000Z/)
+      assert.match(run.stdout, /→ on primary: or ha restore --undo puts the host back/)
       writeFileSync(join(undo, 'journal.json'), JSON.stringify({...journal, state: 'done'}))
       assert.equal(byId(ha('--config', writeConfig('healthy.yaml'), '--json').json!.result!).restore_run.status, 'pass', 'a finished run is fine')
     } finally {

@@ -3,7 +3,7 @@ import {existsSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {describe, test} from 'node:test'
 
-import {ha, repoRoot} from '../helpers/cli.js'
+import {ha, haSpawn, repoRoot} from '../helpers/cli.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 import {changedPaths, dataDirOf, makePair, moveStorage, type Pair, secondarySnapshot} from '../helpers/restore-fixture.js'
 import {haInTerminal} from '../helpers/tmux.js'
@@ -57,6 +57,23 @@ describe('ha restore confirmation', {skip}, () => {
     assert.match(term.screen(), /^restored backup \S+ from ctl-a \(primary\) onto secondary/m)
     assert.equal(readFileSync(join(pair.secondary, 'etc/opt/sun/xvm/satellite.conf'), 'utf8'), 'controller=ctl-a\nport=8443\n')
     assert.ok(loadedInquirer(trace), 'the question loaded @inquirer/prompts')
+  })
+
+  test('at a terminal, behind an unfinished run, it asks nothing: exit 5 with the host\'s state and the command that goes on', async (t) => {
+    const pair = afterFailover(t)
+    // A run killed after installing its files: the test hook stops it there, then it is SIGKILLed.
+    const child = haSpawn(restoreArgs(pair, '--yes', '--json'), {HA_TEST_PAUSE_AT: 'installed'})
+    child.stdout.resume()
+    child.stderr.resume()
+    const gone = new Promise((resolve) => child.on('exit', resolve))
+    for (let i = 0; i < 600 && !/^\d+ \(.*\) T /.test(readFileSync(`/proc/${child.pid}/stat`, 'utf8')); i++) await new Promise((r) => setTimeout(r, 50))
+    child.kill('SIGKILL')
+    await gone
+    const term = haInTerminal(t, restoreArgs(pair))
+    assert.equal(await term.exitCode(), 5, term.screen())
+    assert.doesNotMatch(term.screen(), /\(y\/N\)|type the node's name/)
+    assert.match(term.screen(), /installed its files but did not finish re-owning/)
+    assert.match(term.screen(), /ha restore --resume/)
   })
 
   test('@inquirer/prompts is not even loaded when no question is shown (--yes, --dry-run, no terminal)', (t) => {

@@ -3,10 +3,11 @@ import {execFileSync, spawnSync} from 'node:child_process'
 import {chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {describe, test} from 'node:test'
+import {setTimeout as sleep} from 'node:timers/promises'
 import {gzipSync} from 'node:zlib'
 
 import {acquireLock} from '../../src/lock.js'
-import {ha} from '../helpers/cli.js'
+import {exited, ha, haSpawn} from '../helpers/cli.js'
 import {craftBackup, tarBytes} from '../helpers/craft-archive.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 import {
@@ -114,8 +115,9 @@ describe('ha restore', {skip}, () => {
     const changed = changedPaths(before, after).filter((p) => !p.startsWith(undoDir))
     assert.deepEqual(changed, [])
     const again = pair.restore('--undo', '--json')
-    assert.equal(again.status, 1, 'nothing left to undo')
-    assert.match(again.json!.error!.message, /no restore to undo/)
+    assert.equal(again.status, 0, 'a retried --undo succeeds: nothing left to undo')
+    assert.equal(again.json!.result.nothing_to_do, true)
+    assert.deepEqual(changedPaths(before, secondarySnapshot(pair)).filter((p) => !p.startsWith(undoDir)), [], 'and changes nothing')
   })
 
   test('--takeover also installs identity files, never /etc/machine-id or /etc/hostid', (t) => {
@@ -261,8 +263,9 @@ describe('ha restore', {skip}, () => {
     await assert.rejects(restoreInProcess(pair, abort, (m) => /^installed (\d+) of \1 files/.test(m) && abort.abort()), /interrupted/)
     assert.equal(readFileSync(join(pair.secondary, 'etc/opt/sun/xvm/satellite.conf'), 'utf8'), 'controller=ctl-a\nport=8443\n', 'the files were installed')
     const again = pair.restore('--json')
-    assert.equal(again.status, 1)
-    assert.match(again.json!.error!.message, /restore run 0001-\S+ did not finish \(it stopped while re-owning the data directory\)/)
+    assert.equal(again.status, 5, 'refused: an earlier run stopped mid-way')
+    assert.match(again.json!.error!.message, /restore run 0001-\S+ installed its files but did not finish re-owning .*; this ha restore changed nothing/)
+    assert.match(again.json!.error!.actions[0], /^ha restore --resume finishes/)
     const undo = pair.restore('--undo', '--json')
     assert.equal(undo.status, 0, undo.stderr + undo.stdout)
     assert.deepEqual(changedPaths(before, secondarySnapshot(pair)).filter((p) => !p.startsWith(undoDir)), [])
@@ -295,15 +298,78 @@ describe('ha restore', {skip}, () => {
       assert.ok(changedBefore < 40_000, 'the re-own stopped part-way')
       const [run] = readdirSync(join(pair.secondary, undoDir))
       assert.equal(existsSync(join(pair.secondary, undoDir, run, 'reown.journal')), stopAt === 2, 'which resume path is taken')
-      assert.match(pair.restore('--json').json!.error!.message, /did not finish \(it stopped while re-owning the data directory\)/)
+      assert.match(pair.restore('--json').json!.error!.message, /installed its files but did not finish re-owning/)
       const resume = pair.restore('--resume', '--json')
       assert.equal(resume.status, 0, resume.stderr + resume.stdout)
       assert.equal(readdirSync(bulk).filter((n) => lstatSync(join(bulk, n)).uid !== 1902).length, 0, 'every entry re-owned')
       assert.equal(owner(join(dataDirOf(pair.secondary), 'bin/xvm-helper')), '0:1901 4755')
-      assert.equal(pair.restore('--resume', '--json').status, 1, 'nothing left to resume')
+      const again = pair.restore('--resume', '--json')
+      assert.equal(again.status, 0, 'a retried --resume succeeds')
+      assert.equal(again.json!.result.nothing_to_do, true, 'nothing left to resume')
       // And the finished run undoes as one: the data directory back to the primary's uids.
       assert.equal(pair.restore('--undo', '--json').status, 0)
       assert.equal(readdirSync(bulk).filter((n) => lstatSync(join(bulk, n)).uid !== 902).length, 0)
+    })
+  }
+
+  for (const phase of ['installing', 'staging-removed']) {
+    test(`Ctrl-C at "${phase}" exits 5 naming the command that goes on, which works`, async (t) => {
+      const pair = afterFailover(t)
+      // The command stops itself there (test hook); Ctrl-C arrives while it is stopped.
+      const child = haSpawn(['restore', '--yes', '--json', '--config', pair.config, '--node', 'secondary'], {HA_TEST_PAUSE_AT: phase})
+      let stdout = ''
+      child.stdout.on('data', (d) => (stdout += d))
+      child.stderr.resume()
+      const end = exited(child)
+      for (let i = 0; i < 600 && !/^\d+ \(.*\) T /.test(readFileSync(`/proc/${child.pid}/stat`, 'utf8')); i++) await sleep(50)
+      child.kill('SIGINT')
+      child.kill('SIGCONT')
+      assert.equal(await end, 5, stdout)
+      const error = JSON.parse(stdout).error
+      assert.match(error.message, /^interrupted while (installing files|re-owning the data directory): restore run \S+ (stopped while installing|installed its files)/)
+      const next = /^ha restore (--resume|--undo)/.exec(error.actions[0])
+      assert.ok(next, error.actions[0])
+      const r = pair.restore(next[1], '--json')
+      assert.equal(r.status, 0, r.stderr + r.stdout)
+      if (next[1] === '--resume') assert.equal(owner(join(dataDirOf(pair.secondary), 'bin/xvm-helper')), '0:1901 4755')
+    })
+  }
+
+  test('a run that fails while installing puts back what it installed and says so (exit 1)', (t) => {
+    const pair = afterFailover(t)
+    const before = secondarySnapshot(pair)
+    // The kernel refuses to replace an immutable file: the install fails after it has already
+    // installed the files before it (helper created, satellite.conf replaced).
+    const key = join(pair.secondary, 'etc/opt/sun/xvm/secret.key')
+    execFileSync('chattr', ['+i', key])
+    t.after(() => spawnSync('chattr', ['-i', key]))
+    const r = pair.restore('--json')
+    execFileSync('chattr', ['-i', key])
+    assert.equal(r.status, 1, r.stdout + r.stderr)
+    assert.match(r.json!.error!.message, /cannot install .*secret\.key: EPERM.*; every change of restore run \S+ was put back, the host is as it was before/)
+    assert.deepEqual(changedPaths(before, secondarySnapshot(pair)).filter((p) => !p.startsWith(undoDir)), [])
+    assert.equal(pair.restore('--json').status, 0, 'the next run goes ahead: the failed one is undone')
+  })
+
+  for (const [phase, command] of [
+    ['installed', '--resume'],
+    ['prepared', '--undo'],
+  ] as const) {
+    test(`killed at "${phase}": ha restore ${command} run straight away also removes the staging folder with the secret key`, async (t) => {
+      const pair = afterFailover(t)
+      const child = haSpawn(['restore', '--yes', '--json', '--config', pair.config, '--node', 'secondary'], {HA_TEST_PAUSE_AT: phase})
+      child.stdout.resume()
+      child.stderr.resume()
+      const end = exited(child)
+      for (let i = 0; i < 600 && !/^\d+ \(.*\) T /.test(readFileSync(`/proc/${child.pid}/stat`, 'utf8')); i++) await sleep(50)
+      const varTmp = join(pair.secondary, 'var/tmp')
+      const staging = readdirSync(varTmp).filter((n) => n.startsWith('ha-restore-'))
+      assert.equal(staging.length, 1, 'the killed run leaves its staging folder')
+      child.kill('SIGKILL')
+      await end
+      const r = pair.restore(command, '--json')
+      assert.equal(r.status, 0, r.stdout + r.stderr)
+      assert.deepEqual(readdirSync(varTmp).filter((n) => n.startsWith('ha-restore-')), [])
     })
   }
 

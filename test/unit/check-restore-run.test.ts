@@ -5,8 +5,8 @@ import {restoreRunCheck} from '../../src/check/checks/restore-run.js'
 import type {NodeFacts} from '../../src/check/gather.js'
 import {probeIds} from '../../src/check/probes.js'
 
-/** restore_run on undo-folder answers as a node sends them, read by restore's own unfinishedRun. */
-const journal = (state: string) => Buffer.from(JSON.stringify({backup_id: 'b', changes: [], created_at: '2026-11-29T00:00:00Z', format: 'ha-restore-undo/1', root: '/', run_id: 'r', state})).toString('base64')
+/** restore_run on undo-folder answers as a node sends them, worded by restore's own stateAdvice. */
+const journal = (state: string, run = '0007-20261129T101010Z') => Buffer.from(JSON.stringify({backup_id: 'b', changes: [], created_at: '2026-11-29T00:00:00Z', format: 'ha-restore-undo/1', root: '/', run_id: run, state})).toString('base64')
 
 function node(answer: string, code = 0): NodeFacts {
   const probes = new Map([[probeIds.undoRuns, {argv: [], code, id: probeIds.undoRuns, stderr: Buffer.from(code ? 'cd: permission denied' : ''), stdout: Buffer.from(answer)}]])
@@ -17,12 +17,12 @@ test('a run stopped mid re-own fails, naming --resume and --undo; one stopped wh
   let check = await restoreRunCheck({primary: node(`0007-20261129T101010Z ${journal('installed')}\n`), secondary: node('')})
   assert.equal(check.status, 'fail')
   assert.equal(check.node, 'primary')
-  assert.match(check.summary, /ha restore run 0007-20261129T101010Z on primary did not finish \(stopped while re-owning the data directory; \/r\/data\/\.ha\/undo\/0007-20261129T101010Z\)/)
-  assert.deepEqual(check.actions, ['on primary: ha restore --resume finishes run 0007-20261129T101010Z', 'on primary: ha restore --undo puts the host back as it was before run 0007-20261129T101010Z'])
-  check = await restoreRunCheck({primary: node(''), secondary: node(`0002-20261129T101010Z ${journal('prepared')}\n`)})
+  assert.match(check.summary, /on primary: restore run 0007-20261129T101010Z installed its files but did not finish re-owning \/r\/data: .* \(\/r\/data\/\.ha\/undo\/0007-20261129T101010Z\)/)
+  assert.deepEqual(check.actions, ['on primary: ha restore --resume finishes restore run 0007-20261129T101010Z (the re-own of /r/data)', 'on primary: or ha restore --undo puts the host back as it was before it'])
+  check = await restoreRunCheck({primary: node(''), secondary: node(`0002-20261129T101010Z ${journal('prepared', '0002-20261129T101010Z')}\n`)})
   assert.equal(check.status, 'fail')
-  assert.match(check.summary, /stopped while installing files/)
-  assert.deepEqual(check.actions, ['on secondary: ha restore --undo puts the host back as it was before run 0002-20261129T101010Z'])
+  assert.match(check.summary, /stopped while installing files: the host is half-restored/)
+  assert.deepEqual(check.actions, ['on secondary: ha restore --undo puts the host back as it was before restore run 0002-20261129T101010Z; then run ha restore again'])
 })
 
 test('finished or undone runs, and no undo folder, pass', async () => {

@@ -1,10 +1,8 @@
-import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
-import {join} from 'node:path'
+import {dirname, join} from 'node:path'
 
 import {type NodeName, nodeNames} from '../../config/schema.js'
-import {journalName} from '../../restore/install.js'
-import {undoRoot, unfinishedRun} from '../../restore/undo.js'
+import {type JournalChange, journalFormat, type RunState, runStates, stateAdvice} from '../../restore/run-journal.js'
+import {undoRoot} from '../../restore/runs.js'
 import type {NodeFacts} from '../gather.js'
 import {probeFailure, probeIds} from '../probes.js'
 import type {CheckItem} from '../types.js'
@@ -15,12 +13,12 @@ const runName = /^\d{4,}-\d{8}T\d{6}Z$/
 /**
  * A restore stopped half way (mid install or mid re-own) leaves a host that is neither the old
  * state nor the new one, and `ha restore` refuses to start another until it is resumed or
- * undone: a failover now would stop there. Restore's own reading decides whether the newest run
- * finished (src/restore/undo.ts unfinishedRun), on the journal each node sent back.
+ * undone: a failover now would stop there. Restore's own states and advice (stateAdvice in
+ * src/restore/run-journal.ts) say what the newest run left, read from the journal each node sent.
  */
 export async function restoreRunCheck(facts: Record<NodeName, NodeFacts>): Promise<CheckItem> {
   const base = {id: 'restore_run', title: 'No unfinished restore'}
-  const found: Array<{node: NodeName; run: string; state: string; undo_dir: string}> = []
+  const found: Array<{actions: string[]; host: string; node: NodeName; run: string; state: RunState; undo_dir: string}> = []
   const unknown: string[] = []
   for (const node of nodeNames) {
     const probe = facts[node].probes?.get(probeIds.undoRuns)
@@ -41,19 +39,21 @@ export async function restoreRunCheck(facts: Record<NodeName, NodeFacts>): Promi
       continue
     }
 
-    const run = await unfinishedRunFromJournal(name, Buffer.from(journal64, 'base64'))
-    if (run) found.push({node, run: run.run, state: run.state, undo_dir: join(undoRoot(facts[node].state_dir), run.run)})
+    const journal = parseJournal(name, Buffer.from(journal64, 'base64'))
+    if (typeof journal === 'string') {
+      unknown.push(`${node}: the journal of restore run ${name} ${journal}`)
+      continue
+    }
+
+    if (journal.state === 'done' || journal.state === 'undone') continue
+    const advice = stateAdvice(journal, dirname(facts[node].state_dir))
+    found.push({actions: advice.actions, host: advice.host, node, run: name, state: journal.state, undo_dir: join(undoRoot(facts[node].state_dir), name)})
   }
 
-  const evidence = {unfinished: found, unknown}
+  const evidence = {unfinished: found.map(({actions, host, ...f}) => f), unknown}
   if (found.length > 0) {
-    const summary = found
-      .map((f) => `ha restore run ${f.run} on ${f.node} did not finish (stopped ${f.state === 'prepared' ? 'while installing files' : 'while re-owning the data directory'}; ${f.undo_dir})`)
-      .join('; ')
-    const actions = found.flatMap((f) => [
-      ...(f.state === 'installed' ? [`on ${f.node}: ha restore --resume finishes run ${f.run}`] : []),
-      `on ${f.node}: ha restore --undo puts the host back as it was before run ${f.run}`,
-    ])
+    const summary = found.map((f) => `on ${f.node}: ${f.host} (${f.undo_dir})`).join('; ')
+    const actions = found.flatMap((f) => f.actions.map((a) => `on ${f.node}: ${a}`))
     return {...base, actions, evidence, node: found[0].node, status: 'fail', summary}
   }
 
@@ -65,16 +65,21 @@ export async function restoreRunCheck(facts: Record<NodeName, NodeFacts>): Promi
 }
 
 /**
- * The one place check calls restore's reading: the node's newest undo folder, as it sent it,
- * laid out in a private temporary folder for unfinishedRun to read as restore would.
+ * The fields restore's advice needs, from a journal that came over the wire: it is only read
+ * for words on a row, never acted on, but a malformed one is said to be so rather than guessed.
  */
-async function unfinishedRunFromJournal(name: string, journal: Buffer): Promise<Awaited<ReturnType<typeof unfinishedRun>>> {
-  const base = await mkdtemp(join(tmpdir(), 'ha-check-undo-'))
+function parseJournal(name: string, bytes: Buffer): string | {changes: JournalChange[]; run_id: string; state: RunState} {
+  let journal: unknown
   try {
-    await mkdir(join(base, name), {mode: 0o700})
-    await writeFile(join(base, name, journalName), journal, {flag: 'wx', mode: 0o600})
-    return await unfinishedRun(base)
-  } finally {
-    await rm(base, {force: true, recursive: true})
+    journal = JSON.parse(new TextDecoder('utf-8', {fatal: true}).decode(bytes))
+  } catch {
+    return 'is not readable JSON'
   }
+
+  const j = journal as {changes?: unknown; format?: unknown; run_id?: unknown; state?: unknown}
+  if (j?.format !== journalFormat) return `is not an ${journalFormat} journal`
+  if (j.run_id !== name) return `names another run (${JSON.stringify(String(j.run_id)).slice(0, 80)})`
+  if (!runStates.includes(j.state as RunState)) return `has an unknown state ${JSON.stringify(String(j.state)).slice(0, 40)}`
+  if (!Array.isArray(j.changes)) return 'has no list of changes'
+  return {changes: j.changes as JournalChange[], run_id: name, state: j.state as RunState}
 }

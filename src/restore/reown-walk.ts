@@ -1,0 +1,551 @@
+/** The walk of the re-own: how it stays inside the data directory is described in reown.ts. */
+import {
+  closeSync,
+  constants,
+  fchmodSync,
+  fchownSync,
+  fstatSync,
+  lchownSync,
+  lstatSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  realpathSync,
+  type Stats,
+} from 'node:fs'
+
+import {describeSystemError, HaError, InterruptedError} from '../errors.js'
+import {JournalWriter, recordLine} from './reown-journal.js'
+import type {MappingRow, OwnerPlan} from './owner-plan.js'
+import type {IdCount, MappingCount, ReownSurvey, WalkOptions} from './reown-results.js'
+
+export const PROC_FD = '/proc/self/fd/'
+export const S_IFMT = constants.S_IFMT
+export const S_IFDIR = constants.S_IFDIR
+export const S_IFREG = constants.S_IFREG
+export const S_IFLNK = constants.S_IFLNK
+export const SETID = 0o6000
+export const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW
+export const FILE_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY
+export const LSTAT_OPTS = {throwIfNoEntry: false} as const
+
+/** How a change is applied. */
+export enum How {
+  /** lchown by /proc/self/fd/<dir>/<name>. */
+  Path,
+  /** A directory, through its own verified descriptor. */
+  DirFd,
+  /** A setuid/setgid regular file: open O_NOFOLLOW, verify, fchown, fchmod. */
+  SetId,
+}
+
+export interface Op {
+  fd: number
+  gid0: number
+  gid1: number
+  how: How
+  ino: number
+  mode0: number
+  path: string
+  rel: string
+  uid0: number
+  uid1: number
+}
+
+interface Frame {
+  /** Batch number that last referenced this descriptor: it must stay open until that batch is applied. */
+  batch: number
+  fd: number
+  next: number
+  rel: string
+  subIno: number[]
+  subNames: string[]
+}
+
+class Counter {
+  readonly map = new Map<number, number>()
+  add(id: number): void {
+    this.map.set(id, (this.map.get(id) ?? 0) + 1)
+  }
+}
+
+/**
+ * One walk, shared by survey, apply and resume. With `apply` unset it only counts. Holds the state
+ * of a run; not reusable.
+ */
+export class Walker {
+  entries = 0
+  changes = 0
+  applied = 0
+  replaced = 0
+  vanished = 0
+  undecodable = 0
+  modesNotRestored = 0
+  readonly mountPoints: string[] = []
+  readonly changedUsers = new Counter()
+  readonly changedGroups = new Counter()
+  readonly unknownUsers = new Counter()
+  readonly unknownGroups = new Counter()
+  private readonly hardlinks = new Set<number>()
+  private ops: Op[] = []
+  private batch = 0
+  private deferred: Array<{batch: number; fd: number}> = []
+  private inflight?: {batch: number; ops: Op[]; synced: Promise<void>}
+  private readonly mountSet: Set<string>
+  private readonly progressEvery: number
+  private nextProgress: number
+  private nextApplyProgress: number
+  rootDev = 0
+  rootIno = 0
+  rootFd = -1
+  private readonly cwd = new WorkingDirectory()
+
+  constructor(
+    readonly root: string,
+    private readonly users: Map<number, number>,
+    private readonly groups: Map<number, number>,
+    private readonly options: WalkOptions,
+    private readonly apply?: {
+      batchSize: number
+      journal: () => JournalWriter
+      /** Inodes a previous (interrupted) run already changed: never touched again. */
+      done?: Set<number>
+    },
+  ) {
+    this.mountSet = mountPointsUnder(root)
+    this.progressEvery = options.progressEvery ?? 10_000
+    this.nextProgress = this.progressEvery
+    this.nextApplyProgress = this.progressEvery
+  }
+
+  async run(): Promise<void> {
+    const rootFd = openDirectory(this.root)
+    this.rootFd = rootFd
+    const st = fstatSync(rootFd)
+    this.rootDev = st.dev
+    this.rootIno = st.ino
+    const stack: Frame[] = []
+    try {
+      this.entries++
+      stack.push(await this.enter(rootFd, '', st))
+      while (stack.length > 0) {
+        const top = stack.at(-1)!
+        if (top.next < top.subNames.length) {
+          const i = top.next++
+          const name = top.subNames[i]
+          const fd = this.openChild(top.fd, name, top.subIno[i])
+          if (fd === undefined) continue
+          const child = top.rel === '' ? name : `${top.rel}/${name}`
+          top.subNames[i] = ''
+          // Pushed before enter() so that an error inside it still closes fd (finally below).
+          const frame: Frame = {batch: -1, fd, next: 0, rel: child, subIno: [], subNames: []}
+          stack.push(frame)
+          await this.enter(fd, child, fstatSync(fd), frame)
+        } else {
+          stack.pop()
+          if (top.fd !== rootFd) await this.release(top)
+        }
+      }
+
+      await this.flush()
+      await this.flush()
+    } finally {
+      // On an error or abort: the batch not yet journalled is dropped (never applied); a batch
+      // journalled but not applied stays in the journal, after the last K, for resume to settle.
+      this.ops = []
+      if (this.inflight) await this.inflight.synced.catch(() => {})
+      this.inflight = undefined
+      for (const frame of stack) if (frame.fd !== rootFd) closeSync(frame.fd)
+      for (const d of this.deferred) closeSync(d.fd)
+      this.deferred = []
+      this.cwd.restore()
+      closeSync(rootFd)
+    }
+  }
+
+  private openChild(parentFd: number, name: string, ino: number): number | undefined {
+    let fd: number
+    try {
+      this.cwd.to(parentFd)
+      fd = openSync(name, DIR_FLAGS)
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code
+      if (code === 'ENOENT') {
+        this.vanished++
+        return undefined
+      }
+
+      // ELOOP: it is a symlink now; ENOTDIR: something else. Either way, not ours to enter.
+      if (code === 'ELOOP' || code === 'ENOTDIR') {
+        this.replaced++
+        return undefined
+      }
+
+      throw error
+    }
+
+    const st = fstatSync(fd)
+    if (st.ino !== ino || st.dev !== this.rootDev) {
+      this.closeDir(fd)
+      this.replaced++
+      return undefined
+    }
+
+    return fd
+  }
+
+  /** Handles a directory's own owner, lists it, handles every non-directory in it. */
+  private async enter(
+    fd: number,
+    rel: string,
+    st: Stats,
+    frame: Frame = {batch: -1, fd, next: 0, rel, subIno: [], subNames: []},
+  ): Promise<Frame> {
+    this.consider(st, How.DirFd, fd, '', rel === '' ? '.' : rel, frame)
+    this.cwd.to(fd)
+    const names = readdirSync('.')
+    if (this.options.afterList) {
+      this.options.afterList(rel)
+      // The hook may have changed directory; every name below must be looked up in fd.
+      this.cwd.to(fd, true)
+    }
+    const relPrefix = rel === '' ? '' : rel + '/'
+    const signal = this.options.signal
+    for (const name of names) {
+      if (signal?.aborted) throw new InterruptedError()
+      if (++this.entries >= this.nextProgress) this.progress()
+      if (name.includes('\uFFFD')) {
+        // readdir decoded a name that is not valid UTF-8; its string no longer names the file.
+        this.undecodable++
+        continue
+      }
+
+      const s = lstatSync(name, LSTAT_OPTS)
+      if (s === undefined) {
+        this.vanished++
+        continue
+      }
+
+      if ((s.mode & S_IFMT) === S_IFDIR) {
+        if (s.dev !== this.rootDev || (this.mountSet.size > 0 && this.mountSet.has(relPrefix + name))) {
+          this.mountPoints.push(relPrefix + name)
+          continue
+        }
+
+        frame.subNames.push(name)
+        frame.subIno.push(s.ino)
+        continue
+      }
+
+      if (s.nlink > 1) {
+        if (this.hardlinks.has(s.ino)) continue
+        this.hardlinks.add(s.ino)
+      }
+
+      const type = s.mode & S_IFMT
+      const how = type === S_IFREG && (s.mode & SETID) !== 0 ? How.SetId : How.Path
+      if (type !== S_IFREG && type !== S_IFLNK && (s.mode & SETID) !== 0 && this.wouldChange(s)) this.modesNotRestored++
+      this.consider(s, how, fd, name, relPrefix + name, frame)
+      if (this.apply && this.ops.length >= this.apply.batchSize) {
+        await this.flush()
+        // Applying the previous batch changed directory; the names here belong to fd.
+        this.cwd.to(fd)
+      }
+    }
+
+    return frame
+  }
+
+  private wouldChange(s: Stats): boolean {
+    const u = this.users.get(s.uid)
+    const g = this.groups.get(s.gid)
+    return (u !== undefined && u !== s.uid) || (g !== undefined && g !== s.gid)
+  }
+
+  private consider(s: Stats, how: How, fd: number, path: string, rel: string, frame: Frame): void {
+    const uid0 = s.uid
+    const gid0 = s.gid
+    let uid1 = this.users.get(uid0)
+    if (uid1 === undefined) {
+      this.unknownUsers.add(uid0)
+      uid1 = uid0
+    }
+
+    let gid1 = this.groups.get(gid0)
+    if (gid1 === undefined) {
+      this.unknownGroups.add(gid0)
+      gid1 = gid0
+    }
+
+    if (uid1 === uid0 && gid1 === gid0) return
+    if (this.apply?.done?.has(s.ino)) return
+    this.changes++
+    if (uid1 !== uid0) this.changedUsers.add(uid0)
+    if (gid1 !== gid0) this.changedGroups.add(gid0)
+    if (!this.apply) return
+    this.ops.push({fd, gid0, gid1, how, ino: s.ino, mode0: s.mode, path, rel, uid0, uid1})
+    frame.batch = this.batch
+  }
+
+  private async release(frame: Frame): Promise<void> {
+    if (frame.batch >= 0 && frame.batch >= this.batch - 1) {
+      // An op of the pending or the in-flight batch names this descriptor; closing it now could
+      // let a later open() reuse the number while that op still means "name in this directory".
+      this.deferred.push({batch: frame.batch, fd: frame.fd})
+      if (this.deferred.length >= 1024) {
+        await this.flush()
+        await this.flush()
+      }
+    } else {
+      this.closeDir(frame.fd)
+    }
+  }
+
+  private closeDir(fd: number): void {
+    this.cwd.forget(fd)
+    closeSync(fd)
+  }
+
+  /**
+   * Pipelined write-ahead: apply the in-flight batch (its records are durable once its fsync
+   * resolves), then write the pending batch's records and start their fsync in the thread pool, so
+   * the disk flush overlaps with walking the next batch instead of stalling the run. A change is
+   * never applied before the fsync of its record has completed.
+   */
+  private async flush(): Promise<void> {
+    const apply = this.apply
+    const previous = this.inflight
+    this.inflight = undefined
+    if (previous && apply) {
+      // Other code may run during the await: give it back the process's own working directory.
+      this.cwd.restore()
+      await previous.synced
+      const journal = apply.journal()
+      const signal = this.options.signal
+      for (const op of previous.ops) {
+        if (signal?.aborted) throw new InterruptedError()
+        if (op.how !== How.DirFd) this.cwd.to(op.fd)
+        applyOp(op, this)
+        if (++this.applied >= this.nextApplyProgress) {
+          this.nextApplyProgress += this.progressEvery
+          this.options.onProgress?.({changes: this.applied, entries: this.entries})
+        }
+      }
+
+      journal.write(`K\t${previous.ops.length}\n`)
+      const keep: Array<{batch: number; fd: number}> = []
+      for (const d of this.deferred) {
+        if (d.batch <= previous.batch) this.closeDir(d.fd)
+        else keep.push(d)
+      }
+
+      this.deferred = keep
+    }
+
+    const ops = this.ops
+    if (ops.length > 0 && apply) {
+      const journal = apply.journal()
+      let text = ''
+      for (const op of ops) text += recordLine(op.ino, op.uid0, op.gid0, op.mode0, op.uid1, op.gid1, op.rel)
+      journal.write(text)
+      this.inflight = {batch: this.batch, ops, synced: journal.syncAsync()}
+    }
+
+    this.ops = []
+    this.batch++
+    if (!this.inflight) {
+      // Nothing pending references a deferred descriptor any more.
+      for (const d of this.deferred) this.closeDir(d.fd)
+      this.deferred = []
+    }
+  }
+
+  private progress(): void {
+    this.nextProgress += this.progressEvery
+    this.options.onProgress?.({changes: this.applied, entries: this.entries})
+  }
+
+  survey(plan?: OwnerPlan): ReownSurvey {
+    const rows = (counter: Counter, map: Map<number, number>, table: MappingRow[]): MappingCount[] => {
+      const names = new Map(table.map((r) => [r.from_id, r.name]))
+      return [...counter.map]
+        .sort((a, b) => a[0] - b[0])
+        .map(([from, entries]) => ({entries, from_id: from, name: names.get(from) ?? String(from), to_id: map.get(from)!}))
+    }
+
+    const unknown = (counter: Counter, unmatched?: Map<number, string>): IdCount[] =>
+      [...counter.map]
+        .filter(([id]) => !unmatched?.has(id))
+        .sort((a, b) => a[0] - b[0])
+        .map(([id, entries]) => ({entries, id}))
+    const unmatchedRows = (counter: Counter, unmatched?: Map<number, string>): MappingCount[] =>
+      [...(unmatched ?? [])]
+        .sort((a, b) => a[0] - b[0])
+        .map(([id, name]) => ({entries: counter.map.get(id) ?? 0, from_id: id, name, to_id: id}))
+    return {
+      changes: this.changes,
+      data_dir: this.root,
+      entries: this.entries,
+      groups: rows(this.changedGroups, this.groups, plan?.groups ?? []),
+      modes_not_restored: this.modesNotRestored,
+      skipped: {
+        mount_points: this.mountPoints,
+        replaced: this.replaced,
+        undecodable_names: this.undecodable,
+        vanished: this.vanished,
+      },
+      unknown_groups: unknown(this.unknownGroups, plan?.unmatched_ids.groups),
+      unknown_users: unknown(this.unknownUsers, plan?.unmatched_ids.users),
+      unmatched_groups: unmatchedRows(this.unknownGroups, plan?.unmatched_ids.groups),
+      unmatched_users: unmatchedRows(this.unknownUsers, plan?.unmatched_ids.users),
+      users: rows(this.changedUsers, this.users, plan?.users ?? []),
+    }
+  }
+}
+
+/** Applies one journalled change; `counts` receives the races it had to skip. */
+export function applyOp(op: Op, counts: {replaced: number; vanished: number}): void {
+  switch (op.how) {
+    case How.DirFd: {
+      fchownSync(op.fd, op.uid1, op.gid1)
+      // Linux keeps a directory's setgid bit across chown; put every special bit back regardless.
+      if ((op.mode0 & 0o7000) !== 0) fchmodSync(op.fd, op.mode0 & 0o7777)
+      return
+    }
+
+    case How.SetId: {
+      let fd: number
+      try {
+        fd = openSync(op.path, FILE_FLAGS)
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code
+        if (code === 'ENOENT') counts.vanished++
+        else if (code === 'ELOOP') counts.replaced++
+        else throw error
+        return
+      }
+
+      try {
+        const s = fstatSync(fd)
+        if (s.ino !== op.ino || s.uid !== op.uid0 || s.gid !== op.gid0) {
+          counts.replaced++
+          return
+        }
+
+        fchownSync(fd, op.uid1, op.gid1)
+        // chown just cleared setuid/setgid: this is why the mode is put back after, never before.
+        fchmodSync(fd, op.mode0 & 0o7777)
+      } finally {
+        closeSync(fd)
+      }
+
+      return
+    }
+
+    case How.Path: {
+      // No second lstat here: the name is resolved in the verified directory (the working
+      // directory or /proc/self/fd/<dir>), and lchown never follows a symlink, so whatever the
+      // name holds now is inside the data directory. Re-checking would cost a third of the run
+      // (measured in bench/remap) to narrow a window that only a process writing into the data
+      // directory during a restore could use; undo's inode check skips such an entry.
+      lchownSync(op.path, op.uid1, op.gid1)
+    }
+  }
+}
+
+/**
+ * Node has no fchownat/fstatat, and /proc/self/fd/<n>/<name> paths cost twice a relative lookup.
+ * chdir("/proc/self/fd/<n>") makes the *verified directory inode* the working directory (the magic
+ * link resolves to the open file, not to a path), after which a bare name is looked up in that
+ * inode exactly as fstatat(n, name) would: same safety, half the path walk. The process's working
+ * directory is restored afterwards; everything here is synchronous, so no other code runs meanwhile.
+ */
+class WorkingDirectory {
+  private current = -1
+  private readonly saved: string
+
+  constructor() {
+    try {
+      this.saved = process.cwd()
+    } catch {
+      this.saved = '/'
+    }
+  }
+
+  /** Call before closing fd: a later open() may reuse the number for another directory. */
+  forget(fd: number): void {
+    if (fd === this.current) this.current = -1
+  }
+
+  to(fd: number, force = false): void {
+    if (fd === this.current && !force) return
+    process.chdir(PROC_FD + fd)
+    this.current = fd
+  }
+
+  restore(): void {
+    try {
+      process.chdir(this.saved)
+    } catch {
+      process.chdir('/')
+    }
+
+    this.current = -1
+  }
+}
+
+export function openDirectory(path: string): number {
+  try {
+    return openSync(path, DIR_FLAGS)
+  } catch (error) {
+    throw new HaError(`cannot open the data directory ${path}: ${describeSystemError(error)}`, {
+      actions: ['check the data directory path in the configuration and that the shared storage is mounted'],
+      cause: error,
+    })
+  }
+}
+
+/** Mount points strictly below `root`, relative to it (bind mounts share st_dev, so st_dev alone is not enough). */
+export function mountPointsUnder(root: string): Set<string> {
+  const found = new Set<string>()
+  let text: string
+  try {
+    text = readFileSync('/proc/self/mountinfo', 'utf8')
+  } catch {
+    return found
+  }
+
+  const prefix = root === '/' ? '/' : root + '/'
+  for (const line of text.split('\n')) {
+    const field = line.split(' ')[4]
+    if (!field) continue
+    const point = field.replaceAll(/\\([0-7]{3})/g, (_m, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)))
+    if (point.startsWith(prefix) && point.length > prefix.length) found.add(point.slice(prefix.length))
+  }
+
+  return found
+}
+
+export function resolveDataDir(dataDir: string): string {
+  try {
+    // The data directory may itself be reached through a symlink (e.g. onto the shared storage);
+    // resolve it once, then never follow another.
+    return realpathSync(dataDir)
+  } catch (error) {
+    throw new HaError(`cannot resolve the data directory ${dataDir}: ${describeSystemError(error)}`, {
+      actions: ['check that the shared storage is mounted and the data directory exists'],
+      cause: error,
+    })
+  }
+}
+
+export function checkProcFd(): void {
+  try {
+    readdirSync('/proc/self/fd')
+  } catch (error) {
+    throw new HaError(`re-owning safely needs /proc mounted: ${describeSystemError(error)}`, {
+      actions: ['mount /proc (mount -t proc proc /proc) and run again'],
+      cause: error,
+    })
+  }
+}
