@@ -6,7 +6,18 @@ type Ctx = Pick<StepContext, 'from' | 'to'>
 
 const restore = (ctx: Ctx): Action => ({argv: ['ha', 'restore', '--takeover', '--yes', '--json', '--node', ctx.to], on: ctx.to})
 const resume = (ctx: Ctx): Action => ({argv: ['ha', 'restore', '--resume', '--json', '--node', ctx.to], on: ctx.to})
+const undo = (ctx: Ctx): Action => ({argv: ['ha', 'restore', '--undo', '--yes', '--json', '--node', ctx.to], on: ctx.to})
 const keys = (ctx: Ctx): Action => ({argv: hostKeysArgv, on: ctx.to})
+
+/** What restore's exit-5 envelope says comes next: finish the run (--resume) or put it back first (--undo). */
+function nextOf(stdout: string): 'resume' | 'undo' {
+  try {
+    const envelope = JSON.parse(stdout) as {error?: {actions?: string[]}}
+    return /ha restore --undo/.test(envelope.error?.actions?.[0] ?? '') ? 'undo' : 'resume'
+  } catch {
+    return 'resume'
+  }
+}
 
 function envelopeError(stdout: string): string {
   try {
@@ -23,7 +34,7 @@ function envelopeError(stdout: string): string {
  * node's identity, ssh host keys included: those keys are what the node must present from now on.
  */
 export const restoreTakeover: Step = {
-  actions: (ctx) => [restore(ctx), resume(ctx), keys(ctx)],
+  actions: (ctx) => [restore(ctx), resume(ctx), undo(ctx), keys(ctx)],
   id: 'restore-takeover',
   on: (ctx) => ctx.to,
   async post(ctx) {
@@ -36,7 +47,15 @@ export const restoreTakeover: Step = {
     if (saved && !ctx.data('restore-takeover').expect_keys) await ctx.remember({expect_keys: saved})
     if (!ctx.data('restore-takeover').restored) {
       let r = await ctx.act(restore(ctx), {allow: [0, 1, 2, 3, 4, 5, 11], timeoutMs: 60 * 60_000})
-      if (r.code === 5) r = await ctx.act(resume(ctx), {allow: [0, 1, 2, 3, 4, 5, 11], timeoutMs: 60 * 60_000})
+      // A restore stopped earlier (this run killed mid-way): restore says what finishes it.
+      if (r.code === 5 && nextOf(r.stdout.toString()) === 'resume') {
+        r = await ctx.act(resume(ctx), {allow: [0, 1, 2, 3, 4, 5, 11], timeoutMs: 60 * 60_000})
+      } else if (r.code === 5) {
+        const u = await ctx.act(undo(ctx), {allow: [0, 1, 2, 3, 4, 5, 11], timeoutMs: 60 * 60_000})
+        if (u.code === 0) r = await ctx.act(restore(ctx), {allow: [0, 1, 2, 3, 4, 5, 11], timeoutMs: 60 * 60_000})
+        else r = u
+      }
+
       if (r.code !== 0) {
         throw new HaError(`ha restore --takeover on ${ctx.to} exited ${r.code}: ${envelopeError(r.stdout.toString()) || r.stderr.toString().trim()}`, {
           actions: [`read it on ${ctx.to}: ha restore --dry-run --takeover --node ${ctx.to}`, 'fix what it says, then ha failover --resume'],
