@@ -18,6 +18,7 @@ import {backupsProbeArgv} from './checks/backup-age.js'
 export const probeIds = {
   backups: 'backups',
   dataDf: 'data_df',
+  etcDf: 'etc_df',
   ipAddr: 'ip_addr',
   ipLink: 'ip_link',
   restorePlaces: 'restore_places',
@@ -32,6 +33,7 @@ export const probeIds = {
 export const probeWhat: Record<string, string> = {
   backups: 'listing the backups',
   data_df: 'measuring free space in data_dir',
+  etc_df: 'measuring free space in /etc',
   ip_addr: 'listing addresses (ip addr)',
   ip_link: 'listing interfaces (ip link)',
   restore_places: 'measuring free space where restore writes',
@@ -88,6 +90,7 @@ export function checkProbes(config: Config, root: string, stateDir: string, budg
     {argv: attachmentProbeArgv(config, dataDir), id: probeIds.storage},
     {argv: backupsProbeArgv(underRoot(root, backupsHostPath(config))), id: probeIds.backups},
     {argv: ['df', '-P', '-B1', '--', dataDir], id: probeIds.dataDf},
+    {argv: ['df', '-P', '-B1', '--', underRoot(root, '/etc')], id: probeIds.etcDf},
     {argv: ['sh', '-c', restorePlacesScript, 'ha-restore-places', staging, ...install.map((p) => underRoot(root, p))], id: probeIds.restorePlaces},
     {argv: ['sh', '-c', undoRunsScript, 'ha-undo-runs', undoRoot(stateDir), journalName], id: probeIds.undoRuns},
   )
