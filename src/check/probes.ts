@@ -65,6 +65,9 @@ export const restorePlacesScript = [
   'df -P -B1 -- "$@" | tail -n +2',
 ].join('\n')
 
+// One `df -P -B1` of a path, taken at its nearest existing ancestor (as restorePlacesScript does).
+export const nearestDfScript = 'a=$1; while [ -n "$a" ] && [ ! -e "$a" ]; do a=${a%/*}; done; df -P -B1 -- "${a:-/}"'
+
 /**
  * Each probe runs under coreutils `timeout` with a third of the batch's time: one that blocks
  * (a FIFO for a version file, a hung mount) is killed and named by its row, and the rest of the
@@ -90,7 +93,7 @@ export function checkProbes(config: Config, root: string, stateDir: string, budg
     {argv: attachmentProbeArgv(config, dataDir), id: probeIds.storage},
     {argv: backupsProbeArgv(underRoot(root, backupsHostPath(config))), id: probeIds.backups},
     {argv: ['df', '-P', '-B1', '--', dataDir], id: probeIds.dataDf},
-    {argv: ['df', '-P', '-B1', '--', underRoot(root, '/etc')], id: probeIds.etcDf},
+    {argv: ['sh', '-c', nearestDfScript, 'ha-etc-df', underRoot(root, '/etc')], id: probeIds.etcDf},
     {argv: ['sh', '-c', restorePlacesScript, 'ha-restore-places', staging, ...install.map((p) => underRoot(root, p))], id: probeIds.restorePlaces},
     {argv: ['sh', '-c', undoRunsScript, 'ha-undo-runs', undoRoot(stateDir), journalName], id: probeIds.undoRuns},
   )

@@ -66,7 +66,7 @@ const expected: Record<(typeof faultKinds)[number], Expected> = {
   'service-ip': {fix: /remove 198\.18\.0\.100 from the node that must not be active/, id: 'service_ip', summary: /held by BOTH nodes/, title: 'Service IP 198.18.0.100/24'},
   'sshd-hung': {fix: /\S/, id: 'reachable', node: 'secondary', summary: /no SSH handshake within connect_timeout/, title: 'SSH reachability and host key'},
   'sshd-stopped': {fix: /\S/, id: 'reachable', node: 'secondary', summary: /connection refused/, title: 'SSH reachability and host key'},
-  version: {fix: /same product version/, id: 'version', summary: /primary 2\.1\.0\.1234, secondary 2\.1\.0\.1300/, title: 'Product version parity'},
+  version: {fix: /same product version/, id: 'version', summary: /versions differ: primary "2\.1\.0\.1234", secondary "2\.1\.0\.1300"/, title: 'Product version parity'},
   // Another filesystem at data_dir while storage.device names the shared device (issue 9).
   'wrong-device': {
     fix: /unmount what is mounted at \/var\/opt\/sun\/xvm on secondary, or set storage\.device to the shared device/,
@@ -79,7 +79,7 @@ const expected: Record<(typeof faultKinds)[number], Expected> = {
 /** The two faults that `ha check` once missed on the node holding the storage. */
 const onPrimary: Partial<Record<(typeof faultKinds)[number], Expected>> = {
   // The failover rewrites the holder's /etc/network/interfaces and /etc/fstab as it gives them up.
-  'etc-full': {fix: /free space on \/ on primary \(the failover rewrites \/etc\/network\/interfaces and \/etc\/fstab there\)/, id: 'restore_space', node: 'secondary', summary: /^primary, which gives up the storage, has 0\.0 MiB free on \/ \(holding \/etc\)/, title: 'Free space for a restore'},
+  'etc-full': {fix: /free space on \/ on primary \(the failover rewrites \/etc\/network\/interfaces and \/etc\/fstab there\)/, id: 'restore_space', node: 'secondary', summary: /primary, which gives up the storage, has 0\.0 MiB free on \/ \(holding \/etc\)/, title: 'Free space for a restore'},
   'wrong-device': {
     fix: /unmount what is mounted at \/var\/opt\/sun\/xvm on primary, or set storage\.device to the shared device/,
     id: 'storage',
