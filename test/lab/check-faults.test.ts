@@ -7,7 +7,7 @@ import {after, before, describe, it} from 'node:test'
 import {runInNode} from '../../src/lab/container.js'
 import {labDataDir, labDown, labNetns, labPaths, labUp, labVersionFile, nodePaths} from '../../src/lab/lab.js'
 import {nodeProcesses} from '../../src/lab/power.js'
-import {journalFormat, journalName, type RestoreJournal} from '../../src/restore/install.js'
+import {journalFormat, journalName, type RestoreJournal, reownJournalName, savedAccounts} from '../../src/restore/run-journal.js'
 import {ha, haBin} from '../helpers/cli.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 
@@ -50,7 +50,19 @@ async function fillSeparateEtc(): Promise<() => Promise<void>> {
 function leaveUnfinishedRestore(): () => void {
   const run = '0042-20261129T180000Z'
   const undo = `${labDataDir}/.ha/undo/${run}`
-  const journal: RestoreJournal = {backup_id: 'lab', changes: [], created_at: new Date().toISOString(), format: journalFormat, root: '/', run_id: run, state: 'installed'}
+  const journal: RestoreJournal = {
+    backup_id: 'lab',
+    changes: [],
+    created_at: new Date().toISOString(),
+    format: journalFormat,
+    manual_maps: {groups: [], users: []},
+    reown_journal: reownJournalName,
+    reown_maps: {groups: [], users: []},
+    root: '/',
+    run_id: run,
+    saved_accounts: savedAccounts,
+    state: 'installed',
+  }
   const made = ssh('primary', `mkdir -p -m 700 ${undo} && umask 077 && cat > ${undo}/${journalName}`, `${JSON.stringify(journal)}\n`)
   assert.equal(made.status, 0, made.stderr)
   return () => assert.equal(ssh('primary', `rm -rf ${undo}`).status, 0)
@@ -139,9 +151,9 @@ describe('ha check fails, by name and with the fix, on each fault that once pass
       assert.equal(r.status, 3, r.stdout)
       const row = r.row('No unfinished restore')
       assert.equal(row.status, 'FAIL')
-      assert.match(row.line, /ha restore run 0042-20261129T180000Z on primary did not finish \(stopped while re-owning the data directory/)
-      assert.match(row.fixes.join('\n'), /on primary: ha restore --resume finishes run 0042/)
-      assert.match(row.fixes.join('\n'), /on primary: ha restore --undo puts the host back/)
+      assert.match(row.line, /on primary: restore run 0042-20261129T180000Z installed its files but did not finish re-owning \/var\/opt\/sun\/xvm/)
+      assert.match(row.fixes.join('\n'), /on primary: ha restore --resume finishes restore run 0042-20261129T180000Z/)
+      assert.match(row.fixes.join('\n'), /on primary: or ha restore --undo puts the host back/)
     } finally {
       undo()
     }
