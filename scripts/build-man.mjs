@@ -13,11 +13,15 @@ const {exitCodeMeaning} = await import(pathToFileURL(join(top, 'dist/errors.js')
 const bin = pjson.oclif.bin
 const sep = pjson.oclif.topicSeparator ?? ':'
 
-/** Text for roff: backslashes escaped, no line may start with a control character, dashes literal. */
+/**
+ * Text for roff: backslashes escaped, no line may start with a control character, dashes literal,
+ * and anything outside ASCII (an em dash, an arrow) as a named glyph: troff reads bytes, not UTF-8.
+ */
 const esc = (text) =>
   String(text)
     .replaceAll('\\', '\\e')
     .replaceAll('-', '\\-')
+    .replace(/[^\x00-\x7f]/gu, (c) => `\\[u${c.codePointAt(0).toString(16).toUpperCase().padStart(4, '0')}]`)
     .split('\n')
     .map((line) => (/^[.']/.test(line) ? `\\&${line}` : line))
     .join('\n')

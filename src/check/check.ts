@@ -16,6 +16,8 @@ import type {CheckItem, CheckReport, CheckStatus} from './types.js'
 export interface CheckOptions {
   strict?: boolean
   signal?: AbortSignal
+  /** Told what a node's connection warned about (the report's warnings, not a row). */
+  onWarning?: (message: string) => void
 }
 
 /**
@@ -26,7 +28,7 @@ export async function runCheck(config: Config, options: CheckOptions = {}): Prom
   // Where restore installs: the backup manifest's paths (a manifest that cannot be read is the
   // backup's problem to report; the restore space is then measured at "/" only).
   const install = installPaths(await loadManifestSpec(config).catch(() => []))
-  const gathered = await Promise.all(nodeNames.map((node) => gatherNode(config, node, options.signal, install)))
+  const gathered = await Promise.all(nodeNames.map((node) => gatherNode(config, node, options.signal, install, options.onWarning)))
   throwIfAborted(options.signal)
   const facts = Object.fromEntries(nodeNames.map((n, i) => [n, gathered[i]])) as Record<NodeName, NodeFacts>
   const storage = storageCheck(config, facts)

@@ -24,7 +24,8 @@ export interface NodeFacts {
   clock?: {host_time_s: number; offset_s: number; uncertainty_s: number}
 }
 
-export async function gatherNode(config: Config, node: NodeName, signal?: AbortSignal, install: string[] = ['/']): Promise<NodeFacts> {
+/** `onWarning` hears what the connection warned about (a new host key it could not record). */
+export async function gatherNode(config: Config, node: NodeName, signal?: AbortSignal, install: string[] = ['/'], onWarning?: (message: string) => void): Promise<NodeFacts> {
   const nodeConfig = config.nodes[node]
   const ssh = nodeConfig.ssh
   const address = ssh ? `${ssh.user}@${ssh.host}:${ssh.port}` : 'local'
@@ -35,7 +36,7 @@ export async function gatherNode(config: Config, node: NodeName, signal?: AbortS
   const facts: NodeFacts = {probe_budget_s: budget, report, root: nodeConfig.root, state_dir: stateDirOn(nodeConfig, config)}
   let host
   try {
-    host = await connectHost(node, nodeConfig, {signal})
+    host = await connectHost(node, nodeConfig, {onWarning, signal})
     report.reachable = true
     if (host instanceof SshHost) report.host_key = host.hostKeyFingerprint
     const batch = await host.probe(checkProbes(config, nodeConfig.root, facts.state_dir, budget, install), {signal})

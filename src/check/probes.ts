@@ -18,6 +18,7 @@ import {backupsProbeArgv} from './checks/backup-age.js'
 export const probeIds = {
   backups: 'backups',
   dataDf: 'data_df',
+  etcDf: 'etc_df',
   ipAddr: 'ip_addr',
   ipLink: 'ip_link',
   restorePlaces: 'restore_places',
@@ -32,6 +33,7 @@ export const probeIds = {
 export const probeWhat: Record<string, string> = {
   backups: 'listing the backups',
   data_df: 'measuring free space in data_dir',
+  etc_df: 'measuring free space in /etc',
   ip_addr: 'listing addresses (ip addr)',
   ip_link: 'listing interfaces (ip link)',
   restore_places: 'measuring free space where restore writes',
@@ -63,6 +65,9 @@ export const restorePlacesScript = [
   'df -P -B1 -- "$@" | tail -n +2',
 ].join('\n')
 
+// One `df -P -B1` of a path, taken at its nearest existing ancestor (as restorePlacesScript does).
+export const nearestDfScript = 'a=$1; while [ -n "$a" ] && [ ! -e "$a" ]; do a=${a%/*}; done; df -P -B1 -- "${a:-/}"'
+
 /**
  * Each probe runs under coreutils `timeout` with a third of the batch's time: one that blocks
  * (a FIFO for a version file, a hung mount) is killed and named by its row, and the rest of the
@@ -88,6 +93,7 @@ export function checkProbes(config: Config, root: string, stateDir: string, budg
     {argv: attachmentProbeArgv(config, dataDir), id: probeIds.storage},
     {argv: backupsProbeArgv(underRoot(root, backupsHostPath(config))), id: probeIds.backups},
     {argv: ['df', '-P', '-B1', '--', dataDir], id: probeIds.dataDf},
+    {argv: ['sh', '-c', nearestDfScript, 'ha-etc-df', underRoot(root, '/etc')], id: probeIds.etcDf},
     {argv: ['sh', '-c', restorePlacesScript, 'ha-restore-places', staging, ...install.map((p) => underRoot(root, p))], id: probeIds.restorePlaces},
     {argv: ['sh', '-c', undoRunsScript, 'ha-undo-runs', undoRoot(stateDir), journalName], id: probeIds.undoRuns},
   )

@@ -25,7 +25,7 @@ Exit 0 when nothing failed (warnings alone are fine unless --strict), 3 when som
     const {flags} = await this.parse(Check)
     const {config} = await this.loadConfig(flags)
     const {runCheck} = await import('../check/check.js')
-    const {exitCode, report} = await runCheck(config, {signal: this.abort.signal, strict: flags.strict})
+    const {exitCode, report} = await runCheck(config, {onWarning: (m) => this.reporter.warn(m), signal: this.abort.signal, strict: flags.strict})
     const failed = report.checks.filter((c) => c.status === 'fail')
     const quietLine = failed.length > 0 ? `check failed: ${failed.map((c) => (c.node ? `${c.id} (${c.node})` : c.id)).join(', ')}` : undefined
     return this.finish(report, exitCode, renderReport as (result: unknown, color: ChalkInstance) => string, quietLine)

@@ -365,8 +365,12 @@ export async function removeTempsBeside(journal: Pick<RestoreJournal, 'changes'>
 
 async function copyDurably(from: string, to: string): Promise<void> {
   await copyFile(from, to, constants.COPYFILE_EXCL)
-  const handle = await open(to, constants.O_RDONLY)
+  const handle = await open(to, constants.O_RDONLY | constants.O_NOFOLLOW)
   try {
+    // The saved copy is ha's own (undo checks it is), and may be a secret: root-only whatever the
+    // original's owner and mode were. Newer libuv (Node 24) keeps the source's owner on a copy.
+    await handle.chown(process.getuid!(), process.getgid!())
+    await handle.chmod(0o600)
     await handle.sync()
   } finally {
     await handle.close()

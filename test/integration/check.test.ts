@@ -69,8 +69,8 @@ describe('ha check against two loopback sshds', {skip}, () => {
     return id
   }
 
-  const writeConfig = (name: string, over: {secondaryPort?: number; secondaryCommandTimeout?: string; extra?: string; storageDevice?: string} = {}) => {
-    const node = (n: 'primary' | 'secondary', sshd: TestSshd, port = sshd.port, commandTimeout = '30s') => `
+  const writeConfig = (name: string, over: {secondaryPort?: number; secondaryCommandTimeout?: string; secondaryKnownHosts?: string; extra?: string; storageDevice?: string} = {}) => {
+    const node = (n: 'primary' | 'secondary', sshd: TestSshd, port = sshd.port, commandTimeout = '30s', knownHosts?: string) => `
   ${n}:
     hostname: ctl-${n}
     root: ${roots[n]}
@@ -79,14 +79,14 @@ describe('ha check against two loopback sshds', {skip}, () => {
       port: ${port}
       user: root
       identity_file: ${sshd.clientKey}
-      known_hosts: ${join(work, 'known_hosts')}
+      known_hosts: ${knownHosts ?? join(work, 'known_hosts')}${knownHosts ? '\n      host_key_policy: accept-new' : ''}
       connect_timeout: 5s
       command_timeout: ${commandTimeout}`
     const path = join(work, name)
     writeFileSync(
       path,
       `data_dir: ${dataDir}
-nodes:${node('primary', primary)}${node('secondary', secondary, over.secondaryPort, over.secondaryCommandTimeout)}
+nodes:${node('primary', primary)}${node('secondary', secondary, over.secondaryPort, over.secondaryCommandTimeout, over.secondaryKnownHosts)}
 service_ips:
   - address: ${serviceIp}
     interface: lo
@@ -500,6 +500,24 @@ ${over.extra ?? ''}`,
     } finally {
       execFileSync('umount', [etc])
     }
+  })
+
+  test('accept-new with a known_hosts that cannot be written: the node is checked, and the warning is in --json and on stderr', () => {
+    // Its folder does not exist, so the new key cannot be remembered (ssh says "Failed to add the host").
+    const knownHosts = join(work, 'no-such-dir/known_hosts')
+    const config = writeConfig('accept-new.yaml', {secondaryKnownHosts: knownHosts})
+    const warning = new RegExp(`secondary: could not add the new host key SHA256:\\S+ for \\[127\\.0\\.0\\.1\\]:${secondary.port} to ${knownHosts.replaceAll('.', '\\.')} \\(.*\\); connected anyway`)
+    const json = ha('--config', config, '--json')
+    assert.equal(byId(json.json!.result!)['reachable:secondary'].status, 'pass')
+    assert.equal(json.json!.result!.nodes.secondary.reachable, true)
+    const warnings = (json.json as unknown as {warnings: string[]}).warnings
+    assert.equal(warnings.length, 1, JSON.stringify(warnings))
+    assert.match(warnings[0], warning)
+    assert.equal(json.status, 0, json.stdout)
+    const human = ha('--config', config)
+    assert.equal(human.status, 0, human.stdout + human.stderr)
+    assert.match(human.stderr, new RegExp(`^warning: ${warning.source}`, 'm'))
+    assert.equal(existsSync(knownHosts), false)
   })
 
   test('a bad config is exit 2 naming the file and field, and connects to nothing', () => {

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
-import {readFileSync} from 'node:fs'
 import {after, before, describe, it} from 'node:test'
 
-import {labDown, labNetns, labPaths, labUp} from '../../src/lab/lab.js'
+import {labDataDir, labDown, labNetns, labPaths, labUp} from '../../src/lab/lab.js'
 import {ha} from '../helpers/cli.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 
@@ -17,8 +16,10 @@ const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping'])
 const labDir = `/tmp/ha-lab-backup-choice-${process.pid}`
 const lab = labPaths(labDir)
 const fromAdmin = {prefix: ['ip', 'netns', 'exec', labNetns.admin], timeoutMs: 60_000}
+// The primary's archives as it sees them (root: /, the shared storage mounted in its own namespace).
+const backups = `${labDataDir}/.ha/backups`
 
-/** Runs argv on the primary over ssh from the admin namespace (the primary's own mounts). */
+/** Runs argv on the primary over ssh from the admin namespace (its own mounts, its /etc/ha/ha.yaml). */
 function onPrimary(argv: string[]): {status: null | number; stderr: string; stdout: string} {
   const quoted = argv.map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ')
   return spawnSync(
@@ -36,12 +37,8 @@ function backupAge() {
 }
 
 describe('ha check judges the archive restore would use, in the lab', {skip}, () => {
-  let backups: string
   before(async () => {
     await labUp({labDir})
-    const config = readFileSync(lab.config, 'utf8')
-    const root = /primary:[\s\S]*?root: (\S+)/.exec(config)![1]
-    backups = `${root === '/' ? '' : root}/var/opt/sun/xvm/.ha/backups`
   })
   after(async () => {
     await labDown({labDir})
@@ -49,7 +46,7 @@ describe('ha check judges the archive restore would use, in the lab', {skip}, ()
   })
 
   const backup = () => {
-    const r = onPrimary([process.execPath, `${process.cwd()}/bin/run.js`, 'backup', '--json', '--config', lab.config])
+    const r = onPrimary(['ha', 'backup', '--json'])
     assert.equal(r.status, 0, r.stderr)
     return JSON.parse(r.stdout).result.id as string
   }
@@ -64,7 +61,7 @@ describe('ha check judges the archive restore would use, in the lab', {skip}, ()
       'const t = z.gunzipSync(fs.readFileSync(f)); const at = t.indexOf("127.0.0.1"); t[at] = 0x32;',
       'fs.writeFileSync(f, z.gzipSync(t));',
     ].join(' ')
-    const r = onPrimary([process.execPath, '-e', flip])
+    const r = onPrimary(['node', '-e', flip])
     assert.equal(r.status, 0, r.stderr)
 
     const {row, status} = backupAge()
@@ -72,7 +69,7 @@ describe('ha check judges the archive restore would use, in the lab', {skip}, ()
     assert.equal(row.status, 'fail')
     assert.match(row.summary, /no backup on primary that restore would accept/)
     assert.match(row.summary, new RegExp(`${id} \\(files/etc/hosts: checksum mismatch`))
-    const verify = onPrimary([process.execPath, `${process.cwd()}/bin/run.js`, 'backup', 'verify', '--json', '--config', lab.config])
+    const verify = onPrimary(['ha', 'backup', 'verify', '--json'])
     assert.equal(verify.status, 1)
     assert.match(JSON.parse(verify.stdout).result.archives[0].problems.join('\n'), /files\/etc\/hosts: checksum mismatch/)
   })

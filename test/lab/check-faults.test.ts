@@ -1,61 +1,79 @@
 import assert from 'node:assert/strict'
-import {execFileSync, spawn, spawnSync} from 'node:child_process'
-import {mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {spawn, spawnSync} from 'node:child_process'
+import {readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
+import {runInNode} from '../../src/lab/container.js'
 import {labDataDir, labDown, labNetns, labPaths, labUp, labVersionFile, nodePaths} from '../../src/lab/lab.js'
-import {journalFormat, writeJournal} from '../../src/restore/install.js'
+import {nodeProcesses} from '../../src/lab/power.js'
+import {journalFormat, journalName, type RestoreJournal, reownJournalName, savedAccounts} from '../../src/restore/run-journal.js'
 import {ha, haBin} from '../helpers/cli.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 
 /**
  * Each fault that once let `ha check` say "safe" while the failover or restore after it failed.
  * Every one must make check exit 3, FAIL its row by name, and print the fix under that row.
- * The injections are small named functions (each returns its undo) so they carry over to
- * whatever the lab is built from: they only need a node's root folder, its data_dir and its sshd.
+ * A fault `ha lab fault` makes (wrong-device, etc-full) is tested in faults.test.ts through that
+ * command; here are the ones it has no kind for. Each injection is made where a real host has it:
+ * inside the node (its own mount namespace, over nsenter or ssh), or in its own / for plain files.
  */
+const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping'])
+const labDir = `/tmp/ha-lab-check-faults-${process.pid}`
+const lab = labPaths(labDir)
+const fromAdmin = {prefix: ['ip', 'netns', 'exec', labNetns.admin], timeoutMs: 90_000}
 
-/** Another filesystem (a tmpfs) mounted at the secondary's data_dir; storage.device names the lab's loop device. */
-export function mountOtherFilesystemAtDataDir(labDir: string): () => void {
-  const dir = nodePaths(labDir, 'secondary').dataDir
-  mkdirSync(dir, {recursive: true})
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'ha-fault-not-the-lun', dir])
-  return () => execFileSync('umount', [dir])
+/** Runs a shell command on a node over ssh from the admin namespace (the node's own mounts). */
+function ssh(node: 'primary' | 'secondary', command: string, input?: string) {
+  const host = node === 'primary' ? '198.18.0.2' : '198.18.0.3'
+  const r = spawnSync(
+    'ip',
+    ['netns', 'exec', labNetns.admin, 'ssh', '-i', lab.adminKey, '-o', `UserKnownHostsFile=${lab.knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', `root@${host}`, command],
+    {encoding: 'utf8', input, timeout: 90_000},
+  )
+  return {status: r.status, stderr: r.stderr ?? '', stdout: r.stdout ?? ''}
 }
 
-/** The secondary's /etc a separate filesystem with no room left: restore would fail with ENOSPC. */
-export function fillSeparateEtc(labDir: string): () => void {
-  const etc = join(nodePaths(labDir, 'secondary').root, 'etc')
-  const saved = `${etc}.before-fault`
-  mkdirSync(etc, {recursive: true})
-  // The node keeps its /etc (its sshd reads its host keys there): copied onto the new filesystem.
-  execFileSync('cp', ['-a', etc, saved])
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'ha-fault-full-etc', etc])
-  execFileSync('cp', ['-a', `${saved}/.`, etc])
-  spawnSync('dd', ['if=/dev/zero', `of=${join(etc, 'filler')}`, 'bs=4k'], {stdio: 'ignore'})
-  return () => {
-    execFileSync('umount', [etc])
-    rmSync(saved, {force: true, recursive: true})
+/**
+ * The secondary's /etc made a separate filesystem (a tmpfs inside the node, holding a copy of its
+ * /etc so its sshd still logs in), then filled; its / (where restore stages, /var/tmp) keeps room.
+ */
+async function fillSeparateEtc(): Promise<() => Promise<void>> {
+  const script = 'cp -a /etc /run/etc.before-fault && mount -t tmpfs -o size=32m ha-fault-full-etc /etc && cp -a /run/etc.before-fault/. /etc && { dd if=/dev/zero of=/etc/.ha-fault-filler bs=4k 2>/dev/null; true; }'
+  await runInNode(labDir, 'secondary', ['sh', '-c', script], {timeoutMs: 60_000})
+  return async () => {
+    await runInNode(labDir, 'secondary', ['sh', '-c', 'umount /etc || umount -l /etc; rm -rf /run/etc.before-fault'])
   }
 }
 
 /** A restore stopped mid re-own on the primary: its undo journal says "installed", as restore leaves it. */
-export async function leaveUnfinishedRestore(labDir: string): Promise<() => void> {
+function leaveUnfinishedRestore(): () => void {
   const run = '0042-20261129T180000Z'
-  const undo = join(nodePaths(labDir, 'primary').dataDir, '.ha/undo', run)
-  mkdirSync(undo, {mode: 0o700, recursive: true})
-  const root = nodePaths(labDir, 'primary').root
-  await writeJournal(undo, {backup_id: 'lab', changes: [], created_at: new Date().toISOString(), format: journalFormat, root, run_id: run, state: 'installed'})
-  return () => rmSync(undo, {force: true, recursive: true})
+  const undo = `${labDataDir}/.ha/undo/${run}`
+  const journal: RestoreJournal = {
+    backup_id: 'lab',
+    changes: [],
+    created_at: new Date().toISOString(),
+    format: journalFormat,
+    manual_maps: {groups: [], users: []},
+    reown_journal: reownJournalName,
+    reown_maps: {groups: [], users: []},
+    root: '/',
+    run_id: run,
+    saved_accounts: savedAccounts,
+    state: 'installed',
+  }
+  const made = ssh('primary', `mkdir -p -m 700 ${undo} && umask 077 && cat > ${undo}/${journalName}`, `${JSON.stringify(journal)}\n`)
+  assert.equal(made.status, 0, made.stderr)
+  return () => assert.equal(ssh('primary', `rm -rf ${undo}`).status, 0)
 }
 
-/** The secondary's version file replaced by a FIFO: reading it blocks forever. */
-export function blockingVersionFile(labDir: string): () => void {
+/** The secondary's version file replaced by a FIFO (in its own /): reading it blocks forever. */
+function blockingVersionFile(): () => void {
   const file = join(nodePaths(labDir, 'secondary').root, labVersionFile)
   const saved = readFileSync(file)
   rmSync(file)
-  execFileSync('mkfifo', [file])
+  assert.equal(spawnSync('mkfifo', [file]).status, 0)
   return () => {
     rmSync(file)
     writeFileSync(file, saved)
@@ -63,20 +81,22 @@ export function blockingVersionFile(labDir: string): () => void {
 }
 
 /**
- * Cuts the secondary's ssh sessions (children of its sshd: this check's only) once its probe
- * batch is blocked reading `fifo`, so the cut lands mid-batch.
+ * Once the secondary's probe batch is blocked reading its version file, kills its ssh sessions
+ * (the children of its sshd listener: this check's only), so the cut lands mid-batch.
  */
-export async function cutSecondarySessionsMidBatch(labDir: string, fifo: string): Promise<void> {
-  const sshd = readFileSync(nodePaths(labDir, 'secondary').sshdPid, 'utf8').trim()
-  for (let i = 0; i < 200 && spawnSync('pgrep', ['-f', '--', fifo]).status !== 0; i++) await new Promise((resolve) => setTimeout(resolve, 100))
-  const children = spawnSync('pgrep', ['-P', sshd], {encoding: 'utf8'}).stdout.split('\n').filter(Boolean)
-  for (const pid of children) spawnSync('kill', ['-KILL', pid])
-}
+async function cutSecondarySessionsMidBatch(): Promise<void> {
+  const reading = (ps: Array<{args: string}>) => ps.some((p) => /\bcat -- /.test(p.args) && p.args.endsWith(labVersionFile))
+  let processes = await nodeProcesses(labDir, 'secondary')
+  for (let i = 0; i < 200 && !reading(processes); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    processes = await nodeProcesses(labDir, 'secondary')
+  }
 
-const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping'])
-const labDir = `/tmp/ha-lab-check-faults-${process.pid}`
-const lab = labPaths(labDir)
-const fromAdmin = {prefix: ['ip', 'netns', 'exec', labNetns.admin], timeoutMs: 90_000}
+  assert.ok(reading(processes), 'the probe batch never reached the version file')
+  const listener = processes.find((p) => p.ppid === processes[0].pid && /^sshd: .*\[listener\]|^\/usr\/sbin\/sshd /.test(p.args))
+  assert.ok(listener, `no sshd listener on secondary: ${JSON.stringify(processes)}`)
+  for (const p of processes.filter((q) => q.ppid === listener.pid)) spawnSync('kill', ['-KILL', String(p.pid)])
+}
 
 /** `ha check` as the admin runs it: the human table, and the rows by title (and node). */
 function check() {
@@ -97,67 +117,57 @@ describe('ha check fails, by name and with the fix, on each fault that once pass
   before(async () => {
     await labUp({labDir})
     // A backup to size a restore by, taken on the primary as its cron would.
-    const r = spawnSync('ip', ['netns', 'exec', labNetns.primary, process.execPath, haBin, 'backup', '--node', 'primary', '--quiet', '--config', lab.config], {encoding: 'utf8', timeout: 90_000})
-    assert.equal(r.status, 0, r.stderr)
-    assert.equal(check().status, 0, 'the healthy lab passes first')
+    const backup = ssh('primary', 'ha backup --quiet')
+    assert.equal(backup.status, 0, backup.stderr)
+    const healthy = check()
+    assert.equal(healthy.status, 0, `the healthy lab passes first:\n${healthy.stdout}${healthy.stderr}`)
   })
   after(async () => {
     await labDown({labDir})
     spawnSync('rm', ['-rf', labDir])
   })
 
-  it('another filesystem at data_dir while storage.device names the shared device', () => {
-    const undo = mountOtherFilesystemAtDataDir(labDir)
-    try {
-      const r = check()
-      assert.equal(r.status, 3, r.stdout)
-      const row = r.row('Storage (data_dir mounted)')
-      assert.equal(row.status, 'FAIL')
-      assert.match(row.line, /the wrong filesystem is mounted at data_dir: secondary: \S+ is mounted from ha-fault-not-the-lun, not from storage\.device \/dev\/loop\d+/)
-      assert.match(row.fixes.join('\n'), new RegExp(`unmount what is mounted at \\S+${labDataDir} on secondary`))
-    } finally {
-      undo()
-    }
-  })
-
-  it("a separate, full /etc on the node taking over (check measured only data_dir's parent)", () => {
-    const undo = fillSeparateEtc(labDir)
+  it("a separate, full /etc on the node taking over, its / with room (check measured only data_dir's parent)", async () => {
+    const undo = await fillSeparateEtc()
     try {
       const r = check()
       assert.equal(r.status, 3, r.stdout)
       const row = r.row('Free space for a restore', 'secondary')
       assert.equal(row.status, 'FAIL')
-      assert.match(row.line, /not enough room on secondary: \S+ MiB free on \S+\/secondary\/root\/etc \(install \S+\/etc\S*( and \d+ more)?\) needs/)
-      assert.match(row.fixes.join('\n'), /free space on \S+\/secondary\/root\/etc on secondary \(restore installs/)
+      assert.match(row.line, /not enough room on secondary: 0\.0 MiB free on \/etc \(install \/etc\S*( and \d+ more)?\) needs/)
+      assert.doesNotMatch(row.line, /free on \/ \(staging/, 'the staging place on / has room')
+      assert.match(row.fixes.join('\n'), /free space on \/etc on secondary \(restore installs/)
     } finally {
-      undo()
+      await undo()
     }
+
+    assert.equal(check().status, 0, 'healthy again once /etc is back')
   })
 
-  it('an unfinished ha restore (stopped mid re-own) names --resume and --undo', async () => {
-    const undo = await leaveUnfinishedRestore(labDir)
+  it('an unfinished ha restore (stopped mid re-own) names --resume and --undo', () => {
+    const undo = leaveUnfinishedRestore()
     try {
       const r = check()
       assert.equal(r.status, 3, r.stdout)
-      const row = r.row('No unfinished restore', 'primary')
+      const row = r.row('No unfinished restore')
       assert.equal(row.status, 'FAIL')
-      assert.match(row.line, /ha restore run 0042-20261129T180000Z on primary did not finish \(stopped while re-owning the data directory/)
-      assert.match(row.fixes.join('\n'), /on primary: ha restore --resume finishes run 0042/)
-      assert.match(row.fixes.join('\n'), /on primary: ha restore --undo puts the host back/)
+      assert.match(row.line, /on primary: restore run 0042-20261129T180000Z installed its files but did not finish re-owning \/var\/opt\/sun\/xvm/)
+      assert.match(row.fixes.join('\n'), /on primary: ha restore --resume finishes restore run 0042-20261129T180000Z/)
+      assert.match(row.fixes.join('\n'), /on primary: or ha restore --undo puts the host back/)
     } finally {
       undo()
     }
   })
 
   it('a version file that blocks on read: the version row names the timed-out probe; the node answered', () => {
-    const undo = blockingVersionFile(labDir)
+    const undo = blockingVersionFile()
     try {
       const r = check()
       assert.equal(r.status, 3, r.stdout)
       assert.equal(r.row('SSH reachability and host key', 'secondary').status, 'PASS')
       const row = r.row('Product version parity')
       assert.equal(row.status, 'FAIL')
-      assert.match(row.line, /secondary: \S+\.version\.properties: reading the version file timed out after 10s and was killed \(probe version\)/)
+      assert.match(row.line, /secondary: \S+\.version\.properties: reading the version file timed out after \d+s and was killed \(probe version\)/)
       assert.match(row.fixes.join('\n'), /FIFO/)
       assert.doesNotMatch(r.stdout, /unreachable/)
     } finally {
@@ -166,18 +176,19 @@ describe('ha check fails, by name and with the fix, on each fault that once pass
   })
 
   it('the connection cut mid-batch: rows say the probes failed, not "unreachable"', async () => {
-    const undo = blockingVersionFile(labDir)
+    const undo = blockingVersionFile()
     try {
       const child = spawn('ip', ['netns', 'exec', labNetns.admin, process.execPath, haBin, 'check', '--config', lab.config], {env: {...process.env, NO_COLOR: '1'}})
       let stdout = ''
       child.stdout.on('data', (d) => (stdout += d))
-      const [status] = await Promise.all([new Promise<null | number>((resolve) => child.on('close', resolve)), cutSecondarySessionsMidBatch(labDir, join(nodePaths(labDir, 'secondary').root, labVersionFile))])
+      const [status] = await Promise.all([new Promise<null | number>((resolve) => child.on('close', resolve)), cutSecondarySessionsMidBatch()])
       assert.equal(status, 3, stdout)
-      const reach = stdout.split('\n').find((l) => /SSH reachability and host key\s+secondary/.test(l))!
+      const lines = stdout.split('\n')
+      const reach = lines.find((l) => /SSH reachability and host key\s+secondary/.test(l))!
       assert.match(reach, /^FAIL .*secondary answered \(host key good\), but its probe batch failed/)
       assert.match(stdout, /FAIL\s+Product version parity\s+cannot compare versions: secondary: secondary answered but its probes failed/)
       assert.doesNotMatch(stdout, /unreachable/)
-      assert.match(stdout.split('\n')[stdout.split('\n').indexOf(reach) + 1], /^\s+→ /, 'its fix under the row')
+      assert.match(lines[lines.indexOf(reach) + 1], /^\s+→ /, 'its fix under the row')
     } finally {
       undo()
     }

@@ -43,7 +43,7 @@ describe('ha restore on the lab\'s secondary after the primary died', {skip}, ()
     const device = (await loadConfig(lab.config)).config.storage.device!
     assert.equal(ssh('secondary', `mount -t ext4 ${device} /var/opt/sun/xvm`).status, 0)
 
-    const restore = ssh('secondary', 'ha restore --json')
+    const restore = ssh('secondary', 'ha restore --yes --json')
     assert.equal(restore.status, 0, `${restore.stdout}\n${restore.stderr}`)
 
     // Re-owned by name: the secondary's xvm is 1901 and its oracle 1750 (the primary's were 901, 902).

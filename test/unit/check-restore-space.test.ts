@@ -65,3 +65,20 @@ test('a df answer short of a row is a failure that says so, never a pass', () =>
   assert.equal(check.status, 'fail')
   assert.match(check.summary, /cannot measure where a restore on secondary writes: df gave an unexpected answer/)
 })
+
+test('a full /etc on the node giving up the storage fails the row by that node: the failover rewrites its interfaces and fstab there', () => {
+  const target = node('/s', ['directory', row('/dev/root', 5000, '/'), row('/dev/root', 5000, '/'), row('/dev/root', 5000, '/'), row('/dev/root', 5000, '/')].join('\n'))
+  const holder = (etcFreeMiB: number) => {
+    const p = node('/p', 'directory\n', row('/dev/lun', 900, '/p/var/opt/sun/xvm'))
+    p.probes!.set(probeIds.etcDf, result(probeIds.etcDf, `${header}\n${row('/dev/root-p', etcFreeMiB, '/p')}\n`))
+    return p
+  }
+
+  const full = restoreSpaceCheck({primary: holder(0), secondary: target}, ['primary'], install, newest, manifest as unknown as BackupManifest)
+  assert.equal(full.status, 'fail')
+  assert.match(full.summary, /^primary, which gives up the storage, has 0\.0 MiB free on \/p \(holding \/p\/etc\): the failover cannot rewrite its network\/interfaces and fstab/)
+  assert.match(full.actions!.join('\n'), /free space on \/p on primary \(the failover rewrites \/p\/etc\/network\/interfaces and \/p\/etc\/fstab there\)/)
+  // With no backup to size a restore by, the holder's full /etc still fails (not a mere warning).
+  assert.equal(restoreSpaceCheck({primary: holder(0), secondary: target}, ['primary'], install).status, 'fail')
+  assert.equal(restoreSpaceCheck({primary: holder(2), secondary: target}, ['primary'], install, newest, manifest as unknown as BackupManifest).status, 'pass')
+})

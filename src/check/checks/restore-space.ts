@@ -94,6 +94,13 @@ export function restoreSpaceCheck(facts: Record<NodeName, NodeFacts>, storageHol
   const where = (p: Place) => `${p.paths[0]}${p.paths.length > 1 ? ` and ${p.paths.length - 1} more` : ''}`
   const describe = (p: Place) => `${mib(p.available_bytes)} free on ${p.mounted_on} (${p.role} ${where(p)}) needs ${mib(p.needed_bytes)}`
   const freeUp = (ps: Place[]) => ps.map((p) => `free space on ${p.mounted_on} on ${target} (restore ${p.role === 'staging' ? 'stages' : 'installs'} ${mib(p.needed_bytes)} at ${where(p)})`)
+  const giving = holder ? holderEtc(facts, holder) : undefined
+  if (giving) {
+    evidence.holder_etc = giving.df ?? null
+    const alsoShort = newest && short.length > 0 ? `; and not enough room on ${target}: ${short.map(describe).join('; ')}` : ''
+    return fail(`${giving.problem}${alsoShort}`, [...giving.actions, ...(newest ? freeUp(short) : [])])
+  }
+
   if (!newest) {
     return {...base, actions: ['run ha backup on the active node'], evidence, status: 'warn', summary: `no backup to size a restore by; ${list.map((p) => `${mib(p.available_bytes)} free on ${p.mounted_on}`).join(', ')} on ${target}`}
   }
@@ -105,6 +112,28 @@ export function restoreSpaceCheck(facts: Record<NodeName, NodeFacts>, storageHol
   }
 
   return {...base, evidence, status: 'pass', summary: `${need}; room on ${target}: ${list.map((p) => `${mib(p.available_bytes)} free on ${p.mounted_on}`).join(', ')}`}
+}
+
+/** Below this, rewriting two small text files (each as a copy beside it, then a rename) can fail. */
+const holderEtcMinBytes = 1 * MiB
+
+/**
+ * The node giving up the storage must still be able to write its /etc: the failover rewrites its
+ * /etc/network/interfaces and /etc/fstab so that it does not take the service IP and the storage
+ * back at its next boot. A full /etc there fails that step halfway through a failover.
+ */
+function holderEtc(facts: Record<NodeName, NodeFacts>, holder: NodeName): undefined | {actions: string[]; df?: DfRow; problem: string} {
+  const probe = facts[holder].probes?.get(probeIds.etcDf)
+  if (!probe) return undefined // no answer at all: the reachability and storage rows say why
+  const df = probe.code === 0 ? parseDf(probe.stdout.toString()) : undefined
+  const etc = underRoot(facts[holder].root, '/etc')
+  if (!df) return {actions: [`run df on ${holder} to see why it fails`], problem: `cannot measure ${etc} on ${holder}, which the failover rewrites: ${probeFailure(probe, facts[holder].probe_budget_s)}`}
+  if (df.available >= holderEtcMinBytes) return undefined
+  return {
+    actions: [`free space on ${df.mounted_on} on ${holder} (the failover rewrites ${etc}/network/interfaces and ${etc}/fstab there)`],
+    df,
+    problem: `${holder}, which gives up the storage, has ${mib(df.available)} free on ${df.mounted_on} (holding ${etc}): the failover cannot rewrite its network/interfaces and fstab, so it would take the service IP and the storage back at its next boot`,
+  }
 }
 
 const mib = (bytes: number) => `${(bytes / MiB).toFixed(1)} MiB`
