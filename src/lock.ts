@@ -1,5 +1,5 @@
 import {constants, lstatSync} from 'node:fs'
-import {link, open, readFile, rm, rmdir, unlink} from 'node:fs/promises'
+import {link, lstat, open, readdir, readFile, rm, rmdir, unlink} from 'node:fs/promises'
 import {hostname} from 'node:os'
 import {basename, dirname} from 'node:path'
 
@@ -93,7 +93,11 @@ async function acquireOnce(path: string, command: string, options: {node?: strin
     }
     // Two attempts: the second only after a stale lock was broken.
     for (let attempt = 0; attempt < 2; attempt++) {
-      if (await createLock(state, owner, name)) return {owner, path, release: () => releaseLock(path, owner)}
+      if (await createLock(state, owner, name)) {
+        await removeAbandonedTemps(state, name)
+        return {owner, path, release: () => releaseLock(path, owner)}
+      }
+
       const found = readLockIn(state, name)
       if (found.state === 'absent') continue
       if (found.state === 'untrusted') throw untrustedLock(path, found.problem)
@@ -171,6 +175,31 @@ export function openLockDir(path: string, create: boolean): OwnDir | undefined {
     return openOwnDir(data, basename(dirname(path)), {create})
   } finally {
     data.close()
+  }
+}
+
+/**
+ * A run killed between writing its temp file and linking it leaves `.ha.lock.tmp-<pid>` behind.
+ * Only the lock's holder sweeps them, and only those no live run can still be about to link: a
+ * pid that is gone here, or a file older than a minute (a temp is linked within milliseconds).
+ */
+async function removeAbandonedTemps(state: OwnDir, name: string): Promise<void> {
+  const prefix = `.${name}.tmp-`
+  const names = await readdir(state.via).catch(() => [] as string[])
+  for (const temp of names) {
+    const pid = Number(temp.slice(prefix.length))
+    if (!temp.startsWith(prefix) || !Number.isSafeInteger(pid) || pid === process.pid) continue
+    const st = await lstat(state.at(temp)).catch(() => undefined)
+    if (!st?.isFile()) continue
+    const gone = (() => {
+      try {
+        process.kill(pid, 0)
+        return false
+      } catch (error) {
+        return (error as NodeJS.ErrnoException).code === 'ESRCH'
+      }
+    })()
+    if (gone || Date.now() - st.mtimeMs > 60_000) await unlink(state.at(temp)).catch(() => {})
   }
 }
 
