@@ -97,9 +97,7 @@ export default class Restore extends HaCommand<typeof Restore> {
     }
     // An unfinished earlier run makes the real run refuse at once (exit 5, with the host's state and
     // the one command that goes on): nobody is asked to confirm a run that will not start.
-    const {openStateDir} = await import('../state-dir.js')
     const {runContext, unfinishedRun} = await import('../restore/runs.js')
-    openStateDir(node.config, config, {create: false})?.close()
     if (asking && !(await unfinishedRun(await runContext(config, node)))) {
       // The dry run is the plan shown; the real run is pinned to its backup and does not repeat its warnings.
       const warned = new Set<string>()

@@ -7,7 +7,6 @@ import {HaError, InterruptedError} from '../errors.js'
 import {underRoot} from '../fs/under-root.js'
 import {takeLock} from '../lock.js'
 import type {LocalNode} from '../nodes.js'
-import {openStateDir, openStateSubdir} from '../state-dir.js'
 import {parseStrict, readAccounts} from './account-files.js'
 import type {OwnerPlan, ReownResult} from './reown.js'
 import {assertOurs, type RestoreJournal, stateAdvice, stoppedMidway, writeJournal} from './run-journal.js'
@@ -43,13 +42,6 @@ export async function resumeRestore(options: ResumeOptions): Promise<ResumeResto
   const progress = options.onProgress ?? (() => {})
   const lock = await takeLock(config, node, 'ha restore --resume')
   try {
-    // .ha and .ha/undo are checked (a symlink, a foreign owner or group/other write is refused) before a journal is read.
-    const state = openStateDir(node.config, config, {create: false})
-    if (state) {
-      openStateSubdir(state, 'undo', {create: false})?.close()
-      state.close()
-    }
-
     const ctx = await runContext(config, node)
     await removeLeftovers(ctx, node.config.root)
     const unfinished = await unfinishedRun(ctx)

@@ -5,7 +5,7 @@ import {join} from 'node:path'
 import type {Config} from '../config/schema.js'
 import {underRoot} from '../fs/under-root.js'
 import type {LocalNode} from '../nodes.js'
-import {dataDirOn, stateDirOn} from '../state-dir.js'
+import {dataDirOn, openStateDir, openStateSubdir, stateDirOn} from '../state-dir.js'
 import {removeTempsBeside} from './install.js'
 import {installablePaths} from './installable.js'
 import {assertOurs, type JournalExpectation, journalName, readJournal, type RestoreJournal} from './run-journal.js'
@@ -44,6 +44,14 @@ export interface RunContext {
 }
 
 export async function runContext(config: Config, node: LocalNode): Promise<RunContext> {
+  // .ha and .ha/undo are checked (a symlink, a foreign owner or group/other write is refused)
+  // before any run's journal is read from them.
+  const state = openStateDir(node.config, config, {create: false})
+  if (state) {
+    openStateSubdir(state, 'undo', {create: false})?.close()
+    state.close()
+  }
+
   const stateDir = stateDirOn(node.config, config)
   return {
     base: undoRoot(stateDir),

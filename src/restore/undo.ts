@@ -5,7 +5,6 @@ import type {Config} from '../config/schema.js'
 import {HaError, InterruptedError} from '../errors.js'
 import {takeLock} from '../lock.js'
 import type {LocalNode} from '../nodes.js'
-import {openStateDir, openStateSubdir} from '../state-dir.js'
 import {assertSavedCopies, undoInstall} from './install.js'
 import type {UndoResult as ReownUndoResult} from './reown.js'
 import {type RestoreJournal, type RunState, stoppedMidway, writeJournal} from './run-journal.js'
@@ -44,13 +43,6 @@ export async function undoRestore(options: UndoOptions): Promise<UndoRestoreResu
   const {config, node} = options
   const lock = await takeLock(config, node, 'ha restore --undo')
   try {
-    // .ha and .ha/undo are checked (a symlink, a foreign owner or group/other write is refused) before a journal is read.
-    const state = openStateDir(node.config, config, {create: false})
-    if (state) {
-      openStateSubdir(state, 'undo', {create: false})?.close()
-      state.close()
-    }
-
     const ctx = await runContext(config, node)
     await removeLeftovers(ctx, node.config.root)
     const newest = await newestRun(ctx)
