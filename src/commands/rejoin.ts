@@ -1,4 +1,4 @@
-import {Args} from '@oclif/core'
+import {Args, Flags} from '@oclif/core'
 
 import {HaCommand} from '../base-command.js'
 import {ConfigError, ExitCode} from '../errors.js'
@@ -8,9 +8,17 @@ export default class Rejoin extends HaCommand<typeof Rejoin> {
     node: Args.string({description: 'the node to make the standby: primary or secondary (or its hostname)', required: true}),
   }
 
-  static description = `Makes a repaired node a proper standby of the active node (the epoch says which that is), and proves each point: the same product version, no service IP at runtime or in its boot configuration, the product's services stopped, the shared storage not attached and not in its fstab, its host key the one recorded in known_hosts. A node that came back after a takeover with the service IP still in its network configuration is exactly what this repairs (ha check fails on it until then). Afterwards ha failover can fail back to it.`
+  static description = `Makes a repaired node a proper standby of the active node (the epoch says which that is), and proves each point: the same product version, no service IP at runtime or in its boot configuration, the product's services stopped, the shared storage not attached and not in its fstab, its own standby identity back (hostname, /etc/hosts, ssh host keys, network configuration: the files its takeover kept in /var/lib/ha/standby-identity on its own disk, given back, the node rebooted into them, its host key recorded in known_hosts and no other accepted). A node that came back after a takeover with the service IP still in its network configuration is exactly what this repairs (ha check fails on it until then). Afterwards ha failover can fail back to it.`
 
-  static examples = ['<%= config.bin %> rejoin primary', '<%= config.bin %> rejoin primary --json']
+  static examples = ['<%= config.bin %> rejoin primary', '<%= config.bin %> rejoin secondary --json']
+
+  static flags = {
+    'kept-identity': Flags.string({
+      description: 'run on NODE itself by ha rejoin (over ssh): give the kept standby identity back, or forget it once proven',
+      hidden: true,
+      options: ['give-back', 'forget'],
+    }),
+  }
 
   static summary = 'Make a repaired node a proper standby, proving each point'
 
@@ -19,6 +27,12 @@ export default class Rejoin extends HaCommand<typeof Rejoin> {
     const {config} = await this.loadConfig(flags)
     const node = (['primary', 'secondary'] as const).find((n) => n === args.node || config.nodes[n].hostname === args.node)
     if (!node) throw new ConfigError(`ha rejoin ${args.node}: not a node (primary, secondary) nor a node's hostname in the config`, {actions: ['ha rejoin primary, or ha rejoin secondary']})
+    if (flags['kept-identity']) {
+      const {keptIdentityHere} = await import('../failover/standby-identity-here.js')
+      const result = await keptIdentityHere(config, node, flags['kept-identity'] as 'forget' | 'give-back')
+      return this.finish(result, ExitCode.ok, () => ('changed' in result ? `gave back ${result.changed.length} identity files (${result.hostname})` : `forgot the kept identity ${result.dir}`))
+    }
+
     const {prepareRejoin, runFailover} = await import('../failover/run.js')
     const {nodeLabels} = await import('../failover/plan.js')
     const prepared = await prepareRejoin(config, node, this.abort.signal)
@@ -31,6 +45,6 @@ export default class Rejoin extends HaCommand<typeof Rejoin> {
       rejoin: true,
       signal: this.abort.signal,
     })
-    return this.finish(result, ExitCode.ok, () => `${labels[node]} is a proper standby of ${labels[prepared.to]}: no service IP, services stopped, storage detached (runtime and boot), host key as recorded.`)
+    return this.finish(result, ExitCode.ok, () => `${labels[node]} is a proper standby of ${labels[prepared.to]}: its own identity, no service IP, services stopped, storage detached (runtime and boot), host key as recorded.`)
   }
 }

@@ -25,6 +25,7 @@ import {type RestoreJournal, stateAdvice, stoppedMidway, writeJournal} from './r
 import {nextRunId, removeLeftovers, removeRunTemps, type RunContext, runContext, unfinishedRun} from './runs.js'
 import {pauseAt, signalsSeen} from './phase-hooks.js'
 import {undoRun} from './undo.js'
+import {keepOwnIdentity} from './keep-identity.js'
 
 /**
  * harestore (seed 001): make this host the controller the archive was taken on. The whole run
@@ -253,6 +254,8 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
       savedPasswdText,
     }
     pauseAt('staged')
+    // The takeover's undo goes away with the storage at failback: this node's own identity is kept on its own disk for ha rejoin.
+    if (options.takeover) await keepOwnIdentity(options, plan, runId, progress, warn)
     const journal = await prepareUndo(plan, facts, installOptions)
     progress(`undo journal written to ${undoDir}`)
     pauseAt('prepared')

@@ -6,6 +6,7 @@ import {bootConfigHolds, fstabHasStorage, holdsAddress, serviceState, storageAtt
 import {releaseIps} from './release-ips.js'
 import {releaseStorage} from './release-storage.js'
 import type {Step, StepContext} from './step.js'
+import {giveBackIdentity} from './give-back-identity.js'
 import {stopServices} from './stop-services.js'
 
 /**
@@ -70,4 +71,4 @@ export const rejoinProve: Step = {
   title: 'Prove it: no service IP (runtime, boot), services stopped, storage detached (runtime, boot), host key as recorded',
 }
 
-export const rejoinSteps: Step[] = [rejoinParity, stopServices, releaseIps, releaseStorage, rejoinProve]
+export const rejoinSteps: Step[] = [rejoinParity, stopServices, releaseIps, releaseStorage, giveBackIdentity, rejoinProve]

@@ -1,0 +1,42 @@
+import {readdir, readFile} from 'node:fs/promises'
+import {join} from 'node:path'
+
+import {loadSpecCoverage} from '../backup/collect.js'
+import type {Config, NodeName} from '../config/schema.js'
+import {HaError} from '../errors.js'
+import {underRoot} from '../fs/under-root.js'
+import {forgetKeptIdentity, giveBackIdentity, type GiveBackResult, keptHostKeys, keptIdentityPath, readKeptIdentity} from './standby-identity.js'
+
+/**
+ * The node's side of ha rejoin's give-back-identity step, run on the rejoining node itself (as
+ * `ha restore --takeover` runs on the node taking over): local files, ha's own safe writes.
+ */
+export async function keptIdentityHere(config: Config, node: NodeName, what: 'forget' | 'give-back'): Promise<GiveBackResult | {dir: string; forgotten: boolean}> {
+  const root = config.nodes[node].root
+  const kept = readKeptIdentity(root, await loadSpecCoverage(config))
+  if (!kept) {
+    if (what === 'forget') return {dir: underRoot(root, keptIdentityPath), forgotten: false}
+    throw new HaError(`no standby identity is kept on ${node} (${underRoot(root, keptIdentityPath)}): nothing to give back`, {
+      actions: [`give ${node} its own hostname, /etc/hosts, ssh host keys and network configuration by hand, then ha rejoin ${node}`],
+    })
+  }
+
+  if (kept.record.node !== node) {
+    throw new HaError(`the kept standby identity in ${kept.dir} says it is ${kept.record.node}'s, not ${node}'s: refused, nothing was changed`, {
+      actions: [`is this ${node}? check the config's nodes.${node}.ssh.host`],
+    })
+  }
+
+  if (what === 'give-back') return giveBackIdentity(root, kept, config.service_ips.map((ip) => ip.address))
+  // Forgotten only while what is in place still is what was kept (rejoin proved it just before).
+  const {parseHostKeys} = await import('../steps/final-backup.js')
+  const sshDir = underRoot(root, '/etc/ssh')
+  const pubs = (await readdir(sshDir)).filter((n) => /^ssh_host_.*_key\.pub$/.test(n))
+  const present = parseHostKeys((await Promise.all(pubs.map((n) => readFile(join(sshDir, n), 'utf8')))).join('\n'))
+  if (JSON.stringify(present) !== JSON.stringify(keptHostKeys(kept))) {
+    throw new HaError(`the ssh host keys on ${node} are not the kept ones any more: the kept identity ${kept.dir} stays`, {actions: [`ha rejoin ${node}`]})
+  }
+
+  await forgetKeptIdentity(kept)
+  return {dir: kept.dir, forgotten: true}
+}
