@@ -132,7 +132,7 @@ export async function keepStandbyIdentity(
   const record: KeptRecord = {files, format: 'ha-standby-identity/1', hostname: info.hostname, kept_at: new Date().toISOString(), node: info.node, run_id: info.runId}
   recordSchema.parse(record)
   const parent = dirname(dir)
-  await ensureRootDir(root, parent)
+  await ensureRootDir(root, posix.dirname(keptIdentityPath))
   const temp = join(parent, tempNameFor('standby-identity'))
   await rm(temp, {force: true, recursive: true})
   // mkdir fails on any existing name, a planted symlink included.
@@ -332,21 +332,29 @@ function assertRealParents(root: string, hostPath: string): void {
   }
 }
 
-/** /var/lib/ha (or any folder of ha's own there): made root-only when absent, refused when unsafe. */
-async function ensureRootDir(root: string, dir: string): Promise<void> {
-  let st = lstatOrUndefined(dir)
-  if (!st) {
-    assertRealParents(root, dir.slice(root === '/' ? 0 : root.length) || '/')
-    await mkdir(dir, {mode: 0o700}).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== 'EEXIST') throw error
-    })
-    st = lstatOrUndefined(dir)
-  }
+/**
+ * /var/lib/ha: made root-only when absent (missing parents made 0755, as a package would), refused
+ * when it, or any parent, is a symlink or not root's.
+ */
+async function ensureRootDir(root: string, hostDir: string): Promise<void> {
+  const chain: string[] = []
+  for (let d = hostDir; d !== '/'; d = posix.dirname(d)) chain.unshift(d)
+  for (const [i, d] of chain.entries()) {
+    const path = underRoot(root, d)
+    let st = lstatOrUndefined(path)
+    if (!st) {
+      await mkdir(path, {mode: i === chain.length - 1 ? 0o700 : 0o755}).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EEXIST') throw error
+      })
+      st = lstatOrUndefined(path)
+    }
 
-  if (!st || st.isSymbolicLink() || !st.isDirectory() || st.uid !== 0 || (st.mode & 0o022) !== 0) {
-    throw new KeptIdentityError(`${dir} is ${!st ? 'missing' : st.isSymbolicLink() ? 'a symlink' : !st.isDirectory() ? 'not a directory' : st.uid === 0 ? 'writable by others' : `owned by uid ${st.uid}`}: the takeover keeps this node's own identity there; nothing was changed`, {
-      actions: [`make ${dir} a directory owned by root, mode 0700, then run again`],
-    })
+    const problem = !st ? 'missing' : st.isSymbolicLink() ? 'a symlink' : !st.isDirectory() ? 'not a directory' : st.uid === 0 ? ((st.mode & 0o022) === 0 ? undefined : 'writable by others') : `owned by uid ${st.uid}`
+    if (problem) {
+      throw new KeptIdentityError(`${path} is ${problem}: the takeover keeps this node's own identity in ${underRoot(root, keptIdentityPath)}; nothing was changed`, {
+        actions: [`make ${path} a directory owned by root, not writable by others, then run again`],
+      })
+    }
   }
 }
 
