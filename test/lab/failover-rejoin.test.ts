@@ -74,7 +74,7 @@ describe('ha rejoin gives the standby its own identity back', {skip}, () => {
       {break: `chown 1000 ${kept}/record.json`, fix: `chown 0 ${kept}/record.json`, message: /record\.json is owned by uid 1000, not by root/},
       {break: `mv ${kept}/f0 /root/f0.real && ln -s /etc/shadow ${kept}/f0`, fix: `rm ${kept}/f0 && mv /root/f0.real ${kept}/f0`, message: /f0 \(of \/etc\/\S+\) is a symlink/},
       {
-        break: `cp -a ${kept}/record.json /root/record.real && sed -i 's#"/etc/hosts"#"/root/.ssh/authorized_keys"#' ${kept}/record.json`,
+        break: `cp -a ${kept}/record.json /root/record.real && sed -i 's#"/etc/hostname"#"/root/.ssh/authorized_keys"#' ${kept}/record.json`,
         fix: `mv /root/record.real ${kept}/record.json`,
         message: /lists "\/root\/\.ssh\/authorized_keys": not an identity file of this node's backup manifest/,
       },
