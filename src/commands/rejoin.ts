@@ -10,7 +10,7 @@ export default class Rejoin extends HaCommand<typeof Rejoin> {
 
   static description = `Makes a repaired node a proper standby of the active node (the epoch says which that is), and proves each point: the same product version, no service IP at runtime or in its boot configuration, the product's services stopped, the shared storage not attached and not in its fstab, its own standby identity back (hostname, /etc/hosts, ssh host keys, network configuration: the files its takeover kept in /var/lib/ha/standby-identity on its own disk, given back, the node rebooted into them, its host key recorded in known_hosts and no other accepted). A node that came back after a takeover with the service IP still in its network configuration is exactly what this repairs (ha check fails on it until then). Afterwards ha failover can fail back to it.`
 
-  static examples = ['<%= config.bin %> rejoin primary', '<%= config.bin %> rejoin secondary --json']
+  static examples = ['<%= config.bin %> rejoin primary', '<%= config.bin %> rejoin secondary --json', '<%= config.bin %> rejoin secondary --plan']
 
   static flags = {
     'kept-identity': Flags.string({
@@ -18,6 +18,7 @@ export default class Rejoin extends HaCommand<typeof Rejoin> {
       hidden: true,
       options: ['give-back', 'forget'],
     }),
+    plan: Flags.boolean({description: 'print the rejoin runbook (every step and the exact commands it runs) and change nothing; reaches no node'}),
   }
 
   static summary = 'Make a repaired node a proper standby, proving each point'
@@ -33,8 +34,15 @@ export default class Rejoin extends HaCommand<typeof Rejoin> {
       return this.finish(result, ExitCode.ok, () => ('changed' in result ? `gave back ${result.changed.length} identity files (${result.hostname})` : `forgot the kept identity ${result.dir}`))
     }
 
+    const {nodeLabels, renderPlan} = await import('../failover/plan.js')
+    if (flags.plan) {
+      const {planRejoin} = await import('../steps/rejoin.js')
+      const active = node === 'primary' ? 'secondary' : 'primary'
+      const plan = planRejoin(config, node, active, nodeLabels(config))
+      return this.finish({from: node, plan, to: active}, ExitCode.ok, () => `Rejoin ${nodeLabels(config)[node]} as the standby of ${nodeLabels(config)[active]}\n\n${renderPlan(plan)}`)
+    }
+
     const {prepareRejoin, runFailover} = await import('../failover/run.js')
-    const {nodeLabels} = await import('../failover/plan.js')
     const prepared = await prepareRejoin(config, node, this.abort.signal)
     const labels = nodeLabels(config)
     const result = await runFailover(prepared, {

@@ -5,7 +5,9 @@ import {readVersionProperty} from '../version-file.js'
 import {bootConfigHolds, fstabHasStorage, holdsAddress, serviceState, storageAttached} from './observe.js'
 import {releaseIps} from './release-ips.js'
 import {releaseStorage} from './release-storage.js'
-import type {Step, StepContext} from './step.js'
+import type {Config, NodeName} from '../config/schema.js'
+import type {PlannedStep} from '../failover/plan.js'
+import {describeAction, type Step, type StepContext} from './step.js'
 import {giveBackIdentity} from './give-back-identity.js'
 import {stopServices} from './stop-services.js'
 
@@ -69,6 +71,15 @@ export const rejoinProve: Step = {
     await ctx.remember({...proof, proven: true})
   },
   title: 'Prove it: no service IP (runtime, boot), services stopped, storage detached (runtime, boot), host key as recorded',
+}
+
+/** The rejoin runbook, from the very step objects that run (as planFailover prints the failover's). */
+export function planRejoin(config: Config, from: NodeName, to: NodeName, labels: Record<NodeName, string>): PlannedStep[] {
+  const ctx = {config, from, to}
+  return rejoinSteps.map((step) => {
+    const on = step.on(ctx)
+    return {actions: step.actions(ctx).map((a) => describeAction(a, labels)), id: step.id, on: on === 'here' ? 'here' : labels[on], title: step.title}
+  })
 }
 
 export const rejoinSteps: Step[] = [rejoinParity, stopServices, releaseIps, releaseStorage, giveBackIdentity, rejoinProve]

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {rmSync} from 'node:fs'
+import {readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {after, before, describe, it} from 'node:test'
 
 import {labDown, labUp} from '../../src/lab/lab.js'
@@ -11,7 +11,7 @@ import {failoverLab} from './failover-helpers.js'
 const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping'])
 const labDir = `/tmp/ha-lab-rejoin-${process.pid}`
 const journalDir = `${labDir}-journal`
-const {assertServes, haAdmin, ssh} = failoverLab(labDir, journalDir)
+const {assertServes, haAdmin, lab, ssh} = failoverLab(labDir, journalDir)
 const kept = '/var/lib/ha/standby-identity'
 
 function facts(node: 'primary' | 'secondary') {
@@ -96,8 +96,25 @@ describe('ha rejoin gives the standby its own identity back', {skip}, () => {
   })
 
   it('ha rejoin secondary: ctl-b again with its own host keys, known_hosts accepts them, ha check passes, and it can take over again', () => {
+    // known_hosts loses the secondary's own keys (as if they had never been recorded): rejoin records them again.
+    const own = before0.keys.split('\n').map((k) => k.split(' ')[1])
+    const knownBefore = readFileSync(lab.knownHosts, 'utf8')
+    writeFileSync(lab.knownHosts, knownBefore.split('\n').filter((l) => !own.some((b) => l.includes(b))).join('\n'))
+    const plan = haAdmin(['rejoin', 'secondary', '--plan', '--json'])
+    assert.equal(plan.status, 0, plan.stderr)
     const r = haAdmin(['rejoin', 'secondary', '--json'])
     assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`)
+    // The plan is what ran, in its order.
+    assert.deepEqual(r.events.filter((e) => e.event !== 'started').map((e) => e.step), plan.envelope!.result.plan.map((s: {id: string}) => s.id))
+    for (const a of r.envelope!.result.ran as Array<{action: string; step: string}>) {
+      assert.ok(plan.envelope!.result.plan.find((s: {id: string}) => s.id === a.step).actions.includes(a.action), `ran but not planned: ${a.action}`)
+    }
+
+    const known = readFileSync(lab.knownHosts, 'utf8')
+    for (const b of own) assert.match(known, new RegExp(`^198\\.18\\.0\\.3 \\S+ ${b.replaceAll('+', '\\+')}$`, 'm'), 'the secondary\'s own key recorded for its address')
+    const journal = readFileSync(r.envelope!.result.journal, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l))
+    const added = journal.find((j) => j.type === 'data' && j.step === 'give-back-identity' && j.data.known_hosts_added)
+    assert.equal(added.data.known_hosts_added.length, own.length, 'what changed in known_hosts is said')
     const done = r.events.filter((e) => e.event !== 'started').map((e) => `${e.step}:${e.event}`)
     assert.ok(done.includes('give-back-identity:done'), done.join(' '))
     assert.ok(r.envelope!.result.ran.some((a: {action: string; step: string}) => a.step === 'give-back-identity' && /--kept-identity give-back/.test(a.action)))
