@@ -14,8 +14,7 @@ export default class Rejoin extends HaCommand<typeof Rejoin> {
 
   static flags = {
     'kept-identity': Flags.string({
-      description: 'run on NODE itself by ha rejoin (over ssh): give the kept standby identity back, or forget it once proven',
-      hidden: true,
+      description: 'what ha rejoin runs on NODE itself over ssh (not for hand use): give back the identity its takeover kept in /var/lib/ha/standby-identity, or forget it once proven',
       options: ['give-back', 'forget'],
     }),
     plan: Flags.boolean({description: 'print the rejoin runbook (every step and the exact commands it runs) and change nothing; reaches no node'}),
