@@ -1,11 +1,8 @@
-import {readdir, readFile} from 'node:fs/promises'
-import {join} from 'node:path'
-
 import {loadSpecCoverage} from '../backup/collect.js'
 import type {Config, NodeName} from '../config/schema.js'
 import {HaError} from '../errors.js'
 import {underRoot} from '../fs/under-root.js'
-import {forgetKeptIdentity, giveBackIdentity, type GiveBackResult, keptHostKeys, keptIdentityPath, readKeptIdentity} from './standby-identity.js'
+import {forgetKeptIdentity, giveBackIdentity, type GiveBackResult, keptIdentityPath, notAsKept, readKeptIdentity} from './standby-identity.js'
 
 /**
  * The node's side of ha rejoin's give-back-identity step, run on the rejoining node itself (as
@@ -29,12 +26,9 @@ export async function keptIdentityHere(config: Config, node: NodeName, what: 'fo
 
   if (what === 'give-back') return giveBackIdentity(root, kept, config.service_ips.map((ip) => ip.address))
   // Forgotten only while what is in place still is what was kept (rejoin proved it just before).
-  const {parseHostKeys} = await import('../steps/final-backup.js')
-  const sshDir = underRoot(root, '/etc/ssh')
-  const pubs = (await readdir(sshDir)).filter((n) => /^ssh_host_.*_key\.pub$/.test(n))
-  const present = parseHostKeys((await Promise.all(pubs.map((n) => readFile(join(sshDir, n), 'utf8')))).join('\n'))
-  if (JSON.stringify(present) !== JSON.stringify(keptHostKeys(kept))) {
-    throw new HaError(`the ssh host keys on ${node} are not the kept ones any more: the kept identity ${kept.dir} stays`, {actions: [`ha rejoin ${node}`]})
+  const differ = notAsKept(root, kept)
+  if (differ.length > 0) {
+    throw new HaError(`on ${node}, ${differ.join(', ')} ${differ.length === 1 ? 'is' : 'are'} not as kept any more: the kept identity ${kept.dir} stays`, {actions: [`ha rejoin ${node}`]})
   }
 
   await forgetKeptIdentity(kept)

@@ -1,6 +1,6 @@
 import {createHash} from 'node:crypto'
 import {closeSync, constants, fstatSync, lstatSync, openSync, readSync, type Stats} from 'node:fs'
-import {chmod, mkdir, rename, rm, unlink} from 'node:fs/promises'
+import {chmod, mkdir, readdir, rename, rm, unlink} from 'node:fs/promises'
 import {dirname, join, normalize, posix} from 'node:path'
 import {z} from 'zod'
 
@@ -288,20 +288,42 @@ export async function giveBackIdentity(root: string, kept: KeptIdentity, service
   return {
     changed,
     dir: kept.dir,
-    host_keys: keptHostKeys(kept),
+    host_keys: await hostKeysOnDisk(root),
     hostname: hostnameFile ? hostnameFile.toString('utf8').trim() : kept.record.hostname,
     run_id: kept.record.run_id,
     service_ips_removed: [...removedIps],
   }
 }
 
-/** The kept public host keys, as final-backup's parseHostKeys reads them ("type base64", sorted). */
-export function keptHostKeys(kept: KeptIdentity): string[] {
-  return [...kept.bytes]
-    .filter(([path]) => /^\/etc\/ssh\/ssh_host_[^/]*_key\.pub$/.test(path))
-    .map(([, bytes]) => bytes.toString('utf8').trim().split(/\s+/).slice(0, 2).join(' '))
-    .filter((l) => /^(ssh|ecdsa)-\S+ [A-Za-z0-9+/=]+$/.test(l))
-    .sort()
+/** The public host keys in place ("type base64", sorted, as final-backup's parseHostKeys reads them). */
+export async function hostKeysOnDisk(root: string): Promise<string[]> {
+  const sshDir = underRoot(root, '/etc/ssh')
+  const names = (await readdir(sshDir).catch(() => [] as string[])).filter((n) => /^ssh_host_.*_key\.pub$/.test(n))
+  const lines: string[] = []
+  for (const n of names) {
+    const read = readNoFollow(join(sshDir, n), 64 * 1024)
+    if ('bytes' in read) lines.push(read.bytes.toString('utf8').trim().split(/\s+/).slice(0, 2).join(' '))
+  }
+
+  return lines.filter((l) => /^(ssh|ecdsa)-\S+ [A-Za-z0-9+/=]+$/.test(l)).sort()
+}
+
+/** Kept files no longer as kept on disk (the service IPs aside, which never go back): empty once the give-back holds. */
+export function notAsKept(root: string, kept: KeptIdentity): string[] {
+  const differ: string[] = []
+  for (const f of kept.record.files) {
+    if (f.path === interfacesPath) continue
+    const target = underRoot(root, f.path)
+    if (!f.present) {
+      if (lstatOrUndefined(target)) differ.push(f.path)
+      continue
+    }
+
+    const now = readNoFollow(target, maxFileBytes)
+    if ('problem' in now || !now.bytes.equals(kept.bytes.get(f.path)!) || now.stat.uid !== f.uid || now.stat.gid !== f.gid || (now.stat.mode & 0o7777) !== Number.parseInt(f.mode, 8)) differ.push(f.path)
+  }
+
+  return differ
 }
 
 /** Removes the kept identity once rejoin has proven it is in place again. */

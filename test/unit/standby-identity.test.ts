@@ -7,7 +7,7 @@ import {afterEach, beforeEach, describe, it} from 'node:test'
 import {parse} from 'yaml'
 
 import {specCoverage} from '../../src/backup/collect.js'
-import {forgetKeptIdentity, giveBackIdentity, keepStandbyIdentity, KeptIdentityError, readKeptIdentity} from '../../src/failover/standby-identity.js'
+import {forgetKeptIdentity, giveBackIdentity, keepStandbyIdentity, KeptIdentityError, notAsKept, readKeptIdentity} from '../../src/failover/standby-identity.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 
 // Real files, owners and modes under a temporary root (root needed to chown).
@@ -83,6 +83,10 @@ describe('the standby identity kept at takeover and given back at rejoin', {skip
     assert.equal(given.hostname, 'ctl-b')
     // Again: nothing left to change.
     assert.deepEqual((await giveBackIdentity(root, readKeptIdentity(root, coverage)!, ['198.18.0.100/24'])).changed, [])
+    assert.deepEqual(notAsKept(root, readKeptIdentity(root, coverage)!), [])
+    put(root, '/etc/hostname', 'ctl-a\n')
+    assert.deepEqual(notAsKept(root, readKeptIdentity(root, coverage)!), ['/etc/hostname'])
+    put(root, '/etc/hostname', 'ctl-b\n')
     await forgetKeptIdentity(readKeptIdentity(root, coverage)!)
     assert.equal(readKeptIdentity(root, coverage), undefined)
   })
