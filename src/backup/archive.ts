@@ -5,7 +5,7 @@ import {createGunzip} from 'node:zlib'
 import {Header, PackSync, Parser, Pax, type ReadEntry} from 'tar'
 
 import {ParallelGzipWriter} from './parallel-gzip.js'
-import {type BackupManifest, entryCountComment, filesPrefix, manifestBody as bodyOf, manifestFormat, manifestLimits, manifestMember} from './manifest.js'
+import {type BackupManifest, entryCountComment, filesPrefix, manifestBody as bodyOf, manifestAllowance, manifestFormat, manifestLimits, manifestMember} from './manifest.js'
 
 const gnuRecordSize = 10_240
 
@@ -84,8 +84,10 @@ export async function readManifestBytes(source: Readable): Promise<Buffer> {
             return
           }
 
-          if (entry.size > manifestLimits.ceilingBytes) {
-            reject(new Error(`${manifestMember} is ${entry.size} bytes (limit ${manifestLimits.ceilingBytes})`))
+          // The same rule as validateArchive's, from the tar header alone: never more is held in memory.
+          const allowance = manifestAllowance(entry.extended?.comment)
+          if ('problem' in allowance || entry.size > allowance.limit) {
+            reject(new Error('problem' in allowance ? allowance.problem : `${manifestMember} claims ${entry.size} bytes, more than the ${allowance.limit} allowed`))
             return
           }
 

@@ -4,6 +4,9 @@ import {HaCommand} from '../base-command.js'
 import {ConfigError, ExitCode} from '../errors.js'
 import {yesFlag} from '../flags.js'
 
+/** At a terminal, files listed per kind of change before "… and N more" (JSON and pipes get all). */
+const terminalListCap = 20
+
 export default class Restore extends HaCommand<typeof Restore> {
   static description = `harestore: puts the state saved by ha backup in place on this node and re-owns the data directory by user and group *name* (the secondary's uids differ from the primary's). Nothing changes until the whole run is known: the archive (newest verified, or --backup) is checked member by member while it is extracted into a fresh staging directory, every owner name is resolved on this host, and every saved name without a match here is listed. Files replaced are kept in <data_dir>/.ha/undo/<run>/ so --undo puts the host back. Saved passwd/group are never installed (they are the names the re-own maps by); identity files (hostname, hosts, ssh host keys, network) only with --takeover; /etc/hostid and /etc/machine-id never.`
 
@@ -111,6 +114,20 @@ export default class Restore extends HaCommand<typeof Restore> {
     }
 
     const result = await runRestore(options)
-    this.finish(result, ExitCode.ok, renderRestore)
+    const {nextRestoreCommand} = await import('../restore/next-command.js')
+    // The dry run ends with the real run, pinned to the backup it showed.
+    const next = result.dry_run
+      ? nextRestoreCommand({
+          backupId: result.backup.id,
+          bin: this.config.bin,
+          config: flags.config === undefined ? undefined : path,
+          ignoreVersion: flags['ignore-version'],
+          maps: flags.map,
+          node: flags.node,
+          takeover: flags.takeover,
+        })
+      : undefined
+    const cap = this.reporter.mode === 'human' ? terminalListCap : undefined
+    this.finish(result, ExitCode.ok, (r, c) => renderRestore(r, c, {cap, next}))
   }
 }
