@@ -104,10 +104,10 @@ export default class Restore extends HaCommand<typeof Restore> {
     if (asking && !(await unfinishedRun(await runContext(config, node)))) {
       // The dry run is the plan shown; the real run is pinned to its backup and does not repeat its warnings.
       const warned = new Set<string>()
-      const plan = await runRestore({...options, dryRun: true, onWarning: (m) => warned.add(m) && this.reporter.warn(m)})
+      const plan = await runRestore({...options, dryRun: true, identityPreview: true, onWarning: (m) => warned.add(m) && this.reporter.warn(m)})
       const {describeRestore} = await import('../restore/confirmation.js')
       const {confirmAction, confirmTyped} = await import('../prompt.js')
-      process.stderr.write(`${await describeRestore(plan, node, path)}\n`)
+      process.stderr.write(`${describeRestore(plan, node, path, terminalListCap)}\n`)
       const asked = {action: `${action} from backup ${plan.backup.id}`, yes: false}
       await (flags.takeover ? confirmTyped({...asked, expected: node.name}) : confirmAction(asked))
       Object.assign(options, {backup: plan.backup.id, onWarning: (m: string) => warned.has(m) || this.reporter.warn(m)})

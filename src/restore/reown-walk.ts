@@ -15,6 +15,7 @@ import {
 } from 'node:fs'
 
 import {describeSystemError, HaError, InterruptedError} from '../errors.js'
+import {stateDirName} from '../state-dir.js'
 import {JournalWriter, recordLine} from './reown-journal.js'
 import type {MappingRow, OwnerPlan} from './owner-plan.js'
 import type {IdCount, MappingCount, ReownSurvey, WalkOptions} from './reown-results.js'
@@ -87,6 +88,13 @@ export class Walker {
   readonly unknownUsers = new Counter()
   readonly unknownGroups = new Counter()
   private readonly hardlinks = new Set<number>()
+  /**
+   * Ids this plan maps to and not from: what a previous restore of the same accounts already made
+   * of the data. They stay as they are without being reported as ids with no saved name, so a
+   * repeated restore is quiet about the mappings it already applied.
+   */
+  private readonly mappedUsers: Set<number>
+  private readonly mappedGroups: Set<number>
   private ops: Op[] = []
   private batch = 0
   private deferred: Array<{batch: number; fd: number}> = []
@@ -113,6 +121,8 @@ export class Walker {
     },
   ) {
     this.mountSet = mountPointsUnder(root)
+    this.mappedUsers = targetsOnly(users)
+    this.mappedGroups = targetsOnly(groups)
     this.progressEvery = options.progressEvery ?? 10_000
     this.nextProgress = this.progressEvery
     this.nextApplyProgress = this.progressEvery
@@ -213,6 +223,9 @@ export class Walker {
     const signal = this.options.signal
     for (const name of names) {
       if (signal?.aborted) throw new InterruptedError()
+      // ha's own folder (lock, backups, undo journals, staging): root's, never the product's, and
+      // walking it again on each restore would count the journals of the restores before.
+      if (rel === '' && name === stateDirName) continue
       if (++this.entries >= this.nextProgress) this.progress()
       if (name.includes('\uFFFD')) {
         // readdir decoded a name that is not valid UTF-8; its string no longer names the file.
@@ -267,13 +280,13 @@ export class Walker {
     const gid0 = s.gid
     let uid1 = this.users.get(uid0)
     if (uid1 === undefined) {
-      this.unknownUsers.add(uid0)
+      if (!this.mappedUsers.has(uid0)) this.unknownUsers.add(uid0)
       uid1 = uid0
     }
 
     let gid1 = this.groups.get(gid0)
     if (gid1 === undefined) {
-      this.unknownGroups.add(gid0)
+      if (!this.mappedGroups.has(gid0)) this.unknownGroups.add(gid0)
       gid1 = gid0
     }
 
@@ -401,6 +414,12 @@ export class Walker {
       users: rows(this.changedUsers, this.users, plan?.users ?? []),
     }
   }
+}
+
+function targetsOnly(map: Map<number, number>): Set<number> {
+  const targets = new Set<number>()
+  for (const [from, to] of map) if (from !== to && !map.has(to)) targets.add(to)
+  return targets
 }
 
 /** Applies one journalled change; `counts` receives the races it had to skip. */
