@@ -63,7 +63,9 @@ function fingerprint(text: string | undefined): string | undefined {
   const [type, blob] = text.trim().split(/\s+/)
   if (!type || !blob || !/^[A-Za-z0-9+/]+=*$/.test(blob)) return `(not a public key line)`
   const digest = createHash('sha256').update(Buffer.from(blob, 'base64')).digest('base64').replace(/=+$/, '')
-  return `SHA256:${digest} ${printable(type.replace(/^ssh-/, '')).slice(0, 20)}`
+  const kind = type.startsWith('ecdsa-') ? 'ECDSA' : printable(type.replace(/^ssh-/, '').replace(/@.*$/, '')).toUpperCase().slice(0, 20)
+  // As ssh-keygen -l shows it: SHA256:<base64, unpadded> (TYPE).
+  return `SHA256:${digest} (${kind})`
 }
 
 /** At most readLimit bytes of a regular file (never through a symlink), or undefined. */
