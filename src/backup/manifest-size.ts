@@ -18,7 +18,7 @@ export function assertManifestFits(manifest: BackupManifest, shares: SpecShare[]
   let problem: string | undefined
   let by: 'bytes' | 'entries' = 'entries'
   if (entries > manifestLimits.entries) problem = `the backup would save ${entries} entries (limit ${manifestLimits.entries})`
-  else if (bytes > allowed) problem = `its manifest would be ${mib(bytes)} for ${entries} entries (limit ${mib(allowed)}: long paths, or more entries than one archive's manifest can list)`
+  else if (bytes > allowed) problem = `the backup's manifest would be ${mib(bytes)} for ${entries} entries (limit ${mib(allowed)}: long paths, or more entries than one archive's manifest can list)`
   else if (total > limits.totalBytes) {
     problem = `the saved files would total ${mib(total)} (limit ${mib(limits.totalBytes)})`
     by = 'bytes'

@@ -280,13 +280,13 @@ export class Walker {
     const gid0 = s.gid
     let uid1 = this.users.get(uid0)
     if (uid1 === undefined) {
-      if (!this.mappedUsers.has(uid0)) this.unknownUsers.add(uid0)
+      this.unknownUsers.add(uid0)
       uid1 = uid0
     }
 
     let gid1 = this.groups.get(gid0)
     if (gid1 === undefined) {
-      if (!this.mappedGroups.has(gid0)) this.unknownGroups.add(gid0)
+      this.unknownGroups.add(gid0)
       gid1 = gid0
     }
 
@@ -386,9 +386,9 @@ export class Walker {
         .map(([from, entries]) => ({entries, from_id: from, name: names.get(from) ?? String(from), to_id: map.get(from)!}))
     }
 
-    const unknown = (counter: Counter, unmatched?: Map<number, string>): IdCount[] =>
+    const unknown = (counter: Counter, mapped: Set<number>, unmatched?: Map<number, string>): IdCount[] =>
       [...counter.map]
-        .filter(([id]) => !unmatched?.has(id))
+        .filter(([id]) => !unmatched?.has(id) && !mapped.has(id))
         .sort((a, b) => a[0] - b[0])
         .map(([id, entries]) => ({entries, id}))
     const unmatchedRows = (counter: Counter, unmatched?: Map<number, string>): MappingCount[] =>
@@ -407,8 +407,8 @@ export class Walker {
         undecodable_names: this.undecodable,
         vanished: this.vanished,
       },
-      unknown_groups: unknown(this.unknownGroups, plan?.unmatched_ids.groups),
-      unknown_users: unknown(this.unknownUsers, plan?.unmatched_ids.users),
+      unknown_groups: unknown(this.unknownGroups, this.mappedGroups, plan?.unmatched_ids.groups),
+      unknown_users: unknown(this.unknownUsers, this.mappedUsers, plan?.unmatched_ids.users),
       unmatched_groups: unmatchedRows(this.unknownGroups, plan?.unmatched_ids.groups),
       unmatched_users: unmatchedRows(this.unknownUsers, plan?.unmatched_ids.users),
       users: rows(this.changedUsers, this.users, plan?.users ?? []),

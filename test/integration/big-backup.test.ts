@@ -74,7 +74,7 @@ describe('big data directories', {skip}, () => {
     withInclude(pair, ['/opt/long'])
         const r = ha(['backup', '--config', pair.config, '--node', 'primary'])
     assert.equal(r.status, 1, r.stderr)
-    assert.match(r.stderr, /its manifest would be [\d.]+ MiB for \d+ entries \(limit [\d.]+ MiB/)
+    assert.match(r.stderr, /the backup's manifest would be [\d.]+ MiB for \d+ entries \(limit [\d.]+ MiB/)
     assert.match(r.stderr, /the archive was not written, nothing was pruned/)
     assert.match(r.stderr, /backup\.include \/opt\/long: 15\d\d entries/)
     assert.match(r.stderr, /exclude what need not travel under \/opt\/long \(backup\.exclude/)
