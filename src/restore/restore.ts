@@ -19,6 +19,7 @@ import {type IdentityChange, identityChange} from './identity-preview.js'
 import {type InstallPlan, planInstall, type SkippedEntry} from './plan.js'
 import type {ManualMaps, ReownSurvey} from './reown.js'
 import {parseStrict, readAccounts} from './account-files.js'
+import {swapAppliedBefore} from './repeat-guard.js'
 import {selectAndStage} from './select.js'
 import {preferredStagingHostPath, stagingParentFor} from './staging-place.js'
 import {changingPairs} from './resume.js'
@@ -191,6 +192,9 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
     const engine = await import('./reown.js')
     const ownerPlan = engine.planOwnerMaps({manual, savedGroup, savedPasswd, targetGroup, targetPasswd})
     engine.assertPlanComplete(ownerPlan)
+    const swapped = await swapAppliedBefore(ctx, ownerPlan)
+    if (swapped && !options.dryRun) throw swapped
+    if (swapped) warn(`${swapped.message.replace(/; nothing was changed$/, '')}: a real run would refuse`)
 
     const base = {
       backup: {

@@ -60,4 +60,35 @@ describe('a repeated restore', {skip}, () => {
     assert.doesNotMatch(human.stdout + human.stderr, /left as is|has no saved name|19\d\d/, 'no word about 1901, 1902, 1903')
     assert.match(human.stdout, /re-own of .*: 0 of \d+ entries changed/)
   })
+
+  test('when the two hosts number the same names the other way round, a second run of the same re-own is refused instead of swapping the data back', (t) => {
+    const pair = makePair(t)
+    // The secondary has xvm and oracle (groups xvm and dba) on the primary's ids, crossed.
+    writeFileSync(join(pair.secondary, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/:/bin/sh\nxvm:x:902:902::/:/bin/sh\noracle:x:901:901::/:/bin/sh\njet:x:1903:902::/:/bin/sh\n')
+    writeFileSync(join(pair.secondary, 'etc/group'), 'root:x:0:\ndaemon:x:1:\nxvm:x:902:jet\ndba:x:901:oracle\n')
+    assert.equal(ha(['backup', '--config', pair.config, '--node', 'primary']).status, 0)
+    moveStorage(pair)
+    const db = join(dataDirOf(pair.secondary), 'db/data.db')
+    assert.equal(lstatSync(db).uid, 902, "oracle's on the primary")
+
+    const first = pair.restore('--json')
+    assert.equal(first.status, 0, first.stderr)
+    assert.equal(lstatSync(db).uid, 901, "oracle's here")
+
+    const dry = ha(['restore', '--dry-run', '--config', pair.config, '--node', 'secondary'])
+    assert.equal(dry.status, 0, dry.stderr)
+    assert.match(dry.stderr, /already re-owned .* with this same mapping, in which ids trade places \(uid 901 → 902, 902 → 901; gid 901 → 902, 902 → 901\)/)
+
+    const second = pair.restore()
+    assert.equal(second.status, 1, second.stderr)
+    assert.match(second.stderr, /applying it again would swap them back; nothing was changed/)
+    assert.match(second.stderr, /ha restore --undo, then ha restore/)
+    assert.equal(lstatSync(db).uid, 901, 'still oracle\'s')
+
+    // Undone, the same restore runs again and maps the data once.
+    assert.equal(pair.restore('--undo').status, 0)
+    assert.equal(lstatSync(db).uid, 902)
+    assert.equal(pair.restore().status, 0)
+    assert.equal(lstatSync(db).uid, 901)
+  })
 })
