@@ -2,10 +2,10 @@ import {constants} from 'node:fs'
 import {open} from 'node:fs/promises'
 import {type Readable, Transform, type TransformCallback} from 'node:stream'
 import {createGunzip} from 'node:zlib'
-import {Header, PackSync, Parser, type ReadEntry} from 'tar'
+import {Header, PackSync, Parser, Pax, type ReadEntry} from 'tar'
 
 import {ParallelGzipWriter} from './parallel-gzip.js'
-import {type BackupManifest, filesPrefix, manifestByteLimit, manifestFormat, manifestMember} from './manifest.js'
+import {type BackupManifest, entryCountComment, filesPrefix, manifestBody as bodyOf, manifestAllowance, manifestFormat, manifestLimits, manifestMember} from './manifest.js'
 
 const gnuRecordSize = 10_240
 
@@ -20,7 +20,9 @@ export async function writeArchive(path: string, root: string, manifest: BackupM
   const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
   try {
     const out = new ParallelGzipWriter(handle)
-    const manifestBody = Buffer.from(`${JSON.stringify(manifest, null, 1)}\n`)
+    const manifestBody = bodyOf(manifest)
+    // The entry count, for readers to size their limit by before reading the body (manifest.ts).
+    out.write(new Pax({comment: entryCountComment(manifest.entries.length), mtime: new Date(manifest.created_at), path: manifestMember}).encode())
     const header = new Header({
       gid: 0,
       mode: 0o600,
@@ -66,10 +68,10 @@ export async function readManifest(source: Readable): Promise<BackupManifest> {
   return parseManifest((await readManifestBytes(source)).toString('utf8'))
 }
 
-/** Reads the first member (manifest.json) only, refusing one larger than the manifest limit. */
+/** Reads the first member (manifest.json) only, refusing one larger than any manifest may be. */
 export async function readManifestBytes(source: Readable): Promise<Buffer> {
   const gunzip = createGunzip()
-  const counter = new ByteLimit(manifestByteLimit + 64 * 1024, 'the manifest')
+  const counter = new ByteLimit(manifestLimits.ceilingBytes + 64 * 1024, 'the manifest')
   try {
     return await new Promise<Buffer>((resolve, reject) => {
       let first = true
@@ -82,8 +84,10 @@ export async function readManifestBytes(source: Readable): Promise<Buffer> {
             return
           }
 
-          if (entry.size > manifestByteLimit) {
-            reject(new Error(`${manifestMember} is ${entry.size} bytes (limit ${manifestByteLimit})`))
+          // The same rule as validateArchive's, from the tar header alone: never more is held in memory.
+          const allowance = manifestAllowance(entry.extended?.comment)
+          if ('problem' in allowance || entry.size > allowance.limit) {
+            reject(new Error('problem' in allowance ? allowance.problem : `${manifestMember} claims ${entry.size} bytes, more than the ${allowance.limit} allowed`))
             return
           }
 

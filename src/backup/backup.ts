@@ -16,6 +16,7 @@ import {haVersion} from '../version.js'
 import {writeArchive} from './archive.js'
 import {backupExcludes, collect, loadManifestSpec, specCoverage} from './collect.js'
 import {type BackupManifest, manifestFormat, type MissingEntry} from './manifest.js'
+import {assertManifestFits} from './manifest-size.js'
 import {selectForPruning} from './retention.js'
 import {archiveSuffix, backupId, currentVerification, listBackups, recordVerification, removeBackup, removeLeftovers, tempPrefix} from './store.js'
 import {validateArchive} from './validate-archive.js'
@@ -113,6 +114,8 @@ export async function runBackup({config, ifAttached, node, onProgress = () => {}
       seq,
     }
 
+    // Every reader's limits, applied before writing: an archive restore would refuse is never made.
+    assertManifestFits(manifest, collected.bySpec, config)
     onProgress(`writing ${collected.entries.length} entries to ${id}${archiveSuffix}`)
     const tempName = `${tempPrefix}${id}${archiveSuffix}`
     temp = backups.at(tempName)

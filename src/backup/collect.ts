@@ -12,7 +12,7 @@ import {type BackupEntryConfig, backupEntrySchema, type Config, neverBackedUp} f
 import {ConfigError, describeSystemError, HaError} from '../errors.js'
 import {underRoot} from '../fs/under-root.js'
 import {backupsHostPath} from '../state-dir.js'
-import {type EntryRole, formatMode, type ManifestEntry, memberFor, type MissingEntry} from './manifest.js'
+import {type EntryRole, formatMode, type ManifestEntry, manifestLimits, memberFor, type MissingEntry} from './manifest.js'
 
 /** What to save: the manifest file's entries, then the config's own `backup.include`. */
 export interface Collected {
@@ -20,6 +20,14 @@ export interface Collected {
   missing: MissingEntry[]
   /** Things seen and deliberately not saved (sockets, FIFOs, identity files matched by a glob). */
   skipped: string[]
+  /** Per spec entry (its path or any_of patterns joined by " | "): what it saved, for naming the one too big. */
+  bySpec: SpecShare[]
+}
+
+export interface SpecShare {
+  bytes: number
+  entries: number
+  spec: string
 }
 
 const manifestFileSchema = z.object({entries: z.array(backupEntrySchema).min(1)}).strict()
@@ -112,7 +120,7 @@ interface Owners {
 export async function collect(root: string, specs: BackupEntryConfig[], exclude: string[], signal?: AbortSignal): Promise<Collected> {
   const isExcluded = exclude.length > 0 ? picomatch(exclude, {dot: true}) : () => false
   const owners = await readOwners(root)
-  const found = new Map<string, {role: EntryRole; stats: Stats}>()
+  const found = new Map<string, Found>()
   const missing: MissingEntry[] = []
   const skipped: string[] = []
 
@@ -133,13 +141,27 @@ export async function collect(root: string, specs: BackupEntryConfig[], exclude:
     }
 
     for (const path of paths) {
-      await addTree(root, path, {required: spec.required && patterns.includes(path), role: spec.role}, {found, isExcluded, skipped, signal})
+      await addTree(root, path, {label, required: spec.required && patterns.includes(path), role: spec.role}, {found, isExcluded, skipped, signal})
     }
   }
 
   const ordered = [...found.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
   const entries = ordered.map(([path, {role, stats}]) => describe(root, path, role, stats, owners))
-  return {entries, missing, skipped}
+  const shares = new Map<string, SpecShare>()
+  for (const {label, stats} of found.values()) {
+    const share = shares.get(label) ?? {bytes: 0, entries: 0, spec: label}
+    share.entries++
+    if (stats.isFile()) share.bytes += stats.size
+    shares.set(label, share)
+  }
+
+  return {bySpec: [...shares.values()], entries, missing, skipped}
+}
+
+interface Found {
+  label: string
+  role: EntryRole
+  stats: Stats
 }
 
 async function expand(root: string, pattern: string): Promise<string[]> {
@@ -166,8 +188,8 @@ async function expand(root: string, pattern: string): Promise<string[]> {
 async function addTree(
   root: string,
   path: string,
-  spec: {required: boolean; role: EntryRole},
-  state: {found: Map<string, {role: EntryRole; stats: Stats}>; isExcluded: (p: string) => boolean; signal?: AbortSignal; skipped: string[]},
+  spec: {label: string; required: boolean; role: EntryRole},
+  state: {found: Map<string, Found>; isExcluded: (p: string) => boolean; signal?: AbortSignal; skipped: string[]},
 ): Promise<void> {
   state.signal?.throwIfAborted()
   if (neverBackedUp.includes(path)) {
@@ -197,7 +219,9 @@ async function addTree(
     return
   }
 
-  state.found.set(path, {role: spec.role, stats})
+  // Stopped here rather than after walking millions more: no archive could hold them.
+  if (state.found.size >= manifestLimits.entries) throw tooManyEntries(spec.label, state.found)
+  state.found.set(path, {label: spec.label, role: spec.role, stats})
   if (!stats.isDirectory()) return
   let names: string[]
   try {
@@ -206,7 +230,7 @@ async function addTree(
     throw unreadable(root, path, error)
   }
 
-  for (const name of names.sort()) await addTree(root, `${path}/${name}`, {required: false, role: spec.role}, state)
+  for (const name of names.sort()) await addTree(root, `${path}/${name}`, {label: spec.label, required: false, role: spec.role}, state)
 }
 
 function describe(root: string, path: string, role: EntryRole, stats: Stats, owners: Owners): ManifestEntry {
@@ -233,6 +257,14 @@ function describe(root: string, path: string, role: EntryRole, stats: Stats, own
   } catch (error) {
     throw unreadable(root, path, error)
   }
+}
+
+function tooManyEntries(label: string, found: Map<string, Found>): HaError {
+  const here = [...found.values()].filter((f) => f.label === label).length
+  return new HaError(`the backup would save more than ${manifestLimits.entries} entries (the most one archive holds); ${label} alone had ${here} when ha stopped counting; nothing was written`, {
+    actions: [`exclude what need not travel with the storage under ${label} (backup.exclude in the config), or keep such data inside the data directory, which travels with the shared storage without being archived`],
+    details: {limit: manifestLimits.entries, spec: label},
+  })
 }
 
 function unreadable(root: string, path: string, error: unknown): HaError {

@@ -9,8 +9,52 @@
 export const manifestFormat = 'ha-backup/1'
 export const manifestMember = 'manifest.json'
 export const filesPrefix = 'files/'
-/** manifest.json itself; a real one is a few hundred bytes per entry. */
-export const manifestByteLimit = 32 * 1024 * 1024
+/**
+ * How big manifest.json may be. It grows with what is saved (a real entry is about 350 bytes), so
+ * its limit does too: the writer records the entry count in the member's pax header (a `comment`,
+ * which GNU tar ignores), and a reader allows `manifestBytesAllowed(count)` before it reads a byte
+ * of the body, then checks the parsed list has exactly that many entries. Whatever an archive
+ * claims, the ceiling bounds what a reader holds in memory: the data directory is untrusted
+ * ground. `ha backup` applies the same rule to its own manifest before the archive is written.
+ */
+export const manifestLimits = {
+  /** Allowed for the manifest's own fields, whatever the entry count. */
+  baseBytes: 1024 * 1024,
+  /** Entries per archive. */
+  entries: 1_000_000,
+  /** Allowed per entry: paths of about 300 bytes on average, three times the usual. */
+  perEntryBytes: 1024,
+  /** Never more, whatever an archive claims: below V8's longest string, a few hundred MiB of heap once parsed. */
+  ceilingBytes: 256 * 1024 * 1024,
+  /** Archives from before the count was recorded were written, and verified, under this fixed limit. */
+  legacyBytes: 32 * 1024 * 1024,
+} as const
+
+export function manifestBytesAllowed(entries: number): number {
+  return Math.min(manifestLimits.ceilingBytes, manifestLimits.baseBytes + entries * manifestLimits.perEntryBytes)
+}
+
+/** The pax comment on manifest.json that records the entry count, and how it is read back. */
+export const entryCountComment = (entries: number) => `${manifestFormat} entries=${entries}`
+const countPattern = /^ha-backup\/1 entries=(\d{1,9})$/
+
+/**
+ * What a reader allows for manifest.json from its tar header alone: undefined count means an
+ * archive from before the count was recorded (the legacy limit), a malformed comment is refused.
+ */
+export function manifestAllowance(comment: string | undefined): {entries?: number; limit: number} | {problem: string} {
+  if (comment === undefined) return {limit: manifestLimits.legacyBytes}
+  const match = countPattern.exec(comment)
+  if (!match) return {problem: `${manifestMember}'s pax comment ${JSON.stringify(comment.slice(0, 80))} is not "${manifestFormat} entries=N"`}
+  const entries = Number(match[1])
+  if (entries > manifestLimits.entries) return {problem: `${manifestMember} claims ${entries} entries (limit ${manifestLimits.entries})`}
+  return {entries, limit: manifestBytesAllowed(entries)}
+}
+
+/** manifest.json's bytes as ha backup writes them (one key per line: readable by hand). */
+export function manifestBody(manifest: BackupManifest): Buffer {
+  return Buffer.from(`${JSON.stringify(manifest, null, 1)}\n`)
+}
 
 export type EntryRole = 'accounts' | 'identity' | 'state'
 export type EntryType = 'directory' | 'file' | 'symlink'

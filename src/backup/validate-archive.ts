@@ -8,7 +8,7 @@ import {Parser, type ReadEntry} from 'tar'
 import {describeSystemError} from '../errors.js'
 import {archiveByteBudget, ByteLimit} from './archive.js'
 import type {SpecCoverage} from './collect.js'
-import {type BackupManifest, type EntryType, filesPrefix, manifestByteLimit, type ManifestEntry, manifestMember} from './manifest.js'
+import {type BackupManifest, type EntryType, filesPrefix, manifestAllowance, type ManifestEntry, manifestMember} from './manifest.js'
 import {checkManifest, hostPathProblem, limits, memberKey} from './validate-manifest.js'
 
 /**
@@ -115,9 +115,10 @@ export async function validateArchive(source: Buffer | string, options: Validate
   let bytes = 0
   let stopped = false
   let outsideSpec: string[] = []
+  let declaredEntries: number | undefined
   const fileHash = createHash('sha256')
 
-  const counter = new ByteLimit(manifestByteLimit + 64 * 1024, 'the manifest')
+  const counter = new ByteLimit(limits.manifestBytes + 64 * 1024, 'the manifest')
   const gunzip = createGunzip({chunkSize: 256 * 1024})
   // strict: a bad header checksum, a truncated member or an invalid entry is an error, not a skip.
   const parser = new Parser({onReadEntry: (entry) => onEntry(entry), strict: true})
@@ -129,7 +130,15 @@ export async function validateArchive(source: Buffer | string, options: Validate
     const kind = entryKind(entry.type)
     if (position === 0) {
       if (name !== manifestMember || kind !== 'file') return `first member is ${describeType(entry.type)} "${raw}", not the file ${manifestMember}: not an ha backup archive`
-      if (entry.size > limits.manifestBytes) return `${manifestMember} is ${entry.size} bytes (limit ${limits.manifestBytes})`
+      // Judged on the tar header alone, before a byte of the body is held in memory.
+      const allowance = manifestAllowance(entry.extended?.comment)
+      if ('problem' in allowance) return allowance.problem
+      if (entry.size > allowance.limit) {
+        const what = allowance.entries === undefined ? 'an archive without an entry count' : `${allowance.entries} entries`
+        return `${manifestMember} claims ${entry.size} bytes, more than the ${allowance.limit} allowed for ${what}: refusing to read it`
+      }
+
+      declaredEntries = allowance.entries
       return undefined
     }
 
@@ -163,7 +172,7 @@ export async function validateArchive(source: Buffer | string, options: Validate
       entry.on('data', (chunk: Buffer) => chunks.push(chunk))
       entry.on('end', () => {
         manifestBytes = Buffer.concat(chunks)
-        const checked = checkManifest(manifestBytes, options.covers)
+        const checked = checkManifest(manifestBytes, options.covers, declaredEntries)
         outsideSpec = checked.outsideSpec ?? []
         if (!checked.manifest) {
           problems.push(...checked.problems)

@@ -1,7 +1,7 @@
 import {posix} from 'node:path'
 
 import type {SpecCoverage} from './collect.js'
-import {type BackupManifest, type EntryRole, type EntryType, manifestByteLimit, manifestFormat, type ManifestEntry, memberFor} from './manifest.js'
+import {type BackupManifest, type EntryRole, type EntryType, manifestBytesAllowed, manifestFormat, type ManifestEntry, manifestLimits, memberFor} from './manifest.js'
 
 /**
  * The manifest half of validateArchive (src/backup/validate-archive.ts), the one judgement of a
@@ -11,9 +11,10 @@ import {type BackupManifest, type EntryRole, type EntryType, manifestByteLimit, 
  * paths past PATH_MAX or naming a path outside the saved tree.
  */
 export const limits = {
-  manifestBytes: manifestByteLimit,
-  /** Entries per archive: the state kept outside the data directory is hundreds of files, not millions. */
-  entries: 200_000,
+  /** Whatever the archive claims (manifest.ts: the limit scales with the entry count up to this). */
+  manifestBytes: manifestLimits.ceilingBytes,
+  /** Entries per archive: a controller's state outside its data directory is rarely more than a few hundred thousand. */
+  entries: manifestLimits.entries,
   /** Sum of all saved file sizes; anything beyond is a decompression bomb, not controller state. */
   totalBytes: 4 * 1024 * 1024 * 1024,
   /** Components of a saved host path ("/etc/ssh/x" is 3). */
@@ -76,7 +77,7 @@ export function memberKey(name: string): string {
  * Parses and checks manifest.json. Every problem is collected (not just the first), each naming
  * the entry, so one run tells the operator everything that is wrong with the archive.
  */
-export function checkManifest(bytes: Buffer, covers?: SpecCoverage): {manifest?: BackupManifest; outsideSpec?: string[]; problems: string[]} {
+export function checkManifest(bytes: Buffer, covers?: SpecCoverage, declaredEntries?: number): {manifest?: BackupManifest; outsideSpec?: string[]; problems: string[]} {
   if (bytes.length > limits.manifestBytes) return {problems: [`manifest.json is ${bytes.length} bytes (limit ${limits.manifestBytes})`]}
   let text: string
   try {
@@ -113,6 +114,17 @@ export function checkManifest(bytes: Buffer, covers?: SpecCoverage): {manifest?:
 
   if (m.entries.length > limits.entries) {
     problems.push(`manifest.json lists ${m.entries.length} entries (limit ${limits.entries})`)
+    return {problems}
+  }
+
+  if (declaredEntries !== undefined && m.entries.length !== declaredEntries) {
+    problems.push(`manifest.json lists ${m.entries.length} entries, its tar header says ${declaredEntries}`)
+    return {problems}
+  }
+
+  // The writer's rule (ha backup refuses a manifest past it), so an archive it wrote always passes.
+  if (bytes.length > manifestBytesAllowed(m.entries.length)) {
+    problems.push(`manifest.json is ${bytes.length} bytes for ${m.entries.length} entries (limit ${manifestBytesAllowed(m.entries.length)})`)
     return {problems}
   }
 

@@ -4,6 +4,9 @@ import {HaCommand} from '../base-command.js'
 import {ConfigError, ExitCode} from '../errors.js'
 import {yesFlag} from '../flags.js'
 
+/** At a terminal, files listed per kind of change before "… and N more" (JSON and pipes get all). */
+const terminalListCap = 20
+
 export default class Restore extends HaCommand<typeof Restore> {
   static description = `harestore: puts the state saved by ha backup in place on this node and re-owns the data directory by user and group *name* (the secondary's uids differ from the primary's). Nothing changes until the whole run is known: the archive (newest verified, or --backup) is checked member by member while it is extracted into a fresh staging directory, every owner name is resolved on this host, and every saved name without a match here is listed. Files replaced are kept in <data_dir>/.ha/undo/<run>/ so --undo puts the host back. Saved passwd/group are never installed (they are the names the re-own maps by); identity files (hostname, hosts, ssh host keys, network) only with --takeover; /etc/hostid and /etc/machine-id never.`
 
@@ -101,16 +104,30 @@ export default class Restore extends HaCommand<typeof Restore> {
     if (asking && !(await unfinishedRun(await runContext(config, node)))) {
       // The dry run is the plan shown; the real run is pinned to its backup and does not repeat its warnings.
       const warned = new Set<string>()
-      const plan = await runRestore({...options, dryRun: true, onWarning: (m) => warned.add(m) && this.reporter.warn(m)})
+      const plan = await runRestore({...options, dryRun: true, identityPreview: true, onWarning: (m) => warned.add(m) && this.reporter.warn(m)})
       const {describeRestore} = await import('../restore/confirmation.js')
       const {confirmAction, confirmTyped} = await import('../prompt.js')
-      process.stderr.write(`${await describeRestore(plan, node, path)}\n`)
+      process.stderr.write(`${describeRestore(plan, node, path, terminalListCap)}\n`)
       const asked = {action: `${action} from backup ${plan.backup.id}`, yes: false}
       await (flags.takeover ? confirmTyped({...asked, expected: node.name}) : confirmAction(asked))
       Object.assign(options, {backup: plan.backup.id, onWarning: (m: string) => warned.has(m) || this.reporter.warn(m)})
     }
 
     const result = await runRestore(options)
-    this.finish(result, ExitCode.ok, renderRestore)
+    const {nextRestoreCommand} = await import('../restore/next-command.js')
+    // The dry run ends with the real run, pinned to the backup it showed.
+    const next = result.dry_run
+      ? nextRestoreCommand({
+          backupId: result.backup.id,
+          bin: this.config.bin,
+          config: flags.config === undefined ? undefined : path,
+          ignoreVersion: flags['ignore-version'],
+          maps: flags.map,
+          node: flags.node,
+          takeover: flags.takeover,
+        })
+      : undefined
+    const cap = this.reporter.mode === 'human' ? terminalListCap : undefined
+    this.finish(result, ExitCode.ok, (r, c) => renderRestore(r, c, {cap, next}))
   }
 }

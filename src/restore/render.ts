@@ -1,22 +1,28 @@
 import type {ChalkInstance} from 'chalk'
 
 import {formatDuration} from '../config/duration.js'
-import type {RestoreResult} from './restore.js'
+import type {RestoreFile, RestoreResult} from './restore.js'
 import type {ResumeRestoreResult} from './resume.js'
 import type {UndoRestoreResult} from './undo.js'
 
+export interface RenderRestoreOptions {
+  /** On a terminal: at most this many lines per kind of change (JSON and plain output list all). */
+  cap?: number
+  /** The command that carries on from here (a dry run's real run, pinned to its backup). */
+  next?: string
+}
+
 /** Human renderings of the restore results (the JSON output is the result objects themselves). */
-export function renderRestore(r: RestoreResult, c: ChalkInstance): string {
+export function renderRestore(r: RestoreResult, c: ChalkInstance, options: RenderRestoreOptions = {}): string {
   const head = r.dry_run ? c.cyan('dry run, nothing changed:') : c.green('restored')
   const lines = [
     `${head} backup ${r.backup.id} from ${r.backup.source_hostname} (${r.backup.source_node}) onto ${r.node}${r.takeover ? ' as a takeover' : ''}`,
     `  files: ${r.counts.create} to create, ${r.counts.replace} to replace, ${r.counts.unchanged} already in place, ${r.counts.skipped} not installed`,
   ]
-  for (const f of r.files.filter((f) => f.action !== 'unchanged')) {
-    lines.push(`    ${f.action.padEnd(8)} ${f.path}  ${f.user ?? f.uid}:${f.group ?? f.gid} ${f.mode}`)
-  }
-
-  for (const s of r.skipped) lines.push(`    ${c.dim('skip')}     ${s.path}  (${s.reason})`)
+  const all = r.dry_run ? 'ha restore --dry-run --json lists all' : '--json lists all'
+  lines.push(...fileLines(r.files, '    ', {all, cap: options.cap}))
+  const skips = r.skipped.map((s) => `    ${c.dim('skip')}     ${s.path}  (${s.reason})`)
+  lines.push(...capped(skips, options.cap, '    ', all))
   const mappings = [...r.reown.users.map((m) => ({...m, kind: 'user'})), ...r.reown.groups.map((m) => ({...m, kind: 'group'}))]
   lines.push(`  re-own of ${r.data_dir}: ${r.reown.changes} of ${r.reown.entries} entries ${r.dry_run ? 'would change' : 'changed'}`)
   for (const m of mappings.filter((m) => m.entries > 0)) {
@@ -29,7 +35,30 @@ export function renderRestore(r: RestoreResult, c: ChalkInstance): string {
 
   if (r.undo_dir) lines.push(`  undo: ha restore --undo   (journal in ${r.undo_dir})`)
   lines.push(`  took ${formatDuration(Math.max(1, Math.round(r.duration_ms / 1000)))}`)
+  if (options.next) lines.push(`next: ${options.next}`)
   return lines.join('\n')
+}
+
+const actionOrder: Array<RestoreFile['action']> = ['create', 'replace', 'update']
+
+/**
+ * One line per file that changes, grouped by what happens to it; with a cap, the first `cap` of
+ * each group and a count of the rest (200,000 lines help nobody at a terminal).
+ */
+export function fileLines(files: RestoreFile[], indent: string, options: {all: string; cap?: number; filter?: (f: RestoreFile) => boolean}): string[] {
+  const lines: string[] = []
+  for (const action of actionOrder) {
+    const group = files.filter((f) => f.action === action && (options.filter?.(f) ?? true))
+    lines.push(...capped(group.map((f) => `${indent}${f.action.padEnd(8)} ${f.path}  ${f.user ?? f.uid}:${f.group ?? f.gid} ${f.mode}`), options.cap, indent, options.all, action === 'update' ? 'to update' : `to ${action}`))
+  }
+
+  return lines
+}
+
+export function capped(lines: string[], cap: number | undefined, indent: string, all: string, what = ''): string[] {
+  if (cap === undefined || lines.length <= cap) return lines
+  const more = (lines.length - cap).toLocaleString('en-US')
+  return [...lines.slice(0, cap), `${indent}… and ${more} more${what ? ` ${what}` : ''} (${all})`]
 }
 
 export function renderUndo(r: UndoRestoreResult, c: ChalkInstance): string {

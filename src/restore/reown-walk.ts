@@ -15,6 +15,7 @@ import {
 } from 'node:fs'
 
 import {describeSystemError, HaError, InterruptedError} from '../errors.js'
+import {stateDirName} from '../state-dir.js'
 import {JournalWriter, recordLine} from './reown-journal.js'
 import type {MappingRow, OwnerPlan} from './owner-plan.js'
 import type {IdCount, MappingCount, ReownSurvey, WalkOptions} from './reown-results.js'
@@ -87,6 +88,13 @@ export class Walker {
   readonly unknownUsers = new Counter()
   readonly unknownGroups = new Counter()
   private readonly hardlinks = new Set<number>()
+  /**
+   * Ids this plan maps to and not from: what a previous restore of the same accounts already made
+   * of the data. They stay as they are without being reported as ids with no saved name, so a
+   * repeated restore is quiet about the mappings it already applied.
+   */
+  private readonly mappedUsers: Set<number>
+  private readonly mappedGroups: Set<number>
   private ops: Op[] = []
   private batch = 0
   private deferred: Array<{batch: number; fd: number}> = []
@@ -113,6 +121,8 @@ export class Walker {
     },
   ) {
     this.mountSet = mountPointsUnder(root)
+    this.mappedUsers = targetsOnly(users)
+    this.mappedGroups = targetsOnly(groups)
     this.progressEvery = options.progressEvery ?? 10_000
     this.nextProgress = this.progressEvery
     this.nextApplyProgress = this.progressEvery
@@ -213,6 +223,9 @@ export class Walker {
     const signal = this.options.signal
     for (const name of names) {
       if (signal?.aborted) throw new InterruptedError()
+      // ha's own folder (lock, backups, undo journals, staging): root's, never the product's, and
+      // walking it again on each restore would count the journals of the restores before.
+      if (rel === '' && name === stateDirName) continue
       if (++this.entries >= this.nextProgress) this.progress()
       if (name.includes('\uFFFD')) {
         // readdir decoded a name that is not valid UTF-8; its string no longer names the file.
@@ -373,9 +386,9 @@ export class Walker {
         .map(([from, entries]) => ({entries, from_id: from, name: names.get(from) ?? String(from), to_id: map.get(from)!}))
     }
 
-    const unknown = (counter: Counter, unmatched?: Map<number, string>): IdCount[] =>
+    const unknown = (counter: Counter, mapped: Set<number>, unmatched?: Map<number, string>): IdCount[] =>
       [...counter.map]
-        .filter(([id]) => !unmatched?.has(id))
+        .filter(([id]) => !unmatched?.has(id) && !mapped.has(id))
         .sort((a, b) => a[0] - b[0])
         .map(([id, entries]) => ({entries, id}))
     const unmatchedRows = (counter: Counter, unmatched?: Map<number, string>): MappingCount[] =>
@@ -394,13 +407,19 @@ export class Walker {
         undecodable_names: this.undecodable,
         vanished: this.vanished,
       },
-      unknown_groups: unknown(this.unknownGroups, plan?.unmatched_ids.groups),
-      unknown_users: unknown(this.unknownUsers, plan?.unmatched_ids.users),
+      unknown_groups: unknown(this.unknownGroups, this.mappedGroups, plan?.unmatched_ids.groups),
+      unknown_users: unknown(this.unknownUsers, this.mappedUsers, plan?.unmatched_ids.users),
       unmatched_groups: unmatchedRows(this.unknownGroups, plan?.unmatched_ids.groups),
       unmatched_users: unmatchedRows(this.unknownUsers, plan?.unmatched_ids.users),
       users: rows(this.changedUsers, this.users, plan?.users ?? []),
     }
   }
+}
+
+function targetsOnly(map: Map<number, number>): Set<number> {
+  const targets = new Set<number>()
+  for (const [from, to] of map) if (from !== to && !map.has(to)) targets.add(to)
+  return targets
 }
 
 /** Applies one journalled change; `counts` receives the races it had to skip. */

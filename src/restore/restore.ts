@@ -15,9 +15,11 @@ import {backupsDirOn, dataDirOn, openBackupsDir, openStateDir, openStateSubdir, 
 import {type StagedArchive, stagedPath} from './extract.js'
 import {installPlan, prepareUndo} from './install.js'
 import type {ParsedMaps} from './map-flag.js'
+import {type IdentityChange, identityChange} from './identity-preview.js'
 import {type InstallPlan, planInstall, type SkippedEntry} from './plan.js'
 import type {ManualMaps, ReownSurvey} from './reown.js'
 import {parseStrict, readAccounts} from './account-files.js'
+import {swapAppliedBefore} from './repeat-guard.js'
 import {selectAndStage} from './select.js'
 import {preferredStagingHostPath, stagingParentFor} from './staging-place.js'
 import {changingPairs} from './resume.js'
@@ -38,6 +40,8 @@ export interface RestoreOptions {
   backup?: string
   config: Config
   dryRun: boolean
+  /** The confirmation's dry run: also read what --takeover changes in each identity file (never in --json). */
+  identityPreview?: boolean
   ignoreVersion: boolean
   maps: ParsedMaps
   node: LocalNode
@@ -66,6 +70,8 @@ export interface RestoreResult {
   dry_run: boolean
   duration_ms: number
   files: RestoreFile[]
+  /** Only on the confirmation's dry run of a --takeover. */
+  identity_changes?: IdentityChange[]
   node: string
   /** Newer archives that were not used, and why. */
   passed_over: Array<{id: string; reason: string}>
@@ -187,6 +193,9 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
     const engine = await import('./reown.js')
     const ownerPlan = engine.planOwnerMaps({manual, savedGroup, savedPasswd, targetGroup, targetPasswd})
     engine.assertPlanComplete(ownerPlan)
+    const swapped = await swapAppliedBefore(ctx, ownerPlan)
+    if (swapped && !options.dryRun) throw swapped
+    if (swapped) warn(`${swapped.message.replace(/; nothing was changed$/, '')}: a real run would refuse`)
 
     const base = {
       backup: {
@@ -229,7 +238,10 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
     if (options.dryRun) {
       progress(`counting what the re-own of ${dataDir} would change`)
       const survey = await engine.surveyReown(dataDir, ownerPlan, {signal: options.signal})
-      return {...base, duration_ms: Date.now() - started, reown: {...survey, journal_path: null}, run_id: null, undo_dir: null}
+      const identity = options.identityPreview && options.takeover
+        ? {identity_changes: plan.entries.filter((e) => e.role === 'identity' && e.action !== 'unchanged' && e.type === 'file').map((e) => identityChange(e.path, e.target, e.source))}
+        : {}
+      return {...base, ...identity, duration_ms: Date.now() - started, reown: {...survey, journal_path: null}, run_id: null, undo_dir: null}
     }
 
     openStateSubdir(state!, 'undo', {create: true})!.close()

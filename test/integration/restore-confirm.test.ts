@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict'
-import {existsSync, readFileSync} from 'node:fs'
+import {execFileSync} from 'node:child_process'
+import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {describe, test} from 'node:test'
 
+import {controllerConfig} from '../../scripts/controller-root.mjs'
 import {ha, haSpawn, repoRoot} from '../helpers/cli.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 import {changedPaths, dataDirOf, makePair, moveStorage, type Pair, secondarySnapshot} from '../helpers/restore-fixture.js'
@@ -152,5 +154,81 @@ describe('ha restore confirmation', {skip}, () => {
     assert.equal(yes.status, 0, yes.stderr)
     assert.ok(changedPaths(before, secondarySnapshot(pair)).includes('var/opt/sun/xvm'), 'the data directory was re-owned')
     assert.ok(dataDirOf(pair.secondary))
+  })
+
+  test('a dry run at a terminal lists at most 20 files per kind of change and ends with the exact command, pinned to its backup, which restores that backup', async (t) => {
+    const pair = makePair(t)
+    for (let i = 0; i < 45; i++) {
+      mkdirSync(join(pair.primary, 'opt/many'), {recursive: true})
+      writeFileSync(join(pair.primary, 'opt/many', `f${String(i).padStart(2, '0')}`), `${i}\n`)
+    }
+
+    writeFileSync(pair.config, controllerConfig({include: ['/opt/many'], primaryRoot: pair.primary, secondaryRoot: pair.secondary}))
+    const b = ha(['backup', '--json', '--config', pair.config, '--node', 'primary'])
+    assert.equal(b.status, 0, b.stderr)
+    const id = b.json!.result.id
+    moveStorage(pair)
+
+    const term = haInTerminal(t, restoreArgs(pair, '--dry-run'))
+    assert.equal(await term.exitCode(), 0, term.screen())
+    const screen = term.screen()
+    const creates = screen.split('\n').filter((l) => /^ +create +\//.test(l))
+    assert.equal(creates.length, 20, screen)
+    // 45 files and /opt/many itself: 46 to create, 20 shown.
+    assert.match(screen, /^ +… and 26 more to create \(ha restore --dry-run --json lists all\)$/m)
+    const next = new RegExp(`^next: ha restore --backup ${id} --node secondary --config ${pair.config}$`, 'm')
+    assert.match(screen, next)
+
+    // Piped or --json, nothing is left out.
+    const plain = ha(restoreArgs(pair, '--dry-run'))
+    assert.equal(plain.stdout.split('\n').filter((l) => /^ +create +\//.test(l)).length, 46)
+    assert.doesNotMatch(plain.stdout, /more to create/)
+    assert.match(plain.stdout, next)
+    assert.equal(ha(restoreArgs(pair, '--dry-run', '--json')).json!.result.files.filter((f: {action: string}) => f.action === 'create').length, 46)
+
+    // A newer archive appears before the admin runs the printed command: it still restores the one shown.
+    const newer = ha(['backup', '--json', '--config', pair.config, '--node', 'secondary'])
+    // Partial (exit 3): the secondary has no /opt/many to save; the archive is written all the same.
+    assert.equal(newer.status, 3, newer.stderr)
+    assert.notEqual(newer.json!.result.id, id)
+    const command = screen.match(next)![0].slice('next: ha '.length).split(' ')
+    const run = haInTerminal(t, command)
+    await run.waitFor(/Restore onto secondary from backup \S+\? \(y\/N\)/)
+    assert.match(run.screen(), new RegExp(`Restore onto secondary from backup ${id}\\?`))
+    run.type('y')
+    assert.equal(await run.exitCode(), 0, run.screen())
+    assert.match(run.screen(), new RegExp(`^restored backup ${id} from ctl-a \\(primary\\) onto secondary`, 'm'))
+    assert.equal(readFileSync(join(pair.secondary, 'opt/many/f44'), 'utf8'), '44\n')
+  })
+
+  test('--backup with an id that is not there is refused, naming the folder, before anything is read', (t) => {
+    const pair = afterFailover(t)
+    const r = ha(restoreArgs(pair, '--dry-run', '--backup', '20991231T000000Z-9999'))
+    assert.equal(r.status, 1)
+    assert.match(r.stderr, /no backup "20991231T000000Z-9999" in .*\.ha\/backups/)
+    assert.match(r.stderr, /ha backup list shows the archives there/)
+  })
+
+  test('--takeover shows each identity file old → new: /etc/hosts lines, host key fingerprints as ssh-keygen prints them, network address lines, all within 80 columns', async (t) => {
+    const pair = makePair(t)
+    const interfaces = join(pair.primary, 'etc/network/interfaces')
+    writeFileSync(interfaces, readFileSync(interfaces, 'utf8').replace('198.18.0.2/24', '198.18.0.3/24'))
+    assert.equal(ha(['backup', '--config', pair.config, '--node', 'primary']).status, 0)
+    moveStorage(pair)
+    // The real ssh-keygen's fingerprint, escaped for a RegExp (base64 holds + and /).
+    const fingerprint = (root: string) => execFileSync('ssh-keygen', ['-l', '-f', join(root, 'etc/ssh/ssh_host_ed25519_key.pub')], {encoding: 'utf8'}).split(' ')[1].replaceAll(/[+/]/g, (c) => `\\${c}`)
+
+    const term = haInTerminal(t, restoreArgs(pair, '--takeover'))
+    const screen = await term.waitFor(/type the node's name \(secondary\):/)
+    const start = screen.indexOf('identity of ctl-a taken over')
+    const block = screen.slice(start, screen.indexOf('re-own of', start))
+    assert.match(block, /replace +\/etc\/hostname +"ctl-b" → "ctl-a"/, screen)
+    assert.match(block, /replace +\/etc\/hosts\n +- 198\.18\.0\.2 ctl-b\n +\+ 198\.18\.0\.2 ctl-a/)
+    assert.match(block, new RegExp(`replace +/etc/ssh/ssh_host_ed25519_key\\.pub\\n +- ${fingerprint(pair.secondary)} \\(ED25519\\)\\n +\\+ ${fingerprint(pair.primary)} \\(ED25519\\)`))
+    assert.match(block, /replace +\/etc\/network\/interfaces\n +- address 198\.18\.0\.2\/24\n +\+ address 198\.18\.0\.3\/24/)
+    for (const line of block.split('\n')) assert.ok(line.length <= 80, `wider than 80 columns: ${line}`)
+    assert.match(screen, /user xvm: 901 → 1901 \(\d+ entr(y|ies)\)/)
+    term.keys('C-c')
+    assert.equal(await term.exitCode(), 130)
   })
 })
