@@ -10,13 +10,19 @@ import {type BackupManifest, filesPrefix, manifestByteLimit, manifestFormat, man
 const gnuRecordSize = 10_240
 
 /**
+ * How far writeArchive is: bytes of the saved files' content handed to the compressor, of their
+ * total from the manifest (what a person thinks of as the backup's size; tar's headers are not).
+ */
+export type ArchiveProgress = (done: number, total: number) => void
+
+/**
  * Writes the archive to a new file (exclusive create, mode 0600): manifest.json as the first
  * member, then every entry's current content read from under `root`, padded to a whole GNU tar
  * record. The file is fsync'd before it is closed, so a disk-full or I/O error — including one
  * only fsync reports — rejects here. The caller verifies the file and renames it, which is what
  * catches a file that changed between hashing and archiving.
  */
-export async function writeArchive(path: string, root: string, manifest: BackupManifest, signal?: AbortSignal): Promise<void> {
+export async function writeArchive(path: string, root: string, manifest: BackupManifest, signal?: AbortSignal, onProgress?: ArchiveProgress): Promise<void> {
   const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
   try {
     const out = new ParallelGzipWriter(handle)
@@ -39,11 +45,22 @@ export async function writeArchive(path: string, root: string, manifest: BackupM
     const pack = new PackSync({cwd: root, follow: false, noDirRecurse: true, portable: false, prefix: filesPrefix.slice(0, -1), strict: true})
     let packError: Error | undefined
     pack.on('error', (error: unknown) => (packError ??= error as Error))
-    pack.on('data', (chunk: Buffer) => out.write(chunk))
+    // The packer reads a big file in one synchronous call: progress is told per chunk, within it.
+    const total = manifest.entries.reduce((sum, e) => sum + e.size, 0)
+    let done = 0
+    let current = {read: 0, size: 0}
+    pack.on('data', (chunk: Buffer) => {
+      out.write(chunk)
+      current.read += chunk.length
+      onProgress?.(done + Math.min(current.read, current.size), total)
+    })
     for (const entry of manifest.entries) {
       signal?.throwIfAborted()
+      current = {read: 0, size: entry.size}
       pack.add(entry.path.replace(/^\/+/, ''))
       if (packError) throw packError
+      done += entry.size
+      onProgress?.(done, total)
       await out.room()
     }
 
