@@ -82,6 +82,15 @@ export class Reporter {
   }
 
   /**
+   * What the user must see whatever the output mode (the answer to a Ctrl-C): stderr only, so
+   * --json's stdout stays one envelope.
+   */
+  notice(message: string): void {
+    this.line?.clear()
+    this.stderr.write(`${message}\n`)
+  }
+
+  /**
    * A progress event of a long procedure (ha failover's steps): under --json one JSON object per
    * line on stdout, before the final envelope; otherwise `human` on stderr like info.
    */
