@@ -1,5 +1,6 @@
 import type {Config} from '../config/schema.js'
 import {InterruptedError} from '../errors.js'
+import {pauseAt, signalsSeen} from '../restore/phase-hooks.js'
 import type {OwnDir} from '../fs/own-dir.js'
 import {takeLock} from '../lock.js'
 import type {LocalNode} from '../nodes.js'
@@ -31,6 +32,9 @@ export interface VerifyOptions {
   signal?: AbortSignal
 }
 
+// A verify stopped half-way says nothing about the archive: no record of it.
+const stopped = () => new InterruptedError('interrupted: verify stopped; no verification was recorded for an archive it had not read to the end')
+
 export interface VerifyBackupsResult {
   archives: VerifyReport[]
   dir: string
@@ -55,10 +59,13 @@ export async function verifyBackups(config: Config, node: LocalNode, wanted?: st
     const chosen = wanted ? [findBackup(listing.backups, wanted, dir)] : listing.backups
     const archives: VerifyReport[] = []
     for (const [index, backup] of chosen.entries()) {
+      // The Ctrl-C test stops here at each archive, then lets a pending Ctrl-C reach its handler.
+      pauseAt('verifying')
+      await signalsSeen()
+      if (signal?.aborted) throw stopped()
       const told = onProgress && ((p: {read: number; size: number}) => onProgress({count: chosen.length, id: backup.id, index, read: p.read, size: p.size}))
       const result = await validateArchive(backup.file, {covers, onProgress: told, signal})
-      // A verify stopped half-way says nothing about the archive: no record of it.
-      if (signal?.aborted) throw new InterruptedError('interrupted: verify stopped; no verification was recorded for an archive it had not read to the end')
+      if (signal?.aborted) throw stopped()
       await recordVerification(backups!, backup.id, result)
       archives.push({bytes: result.bytes, id: backup.id, members: result.members, ok: result.ok, problems: result.problems})
     }

@@ -87,7 +87,9 @@ export class Reporter {
    */
   notice(message: string): void {
     this.line?.clear()
-    this.stderr.write(`${message}\n`)
+    // A terminal has just echoed "^C" where the cursor was: the message starts over it.
+    const tty = Boolean((this.stderr as {isTTY?: boolean}).isTTY)
+    this.stderr.write(`${tty ? '\r' : ''}${message}\n`)
   }
 
   /**
