@@ -26,7 +26,11 @@ export type ArchiveProgress = (done: number, total: number) => void
 export async function writeArchive(path: string, root: string, manifest: BackupManifest, signal?: AbortSignal, onProgress?: ArchiveProgress): Promise<void> {
   const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
   try {
-    const out = new ParallelGzipWriter(handle)
+    // Done is what reached the file: content handed to the compressor less what is still in it.
+    const total = manifest.entries.reduce((sum, e) => sum + e.size, 0)
+    let handed = 0
+    const tell = () => onProgress?.(Math.max(0, handed - (out.bytesIn - out.bytesDone)), total)
+    const out = new ParallelGzipWriter(handle, {onWritten: tell})
     const manifestBody = Buffer.from(`${JSON.stringify(manifest, null, 1)}\n`)
     const header = new Header({
       gid: 0,
@@ -46,14 +50,13 @@ export async function writeArchive(path: string, root: string, manifest: BackupM
     const pack = new PackSync({cwd: root, follow: false, noDirRecurse: true, portable: false, prefix: filesPrefix.slice(0, -1), strict: true})
     let packError: Error | undefined
     pack.on('error', (error: unknown) => (packError ??= error as Error))
-    // The packer reads a big file in one synchronous call: progress is told per chunk, within it.
-    const total = manifest.entries.reduce((sum, e) => sum + e.size, 0)
+    // The packer reads a big file in one synchronous call: what it hands over is counted per chunk.
     let done = 0
     let current = {read: 0, size: 0}
     pack.on('data', (chunk: Buffer) => {
       out.write(chunk)
       current.read += chunk.length
-      onProgress?.(done + Math.min(current.read, current.size), total)
+      handed = done + Math.min(current.read, current.size)
     })
     for (const entry of manifest.entries) {
       signal?.throwIfAborted()
@@ -61,7 +64,8 @@ export async function writeArchive(path: string, root: string, manifest: BackupM
       pack.add(entry.path.replace(/^\/+/, ''))
       if (packError) throw packError
       done += entry.size
-      onProgress?.(done, total)
+      handed = done
+      tell()
       // Lets the progress test look at the screen half-way, however fast this machine writes.
       if (done >= total / 2 && done - entry.size < total / 2) pauseAt('writing-half')
       await out.room()
