@@ -2,13 +2,20 @@ import {constants} from 'node:fs'
 import {open} from 'node:fs/promises'
 import {type Readable, Transform, type TransformCallback} from 'node:stream'
 import {createGunzip} from 'node:zlib'
-import {Header, PackSync, Parser, type ReadEntry} from 'tar'
+import {resolve} from 'node:path'
+import {Header, PackSync, Parser, type ReadEntry, WriteEntry} from 'tar'
 
 import {pauseAt} from '../restore/phase-hooks.js'
 import {ParallelGzipWriter} from './parallel-gzip.js'
 import {type BackupManifest, filesPrefix, manifestByteLimit, manifestFormat, manifestMember} from './manifest.js'
 
 const gnuRecordSize = 10_240
+
+/**
+ * Files above this are streamed with pauses: the synchronous packer reads a whole file in one
+ * call, so every byte of a 1 GiB file sat in the compressor's queue at once (2.3 GB resident).
+ */
+const streamedFileBytes = 8 * 1024 * 1024
 
 /**
  * How far writeArchive is: bytes of the saved files' content handed to the compressor, of their
@@ -47,21 +54,39 @@ export async function writeArchive(path: string, root: string, manifest: BackupM
     out.write(Buffer.alloc((512 - (manifestBody.length % 512)) % 512))
     // node-tar's synchronous packer reads each file without a thread-pool round trip per call;
     // it is fed one entry at a time so that memory stays at the compressor's few chunks.
-    const pack = new PackSync({cwd: root, follow: false, linkCache: new NoHardLinks(), noDirRecurse: true, portable: false, prefix: filesPrefix.slice(0, -1), strict: true})
+    const entryOptions = {cwd: root, linkCache: new NoHardLinks(), portable: false, prefix: filesPrefix.slice(0, -1), strict: true}
+    const pack = new PackSync({...entryOptions, follow: false, noDirRecurse: true})
     let packError: Error | undefined
     pack.on('error', (error: unknown) => (packError ??= error as Error))
-    // The packer reads a big file in one synchronous call: what it hands over is counted per chunk.
+    // What is handed to the compressor is counted per chunk, within a file too.
     let done = 0
     let current = {read: 0, size: 0}
-    pack.on('data', (chunk: Buffer) => {
+    const take = (chunk: Buffer) => {
       out.write(chunk)
       current.read += chunk.length
       handed = done + Math.min(current.read, current.size)
-    })
+    }
+
+    pack.on('data', take)
+    // The same entry the packer would make (its header code), read in parts with room in between.
+    const stream = (name: string) =>
+      new Promise<void>((resolveEntry, reject) => {
+        const source = new WriteEntry(name, {...entryOptions, absolute: resolve(root, name)})
+        source.on('error', reject)
+        source.on('end', () => resolveEntry())
+        source.on('data', (chunk: Buffer) => {
+          take(chunk)
+          if (!out.full()) return
+          source.pause()
+          out.room().then(() => (signal?.aborted ? reject(signal.reason) : source.resume()), reject)
+        })
+      })
     for (const entry of manifest.entries) {
       signal?.throwIfAborted()
       current = {read: 0, size: entry.size}
-      pack.add(entry.path.replace(/^\/+/, ''))
+      const name = entry.path.replace(/^\/+/, '')
+      if (entry.type === 'file' && entry.size > streamedFileBytes) await stream(name)
+      else pack.add(name)
       if (packError) throw packError
       done += entry.size
       handed = done

@@ -42,6 +42,11 @@ export class ParallelGzipWriter {
     if (this.bufferedSize >= this.chunkSize) this.submit()
   }
 
+  /** Whether a writer should wait for room() before handing over more. */
+  full(): boolean {
+    return this.queue.length >= this.maxInFlight
+  }
+
   /** Waits while too many chunks are in flight, so memory stays at a few chunks. */
   async room(): Promise<void> {
     while (this.queue.length >= this.maxInFlight) await this.queue.shift()
