@@ -27,6 +27,12 @@ export abstract class HaCommand<T extends typeof Command> extends Command {
   }
 
   protected abort = new AbortController()
+  /**
+   * A command that only reads (ha backup verify) sets this: the first Ctrl-C prints it and is
+   * otherwise ignored, so a stray key press does not throw away minutes of reading; the next
+   * one stops the command. SIGTERM always stops at once.
+   */
+  protected firstInterruptNotice?: string
   protected reporter = new Reporter()
   private onSignal?: (signal: NodeJS.Signals) => void
 
@@ -45,7 +51,14 @@ export abstract class HaCommand<T extends typeof Command> extends Command {
     await super.init()
     this.reporter = new Reporter(outputOptionsFrom(this.argv))
     let signals = 0
-    this.onSignal = () => {
+    let noticed = false
+    this.onSignal = (signal) => {
+      if (signal === 'SIGINT' && this.firstInterruptNotice && !noticed) {
+        noticed = true
+        this.reporter.notice(this.firstInterruptNotice)
+        return
+      }
+
       signals++
       if (signals > 1) process.exit(ExitCode.interrupted)
       this.abort.abort()

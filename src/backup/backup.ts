@@ -13,7 +13,7 @@ import type {LocalNode} from '../nodes.js'
 import {backupsDirOn, dataDirOn, openBackupsDir} from '../state-dir.js'
 import {localAttachment} from '../storage/attachment.js'
 import {haVersion} from '../version.js'
-import {writeArchive} from './archive.js'
+import {type ArchiveProgress, writeArchive} from './archive.js'
 import {backupExcludes, collect, loadManifestSpec, specCoverage} from './collect.js'
 import {type BackupManifest, manifestFormat, type MissingEntry} from './manifest.js'
 import {assertManifestFits} from './manifest-size.js'
@@ -30,6 +30,8 @@ export interface BackupOptions {
   node: LocalNode
   /** Progress lines for a person; the procedure itself never prints. */
   onProgress?: (message: string) => void
+  /** How far writing and re-reading the archive are, in bytes of a known total (a terminal's progress line). */
+  onBytes?: (stage: 'verifying' | 'writing', done: number, total: number) => void
   signal?: AbortSignal
 }
 
@@ -63,7 +65,7 @@ export interface NotAttachedResult {
   status: 'not_attached'
 }
 
-export async function runBackup({config, ifAttached, node, onProgress = () => {}, signal}: BackupOptions): Promise<BackupResult | NotAttachedResult> {
+export async function runBackup({config, ifAttached, node, onBytes, onProgress = () => {}, signal}: BackupOptions): Promise<BackupResult | NotAttachedResult> {
   const started = Date.now()
   const root = node.config.root
   const dataDir = dataDirOn(node.config, config)
@@ -119,13 +121,13 @@ export async function runBackup({config, ifAttached, node, onProgress = () => {}
     onProgress(`writing ${collected.entries.length} entries to ${id}${archiveSuffix}`)
     const tempName = `${tempPrefix}${id}${archiveSuffix}`
     temp = backups.at(tempName)
-    await writeDurably(temp, join(dir, tempName), root, manifest, signal)
+    await writeDurably(temp, join(dir, tempName), root, manifest, signal, onBytes && ((done, total) => onBytes('writing', done, total)))
     debug('written and fsync\'d at %d ms', Date.now() - started)
     if (signal?.aborted) throw new InterruptedError()
     onProgress('verifying the new archive')
     // The same judgement restore will make (including this node's spec), so an archive restore
     // would refuse never gets a final name.
-    const verified = await validateArchive(temp, {covers: specCoverage(specs, backupExcludes(config)), signal})
+    const verified = await validateArchive(temp, {covers: specCoverage(specs, backupExcludes(config)), onProgress: onBytes && ((p) => onBytes('verifying', p.read, p.size)), signal})
     debug('verified at %d ms', Date.now() - started)
     if (signal?.aborted) throw new InterruptedError()
     if (verified.problems.length > 0) {
@@ -210,9 +212,9 @@ async function storageNotAttached(config: Config, dataDir: string): Promise<stri
 }
 
 /** A disk-full or I/O error (write or fsync) fails the run with the file and the errno named. */
-async function writeDurably(temp: string, shownAs: string, root: string, manifest: BackupManifest, signal?: AbortSignal): Promise<void> {
+async function writeDurably(temp: string, shownAs: string, root: string, manifest: BackupManifest, signal?: AbortSignal, onProgress?: ArchiveProgress): Promise<void> {
   try {
-    await writeArchive(temp, root, manifest, signal)
+    await writeArchive(temp, root, manifest, signal, onProgress)
   } catch (error) {
     if (signal?.aborted) throw new InterruptedError()
     if (error instanceof HaError) throw error

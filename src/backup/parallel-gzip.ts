@@ -13,19 +13,23 @@ const gzipAsync = promisify(gzip)
  */
 export class ParallelGzipWriter {
   bytesIn = 0
+  /** Input bytes whose compressed form is written to the file: what progress counts as done. */
+  bytesDone = 0
   bytesOut = 0
   private buffered: Buffer[] = []
   private bufferedSize = 0
   private readonly chunkSize: number
   private readonly level: number
   private readonly maxInFlight: number
+  private readonly onWritten?: () => void
   private readonly queue: Promise<void>[] = []
   private tail: Promise<void> = Promise.resolve()
 
   constructor(
     private readonly handle: FileHandle,
-    options: {chunkSize?: number; level?: number; parallel?: number} = {},
+    options: {chunkSize?: number; level?: number; onWritten?: () => void; parallel?: number} = {},
   ) {
+    this.onWritten = options.onWritten
     this.chunkSize = options.chunkSize ?? 1024 * 1024
     this.level = options.level ?? 6
     this.maxInFlight = 4 * (options.parallel ?? availableParallelism())
@@ -36,6 +40,11 @@ export class ParallelGzipWriter {
     this.buffered.push(data)
     this.bufferedSize += data.length
     if (this.bufferedSize >= this.chunkSize) this.submit()
+  }
+
+  /** Whether a writer should wait for room() before handing over more. */
+  full(): boolean {
+    return this.queue.length >= this.maxInFlight
   }
 
   /** Waits while too many chunks are in flight, so memory stays at a few chunks. */
@@ -52,6 +61,7 @@ export class ParallelGzipWriter {
 
   private submit(): void {
     const input = Buffer.concat(this.buffered, this.bufferedSize)
+    const inputSize = input.length
     this.buffered = []
     this.bufferedSize = 0
     const compressed = gzipAsync(input, {level: this.level})
@@ -66,6 +76,8 @@ export class ParallelGzipWriter {
       }
 
       this.bytesOut += output.length
+      this.bytesDone += inputSize
+      this.onWritten?.()
     })
     const link = this.tail
     link.catch(() => {})

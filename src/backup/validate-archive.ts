@@ -77,9 +77,21 @@ export interface ArchiveVerdict {
   outsideSpec: string[]
 }
 
+/** How far a scan is: the archive's own bytes read of its size, members read of the manifest's. */
+export interface ScanProgress {
+  read: number
+  size: number
+  /** Members read, manifest.json included. */
+  members: number
+  /** Members the archive should hold (manifest.json included), once its manifest was read. */
+  expected?: number
+}
+
 export interface ValidateOptions {
   /** This node's manifest spec: entries it would not have saved are refused (verify, list, check, restore). */
   covers?: SpecCoverage
+  /** Told as the archive is read (about every MiB) and as each member starts. */
+  onProgress?: (progress: ScanProgress) => void
   signal?: AbortSignal
   sink?: ArchiveSink
 }
@@ -94,15 +106,22 @@ export interface ValidateOptions {
 export async function validateArchive(source: Buffer | string, options: ValidateOptions = {}): Promise<ArchiveVerdict> {
   const problems: string[] = []
   let input: Readable
+  let size: number
   if (typeof source === 'string') {
     try {
-      input = (await openArchiveFile(source)).createReadStream({highWaterMark: 1024 * 1024})
+      const handle = await openArchiveFile(source)
+      size = options.onProgress ? (await handle.stat()).size : 0
+      input = handle.createReadStream({highWaterMark: 1024 * 1024})
     } catch (error) {
       return {bytes: 0, fileSha256: '', members: 0, ok: false, outsideSpec: [], problems: [`${source} ${(error as Error).message}`]}
     }
   } else {
+    size = source.length
     input = Readable.from([source], {objectMode: false})
   }
+
+  let read = 0
+  const told = () => options.onProgress?.({expected: manifest ? manifest.entries.length + 1 : undefined, members: index, read, size})
 
   const {signal, sink} = options
   let manifest: BackupManifest | undefined
@@ -164,6 +183,7 @@ export async function validateArchive(source: Buffer | string, options: Validate
   // decompression limit. Once anything is wrong, nothing more is written to the sink.
   function onEntry(entry: ReadEntry): void {
     const position = index++
+    told()
     const problem = admit(entry, position)
     if (problem) problems.push(problem)
     if (position === 0) {
@@ -248,7 +268,11 @@ export async function validateArchive(source: Buffer | string, options: Validate
     if (signal?.aborted) onAbort()
     signal?.addEventListener('abort', onAbort, {once: true})
     input.on('error', fail)
-    input.on('data', (chunk: Buffer) => fileHash.update(chunk))
+    input.on('data', (chunk: Buffer) => {
+      fileHash.update(chunk)
+      read += chunk.length
+      told()
+    })
     gunzip.on('error', fail)
     counter.on('error', fail)
     parser.on('error', fail)

@@ -1,4 +1,6 @@
 import type {Config} from '../config/schema.js'
+import {InterruptedError} from '../errors.js'
+import {pauseAt, signalsSeen} from '../restore/phase-hooks.js'
 import type {OwnDir} from '../fs/own-dir.js'
 import {takeLock} from '../lock.js'
 import type {LocalNode} from '../nodes.js'
@@ -15,6 +17,24 @@ export interface VerifyReport {
   problems: string[]
 }
 
+/** How far a verify is: which archive of how many, and its bytes read of its size. */
+export interface VerifyProgress {
+  count: number
+  id: string
+  index: number
+  read: number
+  size: number
+}
+
+export interface VerifyOptions {
+  onProgress?: (progress: VerifyProgress) => void
+  onWarning?: (message: string) => void
+  signal?: AbortSignal
+}
+
+// A verify stopped half-way says nothing about the archive: no record of it.
+const stopped = () => new InterruptedError('interrupted: verify stopped; no verification was recorded for an archive it had not read to the end')
+
 export interface VerifyBackupsResult {
   archives: VerifyReport[]
   dir: string
@@ -26,7 +46,8 @@ export interface VerifyBackupsResult {
  * backup manifest: the same one list, check and restore make. Each outcome is recorded beside
  * its archive.
  */
-export async function verifyBackups(config: Config, node: LocalNode, wanted?: string, onWarning: (message: string) => void = () => {}): Promise<VerifyBackupsResult> {
+export async function verifyBackups(config: Config, node: LocalNode, wanted?: string, options: VerifyOptions = {}): Promise<VerifyBackupsResult> {
+  const {onProgress, onWarning = () => {}, signal} = options
   const dir = backupsDirOn(node.config, config)
   const covers = await loadSpecCoverage(config)
   const lock = await takeLock(config, node, 'ha backup verify')
@@ -37,8 +58,14 @@ export async function verifyBackups(config: Config, node: LocalNode, wanted?: st
     for (const skipped of listing.skipped) onWarning(describeSkipped(skipped))
     const chosen = wanted ? [findBackup(listing.backups, wanted, dir)] : listing.backups
     const archives: VerifyReport[] = []
-    for (const backup of chosen) {
-      const result = await validateArchive(backup.file, {covers})
+    for (const [index, backup] of chosen.entries()) {
+      // The Ctrl-C test stops here at each archive, then lets a pending Ctrl-C reach its handler.
+      pauseAt('verifying')
+      await signalsSeen()
+      if (signal?.aborted) throw stopped()
+      const told = onProgress && ((p: {read: number; size: number}) => onProgress({count: chosen.length, id: backup.id, index, read: p.read, size: p.size}))
+      const result = await validateArchive(backup.file, {covers, onProgress: told, signal})
+      if (signal?.aborted) throw stopped()
       await recordVerification(backups!, backup.id, result)
       archives.push({bytes: result.bytes, id: backup.id, members: result.members, ok: result.ok, problems: result.problems})
     }

@@ -18,6 +18,8 @@ export interface CheckOptions {
   signal?: AbortSignal
   /** Told what a node's connection warned about (the report's warnings, not a row). */
   onWarning?: (message: string) => void
+  /** Told what each node waits for now (connecting, probing), undefined when it is done: progress. */
+  onWait?: (node: NodeName, waiting?: string) => void
 }
 
 /**
@@ -28,7 +30,7 @@ export async function runCheck(config: Config, options: CheckOptions = {}): Prom
   // Where restore installs: the backup manifest's paths (a manifest that cannot be read is the
   // backup's problem to report; the restore space is then measured at "/" only).
   const install = installPaths(await loadManifestSpec(config).catch(() => []))
-  const gathered = await Promise.all(nodeNames.map((node) => gatherNode(config, node, options.signal, install, options.onWarning)))
+  const gathered = await Promise.all(nodeNames.map((node) => gatherNode(config, node, options.signal, install, options.onWarning, (w) => options.onWait?.(node, w))))
   throwIfAborted(options.signal)
   const facts = Object.fromEntries(nodeNames.map((n, i) => [n, gathered[i]])) as Record<NodeName, NodeFacts>
   const storage = storageCheck(config, facts)

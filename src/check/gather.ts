@@ -24,8 +24,11 @@ export interface NodeFacts {
   clock?: {host_time_s: number; offset_s: number; uncertainty_s: number}
 }
 
-/** `onWarning` hears what the connection warned about (a new host key it could not record). */
-export async function gatherNode(config: Config, node: NodeName, signal?: AbortSignal, install: string[] = ['/'], onWarning?: (message: string) => void): Promise<NodeFacts> {
+/**
+ * `onWarning` hears what the connection warned about (a new host key it could not record);
+ * `onWait` what this node is waiting for now, and undefined once it waits no more (progress).
+ */
+export async function gatherNode(config: Config, node: NodeName, signal?: AbortSignal, install: string[] = ['/'], onWarning?: (message: string) => void, onWait?: (waiting?: string) => void): Promise<NodeFacts> {
   const nodeConfig = config.nodes[node]
   const ssh = nodeConfig.ssh
   const address = ssh ? `${ssh.user}@${ssh.host}:${ssh.port}` : 'local'
@@ -36,7 +39,9 @@ export async function gatherNode(config: Config, node: NodeName, signal?: AbortS
   const facts: NodeFacts = {probe_budget_s: budget, report, root: nodeConfig.root, state_dir: stateDirOn(nodeConfig, config)}
   let host
   try {
+    if (ssh) onWait?.(`connecting to ${node} (timeout ${ssh.connect_timeout}s)…`)
     host = await connectHost(node, nodeConfig, {onWarning, signal})
+    onWait?.(`probing ${node} (timeout ${ssh ? ssh.command_timeout : 60}s)…`)
     report.reachable = true
     if (host instanceof SshHost) report.host_key = host.hostKeyFingerprint
     const batch = await host.probe(checkProbes(config, nodeConfig.root, facts.state_dir, budget, install), {signal})
@@ -60,6 +65,7 @@ export async function gatherNode(config: Config, node: NodeName, signal?: AbortS
     }
   } finally {
     await host?.close().catch(() => {})
+    onWait?.()
     report.elapsed_ms = Date.now() - started
   }
 

@@ -25,7 +25,18 @@ Exit 0 when nothing failed (warnings alone are fine unless --strict), 3 when som
     const {flags} = await this.parse(Check)
     const {config} = await this.loadConfig(flags)
     const {runCheck} = await import('../check/check.js')
-    const {exitCode, report} = await runCheck(config, {onWarning: (m) => this.reporter.warn(m), signal: this.abort.signal, strict: flags.strict})
+    // Both nodes are asked at once: one line says what each still waits for, and for how long.
+    const line = this.reporter.progress()
+    const waiting = new Map<string, {since: number; what: string}>()
+    const render = () => [...waiting.values()].map((w) => `${w.what} ${Math.floor((Date.now() - w.since) / 1000)}s`).join('  ')
+    const onWait = (node: string, what?: string) => {
+      if (what) waiting.set(node, {since: Date.now(), what})
+      else waiting.delete(node)
+      if (waiting.size > 0) line.tick(render)
+      else line.done()
+    }
+
+    const {exitCode, report} = await runCheck(config, {onWait, onWarning: (m) => this.reporter.warn(m), signal: this.abort.signal, strict: flags.strict})
     const failed = report.checks.filter((c) => c.status === 'fail')
     const quietLine = failed.length > 0 ? `check failed: ${failed.map((c) => (c.node ? `${c.id} (${c.node})` : c.id)).join(', ')}` : undefined
     return this.finish(report, exitCode, renderReport as (result: unknown, color: ChalkInstance) => string, quietLine)

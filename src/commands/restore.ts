@@ -42,6 +42,9 @@ export default class Restore extends HaCommand<typeof Restore> {
     const {localNode} = await import('../nodes.js')
     const node = localNode(config, flags.node, path)
     const progress = (m: string) => this.reporter.info(m)
+    const {countOf} = await import('../output/progress.js')
+    const line = this.reporter.progress()
+    const onEntries = (done: number, total: number) => (done < total ? line.update(`extracting into staging: ${countOf(done, total, 'entries')}`) : line.done())
     // Checked here rather than with oclif's `exclusive`, whose usage line would read as if
     // --backup, --map and --takeover excluded each other.
     const runFlags = (['backup', 'dry-run', 'ignore-version', 'map', 'takeover'] as const).filter((f) => flags[f] !== undefined && flags[f] !== false)
@@ -93,6 +96,7 @@ export default class Restore extends HaCommand<typeof Restore> {
       ignoreVersion: flags['ignore-version'],
       maps: parseMapFlags(flags.map ?? []),
       node,
+      onEntries,
       onProgress: progress,
       onWarning: (m: string) => this.reporter.warn(m),
       signal: this.abort.signal,

@@ -1,6 +1,7 @@
 import {Chalk, type ChalkInstance} from 'chalk'
 
 import {ExitCode, type ExitCodeValue, HaError} from '../errors.js'
+import {noProgress, type Progress, progressAllowed, ProgressLine} from './progress.js'
 
 /**
  * The one output layer. Results go to stdout, messages to stderr (clig.dev).
@@ -10,11 +11,15 @@ import {ExitCode, type ExitCodeValue, HaError} from '../errors.js'
  *   {schema_version, status, error, warnings};
  *   progress messages are suppressed so stdout parses as one JSON document.
  * - quiet: nothing on success; a failure is one line on stderr (what cron mails).
+ * Progress (src/output/progress.ts) is one line redrawn on stderr, only when stderr is a terminal
+ * (not TERM=dumb) and neither --json nor --quiet; every line the Reporter writes erases it first.
  */
 export type OutputMode = 'human' | 'json' | 'plain'
 
 export interface ReporterOptions {
   color?: boolean
+  /** For TERM (progress) and NO_COLOR; default process.env. */
+  env?: NodeJS.ProcessEnv
   json?: boolean
   quiet?: boolean
   stderr?: NodeJS.WritableStream & {isTTY?: boolean}
@@ -40,6 +45,8 @@ export class Reporter {
   readonly color: ChalkInstance
   readonly mode: OutputMode
   readonly quiet: boolean
+  private line?: ProgressLine
+  private readonly progressWanted: boolean
   private readonly stderr: NodeJS.WritableStream
   private readonly stdout: NodeJS.WritableStream
   private readonly warnings: string[] = []
@@ -50,15 +57,39 @@ export class Reporter {
     const tty = Boolean((this.stdout as {isTTY?: boolean}).isTTY)
     this.mode = options.json ? 'json' : tty ? 'human' : 'plain'
     this.quiet = Boolean(options.quiet)
-    const colorWanted = options.color ?? colorAllowed(process.env)
+    const env = options.env ?? process.env
+    const colorWanted = options.color ?? colorAllowed(env)
     const stderrTty = Boolean((this.stderr as {isTTY?: boolean}).isTTY)
     this.color = new Chalk({level: colorWanted && this.mode === 'human' && stderrTty ? 1 : 0})
+    this.progressWanted = !options.json && !this.quiet && progressAllowed(this.stderr as NodeJS.WriteStream, env)
+  }
+
+  /**
+   * The progress line, or one that draws nothing (cron, pipes, --json, --quiet, TERM=dumb).
+   * One line per command: asking again gives the same one.
+   */
+  progress(): Progress {
+    if (!this.progressWanted) return noProgress
+    this.line ??= new ProgressLine(this.stderr as NodeJS.WriteStream)
+    return this.line
   }
 
   /** Progress: what is happening now. Never on stdout, never under --json or --quiet. */
   info(message: string): void {
     if (this.mode === 'json' || this.quiet) return
+    this.line?.clear()
     this.stderr.write(`${message}\n`)
+  }
+
+  /**
+   * What the user must see whatever the output mode (the answer to a Ctrl-C): stderr only, so
+   * --json's stdout stays one envelope.
+   */
+  notice(message: string): void {
+    this.line?.clear()
+    // A terminal has just echoed "^C" where the cursor was: the message starts over it.
+    const tty = Boolean((this.stderr as {isTTY?: boolean}).isTTY)
+    this.stderr.write(`${tty ? '\r' : ''}${message}\n`)
   }
 
   /**
@@ -78,6 +109,7 @@ export class Reporter {
   warn(message: string): void {
     this.warnings.push(message)
     if (this.mode === 'json' || this.quiet) return
+    this.line?.clear()
     this.stderr.write(`${this.color.yellow('warning:')} ${message}\n`)
   }
 
@@ -86,6 +118,7 @@ export class Reporter {
    * the result itself is the output. Under --quiet a non-zero status still gets one stderr line.
    */
   result<T>(result: T, status: ExitCodeValue, human: (result: T, color: ChalkInstance) => string, quietLine?: string): void {
+    this.line?.done()
     if (this.mode === 'json') {
       this.writeJson({result, schema_version: jsonSchemaVersion, status, warnings: this.warnings})
       return
@@ -101,6 +134,7 @@ export class Reporter {
   }
 
   error(error: unknown): ExitCodeValue {
+    this.line?.done()
     const haError = error instanceof HaError ? error : undefined
     const status = haError?.exitCode ?? ExitCode.failed
     const message = error instanceof Error ? error.message : String(error)

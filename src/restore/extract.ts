@@ -4,7 +4,7 @@ import {dirname, join} from 'node:path'
 
 import type {SpecCoverage} from '../backup/collect.js'
 import type {BackupManifest, ManifestEntry} from '../backup/manifest.js'
-import {type ArchiveSink, validateArchive} from '../backup/validate-archive.js'
+import {type ArchiveSink, type ScanProgress, validateArchive} from '../backup/validate-archive.js'
 import {memberKey} from '../backup/validate-manifest.js'
 import {describeSystemError, HaError, InterruptedError} from '../errors.js'
 
@@ -51,6 +51,9 @@ export interface StagedArchive {
   remove(): Promise<void>
 }
 
+/** How far an extraction is: entries read of the manifest's count (manifest.json not counted). */
+export type EntriesProgress = (done: number, total: number) => void
+
 export function stagedPath(staged: {dir: string}, entry: ManifestEntry): string {
   return join(staged.dir, memberKey(entry.member))
 }
@@ -61,12 +64,14 @@ export function stagedPath(staged: {dir: string}, entry: ManifestEntry): string 
  * archive is sound and every staged entry is what the manifest says; otherwise the staging
  * directory is removed and ArchiveRejected lists every problem found.
  */
-export async function extractToStaging(archive: string, stagingParent: string, options: {covers?: SpecCoverage; signal?: AbortSignal} = {}): Promise<StagedArchive> {
+export async function extractToStaging(archive: string, stagingParent: string, options: {covers?: SpecCoverage; onEntries?: EntriesProgress; signal?: AbortSignal} = {}): Promise<StagedArchive> {
   await mkdir(stagingParent, {mode: 0o700, recursive: true})
   const dir = await mkdtemp(join(stagingParent, 'ha-restore-'))
   const remove = () => rm(dir, {force: true, recursive: true})
   try {
-    const verdict = await validateArchive(archive, {covers: options.covers, signal: options.signal, sink: new StagingWriter(dir)})
+    const {onEntries} = options
+    const onProgress = onEntries && ((p: ScanProgress) => p.expected !== undefined && onEntries(Math.max(0, p.members - 1), p.expected - 1))
+    const verdict = await validateArchive(archive, {covers: options.covers, onProgress, signal: options.signal, sink: new StagingWriter(dir)})
     if (options.signal?.aborted) throw new InterruptedError()
     if (!verdict.ok || !verdict.manifest || !verdict.manifestBytes) throw new ArchiveRejected(archive, verdict.problems, verdict.outsideSpec)
     const manifest = verdict.manifest

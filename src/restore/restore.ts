@@ -12,7 +12,7 @@ import {localBootId, readProductVersion} from '../host-facts.js'
 import {takeLock} from '../lock.js'
 import type {LocalNode} from '../nodes.js'
 import {backupsDirOn, dataDirOn, openBackupsDir, openStateDir, openStateSubdir, stateDirOn} from '../state-dir.js'
-import {type StagedArchive, stagedPath} from './extract.js'
+import {type EntriesProgress, type StagedArchive, stagedPath} from './extract.js'
 import {installPlan, prepareUndo} from './install.js'
 import type {ParsedMaps} from './map-flag.js'
 import {type IdentityChange, identityChange} from './identity-preview.js'
@@ -46,6 +46,8 @@ export interface RestoreOptions {
   maps: ParsedMaps
   node: LocalNode
   onProgress?: (message: string) => void
+  /** How far the extraction is, in entries of the archive's count (a terminal's progress line). */
+  onEntries?: EntriesProgress
   onWarning?: (message: string) => void
   signal?: AbortSignal
   takeover: boolean
@@ -129,7 +131,7 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
     // .ha/staging is a folder of ha's own: made and checked here, never reached through a symlink.
     if (state && stagingParent === join(stateDir, 'staging')) openStateSubdir(state, 'staging', {create: true})!.close()
     progress('choosing the archive: the newest that passes a full check, extracted into staging')
-    const selected = await selectAndStage(backupsDirOn(node.config, config), options.backup, {covers: await loadSpecCoverage(config), signal: options.signal, stagingParent})
+    const selected = await selectAndStage(backupsDirOn(node.config, config), options.backup, {covers: await loadSpecCoverage(config), onEntries: options.onEntries, signal: options.signal, stagingParent})
     const {backup, passed_over} = selected
     staged = selected.staged
     for (const s of selected.skipped) warn(s)

@@ -4,7 +4,7 @@ import {chooseArchive, type PassedOver} from '../backup/choose-archive.js'
 import type {SpecCoverage} from '../backup/collect.js'
 import {archiveSuffix, describeSkipped, findBackup, listBackups, type StoredBackup} from '../backup/store.js'
 import {HaError, InterruptedError} from '../errors.js'
-import {ArchiveRejected, extractToStaging, type StagedArchive} from './extract.js'
+import {ArchiveRejected, type EntriesProgress, extractToStaging, type StagedArchive} from './extract.js'
 
 /**
  * Which archive a restore uses, and its staged copy: the one --backup names, else the choice
@@ -23,6 +23,7 @@ export interface Selected {
 
 export interface SelectOptions {
   covers: SpecCoverage
+  onEntries?: EntriesProgress
   signal?: AbortSignal
   stagingParent: string
 }
@@ -30,7 +31,7 @@ export interface SelectOptions {
 export async function selectAndStage(dir: string, wanted: string | undefined, options: SelectOptions): Promise<Selected> {
   const listing = await listBackups(dir)
   const skipped = listing.skipped.map((s) => describeSkipped(s))
-  const stage = (backup: StoredBackup) => extractToStaging(backup.file, options.stagingParent, {covers: options.covers, signal: options.signal})
+  const stage = (backup: StoredBackup) => extractToStaging(backup.file, options.stagingParent, {covers: options.covers, onEntries: options.onEntries, signal: options.signal})
   if (wanted !== undefined) {
     const odd = listing.skipped.find((s) => basename(s.file) === `${wanted}${archiveSuffix}`)
     if (odd) {

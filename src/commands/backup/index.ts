@@ -26,8 +26,11 @@ export default class Backup extends HaCommand<typeof Backup> {
     const {localNode} = await import('../../nodes.js')
     const {runBackup} = await import('../../backup/backup.js')
     const {renderBackup} = await import('../../backup/render.js')
+    const {bytesOf} = await import('../../output/progress.js')
     const node = localNode(config, flags.node, path)
-    const result = await runBackup({config, ifAttached: flags['if-attached'], node, onProgress: (m) => this.reporter.info(m), signal: this.abort.signal})
+    const progress = this.reporter.progress()
+    const onBytes = (stage: string, done: number, total: number) => progress.update(`${stage} the archive: ${bytesOf(done, total)}`)
+    const result = await runBackup({config, ifAttached: flags['if-attached'], node, onBytes, onProgress: (m) => this.reporter.info(m), signal: this.abort.signal})
     if (result.status === 'not_attached') {
       this.finish(result, ExitCode.ok, (r) => `nothing to do: ${r.reason} (--if-attached)`)
       return

@@ -3,6 +3,7 @@ import {Args} from '@oclif/core'
 import {HaCommand} from '../../base-command.js'
 import {nodeFlag} from '../../flags.js'
 import {ExitCode} from '../../errors.js'
+import type {VerifyProgress} from '../../backup/verify.js'
 
 export default class BackupVerify extends HaCommand<typeof BackupVerify> {
   static args = {
@@ -19,14 +20,19 @@ export default class BackupVerify extends HaCommand<typeof BackupVerify> {
 
   static summary = 'Check archives against their manifests'
 
+  protected firstInterruptNotice = 'verify is read-only; press Ctrl-C again to stop'
+
   async run(): Promise<void> {
     const {args, flags} = await this.parse(BackupVerify)
     const {config, path} = await this.loadConfig(flags)
     const {localNode} = await import('../../nodes.js')
     const {verifyBackups} = await import('../../backup/verify.js')
     const {renderVerify} = await import('../../backup/render.js')
+    const {bytesOf} = await import('../../output/progress.js')
     const node = localNode(config, flags.node, path)
-    const result = await verifyBackups(config, node, args.id, (m) => this.reporter.warn(m))
+    const line = this.reporter.progress()
+    const onProgress = (p: VerifyProgress) => line.update(`verifying ${p.id}${p.count > 1 ? ` (${p.index + 1} of ${p.count})` : ''}: ${bytesOf(p.read, p.size)} read`)
+    const result = await verifyBackups(config, node, args.id, {onProgress, onWarning: (m) => this.reporter.warn(m), signal: this.abort.signal})
     const failed = result.archives.filter((a) => !a.ok)
     this.finish(result, failed.length > 0 ? ExitCode.failed : ExitCode.ok, renderVerify, failed.length > 0 ? `${failed.map((a) => `${a.id}: ${a.problems[0]}`).join('; ')}` : undefined)
   }
