@@ -203,14 +203,14 @@ export async function runFailover(prepared: Prepared & {nodes: FailoverNodes}, o
       ran.push({action: shown, step: step.id})
       // A reboot command returns when the node goes down: that is the world's time, as services are.
       const waits = 'argv' in action && action.on !== 'here' && [config.services.start, config.services.stop, config.nodes[action.on].reboot_command].some((a) => a && sameAction({argv: a, on: action.on}, action))
-      // The storage's copy of the journal is complete before anything acts on the node that holds it (the action may be a reboot).
-      if (action.on === to) await journal.flushMirror()
+      // The storage's copy of the journal is complete before the node holding it reboots.
+      if (action.on === to && 'argv' in action && sameAction({argv: config.nodes[to].reboot_command, on: to}, action)) await journal.flushMirror()
       const t0 = Date.now()
       let result: RunResult
       try {
         result = await carryOut(nodes, step, action, opts)
       } finally {
-        forgetObservations()
+        forgetObservations('edit' in action ? action.edit : undefined)
       }
 
       if (waits) waitingMs += Date.now() - t0

@@ -24,9 +24,13 @@ interface Observation<T> {
 
 const remembered = new Map<Host, Map<string, Promise<unknown>>>()
 
-/** Everything observed is stale: something acted, or a new step starts. */
-export function forgetObservations(): void {
-  remembered.clear()
+/**
+ * Everything observed is stale: something acted, or a new step starts. An edit by ha itself
+ * (path) changes that one file and nothing else.
+ */
+export function forgetObservations(path?: string): void {
+  if (path === undefined) remembered.clear()
+  else for (const m of remembered.values()) m.delete(`file:${path}`)
 }
 
 function memo(host: Host): Map<string, Promise<unknown>> {

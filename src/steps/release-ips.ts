@@ -15,7 +15,7 @@ const plan = (ctx: Pick<StepContext, 'config' | 'from'>): Array<{boot: Action; r
  * `arping -D` from the node taking over: nobody on the wire answers for them any more.
  */
 export const releaseIps: Step = {
-  actions: (ctx) => plan(ctx).flatMap((p) => [p.runtime, p.boot]),
+  actions: (ctx) => plan(ctx).flatMap((p) => [p.boot, p.runtime]),
   id: 'release-ips',
   on: (ctx) => ctx.from,
   async post(ctx) {
@@ -43,10 +43,13 @@ export const releaseIps: Step = {
     const from = await ctx.host(ctx.from)
     for (const [i, ip] of ctx.config.service_ips.entries()) {
       const {boot, runtime} = plan(ctx)[i]
-      if (await holdsAddress(from, ip.address)) await ctx.act(runtime)
+      // The boot configuration first: what the postcondition just read is still what is there
+      // (an edit touches only its file), and a run cut off in between leaves an address that
+      // goes at the next boot, not one that comes back.
       const text = await readText(from, interfacesPath)
       const without = withoutAddress(text, ip.address)
       if (without !== text) await ctx.act(boot, {content: without})
+      if (await holdsAddress(from, ip.address)) await ctx.act(runtime)
     }
 
   },
