@@ -1,6 +1,7 @@
 import {readFile} from 'node:fs/promises'
 import {hostname, userInfo} from 'node:os'
 import {join} from 'node:path'
+import {setTimeout as sleep} from 'node:timers/promises'
 
 import type {Config, NodeName} from '../config/schema.js'
 import {ExitCode, HaError, InterruptedError} from '../errors.js'
@@ -286,6 +287,30 @@ export async function runFailover(prepared: Prepared & {nodes: FailoverNodes}, o
     }
   }
 
+  /**
+   * A run stopped while the node taking over was rebooting (the reboot asked, not yet seen done):
+   * every step's postcondition looks at that node, so wait for it to answer first, as the reboot
+   * step would (up to failover.reboot_timeout; then the steps say what is wrong).
+   */
+  const awaitRebootingNode = async () => {
+    const reboot = journal.stepState('reboot')
+    if (reboot.data.boot_before === undefined || reboot.last === 'done' || reboot.last === 'skipped') return
+    if (await nodes.reachable(to)) return
+    const limit = config.failover.reboot_timeout
+    options.onProgress?.(`${to} was rebooting when the run stopped; waiting for it to answer (up to ${limit}s)`)
+    const t0 = Date.now()
+    try {
+      while (Date.now() - t0 < limit * 1000 && !options.signal?.aborted) {
+        // eslint-disable-next-line no-await-in-loop -- polling, bounded by reboot_timeout
+        await sleep(250)
+        // eslint-disable-next-line no-await-in-loop
+        if (await nodes.reachable(to)) return
+      }
+    } finally {
+      waitingMs += Date.now() - t0
+    }
+  }
+
   let aborted = false
   try {
     if (options.rejoin) {
@@ -300,6 +325,7 @@ export async function runFailover(prepared: Prepared & {nodes: FailoverNodes}, o
       await journal.append({at: new Date().toISOString(), status: 'aborted', type: 'end'})
       aborted = true
     } else {
+      if (prepared.resume) await awaitRebootingNode()
       if (prepared.resume && journal.stepState('acquire-storage').last === 'done') mirrorToStorage()
       try {
         await execute(failoverSteps)
@@ -313,7 +339,8 @@ export async function runFailover(prepared: Prepared & {nodes: FailoverNodes}, o
 
         // Stopped for safety before the storage moved (busy storage, an IP that will not go):
         // the active node goes back into service as it was, and the run is over.
-        if ((failed.id === 'release-ips' || failed.id === 'release-storage') && error instanceof HaError && !(error instanceof FailoverStopped) && !ctx.data('confirm-fenced').confirmed) {
+        const storageMoved = journal.records.some((r) => r.type === 'action' && r.step === 'acquire-storage')
+        if ((failed.id === 'release-ips' || failed.id === 'release-storage') && error instanceof HaError && !(error instanceof FailoverStopped) && !ctx.data('confirm-fenced').confirmed && !storageMoved) {
           try {
             await execute(putBackSteps)
             await journal.append({at: new Date().toISOString(), status: 'aborted', type: 'end'})
