@@ -10,7 +10,7 @@ import {appendKnownHost} from '../hosts/known-hosts-append.js'
 import {fingerprint} from '../hosts/ssh-key-blob.js'
 import {SshConnectError} from '../hosts/ssh-host.js'
 import {failoverSteps} from '../steps/index.js'
-import {forgetObservations, observedStat} from '../steps/observe.js'
+import {forgetObservations, observedStat, stopRemembering} from '../steps/observe.js'
 import {putBackSteps} from '../steps/put-back.js'
 import {rejoinSteps} from '../steps/rejoin.js'
 import {type Action, type ActOptions, describeAction, sameAction, type Step, type StepContext} from '../steps/step.js'
@@ -362,7 +362,7 @@ export async function runFailover(prepared: Prepared & {nodes: FailoverNodes}, o
     }
   } finally {
     await journal.flushMirror()
-    forgetObservations()
+    stopRemembering()
     await nodes.closeAll()
   }
 

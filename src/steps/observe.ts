@@ -23,14 +23,23 @@ interface Observation<T> {
 }
 
 const remembered = new Map<Host, Map<string, Promise<unknown>>>()
+/** Only inside a run whose every action forgets (the runner); elsewhere each look asks the host. */
+let remembering = false
 
 /**
  * Everything observed is stale: something acted, or a new step starts. An edit by ha itself
- * (path) changes that one file and nothing else.
+ * (path) changes that one file and nothing else. From the first call on, observations are
+ * remembered, until stopRemembering().
  */
 export function forgetObservations(path?: string): void {
+  remembering = true
   if (path === undefined) remembered.clear()
   else for (const m of remembered.values()) m.delete(`file:${path}`)
+}
+
+export function stopRemembering(): void {
+  remembering = false
+  remembered.clear()
 }
 
 function memo(host: Host): Map<string, Promise<unknown>> {
@@ -40,6 +49,7 @@ function memo(host: Host): Map<string, Promise<unknown>> {
 }
 
 function keep<T>(host: Host, key: string, value: Promise<T>): Promise<T> {
+  if (!remembering) return value
   const m = memo(host)
   m.set(key, value)
   // A failed observation is not remembered: the next look asks the host again.
@@ -57,6 +67,7 @@ async function observe<T>(host: Host, o: Observation<T>): Promise<T> {
 
 /** Reads the observations not yet known in one exec on the host. */
 export async function prefetch(host: Host, observations: Array<Observation<unknown>>): Promise<void> {
+  if (!remembering) return
   const m = memo(host)
   const missing = observations.filter((o, i) => !m.has(o.key) && observations.findIndex((x) => x.key === o.key) === i)
   if (missing.length === 0) return

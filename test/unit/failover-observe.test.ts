@@ -7,7 +7,7 @@ import {test} from 'node:test'
 
 import {Journal} from '../../src/failover/journal.js'
 import {LocalHost} from '../../src/hosts/local-host.js'
-import {addressesSeen, fileSeen, forgetObservations, heldAddresses, observedStat, prefetch, readText} from '../../src/steps/observe.js'
+import {addressesSeen, fileSeen, forgetObservations, heldAddresses, observedStat, prefetch, readText, stopRemembering} from '../../src/steps/observe.js'
 
 function tempRoot(): string {
   return mkdtempSync(join(tmpdir(), 'ha-observe-'))
@@ -33,7 +33,7 @@ test('readText reads a real file under the node root: its text, "" when missing,
     assert.equal(seen.mode, 0o640)
     assert.equal(await observedStat(host, '/etc/never-read'), 'unknown')
   } finally {
-    forgetObservations()
+    stopRemembering()
     rmSync(root, {force: true, recursive: true})
   }
 })
@@ -57,8 +57,14 @@ test('an observation is reused until something acts: forgetting reads the host a
     forgetObservations()
     assert.equal(await readText(host, '/etc/b'), 'two\n', 'after an action everything is read again')
     assert.ok(Array.isArray(await heldAddresses(host)))
+    // Outside a run (ha status, ha check reading the roles) every look asks the host.
+    stopRemembering()
+    writeFileSync(join(root, 'etc/b'), 'three\n')
+    assert.equal(await readText(host, '/etc/b'), 'three\n')
+    writeFileSync(join(root, 'etc/b'), 'four\n')
+    assert.equal(await readText(host, '/etc/b'), 'four\n')
   } finally {
-    forgetObservations()
+    stopRemembering()
     rmSync(root, {force: true, recursive: true})
   }
 })
