@@ -31,7 +31,11 @@ export function newRunId(): string {
 }
 
 export class Journal {
-  private mirror?: (line: string) => Promise<void>
+  private mirror?: (text: string, whole: boolean) => Promise<void>
+  private mirrorWhole = false
+  /** Lines not yet on the storage, and the write carrying the previous ones. */
+  private mirrorPending = ''
+  private mirrorFlight?: Promise<void>
 
   private constructor(
     readonly path: string,
@@ -80,10 +84,37 @@ export class Journal {
     return this.records.find((r): r is Extract<JournalRecord, {type: 'fenced'}> => r.type === 'fenced')
   }
 
-  /** From now on every record also goes to the storage; what is already written goes first. */
-  async mirrorTo(write: (text: string) => Promise<void>, existing: boolean): Promise<void> {
-    if (existing) await write(this.records.map((r) => `${JSON.stringify(r)}\n`).join(''))
+  /**
+   * From now on every record also goes to the storage, the whole journal first (`whole`: the text
+   * replaces what is there, so a copy a killed run left behind is made complete on --resume).
+   * The local journal is the one fsync'd before each step acts; the storage copy follows behind it:
+   * records that arrive while a write is under way go together in the next one (a round trip per
+   * record cost more than the steps did), and flushMirror() waits until all are there.
+   */
+  mirrorTo(write: (text: string, whole: boolean) => Promise<void>): void {
     this.mirror = write
+    this.mirrorWhole = true
+    this.mirrorFlight ??= this.drainMirror()
+  }
+
+  /** Every record appended so far is on the storage (or its write failed and was reported). */
+  async flushMirror(): Promise<void> {
+    await this.mirrorFlight
+  }
+
+  private async drainMirror(): Promise<void> {
+    try {
+      while (this.mirrorWhole || this.mirrorPending) {
+        const whole = this.mirrorWhole
+        const text = whole ? this.records.map((r) => `${JSON.stringify(r)}\n`).join('') : this.mirrorPending
+        this.mirrorWhole = false
+        this.mirrorPending = ''
+        // eslint-disable-next-line no-await-in-loop -- one write at a time keeps the lines in order
+        await this.mirror!(text, whole)
+      }
+    } finally {
+      this.mirrorFlight = undefined
+    }
   }
 
   async append(record: JournalRecord): Promise<void> {
@@ -97,7 +128,10 @@ export class Journal {
     }
 
     this.records.push(record)
-    if (this.mirror) await this.mirror(line)
+    if (this.mirror) {
+      this.mirrorPending += line
+      this.mirrorFlight ??= this.drainMirror()
+    }
   }
 }
 

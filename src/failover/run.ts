@@ -1,6 +1,7 @@
 import {readFile} from 'node:fs/promises'
 import {hostname, userInfo} from 'node:os'
 import {join} from 'node:path'
+import {setTimeout as sleep} from 'node:timers/promises'
 
 import type {Config, NodeName} from '../config/schema.js'
 import {ExitCode, HaError, InterruptedError} from '../errors.js'
@@ -9,6 +10,7 @@ import {appendKnownHost} from '../hosts/known-hosts-append.js'
 import {fingerprint} from '../hosts/ssh-key-blob.js'
 import {SshConnectError} from '../hosts/ssh-host.js'
 import {failoverSteps} from '../steps/index.js'
+import {forgetObservations, observedStat, stopRemembering} from '../steps/observe.js'
 import {putBackSteps} from '../steps/put-back.js'
 import {rejoinSteps} from '../steps/rejoin.js'
 import {type Action, type ActOptions, describeAction, sameAction, type Step, type StepContext} from '../steps/step.js'
@@ -35,7 +37,8 @@ export interface FailoverResult {
   to: NodeName
   epoch: number
   journal: string
-  steps: Array<{id: string; status: 'done' | 'skipped'; duration_ms: number}>
+  /** waiting_ms: the part of duration_ms spent waiting on the world (as waiting_ms below). */
+  steps: Array<{id: string; status: 'done' | 'skipped'; duration_ms: number; waiting_ms: number}>
   /** Every action run, in order (as the plan prints them). */
   ran: Array<{step: string; action: string}>
   wall_ms: number
@@ -175,15 +178,18 @@ export async function runFailover(prepared: Prepared & {nodes: FailoverNodes}, o
   const killIn = process.env.HA_FAILOVER_TEST_KILL_IN
   const storageJournal = join(config.data_dir, '.ha', 'failover', `${runId}.jsonl`)
 
-  const mirrorToStorage = async (existing: boolean) => {
-    await journal.mirrorTo(async (text) => {
+  let mirroring = false
+  const mirrorToStorage = () => {
+    if (mirroring) return
+    mirroring = true
+    journal.mirrorTo(async (text, whole) => {
       try {
         const host = await nodes.get(to)
-        await host.runChecked(['sh', '-c', 'mkdir -p -m 0700 "$(dirname "$1")" && cat >>"$1" && sync "$1"', 'ha-journal', host.path(storageJournal)], {stdin: text})
+        await host.runChecked(['sh', '-c', `mkdir -p -m 0700 "$(dirname "$1")" && cat ${whole ? '>' : '>>'}"$1" && sync "$1"`, 'ha-journal', host.path(storageJournal)], {stdin: text})
       } catch (error) {
         options.onWarning?.(`could not append to the journal on the storage (${storageJournal} on ${to}): ${(error as Error).message}`)
       }
-    }, existing)
+    })
   }
 
   const ctx: StepContext = {
@@ -196,23 +202,16 @@ export async function runFailover(prepared: Prepared & {nodes: FailoverNodes}, o
       const shown = describeAction(action, labels)
       await journal.append({action: shown, at: new Date().toISOString(), on: action.on, step: step.id, type: 'action'})
       ran.push({action: shown, step: step.id})
-      let result: RunResult = {code: 0, stderr: Buffer.alloc(0), stdout: Buffer.alloc(0)}
-      const waits = 'argv' in action && [config.services.start, config.services.stop].some((a) => a && sameAction({argv: a, on: action.on}, action))
+      // A reboot command returns when the node goes down: that is the world's time, as services are.
+      const waits = 'argv' in action && action.on !== 'here' && [config.services.start, config.services.stop, config.nodes[action.on].reboot_command].some((a) => a && sameAction({argv: a, on: action.on}, action))
+      // The storage's copy of the journal is complete before the node holding it reboots.
+      if (action.on === to && 'argv' in action && sameAction({argv: config.nodes[to].reboot_command, on: to}, action)) await journal.flushMirror()
       const t0 = Date.now()
-      if (opts.inProcess) {
-        await opts.inProcess()
-      } else if (action.on === 'here') {
-        throw new Error(`step ${step.id}: an action here must be carried out in-process`)
-      } else {
-        const host = await nodes.get(action.on)
-        if ('edit' in action) {
-          const st = await host.stat(action.edit)
-          await host.writeFile(action.edit, opts.content ?? '', st ? st.mode & 0o7777 : 0o644)
-        } else {
-          result = await host.run(action.argv, {stdin: opts.stdin, timeoutMs: opts.timeoutMs})
-          const allowed = opts.allow ?? [0]
-          if (!allowed.includes(result.code)) throw new HostCommandError(host, action.argv, `exited ${result.code}`, result.stderr)
-        }
+      let result: RunResult
+      try {
+        result = await carryOut(nodes, step, action, opts)
+      } finally {
+        forgetObservations('edit' in action ? action.edit : undefined)
       }
 
       if (waits) waitingMs += Date.now() - t0
@@ -262,26 +261,53 @@ export async function runFailover(prepared: Prepared & {nodes: FailoverNodes}, o
       if (options.signal?.aborted) throw new FailoverStopped(`stopped before ${step.id} (interrupted); nothing is half done`)
       current = step
       const t0 = Date.now()
+      const waitedBefore = waitingMs
+      // Each step proves its own postcondition on the hosts as they are now.
+      forgetObservations()
       await emit(step, 'started')
       try {
         if (await step.post(ctx)) {
           await emit(step, 'skipped', {duration_ms: Date.now() - t0})
-          results.push({duration_ms: Date.now() - t0, id: step.id, status: 'skipped'})
+          results.push({duration_ms: Date.now() - t0, id: step.id, status: 'skipped', waiting_ms: waitingMs - waitedBefore})
         } else {
           const why = await step.pre?.(ctx)
           if (why) throw new HaError(`${step.id}: cannot start: ${why}`, {actions: [`fix that, then ${resumeCommand}`]})
           await step.run(ctx)
           if (!(await step.post(ctx))) throw new HaError(`${step.id}: ran, but what it must achieve does not hold`, {actions: [`look at ${step.on(ctx) === 'here' ? 'this host' : labels[step.on(ctx) as NodeName]}, then ${resumeCommand}`]})
           await emit(step, 'done', {duration_ms: Date.now() - t0})
-          results.push({duration_ms: Date.now() - t0, id: step.id, status: 'done'})
+          results.push({duration_ms: Date.now() - t0, id: step.id, status: 'done', waiting_ms: waitingMs - waitedBefore})
         }
 
-        if (step.id === 'acquire-storage') await mirrorToStorage(true)
+        if (step.id === 'acquire-storage') mirrorToStorage()
       } catch (error) {
         const message = (error as Error).message
         await emit(step, 'failed', {duration_ms: Date.now() - t0, error: message.split('\n')[0]})
         throw error
       }
+    }
+  }
+
+  /**
+   * A run stopped while the node taking over was rebooting (the reboot asked, not yet seen done):
+   * every step's postcondition looks at that node, so wait for it to answer first, as the reboot
+   * step would (up to failover.reboot_timeout; then the steps say what is wrong).
+   */
+  const awaitRebootingNode = async () => {
+    const reboot = journal.stepState('reboot')
+    if (reboot.data.boot_before === undefined || reboot.last === 'done' || reboot.last === 'skipped') return
+    if (await nodes.reachable(to)) return
+    const limit = config.failover.reboot_timeout
+    options.onProgress?.(`${to} was rebooting when the run stopped; waiting for it to answer (up to ${limit}s)`)
+    const t0 = Date.now()
+    try {
+      while (Date.now() - t0 < limit * 1000 && !options.signal?.aborted) {
+        // eslint-disable-next-line no-await-in-loop -- polling, bounded by reboot_timeout
+        await sleep(250)
+        // eslint-disable-next-line no-await-in-loop
+        if (await nodes.reachable(to)) return
+      }
+    } finally {
+      waitingMs += Date.now() - t0
     }
   }
 
@@ -299,7 +325,8 @@ export async function runFailover(prepared: Prepared & {nodes: FailoverNodes}, o
       await journal.append({at: new Date().toISOString(), status: 'aborted', type: 'end'})
       aborted = true
     } else {
-      if (prepared.resume && journal.stepState('acquire-storage').last === 'done') await mirrorToStorage(false)
+      if (prepared.resume) await awaitRebootingNode()
+      if (prepared.resume && journal.stepState('acquire-storage').last === 'done') mirrorToStorage()
       try {
         await execute(failoverSteps)
       } catch (error) {
@@ -312,7 +339,8 @@ export async function runFailover(prepared: Prepared & {nodes: FailoverNodes}, o
 
         // Stopped for safety before the storage moved (busy storage, an IP that will not go):
         // the active node goes back into service as it was, and the run is over.
-        if ((failed.id === 'release-ips' || failed.id === 'release-storage') && error instanceof HaError && !(error instanceof FailoverStopped) && !ctx.data('confirm-fenced').confirmed) {
+        const storageMoved = journal.records.some((r) => r.type === 'action' && r.step === 'acquire-storage')
+        if ((failed.id === 'release-ips' || failed.id === 'release-storage') && error instanceof HaError && !(error instanceof FailoverStopped) && !ctx.data('confirm-fenced').confirmed && !storageMoved) {
           try {
             await execute(putBackSteps)
             await journal.append({at: new Date().toISOString(), status: 'aborted', type: 'end'})
@@ -333,6 +361,8 @@ export async function runFailover(prepared: Prepared & {nodes: FailoverNodes}, o
       await journal.append({at: new Date().toISOString(), status: 'done', type: 'end'})
     }
   } finally {
+    await journal.flushMirror()
+    stopRemembering()
     await nodes.closeAll()
   }
 
@@ -351,6 +381,29 @@ export async function runFailover(prepared: Prepared & {nodes: FailoverNodes}, o
     waiting_ms: waitingMs,
     wall_ms: wall,
   }
+}
+
+async function carryOut(nodes: FailoverNodes, step: Step, action: Action, opts: ActOptions): Promise<RunResult> {
+  const none: RunResult = {code: 0, stderr: Buffer.alloc(0), stdout: Buffer.alloc(0)}
+  if (opts.inProcess) {
+    await opts.inProcess()
+    return none
+  }
+
+  if (action.on === 'here') throw new Error(`step ${step.id}: an action here must be carried out in-process`)
+  const host = await nodes.get(action.on)
+  if ('edit' in action) {
+    // The step read the file to compute the new text, after the last action: its mode is known.
+    const seen = await observedStat(host, action.edit)
+    const st = seen === 'unknown' ? await host.stat(action.edit) : seen
+    await host.writeFile(action.edit, opts.content ?? '', st ? st.mode & 0o7777 : 0o644)
+    return none
+  }
+
+  const result = await host.run(action.argv, {stdin: opts.stdin, timeoutMs: opts.timeoutMs})
+  const allowed = opts.allow ?? [0]
+  if (!allowed.includes(result.code)) throw new HostCommandError(host, action.argv, `exited ${result.code}`, result.stderr)
+  return result
 }
 
 /** A lost connection or an interruption is a stop at this step's boundary; other failures keep their code and say how to go on. */

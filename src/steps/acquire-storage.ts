@@ -4,7 +4,7 @@ import {hostname, userInfo} from 'node:os'
 import {type Epoch, EpochError, nodeEpochPath, readEpochOn, storageEpochPath, writeEpochOn} from '../epoch.js'
 import {HaError} from '../errors.js'
 import {fstabPath, fstabWith} from '../failover/boot-config.js'
-import {fstabHasStorage, readText, storageAttached, storageIsTheDevice} from './observe.js'
+import {attachmentSeen, deviceSeen, fileSeen, fstabHasStorage, prefetch, readText, storageAttached, storageIsTheDevice} from './observe.js'
 import type {Action, Step, StepContext} from './step.js'
 
 type Ctx = Pick<StepContext, 'config' | 'from' | 'to'>
@@ -15,6 +15,12 @@ const attach = (ctx: Ctx): Action | undefined => {
   if (storage.kind === 'zfs') return {argv: ['zpool', 'import', storage.pool ?? ''], on: ctx.to}
   return undefined
 }
+
+/** What the post- and precondition look at on the node taking over, read in one exec. */
+const facts = (ctx: Ctx) => [
+  ...(ctx.config.storage.kind === 'none' ? [] : [attachmentSeen(ctx.config)]),
+  ...(ctx.config.storage.kind === 'mount' ? [fileSeen(fstabPath), ...(ctx.config.storage.device ? [deviceSeen(ctx.config)] : [])] : []),
+]
 
 const boot = (ctx: Ctx): Action => ({edit: fstabPath, on: ctx.to, what: `add ${ctx.config.storage.device} ${ctx.config.data_dir} ${ctx.config.storage.fstype ?? 'ext4'}`})
 const epochOnStorage = (ctx: Ctx): Action => ({edit: storageEpochPath(ctx.config), on: ctx.to, what: `epoch +1, active: ${ctx.to}`})
@@ -37,6 +43,7 @@ export const acquireStorage: Step = {
   on: (ctx) => ctx.to,
   async post(ctx) {
     const to = await ctx.host(ctx.to)
+    await prefetch(to, facts(ctx))
     if (ctx.config.storage.kind !== 'none' && !(await storageAttached(to, ctx.config))) return false
     if (ctx.config.storage.kind === 'mount' && !(await fstabHasStorage(to, ctx.config))) return false
     const epoch = await readEpochOn(to, storageEpochPath(ctx.config)).catch(() => undefined)
@@ -61,6 +68,7 @@ export const acquireStorage: Step = {
       await ctx.act(attach(ctx)!, {timeoutMs: 5 * 60_000})
     }
 
+    await prefetch(to, facts(ctx))
     const device = await storageIsTheDevice(to, ctx.config)
     if (!device.ok) throw new HaError(`${ctx.to}: ${ctx.config.data_dir} is mounted from ${device.source}, not from storage.device ${ctx.config.storage.device}`, {actions: ['unmount it and check storage.device']})
     if (kind === 'mount') {

@@ -1,7 +1,7 @@
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {HaError} from '../errors.js'
-import type {Step} from './step.js'
+import type {Step, StepContext} from './step.js'
 
 const backupArgv = (node: string) => ['ha', 'backup', '--quiet', '--node', node]
 /** The host keys this backup saves: after the takeover the standby must present exactly these. */
@@ -26,24 +26,31 @@ export const finalBackup: Step = {
     return Boolean(ctx.data('confirm-fenced').confirmed)
   },
   async run(ctx) {
-    const keys = parseHostKeys((await ctx.act({argv: hostKeysArgv, on: ctx.from})).stdout.toString())
-    await ctx.remember({host_keys: keys})
-    const deadline = Date.now() + ctx.config.failover.backup_lock_wait * 1000
-    for (;;) {
-      const r = await ctx.act({argv: backupArgv(ctx.from), on: ctx.from}, {allow: [0, 3, 11], timeoutMs: 30 * 60_000})
-      if (r.code === 0 || r.code === 3) break
-      if (Date.now() > deadline) {
-        throw new HaError(`final backup: another ha operation on ${ctx.from} still holds the lock after ${ctx.config.failover.backup_lock_wait}s`, {
-          actions: ['see what runs (ps -ef | grep "ha ") on the active node, then ha failover --resume'],
-          exitCode: 5,
-        })
-      }
-
-      ctx.progress(`a backup is running on ${ctx.from} (its lock is held); waiting for it`)
-      await ctx.waiting(() => sleep(1000))
-    }
-
+    // The keys are read while the backup runs (independent; one round trip less).
+    const keys = (async () => {
+      const read = parseHostKeys((await ctx.act({argv: hostKeysArgv, on: ctx.from})).stdout.toString())
+      await ctx.remember({host_keys: read})
+    })()
+    // Both end before the step does (a failure of one never leaves the other running unseen).
+    for (const r of await Promise.allSettled([keys, backup(ctx)])) if (r.status === 'rejected') throw r.reason
     await ctx.remember({done: true})
   },
   title: 'Final backup on the active node',
+}
+
+async function backup(ctx: StepContext): Promise<void> {
+  const deadline = Date.now() + ctx.config.failover.backup_lock_wait * 1000
+  for (;;) {
+    const r = await ctx.act({argv: backupArgv(ctx.from), on: ctx.from}, {allow: [0, 3, 11], timeoutMs: 30 * 60_000})
+    if (r.code === 0 || r.code === 3) break
+    if (Date.now() > deadline) {
+      throw new HaError(`final backup: another ha operation on ${ctx.from} still holds the lock after ${ctx.config.failover.backup_lock_wait}s`, {
+        actions: ['see what runs (ps -ef | grep "ha ") on the active node, then ha failover --resume'],
+        exitCode: 5,
+      })
+    }
+
+    ctx.progress(`a backup is running on ${ctx.from} (its lock is held); waiting for it`)
+    await ctx.waiting(() => sleep(1000))
+  }
 }

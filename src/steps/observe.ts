@@ -1,6 +1,7 @@
 import type {Config} from '../config/schema.js'
 import {HaError} from '../errors.js'
-import {describeArgv, type Host} from '../hosts/host.js'
+import {describeArgv, type FileStat, type Host, HostCommandError} from '../hosts/host.js'
+import {parseStatLine} from '../hosts/ssh-host.js'
 import {arpingUnlessHeldScript, interpretArping, type WireResult} from '../net/arping.js'
 import {attachmentProbeArgv, deviceProbeArgv, interpretAttachment} from '../storage/attachment.js'
 import {bootHolds, fstabMounts, fstabPath, interfacesPath} from '../failover/boot-config.js'
@@ -8,13 +9,153 @@ import {bootHolds, fstabMounts, fstabPath, interfacesPath} from '../failover/boo
 /**
  * What the steps look at before and after they act (pre- and postconditions). Observations are
  * not actions: they change nothing, so they are not in the plan.
+ *
+ * Each is read from the host once and remembered until anything acts (the runner calls
+ * forgetObservations() after every action and before every step): a step's run does not read
+ * again what its postcondition just read, and its postcondition after the run reuses what the
+ * run read after its last action. Still every fact comes from the host, after the last change.
+ * `prefetch` reads several in one exec (one round trip, src/hosts/batch.ts).
  */
+interface Observation<T> {
+  key: string
+  argv(host: Host): string[]
+  parse(host: Host, result: {code: number; stderr: Buffer; stdout: Buffer}): T
+}
+
+const remembered = new Map<Host, Map<string, Promise<unknown>>>()
+/** Only inside a run whose every action forgets (the runner); elsewhere each look asks the host. */
+let remembering = false
+
+/**
+ * Everything observed is stale: something acted, or a new step starts. An edit by ha itself
+ * (path) changes that one file and nothing else. From the first call on, observations are
+ * remembered, until stopRemembering().
+ */
+export function forgetObservations(path?: string): void {
+  remembering = true
+  if (path === undefined) remembered.clear()
+  else for (const m of remembered.values()) m.delete(`file:${path}`)
+}
+
+export function stopRemembering(): void {
+  remembering = false
+  remembered.clear()
+}
+
+function memo(host: Host): Map<string, Promise<unknown>> {
+  let m = remembered.get(host)
+  if (!m) remembered.set(host, (m = new Map()))
+  return m
+}
+
+function keep<T>(host: Host, key: string, value: Promise<T>): Promise<T> {
+  if (!remembering) return value
+  const m = memo(host)
+  m.set(key, value)
+  // A failed observation is not remembered: the next look asks the host again.
+  value.catch(() => {
+    if (m.get(key) === value) m.delete(key)
+  })
+  return value
+}
+
+async function observe<T>(host: Host, o: Observation<T>): Promise<T> {
+  const known = memo(host).get(o.key) as Promise<T> | undefined
+  if (known) return known
+  return keep(host, o.key, host.run(o.argv(host)).then((r) => o.parse(host, r)))
+}
+
+/** Reads the observations not yet known in one exec on the host. */
+export async function prefetch(host: Host, observations: Array<Observation<unknown>>): Promise<void> {
+  if (!remembering) return
+  const m = memo(host)
+  const missing = observations.filter((o, i) => !m.has(o.key) && observations.findIndex((x) => x.key === o.key) === i)
+  if (missing.length === 0) return
+  if (missing.length === 1) {
+    await observe(host, missing[0]).catch(() => {})
+    return
+  }
+
+  const batch = host.probe(missing.map((o) => ({argv: o.argv(host), id: o.key})))
+  for (const [i, o] of missing.entries()) keep(host, o.key, batch.then((b) => o.parse(host, b.results[i])))
+  // Errors surface where the step asks for the fact, with its own message.
+  await batch.catch(() => {})
+}
+
+function checked(host: Host, argv: string[], r: {code: number; stderr: Buffer}): void {
+  if (r.code !== 0) throw new HostCommandError(host, argv, `exited with status ${r.code}`, r.stderr)
+}
+
+const ipArgv = ['ip', '-j', '-4', 'addr', 'show']
+export const addressesSeen: Observation<string[]> = {
+  argv: () => ipArgv,
+  key: 'addresses',
+  parse(host, r) {
+    checked(host, ipArgv, r)
+    const links = JSON.parse(r.stdout.toString('utf8')) as Array<{addr_info?: Array<{family?: string; local?: string}>}>
+    return links.flatMap((l) => (l.addr_info ?? []).filter((a) => a.family === 'inet' && a.local).map((a) => a.local as string))
+  },
+}
+
+// The stat line (as SshHost.stat prints it, the link itself for a symlink), then a regular file's bytes.
+const fileScript = 'if [ -e "$1" ] || [ -L "$1" ]; then stat -c "%f %s %u %g %Y" -- "$1" || exit 1; if [ -f "$1" ] && [ ! -L "$1" ]; then exec cat -- "$1"; fi; else echo missing; fi'
+
+/** A host file: its stat (undefined when missing) and, for a regular file, its text. */
+export function fileSeen(path: string): Observation<{stat?: FileStat; text: string}> {
+  return {
+    argv: (host) => ['sh', '-c', fileScript, 'ha-read', host.path(path)],
+    key: `file:${path}`,
+    parse(host, r) {
+      if (r.code !== 0) throw new HostCommandError(host, ['cat', '--', host.path(path)], `exited with status ${r.code}`, r.stderr)
+      const out = r.stdout
+      const nl = out.indexOf(0x0a)
+      const stat = parseStatLine(out.subarray(0, nl === -1 ? out.length : nl).toString('utf8'))
+      return {stat, text: stat?.type === 'file' ? out.subarray(nl + 1).toString('utf8') : ''}
+    },
+  }
+}
+
+export function attachmentSeen(config: Config): Observation<boolean> {
+  return {
+    argv: (host) => attachmentProbeArgv(config, host.path(config.data_dir)),
+    key: 'attachment',
+    parse(host, r) {
+      const a = interpretAttachment(config, r.code, r.stdout.toString(), r.stderr.toString())
+      if ('error' in a) throw new HaError(`${host.name}: cannot tell whether the storage is attached: ${a.error}`)
+      return a.held
+    },
+  }
+}
+
+export function serviceSeen(config: Config): Observation<'running' | 'stopped'> {
+  const argv = config.services.status!
+  return {
+    argv: () => argv,
+    key: 'service',
+    parse(host, r) {
+      if (r.code === 0) return 'running'
+      if (r.code >= 1 && r.code <= 3) return 'stopped'
+      throw new HaError(`${host.name}: \`${describeArgv(argv)}\` exited ${r.code}, which is not an LSB status (0 running, 3 stopped)`, {
+        actions: ['fix services.status in the config: it must follow LSB exit codes'],
+      })
+    },
+  }
+}
+
+/** The stat of a file as last observed since anything acted (no round trip), or 'unknown'. */
+export async function observedStat(host: Host, path: string): Promise<FileStat | undefined | 'unknown'> {
+  const known = memo(host).get(`file:${path}`) as Promise<{stat?: FileStat}> | undefined
+  if (!known) return 'unknown'
+  try {
+    return (await known).stat
+  } catch {
+    return 'unknown'
+  }
+}
 
 /** The node's IPv4 addresses, from `ip -j addr` (the JSON form, so nothing is guessed from columns). */
 export async function heldAddresses(host: Host): Promise<string[]> {
-  const r = await host.runChecked(['ip', '-j', '-4', 'addr', 'show'])
-  const links = JSON.parse(r.stdout.toString('utf8')) as Array<{addr_info?: Array<{family?: string; local?: string}>}>
-  return links.flatMap((l) => (l.addr_info ?? []).filter((a) => a.family === 'inet' && a.local).map((a) => a.local as string))
+  return observe(host, addressesSeen)
 }
 
 export const bareAddress = (cidr: string) => cidr.split('/')[0]
@@ -25,10 +166,10 @@ export async function holdsAddress(host: Host, cidr: string): Promise<boolean> {
 
 /** Reads a host file, '' when it does not exist. */
 export async function readText(host: Host, path: string): Promise<string> {
-  const st = await host.stat(path)
-  if (!st) return ''
-  if (st.type !== 'file') throw new HaError(`${host.name}: ${path} is a ${st.type}, not a file; ha edits only regular files`, {actions: [`look at ${path} on ${host.name}`]})
-  return (await host.readFile(path)).toString('utf8')
+  const {stat, text} = await observe(host, fileSeen(path))
+  if (!stat) return ''
+  if (stat.type !== 'file') throw new HaError(`${host.name}: ${path} is a ${stat.type}, not a file; ha edits only regular files`, {actions: [`look at ${path} on ${host.name}`]})
+  return text
 }
 
 export async function bootConfigHolds(host: Host, cidr: string): Promise<boolean> {
@@ -41,29 +182,31 @@ export async function fstabHasStorage(host: Host, config: Config): Promise<boole
 
 /** Is the shared storage attached to this host (data_dir mounted, or the pool imported)? */
 export async function storageAttached(host: Host, config: Config): Promise<boolean> {
-  const r = await host.run(attachmentProbeArgv(config, host.path(config.data_dir)))
-  const a = interpretAttachment(config, r.code, r.stdout.toString(), r.stderr.toString())
-  if ('error' in a) throw new HaError(`${host.name}: cannot tell whether the storage is attached: ${a.error}`)
-  return a.held
+  return observe(host, attachmentSeen(config))
 }
 
 /** For kind mount with storage.device: is what is mounted at data_dir that device? */
 export async function storageIsTheDevice(host: Host, config: Config): Promise<{ok: boolean; source: string}> {
   if (config.storage.kind !== 'mount' || !config.storage.device) return {ok: true, source: ''}
-  const r = await host.runChecked(deviceProbeArgv(config.storage.device, host.path(config.data_dir)))
-  const [want, have] = r.stdout.toString().split('\n')
-  return {ok: want !== '' && want === have, source: have}
+  return observe(host, deviceSeen(config))
+}
+
+export function deviceSeen(config: Config): Observation<{ok: boolean; source: string}> {
+  const argv = (host: Host) => deviceProbeArgv(config.storage.device ?? '', host.path(config.data_dir))
+  return {
+    argv,
+    key: 'device',
+    parse(host, r) {
+      checked(host, argv(host), r)
+      const [want, have] = r.stdout.toString().split('\n')
+      return {ok: want !== '' && want === have, source: have}
+    },
+  }
 }
 
 /** LSB: 0 running, 3 stopped (1 and 2: dead with a pid or lock file left, still not running). */
 export async function serviceState(host: Host, config: Config): Promise<'running' | 'stopped'> {
-  const argv = config.services.status!
-  const r = await host.run(argv)
-  if (r.code === 0) return 'running'
-  if (r.code >= 1 && r.code <= 3) return 'stopped'
-  throw new HaError(`${host.name}: \`${describeArgv(argv)}\` exited ${r.code}, which is not an LSB status (0 running, 3 stopped)`, {
-    actions: ['fix services.status in the config: it must follow LSB exit codes'],
-  })
+  return observe(host, serviceSeen(config))
 }
 
 /** arping -D for one service IP from this host (skipped where the host holds it itself). */

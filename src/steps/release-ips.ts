@@ -1,6 +1,6 @@
 import {HaError} from '../errors.js'
 import {interfacesPath, withoutAddress} from '../failover/boot-config.js'
-import {bootConfigHolds, holdsAddress, readText, wire} from './observe.js'
+import {addressesSeen, bootConfigHolds, fileSeen, holdsAddress, prefetch, readText, wire} from './observe.js'
 import type {Action, Step, StepContext} from './step.js'
 
 const plan = (ctx: Pick<StepContext, 'config' | 'from'>): Array<{boot: Action; runtime: Action}> =>
@@ -15,22 +15,24 @@ const plan = (ctx: Pick<StepContext, 'config' | 'from'>): Array<{boot: Action; r
  * `arping -D` from the node taking over: nobody on the wire answers for them any more.
  */
 export const releaseIps: Step = {
-  actions: (ctx) => plan(ctx).flatMap((p) => [p.runtime, p.boot]),
+  actions: (ctx) => plan(ctx).flatMap((p) => [p.boot, p.runtime]),
   id: 'release-ips',
   on: (ctx) => ctx.from,
   async post(ctx) {
     if (!ctx.data('confirm-fenced').confirmed) {
       const from = await ctx.host(ctx.from)
+      await prefetch(from, [addressesSeen, fileSeen(interfacesPath)])
       for (const ip of ctx.config.service_ips) {
         if ((await holdsAddress(from, ip.address)) || (await bootConfigHolds(from, ip.address))) return false
       }
     }
 
-    // The wire must agree: nobody answers ARP for them any more, as heard from the node taking over.
+    // The wire must agree: nobody answers ARP for them any more, as heard from the node taking
+    // over (which skips an address it holds itself: a resumed run past take-ips).
     const to = await ctx.host(ctx.to)
     for (const ip of ctx.config.service_ips) {
-      if (await holdsAddress(to, ip.address)) continue
       const heard = await ctx.waiting(() => wire(to, ip.address, ip.interface))
+      if (heard.state === 'skipped_held_here') continue
       if (heard.state === 'answered') throw new HaError(`${ip.address} still answers ARP (${heard.macs.join(', ')}) after ${ctx.from} released it: someone else holds it`, {actions: [`find what answers for ${ip.address}; ha failover --abort puts ${ctx.from} back`]})
       if (heard.state !== 'silent') return false
     }
@@ -41,10 +43,13 @@ export const releaseIps: Step = {
     const from = await ctx.host(ctx.from)
     for (const [i, ip] of ctx.config.service_ips.entries()) {
       const {boot, runtime} = plan(ctx)[i]
-      if (await holdsAddress(from, ip.address)) await ctx.act(runtime)
+      // The boot configuration first: what the postcondition just read is still what is there
+      // (an edit touches only its file), and a run cut off in between leaves an address that
+      // goes at the next boot, not one that comes back.
       const text = await readText(from, interfacesPath)
       const without = withoutAddress(text, ip.address)
       if (without !== text) await ctx.act(boot, {content: without})
+      if (await holdsAddress(from, ip.address)) await ctx.act(runtime)
     }
 
   },

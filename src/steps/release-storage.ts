@@ -2,7 +2,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import {HaError} from '../errors.js'
 import {fstabPath, fstabWithout} from '../failover/boot-config.js'
-import {fstabHasStorage, readText, storageAttached} from './observe.js'
+import {attachmentSeen, fileSeen, fstabHasStorage, prefetch, readText, storageAttached} from './observe.js'
 import type {Action, Step, StepContext} from './step.js'
 
 type Ctx = Pick<StepContext, 'config' | 'from'>
@@ -30,6 +30,7 @@ export const releaseStorage: Step = {
     if (ctx.config.storage.kind === 'none') return true
     if (ctx.data('confirm-fenced').confirmed) return true
     const from = await ctx.host(ctx.from)
+    await prefetch(from, [attachmentSeen(ctx.config), ...(ctx.config.storage.kind === 'mount' ? [fileSeen(fstabPath)] : [])])
     if (await storageAttached(from, ctx.config)) return false
     return ctx.config.storage.kind !== 'mount' || !(await fstabHasStorage(from, ctx.config))
   },

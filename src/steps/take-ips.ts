@@ -1,6 +1,6 @@
 import {HaError} from '../errors.js'
 import {interfacesPath, withAddress} from '../failover/boot-config.js'
-import {bareAddress, bootConfigHolds, holdsAddress, readText, wire} from './observe.js'
+import {addressesSeen, bareAddress, bootConfigHolds, fileSeen, holdsAddress, prefetch, readText, wire} from './observe.js'
 import type {Action, Step, StepContext} from './step.js'
 
 type Ctx = Pick<StepContext, 'config' | 'to'>
@@ -21,6 +21,7 @@ export const takeIps: Step = {
   on: (ctx) => ctx.to,
   async post(ctx) {
     const to = await ctx.host(ctx.to)
+    await prefetch(to, [addressesSeen, fileSeen(interfacesPath)])
     for (const ip of ctx.config.service_ips) {
       if (!(await holdsAddress(to, ip.address)) || !(await bootConfigHolds(to, ip.address))) return false
     }
