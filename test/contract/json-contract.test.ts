@@ -92,6 +92,10 @@ test('the --json envelopes keep their documented shape', (t) => {
   record('error (extra argument)', ha(['backup', 'verify', 'a', 'b', '--json', '--config', config]), 2)
   record('error (unknown flag)', ha(['backup', '--bogus', '--json', '--config', config]), 2)
   record('error (bad flag value)', ha(['backup', '--node', 'third', '--json', '--config', config]), 2)
+  // Help asked for as JSON is an envelope too: the page's text and the commands it lists.
+  record('help', ha(['help', '--json']), 0)
+  record('help (--help on a command)', ha(['backup', '--help', '--json']), 0)
+  record('error (help for an unknown command)', ha(['help', 'bakup', '--json']), 2)
   for (const name of ['error (unknown command)', 'error (extra argument)', 'error (unknown flag)', 'error (bad flag value)']) {
     assert.equal((shapes[name] as {error: {name: string}}).error.name, 'string')
   }
