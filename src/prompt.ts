@@ -89,7 +89,7 @@ async function ask<T>(prompt: () => Promise<T>): Promise<T> {
     return await prompt()
   } catch (error) {
     // Ctrl-C in a prompt: the terminal is in raw mode, so it arrives as inquirer's ExitPromptError, not SIGINT.
-    if (error instanceof Error && error.name === 'ExitPromptError') throw new InterruptedError('interrupted at the confirmation; nothing was changed')
+    if (error instanceof Error && error.name === 'ExitPromptError') throw new InterruptedError('interrupted at the question; nothing was changed')
     throw error
   }
 }

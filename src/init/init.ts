@@ -6,7 +6,7 @@ import {stringify} from 'yaml'
 import type {CheckReport} from '../check/types.js'
 import {exampleConfigPath, parseConfig} from '../config/load.js'
 import {type Config, type NodeName} from '../config/schema.js'
-import {ExitCode, type ExitCodeValue, HaError, UsageError} from '../errors.js'
+import {ExitCode, type ExitCodeValue, HaError, InterruptedError, UsageError} from '../errors.js'
 import {writeFileAtomic} from '../fs/atomic.js'
 import type {SshSettings} from '../hosts/ssh-host.js'
 import {askText, ConfirmationNeededError, confirmAction} from '../prompt.js'
@@ -68,6 +68,18 @@ export class InitNeedsAnswersError extends HaError {
 }
 
 export async function runInit(options: InitOptions): Promise<{exitCode: ExitCodeValue; result: InitResult}> {
+  const recorded: string[] = []
+  try {
+    return await initSteps(options, recorded)
+  } catch (error) {
+    if (!(error instanceof InterruptedError)) throw error
+    // Say exactly what was changed before the interruption: host keys the operator accepted stay.
+    const kept = recorded.length > 0 ? `; kept in known_hosts: ${recorded.join(', ')}` : ''
+    throw new InterruptedError(`interrupted: the configuration ${resolve(options.configPath)} was not written${kept}`)
+  }
+}
+
+async function initSteps(options: InitOptions, recorded: string[]): Promise<{exitCode: ExitCodeValue; result: InitResult}> {
   const {answers, interactive, yes} = options
   if (!interactive && !yes) throw new InitNeedsAnswersError()
   const path = resolve(options.configPath)
@@ -119,7 +131,13 @@ export async function runInit(options: InitOptions): Promise<{exitCode: ExitCode
 
   options.onInfo(`reading the ssh host keys of ${address} (this machine) and ${peer} (${peerNode})…`)
   await mkdir(dirname(knownHosts), {mode: 0o700, recursive: true})
-  const hostKeys = [await trustOwnKey(node, address, port, knownHosts, options), await trustPeerKey(peerNode, peer, port, knownHosts, options)]
+  const hostKeys: HostKeyTrust[] = []
+  for (const trust of [() => trustOwnKey(node, address, port, knownHosts, options), () => trustPeerKey(peerNode, peer, port, knownHosts, options)]) {
+    const k = await trust()
+    hostKeys.push(k)
+    if (k.how !== 'in known_hosts') recorded.push(`${k.host} ${k.fingerprint}`)
+  }
+
 
   options.onInfo(`testing the ssh connections as ${user} (strict host key checking)…`)
   const {connectSsh} = await import('../hosts/ssh-connect.js')
@@ -234,9 +252,7 @@ async function trustPeerKey(node: NodeName, host: string, port: number, knownHos
     // Never trust on first use in a script: the operator names the key they verified.
     throw new ConfirmationNeededError(`trusting the ${node}'s host key ${key.fingerprint} (${host}, not in ${knownHosts})`, `--peer-host-key ${key.fingerprint}`)
   } else {
-    process.stderr.write(
-      `The ${node} (${host}) presents the host key ${key.fingerprint}, which ${knownHosts} does not know.\nCompare it on the ${node}'s console: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub\n`,
-    )
+    options.onInfo(`The ${node} (${host}) presents the host key ${key.fingerprint}, which ${knownHosts} does not know.\nCompare it on the ${node}'s console: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`)
     await confirmAction({action: `trust ${key.fingerprint} as the ${node}'s host key and add it to ${knownHosts}`, flag: `--peer-host-key ${key.fingerprint}`, yes: false})
     how = 'confirmed at the terminal'
   }
