@@ -12,7 +12,7 @@ Host keys are never trusted silently: this machine's own key is recorded only wh
 
   static examples = [
     '<%= config.bin %> init',
-    '<%= config.bin %> init --yes --peer 198.18.0.3 --peer-host-key SHA256:... --service-ip 198.18.0.100/24',
+    '<%= config.bin %> init --yes --peer 198.18.0.3 --peer-host-key SHA256:...',
     '<%= config.bin %> init --config /etc/ha/ha.yaml.new --node secondary',
   ]
 
