@@ -7,6 +7,7 @@ import {describe, it, test} from 'node:test'
 import {ha, tempDir} from '../helpers/cli.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 import {startSshd} from '../helpers/sshd.js'
+import {haInTerminal} from '../helpers/tmux.js'
 
 /**
  * `ha init` from a script: every question is a flag judged by the config schema's own rule, a
@@ -129,5 +130,60 @@ describe('ha init --yes against a real sshd', {skip: missingPrerequisite(['root'
     assert.equal(forced.status, 0, forced.stdout + forced.stderr)
     assert.equal(forced.json!.result.replaced, true)
     assert.equal(forced.json!.result.host_keys[1].how, 'in known_hosts')
+  })
+})
+
+describe('ha init at a terminal against a real sshd', {skip: missingPrerequisite(['root', 'sshd', 'tmux'])}, () => {
+  it('flags answer their questions, the rest is asked with proposals; a bad answer is refused in place; the peer key is shown and confirmed', async (t) => {
+    const sshd = await startSshd({t})
+    const dir = tempDir(t)
+    const knownHosts = join(dir, 'known_hosts')
+    writeFileSync(knownHosts, `${sshd.knownHostsLine}\n`)
+    const print = execFileSync('ssh-keygen', ['-lf', '-'], {encoding: 'utf8', input: sshd.hostKeyLine}).split(' ')[1]
+    const config = join(dir, 'ha.yaml')
+    const term = haInTerminal(t, [
+      'init', '--config', config, '--no-check', '--node', 'secondary', '--address', '127.0.0.1', '--ssh-user', 'root', '--ssh-port', String(sshd.port),
+      '--identity-file', sshd.clientKey, '--known-hosts', knownHosts, '--storage', 'none', '--services', '',
+    ])
+    const answer = async (question: RegExp, text: string) => {
+      await term.waitFor(question)
+      term.type(text)
+    }
+
+    // --node, --address and the ssh answers came as flags: those questions are never shown.
+    await answer(/This machine's hostname \(as secondary\)\? \(\S+\)/, 'ctl-b')
+    await answer(/The primary's address \(ssh\)\?/, 'localhost')
+    const shown = await term.waitFor(/Trust SHA256:\S+ as the primary's host key/)
+    assert.ok(shown.includes(`The primary (localhost) presents the host key ${print}, which ${knownHosts} does not know.`), shown)
+    assert.doesNotMatch(shown, /Which node|ssh port|private key/)
+    term.type('y')
+    await answer(/The primary's hostname\? \(\S+\)/, 'ctl-a')
+    await answer(/The data directory on the shared storage\? \(\/var\/opt\/sun\/xvm\)/, join(dir, 'data'))
+    await answer(/The product's version file\?/, '')
+    await answer(/The service IP clients use, as address\/prefix\? \(empty: none\)/, '198.18.1.10/99')
+    await term.waitFor(/\/99 is not a prefix length \(1-32\)/)
+    term.keys('C-u')
+    term.type('198.18.1.10/24')
+    await answer(/The interface the service IP goes on\?/, 'eth0')
+    await answer(/Where archives go, inside the data directory\? \(\.ha\/backups\)/, '/srv/backups')
+    await term.waitFor(/must be relative to data_dir/)
+    term.keys('C-u')
+    term.type('')
+    assert.equal(await term.exitCode(), 0, term.screen())
+    assert.match(term.screen(), /host key of the primary \(localhost\): SHA256:\S+, confirmed at the terminal/)
+    const check = ha(['config', 'check', '--config', config, '--json'])
+    assert.equal(check.status, 0, check.stdout + check.stderr)
+    assert.deepEqual(check.json!.result.nodes.map((n: {hostname: string}) => n.hostname), ['ctl-a', 'ctl-b'])
+  })
+
+  it('an existing configuration: asked before it is replaced; "no" leaves it as it was', async (t) => {
+    const config = join(tempDir(t), 'ha.yaml')
+    writeFileSync(config, 'data_dir: /srv/mine\n')
+    const term = haInTerminal(t, ['init', '--config', config])
+    await term.waitFor(/Replace the existing configuration .*ha\.yaml\? \(y\/N\)/)
+    term.type('n')
+    assert.equal(await term.exitCode(), 1)
+    assert.match(term.screen(), /not confirmed/)
+    assert.equal(readFileSync(config, 'utf8'), 'data_dir: /srv/mine\n')
   })
 })
