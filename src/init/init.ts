@@ -9,10 +9,10 @@ import {type Config, type NodeName} from '../config/schema.js'
 import {ExitCode, type ExitCodeValue, HaError, InterruptedError, UsageError} from '../errors.js'
 import {writeFileAtomic} from '../fs/atomic.js'
 import type {SshSettings} from '../hosts/ssh-host.js'
-import {askText, ConfirmationNeededError, confirmAction} from '../prompt.js'
+import {askText, confirmAction} from '../prompt.js'
 import {type Detected, detect, mountAt} from './detect.js'
 import {type FieldCheck, fieldChecks, type FieldName} from './fields.js'
-import {ownHostKeyFingerprints, presentedHostKey, recordHostKey, refuseBadKey} from './host-key.js'
+import {ownHostKeyFingerprints, type PresentedKey, presentedHostKey, recordHostKey, refuseBadKey} from './host-key.js'
 
 /**
  * `ha init`: from nothing to a configuration that `ha config check` accepts and `ha check` has
@@ -55,6 +55,19 @@ export interface InitResult {
   node: NodeName
   path: string
   replaced: boolean
+}
+
+/**
+ * A decision init never takes on its own (trusting a host key, replacing a configuration) was not
+ * given by its flag, and cannot be asked (--yes, or no terminal): exit 4, naming the flag.
+ */
+export class InitConfirmationNeededError extends HaError {
+  constructor(what: string, flag: string, first?: string) {
+    super(`${what}: ha init does not decide that by itself (--yes takes only proposals, and there is nobody to ask); nothing was written`, {
+      actions: [...(first ? [first] : []), `run it again with ${flag}`],
+      exitCode: ExitCode.needsConfirmation,
+    })
+  }
 }
 
 /** Without a terminal and without --yes nothing can be asked: exit 4, naming the flags. */
@@ -130,14 +143,19 @@ async function initSteps(options: InitOptions, recorded: string[]): Promise<{exi
   })
 
   options.onInfo(`reading the ssh host keys of ${address} (this machine) and ${peer} (${peerNode})…`)
-  await mkdir(dirname(knownHosts), {mode: 0o700, recursive: true})
+  // Both keys are decided before either is recorded, so a refusal of the peer's leaves known_hosts as it was.
+  const decided = [await trustOwnKey(node, address, port, knownHosts), await trustPeerKey(peerNode, peer, port, knownHosts, options)]
   const hostKeys: HostKeyTrust[] = []
-  for (const trust of [() => trustOwnKey(node, address, port, knownHosts, options), () => trustPeerKey(peerNode, peer, port, knownHosts, options)]) {
-    const k = await trust()
-    hostKeys.push(k)
-    if (k.how !== 'in known_hosts') recorded.push(`${k.host} ${k.fingerprint}`)
-  }
+  for (const {key, trust} of decided) {
+    if (key) {
+      await mkdir(dirname(knownHosts), {mode: 0o700, recursive: true})
+      await recordHostKey(knownHosts, trust.host, port, key)
+      recorded.push(`${trust.host} ${trust.fingerprint}`)
+      options.onInfo(`added ${trust.how === "this machine's own key" ? "this machine's own" : `the ${trust.node}'s`} host key ${trust.fingerprint} for ${trust.host} to ${knownHosts}`)
+    }
 
+    hostKeys.push(trust)
+  }
 
   options.onInfo(`testing the ssh connections as ${user} (strict host key checking)…`)
   const {connectSsh} = await import('../hosts/ssh-connect.js')
@@ -214,34 +232,37 @@ async function refuseToReplace(path: string, options: InitOptions): Promise<bool
   }
 
   if (options.force) return true
-  const action = `replacing the existing configuration ${path}`
-  if (options.yes || !options.interactive) throw new ConfirmationNeededError(action, '--force')
+  if (options.yes || !options.interactive) throw new InitConfirmationNeededError(`${path} exists; replacing it needs a confirmation`, '--force to replace it')
   await confirmAction({action: `replace the existing configuration ${path}`, flag: '--force', yes: false})
   return true
 }
 
-async function trustOwnKey(node: NodeName, host: string, port: number, knownHosts: string, options: InitOptions): Promise<HostKeyTrust> {
+/** A trusted key, and the key to record when known_hosts does not have it yet. */
+interface Decided {
+  key?: PresentedKey
+  trust: HostKeyTrust
+}
+
+async function trustOwnKey(node: NodeName, host: string, port: number, knownHosts: string): Promise<Decided> {
   const key = await presentedHostKey(host, port, knownHosts, 10_000)
   refuseBadKey(`this machine (${node})`, host, port, knownHosts, key)
-  if (key.verdict.kind === 'known') return {fingerprint: key.fingerprint, host, how: 'in known_hosts', node}
+  if (key.verdict.kind === 'known') return {trust: {fingerprint: key.fingerprint, host, how: 'in known_hosts', node}}
   if (!(await ownHostKeyFingerprints()).includes(key.fingerprint)) {
     throw new HaError(`${host}, given as this machine's address, presents the host key ${key.fingerprint}, which is not one of this machine's (/etc/ssh/ssh_host_*_key.pub); refused, nothing was written`, {
       actions: ['pass --address with an address of this machine (ip -br addr shows them)'],
     })
   }
 
-  await recordHostKey(knownHosts, host, port, key)
-  options.onInfo(`added this machine's own host key ${key.fingerprint} for ${host} to ${knownHosts}`)
-  return {fingerprint: key.fingerprint, host, how: "this machine's own key", node}
+  return {key, trust: {fingerprint: key.fingerprint, host, how: "this machine's own key", node}}
 }
 
-async function trustPeerKey(node: NodeName, host: string, port: number, knownHosts: string, options: InitOptions): Promise<HostKeyTrust> {
+async function trustPeerKey(node: NodeName, host: string, port: number, knownHosts: string, options: InitOptions): Promise<Decided> {
   const key = await presentedHostKey(host, port, knownHosts, 10_000)
   refuseBadKey(`the ${node}`, host, port, knownHosts, key)
   const expected = options.answers['peer-host-key']
   if (key.verdict.kind === 'known') {
     if (expected !== undefined && expected !== key.fingerprint) throw mismatch(node, host, key.fingerprint, expected)
-    return {fingerprint: key.fingerprint, host, how: 'in known_hosts', node}
+    return {trust: {fingerprint: key.fingerprint, host, how: 'in known_hosts', node}}
   }
 
   let how: HostKeyTrust['how']
@@ -250,16 +271,18 @@ async function trustPeerKey(node: NodeName, host: string, port: number, knownHos
     how = 'given as --peer-host-key'
   } else if (options.yes || !options.interactive) {
     // Never trust on first use in a script: the operator names the key they verified.
-    throw new ConfirmationNeededError(`trusting the ${node}'s host key ${key.fingerprint} (${host}, not in ${knownHosts})`, `--peer-host-key ${key.fingerprint}`)
+    throw new InitConfirmationNeededError(
+      `the ${node} (${host}) presents the host key ${key.fingerprint}, which ${knownHosts} does not know; trusting it needs a confirmation`,
+      `--peer-host-key ${key.fingerprint}`,
+      `verify it on the ${node}'s console: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`,
+    )
   } else {
     options.onInfo(`The ${node} (${host}) presents the host key ${key.fingerprint}, which ${knownHosts} does not know.\nCompare it on the ${node}'s console: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`)
     await confirmAction({action: `trust ${key.fingerprint} as the ${node}'s host key and add it to ${knownHosts}`, flag: `--peer-host-key ${key.fingerprint}`, yes: false})
     how = 'confirmed at the terminal'
   }
 
-  await recordHostKey(knownHosts, host, port, key)
-  options.onInfo(`added the ${node}'s host key ${key.fingerprint} for ${host} to ${knownHosts}`)
-  return {fingerprint: key.fingerprint, host, how, node}
+  return {key, trust: {fingerprint: key.fingerprint, host, how, node}}
 }
 
 function mismatch(node: NodeName, host: string, presented: string, expected: string): HaError {

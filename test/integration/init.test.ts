@@ -63,7 +63,7 @@ test('an existing configuration is not replaced without --force: exit 4 naming -
   for (const args of [['--yes'], []]) {
     const r = ha(['init', ...args, '--config', config, '--peer', '198.18.0.3'])
     assert.equal(r.status, 4, r.stderr)
-    assert.match(r.stderr, args.length > 0 ? /replacing the existing configuration .*ha\.yaml needs a confirmation/ : /no terminal/)
+    assert.match(r.stderr, args.length > 0 ? /ha\.yaml exists; replacing it needs a confirmation/ : /no terminal/)
     assert.match(r.stderr, args.length > 0 ? /--force/ : /--yes/)
   }
 
@@ -99,7 +99,7 @@ describe('ha init --yes against a real sshd', {skip: missingPrerequisite(['root'
     const before = readFileSync(knownHosts, 'utf8')
     const unknown = ha(args)
     assert.equal(unknown.status, 4, unknown.stderr)
-    assert.match(unknown.stderr, new RegExp(`trusting the secondary's host key ${print.replace('+', '\\+')}`))
+    assert.ok(unknown.stderr.includes(`the secondary (localhost) presents the host key ${print}, which ${knownHosts} does not know`), unknown.stderr)
     assert.ok(unknown.stderr.includes(`--peer-host-key ${print}`), unknown.stderr)
     const wrong = ha([...args, '--peer-host-key', `SHA256:${'A'.repeat(43)}`])
     assert.equal(wrong.status, 1, wrong.stderr)

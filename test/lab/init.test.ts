@@ -64,9 +64,10 @@ describe('ha init on the lab primary', {skip}, () => {
     await answer(/known_hosts file ha checks host keys against\? \(\/root\/\.ssh\/known_hosts\)/, knownHosts)
     // The primary's own key is recognised from its /etc/ssh; the secondary's is shown for confirmation.
     const shown = await term.waitFor(/Trust SHA256:\S+ as the secondary's host key/, 60_000)
-    assert.match(shown, /added this machine's own host key SHA256:\S+ for 198\.18\.0\.2/)
     assert.ok(shown.includes(`The secondary (198.18.0.3) presents the host key ${secondaryKey}, which ${knownHosts} does not know.`), shown)
     term.type('y')
+    // Recorded only now that both are decided: the primary's own, then the confirmed one.
+    await term.waitFor(/added this machine's own host key SHA256:\S+ for 198\.18\.0\.2 to \/root\/\.ssh\/wizard_known_hosts/)
     await answer(/The secondary's hostname\? \(ctl-b\)/, '')
     await answer(/The data directory on the shared storage\? \(\/var\/opt\/sun\/xvm\)/, '')
     await answer(/The product's version file\? \(\/n1gc-setup\/\.version\.properties\)/, '')
@@ -99,9 +100,10 @@ describe('ha init on the lab primary', {skip}, () => {
     const stopped = ssh('primary', `${base} --json`)
     assert.equal(stopped.status, 4, stopped.stdout + stopped.stderr)
     const envelope = JSON.parse(stopped.stdout)
-    assert.equal(envelope.error.name, 'ConfirmationNeededError')
+    assert.equal(envelope.error.name, 'InitConfirmationNeededError')
     assert.ok(envelope.error.actions.some((a: string) => a.includes(`--peer-host-key ${secondaryKey}`)), stopped.stdout)
-    assert.notEqual(ssh('primary', 'test -e /root/script/ha.yaml').status, 0, 'nothing written')
+    assert.notEqual(ssh('primary', 'test -e /root/script/ha.yaml').status, 0, 'no config written')
+    assert.notEqual(ssh('primary', 'test -e /root/.ssh/script_known_hosts').status, 0, 'no host key recorded, not even its own')
 
     const done = ssh('primary', `${base} --peer-host-key ${secondaryKey} --json`)
     assert.equal(done.status, 0, done.stdout + done.stderr)
