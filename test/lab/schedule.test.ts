@@ -75,7 +75,7 @@ describe('ha schedule in the lab', {skip}, () => {
     const waited = Math.round((Date.now() - now.getTime()) / 1000)
     assert.equal(found.length, 1, `an archive appeared within 150 s of the install (cron log: ${ssh('primary', 'cat /var/log/syslog /var/log/cron.log 2>/dev/null | tail -20').stdout})`)
     assert.equal(found[0].verified, true)
-    assert.equal(new Date(found[0].created_at).getMinutes(), minute, 'it ran at the scheduled minute')
+    assert.equal(new Date(found[0].created_at).getMinutes(), minute, `it ran at the scheduled minute: installed at ${now.toISOString()} for minute ${minute}, the archive is ${found[0].id} (${found[0].created_at})`)
     console.log(`# the scheduled backup appeared ${waited} s after ha schedule install`)
 
     for (const node of ['primary', 'secondary'] as const) {
