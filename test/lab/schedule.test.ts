@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
+import {readFileSync} from 'node:fs'
 import {after, before, describe, it} from 'node:test'
 import {setTimeout as sleep} from 'node:timers/promises'
+
+import {parse} from 'yaml'
 
 import {labDown, labNetns, labPaths, labUp} from '../../src/lab/lab.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
@@ -38,6 +41,18 @@ function archives(): Array<{created_at: string; id: string; verified: boolean}> 
 describe('ha schedule in the lab', {skip}, () => {
   before(async () => {
     await labUp({labDir})
+    // The archives counted are those on this lab's shared storage: the primary must have this
+    // lab's device mounted (not one a previous lab left attached) before anything is measured.
+    const device = parse(readFileSync(lab.config, 'utf8')).storage.device as string
+    const deadline = Date.now() + 30_000
+    let source = ''
+    while (Date.now() < deadline) {
+      source = ssh('primary', 'findmnt -n -o SOURCE /var/opt/sun/xvm').stdout.trim()
+      if (source === device) break
+      await sleep(500)
+    }
+
+    assert.equal(source, device, `the primary has this lab's storage ${device} mounted`)
   })
   after(async () => {
     await labDown({labDir})
@@ -45,7 +60,7 @@ describe('ha schedule in the lab', {skip}, () => {
   })
 
   it('installed for the coming minute on both nodes, cron on the primary runs a real backup within 2.5 minutes; then removed from both', {timeout: 400_000}, async () => {
-    assert.deepEqual(archives(), [])
+    const before = new Set(archives().map((a) => a.id))
     assert.equal(ssh('primary', 'pgrep -x cron >/dev/null').status, 0, 'the primary runs its cron daemon')
     // The node's clock is this machine's; the next whole minute, or the one after when this one
     // is nearly over (installing over ssh takes a moment).
@@ -65,17 +80,19 @@ describe('ha schedule in the lab', {skip}, () => {
     assert.equal(expression.split(' ').slice(1).join(' '), '* * * *')
     assert.deepEqual(JSON.parse(show.stdout).result.problems, [])
 
+    // Only an archive made since the install counts (not one that was there before).
     const deadline = Date.now() + 150_000
-    let found = archives()
+    const fresh = () => archives().filter((a) => !before.has(a.id))
+    let found = fresh()
     while (found.length === 0 && Date.now() < deadline) {
       await sleep(3000)
-      found = archives()
+      found = fresh()
     }
 
     const waited = Math.round((Date.now() - now.getTime()) / 1000)
-    assert.equal(found.length, 1, `an archive appeared within 150 s of the install (cron log: ${ssh('primary', 'cat /var/log/syslog /var/log/cron.log 2>/dev/null | tail -20').stdout})`)
+    assert.equal(found.length, 1, `one new archive within 150 s of the install (cron log: ${ssh('primary', 'cat /var/log/syslog /var/log/cron.log 2>/dev/null | tail -20').stdout})`)
     assert.equal(found[0].verified, true)
-    assert.equal(new Date(found[0].created_at).getMinutes(), minute, `it ran at the scheduled minute: installed at ${now.toISOString()} for minute ${minute}, the archive is ${found[0].id} (${found[0].created_at})`)
+    assert.equal(new Date(found[0].created_at).getMinutes(), minute, `it ran at the scheduled minute: installed at ${now.toISOString()} for minute ${minute}, the archive is ${found[0].id} (${found[0].created_at}); before: ${[...before].join(', ') || 'none'}`)
     console.log(`# the scheduled backup appeared ${waited} s after ha schedule install`)
 
     for (const node of ['primary', 'secondary'] as const) {
