@@ -89,11 +89,34 @@ async function ask<T>(prompt: () => Promise<T>): Promise<T> {
     return await prompt()
   } catch (error) {
     // Ctrl-C in a prompt: the terminal is in raw mode, so it arrives as inquirer's ExitPromptError, not SIGINT.
-    if (error instanceof Error && error.name === 'ExitPromptError') throw new InterruptedError('interrupted at the confirmation; nothing was changed')
+    if (error instanceof Error && error.name === 'ExitPromptError') throw new InterruptedError('interrupted at the question; nothing was changed')
     throw error
   }
 }
 
 function capitalize(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1)
+}
+
+export interface AskTextOptions {
+  /** Proposed answer, taken on Enter. */
+  default?: string
+  /** The flag that answers this question in a script, named in the exit-4 message. */
+  flag: string
+  message: string
+  /** The problem with an answer, in words (shown under the question until it is fixed), or undefined. */
+  validate: (value: string) => string | undefined
+}
+
+/**
+ * One free-text question (ha init's wizard). Only at a terminal: a caller without one never gets
+ * here, it takes the flag or the default; if it does, the flag is named and exit is 4.
+ */
+export async function askText(options: AskTextOptions, streams: PromptStreams = defaultStreams()): Promise<string> {
+  if (!canPrompt(streams)) throw new ConfirmationNeededError(options.message, options.flag)
+  const {input} = await import('@inquirer/prompts')
+  const answer = await ask(() =>
+    input({default: options.default, message: options.message, validate: (value) => options.validate(value.trim()) ?? true}, context(streams)),
+  )
+  return answer.trim()
 }

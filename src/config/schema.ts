@@ -8,7 +8,7 @@ import {parseDuration} from './duration.js'
  * Keys are snake_case; the same words are used for flags (kebab-case) and JSON fields.
  */
 
-const absolutePath = z
+export const absolutePath = z
   .string()
   .min(1)
   .refine((p) => p.startsWith('/'), {message: 'must be an absolute path (start with /)'})

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import {execFileSync} from 'node:child_process'
 import {existsSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {test} from 'node:test'
@@ -8,6 +9,7 @@ import {controllerConfig, makeControllerRoot} from '../../scripts/controller-roo
 import {jsonSchemaVersion} from '../../src/output/reporter.js'
 import {ha, type HaRun, repoRoot, tempDir} from '../helpers/cli.js'
 import {backupsOf, makePair, moveStorage} from '../helpers/restore-fixture.js'
+import {startSshd} from '../helpers/sshd.js'
 
 /**
  * Runbooks parse `--json`. The shape of every envelope (keys and value types, not values) is
@@ -44,7 +46,7 @@ test('an array\'s shape is the union of every element\'s, not the first one\'s',
   assert.deepEqual(shapeOf([]), [])
 })
 
-test('the --json envelopes keep their documented shape', (t) => {
+test('the --json envelopes keep their documented shape', async (t) => {
   const shapes: Record<string, Shape> = {}
   /** One envelope on stdout, with the schema version, and the exit status in it: then its shape. */
   const record = (name: string, r: HaRun, status?: number) => {
@@ -92,6 +94,10 @@ test('the --json envelopes keep their documented shape', (t) => {
   record('error (extra argument)', ha(['backup', 'verify', 'a', 'b', '--json', '--config', config]), 2)
   record('error (unknown flag)', ha(['backup', '--bogus', '--json', '--config', config]), 2)
   record('error (bad flag value)', ha(['backup', '--node', 'third', '--json', '--config', config]), 2)
+  // Help asked for as JSON is an envelope too: the page's text and the commands it lists.
+  record('help', ha(['help', '--json']), 0)
+  record('help (--help on a command)', ha(['backup', '--help', '--json']), 0)
+  record('error (help for an unknown command)', ha(['help', 'bakup', '--json']), 2)
   for (const name of ['error (unknown command)', 'error (extra argument)', 'error (unknown flag)', 'error (bad flag value)']) {
     assert.equal((shapes[name] as {error: {name: string}}).error.name, 'string')
   }
@@ -113,6 +119,21 @@ test('the --json envelopes keep their documented shape', (t) => {
     assert.ok(existsSync(backupsOf(pair.secondary)))
   } else if (process.env.CI === 'true') {
     throw new Error('the restore contract needs root under CI')
+  }
+
+  // ha init: refused without answers (exit 4), and written from flags against a real sshd.
+  record('error (init without a terminal or --yes)', ha(['init', '--json', '--config', join(dir, 'init.yaml')]), 4)
+  if (process.getuid?.() === 0) {
+    const sshd = await startSshd({t})
+    const knownHosts = join(dir, 'init_known_hosts')
+    writeFileSync(knownHosts, `${sshd.knownHostsLine}\n`)
+    const print = execFileSync('ssh-keygen', ['-lf', '-'], {encoding: 'utf8', input: sshd.hostKeyLine}).split(' ')[1]
+    const init = ha([
+      'init', '--yes', '--json', '--no-check', '--config', join(dir, 'init.yaml'), '--address', '127.0.0.1', '--peer', 'localhost',
+      '--peer-host-key', print, '--ssh-port', String(sshd.port), '--identity-file', sshd.clientKey, '--known-hosts', knownHosts,
+      '--hostname', 'ctl-a', '--peer-hostname', 'ctl-b', '--data-dir', join(dir, 'data'), '--storage', 'none', '--services', '',
+    ])
+    record('init (--no-check)', init, 0)
   }
 
   if (process.env.UPDATE_SNAPSHOTS === '1') writeFileSync(snapshotFile, `${JSON.stringify(shapes, null, 2)}\n`)

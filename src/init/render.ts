@@ -1,0 +1,15 @@
+import type {ChalkInstance} from 'chalk'
+
+import {renderReport} from '../commands/check.js'
+import type {InitResult} from './init.js'
+
+export function renderInit(r: InitResult, c: ChalkInstance): string {
+  const out = [
+    `${c.green(r.replaced ? 'replaced:' : 'wrote:')} ${r.path} (this machine is the ${r.node})`,
+    ...r.host_keys.map((k) => `  host key of the ${k.node} (${k.host}): ${k.fingerprint}, ${k.how}`),
+    `  every other key, with its default: ${r.example}`,
+    `  next: copy ${r.path} to the same place on the other node; ha schedule install on both`,
+  ]
+  if (r.check) out.push('', renderReport(r.check, c))
+  return out.join('\n')
+}
