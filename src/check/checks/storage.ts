@@ -80,8 +80,8 @@ export function storageCheck(config: Config, facts: Record<NodeName, NodeFacts>,
   const from = kind === 'mount' ? ` from ${held.detail.source} (${fstype})` : ` (${held.detail.health})`
   // The roles were decided with this attachment (src/failover/roles.ts refuses an epoch naming
   // another node than the one holding the storage), so the holder is the active node.
-  const active = roles?.active === holders[0] ? ', the active node,' : ''
-  return {check: {...base, status: 'pass', summary: `${what} is ${verb} on ${holders[0]} only${active}${from}`}, holders}
+  const active = roles?.active === holders[0] ? ', the active node' : ''
+  return {check: {...base, status: 'pass', summary: `${what} is ${verb} on ${holders[0]} only${from}${active}`}, holders}
 }
 
 /**
