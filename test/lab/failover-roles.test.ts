@@ -175,11 +175,20 @@ describe('ha failover: roles by the epoch, a fenced node\'s stale lock, the rest
 
   it('after the takeover the node must present the primary\'s restored host key: another key is refused (exit 1, named, nothing taken); the right key back, --resume finishes', async () => {
     // Active: primary. Stop the failover right after it asked the secondary to reboot.
+    const bootId = () => ssh('secondary', 'cat /proc/sys/kernel/random/boot_id')
+    const bootBefore = bootId().stdout.trim()
+    assert.ok(bootBefore)
     const killed = haAdmin(['failover', '--yes', '--json'], {HA_FAILOVER_TEST_KILL_IN: 'reboot'})
     assert.equal(killed.signal, 'SIGKILL', `${killed.stdout}\n${killed.stderr}`)
-    // Back up with the restored key (the one ha recorded in known_hosts for its address).
-    for (let i = 0; i < 120 && ssh('secondary', 'true').status !== 0; i++) await sleep(500)
-    assert.equal(ssh('secondary', 'true').status, 0, 'the secondary came back with the restored key')
+    // Back from that reboot with the restored key (the one ha recorded in known_hosts for its address).
+    let after = bootId()
+    for (let i = 0; i < 120 && (after.status !== 0 || after.stdout.trim() === bootBefore); i++) {
+      await sleep(500)
+      after = bootId()
+    }
+
+    assert.equal(after.status, 0, `the secondary came back with the restored key: ${after.stderr}`)
+    assert.notEqual(after.stdout.trim(), bootBefore, 'it rebooted')
     const etcSsh = join(nodePaths(labDir, 'secondary').root, 'etc/ssh')
     const keyFiles = readdirSync(etcSsh).filter((n) => n.startsWith('ssh_host_'))
     const saved = keyFiles.map((n) => ({content: readFileSync(join(etcSsh, n)), mode: statSync(join(etcSsh, n)).mode & 0o777, name: n}))

@@ -22,8 +22,8 @@ interface Place {
 }
 
 /**
- * A restore on the node taking over (the one not holding the storage; the secondary when that is
- * not clear) writes in two kinds of places, and each is measured on the filesystem that holds it:
+ * A restore on the node taking over (the standby, by the roles; when they cannot be decided, the
+ * one not holding the storage, else the secondary) writes in two kinds of places, and each is measured on the filesystem that holds it:
  * - staging: the whole archive is extracted first, where src/restore/staging-place.ts says (the
  *   target's /var/tmp when it is a real directory, else <data_dir>/.ha/staging on the shared
  *   storage, measured on the node holding it now);
