@@ -9,7 +9,7 @@ export default class Unlock extends HaCommand<typeof Unlock> {
   static description =
     'Removes the lock of the data directory when nothing holds it any more — typically the lock a primary that died mid-backup left on the shared storage. It refuses while the holder is alive: a running process on this host, or the other node answering (over ssh) that its pid still runs it. Every break is appended to <data_dir>/.ha/unlock.log.'
 
-  static examples = ['<%= config.bin %> unlock', '<%= config.bin %> unlock --yes --json', '<%= config.bin %> unlock --held-by primary --yes   # only if primary (halted, fenced) holds it']
+  static examples = ['<%= config.bin %> unlock', '<%= config.bin %> unlock --yes --json', '<%= config.bin %> unlock --held-by primary --yes   # fenced primary only']
 
   static flags = {
     'held-by': Flags.string({
