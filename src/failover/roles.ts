@@ -156,7 +156,9 @@ export function decideRoles(facts: Record<NodeName, NodeRoleFacts>): Roles {
 
 /** The failover's reading: both nodes at once, one batch each over the connections the run keeps. */
 export async function readRoles(config: Config, nodes: FailoverNodes): Promise<Roles> {
-  const answers = await Promise.all(
+  // Settled, not Promise.all: a refusal from one node (a wrong host key) must not leave the
+  // other's connection opening after the caller closed them all (it would keep the process alive).
+  const settled = await Promise.allSettled(
     nodeNames.map(async (n): Promise<NodeRoleFacts> => {
       if (!(await nodes.reachable(n))) return {reachable: false}
       const host = await nodes.get(n)
@@ -170,5 +172,8 @@ export async function readRoles(config: Config, nodes: FailoverNodes): Promise<R
       }
     }),
   )
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+  if (failed) throw failed.reason
+  const answers = settled.map((r) => (r as PromiseFulfilledResult<NodeRoleFacts>).value)
   return decideRoles(Object.fromEntries(nodeNames.map((n, i) => [n, answers[i]])) as Record<NodeName, NodeRoleFacts>)
 }
