@@ -1,4 +1,4 @@
-import {join} from 'node:path'
+import {dirname, join} from 'node:path'
 
 import type {Config, NodeName} from './config/schema.js'
 import {nodeNames} from './config/schema.js'
@@ -28,7 +28,15 @@ export function storageEpochPath(config: Config): string {
   return join(config.data_dir, '.ha', 'epoch.json')
 }
 
-/** The file is read from the shared storage (untrusted ground): every field checked, nothing else kept. */
+/** An epoch file is one short JSON line; anything larger is not ha's. */
+export const maxEpochBytes = 4096
+
+const runIdPattern = /^[\w.:-]{1,100}$/
+
+/**
+ * The file is read from the shared storage (untrusted ground): every field checked, nothing else
+ * kept. Its strings end up on the operator's terminal, so control characters are refused.
+ */
 export function parseEpoch(text: string, where: string): Epoch {
   let value: unknown
   try {
@@ -38,14 +46,63 @@ export function parseEpoch(text: string, where: string): Epoch {
   }
 
   const v = value as Record<string, unknown>
-  if (typeof v !== 'object' || v === null) throw new EpochError(`${where} is not a JSON object`)
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new EpochError(`${where} is not a JSON object`)
   if (!Number.isSafeInteger(v.epoch) || (v.epoch as number) < 0) throw new EpochError(`${where}: epoch must be a whole number ≥ 0`)
   if (!nodeNames.includes(v.active as NodeName)) throw new EpochError(`${where}: active must be primary or secondary`)
   for (const key of ['at', 'by', 'run_id'] as const) {
-    if (typeof v[key] !== 'string' || (v[key] as string).length > 200) throw new EpochError(`${where}: ${key} must be a short string`)
+    if (typeof v[key] !== 'string' || (v[key] as string).length === 0 || (v[key] as string).length > 200 || /[\u0000-\u001F\u007F-\u009F]/.test(v[key] as string)) {
+      throw new EpochError(`${where}: ${key} must be a short string`)
+    }
   }
 
+  if (Number.isNaN(Date.parse(v.at as string))) throw new EpochError(`${where}: at must be a time (ISO 8601)`)
+  if (!runIdPattern.test(v.run_id as string)) throw new EpochError(`${where}: run_id must be a failover run id`)
   return {active: v.active as NodeName, at: v.at as string, by: v.by as string, epoch: v.epoch as number, run_id: v.run_id as string}
+}
+
+/**
+ * Reads an epoch file in one exec, bounded, never through a symlink: the file and each folder
+ * named after it (ha's own `.ha`) must not be one. First line: what was found (absent, file,
+ * symlink PATH, other KIND); for a file, at most maxEpochBytes + 1 of its bytes follow. `timeout`
+ * keeps a file swapped for a FIFO from blocking.
+ */
+export const readEpochScript = [
+  'f=$1; shift',
+  'for p in "$@" "$f"; do if [ -L "$p" ]; then printf \'symlink %s\\n\' "$p"; exit 0; fi; done',
+  'if [ ! -e "$f" ]; then echo absent; exit 0; fi',
+  'if [ ! -f "$f" ]; then printf \'other %s\\n\' "$(stat -c %F -- "$f")"; exit 0; fi',
+  'echo file',
+  `exec timeout 10 head -c ${maxEpochBytes + 1} -- "$f"`,
+].join('\n')
+
+/** The argv reading `file` (a path on the host, under its root), refusing it when it or any of `guarded` is a symlink. */
+export function readEpochArgv(file: string, guarded: string[] = []): string[] {
+  return ['sh', '-c', readEpochScript, 'ha-epoch', file, ...guarded]
+}
+
+export type EpochRead = {epoch: Epoch; state: 'ok'} | {problem: string; state: 'bad'} | {state: 'absent'}
+
+/** readEpochScript's answer; `where` names the file (node:path) in every problem. */
+export function interpretEpochRead(code: number, stdout: Buffer, stderr: Buffer | string, where: string): EpochRead {
+  const nl = stdout.indexOf(0x0a)
+  const head = (nl === -1 ? stdout : stdout.subarray(0, nl)).toString('utf8')
+  if (code === 124 || code === 137) return {problem: `${where}: reading it timed out (a FIFO or a hung filesystem?)`, state: 'bad'}
+  if (code !== 0 || nl === -1) {
+    const err = stderr.toString().trim().split('\n').at(-1)
+    return {problem: `${where}: cannot read it (exit ${code}${err ? `: ${err}` : ''})`, state: 'bad'}
+  }
+
+  if (head === 'absent') return {state: 'absent'}
+  if (head.startsWith('symlink ')) return {problem: `${where}: ${head.slice(8)} is a symlink; ha never follows one in its own files`, state: 'bad'}
+  if (head.startsWith('other ')) return {problem: `${where} is a ${head.slice(6)}, not a file`, state: 'bad'}
+  if (head !== 'file') return {problem: `${where}: the reading gave an unexpected answer`, state: 'bad'}
+  const body = stdout.subarray(nl + 1)
+  if (body.length > maxEpochBytes) return {problem: `${where} is larger than ${maxEpochBytes} bytes: not an epoch file of ha's`, state: 'bad'}
+  try {
+    return {epoch: parseEpoch(body.toString('utf8'), where), state: 'ok'}
+  } catch (error) {
+    return {problem: (error as Error).message, state: 'bad'}
+  }
 }
 
 export class EpochError extends HaError {
@@ -58,12 +115,12 @@ export function serializeEpoch(epoch: Epoch): string {
   return `${JSON.stringify(epoch)}\n`
 }
 
-/** The epoch on the storage as this host sees it; undefined when the file does not exist. */
+/** The epoch file at `path` (a host path) as this host sees it; undefined when it does not exist; EpochError when it is not a valid one. */
 export async function readEpochOn(host: Host, path: string): Promise<Epoch | undefined> {
-  const st = await host.stat(path)
-  if (!st) return undefined
-  if (st.type !== 'file') throw new EpochError(`${host.name}: ${path} is a ${st.type}, not a file; refusing to read it`)
-  return parseEpoch((await host.readFile(path)).toString('utf8'), `${host.name}:${path}`)
+  const r = await host.run(readEpochArgv(host.path(path), [host.path(dirname(path))]))
+  const read = interpretEpochRead(r.code, r.stdout, r.stderr, `${host.name}:${path}`)
+  if (read.state === 'bad') throw new EpochError(read.problem)
+  return read.state === 'ok' ? read.epoch : undefined
 }
 
 export async function writeEpochOn(host: Host, path: string, epoch: Epoch): Promise<void> {

@@ -1,6 +1,6 @@
 import {hostname, userInfo} from 'node:os'
 
-import type {Config} from './config/schema.js'
+import type {Config, NodeName} from './config/schema.js'
 import {ExitCode, HaError, LockedError} from './errors.js'
 import {appendLine} from './fs/append-line.js'
 import type {HolderStatus} from './lock-holder.js'
@@ -21,6 +21,12 @@ export interface UnlockOptions {
   confirm: (action: string) => Promise<void>
   node: LocalNode
   onProgress?: (message: string) => void
+  /**
+   * Break the lock only when this node holds it (by the node name the lock records; by hostname
+   * for a lock without one, never when that names this machine). `ha failover` passes the node it
+   * confirmed fenced: its lock on the storage is stale, anyone else's is not its to break.
+   */
+  heldBy?: NodeName
 }
 
 export interface UnlockResult {
@@ -33,6 +39,8 @@ export interface UnlockResult {
   node: string
   /** Why the lock could not be trusted, when it could not (symlink, FIFO, too big, not ha's format). */
   untrusted: null | string
+  /** With heldBy: why the lock found was left alone (another holder, or not a lock ha can read). */
+  left: null | string
 }
 
 export async function unlockDataDir(options: UnlockOptions): Promise<UnlockResult> {
@@ -40,8 +48,21 @@ export async function unlockDataDir(options: UnlockOptions): Promise<UnlockResul
   const progress = options.onProgress ?? (() => {})
   const path = lockPathOn(node.config, config)
   const found = inspectLock(path)
-  const base = {holder: null, holder_status: null, journal: null, lock: path, node: node.name, untrusted: null}
+  const base = {holder: null, holder_status: null, journal: null, left: null, lock: path, node: node.name, untrusted: null}
   if (found.state === 'absent') return {...base, broken: false}
+  if (options.heldBy) {
+    const only = options.heldBy
+    if (found.state === 'untrusted') {
+      return {...base, broken: false, left: `${path} ${found.problem}: it names no holder, so it is not known to be ${only}'s; ha unlock without --held-by removes it`, untrusted: found.problem}
+    }
+
+    const holder = found.owner
+    const me = {host: hostname(), machine_id: await currentMachineId()}
+    const theirs = holder.node ? holder.node === only : holder.host === config.nodes[only].hostname && !isThisHost(holder, me)
+    if (!theirs) {
+      return {...base, broken: false, holder, left: `held by "${holder.command}" of ${holder.host}${holder.node ? ` (node ${holder.node})` : ''}, pid ${holder.pid}, not by ${only}: left alone`}
+    }
+  }
 
   let status: HolderStatus | null = null
   let action: string
@@ -89,7 +110,7 @@ export async function unlockDataDir(options: UnlockOptions): Promise<UnlockResul
   const journal = `${path.slice(0, path.lastIndexOf('/'))}/${unlockLogName}`
   if (state) {
     try {
-      await appendLine(state, unlockLogName, JSON.stringify(journalLine(found, status, node)))
+      await appendLine(state, unlockLogName, JSON.stringify(journalLine(found, status, node, options.heldBy)))
     } finally {
       state.close()
     }
@@ -98,7 +119,7 @@ export async function unlockDataDir(options: UnlockOptions): Promise<UnlockResul
   return {...base, broken: true, holder: found.state === 'held' ? found.owner : null, holder_status: status, journal, untrusted: found.state === 'untrusted' ? found.problem : null}
 }
 
-function journalLine(found: LockState, status: HolderStatus | null, node: LocalNode) {
+function journalLine(found: LockState, status: HolderStatus | null, node: LocalNode, heldBy?: NodeName) {
   let user = 'unknown'
   try {
     user = userInfo().username
@@ -110,6 +131,8 @@ function journalLine(found: LockState, status: HolderStatus | null, node: LocalN
     event: 'lock broken',
     holder: found.state === 'held' ? found.owner : null,
     holder_status: status ? status.summary : null,
+    /** --held-by: the break was asked for that node's lock only (ha failover, the node confirmed fenced). */
+    only_held_by: heldBy ?? null,
     untrusted: found.state === 'untrusted' ? found.problem : null,
   }
 }

@@ -5,6 +5,7 @@ import {clockSkewCheck} from './checks/clock-skew.js'
 import {reachabilityChecks} from './checks/reachability.js'
 import {restoreRunCheck} from './checks/restore-run.js'
 import {restoreSpaceCheck} from './checks/restore-space.js'
+import {publicRoles, rolesCheck} from './checks/roles.js'
 import {serviceIpChecks} from './checks/service-ip.js'
 import {storageCheck} from './checks/storage.js'
 import {versionCheck} from './checks/version.js'
@@ -33,16 +34,19 @@ export async function runCheck(config: Config, options: CheckOptions = {}): Prom
   const gathered = await Promise.all(nodeNames.map((node) => gatherNode(config, node, options.signal, install, options.onWarning, (w) => options.onWait?.(node, w))))
   throwIfAborted(options.signal)
   const facts = Object.fromEntries(nodeNames.map((n, i) => [n, gathered[i]])) as Record<NodeName, NodeFacts>
-  const storage = storageCheck(config, facts)
+  // The roles (by the epoch) decide whose service IP and storage are right, and where a restore lands.
+  const roles = rolesCheck(config, facts)
+  const storage = storageCheck(config, facts, roles.roles)
   const version = versionCheck(config, facts)
-  const backup = await backupAgeCheck(config, facts, storage.holders, version)
+  const backup = await backupAgeCheck(config, facts, storage.holders, version, roles.roles)
   const checks: CheckItem[] = [
     ...reachabilityChecks(facts),
+    roles.check,
     version,
-    ...serviceIpChecks(config, facts),
+    ...serviceIpChecks(config, facts, roles.roles),
     storage.check,
     backup.check,
-    restoreSpaceCheck(facts, storage.holders, install, backup.newest, backup.manifest),
+    restoreSpaceCheck(facts, storage.holders, install, backup.newest, backup.manifest, roles.roles),
     await restoreRunCheck(facts),
     clockSkewCheck(facts),
   ]
@@ -64,6 +68,7 @@ export async function runCheck(config: Config, options: CheckOptions = {}): Prom
     counts,
     nodes: {primary: facts.primary.report, secondary: facts.secondary.report},
     ok: counts.fail === 0,
+    roles: roles.roles ? publicRoles(roles.roles) : null,
     strict: Boolean(options.strict),
   }
   return {exitCode: counts.fail === 0 ? ExitCode.ok : ExitCode.problems, report}

@@ -5,7 +5,8 @@ import {addressOnly} from '../net/ip-addr.js'
 import {preferredStagingHostPath} from '../restore/staging-place.js'
 import {journalName} from '../restore/run-journal.js'
 import {undoRoot} from '../restore/runs.js'
-import {attachmentProbeArgv, deviceProbeArgv} from '../storage/attachment.js'
+import {deviceProbeArgv} from '../storage/attachment.js'
+import {roleProbeIds, rolesProbes} from '../failover/roles.js'
 import {underRoot} from '../fs/under-root.js'
 import {backupsHostPath} from '../state-dir.js'
 import {backupsProbeArgv} from './checks/backup-age.js'
@@ -18,11 +19,13 @@ import {backupsProbeArgv} from './checks/backup-age.js'
 export const probeIds = {
   backups: 'backups',
   dataDf: 'data_df',
+  epochNode: roleProbeIds.epochNode,
+  epochStorage: roleProbeIds.epochStorage,
   etcDf: 'etc_df',
   ipAddr: 'ip_addr',
   ipLink: 'ip_link',
   restorePlaces: 'restore_places',
-  storage: 'storage',
+  storage: roleProbeIds.storage,
   storageDevice: 'storage_device',
   undoRuns: 'undo_runs',
   version: 'version',
@@ -33,6 +36,8 @@ export const probeIds = {
 export const probeWhat: Record<string, string> = {
   backups: 'listing the backups',
   data_df: 'measuring free space in data_dir',
+  epoch_node: 'reading the epoch noted on the node',
+  epoch_storage: 'reading the epoch file on the storage',
   etc_df: 'measuring free space in /etc',
   ip_addr: 'listing addresses (ip addr)',
   ip_link: 'listing interfaces (ip link)',
@@ -90,7 +95,8 @@ export function checkProbes(config: Config, root: string, stateDir: string, budg
   }
 
   probes.push(
-    {argv: attachmentProbeArgv(config, dataDir), id: probeIds.storage},
+    // Where the storage is attached and both epoch files: the roles (src/failover/roles.ts).
+    ...rolesProbes(config, root),
     {argv: backupsProbeArgv(underRoot(root, backupsHostPath(config))), id: probeIds.backups},
     {argv: ['df', '-P', '-B1', '--', dataDir], id: probeIds.dataDf},
     {argv: ['sh', '-c', nearestDfScript, 'ha-etc-df', underRoot(root, '/etc')], id: probeIds.etcDf},

@@ -27,9 +27,21 @@ export interface NodeReport {
   elapsed_ms: number
 }
 
+/** Which node is active and which the standby, by the epoch (src/failover/roles.ts). */
+export interface CheckRoles {
+  active: NodeName
+  standby: NodeName
+  /** 0 before the first takeover. */
+  epoch: number
+  /** storage: the epoch file on the shared storage; node: as a node noted it; config: no epoch yet. */
+  source: 'config' | 'node' | 'storage'
+}
+
 /** `ha check --json` result: the envelope's `result`. */
 export interface CheckReport {
   ok: boolean
+  /** null when they cannot be decided (the roles row says why). */
+  roles: CheckRoles | null
   strict: boolean
   counts: Record<CheckStatus, number>
   nodes: Record<NodeName, NodeReport>

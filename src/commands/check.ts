@@ -5,7 +5,7 @@ import {HaCommand} from '../base-command.js'
 import type {CheckReport} from '../check/types.js'
 
 export default class Check extends HaCommand<typeof Check> {
-  static description = `Checks both nodes over SSH (one round trip each, in parallel) and reports each check as PASS, WARN or FAIL with its evidence: reachability and host key, product version parity, service IPs held by exactly one node (ip addr and arping -D), where the storage is attached (and that it is storage.device), backup freshness, free space wherever a restore would write, no unfinished restore, and clock skew. Each warning or failure shows its fix under its row.
+  static description = `Checks both nodes over SSH (one round trip each, in parallel) and reports each check as PASS, WARN or FAIL with its evidence: reachability and host key, which node is active by the epoch (the roles), product version parity, service IPs held by the active node only (ip addr and arping -D), where the storage is attached (and that it is storage.device), backup freshness, free space wherever a restore would write, no unfinished restore, and clock skew. Each warning or failure shows its fix under its row.
 
 Exit 0 when nothing failed (warnings alone are fine unless --strict), 3 when something failed.`
 
@@ -54,7 +54,11 @@ export function renderReport(report: CheckReport, color: ChalkInstance): string 
 
   // Each problem's fix goes right under its row, in the evidence column.
   const indent = ' '.repeat(width[0] + width[1] + width[2] + 6)
-  const out = [color.dim(line(['STATUS', 'CHECK', 'NODE', 'EVIDENCE']))]
+  // Who is active decides what the rows call right: said first, as the epoch has it.
+  const {roles} = report
+  const source = {config: 'no takeover yet', node: 'as noted on the nodes', storage: 'from the shared storage'}
+  const header = roles ? `Roles: ${roles.active} active, ${roles.standby} standby (epoch ${roles.epoch}, ${source[roles.source]})` : 'Roles: cannot be decided (see the roles row)'
+  const out = [header, '', color.dim(line(['STATUS', 'CHECK', 'NODE', 'EVIDENCE']))]
   for (const [i, r] of rows.entries()) {
     out.push(line(r, r[4]))
     for (const action of report.checks[i].actions ?? []) out.push(`${indent}${color.dim('→')} ${action}`)

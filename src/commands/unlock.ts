@@ -1,4 +1,7 @@
+import {Flags} from '@oclif/core'
+
 import {HaCommand} from '../base-command.js'
+import type {NodeName} from '../config/schema.js'
 import {ExitCode} from '../errors.js'
 import {nodeFlag, yesFlag} from '../flags.js'
 
@@ -6,9 +9,13 @@ export default class Unlock extends HaCommand<typeof Unlock> {
   static description =
     'Removes the lock of the data directory when nothing holds it any more — typically the lock a primary that died mid-backup left on the shared storage. It refuses while the holder is alive: a running process on this host, or the other node answering (over ssh) that its pid still runs it. Every break is appended to <data_dir>/.ha/unlock.log.'
 
-  static examples = ['<%= config.bin %> unlock', '<%= config.bin %> unlock --yes --json']
+  static examples = ['<%= config.bin %> unlock', '<%= config.bin %> unlock --yes --json', '<%= config.bin %> unlock --held-by primary --yes   # fenced primary only']
 
   static flags = {
+    'held-by': Flags.string({
+      description: 'break the lock only when NODE holds it (ha failover passes the node it confirmed fenced); a lock of anyone else is left alone and said so, exit 0',
+      options: ['primary', 'secondary'],
+    }),
     node: nodeFlag,
     yes: yesFlag,
   }
@@ -28,6 +35,7 @@ export default class Unlock extends HaCommand<typeof Unlock> {
         const {confirmAction} = await import('../prompt.js')
         await confirmAction({action, yes: flags.yes})
       },
+      heldBy: flags['held-by'] as NodeName | undefined,
       node,
       onProgress: (m) => this.reporter.info(m),
     })

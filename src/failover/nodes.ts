@@ -29,13 +29,24 @@ export class FailoverNodes {
   async get(node: NodeName): Promise<Host> {
     const open = this.hosts.get(node)
     if (open) return open
-    const host = await connectHost(node, this.config.nodes[node], {signal: this.signal})
     const expected = this.expected.get(node)
+    let host: Host
+    try {
+      host = await connectHost(node, this.config.nodes[node], {signal: this.signal})
+    } catch (error) {
+      // known_hosts refused a key it does not list before ha could compare it: after the takeover
+      // that is the same refusal as below, said the same way (node, key presented, keys expected).
+      if (expected && error instanceof SshConnectError && (error.kind === 'host_key_changed' || error.kind === 'host_key_unknown')) {
+        const ssh = this.config.nodes[node].ssh!
+        throw hostKeyRefused(node, `${ssh.user}@${ssh.host}:${ssh.port}`, /(?:presented|host key) (SHA256:[\w+/=]+)/.exec(error.message)?.[1] ?? 'a key ha could not read', expected)
+      }
+
+      throw error
+    }
+
     if (expected && host instanceof SshHost && !expected.includes(host.hostKeyFingerprint)) {
       await host.close().catch(() => {})
-      throw new HaError(`${node} (${host.address}) presents host key ${host.hostKeyFingerprint}, but after the takeover it must present the key restored from the backup (${expected.join(', ')}); refused`, {
-        actions: [`find out why ${node} presents another key (is it the machine you think?), then ha failover --resume`],
-      })
+      throw hostKeyRefused(node, host.address, host.hostKeyFingerprint, expected)
     }
 
     this.hosts.set(node, host)
@@ -63,4 +74,12 @@ export class FailoverNodes {
   async closeAll(): Promise<void> {
     await Promise.all([...this.hosts.keys()].map((n) => this.drop(n)))
   }
+}
+
+/** After the takeover the node must present the key restored from the backup; any other is refused (exit 1), nothing further done. */
+function hostKeyRefused(node: NodeName, address: string, presented: string, expected: string[]): HaError {
+  return new HaError(`${node} (${address}) presents host key ${presented}, but after the takeover it must present the key restored from the backup (${expected.join(', ')}); refused`, {
+    actions: [`find out why ${node} presents another key (is it the machine you think? compare ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub on its console), then ha failover --resume`],
+    details: {expected, node, presented},
+  })
 }

@@ -1,8 +1,12 @@
+import {dirname} from 'node:path'
+
 import type {Config, NodeName} from '../config/schema.js'
 import {nodeNames} from '../config/schema.js'
-import {type Epoch, nodeEpochPath, readEpochOn, storageEpochPath} from '../epoch.js'
-import {HaError} from '../errors.js'
-import {storageAttached} from '../steps/observe.js'
+import {type Epoch, EpochError, type EpochRead, interpretEpochRead, nodeEpochPath, readEpochArgv, storageEpochPath} from '../epoch.js'
+import {HaError, InterruptedError} from '../errors.js'
+import {underRoot} from '../fs/under-root.js'
+import type {Probe, ProbeResult} from '../hosts/host.js'
+import {attachmentProbeArgv, interpretAttachment} from '../storage/attachment.js'
 import type {FailoverNodes} from './nodes.js'
 
 export interface Roles {
@@ -16,33 +20,101 @@ export interface Roles {
   reachable: Record<NodeName, boolean>
   /** The node(s) the storage is attached to, among those that answer. */
   storage_on: NodeName[]
+  /** Epoch files noted on a node that could not be read (named, with why); the decision went on without them. */
+  ignored: string[]
+}
+
+/** What one node says about the roles, from rolesProbes' answers; nothing when it does not answer. */
+export interface NodeRoleFacts {
+  reachable: boolean
+  /** Is the storage attached here (undefined with storage.kind none)? A string: why that is unknown. */
+  attached?: boolean | string
+  /** The epoch file on the storage as this node sees it (counts only where the storage is attached). */
+  storage_epoch?: EpochRead
+  /** The epoch this node noted at the last takeover. */
+  node_epoch?: EpochRead
+}
+
+export const roleProbeIds = {epochNode: 'epoch_node', epochStorage: 'epoch_storage', storage: 'storage'}
+
+/**
+ * The probes the roles are decided from, for one node: where the storage is attached and both
+ * epoch files. `ha check` puts them in its one batch per node; `ha failover` runs them alone,
+ * also as one batch per node. The storage's `.ha` must not be a symlink (untrusted ground).
+ */
+export function rolesProbes(config: Config, root: string): Probe[] {
+  const storageEpoch = underRoot(root, storageEpochPath(config))
+  return [
+    {argv: attachmentProbeArgv(config, underRoot(root, config.data_dir)), id: roleProbeIds.storage},
+    {argv: readEpochArgv(storageEpoch, [dirname(storageEpoch)]), id: roleProbeIds.epochStorage},
+    {argv: readEpochArgv(underRoot(root, nodeEpochPath)), id: roleProbeIds.epochNode},
+  ]
+}
+
+/** One node's answers to rolesProbes (undefined: it did not answer). Files are named node:path as the node sees them. */
+export function roleFactsFrom(config: Config, node: NodeName, root: string, probes: Map<string, ProbeResult> | undefined): NodeRoleFacts {
+  if (!probes) return {reachable: false}
+  const facts: NodeRoleFacts = {reachable: true}
+  const epoch = (id: string, path: string): EpochRead => {
+    const p = probes.get(id)
+    const where = `${node}:${underRoot(root, path)}`
+    return p ? interpretEpochRead(p.code, p.stdout, p.stderr, where) : {problem: `${where}: not read`, state: 'bad'}
+  }
+
+  if (config.storage.kind !== 'none') {
+    const p = probes.get(roleProbeIds.storage)
+    if (!p) facts.attached = 'no answer'
+    else if (p.code === 124 || p.code === 137) facts.attached = 'the probe timed out'
+    else {
+      const a = interpretAttachment(config, p.code, p.stdout.toString(), p.stderr.toString())
+      facts.attached = 'error' in a ? a.error : a.held
+    }
+
+    facts.storage_epoch = epoch(roleProbeIds.epochStorage, storageEpochPath(config))
+  }
+
+  facts.node_epoch = epoch(roleProbeIds.epochNode, nodeEpochPath)
+  return facts
 }
 
 /**
- * Which node is active: the epoch file on the storage (read where it is attached), else the
- * newest epoch noted on a node, else — before any takeover — the node holding the storage, and
- * only then the config's primary. The names primary/secondary decide nothing once an epoch exists.
+ * Which node is active, from what the nodes that answer say: the epoch file on the storage (read
+ * where it is attached), else the newest epoch noted on a node, else — before any takeover — the
+ * node holding the storage, and only then the config's primary. The names primary/secondary decide
+ * nothing once an epoch exists. One function for `ha check`, `ha status` and `ha failover`.
+ *
+ * Throws (HaError) where no safe answer exists: a damaged epoch file on the storage (named), the
+ * storage attached to both nodes with no epoch on it, a node that noted a newer epoch than the
+ * storage holds (another filesystem), or the epoch naming a node the storage is not attached to.
+ * A damaged epoch noted on a node is left out and named in `ignored`.
  */
-export async function readRoles(config: Config, nodes: FailoverNodes): Promise<Roles> {
-  const reachable = {} as Record<NodeName, boolean>
-  await Promise.all(nodeNames.map(async (n) => (reachable[n] = await nodes.reachable(n))))
+export function decideRoles(facts: Record<NodeName, NodeRoleFacts>): Roles {
+  const reachable = Object.fromEntries(nodeNames.map((n) => [n, facts[n].reachable])) as Record<NodeName, boolean>
   const storageOn: NodeName[] = []
-  let onStorage: Epoch | undefined
+  const onStorageRead: Epoch[] = []
   const noted: Epoch[] = []
+  const ignored: string[] = []
   for (const n of nodeNames) {
-    if (!reachable[n]) continue
-    const host = await nodes.get(n)
-    if (config.storage.kind !== 'none' && (await storageAttached(host, config))) {
-      storageOn.push(n)
-      onStorage = (await readEpochOn(host, storageEpochPath(config))) ?? onStorage
+    const f = facts[n]
+    if (!f.reachable) continue
+    if (typeof f.attached === 'string') {
+      throw new HaError(`${n}: cannot tell whether the storage is attached: ${f.attached}`, {actions: ['ha check says more']})
     }
 
-    const mine = await readEpochOn(host, nodeEpochPath).catch(() => undefined)
-    if (mine) noted.push(mine)
+    if (f.attached) {
+      storageOn.push(n)
+      const read = f.storage_epoch
+      if (read?.state === 'bad') throw new EpochError(read.problem)
+      if (read?.state === 'ok') onStorageRead.push(read.epoch)
+    }
+
+    if (f.node_epoch?.state === 'ok') noted.push(f.node_epoch.epoch)
+    if (f.node_epoch?.state === 'bad') ignored.push(f.node_epoch.problem)
   }
 
   // Attached to both (a node that came back and mounted it from its fstab): only the epoch on it
   // can still say who is active; ha check fails this state and ha rejoin repairs it.
+  const onStorage = onStorageRead.sort((a, b) => b.epoch - a.epoch)[0]
   if (storageOn.length > 1 && !onStorage) {
     throw new HaError('the storage is attached to both nodes: fix that before anything else (ha check says more)', {actions: ['ha check']})
   }
@@ -74,9 +146,34 @@ export async function readRoles(config: Config, nodes: FailoverNodes): Promise<R
     active,
     epoch: epoch?.epoch ?? 0,
     epoch_record: epoch,
+    ignored,
     reachable,
     source,
     standby: active === 'primary' ? 'secondary' : 'primary',
     storage_on: storageOn,
   }
+}
+
+/** The failover's reading: both nodes at once, one batch each over the connections the run keeps. */
+export async function readRoles(config: Config, nodes: FailoverNodes): Promise<Roles> {
+  // Settled, not Promise.all: a refusal from one node (a wrong host key) must not leave the
+  // other's connection opening after the caller closed them all (it would keep the process alive).
+  const settled = await Promise.allSettled(
+    nodeNames.map(async (n): Promise<NodeRoleFacts> => {
+      if (!(await nodes.reachable(n))) return {reachable: false}
+      const host = await nodes.get(n)
+      try {
+        const batch = await host.probe(rolesProbes(config, host.root))
+        return roleFactsFrom(config, n, host.root, new Map(batch.results.map((r) => [r.id, r])))
+      } catch (error) {
+        if (error instanceof InterruptedError) throw error
+        // It answered ssh, but not the probes: the storage cannot be said to be free there.
+        return {attached: `reading the roles failed: ${(error as Error).message}`, reachable: true}
+      }
+    }),
+  )
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+  if (failed) throw failed.reason
+  const answers = settled.map((r) => (r as PromiseFulfilledResult<NodeRoleFacts>).value)
+  return decideRoles(Object.fromEntries(nodeNames.map((n, i) => [n, answers[i]])) as Record<NodeName, NodeRoleFacts>)
 }

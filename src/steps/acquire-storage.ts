@@ -25,6 +25,8 @@ const facts = (ctx: Ctx) => [
 const boot = (ctx: Ctx): Action => ({edit: fstabPath, on: ctx.to, what: `add ${ctx.config.storage.device} ${ctx.config.data_dir} ${ctx.config.storage.fstype ?? 'ext4'}`})
 const epochOnStorage = (ctx: Ctx): Action => ({edit: storageEpochPath(ctx.config), on: ctx.to, what: `epoch +1, active: ${ctx.to}`})
 const epochOnNode = (ctx: Ctx, node: 'from' | 'to'): Action => ({edit: nodeEpochPath, on: ctx[node], what: `the same epoch, noted on ${ctx[node]}`})
+/** Only when the active node was confirmed fenced, and only its lock: see breakFencedLock. */
+const unlockFenced = (ctx: Ctx): Action => ({argv: ['ha', 'unlock', '--held-by', ctx.from, '--yes', '--json', '--node', ctx.to], on: ctx.to})
 
 /**
  * The storage comes to the node taking over; it must be the expected filesystem (its epoch file
@@ -35,6 +37,7 @@ export const acquireStorage: Step = {
   actions: (ctx) => [
     ...(attach(ctx) ? [attach(ctx)!] : []),
     ...(ctx.config.storage.kind === 'mount' ? [boot(ctx)] : []),
+    ...(ctx.config.storage.kind === 'none' ? [] : [unlockFenced(ctx)]),
     epochOnStorage(ctx),
     epochOnNode(ctx, 'to'),
     epochOnNode(ctx, 'from'),
@@ -85,6 +88,7 @@ export const acquireStorage: Step = {
       throw new EpochError(`the storage attached to ${ctx.to} holds epoch ${current?.epoch ?? 'none'}, but this failover started at epoch ${seen}: not the storage ha expected, or another failover ran; nothing was started`)
     }
 
+    if (ctx.data('confirm-fenced').confirmed && kind !== 'none') await breakFencedLock(ctx)
     const next: Epoch = {
       active: ctx.to,
       at: new Date().toISOString(),
@@ -103,4 +107,60 @@ export const acquireStorage: Step = {
     await ctx.remember({epoch: next.epoch})
   },
   title: 'Attach the storage to the node taking over, check it, bump the epoch',
+}
+
+interface UnlockEnvelope {
+  error?: {message?: string}
+  result?: {broken?: boolean; holder?: null | {command?: string; host?: string; node?: string; pid?: number; since?: string}; holder_status?: null | {summary?: string}; journal?: null | string; left?: null | string}
+}
+
+/**
+ * Seed 001's dead primary often dies mid-backup: its lock stays on the storage and every ha
+ * command on the node taking over (the restore first) would refuse it. Once that node is
+ * confirmed fenced its lock is stale: `ha unlock --held-by` on the node taking over breaks it —
+ * ha unlock's own checks, its unlock.log line — and only if the fenced node holds it. A lock of
+ * the node taking over itself is left alone, and one whose holder still runs (the "fenced" node
+ * answers and runs it) is refused by ha unlock: then the node is not fenced, and nothing goes on.
+ */
+async function breakFencedLock(ctx: StepContext): Promise<void> {
+  const r = await ctx.act(unlockFenced(ctx), {allow: [0, 1, 2, 11], timeoutMs: 60_000})
+  let envelope: UnlockEnvelope = {}
+  try {
+    envelope = JSON.parse(r.stdout.toString('utf8')) as UnlockEnvelope
+  } catch {}
+
+  const result = envelope.result
+  if (r.code !== 0 || !result) {
+    const why = envelope.error?.message ?? (r.stderr.toString().trim().split('\n').at(-1) || `exit ${r.code}`)
+    const alive = r.code === 11 && /still running|refuses/.test(why)
+    throw new HaError(`the lock on the storage (attached to ${ctx.to}) could not be checked or broken: ${why}`, {
+      actions: alive
+        ? [`${ctx.from} was confirmed fenced, yet its ha still runs: make sure ${ctx.from} is really off, then ha failover --resume`]
+        : [`look at it on ${ctx.to}: ha unlock --node ${ctx.to}`, 'then ha failover --resume'],
+      exitCode: r.code === 11 ? 11 : 1,
+    })
+  }
+
+  if (result.left) {
+    ctx.progress(`the lock on the storage is not ${ctx.from}'s, so it is not ha failover's to break: ${result.left}`)
+    return
+  }
+
+  if (!result.broken) return
+  const h = result.holder
+  const fenced = ctx.fenced()
+  const holder = h ? `"${h.command}" of ${h.host}${h.node ? ` (node ${h.node})` : ''}, pid ${h.pid}, since ${h.since}` : 'an unreadable lock'
+  const why = `${ctx.from} is confirmed fenced (${fenced?.how ?? 'confirmed'} by ${fenced?.by ?? 'the operator'}): the lock it left on the storage is stale`
+  ctx.progress(`${why}; broke it: ${holder} (recorded in ${result.journal} on ${ctx.to})`)
+  await ctx.remember({
+    lock_broken: {
+      at: new Date().toISOString(),
+      by: `${userInfo().username}@${hostname()}`,
+      holder: h ?? null,
+      holder_status: result.holder_status?.summary ?? null,
+      on: ctx.to,
+      unlock_log: result.journal ?? null,
+      why,
+    },
+  })
 }

@@ -22,6 +22,9 @@ export const preflight: Step = {
           // No recent backup is what the final backup step is about to fix, where the active node answers.
           .filter((c) => c.status === 'fail' && (fromUp ? c.id !== 'backup_age' : c.node === ctx.to))
           .map((c) => `${c.id}${c.node ? ` (${c.node})` : ''}: ${c.summary}`)
+        // check read the roles anew, by the same rules: they must still be this failover's.
+        const {roles} = report
+        if (roles && roles.active !== ctx.from) failed.push(`roles: ha check reads ${roles.active} as active (epoch ${roles.epoch}), but this failover starts from ${ctx.from}`)
       },
     })
     if (failed.length > 0) {

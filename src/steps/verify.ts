@@ -77,6 +77,9 @@ export const verify: Step = {
       async inProcess() {
         const {report} = await runCheck(ctx.config, {signal: ctx.signal})
         failed = report.checks.filter((c) => c.status === 'fail' && (!ctx.data('confirm-fenced').confirmed || c.node === ctx.to)).map((c) => `${c.id}${c.node ? ` (${c.node})` : ''}: ${c.summary}`)
+        // Done means swapped: ha check, reading the epoch anew, sees the node taking over as active.
+        const {roles} = report
+        if (roles?.active !== ctx.to) failed.push(roles ? `roles: ha check reads ${roles.active} as active (epoch ${roles.epoch}), not ${ctx.to}` : 'roles: ha check cannot decide which node is active (see its roles row)')
       },
     })
     if (failed.length > 0) throw new HaError(`verify: ha check fails after the takeover:\n  ${failed.join('\n  ')}`, {actions: ['run ha check for the fixes, then ha failover --resume']})

@@ -115,4 +115,40 @@ describe('ha check service IP on a real wire between namespaces', {skip}, () => 
     assert.equal(ipCheck.status, 'warn')
     assert.equal(ipCheck.summary, '198.18.50.100 is held by no node; nothing answers on the wire')
   })
+
+  test('by the epoch, not the config\'s words: held by the standby only FAILs (roles and wire disagree), held by the active node PASSes', () => {
+    // Both nodes noted that the secondary took over (epoch 1); the storage is attached nowhere.
+    for (const node of ['primary', 'secondary'] as const) {
+      mkdirSync(join(work, node, 'var/lib/ha'), {recursive: true})
+      writeFileSync(join(work, node, 'var/lib/ha/epoch.json'), `${JSON.stringify({active: 'secondary', at: '2026-11-29T21:00:00.000Z', by: 'root@admin', epoch: 1, run_id: '20261129T210000Z-000001'})}\n`)
+    }
+
+    try {
+      ip('-n', ns.primary, 'addr', 'add', serviceIp, 'dev', 'eth0')
+      try {
+        const {ipCheck, report, status} = check()
+        assert.equal(status, 3)
+        assert.deepEqual(report.roles, {active: 'secondary', epoch: 1, source: 'node', standby: 'primary'})
+        assert.equal(ipCheck.status, 'fail')
+        assert.equal(ipCheck.summary, '198.18.50.100 is held by primary, the standby, but the epoch (1) says secondary is active: the roles and the wire disagree')
+        assert.match(ipCheck.actions!.join('\n'), /ha failover --resume/)
+        assert.match(ipCheck.actions!.join('\n'), /ip addr del 198\.18\.50\.100\/24 dev eth0/)
+      } finally {
+        ip('-n', ns.primary, 'addr', 'del', serviceIp, 'dev', 'eth0')
+      }
+
+      ip('-n', ns.secondary, 'addr', 'add', serviceIp, 'dev', 'eth0')
+      try {
+        const {ipCheck, report} = check()
+        assert.equal(ipCheck.status, 'pass', ipCheck.summary)
+        assert.match(ipCheck.summary, /held by secondary only, the active node \(answers on the wire with /)
+        // The restore would run on the standby, the primary.
+        assert.ok(report.checks.some((c) => c.id === 'restore_space' && c.node === 'primary'))
+      } finally {
+        ip('-n', ns.secondary, 'addr', 'del', serviceIp, 'dev', 'eth0')
+      }
+    } finally {
+      for (const node of ['primary', 'secondary'] as const) rmSync(join(work, node, 'var/lib/ha'), {force: true, recursive: true})
+    }
+  })
 })

@@ -150,6 +150,7 @@ ${over.extra ?? ''}`,
         'reachable:secondary': 'pass',
         restore_run: 'pass',
         'restore_space:secondary': 'pass',
+        roles: 'pass',
         service_ip: 'warn',
         storage: 'pass',
         version: 'pass',
@@ -171,9 +172,12 @@ ${over.extra ?? ''}`,
     assert.equal((checks.version.evidence.primary as {version: string}).version, '2.1.0.1234')
     assert.match(report.nodes.primary.host_key!, /^SHA256:/)
     assert.equal(report.ok, true)
-    assert.deepEqual(report.counts, {fail: 0, pass: 8, warn: 1})
+    assert.deepEqual(report.counts, {fail: 0, pass: 9, warn: 1})
+    // No takeover yet: the node holding the storage is the active one.
+    assert.deepEqual(report.roles, {active: 'primary', epoch: 0, source: 'config', standby: 'secondary'})
+    assert.match(checks.roles.summary, /^primary is active, secondary the standby: no takeover yet: primary holds the storage$/)
     // The JSON contract runbooks parse: these keys, snake_case, on the envelope's result.
-    assert.deepEqual(Object.keys(report).sort(), ['checks', 'counts', 'nodes', 'ok', 'strict'])
+    assert.deepEqual(Object.keys(report).sort(), ['checks', 'counts', 'nodes', 'ok', 'roles', 'strict'])
     assert.deepEqual(Object.keys(report.nodes.secondary).sort(), ['address', 'elapsed_ms', 'host_key', 'node', 'reachable'])
     for (const c of report.checks) assert.deepEqual(Object.keys(c).filter((k) => k !== 'node').sort(), ['actions', 'evidence', 'id', 'status', 'summary', 'title'])
     assert.match(checks.service_ip.actions!.join('\n'), /198\.18\.77\.10/, 'a warning carries its fix')
@@ -192,18 +196,22 @@ ${over.extra ?? ''}`,
     const run = ha('--config', writeConfig('healthy.yaml'))
     assert.equal(run.status, 0)
     assert.doesNotMatch(run.stdout, /\u001B\[/)
-    const lines = run.stdout.split('\n')
+    const all = run.stdout.split('\n')
+    // Who is active comes first: what the rows call right depends on it.
+    assert.equal(all[0], 'Roles: primary active, secondary standby (epoch 0, no takeover yet)')
+    assert.equal(all[1], '')
+    const lines = all.slice(2)
     assert.match(lines[0], /^STATUS\s+CHECK\s+NODE\s+EVIDENCE$/)
     const evidenceColumn = lines[0].indexOf('EVIDENCE')
     const rows = lines.slice(1, lines.indexOf(''))
     const checkRows = rows.filter((l) => !l.startsWith(' '))
-    assert.equal(checkRows.length, 9)
+    assert.equal(checkRows.length, 10)
     for (const line of checkRows) assert.match(line.slice(0, 8), /^(PASS|WARN|FAIL) /, line)
     assert.ok(rows.every((l) => l.length > evidenceColumn && l[evidenceColumn - 1] === ' ' && l[evidenceColumn] !== ' '), 'evidence column aligned')
     // The warning's fix sits under its row, in the evidence column.
     const ipRow = rows.findIndex((l) => /Service IP/.test(l))
     assert.match(rows[ipRow + 1], /^\s+→ bring the service up on the active node/)
-    assert.match(run.stdout, /8 passed, 1 warned, 0 failed: safe, with warnings/)
+    assert.match(run.stdout, /9 passed, 1 warned, 0 failed: safe, with warnings/)
   })
 
   test('--quiet: nothing on success; under --strict one stderr line naming the failed check (for cron)', () => {
@@ -302,6 +310,79 @@ ${over.extra ?? ''}`,
       assert.match(backup.summary, /is 5(\.0)?h old \(max_age 2(\.0)?h\)/)
     } finally {
       execFileSync('sh', ['-c', 'rm -f "$1"/*-0003.tar.gz', 'sh', join(roots.primary, dataDir, '.ha/backups')])
+    }
+  })
+
+  const epochFile = () => join(roots.primary, dataDir, '.ha/epoch.json')
+  const nodeEpochFile = (node: 'primary' | 'secondary') => join(roots[node], 'var/lib/ha/epoch.json')
+  const epochJson = (n: number, active: string) => `${JSON.stringify({active, at: '2026-11-29T21:00:00.000Z', by: 'root@admin', epoch: n, run_id: `20261129T210000Z-00000${n}`})}\n`
+
+  test('the roles come from the epoch on the storage: JSON, the table\'s header, and the restore\'s target', () => {
+    writeFileSync(epochFile(), epochJson(2, 'primary'))
+    try {
+      const run = ha('--config', writeConfig('healthy.yaml'), '--json')
+      assert.equal(run.status, 0, run.stdout)
+      const report = run.json!.result!
+      assert.deepEqual(report.roles, {active: 'primary', epoch: 2, source: 'storage', standby: 'secondary'})
+      const checks = byId(report)
+      assert.match(checks.roles.summary, /^primary is active, secondary the standby: epoch 2, from the shared storage on primary \(run 20261129T210000Z-000002 by root@admin\)$/)
+      assert.match(checks.storage.summary, /mounted on primary only from ha-test-data \(tmpfs\), the active node$/)
+      assert.equal(checks['restore_space:secondary'].status, 'pass')
+      const human = ha('--config', writeConfig('healthy.yaml'))
+      assert.equal(human.stdout.split('\n')[0], 'Roles: primary active, secondary standby (epoch 2, from the shared storage)')
+    } finally {
+      rmSync(epochFile(), {force: true})
+    }
+  })
+
+  test('the epoch naming the node that does not hold the storage: roles FAIL (a half-done failover), exit 3, roles null', () => {
+    writeFileSync(epochFile(), epochJson(1, 'secondary'))
+    try {
+      const run = ha('--config', writeConfig('healthy.yaml'), '--json')
+      assert.equal(run.status, 3)
+      const report = run.json!.result!
+      assert.equal(report.roles, null)
+      const roles = byId(report).roles
+      assert.equal(roles.status, 'fail')
+      assert.equal(roles.summary, 'which node is active cannot be decided: the epoch (1) says secondary is active, but the storage is attached to primary')
+      assert.match(roles.actions!.join('\n'), /ha failover --resume/)
+      const human = ha('--config', writeConfig('healthy.yaml'))
+      assert.equal(human.stdout.split('\n')[0], 'Roles: cannot be decided (see the roles row)')
+    } finally {
+      rmSync(epochFile(), {force: true})
+    }
+  })
+
+  test('a damaged epoch file on the storage fails the roles row naming the file; a damaged one noted on a node is a warning naming it', () => {
+    for (const [content, why] of [
+      ['{"epoch": 2, "active": "primary"', /is not valid JSON/],
+      [epochJson(2, 'ctl-a'), /active must be primary or secondary/],
+      ['x'.repeat(5000), /is larger than 4096 bytes/],
+    ] as const) {
+      writeFileSync(epochFile(), content)
+      try {
+        const run = ha('--config', writeConfig('healthy.yaml'), '--json')
+        assert.equal(run.status, 3)
+        const roles = byId(run.json!.result!).roles
+        assert.equal(roles.status, 'fail')
+        assert.ok(roles.summary.includes(`primary:${epochFile()}`), roles.summary)
+        assert.match(roles.summary, why)
+      } finally {
+        rmSync(epochFile(), {force: true})
+      }
+    }
+
+    mkdirSync(dirname(nodeEpochFile('secondary')), {recursive: true})
+    writeFileSync(nodeEpochFile('secondary'), '\u0000garbage')
+    try {
+      const run = ha('--config', writeConfig('healthy.yaml'), '--json')
+      assert.equal(run.status, 0)
+      const roles = byId(run.json!.result!).roles
+      assert.equal(roles.status, 'warn')
+      assert.match(roles.summary, new RegExp(`left out: secondary:${nodeEpochFile('secondary')} is not valid JSON`))
+      assert.equal(run.json!.result!.roles?.active, 'primary')
+    } finally {
+      rmSync(nodeEpochFile('secondary'), {force: true})
     }
   })
 

@@ -138,3 +138,55 @@ test('ha unlock on this host: nothing to do without a lock, refuses a live run, 
   assert.equal(r.json?.result.holder.pid, holder.pid)
   assert.ok(!existsSync(lock))
 })
+
+test('ha unlock --held-by NODE breaks only that node\'s lock (what ha failover does for the node it confirmed fenced); any other is left alone, exit 0', {skip}, async (t) => {
+  const dir = tempDir(t, 'ha-unlock-')
+  const root = join(dir, 'secondary')
+  makeControllerRoot(root, {hostname: 'ctl-b', uidBase: 1901})
+  const config = join(dir, 'ha.yaml')
+  // The primary has no ssh block and no root of its own here: asking it is asking this machine.
+  writeFileSync(config, `data_dir: /var/opt/sun/xvm\nnodes:\n  primary:\n    hostname: ctl-a\n  secondary:\n    hostname: ctl-b\n    root: ${root}\nstorage:\n  kind: none\n`)
+  const run = (...args: string[]) => ha([...args, '--config', config, '--node', 'secondary'])
+  assert.equal(run('backup').status, 0, 'a backup made .ha')
+  const state = join(root, 'var/opt/sun/xvm/.ha')
+  const lock = join(state, 'ha.lock')
+  const journal = join(state, 'unlock.log')
+  const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()
+  const dead = spawn('true')
+  await exited(dead)
+  const plant = (owner: Record<string, unknown>) =>
+    writeFileSync(lock, `${JSON.stringify({boot_id: bootId, command: 'ha backup --quiet --if-attached', machine_id: randomBytes(16).toString('hex'), pid: dead.pid, since: '2026-11-29T03:00:00.000Z', start_ticks: '1', ...owner})}\n`, {mode: 0o600})
+
+  // The node taking over's own lock (it carries ctl-a's hostname after a takeover): not the fenced node's.
+  plant({host: 'ctl-a', node: 'secondary'})
+  const planted = readFileSync(lock)
+  const own = run('unlock', '--held-by', 'primary', '--yes', '--json')
+  assert.equal(own.status, 0, own.stderr)
+  assert.equal(own.json?.result.broken, false)
+  assert.match(own.json?.result.left, /held by "ha backup --quiet --if-attached" of ctl-a \(node secondary\), pid \d+, not by primary: left alone/)
+  assert.deepEqual(readFileSync(lock), planted, 'kept')
+  assert.ok(!existsSync(journal), 'nothing broken, nothing journalled')
+  const human = run('unlock', '--held-by', 'primary', '--yes')
+  assert.match(human.stdout, new RegExp(`${lock} kept: held by .* not by primary: left alone`))
+
+  // Not a lock ha can read: it names no holder, so it is nobody's to break by --held-by.
+  writeFileSync(lock, 'garbage\n', {mode: 0o600})
+  const untrusted = run('unlock', '--held-by', 'primary', '--yes', '--json')
+  assert.equal(untrusted.status, 0, untrusted.stderr)
+  assert.equal(untrusted.json?.result.broken, false)
+  assert.match(untrusted.json?.result.left, /names no holder/)
+  assert.ok(existsSync(lock))
+
+  // The primary's, its pid gone: broken, and journalled as asked for that node only.
+  plant({host: 'ctl-a', node: 'primary'})
+  const broken = run('unlock', '--held-by', 'primary', '--yes', '--json')
+  assert.equal(broken.status, 0, broken.stderr)
+  assert.equal(broken.json?.result.broken, true)
+  assert.equal(broken.json?.result.holder.node, 'primary')
+  assert.ok(!existsSync(lock))
+  const line = JSON.parse(readFileSync(journal, 'utf8').trim().split('\n').at(-1)!)
+  assert.equal(line.event, 'lock broken')
+  assert.equal(line.only_held_by, 'primary')
+  assert.equal(line.holder.node, 'primary')
+  assert.equal(line.by.node, 'secondary')
+})

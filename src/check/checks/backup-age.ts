@@ -9,6 +9,7 @@ import {formatDuration} from '../../config/duration.js'
 import {type Config, type NodeName, nodeNames} from '../../config/schema.js'
 import {underRoot} from '../../fs/under-root.js'
 import {backupsHostPath} from '../../state-dir.js'
+import type {Roles} from '../../failover/roles.js'
 import type {NodeFacts} from '../gather.js'
 import {probeIds} from '../probes.js'
 import type {CheckItem} from '../types.js'
@@ -114,6 +115,8 @@ export async function backupAgeCheck(
   storageHolders: NodeName[],
   /** The version check's item: its evidence holds each node's product version, when read. */
   versions?: CheckItem,
+  /** The standby (by the epoch) is where the restore runs. */
+  roles?: Roles,
 ): Promise<{check: CheckItem; manifest?: BackupManifest; newest?: NewestBackup}> {
   const maxAge = config.backup.max_age
   const base = {id: 'backup_age', title: 'Backup freshness'}
@@ -190,7 +193,7 @@ export async function backupAgeCheck(
   }
   // Restore refuses an archive from another product version than the node taking over runs
   // (the saved state would not fit the software); check must not call that safe.
-  const standby = nodeNames.find((n) => n !== holder)!
+  const standby = roles?.standby ?? nodeNames.find((n) => n !== holder)!
   const standbyVersion = (versions?.evidence[standby] as undefined | {version?: string})?.version
   if (standbyVersion !== undefined && m.product_version !== standbyVersion) {
     evidence.newest = newest

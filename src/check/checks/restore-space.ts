@@ -1,6 +1,7 @@
 import {type NodeName, nodeNames} from '../../config/schema.js'
 import {underRoot} from '../../fs/under-root.js'
 import {stagingParentFor} from '../../restore/staging-place.js'
+import type {Roles} from '../../failover/roles.js'
 import type {NodeFacts} from '../gather.js'
 import {type DfRow, parseDf, parseRestorePlaces, probeFailure, probeIds} from '../probes.js'
 import type {CheckItem} from '../types.js'
@@ -21,8 +22,8 @@ interface Place {
 }
 
 /**
- * A restore on the node taking over (the one not holding the storage; the secondary when that is
- * not clear) writes in two kinds of places, and each is measured on the filesystem that holds it:
+ * A restore on the node taking over (the standby, by the roles; when they cannot be decided, the
+ * one not holding the storage, else the secondary) writes in two kinds of places, and each is measured on the filesystem that holds it:
  * - staging: the whole archive is extracted first, where src/restore/staging-place.ts says (the
  *   target's /var/tmp when it is a real directory, else <data_dir>/.ha/staging on the shared
  *   storage, measured on the node holding it now);
@@ -31,8 +32,9 @@ interface Place {
  * Rule, per filesystem: FAIL below what lands there, WARN below twice that (or 64 MiB, room for
  * what the restore keeps to undo itself), else PASS.
  */
-export function restoreSpaceCheck(facts: Record<NodeName, NodeFacts>, storageHolders: NodeName[], install: string[], newest?: NewestBackup, manifest?: BackupManifest): CheckItem {
-  const target: NodeName = storageHolders.length === 1 ? nodeNames.find((n) => n !== storageHolders[0])! : 'secondary'
+export function restoreSpaceCheck(facts: Record<NodeName, NodeFacts>, storageHolders: NodeName[], install: string[], newest?: NewestBackup, manifest?: BackupManifest, roles?: Roles): CheckItem {
+  // The restore runs on the standby (by the epoch); without roles, on the node not holding the storage.
+  const target: NodeName = roles?.standby ?? (storageHolders.length === 1 ? nodeNames.find((n) => n !== storageHolders[0])! : 'secondary')
   const holder = storageHolders.length === 1 ? storageHolders[0] : undefined
   const base = {id: 'restore_space', node: target, title: 'Free space for a restore'}
   const t = facts[target]
@@ -94,7 +96,7 @@ export function restoreSpaceCheck(facts: Record<NodeName, NodeFacts>, storageHol
   const where = (p: Place) => `${p.paths[0]}${p.paths.length > 1 ? ` and ${p.paths.length - 1} more` : ''}`
   const describe = (p: Place) => `${mib(p.available_bytes)} free on ${p.mounted_on} (${p.role} ${where(p)}) needs ${mib(p.needed_bytes)}`
   const freeUp = (ps: Place[]) => ps.map((p) => `free space on ${p.mounted_on} on ${target} (restore ${p.role === 'staging' ? 'stages' : 'installs'} ${mib(p.needed_bytes)} at ${where(p)})`)
-  const giving = holder ? holderEtc(facts, holder) : undefined
+  const giving = holder && holder !== target ? holderEtc(facts, holder) : undefined
   if (giving) {
     evidence.holder_etc = giving.df ?? null
     const alsoShort = newest && short.length > 0 ? `; and not enough room on ${target}: ${short.map(describe).join('; ')}` : ''

@@ -1,6 +1,7 @@
 import {type Config, type NodeName, nodeNames} from '../../config/schema.js'
 import {interpretArping, type WireResult} from '../../net/arping.js'
 import {addressOnly, parseIpAddr, parseIpLink} from '../../net/ip-addr.js'
+import type {Roles} from '../../failover/roles.js'
 import type {NodeFacts} from '../gather.js'
 import {probeFailure, probeIds} from '../probes.js'
 import type {CheckItem} from '../types.js'
@@ -12,7 +13,7 @@ import {whyNoAnswer} from './reachability.js'
  * from the node that would take it) are both looked at: a third machine can hold an address
  * neither node has configured.
  */
-export function serviceIpChecks(config: Config, facts: Record<NodeName, NodeFacts>): CheckItem[] {
+export function serviceIpChecks(config: Config, facts: Record<NodeName, NodeFacts>, roles?: Roles): CheckItem[] {
   return config.service_ips.map((ip) => {
     const address = addressOnly(ip.address)
     const holders: NodeName[] = []
@@ -37,7 +38,7 @@ export function serviceIpChecks(config: Config, facts: Record<NodeName, NodeFact
       else if (probe) wire[node] = interpretArping(probe.code, probe.stdout.toString(), probe.stderr.toString())
     }
 
-    const evidence = {address: ip.address, held_by: holders, interface: ip.interface, unreachable: unknown, wire}
+    const evidence = {active: roles?.active ?? null, address: ip.address, held_by: holders, interface: ip.interface, unreachable: unknown, wire}
     const base = {evidence, id: 'service_ip', title: `Service IP ${ip.address}`}
     if (holders.length === 2) {
       const actions = [`remove ${address} from the node that must not be active (ip addr del ${ip.address} dev ${ip.interface}) before anything else`]
@@ -59,13 +60,24 @@ export function serviceIpChecks(config: Config, facts: Record<NodeName, NodeFact
     })
     if (holders.length === 1) {
       const holder = holders[0]
+      // Held by the standby alone: the epoch and the wire disagree. A failover from here would
+      // take the address from the node that serves it (or leave two holders after a rejoin).
+      if (roles && holder !== roles.active) {
+        const actions = [
+          `a failover may be half done: ha status says so, and ha failover --resume finishes it`,
+          `otherwise ${roles.active} is the active node: remove ${address} from ${holder} (ip addr del ${ip.address} dev ${ip.interface}) and bring the service up on ${roles.active}`,
+        ]
+        return {...base, actions, status: 'fail' as const, summary: `${address} is held by ${holder}, the standby, but ${activeBecause(roles)}: the roles and the wire disagree`}
+      }
+
       const strangers = answered.filter((a) => !(macs[holder] ?? []).includes(a.mac))
       if (strangers.length > 0) {
         const actions = [`find the machine with MAC ${[...new Set(strangers.map((s) => s.mac))].join(', ')} and remove ${address} from it`]
         return {...base, actions, status: 'fail' as const, summary: `${address} is held by ${holder}, but ${[...new Set(strangers.map((s) => s.mac))].join(', ')} (not ${holder}) also answers for it on the wire`}
       }
 
-      if (answered.length > 0) return {...base, status: 'pass' as const, summary: `${address} held by ${holder} only (answers on the wire with ${answered[0].mac})`}
+      const who = roles ? `${holder} only, the active node` : `${holder} only`
+      if (answered.length > 0) return {...base, status: 'pass' as const, summary: `${address} held by ${who} (answers on the wire with ${answered[0].mac})`}
       if (errors.length > 0) return {...base, actions: ['check that arping is installed and the interface can ARP'], status: 'warn' as const, summary: `${address} held by ${holder}; could not confirm on the wire (${errors.join('; ')})`}
       return {...base, actions: [`check that ${ip.interface} is up on ${holder}`], status: 'warn' as const, summary: `${address} held by ${holder}, but nothing answers for it on the wire (interface down?)`}
     }
@@ -75,6 +87,12 @@ export function serviceIpChecks(config: Config, facts: Record<NodeName, NodeFact
     }
 
     const wireNote = errors.length > 0 ? `; wire probe failed (${errors.join('; ')})` : '; nothing answers on the wire'
-    return {...base, actions: [`bring the service up on the active node (it should hold ${address})`], status: 'warn' as const, summary: `${address} is held by no node${wireNote}`}
+    return {...base, actions: [`bring the service up on the active node${roles ? `, ${roles.active},` : ''} (it should hold ${address})`], status: 'warn' as const, summary: `${address} is held by no node${wireNote}`}
   })
+}
+
+/** Why a node counts as active, in words: the epoch's, or before any takeover the storage's or the config's. */
+export function activeBecause(roles: Roles): string {
+  if (roles.source !== 'config') return `the epoch (${roles.epoch}) says ${roles.active} is active`
+  return `before any takeover ${roles.active} counts as active (${roles.storage_on.includes(roles.active) ? 'it holds the storage' : "the config's primary"})`
 }

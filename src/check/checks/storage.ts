@@ -1,6 +1,7 @@
 import {type Config, type NodeName, nodeNames} from '../../config/schema.js'
 import {type Attachment, deviceMismatch, interpretAttachment} from '../../storage/attachment.js'
 import {underRoot} from '../../fs/under-root.js'
+import type {Roles} from '../../failover/roles.js'
 import type {NodeFacts} from '../gather.js'
 import {probeFailure, probeIds} from '../probes.js'
 import type {CheckItem} from '../types.js'
@@ -16,7 +17,7 @@ export interface StorageState {
  * The shared storage must be attached to one node only: an ext4 filesystem mounted twice, or a
  * pool imported on two hosts, is corrupted within minutes.
  */
-export function storageCheck(config: Config, facts: Record<NodeName, NodeFacts>): StorageState {
+export function storageCheck(config: Config, facts: Record<NodeName, NodeFacts>, roles?: Roles): StorageState {
   const kind = config.storage.kind
   if (kind === 'none') {
     const summary = 'storage.kind is none: where data_dir lives is not checked, and no node counts as holding it'
@@ -77,7 +78,10 @@ export function storageCheck(config: Config, facts: Record<NodeName, NodeFacts>)
   }
 
   const from = kind === 'mount' ? ` from ${held.detail.source} (${fstype})` : ` (${held.detail.health})`
-  return {check: {...base, status: 'pass', summary: `${what} is ${verb} on ${holders[0]} only${from}`}, holders}
+  // The roles were decided with this attachment (src/failover/roles.ts refuses an epoch naming
+  // another node than the one holding the storage), so the holder is the active node.
+  const active = roles?.active === holders[0] ? ', the active node' : ''
+  return {check: {...base, status: 'pass', summary: `${what} is ${verb} on ${holders[0]} only${from}${active}`}, holders}
 }
 
 /**
