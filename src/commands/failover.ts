@@ -28,6 +28,27 @@ An active node that does not answer ssh is not taken over until it is confirmed 
 
   static summary = 'Fail over from the active node to the standby, step by step (resumable)'
 
+  private leaving = false
+  /** The journal exists from here on: a stop is resumable. */
+  private running = false
+
+  /**
+   * A second Ctrl-C does not wait for the step to end, but it does not cut a journal line either:
+   * the record being written is finished, then exit 5 with the command that continues (resume
+   * re-checks the step that was cut short).
+   */
+  protected override interruptedAgain(): void {
+    if (!this.running) return super.interruptedAgain()
+    if (this.leaving) return
+    this.leaving = true
+    void (async () => {
+      const {sealJournals} = await import('../failover/journal.js')
+      await sealJournals(5000)
+      const {FailoverStopped} = await import('../failover/errors.js')
+      process.exit(this.reporter.error(new FailoverStopped('interrupted twice: stopped at once, in the middle of a step; the journal has every step so far')))
+    })()
+  }
+
   async run(): Promise<unknown> {
     const {flags} = await this.parse(Failover)
     const {config} = await this.loadConfig(flags)
@@ -82,6 +103,7 @@ An active node that does not answer ssh is not taken over until it is confirmed 
     }
 
     this.reporter.info(`Failover ${direction}${flags.resume ? ' (resuming)' : flags.abort ? ' (aborting: putting the active node back)' : ''}`)
+    this.running = true
     const result = await runFailover(prepared, {
       abort: flags.abort,
       config,
