@@ -24,7 +24,7 @@ const snapshotFile = join(repoRoot, 'test/contract/failover-contract.snapshot.js
 const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping'])
 const labDir = `/tmp/ha-lab-failover-contract-${process.pid}`
 const journalDir = `${labDir}-journal`
-const {assertServes, haAdmin} = failoverLab(labDir, journalDir)
+const {assertServes, haAdmin, ssh} = failoverLab(labDir, journalDir)
 
 describe('the --json contract of ha failover, ha status and ha rejoin (lab)', {skip}, () => {
   before(async () => {
@@ -63,6 +63,16 @@ describe('the --json contract of ha failover, ha status and ha rejoin (lab)', {s
     record('failover --abort', haAdmin(['failover', '--abort', '--json']), 0)
     assertServes('primary')
 
+    // A step that fails (the storage busy): its failed event carries the error, the run is aborted.
+    const holder = ssh('primary', "setsid -f sh -c 'cd /var/opt/sun/xvm/db && exec sleep 300' </dev/null >/dev/null 2>&1; sleep 0.3; pgrep -x -n sleep")
+    assert.equal(holder.status, 0, holder.stderr)
+    try {
+      record('error (failover: a step failed, aborted)', haAdmin(['failover', '--yes', '--json']), 1)
+    } finally {
+      ssh('primary', `kill ${holder.stdout.trim()}`)
+    }
+
+    assertServes('primary')
     record('failover', haAdmin(['failover', '--yes', '--json']), 0)
     assertServes('secondary')
     record('status (after a takeover)', haAdmin(['status', '--json']), 0)
