@@ -142,6 +142,8 @@ describe('ha failover meets faults safely', {skip}, () => {
     // Each node verifies and restores only what its own config saves: both configs include it.
     const big = '/var/tmp/ha-cron-test-big.bin'
     const cronFile = '/etc/cron.d/ha-cron-test'
+    // cron mails what a job prints; the lab has no mail: --quiet's one line on failure goes here.
+    const cronLog = '/var/tmp/ha-cron-test.log'
     const configs = (['primary', 'secondary'] as const).map((node) => join(nodePaths(labDir, node).root, 'etc/ha/ha.yaml'))
     const original = configs.map((f) => readFileSync(f, 'utf8'))
     const listBackups = (node: LabNode) => {
@@ -159,7 +161,7 @@ describe('ha failover meets faults safely', {skip}, () => {
 
       assert.equal(ssh('primary', `truncate -s 3G ${big}`).status, 0)
       const before = new Set(listBackups('primary').map((b) => b.id))
-      const cron = `PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n* * * * * root ha backup --quiet --if-attached\n`
+      const cron = `PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n* * * * * root ha backup --quiet --if-attached 2>>${cronLog}\n`
       assert.equal(ssh('primary', `umask 022 && printf '%s' '${cron}' >${cronFile}`).status, 0)
       // Cron starts it at the next minute: wait (bounded) for the data directory's lock to name
       // ha backup, then take the cron file away so that the job does not start again mid-failover.
@@ -190,15 +192,17 @@ describe('ha failover meets faults safely', {skip}, () => {
       assertServes('secondary')
 
       // Both archives, cron's and the final one, are on the storage and verify on the new active node.
+      const cronSaid = ssh('primary', `cat ${cronLog}`).stdout
+      assert.equal(cronSaid, '', 'cron\'s ha backup succeeded (--quiet prints nothing then)')
       const made = listBackups('secondary').filter((b) => !before.has(b.id))
-      assert.ok(made.length >= 2, `cron's archive and the final one: ${JSON.stringify(made)}`)
+      assert.ok(made.length >= 2, `cron's archive and the final one: ${JSON.stringify(made)}; the failover ran ${JSON.stringify(r.envelope!.result.ran.filter((a: {step: string}) => a.step === 'final-backup'))}`)
       for (const b of made) {
         assert.equal(b.verified, true, `${b.id} verifies`)
         const v = ssh('secondary', `ha backup verify ${b.id} --json`)
         assert.equal(v.status, 0, `${b.id}: ${v.stdout}${v.stderr}`)
       }
     } finally {
-      ssh('primary', `rm -f ${cronFile} ${big}`)
+      ssh('primary', `rm -f ${cronFile} ${big} ${cronLog}`)
       ssh('secondary', `rm -f ${big}`)
       for (const [i, file] of configs.entries()) writeFileSync(file, original[i])
     }
