@@ -47,6 +47,11 @@ export abstract class HaCommand<T extends typeof Command> extends Command {
     return result
   }
 
+  /** A second Ctrl-C: out at once. A command whose journal must not be cut mid-line overrides this. */
+  protected interruptedAgain(): void {
+    process.exit(ExitCode.interrupted)
+  }
+
   async init(): Promise<void> {
     await super.init()
     this.reporter = new Reporter(outputOptionsFrom(this.argv))
@@ -60,7 +65,7 @@ export abstract class HaCommand<T extends typeof Command> extends Command {
       }
 
       signals++
-      if (signals > 1) process.exit(ExitCode.interrupted)
+      if (signals > 1) return this.interruptedAgain()
       this.abort.abort()
     }
 

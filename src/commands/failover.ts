@@ -28,9 +28,38 @@ An active node that does not answer ssh is not taken over until it is confirmed 
 
   static summary = 'Fail over from the active node to the standby, step by step (resumable)'
 
+  private leaving = false
+  /** The journal exists from here on: a stop is resumable. */
+  private running = false
+
+  /**
+   * A second Ctrl-C does not wait for the step to end, but it does not cut a journal line either:
+   * the record being written is finished, then exit 5 with the command that continues (resume
+   * re-checks the step that was cut short).
+   */
+  protected override interruptedAgain(): void {
+    if (!this.running) return super.interruptedAgain()
+    if (this.leaving) return
+    this.leaving = true
+    void (async () => {
+      const {sealJournals} = await import('../failover/journal.js')
+      await sealJournals(5000)
+      const {FailoverStopped} = await import('../failover/errors.js')
+      process.exit(this.reporter.error(new FailoverStopped('interrupted twice: stopped at once, in the middle of a step; the journal has every step so far')))
+    })()
+  }
+
   async run(): Promise<unknown> {
     const {flags} = await this.parse(Failover)
-    const {config} = await this.loadConfig(flags)
+    const {config, path} = await this.loadConfig(flags)
+    // Every direction stops, starts and checks the product: without these there is no plan to print.
+    const unset = (['start', 'stop', 'status'] as const).filter((k) => !config.services[k]).map((k) => `services.${k}`)
+    if (unset.length > 0) {
+      throw new ConfigError(`${path}: ${unset.join(', ')} not set: ha failover stops the product on the active node, starts it on the other and checks it with these commands`, {
+        actions: [`add them to ${path}, e.g. services: {start: [/etc/init.d/xvm, start], stop: [/etc/init.d/xvm, stop], status: [/etc/init.d/xvm, status]}; then ha config check`],
+      })
+    }
+
     const {nodeLabels, planFailover, renderPlan} = await import('../failover/plan.js')
     if (flags.from && !flags.plan) throw new ConfigError('--from only goes with --plan', {actions: ['ha failover --plan --from primary']})
     if (flags.plan && flags.from) {
@@ -82,6 +111,7 @@ An active node that does not answer ssh is not taken over until it is confirmed 
     }
 
     this.reporter.info(`Failover ${direction}${flags.resume ? ' (resuming)' : flags.abort ? ' (aborting: putting the active node back)' : ''}`)
+    this.running = true
     const result = await runFailover(prepared, {
       abort: flags.abort,
       config,

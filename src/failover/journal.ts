@@ -118,21 +118,44 @@ export class Journal {
   }
 
   async append(record: JournalRecord): Promise<void> {
+    if (sealed) await sealed
     const line = `${JSON.stringify(record)}\n`
-    const handle = await open(this.path, constants.O_WRONLY | constants.O_APPEND | constants.O_NOFOLLOW)
-    try {
-      await handle.write(line)
-      await handle.sync()
-    } finally {
-      await handle.close()
-    }
+    const write = (async () => {
+      const handle = await open(this.path, constants.O_WRONLY | constants.O_APPEND | constants.O_NOFOLLOW)
+      try {
+        await handle.write(line)
+        await handle.sync()
+      } finally {
+        await handle.close()
+      }
 
-    this.records.push(record)
-    if (this.mirror) {
-      this.mirrorPending += line
-      this.mirrorFlight ??= this.drainMirror()
+      this.records.push(record)
+      if (this.mirror) {
+        this.mirrorPending += line
+        this.mirrorFlight ??= this.drainMirror()
+      }
+    })()
+    writing.add(write)
+    try {
+      await write
+    } finally {
+      writing.delete(write)
     }
   }
+}
+
+const writing = new Set<Promise<void>>()
+let sealed: Promise<never> | undefined
+
+/**
+ * For an exit in the middle of a step (a second Ctrl-C): no journal record starts from now on,
+ * and this resolves once those being written are whole (or after `waitMs`, a hung mirror aside).
+ */
+export async function sealJournals(waitMs: number): Promise<void> {
+  sealed ??= new Promise<never>(() => {})
+  await Promise.race([Promise.allSettled([...writing]), new Promise((resolve) => {
+    setTimeout(resolve, waitMs).unref()
+  })])
 }
 
 function parseJournal(text: string, path: string): JournalRecord[] {

@@ -8,6 +8,7 @@ import {gunzipSync, gzipSync} from 'node:zlib'
 import {controllerConfig, makeControllerRoot} from '../../scripts/controller-root.mjs'
 import {jsonSchemaVersion} from '../../src/output/reporter.js'
 import {ha, type HaRun, repoRoot, tempDir} from '../helpers/cli.js'
+import {type Shape, shapeOf} from '../helpers/json-shape.js'
 import {backupsOf, makePair, moveStorage} from '../helpers/restore-fixture.js'
 import {startSshd} from '../helpers/sshd.js'
 
@@ -17,28 +18,14 @@ import {startSshd} from '../helpers/sshd.js'
  * shape is the union of its elements' shapes (each distinct shape once, sorted), so a field that
  * is a string in one element and null in another, or an element of another kind, is pinned too;
  * `[]` means no run here produced an element. Every outcome, the failures included, is one
- * envelope carrying `schema_version`.
+ * envelope carrying `schema_version`. `ha failover`, `ha status` and `ha rejoin` need two nodes:
+ * their envelopes are pinned in the lab (test/lab/failover-contract.test.ts), except the offline plan.
  *
  * After an intended change: raise jsonSchemaVersion in src/output/reporter.ts when a field was
  * removed, renamed or changed type (not for an addition), then regenerate on purpose:
  *   UPDATE_SNAPSHOTS=1 npm test -- test/contract
  */
 const snapshotFile = join(repoRoot, 'test/contract/json-contract.snapshot.json')
-
-type Shape = Record<string, unknown> | string | unknown[]
-function shapeOf(value: unknown): Shape {
-  if (value === null) return 'null'
-  if (Array.isArray(value)) {
-    const distinct = new Map(value.map((v) => shapeOf(v)).map((s) => [JSON.stringify(s), s]))
-    return [...distinct.keys()].sort().map((k) => distinct.get(k))
-  }
-
-  if (typeof value === 'object') {
-    return Object.fromEntries(Object.keys(value as object).sort().map((k) => [k, shapeOf((value as Record<string, unknown>)[k])]))
-  }
-
-  return typeof value
-}
 
 test('an array\'s shape is the union of every element\'s, not the first one\'s', () => {
   assert.deepEqual(shapeOf([{a: 'x'}, {a: null}, {a: 'y'}]), [{a: 'null'}, {a: 'string'}])
@@ -79,6 +66,14 @@ test('the --json envelopes keep their documented shape', async (t) => {
   writeFileSync(archive, gzipSync(tarball))
   record('backup verify (failed)', run('backup', 'verify'), 1)
   record('config check', ha(['config', 'check', '--json', '--config', config]), 0)
+  // ha failover needs the product's services commands: named, before anything runs.
+  const noServices = ha(['failover', '--plan', '--from', 'primary', '--json', '--config', config])
+  record('error (failover: services not set)', noServices, 2)
+  assert.match(noServices.json!.error!.message, new RegExp(`^${config}: services.start, services.stop, services.status not set`))
+  // The runbook for one direction, printed without reaching the nodes.
+  const withServices = join(dir, 'ha-services.yaml')
+  writeFileSync(withServices, `${readFileSync(config, 'utf8')}services: {start: [/etc/init.d/xvm, start], stop: [/etc/init.d/xvm, stop], status: [/etc/init.d/xvm, status]}\n`)
+  record('failover --plan --from', ha(['failover', '--plan', '--from', 'primary', '--json', '--config', withServices]), 0)
   // The fixture controller has a hand-written cron file; ha schedule would rightly refuse it.
   rmSync(join(root, 'etc/cron.d/ha-backup'))
   record('schedule install', run('schedule', 'install'), 0)

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict'
-import {readdirSync, readFileSync, rmSync} from 'node:fs'
+import {readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {labBoot, labClearFaults, labDown, labFault, labHalt, labUp} from '../../src/lab/lab.js'
+import {parse, stringify} from 'yaml'
+
+import {labBoot, labClearFaults, labDown, labFault, labHalt, type LabNode, labUp, nodePaths} from '../../src/lab/lab.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 import {failoverLab} from './failover-helpers.js'
 
@@ -133,24 +135,76 @@ describe('ha failover meets faults safely', {skip}, () => {
     assert.equal(inProgress(), null)
   })
 
-  it('waits for the lock of an ha backup still running on the active node instead of failing on it', () => {
-    // What cron's ha backup looks like to anyone else while it runs: the data directory's lock,
-    // held by a live process of that node, removed when it ends (here after 4 s).
-    const holder = [
-      "setsid -f sh -c 'sleep 4; rm -f /var/opt/sun/xvm/.ha/ha.lock' </dev/null >/dev/null 2>&1",
-      'sleep 0.2',
-      'pid=$(pgrep -n -f "sleep 4; rm")',
-      'ticks=$(cut -d" " -f22 /proc/$pid/stat)',
-      '(umask 077; printf \'{"boot_id":"%s","command":"ha backup --quiet --if-attached","host":"%s","machine_id":"%s","node":"primary","pid":%s,"since":"%s","start_ticks":"%s"}\\n\' "$(cat /proc/sys/kernel/random/boot_id)" "$(hostname)" "$(cat /etc/machine-id)" "$pid" "$(date -u +%Y-%m-%dT%H:%M:%S.000Z)" "$ticks" >/var/opt/sun/xvm/.ha/ha.lock)',
-    ].join('\n')
-    const held = ssh('primary', holder)
-    assert.equal(held.status, 0, held.stderr)
-    const busy = ssh('primary', 'ha backup --quiet')
-    assert.equal(busy.status, 11, `the lock is held for real: ha backup exits 11 (${busy.stderr})`)
-    const r = haAdmin(['failover', '--yes', '--json'])
-    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`)
-    const backups = (r.envelope!.result.ran as Array<{action: string; step: string}>).filter((a) => a.step === 'final-backup' && /ha backup/.test(a.action))
-    assert.ok(backups.length >= 2, `the final backup met the lock and tried again (${backups.length} attempts)`)
-    assertServes('secondary')
+  it('a real ha backup from cron is running when the failover starts: the final backup waits for it, the takeover succeeds, both archives verify', () => {
+    // The cron job is the one an admin has (ha backup --quiet --if-attached, root, /etc/ha/ha.yaml),
+    // every minute for this test. What makes it last long enough to overlap is a real large input:
+    // a 3 GiB file the config includes (sparse: nothing on the disk, all of it read and gzipped).
+    // Each node verifies and restores only what its own config saves: both configs include it.
+    const big = '/var/tmp/ha-cron-test-big.bin'
+    const cronFile = '/etc/cron.d/ha-cron-test'
+    // cron mails what a job prints; the lab has no mail: --quiet's one line on failure goes here.
+    const cronLog = '/var/tmp/ha-cron-test.log'
+    const configs = (['primary', 'secondary'] as const).map((node) => join(nodePaths(labDir, node).root, 'etc/ha/ha.yaml'))
+    const original = configs.map((f) => readFileSync(f, 'utf8'))
+    const listBackups = (node: LabNode) => {
+      const r = ssh(node, 'ha backup list --json')
+      assert.equal(r.status, 0, r.stdout + r.stderr)
+      return JSON.parse(r.stdout).result.backups as Array<{created_at: string; id: string; node: string; verified: boolean}>
+    }
+
+    try {
+      for (const [i, file] of configs.entries()) {
+        const config = parse(original[i])
+        config.backup.include = [...(config.backup.include ?? []), big]
+        writeFileSync(file, stringify(config))
+      }
+
+      assert.equal(ssh('primary', `truncate -s 3G ${big}`).status, 0)
+      const before = new Set(listBackups('primary').map((b) => b.id))
+      const cron = `PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n* * * * * root ha backup --quiet --if-attached 2>>${cronLog}\n`
+      assert.equal(ssh('primary', `umask 022 && printf '%s' '${cron}' >${cronFile}`).status, 0)
+      // Cron starts it at the next minute: wait (bounded) for the data directory's lock to name
+      // ha backup, then take the cron file away so that the job does not start again mid-failover.
+      const waited = ssh('primary', [
+        'for i in $(seq 1 900); do',
+        '  if grep -q \'"command":"ha backup\' /var/opt/sun/xvm/.ha/ha.lock 2>/dev/null; then',
+        `    rm -f ${cronFile}; cat /var/opt/sun/xvm/.ha/ha.lock; pid=$(sed 's/.*"pid":\\([0-9]*\\).*/\\1/' /var/opt/sun/xvm/.ha/ha.lock)`,
+        '    ppid=$(cut -d" " -f4 /proc/$pid/stat); echo; cat /proc/$(cut -d" " -f4 /proc/$ppid/stat)/comm; exit 0',
+        '  fi; sleep 0.1',
+        'done; exit 1',
+      ].join('\n'))
+      assert.equal(waited.status, 0, `cron never started ha backup within 90 s: ${waited.stderr}`)
+      const [lockLine, grandparent = ''] = waited.stdout.split('\n').filter(Boolean)
+      const lock = JSON.parse(lockLine)
+      assert.equal(lock.node, 'primary')
+      assert.equal(grandparent.trim(), 'cron', `the backup holding the lock was started by cron (cron -> sh -> ha): ${waited.stdout}`)
+
+      // Cron's run read its config when it started. The primary's now leaves the big file out
+      // again, so that the final backup and the takeover's staging (on the lab's 230 MB storage)
+      // do not carry it (3 GiB staged); the secondary's keeps it, to verify cron's archive there.
+      writeFileSync(configs[0], original[0])
+
+      const r = haAdmin(['failover', '--yes', '--json'])
+      assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`)
+      const backups = (r.envelope!.result.ran as Array<{action: string; step: string}>).filter((a) => a.step === 'final-backup' && /ha backup/.test(a.action))
+      assert.ok(backups.length >= 2, `the final backup met cron's lock and tried again (${backups.length} attempts; ${JSON.stringify(r.events.filter((e) => e.event !== 'started'))})`)
+      assert.equal(ssh('primary', `kill -0 ${lock.pid} 2>/dev/null`).status, 1, 'cron\'s backup has ended')
+      assertServes('secondary')
+
+      // Both archives, cron's and the final one, are on the storage and verify on the new active node.
+      const cronSaid = ssh('primary', `cat ${cronLog}`).stdout
+      assert.equal(cronSaid, '', 'cron\'s ha backup succeeded (--quiet prints nothing then)')
+      const made = listBackups('secondary').filter((b) => !before.has(b.id))
+      assert.ok(made.length >= 2, `cron's archive and the final one: ${JSON.stringify(made)}; the failover ran ${JSON.stringify(r.envelope!.result.ran.filter((a: {step: string}) => a.step === 'final-backup'))}`)
+      for (const b of made) {
+        assert.equal(b.verified, true, `${b.id} verifies`)
+        const v = ssh('secondary', `ha backup verify ${b.id} --json`)
+        assert.equal(v.status, 0, `${b.id}: ${v.stdout}${v.stderr}`)
+      }
+    } finally {
+      ssh('primary', `rm -f ${cronFile} ${big} ${cronLog}`)
+      ssh('secondary', `rm -f ${big}`)
+      for (const [i, file] of configs.entries()) writeFileSync(file, original[i])
+    }
   })
 })
