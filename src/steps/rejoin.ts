@@ -2,7 +2,7 @@ import {type Epoch, nodeEpochPath, readEpochOn, storageEpochPath, writeEpochOn} 
 import {HaError} from '../errors.js'
 import {SshHost} from '../hosts/ssh-host.js'
 import {readVersionProperty} from '../version-file.js'
-import {bootConfigHolds, fstabHasStorage, holdsAddress, serviceState, storageAttached} from './observe.js'
+import {bareAddress, bootConfigHolds, fstabHasStorage, holdsAddress, serviceState, storageAttached} from './observe.js'
 import {releaseIps} from './release-ips.js'
 import {releaseStorage} from './release-storage.js'
 import type {Config, NodeName} from '../config/schema.js'
@@ -73,6 +73,43 @@ export const rejoinProve: Step = {
   title: 'Prove it: no service IP (runtime, boot), services stopped, storage detached (runtime, boot), host key as recorded',
 }
 
+const announce = (ctx: Pick<StepContext, 'config' | 'to'>) =>
+  ctx.config.service_ips.map((ip) => ({
+    argv: ['arping', '-q', '-U', '-c', '1', '-w', '1', '-I', ip.interface, '-s', bareAddress(ip.address), bareAddress(ip.address)],
+    ip,
+    on: ctx.to,
+  }))
+
+/**
+ * A node that came back with a service IP in its boot configuration announced it at boot, so
+ * neighbours send the active node's clients to it; taking the address off it does not tell them
+ * otherwise. The active node announces each address again (gratuitous ARP, as take-ips does).
+ * Nothing can read a neighbour's cache back, so the postcondition is that this run announced.
+ */
+export const rejoinAnnounce: Step = {
+  actions: (ctx) => announce(ctx).map(({argv, on}) => ({argv, on})),
+  id: 'announce-active',
+  on: (ctx) => ctx.to,
+  async post(ctx) {
+    return ctx.data('announce-active').announced === true
+  },
+  async run(ctx) {
+    const active = await ctx.host(ctx.to)
+    for (const a of announce(ctx)) {
+      if (!(await holdsAddress(active, a.ip.address))) {
+        throw new HaError(`the active ${ctx.to} does not hold ${a.ip.address}: nothing serves it`, {
+          actions: [`ha check, then bring ${a.ip.address} up on ${ctx.to} (ip addr add ${a.ip.address} dev ${a.ip.interface})`],
+        })
+      }
+
+      await ctx.act({argv: a.argv, on: a.on}, {allow: [0, 1]})
+    }
+
+    await ctx.remember({announced: true})
+  },
+  title: 'Announce the service IPs again from the active node (neighbours may still send them to the node rejoining)',
+}
+
 /** The rejoin runbook, from the very step objects that run (as planFailover prints the failover's). */
 export function planRejoin(config: Config, from: NodeName, to: NodeName, labels: Record<NodeName, string>): PlannedStep[] {
   const ctx = {config, from, to}
@@ -82,4 +119,4 @@ export function planRejoin(config: Config, from: NodeName, to: NodeName, labels:
   })
 }
 
-export const rejoinSteps: Step[] = [rejoinParity, stopServices, releaseIps, releaseStorage, giveBackIdentity, rejoinProve]
+export const rejoinSteps: Step[] = [rejoinParity, stopServices, releaseIps, releaseStorage, giveBackIdentity, rejoinProve, rejoinAnnounce]
