@@ -1,5 +1,5 @@
-import {fchmodSync} from 'node:fs'
-import {lstat, rename, rm, stat} from 'node:fs/promises'
+import {fchmodSync, fstatSync, statSync} from 'node:fs'
+import {lstat, rename, rm, rmdir, stat} from 'node:fs/promises'
 import createDebug from 'debug'
 import {basename, join} from 'node:path'
 
@@ -11,6 +11,7 @@ import {localBootId, localHostname, readProductVersion} from '../host-facts.js'
 import {takeLock} from '../lock.js'
 import type {LocalNode} from '../nodes.js'
 import {backupsDirOn, dataDirOn, openBackupsDir} from '../state-dir.js'
+import {pauseAt} from '../restore/phase-hooks.js'
 import {localAttachment} from '../storage/attachment.js'
 import {haVersion} from '../version.js'
 import {type ArchiveProgress, writeArchive} from './archive.js'
@@ -81,12 +82,28 @@ export async function runBackup({config, ifAttached, node, onBytes, onProgress =
   }
 
   const dir = backupsDirOn(node.config, config)
+  pauseAt('backup-attach-checked')
   const lock = await takeLock(config, node, 'ha backup')
   let temp: string | undefined
   // ha's own folders are held open and written through the descriptor, never through a symlink.
   let backups: OwnDir | undefined
+  let strayFolders: string[] = []
   try {
     backups = openBackupsDir(node.config, config, {create: true})!
+    // The storage may have left since the check above (a failover's umount while cron started
+    // this run): with the backups folder held open it can no longer leave, so asked again now,
+    // the answer holds for the whole run. Otherwise what was opened is the bare mountpoint's.
+    const gone = config.storage.kind === 'none' ? undefined : await storageNotAttached(config, dataDir)
+    const left = gone ?? (config.storage.kind === 'none' || fstatSync(backups.fd).dev === statSync(dataDir).dev ? undefined : `${dataDir} was mounted after this run opened it`)
+    // What this run made on the node's own disk (the lock's and backups' folders, empty) goes again.
+    if (gone) strayFolders = [dir, join(dataDir, '.ha')]
+    if (left) {
+      if (ifAttached) return {data_dir: dataDir, node: node.name, reason: `the storage left this node as the backup started (${left})`, status: 'not_attached'}
+      throw new HaError(`the storage left this node as the backup started (${left}); nothing was written to it`, {
+        actions: ['a failover may be moving it: ha status', 'run ha backup on the node that holds the storage (ha check shows which)'],
+      })
+    }
+
     fchmodSync(backups.fd, 0o700)
     const leftovers = await removeLeftovers(backups.via)
     const productVersion = await readProductVersion(root, config.version_file, config.version_key)
@@ -184,6 +201,8 @@ export async function runBackup({config, ifAttached, node, onBytes, onProgress =
   } finally {
     backups?.close()
     await lock.release()
+    // rmdir removes only empty folders: anything else there stays, as found.
+    for (const folder of strayFolders) await rmdir(folder).catch(() => {})
   }
 }
 

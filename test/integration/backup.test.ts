@@ -275,6 +275,43 @@ test('refuses to back up on the node where the storage is not mounted; --if-atta
   }
 })
 
+test('the storage leaving between the attach check and the lock (a failover\'s umount as cron starts a backup): --if-attached stays silent, nothing is written into the bare mountpoint', async (t) => {
+  const skip = missingPrerequisite(['root'])
+  if (skip) return t.skip(skip)
+  const {config, root} = setup(t, {storage: {kind: 'mount'}})
+  const data = join(root, 'var/opt/sun/xvm')
+  const bare = snapshot(data)
+  for (const flags of [['--quiet', '--if-attached'], ['--json']]) {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'ha-test-leaving', data])
+    let mounted = true
+    try {
+      // The run stops itself right after its attach check; the storage leaves; it goes on.
+      const child = haSpawn(['backup', ...flags, '--config', config, '--node', 'primary'], {HA_TEST_PAUSE_AT: 'backup-attach-checked'})
+      let out = ''
+      child.stdout.on('data', (d) => (out += d))
+      child.stderr.on('data', (d) => (out += d))
+      for (let i = 0; i < 600 && !/^\S+ \(.*\) T /.test(readFileSync(`/proc/${child.pid}/stat`, 'utf8')); i++) await new Promise((r) => setTimeout(r, 50))
+      assert.match(readFileSync(`/proc/${child.pid}/stat`, 'utf8'), /\) T /, 'the run stopped at its hook')
+      execFileSync('umount', [data])
+      mounted = false
+      child.kill('SIGCONT')
+      const code = await exited(child)
+      if (flags.includes('--if-attached')) {
+        assert.equal(code, 0, out)
+        assert.equal(out, '', 'cron hears nothing')
+      } else {
+        assert.equal(code, 1, out)
+        assert.match(out, /the storage left this node as the backup started/)
+        assert.match(out, /ha status/)
+      }
+
+      assert.deepEqual(snapshot(data), bare, 'nothing left on the node\'s own disk: no archive, lock or folder')
+    } finally {
+      if (mounted) spawnSync('umount', [data])
+    }
+  }
+})
+
 test('refuses when another filesystem than storage.device is mounted at data_dir', (t) => {
   const skip = missingPrerequisite(['root'])
   if (skip) return t.skip(skip)
