@@ -132,6 +132,7 @@ export default class Restore extends HaCommand<typeof Restore> {
         })
       : undefined
     const cap = this.reporter.mode === 'human' ? terminalListCap : undefined
-    this.finish(result, ExitCode.ok, (r, c) => renderRestore(r, c, {cap, next}))
+    // Under --json too: a runbook takes the pinned command from the dry run's envelope.
+    this.finish(next === undefined ? result : {...result, next_command: next}, ExitCode.ok, (r, c) => renderRestore(r, c, {cap, next}))
   }
 }

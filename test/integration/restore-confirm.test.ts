@@ -184,7 +184,9 @@ describe('ha restore confirmation', {skip}, () => {
     assert.equal(plain.stdout.split('\n').filter((l) => /^ +create +\//.test(l)).length, 46)
     assert.doesNotMatch(plain.stdout, /more to create/)
     assert.match(plain.stdout, next)
-    assert.equal(ha(restoreArgs(pair, '--dry-run', '--json')).json!.result.files.filter((f: {action: string}) => f.action === 'create').length, 46)
+    const asJson = ha(restoreArgs(pair, '--dry-run', '--json')).json!.result
+    assert.equal(asJson.files.filter((f: {action: string}) => f.action === 'create').length, 46)
+    assert.match(`next: ${asJson.next_command}`, next, 'a runbook reads the same pinned command from the envelope')
 
     // A newer archive appears before the admin runs the printed command: it still restores the one shown.
     const newer = ha(['backup', '--json', '--config', pair.config, '--node', 'secondary'])
