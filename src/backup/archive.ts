@@ -5,6 +5,7 @@ import {createGunzip} from 'node:zlib'
 import {resolve} from 'node:path'
 import {Header, PackSync, Parser, Pax, type ReadEntry, WriteEntry} from 'tar'
 
+import {describeSystemError, HaError} from '../errors.js'
 import {pauseAt} from '../restore/phase-hooks.js'
 import {ParallelGzipWriter} from './parallel-gzip.js'
 import {type BackupManifest, entryCountComment, filesPrefix, manifestBody as bodyOf, manifestAllowance, manifestFormat, manifestLimits, manifestMember} from './manifest.js'
@@ -74,7 +75,7 @@ export async function writeArchive(path: string, root: string, manifest: BackupM
     const stream = (name: string) =>
       new Promise<void>((resolveEntry, reject) => {
         const source = new WriteEntry(name, {...entryOptions, absolute: resolve(root, name)})
-        source.on('error', reject)
+        source.on('error', (error: unknown) => reject(new SourceChangedError(name, error as Error)))
         source.on('end', () => resolveEntry())
         source.on('data', (chunk: Buffer) => {
           take(chunk)
@@ -88,8 +89,17 @@ export async function writeArchive(path: string, root: string, manifest: BackupM
       current = {read: 0, size: entry.size}
       const name = entry.path.replace(/^\/+/, '')
       if (entry.type === 'file' && entry.size > streamedFileBytes) await stream(name)
-      else pack.add(name)
-      if (packError) throw packError
+      else {
+        // The packer only reads: its errors (thrown, or emitted) are the file's, gone or no
+        // longer what was listed.
+        try {
+          pack.add(name)
+        } catch (error) {
+          throw new SourceChangedError(name, error as Error)
+        }
+      }
+
+      if (packError) throw new SourceChangedError(name, packError)
       done += entry.size
       handed = done
       tell()
@@ -188,6 +198,20 @@ export function archiveByteBudget(manifest: BackupManifest, manifestBytes: numbe
  * damaged at verify: a few KiB of gzip can hold gigabytes of zeros, which node-tar's parser walks
  * one 512-byte block at a time. Every reader stops at what the manifest allows instead.
  */
+/**
+ * A saved file that could not be read back while the archive was written: it was removed or
+ * replaced since it was listed (an admin editing /etc/cron.d during the run, say). Not the
+ * archive's write failing, which is what the caller would otherwise call it.
+ */
+export class SourceChangedError extends HaError {
+  constructor(name: string, cause: Error) {
+    super(`/${name} changed or went away while it was being saved (${describeSystemError(cause)}); the partial archive was removed and nothing was pruned`, {
+      actions: ['run ha backup again'],
+      cause,
+    })
+  }
+}
+
 export class ByteLimit extends Transform {
   private seen = 0
 

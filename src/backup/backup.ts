@@ -110,6 +110,7 @@ export async function runBackup({config, ifAttached, node, onBytes, onProgress =
     onProgress(`collecting files under ${root}`)
     // The data directory is never saved into itself (a glob like /var/opt/** would recurse).
     const collected = await collect(root, specs, backupExcludes(config), signal)
+    pauseAt('backup-collected')
     debug('collected %d entries in %d ms', collected.entries.length, Date.now() - started)
     const listing = await listBackups(dir)
     const existing = listing.backups

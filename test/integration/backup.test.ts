@@ -312,6 +312,29 @@ test('the storage leaving between the attach check and the lock (a failover\'s u
   }
 })
 
+test('a saved file that goes away after it was listed (an admin editing /etc/cron.d mid-run): the error names that file, not the archive; nothing is left', async (t) => {
+  const {config, root} = setup(t, {include: ['/etc/opt/site']})
+  mkdirSync(join(root, 'etc/opt/site'), {recursive: true})
+  writeFileSync(join(root, 'etc/opt/site/small.conf'), 'a=1\n')
+  writeFileSync(join(root, 'etc/opt/site/big.bin'), randomBytes(9 * 1024 * 1024))
+  for (const gone of ['small.conf', 'big.bin']) {
+    writeFileSync(join(root, 'etc/opt/site', gone), gone === 'big.bin' ? randomBytes(9 * 1024 * 1024) : 'a=1\n')
+    const before = snapshot(backupsDir(root))
+    // The run stops itself once it has listed what to save; the file goes; it goes on.
+    const child = haSpawn(['backup', '--config', config, '--node', 'primary'], {HA_TEST_PAUSE_AT: 'backup-collected'})
+    let err = ''
+    child.stdout.resume()
+    child.stderr.on('data', (d) => (err += d))
+    for (let i = 0; i < 600 && !/^\S+ \(.*\) T /.test(readFileSync(`/proc/${child.pid}/stat`, 'utf8')); i++) await new Promise((r) => setTimeout(r, 50))
+    rmSync(join(root, 'etc/opt/site', gone))
+    child.kill('SIGCONT')
+    assert.equal(await exited(child), 1, err)
+    assert.match(err, new RegExp(`/etc/opt/site/${gone.replace('.', '\\.')} changed or went away while it was being saved`), `${gone} (${gone === 'big.bin' ? 'read in parts' : 'packed whole'})`)
+    assert.doesNotMatch(err, /cannot write/)
+    assert.deepEqual(snapshot(backupsDir(root)), before, 'no archive and no temp file; the lock released')
+  }
+})
+
 test('refuses when another filesystem than storage.device is mounted at data_dir', (t) => {
   const skip = missingPrerequisite(['root'])
   if (skip) return t.skip(skip)
