@@ -1,5 +1,5 @@
 import {type ChildProcess, execFileSync, spawn} from 'node:child_process'
-import {mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {createServer} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -129,26 +129,34 @@ export async function startSshd(
       ].join('\n'),
     )
     const argv = ['/usr/sbin/sshd', '-D', '-e', '-f', config]
-    const child = spawn(options.netns ? 'ip' : argv[0], options.netns ? ['netns', 'exec', options.netns, ...argv] : argv.slice(1), {stdio: ['ignore', 'ignore', 'pipe']})
+    // sshd logs into a file, not a pipe: a test blocked in spawnSync (ha running) reads no pipe,
+    // and sshd blocked on a full one accepts no connection (seen on Node 24 after ~11 checks).
+    const logFile = join(dir, 'sshd.log')
+    const logFd = openSync(logFile, 'a', 0o600)
+    const child = spawn(options.netns ? 'ip' : argv[0], options.netns ? ['netns', 'exec', options.netns, ...argv] : argv.slice(1), {stdio: ['ignore', 'ignore', logFd]})
+    closeSync(logFd)
     running.add(child)
+    const readLog = () => {
+      try {
+        return readFileSync(logFile, 'utf8')
+      } catch {
+        return ''
+      }
+    }
+
     let log = ''
-    child.stderr!.on('data', (chunk: Buffer) => {
-      log += chunk.toString()
-    })
     const ready = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), 10_000)
-      const check = () => {
-        if ([port, ...extra].every((p) => log.includes(`Server listening on ${listen} port ${p}.`))) {
-          clearTimeout(timer)
-          resolve(true)
-        }
+      let exited = false
+      child.on('exit', () => (exited = true))
+      const deadline = Date.now() + 10_000
+      const poll = () => {
+        log = readLog()
+        if ([port, ...extra].every((p) => log.includes(`Server listening on ${listen} port ${p}.`))) return resolve(true)
+        if (exited || Date.now() > deadline) return resolve(false)
+        setTimeout(poll, 25)
       }
 
-      child.stderr!.on('data', check)
-      child.on('exit', () => {
-        clearTimeout(timer)
-        resolve(false)
-      })
+      poll()
     })
     if (!ready) {
       child.kill('SIGKILL')
@@ -179,7 +187,7 @@ export async function startSshd(
       hostKeyLine,
       hostKeys: hostKeys.map(({line, type}) => ({line, type})),
       knownHostsLine: `${port === 22 ? listen : `[${listen}]:${port}`} ${hostKeyLine}`,
-      log: () => log,
+      log: () => readLog(),
       pid: child.pid!,
       port,
       ports: [port, ...extra],
