@@ -160,6 +160,9 @@ export async function heldAddresses(host: Host): Promise<string[]> {
 
 export const bareAddress = (cidr: string) => cidr.split('/')[0]
 
+/** Gratuitous ARP for a service IP, as ifup does: neighbours drop the old holder's MAC at once. */
+export const announceArgv = (ip: {address: string; interface: string}) => ['arping', '-q', '-U', '-c', '1', '-w', '1', '-I', ip.interface, '-s', bareAddress(ip.address), bareAddress(ip.address)]
+
 export async function holdsAddress(host: Host, cidr: string): Promise<boolean> {
   return (await heldAddresses(host)).includes(bareAddress(cidr))
 }

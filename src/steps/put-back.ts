@@ -1,6 +1,6 @@
 import {HaError} from '../errors.js'
 import {fstabPath, fstabWith, interfacesPath, withAddress} from '../failover/boot-config.js'
-import {bareAddress, bootConfigHolds, fstabHasStorage, holdsAddress, readText, serviceState, storageAttached, wire} from './observe.js'
+import {announceArgv, bootConfigHolds, fstabHasStorage, holdsAddress, readText, serviceState, storageAttached, wire} from './observe.js'
 import type {Action, Step, StepContext} from './step.js'
 
 type Ctx = Pick<StepContext, 'config' | 'from' | 'to'>
@@ -48,7 +48,7 @@ export const putBackStorage: Step = {
 const ipPlan = (ctx: Ctx) =>
   ctx.config.service_ips.map((ip) => ({
     add: {argv: ['ip', 'addr', 'add', ip.address, 'dev', ip.interface], on: ctx.from} as Action,
-    announce: {argv: ['arping', '-q', '-U', '-c', '1', '-w', '1', '-I', ip.interface, '-s', bareAddress(ip.address), bareAddress(ip.address)], on: ctx.from} as Action,
+    announce: {argv: announceArgv(ip), on: ctx.from} as Action,
     boot: {edit: interfacesPath, on: ctx.from, what: `add ${ip.address} on ${ip.interface}`} as Action,
     ip,
   }))

@@ -2,7 +2,7 @@ import {type Epoch, nodeEpochPath, readEpochOn, storageEpochPath, writeEpochOn} 
 import {HaError} from '../errors.js'
 import {SshHost} from '../hosts/ssh-host.js'
 import {readVersionProperty} from '../version-file.js'
-import {bareAddress, bootConfigHolds, fstabHasStorage, holdsAddress, serviceState, storageAttached} from './observe.js'
+import {announceArgv, bootConfigHolds, fstabHasStorage, holdsAddress, serviceState, storageAttached} from './observe.js'
 import {releaseIps} from './release-ips.js'
 import {releaseStorage} from './release-storage.js'
 import type {Config, NodeName} from '../config/schema.js'
@@ -75,7 +75,7 @@ export const rejoinProve: Step = {
 
 const announce = (ctx: Pick<StepContext, 'config' | 'to'>) =>
   ctx.config.service_ips.map((ip) => ({
-    argv: ['arping', '-q', '-U', '-c', '1', '-w', '1', '-I', ip.interface, '-s', bareAddress(ip.address), bareAddress(ip.address)],
+    argv: announceArgv(ip),
     ip,
     on: ctx.to,
   }))

@@ -1,6 +1,6 @@
 import {HaError} from '../errors.js'
 import {interfacesPath, withAddress} from '../failover/boot-config.js'
-import {addressesSeen, bareAddress, bootConfigHolds, fileSeen, holdsAddress, prefetch, readText, wire} from './observe.js'
+import {addressesSeen, announceArgv, bootConfigHolds, fileSeen, holdsAddress, prefetch, readText, wire} from './observe.js'
 import type {Action, Step, StepContext} from './step.js'
 
 type Ctx = Pick<StepContext, 'config' | 'to'>
@@ -8,8 +8,7 @@ type Ctx = Pick<StepContext, 'config' | 'to'>
 const plan = (ctx: Ctx) =>
   ctx.config.service_ips.map((ip) => ({
     add: {argv: ['ip', 'addr', 'add', ip.address, 'dev', ip.interface], on: ctx.to} as Action,
-    // Gratuitous ARP, as ifup does: neighbours drop the old holder's MAC at once.
-    announce: {argv: ['arping', '-q', '-U', '-c', '1', '-w', '1', '-I', ip.interface, '-s', bareAddress(ip.address), bareAddress(ip.address)], on: ctx.to} as Action,
+    announce: {argv: announceArgv(ip), on: ctx.to} as Action,
     boot: {edit: interfacesPath, on: ctx.to, what: `add ${ip.address} on ${ip.interface}`} as Action,
     ip,
   }))
