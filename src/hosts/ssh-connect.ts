@@ -128,6 +128,10 @@ export async function connectSsh(name: string, root: string, ssh: SshSettings, o
     client.on('close', () => settle(fail('ssh_error', 'the server closed the connection during the handshake', [`check sshd on ${ssh.host} (its log says why)`])))
     try {
       client.connect(config)
+      // ssh2 writes each SSH packet as its own small segment (channel open, exec request, stdin,
+      // EOF): with Nagle's algorithm each one after the first waits for the peer's delayed ACK,
+      // about 40 ms a command. ha's commands are request/answer, never bulk, so segments go at once.
+      client.setNoDelay(true)
     } catch (error) {
       // ssh2 parses the key synchronously: an encrypted or malformed key file lands here.
       settle(fail('identity', `cannot use identity_file ${ssh.identity_file}: ${(error as Error).message}`, [

@@ -185,6 +185,7 @@ export class SshHost implements Host {
     const command = quoteArgv(['timeout', '-k', `${remoteKillGraceMs / 1000}s`, `${timeoutMs / 1000}s`, ...argv])
     log('%s: exec %s (timeout %dms)', this.address, describeArgv(shown), timeoutMs)
     if (this.lost) return Promise.reject(this.lost)
+    const startedAt = Date.now()
     return new Promise((resolve, reject) => {
       let stream: ClientChannel | undefined
       let settled = false
@@ -197,6 +198,7 @@ export class SshHost implements Host {
         clearTimeout(timer)
         options.signal?.removeEventListener('abort', onAbort)
         this.pending.delete(fail)
+        log('%s: %s %s in %dms', this.address, error ? 'failed' : `exit ${value!.code}`, describeArgv(shown).slice(0, 80), Date.now() - startedAt)
         if (error) reject(error)
         else resolve(value!)
       }
@@ -214,7 +216,6 @@ export class SshHost implements Host {
         kill()
         finish(timedOut())
       }, timeoutMs + remoteKillGraceMs + 2000)
-      const startedAt = Date.now()
       const onAbort = () => {
         kill()
         finish(new InterruptedError())
