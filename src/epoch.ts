@@ -4,6 +4,7 @@ import type {Config, NodeName} from './config/schema.js'
 import {nodeNames} from './config/schema.js'
 import {HaError} from './errors.js'
 import type {Host} from './hosts/host.js'
+import {writeOwnFileOn} from './hosts/own-file-write.js'
 
 /**
  * Which node is active is a fact stored with the data: `<data_dir>/.ha/epoch.json` on the shared
@@ -123,7 +124,7 @@ export async function readEpochOn(host: Host, path: string): Promise<Epoch | und
   return read.state === 'ok' ? read.epoch : undefined
 }
 
+/** Atomically, never through a symlink: the file's folder (.ha on the storage, /var/lib/ha on a node) is ha's own. */
 export async function writeEpochOn(host: Host, path: string, epoch: Epoch): Promise<void> {
-  await host.run(['mkdir', '-p', '-m', '0700', host.path(path.slice(0, path.lastIndexOf('/')))])
-  await host.writeFile(path, serializeEpoch(epoch), 0o600)
+  await writeOwnFileOn(host, path, serializeEpoch(epoch), {folders: [dirname(path)], mode: 0o600})
 }

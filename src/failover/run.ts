@@ -1,12 +1,13 @@
 import {readFile} from 'node:fs/promises'
 import {hostname, userInfo} from 'node:os'
-import {join} from 'node:path'
+import {dirname, join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import type {Config, NodeName} from '../config/schema.js'
 import {ExitCode, HaError, InterruptedError} from '../errors.js'
 import {HostCommandError, type RunResult} from '../hosts/host.js'
 import {appendKnownHost} from '../hosts/known-hosts-append.js'
+import {writeOwnFileOn} from '../hosts/own-file-write.js'
 import {fingerprint} from '../hosts/ssh-key-blob.js'
 import {SshConnectError} from '../hosts/ssh-host.js'
 import {failoverSteps} from '../steps/index.js'
@@ -185,7 +186,7 @@ export async function runFailover(prepared: Prepared & {nodes: FailoverNodes}, o
     journal.mirrorTo(async (text, whole) => {
       try {
         const host = await nodes.get(to)
-        await host.runChecked(['sh', '-c', `mkdir -p -m 0700 "$(dirname "$1")" && cat ${whole ? '>' : '>>'}"$1" && sync "$1"`, 'ha-journal', host.path(storageJournal)], {stdin: text})
+        await writeOwnFileOn(host, storageJournal, text, {append: !whole, folders: [dirname(dirname(storageJournal)), dirname(storageJournal)]})
       } catch (error) {
         options.onWarning?.(`could not append to the journal on the storage (${storageJournal} on ${to}): ${(error as Error).message}`)
       }

@@ -1,0 +1,66 @@
+import {dirname} from 'node:path'
+
+import {HaError} from '../errors.js'
+import {type Host, stderrExcerpt} from './host.js'
+
+/**
+ * Writes one of ha's own files on a host — the epoch, the storage's copy of a failover journal —
+ * without ever following a symlink in ha's own part of the path. The data directory is untrusted
+ * ground (it moves between hosts, the product's users write into it): a `.ha` or `.ha/failover`
+ * that someone replaced by a symlink would otherwise have root write ha's file wherever it
+ * points. `folders` are ha's own folders, outermost first, ending with the file's folder: each
+ * must be a real folder or absent (then it is made, mode 0700); their parent (the data directory,
+ * /var/lib) is the node's own config and is not ha's to judge. One exec, a fixed script: the paths
+ * arrive as positional parameters.
+ */
+const script = [
+  'set -e',
+  'umask 077',
+  'f=$1; how=$2; mode=$3; shift 3',
+  'refuse() { printf "ha-refused %s %s\\n" "$1" "$2" >&2; exit 3; }',
+  'for d in "$@"; do',
+  '  if [ -L "$d" ]; then refuse symlink "$d"; fi',
+  '  if [ ! -e "$d" ]; then mkdir -m 0700 -- "$d"; elif [ ! -d "$d" ]; then refuse not-a-folder "$d"; fi',
+  'done',
+  'if [ -L "$f" ]; then refuse symlink "$f"; fi',
+  'if [ -e "$f" ] && [ ! -f "$f" ]; then refuse not-a-file "$f"; fi',
+  'if [ "$how" = append ]; then cat >>"$f"; sync -- "$f"; exit 0; fi',
+  't=$(mktemp "$f.ha-tmp.XXXXXX")',
+  `trap 'rm -f "$t"' EXIT`,
+  'cat >"$t"',
+  'chmod "$mode" "$t"',
+  // fsync the data before the rename and the folder after it: a power cut leaves old or new, never empty.
+  'sync -- "$t"',
+  'mv -f -- "$t" "$f"',
+  'trap - EXIT',
+  'sync -- "$(dirname -- "$f")"',
+].join('\n')
+
+export interface OwnFileWrite {
+  /** Append (the journal) instead of replacing the whole file atomically (the epoch). */
+  append?: boolean
+  /** The mode of a replaced file; an appended one is made 0600 (umask 077). */
+  mode?: number
+  /** ha's own folders on the way to the file, host paths, outermost first, ending with its folder. */
+  folders: string[]
+}
+
+export async function writeOwnFileOn(host: Host, hostPath: string, data: Buffer | string, options: OwnFileWrite): Promise<void> {
+  const last = options.folders.at(-1)
+  if (last !== dirname(hostPath)) throw new Error(`writeOwnFileOn: ${hostPath} is not in ${last}`)
+  const mode = (options.mode ?? 0o600).toString(8).padStart(4, '0')
+  const argv = ['sh', '-c', script, 'ha-own-write', host.path(hostPath), options.append ? 'append' : 'replace', mode, ...options.folders.map((f) => host.path(f))]
+  const r = await host.run(argv, {stdin: data})
+  if (r.code === 0) return
+  const refused = /^ha-refused (\S+) (.*)$/m.exec(r.stderr.toString('utf8'))
+  if (r.code === 3 && refused) {
+    const [, why, path] = refused
+    const what = why === 'symlink' ? 'is a symlink; ha never follows one in its own files' : why === 'not-a-folder' ? 'is not a folder' : 'is not a regular file'
+    throw new HaError(`${host.name}: ${path} ${what}, so ${hostPath} was not written`, {
+      actions: [`look at ${path} on ${host.name}: ha made it as a folder of its own (root, 0700); whoever replaced it can write into the data directory. Move it aside, then run the command again`],
+      details: {host: host.name, path, refused: why},
+    })
+  }
+
+  throw new HaError(`${host.name} (${host.address}): cannot write ${hostPath}: ${stderrExcerpt(r.stderr) || `exit ${r.code}`}`, {details: {host: host.name, path: hostPath}})
+}
