@@ -126,5 +126,5 @@ export async function readEpochOn(host: Host, path: string): Promise<Epoch | und
 
 /** Atomically, never through a symlink: the file's folder (.ha on the storage, /var/lib/ha on a node) is ha's own. */
 export async function writeEpochOn(host: Host, path: string, epoch: Epoch): Promise<void> {
-  await writeOwnFileOn(host, path, serializeEpoch(epoch), {folders: [dirname(path)], mode: 0o600})
+  await writeOwnFileOn(host, path, serializeEpoch(epoch), {folders: [dirname(path)], mode: 0o600, parents: path === nodeEpochPath})
 }

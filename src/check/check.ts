@@ -1,5 +1,6 @@
 import {type Config, type NodeName, nodeNames} from '../config/schema.js'
 import {ExitCode, type ExitCodeValue, throwIfAborted} from '../errors.js'
+import type {Host} from '../hosts/host.js'
 import {backupAgeCheck} from './checks/backup-age.js'
 import {clockSkewCheck} from './checks/clock-skew.js'
 import {reachabilityChecks} from './checks/reachability.js'
@@ -21,6 +22,8 @@ export interface CheckOptions {
   onWarning?: (message: string) => void
   /** Told what each node waits for now (connecting, probing), undefined when it is done: progress. */
   onWait?: (node: NodeName, waiting?: string) => void
+  /** Connections the caller holds open (a failover's preflight and verify): used, not closed. */
+  connect?: (node: NodeName) => Promise<Host>
 }
 
 /**
@@ -31,7 +34,7 @@ export async function runCheck(config: Config, options: CheckOptions = {}): Prom
   // Where restore installs: the backup manifest's paths (a manifest that cannot be read is the
   // backup's problem to report; the restore space is then measured at "/" only).
   const install = installPaths(await loadManifestSpec(config).catch(() => []))
-  const gathered = await Promise.all(nodeNames.map((node) => gatherNode(config, node, options.signal, install, options.onWarning, (w) => options.onWait?.(node, w))))
+  const gathered = await Promise.all(nodeNames.map((node) => gatherNode(config, node, {connect: options.connect, install, onWait: (w) => options.onWait?.(node, w), onWarning: options.onWarning, signal: options.signal})))
   throwIfAborted(options.signal)
   const facts = Object.fromEntries(nodeNames.map((n, i) => [n, gathered[i]])) as Record<NodeName, NodeFacts>
   // The roles (by the epoch) decide whose service IP and storage are right, and where a restore lands.

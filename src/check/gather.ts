@@ -3,7 +3,7 @@ import debug from 'debug'
 import type {Config, NodeName} from '../config/schema.js'
 import {HaError, InterruptedError} from '../errors.js'
 import {connectHost} from '../hosts/connect.js'
-import type {ProbeResult} from '../hosts/host.js'
+import type {Host, ProbeResult} from '../hosts/host.js'
 import {SshConnectError, SshHost} from '../hosts/ssh-host.js'
 import {stateDirOn} from '../state-dir.js'
 import {checkProbes, probeBudgetS} from './probes.js'
@@ -24,11 +24,20 @@ export interface NodeFacts {
   clock?: {host_time_s: number; offset_s: number; uncertainty_s: number}
 }
 
-/**
- * `onWarning` hears what the connection warned about (a new host key it could not record);
- * `onWait` what this node is waiting for now, and undefined once it waits no more (progress).
- */
-export async function gatherNode(config: Config, node: NodeName, signal?: AbortSignal, install: string[] = ['/'], onWarning?: (message: string) => void, onWait?: (waiting?: string) => void): Promise<NodeFacts> {
+export interface GatherOptions {
+  signal?: AbortSignal
+  /** Where restore installs (the backup manifest's paths), for the restore space probe. */
+  install?: string[]
+  /** Hears what the connection warned about (a new host key it could not record). */
+  onWarning?: (message: string) => void
+  /** What this node is waiting for now, and undefined once it waits no more (progress). */
+  onWait?: (waiting?: string) => void
+  /** A connection the caller holds open (a failover's): used, never closed; without it gatherNode opens and closes its own. */
+  connect?: (node: NodeName) => Promise<Host>
+}
+
+export async function gatherNode(config: Config, node: NodeName, options: GatherOptions = {}): Promise<NodeFacts> {
+  const {connect, install = ['/'], onWait, onWarning, signal} = options
   const nodeConfig = config.nodes[node]
   const ssh = nodeConfig.ssh
   const address = ssh ? `${ssh.user}@${ssh.host}:${ssh.port}` : 'local'
@@ -37,10 +46,17 @@ export async function gatherNode(config: Config, node: NodeName, signal?: AbortS
   // The batch as a whole has the node's command_timeout (60s locally, as in src/hosts/connect.ts).
   const budget = probeBudgetS(ssh ? ssh.command_timeout : 60)
   const facts: NodeFacts = {probe_budget_s: budget, report, root: nodeConfig.root, state_dir: stateDirOn(nodeConfig, config)}
-  let host
+  let host: Host | undefined
+  let ours = false
   try {
     if (ssh) onWait?.(`connecting to ${node} (timeout ${ssh.connect_timeout}s)…`)
-    host = await connectHost(node, nodeConfig, {onWarning, signal})
+    if (connect) {
+      host = await connect(node)
+    } else {
+      host = await connectHost(node, nodeConfig, {onWarning, signal})
+      ours = true
+    }
+
     onWait?.(`probing ${node} (timeout ${ssh ? ssh.command_timeout : 60}s)…`)
     report.reachable = true
     if (host instanceof SshHost) report.host_key = host.hostKeyFingerprint
@@ -64,7 +80,7 @@ export async function gatherNode(config: Config, node: NodeName, signal?: AbortS
       message: (error as Error).message,
     }
   } finally {
-    await host?.close().catch(() => {})
+    if (ours) await host?.close().catch(() => {})
     onWait?.()
     report.elapsed_ms = Date.now() - started
   }

@@ -16,7 +16,8 @@ import {type Host, stderrExcerpt} from './host.js'
 const script = [
   'set -e',
   'umask 077',
-  'f=$1; how=$2; mode=$3; shift 3',
+  'f=$1; how=$2; mode=$3; parents=$4; shift 4',
+  'if [ "$parents" = yes ] && [ $# -gt 0 ]; then mkdir -p -- "$(dirname -- "$1")"; fi',
   'refuse() { printf "ha-refused %s %s\\n" "$1" "$2" >&2; exit 3; }',
   'for d in "$@"; do',
   '  if [ -L "$d" ]; then refuse symlink "$d"; fi',
@@ -43,13 +44,18 @@ export interface OwnFileWrite {
   mode?: number
   /** ha's own folders on the way to the file, host paths, outermost first, ending with its folder. */
   folders: string[]
+  /**
+   * Make the outermost folder's missing parents (mkdir -p): on a node's own disk (/var/lib).
+   * Never on the storage: a data directory that is not there is storage that is not mounted.
+   */
+  parents?: boolean
 }
 
 export async function writeOwnFileOn(host: Host, hostPath: string, data: Buffer | string, options: OwnFileWrite): Promise<void> {
   const last = options.folders.at(-1)
   if (last !== dirname(hostPath)) throw new Error(`writeOwnFileOn: ${hostPath} is not in ${last}`)
   const mode = (options.mode ?? 0o600).toString(8).padStart(4, '0')
-  const argv = ['sh', '-c', script, 'ha-own-write', host.path(hostPath), options.append ? 'append' : 'replace', mode, ...options.folders.map((f) => host.path(f))]
+  const argv = ['sh', '-c', script, 'ha-own-write', host.path(hostPath), options.append ? 'append' : 'replace', mode, options.parents ? 'yes' : 'no', ...options.folders.map((f) => host.path(f))]
   const r = await host.run(argv, {stdin: data})
   if (r.code === 0) return
   const refused = /^ha-refused (\S+) (.*)$/m.exec(r.stderr.toString('utf8'))

@@ -15,7 +15,7 @@ export const preflight: Step = {
     let failed: string[] = []
     await ctx.act({argv: ['ha', 'check'], on: 'here'}, {
       async inProcess() {
-        const {report} = await runCheck(ctx.config, {signal: ctx.signal})
+        const {report} = await runCheck(ctx.config, {connect: (node) => ctx.host(node), signal: ctx.signal})
         // An active node that does not answer is the fencing step's question, not a reason to
         // stop here: then only what the node taking over says about itself must pass.
         failed = report.checks

@@ -21,7 +21,6 @@ function node(t: {after: (fn: () => void) => void}): {elsewhere: string; host: L
   const root = mkdtempSync(join(tmpdir(), 'ha-own-write-'))
   t.after(() => rmSync(root, {force: true, recursive: true}))
   mkdirSync(join(root, dataDir), {recursive: true})
-  mkdirSync(join(root, 'var/lib'), {recursive: true})
   const elsewhere = join(root, 'etc/cron.d')
   mkdirSync(elsewhere, {recursive: true})
   return {elsewhere, host: new LocalHost('secondary', root, 10_000), root}
@@ -37,6 +36,7 @@ test('the epoch and the journal go into folders ha makes root-only, the epoch at
   }
 
   assert.equal(statSync(join(root, dataDir, '.ha')).mode & 0o777, 0o700)
+  assert.equal(statSync(join(root, 'var/lib/ha')).mode & 0o777, 0o700, "a node's /var/lib/ha is made with its parents")
   await writeEpochOn(host, storageEpoch, {...epoch, epoch: 5})
   assert.equal(JSON.parse(readFileSync(join(root, storageEpoch), 'utf8')).epoch, 5)
   assert.deepEqual(readdirSync(join(root, dataDir, '.ha')), ['epoch.json'], 'no temp file is left beside it')
@@ -91,5 +91,12 @@ test('a symlink planted in the data directory where ha keeps its files is refuse
     execFileSync('mkfifo', [join(root, storageEpoch)])
     await assert.rejects(writeEpochOn(host, storageEpoch, epoch), /epoch\.json is not a regular file/)
     assert.equal(existsSync(join(root, dataDir, '.ha/failover')), false)
+  })
+
+  await t.test('a data directory that is not there (storage not mounted) is not made', async (t) => {
+    const {host, root} = node(t)
+    rmSync(join(root, dataDir), {recursive: true})
+    await assert.rejects(writeEpochOn(host, storageEpoch, epoch), /cannot write \/var\/opt\/sun\/xvm\/\.ha\/epoch\.json: mkdir: cannot create directory/)
+    assert.equal(existsSync(join(root, dataDir)), false)
   })
 })
