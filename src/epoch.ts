@@ -4,6 +4,7 @@ import type {Config, NodeName} from './config/schema.js'
 import {nodeNames} from './config/schema.js'
 import {HaError} from './errors.js'
 import type {Host} from './hosts/host.js'
+import {interpretOwnFileRead, readOwnFileArgv} from './hosts/own-file-read.js'
 import {writeOwnFileOn} from './hosts/own-file-write.js'
 
 /**
@@ -61,46 +62,19 @@ export function parseEpoch(text: string, where: string): Epoch {
   return {active: v.active as NodeName, at: v.at as string, by: v.by as string, epoch: v.epoch as number, run_id: v.run_id as string}
 }
 
-/**
- * Reads an epoch file in one exec, bounded, never through a symlink: the file and each folder
- * named after it (ha's own `.ha`) must not be one. First line: what was found (absent, file,
- * symlink PATH, other KIND); for a file, at most maxEpochBytes + 1 of its bytes follow. `timeout`
- * keeps a file swapped for a FIFO from blocking.
- */
-export const readEpochScript = [
-  'f=$1; shift',
-  'for p in "$@" "$f"; do if [ -L "$p" ]; then printf \'symlink %s\\n\' "$p"; exit 0; fi; done',
-  'if [ ! -e "$f" ]; then echo absent; exit 0; fi',
-  'if [ ! -f "$f" ]; then printf \'other %s\\n\' "$(stat -c %F -- "$f")"; exit 0; fi',
-  'echo file',
-  `exec timeout 10 head -c ${maxEpochBytes + 1} -- "$f"`,
-].join('\n')
-
-/** The argv reading `file` (a path on the host, under its root), refusing it when it or any of `guarded` is a symlink. */
+/** The argv reading an epoch file (a path on the host, under its root) by src/hosts/own-file-read.ts: bounded, refused when it or any of `guarded` is a symlink. */
 export function readEpochArgv(file: string, guarded: string[] = []): string[] {
-  return ['sh', '-c', readEpochScript, 'ha-epoch', file, ...guarded]
+  return readOwnFileArgv(file, guarded, maxEpochBytes)
 }
 
 export type EpochRead = {epoch: Epoch; state: 'ok'} | {problem: string; state: 'bad'} | {state: 'absent'}
 
-/** readEpochScript's answer; `where` names the file (node:path) in every problem. */
+/** readEpochArgv's answer; `where` names the file (node:path) in every problem. */
 export function interpretEpochRead(code: number, stdout: Buffer, stderr: Buffer | string, where: string): EpochRead {
-  const nl = stdout.indexOf(0x0a)
-  const head = (nl === -1 ? stdout : stdout.subarray(0, nl)).toString('utf8')
-  if (code === 124 || code === 137) return {problem: `${where}: reading it timed out (a FIFO or a hung filesystem?)`, state: 'bad'}
-  if (code !== 0 || nl === -1) {
-    const err = stderr.toString().trim().split('\n').at(-1)
-    return {problem: `${where}: cannot read it (exit ${code}${err ? `: ${err}` : ''})`, state: 'bad'}
-  }
-
-  if (head === 'absent') return {state: 'absent'}
-  if (head.startsWith('symlink ')) return {problem: `${where}: ${head.slice(8)} is a symlink; ha never follows one in its own files`, state: 'bad'}
-  if (head.startsWith('other ')) return {problem: `${where} is a ${head.slice(6)}, not a file`, state: 'bad'}
-  if (head !== 'file') return {problem: `${where}: the reading gave an unexpected answer`, state: 'bad'}
-  const body = stdout.subarray(nl + 1)
-  if (body.length > maxEpochBytes) return {problem: `${where} is larger than ${maxEpochBytes} bytes: not an epoch file of ha's`, state: 'bad'}
+  const read = interpretOwnFileRead(code, stdout, stderr, where, maxEpochBytes, "an epoch file of ha's")
+  if (read.state !== 'file') return read
   try {
-    return {epoch: parseEpoch(body.toString('utf8'), where), state: 'ok'}
+    return {epoch: parseEpoch(read.bytes.toString('utf8'), where), state: 'ok'}
   } catch (error) {
     return {problem: (error as Error).message, state: 'bad'}
   }
