@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict'
-import {existsSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {labDown, labUp} from '../../src/lab/lab.js'
 import {jsonSchemaVersion} from '../../src/output/reporter.js'
 import {repoRoot} from '../helpers/cli.js'
 import {type Shape, shapeOf} from '../helpers/json-shape.js'
@@ -24,18 +23,11 @@ const snapshotFile = join(repoRoot, 'test/contract/failover-contract.snapshot.js
 const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping'])
 const labDir = `/tmp/ha-lab-failover-contract-${process.pid}`
 const journalDir = `${labDir}-journal`
-const {assertServes, haAdmin, ssh} = failoverLab(labDir, journalDir)
+const {assertServes, down, haAdmin, ssh, up} = failoverLab(labDir, journalDir)
 
 describe('the --json contract of ha failover, ha status and ha rejoin (lab)', {skip}, () => {
-  before(async () => {
-    rmSync(journalDir, {force: true, recursive: true})
-    await labUp({labDir})
-  })
-  after(async () => {
-    await labDown({labDir})
-    rmSync(labDir, {force: true, recursive: true})
-    rmSync(journalDir, {force: true, recursive: true})
-  })
+  before(up)
+  after(down)
 
   it('keeps the documented shape of each envelope and event line', () => {
     const shapes: Record<string, Shape> = {}

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
+import {rmSync} from 'node:fs'
 
-import {labNetns, labPaths, type LabNode} from '../../src/lab/lab.js'
+import {labDown, labNetns, labPaths, type LabNode, labUp} from '../../src/lab/lab.js'
 import {haBin} from '../helpers/cli.js'
 
 /** The failover lab tests' view of a lab: ha in the admin namespace, ssh to the nodes, what a client sees. */
@@ -99,7 +100,19 @@ export function failoverLab(labDir: string, journalDir: string) {
   }
 
 
-  return {assertRanAsPlanned, assertServes, dataDirFacts, haAdmin, heldAddresses, lab, macs, serviceAnswer, ssh}
+  /** A fresh lab for the file (before), and nothing of it left (after): its folder and the admin side's journals go too. */
+  async function up(): Promise<void> {
+    rmSync(journalDir, {force: true, recursive: true})
+    await labUp({labDir})
+  }
+
+  async function down(): Promise<void> {
+    await labDown({labDir})
+    rmSync(labDir, {force: true, recursive: true})
+    rmSync(journalDir, {force: true, recursive: true})
+  }
+
+  return {assertRanAsPlanned, assertServes, dataDirFacts, down, haAdmin, heldAddresses, lab, macs, serviceAnswer, ssh, up}
 }
 
 export interface Run {

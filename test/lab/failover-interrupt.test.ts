@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
-import {readdirSync, readFileSync, rmSync} from 'node:fs'
+import {readdirSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {labDown, type LabNode, labNetns, labUp} from '../../src/lab/lab.js'
+import {type LabNode, labNetns} from '../../src/lab/lab.js'
 import {haBin} from '../helpers/cli.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 import {terminal} from '../helpers/tmux.js'
@@ -16,7 +16,7 @@ import {failoverLab, type Run} from './failover-helpers.js'
 const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping', 'tmux'])
 const labDir = `/tmp/ha-lab-failover-interrupt-${process.pid}`
 const journalDir = `${labDir}-journal`
-const {assertServes, haAdmin, lab} = failoverLab(labDir, journalDir)
+const {assertServes, down, haAdmin, lab, up} = failoverLab(labDir, journalDir)
 const names = {primary: 'ctl-a', secondary: 'ctl-b'} as const
 
 function roles(): {active: LabNode; standby: LabNode} {
@@ -82,15 +82,8 @@ async function interrupted(at: string, times: number): Promise<Run> {
 }
 
 describe('Ctrl-C during ha failover stops at a step boundary, exit 5, and --resume finishes', {skip}, () => {
-  before(async () => {
-    rmSync(journalDir, {force: true, recursive: true})
-    await labUp({labDir})
-  })
-  after(async () => {
-    await labDown({labDir})
-    rmSync(labDir, {force: true, recursive: true})
-    rmSync(journalDir, {force: true, recursive: true})
-  })
+  before(up)
+  after(down)
 
   it('at a terminal: Ctrl-C while a step runs shows exit 5 and ha failover --resume; ha status shows the run; --resume --yes finishes it', async (t) => {
     const {active, standby} = roles()

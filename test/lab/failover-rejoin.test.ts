@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict'
-import {readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {readFileSync, writeFileSync} from 'node:fs'
 import {after, before, describe, it} from 'node:test'
 
-import {labDown, labUp} from '../../src/lab/lab.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 import {failoverLab} from './failover-helpers.js'
 
@@ -11,7 +10,7 @@ import {failoverLab} from './failover-helpers.js'
 const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping'])
 const labDir = `/tmp/ha-lab-rejoin-${process.pid}`
 const journalDir = `${labDir}-journal`
-const {assertServes, haAdmin, lab, ssh} = failoverLab(labDir, journalDir)
+const {assertServes, down, haAdmin, lab, ssh, up} = failoverLab(labDir, journalDir)
 const kept = '/var/lib/ha/standby-identity'
 
 function facts(node: 'primary' | 'secondary') {
@@ -36,16 +35,11 @@ describe('ha rejoin gives the standby its own identity back', {skip}, () => {
   let before0: ReturnType<typeof facts>
   let primary0: ReturnType<typeof facts>
   before(async () => {
-    rmSync(journalDir, {force: true, recursive: true})
-    await labUp({labDir})
+    await up()
     before0 = facts('secondary')
     primary0 = facts('primary')
   })
-  after(async () => {
-    await labDown({labDir})
-    rmSync(labDir, {force: true, recursive: true})
-    rmSync(journalDir, {force: true, recursive: true})
-  })
+  after(down)
 
   it('the takeover keeps the secondary\'s own identity on its own disk, root-only; after the failback it still carries ctl-a', () => {
     assert.equal(before0.running, 'ctl-b')

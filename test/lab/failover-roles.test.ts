@@ -5,7 +5,7 @@ import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {after, before, describe, it} from 'node:test'
 
-import {labBoot, labDown, labHalt, labReboot, labUp, nodePaths} from '../../src/lab/lab.js'
+import {labBoot, labHalt, labReboot, nodePaths} from '../../src/lab/lab.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 import {failoverLab} from './failover-helpers.js'
 
@@ -15,7 +15,7 @@ import {failoverLab} from './failover-helpers.js'
 const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping'])
 const labDir = `/tmp/ha-lab-failover-roles-${process.pid}`
 const journalDir = `${labDir}-journal`
-const {assertServes, haAdmin, heldAddresses, ssh} = failoverLab(labDir, journalDir)
+const {assertServes, down, haAdmin, heldAddresses, ssh, up} = failoverLab(labDir, journalDir)
 const epochFile = '/var/opt/sun/xvm/.ha/epoch.json'
 
 function check() {
@@ -43,15 +43,8 @@ function fingerprintOf(pubFile: string): string {
 }
 
 describe('ha failover: roles by the epoch, a fenced node\'s stale lock, the restored host key', {skip}, () => {
-  before(async () => {
-    rmSync(journalDir, {force: true, recursive: true})
-    await labUp({labDir})
-  })
-  after(async () => {
-    await labDown({labDir})
-    rmSync(labDir, {force: true, recursive: true})
-    rmSync(journalDir, {force: true, recursive: true})
-  })
+  before(up)
+  after(down)
 
   it('a lock the fenced primary left on the storage is stale: --fenced breaks it (ha unlock\'s checks and log), journals it, and the restore runs', async () => {
     // The primary's cron backup ran: a fenced node makes no final backup, the takeover restores this one.

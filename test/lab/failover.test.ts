@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
-import {readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {readFileSync, writeFileSync} from 'node:fs'
 import {after, before, describe, it} from 'node:test'
 
 import {parse, stringify} from 'yaml'
 
-import {labDown, labUp, nodePaths} from '../../src/lab/lab.js'
+import {nodePaths} from '../../src/lab/lab.js'
 import {haBin} from '../helpers/cli.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 import {terminal} from '../helpers/tmux.js'
@@ -15,18 +15,11 @@ import {failoverLab} from './failover-helpers.js'
 const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping', 'tmux'])
 const labDir = `/tmp/ha-lab-failover-${process.pid}`
 const journalDir = `${labDir}-journal`
-const {assertRanAsPlanned, assertServes, dataDirFacts, haAdmin, lab, ssh} = failoverLab(labDir, journalDir)
+const {assertRanAsPlanned, assertServes, dataDirFacts, down, haAdmin, lab, ssh, up} = failoverLab(labDir, journalDir)
 
 describe('ha failover between the lab\'s controllers', {skip}, () => {
-  before(async () => {
-    rmSync(journalDir, {force: true, recursive: true})
-    await labUp({labDir})
-  })
-  after(async () => {
-    await labDown({labDir})
-    rmSync(labDir, {force: true, recursive: true})
-    rmSync(journalDir, {force: true, recursive: true})
-  })
+  before(up)
+  after(down)
 
   it('refuses without a terminal and without --yes: exit 4 naming --yes, nothing changed', () => {
     const r = haAdmin(['failover', '--json'])
