@@ -1,7 +1,11 @@
+import {dirname, join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {HaError} from '../errors.js'
 import {fstabPath, fstabWithout} from '../failover/boot-config.js'
+import {interpretOwnFileRead, readOwnFileArgv} from '../hosts/own-file-read.js'
+import {lockOwnerProblem, maxLockBytes, startTicksOf} from '../lock.js'
+import {lockName, stateDirName} from '../state-dir.js'
 import {attachmentSeen, fileSeen, fstabHasStorage, prefetch, readText, storageAttached} from './observe.js'
 import type {Action, Step, StepContext} from './step.js'
 
@@ -52,9 +56,14 @@ export const releaseStorage: Step = {
       if (kind === 'mount') {
         // fuser -m prints the pids using the filesystem on stdout (and "kernel" for the mount
         // itself, which is why its exit status cannot be trusted), the table on stderr.
-        const r = await ctx.act(holders(ctx), {allow: [0, 1]})
-        if (r.stdout.toString().split(/\s+/).some((w) => /^\d+$/.test(w))) {
-          throw new StorageBusyError(ctx.from, ctx.config.data_dir, r.stderr.toString().trim())
+        let r = await ctx.act(holders(ctx), {allow: [0, 1]})
+        const pids = holderPids(r.stdout.toString())
+        if (pids.length > 0) {
+          const backup = await backupHolding(ctx, pids)
+          if (!backup) throw new StorageBusyError(ctx.from, ctx.config.data_dir, r.stderr.toString().trim())
+          await waitForBackup(ctx, backup, r.stderr.toString().trim())
+          r = await ctx.act(holders(ctx), {allow: [0, 1]})
+          if (holderPids(r.stdout.toString()).length > 0) throw new StorageBusyError(ctx.from, ctx.config.data_dir, r.stderr.toString().trim())
         }
       }
 
@@ -71,6 +80,59 @@ export const releaseStorage: Step = {
     }
   },
   title: 'Release the storage on the active node (and from its boot configuration)',
+}
+
+/** fuser -m's stdout: the pids using the filesystem ("kernel" for the mount itself is not one). */
+const holderPids = (stdout: string): number[] => stdout.split(/\s+/).filter((w) => /^\d+$/.test(w)).map(Number)
+
+interface BackupHolder {
+  pid: number
+  since: string
+  ticks: string
+}
+
+/**
+ * The cron job's `ha backup` may start after the final backup and before this step: for its few
+ * seconds it holds the storage, and aborting the failover over it helps no one. It is waited for
+ * only when every process fuser names is the one in ha's own lock on the storage, that lock says
+ * `ha backup`, and the process is that very one (this boot, same start time): anything else holding
+ * the storage is the operator's to look at, as before.
+ */
+async function backupHolding(ctx: StepContext, pids: number[]): Promise<BackupHolder | undefined> {
+  const from = await ctx.host(ctx.from)
+  const lockFile = join(ctx.config.data_dir, stateDirName, lockName)
+  const batch = await from.probe([
+    {argv: readOwnFileArgv(from.path(lockFile), [from.path(dirname(lockFile))], maxLockBytes), id: 'lock'},
+    {argv: ['cat', '/proc/sys/kernel/random/boot_id'], id: 'boot_id'},
+    ...[...new Set(pids)].map((pid) => ({argv: ['cat', `/proc/${pid}/stat`], id: `stat:${pid}`})),
+  ])
+  const got = new Map(batch.results.map((r) => [r.id, r]))
+  const lock = got.get('lock')!
+  const read = interpretOwnFileRead(lock.code, lock.stdout, lock.stderr, `${ctx.from}:${lockFile}`, maxLockBytes, "a lock of ha's")
+  if (read.state !== 'file') return undefined
+  const owner = lockOwnerProblem(read.bytes)
+  if (typeof owner === 'string' || owner.command !== 'ha backup' || owner.boot_id !== got.get('boot_id')!.stdout.toString().trim()) return undefined
+  if (!pids.every((pid) => pid === owner.pid)) return undefined
+  const stat = got.get(`stat:${owner.pid}`)!
+  if (stat.code !== 0 || startTicksOf(stat.stdout.toString()) !== owner.start_ticks) return undefined
+  return {pid: owner.pid, since: owner.since, ticks: owner.start_ticks}
+}
+
+/** Until that process has ended, bounded by failover.backup_lock_wait; then the storage is asked again. */
+async function waitForBackup(ctx: StepContext, backup: BackupHolder, holders: string): Promise<void> {
+  const from = await ctx.host(ctx.from)
+  const wait = ctx.config.failover.backup_lock_wait
+  const deadline = Date.now() + wait * 1000
+  ctx.progress(`an ha backup (pid ${backup.pid}, since ${backup.since}) is using the storage on ${ctx.from}; waiting for it to finish (at most ${wait}s)`)
+  for (;;) {
+    const stat = await from.run(['cat', `/proc/${backup.pid}/stat`])
+    if (stat.code !== 0 || startTicksOf(stat.stdout.toString()) !== backup.ticks) return
+    if (Date.now() > deadline) {
+      throw new StorageBusyError(ctx.from, ctx.config.data_dir, `${holders}\n(an ha backup, pid ${backup.pid}, since ${backup.since}: still running after ${wait}s, failover.backup_lock_wait)`)
+    }
+
+    await ctx.waiting(() => sleep(500))
+  }
 }
 
 export class StorageBusyError extends HaError {

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
-import {readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {parse, stringify} from 'yaml'
 
-import {labBoot, labClearFaults, labDown, labFault, labHalt, type LabNode, labUp, nodePaths} from '../../src/lab/lab.js'
+import {labBoot, labClearFaults, labFault, labHalt, type LabNode, nodePaths} from '../../src/lab/lab.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 import {failoverLab} from './failover-helpers.js'
 
@@ -14,7 +14,7 @@ import {failoverLab} from './failover-helpers.js'
 const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping'])
 const labDir = `/tmp/ha-lab-failover-faults-${process.pid}`
 const journalDir = `${labDir}-journal`
-const {assertServes, haAdmin, heldAddresses, serviceAnswer, ssh} = failoverLab(labDir, journalDir)
+const {assertServes, down, haAdmin, heldAddresses, serviceAnswer, ssh, up} = failoverLab(labDir, journalDir)
 
 function inProgress(): unknown {
   const status = haAdmin(['status', '--json'])
@@ -22,15 +22,8 @@ function inProgress(): unknown {
 }
 
 describe('ha failover meets faults safely', {skip}, () => {
-  before(async () => {
-    rmSync(journalDir, {force: true, recursive: true})
-    await labUp({labDir})
-  })
-  after(async () => {
-    await labDown({labDir})
-    rmSync(labDir, {force: true, recursive: true})
-    rmSync(journalDir, {force: true, recursive: true})
-  })
+  before(up)
+  after(down)
 
   it('storage busy on the active node: aborts naming the process, nothing forced, the primary still serves', () => {
     const holder = ssh('primary', "setsid -f sh -c 'cd /var/opt/sun/xvm/db && exec sleep 300' </dev/null >/dev/null 2>&1; sleep 0.3; pgrep -x -n sleep")
@@ -133,6 +126,49 @@ describe('ha failover meets faults safely', {skip}, () => {
     assert.equal(abort.envelope!.result.aborted, true)
     assertServes('primary')
     assert.equal(inProgress(), null)
+  })
+
+  it('an ha backup that starts after the final backup holds the storage: release-storage waits for it instead of aborting, the takeover finishes', () => {
+    // The run stops (SIGKILL) after release-storage's first look at the storage, still mounted on
+    // the primary; an ha backup then starts there as cron's would, and is held (SIGSTOP, the
+    // backup's own test hook) once it has the lock and its backups folder open; a timer on the
+    // primary lets it go on 4 s later. The resumed failover meets it using the storage.
+    const log = '/var/tmp/ha-late-backup.log'
+    const listBackups = (node: LabNode) => JSON.parse(ssh(node, 'ha backup list --json').stdout).result.backups as Array<{id: string; verified: boolean}>
+    const before = new Set(listBackups('primary').map((b) => b.id))
+    const killed = haAdmin(['failover', '--yes', '--json'], {HA_FAILOVER_TEST_KILL_IN: 'release-storage'})
+    assert.equal(killed.signal, 'SIGKILL', `${killed.stdout}\n${killed.stderr}`)
+    assert.equal(ssh('primary', 'mountpoint -q /var/opt/sun/xvm').status, 0, 'killed before the umount')
+    const started = ssh('primary', [
+      `HA_TEST_PAUSE_AT=backup-collected setsid -f ha backup --quiet </dev/null >${log} 2>&1`,
+      'for i in $(seq 1 300); do',
+      '  pid=$(sed -n \'s/.*"pid":\\([0-9]*\\).*/\\1/p\' /var/opt/sun/xvm/.ha/ha.lock 2>/dev/null)',
+      '  if [ -n "$pid" ] && [ "$(cut -d" " -f3 /proc/$pid/stat 2>/dev/null)" = T ]; then echo $pid; exit 0; fi; sleep 0.1',
+      'done; exit 1',
+    ].join('\n'))
+    assert.equal(started.status, 0, `the backup never stopped at its hook: ${started.stderr}${ssh('primary', `cat ${log}`).stdout}`)
+    const pid = started.stdout.trim()
+    try {
+      assert.equal(ssh('primary', `setsid -f sh -c 'sleep 4; kill -CONT ${pid}' </dev/null >/dev/null 2>&1`).status, 0)
+      const r = haAdmin(['failover', '--resume', '--yes', '--json'])
+      assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`)
+      const release = (r.envelope!.result.ran as Array<{action: string; step: string}>).filter((a) => a.step === 'release-storage').map((a) => a.action)
+      assert.deepEqual(release.filter((a) => /fuser/.test(a)).length, 2, `asked fuser, waited, asked again: ${JSON.stringify(release)}`)
+      assert.ok(release.some((a) => /umount/.test(a)), JSON.stringify(release))
+      const step = r.envelope!.result.steps.find((s: {id: string}) => s.id === 'release-storage')
+      assert.ok(step.waiting_ms >= 2000, `the wait for the backup counts as waiting: ${JSON.stringify(step)}`)
+      assert.equal(ssh('primary', `kill -0 ${pid} 2>/dev/null`).status, 1, 'the backup ended by itself')
+      assert.equal(ssh('primary', `cat ${log}`).stdout, '', 'and succeeded (--quiet prints nothing then)')
+      const made = listBackups('secondary').filter((b) => !before.has(b.id))
+      assert.ok(made.length >= 2 && made.every((b) => b.verified), `the final backup's archive and the late one, both verified: ${JSON.stringify(made)}`)
+      assertServes('secondary')
+    } finally {
+      ssh('primary', `kill -CONT ${pid} 2>/dev/null; rm -f ${log}`)
+    }
+
+    const back = haAdmin(['failover', '--yes', '--json'])
+    assert.equal(back.status, 0, `${back.stdout}\n${back.stderr}`)
+    assertServes('primary')
   })
 
   it('a real ha backup from cron is running when the failover starts: the final backup waits for it, the takeover succeeds, both archives verify', () => {
