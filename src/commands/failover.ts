@@ -125,6 +125,11 @@ An active node that does not answer ssh is not taken over until it is confirmed 
       onWarning: (m) => this.reporter.warn(m),
       signal: this.abort.signal,
     })
+    // The fenced node could not be edited: its fstab still mounts the storage when it boots.
+    if (!result.aborted && (fenced ?? prepared.resume?.fencing())) {
+      this.reporter.warn(`before you power ${labels[result.from]} on again, cut it off from the shared storage (unmap it, or boot it single-user and take the data directory out of its /etc/fstab): its boot configuration still mounts it, and two machines mounting it corrupt it. Then: ha rejoin ${result.from}`)
+    }
+
     return this.finish(result, ExitCode.ok, (r) =>
       r.aborted ? `Failover aborted: ${labels[r.from]} is active again, as before.\nJournal: ${r.journal}` : [
         `Failover done: ${labels[r.to]} is active (epoch ${r.epoch}).`,

@@ -75,6 +75,8 @@ describe('ha failover meets faults safely', {skip}, () => {
   })
 
   it('active node unreachable and silent: refused without --fenced (exit 4); with it the takeover proceeds and the journal names who confirmed', async () => {
+    // A dead node makes no final backup: the takeover restores the newest one on the storage.
+    assert.equal(ssh('primary', 'ha backup --quiet').status, 0)
     await labHalt('primary', {labDir})
     const refused = haAdmin(['failover', '--yes', '--json'])
     assert.equal(refused.status, 4, `${refused.stdout}\n${refused.stderr}`)
@@ -84,6 +86,7 @@ describe('ha failover meets faults safely', {skip}, () => {
 
     const r = haAdmin(['failover', '--yes', '--fenced', 'primary', '--json'])
     assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`)
+    assert.ok(r.envelope!.warnings.some((w: string) => /before you power ctl-a \(primary\) on again, cut it off from the shared storage.*ha rejoin primary/.test(w)), JSON.stringify(r.envelope!.warnings))
     const answer = serviceAnswer()
     assert.equal(answer.greeting, 'hello from the shared storage')
     assert.equal(answer.hostname, ssh('secondary', 'hostname').stdout.trim())
