@@ -8,7 +8,9 @@ import {describeSystemError, ExitCode, HaError, InterruptedError} from '../error
 import {JOURNAL_FORMAT, type JournalHeader, type JournalRecord, JournalWriter, journalLines, parseRecord} from './reown-journal.js'
 import {assertOurs} from './run-journal.js'
 import type {ReownResult, ReownSurvey, UndoResult, WalkOptions} from './reown-results.js'
-import {applyOp, checkProcFd, DIR_FLAGS, How, LSTAT_OPTS, type Op, openDirectory, PROC_FD, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, SETID, Walker} from './reown-walk.js'
+import {applyOp, DIR_FLAGS, How, LSTAT_OPTS, type Op, PROC_FD, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, SETID} from './reown-op.js'
+import {checkProcFd, openDirectory} from './reown-place.js'
+import {Walker} from './reown-walk.js'
 
 /**
  * A failure mid-walk (EIO, EPERM on an immutable file, a full disk for the journal) must tell the

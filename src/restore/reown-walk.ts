@@ -1,57 +1,13 @@
 /** The walk of the re-own: how it stays inside the data directory is described in reown.ts. */
-import {
-  closeSync,
-  constants,
-  fchmodSync,
-  fchownSync,
-  fstatSync,
-  lchownSync,
-  lstatSync,
-  openSync,
-  readFileSync,
-  readdirSync,
-  realpathSync,
-  type Stats,
-} from 'node:fs'
+import {closeSync, fstatSync, lstatSync, openSync, readdirSync, type Stats} from 'node:fs'
 
-import {describeSystemError, HaError, InterruptedError} from '../errors.js'
+import {InterruptedError} from '../errors.js'
 import {stateDirName} from '../state-dir.js'
 import {JournalWriter, recordLine} from './reown-journal.js'
+import {applyOp, DIR_FLAGS, How, LSTAT_OPTS, type Op, PROC_FD, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, SETID} from './reown-op.js'
 import type {MappingRow, OwnerPlan} from './owner-plan.js'
+import {mountPointsUnder, openDirectory} from './reown-place.js'
 import type {IdCount, MappingCount, ReownSurvey, WalkOptions} from './reown-results.js'
-
-export const PROC_FD = '/proc/self/fd/'
-export const S_IFMT = constants.S_IFMT
-export const S_IFDIR = constants.S_IFDIR
-export const S_IFREG = constants.S_IFREG
-export const S_IFLNK = constants.S_IFLNK
-export const SETID = 0o6000
-export const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW
-export const FILE_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY
-export const LSTAT_OPTS = {throwIfNoEntry: false} as const
-
-/** How a change is applied. */
-export enum How {
-  /** lchown by /proc/self/fd/<dir>/<name>. */
-  Path,
-  /** A directory, through its own verified descriptor. */
-  DirFd,
-  /** A setuid/setgid regular file: open O_NOFOLLOW, verify, fchown, fchmod. */
-  SetId,
-}
-
-export interface Op {
-  fd: number
-  gid0: number
-  gid1: number
-  how: How
-  ino: number
-  mode0: number
-  path: string
-  rel: string
-  uid0: number
-  uid1: number
-}
 
 interface Frame {
   /** Batch number that last referenced this descriptor: it must stay open until that batch is applied. */
@@ -422,56 +378,6 @@ function targetsOnly(map: Map<number, number>): Set<number> {
   return targets
 }
 
-/** Applies one journalled change; `counts` receives the races it had to skip. */
-export function applyOp(op: Op, counts: {replaced: number; vanished: number}): void {
-  switch (op.how) {
-    case How.DirFd: {
-      fchownSync(op.fd, op.uid1, op.gid1)
-      // Linux keeps a directory's setgid bit across chown; put every special bit back regardless.
-      if ((op.mode0 & 0o7000) !== 0) fchmodSync(op.fd, op.mode0 & 0o7777)
-      return
-    }
-
-    case How.SetId: {
-      let fd: number
-      try {
-        fd = openSync(op.path, FILE_FLAGS)
-      } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code
-        if (code === 'ENOENT') counts.vanished++
-        else if (code === 'ELOOP') counts.replaced++
-        else throw error
-        return
-      }
-
-      try {
-        const s = fstatSync(fd)
-        if (s.ino !== op.ino || s.uid !== op.uid0 || s.gid !== op.gid0) {
-          counts.replaced++
-          return
-        }
-
-        fchownSync(fd, op.uid1, op.gid1)
-        // chown just cleared setuid/setgid: this is why the mode is put back after, never before.
-        fchmodSync(fd, op.mode0 & 0o7777)
-      } finally {
-        closeSync(fd)
-      }
-
-      return
-    }
-
-    case How.Path: {
-      // No second lstat here: the name is resolved in the verified directory (the working
-      // directory or /proc/self/fd/<dir>), and lchown never follows a symlink, so whatever the
-      // name holds now is inside the data directory. Re-checking would cost a third of the run
-      // (measured in bench/remap) to narrow a window that only a process writing into the data
-      // directory during a restore could use; undo's inode check skips such an entry.
-      lchownSync(op.path, op.uid1, op.gid1)
-    }
-  }
-}
-
 /**
  * Node has no fchownat/fstatat, and /proc/self/fd/<n>/<name> paths cost twice a relative lookup.
  * chdir("/proc/self/fd/<n>") makes the *verified directory inode* the working directory (the magic
@@ -510,61 +416,5 @@ class WorkingDirectory {
     }
 
     this.current = -1
-  }
-}
-
-export function openDirectory(path: string): number {
-  try {
-    return openSync(path, DIR_FLAGS)
-  } catch (error) {
-    throw new HaError(`cannot open the data directory ${path}: ${describeSystemError(error)}`, {
-      actions: ['check the data directory path in the configuration and that the shared storage is mounted'],
-      cause: error,
-    })
-  }
-}
-
-/** Mount points strictly below `root`, relative to it (bind mounts share st_dev, so st_dev alone is not enough). */
-export function mountPointsUnder(root: string): Set<string> {
-  const found = new Set<string>()
-  let text: string
-  try {
-    text = readFileSync('/proc/self/mountinfo', 'utf8')
-  } catch {
-    return found
-  }
-
-  const prefix = root === '/' ? '/' : root + '/'
-  for (const line of text.split('\n')) {
-    const field = line.split(' ')[4]
-    if (!field) continue
-    const point = field.replaceAll(/\\([0-7]{3})/g, (_m, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)))
-    if (point.startsWith(prefix) && point.length > prefix.length) found.add(point.slice(prefix.length))
-  }
-
-  return found
-}
-
-export function resolveDataDir(dataDir: string): string {
-  try {
-    // The data directory may itself be reached through a symlink (e.g. onto the shared storage);
-    // resolve it once, then never follow another.
-    return realpathSync(dataDir)
-  } catch (error) {
-    throw new HaError(`cannot resolve the data directory ${dataDir}: ${describeSystemError(error)}`, {
-      actions: ['check that the shared storage is mounted and the data directory exists'],
-      cause: error,
-    })
-  }
-}
-
-export function checkProcFd(): void {
-  try {
-    readdirSync('/proc/self/fd')
-  } catch (error) {
-    throw new HaError(`re-owning safely needs /proc mounted: ${describeSystemError(error)}`, {
-      actions: ['mount /proc (mount -t proc proc /proc) and run again'],
-      cause: error,
-    })
   }
 }

@@ -4,8 +4,10 @@
  * primary's saved passwd gives it → this host's uid for that name; the same for groups.
  *
  * Seam (what `ha restore` calls, in this order). The work lives in one file per job: owner-plan.ts
- * (accounts and the plan), reown-walk.ts (the walk), reown-replay.ts (resume and undo from the
- * journal), reown-results.ts (what is reported); this file starts a survey or an apply.
+ * (accounts and the plan), reown-walk.ts (the walk), reown-op.ts (one change and how it is
+ * applied), reown-place.ts (the data directory resolved once, its mounts, /proc), reown-journal.ts
+ * (the journal's lines), reown-replay.ts (resume and undo from the journal), reown-results.ts
+ * (what is reported); this file starts a survey or an apply.
  *
  *
  *   readAccountFile(path, 'passwd' | 'group', label?)            → AccountTable   (strict; HaError names file:line)
@@ -70,12 +72,13 @@ import {fsyncDirectorySync, JOURNAL_FORMAT, type JournalHeader, JournalWriter} f
 import {assertPlanComplete, type OwnerPlan} from './owner-plan.js'
 import type {ApplyOptions, ReownResult, ReownSurvey, WalkOptions} from './reown-results.js'
 import {emptySurvey, readJournal, stopped} from './reown-replay.js'
-import {checkProcFd, resolveDataDir, Walker} from './reown-walk.js'
+import {checkProcFd, resolveDataDir} from './reown-place.js'
+import {Walker} from './reown-walk.js'
 
 export {assertPlanComplete, type ManualMaps, type MappingRow, type OwnerMaps, type OwnerPlan, type PlanInput, planOwnerMaps, readAccountFile} from './owner-plan.js'
 export type {ApplyOptions, IdCount, MappingCount, ReownProgress, ReownResult, ReownSurvey, UndoResult, WalkOptions} from './reown-results.js'
 export {assertReownJournal, type ReownExpectation, reownJournalStarted, resumeReown, undoReown} from './reown-replay.js'
-export {resolveDataDir} from './reown-walk.js'
+export {resolveDataDir} from './reown-place.js'
 
 /** Walks the data directory and counts, per mapping, what would change. Writes nothing. */
 export async function surveyReown(dataDir: string, plan: OwnerPlan, options: WalkOptions = {}): Promise<ReownSurvey> {
