@@ -86,7 +86,7 @@ describe('ha failover meets faults safely', {skip}, () => {
 
     const r = haAdmin(['failover', '--yes', '--fenced', 'primary', '--json'])
     assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`)
-    assert.ok(r.envelope!.warnings.some((w: string) => /before you power ctl-a \(primary\) on again, cut it off from the shared storage.*ha rejoin primary/.test(w)), JSON.stringify(r.envelope!.warnings))
+    assert.ok(r.envelope!.warnings.some((w) => /before you power ctl-a \(primary\) on again, cut it off from the shared storage.*ha rejoin primary/.test(w)), JSON.stringify(r.envelope!.warnings))
     const answer = serviceAnswer()
     assert.equal(answer.greeting, 'hello from the shared storage')
     assert.equal(answer.hostname, ssh('secondary', 'hostname').stdout.trim())

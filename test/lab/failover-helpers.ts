@@ -116,7 +116,7 @@ export function failoverLab(labDir: string, journalDir: string) {
 }
 
 export interface Run {
-  envelope?: {error?: {actions: string[]; message: string}; result?: any; status: number}
+  envelope?: {error?: {actions: string[]; message: string}; result?: any; status: number; warnings: string[]}
   events: Array<{duration_ms?: number; event: string; step: string}>
   signal: NodeJS.Signals | null
   status: null | number

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import {spawnSync} from 'node:child_process'
 import {readFileSync, writeFileSync} from 'node:fs'
 import {after, before, describe, it} from 'node:test'
 
@@ -107,5 +108,41 @@ describe('ha failover between the lab\'s controllers', {skip}, () => {
       assert.equal(await screen.exitCode(), 0)
       assertServes(to)
     }
+  })
+
+  it('run on the node it reboots: says so before starting, is cut off at the reboot, and ha failover --resume there finishes', () => {
+    // An admin on the secondary's console, the primary dying: ha runs there with the node's own
+    // config (/etc/ha/ha.yaml, ssh to both nodes, itself included) and its journal on its own disk.
+    const before = haAdmin(['status', '--json'])
+    assert.equal(before.envelope!.result.active, 'primary')
+    const primaryKey = ssh('primary', 'cat /etc/ssh/ssh_host_ed25519_key.pub').stdout.trim().split(/\s+/).slice(0, 2).join(' ')
+    const cut = ssh('secondary', 'ha failover --yes')
+    assert.notEqual(cut.status, 0, `the run ends with its node: ${cut.stdout}\n${cut.stderr}`)
+    assert.match(cut.stderr, /this machine is ctl-b \(secondary\), which the failover reboots: this run will be cut off at the reboot step; once the node is back, finish it there with: ha failover --resume/)
+    assert.match(cut.stdout, /restore-takeover/, 'it got as far as the restore')
+
+    // Back from its reboot the node presents the primary's restored key at its own address (the
+    // takeover's point): the admin's known_hosts learns it, as an admin would after checking it.
+    writeFileSync(lab.knownHosts, `${readFileSync(lab.knownHosts, 'utf8').split('\n').filter((l) => l && !l.startsWith('198.18.0.3 ')).join('\n')}\n198.18.0.3 ${primaryKey}\n`)
+    let back = ssh('secondary', 'true')
+    for (let i = 0; i < 60 && back.status !== 0; i++) {
+      spawnSync('sleep', ['1'])
+      back = ssh('secondary', 'true')
+    }
+
+    assert.equal(back.status, 0, `the node is back with the primary's key: ${back.stderr}`)
+    const resumed = ssh('secondary', 'ha failover --resume --yes --json')
+    assert.equal(resumed.status, 0, `${resumed.stdout}\n${resumed.stderr}`)
+    const lines = resumed.stdout.split('\n')
+    const envelope = JSON.parse(lines.slice(lines.indexOf('{')).join('\n'))
+    assert.equal(envelope.result.resumed, true)
+    assert.equal(envelope.result.to, 'secondary')
+    assert.ok(['done', 'skipped'].includes(envelope.result.steps.find((s: {id: string}) => s.id === 'reboot').status), JSON.stringify(envelope.result.steps))
+    assert.equal(envelope.result.steps.at(-1).id, 'verify')
+    assertServes('secondary')
+
+    const home = haAdmin(['failover', '--yes', '--json'])
+    assert.equal(home.status, 0, `${home.stdout}\n${home.stderr}`)
+    assertServes('primary')
   })
 })
