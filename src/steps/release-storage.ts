@@ -1,7 +1,7 @@
 import {dirname, join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import {HaError} from '../errors.js'
+import {HaError, InterruptedError} from '../errors.js'
 import {fstabPath, fstabWithout} from '../failover/boot-config.js'
 import {interpretOwnFileRead, readOwnFileArgv} from '../hosts/own-file-read.js'
 import {lockOwnerProblem, maxLockBytes, startTicksOf} from '../lock.js'
@@ -101,11 +101,19 @@ interface BackupHolder {
 async function backupHolding(ctx: StepContext, pids: number[]): Promise<BackupHolder | undefined> {
   const from = await ctx.host(ctx.from)
   const lockFile = join(ctx.config.data_dir, stateDirName, lockName)
-  const batch = await from.probe([
-    {argv: readOwnFileArgv(from.path(lockFile), [from.path(dirname(lockFile))], maxLockBytes), id: 'lock'},
-    {argv: ['cat', '/proc/sys/kernel/random/boot_id'], id: 'boot_id'},
-    ...[...new Set(pids)].map((pid) => ({argv: ['cat', `/proc/${pid}/stat`], id: `stat:${pid}`})),
-  ])
+  let batch
+  try {
+    batch = await from.probe([
+      {argv: readOwnFileArgv(from.path(lockFile), [from.path(dirname(lockFile))], maxLockBytes), id: 'lock'},
+      {argv: ['cat', '/proc/sys/kernel/random/boot_id'], id: 'boot_id'},
+      ...[...new Set(pids)].map((pid) => ({argv: ['cat', `/proc/${pid}/stat`], id: `stat:${pid}`})),
+    ], {signal: ctx.signal})
+  } catch (error) {
+    // Not knowing who holds the storage is the busy case: the operator looks, as before.
+    if (error instanceof InterruptedError) throw error
+    return undefined
+  }
+
   const got = new Map(batch.results.map((r) => [r.id, r]))
   const lock = got.get('lock')!
   const read = interpretOwnFileRead(lock.code, lock.stdout, lock.stderr, `${ctx.from}:${lockFile}`, maxLockBytes, "a lock of ha's")
@@ -125,7 +133,7 @@ async function waitForBackup(ctx: StepContext, backup: BackupHolder, holders: st
   const deadline = Date.now() + wait * 1000
   ctx.progress(`an ha backup (pid ${backup.pid}, since ${backup.since}) is using the storage on ${ctx.from}; waiting for it to finish (at most ${wait}s)`)
   for (;;) {
-    const stat = await from.run(['cat', `/proc/${backup.pid}/stat`])
+    const stat = await from.run(['cat', `/proc/${backup.pid}/stat`], {signal: ctx.signal})
     if (stat.code !== 0 || startTicksOf(stat.stdout.toString()) !== backup.ticks) return
     if (Date.now() > deadline) {
       throw new StorageBusyError(ctx.from, ctx.config.data_dir, `${holders}\n(an ha backup, pid ${backup.pid}, since ${backup.since}: still running after ${wait}s, failover.backup_lock_wait)`)
