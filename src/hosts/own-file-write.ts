@@ -8,33 +8,49 @@ import {type Host, stderrExcerpt} from './host.js'
  * without ever following a symlink in ha's own part of the path. The data directory is untrusted
  * ground (it moves between hosts, the product's users write into it): a `.ha` or `.ha/failover`
  * that someone replaced by a symlink would otherwise have root write ha's file wherever it
- * points. `folders` are ha's own folders, outermost first, ending with the file's folder: each
- * must be a real folder or absent (then it is made, mode 0700); their parent (the data directory,
- * /var/lib) is the node's own config and is not ha's to judge. One exec, a fixed script: the paths
+ * points. `folders` are ha's own folders, outermost first, ending with the file's folder; their
+ * parent (the data directory, /var/lib) is the node's own config and is not ha's to judge.
+ *
+ * The script enters each folder in turn (cd -P) and everything after is relative to it, so a name
+ * swapped after the look cannot move the write: the folder entered must be, physically, the
+ * expected child of the one before (a symlink swapped in shows as another path), made here (0700)
+ * or already a folder owned by this user and writable by no one else (sshd's StrictModes rule,
+ * as ha's own folders are judged locally, src/fs/own-dir.ts). One exec, a fixed script: the paths
  * arrive as positional parameters.
  */
 const script = [
   'set -e',
   'umask 077',
   'f=$1; how=$2; mode=$3; parents=$4; shift 4',
-  'if [ "$parents" = yes ] && [ $# -gt 0 ]; then mkdir -p -- "$(dirname -- "$1")"; fi',
   'refuse() { printf "ha-refused %s %s\\n" "$1" "$2" >&2; exit 3; }',
+  'if [ $# -gt 0 ]; then',
+  '  if [ "$parents" = yes ]; then mkdir -p -- "$(dirname -- "$1")"; fi',
+  '  p=$(dirname -- "$1")',
+  '  if [ ! -d "$p" ]; then refuse absent "$p"; fi',
+  '  cd -P -- "$p"',
+  'fi',
   'for d in "$@"; do',
-  '  if [ -L "$d" ]; then refuse symlink "$d"; fi',
-  '  if [ ! -e "$d" ]; then mkdir -m 0700 -- "$d"; elif [ ! -d "$d" ]; then refuse not-a-folder "$d"; fi',
+  '  n=${d##*/}; here=$(pwd -P)',
+  '  if [ -L "$n" ]; then refuse symlink "$d"; fi',
+  '  if [ ! -e "$n" ]; then mkdir -m 0700 -- "$n"; elif [ ! -d "$n" ]; then refuse not-a-folder "$d"; fi',
+  '  cd -P -- "$n"',
+  '  if [ "$(pwd -P)" != "${here%/}/$n" ]; then refuse symlink "$d"; fi',
+  '  if [ ! -O . ]; then refuse not-owned "$d"; fi',
+  '  if [ -n "$(find . -maxdepth 0 -perm /022)" ]; then refuse writable "$d"; fi',
   'done',
-  'if [ -L "$f" ]; then refuse symlink "$f"; fi',
-  'if [ -e "$f" ] && [ ! -f "$f" ]; then refuse not-a-file "$f"; fi',
-  'if [ "$how" = append ]; then cat >>"$f"; sync -- "$f"; exit 0; fi',
-  't=$(mktemp "$f.ha-tmp.XXXXXX")',
+  'n=${f##*/}',
+  'if [ -L "$n" ]; then refuse symlink "$f"; fi',
+  'if [ -e "$n" ] && [ ! -f "$n" ]; then refuse not-a-file "$f"; fi',
+  'if [ "$how" = append ]; then cat >>"$n"; sync -- "$n"; exit 0; fi',
+  't=$(mktemp "$n.ha-tmp.XXXXXX")',
   `trap 'rm -f "$t"' EXIT`,
   'cat >"$t"',
   'chmod "$mode" "$t"',
   // fsync the data before the rename and the folder after it: a power cut leaves old or new, never empty.
   'sync -- "$t"',
-  'mv -f -- "$t" "$f"',
+  'mv -f -- "$t" "$n"',
   'trap - EXIT',
-  'sync -- "$(dirname -- "$f")"',
+  'sync -- .',
 ].join('\n')
 
 export interface OwnFileWrite {
@@ -61,7 +77,14 @@ export async function writeOwnFileOn(host: Host, hostPath: string, data: Buffer 
   const refused = /^ha-refused (\S+) (.*)$/m.exec(r.stderr.toString('utf8'))
   if (r.code === 3 && refused) {
     const [, why, path] = refused
-    const what = why === 'symlink' ? 'is a symlink; ha never follows one in its own files' : why === 'not-a-folder' ? 'is not a folder' : 'is not a regular file'
+    const what = {
+      absent: 'is not there (is the storage mounted?)',
+      'not-a-file': 'is not a regular file',
+      'not-a-folder': 'is not a folder',
+      'not-owned': 'is not owned by the user ha runs as (root)',
+      symlink: 'is a symlink; ha never follows one in its own files',
+      writable: 'is writable by group or others',
+    }[why] ?? why
     throw new HaError(`${host.name}: ${path} ${what}, so ${hostPath} was not written`, {
       actions: [`look at ${path} on ${host.name}: ha made it as a folder of its own (root, 0700); whoever replaced it can write into the data directory. Move it aside, then run the command again`],
       details: {host: host.name, path, refused: why},

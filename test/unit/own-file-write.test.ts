@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import {execFileSync} from 'node:child_process'
-import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
+import {chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {test} from 'node:test'
@@ -93,10 +93,21 @@ test('a symlink planted in the data directory where ha keeps its files is refuse
     assert.equal(existsSync(join(root, dataDir, '.ha/failover')), false)
   })
 
+  await t.test('a .ha someone else owns or can write into (sshd StrictModes, as ha judges its folders locally)', async (t) => {
+    const {host, root} = node(t)
+    mkdirSync(join(root, dataDir, '.ha'), {mode: 0o700})
+    chownSync(join(root, dataDir, '.ha'), 1234, 1234)
+    await assert.rejects(writeEpochOn(host, storageEpoch, epoch), /\.ha is not owned by the user ha runs as \(root\), so \/var\/opt\/sun\/xvm\/\.ha\/epoch\.json was not written/)
+    chownSync(join(root, dataDir, '.ha'), 0, 0)
+    chmodSync(join(root, dataDir, '.ha'), 0o777)
+    await assert.rejects(writeOwnFileOn(host, journal, '{}\n', {append: true, folders: journalFolders}), /\.ha is writable by group or others/)
+    assert.deepEqual(readdirSync(join(root, dataDir, '.ha')), [], 'nothing was made in it')
+  })
+
   await t.test('a data directory that is not there (storage not mounted) is not made', async (t) => {
     const {host, root} = node(t)
     rmSync(join(root, dataDir), {recursive: true})
-    await assert.rejects(writeEpochOn(host, storageEpoch, epoch), /cannot write \/var\/opt\/sun\/xvm\/\.ha\/epoch\.json: mkdir: cannot create directory/)
+    await assert.rejects(writeEpochOn(host, storageEpoch, epoch), /\/var\/opt\/sun\/xvm is not there \(is the storage mounted\?\), so \/var\/opt\/sun\/xvm\/\.ha\/epoch\.json was not written/)
     assert.equal(existsSync(join(root, dataDir)), false)
   })
 })
