@@ -20,11 +20,12 @@ import {type Host, stderrExcerpt} from './host.js'
  */
 const script = [
   'set -e',
-  'umask 077',
   'f=$1; how=$2; mode=$3; parents=$4; shift 4',
   'refuse() { printf "ha-refused %s %s\\n" "$1" "$2" >&2; exit 3; }',
+  // The parents are the system's (/var/lib): made with the usual umask, before ha's own 077.
+  'if [ $# -gt 0 ] && [ "$parents" = yes ]; then mkdir -p -- "$(dirname -- "$1")"; fi',
+  'umask 077',
   'if [ $# -gt 0 ]; then',
-  '  if [ "$parents" = yes ]; then mkdir -p -- "$(dirname -- "$1")"; fi',
   '  p=$(dirname -- "$1")',
   '  if [ ! -d "$p" ]; then refuse absent "$p"; fi',
   '  cd -P -- "$p"',

@@ -37,6 +37,8 @@ test('the epoch and the journal go into folders ha makes root-only, the epoch at
 
   assert.equal(statSync(join(root, dataDir, '.ha')).mode & 0o777, 0o700)
   assert.equal(statSync(join(root, 'var/lib/ha')).mode & 0o777, 0o700, "a node's /var/lib/ha is made with its parents")
+  const umask = Number.parseInt(execFileSync('sh', ['-c', 'umask'], {encoding: 'utf8'}).trim(), 8)
+  assert.equal(statSync(join(root, 'var/lib')).mode & 0o777, 0o777 & ~umask, 'the parents are the system\'s, made with the usual umask')
   await writeEpochOn(host, storageEpoch, {...epoch, epoch: 5})
   assert.equal(JSON.parse(readFileSync(join(root, storageEpoch), 'utf8')).epoch, 5)
   assert.deepEqual(readdirSync(join(root, dataDir, '.ha')), ['epoch.json'], 'no temp file is left beside it')
