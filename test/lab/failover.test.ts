@@ -115,11 +115,15 @@ describe('ha failover between the lab\'s controllers', {skip}, () => {
     // config (/etc/ha/ha.yaml, ssh to both nodes, itself included) and its journal on its own disk.
     const before = haAdmin(['status', '--json'])
     assert.equal(before.envelope!.result.active, 'primary')
+    // After the failbacks above the secondary still carries the primary's identity, and its own
+    // ha refuses to reach it (its known_hosts has ctl-b's key): ha rejoin makes it a standby again.
+    const rejoin = haAdmin(['rejoin', 'secondary', '--json'])
+    assert.equal(rejoin.status, 0, `${rejoin.stdout}\n${rejoin.stderr}`)
     const primaryKey = ssh('primary', 'cat /etc/ssh/ssh_host_ed25519_key.pub').stdout.trim().split(/\s+/).slice(0, 2).join(' ')
     const cut = ssh('secondary', 'ha failover --yes')
     assert.notEqual(cut.status, 0, `the run ends with its node: ${cut.stdout}\n${cut.stderr}`)
     assert.match(cut.stderr, /this machine is ctl-b \(secondary\), which the failover reboots: this run will be cut off at the reboot step; once the node is back, finish it there with: ha failover --resume/)
-    assert.match(cut.stdout, /restore-takeover/, 'it got as far as the restore')
+    assert.match(cut.stderr, /✓ restore-takeover/, 'it got as far as the restore')
 
     // Back from its reboot the node presents the primary's restored key at its own address (the
     // takeover's point): the admin's known_hosts learns it, as an admin would after checking it.
