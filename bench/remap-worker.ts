@@ -5,7 +5,7 @@
 import {closeSync, lchownSync, lstatSync, openSync, readdirSync, rmSync, writeFileSync, symlinkSync, linkSync, mkdirSync, existsSync, chmodSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {parseAccounts} from '../src/accounts.js'
+import {parseAccounts} from '../src/facts/accounts.js'
 import {applyReown, planOwnerMaps, surveyReown, undoReown} from '../src/restore/reown.js'
 
 export const SAVED_PASSWD = 'u1:x:2001:3001::/:/bin/sh\nu2:x:2002:3001::/:/bin/sh\nu3:x:2003:3001::/:/bin/sh\nu4:x:2004:3001::/:/bin/sh\nu5:x:2005:3001::/:/bin/sh\n'

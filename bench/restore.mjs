@@ -15,7 +15,7 @@ import {execFileSync, spawnSync} from 'node:child_process'
 import {existsSync, mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {parseAccounts} from '../dist/accounts.js'
+import {parseAccounts} from '../dist/facts/accounts.js'
 import {extractToStaging} from '../dist/restore/extract.js'
 import {installPlan, prepareUndo} from '../dist/restore/install.js'
 import {planInstall} from '../dist/restore/plan.js'

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Writes man/ha.1 from the commands' own metadata (oclif.manifest.json, made by `oclif manifest`
-// just before) and the exit-code table in dist/errors.js, so the man page cannot drift from
+// just before) and the exit-code table in dist/core/errors.js, so the man page cannot drift from
 // `ha help`. Run by `npm run build`; the page ships with the package ("man" in package.json).
 import {mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {dirname, join} from 'node:path'
@@ -9,7 +9,7 @@ import {fileURLToPath, pathToFileURL} from 'node:url'
 const top = join(dirname(fileURLToPath(import.meta.url)), '..')
 const pjson = JSON.parse(readFileSync(join(top, 'package.json'), 'utf8'))
 const manifest = JSON.parse(readFileSync(join(top, 'oclif.manifest.json'), 'utf8'))
-const {exitCodeMeaning} = await import(pathToFileURL(join(top, 'dist/errors.js')).href)
+const {exitCodeMeaning} = await import(pathToFileURL(join(top, 'dist/core/errors.js')).href)
 const bin = pjson.oclif.bin
 const sep = pjson.oclif.topicSeparator ?? ':'
 

@@ -5,8 +5,8 @@ import {createGunzip} from 'node:zlib'
 import {resolve} from 'node:path'
 import {Header, PackSync, Parser, Pax, type ReadEntry, WriteEntry} from 'tar'
 
-import {describeSystemError, HaError} from '../errors.js'
-import {pauseAt} from '../restore/phase-hooks.js'
+import {describeSystemError, HaError} from '../core/errors.js'
+import {pauseAt} from '../core/phase-hooks.js'
 import {ParallelGzipWriter} from './parallel-gzip.js'
 import {type BackupManifest, entryCountComment, filesPrefix, manifestBody as bodyOf, manifestAllowance, manifestFormat, manifestLimits, manifestMember} from './manifest.js'
 

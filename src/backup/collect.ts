@@ -6,12 +6,12 @@ import picomatch from 'picomatch'
 import {glob, isDynamicPattern} from 'tinyglobby'
 import {z} from 'zod'
 
-import {type AccountTable, parseAccounts} from '../accounts.js'
+import {type AccountTable, parseAccounts} from '../facts/accounts.js'
 import {parseYamlWith} from '../config/load.js'
 import {type BackupEntryConfig, backupEntrySchema, type Config, neverBackedUp} from '../config/schema.js'
-import {ConfigError, describeSystemError, HaError} from '../errors.js'
+import {ConfigError, describeSystemError, HaError} from '../core/errors.js'
 import {underRoot} from '../fs/under-root.js'
-import {backupsHostPath} from '../state-dir.js'
+import {backupsHostPath} from '../facts/state-dir.js'
 import {type EntryRole, formatMode, type ManifestEntry, manifestLimits, memberFor, type MissingEntry} from './manifest.js'
 
 /** What to save: the manifest file's entries, then the config's own `backup.include`. */

@@ -1,6 +1,6 @@
 import type {Config} from '../config/schema.js'
-import type {LocalNode} from '../nodes.js'
-import {backupsDirOn, openBackupsDir} from '../state-dir.js'
+import type {LocalNode} from '../facts/local-node.js'
+import {backupsDirOn, openBackupsDir} from '../facts/state-dir.js'
 import {loadSpecCoverage} from './collect.js'
 import {describeSkipped, listBackups} from './store.js'
 import {validateArchive} from './validate-archive.js'

@@ -1,5 +1,5 @@
 import type {Config} from '../config/schema.js'
-import {HaError} from '../errors.js'
+import {HaError} from '../core/errors.js'
 import type {SpecShare} from './collect.js'
 import {type BackupManifest, manifestBody, manifestBytesAllowed, manifestLimits} from './manifest.js'
 import {limits} from './validate-manifest.js'

@@ -2,7 +2,7 @@ import {createHash} from 'node:crypto'
 import {readdir, rm} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import {HaError} from '../errors.js'
+import {HaError} from '../core/errors.js'
 import {fsyncDirectory, writeFileAtomicIn} from '../fs/atomic.js'
 import type {OwnDir} from '../fs/own-dir.js'
 import {readManifest} from './archive.js'

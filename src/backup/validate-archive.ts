@@ -5,7 +5,7 @@ import {Readable} from 'node:stream'
 import {createGunzip} from 'node:zlib'
 import {Parser, type ReadEntry} from 'tar'
 
-import {describeSystemError} from '../errors.js'
+import {describeSystemError} from '../core/errors.js'
 import {archiveByteBudget, ByteLimit} from './archive.js'
 import type {SpecCoverage} from './collect.js'
 import {type BackupManifest, type EntryType, filesPrefix, manifestAllowance, type ManifestEntry, manifestMember} from './manifest.js'

@@ -1,5 +1,5 @@
 import {type Config, type NodeName, nodeNames} from '../config/schema.js'
-import {ExitCode, type ExitCodeValue, throwIfAborted} from '../errors.js'
+import {ExitCode, type ExitCodeValue, throwIfAborted} from '../core/errors.js'
 import type {Host} from '../hosts/host.js'
 import {backupAgeCheck} from './checks/backup-age.js'
 import {clockSkewCheck} from './checks/clock-skew.js'

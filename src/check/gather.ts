@@ -1,11 +1,11 @@
 import debug from 'debug'
 
 import type {Config, NodeName} from '../config/schema.js'
-import {HaError, InterruptedError} from '../errors.js'
+import {HaError, InterruptedError} from '../core/errors.js'
 import {connectHost} from '../hosts/connect.js'
 import type {Host, ProbeResult} from '../hosts/host.js'
 import {SshConnectError, SshHost} from '../hosts/ssh-host.js'
-import {stateDirOn} from '../state-dir.js'
+import {stateDirOn} from '../facts/state-dir.js'
 import {checkProbes, probeBudgetS} from './probes.js'
 import type {NodeReport} from './types.js'
 
@@ -15,7 +15,7 @@ const log = debug('ha:check')
 export interface NodeFacts {
   report: NodeReport
   root: string
-  /** ha's state folder on this node (<data_dir>/.ha under its root, src/state-dir.ts). */
+  /** ha's state folder on this node (<data_dir>/.ha under its root, src/facts/state-dir.ts). */
   state_dir: string
   probes?: Map<string, ProbeResult>
   /** Each probe's own time limit on this node (seconds), for rows that name a timed-out probe. */

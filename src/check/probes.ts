@@ -5,10 +5,10 @@ import {addressOnly} from '../net/ip-addr.js'
 import {preferredStagingHostPath} from '../restore/staging-place.js'
 import {journalName} from '../restore/run-journal.js'
 import {undoRoot} from '../restore/runs.js'
-import {deviceProbeArgv} from '../storage/attachment.js'
-import {roleProbeIds, rolesProbes} from '../failover/roles.js'
+import {deviceProbeArgv} from '../drivers/storage/attachment.js'
+import {roleProbeIds, rolesProbes} from '../pair/roles.js'
 import {underRoot} from '../fs/under-root.js'
-import {backupsHostPath} from '../state-dir.js'
+import {backupsHostPath} from '../facts/state-dir.js'
 import {backupsProbeArgv} from './checks/backup-age.js'
 
 /**
@@ -95,7 +95,7 @@ export function checkProbes(config: Config, root: string, stateDir: string, budg
   }
 
   probes.push(
-    // Where the storage is attached and both epoch files: the roles (src/failover/roles.ts).
+    // Where the storage is attached and both epoch files: the roles (src/pair/roles.ts).
     ...rolesProbes(config, root),
     {argv: backupsProbeArgv(underRoot(root, backupsHostPath(config))), id: probeIds.backups},
     {argv: ['df', '-P', '-B1', '--', dataDir], id: probeIds.dataDf},

@@ -27,7 +27,7 @@ export interface NodeReport {
   elapsed_ms: number
 }
 
-/** Which node is active and which the standby, by the epoch (src/failover/roles.ts). */
+/** Which node is active and which the standby, by the epoch (src/pair/roles.ts). */
 export interface CheckRoles {
   active: NodeName
   standby: NodeName

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import type {ChalkInstance} from 'chalk'
 
-import {HaCommand} from '../base-command.js'
+import {HaCommand} from '../cli/base-command.js'
 import type {CheckReport} from '../check/types.js'
 
 export default class Check extends HaCommand<typeof Check> {

@@ -1,8 +1,8 @@
 import {Flags} from '@oclif/core'
 
-import {HaCommand} from '../base-command.js'
-import {ConfigError, ExitCode} from '../errors.js'
-import {yesFlag} from '../flags.js'
+import {HaCommand} from '../cli/base-command.js'
+import {ConfigError, ExitCode} from '../core/errors.js'
+import {yesFlag} from '../cli/flags.js'
 
 export default class Failover extends HaCommand<typeof Failover> {
   static description = `The guided failover (seed 001): from the active node (as the epoch on the shared storage says) to the standby, step by step: preflight (ha check), final backup, stop the services, release the service IPs (runtime and boot configuration, proven by ip -j addr and arping -D) and the storage, attach it to the standby and bump the epoch, ha restore --takeover there, reboot it, take the service IPs, start the services, verify. Every step is journalled; a step whose outcome already holds is skipped, so an interrupted run continues with --resume. Failing back is the same command once the repaired node is a proper standby (ha rejoin).
@@ -79,7 +79,7 @@ An active node that does not answer ssh is not taken over until it is confirmed 
       return this.finish({epoch: prepared.roles?.epoch, from: prepared.from, plan: prepared.plan, to: prepared.to}, ExitCode.ok, (r) => `Failover ${direction} (epoch ${r.epoch ?? '?'})\n\n${renderPlan(r.plan)}`)
     }
 
-    const {canPrompt, confirmTyped} = await import('../prompt.js')
+    const {canPrompt, confirmTyped} = await import('../cli/prompt.js')
     const interactive = canPrompt() && this.reporter.mode !== 'json'
     let fenced: undefined | {by: string; how: 'flag' | 'typed'; node: string} = fencedNode ? {by: operator(), how: 'flag', node: fencedNode} : undefined
     try {

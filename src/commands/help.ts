@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
-import {HaCommand} from '../base-command.js'
-import HaHelp from '../help.js'
+import {HaCommand} from '../cli/base-command.js'
+import HaHelp from '../cli/help.js'
 
 /**
  * ha's own `help` command (in place of @oclif/plugin-help's, which refuses --json as an unknown

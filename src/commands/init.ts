@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {HaCommand} from '../base-command.js'
+import {HaCommand} from '../cli/base-command.js'
 import {configPathFrom} from '../config/load.js'
 import {initFlags} from '../init/flags.js'
 import type {InitAnswers, InitResult} from '../init/init.js'
@@ -28,7 +28,7 @@ Host keys are never trusted silently: this machine's own key is recorded only wh
   async run(): Promise<InitResult> {
     const {flags} = await this.parse(Init)
     const {runInit} = await import('../init/init.js')
-    const {canPrompt} = await import('../prompt.js')
+    const {canPrompt} = await import('../cli/prompt.js')
     const {config: _c, force, json, 'no-check': noCheck, 'no-color': _n, quiet: _q, yes, ...answers} = flags
     const {exitCode, result} = await runInit({
       answers: answers as InitAnswers,

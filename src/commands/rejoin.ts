@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
-import {HaCommand} from '../base-command.js'
-import {ConfigError, ExitCode} from '../errors.js'
+import {HaCommand} from '../cli/base-command.js'
+import {ConfigError, ExitCode} from '../core/errors.js'
 
 export default class Rejoin extends HaCommand<typeof Rejoin> {
   static args = {
@@ -28,7 +28,7 @@ export default class Rejoin extends HaCommand<typeof Rejoin> {
     const node = (['primary', 'secondary'] as const).find((n) => n === args.node || config.nodes[n].hostname === args.node)
     if (!node) throw new ConfigError(`ha rejoin ${args.node}: not a node (primary, secondary) nor a node's hostname in the config`, {actions: ['ha rejoin primary, or ha rejoin secondary']})
     if (flags['kept-identity']) {
-      const {keptIdentityHere} = await import('../failover/standby-identity-here.js')
+      const {keptIdentityHere} = await import('../restore/standby-identity-here.js')
       const result = await keptIdentityHere(config, node, flags['kept-identity'] as 'forget' | 'give-back')
       return this.finish(result, ExitCode.ok, () => ('changed' in result ? `gave back ${result.changed.length} identity files (${result.hostname})` : `forgot the kept identity ${result.dir}`))
     }

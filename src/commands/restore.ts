@@ -1,8 +1,8 @@
 import {Flags} from '@oclif/core'
 
-import {HaCommand} from '../base-command.js'
-import {ConfigError, ExitCode} from '../errors.js'
-import {yesFlag} from '../flags.js'
+import {HaCommand} from '../cli/base-command.js'
+import {ConfigError, ExitCode} from '../core/errors.js'
+import {yesFlag} from '../cli/flags.js'
 
 /** At a terminal, files listed per kind of change before "… and N more" (JSON and pipes get all). */
 const terminalListCap = 20
@@ -39,10 +39,10 @@ export default class Restore extends HaCommand<typeof Restore> {
   async run(): Promise<void> {
     const {flags} = await this.parse(Restore)
     const {config, path} = await this.loadConfig(flags)
-    const {localNode} = await import('../nodes.js')
+    const {localNode} = await import('../facts/local-node.js')
     const node = localNode(config, flags.node, path)
     const progress = (m: string) => this.reporter.info(m)
-    const {countOf} = await import('../output/progress.js')
+    const {countOf} = await import('../cli/output/progress.js')
     const line = this.reporter.progress()
     const onEntries = (done: number, total: number) => (done < total ? line.update(`extracting into staging: ${countOf(done, total, 'entries')}`) : line.done())
     // Checked here rather than with oclif's `exclusive`, whose usage line would read as if
@@ -57,7 +57,7 @@ export default class Restore extends HaCommand<typeof Restore> {
 
     // At a terminal the operator sees the plan and confirms; --takeover and --undo are severe
     // (the node's name is typed). Without a terminal, --yes or exit 4 before anything is read.
-    const {canPrompt, ConfirmationNeededError} = await import('../prompt.js')
+    const {canPrompt, ConfirmationNeededError} = await import('../cli/prompt.js')
     const asking = !flags.yes && !flags['dry-run'] && !flags.resume
     const action = flags.undo ? `undo the last restore on ${node.name}` : `restore${flags.takeover ? ' with --takeover' : ''} onto ${node.name}`
     if (asking && !canPrompt()) throw new ConfirmationNeededError(`ha restore (${action})`, '--yes')
@@ -65,7 +65,7 @@ export default class Restore extends HaCommand<typeof Restore> {
     if (flags.undo) {
       if (asking) {
         const {describeUndo} = await import('../restore/confirmation.js')
-        const {confirmTyped} = await import('../prompt.js')
+        const {confirmTyped} = await import('../cli/prompt.js')
         process.stderr.write(`${describeUndo(node, path)}\n`)
         await confirmTyped({action, expected: node.name, yes: false})
       }
@@ -110,7 +110,7 @@ export default class Restore extends HaCommand<typeof Restore> {
       const warned = new Set<string>()
       const plan = await runRestore({...options, dryRun: true, identityPreview: true, onWarning: (m) => warned.add(m) && this.reporter.warn(m)})
       const {describeRestore} = await import('../restore/confirmation.js')
-      const {confirmAction, confirmTyped} = await import('../prompt.js')
+      const {confirmAction, confirmTyped} = await import('../cli/prompt.js')
       process.stderr.write(`${describeRestore(plan, node, path, terminalListCap)}\n`)
       const asked = {action: `${action} from backup ${plan.backup.id}`, yes: false}
       await (flags.takeover ? confirmTyped({...asked, expected: node.name}) : confirmAction(asked))

@@ -1,5 +1,5 @@
-import {HaCommand} from '../base-command.js'
-import {ExitCode} from '../errors.js'
+import {HaCommand} from '../cli/base-command.js'
+import {ExitCode} from '../core/errors.js'
 import type {StatusResult} from '../failover/status.js'
 
 export default class Status extends HaCommand<typeof Status> {

@@ -1,9 +1,9 @@
 import {Flags} from '@oclif/core'
 
-import {HaCommand} from '../base-command.js'
+import {HaCommand} from '../cli/base-command.js'
 import type {NodeName} from '../config/schema.js'
-import {ExitCode} from '../errors.js'
-import {nodeFlag, yesFlag} from '../flags.js'
+import {ExitCode} from '../core/errors.js'
+import {nodeFlag, yesFlag} from '../cli/flags.js'
 
 export default class Unlock extends HaCommand<typeof Unlock> {
   static description =
@@ -25,14 +25,14 @@ export default class Unlock extends HaCommand<typeof Unlock> {
   async run(): Promise<void> {
     const {flags} = await this.parse(Unlock)
     const {config, path} = await this.loadConfig(flags)
-    const {localNode} = await import('../nodes.js')
-    const {unlockDataDir} = await import('../lock-break.js')
-    const {renderUnlock} = await import('../lock-render.js')
+    const {localNode} = await import('../facts/local-node.js')
+    const {unlockDataDir} = await import('../lock/break.js')
+    const {renderUnlock} = await import('../lock/render.js')
     const node = localNode(config, flags.node, path)
     const result = await unlockDataDir({
       config,
       async confirm(action) {
-        const {confirmAction} = await import('../prompt.js')
+        const {confirmAction} = await import('../cli/prompt.js')
         await confirmAction({action, yes: flags.yes})
       },
       heldBy: flags['held-by'] as NodeName | undefined,

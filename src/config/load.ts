@@ -3,7 +3,7 @@ import {fileURLToPath} from 'node:url'
 import {isMap, LineCounter, parseDocument} from 'yaml'
 import type {z, ZodIssue, ZodTypeAny} from 'zod'
 
-import {ConfigError, describeSystemError} from '../errors.js'
+import {ConfigError, describeSystemError} from '../core/errors.js'
 import {type Config, configSchema} from './schema.js'
 
 export const defaultConfigPath = '/etc/ha/ha.yaml'

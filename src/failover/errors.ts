@@ -1,4 +1,4 @@
-import {ExitCode, HaError} from '../errors.js'
+import {ExitCode, HaError} from '../core/errors.js'
 
 export const resumeCommand = 'ha failover --resume'
 

@@ -5,7 +5,7 @@ import {join} from 'node:path'
 
 import type {NodeName} from '../config/schema.js'
 import {nodeNames} from '../config/schema.js'
-import {HaError} from '../errors.js'
+import {HaError} from '../core/errors.js'
 
 /**
  * The failover journal: one JSON record per line, appended and fsync'd before the step it

@@ -1,8 +1,8 @@
 import type {Config, NodeName} from '../config/schema.js'
 import {nodeNames} from '../config/schema.js'
 import {unfinishedJournal} from './journal.js'
-import {FailoverNodes} from './nodes.js'
-import {readRoles} from './roles.js'
+import {FailoverNodes} from '../pair/nodes.js'
+import {readRoles} from '../pair/roles.js'
 
 export interface StatusResult {
   active: NodeName | null

@@ -1,7 +1,7 @@
 import {constants} from 'node:fs'
 import {open} from 'node:fs/promises'
 
-import {describeSystemError, HaError} from '../errors.js'
+import {describeSystemError, HaError} from '../core/errors.js'
 import type {OwnDir} from './own-dir.js'
 
 /**

@@ -1,6 +1,6 @@
 import {closeSync, constants, fstatSync, openSync, readSync, type Stats} from 'node:fs'
 
-import {describeSystemError} from '../errors.js'
+import {describeSystemError} from '../core/errors.js'
 
 /**
  * Reads a small file of ha's own back from untrusted storage without trusting its name: no

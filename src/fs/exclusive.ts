@@ -1,7 +1,7 @@
 import {constants} from 'node:fs'
 import {type FileHandle, open} from 'node:fs/promises'
 
-import {describeSystemError, HaError} from '../errors.js'
+import {describeSystemError, HaError} from '../core/errors.js'
 
 /**
  * Creates a new file for writing, never an existing one and never through a symlink: with

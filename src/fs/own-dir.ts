@@ -1,7 +1,7 @@
 import {closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, type Stats} from 'node:fs'
 import {join} from 'node:path'
 
-import {describeSystemError, HaError} from '../errors.js'
+import {describeSystemError, HaError} from '../core/errors.js'
 
 /**
  * A folder of ha's own, held open. Everything ha creates in it is reached through the held

@@ -1,4 +1,4 @@
-import {HaError} from '../errors.js'
+import {HaError} from '../core/errors.js'
 
 /**
  * The host seam: everything that touches a controller goes through this, locally or over SSH.

@@ -1,6 +1,6 @@
 import {open} from 'node:fs/promises'
 
-import {describeSystemError} from '../errors.js'
+import {describeSystemError} from '../core/errors.js'
 
 export class IdentityFileError extends Error {
   constructor(

@@ -1,7 +1,7 @@
 import {createHmac} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
 
-import {describeSystemError} from '../errors.js'
+import {describeSystemError} from '../core/errors.js'
 import {decodeBase64Strict, keyTypeName, parsePublicKey, type PublicKey} from './ssh-key-blob.js'
 
 /**

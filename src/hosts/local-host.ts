@@ -3,7 +3,7 @@ import {lstat, readFile} from 'node:fs/promises'
 
 import debug from 'debug'
 
-import {describeSystemError, HaError, InterruptedError} from '../errors.js'
+import {describeSystemError, HaError, InterruptedError} from '../core/errors.js'
 import {writeFileAtomic} from '../fs/atomic.js'
 import {underRoot} from '../fs/under-root.js'
 import {buildProbeScript, parseProbeOutput, ProbeParseError} from './batch.js'

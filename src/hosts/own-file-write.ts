@@ -1,6 +1,6 @@
 import {dirname} from 'node:path'
 
-import {HaError} from '../errors.js'
+import {HaError} from '../core/errors.js'
 import {type Host, stderrExcerpt} from './host.js'
 
 /**

@@ -1,6 +1,6 @@
 import {Shescape} from 'shescape'
 
-import {HaError} from '../errors.js'
+import {HaError} from '../core/errors.js'
 
 /**
  * Quoting for the remote POSIX shell that sshd hands every exec to. shescape does the quoting

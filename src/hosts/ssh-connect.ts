@@ -1,7 +1,7 @@
 import debug from 'debug'
 import {Client, type ConnectConfig} from 'ssh2'
 
-import {describeSystemError, InterruptedError} from '../errors.js'
+import {describeSystemError, InterruptedError} from '../core/errors.js'
 import {preferredHostKeyAlgorithms} from './host-key-algorithms.js'
 import {type HostKeyVerdict, judgeHostKey} from './host-key-verdict.js'
 import {IdentityFileError, readIdentityFile} from './identity-file.js'

@@ -2,7 +2,7 @@ import debug from 'debug'
 import type {Client, ClientChannel} from 'ssh2'
 
 import type {NodeConfig} from '../config/schema.js'
-import {HaError, InterruptedError} from '../errors.js'
+import {HaError, InterruptedError} from '../core/errors.js'
 import {underRoot} from '../fs/under-root.js'
 import {buildProbeScript, clockLineComplete, parseProbeOutput, ProbeParseError} from './batch.js'
 import {describeArgv, type FileStat, type Host, HostCommandError, type Probe, type ProbeBatchResult, type RunOptions, type RunResult} from './host.js'

@@ -2,7 +2,7 @@ import {readdir, readFile} from 'node:fs/promises'
 
 import {Client} from 'ssh2'
 
-import {describeSystemError, HaError} from '../errors.js'
+import {describeSystemError, HaError} from '../core/errors.js'
 import {preferredHostKeyAlgorithms} from '../hosts/host-key-algorithms.js'
 import {type HostKeyVerdict, judgeHostKey} from '../hosts/host-key-verdict.js'
 import {appendKnownHost} from '../hosts/known-hosts-append.js'

@@ -3,7 +3,7 @@ import {join} from 'node:path'
 
 import {stringify} from 'yaml'
 
-import {HaError} from '../errors.js'
+import {HaError} from '../core/errors.js'
 import {nodeInitScript, powerScript} from './container.js'
 import {run} from './exec.js'
 import {

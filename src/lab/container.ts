@@ -118,7 +118,7 @@ export function inNodeArgv(initPid: number, argv: string[]): string[] {
 export async function runInNode(labDir: string, node: LabNode, argv: string[], options: RunOptions = {}): Promise<RunResult> {
   const pid = await nodeInitPid(labDir, node)
   if (pid === undefined) {
-    const {HaError} = await import('../errors.js')
+    const {HaError} = await import('../core/errors.js')
     throw new HaError(`lab: ${node} is not running`, {actions: [`ha lab boot ${node}`]})
   }
 

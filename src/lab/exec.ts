@@ -1,7 +1,7 @@
 import {execFile} from 'node:child_process'
 import {accessSync, constants} from 'node:fs'
 
-import {HaError} from '../errors.js'
+import {HaError} from '../core/errors.js'
 
 /**
  * Every command the lab runs goes through here: an argv (never a shell string), a timeout that

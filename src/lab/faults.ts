@@ -1,7 +1,7 @@
 import {copyFile, mkdir, readFile, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import {HaError} from '../errors.js'
+import {HaError} from '../core/errors.js'
 import {runInNode} from './container.js'
 import {run} from './exec.js'
 import {

@@ -1,8 +1,8 @@
 import {mkdir, readFile, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import {HaError} from '../errors.js'
-import {acquireLock} from '../lock.js'
+import {HaError} from '../core/errors.js'
+import {acquireLock} from '../lock/lock.js'
 import {createDecoy, createNetwork, createStorage, prepareNode, writeKnownHosts, writeLabConfig, writeLabTools} from './build.js'
 import {nodeInitPid, runInNode} from './container.js'
 import {findBinary, run} from './exec.js'

@@ -1,6 +1,6 @@
 import {isAbsolute, join, normalize} from 'node:path'
 
-import {ConfigError} from '../errors.js'
+import {ConfigError} from '../core/errors.js'
 
 /**
  * Where the lab lives: fixed namespace names and addresses, and the folder layout under the lab

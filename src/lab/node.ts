@@ -4,7 +4,7 @@ import {dirname, join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {fileURLToPath} from 'node:url'
 
-import {HaError} from '../errors.js'
+import {HaError} from '../core/errors.js'
 import {netnsPath, run} from './exec.js'
 import {addressOnly, labInterface, labNetns, type LabNode} from './layout.js'
 

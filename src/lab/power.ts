@@ -6,7 +6,7 @@ import {dirname, join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {fileURLToPath} from 'node:url'
 
-import {HaError} from '../errors.js'
+import {HaError} from '../core/errors.js'
 import {containerArgv, nodeInitPid} from './container.js'
 import {findBinary, netnsPath, run} from './exec.js'
 import {addressOnly, labAddresses, labInterface, labNetns, type LabNode, labPaths, nodePaths} from './layout.js'

@@ -1,7 +1,7 @@
 import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import {HaError} from '../errors.js'
+import {HaError} from '../core/errors.js'
 import {run} from './exec.js'
 import {labCurrentPath, labNetns, labNodes, labPaths} from './layout.js'
 import {killAll, labProcesses, mountPoints, netnsExists, netnsPids} from './node.js'

@@ -1,7 +1,7 @@
 import {readFile} from 'node:fs/promises'
 
-import {AccountFileError, type AccountTable, parseAccounts} from '../accounts.js'
-import {describeSystemError, HaError} from '../errors.js'
+import {AccountFileError, type AccountTable, parseAccounts} from '../facts/accounts.js'
+import {describeSystemError, HaError} from '../core/errors.js'
 
 /**
  * passwd/group files as restore reads them: strictly (a duplicate, a comment, a NIS line or a

@@ -1,4 +1,4 @@
-import type {LocalNode} from '../nodes.js'
+import type {LocalNode} from '../facts/local-node.js'
 import type {IdentityChange} from './identity-preview.js'
 import {fileLines} from './render.js'
 import type {RestoreResult} from './restore.js'

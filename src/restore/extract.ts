@@ -6,7 +6,7 @@ import type {SpecCoverage} from '../backup/collect.js'
 import type {BackupManifest, ManifestEntry} from '../backup/manifest.js'
 import {type ArchiveSink, type ScanProgress, validateArchive} from '../backup/validate-archive.js'
 import {memberKey} from '../backup/validate-manifest.js'
-import {describeSystemError, HaError, InterruptedError} from '../errors.js'
+import {describeSystemError, HaError, InterruptedError} from '../core/errors.js'
 
 /**
  * Extraction of an untrusted archive into a fresh staging directory. Nothing here touches an

@@ -21,10 +21,10 @@ import {
 import {chmod, chown, copyFile, lchown, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, rmdir, stat, symlink} from 'node:fs/promises'
 import {basename, dirname, join} from 'node:path'
 
-import {describeSystemError, HaError, InterruptedError} from '../errors.js'
+import {describeSystemError, HaError, InterruptedError} from '../core/errors.js'
 import {fsyncDirectory, writeFileAtomic} from '../fs/atomic.js'
 import type {InstallPlan, PlannedEntry} from './plan.js'
-import {signalsSeen} from './phase-hooks.js'
+import {signalsSeen} from '../core/phase-hooks.js'
 import {
   assertOurs,
   journalFormat,

@@ -1,9 +1,9 @@
 import {loadSpecCoverage} from '../backup/collect.js'
-import {keepStandbyIdentity} from '../failover/standby-identity.js'
+import {keepStandbyIdentity} from './standby-identity.js'
 import type {InstallPlan} from './plan.js'
 import type {RestoreOptions} from './restore.js'
 
-/** `ha restore --takeover`, before its first change: this node's own identity, kept for ha rejoin (src/failover/standby-identity.ts). */
+/** `ha restore --takeover`, before its first change: this node's own identity, kept for ha rejoin (src/restore/standby-identity.ts). */
 export async function keepOwnIdentity(
   options: Pick<RestoreOptions, 'config' | 'node'>,
   plan: InstallPlan,

@@ -1,4 +1,4 @@
-import {ConfigError} from '../errors.js'
+import {ConfigError} from '../core/errors.js'
 
 /**
  * `--map` resolves by hand a saved owner that has no account of the same name here:

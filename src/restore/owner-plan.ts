@@ -4,8 +4,8 @@
  */
 import {readFileSync} from 'node:fs'
 
-import {type AccountTable, AccountFileError, parseAccounts} from '../accounts.js'
-import {describeSystemError, ExitCode, HaError} from '../errors.js'
+import {type AccountTable, AccountFileError, parseAccounts} from '../facts/accounts.js'
+import {describeSystemError, ExitCode, HaError} from '../core/errors.js'
 
 // ---------------------------------------------------------------------------------------------
 // Accounts and the plan

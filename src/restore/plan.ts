@@ -4,10 +4,10 @@ import {readlink} from 'node:fs/promises'
 import {posix} from 'node:path'
 import {pipeline} from 'node:stream/promises'
 
-import {type AccountTable} from '../accounts.js'
+import {type AccountTable} from '../facts/accounts.js'
 import type {EntryRole, EntryType, ManifestEntry} from '../backup/manifest.js'
 import {neverBackedUp} from '../config/schema.js'
-import {HaError} from '../errors.js'
+import {HaError} from '../core/errors.js'
 import {underRoot} from '../fs/under-root.js'
 import {type StagedArchive, stagedPath} from './extract.js'
 

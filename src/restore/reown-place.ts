@@ -1,7 +1,7 @@
 /** Where the re-own may go: the data directory resolved once, the mounts below it, and the /proc it needs to stay inside. */
 import {openSync, readdirSync, readFileSync, realpathSync} from 'node:fs'
 
-import {describeSystemError, HaError} from '../errors.js'
+import {describeSystemError, HaError} from '../core/errors.js'
 import {DIR_FLAGS} from './reown-op.js'
 
 export function openDirectory(path: string): number {

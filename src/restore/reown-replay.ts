@@ -4,7 +4,7 @@
  */
 import {closeSync, fchmodSync, fchownSync, fstatSync, lstatSync, openSync} from 'node:fs'
 
-import {describeSystemError, ExitCode, HaError, InterruptedError} from '../errors.js'
+import {describeSystemError, ExitCode, HaError, InterruptedError} from '../core/errors.js'
 import {JOURNAL_FORMAT, type JournalHeader, type JournalRecord, JournalWriter, journalLines, parseRecord} from './reown-journal.js'
 import {assertOurs} from './run-journal.js'
 import type {ReownResult, ReownSurvey, UndoResult, WalkOptions} from './reown-results.js'

@@ -1,8 +1,8 @@
 /** The walk of the re-own: how it stays inside the data directory is described in reown.ts. */
 import {closeSync, fstatSync, lstatSync, openSync, readdirSync, type Stats} from 'node:fs'
 
-import {InterruptedError} from '../errors.js'
-import {stateDirName} from '../state-dir.js'
+import {InterruptedError} from '../core/errors.js'
+import {stateDirName} from '../facts/state-dir.js'
 import {JournalWriter, recordLine} from './reown-journal.js'
 import {applyOp, DIR_FLAGS, How, LSTAT_OPTS, type Op, PROC_FD, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, SETID} from './reown-op.js'
 import type {MappingRow, OwnerPlan} from './owner-plan.js'

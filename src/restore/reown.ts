@@ -67,7 +67,7 @@
 import {existsSync} from 'node:fs'
 import {dirname, resolve} from 'node:path'
 
-import {describeSystemError, HaError} from '../errors.js'
+import {describeSystemError, HaError} from '../core/errors.js'
 import {fsyncDirectorySync, JOURNAL_FORMAT, type JournalHeader, JournalWriter} from './reown-journal.js'
 import {assertPlanComplete, type OwnerPlan} from './owner-plan.js'
 import type {ApplyOptions, ReownResult, ReownSurvey, WalkOptions} from './reown-results.js'

@@ -1,4 +1,4 @@
-import {HaError} from '../errors.js'
+import {HaError} from '../core/errors.js'
 import type {OwnerPlan} from './owner-plan.js'
 import {changingPairs} from './resume.js'
 import {newestRun, type RunContext} from './runs.js'

@@ -3,15 +3,15 @@ import {readFile, rm} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import type {Config} from '../config/schema.js'
-import {HaError, InterruptedError} from '../errors.js'
+import {HaError, InterruptedError} from '../core/errors.js'
 import {underRoot} from '../fs/under-root.js'
-import {takeLock} from '../lock.js'
-import type {LocalNode} from '../nodes.js'
+import {takeLock} from '../lock/lock.js'
+import type {LocalNode} from '../facts/local-node.js'
 import {parseStrict, readAccounts} from './account-files.js'
 import type {OwnerPlan, ReownResult} from './reown.js'
 import {assertOurs, type RestoreJournal, stateAdvice, stoppedMidway, writeJournal} from './run-journal.js'
 import {removeLeftovers, removeRunTemps, runContext, unfinishedRun} from './runs.js'
-import {pauseAt} from './phase-hooks.js'
+import {pauseAt} from '../core/phase-hooks.js'
 
 /**
  * `ha restore --resume`: finishes a restore run whose files are all installed (state

@@ -2,7 +2,7 @@ import {constants, lstatSync} from 'node:fs'
 import {open} from 'node:fs/promises'
 import {join, posix, relative} from 'node:path'
 
-import {describeSystemError, ExitCode, HaError} from '../errors.js'
+import {describeSystemError, ExitCode, HaError} from '../core/errors.js'
 import {writeFileAtomic} from '../fs/atomic.js'
 
 /**

@@ -3,7 +3,7 @@ import {basename} from 'node:path'
 import {chooseArchive, type PassedOver} from '../backup/choose-archive.js'
 import type {SpecCoverage} from '../backup/collect.js'
 import {archiveSuffix, describeSkipped, findBackup, listBackups, type StoredBackup} from '../backup/store.js'
-import {HaError, InterruptedError} from '../errors.js'
+import {HaError, InterruptedError} from '../core/errors.js'
 import {ArchiveRejected, type EntriesProgress, extractToStaging, type StagedArchive} from './extract.js'
 
 /**

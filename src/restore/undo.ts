@@ -2,13 +2,13 @@ import {lstatSync} from 'node:fs'
 import {join} from 'node:path'
 
 import type {Config} from '../config/schema.js'
-import {HaError, InterruptedError} from '../errors.js'
-import {takeLock} from '../lock.js'
-import type {LocalNode} from '../nodes.js'
+import {HaError, InterruptedError} from '../core/errors.js'
+import {takeLock} from '../lock/lock.js'
+import type {LocalNode} from '../facts/local-node.js'
 import {assertSavedCopies, undoInstall} from './install.js'
 import type {UndoResult as ReownUndoResult} from './reown.js'
 import {type RestoreJournal, type RunState, stoppedMidway, writeJournal} from './run-journal.js'
-import {pauseAt} from './phase-hooks.js'
+import {pauseAt} from '../core/phase-hooks.js'
 import {newestRun, removeLeftovers, type RunContext, runContext} from './runs.js'
 
 /**

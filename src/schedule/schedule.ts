@@ -4,7 +4,7 @@ import {dirname} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {promisify} from 'node:util'
 
-import {describeSystemError, HaError} from '../errors.js'
+import {describeSystemError, HaError} from '../core/errors.js'
 import {fsyncDirectory, writeFileAtomic} from '../fs/atomic.js'
 import {underRoot} from '../fs/under-root.js'
 import {nextCronRuns} from './cron-times.js'

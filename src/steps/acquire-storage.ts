@@ -1,9 +1,9 @@
 import {setTimeout as sleep} from 'node:timers/promises'
 import {hostname, userInfo} from 'node:os'
 
-import {type Epoch, EpochError, nodeEpochPath, readEpochOn, storageEpochPath, writeEpochOn} from '../epoch.js'
-import {HaError} from '../errors.js'
-import {fstabPath, fstabWith} from '../failover/boot-config.js'
+import {type Epoch, EpochError, nodeEpochPath, readEpochOn, storageEpochPath, writeEpochOn} from '../facts/epoch.js'
+import {HaError} from '../core/errors.js'
+import {fstabPath, fstabWith} from '../drivers/boot-config.js'
 import {attachmentSeen, deviceSeen, fileSeen, fstabHasStorage, prefetch, readText, storageAttached, storageIsTheDevice} from './observe.js'
 import type {Action, Step, StepContext} from './step.js'
 

@@ -1,4 +1,4 @@
-import {HaError} from '../errors.js'
+import {HaError} from '../core/errors.js'
 import {arpingArgv, interpretArping} from '../net/arping.js'
 import {bareAddress} from './observe.js'
 import type {Step} from './step.js'

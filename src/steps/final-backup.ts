@@ -1,6 +1,6 @@
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import {HaError} from '../errors.js'
+import {HaError} from '../core/errors.js'
 import type {Step, StepContext} from './step.js'
 
 const backupArgv = (node: string) => ['ha', 'backup', '--quiet', '--node', node]

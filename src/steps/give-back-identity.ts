@@ -1,7 +1,7 @@
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import {keptIdentityPath} from '../failover/standby-identity.js'
-import {HaError} from '../errors.js'
+import {keptIdentityPath} from '../restore/standby-identity.js'
+import {HaError} from '../core/errors.js'
 import type {Host} from '../hosts/host.js'
 import {appendKnownHost} from '../hosts/known-hosts-append.js'
 import {fingerprint} from '../hosts/ssh-key-blob.js'
@@ -12,7 +12,7 @@ import type {Action, Step, StepContext} from './step.js'
 
 /**
  * ha rejoin (here `from` is the node rejoining): the standby identity its takeover kept on its
- * own disk (src/failover/standby-identity.ts) goes back in place, by ha on the node itself; its
+ * own disk (src/restore/standby-identity.ts) goes back in place, by ha on the node itself; its
  * own host keys are recorded in known_hosts here, as the takeover records the keys it installs;
  * the node reboots into its identity (hostname, sshd's keys, network: what a boot reads, as the
  * takeover's reboot does); then the proof: the hostname is the config's for that node and the

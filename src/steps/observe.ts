@@ -1,10 +1,10 @@
 import type {Config} from '../config/schema.js'
-import {HaError} from '../errors.js'
+import {HaError} from '../core/errors.js'
 import {describeArgv, type FileStat, type Host, HostCommandError} from '../hosts/host.js'
 import {parseStatLine} from '../hosts/ssh-host.js'
 import {arpingUnlessHeldScript, interpretArping, type WireResult} from '../net/arping.js'
-import {attachmentProbeArgv, deviceProbeArgv, interpretAttachment} from '../storage/attachment.js'
-import {bootHolds, fstabMounts, fstabPath, interfacesPath} from '../failover/boot-config.js'
+import {attachmentProbeArgv, deviceProbeArgv, interpretAttachment} from '../drivers/storage/attachment.js'
+import {bootHolds, fstabMounts, fstabPath, interfacesPath} from '../drivers/boot-config.js'
 
 /**
  * What the steps look at before and after they act (pre- and postconditions). Observations are

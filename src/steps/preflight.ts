@@ -1,4 +1,4 @@
-import {HaError} from '../errors.js'
+import {HaError} from '../core/errors.js'
 import type {Step} from './step.js'
 
 /** ha check's checks, roles as the epoch says; any failure stops the failover before it touches anything. */

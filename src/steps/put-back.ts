@@ -1,5 +1,5 @@
-import {HaError} from '../errors.js'
-import {fstabPath, fstabWith, interfacesPath, withAddress} from '../failover/boot-config.js'
+import {HaError} from '../core/errors.js'
+import {fstabPath, fstabWith, interfacesPath, withAddress} from '../drivers/boot-config.js'
 import {announceArgv, bootConfigHolds, fstabHasStorage, holdsAddress, readText, serviceState, storageAttached, wire} from './observe.js'
 import type {Action, Step, StepContext} from './step.js'
 

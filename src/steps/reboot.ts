@@ -1,6 +1,6 @@
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import {HaError} from '../errors.js'
+import {HaError} from '../core/errors.js'
 import {bootId} from './observe.js'
 import type {Step} from './step.js'
 

@@ -1,11 +1,11 @@
 import {dirname, join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import {HaError, InterruptedError} from '../errors.js'
-import {fstabPath, fstabWithout} from '../failover/boot-config.js'
+import {HaError, InterruptedError} from '../core/errors.js'
+import {fstabPath, fstabWithout} from '../drivers/boot-config.js'
 import {interpretOwnFileRead, readOwnFileArgv} from '../hosts/own-file-read.js'
-import {lockOwnerProblem, maxLockBytes, startTicksOf} from '../lock.js'
-import {lockName, stateDirName} from '../state-dir.js'
+import {lockOwnerProblem, maxLockBytes, startTicksOf} from '../lock/lock.js'
+import {lockName, stateDirName} from '../facts/state-dir.js'
 import {attachmentSeen, fileSeen, fstabHasStorage, prefetch, readText, storageAttached} from './observe.js'
 import type {Action, Step, StepContext} from './step.js'
 

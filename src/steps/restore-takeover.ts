@@ -1,4 +1,4 @@
-import {HaError} from '../errors.js'
+import {HaError} from '../core/errors.js'
 import {hostKeysArgv, parseHostKeys} from './final-backup.js'
 import type {Action, Step, StepContext} from './step.js'
 

@@ -1,5 +1,5 @@
-import {HaError} from '../errors.js'
-import {interfacesPath, withAddress} from '../failover/boot-config.js'
+import {HaError} from '../core/errors.js'
+import {interfacesPath, withAddress} from '../drivers/boot-config.js'
 import {addressesSeen, announceArgv, bootConfigHolds, fileSeen, holdsAddress, prefetch, readText, wire} from './observe.js'
 import type {Action, Step, StepContext} from './step.js'
 

@@ -2,7 +2,7 @@ import {spawn} from 'node:child_process'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import type {Config} from '../config/schema.js'
-import {HaError} from '../errors.js'
+import {HaError} from '../core/errors.js'
 import {holdsAddress} from './observe.js'
 import type {Action, Step} from './step.js'
 

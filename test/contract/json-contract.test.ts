@@ -6,7 +6,7 @@ import {test} from 'node:test'
 import {gunzipSync, gzipSync} from 'node:zlib'
 
 import {controllerConfig, makeControllerRoot} from '../../scripts/controller-root.mjs'
-import {jsonSchemaVersion} from '../../src/output/reporter.js'
+import {jsonSchemaVersion} from '../../src/cli/output/reporter.js'
 import {ha, type HaRun, repoRoot, tempDir} from '../helpers/cli.js'
 import {type Shape, shapeOf} from '../helpers/json-shape.js'
 import {backupsOf, makePair, moveStorage} from '../helpers/restore-fixture.js'
@@ -21,7 +21,7 @@ import {startSshd} from '../helpers/sshd.js'
  * envelope carrying `schema_version`. `ha failover`, `ha status` and `ha rejoin` need two nodes:
  * their envelopes are pinned in the lab (test/lab/failover-contract.test.ts), except the offline plan.
  *
- * After an intended change: raise jsonSchemaVersion in src/output/reporter.ts when a field was
+ * After an intended change: raise jsonSchemaVersion in src/cli/output/reporter.ts when a field was
  * removed, renamed or changed type (not for an addition), then regenerate on purpose:
  *   UPDATE_SNAPSHOTS=1 npm test -- test/contract
  */

@@ -8,7 +8,7 @@ import {after, before, describe, test} from 'node:test'
 import {fileURLToPath} from 'node:url'
 
 import type {CheckItem, CheckReport} from '../../src/check/types.js'
-import {parseProperties} from '../../src/version-file.js'
+import {parseProperties} from '../../src/facts/version-file.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 import {makeKey, startSshd, type TestSshd} from '../helpers/sshd.js'
 

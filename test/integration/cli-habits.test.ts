@@ -5,7 +5,7 @@ import {join} from 'node:path'
 import {describe, test} from 'node:test'
 
 import {controllerConfig, makeControllerRoot} from '../../scripts/controller-root.mjs'
-import {exitCodeMeaning} from '../../src/errors.js'
+import {exitCodeMeaning} from '../../src/core/errors.js'
 import {ha, haBin, repoRoot, tempDir} from '../helpers/cli.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 import {terminal} from '../helpers/tmux.js'

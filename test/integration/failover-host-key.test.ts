@@ -4,7 +4,7 @@ import {join} from 'node:path'
 import {test} from 'node:test'
 
 import {parseConfig} from '../../src/config/load.js'
-import {FailoverNodes} from '../../src/failover/nodes.js'
+import {FailoverNodes} from '../../src/pair/nodes.js'
 import {fingerprint} from '../../src/hosts/ssh-key-blob.js'
 import {tempDir} from '../helpers/cli.js'
 import {missingPrerequisite} from '../helpers/prereq.js'

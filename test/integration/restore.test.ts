@@ -6,7 +6,7 @@ import {describe, test} from 'node:test'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {gzipSync} from 'node:zlib'
 
-import {acquireLock} from '../../src/lock.js'
+import {acquireLock} from '../../src/lock/lock.js'
 import {exited, ha, haSpawn} from '../helpers/cli.js'
 import {craftBackup, tarBytes} from '../helpers/craft-archive.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
@@ -40,7 +40,7 @@ const owner = (path: string) => {
 /** ha restore on the secondary, in this process, so a test can stop it at a chosen progress line. */
 async function restoreInProcess(pair: Pair, abort: AbortController, onProgress: (message: string) => unknown): Promise<unknown> {
   const {loadConfig} = await import('../../src/config/load.js')
-  const {localNode} = await import('../../src/nodes.js')
+  const {localNode} = await import('../../src/facts/local-node.js')
   const {parseMapFlags} = await import('../../src/restore/map-flag.js')
   const {runRestore} = await import('../../src/restore/restore.js')
   const {config} = await loadConfig(pair.config)

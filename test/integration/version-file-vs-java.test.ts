@@ -5,7 +5,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, before, describe, test} from 'node:test'
 
-import {parseProperties, PropertiesSyntaxError, readVersionProperty} from '../../src/version-file.js'
+import {parseProperties, PropertiesSyntaxError, readVersionProperty} from '../../src/facts/version-file.js'
 
 /**
  * Differential test: thousands of generated .properties files, each loaded by Java's own

@@ -3,7 +3,7 @@ import {existsSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {jsonSchemaVersion} from '../../src/output/reporter.js'
+import {jsonSchemaVersion} from '../../src/cli/output/reporter.js'
 import {repoRoot} from '../helpers/cli.js'
 import {type Shape, shapeOf} from '../helpers/json-shape.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
@@ -15,7 +15,7 @@ import {failoverLab, type Run} from './failover-helpers.js'
  * array's shape the union of all its elements' (every step event of a run, not the first one).
  * A run's per-step event lines are pinned with its final envelope.
  *
- * After an intended change: raise jsonSchemaVersion in src/output/reporter.ts when a field was
+ * After an intended change: raise jsonSchemaVersion in src/cli/output/reporter.ts when a field was
  * removed, renamed or changed type (not for an addition), then regenerate on purpose:
  *   UPDATE_SNAPSHOTS=1 flock /tmp/ha-dev-lab.flock npm test -- test/lab/failover-contract.test.ts
  */

@@ -6,10 +6,10 @@ import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {after, before, describe, it} from 'node:test'
 
-import {parseAccounts} from '../../src/accounts.js'
+import {parseAccounts} from '../../src/facts/accounts.js'
 import {loadConfig} from '../../src/config/load.js'
-import {LockedError} from '../../src/errors.js'
-import {readProductVersion} from '../../src/host-facts.js'
+import {LockedError} from '../../src/core/errors.js'
+import {readProductVersion} from '../../src/facts/host-facts.js'
 import {
   labAddServiceIp,
   labBoot,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import {test} from 'node:test'
 
-import {AccountFileError, parseAccounts} from '../../src/accounts.js'
+import {AccountFileError, parseAccounts} from '../../src/facts/accounts.js'
 
 const passwd = 'root:x:0:0:root:/root:/bin/bash\nxvm:x:901:901::/var/opt/sun/xvm:/bin/sh\n'
 

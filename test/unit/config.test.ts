@@ -4,7 +4,7 @@ import {join} from 'node:path'
 import {test} from 'node:test'
 
 import {configPathFrom, exampleConfigPath, parseConfig} from '../../src/config/load.js'
-import {ConfigError} from '../../src/errors.js'
+import {ConfigError} from '../../src/core/errors.js'
 import {repoRoot} from '../helpers/cli.js'
 
 const minimal = ['data_dir: /var/opt/sun/xvm', 'nodes:', '  primary:', '    hostname: a', '  secondary:', '    hostname: b', ''].join('\n')

@@ -4,7 +4,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {test} from 'node:test'
 
-import {parseEpoch, serializeEpoch} from '../../src/epoch.js'
+import {parseEpoch, serializeEpoch} from '../../src/facts/epoch.js'
 import {Journal, unfinishedJournal} from '../../src/failover/journal.js'
 
 test('the epoch file read back from the shared storage is checked field by field', () => {

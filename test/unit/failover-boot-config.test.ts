@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import {test} from 'node:test'
 
 import {parseConfig} from '../../src/config/load.js'
-import {bootAddresses, fstabMounts, fstabWith, fstabWithout, withAddress, withoutAddress} from '../../src/failover/boot-config.js'
+import {bootAddresses, fstabMounts, fstabWith, fstabWithout, withAddress, withoutAddress} from '../../src/drivers/boot-config.js'
 
 const interfaces = `# the lab's
 auto lo

@@ -4,7 +4,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {describe, it} from 'node:test'
 
-import {HaError} from '../../src/errors.js'
+import {HaError} from '../../src/core/errors.js'
 import {requirePrerequisites} from '../../src/lab/lab.js'
 import {resolveLabDir} from '../../src/lab/layout.js'
 import {persistentAddresses} from '../../src/lab/node.js'

@@ -5,7 +5,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {test} from 'node:test'
 
-import {acquireLock} from '../../src/lock.js'
+import {acquireLock} from '../../src/lock/lock.js'
 
 /**
  * A run killed between writing the lock's temp file and linking it leaves `.ha.lock.tmp-<pid>`;

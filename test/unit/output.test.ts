@@ -4,8 +4,8 @@ import {join} from 'node:path'
 import {PassThrough} from 'node:stream'
 import {test} from 'node:test'
 
-import {ExitCode, exitCodeMeaning, HaError} from '../../src/errors.js'
-import {colorAllowed, Reporter} from '../../src/output/reporter.js'
+import {ExitCode, exitCodeMeaning, HaError} from '../../src/core/errors.js'
+import {colorAllowed, Reporter} from '../../src/cli/output/reporter.js'
 import {repoRoot} from '../helpers/cli.js'
 
 function streams(tty: boolean) {

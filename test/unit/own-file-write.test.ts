@@ -5,7 +5,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {test} from 'node:test'
 
-import {type Epoch, nodeEpochPath, writeEpochOn} from '../../src/epoch.js'
+import {type Epoch, nodeEpochPath, writeEpochOn} from '../../src/facts/epoch.js'
 import {LocalHost} from '../../src/hosts/local-host.js'
 import {writeOwnFileOn} from '../../src/hosts/own-file-write.js'
 

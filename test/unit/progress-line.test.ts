@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import {test} from 'node:test'
 
-import {Reporter} from '../../src/output/reporter.js'
-import {bytesOf, countOf, progressAllowed, ProgressLine} from '../../src/output/progress.js'
+import {Reporter} from '../../src/cli/output/reporter.js'
+import {bytesOf, countOf, progressAllowed, ProgressLine} from '../../src/cli/output/progress.js'
 
 /** A stream that records what a terminal would receive; the clock is the test's. */
 function fakeTerminal(columns = 80) {

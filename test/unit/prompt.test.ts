@@ -2,8 +2,8 @@ import assert from 'node:assert/strict'
 import {PassThrough} from 'node:stream'
 import {test} from 'node:test'
 
-import {ExitCode} from '../../src/errors.js'
-import {canPrompt, ConfirmationNeededError, confirmAction, confirmTyped} from '../../src/prompt.js'
+import {ExitCode} from '../../src/core/errors.js'
+import {canPrompt, ConfirmationNeededError, confirmAction, confirmTyped} from '../../src/cli/prompt.js'
 import {describeNode} from '../../src/restore/confirmation.js'
 
 const streams = (stdin: boolean, stderr: boolean) => ({

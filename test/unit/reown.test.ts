@@ -19,8 +19,8 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, describe, test} from 'node:test'
 
-import {parseAccounts} from '../../src/accounts.js'
-import {HaError, InterruptedError} from '../../src/errors.js'
+import {parseAccounts} from '../../src/facts/accounts.js'
+import {HaError, InterruptedError} from '../../src/core/errors.js'
 import {
   applyReown,
   assertPlanComplete,

@@ -6,8 +6,8 @@ import {dirname, join} from 'node:path'
 import {describe, test} from 'node:test'
 
 import type {NodeName} from '../../src/config/schema.js'
-import {type Epoch, type EpochRead, interpretEpochRead, maxEpochBytes, readEpochArgv, serializeEpoch} from '../../src/epoch.js'
-import {decideRoles, type NodeRoleFacts} from '../../src/failover/roles.js'
+import {type Epoch, type EpochRead, interpretEpochRead, maxEpochBytes, readEpochArgv, serializeEpoch} from '../../src/facts/epoch.js'
+import {decideRoles, type NodeRoleFacts} from '../../src/pair/roles.js'
 
 const epoch = (n: number, active: NodeName): Epoch => ({active, at: '2026-11-29T21:00:00.000Z', by: 'root@admin', epoch: n, run_id: `20261129T210000Z-00000${n}`})
 const ok = (e: Epoch): EpochRead => ({epoch: e, state: 'ok'})

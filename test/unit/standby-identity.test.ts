@@ -7,7 +7,7 @@ import {afterEach, beforeEach, describe, it} from 'node:test'
 import {parse} from 'yaml'
 
 import {specCoverage} from '../../src/backup/collect.js'
-import {forgetKeptIdentity, giveBackIdentity, keepStandbyIdentity, KeptIdentityError, notAsKept, readKeptIdentity} from '../../src/failover/standby-identity.js'
+import {forgetKeptIdentity, giveBackIdentity, keepStandbyIdentity, KeptIdentityError, notAsKept, readKeptIdentity} from '../../src/restore/standby-identity.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 
 // Real files, owners and modes under a temporary root (root needed to chown).

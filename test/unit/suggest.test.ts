@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import {test} from 'node:test'
 
-import {closestCommand, editDistance} from '../../src/suggest.js'
+import {closestCommand, editDistance} from '../../src/cli/suggest.js'
 
 const commands = ['backup', 'backup list', 'backup verify', 'check', 'config check', 'restore', 'lab up', 'lab down', 'help']
 

@@ -4,9 +4,9 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {test} from 'node:test'
 
-import {readProductVersion} from '../../src/host-facts.js'
+import {readProductVersion} from '../../src/facts/host-facts.js'
 
-import {parseProperties as parseBytes, PropertiesSyntaxError, readVersionProperty} from '../../src/version-file.js'
+import {parseProperties as parseBytes, PropertiesSyntaxError, readVersionProperty} from '../../src/facts/version-file.js'
 
 // Test texts are written as one character per byte (ISO-8859-1), as Java reads the file.
 const parseProperties = (text: string) => parseBytes(Buffer.from(text, 'latin1'))

@@ -1,7 +1,7 @@
 import {type NodeName, nodeNames} from '../../config/schema.js'
 import {underRoot} from '../../fs/under-root.js'
 import {stagingParentFor} from '../../restore/staging-place.js'
-import type {Roles} from '../../failover/roles.js'
+import type {Roles} from '../../pair/roles.js'
 import type {NodeFacts} from '../gather.js'
 import {type DfRow, parseDf, parseRestorePlaces, probeFailure, probeIds} from '../probes.js'
 import type {CheckItem} from '../types.js'

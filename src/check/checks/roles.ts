@@ -1,8 +1,8 @@
 import {type NodeName, nodeNames} from '../../config/schema.js'
 import type {Config} from '../../config/schema.js'
-import {HaError} from '../../errors.js'
-import type {EpochRead} from '../../epoch.js'
-import {decideRoles, type NodeRoleFacts, roleFactsFrom, type Roles} from '../../failover/roles.js'
+import {HaError} from '../../core/errors.js'
+import type {EpochRead} from '../../facts/epoch.js'
+import {decideRoles, type NodeRoleFacts, roleFactsFrom, type Roles} from '../../pair/roles.js'
 import type {NodeFacts} from '../gather.js'
 import type {CheckItem, CheckRoles} from '../types.js'
 

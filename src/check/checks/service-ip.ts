@@ -1,7 +1,7 @@
 import {type Config, type NodeName, nodeNames} from '../../config/schema.js'
 import {interpretArping, type WireResult} from '../../net/arping.js'
 import {addressOnly, parseIpAddr, parseIpLink} from '../../net/ip-addr.js'
-import type {Roles} from '../../failover/roles.js'
+import type {Roles} from '../../pair/roles.js'
 import type {NodeFacts} from '../gather.js'
 import {probeFailure, probeIds} from '../probes.js'
 import type {CheckItem} from '../types.js'

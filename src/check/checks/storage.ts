@@ -1,7 +1,7 @@
 import {type Config, type NodeName, nodeNames} from '../../config/schema.js'
-import {type Attachment, deviceMismatch, interpretAttachment} from '../../storage/attachment.js'
+import {type Attachment, deviceMismatch, interpretAttachment} from '../../drivers/storage/attachment.js'
 import {underRoot} from '../../fs/under-root.js'
-import type {Roles} from '../../failover/roles.js'
+import type {Roles} from '../../pair/roles.js'
 import type {NodeFacts} from '../gather.js'
 import {probeFailure, probeIds} from '../probes.js'
 import type {CheckItem} from '../types.js'
@@ -78,14 +78,14 @@ export function storageCheck(config: Config, facts: Record<NodeName, NodeFacts>,
   }
 
   const from = kind === 'mount' ? ` from ${held.detail.source} (${fstype})` : ` (${held.detail.health})`
-  // The roles were decided with this attachment (src/failover/roles.ts refuses an epoch naming
+  // The roles were decided with this attachment (src/pair/roles.ts refuses an epoch naming
   // another node than the one holding the storage), so the holder is the active node.
   const active = roles?.active === holders[0] ? ', the active node' : ''
   return {check: {...base, status: 'pass', summary: `${what} is ${verb} on ${holders[0]} only${from}${active}`}, holders}
 }
 
 /**
- * The same device rule `ha backup` applies (src/storage/attachment.ts), with the device and the
+ * The same device rule `ha backup` applies (src/drivers/storage/attachment.ts), with the device and the
  * mounted source resolved on the node itself.
  */
 function withDevice(config: Config, node: NodeFacts, attachment: Attachment): Attachment {

@@ -1,6 +1,6 @@
 import {type Config, type NodeName, nodeNames} from '../../config/schema.js'
 import {underRoot} from '../../fs/under-root.js'
-import {readVersionProperty} from '../../version-file.js'
+import {readVersionProperty} from '../../facts/version-file.js'
 import type {NodeFacts} from '../gather.js'
 import {probeFailure, probeIds} from '../probes.js'
 import type {CheckItem} from '../types.js'
@@ -11,7 +11,7 @@ type NodeVersion = {error: string; version?: undefined} | {error?: undefined; ve
 /**
  * Seed 001: the primary and the secondary must run the same product version, or the restored
  * state does not match the software that reads it. Compares the version file's version_key on
- * each node as the product reads it (Java Properties, ISO-8859-1: src/version-file.ts), from
+ * each node as the product reads it (Java Properties, ISO-8859-1: src/facts/version-file.ts), from
  * the file's bytes exactly as `cat` sent them.
  */
 export function versionCheck(config: Config, facts: Record<NodeName, NodeFacts>): CheckItem {

@@ -1,8 +1,8 @@
 import {Flags} from '@oclif/core'
 
-import {HaCommand} from '../../base-command.js'
-import {nodeFlag} from '../../flags.js'
-import {ExitCode} from '../../errors.js'
+import {HaCommand} from '../../cli/base-command.js'
+import {nodeFlag} from '../../cli/flags.js'
+import {ExitCode} from '../../core/errors.js'
 
 export default class Backup extends HaCommand<typeof Backup> {
   static description = `Saves the controller state that lives outside the data directory (accounts, hostname, hosts, ssh host keys, network configuration, the version file, cron and service units, and backup.include) into one gzip'd tar under <data_dir>/${'.ha/backups'}, so it travels with the shared storage. The archive gets its final name only after it was fsync'd and re-read against its manifest; only then are archives beyond backup.keep pruned. Exit 3 when optional files were missing (recorded in the manifest).`
@@ -23,10 +23,10 @@ export default class Backup extends HaCommand<typeof Backup> {
   async run(): Promise<void> {
     const {flags} = await this.parse(Backup)
     const {config, path} = await this.loadConfig(flags)
-    const {localNode} = await import('../../nodes.js')
+    const {localNode} = await import('../../facts/local-node.js')
     const {runBackup} = await import('../../backup/backup.js')
     const {renderBackup} = await import('../../backup/render.js')
-    const {bytesOf} = await import('../../output/progress.js')
+    const {bytesOf} = await import('../../cli/output/progress.js')
     const node = localNode(config, flags.node, path)
     const progress = this.reporter.progress()
     const onBytes = (stage: string, done: number, total: number) => progress.update(`${stage} the archive: ${bytesOf(done, total)}`)

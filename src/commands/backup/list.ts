@@ -1,7 +1,7 @@
 
-import {HaCommand} from '../../base-command.js'
-import {nodeFlag} from '../../flags.js'
-import {ExitCode} from '../../errors.js'
+import {HaCommand} from '../../cli/base-command.js'
+import {nodeFlag} from '../../cli/flags.js'
+import {ExitCode} from '../../core/errors.js'
 
 export default class BackupList extends HaCommand<typeof BackupList> {
   static description = 'Lists the archives in <data_dir>/<backup.dir>, newest first by their own sequence number: id, creation time, source host, product version, size, and whether ha restore would accept the archive now (each archive is re-read whole; names that are not regular files are skipped with a warning).'
@@ -17,7 +17,7 @@ export default class BackupList extends HaCommand<typeof BackupList> {
   async run(): Promise<void> {
     const {flags} = await this.parse(BackupList)
     const {config, path} = await this.loadConfig(flags)
-    const {localNode} = await import('../../nodes.js')
+    const {localNode} = await import('../../facts/local-node.js')
     const {listBackupsReport} = await import('../../backup/list.js')
     const {renderList} = await import('../../backup/render.js')
     const node = localNode(config, flags.node, path)

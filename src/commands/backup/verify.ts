@@ -1,8 +1,8 @@
 import {Args} from '@oclif/core'
 
-import {HaCommand} from '../../base-command.js'
-import {nodeFlag} from '../../flags.js'
-import {ExitCode} from '../../errors.js'
+import {HaCommand} from '../../cli/base-command.js'
+import {nodeFlag} from '../../cli/flags.js'
+import {ExitCode} from '../../core/errors.js'
 import type {VerifyProgress} from '../../backup/verify.js'
 
 export default class BackupVerify extends HaCommand<typeof BackupVerify> {
@@ -25,10 +25,10 @@ export default class BackupVerify extends HaCommand<typeof BackupVerify> {
   async run(): Promise<void> {
     const {args, flags} = await this.parse(BackupVerify)
     const {config, path} = await this.loadConfig(flags)
-    const {localNode} = await import('../../nodes.js')
+    const {localNode} = await import('../../facts/local-node.js')
     const {verifyBackups} = await import('../../backup/verify.js')
     const {renderVerify} = await import('../../backup/render.js')
-    const {bytesOf} = await import('../../output/progress.js')
+    const {bytesOf} = await import('../../cli/output/progress.js')
     const node = localNode(config, flags.node, path)
     const line = this.reporter.progress()
     const onProgress = (p: VerifyProgress) => line.update(`verifying ${p.id}${p.count > 1 ? ` (${p.index + 1} of ${p.count})` : ''}: ${bytesOf(p.read, p.size)} read`)

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
-import {HaCommand} from '../../base-command.js'
-import {ExitCode} from '../../errors.js'
+import {HaCommand} from '../../cli/base-command.js'
+import {ExitCode} from '../../core/errors.js'
 
 export default class LabDown extends HaCommand<typeof LabDown> {
   static description = `Powers both nodes off (every process and mount in them goes), detaches the storage's loop device and

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
-import {HaCommand} from '../../base-command.js'
-import {ExitCode, HaError} from '../../errors.js'
+import {HaCommand} from '../../cli/base-command.js'
+import {ExitCode, HaError} from '../../core/errors.js'
 import {faultDescriptions, faultKinds} from '../../lab/faults.js'
 
 export default class LabFault extends HaCommand<typeof LabFault> {

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
-import {HaCommand} from '../../base-command.js'
-import {ExitCode} from '../../errors.js'
+import {HaCommand} from '../../cli/base-command.js'
+import {ExitCode} from '../../core/errors.js'
 
 export default class LabHalt extends HaCommand<typeof LabHalt> {
   static args = {

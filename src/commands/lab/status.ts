@@ -1,8 +1,8 @@
 import {Flags} from '@oclif/core'
 import type {ChalkInstance} from 'chalk'
 
-import {HaCommand} from '../../base-command.js'
-import {ExitCode} from '../../errors.js'
+import {HaCommand} from '../../cli/base-command.js'
+import {ExitCode} from '../../core/errors.js'
 
 export default class LabStatus extends HaCommand<typeof LabStatus> {
   static description = 'Shows, per lab controller: namespace, addresses, boot id, sshd and service, whether it has the data directory mounted (in its own mount table), how many processes run in it, and its clock skew. Exits 3 when the lab is not up.'

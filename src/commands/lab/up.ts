@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
-import {HaCommand} from '../../base-command.js'
-import {ExitCode} from '../../errors.js'
+import {HaCommand} from '../../cli/base-command.js'
+import {ExitCode} from '../../core/errors.js'
 
 export default class LabUp extends HaCommand<typeof LabUp> {
   static description = `Builds the two-controller lab on this machine (root): namespaces ha-lab-admin, ha-lab-primary and

@@ -2,10 +2,10 @@ import {resolve} from 'node:path'
 
 import {Flags} from '@oclif/core'
 
-import {HaCommand} from '../../base-command.js'
+import {HaCommand} from '../../cli/base-command.js'
 import {configPathFrom} from '../../config/load.js'
-import {ExitCode} from '../../errors.js'
-import {nodeFlag} from '../../flags.js'
+import {ExitCode} from '../../core/errors.js'
+import {nodeFlag} from '../../cli/flags.js'
 
 export default class ScheduleInstall extends HaCommand<typeof ScheduleInstall> {
   static description = `Installs the hourly \`ha backup --quiet --if-attached\` as /etc/cron.d/ha-backup (or, with --systemd, ha-backup.service and ha-backup.timer in /etc/systemd/system, enabled at once), from the templates shipped with ha, with absolute paths to node, ha and the configuration. Install it on both nodes: --if-attached makes the run a silent no-op where the shared storage is not attached. A run that overlaps the previous one exits 11 at once (ha's lock on the shared storage). Running it again updates the schedule; a file ha did not write is refused unless --force.`
@@ -29,7 +29,7 @@ export default class ScheduleInstall extends HaCommand<typeof ScheduleInstall> {
     const {flags} = await this.parse(ScheduleInstall)
     const configPath = resolve(configPathFrom(flags.config))
     const {config} = await this.loadConfig({config: configPath})
-    const {localNode} = await import('../../nodes.js')
+    const {localNode} = await import('../../facts/local-node.js')
     const {backupCommand, installSchedule} = await import('../../schedule/schedule.js')
     const {renderInstall} = await import('../../schedule/render.js')
     const node = localNode(config, flags.node, configPath)

@@ -1,9 +1,9 @@
 import {resolve} from 'node:path'
 
-import {HaCommand} from '../../base-command.js'
+import {HaCommand} from '../../cli/base-command.js'
 import {configPathFrom} from '../../config/load.js'
-import {ExitCode} from '../../errors.js'
-import {nodeFlag} from '../../flags.js'
+import {ExitCode} from '../../core/errors.js'
+import {nodeFlag} from '../../cli/flags.js'
 
 export default class ScheduleRemove extends HaCommand<typeof ScheduleRemove> {
   static description = 'Removes the backup schedule that ha schedule install wrote: /etc/cron.d/ha-backup, or the systemd timer (disabled first) and its service. A file at those paths that ha did not write is left alone and named. Nothing installed is not an error.'
@@ -20,7 +20,7 @@ export default class ScheduleRemove extends HaCommand<typeof ScheduleRemove> {
     const {flags} = await this.parse(ScheduleRemove)
     const configPath = resolve(configPathFrom(flags.config))
     const {config} = await this.loadConfig({config: configPath})
-    const {localNode} = await import('../../nodes.js')
+    const {localNode} = await import('../../facts/local-node.js')
     const {removeSchedule} = await import('../../schedule/schedule.js')
     const {renderRemove} = await import('../../schedule/render.js')
     const node = localNode(config, flags.node, configPath)

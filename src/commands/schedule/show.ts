@@ -1,9 +1,9 @@
 import {resolve} from 'node:path'
 
-import {HaCommand} from '../../base-command.js'
+import {HaCommand} from '../../cli/base-command.js'
 import {configPathFrom} from '../../config/load.js'
-import {ExitCode} from '../../errors.js'
-import {nodeFlag} from '../../flags.js'
+import {ExitCode} from '../../core/errors.js'
+import {nodeFlag} from '../../cli/flags.js'
 
 export default class ScheduleShow extends HaCommand<typeof ScheduleShow> {
   static description = 'Shows the installed backup schedule (cron file or systemd timer), the command it runs and its next three run times in local time. Exit 0 when it is installed and sound, 3 when none is installed or it names a binary that is gone.'
@@ -20,7 +20,7 @@ export default class ScheduleShow extends HaCommand<typeof ScheduleShow> {
     const {flags} = await this.parse(ScheduleShow)
     const configPath = resolve(configPathFrom(flags.config))
     const {config} = await this.loadConfig({config: configPath})
-    const {localNode} = await import('../../nodes.js')
+    const {localNode} = await import('../../facts/local-node.js')
     const {showSchedule} = await import('../../schedule/schedule.js')
     const {renderShow} = await import('../../schedule/render.js')
     const node = localNode(config, flags.node, configPath)

@@ -1,6 +1,6 @@
 import type {ChalkInstance} from 'chalk'
 
-import type {UnlockResult} from './lock-break.js'
+import type {UnlockResult} from './break.js'
 
 export function renderUnlock(r: UnlockResult, c: ChalkInstance): string {
   if (!r.broken && r.left) return `${r.lock} kept: ${r.left}`

@@ -1,6 +1,6 @@
 import {loadSpecCoverage} from '../backup/collect.js'
 import type {Config, NodeName} from '../config/schema.js'
-import {HaError} from '../errors.js'
+import {HaError} from '../core/errors.js'
 import {underRoot} from '../fs/under-root.js'
 import {forgetKeptIdentity, giveBackIdentity, type GiveBackResult, keptIdentityPath, notAsKept, readKeptIdentity} from './standby-identity.js'
 

@@ -1,4 +1,4 @@
-import {HaError} from './errors.js'
+import {HaError} from '../core/errors.js'
 
 /**
  * The controller's version file is a Java .properties file (seed 001: /n1gc-setup/.version.properties,

@@ -1,6 +1,6 @@
-import type {Config, NodeConfig, NodeName} from './config/schema.js'
-import {nodeNames} from './config/schema.js'
-import {describeSystemError} from './errors.js'
+import type {Config, NodeConfig, NodeName} from '../config/schema.js'
+import {nodeNames} from '../config/schema.js'
+import {describeSystemError} from '../core/errors.js'
 import type {LockOwner} from './lock.js'
 import {startTicksOf} from './lock.js'
 
@@ -59,7 +59,7 @@ function nodeOf(config: Config, holder: LockOwner): [NodeName, NodeConfig] | und
 
 /** The boot id, and the start ticks of the pid when it exists, in one exec. */
 async function ask(name: NodeName, node: NodeConfig, holder: LockOwner, signal: AbortSignal, timeoutMs: number): Promise<{bootId: string; ticks?: string}> {
-  const {connectHost} = await import('./hosts/connect.js')
+  const {connectHost} = await import('../hosts/connect.js')
   const host = await connectHost(name, node, {signal})
   try {
     // /proc is the running kernel's, never under the node's root; a missing pid makes cat fail, which is the answer.

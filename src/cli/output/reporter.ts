@@ -1,6 +1,6 @@
 import {Chalk, type ChalkInstance} from 'chalk'
 
-import {ExitCode, type ExitCodeValue, HaError} from '../errors.js'
+import {ExitCode, type ExitCodeValue, HaError} from '../../core/errors.js'
 import {noProgress, type Progress, progressAllowed, ProgressLine} from './progress.js'
 
 /**
@@ -11,7 +11,7 @@ import {noProgress, type Progress, progressAllowed, ProgressLine} from './progre
  *   {schema_version, status, error, warnings};
  *   progress messages are suppressed so stdout parses as one JSON document.
  * - quiet: nothing on success; a failure is one line on stderr (what cron mails).
- * Progress (src/output/progress.ts) is one line redrawn on stderr, only when stderr is a terminal
+ * Progress (src/cli/output/progress.ts) is one line redrawn on stderr, only when stderr is a terminal
  * (not TERM=dumb) and neither --json nor --quiet; every line the Reporter writes erases it first.
  */
 export type OutputMode = 'human' | 'json' | 'plain'

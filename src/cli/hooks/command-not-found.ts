@@ -1,6 +1,6 @@
 import type {Hook} from '@oclif/core'
 
-import {UsageError} from '../errors.js'
+import {UsageError} from '../../core/errors.js'
 import {outputOptionsFrom, Reporter} from '../output/reporter.js'
 import {closestCommand} from '../suggest.js'
 

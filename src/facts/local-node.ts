@@ -1,7 +1,7 @@
 import {hostname} from 'node:os'
 
-import {type Config, type NodeConfig, type NodeName, nodeNames} from './config/schema.js'
-import {ConfigError} from './errors.js'
+import {type Config, type NodeConfig, type NodeName, nodeNames} from '../config/schema.js'
+import {ConfigError} from '../core/errors.js'
 
 export interface LocalNode {
   config: NodeConfig

@@ -1,12 +1,12 @@
 import {hostname, userInfo} from 'node:os'
 
-import type {Config, NodeName} from './config/schema.js'
-import {ExitCode, HaError, LockedError} from './errors.js'
-import {appendLine} from './fs/append-line.js'
-import type {HolderStatus} from './lock-holder.js'
+import type {Config, NodeName} from '../config/schema.js'
+import {ExitCode, HaError, LockedError} from '../core/errors.js'
+import {appendLine} from '../fs/append-line.js'
+import type {HolderStatus} from './holder.js'
 import {currentMachineId, inspectLock, isThisHost, type LockOwner, type LockState, ownerIsAlive, removeLock} from './lock.js'
-import type {LocalNode} from './nodes.js'
-import {lockPathOn, openStateDir, unlockLogName} from './state-dir.js'
+import type {LocalNode} from '../facts/local-node.js'
+import {lockPathOn, openStateDir, unlockLogName} from '../facts/state-dir.js'
 
 /**
  * `ha unlock`: breaks the lock of this node's data directory once nothing holds it — like
@@ -81,7 +81,7 @@ export async function unlockDataDir(options: UnlockOptions): Promise<UnlockResul
 
       action = `break the stale lock of "${holder.command}" (pid ${holder.pid} on this host is gone)`
     } else {
-      const {describeHolder} = await import('./lock-holder.js')
+      const {describeHolder} = await import('./holder.js')
       progress(`asking ${holder.node ?? holder.host} whether pid ${holder.pid} still holds the lock (timeout 10s)…`)
       status = await describeHolder(config, holder, {timeoutMs: 10_000})
       if (status.holds === true) {

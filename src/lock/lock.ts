@@ -3,14 +3,14 @@ import {link, lstat, open, readdir, readFile, rm, rmdir, unlink} from 'node:fs/p
 import {hostname} from 'node:os'
 import {basename, dirname} from 'node:path'
 
-import type {Config} from './config/schema.js'
-import {describeSystemError, HaError, LockedError} from './errors.js'
-import {fsyncDirectory} from './fs/atomic.js'
-import {readOwnFile} from './fs/bounded-read.js'
-import {createExclusive, tempNameFor} from './fs/exclusive.js'
-import {openDataDir, openOwnDir, type OwnDir} from './fs/own-dir.js'
-import type {LocalNode} from './nodes.js'
-import {lockPathOn} from './state-dir.js'
+import type {Config} from '../config/schema.js'
+import {describeSystemError, HaError, LockedError} from '../core/errors.js'
+import {fsyncDirectory} from '../fs/atomic.js'
+import {readOwnFile} from '../fs/bounded-read.js'
+import {createExclusive, tempNameFor} from '../fs/exclusive.js'
+import {openDataDir, openOwnDir, type OwnDir} from '../fs/own-dir.js'
+import type {LocalNode} from '../facts/local-node.js'
+import {lockPathOn} from '../facts/state-dir.js'
 
 /**
  * One ha operation that writes at a time per data directory: backup (and its pruning), verify
@@ -54,7 +54,7 @@ export async function takeLock(config: Config, node: LocalNode, command: string)
   } catch (error) {
     if (!(error instanceof LockedError) || !(error.details?.holder && error.details.other_host)) throw error
     // Say whether the other host can be reached, so the operator knows whether to wait or to unlock.
-    const {describeHolder} = await import('./lock-holder.js')
+    const {describeHolder} = await import('./holder.js')
     const holder = error.details.holder as LockOwner
     const status = await describeHolder(config, holder, {timeoutMs: 5000})
     throw new LockedError(`${error.message}; ${status.summary}`, {

@@ -2,11 +2,11 @@ import {dirname} from 'node:path'
 
 import type {Config, NodeName} from '../config/schema.js'
 import {nodeNames} from '../config/schema.js'
-import {type Epoch, EpochError, type EpochRead, interpretEpochRead, nodeEpochPath, readEpochArgv, storageEpochPath} from '../epoch.js'
-import {HaError, InterruptedError} from '../errors.js'
+import {type Epoch, EpochError, type EpochRead, interpretEpochRead, nodeEpochPath, readEpochArgv, storageEpochPath} from '../facts/epoch.js'
+import {HaError, InterruptedError} from '../core/errors.js'
 import {underRoot} from '../fs/under-root.js'
 import type {Probe, ProbeResult} from '../hosts/host.js'
-import {attachmentProbeArgv, interpretAttachment} from '../storage/attachment.js'
+import {attachmentProbeArgv, interpretAttachment} from '../drivers/storage/attachment.js'
 import type {FailoverNodes} from './nodes.js'
 
 export interface Roles {

@@ -6,11 +6,11 @@ import {z} from 'zod'
 
 import type {SpecCoverage} from '../backup/collect.js'
 import {neverBackedUp} from '../config/schema.js'
-import {describeSystemError, HaError} from '../errors.js'
+import {describeSystemError, HaError} from '../core/errors.js'
 import {fsyncDirectory} from '../fs/atomic.js'
 import {createExclusive, tempNameFor} from '../fs/exclusive.js'
 import {underRoot} from '../fs/under-root.js'
-import {interfacesPath, withoutAddress} from './boot-config.js'
+import {interfacesPath, withoutAddress} from '../drivers/boot-config.js'
 
 /**
  * The standby's own identity, kept on its own disk when it takes over, so that `ha rejoin` can

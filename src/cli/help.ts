@@ -1,6 +1,6 @@
 import {Help} from '@oclif/core'
 
-import {UsageError} from './errors.js'
+import {UsageError} from '../core/errors.js'
 import {outputOptionsFrom, Reporter} from './output/reporter.js'
 
 /** Flags every ha command takes; help ignores them for finding its subject. */

@@ -1,5 +1,5 @@
 import type {Config, NodeName} from '../config/schema.js'
-import {HaError, InterruptedError} from '../errors.js'
+import {HaError, InterruptedError} from '../core/errors.js'
 import {connectHost} from '../hosts/connect.js'
 import type {Host} from '../hosts/host.js'
 import {SshConnectError, SshHost} from '../hosts/ssh-host.js'

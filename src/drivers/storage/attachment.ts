@@ -1,7 +1,7 @@
 import {spawn} from 'node:child_process'
 import {realpath} from 'node:fs/promises'
 
-import type {Config} from '../config/schema.js'
+import type {Config} from '../../config/schema.js'
 
 /**
  * Where the shared storage is attached: data_dir mounted (kind mount) or the pool imported

@@ -2,8 +2,8 @@ import {posix, resolve} from 'node:path'
 
 import type {ChalkInstance} from 'chalk'
 
-import {exampleConfigPath, loadConfig} from './load.js'
-import {nodeNames} from './schema.js'
+import {exampleConfigPath, loadConfig} from '../config/load.js'
+import {nodeNames} from '../config/schema.js'
 
 /**
  * `ha config check`: the whole configuration validated on this machine alone (no node reached,

@@ -1,4 +1,4 @@
-import {ExitCode, HaError, InterruptedError} from './errors.js'
+import {ExitCode, HaError, InterruptedError} from '../core/errors.js'
 
 /**
  * The one place where ha asks a person anything. Every question has a flag that answers it

@@ -1,9 +1,9 @@
 import {readFile} from 'node:fs/promises'
 import {hostname as osHostname} from 'node:os'
 
-import {describeSystemError, HaError} from './errors.js'
-import {underRoot} from './fs/under-root.js'
-import {currentBootId} from './lock.js'
+import {describeSystemError, HaError} from '../core/errors.js'
+import {underRoot} from '../fs/under-root.js'
+import {currentBootId} from '../lock/lock.js'
 import {readVersionProperty} from './version-file.js'
 
 /**
@@ -37,7 +37,7 @@ export async function readProductVersion(root: string, versionFile: string, key:
     })
   }
 
-  // Bytes, not UTF-8 text: the product reads the file as ISO-8859-1 (src/version-file.ts).
+  // Bytes, not UTF-8 text: the product reads the file as ISO-8859-1 (src/facts/version-file.ts).
   const reading = readVersionProperty(bytes, key, path)
   if (reading.error !== undefined) throw new HaError(`the version file ${reading.error}`, {actions: reading.actions})
   return reading.version

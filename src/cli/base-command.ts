@@ -1,8 +1,8 @@
 import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 import type {ChalkInstance} from 'chalk'
 
-import {configPathFrom, loadConfig, type LoadedConfig} from './config/load.js'
-import {ExitCode, type ExitCodeValue, HaError, UsageError} from './errors.js'
+import {configPathFrom, loadConfig, type LoadedConfig} from '../config/load.js'
+import {ExitCode, type ExitCodeValue, HaError, UsageError} from '../core/errors.js'
 import {outputOptionsFrom, Reporter} from './output/reporter.js'
 
 export type HaFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof HaCommand)['baseFlags'] & T['flags']>

@@ -1,11 +1,11 @@
 import {dirname, join} from 'node:path'
 
-import type {Config, NodeName} from './config/schema.js'
-import {nodeNames} from './config/schema.js'
-import {HaError} from './errors.js'
-import type {Host} from './hosts/host.js'
-import {interpretOwnFileRead, readOwnFileArgv} from './hosts/own-file-read.js'
-import {writeOwnFileOn} from './hosts/own-file-write.js'
+import type {Config, NodeName} from '../config/schema.js'
+import {nodeNames} from '../config/schema.js'
+import {HaError} from '../core/errors.js'
+import type {Host} from '../hosts/host.js'
+import {interpretOwnFileRead, readOwnFileArgv} from '../hosts/own-file-read.js'
+import {writeOwnFileOn} from '../hosts/own-file-write.js'
 
 /**
  * Which node is active is a fact stored with the data: `<data_dir>/.ha/epoch.json` on the shared

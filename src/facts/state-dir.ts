@@ -1,9 +1,9 @@
 import {join, relative} from 'node:path'
 
-import type {Config, NodeConfig} from './config/schema.js'
-import {ConfigError} from './errors.js'
-import {openDataDir, openOwnDir, openOwnPath, type OwnDir} from './fs/own-dir.js'
-import {underRoot} from './fs/under-root.js'
+import type {Config, NodeConfig} from '../config/schema.js'
+import {ConfigError} from '../core/errors.js'
+import {openDataDir, openOwnDir, openOwnPath, type OwnDir} from '../fs/own-dir.js'
+import {underRoot} from '../fs/under-root.js'
 
 /**
  * ha's own state lives in `<data_dir>/.ha/` on the shared storage, so it moves with the data:
