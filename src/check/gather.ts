@@ -3,26 +3,13 @@ import debug from 'debug'
 import type {Config, NodeName} from '../config/schema.js'
 import {HaError, InterruptedError} from '../core/errors.js'
 import {connectHost} from '../hosts/connect.js'
-import type {Host, ProbeResult} from '../hosts/host.js'
+import type {Host} from '../hosts/host.js'
 import {SshConnectError, SshHost} from '../hosts/ssh-host.js'
 import {stateDirOn} from '../facts/state-dir.js'
 import {checkProbes, probeBudgetS} from './probes.js'
-import type {NodeReport} from './types.js'
+import type {NodeFacts, NodeReport} from './types.js'
 
 const log = debug('ha:check')
-
-/** What one node told us in its one round trip, or why it could not. */
-export interface NodeFacts {
-  report: NodeReport
-  root: string
-  /** ha's state folder on this node (<data_dir>/.ha under its root, src/facts/state-dir.ts). */
-  state_dir: string
-  probes?: Map<string, ProbeResult>
-  /** Each probe's own time limit on this node (seconds), for rows that name a timed-out probe. */
-  probe_budget_s: number
-  /** Host clock minus local clock, and the half round trip that bounds the error of that reading. */
-  clock?: {host_time_s: number; offset_s: number; uncertainty_s: number}
-}
 
 export interface GatherOptions {
   signal?: AbortSignal

@@ -9,7 +9,7 @@ import {deviceProbeArgv} from '../drivers/storage/attachment.js'
 import {roleProbeIds, rolesProbes} from '../pair/roles.js'
 import {underRoot} from '../fs/under-root.js'
 import {backupsHostPath} from '../facts/state-dir.js'
-import {backupsProbeArgv} from './checks/backup-age.js'
+import {backupsProbeArgv} from './backup-listing.js'
 
 /**
  * Everything `ha check` needs from one node, as one batch: one exec, one round trip. Which node

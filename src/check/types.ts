@@ -1,4 +1,5 @@
 import type {NodeName} from '../config/schema.js'
+import type {ProbeResult} from '../hosts/host.js'
 
 export type CheckStatus = 'fail' | 'pass' | 'warn'
 
@@ -25,6 +26,19 @@ export interface NodeReport {
   host_key?: string
   error?: {actions: string[]; kind: string; message: string}
   elapsed_ms: number
+}
+
+/** What one node told us in its one round trip, or why it could not. */
+export interface NodeFacts {
+  report: NodeReport
+  root: string
+  /** ha's state folder on this node (<data_dir>/.ha under its root, src/facts/state-dir.ts). */
+  state_dir: string
+  probes?: Map<string, ProbeResult>
+  /** Each probe's own time limit on this node (seconds), for rows that name a timed-out probe. */
+  probe_budget_s: number
+  /** Host clock minus local clock, and the half round trip that bounds the error of that reading. */
+  clock?: {host_time_s: number; offset_s: number; uncertainty_s: number}
 }
 
 /** Which node is active and which the standby, by the epoch (src/pair/roles.ts). */

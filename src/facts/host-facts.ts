@@ -3,7 +3,7 @@ import {hostname as osHostname} from 'node:os'
 
 import {describeSystemError, HaError} from '../core/errors.js'
 import {underRoot} from '../fs/under-root.js'
-import {currentBootId} from '../lock/lock.js'
+import {currentBootId} from './process.js'
 import {readVersionProperty} from './version-file.js'
 
 /**

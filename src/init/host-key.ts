@@ -1,12 +1,9 @@
 import {readdir, readFile} from 'node:fs/promises'
 
-import {Client} from 'ssh2'
-
-import {describeSystemError, HaError} from '../core/errors.js'
-import {preferredHostKeyAlgorithms} from '../hosts/host-key-algorithms.js'
-import {type HostKeyVerdict, judgeHostKey} from '../hosts/host-key-verdict.js'
+import {HaError} from '../core/errors.js'
+import type {PresentedKey} from '../hosts/host-key-scan.js'
 import {appendKnownHost} from '../hosts/known-hosts-append.js'
-import {hostKeyName, readKnownHosts} from '../hosts/known-hosts.js'
+import {hostKeyName} from '../hosts/known-hosts.js'
 import {decodeBase64Strict, fingerprint} from '../hosts/ssh-key-blob.js'
 
 /**
@@ -18,48 +15,6 @@ import {decodeBase64Strict, fingerprint} from '../hosts/ssh-key-blob.js'
  *  - the operator confirmed its fingerprint (asked at a terminal, or given as --peer-host-key).
  * A changed or revoked key is refused whatever was answered.
  */
-export interface PresentedKey {
-  blob: Buffer
-  fingerprint: string
-  verdict: HostKeyVerdict
-}
-
-export async function presentedHostKey(host: string, port: number, knownHosts: string, timeoutMs: number): Promise<PresentedKey> {
-  const known = await readKnownHosts(knownHosts)
-  const blob = await new Promise<Buffer>((resolve, reject) => {
-    const client = new Client()
-    let key: Buffer | undefined
-    const done = (error?: Error) => {
-      client.removeAllListeners()
-      client.on('error', () => {})
-      client.end()
-      if (key) resolve(key)
-      else reject(error ?? new Error('the server closed the connection before showing its host key'))
-    }
-
-    client.on('error', (error) => done(error))
-    client.on('close', () => done())
-    client.on('ready', () => done())
-    client.connect({
-      algorithms: {serverHostKey: preferredHostKeyAlgorithms(known, host, port)},
-      host,
-      hostVerifier: (presented: Buffer, verify: (valid: boolean) => void) => {
-        key = Buffer.from(presented)
-        // Refuse here: this connection only reads the key; nothing is authenticated on it.
-        verify(false)
-      },
-      port,
-      readyTimeout: timeoutMs,
-      tryKeyboard: false,
-      username: 'ha-init-key-scan',
-    })
-  }).catch((error: unknown) => {
-    throw new HaError(`cannot read the ssh host key of ${hostKeyName(host, port)}: ${describeSystemError(error)}`, {
-      actions: [`check that ${host} is up and its sshd listens on port ${port} (ssh -p ${port} ${host} true)`],
-    })
-  })
-  return {blob, fingerprint: fingerprint(blob), verdict: judgeHostKey(known, host, port, blob)}
-}
 
 /** Fingerprints of this machine's own host keys (/etc/ssh/ssh_host_*_key.pub). */
 export async function ownHostKeyFingerprints(dir = '/etc/ssh'): Promise<string[]> {

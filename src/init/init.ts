@@ -12,7 +12,8 @@ import type {SshSettings} from '../hosts/ssh-host.js'
 import {askText, confirmAction} from '../cli/prompt.js'
 import {type Detected, detect, mountAt} from './detect.js'
 import {type FieldCheck, fieldChecks, type FieldName} from './fields.js'
-import {ownHostKeyFingerprints, type PresentedKey, presentedHostKey, recordHostKey, refuseBadKey} from './host-key.js'
+import {type PresentedKey, presentedHostKey} from '../hosts/host-key-scan.js'
+import {ownHostKeyFingerprints, recordHostKey, refuseBadKey} from './host-key.js'
 
 /**
  * `ha init`: from nothing to a configuration that `ha config check` accepts and `ha check` has

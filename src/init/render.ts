@@ -1,6 +1,6 @@
 import type {ChalkInstance} from 'chalk'
 
-import {renderReport} from '../commands/check.js'
+import {renderReport} from '../check/render.js'
 import type {InitResult} from './init.js'
 
 export function renderInit(r: InitResult, c: ChalkInstance): string {

@@ -1,8 +1,8 @@
 import type {Config, NodeConfig, NodeName} from '../config/schema.js'
 import {nodeNames} from '../config/schema.js'
 import {describeSystemError} from '../core/errors.js'
-import type {LockOwner} from './lock.js'
-import {startTicksOf} from './lock.js'
+import {startTicksOf} from '../facts/process.js'
+import type {LockOwner} from './owner.js'
 
 /**
  * Whether the host named in a lock can be reached and still runs the operation that took it.

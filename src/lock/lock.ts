@@ -1,5 +1,5 @@
 import {constants, lstatSync} from 'node:fs'
-import {link, lstat, open, readdir, readFile, rm, rmdir, unlink} from 'node:fs/promises'
+import {link, lstat, open, readdir, rm, rmdir, unlink} from 'node:fs/promises'
 import {hostname} from 'node:os'
 import {basename, dirname} from 'node:path'
 
@@ -10,7 +10,9 @@ import {readOwnFile} from '../fs/bounded-read.js'
 import {createExclusive, tempNameFor} from '../fs/exclusive.js'
 import {openDataDir, openOwnDir, type OwnDir} from '../fs/own-dir.js'
 import type {LocalNode} from '../facts/local-node.js'
+import {currentBootId, currentMachineId, processStartTicks} from '../facts/process.js'
 import {lockPathOn} from '../facts/state-dir.js'
+import {isThisHost, type LockOwner, lockOwnerProblem, ownerIsAlive} from './owner.js'
 
 /**
  * One ha operation that writes at a time per data directory: backup (and its pruning), verify
@@ -23,19 +25,6 @@ import {lockPathOn} from '../facts/state-dir.js'
  * host is never broken automatically: ha cannot see that host's processes, and its storage may
  * still be attached there; `ha unlock` decides that with the operator.
  */
-export interface LockOwner {
-  boot_id: string
-  command: string
-  host: string
-  /** /etc/machine-id of the holder's machine: never cloned, so it tells hosts apart after a takeover copied the hostname. */
-  machine_id?: string
-  /** The configured node name of the holder. */
-  node?: string
-  pid: number
-  since: string
-  start_ticks: string
-}
-
 export interface Lock {
   owner: LockOwner
   path: string
@@ -237,44 +226,6 @@ function readLockIn(state: OwnDir, name: string): LockState {
   return {owner: problem, state: 'held'}
 }
 
-const printable = (max: number) => (v: unknown) => typeof v === 'string' && v.length > 0 && v.length <= max && /^[\x20-\x7e]+$/.test(v)
-
-/** The owner a lock names, or why it is not a lock ha wrote. */
-export function lockOwnerProblem(bytes: Buffer): LockOwner | string {
-  let value: unknown
-  try {
-    value = JSON.parse(new TextDecoder('utf-8', {fatal: true}).decode(bytes))
-  } catch {
-    return 'is not a JSON lock record (damaged, or not written by ha)'
-  }
-
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'is not a JSON object'
-  const v = value as Record<string, unknown>
-  const checks: Array<[string, (x: unknown) => boolean, boolean]> = [
-    ['boot_id', printable(64), true],
-    ['command', printable(200), true],
-    ['host', (x) => typeof x === 'string' && /^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$/.test(x), true],
-    ['machine_id', (x) => typeof x === 'string' && /^[0-9a-f]{32}$|^unknown$/.test(x), false],
-    ['node', (x) => x === 'primary' || x === 'secondary', false],
-    ['pid', (x) => Number.isSafeInteger(x) && (x as number) > 0 && (x as number) <= 4_194_304, true],
-    ['since', (x) => typeof x === 'string' && x.length <= 40 && !Number.isNaN(Date.parse(x)), true],
-    ['start_ticks', (x) => typeof x === 'string' && /^\d{0,20}$/.test(x), true],
-  ]
-  for (const [key, ok, required] of checks) {
-    if (!(key in v)) {
-      if (required) return `has no "${key}"`
-      continue
-    }
-
-    if (!ok(v[key])) return `has an invalid "${key}"`
-  }
-
-  const known = new Set(checks.map(([k]) => k))
-  const extra = Object.keys(v).find((k) => !known.has(k))
-  if (extra) return `has an unknown field "${extra.slice(0, 40)}"`
-  return v as unknown as LockOwner
-}
-
 function untrustedLock(path: string, problem: string): LockedError {
   return new LockedError(`the lock ${path} ${problem}: ha does not trust it and changed nothing`, {
     actions: [`look at it (ls -l ${path})`, 'if no ha operation runs on either node: ha unlock removes it (journalled)'],
@@ -332,40 +283,3 @@ async function breakStaleLock(state: OwnDir, stale: LockOwner, name: string): Pr
   }
 }
 
-/** Same machine and boot: only then can this host see the holder's process. */
-export function isThisHost(holder: LockOwner, me: {host: string; machine_id?: string}): boolean {
-  if (holder.host !== me.host) return false
-  return holder.machine_id === undefined || me.machine_id === undefined || holder.machine_id === me.machine_id
-}
-
-export async function ownerIsAlive(owner: LockOwner): Promise<boolean> {
-  if (owner.boot_id !== (await currentBootId())) return false
-  try {
-    process.kill(owner.pid, 0)
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false
-  }
-
-  // The pid exists; it is the same process only if it started at the same moment.
-  return (await processStartTicks(owner.pid)) === owner.start_ticks
-}
-
-export async function currentBootId(): Promise<string> {
-  return (await readFile('/proc/sys/kernel/random/boot_id', 'utf8').catch(() => 'unknown')).trim()
-}
-
-export async function currentMachineId(): Promise<string> {
-  const id = (await readFile('/etc/machine-id', 'utf8').catch(() => '')).trim()
-  return /^[0-9a-f]{32}$/.test(id) ? id : 'unknown'
-}
-
-/** Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot. */
-export async function processStartTicks(pid: number): Promise<string> {
-  const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')
-  return startTicksOf(text)
-}
-
-export function startTicksOf(statText: string): string {
-  const afterComm = statText.slice(statText.lastIndexOf(')') + 2).split(' ')
-  return afterComm[19] ?? ''
-}

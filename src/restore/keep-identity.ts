@@ -1,11 +1,12 @@
 import {loadSpecCoverage} from '../backup/collect.js'
+import type {Config} from '../config/schema.js'
+import type {LocalNode} from '../facts/local-node.js'
 import {keepStandbyIdentity} from './standby-identity.js'
 import type {InstallPlan} from './plan.js'
-import type {RestoreOptions} from './restore.js'
 
 /** `ha restore --takeover`, before its first change: this node's own identity, kept for ha rejoin (src/restore/standby-identity.ts). */
 export async function keepOwnIdentity(
-  options: Pick<RestoreOptions, 'config' | 'node'>,
+  options: {config: Config; node: LocalNode},
   plan: InstallPlan,
   runId: string,
   progress: (message: string) => void,

@@ -4,7 +4,7 @@ import {mkdirSync, symlinkSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {test} from 'node:test'
 
-import {listBackupsScript, parseBackupListing} from '../../src/check/checks/backup-age.js'
+import {listBackupsScript, parseBackupListing} from '../../src/check/backup-listing.js'
 import {tempDir} from '../helpers/cli.js'
 
 /**

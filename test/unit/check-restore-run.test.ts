@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import {test} from 'node:test'
 
 import {restoreRunCheck} from '../../src/check/checks/restore-run.js'
-import type {NodeFacts} from '../../src/check/gather.js'
+import type {NodeFacts} from '../../src/check/types.js'
 import {probeIds} from '../../src/check/probes.js'
 
 /** restore_run on undo-folder answers as a node sends them, worded by restore's own stateAdvice. */

@@ -4,7 +4,7 @@ import {test} from 'node:test'
 import type {BackupManifest} from '../../src/backup/manifest.js'
 import type {NewestBackup} from '../../src/check/checks/backup-age.js'
 import {restoreSpaceCheck} from '../../src/check/checks/restore-space.js'
-import type {NodeFacts} from '../../src/check/gather.js'
+import type {NodeFacts} from '../../src/check/types.js'
 import {probeIds} from '../../src/check/probes.js'
 
 /**

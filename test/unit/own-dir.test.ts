@@ -6,7 +6,7 @@ import {test} from 'node:test'
 import {writeFileAtomicIn} from '../../src/fs/atomic.js'
 import {readOwnFile} from '../../src/fs/bounded-read.js'
 import {openDataDir, openOwnPath} from '../../src/fs/own-dir.js'
-import {lockOwnerProblem} from '../../src/lock/lock.js'
+import {lockOwnerProblem} from '../../src/lock/owner.js'
 import {tempDir} from '../helpers/cli.js'
 
 test('a write into a held folder lands in that folder even after .ha was swapped for a symlink', (t) => {

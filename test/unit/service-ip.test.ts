@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import {test} from 'node:test'
 
 import {serviceIpChecks} from '../../src/check/checks/service-ip.js'
-import type {NodeFacts} from '../../src/check/gather.js'
+import type {NodeFacts} from '../../src/check/types.js'
 import {probeIds} from '../../src/check/probes.js'
 import {type Config, configSchema} from '../../src/config/schema.js'
 

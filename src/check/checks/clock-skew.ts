@@ -1,5 +1,5 @@
 import type {NodeName} from '../../config/schema.js'
-import type {NodeFacts} from '../gather.js'
+import type {NodeFacts} from '../types.js'
 import type {CheckItem} from '../types.js'
 import {whyNoAnswer} from './reachability.js'
 

@@ -1,5 +1,5 @@
 import {type NodeName, nodeNames} from '../../config/schema.js'
-import type {NodeFacts} from '../gather.js'
+import type {NodeFacts} from '../types.js'
 import type {CheckItem} from '../types.js'
 
 /** Each node answered over SSH with a host key known_hosts vouches for, and ran the probes. */

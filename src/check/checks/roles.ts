@@ -3,7 +3,7 @@ import type {Config} from '../../config/schema.js'
 import {HaError} from '../../core/errors.js'
 import type {EpochRead} from '../../facts/epoch.js'
 import {decideRoles, type NodeRoleFacts, roleFactsFrom, type Roles} from '../../pair/roles.js'
-import type {NodeFacts} from '../gather.js'
+import type {NodeFacts} from '../types.js'
 import type {CheckItem, CheckRoles} from '../types.js'
 
 /**

@@ -1,7 +1,7 @@
 import {type Config, type NodeName, nodeNames} from '../../config/schema.js'
 import {underRoot} from '../../fs/under-root.js'
 import {readVersionProperty} from '../../facts/version-file.js'
-import type {NodeFacts} from '../gather.js'
+import type {NodeFacts} from '../types.js'
 import {probeFailure, probeIds} from '../probes.js'
 import type {CheckItem} from '../types.js'
 import {whyNoAnswer} from './reachability.js'

@@ -1,0 +1,22 @@
+import {readFile} from 'node:fs/promises'
+
+/** This machine's boot and identity, and when a process started: what tells a live lock holder from a recycled pid. */
+export async function currentBootId(): Promise<string> {
+  return (await readFile('/proc/sys/kernel/random/boot_id', 'utf8').catch(() => 'unknown')).trim()
+}
+
+export async function currentMachineId(): Promise<string> {
+  const id = (await readFile('/etc/machine-id', 'utf8').catch(() => '')).trim()
+  return /^[0-9a-f]{32}$/.test(id) ? id : 'unknown'
+}
+
+/** Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot. */
+export async function processStartTicks(pid: number): Promise<string> {
+  const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')
+  return startTicksOf(text)
+}
+
+export function startTicksOf(statText: string): string {
+  const afterComm = statText.slice(statText.lastIndexOf(')') + 2).split(' ')
+  return afterComm[19] ?? ''
+}
