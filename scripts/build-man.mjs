@@ -2,16 +2,19 @@
 // Writes man/ha.1 from the commands' own metadata (oclif.manifest.json, made by `oclif manifest`
 // just before) and the exit-code table in dist/core/errors.js, so the man page cannot drift from
 // `ha help`. Run by `npm run build`; the page ships with the package ("man" in package.json).
-import {mkdirSync, readFileSync, writeFileSync} from 'node:fs'
+// The docs pages carry the same command reference (scripts/reference.mjs reads the manifest for
+// both); each command's entry here names the docs page that holds it, and SEE ALSO lists them all.
+import {mkdirSync, writeFileSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 import {fileURLToPath, pathToFileURL} from 'node:url'
 
+import {commandReference, docPages, flagWords} from './reference.mjs'
+
 const top = join(dirname(fileURLToPath(import.meta.url)), '..')
-const pjson = JSON.parse(readFileSync(join(top, 'package.json'), 'utf8'))
-const manifest = JSON.parse(readFileSync(join(top, 'oclif.manifest.json'), 'utf8'))
+const ref = commandReference(top)
+const pages = docPages(top)
 const {exitCodeMeaning} = await import(pathToFileURL(join(top, 'dist/core/errors.js')).href)
-const bin = pjson.oclif.bin
-const sep = pjson.oclif.topicSeparator ?? ':'
+const {bin} = ref
 
 /**
  * Text for roff: backslashes escaped, no line may start with a control character, dashes literal,
@@ -25,28 +28,26 @@ const esc = (text) =>
     .split('\n')
     .map((line) => (/^[.']/.test(line) ? `\\&${line}` : line))
     .join('\n')
-const fill = (text) => String(text).replaceAll('<%= config.bin %>', bin)
 const paragraphs = (text) =>
-  fill(text)
+  String(text)
     .split(/\n\s*\n/)
     .map((p) => esc(p.trim()))
     .filter(Boolean)
     .join('\n.PP\n')
 
 const flagTerm = (flag) => {
-  const long = `\\fB\\-\\-${esc(flag.name)}\\fR`
-  const value = flag.type === 'option' ? `=\\fI${esc(flag.options ? flag.options.join('|') : 'VALUE')}\\fR` : ''
-  return flag.char ? `\\fB\\-${flag.char}\\fR, ${long}${value}` : `${long}${value}`
+  const w = flagWords(flag)
+  const long = `\\fB${esc(w.long)}\\fR`
+  const value = w.value ? `=\\fI${esc(w.value.slice(1))}\\fR` : ''
+  return w.short ? `\\fB${esc(w.short)}\\fR, ${long}${value}` : `${long}${value}`
 }
 
-const commands = Object.values(manifest.commands)
-  .filter((c) => !c.hidden)
-  .sort((a, b) => a.id.localeCompare(b.id))
-const globalFlags = new Map()
+/** The docs page holding a command's reference block (every command has one: a test says so). */
+const pageOf = (id) => pages.find((p) => p.ids.includes(id))
 const out = [
-  `.TH HA 1 "" "${bin} ${pjson.version}" "User Commands"`,
+  `.TH HA 1 "" "${bin} ${ref.version}" "User Commands"`,
   '.SH NAME',
-  `${bin} \\- ${esc(pjson.description.charAt(0).toLowerCase() + pjson.description.slice(1))}`,
+  `${bin} \\- ${esc(ref.description.charAt(0).toLowerCase() + ref.description.slice(1))}`,
   '.SH SYNOPSIS',
   `.B ${bin}`,
   '.I command',
@@ -55,33 +56,36 @@ const out = [
   `.B ${bin}`,
   '.RB [ \\-h | \\-\\-help | \\-v | \\-\\-version ]',
   '.SH DESCRIPTION',
-  esc(pjson.description) + '.',
+  esc(ref.description) + '.',
   'Every command works at a terminal, from cron (\\fB\\-\\-quiet\\fR) and from scripts (\\fB\\-\\-json\\fR).',
+  '.PP',
+  'This page is the reference of every command and flag. What the commands do in depth, and the',
+  'topics around them, are in the \\fIdocs/\\fR folder of the ha source, one page per command or',
+  'topic (listed under SEE ALSO); each command\\(aqs entry below names its page, which ends with the',
+  'same reference, written from the same command metadata.',
   '.SH COMMANDS',
 ]
-for (const c of commands) {
-  const id = c.id.replaceAll(':', sep)
-  out.push(`.SS "${bin} ${esc(id)}"`, paragraphs(c.summary ?? ''))
-  if (c.description && c.description !== c.summary) out.push('.PP', paragraphs(c.description))
-  const own = Object.values(c.flags).filter((f) => !f.hidden && f.helpGroup !== 'GLOBAL')
-  for (const f of Object.values(c.flags)) if (f.helpGroup === 'GLOBAL') globalFlags.set(f.name, f)
-  for (const a of Object.values(c.args ?? {})) out.push('.TP', `\\fI${esc(a.name.toUpperCase())}\\fR`, esc(a.description ?? ''))
-  for (const f of own.sort((a, b) => a.name.localeCompare(b.name))) out.push('.TP', flagTerm(f), esc(f.description ?? ''))
-  const examples = (c.examples ?? []).map((e) => (typeof e === 'string' ? {command: e} : e))
-  if (examples.length > 0) {
+for (const c of ref.commands) {
+  out.push(`.SS "${bin} ${esc(c.id)}"`, paragraphs(c.summary))
+  if (c.description) out.push('.PP', paragraphs(c.description))
+  for (const a of c.args) out.push('.TP', `\\fI${esc(a.name.toUpperCase())}\\fR`, esc(a.description ?? ''))
+  for (const f of c.flags) out.push('.TP', flagTerm(f), esc(f.description ?? ''))
+  if (c.examples.length > 0) {
     out.push('.PP', 'Examples:', '.RS', '.nf')
-    for (const e of examples) {
-      if (e.description) out.push(`# ${esc(fill(e.description))}`)
-      out.push(esc(fill(e.command)))
+    for (const e of c.examples) {
+      if (e.description) out.push(`# ${esc(e.description)}`)
+      out.push(esc(e.command))
     }
 
     out.push('.fi', '.RE')
   }
+
+  const page = pageOf(c.id)
+  if (page) out.push('.PP', `More: \\fI${esc(page.file)}\\fR (${esc(page.title)}).`)
 }
 
 out.push('.SH GLOBAL FLAGS', 'Accepted by every command that reads the configuration.')
-for (const f of [...globalFlags.values()].sort((a, b) => a.name.localeCompare(b.name))) out.push('.TP', flagTerm(f), esc(f.description ?? ''))
-out.push('.TP', '\\fB\\-h\\fR, \\fB\\-\\-help\\fR', 'show the help of the command', '.TP', '\\fB\\-v\\fR, \\fB\\-\\-version\\fR', `print the version of ${bin}`)
+for (const f of [...ref.globalFlags, ...ref.helpAndVersion]) out.push('.TP', flagTerm(f), esc(f.description ?? ''))
 out.push('.SH EXIT STATUS')
 for (const [code, meaning] of Object.entries(exitCodeMeaning)) out.push('.TP', `.B ${code}`, esc(meaning))
 out.push(
@@ -101,8 +105,19 @@ out.push(
   'the configuration (see \\fBha config check\\fR); the package\\(aqs \\fItemplates/ha.example.yaml\\fR documents every key',
   '.TP',
   '.I /etc/cron.d/ha\\-backup',
-  'the hourly backup on both nodes',
+  'the hourly backup on both nodes (\\fBha schedule install\\fR; with \\fB\\-\\-systemd\\fR, \\fIha\\-backup.service\\fR and \\fIha\\-backup.timer\\fR in \\fI/etc/systemd/system\\fR)',
+  '.TP',
+  '.I <data_dir>/.ha/',
+  'ha\\(aqs own folder on the shared storage: \\fIbackups/\\fR, \\fIundo/\\fR, \\fIstaging/\\fR, the lock \\fIha.lock\\fR and \\fIunlock.log\\fR, the epoch \\fIepoch.json\\fR, the failover journals in \\fIfailover/\\fR (docs/own\\-folders.md, docs/unlock.md, docs/failover.md)',
+  '.TP',
+  '.I /var/lib/ha/',
+  'on each node, the epoch noted there (\\fIepoch.json\\fR) and the node\\(aqs own identity kept by a takeover onto it (\\fIstandby\\-identity/\\fR); where \\fBha failover\\fR runs, its journals (\\fIfailover/<run>.jsonl\\fR; \\fB$HA_FAILOVER_DIR\\fR moves them) (docs/runbook.md, docs/failover.md)',
   '.SH SEE ALSO',
+  'In the ha source, \\fIREADME.md\\fR (what ha is, and a tour of backup, check and failover in the lab) and the \\fIdocs/\\fR pages:',
+)
+for (const page of pages) out.push('.TP', `.I ${esc(page.file)}`, esc(page.title))
+out.push(
+  '.PP',
   '.BR ssh (1),',
   '.BR tar (1),',
   '.BR crontab (5)',

@@ -1,6 +1,7 @@
 /**
- * The one exit-code table of the whole CLI. The README's table is checked against this object by
- * a test, so a runbook that branches on `$?` never meets a code the documentation does not name.
+ * The one exit-code table of the whole CLI. docs/exit-codes.md and man ha's EXIT STATUS are checked
+ * against this object by a test, so a runbook that branches on `$?` never meets a code the
+ * documentation does not name.
  */
 export const ExitCode = {
   ok: 0,

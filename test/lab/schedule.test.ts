@@ -14,7 +14,7 @@ import {missingPrerequisite} from '../helpers/prereq.js'
  * logged in over ssh: `ha schedule install` at the coming minute writes /etc/cron.d/ha-backup,
  * the primary's own cron daemon (started by its init, as on a real controller) runs the line at
  * that minute, and a verified archive appears on the shared storage; `ha schedule remove` takes
- * the file away. The standby gets the same line, as the README says to install it on both nodes:
+ * the file away. The standby gets the same line, as docs/schedule.md says to install it on both nodes:
  * its run at the same minute (--if-attached, storage not attached there) must not disturb the
  * primary's, and exactly one archive appears.
  */

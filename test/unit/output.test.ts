@@ -59,9 +59,13 @@ test('--quiet: nothing on success, one line on stderr otherwise', () => {
   assert.equal(bad.err.text(), 'ha: line one (fix it)\n')
 })
 
-test('the README exit-code table is the one the code uses', () => {
-  const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8')
-  const rows = [...readme.matchAll(/^\| (\d+) \| (.+) \|$/gm)].map((m) => [Number(m[1]), m[2]])
+test('the exit-code table in docs/exit-codes.md is the one the code uses, and the README points to it', () => {
+  const page = readFileSync(join(repoRoot, 'docs/exit-codes.md'), 'utf8')
+  const rows = [...page.matchAll(/^\| (\d+) \| (.+) \|$/gm)].map((m) => [Number(m[1]), m[2]])
   assert.deepEqual(rows, Object.entries(exitCodeMeaning).map(([code, meaning]) => [Number(code), meaning]))
+  // No second copy to drift: the README links to the page instead of carrying a table.
+  const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8')
+  assert.match(readme, /\]\(docs\/exit-codes\.md\)/)
+  assert.deepEqual([...readme.matchAll(/^\| (\d+) \| (.+) \|$/gm)], [], 'README.md carries no exit-code table of its own')
   assert.deepEqual(Object.keys(exitCodeMeaning).map(Number).sort((a, b) => a - b), Object.values(ExitCode).sort((a, b) => a - b))
 })
