@@ -14,11 +14,11 @@ import {failoverSteps} from '../steps/index.js'
 import {forgetObservations, observedStat, stopRemembering} from '../steps/observe.js'
 import {putBackSteps} from '../steps/put-back.js'
 import {rejoinSteps} from '../steps/rejoin.js'
-import {type Action, type ActOptions, describeAction, sameAction, type Step, type StepContext} from '../steps/step.js'
+import {type Action, type ActOptions, describeAction, type PlannedStep, sameAction, type Step, type StepContext} from '../steps/step.js'
 import {FailoverStopped, resumeCommand} from './errors.js'
 import {Journal, newRunId, unfinishedJournal} from './journal.js'
 import {FailoverNodes} from '../pair/nodes.js'
-import {nodeLabels, planFailover, type PlannedStep} from './plan.js'
+import {nodeLabels, planFailover} from './plan.js'
 import {readRoles, type Roles} from '../pair/roles.js'
 
 export interface StepEvent {
