@@ -42,7 +42,7 @@ export default class Rejoin extends HaCommand<typeof Rejoin> {
     }
 
     const {prepareRejoin} = await import('../failover/prepare.js')
-    const {runFailover} = await import('../failover/run.js')
+    const {runFailover} = await import('../failover/runner.js')
     const prepared = await prepareRejoin(config, node, this.abort.signal)
     const labels = nodeLabels(config)
     const result = await runFailover(prepared, {
