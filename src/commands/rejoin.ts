@@ -41,7 +41,8 @@ export default class Rejoin extends HaCommand<typeof Rejoin> {
       return this.finish({from: node, plan, to: active}, ExitCode.ok, () => `Rejoin ${nodeLabels(config)[node]} as the standby of ${nodeLabels(config)[active]}\n\n${renderPlan(plan)}`)
     }
 
-    const {prepareRejoin, runFailover} = await import('../failover/run.js')
+    const {prepareRejoin} = await import('../failover/prepare.js')
+    const {runFailover} = await import('../failover/runner.js')
     const prepared = await prepareRejoin(config, node, this.abort.signal)
     const labels = nodeLabels(config)
     const result = await runFailover(prepared, {

@@ -1,13 +1,6 @@
 import type {Config, NodeName} from '../config/schema.js'
 import {failoverSteps} from '../steps/index.js'
-import {describeAction} from '../steps/step.js'
-
-export interface PlannedStep {
-  id: string
-  title: string
-  on: string
-  actions: string[]
-}
+import {describeAction, type PlannedStep} from '../steps/step.js'
 
 export function nodeLabels(config: Config): Record<NodeName, string> {
   return {primary: `${config.nodes.primary.hostname} (primary)`, secondary: `${config.nodes.secondary.hostname} (secondary)`}

@@ -6,8 +6,7 @@ import {announceArgv, bootConfigHolds, fstabHasStorage, holdsAddress, serviceSta
 import {releaseIps} from './release-ips.js'
 import {releaseStorage} from './release-storage.js'
 import type {Config, NodeName} from '../config/schema.js'
-import type {PlannedStep} from '../failover/plan.js'
-import {describeAction, type Step, type StepContext} from './step.js'
+import {describeAction, type PlannedStep, type Step, type StepContext} from './step.js'
 import {giveBackIdentity} from './give-back-identity.js'
 import {stopServices} from './stop-services.js'
 

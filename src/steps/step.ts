@@ -64,6 +64,14 @@ export interface Step {
   run(ctx: StepContext): Promise<void>
 }
 
+/** One step as the plan prints it (ha failover --plan, ha rejoin --plan): its actions described, its node named. */
+export interface PlannedStep {
+  id: string
+  title: string
+  on: string
+  actions: string[]
+}
+
 export function describeAction(action: Action, names: Record<NodeName, string>): string {
   const where = action.on === 'here' ? 'here' : names[action.on]
   if ('edit' in action) return `${where}: edit ${action.edit}: ${action.what}`
