@@ -71,7 +71,7 @@ An active node that does not answer ssh is not taken over until it is confirmed 
 
     const fencedNode = flags.fenced === undefined ? undefined : nodeByName(config, flags.fenced)
     const {prepareFailover} = await import('../failover/prepare.js')
-    const {operator} = await import('../failover/run-journal.js')
+    const {operator} = await import('../failover/journal-open.js')
     const {runFailover} = await import('../failover/runner.js')
     const prepared = await prepareFailover({config, resume: flags.resume || flags.abort, signal: this.abort.signal})
     const labels = nodeLabels(config)

@@ -13,7 +13,7 @@ import {FailoverStopped, resumeCommand} from './errors.js'
 import type {Journal} from './journal.js'
 import {nodeLabels} from './plan.js'
 import type {Prepared} from './prepare.js'
-import {openRunJournal, StorageMirror} from './run-journal.js'
+import {type Fencing, openRunJournal, StorageMirror} from './journal-open.js'
 import {type RunState, stepContext} from './step-context.js'
 
 export interface StepEvent {
@@ -51,7 +51,7 @@ export interface FailoverOptions {
   /** Put the active node back instead of going on (only before the storage moved). */
   abort?: boolean
   config: Config
-  fenced?: {by: string; how: 'flag' | 'typed'; node: string}
+  fenced?: Fencing
   onEvent?: (event: StepEvent) => void
   onProgress?: (message: string) => void
   onWarning?: (message: string) => void

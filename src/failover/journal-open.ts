@@ -14,7 +14,13 @@ import {failoverSteps} from '../steps/index.js'
 import {rejoinSteps} from '../steps/rejoin.js'
 import {Journal} from './journal.js'
 import type {Prepared} from './prepare.js'
-import type {FailoverOptions} from './runner.js'
+
+/** Who confirmed the active node fenced, and how (--fenced, or typed at the prompt). */
+export interface Fencing {
+  by: string
+  how: 'flag' | 'typed'
+  node: string
+}
 
 /** Who is running this, for the journal and the epoch. */
 export function operator(): string {
@@ -25,7 +31,7 @@ export function operator(): string {
  * The unfinished run's journal on --resume; otherwise a new one, its run record written first.
  * A fencing confirmed by the operator is journalled once, and only for the active node.
  */
-export async function openRunJournal(prepared: Prepared, options: FailoverOptions): Promise<Journal> {
+export async function openRunJournal(prepared: Prepared, options: {config: Config; fenced?: Fencing; rejoin?: boolean}): Promise<Journal> {
   const {config} = options
   const {from, runId, to} = prepared
   const journal = prepared.resume ?? (await Journal.create(runId))
