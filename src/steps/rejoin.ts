@@ -2,7 +2,8 @@ import {type Epoch, nodeEpochPath, readEpochOn, storageEpochPath, writeEpochOn} 
 import {HaError} from '../core/errors.js'
 import {SshHost} from '../hosts/ssh-host.js'
 import {readVersionProperty} from '../facts/version-file.js'
-import {announceArgv, bootConfigHolds, fstabHasStorage, holdsAddress, serviceState, storageAttached} from './observe.js'
+import {storageDriver} from '../drivers/storage/index.js'
+import {announceArgv, bootConfigHolds, holdsAddress, serviceState, storageAtBoot, storageAttached} from './observe.js'
 import {releaseIps} from './release-ips.js'
 import {releaseStorage} from './release-storage.js'
 import type {Config, NodeName} from '../config/schema.js'
@@ -59,8 +60,9 @@ export const rejoinProve: Step = {
     proof.service_ips = 'none at runtime, none at boot'
     if ((await serviceState(host, ctx.config)) !== 'stopped') throw new HaError(`${ctx.from}: the services run`)
     proof.services = 'stopped'
-    if (ctx.config.storage.kind !== 'none' && (await storageAttached(host, ctx.config))) throw new HaError(`${ctx.from}: the storage is attached`)
-    if (ctx.config.storage.kind === 'mount' && (await fstabHasStorage(host, ctx.config))) throw new HaError(`${ctx.from}: its fstab still mounts the storage`)
+    const storage = storageDriver(ctx.config)
+    if (storage.tracked && (await storageAttached(host, ctx.config))) throw new HaError(`${ctx.from}: the storage is attached`)
+    if (storage.boot && (await storageAtBoot(host, storage.boot))) throw new HaError(`${ctx.from}: ${storage.boot.stillThere}`)
     proof.storage = 'not attached, not at boot'
     // The connection was made under the config's host_key_policy against known_hosts: the key the
     // node presents is the one recorded for it.
