@@ -3,7 +3,7 @@ import {HaError} from '../core/errors.js'
 import {describeArgv, type FileStat, type Host, HostCommandError} from '../hosts/host.js'
 import {parseStatLine} from '../hosts/ssh-host.js'
 import {arpingUnlessHeldScript, interpretArping, type WireResult} from '../net/arping.js'
-import {bootHolds, interfacesPath} from '../drivers/boot-config.js'
+import type {BootConfigDriver, ServiceIp} from '../drivers/boot-config/index.js'
 import {type DeviceRule, type StorageBootEntry, storageDriver} from '../drivers/storage/index.js'
 
 /**
@@ -176,8 +176,9 @@ export async function readText(host: Host, path: string): Promise<string> {
   return text
 }
 
-export async function bootConfigHolds(host: Host, cidr: string): Promise<boolean> {
-  return bootHolds(await readText(host, interfacesPath), cidr)
+/** Does the host's network boot configuration bring the service IP up? */
+export async function bootConfigHolds(host: Host, boot: BootConfigDriver, ip: ServiceIp): Promise<boolean> {
+  return boot.holds(await readText(host, boot.pathFor(ip)), ip.address)
 }
 
 /** Does the host's boot configuration attach the storage (its fstab line)? */

@@ -1,5 +1,5 @@
 import {HaError} from '../core/errors.js'
-import {interfacesPath, withAddress} from '../drivers/boot-config.js'
+import {bootConfigDriver} from '../drivers/boot-config/index.js'
 import {storageDriver} from '../drivers/storage/index.js'
 import {announceArgv, bootConfigHolds, holdsAddress, readText, serviceState, storageAtBoot, storageAttached, wire} from './observe.js'
 import type {Action, Step, StepContext} from './step.js'
@@ -49,13 +49,15 @@ export const putBackStorage: Step = {
   title: 'Put the storage back on the active node',
 }
 
-const ipPlan = (ctx: Ctx) =>
-  ctx.config.service_ips.map((ip) => ({
+const ipPlan = (ctx: Ctx) => {
+  const boot = bootConfigDriver(ctx.config)
+  return ctx.config.service_ips.map((ip) => ({
     add: {argv: ['ip', 'addr', 'add', ip.address, 'dev', ip.interface], on: ctx.from} as Action,
     announce: {argv: announceArgv(ip), on: ctx.from} as Action,
-    boot: {edit: interfacesPath, on: ctx.from, what: `add ${ip.address} on ${ip.interface}`} as Action,
+    boot: {edit: boot.pathFor(ip), on: ctx.from, what: boot.adding(ip)} as Action,
     ip,
   }))
+}
 
 export const putBackIps: Step = {
   actions: (ctx) => ipPlan(ctx).flatMap((p) => [p.add, p.announce, p.boot]),
@@ -63,11 +65,13 @@ export const putBackIps: Step = {
   on: (ctx) => ctx.from,
   async post(ctx) {
     const from = await ctx.host(ctx.from)
-    for (const ip of ctx.config.service_ips) if (!(await holdsAddress(from, ip.address)) || !(await bootConfigHolds(from, ip.address))) return false
+    const boot = bootConfigDriver(ctx.config)
+    for (const ip of ctx.config.service_ips) if (!(await holdsAddress(from, ip.address)) || !(await bootConfigHolds(from, boot, ip))) return false
     return true
   },
   async run(ctx) {
     const from = await ctx.host(ctx.from)
+    const boot = bootConfigDriver(ctx.config)
     for (const p of ipPlan(ctx)) {
       if (!(await holdsAddress(from, p.ip.address))) {
         const heard = await wire(from, p.ip.address, p.ip.interface)
@@ -76,11 +80,12 @@ export const putBackIps: Step = {
         await ctx.act(p.announce, {allow: [0, 1]})
       }
 
-      const text = await readText(from, interfacesPath)
-      const back = withAddress(text, p.ip.interface, p.ip.address)
+      const path = boot.pathFor(p.ip)
+      const text = await readText(from, path)
+      const back = boot.withAddress(text, p.ip)
       // A boot configuration ha could not edit on the way out may refuse again: the runtime
       // address is what serves now, so that is reported, not fatal.
-      if (back !== text) await ctx.act(p.boot, {content: back}).catch((error: Error) => ctx.progress(`could not put ${p.ip.address} back into ${interfacesPath} on ${ctx.from}: ${error.message.split('\n')[0]}`))
+      if (back !== text) await ctx.act(p.boot, {content: back}).catch((error: Error) => ctx.progress(`could not put ${p.ip.address} back into ${path} on ${ctx.from}: ${error.message.split('\n')[0]}`))
     }
   },
   title: 'Put the service IPs back on the active node',

@@ -2,6 +2,7 @@ import {type Epoch, nodeEpochPath, readEpochOn, storageEpochPath, writeEpochOn} 
 import {HaError} from '../core/errors.js'
 import {SshHost} from '../hosts/ssh-host.js'
 import {readVersionProperty} from '../facts/version-file.js'
+import {bootConfigDriver} from '../drivers/boot-config/index.js'
 import {storageDriver} from '../drivers/storage/index.js'
 import {announceArgv, bootConfigHolds, holdsAddress, serviceState, storageAtBoot, storageAttached} from './observe.js'
 import {releaseIps} from './release-ips.js'
@@ -52,9 +53,10 @@ export const rejoinProve: Step = {
   async run(ctx) {
     const host = await ctx.host(ctx.from)
     const proof: Record<string, unknown> = {}
+    const boot = bootConfigDriver(ctx.config)
     for (const ip of ctx.config.service_ips) {
       if (await holdsAddress(host, ip.address)) throw new HaError(`${ctx.from} still holds ${ip.address}`)
-      if (await bootConfigHolds(host, ip.address)) throw new HaError(`${ctx.from} still has ${ip.address} in its boot configuration`)
+      if (await bootConfigHolds(host, boot, ip)) throw new HaError(`${ctx.from} still has ${ip.address} in its boot configuration`)
     }
 
     proof.service_ips = 'none at runtime, none at boot'

@@ -1,8 +1,8 @@
+import type {BootConfigDriver} from './driver.js'
+
 /**
- * The boot configuration a failover must change, not only the running state: a node that still
- * lists the service IP in its network configuration takes it back at its next boot, while the
- * other node holds it. Debian's ifupdown (/etc/network/interfaces), edited as text, everything
- * else kept. (The storage's fstab line is the mount storage driver's: src/drivers/storage/fstab.ts.)
+ * Debian's ifupdown: /etc/network/interfaces, edited as text, everything else kept. A service IP
+ * goes in as an alias stanza (eth0:N) and leaves with its stanza and its auto line.
  */
 export const interfacesPath = '/etc/network/interfaces'
 
@@ -70,4 +70,17 @@ export function withAddress(text: string, iface: string, address: string): strin
   while (used.has(`${iface}:${n}`)) n++
   const base = text === '' || text.endsWith('\n') ? text : `${text}\n`
   return `${base}auto ${iface}:${n}\niface ${iface}:${n} inet static\n    address ${address}\n`
+}
+
+export const ifupdown: BootConfigDriver = {
+  adding: (ip) => `add ${ip.address} on ${ip.interface}`,
+  addresses: bootAddresses,
+  files: () => [interfacesPath],
+  holds: bootHolds,
+  name: 'ifupdown',
+  owns: (path) => path === interfacesPath,
+  pathFor: () => interfacesPath,
+  removing: (ip) => `remove the stanza with address ${ip.address}`,
+  withAddress: (text, ip) => withAddress(text, ip.interface, ip.address),
+  withoutAddress,
 }
