@@ -64,6 +64,7 @@ describe('storage drivers', () => {
     const manual = storageDriver(configWith({kind: 'manual'}))
     assert.deepEqual([manual.tracked, manual.operatorMoves, manual.commands, manual.boot, manual.device], [true, true, undefined, undefined, undefined])
     assert.equal(manual.probeArgv('/x')[0], 'findmnt')
+    assert.equal(manual.words.held({fstype: 'ext4', source: '/dev/sdb1'}), ' from /dev/sdb1 (ext4)')
     const none = storageDriver(configWith({device: '/dev/sdb1', kind: 'none'}))
     assert.deepEqual([none.tracked, none.operatorMoves, none.commands, none.boot, none.device], [false, false, undefined, undefined, undefined])
   })

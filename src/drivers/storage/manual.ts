@@ -14,7 +14,7 @@ export function manualDriver(config: Config): StorageDriver {
     kind: 'manual',
     operatorMoves: true,
     // As ha check has always shown it for every kind but mount: its evidence names storage.pool,
-    // not the mountpoints it looked at, and a pass reads a zfs health findmnt never gives.
-    words: {...seen.words, evidence: () => ({pool: config.storage.pool ?? null}), held: (detail) => ` (${detail.health})`},
+    // not the mountpoints it looked at.
+    words: {...seen.words, evidence: () => ({pool: config.storage.pool ?? null})},
   }
 }
