@@ -13,6 +13,7 @@ import type {LocalNode} from '../facts/local-node.js'
 import {backupsDirOn, dataDirOn, openBackupsDir} from '../facts/state-dir.js'
 import {pauseAt} from '../core/phase-hooks.js'
 import {localAttachment} from '../drivers/storage/attachment.js'
+import {storageDriver} from '../drivers/storage/index.js'
 import {haVersion} from '../core/version.js'
 import {type ArchiveProgress, writeArchive} from './archive.js'
 import {backupExcludes, collect, loadManifestSpec, specCoverage} from './collect.js'
@@ -93,8 +94,9 @@ export async function runBackup({config, ifAttached, node, onBytes, onProgress =
     // The storage may have left since the check above (a failover's umount while cron started
     // this run): with the backups folder held open it can no longer leave, so asked again now,
     // the answer holds for the whole run. Otherwise what was opened is the bare mountpoint's.
-    const gone = config.storage.kind === 'none' ? undefined : await storageNotAttached(config, dataDir)
-    const left = gone ?? (config.storage.kind === 'none' || fstatSync(backups.fd).dev === statSync(dataDir).dev ? undefined : `${dataDir} was mounted after this run opened it`)
+    const tracked = storageDriver(config).tracked
+    const gone = tracked ? await storageNotAttached(config, dataDir) : undefined
+    const left = gone ?? (!tracked || fstatSync(backups.fd).dev === statSync(dataDir).dev ? undefined : `${dataDir} was mounted after this run opened it`)
     // What this run made on the node's own disk (the lock's and backups' folders, empty) goes again.
     if (gone) strayFolders = [dir, join(dataDir, '.ha')]
     if (left) {
@@ -222,13 +224,14 @@ async function requireDirectory(dataDir: string): Promise<void> {
   }
 }
 
-/** Why the shared storage is not attached here, or undefined when it is (or kind is none). */
+/** Why the shared storage is not attached here, or undefined when it is (or ha does not track it: kind none). */
 async function storageNotAttached(config: Config, dataDir: string): Promise<string | undefined> {
-  if (config.storage.kind === 'none') return undefined
-  const attachment = await localAttachment(config, dataDir)
+  const storage = storageDriver(config)
+  if (!storage.tracked) return undefined
+  const attachment = await localAttachment(storage, dataDir)
   if ('error' in attachment) throw new HaError(`cannot tell whether the shared storage is attached here: ${attachment.error}`, {actions: ['check storage in the config']})
   if (attachment.held) return undefined
-  return config.storage.kind === 'zfs' ? `pool ${config.storage.pool} is not imported on this node` : `nothing is mounted at ${dataDir} on this node`
+  return storage.words.notHere(dataDir)
 }
 
 /** A disk-full or I/O error (write or fsync) fails the run with the file and the errno named. */

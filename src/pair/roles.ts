@@ -6,7 +6,7 @@ import {type Epoch, EpochError, type EpochRead, interpretEpochRead, nodeEpochPat
 import {HaError, InterruptedError} from '../core/errors.js'
 import {underRoot} from '../fs/under-root.js'
 import type {Probe, ProbeResult} from '../hosts/host.js'
-import {attachmentProbeArgv, interpretAttachment} from '../drivers/storage/attachment.js'
+import {storageDriver} from '../drivers/storage/index.js'
 import type {FailoverNodes} from './nodes.js'
 
 export interface Roles {
@@ -27,7 +27,7 @@ export interface Roles {
 /** What one node says about the roles, from rolesProbes' answers; nothing when it does not answer. */
 export interface NodeRoleFacts {
   reachable: boolean
-  /** Is the storage attached here (undefined with storage.kind none)? A string: why that is unknown. */
+  /** Is the storage attached here (undefined where ha does not track it: storage.kind none)? A string: why that is unknown. */
   attached?: boolean | string
   /** The epoch file on the storage as this node sees it (counts only where the storage is attached). */
   storage_epoch?: EpochRead
@@ -45,7 +45,7 @@ export const roleProbeIds = {epochNode: 'epoch_node', epochStorage: 'epoch_stora
 export function rolesProbes(config: Config, root: string): Probe[] {
   const storageEpoch = underRoot(root, storageEpochPath(config))
   return [
-    {argv: attachmentProbeArgv(config, underRoot(root, config.data_dir)), id: roleProbeIds.storage},
+    {argv: storageDriver(config).probeArgv(underRoot(root, config.data_dir)), id: roleProbeIds.storage},
     {argv: readEpochArgv(storageEpoch, [dirname(storageEpoch)]), id: roleProbeIds.epochStorage},
     {argv: readEpochArgv(underRoot(root, nodeEpochPath)), id: roleProbeIds.epochNode},
   ]
@@ -61,12 +61,13 @@ export function roleFactsFrom(config: Config, node: NodeName, root: string, prob
     return p ? interpretEpochRead(p.code, p.stdout, p.stderr, where) : {problem: `${where}: not read`, state: 'bad'}
   }
 
-  if (config.storage.kind !== 'none') {
+  const storage = storageDriver(config)
+  if (storage.tracked) {
     const p = probes.get(roleProbeIds.storage)
     if (!p) facts.attached = 'no answer'
     else if (p.code === 124 || p.code === 137) facts.attached = 'the probe timed out'
     else {
-      const a = interpretAttachment(config, p.code, p.stdout.toString(), p.stderr.toString())
+      const a = storage.interpret(p.code, p.stdout.toString(), p.stderr.toString())
       facts.attached = 'error' in a ? a.error : a.held
     }
 

@@ -1,6 +1,7 @@
 import {loadSpecCoverage} from '../backup/collect.js'
 import type {Config, NodeName} from '../config/schema.js'
 import {HaError} from '../core/errors.js'
+import {bootConfigDriver} from '../drivers/boot-config/index.js'
 import {underRoot} from '../fs/under-root.js'
 import {forgetKeptIdentity, giveBackIdentity, type GiveBackResult, keptIdentityPath, notAsKept, readKeptIdentity} from './standby-identity.js'
 
@@ -24,9 +25,9 @@ export async function keptIdentityHere(config: Config, node: NodeName, what: 'fo
     })
   }
 
-  if (what === 'give-back') return giveBackIdentity(root, kept, config.service_ips.map((ip) => ip.address))
+  if (what === 'give-back') return giveBackIdentity(root, kept, config.service_ips.map((ip) => ip.address), bootConfigDriver(config))
   // Forgotten only while what is in place still is what was kept (rejoin proved it just before).
-  const differ = notAsKept(root, kept)
+  const differ = notAsKept(root, kept, bootConfigDriver(config))
   if (differ.length > 0) {
     throw new HaError(`on ${node}, ${differ.join(', ')} ${differ.length === 1 ? 'is' : 'are'} not as kept any more: the kept identity ${kept.dir} stays`, {actions: [`ha rejoin ${node}`]})
   }

@@ -10,7 +10,7 @@ import {describeSystemError, HaError} from '../core/errors.js'
 import {fsyncDirectory} from '../fs/atomic.js'
 import {createExclusive, tempNameFor} from '../fs/exclusive.js'
 import {underRoot} from '../fs/under-root.js'
-import {interfacesPath, withoutAddress} from '../drivers/boot-config.js'
+import type {BootConfigDriver} from '../drivers/boot-config/index.js'
 
 /**
  * The standby's own identity, kept on its own disk when it takes over, so that `ha rejoin` can
@@ -228,9 +228,10 @@ export interface GiveBackResult {
 /**
  * Puts the kept files back: each written beside its target under a new name, chowned before it
  * is chmodded, fsync'd and renamed over the target; files the takeover created are removed. The
- * service IPs never come back with the kept network configuration: a standby holds none.
+ * service IPs never come back with the kept network configuration (the files `network`, the
+ * node's boot configuration driver, configures addresses in): a standby holds none.
  */
-export async function giveBackIdentity(root: string, kept: KeptIdentity, serviceIps: string[]): Promise<GiveBackResult> {
+export async function giveBackIdentity(root: string, kept: KeptIdentity, serviceIps: string[], network: BootConfigDriver): Promise<GiveBackResult> {
   const changed: string[] = []
   const removedIps = new Set<string>()
   for (const f of kept.record.files) {
@@ -247,10 +248,10 @@ export async function giveBackIdentity(root: string, kept: KeptIdentity, service
     }
 
     let data = kept.bytes.get(f.path)!
-    if (f.path === interfacesPath) {
+    if (network.owns(f.path)) {
       let text = data.toString('utf8')
       for (const ip of serviceIps) {
-        const without = withoutAddress(text, ip)
+        const without = network.withoutAddress(text, ip)
         if (without !== text) removedIps.add(ip)
         text = without
       }
@@ -309,10 +310,10 @@ export async function hostKeysOnDisk(root: string): Promise<string[]> {
 }
 
 /** Kept files no longer as kept on disk (the service IPs aside, which never go back): empty once the give-back holds. */
-export function notAsKept(root: string, kept: KeptIdentity): string[] {
+export function notAsKept(root: string, kept: KeptIdentity, network: BootConfigDriver): string[] {
   const differ: string[] = []
   for (const f of kept.record.files) {
-    if (f.path === interfacesPath) continue
+    if (network.owns(f.path)) continue
     const target = underRoot(root, f.path)
     if (!f.present) {
       if (lstatOrUndefined(target)) differ.push(f.path)

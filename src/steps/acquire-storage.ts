@@ -3,26 +3,33 @@ import {hostname, userInfo} from 'node:os'
 
 import {type Epoch, EpochError, nodeEpochPath, readEpochOn, storageEpochPath, writeEpochOn} from '../facts/epoch.js'
 import {HaError} from '../core/errors.js'
-import {fstabPath, fstabWith} from '../drivers/boot-config.js'
-import {attachmentSeen, deviceSeen, fileSeen, fstabHasStorage, prefetch, readText, storageAttached, storageIsTheDevice} from './observe.js'
+import {storageDriver} from '../drivers/storage/index.js'
+import {attachmentSeen, deviceSeen, fileSeen, prefetch, readText, storageAtBoot, storageAttached, storageIsTheDevice} from './observe.js'
 import type {Action, Step, StepContext} from './step.js'
 
 type Ctx = Pick<StepContext, 'config' | 'from' | 'to'>
 
 const attach = (ctx: Ctx): Action | undefined => {
-  const {storage} = ctx.config
-  if (storage.kind === 'mount') return {argv: ['mount', '-t', storage.fstype ?? 'ext4', storage.device ?? '', ctx.config.data_dir], on: ctx.to}
-  if (storage.kind === 'zfs') return {argv: ['zpool', 'import', storage.pool ?? ''], on: ctx.to}
-  return undefined
+  const {commands} = storageDriver(ctx.config)
+  return commands ? {argv: commands.attach, on: ctx.to} : undefined
 }
 
 /** What the post- and precondition look at on the node taking over, read in one exec. */
-const facts = (ctx: Ctx) => [
-  ...(ctx.config.storage.kind === 'none' ? [] : [attachmentSeen(ctx.config)]),
-  ...(ctx.config.storage.kind === 'mount' ? [fileSeen(fstabPath), ...(ctx.config.storage.device ? [deviceSeen(ctx.config)] : [])] : []),
-]
+const facts = (ctx: Ctx) => {
+  const storage = storageDriver(ctx.config)
+  return [
+    ...(storage.tracked ? [attachmentSeen(ctx.config)] : []),
+    ...(storage.boot ? [fileSeen(storage.boot.path)] : []),
+    ...(storage.device ? [deviceSeen(ctx.config, storage.device)] : []),
+  ]
+}
 
-const boot = (ctx: Ctx): Action => ({edit: fstabPath, on: ctx.to, what: `add ${ctx.config.storage.device} ${ctx.config.data_dir} ${ctx.config.storage.fstype ?? 'ext4'}`})
+/** The storage's line in the boot configuration of the node taking over (mount: its fstab). */
+const boot = (ctx: Ctx): Action[] => {
+  const entry = storageDriver(ctx.config).boot
+  return entry ? [{edit: entry.path, on: ctx.to, what: entry.adding}] : []
+}
+
 const epochOnStorage = (ctx: Ctx): Action => ({edit: storageEpochPath(ctx.config), on: ctx.to, what: `epoch +1, active: ${ctx.to}`})
 const epochOnNode = (ctx: Ctx, node: 'from' | 'to'): Action => ({edit: nodeEpochPath, on: ctx[node], what: `the same epoch, noted on ${ctx[node]}`})
 /** Only when the active node was confirmed fenced, and only its lock: see breakFencedLock. */
@@ -31,13 +38,13 @@ const unlockFenced = (ctx: Ctx): Action => ({argv: ['ha', 'unlock', '--held-by',
 /**
  * The storage comes to the node taking over; it must be the expected filesystem (its epoch file
  * says what ha saw when the failover started), and the epoch is bumped on it before anything
- * starts on the new node. storage.kind mount also goes into the new node's fstab.
+ * starts on the new node. Storage with a boot entry (mount: fstab) also goes into the new node's.
  */
 export const acquireStorage: Step = {
   actions: (ctx) => [
     ...(attach(ctx) ? [attach(ctx)!] : []),
-    ...(ctx.config.storage.kind === 'mount' ? [boot(ctx)] : []),
-    ...(ctx.config.storage.kind === 'none' ? [] : [unlockFenced(ctx)]),
+    ...boot(ctx),
+    ...(storageDriver(ctx.config).tracked ? [unlockFenced(ctx)] : []),
     epochOnStorage(ctx),
     epochOnNode(ctx, 'to'),
     epochOnNode(ctx, 'from'),
@@ -47,37 +54,38 @@ export const acquireStorage: Step = {
   async post(ctx) {
     const to = await ctx.host(ctx.to)
     await prefetch(to, facts(ctx))
-    if (ctx.config.storage.kind !== 'none' && !(await storageAttached(to, ctx.config))) return false
-    if (ctx.config.storage.kind === 'mount' && !(await fstabHasStorage(to, ctx.config))) return false
+    const storage = storageDriver(ctx.config)
+    if (storage.tracked && !(await storageAttached(to, ctx.config))) return false
+    if (storage.boot && !(await storageAtBoot(to, storage.boot))) return false
     const epoch = await readEpochOn(to, storageEpochPath(ctx.config)).catch(() => undefined)
     return epoch?.run_id === ctx.runId && epoch.active === ctx.to
   },
   async pre(ctx) {
-    if (ctx.data('confirm-fenced').confirmed || ctx.config.storage.kind === 'none') return undefined
+    if (ctx.data('confirm-fenced').confirmed || !storageDriver(ctx.config).tracked) return undefined
     if (await storageAttached(await ctx.host(ctx.from), ctx.config)) return `the storage is still attached to ${ctx.from}`
     return undefined
   },
   async run(ctx) {
     const to = await ctx.host(ctx.to)
-    const {kind} = ctx.config.storage
-    if (kind === 'manual') {
+    const storage = storageDriver(ctx.config)
+    if (storage.operatorMoves) {
       ctx.progress(`attach the storage to ${ctx.to} now; waiting until it is there`)
       const deadline = Date.now() + ctx.config.failover.reboot_timeout * 1000
       while (!(await storageAttached(to, ctx.config))) {
         if (Date.now() > deadline) throw new HaError(`the storage is not attached to ${ctx.to}`, {actions: ['attach it, then ha failover --resume'], exitCode: 5})
         await sleep(1000)
       }
-    } else if (kind !== 'none' && !(await storageAttached(to, ctx.config))) {
+    } else if (storage.commands && !(await storageAttached(to, ctx.config))) {
       await ctx.act(attach(ctx)!, {timeoutMs: 5 * 60_000})
     }
 
     await prefetch(to, facts(ctx))
     const device = await storageIsTheDevice(to, ctx.config)
     if (!device.ok) throw new HaError(`${ctx.to}: ${ctx.config.data_dir} is mounted from ${device.source}, not from storage.device ${ctx.config.storage.device}`, {actions: ['unmount it and check storage.device']})
-    if (kind === 'mount') {
-      const text = await readText(to, fstabPath)
-      const withLine = fstabWith(text, ctx.config.storage.device ?? '', ctx.config.data_dir, ctx.config.storage.fstype ?? 'ext4')
-      if (withLine !== text) await ctx.act(boot(ctx), {content: withLine})
+    if (storage.boot) {
+      const text = await readText(to, storage.boot.path)
+      const withLine = storage.boot.added(text)
+      if (withLine !== text) await ctx.act(boot(ctx)[0], {content: withLine})
     }
 
     // The storage's epoch must be the one seen when this run started: anything else is another
@@ -88,7 +96,7 @@ export const acquireStorage: Step = {
       throw new EpochError(`the storage attached to ${ctx.to} holds epoch ${current?.epoch ?? 'none'}, but this failover started at epoch ${seen}: not the storage ha expected, or another failover ran; nothing was started`)
     }
 
-    if (ctx.data('confirm-fenced').confirmed && kind !== 'none') await breakFencedLock(ctx)
+    if (ctx.data('confirm-fenced').confirmed && storage.tracked) await breakFencedLock(ctx)
     const next: Epoch = {
       active: ctx.to,
       at: new Date().toISOString(),

@@ -3,8 +3,8 @@ import {HaError} from '../core/errors.js'
 import {describeArgv, type FileStat, type Host, HostCommandError} from '../hosts/host.js'
 import {parseStatLine} from '../hosts/ssh-host.js'
 import {arpingUnlessHeldScript, interpretArping, type WireResult} from '../net/arping.js'
-import {attachmentProbeArgv, deviceProbeArgv, interpretAttachment} from '../drivers/storage/attachment.js'
-import {bootHolds, fstabMounts, fstabPath, interfacesPath} from '../drivers/boot-config.js'
+import type {BootConfigDriver, ServiceIp} from '../drivers/boot-config/index.js'
+import {type DeviceRule, type StorageBootEntry, storageDriver} from '../drivers/storage/index.js'
 
 /**
  * What the steps look at before and after they act (pre- and postconditions). Observations are
@@ -116,11 +116,12 @@ export function fileSeen(path: string): Observation<{stat?: FileStat; text: stri
 }
 
 export function attachmentSeen(config: Config): Observation<boolean> {
+  const storage = storageDriver(config)
   return {
-    argv: (host) => attachmentProbeArgv(config, host.path(config.data_dir)),
+    argv: (host) => storage.probeArgv(host.path(config.data_dir)),
     key: 'attachment',
     parse(host, r) {
-      const a = interpretAttachment(config, r.code, r.stdout.toString(), r.stderr.toString())
+      const a = storage.interpret(r.code, r.stdout.toString(), r.stderr.toString())
       if ('error' in a) throw new HaError(`${host.name}: cannot tell whether the storage is attached: ${a.error}`)
       return a.held
     },
@@ -175,12 +176,14 @@ export async function readText(host: Host, path: string): Promise<string> {
   return text
 }
 
-export async function bootConfigHolds(host: Host, cidr: string): Promise<boolean> {
-  return bootHolds(await readText(host, interfacesPath), cidr)
+/** Does the host's network boot configuration bring the service IP up? */
+export async function bootConfigHolds(host: Host, boot: BootConfigDriver, ip: ServiceIp): Promise<boolean> {
+  return boot.holds(await readText(host, boot.pathFor(ip)), ip.address)
 }
 
-export async function fstabHasStorage(host: Host, config: Config): Promise<boolean> {
-  return fstabMounts(await readText(host, fstabPath), config.data_dir)
+/** Does the host's boot configuration attach the storage (its fstab line)? */
+export async function storageAtBoot(host: Host, entry: StorageBootEntry): Promise<boolean> {
+  return entry.holds(await readText(host, entry.path))
 }
 
 /** Is the shared storage attached to this host (data_dir mounted, or the pool imported)? */
@@ -188,14 +191,15 @@ export async function storageAttached(host: Host, config: Config): Promise<boole
   return observe(host, attachmentSeen(config))
 }
 
-/** For kind mount with storage.device: is what is mounted at data_dir that device? */
+/** Where the storage names a device (mount's storage.device): is what is attached at data_dir that device? */
 export async function storageIsTheDevice(host: Host, config: Config): Promise<{ok: boolean; source: string}> {
-  if (config.storage.kind !== 'mount' || !config.storage.device) return {ok: true, source: ''}
-  return observe(host, deviceSeen(config))
+  const rule = storageDriver(config).device
+  if (!rule) return {ok: true, source: ''}
+  return observe(host, deviceSeen(config, rule))
 }
 
-export function deviceSeen(config: Config): Observation<{ok: boolean; source: string}> {
-  const argv = (host: Host) => deviceProbeArgv(config.storage.device ?? '', host.path(config.data_dir))
+export function deviceSeen(config: Config, rule: DeviceRule): Observation<{ok: boolean; source: string}> {
+  const argv = (host: Host) => rule.probeArgv(host.path(config.data_dir))
   return {
     argv,
     key: 'device',

@@ -1,6 +1,7 @@
 import {HaError} from '../core/errors.js'
-import {fstabPath, fstabWith, interfacesPath, withAddress} from '../drivers/boot-config.js'
-import {announceArgv, bootConfigHolds, fstabHasStorage, holdsAddress, readText, serviceState, storageAttached, wire} from './observe.js'
+import {bootConfigDriver} from '../drivers/boot-config/index.js'
+import {storageDriver} from '../drivers/storage/index.js'
+import {announceArgv, bootConfigHolds, holdsAddress, readText, serviceState, storageAtBoot, storageAttached, wire} from './observe.js'
 import type {Action, Step, StepContext} from './step.js'
 
 type Ctx = Pick<StepContext, 'config' | 'from' | 'to'>
@@ -11,23 +12,25 @@ type Ctx = Pick<StepContext, 'config' | 'from' | 'to'>
  * storage, its service IPs (runtime and boot) and its services again, as before the run.
  */
 const mountBack = (ctx: Ctx): Action | undefined => {
-  const {storage} = ctx.config
-  if (storage.kind === 'mount') return {argv: ['mount', '-t', storage.fstype ?? 'ext4', storage.device ?? '', ctx.config.data_dir], on: ctx.from}
-  if (storage.kind === 'zfs') return {argv: ['zpool', 'import', storage.pool ?? ''], on: ctx.from}
-  return undefined
+  const {commands} = storageDriver(ctx.config)
+  return commands ? {argv: commands.attach, on: ctx.from} : undefined
 }
 
-const fstabBack = (ctx: Ctx): Action => ({edit: fstabPath, on: ctx.from, what: `add ${ctx.config.storage.device} ${ctx.config.data_dir} ${ctx.config.storage.fstype ?? 'ext4'}`})
+const bootBack = (ctx: Ctx): Action[] => {
+  const entry = storageDriver(ctx.config).boot
+  return entry ? [{edit: entry.path, on: ctx.from, what: entry.adding}] : []
+}
 
 export const putBackStorage: Step = {
-  actions: (ctx) => [...(mountBack(ctx) ? [mountBack(ctx)!] : []), ...(ctx.config.storage.kind === 'mount' ? [fstabBack(ctx)] : [])],
+  actions: (ctx) => [...(mountBack(ctx) ? [mountBack(ctx)!] : []), ...bootBack(ctx)],
   id: 'put-back-storage',
   on: (ctx) => ctx.from,
   async post(ctx) {
-    const {kind} = ctx.config.storage
-    if (kind === 'none' || kind === 'manual') return true
+    // Only storage ha moves itself is put back (manual: the operator's; none: nothing moved).
+    const storage = storageDriver(ctx.config)
+    if (!storage.commands) return true
     const from = await ctx.host(ctx.from)
-    return (await storageAttached(from, ctx.config)) && (kind !== 'mount' || (await fstabHasStorage(from, ctx.config)))
+    return (await storageAttached(from, ctx.config)) && (!storage.boot || (await storageAtBoot(from, storage.boot)))
   },
   async pre(ctx) {
     if (await storageAttached(await ctx.host(ctx.to), ctx.config)) return `the storage is attached to ${ctx.to} already; the failover is past the point of --abort (finish it with ha failover --resume)`
@@ -36,22 +39,25 @@ export const putBackStorage: Step = {
   async run(ctx) {
     const from = await ctx.host(ctx.from)
     if (!(await storageAttached(from, ctx.config))) await ctx.act(mountBack(ctx)!)
-    if (ctx.config.storage.kind === 'mount') {
-      const text = await readText(from, fstabPath)
-      const back = fstabWith(text, ctx.config.storage.device ?? '', ctx.config.data_dir, ctx.config.storage.fstype ?? 'ext4')
-      if (back !== text) await ctx.act(fstabBack(ctx), {content: back})
+    const entry = storageDriver(ctx.config).boot
+    if (entry) {
+      const text = await readText(from, entry.path)
+      const back = entry.added(text)
+      if (back !== text) await ctx.act(bootBack(ctx)[0], {content: back})
     }
   },
   title: 'Put the storage back on the active node',
 }
 
-const ipPlan = (ctx: Ctx) =>
-  ctx.config.service_ips.map((ip) => ({
+const ipPlan = (ctx: Ctx) => {
+  const boot = bootConfigDriver(ctx.config)
+  return ctx.config.service_ips.map((ip) => ({
     add: {argv: ['ip', 'addr', 'add', ip.address, 'dev', ip.interface], on: ctx.from} as Action,
     announce: {argv: announceArgv(ip), on: ctx.from} as Action,
-    boot: {edit: interfacesPath, on: ctx.from, what: `add ${ip.address} on ${ip.interface}`} as Action,
+    boot: {edit: boot.pathFor(ip), on: ctx.from, what: boot.adding(ip)} as Action,
     ip,
   }))
+}
 
 export const putBackIps: Step = {
   actions: (ctx) => ipPlan(ctx).flatMap((p) => [p.add, p.announce, p.boot]),
@@ -59,11 +65,13 @@ export const putBackIps: Step = {
   on: (ctx) => ctx.from,
   async post(ctx) {
     const from = await ctx.host(ctx.from)
-    for (const ip of ctx.config.service_ips) if (!(await holdsAddress(from, ip.address)) || !(await bootConfigHolds(from, ip.address))) return false
+    const boot = bootConfigDriver(ctx.config)
+    for (const ip of ctx.config.service_ips) if (!(await holdsAddress(from, ip.address)) || !(await bootConfigHolds(from, boot, ip))) return false
     return true
   },
   async run(ctx) {
     const from = await ctx.host(ctx.from)
+    const boot = bootConfigDriver(ctx.config)
     for (const p of ipPlan(ctx)) {
       if (!(await holdsAddress(from, p.ip.address))) {
         const heard = await wire(from, p.ip.address, p.ip.interface)
@@ -72,11 +80,12 @@ export const putBackIps: Step = {
         await ctx.act(p.announce, {allow: [0, 1]})
       }
 
-      const text = await readText(from, interfacesPath)
-      const back = withAddress(text, p.ip.interface, p.ip.address)
+      const path = boot.pathFor(p.ip)
+      const text = await readText(from, path)
+      const back = boot.withAddress(text, p.ip)
       // A boot configuration ha could not edit on the way out may refuse again: the runtime
       // address is what serves now, so that is reported, not fatal.
-      if (back !== text) await ctx.act(p.boot, {content: back}).catch((error: Error) => ctx.progress(`could not put ${p.ip.address} back into ${interfacesPath} on ${ctx.from}: ${error.message.split('\n')[0]}`))
+      if (back !== text) await ctx.act(p.boot, {content: back}).catch((error: Error) => ctx.progress(`could not put ${p.ip.address} back into ${path} on ${ctx.from}: ${error.message.split('\n')[0]}`))
     }
   },
   title: 'Put the service IPs back on the active node',

@@ -2,7 +2,9 @@ import {type Epoch, nodeEpochPath, readEpochOn, storageEpochPath, writeEpochOn} 
 import {HaError} from '../core/errors.js'
 import {SshHost} from '../hosts/ssh-host.js'
 import {readVersionProperty} from '../facts/version-file.js'
-import {announceArgv, bootConfigHolds, fstabHasStorage, holdsAddress, serviceState, storageAttached} from './observe.js'
+import {bootConfigDriver} from '../drivers/boot-config/index.js'
+import {storageDriver} from '../drivers/storage/index.js'
+import {announceArgv, bootConfigHolds, holdsAddress, serviceState, storageAtBoot, storageAttached} from './observe.js'
 import {releaseIps} from './release-ips.js'
 import {releaseStorage} from './release-storage.js'
 import type {Config, NodeName} from '../config/schema.js'
@@ -50,16 +52,18 @@ export const rejoinProve: Step = {
   async run(ctx) {
     const host = await ctx.host(ctx.from)
     const proof: Record<string, unknown> = {}
+    const boot = bootConfigDriver(ctx.config)
     for (const ip of ctx.config.service_ips) {
       if (await holdsAddress(host, ip.address)) throw new HaError(`${ctx.from} still holds ${ip.address}`)
-      if (await bootConfigHolds(host, ip.address)) throw new HaError(`${ctx.from} still has ${ip.address} in its boot configuration`)
+      if (await bootConfigHolds(host, boot, ip)) throw new HaError(`${ctx.from} still has ${ip.address} in its boot configuration`)
     }
 
     proof.service_ips = 'none at runtime, none at boot'
     if ((await serviceState(host, ctx.config)) !== 'stopped') throw new HaError(`${ctx.from}: the services run`)
     proof.services = 'stopped'
-    if (ctx.config.storage.kind !== 'none' && (await storageAttached(host, ctx.config))) throw new HaError(`${ctx.from}: the storage is attached`)
-    if (ctx.config.storage.kind === 'mount' && (await fstabHasStorage(host, ctx.config))) throw new HaError(`${ctx.from}: its fstab still mounts the storage`)
+    const storage = storageDriver(ctx.config)
+    if (storage.tracked && (await storageAttached(host, ctx.config))) throw new HaError(`${ctx.from}: the storage is attached`)
+    if (storage.boot && (await storageAtBoot(host, storage.boot))) throw new HaError(`${ctx.from}: ${storage.boot.stillThere}`)
     proof.storage = 'not attached, not at boot'
     // The connection was made under the config's host_key_policy against known_hosts: the key the
     // node presents is the one recorded for it.

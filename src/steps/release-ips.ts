@@ -1,13 +1,15 @@
 import {HaError} from '../core/errors.js'
-import {interfacesPath, withoutAddress} from '../drivers/boot-config.js'
+import {bootConfigDriver} from '../drivers/boot-config/index.js'
 import {addressesSeen, bootConfigHolds, fileSeen, holdsAddress, prefetch, readText, wire} from './observe.js'
 import type {Action, Step, StepContext} from './step.js'
 
-const plan = (ctx: Pick<StepContext, 'config' | 'from'>): Array<{boot: Action; runtime: Action}> =>
-  ctx.config.service_ips.map((ip) => ({
-    boot: {edit: interfacesPath, on: ctx.from, what: `remove the stanza with address ${ip.address}`},
+const plan = (ctx: Pick<StepContext, 'config' | 'from'>): Array<{boot: Action; runtime: Action}> => {
+  const boot = bootConfigDriver(ctx.config)
+  return ctx.config.service_ips.map((ip) => ({
+    boot: {edit: boot.pathFor(ip), on: ctx.from, what: boot.removing(ip)},
     runtime: {argv: ['ip', 'addr', 'del', ip.address, 'dev', ip.interface], on: ctx.from},
   }))
+}
 
 /**
  * The service IPs leave the active node at runtime and in its boot configuration (else its next
@@ -21,9 +23,10 @@ export const releaseIps: Step = {
   async post(ctx) {
     if (!ctx.data('confirm-fenced').confirmed) {
       const from = await ctx.host(ctx.from)
-      await prefetch(from, [addressesSeen, fileSeen(interfacesPath)])
+      const boot = bootConfigDriver(ctx.config)
+      await prefetch(from, [addressesSeen, ...boot.files(ctx.config.service_ips).map((path) => fileSeen(path))])
       for (const ip of ctx.config.service_ips) {
-        if ((await holdsAddress(from, ip.address)) || (await bootConfigHolds(from, ip.address))) return false
+        if ((await holdsAddress(from, ip.address)) || (await bootConfigHolds(from, boot, ip))) return false
       }
     }
 
@@ -41,13 +44,14 @@ export const releaseIps: Step = {
   },
   async run(ctx) {
     const from = await ctx.host(ctx.from)
+    const network = bootConfigDriver(ctx.config)
     for (const [i, ip] of ctx.config.service_ips.entries()) {
       const {boot, runtime} = plan(ctx)[i]
       // The boot configuration first: what the postcondition just read is still what is there
       // (an edit touches only its file), and a run cut off in between leaves an address that
       // goes at the next boot, not one that comes back.
-      const text = await readText(from, interfacesPath)
-      const without = withoutAddress(text, ip.address)
+      const text = await readText(from, network.pathFor(ip))
+      const without = network.withoutAddress(text, ip.address)
       if (without !== text) await ctx.act(boot, {content: without})
       if (await holdsAddress(from, ip.address)) await ctx.act(runtime)
     }

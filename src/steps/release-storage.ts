@@ -2,48 +2,51 @@ import {dirname, join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {HaError, InterruptedError} from '../core/errors.js'
-import {fstabPath, fstabWithout} from '../drivers/boot-config.js'
+import {storageDriver} from '../drivers/storage/index.js'
 import {interpretOwnFileRead, readOwnFileArgv} from '../hosts/own-file-read.js'
 import {startTicksOf} from '../facts/process.js'
 import {maxLockBytes} from '../lock/lock.js'
 import {lockOwnerProblem} from '../lock/owner.js'
 import {lockName, stateDirName} from '../facts/state-dir.js'
-import {attachmentSeen, fileSeen, fstabHasStorage, prefetch, readText, storageAttached} from './observe.js'
+import {attachmentSeen, fileSeen, prefetch, readText, storageAtBoot, storageAttached} from './observe.js'
 import type {Action, Step, StepContext} from './step.js'
 
 type Ctx = Pick<StepContext, 'config' | 'from'>
 
 const holders = (ctx: Ctx): Action => ({argv: ['fuser', '-vm', ctx.config.data_dir], on: ctx.from})
+// Never umount -l (the filesystem stays busy, invisibly) nor -f; never zpool export -f.
 const detach = (ctx: Ctx): Action | undefined => {
-  const {storage} = ctx.config
-  // Never umount -l (the filesystem stays busy, invisibly) nor -f; never zpool export -f.
-  if (storage.kind === 'mount') return {argv: ['umount', ctx.config.data_dir], on: ctx.from}
-  if (storage.kind === 'zfs') return {argv: ['zpool', 'export', storage.pool ?? ''], on: ctx.from}
-  return undefined
+  const {commands} = storageDriver(ctx.config)
+  return commands ? {argv: commands.detach, on: ctx.from} : undefined
 }
 
-const boot = (ctx: Ctx): Action => ({edit: fstabPath, on: ctx.from, what: `remove the line mounting ${ctx.config.data_dir}`})
+/** The storage's line leaves the active node's boot configuration (mount: its fstab). */
+const boot = (ctx: Ctx): Action[] => {
+  const entry = storageDriver(ctx.config).boot
+  return entry ? [{edit: entry.path, on: ctx.from, what: entry.removing}] : []
+}
 
 /** The storage leaves the active node: nothing may hold it (a busy filesystem aborts, naming the processes), never forced. */
 export const releaseStorage: Step = {
   actions: (ctx) => {
-    if (ctx.config.storage.kind === 'manual' || ctx.config.storage.kind === 'none') return []
-    return [holders(ctx), detach(ctx)!, ...(ctx.config.storage.kind === 'mount' ? [boot(ctx)] : [])]
+    const move = detach(ctx)
+    return move ? [holders(ctx), move, ...boot(ctx)] : []
   },
   id: 'release-storage',
   on: (ctx) => ctx.from,
   async post(ctx) {
-    if (ctx.config.storage.kind === 'none') return true
+    const storage = storageDriver(ctx.config)
+    if (!storage.tracked) return true
     if (ctx.data('confirm-fenced').confirmed) return true
     const from = await ctx.host(ctx.from)
-    await prefetch(from, [attachmentSeen(ctx.config), ...(ctx.config.storage.kind === 'mount' ? [fileSeen(fstabPath)] : [])])
+    await prefetch(from, [attachmentSeen(ctx.config), ...(storage.boot ? [fileSeen(storage.boot.path)] : [])])
     if (await storageAttached(from, ctx.config)) return false
-    return ctx.config.storage.kind !== 'mount' || !(await fstabHasStorage(from, ctx.config))
+    return !storage.boot || !(await storageAtBoot(from, storage.boot))
   },
   async run(ctx) {
     const from = await ctx.host(ctx.from)
-    const {kind} = ctx.config.storage
-    if (kind === 'manual') {
+    const storage = storageDriver(ctx.config)
+    if (storage.operatorMoves) {
       ctx.progress(`move the storage away from ${ctx.from} now; waiting until it is no longer attached there`)
       const deadline = Date.now() + ctx.config.failover.reboot_timeout * 1000
       while (await storageAttached(from, ctx.config)) {
@@ -55,7 +58,7 @@ export const releaseStorage: Step = {
     }
 
     if (await storageAttached(from, ctx.config)) {
-      if (kind === 'mount') {
+      if (storage.commands?.holdersFirst) {
         // fuser -m prints the pids using the filesystem on stdout (and "kernel" for the mount
         // itself, which is why its exit status cannot be trusted), the table on stderr.
         let r = await ctx.act(holders(ctx), {allow: [0, 1]})
@@ -75,10 +78,10 @@ export const releaseStorage: Step = {
       }
     }
 
-    if (kind === 'mount') {
-      const text = await readText(from, fstabPath)
-      const without = fstabWithout(text, ctx.config.data_dir)
-      if (without !== text) await ctx.act(boot(ctx), {content: without})
+    if (storage.boot) {
+      const text = await readText(from, storage.boot.path)
+      const without = storage.boot.removed(text)
+      if (without !== text) await ctx.act(boot(ctx)[0], {content: without})
     }
   },
   title: 'Release the storage on the active node (and from its boot configuration)',

@@ -1,17 +1,19 @@
 import {HaError} from '../core/errors.js'
-import {interfacesPath, withAddress} from '../drivers/boot-config.js'
+import {bootConfigDriver} from '../drivers/boot-config/index.js'
 import {addressesSeen, announceArgv, bootConfigHolds, fileSeen, holdsAddress, prefetch, readText, wire} from './observe.js'
 import type {Action, Step, StepContext} from './step.js'
 
 type Ctx = Pick<StepContext, 'config' | 'to'>
 
-const plan = (ctx: Ctx) =>
-  ctx.config.service_ips.map((ip) => ({
+const plan = (ctx: Ctx) => {
+  const boot = bootConfigDriver(ctx.config)
+  return ctx.config.service_ips.map((ip) => ({
     add: {argv: ['ip', 'addr', 'add', ip.address, 'dev', ip.interface], on: ctx.to} as Action,
     announce: {argv: announceArgv(ip), on: ctx.to} as Action,
-    boot: {edit: interfacesPath, on: ctx.to, what: `add ${ip.address} on ${ip.interface}`} as Action,
+    boot: {edit: boot.pathFor(ip), on: ctx.to, what: boot.adding(ip)} as Action,
     ip,
   }))
+}
 
 /** The service IPs on the new active node, at runtime (if its boot did not already bring them up) and at boot; announced. */
 export const takeIps: Step = {
@@ -20,15 +22,17 @@ export const takeIps: Step = {
   on: (ctx) => ctx.to,
   async post(ctx) {
     const to = await ctx.host(ctx.to)
-    await prefetch(to, [addressesSeen, fileSeen(interfacesPath)])
+    const boot = bootConfigDriver(ctx.config)
+    await prefetch(to, [addressesSeen, ...boot.files(ctx.config.service_ips).map((path) => fileSeen(path))])
     for (const ip of ctx.config.service_ips) {
-      if (!(await holdsAddress(to, ip.address)) || !(await bootConfigHolds(to, ip.address))) return false
+      if (!(await holdsAddress(to, ip.address)) || !(await bootConfigHolds(to, boot, ip))) return false
     }
 
     return true
   },
   async run(ctx) {
     const to = await ctx.host(ctx.to)
+    const boot = bootConfigDriver(ctx.config)
     for (const p of plan(ctx)) {
       if (!(await holdsAddress(to, p.ip.address))) {
         const heard = await ctx.waiting(() => wire(to, p.ip.address, p.ip.interface))
@@ -42,8 +46,8 @@ export const takeIps: Step = {
         await ctx.act(p.announce, {allow: [0, 1]})
       }
 
-      const text = await readText(to, interfacesPath)
-      const withIp = withAddress(text, p.ip.interface, p.ip.address)
+      const text = await readText(to, boot.pathFor(p.ip))
+      const withIp = boot.withAddress(text, p.ip)
       if (withIp !== text) await ctx.act(p.boot, {content: withIp})
     }
   },

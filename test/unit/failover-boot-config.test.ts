@@ -2,7 +2,8 @@ import assert from 'node:assert/strict'
 import {test} from 'node:test'
 
 import {parseConfig} from '../../src/config/load.js'
-import {bootAddresses, fstabMounts, fstabWith, fstabWithout, withAddress, withoutAddress} from '../../src/drivers/boot-config.js'
+import {bootAddresses, withAddress, withoutAddress} from '../../src/drivers/boot-config/ifupdown.js'
+import {fstabMounts, fstabWith, fstabWithout} from '../../src/drivers/storage/fstab.js'
 
 const interfaces = `# the lab's
 auto lo

@@ -7,6 +7,7 @@ import {afterEach, beforeEach, describe, it} from 'node:test'
 import {parse} from 'yaml'
 
 import {specCoverage} from '../../src/backup/collect.js'
+import {ifupdown} from '../../src/drivers/boot-config/ifupdown.js'
 import {forgetKeptIdentity, giveBackIdentity, keepStandbyIdentity, KeptIdentityError, notAsKept, readKeptIdentity} from '../../src/restore/standby-identity.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 
@@ -72,7 +73,7 @@ describe('the standby identity kept at takeover and given back at rejoin', {skip
     await keep()
     takeOver()
     chmodSync(join(root, 'etc/ssh/ssh_host_ed25519_key'), 0o640)
-    const given = await giveBackIdentity(root, readKeptIdentity(root, coverage)!, ['198.18.0.100/24'])
+    const given = await giveBackIdentity(root, readKeptIdentity(root, coverage)!, ['198.18.0.100/24'], ifupdown)
     assert.equal(readFileSync(join(root, 'etc/hostname'), 'utf8'), 'ctl-b\n')
     assert.equal(readFileSync(join(root, 'etc/ssh/ssh_host_ed25519_key'), 'utf8'), 'PRIVATE B\n')
     assert.equal(statSync(join(root, 'etc/ssh/ssh_host_ed25519_key')).mode & 0o7777, 0o600)
@@ -82,10 +83,10 @@ describe('the standby identity kept at takeover and given back at rejoin', {skip
     assert.deepEqual(given.host_keys, ['ssh-ed25519 QUFBQg=='])
     assert.equal(given.hostname, 'ctl-b')
     // Again: nothing left to change.
-    assert.deepEqual((await giveBackIdentity(root, readKeptIdentity(root, coverage)!, ['198.18.0.100/24'])).changed, [])
-    assert.deepEqual(notAsKept(root, readKeptIdentity(root, coverage)!), [])
+    assert.deepEqual((await giveBackIdentity(root, readKeptIdentity(root, coverage)!, ['198.18.0.100/24'], ifupdown)).changed, [])
+    assert.deepEqual(notAsKept(root, readKeptIdentity(root, coverage)!, ifupdown), [])
     put(root, '/etc/hostname', 'ctl-a\n')
-    assert.deepEqual(notAsKept(root, readKeptIdentity(root, coverage)!), ['/etc/hostname'])
+    assert.deepEqual(notAsKept(root, readKeptIdentity(root, coverage)!, ifupdown), ['/etc/hostname'])
     put(root, '/etc/hostname', 'ctl-b\n')
     await forgetKeptIdentity(readKeptIdentity(root, coverage)!)
     assert.equal(readKeptIdentity(root, coverage), undefined)

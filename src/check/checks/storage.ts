@@ -1,5 +1,5 @@
 import {type Config, type NodeName, nodeNames} from '../../config/schema.js'
-import {type Attachment, deviceMismatch, interpretAttachment} from '../../drivers/storage/attachment.js'
+import {type Attachment, type StorageDriver, storageDriver} from '../../drivers/storage/index.js'
 import {underRoot} from '../../fs/under-root.js'
 import type {Roles} from '../../pair/roles.js'
 import type {NodeFacts} from '../types.js'
@@ -18,9 +18,10 @@ export interface StorageState {
  * pool imported on two hosts, is corrupted within minutes.
  */
 export function storageCheck(config: Config, facts: Record<NodeName, NodeFacts>, roles?: Roles): StorageState {
-  const kind = config.storage.kind
-  if (kind === 'none') {
-    const summary = 'storage.kind is none: where data_dir lives is not checked, and no node counts as holding it'
+  const storage = storageDriver(config)
+  const {kind} = storage
+  if (!storage.tracked) {
+    const summary = `storage.kind is ${kind}: where data_dir lives is not checked, and no node counts as holding it`
     return {check: {actions: ['set storage.kind (mount or zfs) so check can see where the data is'], evidence: {held_by: [], kind}, id: 'storage', status: 'warn', summary, title: 'Storage'}, holders: []}
   }
 
@@ -29,26 +30,18 @@ export function storageCheck(config: Config, facts: Record<NodeName, NodeFacts>,
     const probe = facts[node].probes?.get(probeIds.storage)
     if (!probe) per[node] = {error: whyNoAnswer(facts, node)}
     else if (probe.code === 124 || probe.code === 137) per[node] = {error: probeFailure(probe, facts[node].probe_budget_s)}
-    else per[node] = withDevice(config, facts[node], interpretAttachment(config, probe.code, probe.stdout.toString(), probe.stderr.toString()))
+    else per[node] = withDevice(config, storage, facts[node], storage.interpret(probe.code, probe.stdout.toString(), probe.stderr.toString()))
   }
 
   const holders = nodeNames.filter((n) => 'held' in per[n] && per[n].held)
   const errors = nodeNames.filter((n) => 'error' in per[n])
-  const what = kind === 'zfs' ? `pool ${config.storage.pool}` : `${config.data_dir}`
-  const evidence: Record<string, unknown> = {held_by: holders, kind, primary: per.primary, secondary: per.secondary}
-  if (kind === 'mount') {
-    evidence.mountpoints = Object.fromEntries(nodeNames.map((n) => [n, underRoot(facts[n].root, config.data_dir)]))
-  } else {
-    evidence.pool = config.storage.pool ?? null
-  }
-
+  const {title, verb, what} = storage.words
+  const mountpoints = Object.fromEntries(nodeNames.map((n) => [n, underRoot(facts[n].root, config.data_dir)]))
+  const evidence: Record<string, unknown> = {held_by: holders, kind, primary: per.primary, secondary: per.secondary, ...storage.words.evidence(mountpoints)}
   const wrongDevice = errors.filter((n) => /not from storage\.device/.test((per[n] as {error: string}).error))
-  const base = {evidence, id: 'storage', title: kind === 'zfs' ? 'Storage (zfs pool imported)' : 'Storage (data_dir mounted)'}
-  const verb = kind === 'zfs' ? 'imported' : 'mounted'
-  if (kind === 'zfs' && !config.storage.pool) {
-    return {check: {...base, actions: ['set storage.pool in the config'], status: 'fail', summary: 'storage.kind is zfs but storage.pool is not set'}, holders}
-  }
-
+  const base = {evidence, id: 'storage', title}
+  const unset = storage.configProblem()
+  if (unset) return {check: {...base, actions: [unset.action], status: 'fail', summary: unset.summary}, holders}
   if (holders.length === 2) {
     const actions = [`unmount or export it on the node that is not active NOW, then run fsck/zpool scrub before trusting it`]
     return {check: {...base, actions, status: 'fail', summary: `${what} is ${verb} on BOTH nodes`}, holders}
@@ -72,27 +65,24 @@ export function storageCheck(config: Config, facts: Record<NodeName, NodeFacts>,
   }
 
   const held = per[holders[0]] as {detail: Record<string, unknown>}
-  const fstype = held.detail.fstype
-  if (kind === 'mount' && config.storage.fstype && fstype !== config.storage.fstype) {
-    return {check: {...base, actions: ['check storage.fstype in the config, or what is mounted at data_dir'], status: 'warn', summary: `${what} is mounted on ${holders[0]} but as ${fstype}, not ${config.storage.fstype}`}, holders}
-  }
-
-  const from = kind === 'mount' ? ` from ${held.detail.source} (${fstype})` : ` (${held.detail.health})`
+  const wrong = storage.heldProblem(held.detail)
+  if (wrong) return {check: {...base, actions: [wrong.action], status: 'warn', summary: `${what} is ${verb} on ${holders[0]} ${wrong.why}`}, holders}
   // The roles were decided with this attachment (src/pair/roles.ts refuses an epoch naming
   // another node than the one holding the storage), so the holder is the active node.
   const active = roles?.active === holders[0] ? ', the active node' : ''
-  return {check: {...base, status: 'pass', summary: `${what} is ${verb} on ${holders[0]} only${from}${active}`}, holders}
+  return {check: {...base, status: 'pass', summary: `${what} is ${verb} on ${holders[0]} only${storage.words.held(held.detail)}${active}`}, holders}
 }
 
 /**
- * The same device rule `ha backup` applies (src/drivers/storage/attachment.ts), with the device and the
- * mounted source resolved on the node itself.
+ * The same device rule `ha backup` applies (the driver's, src/drivers/storage/), with the device
+ * and the attached source resolved on the node itself.
  */
-function withDevice(config: Config, node: NodeFacts, attachment: Attachment): Attachment {
-  if (!('held' in attachment) || !attachment.held || config.storage.kind !== 'mount' || !config.storage.device) return attachment
+function withDevice(config: Config, storage: StorageDriver, node: NodeFacts, attachment: Attachment): Attachment {
+  const rule = storage.device
+  if (!('held' in attachment) || !attachment.held || !rule) return attachment
   const probe = node.probes?.get(probeIds.storageDevice)
-  if (!probe || probe.code !== 0) return {error: `cannot resolve storage.device ${config.storage.device}: ${probe ? probeFailure(probe, node.probe_budget_s) : 'no answer'}`}
+  if (!probe || probe.code !== 0) return {error: `cannot resolve storage.device ${rule.device}: ${probe ? probeFailure(probe, node.probe_budget_s) : 'no answer'}`}
   const [want, have] = probe.stdout.toString().split('\n')
   const source = String(attachment.detail.source)
-  return deviceMismatch(config, underRoot(node.root, config.data_dir), attachment, want || config.storage.device, have || source) ?? attachment
+  return rule.mismatch(underRoot(node.root, config.data_dir), attachment, want || rule.device, have || source) ?? attachment
 }

@@ -1,11 +1,10 @@
+import type {BootConfigDriver} from './driver.js'
+
 /**
- * The boot configuration a failover must change, not only the running state: a node that still
- * lists the service IP in its network configuration takes it back at its next boot, and one whose
- * fstab still mounts the shared storage mounts it again, while the other node holds both.
- * Debian's ifupdown (/etc/network/interfaces) and /etc/fstab, edited as text, everything else kept.
+ * Debian's ifupdown: /etc/network/interfaces, edited as text, everything else kept. A service IP
+ * goes in as an alias stanza (eth0:N) and leaves with its stanza and its auto line.
  */
 export const interfacesPath = '/etc/network/interfaces'
-export const fstabPath = '/etc/fstab'
 
 interface Stanza {
   start: number
@@ -73,29 +72,15 @@ export function withAddress(text: string, iface: string, address: string): strin
   return `${base}auto ${iface}:${n}\niface ${iface}:${n} inet static\n    address ${address}\n`
 }
 
-/** fstab lines mounting something at `mountpoint`. */
-function fstabEntries(text: string, mountpoint: string): number[] {
-  return text
-    .split('\n')
-    .map((line, i) => ({i, words: line.replace(/#.*/, '').trim().split(/\s+/)}))
-    .filter(({words}) => words.length >= 2 && words[1].replace(/\/+$/, '') === mountpoint.replace(/\/+$/, ''))
-    .map(({i}) => i)
-}
-
-export function fstabMounts(text: string, mountpoint: string): boolean {
-  return fstabEntries(text, mountpoint).length > 0
-}
-
-export function fstabWithout(text: string, mountpoint: string): string {
-  const drop = new Set(fstabEntries(text, mountpoint))
-  return text
-    .split('\n')
-    .filter((_, i) => !drop.has(i))
-    .join('\n')
-}
-
-export function fstabWith(text: string, device: string, mountpoint: string, fstype: string): string {
-  if (fstabMounts(text, mountpoint)) return text
-  const base = text === '' || text.endsWith('\n') ? text : `${text}\n`
-  return `${base}${device} ${mountpoint} ${fstype} defaults 0 0\n`
+export const ifupdown: BootConfigDriver = {
+  adding: (ip) => `add ${ip.address} on ${ip.interface}`,
+  addresses: bootAddresses,
+  files: () => [interfacesPath],
+  holds: bootHolds,
+  name: 'ifupdown',
+  owns: (path) => path === interfacesPath,
+  pathFor: () => interfacesPath,
+  removing: (ip) => `remove the stanza with address ${ip.address}`,
+  withAddress: (text, ip) => withAddress(text, ip.interface, ip.address),
+  withoutAddress,
 }
