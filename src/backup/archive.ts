@@ -1,12 +1,12 @@
 import {constants} from 'node:fs'
 import {open} from 'node:fs/promises'
-import {type Readable, Transform, type TransformCallback} from 'node:stream'
-import {createGunzip} from 'node:zlib'
+import type {Readable} from 'node:stream'
 import {resolve} from 'node:path'
 import {Header, PackSync, Parser, Pax, type ReadEntry, WriteEntry} from 'tar'
 
 import {describeSystemError, HaError} from '../core/errors.js'
 import {pauseAt} from '../core/phase-hooks.js'
+import {readTar, type TarRead} from './archive-read.js'
 import {ParallelGzipWriter} from './parallel-gzip.js'
 import {type BackupManifest, entryCountComment, filesPrefix, manifestBody as bodyOf, manifestAllowance, manifestFormat, manifestLimits, manifestMember} from './manifest.js'
 
@@ -133,16 +133,16 @@ class NoHardLinks extends Map<`${number}:${number}`, string> {
 
 /**
  * Reads only the first member, for the archives' order (their seq) in a listing; whether an
- * archive is usable is validateArchive's judgement, never this one's.
+ * archive is usable is validateArchive's judgement, never this one's. `name` names the archive
+ * in what goes wrong.
  */
-export async function readManifest(source: Readable): Promise<BackupManifest> {
-  return parseManifest((await readManifestBytes(source)).toString('utf8'))
+export async function readManifest(source: Readable, name = 'the archive'): Promise<BackupManifest> {
+  return parseManifest((await readManifestBytes(source, name)).toString('utf8'))
 }
 
 /** Reads the first member (manifest.json) only, refusing one larger than any manifest may be. */
-export async function readManifestBytes(source: Readable): Promise<Buffer> {
-  const gunzip = createGunzip()
-  const counter = new ByteLimit(manifestLimits.ceilingBytes + 64 * 1024, 'the manifest')
+export async function readManifestBytes(source: Readable, name = 'the archive'): Promise<Buffer> {
+  let tar: TarRead | undefined
   try {
     return await new Promise<Buffer>((resolve, reject) => {
       let first = true
@@ -168,18 +168,12 @@ export async function readManifestBytes(source: Readable): Promise<Buffer> {
         },
         strict: true,
       })
-      const fail = (error: Error) => reject(error)
-      source.on('error', fail)
-      gunzip.on('error', fail)
-      counter.on('error', fail)
-      parser.on('error', fail)
       parser.on('end', () => reject(new Error(`the archive ended before ${manifestMember} was complete`)))
-      source.pipe(gunzip).pipe(counter).pipe(parser as unknown as NodeJS.WritableStream)
+      tar = readTar(source, parser, {fail: reject, limit: manifestLimits.ceilingBytes + 64 * 1024, name, what: 'the manifest'})
     })
   } finally {
+    tar?.destroy()
     source.destroy()
-    gunzip.destroy()
-    counter.destroy()
   }
 }
 
@@ -194,11 +188,6 @@ export function archiveByteBudget(manifest: BackupManifest, manifestBytes: numbe
 }
 
 /**
- * Counts decompressed bytes and fails past a limit. An archive is untrusted at restore and may be
- * damaged at verify: a few KiB of gzip can hold gigabytes of zeros, which node-tar's parser walks
- * one 512-byte block at a time. Every reader stops at what the manifest allows instead.
- */
-/**
  * A saved file that could not be read back while the archive was written: it was removed or
  * replaced since it was listed (an admin editing /etc/cron.d during the run, say). Not the
  * archive's write failing, which is what the caller would otherwise call it.
@@ -209,32 +198,6 @@ export class SourceChangedError extends HaError {
       actions: ['run ha backup again'],
       cause,
     })
-  }
-}
-
-export class ByteLimit extends Transform {
-  private seen = 0
-
-  constructor(
-    /** May be raised once the manifest says how much the rest of the archive holds. */
-    public limit: number,
-    public what: string,
-  ) {
-    // A deep buffer lets zlib inflate the next block on the thread pool while this thread
-    // parses, hashes and writes the previous one, instead of taking turns.
-    super({highWaterMark: 8 * 1024 * 1024})
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.seen += chunk.length
-    if (this.seen > this.limit) {
-      callback(new Error(`the archive decompresses to more than ${this.limit} bytes, beyond ${this.what}: refusing a decompression bomb`))
-      return
-    }
-
-    // Handed on after zlib's callback returns, so zlib has already queued the next block on the
-    // thread pool: inflating and our parsing, hashing and writing overlap instead of alternating.
-    setImmediate(() => callback(null, chunk))
   }
 }
 

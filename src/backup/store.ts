@@ -82,7 +82,7 @@ export async function listBackups(dir: string): Promise<BackupListing> {
         const size = (await handle.stat()).size
         const verification = await readVerification(dir, id)
         try {
-          backups.push({file, id, manifest: await readManifest(handle.createReadStream({autoClose: false, highWaterMark: 64 * 1024})), size, verification})
+          backups.push({file, id, manifest: await readManifest(handle.createReadStream({autoClose: false, highWaterMark: 1024 * 1024}), file), size, verification})
         } catch (error) {
           backups.push({file, id, readError: (error as Error).message, size, verification})
         }

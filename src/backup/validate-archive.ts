@@ -2,11 +2,11 @@ import {createHash, type Hash} from 'node:crypto'
 import {constants} from 'node:fs'
 import {type FileHandle, open} from 'node:fs/promises'
 import {Readable} from 'node:stream'
-import {createGunzip} from 'node:zlib'
 import {Parser, type ReadEntry} from 'tar'
 
 import {describeSystemError} from '../core/errors.js'
-import {archiveByteBudget, ByteLimit} from './archive.js'
+import {archiveByteBudget} from './archive.js'
+import {readTar, type TarRead} from './archive-read.js'
 import type {SpecCoverage} from './collect.js'
 import {type BackupManifest, type EntryType, filesPrefix, manifestAllowance, type ManifestEntry, manifestMember} from './manifest.js'
 import {checkManifest, hostPathProblem, limits, memberKey} from './validate-manifest.js'
@@ -102,9 +102,11 @@ export interface ValidateOptions {
  * (checkManifest), then every member admitted by name, type, size and link target before its
  * data is read, each once, none the manifest does not list; every file's sha256 and every link's
  * target as the manifest says; every entry present; no more decompressed bytes than announced.
+ * The read is bounded by design (archive-read.ts): a first block that is not a tar header is
+ * refused at once, and the byte budget names the archive. `name` names bytes from memory.
  */
-export async function validateArchive(source: Buffer | string, options: ValidateOptions = {}): Promise<ArchiveVerdict> {
-  const problems: string[] = []
+export async function validateArchive(source: Buffer | string, options: ValidateOptions & {name?: string} = {}): Promise<ArchiveVerdict> {
+  const name = options.name ?? (typeof source === 'string' ? source : 'the archive')
   let input: Readable
   let size: number
   if (typeof source === 'string') {
@@ -120,47 +122,81 @@ export async function validateArchive(source: Buffer | string, options: Validate
     input = Readable.from([source], {objectMode: false})
   }
 
-  let read = 0
-  const told = () => options.onProgress?.({expected: manifest ? manifest.entries.length + 1 : undefined, members: index, read, size})
+  const scan = new ArchiveScan(options, size)
+  await scan.run(input, name)
+  return scan.verdict()
+}
 
-  const {signal, sink} = options
-  let manifest: BackupManifest | undefined
-  let manifestBytes: Buffer | undefined
-  const expected = new Map<string, ManifestEntry>()
-  const seen = new Set<string>()
-  const hashes = new Map<string, {bytes: number; sha256: string}>()
-  const links = new Map<string, string>()
-  let index = 0
-  let bytes = 0
-  let stopped = false
-  let outsideSpec: string[] = []
-  let declaredEntries: number | undefined
-  const fileHash = createHash('sha256')
+/** One read of one archive: what validateArchive has seen so far, and its judgement. */
+class ArchiveScan {
+  readonly problems: string[] = []
+  private manifest: BackupManifest | undefined
+  private manifestBytes: Buffer | undefined
+  private readonly expected = new Map<string, ManifestEntry>()
+  private readonly seen = new Set<string>()
+  private readonly hashes = new Map<string, {bytes: number; sha256: string}>()
+  private readonly links = new Map<string, string>()
+  private index = 0
+  private bytes = 0
+  private read = 0
+  private stopped = false
+  private outsideSpec: string[] = []
+  private declaredEntries: number | undefined
+  private readonly fileHash = createHash('sha256')
+  private tar: TarRead | undefined
+  private stop: (message?: string) => void = () => {}
 
-  const counter = new ByteLimit(limits.manifestBytes + 64 * 1024, 'the manifest')
-  const gunzip = createGunzip({chunkSize: 256 * 1024})
-  // strict: a bad header checksum, a truncated member or an invalid entry is an error, not a skip.
-  const parser = new Parser({onReadEntry: (entry) => onEntry(entry), strict: true})
-  let stop: (message?: string) => void = () => {}
+  constructor(
+    private readonly options: ValidateOptions,
+    private readonly size: number,
+  ) {}
 
-  function admit(entry: ReadEntry, position: number): string | undefined {
+  private told(): void {
+    this.options.onProgress?.({expected: this.manifest ? this.manifest.entries.length + 1 : undefined, members: this.index, read: this.read, size: this.size})
+  }
+
+  /** Reads `input` to its end, or until stopped (a refused head, a stream error, an abort). */
+  async run(input: Readable, name: string): Promise<void> {
+    const {signal} = this.options
+    // strict: a bad header checksum, a truncated member or an invalid entry is an error, not a skip.
+    const parser = new Parser({onReadEntry: (entry) => this.onEntry(entry), strict: true})
+    await new Promise<void>((resolve) => {
+      let settled = false
+      const settle = () => {
+        if (settled) return
+        settled = true
+        signal?.removeEventListener('abort', onAbort)
+        resolve()
+      }
+
+      this.stop = (message?: string) => {
+        if (message !== undefined && !this.problems.includes(message)) this.problems.push(message)
+        this.stopped = true
+        this.tar?.destroy()
+        settle()
+      }
+
+      const onAbort = () => this.stop(`stopped before the whole archive was read (${signal?.reason instanceof Error ? signal.reason.message : 'interrupted'})`)
+      input.on('data', (chunk: Buffer) => {
+        this.fileHash.update(chunk)
+        this.read += chunk.length
+        this.told()
+      })
+      parser.on('end', settle)
+      this.tar = readTar(input, parser, {fail: (error) => this.stop(describeStreamError(error)), limit: limits.manifestBytes + 64 * 1024, name, what: 'the manifest'})
+      if (signal?.aborted) onAbort()
+      signal?.addEventListener('abort', onAbort, {once: true})
+    })
+    input.destroy()
+    this.options.sink?.closeAll()
+    if (this.options.sink) this.problems.push(...this.options.sink.problems)
+  }
+
+  private admit(entry: ReadEntry, position: number): string | undefined {
+    if (position === 0) return this.admitManifest(entry)
     const raw = entry.path
     const name = memberKey(raw)
     const kind = entryKind(entry.type)
-    if (position === 0) {
-      if (name !== manifestMember || kind !== 'file') return `first member is ${describeType(entry.type)} "${raw}", not the file ${manifestMember}: not an ha backup archive`
-      // Judged on the tar header alone, before a byte of the body is held in memory.
-      const allowance = manifestAllowance(entry.extended?.comment)
-      if ('problem' in allowance) return allowance.problem
-      if (entry.size > allowance.limit) {
-        const what = allowance.entries === undefined ? 'an archive without an entry count' : `${allowance.entries} entries`
-        return `${manifestMember} claims ${entry.size} bytes, more than the ${allowance.limit} allowed for ${what}: refusing to read it`
-      }
-
-      declaredEntries = allowance.entries
-      return undefined
-    }
-
     if (name === manifestMember) return `${manifestMember} appears a second time`
     if (kind === undefined) return `member "${raw}" is a ${describeType(entry.type)}: only files, directories and symlinks are restored`
     if (raw.startsWith('/')) return `member "${raw}" has an absolute path`
@@ -168,144 +204,138 @@ export async function validateArchive(source: Buffer | string, options: Validate
     if (!name.startsWith(filesPrefix)) return `member "${raw}" is outside ${filesPrefix}`
     const hostProblem = hostPathProblem(`/${name.slice(filesPrefix.length)}`)
     if (hostProblem) return `member "${raw}": its path ${hostProblem}`
-    const want = expected.get(name)
+    const want = this.expected.get(name)
     if (!want) return `member "${raw}" is in the archive but not in the manifest`
-    if (seen.has(name)) return `member "${raw}" appears more than once`
-    seen.add(name)
+    if (this.seen.has(name)) return `member "${raw}" appears more than once`
+    this.seen.add(name)
     if (kind !== want.type) return `member "${raw}" is a ${kind}, the manifest says ${want.type}`
     if (kind === 'file' && entry.size !== want.size) return `member "${raw}" holds ${entry.size} bytes, the manifest says ${want.size}`
     if (kind === 'symlink' && entry.linkpath !== want.target) return `member "${raw}" links to "${entry.linkpath}", the manifest says "${want.target}"`
     return undefined
   }
 
+  /** The first member, judged on its tar header alone, before a byte of its body is held in memory. */
+  private admitManifest(entry: ReadEntry): string | undefined {
+    if (memberKey(entry.path) !== manifestMember || entryKind(entry.type) !== 'file') {
+      return `first member is ${describeType(entry.type)} "${entry.path}", not the file ${manifestMember}: not an ha backup archive`
+    }
+
+    const allowance = manifestAllowance(entry.extended?.comment)
+    if ('problem' in allowance) return allowance.problem
+    if (entry.size > allowance.limit) {
+      const what = allowance.entries === undefined ? 'an archive without an entry count' : `${allowance.entries} entries`
+      return `${manifestMember} claims ${entry.size} bytes, more than the ${allowance.limit} allowed for ${what}: refusing to read it`
+    }
+
+    this.declaredEntries = allowance.entries
+    return undefined
+  }
+
   // Every header is judged before a byte of its data is used. A refused member is drained, and
   // the scan goes on so that one run reports every problem; its bytes still count toward the
   // decompression limit. Once anything is wrong, nothing more is written to the sink.
-  function onEntry(entry: ReadEntry): void {
-    const position = index++
-    told()
-    const problem = admit(entry, position)
-    if (problem) problems.push(problem)
+  private onEntry(entry: ReadEntry): void {
+    const position = this.index++
+    this.told()
+    const problem = this.admit(entry, position)
+    if (problem) this.problems.push(problem)
     if (position === 0) {
-      if (problem) return stop()
-      const chunks: Buffer[] = []
-      entry.on('data', (chunk: Buffer) => chunks.push(chunk))
-      entry.on('end', () => {
-        manifestBytes = Buffer.concat(chunks)
-        const checked = checkManifest(manifestBytes, options.covers, declaredEntries)
-        outsideSpec = checked.outsideSpec ?? []
-        if (!checked.manifest) {
-          problems.push(...checked.problems)
-          stop()
-          return
-        }
-
-        manifest = checked.manifest
-        for (const e of manifest.entries) expected.set(memberKey(e.member), e)
-        counter.limit = archiveByteBudget(manifest, manifestBytes.length)
-        counter.what = 'what its manifest announces'
-      })
+      if (problem) this.stop()
+      else this.readManifest(entry)
       return
     }
 
     const kind = entryKind(entry.type)
-    if (problem || kind === undefined || !manifest) {
+    if (problem || kind === undefined || !this.manifest) {
       entry.resume()
       return
     }
 
     const name = memberKey(entry.path)
-    const write = sink && problems.length === 0
+    const sink = this.options.sink && this.problems.length === 0 ? this.options.sink : undefined
     if (kind === 'symlink') {
       // Never materialised: install creates each link from the manifest's target text, so nothing
       // can be written through a staged link.
-      links.set(name, String(entry.linkpath))
+      this.links.set(name, String(entry.linkpath))
       entry.resume()
-      return
-    }
-
-    if (kind === 'directory') {
-      if (write) sink.directory(name)
+    } else if (kind === 'directory') {
+      sink?.directory(name)
       entry.resume()
-      return
+    } else {
+      this.readFile(entry, name, sink)
     }
+  }
 
+  private readManifest(entry: ReadEntry): void {
+    const chunks: Buffer[] = []
+    entry.on('data', (chunk: Buffer) => chunks.push(chunk))
+    entry.on('end', () => {
+      this.manifestBytes = Buffer.concat(chunks)
+      const checked = checkManifest(this.manifestBytes, this.options.covers, this.declaredEntries)
+      this.outsideSpec = checked.outsideSpec ?? []
+      if (!checked.manifest) {
+        this.problems.push(...checked.problems)
+        this.stop()
+        return
+      }
+
+      this.manifest = checked.manifest
+      for (const e of this.manifest.entries) this.expected.set(memberKey(e.member), e)
+      if (this.tar) {
+        this.tar.counter.limit = archiveByteBudget(this.manifest, this.manifestBytes.length)
+        this.tar.counter.what = 'what its manifest announces'
+      }
+    })
+  }
+
+  private readFile(entry: ReadEntry, name: string, sink: ArchiveSink | undefined): void {
     const hash: Hash = createHash('sha256')
     let size = 0
-    const out = write ? sink.file(name) : undefined
+    const out = sink?.file(name)
     entry.on('data', (chunk: Buffer) => {
       size += chunk.length
       hash.update(chunk)
       out?.write(chunk)
     })
     entry.on('end', () => {
-      bytes += size
-      hashes.set(name, {bytes: size, sha256: hash.digest('hex')})
+      this.bytes += size
+      this.hashes.set(name, {bytes: size, sha256: hash.digest('hex')})
       out?.end()
     })
   }
 
-  await new Promise<void>((resolve) => {
-    let settled = false
-    const settle = () => {
-      if (settled) return
-      settled = true
-      signal?.removeEventListener('abort', onAbort)
-      resolve()
-    }
+  verdict(): ArchiveVerdict {
+    const {manifest, problems} = this
+    if (this.index === 0 && problems.length === 0) problems.push('archive holds no members')
+    else if (!manifest && problems.length === 0) problems.push(`the archive ended before ${manifestMember} was complete`)
+    if (manifest && !this.stopped) problems.push(...this.contentProblems(manifest))
+    const ok = problems.length === 0
+    return {bytes: this.bytes, fileSha256: this.fileHash.digest('hex'), manifest: ok ? manifest : undefined, manifestBytes: this.manifestBytes, members: this.index, ok, outsideSpec: this.outsideSpec, problems}
+  }
 
-    stop = (message?: string) => {
-      if (message !== undefined && !problems.includes(message)) problems.push(message)
-      stopped = true
-      input.destroy()
-      gunzip.destroy()
-      counter.destroy()
-      settle()
-    }
-
-    const fail = (error: Error) => stop(describeStreamError(error))
-    const onAbort = () => stop(`stopped before the whole archive was read (${signal?.reason instanceof Error ? signal.reason.message : 'interrupted'})`)
-    if (signal?.aborted) onAbort()
-    signal?.addEventListener('abort', onAbort, {once: true})
-    input.on('error', fail)
-    input.on('data', (chunk: Buffer) => {
-      fileHash.update(chunk)
-      read += chunk.length
-      told()
-    })
-    gunzip.on('error', fail)
-    counter.on('error', fail)
-    parser.on('error', fail)
-    parser.on('end', settle)
-    input.pipe(gunzip).pipe(counter).pipe(parser as unknown as NodeJS.WritableStream)
-  })
-  input.destroy()
-  sink?.closeAll()
-  if (sink) problems.push(...sink.problems)
-
-  if (index === 0 && problems.length === 0) problems.push('archive holds no members')
-  else if (!manifest && problems.length === 0) problems.push(`the archive ended before ${manifestMember} was complete`)
-  if (manifest && !stopped) {
-    for (const [name, entry] of expected) {
-      if (!seen.has(name)) problems.push(`${entry.path}: in the manifest but its member ${name} is missing from the archive`)
+  /** Every entry present, every file's sha256 and every link's target as the manifest says. */
+  private contentProblems(manifest: BackupManifest): string[] {
+    const problems: string[] = []
+    for (const [name, entry] of this.expected) {
+      if (!this.seen.has(name)) problems.push(`${entry.path}: in the manifest but its member ${name} is missing from the archive`)
     }
 
     for (const entry of manifest.entries) {
       const name = memberKey(entry.member)
-      if (!seen.has(name)) continue
+      if (!this.seen.has(name)) continue
       if (entry.type === 'symlink') {
-        const target = links.get(name)
+        const target = this.links.get(name)
         if (target !== undefined && createHash('sha256').update(target).digest('hex') !== entry.sha256) problems.push(`${name}: checksum mismatch of the link target`)
       } else if (entry.type === 'file') {
-        const got = hashes.get(name)
+        const got = this.hashes.get(name)
         if (!got) continue
         if (got.bytes !== entry.size) problems.push(`${name}: ${got.bytes} bytes read, the manifest says ${entry.size}`)
         else if (got.sha256 !== entry.sha256) problems.push(`${name}: checksum mismatch (sha256 ${got.sha256}, the manifest says ${entry.sha256})`)
       }
     }
-  }
 
-  return {bytes, fileSha256: fileHash.digest('hex'), manifest: problems.length === 0 ? manifest : undefined, manifestBytes, members: index, ok: problems.length === 0, outsideSpec, problems}
+    return problems
+  }
 }
 
 function entryKind(type: string): EntryType | undefined {

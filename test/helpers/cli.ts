@@ -19,11 +19,13 @@ export interface HaRun {
  * Runs the built CLI exactly as an admin or cron would: a child process, no terminal.
  * `prefix` runs it under another program (setpriv, ip netns exec).
  */
-export function ha(args: string[], options: {env?: NodeJS.ProcessEnv; prefix?: string[]; timeoutMs?: number} = {}): HaRun {
+export function ha(args: string[], options: {env?: NodeJS.ProcessEnv; killSignal?: NodeJS.Signals; prefix?: string[]; timeoutMs?: number} = {}): HaRun {
   const argv = [...(options.prefix ?? []), process.execPath, haBin, ...args]
   const r = spawnSync(argv[0], argv.slice(1), {
     encoding: 'utf8',
     env: {...process.env, NO_COLOR: '1', ...options.env},
+    // SIGKILL for a bound that must hold even while ha's event loop is busy (SIGTERM waits for it).
+    killSignal: options.killSignal ?? 'SIGTERM',
     timeout: options.timeoutMs ?? 60_000,
   })
   let json

@@ -351,8 +351,10 @@ describe('which archive: check and restore choose the same one and say what they
   })
 
   const run = (args: string[]): HaRun => {
-    const r = ha([...args, '--config', pair.config, '--json'], {timeoutMs: boundMs})
+    const started = Date.now()
+    const r = ha([...args, '--config', pair.config, '--json'], {killSignal: 'SIGKILL', timeoutMs: boundMs})
     assert.notEqual(r.status, null, `ha ${args.join(' ')} did not finish within ${boundMs} ms`)
+    assert.ok(Date.now() - started < boundMs, `ha ${args.join(' ')} took ${Date.now() - started} ms (bound ${boundMs} ms)`)
     return r
   }
 
@@ -426,6 +428,40 @@ describe('which archive: check and restore choose the same one and say what they
     const row = age(run(['check']))
     assert.equal(row.status, 'fail')
     assert.match(row.summary, new RegExp(`restore on primary would refuse ${c.manifest.id}\\.tar\\.gz: it was taken from product version 2\\.2\\.0\\.1, primary runs 2\\.1\\.0\\.1234`))
+  })
+
+  test('a gzip stream of zeros with no tar header, named as the newest: every reader refuses it at its first block, naming it, and restore uses the good one', () => {
+    clear()
+    const good = write(1)
+    // 32 MiB of zeros (32 KiB of gzip): node-tar fed small chunks took minutes on it (time grew
+    // with the square of the zeros). The bound below is generous; the old code did not meet it.
+    const zeros = '20991231T000000Z-9999'
+    writeFileSync(join(dir(), `${zeros}.tar.gz`), gzipSync(Buffer.alloc(32 * 1024 * 1024)), {mode: 0o600})
+    const refused = new RegExp(`${zeros}\\.tar\\.gz does not begin with the tar header of manifest\\.json \\(its first block is zeros\\): not an ha backup archive`)
+    const before = snapshot(pair.secondary, ['var/opt/sun/xvm/.ha/ha.lock'])
+
+    const restore = run(['restore', '--node', 'secondary', '--dry-run'])
+    assert.equal(restore.status, 0, restore.stdout + restore.stderr)
+    assert.equal(restore.json!.result.backup.id, good)
+    assert.ok(restore.json!.warnings.some((w: string) => w.includes(zeros) && refused.test(w)), restore.json!.warnings.join('\n'))
+
+    const list = run(['backup', 'list', '--node', 'secondary'])
+    assert.equal(list.status, 0, list.stderr)
+    const listed = list.json!.result.backups as Array<{id: string; problems?: string[]; read_error?: string; verified: boolean}>
+    assert.deepEqual(listed.map((b) => [b.id, b.verified]), [[good, true], [zeros, false]])
+    assert.match(listed[1].read_error!, refused)
+    assert.match(listed[1].problems!.join('\n'), refused)
+
+    const verify = run(['backup', 'verify', '--node', 'secondary'])
+    assert.equal(verify.status, 1, verify.stdout)
+    const archives = verify.json!.result.archives as Array<{id: string; ok: boolean; problems: string[]}>
+    assert.deepEqual(archives.map((a) => [a.id, a.ok]), [[good, true], [zeros, false]])
+    assert.match(archives[1].problems.join('\n'), refused)
+
+    const row = age(run(['check']))
+    assert.equal((row.evidence.newest as {id: string}).id, good)
+    assert.match(row.summary, refused)
+    assert.deepEqual(changedPaths(before, snapshot(pair.secondary, ['var/opt/sun/xvm/.ha/ha.lock'])).filter((p) => !p.endsWith('.verify.json')), [], 'only verify\'s records change')
   })
 
   test('an archive without any verification record is judged by its bytes alike: check counts it and restore uses it', () => {

@@ -88,7 +88,7 @@ export async function backupAgeCheck(
       .map(async (a) => {
         const id = a.name.replace(/\.tar\.gz$/, '')
         try {
-          const manifest = await readManifest(Readable.from([a.bytes!]))
+          const manifest = await readManifest(Readable.from([a.bytes!]), a.name)
           return {archive: a, id, seq: manifest.seq}
         } catch (error) {
           return {archive: a, id, readError: (error as Error).message}
@@ -96,7 +96,7 @@ export async function backupAgeCheck(
       }),
   )
   const choice = await chooseArchive(candidates, async (c) => {
-    const verdict = await validateArchive(c.archive.bytes!, {covers, signal})
+    const verdict = await validateArchive(c.archive.bytes!, {covers, name: c.archive.name, signal})
     return verdict.ok ? {ok: true as const, value: verdict.manifest!} : {ok: false as const, problems: verdict.problems, stop: verdict.outsideSpec.length > 0}
   })
 
