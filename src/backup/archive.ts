@@ -8,7 +8,7 @@ import {describeSystemError, HaError} from '../core/errors.js'
 import {pauseAt} from '../core/phase-hooks.js'
 import {readTar, type TarRead} from './archive-read.js'
 import {ParallelGzipWriter} from './parallel-gzip.js'
-import {type BackupManifest, entryCountComment, filesPrefix, manifestBody as bodyOf, manifestAllowance, manifestFormat, manifestLimits, manifestMember} from './manifest.js'
+import {type BackupManifest, decodeManifest, entryCountComment, filesPrefix, manifestBody as bodyOf, manifestAllowance, manifestFormat, manifestLimits, manifestMember} from './manifest.js'
 
 const gnuRecordSize = 10_240
 
@@ -137,7 +137,9 @@ class NoHardLinks extends Map<`${number}:${number}`, string> {
  * in what goes wrong.
  */
 export async function readManifest(source: Readable, name = 'the archive'): Promise<BackupManifest> {
-  return parseManifest((await readManifestBytes(source, name)).toString('utf8'))
+  const decoded = decodeManifest(await readManifestBytes(source, name))
+  if ('problem' in decoded) throw new Error(decoded.problem)
+  return parseManifest(decoded.text)
 }
 
 /** Reads the first member (manifest.json) only, refusing one larger than any manifest may be. */

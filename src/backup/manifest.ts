@@ -51,6 +51,25 @@ export function manifestAllowance(comment: string | undefined): {entries?: numbe
   return {entries, limit: manifestBytesAllowed(entries)}
 }
 
+/**
+ * manifest.json's bytes as text, read the one way every reader reads them (checkManifest for the
+ * verdict, readManifest for a listing's order), so two readers cannot see two manifests in one
+ * archive: strict UTF-8 (invalid bytes would decode to U+FFFD, two byte strings naming one path),
+ * and no byte-order mark. ha writes none; TextDecoder dropped one silently and Buffer's decoder
+ * kept it (JSON.parse then failed), so verify vouched for an archive restore could not read.
+ */
+export function decodeManifest(bytes: Buffer): {problem: string} | {text: string} {
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) {
+    return {problem: `${manifestMember} begins with a UTF-8 byte-order mark, which ha backup never writes: not an archive ha wrote`}
+  }
+
+  try {
+    return {text: new TextDecoder('utf-8', {fatal: true, ignoreBOM: true}).decode(bytes)}
+  } catch {
+    return {problem: `${manifestMember} is not valid UTF-8`}
+  }
+}
+
 /** manifest.json's bytes as ha backup writes them (one key per line: readable by hand). */
 export function manifestBody(manifest: BackupManifest): Buffer {
   return Buffer.from(`${JSON.stringify(manifest, null, 1)}\n`)

@@ -1,7 +1,7 @@
 import {posix} from 'node:path'
 
 import type {SpecCoverage} from './collect.js'
-import {type BackupManifest, type EntryRole, type EntryType, manifestBytesAllowed, manifestFormat, type ManifestEntry, manifestLimits, memberFor} from './manifest.js'
+import {type BackupManifest, decodeManifest, type EntryRole, type EntryType, manifestBytesAllowed, manifestFormat, type ManifestEntry, manifestLimits, memberFor} from './manifest.js'
 
 /**
  * The manifest half of validateArchive (src/backup/validate-archive.ts), the one judgement of a
@@ -79,13 +79,9 @@ export function memberKey(name: string): string {
  */
 export function checkManifest(bytes: Buffer, covers?: SpecCoverage, declaredEntries?: number): {manifest?: BackupManifest; outsideSpec?: string[]; problems: string[]} {
   if (bytes.length > limits.manifestBytes) return {problems: [`manifest.json is ${bytes.length} bytes (limit ${limits.manifestBytes})`]}
-  let text: string
-  try {
-    // Invalid UTF-8 would decode to U+FFFD: two different byte strings would name one path.
-    text = new TextDecoder('utf-8', {fatal: true}).decode(bytes)
-  } catch {
-    return {problems: ['manifest.json is not valid UTF-8']}
-  }
+  const decoded = decodeManifest(bytes)
+  if ('problem' in decoded) return {problems: [decoded.problem]}
+  const {text} = decoded
 
   let value: unknown
   try {

@@ -185,6 +185,11 @@ describe('verify, list, check and restore give one verdict on the same hostile a
       },
       /manifest\.json is not valid UTF-8/,
     ],
+    [
+      'a UTF-8 byte-order mark before manifest.json\'s JSON (one reader dropped it, another did not)',
+      (c) => gzipSync(tarBytes(c, {manifestText: Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(`${JSON.stringify(c.manifest, null, 1)}\n`)])})),
+      /manifest\.json begins with a UTF-8 byte-order mark, which ha backup never writes/,
+    ],
     ['a lone UTF-16 surrogate in a path (valid JSON, no file name)', (c) => add(c, conf('/etc/opt/sun/xvm/\udc80')), /is not valid UTF-8/],
     [
       'a truncated archive (cut inside a saved file)',
