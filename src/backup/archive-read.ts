@@ -1,6 +1,6 @@
 import {type Readable, Transform, type TransformCallback} from 'node:stream'
 import {createGunzip, type Gunzip} from 'node:zlib'
-import type {Parser} from 'tar'
+import type {Parser, ReadEntry} from 'tar'
 
 import {manifestMember} from './manifest.js'
 
@@ -173,4 +173,33 @@ function checksumValid(block: Buffer): boolean {
 function octal(field: Buffer): number | undefined {
   const text = field.toString('latin1').replace(/[\0 ]+$/, '').replace(/^ +/, '')
   return /^[0-7]{1,12}$/.test(text) ? Number.parseInt(text, 8) : undefined
+}
+
+/**
+ * Members node-tar reads otherwise than GNU tar, which ha's archives never hold, each reported
+ * through `problem`: a restore installs what node-tar reads, and an admin extracting by hand gets
+ * what GNU tar reads, so where the two differ the archive is refused.
+ *
+ * - An entry node-tar skips without a word (an old-GNU sparse file, typeflag 'S'; a Solaris ACL,
+ *   a multi-volume continuation, an unknown type; a meta header too big to read): GNU tar
+ *   extracts it (a sparse file with its holes, an unknown type as a regular file), so the
+ *   archive ha judged is not the one GNU tar extracts.
+ * - A pax header with GNU.sparse.* records: node-tar drops them and reads the member's stored
+ *   data (or its sparse map) as the content, GNU tar extracts a different, longer file.
+ */
+export function watchForeignMembers(parser: Parser, problem: (message: string) => void): void {
+  let sparseNext = false
+  parser.on('meta', (text: string) => {
+    if (/(^|\n)\d+ GNU\.sparse\./.test(String(text))) sparseNext = true
+  })
+  parser.on('ignoredEntry', (entry: ReadEntry) => {
+    const what = entry.type === 'SparseFile' ? "an old-GNU sparse file (typeflag 'S')" : `a "${entry.type}" entry, which ha does not read`
+    problem(`member "${entry.path}" is ${what}: GNU tar would extract it, ${entry.type === 'SparseFile' ? 'with holes, ' : ''}so the archive is not what ha reads; ha backup never writes one`)
+  })
+  // Before the reader's own listener, so that nothing of the member is written anywhere first.
+  parser.prependListener('entry', (entry: ReadEntry) => {
+    if (!sparseNext) return
+    sparseNext = false
+    problem(`member "${entry.path}" is a GNU sparse file (pax GNU.sparse.* records): GNU tar would extract it with holes, not the ${entry.size} bytes ha reads; ha backup never writes one`)
+  })
 }

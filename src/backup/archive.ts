@@ -6,7 +6,7 @@ import {Header, PackSync, Parser, Pax, type ReadEntry, WriteEntry} from 'tar'
 
 import {describeSystemError, HaError} from '../core/errors.js'
 import {pauseAt} from '../core/phase-hooks.js'
-import {readTar, type TarRead} from './archive-read.js'
+import {readTar, type TarRead, watchForeignMembers} from './archive-read.js'
 import {ParallelGzipWriter} from './parallel-gzip.js'
 import {type BackupManifest, decodeManifest, entryCountComment, filesPrefix, manifestBody as bodyOf, manifestAllowance, manifestFormat, manifestLimits, manifestMember} from './manifest.js'
 
@@ -170,6 +170,8 @@ export async function readManifestBytes(source: Readable, name = 'the archive'):
         },
         strict: true,
       })
+      // Before the first member only: whether the rest is sound is validateArchive's judgement.
+      watchForeignMembers(parser, (problem) => first && reject(new Error(problem)))
       parser.on('end', () => reject(new Error(`the archive ended before ${manifestMember} was complete`)))
       tar = readTar(source, parser, {fail: reject, limit: manifestLimits.ceilingBytes + 64 * 1024, name, what: 'the manifest'})
     })

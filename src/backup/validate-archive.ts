@@ -6,7 +6,7 @@ import {Parser, type ReadEntry} from 'tar'
 
 import {describeSystemError} from '../core/errors.js'
 import {archiveByteBudget} from './archive.js'
-import {readTar, type TarRead} from './archive-read.js'
+import {readTar, type TarRead, watchForeignMembers} from './archive-read.js'
 import type {SpecCoverage} from './collect.js'
 import {type BackupManifest, type EntryType, filesPrefix, manifestAllowance, type ManifestEntry, manifestMember} from './manifest.js'
 import {checkManifest, hostPathProblem, limits, memberKey} from './validate-manifest.js'
@@ -160,6 +160,7 @@ class ArchiveScan {
     const {signal} = this.options
     // strict: a bad header checksum, a truncated member or an invalid entry is an error, not a skip.
     const parser = new Parser({onReadEntry: (entry) => this.onEntry(entry), strict: true})
+    watchForeignMembers(parser, (problem) => this.problems.push(problem))
     await new Promise<void>((resolve) => {
       let settled = false
       const settle = () => {
