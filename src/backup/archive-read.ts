@@ -94,11 +94,11 @@ export class ByteLimit extends Transform {
  * Judges the headers up to the first member's own before the parser sees a byte: each a real tar
  * header (not zeros, its checksum right), at most a few small meta headers (pax, GNU long name)
  * before it. Whether that member is manifest.json is the reader's judgement (from the parsed
- * entry, pax path included). Then it passes the stream on, until drop().
+ * entry, pax path included). Then it passes the stream on, until stopFeeding().
  */
 export class TarHead extends Transform {
+  /** The stream from its start, while the head is judged. */
   private held: Buffer[] = []
-  private heldBytes = 0
   /** Offset in the tar stream of the next header to judge; undefined once the head is judged. */
   private next: number | undefined = 0
   private seen = 0
@@ -119,7 +119,6 @@ export class TarHead extends Transform {
     if (this.dropped) return callback()
     if (this.next === undefined) return callback(null, chunk)
     this.held.push(chunk)
-    this.heldBytes += chunk.length
     this.seen += chunk.length
     const problem = this.judge()
     if (problem) return callback(new ArchiveReadError(`${this.name} does not begin with the tar header of ${manifestMember} (${problem}): not an ha backup archive; remove it or move it out of the backups folder`))
@@ -137,11 +136,10 @@ export class TarHead extends Transform {
 
   /** Judges every whole header now held; a problem, or undefined (this.next undefined: judged). */
   private judge(): string | undefined {
-    const start = this.seen - this.heldBytes
     while (this.next !== undefined && this.next + 512 <= this.seen) {
       const all = this.held.length === 1 ? this.held[0] : Buffer.concat(this.held)
       this.held = [all]
-      const block = all.subarray(this.next - start, this.next - start + 512)
+      const block = all.subarray(this.next, this.next + 512)
       const which = this.next === 0 ? 'its first block' : `the block at byte ${this.next}`
       if (block.every((b) => b === 0)) return `${which} is zeros`
       if (!checksumValid(block)) return `${which} is not a tar header`

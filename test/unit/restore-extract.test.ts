@@ -31,7 +31,7 @@ describe('extraction into staging', () => {
     const c = craftBackup([conf])
     writeFileSync(join(dir, 'bomb.tar.gz'), gzipSync(Buffer.concat([tarBytes(c), Buffer.alloc(256 * 1024 * 1024)])))
     await assert.rejects(extractToStaging(join(dir, 'bomb.tar.gz'), join(dir, 'stage')), (error: ArchiveRejected) => {
-      assert.match(error.problems.join('\n'), /decompresses to more than \d+ bytes.*decompression bomb/)
+      assert.match(error.problems.join('\n'), /bomb\.tar\.gz decompresses to more than \d+ bytes.*decompression bomb/, 'the budget names the archive')
       return true
     })
     assert.deepEqual(readdirSync(join(dir, 'stage')), [], 'staging removed')
