@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict'
+import {execFileSync} from 'node:child_process'
+import {readFileSync, truncateSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {test} from 'node:test'
+import {gunzipSync, gzipSync} from 'node:zlib'
+
+import {archives, backupsDir, setup} from '../helpers/backup-fixture.js'
+import {ha, tempDir} from '../helpers/cli.js'
+
+/** ha backup verify and ha backup list: what they say about the archives in the backups folder. */
+
+test('verify passes, then names the member whose byte was flipped, the truncated archive and the missing member', (t) => {
+  const {root, run} = setup(t)
+  assert.equal(run('backup').status, 0)
+  const [name] = archives(root)
+  const file = join(backupsDir(root), name)
+  const good = readFileSync(file)
+  const ok = run('backup', 'verify', name.replace('.tar.gz', ''))
+  assert.equal(ok.status, 0, ok.stderr)
+  assert.match(ok.stdout, /^ok /)
+
+  // One byte of one member's content, changed inside the tar, recompressed: the hash catches it.
+  const tarball = gunzipSync(good)
+  const at = tarball.indexOf('controller=ctl-a')
+  assert.ok(at > 0)
+  tarball[at] = 'C'.charCodeAt(0)
+  writeFileSync(file, gzipSync(tarball))
+  const flipped = run('backup', 'verify', '--json')
+  assert.equal(flipped.status, 1)
+  const problems: string[] = flipped.json?.result.archives[0].problems
+  assert.equal(problems.length, 1)
+  assert.match(problems[0], /^files\/etc\/opt\/sun\/xvm\/satellite\.conf: checksum mismatch \(sha256 [0-9a-f]{64}, the manifest says [0-9a-f]{64}\)$/)
+  assert.match(run('backup', 'list').stdout, /FAILED/, 'list shows the failed verification')
+
+  // A byte flipped in the compressed stream: gzip's CRC or the deflate data catches it.
+  const corrupt = Buffer.from(good)
+  corrupt[Math.floor(corrupt.length / 2)] ^= 0xff
+  writeFileSync(file, corrupt)
+  const bad = run('backup', 'verify')
+  assert.equal(bad.status, 1)
+  assert.match(bad.stdout, /FAILED/)
+
+  // Truncated on disk.
+  writeFileSync(file, good)
+  truncateSync(file, Math.floor(good.length * 0.6))
+  const truncated = run('backup', 'verify')
+  assert.equal(truncated.status, 1)
+  assert.match(truncated.stdout, /the archive is truncated \(gzip stream ends early\)/)
+
+  // A member removed with GNU tar.
+  const plain = join(tempDir(t), 'a.tar')
+  writeFileSync(plain, gunzipSync(good))
+  execFileSync('tar', ['--delete', '-f', plain, 'files/etc/hosts'])
+  writeFileSync(file, gzipSync(readFileSync(plain)))
+  const missing = run('backup', 'verify')
+  assert.equal(missing.status, 1)
+  assert.match(missing.stdout, /\/etc\/hosts: in the manifest but its member files\/etc\/hosts is missing from the archive/)
+})
+
+
+test('an archive padded with a quarter GiB of zeros is listed at once and fails verify as a decompression bomb', (t) => {
+  const {root, run} = setup(t)
+  assert.equal(run('backup').status, 0)
+  const file = join(backupsDir(root), archives(root)[0])
+  // A few hundred KiB of gzip that inflate to 256 MiB beyond what the manifest announces.
+  execFileSync('sh', ['-c', 'f="$1"; (gzip -dc "$f"; head -c 268435456 /dev/zero) | gzip -1 > "$f.new" && mv "$f.new" "$f"', 'sh', file])
+  const list = ha(['backup', 'list', '--json', '--config', join(root, '../ha.yaml'), '--node', 'primary'], {timeoutMs: 20_000})
+  assert.equal(list.status, 3, `list must not walk the zeros, and says the archive failed: ${list.stderr}`)
+  assert.equal(list.json!.result.backups[0].verified, false)
+  assert.equal(list.json!.result.backups.length, 1)
+  const verify = ha(['backup', 'verify', '--config', join(root, '../ha.yaml'), '--node', 'primary'], {timeoutMs: 20_000})
+  assert.equal(verify.status, 1)
+  assert.match(verify.stdout, /decompresses to more than \d+ bytes, beyond what its manifest announces/)
+})
+
+
+test('list shows id, time, host, version, size and verification, newest first', (t) => {
+  const {run} = setup(t)
+  assert.equal(run('backup').status, 0)
+  assert.equal(run('backup').status, 0)
+  const r = run('backup', 'list', '--json')
+  assert.equal(r.status, 0)
+  const [a, b] = r.json!.result.backups
+  assert.ok(a.seq > b.seq)
+  assert.equal(a.hostname, 'ctl-a')
+  assert.equal(a.product_version, '2.1.0.1234')
+  assert.equal(a.verified, true)
+  assert.ok(a.size > 0)
+  const human = run('backup', 'list').stdout.split('\n')
+  assert.match(human[0], /^ID\s+CREATED\s+HOST\s+VERSION\s+SIZE\s+VERIFIED/)
+  assert.ok(!/\u001B\[/.test(human.join('')), 'no colour off a terminal')
+})
+
+
+test('verify latest is the newest archive by its own sequence: when that one is empty or corrupt it fails naming it, never an older one that passes', (t) => {
+  const {root, run} = setup(t)
+  for (let i = 0; i < 3; i++) assert.equal(run('backup').status, 0)
+  const [, older, newest] = archives(root)
+  const file = join(backupsDir(root), newest)
+  const id = newest.replace('.tar.gz', '')
+  const cases: Array<[string, () => void]> = [
+    ['empty', () => truncateSync(file, 0)],
+    ['not gzip', () => writeFileSync(file, 'not gzip at all\n')],
+    ['cut inside its manifest', () => writeFileSync(file, gzipSync(gunzipSync(readFileSync(join(backupsDir(root), older))).subarray(0, 700)))],
+  ]
+  for (const [what, damage] of cases) {
+    damage()
+    const human = run('backup', 'verify', 'latest')
+    assert.equal(human.status, 1, `${what}: ${human.stdout}`)
+    assert.match(human.stdout, new RegExp(`^FAILED ${id}:`), `${what}: the newest archive is the one named`)
+    assert.doesNotMatch(human.stdout, /^ok /m, `${what}: no older archive is verified in its place`)
+    const json = run('backup', 'verify', 'latest', '--json')
+    assert.equal(json.status, 1)
+    assert.deepEqual(json.json!.result.archives.map((a: {id: string; ok: boolean}) => [a.id, a.ok]), [[id, false]], what)
+  }
+})
+
+test('list is newest first by each archive\'s own sequence, an unreadable archive in its place (its name\'s number), and exits 3 when a row failed', (t) => {
+  const {root, run} = setup(t)
+  for (let i = 0; i < 3; i++) assert.equal(run('backup').status, 0)
+  const ids = archives(root).map((n) => n.replace('.tar.gz', ''))
+  assert.equal(run('backup', 'list').status, 0, 'every archive good: exit 0')
+  truncateSync(join(backupsDir(root), `${ids[1]}.tar.gz`), 0)
+  const json = run('backup', 'list', '--json')
+  assert.equal(json.status, 3, json.stderr)
+  assert.equal(json.json!.status, 3)
+  assert.deepEqual(json.json!.result.backups.map((b: {id: string; verified: boolean}) => [b.id, b.verified]), [[ids[2], true], [ids[1], false], [ids[0], true]])
+  const human = run('backup', 'list')
+  assert.equal(human.status, 3)
+  const rows = human.stdout.split('\n').filter((l) => /^\d{8}T/.test(l))
+  assert.deepEqual(rows.map((r) => r.split(/\s+/)[0]), [ids[2], ids[1], ids[0]], 'the table is in the same order')
+  assert.match(rows[1], /unreadable$/)
+})
