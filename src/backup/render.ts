@@ -38,7 +38,7 @@ export function renderVerify(r: VerifyBackupsResult, c: ChalkInstance): string {
   return r.archives
     .map((a) =>
       a.ok
-        ? `${c.green('ok')}     ${a.id}: ${a.members - 1} members, ${formatBytes(a.bytes)} re-hashed`
+        ? `${c.green('ok')}     ${a.id}: ${a.members} members (manifest.json and ${a.members - 1} entries), ${formatBytes(a.bytes)} re-hashed`
         : `${c.red('FAILED')} ${a.id}:\n${a.problems.map((p) => `         ${p}`).join('\n')}`,
     )
     .join('\n')

@@ -132,3 +132,15 @@ test('list is newest first by each archive\'s own sequence, an unreadable archiv
   assert.deepEqual(rows.map((r) => r.split(/\s+/)[0]), [ids[2], ids[1], ids[0]], 'the table is in the same order')
   assert.match(rows[1], /unreadable$/)
 })
+
+test('verify counts members as tar lists them, the same number in its line and in --json', (t) => {
+  const {root, run} = setup(t)
+  assert.equal(run('backup').status, 0)
+  const [name] = archives(root)
+  const members = execFileSync('tar', ['-tzf', join(backupsDir(root), name)], {encoding: 'utf8'}).trim().split('\n').length
+  const json = run('backup', 'verify', '--json')
+  assert.equal(json.json!.result.archives[0].members, members)
+  const human = run('backup', 'verify')
+  assert.equal(human.status, 0)
+  assert.match(human.stdout, new RegExp(`^ok +${name.replace('.tar.gz', '')}: ${members} members \\(manifest\\.json and ${members - 1} entries\\),`))
+})
