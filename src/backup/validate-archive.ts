@@ -184,6 +184,13 @@ export async function validateArchive(source: Buffer | string, options: Validate
   function onEntry(entry: ReadEntry): void {
     const position = index++
     told()
+    // Members the parser still hands over after the scan stopped (a refused manifest) are not
+    // judged: without a sound manifest, "not in the manifest" would be said of every one.
+    if (stopped) {
+      entry.resume()
+      return
+    }
+
     const problem = admit(entry, position)
     if (problem) problems.push(problem)
     if (position === 0) {
@@ -194,8 +201,8 @@ export async function validateArchive(source: Buffer | string, options: Validate
         manifestBytes = Buffer.concat(chunks)
         const checked = checkManifest(manifestBytes, options.covers, declaredEntries)
         outsideSpec = checked.outsideSpec ?? []
+        problems.push(...checked.problems)
         if (!checked.manifest) {
-          problems.push(...checked.problems)
           stop()
           return
         }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import {execFileSync} from 'node:child_process'
-import {readFileSync, truncateSync, writeFileSync} from 'node:fs'
+import {mkdirSync, readFileSync, truncateSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {test} from 'node:test'
 import {gunzipSync, gzipSync} from 'node:zlib'
@@ -143,4 +143,56 @@ test('verify counts members as tar lists them, the same number in its line and i
   const human = run('backup', 'verify')
   assert.equal(human.status, 0)
   assert.match(human.stdout, new RegExp(`^ok +${name.replace('.tar.gz', '')}: ${members} members \\(manifest\\.json and ${members - 1} entries\\),`))
+})
+
+test('after a backup.include is removed, an older archive is verified against its own manifest: the drift is one line, damage is still named, nothing false is said', (t) => {
+  const {config, root, run} = setup(t, {include: ['/etc/opt/site']})
+  mkdirSync(join(root, 'etc/opt/site'))
+  for (let i = 0; i < 40; i++) writeFileSync(join(root, `etc/opt/site/f${String(i).padStart(2, '0')}`), `site-file-${i}\n`)
+  assert.equal(run('backup').status, 0)
+  const [name] = archives(root)
+  const id = name.replace('.tar.gz', '')
+  writeFileSync(config, readFileSync(config, 'utf8').replace(/ {2}include:\n {4}- \/etc\/opt\/site\n/, ''))
+  assert.doesNotMatch(readFileSync(config, 'utf8'), /include/)
+
+  const drift = run('backup', 'verify', id)
+  assert.equal(drift.status, 1)
+  const lines = drift.stdout.trim().split('\n')
+  assert.deepEqual(lines.slice(0, 1), [`FAILED ${id}:`])
+  assert.equal(lines.length, 2, `one line for the drift, nothing else is wrong:\n${drift.stdout}`)
+  assert.match(lines[1], /41 entries it would not save \(\/etc\/opt\/site, \/etc\/opt\/site\/f00, \/etc\/opt\/site\/f01 and 38 more\)/)
+  assert.match(lines[1], /backup\.include/)
+  const json = run('backup', 'verify', id, '--json')
+  const problems: string[] = json.json!.result.archives[0].problems
+  assert.equal(problems.length, 41, '--json still names every refused entry')
+  assert.ok(problems.every((p) => !/in the archive but not in the manifest/.test(p)), problems.join('\n'))
+
+  // Damage inside the archive is still found, member by member, against the archive's own manifest.
+  const file = join(backupsDir(root), name)
+  const tarball = gunzipSync(readFileSync(file))
+  tarball[tarball.indexOf('root:x:0:0')] = 'R'.charCodeAt(0)
+  writeFileSync(file, gzipSync(tarball))
+  const damaged = run('backup', 'verify', id)
+  assert.equal(damaged.status, 1)
+  assert.match(damaged.stdout, /files\/etc\/passwd: checksum mismatch/)
+  assert.doesNotMatch(damaged.stdout, /not in the manifest/)
+  assert.equal(damaged.stdout.trim().split('\n').length, 3)
+})
+
+test('verify shows at most ten problems of an archive and counts the rest; --json has every one', (t) => {
+  const {root, run} = setup(t, {include: ['/etc/opt/site']})
+  mkdirSync(join(root, 'etc/opt/site'))
+  for (let i = 0; i < 30; i++) writeFileSync(join(root, `etc/opt/site/f${String(i).padStart(2, '0')}`), `site-file-${i}\n`)
+  assert.equal(run('backup').status, 0)
+  const [name] = archives(root)
+  const id = name.replace('.tar.gz', '')
+  const file = join(backupsDir(root), name)
+  writeFileSync(file, gzipSync(Buffer.from(gunzipSync(readFileSync(file)).toString('latin1').replaceAll('site-file-', 'SITE-file-'), 'latin1')))
+  const human = run('backup', 'verify', id)
+  assert.equal(human.status, 1)
+  const lines = human.stdout.trim().split('\n')
+  assert.equal(lines.length, 12, human.stdout)
+  assert.equal(lines.slice(1, 11).filter((l) => /checksum mismatch/.test(l)).length, 10)
+  assert.match(lines[11], new RegExp(`… and 20 more \\(ha backup verify ${id} --json lists every one\\)`))
+  assert.equal(run('backup', 'verify', id, '--json').json!.result.archives[0].problems.length, 30)
 })
