@@ -155,6 +155,23 @@ export function decideRoles(facts: Record<NodeName, NodeRoleFacts>): Roles {
   }
 }
 
+/**
+ * Why the roles name an active node ha has not seen for itself, or undefined when it has. With
+ * both nodes answering, decideRoles had every fact. With one silent, only a node that answers and
+ * holds the storage is confirmed active (by the epoch on it, or before any takeover by holding
+ * it): a standby's note may predate a takeover the silent node made, and with no holder in sight
+ * "the config's primary" is a default, not a finding. `ha failover` still goes by decideRoles
+ * (a takeover of a dead active node needs its answer); `ha status` reports, so it says it does not know.
+ */
+export function unconfirmedActive(roles: Roles): string | undefined {
+  const silent = nodeNames.filter((n) => !roles.reachable[n])
+  if (silent.length === 0) return undefined
+  if (silent.length === nodeNames.length) return 'no node answered: which one is active cannot be read'
+  if (roles.reachable[roles.active] && roles.storage_on.includes(roles.active)) return undefined
+  const answering = nodeNames.find((n) => roles.reachable[n])!
+  return `${silent[0]} does not answer, and ${answering} does not hold the storage: which node is active cannot be confirmed from ${answering} alone`
+}
+
 /** The failover's reading: both nodes at once, one batch each over the connections the run keeps. */
 export async function readRoles(config: Config, nodes: FailoverNodes): Promise<Roles> {
   // Settled, not Promise.all: a refusal from one node (a wrong host key) must not leave the
