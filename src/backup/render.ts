@@ -3,6 +3,7 @@ import type {ChalkInstance} from 'chalk'
 import {formatDuration} from '../config/duration.js'
 import type {BackupResult} from './backup.js'
 import type {BackupListResult} from './list.js'
+import {condenseProblems} from './validate-manifest.js'
 import type {VerifyBackupsResult} from './verify.js'
 
 /** Human renderings of the backup results (the JSON output is the result objects themselves). */
@@ -29,7 +30,7 @@ export function renderList(r: BackupListResult, c: ChalkInstance): string {
     b.verified ? c.green('yes') : c.red(b.read_error ? 'unreadable' : 'FAILED'),
   ])
   // Why each failed archive would be refused, in the words verify and restore use.
-  const why = r.backups.filter((b) => !b.verified).map((b) => `  ${b.id}: ${b.problems?.[0] ?? b.read_error ?? 'unusable'}${(b.problems?.length ?? 0) > 1 ? ` (and ${b.problems!.length - 1} more: ha backup verify ${b.id})` : ''}`)
+  const why = r.backups.filter((b) => !b.verified).map((b) => `  ${b.id}: ${firstProblem(b.id, b.problems ?? [b.read_error ?? 'unusable'])}`)
   return [table(['ID', 'CREATED', 'HOST', 'VERSION', 'SIZE', 'VERIFIED'], rows), ...why].join('\n')
 }
 
@@ -38,10 +39,23 @@ export function renderVerify(r: VerifyBackupsResult, c: ChalkInstance): string {
   return r.archives
     .map((a) =>
       a.ok
-        ? `${c.green('ok')}     ${a.id}: ${a.members - 1} members, ${formatBytes(a.bytes)} re-hashed`
-        : `${c.red('FAILED')} ${a.id}:\n${a.problems.map((p) => `         ${p}`).join('\n')}`,
+        ? `${c.green('ok')}     ${a.id}: ${a.members} members (manifest.json and ${a.members - 1} entries), ${formatBytes(a.bytes)} re-hashed`
+        : `${c.red('FAILED')} ${a.id}:\n${problemLines(a.id, a.problems).map((p) => `         ${p}`).join('\n')}`,
     )
     .join('\n')
+}
+
+/** An archive's problems for a person: spec drift as one line, at most ten lines, the rest counted. */
+export function problemLines(id: string, problems: string[]): string[] {
+  const {lines, more} = condenseProblems(problems)
+  return more > 0 ? [...lines, `… and ${more} more (ha backup verify ${id} --json lists every one)`] : lines
+}
+
+/** The first of them, and how many more (list's and verify's one-line summary). */
+export function firstProblem(id: string, problems: string[]): string {
+  const {lines, more} = condenseProblems(problems)
+  const others = lines.length - 1 + more
+  return `${lines[0] ?? 'unusable'}${others > 0 ? ` (and ${others} more: ha backup verify ${id})` : ''}`
 }
 
 export function formatBytes(n: number): string {

@@ -48,7 +48,8 @@ export interface BackupListing {
 }
 
 /**
- * All archives, newest first by their own sequence number (never by file time or the clock).
+ * All archives, newest first by their own sequence number (never by file time or the clock;
+ * sequenceOf: an unreadable archive by the number in its name, so it keeps its place).
  * Each is opened without following a link or blocking: a symlink (dangling, looping or not), a
  * FIFO, a directory or a device named like an archive is skipped and named, never read, and
  * the good archives beside it are still listed.
@@ -100,18 +101,34 @@ export function describeSkipped(s: SkippedFile): string {
   return `skipped ${s.file}: it ${s.reason}; remove it or move it out of the backups folder`
 }
 
+/**
+ * An archive's own sequence number: its manifest's, or, when the manifest cannot be read, the
+ * number its name ends in (ha names each archive `<stamp>-<seq>`, backupId). Undefined only for a
+ * name ha would not have written: its place in the order is unknown.
+ */
+export function sequenceOf(b: StoredBackup): number | undefined {
+  if (b.manifest) return b.manifest.seq
+  const named = /-(\d+)$/.exec(b.id)
+  return named ? Number(named[1]) : undefined
+}
+
+// An archive whose place is unknown sorts first: it may well be the newest (as chooseArchive names it).
 function newestFirst(a: StoredBackup, b: StoredBackup): number {
-  if (a.manifest && b.manifest) return b.manifest.seq - a.manifest.seq || (a.id < b.id ? 1 : -1)
-  if (a.manifest) return -1
-  if (b.manifest) return 1
+  const [sa, sb] = [sequenceOf(a), sequenceOf(b)]
+  if (sa !== undefined && sb !== undefined && sa !== sb) return sb - sa
+  if (sa === undefined && sb !== undefined) return -1
+  if (sb === undefined && sa !== undefined) return 1
   return a.id < b.id ? 1 : -1
 }
 
-/** Finds one archive by exact id, unique prefix, or "latest". */
+/**
+ * Finds one archive by exact id, unique prefix, or "latest": the newest by its own sequence
+ * (the first of `backups`, which listBackups sorts so), readable or not. A damaged newest archive
+ * is what "latest" names, so verify reports it rather than an older one that passes.
+ */
 export function findBackup(backups: StoredBackup[], wanted: string, dir: string): StoredBackup {
   if (wanted === 'latest') {
-    const latest = backups.find((b) => b.manifest)
-    if (latest) return latest
+    if (backups.length > 0) return backups[0]
   } else {
     const exact = backups.find((b) => b.id === wanted)
     if (exact) return exact

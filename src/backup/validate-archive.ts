@@ -238,6 +238,13 @@ class ArchiveScan {
   private onEntry(entry: ReadEntry): void {
     const position = this.index++
     this.told()
+    // Members the parser still hands over after the scan stopped (a refused manifest) are not
+    // judged: without a sound manifest, "not in the manifest" would be said of every one.
+    if (this.stopped) {
+      entry.resume()
+      return
+    }
+
     const problem = this.admit(entry, position)
     if (problem) this.problems.push(problem)
     if (position === 0) {
@@ -274,8 +281,8 @@ class ArchiveScan {
       this.manifestBytes = Buffer.concat(chunks)
       const checked = checkManifest(this.manifestBytes, this.options.covers, this.declaredEntries)
       this.outsideSpec = checked.outsideSpec ?? []
+      this.problems.push(...checked.problems)
       if (!checked.manifest) {
-        this.problems.push(...checked.problems)
         this.stop()
         return
       }

@@ -76,6 +76,8 @@ export function memberKey(name: string): string {
 /**
  * Parses and checks manifest.json. Every problem is collected (not just the first), each naming
  * the entry, so one run tells the operator everything that is wrong with the archive.
+ * `manifest` is there when the manifest itself is sound, even if this node's spec refuses some
+ * entries (`outsideSpec`, also in `problems`): the archive is then still checked against it.
  */
 export function checkManifest(bytes: Buffer, covers?: SpecCoverage, declaredEntries?: number): {manifest?: BackupManifest; outsideSpec?: string[]; problems: string[]} {
   if (bytes.length > limits.manifestBytes) return {problems: [`manifest.json is ${bytes.length} bytes (limit ${limits.manifestBytes})`]}
@@ -152,9 +154,12 @@ export function checkManifest(bytes: Buffer, covers?: SpecCoverage, declaredEntr
     }
   }
 
+  // A sound manifest that lists what this node would not save (backup.include changed since, or
+  // a planted entry) is still the archive's own account of its members: it is returned, so the
+  // members are checked against it, and the refusals are its problems.
   const outsideSpec = covers ? specRefusals(byPath.values(), covers) : []
-  problems.push(...outsideSpec)
-  return problems.length > 0 ? {outsideSpec, problems} : {manifest: m as BackupManifest, outsideSpec, problems}
+  if (problems.length > 0) return {outsideSpec, problems: [...problems, ...outsideSpec]}
+  return {manifest: m as BackupManifest, outsideSpec, problems: outsideSpec}
 }
 
 /**
@@ -168,13 +173,46 @@ function specRefusals(entries: Iterable<ManifestEntry>, covers: SpecCoverage): s
   for (const entry of entries) {
     const role = covers(entry.path)
     if (role === undefined) {
-      problems.push(`manifest entry ${entry.path}: not something this node's backup manifest saves (backup.manifest + backup.include, minus backup.exclude and the data directory): refusing to install it`)
+      problems.push(`manifest entry ${entry.path}${notSaved}`)
     } else if (role !== entry.role) {
       problems.push(`manifest entry ${entry.path}: saved with role ${entry.role}, this node's backup manifest saves it as ${role}: refusing it`)
     }
   }
 
   return problems
+}
+
+const specWords = 'backup.manifest + backup.include, minus backup.exclude and the data directory'
+const notSaved = `: not something this node's backup manifest saves (${specWords}): refusing to install it`
+const otherRole = /^manifest entry (.+): saved with role (\w+), this node's backup manifest saves it as (\w+): refusing it$/
+
+/**
+ * The problems as a person reads them: specRefusals' lines (one per entry: a whole include's tree
+ * after backup.include changed) become one line with their count and the first paths, and at
+ * most `max` lines are kept, the rest counted. `--json` keeps every problem.
+ */
+export function condenseProblems(problems: string[], max = 10): {lines: string[]; more: number} {
+  const outside: string[] = []
+  const roles: string[] = []
+  const rest: string[] = []
+  for (const p of problems) {
+    const role = otherRole.exec(p)
+    if (p.startsWith('manifest entry ') && p.endsWith(notSaved)) outside.push(p.slice('manifest entry '.length, -notSaved.length))
+    else if (role) roles.push(`${role[1]} (${role[2]}, here ${role[3]})`)
+    else rest.push(p)
+  }
+
+  const lines = [...(outside.length + roles.length > 0 ? [driftLine(outside, roles)] : []), ...rest]
+  return {lines: lines.slice(0, max), more: Math.max(0, lines.length - max)}
+}
+
+function driftLine(outside: string[], roles: string[]): string {
+  const some = (paths: string[]) => (paths.length > 3 ? `${paths.slice(0, 3).join(', ')} and ${paths.length - 3} more` : paths.join(', '))
+  const parts = [
+    ...(outside.length > 0 ? [`${outside.length} ${outside.length === 1 ? 'entry' : 'entries'} it would not save (${some(outside)})`] : []),
+    ...(roles.length > 0 ? [`${roles.length} saved under another role (${some(roles)})`] : []),
+  ]
+  return `this node's backup manifest (${specWords}) differs from the archive's: ${parts.join(', ')}; restore refuses the archive. Was backup.include or backup.exclude changed since it was made?`
 }
 
 function checkEntry(raw: unknown, index: number): string[] {

@@ -42,7 +42,7 @@ export async function runCheck(config: Config, options: CheckOptions = {}): Prom
   const roles = rolesCheck(config, facts)
   const storage = storageCheck(config, facts, roles.roles)
   const version = versionCheck(config, facts)
-  const backup = await backupAgeCheck(config, facts, storage.holders, version, roles.roles)
+  const backup = await backupAgeCheck(config, facts, storage, version, roles.roles)
   const checks: CheckItem[] = [
     ...reachabilityChecks(facts),
     roles.check,

@@ -5,7 +5,6 @@ import {addressOnly} from '../net/ip-addr.js'
 import {preferredStagingHostPath} from '../restore/staging-place.js'
 import {journalName} from '../restore/run-journal.js'
 import {undoRoot} from '../restore/runs.js'
-import {storageDriver} from '../drivers/storage/index.js'
 import {roleProbeIds, rolesProbes} from '../pair/roles.js'
 import {underRoot} from '../fs/under-root.js'
 import {backupsHostPath} from '../facts/state-dir.js'
@@ -26,7 +25,7 @@ export const probeIds = {
   ipLink: 'ip_link',
   restorePlaces: 'restore_places',
   storage: roleProbeIds.storage,
-  storageDevice: 'storage_device',
+  storageDevice: roleProbeIds.storageDevice,
   undoRuns: 'undo_runs',
   version: 'version',
   wire: (address: string) => `wire:${address}`,
@@ -103,9 +102,6 @@ export function checkProbes(config: Config, root: string, stateDir: string, budg
     {argv: ['sh', '-c', restorePlacesScript, 'ha-restore-places', staging, ...install.map((p) => underRoot(root, p))], id: probeIds.restorePlaces},
     {argv: ['sh', '-c', undoRunsScript, 'ha-undo-runs', undoRoot(stateDir), journalName], id: probeIds.undoRuns},
   )
-  const device = storageDriver(config).device
-  if (device) probes.push({argv: device.probeArgv(dataDir), id: probeIds.storageDevice})
-
   return probes.map((p) => ({...p, argv: ['timeout', '-k', '2s', `${budgetS}s`, ...p.argv]}))
 }
 

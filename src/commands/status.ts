@@ -5,7 +5,9 @@ import type {StatusResult} from '../failover/status.js'
 export default class Status extends HaCommand<typeof Status> {
   static description = `Which node is active (the epoch on the shared storage says, not the words primary/secondary), the failover epoch, the newest backup's age, and any failover in progress with its last completed step. Runs from either node or an admin host.
 
-Exit 0, or 5 when a failover is in progress (ha failover --resume continues it), 1 when the roles cannot be read.`
+Active, epoch and its source are named only when ha saw them: both nodes answered, or the node that answers holds the storage. Otherwise they are unknown (null in --json), with why.
+
+Exit 0, or 5 when a failover is in progress (ha failover --resume continues it), 1 when the roles cannot be read or confirmed (a node does not answer and the one that does holds no storage, or none answers).`
 
   static examples = ['<%= config.bin %> status', '<%= config.bin %> status --json | jq .result.active']
 
@@ -27,17 +29,30 @@ function age(seconds: number): string {
   return `${(seconds / 3600).toFixed(1)}h`
 }
 
+/** Whether the backups were listed: on the active node holding the storage, and that listing answered. */
+function looked(r: StatusResult): boolean {
+  return r.active !== null && r.nodes[r.active].reachable && r.nodes[r.active].storage_attached && r.error === undefined
+}
+
+/** Where the epoch came from, in words that are true of this result. */
+function epochFrom(r: StatusResult): string {
+  if (r.epoch_source === 'storage') return 'from the shared storage'
+  if (r.epoch_source === 'node') return 'as noted on a node, not read from the storage'
+  if (r.active && r.nodes[r.active].storage_attached) return `no takeover yet; ${r.active} holds the storage`
+  return 'no takeover yet, and ha sees the storage on neither node: the config\'s primary'
+}
+
 export function renderStatus(r: StatusResult): string {
   const out = [
-    `Active:   ${r.active ? `${r.active} (${r.active_hostname})` : 'unknown'}`,
-    `Epoch:    ${r.epoch ?? 'unknown'}${r.epoch_source ? ` (from ${r.epoch_source === 'config' ? 'the storage holder; no takeover yet' : r.epoch_source === 'storage' ? 'the shared storage' : 'a node\'s note'})` : ''}`,
-    `Backup:   ${r.newest_backup ? `${r.newest_backup.id}, ${age(r.newest_backup.age_s)} old${r.newest_backup.verified ? ', verified' : ''}` : 'none found'}`,
+    `Active:   ${r.active ? `${r.active} (${r.active_hostname})` : 'UNKNOWN (see Problem below)'}`,
+    `Epoch:    ${r.epoch === null ? 'unknown' : `${r.epoch} (${epochFrom(r)})`}`,
+    `Backup:   ${r.newest_backup ? `${r.newest_backup.id}, ${age(r.newest_backup.age_s)} old${r.newest_backup.verified ? ', verified' : ''}` : looked(r) ? 'none found' : 'not read (it is read on the active node that holds the storage)'}`,
   ]
   for (const [name, n] of Object.entries(r.nodes)) out.push(`Node:     ${name} (${n.hostname}): ${n.reachable ? 'answers' : 'DOES NOT ANSWER'}${n.storage_attached ? ', storage attached' : ''}`)
   out.push(
     r.failover_in_progress
       ? `Failover: IN PROGRESS ${r.failover_in_progress.from} → ${r.failover_in_progress.to} (run ${r.failover_in_progress.run_id}), last completed step: ${r.failover_in_progress.last_completed_step ?? 'none'}; continue with: ha failover --resume`
-      : 'Failover: none in progress',
+      : 'Failover: none unfinished in this machine\'s journal',
   )
   if (r.error) out.push(`Problem:  ${r.error}`)
   return out.join('\n')

@@ -2,7 +2,7 @@ import type {Config, NodeName} from '../config/schema.js'
 import {nodeNames} from '../config/schema.js'
 import {unfinishedJournal} from './journal.js'
 import {FailoverNodes} from '../pair/nodes.js'
-import {readRoles} from '../pair/roles.js'
+import {readRoles, unconfirmedActive} from '../pair/roles.js'
 
 export interface StatusResult {
   active: NodeName | null
@@ -34,15 +34,23 @@ export async function readStatus(config: Config, signal?: AbortSignal): Promise<
   }
   try {
     const roles = await readRoles(config, nodes)
+    for (const n of nodeNames) {
+      result.nodes[n].reachable = roles.reachable[n]
+      result.nodes[n].storage_attached = roles.storage_on.includes(n)
+    }
+
+    // Only what was seen: active, epoch and source stay null when no answering node confirms them.
+    const unknown = unconfirmedActive(roles)
+    if (unknown) {
+      result.error = unknown
+      return result
+    }
+
     result.active = roles.active
     result.active_hostname = config.nodes[roles.active].hostname
     result.epoch = roles.epoch
     result.epoch_source = roles.source
     result.epoch_record = roles.epoch_record ?? null
-    for (const n of nodeNames) {
-      result.nodes[n].reachable = roles.reachable[n]
-      result.nodes[n].storage_attached = roles.storage_on.includes(n)
-    }
 
     if (roles.reachable[roles.active] && roles.storage_on.includes(roles.active)) {
       const host = await nodes.get(roles.active)

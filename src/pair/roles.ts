@@ -6,7 +6,7 @@ import {type Epoch, EpochError, type EpochRead, interpretEpochRead, nodeEpochPat
 import {HaError, InterruptedError} from '../core/errors.js'
 import {underRoot} from '../fs/under-root.js'
 import type {Probe, ProbeResult} from '../hosts/host.js'
-import {storageDriver} from '../drivers/storage/index.js'
+import {type Attachment, storageDriver} from '../drivers/storage/index.js'
 import type {FailoverNodes} from './nodes.js'
 
 export interface Roles {
@@ -35,17 +35,21 @@ export interface NodeRoleFacts {
   node_epoch?: EpochRead
 }
 
-export const roleProbeIds = {epochNode: 'epoch_node', epochStorage: 'epoch_storage', storage: 'storage'}
+export const roleProbeIds = {epochNode: 'epoch_node', epochStorage: 'epoch_storage', storage: 'storage', storageDevice: 'storage_device'}
 
 /**
- * The probes the roles are decided from, for one node: where the storage is attached and both
- * epoch files. `ha check` puts them in its one batch per node; `ha failover` runs them alone,
- * also as one batch per node. The storage's `.ha` must not be a symlink (untrusted ground).
+ * The probes the roles are decided from, for one node: where the storage is attached (and, with
+ * storage.device set, whether what is attached is that device) and both epoch files. `ha check`
+ * puts them in its one batch per node; `ha failover` runs them alone, also as one batch per node.
+ * The storage's `.ha` must not be a symlink (untrusted ground).
  */
 export function rolesProbes(config: Config, root: string): Probe[] {
   const storageEpoch = underRoot(root, storageEpochPath(config))
+  const dataDir = underRoot(root, config.data_dir)
+  const device = storageDriver(config).device
   return [
-    {argv: storageDriver(config).probeArgv(underRoot(root, config.data_dir)), id: roleProbeIds.storage},
+    {argv: storageDriver(config).probeArgv(dataDir), id: roleProbeIds.storage},
+    ...(device ? [{argv: device.probeArgv(dataDir), id: roleProbeIds.storageDevice}] : []),
     {argv: readEpochArgv(storageEpoch, [dirname(storageEpoch)]), id: roleProbeIds.epochStorage},
     {argv: readEpochArgv(underRoot(root, nodeEpochPath)), id: roleProbeIds.epochNode},
   ]
@@ -66,16 +70,27 @@ export function roleFactsFrom(config: Config, node: NodeName, root: string, prob
     const p = probes.get(roleProbeIds.storage)
     if (!p) facts.attached = 'no answer'
     else if (p.code === 124 || p.code === 137) facts.attached = 'the probe timed out'
-    else {
-      const a = storage.interpret(p.code, p.stdout.toString(), p.stderr.toString())
-      facts.attached = 'error' in a ? a.error : a.held
-    }
+    else facts.attached = attachedHere(config, root, storage.interpret(p.code, p.stdout.toString(), p.stderr.toString()), probes.get(roleProbeIds.storageDevice))
 
     facts.storage_epoch = epoch(roleProbeIds.epochStorage, storageEpochPath(config))
   }
 
   facts.node_epoch = epoch(roleProbeIds.epochNode, nodeEpochPath)
   return facts
+}
+
+/**
+ * Whether the storage is attached, by the driver's reading and its device rule (the one ha backup
+ * and the storage row apply): another filesystem mounted at data_dir (a tmpfs, a local disk) is
+ * not the shared storage, so it does not count as attached; an unresolvable device is unknown.
+ */
+function attachedHere(config: Config, root: string, a: Attachment, device: ProbeResult | undefined): boolean | string {
+  if ('error' in a) return a.error
+  const rule = storageDriver(config).device
+  if (!a.held || !rule) return a.held
+  if (!device || device.code !== 0) return `cannot resolve storage.device ${rule.device}${device ? ` (exit ${device.code})` : ''}`
+  const [want, have] = device.stdout.toString().split('\n')
+  return rule.mismatch(underRoot(root, config.data_dir), a, want || rule.device, have || String(a.detail.source)) === undefined
 }
 
 /**
@@ -153,6 +168,23 @@ export function decideRoles(facts: Record<NodeName, NodeRoleFacts>): Roles {
     standby: active === 'primary' ? 'secondary' : 'primary',
     storage_on: storageOn,
   }
+}
+
+/**
+ * Why the roles name an active node ha has not seen for itself, or undefined when it has. With
+ * both nodes answering, decideRoles had every fact. With one silent, only a node that answers and
+ * holds the storage is confirmed active (by the epoch on it, or before any takeover by holding
+ * it): a standby's note may predate a takeover the silent node made, and with no holder in sight
+ * "the config's primary" is a default, not a finding. `ha failover` still goes by decideRoles
+ * (a takeover of a dead active node needs its answer); `ha status` reports, so it says it does not know.
+ */
+export function unconfirmedActive(roles: Roles): string | undefined {
+  const silent = nodeNames.filter((n) => !roles.reachable[n])
+  if (silent.length === 0) return undefined
+  if (silent.length === nodeNames.length) return 'no node answered: which one is active cannot be read'
+  if (roles.reachable[roles.active] && roles.storage_on.includes(roles.active)) return undefined
+  const answering = nodeNames.find((n) => roles.reachable[n])!
+  return `${silent[0]} does not answer, and ${answering} does not hold the storage: which node is active cannot be confirmed from ${answering} alone`
 }
 
 /** The failover's reading: both nodes at once, one batch each over the connections the run keeps. */

@@ -111,7 +111,7 @@ describe('verify, list, check and restore give one verdict on the same hostile a
     assert.equal(age.status, 'fail', age.summary)
     assert.match(age.summary, problem, 'check names the problem')
 
-    assert.equal(v.list.status, 0, v.list.stderr)
+    assert.equal(v.list.status, 3, `list: a FAILED row exits 3: ${v.list.stderr}`)
     const listed = v.list.json!.result.backups as Array<{id: string; problems?: string[]; verified: boolean}>
     assert.deepEqual(listed.map((b) => [b.id, b.verified]), [[id, false]])
     assert.match(listed[0].problems!.join('\n'), problem, 'list names the problem')

@@ -1,42 +1,14 @@
 import assert from 'node:assert/strict'
 import {execFileSync, spawn, spawnSync} from 'node:child_process'
-import {createHash, randomBytes} from 'node:crypto'
+import {randomBytes} from 'node:crypto'
 import {chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {test} from 'node:test'
 import {gunzipSync, gzipSync} from 'node:zlib'
 
-import {controllerConfig, makeControllerRoot} from '../../scripts/controller-root.mjs'
+import {archives, backupsDir, setup, sha256, snapshot} from '../helpers/backup-fixture.js'
 import {exited, ha, haSpawn, tempDir} from '../helpers/cli.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
-
-const backupsDir = (root: string) => join(root, 'var/opt/sun/xvm/.ha/backups')
-const archives = (root: string) => readdirSync(backupsDir(root)).filter((n) => n.endsWith('.tar.gz') && !n.startsWith('.')).sort()
-const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex')
-
-/** A controller root and a config for it; every test gets its own. */
-function setup(t: Parameters<typeof tempDir>[0], options: {include?: string[]; keep?: number; root?: Parameters<typeof makeControllerRoot>[1]; storage?: Record<string, string>} = {}) {
-  const dir = tempDir(t)
-  const root = join(dir, 'primary')
-  makeControllerRoot(root, options.root)
-  const config = join(dir, 'ha.yaml')
-  writeFileSync(config, controllerConfig({include: options.include, keep: options.keep, primaryRoot: root, storage: options.storage}))
-  const run = (...args: string[]) => ha([...args, '--config', config, '--node', 'primary'])
-  return {config, dir, root, run}
-}
-
-/** Every file below `dir` with its content hash: "changes nothing" is checked against this. */
-function snapshot(dir: string): Record<string, string> {
-  const out: Record<string, string> = {}
-  if (!existsSync(dir)) return out
-  for (const name of readdirSync(dir, {recursive: true}) as string[]) {
-    const full = join(dir, name)
-    const s = statSync(full)
-    out[name] = s.isFile() ? sha256(readFileSync(full)) : 'dir'
-  }
-
-  return out
-}
 
 test('a backup is a gzip tar that GNU tar lists and extracts, with a manifest of ids, names and hashes', (t) => {
   const {root, run} = setup(t)
@@ -73,68 +45,6 @@ test('a backup is a gzip tar that GNU tar lists and extracts, with a manifest of
   const link = manifest.entries.find((e: {type: string}) => e.type === 'symlink')
   assert.equal(link.target, '/usr/share/zoneinfo/UTC')
   assert.equal(r.json?.result.id, manifest.id)
-})
-
-test('verify passes, then names the member whose byte was flipped, the truncated archive and the missing member', (t) => {
-  const {root, run} = setup(t)
-  assert.equal(run('backup').status, 0)
-  const [name] = archives(root)
-  const file = join(backupsDir(root), name)
-  const good = readFileSync(file)
-  const ok = run('backup', 'verify', name.replace('.tar.gz', ''))
-  assert.equal(ok.status, 0, ok.stderr)
-  assert.match(ok.stdout, /^ok /)
-
-  // One byte of one member's content, changed inside the tar, recompressed: the hash catches it.
-  const tarball = gunzipSync(good)
-  const at = tarball.indexOf('controller=ctl-a')
-  assert.ok(at > 0)
-  tarball[at] = 'C'.charCodeAt(0)
-  writeFileSync(file, gzipSync(tarball))
-  const flipped = run('backup', 'verify', '--json')
-  assert.equal(flipped.status, 1)
-  const problems: string[] = flipped.json?.result.archives[0].problems
-  assert.equal(problems.length, 1)
-  assert.match(problems[0], /^files\/etc\/opt\/sun\/xvm\/satellite\.conf: checksum mismatch \(sha256 [0-9a-f]{64}, the manifest says [0-9a-f]{64}\)$/)
-  assert.match(run('backup', 'list').stdout, /FAILED/, 'list shows the failed verification')
-
-  // A byte flipped in the compressed stream: gzip's CRC or the deflate data catches it.
-  const corrupt = Buffer.from(good)
-  corrupt[Math.floor(corrupt.length / 2)] ^= 0xff
-  writeFileSync(file, corrupt)
-  const bad = run('backup', 'verify')
-  assert.equal(bad.status, 1)
-  assert.match(bad.stdout, /FAILED/)
-
-  // Truncated on disk.
-  writeFileSync(file, good)
-  truncateSync(file, Math.floor(good.length * 0.6))
-  const truncated = run('backup', 'verify')
-  assert.equal(truncated.status, 1)
-  assert.match(truncated.stdout, /the archive is truncated \(gzip stream ends early\)/)
-
-  // A member removed with GNU tar.
-  const plain = join(tempDir(t), 'a.tar')
-  writeFileSync(plain, gunzipSync(good))
-  execFileSync('tar', ['--delete', '-f', plain, 'files/etc/hosts'])
-  writeFileSync(file, gzipSync(readFileSync(plain)))
-  const missing = run('backup', 'verify')
-  assert.equal(missing.status, 1)
-  assert.match(missing.stdout, /\/etc\/hosts: in the manifest but its member files\/etc\/hosts is missing from the archive/)
-})
-
-test('an archive padded with a quarter GiB of zeros is listed at once and fails verify as a decompression bomb', (t) => {
-  const {root, run} = setup(t)
-  assert.equal(run('backup').status, 0)
-  const file = join(backupsDir(root), archives(root)[0])
-  // A few hundred KiB of gzip that inflate to 256 MiB beyond what the manifest announces.
-  execFileSync('sh', ['-c', 'f="$1"; (gzip -dc "$f"; head -c 268435456 /dev/zero) | gzip -1 > "$f.new" && mv "$f.new" "$f"', 'sh', file])
-  const list = ha(['backup', 'list', '--json', '--config', join(root, '../ha.yaml'), '--node', 'primary'], {timeoutMs: 20_000})
-  assert.equal(list.status, 0, `list must not walk the zeros: ${list.stderr}`)
-  assert.equal(list.json!.result.backups.length, 1)
-  const verify = ha(['backup', 'verify', '--config', join(root, '../ha.yaml'), '--node', 'primary'], {timeoutMs: 20_000})
-  assert.equal(verify.status, 1)
-  assert.match(verify.stdout, /decompresses to more than \d+ bytes, beyond what its manifest announces/)
 })
 
 test('a missing optional entry is recorded and exits 3; --quiet is silent on success and one stderr line otherwise', (t) => {
@@ -460,23 +370,6 @@ test('retention keeps the newest N by the archives own sequence, not file times,
   assert.deepEqual(archives(root), [newest, corrupted, `${third.json!.result.id}.tar.gz`])
   const fourth = run('backup', '--json')
   assert.deepEqual(archives(root), [`${third.json!.result.id}.tar.gz`, `${fourth.json!.result.id}.tar.gz`])
-})
-
-test('list shows id, time, host, version, size and verification, newest first', (t) => {
-  const {run} = setup(t)
-  assert.equal(run('backup').status, 0)
-  assert.equal(run('backup').status, 0)
-  const r = run('backup', 'list', '--json')
-  assert.equal(r.status, 0)
-  const [a, b] = r.json!.result.backups
-  assert.ok(a.seq > b.seq)
-  assert.equal(a.hostname, 'ctl-a')
-  assert.equal(a.product_version, '2.1.0.1234')
-  assert.equal(a.verified, true)
-  assert.ok(a.size > 0)
-  const human = run('backup', 'list').stdout.split('\n')
-  assert.match(human[0], /^ID\s+CREATED\s+HOST\s+VERSION\s+SIZE\s+VERIFIED/)
-  assert.ok(!/\u001B\[/.test(human.join('')), 'no colour off a terminal')
 })
 
 test('retention: an archive damaged after its verification does not count as good, whatever its record still says', (t) => {

@@ -50,7 +50,8 @@ const notSent: Record<Exclude<ArchiveSent['kind'], 'file'>, string> = {
 export async function backupAgeCheck(
   config: Config,
   facts: Record<NodeName, NodeFacts>,
-  storageHolders: NodeName[],
+  /** Where the storage row saw the storage, and why that may be short of the truth. */
+  storage: {holders: NodeName[]; unknown?: string},
   /** The version check's item: its evidence holds each node's product version, when read. */
   versions?: CheckItem,
   /** The standby (by the epoch) is where the restore runs. */
@@ -58,8 +59,10 @@ export async function backupAgeCheck(
 ): Promise<{check: CheckItem; manifest?: BackupManifest; newest?: NewestBackup}> {
   const maxAge = config.backup.max_age
   const base = {id: 'backup_age', title: 'Backup freshness'}
+  const storageHolders = storage.holders
   if (storageHolders.length !== 1) {
-    const why = storageHolders.length === 0 ? 'the storage is attached to no node' : 'the storage is attached to both nodes'
+    // "Attached to no node" only when every node was seen without it.
+    const why = storageHolders.length > 1 ? 'the storage is attached to both nodes' : (storage.unknown ?? 'the storage is attached to no node')
     return {check: {...base, evidence: {max_age_s: maxAge}, status: 'warn', summary: `cannot look for backups: ${why}`}}
   }
 

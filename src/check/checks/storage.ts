@@ -9,6 +9,8 @@ import {whyNoAnswer} from './reachability.js'
 
 export interface StorageState {
   holders: NodeName[]
+  /** Why `holders` may be short of the truth: a node that did not answer, or ha does not track the storage. */
+  unknown?: string
   check: CheckItem
 }
 
@@ -22,7 +24,7 @@ export function storageCheck(config: Config, facts: Record<NodeName, NodeFacts>,
   const {kind} = storage
   if (!storage.tracked) {
     const summary = `storage.kind is ${kind}: where data_dir lives is not checked, and no node counts as holding it`
-    return {check: {actions: ['set storage.kind (mount or zfs) so check can see where the data is'], evidence: {held_by: [], kind}, id: 'storage', status: 'warn', summary, title: 'Storage'}, holders: []}
+    return {check: {actions: ['set storage.kind (mount or zfs) so check can see where the data is'], evidence: {held_by: [], kind}, id: 'storage', status: 'warn', summary, title: 'Storage'}, holders: [], unknown: `storage.kind is ${kind}: ha does not track where the storage is`}
   }
 
   const per = {} as Record<NodeName, Attachment>
@@ -39,9 +41,13 @@ export function storageCheck(config: Config, facts: Record<NodeName, NodeFacts>,
   const mountpoints = Object.fromEntries(nodeNames.map((n) => [n, underRoot(facts[n].root, config.data_dir)]))
   const evidence: Record<string, unknown> = {held_by: holders, kind, primary: per.primary, secondary: per.secondary, ...storage.words.evidence(mountpoints)}
   const wrongDevice = errors.filter((n) => /not from storage\.device/.test((per[n] as {error: string}).error))
+  // Nodes where the attachment could not be told at all (no answer, findmnt/zpool failed): not a
+  // node with another filesystem at data_dir, which is known not to hold the storage.
+  const untold = errors.filter((n) => !wrongDevice.includes(n))
+  const unknown = untold.length > 0 ? `whether the storage is attached to ${untold.join(' and ')} is not known (see the storage row)` : undefined
   const base = {evidence, id: 'storage', title}
   const unset = storage.configProblem()
-  if (unset) return {check: {...base, actions: [unset.action], status: 'fail', summary: unset.summary}, holders}
+  if (unset) return {check: {...base, actions: [unset.action], status: 'fail', summary: unset.summary}, holders, unknown: unknown ?? unset.summary}
   if (holders.length === 2) {
     const actions = [`unmount or export it on the node that is not active NOW, then run fsck/zpool scrub before trusting it`]
     return {check: {...base, actions, status: 'fail', summary: `${what} is ${verb} on BOTH nodes`}, holders}
@@ -52,12 +58,12 @@ export function storageCheck(config: Config, facts: Record<NodeName, NodeFacts>,
     // failover would attach storage.device over it.
     const reasons = wrongDevice.map((n) => `${n}: ${(per[n] as {error: string}).error}`).join('; ')
     const actions = wrongDevice.map((n) => `unmount what is mounted at ${underRoot(facts[n].root, config.data_dir)} on ${n}, or set storage.device to the shared device`)
-    return {check: {...base, actions, status: 'fail', summary: `the wrong filesystem is mounted at data_dir: ${reasons}`}, holders}
+    return {check: {...base, actions, status: 'fail', summary: `the wrong filesystem is mounted at data_dir: ${reasons}`}, holders, unknown}
   }
 
   if (errors.length > 0) {
     const reasons = errors.map((n) => `${n}: ${(per[n] as {error: string}).error}`).join('; ')
-    return {check: {...base, actions: ['see the reachable rows; findmnt/zpool must answer on both nodes'], status: 'fail', summary: `cannot tell where ${what} is ${verb} (${reasons})`}, holders}
+    return {check: {...base, actions: ['see the reachable rows; findmnt/zpool must answer on both nodes'], status: 'fail', summary: `cannot tell where ${what} is ${verb} (${reasons})`}, holders, unknown}
   }
 
   if (holders.length === 0) {

@@ -4,7 +4,7 @@ import {nodeFlag} from '../../cli/flags.js'
 import {ExitCode} from '../../core/errors.js'
 
 export default class BackupList extends HaCommand<typeof BackupList> {
-  static description = 'Lists the archives in <data_dir>/<backup.dir>, newest first by their own sequence number: id, creation time, source host, product version, size, and whether ha restore would accept the archive now (each archive is re-read whole; names that are not regular files are skipped with a warning).'
+  static description = 'Lists the archives in <data_dir>/<backup.dir>, newest first by their own sequence number: id, creation time, source host, product version, size, and whether ha restore would accept the archive now (each archive is re-read whole; names that are not regular files are skipped with a warning). Exit 3 when an archive is FAILED or unreadable (the listing itself was made; exit 1 is for a listing that could not be).'
 
   static examples = ['<%= config.bin %> backup list', '<%= config.bin %> backup list --json']
 
@@ -22,6 +22,8 @@ export default class BackupList extends HaCommand<typeof BackupList> {
     const {renderList} = await import('../../backup/render.js')
     const node = localNode(config, flags.node, path)
     const result = await listBackupsReport(config, node, (m) => this.reporter.warn(m))
-    this.finish(result, ExitCode.ok, renderList)
+    // 3, "found problems", as ha check: the rows are all there, and some archive restore would refuse.
+    const failed = result.backups.filter((b) => !b.verified)
+    this.finish(result, failed.length > 0 ? ExitCode.problems : ExitCode.ok, renderList, failed.length > 0 ? `${failed.length} of ${result.backups.length} archives would be refused by ha restore: ${failed.map((b) => b.id).join(', ')}` : undefined)
   }
 }

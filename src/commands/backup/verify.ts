@@ -27,13 +27,13 @@ export default class BackupVerify extends HaCommand<typeof BackupVerify> {
     const {config, path} = await this.loadConfig(flags)
     const {localNode} = await import('../../facts/local-node.js')
     const {verifyBackups} = await import('../../backup/verify.js')
-    const {renderVerify} = await import('../../backup/render.js')
+    const {firstProblem, renderVerify} = await import('../../backup/render.js')
     const {bytesOf} = await import('../../cli/output/progress.js')
     const node = localNode(config, flags.node, path)
     const line = this.reporter.progress()
     const onProgress = (p: VerifyProgress) => line.update(`verifying ${p.id}${p.count > 1 ? ` (${p.index + 1} of ${p.count})` : ''}: ${bytesOf(p.read, p.size)} read`)
     const result = await verifyBackups(config, node, args.id, {onProgress, onWarning: (m) => this.reporter.warn(m), signal: this.abort.signal})
     const failed = result.archives.filter((a) => !a.ok)
-    this.finish(result, failed.length > 0 ? ExitCode.failed : ExitCode.ok, renderVerify, failed.length > 0 ? `${failed.map((a) => `${a.id}: ${a.problems[0]}`).join('; ')}` : undefined)
+    this.finish(result, failed.length > 0 ? ExitCode.failed : ExitCode.ok, renderVerify, failed.length > 0 ? failed.map((a) => `${a.id}: ${firstProblem(a.id, a.problems)}`).join('; ') : undefined)
   }
 }

@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict'
+import {execFileSync, spawnSync} from 'node:child_process'
+import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {dirname, join} from 'node:path'
+import {after, before, describe, test} from 'node:test'
+
+import {haBin} from '../helpers/cli.js'
+import {missingPrerequisite} from '../helpers/prereq.js'
+import {makeKey, startSshd, type TestSshd} from '../helpers/sshd.js'
+
+/**
+ * `ha status` never names an active node it could not confirm: through the built CLI, with the
+ * nodes' ssh pointing at closed loopback ports, and with one real sshd on 127.0.0.1 for the node
+ * that answers (its data_dir a real tmpfs mount when it is to hold the storage).
+ */
+const dataDir = '/var/opt/sun/xvm'
+type Node = 'primary' | 'secondary'
+
+/** A port on 127.0.0.1 nothing listens on: bound, then closed. */
+function closedPort(): number {
+  const out = execFileSync(process.execPath, ['-e', 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'], {encoding: 'utf8'})
+  return Number(out.trim())
+}
+
+function writeConfig(work: string, nodes: Record<Node, {key: string; port: number; root: string}>): string {
+  const node = (n: Node) => `
+  ${n}:
+    hostname: ctl-${n}
+    root: ${nodes[n].root}
+    ssh:
+      host: 127.0.0.1
+      port: ${nodes[n].port}
+      user: root
+      identity_file: ${nodes[n].key}
+      known_hosts: ${join(work, 'known_hosts')}
+      connect_timeout: 3s
+      command_timeout: 20s`
+  const path = join(work, 'ha.yaml')
+  writeFileSync(path, `data_dir: ${dataDir}\nnodes:${node('primary')}${node('secondary')}\nstorage:\n  kind: mount\n  fstype: tmpfs\n`)
+  return path
+}
+
+function status(config: string, json: boolean) {
+  const r = spawnSync(process.execPath, [haBin, 'status', '--config', config, ...(json ? ['--json'] : [])], {encoding: 'utf8', env: {...process.env, HA_FAILOVER_DIR: join(dirname(config), 'journal'), NO_COLOR: '1'}, timeout: 60_000})
+  return {json: json ? JSON.parse(r.stdout) : undefined, status: r.status, stderr: r.stderr, stdout: r.stdout}
+}
+
+/** What a user reads: no "Active: <node>", no epoch number, no "none found" for a backup never looked for. */
+function assertUnknown(r: ReturnType<typeof status>, why: RegExp) {
+  assert.equal(r.status, 1, r.stdout + r.stderr)
+  assert.match(r.stdout, /^Active: +UNKNOWN/m)
+  assert.match(r.stdout, /^Epoch: +unknown$/m)
+  assert.doesNotMatch(r.stdout, /^(Active|Epoch):.*(primary|secondary|takeover|storage holder)/m)
+  assert.doesNotMatch(r.stdout, /none found/)
+  assert.match(r.stdout, why)
+}
+
+test('both nodes unreachable: ha status names no active node, no epoch and no source, and exits 1 saying why', (t) => {
+  const work = mkdtempSync(join(tmpdir(), 'ha-status-'))
+  t.after(() => rmSync(work, {force: true, recursive: true}))
+  const key = join(work, 'id')
+  makeKey(key)
+  writeFileSync(join(work, 'known_hosts'), '')
+  const config = writeConfig(work, {primary: {key, port: closedPort(), root: join(work, 'p')}, secondary: {key, port: closedPort(), root: join(work, 's')}})
+  const r = status(config, true)
+  assert.equal(r.status, 1, r.stdout + r.stderr)
+  const result = r.json.result
+  assert.deepEqual([result.active, result.active_hostname, result.epoch, result.epoch_source, result.epoch_record], [null, null, null, null, null])
+  assert.deepEqual([result.nodes.primary.reachable, result.nodes.secondary.reachable], [false, false])
+  assert.match(result.error, /no node answered: which one is active cannot be read/)
+  assertUnknown(status(config, false), /^Problem: +no node answered/m)
+})
+
+describe('ha status with one node answering over a real sshd, the other not', {skip: missingPrerequisite(['root', 'sshd'])}, () => {
+  let work: string
+  let sshd: TestSshd
+  let config: string
+  let mounted = false
+  const root = () => join(work, 'primary')
+  const nodeEpoch = (active: Node, n: number) => `${JSON.stringify({active, at: '2026-11-29T21:00:00.000Z', by: 'root@admin', epoch: n, run_id: `20261129T210000Z-00000${n}`})}\n`
+
+  before(async () => {
+    work = mkdtempSync(join(tmpdir(), 'ha-status-'))
+    mkdirSync(join(root(), dataDir), {recursive: true})
+    sshd = await startSshd()
+    writeFileSync(join(work, 'known_hosts'), `${sshd.knownHostsLine}\n`)
+    config = writeConfig(work, {primary: {key: sshd.clientKey, port: sshd.port, root: root()}, secondary: {key: sshd.clientKey, port: closedPort(), root: join(work, 'secondary')}})
+  })
+
+  after(async () => {
+    await sshd?.stop()
+    if (mounted) execFileSync('umount', [join(root(), dataDir)])
+    rmSync(work, {force: true, recursive: true})
+  })
+
+  test('the node that answers holds no storage, even with an epoch noted on it: unknown, exit 1, naming the silent node', () => {
+    for (const note of [undefined, nodeEpoch('primary', 3)]) {
+      const file = join(root(), 'var/lib/ha/epoch.json')
+      if (note) {
+        mkdirSync(dirname(file), {recursive: true})
+        writeFileSync(file, note)
+      }
+
+      const r = status(config, true)
+      assert.equal(r.status, 1, r.stdout + r.stderr)
+      assert.equal(r.json.result.active, null, `note ${note}: the secondary may have taken over since`)
+      assert.equal(r.json.result.epoch, null)
+      assert.equal(r.json.result.epoch_source, null)
+      assert.deepEqual([r.json.result.nodes.primary.reachable, r.json.result.nodes.secondary.reachable], [true, false])
+      assert.match(r.json.result.error, /^secondary does not answer, and primary does not hold the storage: which node is active cannot be confirmed from primary alone$/)
+      assertUnknown(status(config, false), /^Problem: +secondary does not answer/m)
+      rmSync(file, {force: true})
+    }
+  })
+
+  test('the node that answers holds the storage and the epoch on it names that node: confirmed, from the storage', () => {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'ha-status-data', join(root(), dataDir)])
+    mounted = true
+    mkdirSync(join(root(), dataDir, '.ha'), {recursive: true})
+    writeFileSync(join(root(), dataDir, '.ha/epoch.json'), nodeEpoch('primary', 2))
+    const r = status(config, true)
+    assert.deepEqual([r.json.result.active, r.json.result.epoch, r.json.result.epoch_source], ['primary', 2, 'storage'])
+    assert.equal(r.json.result.nodes.primary.storage_attached, true)
+    assert.match(status(config, false).stdout, /^Active: +primary \(ctl-primary\)\nEpoch: +2 \(from the shared storage\)$/m)
+  })
+})
