@@ -56,7 +56,7 @@ function verifyRefuses(run: (...args: string[]) => ReturnType<typeof ha>, proble
   assert.equal(verify.status, 1, verify.stdout + verify.stderr)
   assert.match((verify.json!.result.archives[0].problems as string[]).join('\n'), problem)
   const list = run('backup', 'list')
-  assert.equal(list.status, 0, list.stderr)
+  assert.equal(list.status, 3, 'a FAILED row makes ha backup list exit 3\n' + list.stderr)
   assert.equal(list.json!.result.backups[0].verified, false)
   assert.match((list.json!.result.backups[0].problems as string[]).join('\n'), problem)
 }
