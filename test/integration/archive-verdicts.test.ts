@@ -451,17 +451,17 @@ describe('which archive: check and restore choose the same one and say what they
     assert.ok(restore.json!.warnings.some((w: string) => w.includes(zeros) && refused.test(w)), restore.json!.warnings.join('\n'))
 
     const list = run(['backup', 'list', '--node', 'secondary'])
-    assert.equal(list.status, 0, list.stderr)
+    assert.equal(list.status, 3, `a FAILED row makes the list exit 3: ${list.stderr}`)
     const listed = list.json!.result.backups as Array<{id: string; problems?: string[]; read_error?: string; verified: boolean}>
-    assert.deepEqual(listed.map((b) => [b.id, b.verified]), [[good, true], [zeros, false]])
-    assert.match(listed[1].read_error!, refused)
-    assert.match(listed[1].problems!.join('\n'), refused)
+    assert.deepEqual(listed.map((b) => [b.id, b.verified]), [[zeros, false], [good, true]], 'newest first, the unreadable one in its place by its name')
+    assert.match(listed[0].read_error!, refused)
+    assert.match(listed[0].problems!.join('\n'), refused)
 
     const verify = run(['backup', 'verify', '--node', 'secondary'])
     assert.equal(verify.status, 1, verify.stdout)
     const archives = verify.json!.result.archives as Array<{id: string; ok: boolean; problems: string[]}>
-    assert.deepEqual(archives.map((a) => [a.id, a.ok]), [[good, true], [zeros, false]])
-    assert.match(archives[1].problems.join('\n'), refused)
+    assert.deepEqual(archives.map((a) => [a.id, a.ok]), [[zeros, false], [good, true]], 'newest first by its own sequence, as list')
+    assert.match(archives[0].problems.join('\n'), refused)
 
     const row = age(run(['check']))
     assert.equal((row.evidence.newest as {id: string}).id, good)
