@@ -1,9 +1,9 @@
-import {readFile} from 'node:fs/promises'
 import {fileURLToPath} from 'node:url'
 import {isMap, LineCounter, parseDocument} from 'yaml'
 import type {z, ZodIssue, ZodTypeAny} from 'zod'
 
-import {ConfigError, describeSystemError} from '../core/errors.js'
+import {ConfigError} from '../core/errors.js'
+import {readGuardedFile} from './guarded-read.js'
 import {type Config, configSchema} from './schema.js'
 
 export const defaultConfigPath = '/etc/ha/ha.yaml'
@@ -21,19 +21,26 @@ export function configPathFrom(flag: string | undefined, env: NodeJS.ProcessEnv 
   return flag ?? (env.HA_CONFIG || defaultConfigPath)
 }
 
-export async function loadConfig(path: string): Promise<LoadedConfig> {
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (error) {
-    throw new ConfigError(`cannot read config ${path}: ${describeSystemError(error)}`, {
-      actions: [
-        'pass --config <file> or set HA_CONFIG, or create /etc/ha/ha.yaml',
-        `${exampleConfigPath} documents every key (copy it to start)`,
-      ],
-    })
-  }
+/** The most ha reads of a config: a real one is a few kilobytes; a 50 MB one took 12.7 s and 300 MB to read. */
+export const configMaxBytes = 1024 * 1024
 
+/**
+ * Reads and validates the config. ha runs its argvs as root, so the file is read as sshd's
+ * StrictModes reads its files (config/guarded-read.ts): refused, before a byte is parsed, when it
+ * or a directory above it could be changed by anyone but root or the user running ha, or when it
+ * is larger than configMaxBytes. The same loader reads /etc/ha/ha.yaml on a node (cron's ha backup,
+ * the failover's ha restore, ha unlock and ha rejoin there).
+ */
+export async function loadConfig(path: string): Promise<LoadedConfig> {
+  const text = readGuardedFile(path, {
+    maxBytes: configMaxBytes,
+    missingActions: [
+      'pass --config <file> or set HA_CONFIG, or create /etc/ha/ha.yaml',
+      `${exampleConfigPath} documents every key (copy it to start)`,
+    ],
+    what: 'config',
+    why: 'ha runs the commands a config names (services, failover.verify.argv, reboot_command) as root on the nodes',
+  })
   return {config: parseConfig(text, path), path}
 }
 
