@@ -14,6 +14,8 @@ export const exampleConfigPath = fileURLToPath(new URL('../../templates/ha.examp
 export interface LoadedConfig {
   config: Config
   path: string
+  /** The file as read (once): for a later message that names a field's line. */
+  text: string
 }
 
 /** Where the config comes from: --config, then HA_CONFIG, then /etc/ha/ha.yaml. */
@@ -41,7 +43,7 @@ export async function loadConfig(path: string): Promise<LoadedConfig> {
     what: 'config',
     why: 'ha runs the commands a config names (services, failover.verify.argv, reboot_command) as root on the nodes',
   })
-  return {config: parseConfig(text, path), path}
+  return {config: parseConfig(text, path), path, text}
 }
 
 /** Parses and validates config text; every error names the file, the line and the field. */
@@ -75,6 +77,13 @@ export function parseYamlWith<S extends ZodTypeAny>(schema: S, text: string, pat
     actions: [`fix ${path}; ${exampleConfigPath} documents every key`],
     details: {problems},
   })
+}
+
+/** The line of a field in config text (its key's line; the parent's when it is missing). */
+export function fieldLine(text: string, fieldPath: string[]): number {
+  const lineCounter = new LineCounter()
+  const doc = parseDocument(text, {lineCounter, prettyErrors: false, uniqueKeys: true})
+  return lineOf(doc, lineCounter, fieldPath)
 }
 
 function describeIssue(issue: ZodIssue, doc: ReturnType<typeof parseDocument>, lines: LineCounter, path: string): string {
