@@ -1,4 +1,4 @@
-import {type CommandNeed, commandNeeds, missingFor} from '../config/needs.js'
+import {type CommandNeed, commandNeeds, unsetFor} from '../config/needs.js'
 import {type Config, type NodeName, nodeNames} from '../config/schema.js'
 import {storageDriver} from '../drivers/storage/index.js'
 import {IdentityFileError, readIdentityFile} from '../hosts/identity-file.js'
@@ -25,7 +25,13 @@ export async function usabilityProblems(config: Config, onWarning: (message: str
 }
 
 export function unmetNeeds(config: Config): UnmetNeed[] {
-  return commandNeeds.map((need) => ({command: need.command, missing: missingFor(config, need), why: need.why})).filter((n) => n.missing.length > 0)
+  const more = {'ha failover': storageDriver(config).failoverNeeds(), 'ha rejoin': []}
+  return commandNeeds
+    .map((need) => {
+      const unset = unsetFor(config, need.command, more[need.command])
+      return {command: need.command, missing: unset.map((u) => u.key), why: [...new Set(unset.map((u) => u.why))].join('; and ')}
+    })
+    .filter((n) => n.missing.length > 0)
 }
 
 /** Two nodes that are one machine: ha tells them apart by hostname and reaches each by its ssh host. */

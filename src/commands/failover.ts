@@ -54,7 +54,9 @@ An active node that does not answer ssh is not taken over until it is confirmed 
     const {flags} = await this.parse(Failover)
     const {config, path} = await this.loadConfig(flags)
     // Every direction stops, starts and checks the product: without these there is no plan to print.
-    requireNeeds(config, path, 'ha failover')
+    // And the storage driver's own keys: mount without storage.device would plan `mount -t ext4 ""`.
+    const {storageDriver} = await import('../drivers/storage/index.js')
+    requireNeeds(config, path, 'ha failover', storageDriver(config).failoverNeeds())
 
     const {nodeLabels, planFailover, renderPlan} = await import('../failover/plan.js')
     if (flags.from && !flags.plan) throw new ConfigError('--from only goes with --plan', {actions: ['ha failover --plan --from primary']})

@@ -25,12 +25,25 @@ export function missingFor(config: Config, need: CommandNeed): string[] {
   return need.keys.filter((key) => config.services[key.slice('services.'.length) as 'start' | 'status' | 'stop'] === undefined)
 }
 
-/** Refuses, naming the config and the keys, when `command` cannot run with this config. */
-export function requireNeeds(config: Config, path: string, command: CommandNeed['command']): void {
+/** A key a command needs that is not set, and what for. */
+export interface UnsetKey {
+  key: string
+  why: string
+}
+
+/** The keys `command` needs and `config` lacks: its services, then `more` (the storage driver's, for ha failover). */
+export function unsetFor(config: Config, command: CommandNeed['command'], more: UnsetKey[] = []): UnsetKey[] {
   const need = commandNeeds.find((n) => n.command === command)!
-  const unset = missingFor(config, need)
+  return [...missingFor(config, need).map((key) => ({key, why: need.why})), ...more]
+}
+
+/** Refuses, naming the config and the keys, when `command` cannot run with this config. */
+export function requireNeeds(config: Config, path: string, command: CommandNeed['command'], more: UnsetKey[] = []): void {
+  const unset = unsetFor(config, command, more)
   if (unset.length === 0) return
-  throw new ConfigError(`${path}: ${unset.join(', ')} not set: ${command} needs ${unset.length === 1 ? 'it' : 'them'}, as ${need.why}`, {
-    actions: [`add ${unset.length === 1 ? 'it' : 'them'} to ${path}, e.g. ${servicesExample}; then ha config check`],
+  const whys = [...new Set(unset.map((u) => u.why))]
+  const services = unset.some((u) => u.key.startsWith('services.'))
+  throw new ConfigError(`${path}: ${unset.map((u) => u.key).join(', ')} not set: ${command} needs ${unset.length === 1 ? 'it' : 'them'}, as ${whys.join('; and ')}`, {
+    actions: [`add ${unset.length === 1 ? 'it' : 'them'} to ${path}${services ? `, e.g. ${servicesExample}` : ''}; then ha config check`],
   })
 }

@@ -104,3 +104,22 @@ test('an identity_file group or others can read is refused; one not on this mach
   assert.equal(absent.status, 0, absent.stderr)
   assert.match(absent.stderr, new RegExp(`warning: nodes\\.primary\\.ssh\\.identity_file: cannot read identity_file ${dir}/absent: ENOENT.* on this machine`))
 })
+
+test('storage kind mount without storage.device: ha failover refuses to plan mount -t ext4 "", and config check says ha failover needs it', (t) => {
+  const dir = tempDir(t)
+  const config = join(dir, 'ha.yaml')
+  const text = example.replace(/ {2}device: \/dev\/disk\/by-label\/xvm\n/, '')
+  assert.notEqual(text, example)
+  writeFileSync(config, text)
+  const plan = ha(['failover', '--plan', '--from', 'primary', '--config', config])
+  assert.equal(plan.status, 2, plan.stdout)
+  assert.doesNotMatch(plan.stdout, /mount -t ext4 ""/)
+  assert.match(plan.stderr, new RegExp(`${config}: storage\\.device not set: ha failover needs it, as it mounts storage\\.device at /var/opt/sun/xvm on the node taking over \\(storage\\.kind mount\\)`))
+  // ha rejoin only unmounts: it needs no device.
+  assert.equal(ha(['rejoin', 'secondary', '--plan', '--config', config]).status, 0)
+
+  const r = ha(['config', 'check', '--config', config, '--json']).json!
+  assert.equal(r.status, 0)
+  assert.deepEqual(r.result.needs.map((n: {command: string; missing: string[]}) => [n.command, n.missing]), [['ha failover', ['storage.device']]])
+  assert.ok(r.warnings.some((w) => /^ha failover needs storage\.device, which is not set/.test(w)), r.warnings.join('\n'))
+})
