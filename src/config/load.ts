@@ -41,7 +41,7 @@ export async function loadConfig(path: string): Promise<LoadedConfig> {
       `${exampleConfigPath} documents every key (copy it to start)`,
     ],
     what: 'config',
-    why: 'ha runs the commands a config names (services, failover.verify.argv, reboot_command) as root on the nodes',
+    why: 'ha runs the commands a config names as root (services and reboot_command on the nodes, failover.verify.argv where ha failover runs)',
   })
   return {config: parseConfig(text, path), path, text}
 }
