@@ -7,7 +7,8 @@ import {glob, isDynamicPattern} from 'tinyglobby'
 import {z} from 'zod'
 
 import {type AccountTable, parseAccounts} from '../facts/accounts.js'
-import {parseYamlWith} from '../config/load.js'
+import {readGuardedFile} from '../config/guarded-read.js'
+import {configMaxBytes, parseYamlWith} from '../config/load.js'
 import {type BackupEntryConfig, backupEntrySchema, type Config, neverBackedUp} from '../config/schema.js'
 import {ConfigError, describeSystemError, HaError} from '../core/errors.js'
 import {underRoot} from '../fs/under-root.js'
@@ -45,14 +46,16 @@ export async function loadManifestSpec(config: Config): Promise<BackupEntryConfi
     })
   }
 
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (error) {
-    throw new ConfigError(`cannot read backup manifest ${path}: ${describeSystemError(error)}`, {
-      actions: ['check backup.manifest in the config'],
-    })
-  }
+  // A manifest of the admin's own decides what a restore writes as root: read as the config is.
+  // The built-in ones are part of ha's installation, trusted as its code is.
+  const text = name.startsWith('builtin:')
+    ? await readFile(path, 'utf8')
+    : readGuardedFile(path, {
+        maxBytes: configMaxBytes,
+        missingActions: ['check backup.manifest in the config'],
+        what: 'backup manifest',
+        why: 'ha backs up and restores, as root, the paths a backup manifest names',
+      })
 
   const spec = parseYamlWith(manifestFileSchema, text, path, 'a backup manifest must be a mapping with "entries"')
   const include = config.backup.include.map((item) =>

@@ -2,32 +2,48 @@ import {posix, resolve} from 'node:path'
 
 import type {ChalkInstance} from 'chalk'
 
-import {exampleConfigPath, loadConfig} from '../config/load.js'
+import {exampleConfigPath, fieldLine, loadConfig} from '../config/load.js'
 import {nodeNames} from '../config/schema.js'
+import {ConfigError} from '../core/errors.js'
+import {type UnmetNeed, unmetNeeds, usabilityProblems} from './config-usable.js'
 
 /**
  * `ha config check`: the whole configuration validated on this machine alone (no node reached,
  * nothing written), including the backup manifest it names, so a typo is found at the desk and
- * not during a failover. An invalid file is a ConfigError (exit 2) naming file:line: field.
+ * not during a failover. An invalid file is a ConfigError (exit 2) naming file:line: field; so is
+ * one the schema accepts but that can never work (config-usable.ts). Keys a command needs that
+ * are not set are `needs`: the command says them as warnings, since the rest of ha works.
  */
 export interface ConfigCheckResult {
   backup: {dir: string; manifest: string; manifest_entries: number}
   data_dir: string
   example: string
+  /** Commands this config cannot run yet, and the keys they need (an addition to the contract). */
+  needs: UnmetNeed[]
   nodes: Array<{hostname: string; name: string; reached: string; root: string}>
   path: string
   service_ips: Array<{address: string; interface: string}>
   valid: true
 }
 
-export async function checkConfigFile(path: string): Promise<ConfigCheckResult> {
-  const {config} = await loadConfig(path)
+export async function checkConfigFile(path: string, onWarning: (message: string) => void): Promise<ConfigCheckResult> {
+  const {config, text} = await loadConfig(path)
+  const problems = await usabilityProblems(config, onWarning)
+  if (problems.length > 0) {
+    const lines = problems.map((p) => `${path}:${fieldLine(text, p.field)}: ${p.field.join('.')}: ${p.message}`)
+    throw new ConfigError(lines.length === 1 ? lines[0] : `${lines.length} problems in ${path}:\n  ${lines.join('\n  ')}`, {
+      actions: [`fix ${path}; ${exampleConfigPath} documents every key`],
+      details: {problems: lines},
+    })
+  }
+
   const {loadManifestSpec} = await import('../backup/collect.js')
   const entries = await loadManifestSpec(config)
   return {
     backup: {dir: posix.join(config.data_dir, config.backup.dir), manifest: config.backup.manifest, manifest_entries: entries.length},
     data_dir: config.data_dir,
     example: exampleConfigPath,
+    needs: needs(config, onWarning),
     nodes: nodeNames.map((name) => {
       const node = config.nodes[name]
       const ssh = node.ssh
@@ -45,6 +61,18 @@ export function renderConfigCheck(r: ConfigCheckResult, c: ChalkInstance): strin
     ...r.nodes.map((n) => `  ${n.name.padEnd(9)} ${n.hostname}, reached ${n.reached}${n.root === '/' ? '' : `, root ${n.root}`}`),
     `  data_dir  ${r.data_dir}; backups in ${r.backup.dir} (${r.backup.manifest}, ${r.backup.manifest_entries} entries)`,
     `  service IPs: ${r.service_ips.length > 0 ? r.service_ips.map((s) => `${s.address} on ${s.interface}`).join(', ') : 'none'}`,
+    ...r.needs.map((n) => `  ${c.yellow('not set for')} ${n.command}: ${n.missing.join(', ')} (${n.why})`),
     `  checked offline: no node was contacted`,
   ].join('\n')
+}
+
+/** The keys commands need and this config lacks, each told as a warning too. */
+function needs(config: Parameters<typeof unmetNeeds>[0], onWarning: (message: string) => void): UnmetNeed[] {
+  const unmet = unmetNeeds(config)
+  for (const n of unmet) onWarning(describeNeed(n))
+  return unmet
+}
+
+function describeNeed(n: UnmetNeed): string {
+  return `${n.command} needs ${n.missing.join(', ')}, which ${n.missing.length === 1 ? 'is' : 'are'} not set (${n.why}); the rest of ha works without ${n.missing.length === 1 ? 'it' : 'them'}`
 }

@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {HaCommand} from '../cli/base-command.js'
+import {requireNeeds} from '../config/needs.js'
 import {ConfigError, ExitCode} from '../core/errors.js'
 import {yesFlag} from '../cli/flags.js'
 
@@ -53,12 +54,9 @@ An active node that does not answer ssh is not taken over until it is confirmed 
     const {flags} = await this.parse(Failover)
     const {config, path} = await this.loadConfig(flags)
     // Every direction stops, starts and checks the product: without these there is no plan to print.
-    const unset = (['start', 'stop', 'status'] as const).filter((k) => !config.services[k]).map((k) => `services.${k}`)
-    if (unset.length > 0) {
-      throw new ConfigError(`${path}: ${unset.join(', ')} not set: ha failover stops the product on the active node, starts it on the other and checks it with these commands`, {
-        actions: [`add them to ${path}, e.g. services: {start: [/etc/init.d/xvm, start], stop: [/etc/init.d/xvm, stop], status: [/etc/init.d/xvm, status]}; then ha config check`],
-      })
-    }
+    // And the storage driver's own keys: mount without storage.device would plan `mount -t ext4 ""`.
+    const {storageDriver} = await import('../drivers/storage/index.js')
+    requireNeeds(config, path, 'ha failover', storageDriver(config).failoverNeeds())
 
     const {nodeLabels, planFailover, renderPlan} = await import('../failover/plan.js')
     if (flags.from && !flags.plan) throw new ConfigError('--from only goes with --plan', {actions: ['ha failover --plan --from primary']})

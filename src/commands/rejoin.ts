@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {HaCommand} from '../cli/base-command.js'
+import {requireNeeds} from '../config/needs.js'
 import {ConfigError, ExitCode} from '../core/errors.js'
 
 export default class Rejoin extends HaCommand<typeof Rejoin> {
@@ -24,7 +25,7 @@ export default class Rejoin extends HaCommand<typeof Rejoin> {
 
   async run(): Promise<unknown> {
     const {args, flags} = await this.parse(Rejoin)
-    const {config} = await this.loadConfig(flags)
+    const {config, path} = await this.loadConfig(flags)
     const node = (['primary', 'secondary'] as const).find((n) => n === args.node || config.nodes[n].hostname === args.node)
     if (!node) throw new ConfigError(`ha rejoin ${args.node}: not a node (primary, secondary) nor a node's hostname in the config`, {actions: ['ha rejoin primary, or ha rejoin secondary']})
     if (flags['kept-identity']) {
@@ -33,6 +34,8 @@ export default class Rejoin extends HaCommand<typeof Rejoin> {
       return this.finish(result, ExitCode.ok, () => ('changed' in result ? `gave back ${result.changed.length} identity files (${result.hostname})` : `forgot the kept identity ${result.dir}`))
     }
 
+    // It stops the product on the node and proves it stopped: without these there is no plan to print.
+    requireNeeds(config, path, 'ha rejoin')
     const {nodeLabels, renderPlan} = await import('../failover/plan.js')
     if (flags.plan) {
       const {planRejoin} = await import('../steps/rejoin.js')

@@ -1,9 +1,9 @@
-import {readFile} from 'node:fs/promises'
 import {fileURLToPath} from 'node:url'
 import {isMap, LineCounter, parseDocument} from 'yaml'
 import type {z, ZodIssue, ZodTypeAny} from 'zod'
 
-import {ConfigError, describeSystemError} from '../core/errors.js'
+import {ConfigError} from '../core/errors.js'
+import {readGuardedFile} from './guarded-read.js'
 import {type Config, configSchema} from './schema.js'
 
 export const defaultConfigPath = '/etc/ha/ha.yaml'
@@ -14,6 +14,8 @@ export const exampleConfigPath = fileURLToPath(new URL('../../templates/ha.examp
 export interface LoadedConfig {
   config: Config
   path: string
+  /** The file as read (once): for a later message that names a field's line. */
+  text: string
 }
 
 /** Where the config comes from: --config, then HA_CONFIG, then /etc/ha/ha.yaml. */
@@ -21,20 +23,27 @@ export function configPathFrom(flag: string | undefined, env: NodeJS.ProcessEnv 
   return flag ?? (env.HA_CONFIG || defaultConfigPath)
 }
 
-export async function loadConfig(path: string): Promise<LoadedConfig> {
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (error) {
-    throw new ConfigError(`cannot read config ${path}: ${describeSystemError(error)}`, {
-      actions: [
-        'pass --config <file> or set HA_CONFIG, or create /etc/ha/ha.yaml',
-        `${exampleConfigPath} documents every key (copy it to start)`,
-      ],
-    })
-  }
+/** The most ha reads of a config: a real one is a few kilobytes; a 50 MB one took 12.7 s and 300 MB to read. */
+export const configMaxBytes = 1024 * 1024
 
-  return {config: parseConfig(text, path), path}
+/**
+ * Reads and validates the config. ha runs its argvs as root, so the file is read as sshd's
+ * StrictModes reads its files (config/guarded-read.ts): refused, before a byte is parsed, when it
+ * or a directory above it could be changed by anyone but root or the user running ha, or when it
+ * is larger than configMaxBytes. The same loader reads /etc/ha/ha.yaml on a node (cron's ha backup,
+ * the failover's ha restore, ha unlock and ha rejoin there).
+ */
+export async function loadConfig(path: string): Promise<LoadedConfig> {
+  const text = readGuardedFile(path, {
+    maxBytes: configMaxBytes,
+    missingActions: [
+      'pass --config <file> or set HA_CONFIG, or create /etc/ha/ha.yaml',
+      `${exampleConfigPath} documents every key (copy it to start)`,
+    ],
+    what: 'config',
+    why: 'ha runs the commands a config names as root (services and reboot_command on the nodes, failover.verify.argv where ha failover runs)',
+  })
+  return {config: parseConfig(text, path), path, text}
 }
 
 /** Parses and validates config text; every error names the file, the line and the field. */
@@ -68,6 +77,13 @@ export function parseYamlWith<S extends ZodTypeAny>(schema: S, text: string, pat
     actions: [`fix ${path}; ${exampleConfigPath} documents every key`],
     details: {problems},
   })
+}
+
+/** The line of a field in config text (its key's line; the parent's when it is missing). */
+export function fieldLine(text: string, fieldPath: string[]): number {
+  const lineCounter = new LineCounter()
+  const doc = parseDocument(text, {lineCounter, prettyErrors: false, uniqueKeys: true})
+  return lineOf(doc, lineCounter, fieldPath)
 }
 
 function describeIssue(issue: ZodIssue, doc: ReturnType<typeof parseDocument>, lines: LineCounter, path: string): string {

@@ -108,7 +108,12 @@ export const servicesSchema = z
 
 export const verifySchema = z
   .object({
-    http: z.string().url('must be a URL, e.g. http://198.18.1.10:8080/').optional(),
+    // ha failover GETs it with fetch, which speaks http and https only: ftp:// or file:// could never pass.
+    http: z
+      .string()
+      .url('must be a URL, e.g. http://198.18.1.10:8080/')
+      .refine((url) => /^https?:\/\//i.test(url), {message: 'must be an http:// or https:// URL (ha failover GETs it and expects failover.verify.status), e.g. http://198.18.1.10:8080/'})
+      .optional(),
     status: z.number().int().min(100).max(599).default(200),
     argv: argvSchema.optional(),
   })

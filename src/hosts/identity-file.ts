@@ -6,6 +6,8 @@ export class IdentityFileError extends Error {
   constructor(
     message: string,
     readonly actions: string[],
+    /** unprotected: ssh would refuse the key wherever ha runs; unreadable: it cannot be read from here. */
+    readonly kind: 'unprotected' | 'unreadable' = 'unreadable',
   ) {
     super(message)
   }
@@ -32,6 +34,7 @@ export async function readIdentityFile(path: string, settingName: string): Promi
       throw new IdentityFileError(
         `UNPROTECTED PRIVATE KEY FILE: permissions ${mode} for identity_file ${path} are too open (group or others can access it); ssh ignores such a key and so does ha`,
         [`chmod 600 ${path}`, `if others could read it, treat the key as leaked: make a new key and replace it in authorized_keys on the peer`],
+        'unprotected',
       )
     }
 

@@ -47,6 +47,8 @@ export interface StorageDriver {
   readonly words: StorageWords
   /** What in the config keeps ha from telling where it is at all (zfs without a pool). */
   configProblem(): undefined | {action: string; summary: string}
+  /** Keys ha failover's own attach needs that the config leaves unset (mount without storage.device), each with what it is for. */
+  failoverNeeds(): Array<{key: string; why: string}>
   /** Attached, but not as the config says (mount: another fstype than storage.fstype): why, as "… but <why>". */
   heldProblem(detail: Record<string, unknown>): undefined | {action: string; why: string}
 }

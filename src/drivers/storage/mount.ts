@@ -23,6 +23,8 @@ export function mountDriver(config: Config): StorageDriver {
     },
     commands: {attach: ['mount', '-t', fstype, storage.device ?? '', dataDir], detach: ['umount', dataDir], holdersFirst: true},
     device: storage.device ? deviceRule(storage.device) : undefined,
+    // Without it the plan would say `mount -t ext4 "" /data_dir`, a command that can never work.
+    failoverNeeds: () => (storage.device ? [] : [{key: 'storage.device', why: `it mounts storage.device at ${dataDir} on the node taking over (storage.kind mount)`}]),
     heldProblem(detail) {
       if (!storage.fstype || detail.fstype === storage.fstype) return undefined
       return {action: 'check storage.fstype in the config, or what is mounted at data_dir', why: `but as ${detail.fstype}, not ${storage.fstype}`}
@@ -36,7 +38,7 @@ export function mountDriver(config: Config): StorageDriver {
  * How storage that is a filesystem at data_dir is seen (kind mount, and manual, which the
  * operator mounts): findmnt there, and the words for it.
  */
-export function findmntObservation(dataDir: string): Pick<StorageDriver, 'configProblem' | 'heldProblem' | 'interpret' | 'probeArgv' | 'tracked' | 'words'> {
+export function findmntObservation(dataDir: string): Pick<StorageDriver, 'configProblem' | 'failoverNeeds' | 'heldProblem' | 'interpret' | 'probeArgv' | 'tracked' | 'words'> {
   const words: StorageWords = {
     evidence: (mountpoints) => ({mountpoints}),
     held: (detail) => ` from ${detail.source} (${detail.fstype})`,
@@ -47,6 +49,7 @@ export function findmntObservation(dataDir: string): Pick<StorageDriver, 'config
   }
   return {
     configProblem: () => undefined,
+    failoverNeeds: () => [],
     heldProblem: () => undefined,
     interpret: interpretFindmnt,
     probeArgv: (dataDirOnHost) => ['findmnt', '-J', '-b', '-o', 'TARGET,SOURCE,FSTYPE,SIZE,USED,AVAIL', '--mountpoint', dataDirOnHost],

@@ -10,6 +10,7 @@ export function zfsDriver(config: Config): StorageDriver {
   return {
     commands: {attach: ['zpool', 'import', pool ?? ''], detach: ['zpool', 'export', pool ?? ''], holdersFirst: false},
     configProblem: () => (pool ? undefined : {action: 'set storage.pool in the config', summary: 'storage.kind is zfs but storage.pool is not set'}),
+    failoverNeeds: () => (pool ? [] : [{key: 'storage.pool', why: 'it imports storage.pool on the node taking over (storage.kind zfs)'}]),
     heldProblem: () => undefined,
     interpret: interpretZpool,
     kind: 'zfs',
