@@ -6,7 +6,8 @@
 // once as the machine has cores (--jobs N to change it), with one exception: the files under
 // test/lab/ need the machine's one lab (fixed namespace names, /run/ha-lab.lock), so they run one
 // after another in a lane of their own beside those (a lab file mostly waits: on reboots, ssh and
-// cron). Nothing else in
+// cron). They share one lab (HA_TEST_LAB_DIR, see test/lab/shared-lab.ts: a file reuses it only
+// when it is exactly as `ha lab up` left it), taken down after the last of them. Nothing else in
 // test/ holds a machine-wide resource: sshd on a free port, namespaces, tmux sockets and temp
 // folders are named by pid or made by mkdtemp, mounts are inside temp folders or private mount
 // namespaces.
@@ -20,7 +21,7 @@
 //   node scripts/run-tests.mjs --other-node       the pass on a second Node version (see below)
 //   node scripts/run-tests.mjs --list [...]       only list the files that would run
 import {spawn} from 'node:child_process'
-import {existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {availableParallelism} from 'node:os'
 import {dirname, join, relative} from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -83,7 +84,22 @@ try {
 const guess = (file) => (file.startsWith('test/integration/') ? 1e6 : file.startsWith('test/contract/') ? 5e5 : 0) + statSync(join(top, file)).size
 const expected = (file) => lastTimes[file] ?? guess(file)
 const isLab = (file) => file.startsWith('test/lab/')
-const lab = files.filter(isLab) // in name order, one after another
+/**
+ * The lab files' order: first those that leave the lab as they found it (so the next one reuses
+ * it), the one that changes a host key at its end last of them; then those that change it for
+ * good (a failover, a halted node), each on a fresh lab; lab.test.ts, which tests up and down
+ * themselves on a lab of its own, last. A file not named here runs before lab.test.ts.
+ */
+const labOrder = [
+  'check-backup-choice', 'check-faults', 'faults', 'schedule', 'init', 'check',
+  'failover-contract', 'failover', 'failover-faults', 'failover-interrupt', 'failover-rejoin', 'failover-roles', 'restore',
+]
+const labRank = (file) => {
+  const name = file.replace(/^test\/lab\//, '').replace(/\.test\.ts$/, '')
+  return name === 'lab' ? labOrder.length + 1 : labOrder.includes(name) ? labOrder.indexOf(name) : labOrder.length
+}
+const lab = files.filter(isLab).sort((a, b) => labRank(a) - labRank(b) || a.localeCompare(b))
+const sharedLab = `/tmp/ha-lab-suite-${process.pid}`
 const others = files.filter((f) => !isLab(f)).sort((a, b) => expected(b) - expected(a))
 if (listOnly) {
   // The lab lane in its order, then the others, longest first.
@@ -104,7 +120,7 @@ function runFile(file) {
     running.set(file, t0)
     const child = spawn(process.execPath, ['--import', 'tsx', '--test-reporter=spec', file], {
       cwd: top,
-      env: {...process.env, NO_COLOR: process.env.NO_COLOR ?? '1'},
+      env: {...process.env, NO_COLOR: process.env.NO_COLOR ?? '1', ...(isLab(file) ? {HA_TEST_LAB_DIR: sharedLab} : {})},
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     children.add(child)
@@ -155,10 +171,30 @@ async function lane(queue) {
   while (queue.length > 0) await runFile(queue.shift())
 }
 
+/** After the last lab file: the shared lab down (nothing may be left), its folders removed. */
+function sharedLabDown() {
+  return new Promise((resolve) => {
+    if (!existsSync(sharedLab)) return resolve()
+    const t0 = Date.now()
+    const child = spawn(process.execPath, [join(top, 'bin/run.js'), 'lab', 'down', '--lab-dir', sharedLab], {cwd: top, env: {...process.env, NO_COLOR: '1'}, stdio: ['ignore', 'pipe', 'pipe']})
+    children.add(child)
+    let output = ''
+    child.stdout.on('data', (d) => (output += d))
+    child.stderr.on('data', (d) => (output += d))
+    child.on('close', (code) => {
+      children.delete(child)
+      for (const path of [sharedLab, `${sharedLab}.fresh.json`, `${sharedLab}-journal`]) rmSync(path, {force: true, recursive: true})
+      process.stdout.write(`\n▶ the shared lab down: ${code === 0 ? 'ok' : `FAILED (exit ${code})`}, ${((Date.now() - t0) / 1000).toFixed(1)} s\n${output.trimEnd()}\n`)
+      if (code !== 0) results.push({file: `(ha lab down --lab-dir ${sharedLab})`, ms: Date.now() - t0, ok: false})
+      resolve()
+    })
+  })
+}
+
 // `jobs` lanes for the files outside the lab, longest first; the lab lane beside them.
 const queue = [...others]
 const lanes = []
-if (lab.length > 0) lanes.push(lane(lab))
+if (lab.length > 0) lanes.push(lane([...lab]).then(sharedLabDown))
 for (let i = 0; i < Math.min(jobs, others.length); i++) lanes.push(lane(queue))
 await Promise.all(lanes)
 clearInterval(heartbeat)

@@ -7,13 +7,14 @@ import {after, before, describe, it} from 'node:test'
 
 import {labBoot, labHalt, labReboot, nodePaths} from '../../src/lab/lab.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
+import {labDirFor} from './shared-lab.js'
 import {failoverLab} from './failover-helpers.js'
 
 // Roles by the epoch, the stale lock of a fenced node, and the host key after the takeover, in the
 // lab's containers (root: / on both), driven from the admin namespace. One lab for the file; each
 // test leaves a working pair (which node is active is said at the end of each).
 const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping'])
-const labDir = `/tmp/ha-lab-failover-roles-${process.pid}`
+const labDir = labDirFor('failover-roles')
 const journalDir = `${labDir}-journal`
 const {assertServes, down, haAdmin, heldAddresses, ssh, up} = failoverLab(labDir, journalDir)
 const epochFile = '/var/opt/sun/xvm/.ha/epoch.json'
