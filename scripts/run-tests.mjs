@@ -1,26 +1,224 @@
 #!/usr/bin/env node
-// Runs the whole suite with Node's own test runner: every test/**/*.test.ts, or the files and
-// folders given as arguments. Tests that need root, sshd or namespaces fail (not skip) under CI=true.
-import {spawnSync} from 'node:child_process'
-import {readdirSync, statSync} from 'node:fs'
+// Runs the suite with Node's own test runner: every test/**/*.test.ts, or the files and folders
+// given as arguments. Tests that need root, sshd or namespaces fail (not skip) under CI=true.
+//
+// Each file runs in a process of its own (node --import tsx --test-reporter=spec FILE), as many at
+// once as the machine has cores (--jobs N to change it), with one exception: the files under
+// test/lab/ need the machine's one lab (fixed namespace names, /run/ha-lab.lock), so they run one
+// after another in a lane of their own beside those (a lab file mostly waits: on reboots, ssh and
+// cron). They share one lab (HA_TEST_LAB_DIR, see test/lab/shared-lab.ts: a file reuses it only
+// when it is exactly as `ha lab up` left it), taken down after the last of them. Nothing else in
+// test/ holds a machine-wide resource: sshd on a free port, namespaces, tmux sockets and temp
+// folders are named by pid or made by mkdtemp, mounts are inside temp folders or private mount
+// namespaces.
+//
+// A file's report is printed whole when it ends. At the end: the totals (tests, pass, fail, ...,
+// as node's spec reporter prints them), the failing files, the ten slowest files (wall time), and
+// the exit code (non-zero when any file failed).
+//
+//   node scripts/run-tests.mjs                    the whole suite
+//   node scripts/run-tests.mjs test/unit          the pure tests (the edit-test loop)
+//   node scripts/run-tests.mjs --other-node       the pass on a second Node version (see below)
+//   node scripts/run-tests.mjs --list [...]       only list the files that would run
+import {spawn} from 'node:child_process'
+import {existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {availableParallelism} from 'node:os'
 import {dirname, join, relative} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 const top = join(dirname(fileURLToPath(import.meta.url)), '..')
+
+/**
+ * The pass on a second Node version (.ci/run runs it on Node 24). What can differ between Node
+ * versions is Node itself: its file-system, child-process, socket (ssh2), zlib and stream APIs,
+ * and its test runner. Every path of ha through those is exercised outside the scenario folders, by
+ * the unit, integration and contract tests, so every file outside them runs again. The scenarios
+ * (test/lab/: the pair on the lab) differ from one another in what the pair goes through, not in
+ * which Node APIs ha calls: one lab round trip proves ha and the lab work on that Node, so that one
+ * file runs again (lab up; over real ssh a killed run, --abort, a failed step, a failover there,
+ * rejoin and a failover back, every --json shape pinned; lab down). A new scenario folder (a
+ * cluster, guests) joins `scenarioFolders`, with its own one round trip in `roundTrips`.
+ */
+const scenarioFolders = ['test/lab/']
+const roundTrips = ['test/lab/failover-contract.test.ts']
+const forOtherNode = (file) => !scenarioFolders.some((folder) => file.startsWith(folder)) || roundTrips.includes(file)
+
+const args = process.argv.slice(2)
+let jobs = availableParallelism()
+let otherNode = false
+let listOnly = false
+const targets = []
+for (let i = 0; i < args.length; i++) {
+  if (args[i] === '--jobs') jobs = Number(args[++i])
+  else if (args[i].startsWith('--jobs=')) jobs = Number(args[i].slice('--jobs='.length))
+  else if (args[i] === '--other-node') otherNode = true
+  else if (args[i] === '--list') listOnly = true
+  else targets.push(args[i])
+}
+
+if (!Number.isInteger(jobs) || jobs < 1) {
+  console.error('run-tests: --jobs wants a whole number ≥ 1')
+  process.exit(2)
+}
+
 const collect = (path) =>
   statSync(path).isDirectory()
     ? readdirSync(path).sort().flatMap((name) => collect(join(path, name)))
     : path.endsWith('.test.ts') ? [path] : []
-const targets = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['test']
-const files = targets.flatMap((t) => collect(join(top, t))).map((f) => relative(top, f))
+const files = [...new Set((targets.length > 0 ? targets : ['test']).flatMap((t) => collect(join(top, t))).map((f) => relative(top, f)))].filter(
+  (f) => !otherNode || forOtherNode(f),
+)
 if (files.length === 0) {
   console.error('run-tests: no test files found')
   process.exit(1)
 }
 
-const r = spawnSync(
-  process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files],
-  {cwd: top, stdio: 'inherit', env: {...process.env, NO_COLOR: process.env.NO_COLOR ?? '1'}},
-)
-process.exit(r.status ?? 1)
+// Wall times of the last run on this machine (not committed), to start the longest files first.
+const timesFile = join(top, '.cache/test-times.json')
+let lastTimes = {}
+try {
+  lastTimes = JSON.parse(readFileSync(timesFile, 'utf8'))
+} catch {}
+
+/** Without a last run: integration files first (the slow ones), bigger files first. */
+const guess = (file) => (file.startsWith('test/integration/') ? 1e6 : file.startsWith('test/contract/') ? 5e5 : 0) + statSync(join(top, file)).size
+const expected = (file) => lastTimes[file] ?? guess(file)
+const isLab = (file) => file.startsWith('test/lab/')
+/**
+ * The lab files' order: first those that leave the lab as they found it (so the next one reuses
+ * it), the one that changes a host key at its end last of them; then those that change it for
+ * good (a failover, a halted node), each on a fresh lab; lab.test.ts, which tests up and down
+ * themselves on a lab of its own, last. A file not named here runs before lab.test.ts.
+ */
+const labOrder = [
+  'check-backup-choice', 'check-faults', 'faults', 'schedule', 'init', 'check',
+  'failover-contract', 'failover', 'failover-faults', 'failover-interrupt', 'failover-rejoin', 'failover-roles', 'restore',
+]
+const labRank = (file) => {
+  const name = file.replace(/^test\/lab\//, '').replace(/\.test\.ts$/, '')
+  return name === 'lab' ? labOrder.length + 1 : labOrder.includes(name) ? labOrder.indexOf(name) : labOrder.length
+}
+const lab = files.filter(isLab).sort((a, b) => labRank(a) - labRank(b) || a.localeCompare(b))
+const sharedLab = `/tmp/ha-lab-suite-${process.pid}`
+const others = files.filter((f) => !isLab(f)).sort((a, b) => expected(b) - expected(a))
+if (listOnly) {
+  // The lab lane in its order, then the others, longest first.
+  console.log([...lab, ...others].join('\n'))
+  process.exit(0)
+}
+
+const totals = {tests: 0, suites: 0, pass: 0, fail: 0, cancelled: 0, skipped: 0, todo: 0}
+const results = []
+const running = new Map()
+const children = new Set()
+const started = Date.now()
+let lastOutput = Date.now()
+
+function runFile(file) {
+  return new Promise((resolve) => {
+    const t0 = Date.now()
+    running.set(file, t0)
+    const child = spawn(process.execPath, ['--import', 'tsx', '--test-reporter=spec', file], {
+      cwd: top,
+      env: {...process.env, NO_COLOR: process.env.NO_COLOR ?? '1', ...(isLab(file) ? {HA_TEST_LAB_DIR: sharedLab} : {})},
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    children.add(child)
+    const chunks = []
+    child.stdout.on('data', (d) => chunks.push(d))
+    child.stderr.on('data', (d) => chunks.push(d))
+    child.on('close', (code, signal) => {
+      children.delete(child)
+      running.delete(file)
+      const ms = Date.now() - t0
+      const output = Buffer.concat(chunks).toString('utf8')
+      // The spec reporter's closing block: "ℹ tests 12", "ℹ pass 12", ... (the last of each).
+      const counts = {}
+      for (const m of output.matchAll(/^ℹ (tests|suites|pass|fail|cancelled|skipped|todo) (\d+)$/gm)) counts[m[1]] = Number(m[2])
+      const ok = code === 0 && counts.tests !== undefined && !counts.fail && !counts.cancelled
+      for (const key of Object.keys(totals)) totals[key] += counts[key] ?? 0
+      // A file that died before its summary (a crash, a signal) counts as one failed test.
+      if (counts.tests === undefined) {
+        totals.tests += 1
+        totals.fail += 1
+      }
+
+      const status = ok ? 'ok' : `FAILED (${signal ? `signal ${signal}` : `exit ${code}`})`
+      process.stdout.write(`\n▶ ${file}: ${status}, ${(ms / 1000).toFixed(1)} s\n${output.trimEnd()}\n`)
+      lastOutput = Date.now()
+      results.push({file, ms, ok})
+      resolve()
+    })
+  })
+}
+
+// Long silences (a lab file runs for minutes) still say what is running, for CI's log.
+const heartbeat = setInterval(() => {
+  if (Date.now() - lastOutput < 120_000) return
+  const now = Date.now()
+  process.stdout.write(`# still running: ${[...running].map(([f, t]) => `${f} (${Math.round((now - t) / 1000)} s)`).join(', ')}\n`)
+  lastOutput = now
+}, 10_000)
+
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(signal, () => {
+    for (const child of children) child.kill(signal)
+    process.exit(130)
+  })
+}
+
+async function lane(queue) {
+  while (queue.length > 0) await runFile(queue.shift())
+}
+
+/** After the last lab file: the shared lab down (nothing may be left), its folders removed. */
+function sharedLabDown() {
+  return new Promise((resolve) => {
+    if (!existsSync(sharedLab)) return resolve()
+    const t0 = Date.now()
+    const child = spawn(process.execPath, [join(top, 'bin/run.js'), 'lab', 'down', '--lab-dir', sharedLab], {cwd: top, env: {...process.env, NO_COLOR: '1'}, stdio: ['ignore', 'pipe', 'pipe']})
+    children.add(child)
+    let output = ''
+    child.stdout.on('data', (d) => (output += d))
+    child.stderr.on('data', (d) => (output += d))
+    child.on('close', (code) => {
+      children.delete(child)
+      for (const path of [sharedLab, `${sharedLab}.fresh.json`, `${sharedLab}-journal`]) rmSync(path, {force: true, recursive: true})
+      process.stdout.write(`\n▶ the shared lab down: ${code === 0 ? 'ok' : `FAILED (exit ${code})`}, ${((Date.now() - t0) / 1000).toFixed(1)} s\n${output.trimEnd()}\n`)
+      if (code !== 0) results.push({file: `(ha lab down --lab-dir ${sharedLab})`, ms: Date.now() - t0, ok: false})
+      resolve()
+    })
+  })
+}
+
+// `jobs` lanes for the files outside the lab, longest first; the lab lane beside them.
+const queue = [...others]
+const lanes = []
+if (lab.length > 0) lanes.push(lane([...lab]).then(sharedLabDown))
+for (let i = 0; i < Math.min(jobs, others.length); i++) lanes.push(lane(queue))
+await Promise.all(lanes)
+clearInterval(heartbeat)
+
+const wall = Date.now() - started
+try {
+  mkdirSync(dirname(timesFile), {recursive: true})
+  const times = {...lastTimes, ...Object.fromEntries(results.map((r) => [r.file, r.ms]))}
+  for (const file of Object.keys(times)) if (!existsSync(join(top, file))) delete times[file]
+  writeFileSync(timesFile, `${JSON.stringify(times, null, 1)}\n`)
+} catch {}
+
+const failed = results.filter((r) => !r.ok)
+const slowest = [...results].sort((a, b) => b.ms - a.ms).slice(0, 10)
+const width = Math.max(...slowest.map((r) => r.file.length))
+console.log(`\n${'═'.repeat(72)}`)
+console.log(`ten slowest test files (wall time; ${others.length} files outside the lab ${jobs} at a time, beside them ${lab.length} lab files one after another):`)
+for (const r of slowest) console.log(`  ${r.file.padEnd(width)}  ${(r.ms / 1000).toFixed(1).padStart(6)} s`)
+if (failed.length > 0) {
+  console.log(`failed files (${failed.length}):`)
+  for (const r of failed) console.log(`  ✖ ${r.file}`)
+}
+
+for (const [key, n] of Object.entries(totals)) console.log(`ℹ ${key} ${n}`)
+console.log(`ℹ duration_ms ${wall}`)
+console.log(`${totals.pass} passed, ${totals.fail} failed (${files.length} files in ${(wall / 1000).toFixed(1)} s)`)
+process.exit(failed.length > 0 || totals.fail > 0 ? 1 : 0)

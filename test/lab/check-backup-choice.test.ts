@@ -2,9 +2,10 @@ import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
 import {after, before, describe, it} from 'node:test'
 
-import {labDataDir, labDown, labNetns, labPaths, labUp} from '../../src/lab/lab.js'
+import {labDataDir, labNetns, labPaths} from '../../src/lab/lab.js'
 import {ha} from '../helpers/cli.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
+import {labDirFor, labDone, labReady} from './shared-lab.js'
 
 /**
  * Issue 9: `ha check` said "safe" while the archive restore would use was damaged, because it
@@ -13,7 +14,7 @@ import {missingPrerequisite} from '../helpers/prereq.js'
  * behind ha's back (its record still says ok), and check must judge the bytes, as restore does.
  */
 const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping'])
-const labDir = `/tmp/ha-lab-backup-choice-${process.pid}`
+const labDir = labDirFor('backup-choice')
 const lab = labPaths(labDir)
 const fromAdmin = {prefix: ['ip', 'netns', 'exec', labNetns.admin], timeoutMs: 60_000}
 // The primary's archives as it sees them (root: /, the shared storage mounted in its own namespace).
@@ -38,12 +39,9 @@ function backupAge() {
 
 describe('ha check judges the archive restore would use, in the lab', {skip}, () => {
   before(async () => {
-    await labUp({labDir})
+    await labReady(labDir)
   })
-  after(async () => {
-    await labDown({labDir})
-    spawnSync('rm', ['-rf', labDir])
-  })
+  after(() => labDone(labDir))
 
   const backup = () => {
     const r = onPrimary(['ha', 'backup', '--json'])

@@ -5,11 +5,12 @@ import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {runInNode} from '../../src/lab/container.js'
-import {labDataDir, labDown, labNetns, labPaths, labUp, labVersionFile, nodePaths} from '../../src/lab/lab.js'
+import {labDataDir, labNetns, labPaths, labVersionFile, nodePaths} from '../../src/lab/lab.js'
 import {nodeProcesses} from '../../src/lab/power.js'
 import {journalFormat, journalName, type RestoreJournal, reownJournalName, savedAccounts} from '../../src/restore/run-journal.js'
 import {ha, haBin} from '../helpers/cli.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
+import {labDirFor, labDone, labReady} from './shared-lab.js'
 
 /**
  * Each fault that once let `ha check` say "safe" while the failover or restore after it failed.
@@ -19,7 +20,7 @@ import {missingPrerequisite} from '../helpers/prereq.js'
  * inside the node (its own mount namespace, over nsenter or ssh), or in its own / for plain files.
  */
 const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping'])
-const labDir = `/tmp/ha-lab-check-faults-${process.pid}`
+const labDir = labDirFor('check-faults')
 const lab = labPaths(labDir)
 const fromAdmin = {prefix: ['ip', 'netns', 'exec', labNetns.admin], timeoutMs: 90_000}
 
@@ -115,17 +116,14 @@ function check() {
 
 describe('ha check fails, by name and with the fix, on each fault that once passed', {skip}, () => {
   before(async () => {
-    await labUp({labDir})
+    await labReady(labDir)
     // A backup to size a restore by, taken on the primary as its cron would.
     const backup = ssh('primary', 'ha backup --quiet')
     assert.equal(backup.status, 0, backup.stderr)
     const healthy = check()
     assert.equal(healthy.status, 0, `the healthy lab passes first:\n${healthy.stdout}${healthy.stderr}`)
   })
-  after(async () => {
-    await labDown({labDir})
-    spawnSync('rm', ['-rf', labDir])
-  })
+  after(() => labDone(labDir))
 
   it("a separate, full /etc on the node taking over, its / with room (check measured only data_dir's parent)", async () => {
     const undo = await fillSeparateEtc()

@@ -3,13 +3,14 @@ import {spawnSync} from 'node:child_process'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {after, before, describe, it} from 'node:test'
 
-import {labAddServiceIp, labDown, labNetns, labPaths, labRegenerateHostKey, labServiceIp, labSetVersion, labUp} from '../../src/lab/lab.js'
+import {labAddServiceIp, labNetns, labPaths, labRegenerateHostKey, labServiceIp, labSetVersion} from '../../src/lab/lab.js'
 import {ha} from '../helpers/cli.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
+import {labDirFor, labDone, labReady} from './shared-lab.js'
 
 // ha runs from the admin namespace and reaches both controllers over ssh, as in production.
 const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping'])
-const labDir = `/tmp/ha-lab-check-${process.pid}`
+const labDir = labDirFor('check')
 const lab = labPaths(labDir)
 const fromAdmin = {prefix: ['ip', 'netns', 'exec', labNetns.admin], timeoutMs: 60_000}
 
@@ -33,12 +34,9 @@ function check(...flags: string[]) {
 
 describe('ha check in the lab', {skip}, () => {
   before(async () => {
-    await labUp({labDir})
+    await labReady(labDir)
   })
-  after(async () => {
-    await labDown({labDir})
-    spawnSync('rm', ['-rf', labDir])
-  })
+  after(() => labDone(labDir))
 
   it('backs up on the primary over ssh, as its cron would, onto the shared storage', () => {
     // The primary's own hostname (its UTS namespace) picks the node: no --node, like cron.

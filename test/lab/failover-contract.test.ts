@@ -7,6 +7,7 @@ import {jsonSchemaVersion} from '../../src/cli/output/reporter.js'
 import {repoRoot} from '../helpers/cli.js'
 import {type Shape, shapeOf} from '../helpers/json-shape.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
+import {labDirFor} from './shared-lab.js'
 import {failoverLab, type Run} from './failover-helpers.js'
 
 /**
@@ -21,7 +22,7 @@ import {failoverLab, type Run} from './failover-helpers.js'
  */
 const snapshotFile = join(repoRoot, 'test/contract/failover-contract.snapshot.json')
 const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping'])
-const labDir = `/tmp/ha-lab-failover-contract-${process.pid}`
+const labDir = labDirFor('failover-contract')
 const journalDir = `${labDir}-journal`
 const {assertServes, down, haAdmin, ssh, up} = failoverLab(labDir, journalDir)
 

@@ -7,12 +7,13 @@ import {parse, stringify} from 'yaml'
 
 import {labBoot, labClearFaults, labFault, labHalt, type LabNode, nodePaths} from '../../src/lab/lab.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
+import {labDirFor} from './shared-lab.js'
 import {failoverLab} from './failover-helpers.js'
 
 // The faults a failover must meet safely, each in the lab's containers (root: / on both), one lab
 // for the file: each test leaves the pair as it found it or says what it changed.
 const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping'])
-const labDir = `/tmp/ha-lab-failover-faults-${process.pid}`
+const labDir = labDirFor('failover-faults')
 const journalDir = `${labDir}-journal`
 const {assertServes, down, haAdmin, heldAddresses, serviceAnswer, ssh, up} = failoverLab(labDir, journalDir)
 

@@ -2,8 +2,9 @@ import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
 import {rmSync} from 'node:fs'
 
-import {labDown, labNetns, labPaths, type LabNode, labUp} from '../../src/lab/lab.js'
+import {labNetns, labPaths, type LabNode} from '../../src/lab/lab.js'
 import {haBin} from '../helpers/cli.js'
+import {labDone, labReady} from './shared-lab.js'
 
 /** The failover lab tests' view of a lab: ha in the admin namespace, ssh to the nodes, what a client sees. */
 export function failoverLab(labDir: string, journalDir: string) {
@@ -100,15 +101,17 @@ export function failoverLab(labDir: string, journalDir: string) {
   }
 
 
-  /** A fresh lab for the file (before), and nothing of it left (after): its folder and the admin side's journals go too. */
+  /**
+   * A lab as `ha lab up` leaves it for the file (before; the run's shared one when it is so, see
+   * shared-lab.ts), and nothing of the file's own lab left (after): the admin side's journals go too.
+   */
   async function up(): Promise<void> {
     rmSync(journalDir, {force: true, recursive: true})
-    await labUp({labDir})
+    await labReady(labDir)
   }
 
   async function down(): Promise<void> {
-    await labDown({labDir})
-    rmSync(labDir, {force: true, recursive: true})
+    await labDone(labDir)
     rmSync(journalDir, {force: true, recursive: true})
   }
 

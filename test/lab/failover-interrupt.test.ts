@@ -8,13 +8,14 @@ import {type LabNode, labNetns} from '../../src/lab/lab.js'
 import {haBin} from '../helpers/cli.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 import {terminal} from '../helpers/tmux.js'
+import {labDirFor} from './shared-lab.js'
 import {failoverLab, type Run} from './failover-helpers.js'
 
 // Ctrl-C during a failover, as an admin at a terminal and a script sending SIGINT do it: the run
 // stops at a step boundary with exit 5 and the one command that continues, and that command
 // finishes the failover. One lab for the file; each test leaves a working pair (either direction).
 const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping', 'tmux'])
-const labDir = `/tmp/ha-lab-failover-interrupt-${process.pid}`
+const labDir = labDirFor('failover-interrupt')
 const journalDir = `${labDir}-journal`
 const {assertServes, down, haAdmin, lab, up} = failoverLab(labDir, journalDir)
 const names = {primary: 'ctl-a', secondary: 'ctl-b'} as const

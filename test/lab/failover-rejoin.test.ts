@@ -3,12 +3,13 @@ import {readFileSync, writeFileSync} from 'node:fs'
 import {after, before, describe, it} from 'node:test'
 
 import {missingPrerequisite} from '../helpers/prereq.js'
+import {labDirFor} from './shared-lab.js'
 import {failoverLab} from './failover-helpers.js'
 
 // ha rejoin gives the standby back the identity it had before its takeover. One lab for the
 // file; the tests run in order (the pair is left working: primary active, secondary its own self).
 const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping'])
-const labDir = `/tmp/ha-lab-rejoin-${process.pid}`
+const labDir = labDirFor('rejoin')
 const journalDir = `${labDir}-journal`
 const {assertServes, down, haAdmin, lab, ssh, up} = failoverLab(labDir, journalDir)
 const kept = '/var/lib/ha/standby-identity'

@@ -9,12 +9,13 @@ import {nodePaths} from '../../src/lab/lab.js'
 import {haBin} from '../helpers/cli.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 import {terminal} from '../helpers/tmux.js'
+import {labDirFor} from './shared-lab.js'
 import {failoverLab} from './failover-helpers.js'
 
 // ha failover end to end between the lab's two controllers (root: / on both), driven from the
 // admin namespace as an admin would: one lab for the whole file, each test leaving a working pair.
 const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping', 'tmux'])
-const labDir = `/tmp/ha-lab-failover-${process.pid}`
+const labDir = labDirFor('failover')
 const journalDir = `${labDir}-journal`
 const {assertRanAsPlanned, assertServes, dataDirFacts, down, haAdmin, lab, ssh, up} = failoverLab(labDir, journalDir)
 

@@ -2,16 +2,17 @@ import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
 import {after, before, describe, it} from 'node:test'
 
-import {faultKinds, labDown, labNetns, labPaths, labUp} from '../../src/lab/lab.js'
+import {faultKinds, labNetns, labPaths} from '../../src/lab/lab.js'
 import {ha} from '../helpers/cli.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
+import {labDirFor, labDone, labReady} from './shared-lab.js'
 
 // Every `ha lab fault` kind, made from the command line on the standby, must make `ha check` (run
 // from the admin side over ssh, as in production) exit 3, FAIL the check it breaks by name and print
 // its fix under the row; wrong-device and etc-full also on the node holding the storage. --clear
 // undoes each.
 const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping'])
-const labDir = `/tmp/ha-lab-faults-${process.pid}`
+const labDir = labDirFor('faults')
 const lab = labPaths(labDir)
 
 function check() {
@@ -90,15 +91,12 @@ const onPrimary: Partial<Record<(typeof faultKinds)[number], Expected>> = {
 
 describe('ha lab fault: each kind fails ha check by name', {skip}, () => {
   before(async () => {
-    await labUp({labDir})
+    await labReady(labDir)
     // A backup, so that no check fails for want of one and restore_space has a size to compare.
     const backup = spawnSync('ip', ['netns', 'exec', labNetns.admin, 'ssh', '-i', lab.adminKey, '-o', `UserKnownHostsFile=${lab.knownHosts}`, '-o', 'BatchMode=yes', 'root@198.18.0.2', 'ha backup --quiet'], {encoding: 'utf8', timeout: 60_000})
     assert.equal(backup.status, 0, backup.stderr)
   })
-  after(async () => {
-    await labDown({labDir})
-    spawnSync('rm', ['-rf', labDir])
-  })
+  after(() => labDone(labDir))
 
   it('starts healthy: every check passes', () => {
     const r = check()

@@ -3,14 +3,15 @@ import {spawnSync} from 'node:child_process'
 import {after, before, describe, it} from 'node:test'
 
 import {loadConfig} from '../../src/config/load.js'
-import {labDown, labNetns, labPaths, labUp} from '../../src/lab/lab.js'
+import {labNetns, labPaths} from '../../src/lab/lab.js'
 import {ha} from '../helpers/cli.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
+import {labDirFor, labDone, labReady} from './shared-lab.js'
 
 // The main job end to end on the lab's controllers, each with root: / and its own ids: backup on
 // the primary, the primary dies, the secondary takes the storage and restores by name.
 const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping'])
-const labDir = `/tmp/ha-lab-restore-${process.pid}`
+const labDir = labDirFor('restore')
 const lab = labPaths(labDir)
 
 function ssh(node: 'primary' | 'secondary', command: string) {
@@ -25,12 +26,9 @@ function ssh(node: 'primary' | 'secondary', command: string) {
 
 describe('ha restore on the lab\'s secondary after the primary died', {skip}, () => {
   before(async () => {
-    await labUp({labDir})
+    await labReady(labDir)
   })
-  after(async () => {
-    await labDown({labDir})
-    spawnSync('rm', ['-rf', labDir])
-  })
+  after(() => labDone(labDir))
 
   it('restores the primary\'s saved state onto the secondary and re-owns the data by name, with root: / on both', async () => {
     const backup = ssh('primary', 'ha backup --quiet --if-attached')

@@ -6,8 +6,9 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import {parse} from 'yaml'
 
-import {labDown, labNetns, labPaths, labUp} from '../../src/lab/lab.js'
+import {labNetns, labPaths} from '../../src/lab/lab.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
+import {labDirFor, labDone, labReady} from './shared-lab.js'
 
 /**
  * Issue 10: "in the lab, a short schedule really fires and an archive appears". On the primary,
@@ -19,7 +20,7 @@ import {missingPrerequisite} from '../helpers/prereq.js'
  * primary's, and exactly one archive appears.
  */
 const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping'])
-const labDir = `/tmp/ha-lab-schedule-${process.pid}`
+const labDir = labDirFor('schedule')
 const lab = labPaths(labDir)
 const address = {primary: '198.18.0.2', secondary: '198.18.0.3'} as const
 
@@ -40,7 +41,7 @@ function archives(): Array<{created_at: string; id: string; verified: boolean}> 
 
 describe('ha schedule in the lab', {skip}, () => {
   before(async () => {
-    await labUp({labDir})
+    await labReady(labDir)
     // The archives counted are those on this lab's shared storage: the primary must have this
     // lab's device mounted (not one a previous lab left attached) before anything is measured.
     const device = parse(readFileSync(lab.config, 'utf8')).storage.device as string
@@ -54,10 +55,7 @@ describe('ha schedule in the lab', {skip}, () => {
 
     assert.equal(source, device, `the primary has this lab's storage ${device} mounted`)
   })
-  after(async () => {
-    await labDown({labDir})
-    spawnSync('rm', ['-rf', labDir])
-  })
+  after(() => labDone(labDir))
 
   it('installed for the coming minute on both nodes, cron on the primary runs a real backup within 2.5 minutes; then removed from both', {timeout: 400_000}, async () => {
     const before = new Set(archives().map((a) => a.id))
