@@ -7,6 +7,7 @@ import {after, before, describe, test} from 'node:test'
 
 import type {CheckItem, CheckReport} from '../../src/check/types.js'
 import {haBin} from '../helpers/cli.js'
+import {closedPort, loopbackDataDir, type PairNode, writeLoopbackConfig as writeConfig} from '../helpers/loopback-pair.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 import {makeKey, startSshd, type TestSshd} from '../helpers/sshd.js'
 
@@ -15,32 +16,8 @@ import {makeKey, startSshd, type TestSshd} from '../helpers/sshd.js'
  * data_dir is not the storage: through the built CLI, nodes at closed loopback ports or behind
  * real sshds on 127.0.0.1, data_dir a real tmpfs mount.
  */
-const dataDir = '/var/opt/sun/xvm'
-type Node = 'primary' | 'secondary'
-
-/** A port on 127.0.0.1 nothing listens on: bound, then closed. */
-function closedPort(): number {
-  const out = execFileSync(process.execPath, ['-e', 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'], {encoding: 'utf8'})
-  return Number(out.trim())
-}
-
-function writeConfig(work: string, nodes: Record<Node, {key: string; port: number; root: string}>, device?: string): string {
-  const node = (n: Node) => `
-  ${n}:
-    hostname: ctl-${n}
-    root: ${nodes[n].root}
-    ssh:
-      host: 127.0.0.1
-      port: ${nodes[n].port}
-      user: root
-      identity_file: ${nodes[n].key}
-      known_hosts: ${join(work, 'known_hosts')}
-      connect_timeout: 3s
-      command_timeout: 20s`
-  const path = join(work, 'ha.yaml')
-  writeFileSync(path, `data_dir: ${dataDir}\nnodes:${node('primary')}${node('secondary')}\nstorage:\n  kind: mount\n  fstype: tmpfs\n${device ? `  device: ${device}\n` : ''}`)
-  return path
-}
+const dataDir = loopbackDataDir
+type Node = PairNode
 
 function check(config: string): Record<string, CheckItem> & {report: CheckReport} {
   const r = spawnSync(process.execPath, [haBin, 'check', '--json', '--config', config], {encoding: 'utf8', env: {...process.env, NO_COLOR: '1'}, timeout: 60_000})
