@@ -224,7 +224,7 @@ test('while ha restore holds the lock, every writer exits 11 and the read-only c
   assert.equal(run('backup').status, 0)
   const lock = join(state, 'ha.lock')
   // A real process holding the lock the way ha restore takes it.
-  const holder = spawn(process.execPath, ['--import', 'tsx', '-e', `import('./src/lock.js').then(async (m) => { await m.acquireLock(process.argv[1], 'ha restore', {node: 'primary'}); process.stdout.write('held\\n'); setTimeout(() => {}, 120000) })`, lock], {cwd: join(import.meta.dirname, '../..'), stdio: ['ignore', 'pipe', 'inherit']})
+  const holder = spawn(process.execPath, ['--import', 'tsx', '-e', `import('./src/lock/lock.js').then(async (m) => { await m.acquireLock(process.argv[1], 'ha restore', {node: 'primary'}); process.stdout.write('held\\n'); setTimeout(() => {}, 120000) })`, lock], {cwd: join(import.meta.dirname, '../..'), stdio: ['ignore', 'pipe', 'inherit']})
   t.after(() => holder.kill('SIGKILL'))
   await new Promise((resolve) => holder.stdout!.once('data', resolve))
   const before = tree(data)

@@ -124,7 +124,7 @@ test('ha unlock on this host: nothing to do without a lock, refuses a live run, 
   assert.equal(none.json?.result.broken, false)
   assert.equal(run('backup').status, 0)
   const lock = join(root, 'var/opt/sun/xvm/.ha/ha.lock')
-  const holder = spawn(process.execPath, ['--import', 'tsx', '-e', `import('./src/lock.js').then(async (m) => { await m.acquireLock(process.argv[1], 'ha backup', {node: 'primary'}); process.stdout.write('held\\n'); setTimeout(() => {}, 120000) })`, lock], {cwd: join(import.meta.dirname, '../..'), stdio: ['ignore', 'pipe', 'inherit']})
+  const holder = spawn(process.execPath, ['--import', 'tsx', '-e', `import('./src/lock/lock.js').then(async (m) => { await m.acquireLock(process.argv[1], 'ha backup', {node: 'primary'}); process.stdout.write('held\\n'); setTimeout(() => {}, 120000) })`, lock], {cwd: join(import.meta.dirname, '../..'), stdio: ['ignore', 'pipe', 'inherit']})
   t.after(() => holder.kill('SIGKILL'))
   await new Promise((resolve) => holder.stdout!.once('data', resolve))
   const live = run('unlock', '--yes')
