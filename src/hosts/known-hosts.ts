@@ -6,9 +6,9 @@ import {decodeBase64Strict, keyTypeName, parsePublicKey, type PublicKey} from '.
 
 /**
  * OpenSSH known_hosts, read the way ssh(1) 9.2 reads it (hostfile.c): lines end at a newline or
- * a NUL, fields are separated by spaces and tabs only (no other character is trimmed), an
- * optional @revoked / @cert-authority marker, a host field of patterns or one |1|salt|hash, a
- * key type and a strictly decoded key. A line ssh finds invalid is ignored, never "a different
+ * a NUL (but for a NUL that ends the host field: lineAsSshReadsIt), fields are separated by
+ * spaces and tabs only (no other character is trimmed), an optional @revoked / @cert-authority
+ * marker, a host field of patterns or one |1|salt|hash, a key type and a strictly decoded key. A line ssh finds invalid is ignored, never "a different
  * key": a host key is the only thing between a failover and a machine-in-the-middle taking the
  * service IP, so this reader neither accepts what ssh rejects nor drops what ssh keeps.
  *
@@ -62,7 +62,27 @@ function readMarker(text: string, from: number): {end: number; marker?: 'cert-au
   return {end: i, marker}
 }
 
-/** One line (already cut at its first NUL), or undefined when ssh would skip or reject it. */
+/**
+ * The text ssh parses of one line: it ends at its first NUL (ssh reads C strings), with one
+ * exception. hostfile.c ends the host field by writing a NUL over the blank after it and steps one
+ * past that, so when the host field itself ends at a NUL, ssh goes on reading after it (to the
+ * line's next NUL): that NUL reads as the blank. A differential test found it
+ * ("127.0.0.1\0 ssh-ed25519 AAAA…" is that host's key for ssh).
+ */
+function lineAsSshReadsIt(text: string): string {
+  const nul = text.indexOf('\0')
+  if (nul < 0) return text
+  const head = text.slice(0, nul)
+  const i = skipBlanks(head, 0)
+  const marked = i < head.length && head[i] !== '#' ? readMarker(head, i) : undefined
+  const hostFieldEndsAtNul = marked !== undefined && marked.end < head.length && fieldEnd(head, marked.end) === head.length
+  if (!hostFieldEndsAtNul) return head
+  const rest = text.slice(nul + 1)
+  const next = rest.indexOf('\0')
+  return `${head} ${next < 0 ? rest : rest.slice(0, next)}`
+}
+
+/** One line as ssh reads it (lineAsSshReadsIt), or undefined when ssh would skip or reject it. */
 function parseLine(text: string, lineNumber: number): KnownHostEntry | undefined {
   let i = skipBlanks(text, 0)
   if (i === text.length || text[i] === '#') return undefined
@@ -94,8 +114,7 @@ export function parseKnownHosts(data: Buffer | string): KnownHostEntry[] {
   for (let lineNumber = 1; start < bytes.length; lineNumber++) {
     let end = bytes.indexOf(0x0a, start)
     if (end < 0) end = bytes.length
-    const nul = bytes.subarray(start, end).indexOf(0)
-    const entry = parseLine(bytes.subarray(start, nul < 0 ? end : start + nul).toString('latin1'), lineNumber)
+    const entry = parseLine(lineAsSshReadsIt(bytes.subarray(start, end).toString('latin1')), lineNumber)
     if (entry) entries.push(entry)
     start = end + 1
   }

@@ -67,6 +67,7 @@ test('parses plain, hashed and marked lines; skips what ssh skips', () => {
     kh('ctl-rsa512', rsa, 'rsa-sha2-512'),
     kh('ctl-ec', ec1, 'ecdsa-sha2-nistp384'),
     `${kh('ctl-junk', ed1)}AAAA`,
+    `ctl-nul3 \0${kh('', ed1).trim()}`,
   ].join('\n')
   const entries = parseKnownHosts(text)
   assert.deepEqual(
@@ -79,6 +80,8 @@ test('parses plain, hashed and marked lines; skips what ssh skips', () => {
       [11, '', 'ctl-crlf', 'ssh-ed25519'],
       [12, '', '\vctl-vt', 'ssh-ed25519'],
       [13, '', 'ctl-nul', 'ssh-ed25519'],
+      // A NUL that ends the host field reads as the blank (ssh-keygen -F ctl-nul2 finds it); one after the blank ends the line.
+      [14, '', 'ctl-nul2', 'ssh-ed25519'],
       [15, '', 'ctl-rsa512', 'rsa-sha2-512'],
     ],
   )
