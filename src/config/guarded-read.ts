@@ -1,7 +1,8 @@
-import {closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, readSync, type Stats} from 'node:fs'
+import {closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, type Stats} from 'node:fs'
 import {dirname, join, resolve} from 'node:path'
 
 import {ConfigError, describeSystemError} from '../core/errors.js'
+import {readFdUpTo} from '../fs/bounded-read.js'
 
 /**
  * A file whose words ha runs as root (the configuration: `services.start` is an argv ha runs on
@@ -120,19 +121,12 @@ function checkFile(path: string, real: string, st: Stats, file: GuardedFile): vo
 }
 
 function readBounded(fd: number, path: string, file: GuardedFile): Buffer {
-  const buffer = Buffer.alloc(file.maxBytes + 1)
-  let length = 0
-  while (length <= file.maxBytes) {
-    const n = readSync(fd, buffer, length, file.maxBytes + 1 - length, null)
-    if (n === 0) break
-    length += n
-  }
-
-  if (length > file.maxBytes) {
+  const bytes = readFdUpTo(fd, file.maxBytes)
+  if (!bytes) {
     throw new ConfigError(`${path}: the ${file.what} grew past ${describeBytes(file.maxBytes)} while ha read it; nothing was used`, {actions: [`find out what is writing to ${path}`]})
   }
 
-  return buffer.subarray(0, length)
+  return bytes
 }
 
 function describeBytes(n: number): string {

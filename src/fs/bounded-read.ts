@@ -27,17 +27,9 @@ export function readOwnFile(path: string, maxBytes: number): BoundedRead {
     const me = process.geteuid?.() ?? 0
     if (st.uid !== 0 && st.uid !== me) return {problem: `is owned by uid ${st.uid}, not by root`}
     if (st.size > maxBytes) return {problem: `is ${st.size} bytes, more than the ${maxBytes} ha ever writes there`}
-    const buffer = Buffer.alloc(maxBytes + 1)
-    let length = 0
-    // Bounded: the file may still grow while it is read; never more than maxBytes + 1.
-    while (length <= maxBytes) {
-      const n = readSync(fd, buffer, length, maxBytes + 1 - length, null)
-      if (n === 0) break
-      length += n
-    }
-
-    if (length > maxBytes) return {problem: `grew past ${maxBytes} bytes while it was read`}
-    return {bytes: buffer.subarray(0, length), stat: st}
+    const bytes = readFdUpTo(fd, maxBytes)
+    if (!bytes) return {problem: `grew past ${maxBytes} bytes while it was read`}
+    return {bytes, stat: st}
   } finally {
     closeSync(fd)
   }
@@ -49,4 +41,20 @@ function kind(st: Stats): string {
   if (st.isSocket()) return 'socket'
   if (st.isCharacterDevice() || st.isBlockDevice()) return 'device'
   return 'special file'
+}
+
+/**
+ * The rest of an open file, but never more than maxBytes + 1 bytes read (it may still grow while
+ * it is read): its bytes, or undefined when it grew past maxBytes.
+ */
+export function readFdUpTo(fd: number, maxBytes: number): Buffer | undefined {
+  const buffer = Buffer.alloc(maxBytes + 1)
+  let length = 0
+  while (length <= maxBytes) {
+    const n = readSync(fd, buffer, length, maxBytes + 1 - length, null)
+    if (n === 0) break
+    length += n
+  }
+
+  return length > maxBytes ? undefined : Buffer.from(buffer.subarray(0, length))
 }

@@ -1,5 +1,5 @@
 import {createHash} from 'node:crypto'
-import {closeSync, constants, fstatSync, lstatSync, openSync, readSync, type Stats} from 'node:fs'
+import {closeSync, constants, fstatSync, lstatSync, openSync, type Stats} from 'node:fs'
 import {chmod, mkdir, readdir, rename, rm, unlink} from 'node:fs/promises'
 import {dirname, join, normalize, posix} from 'node:path'
 import {z} from 'zod'
@@ -8,6 +8,7 @@ import type {SpecCoverage} from '../backup/collect.js'
 import {neverBackedUp} from '../config/schema.js'
 import {describeSystemError, HaError} from '../core/errors.js'
 import {fsyncDirectory} from '../fs/atomic.js'
+import {readFdUpTo} from '../fs/bounded-read.js'
 import {createExclusive, tempNameFor} from '../fs/exclusive.js'
 import {underRoot} from '../fs/under-root.js'
 import type {BootConfigDriver} from '../drivers/boot-config/index.js'
@@ -410,16 +411,9 @@ function readNoFollow(path: string, maxBytes = maxFileBytes): NoFollowRead {
     const stat = fstatSync(fd)
     if (!stat.isFile()) return {problem: 'is not a regular file'}
     if (stat.size > maxBytes) return {problem: `is ${stat.size} bytes, more than the ${maxBytes} ha keeps`}
-    const buffer = Buffer.alloc(maxBytes + 1)
-    let length = 0
-    while (length <= maxBytes) {
-      const n = readSync(fd, buffer, length, maxBytes + 1 - length, null)
-      if (n === 0) break
-      length += n
-    }
-
-    if (length > maxBytes) return {problem: `grew past ${maxBytes} bytes while it was read`}
-    return {bytes: Buffer.from(buffer.subarray(0, length)), stat}
+    const bytes = readFdUpTo(fd, maxBytes)
+    if (!bytes) return {problem: `grew past ${maxBytes} bytes while it was read`}
+    return {bytes, stat}
   } finally {
     closeSync(fd)
   }
