@@ -94,7 +94,9 @@ test('as an unprivileged user: its own config is accepted, one it does not own i
   chownSync(home, nobody, nobody)
   const config = write(join(home, 'ha.yaml'), 0o644, example)
   chownSync(config, nobody, nobody)
-  const asNobody = {env: {HOME: home}, prefix: ['setpriv', `--reuid=${nobody}`, `--regid=${nobody}`, '--clear-groups']}
+  // Reading and searching any folder stays allowed (CAP_DAC_READ_SEARCH): CI's clone may sit in a
+  // 0700 folder nobody cannot enter to reach bin/run.js. The guard judges owners and modes, not access.
+  const asNobody = {env: {HOME: home}, prefix: ['setpriv', `--reuid=${nobody}`, `--regid=${nobody}`, '--clear-groups', '--inh-caps=+dac_read_search', '--ambient-caps=+dac_read_search']}
   const ok = ha(['config', 'check', '--config', config], asNobody)
   assert.equal(ok.status, 0, ok.stderr)
   chownSync(config, 4242, 4242)
