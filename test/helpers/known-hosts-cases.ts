@@ -187,10 +187,15 @@ export const classes: Record<string, Generator> = {
     const sep = () => r.pick([' ', '\t', ' \t ', '  ', '\v', '\u00A0', ' \f'])
     const lead = r.bool() ? r.pick(junk) : ''
     const trail = r.bool() ? r.pick([...junk, ' comment', '\tcomment é', ' #x']) : ''
-    const marker = r.bool(0.2) ? `${r.pick(['@revoked', '@cert-authority', '@bogus'])}${sep()}` : ''
-    const lines = [`${lead}${marker}${r.pick([exact(w), w.host])}${sep()}${key.type}${sep()}${key.b64}${trail}`]
+    const markerName = r.bool(0.2) ? r.pick(['@revoked', '@cert-authority', '@bogus']) : ''
+    const marker = markerName ? `${markerName}${sep()}` : ''
+    const name = r.pick([exact(w), w.host])
+    const lines = [`${lead}${marker}${name}${sep()}${key.type}${sep()}${key.b64}${trail}`]
     if (r.bool(0.3)) lines.push(line(exact(w), anyKey(w, r)))
-    return {label: `separators ${JSON.stringify(lines[0].slice(0, 40))}`, lines: r.shuffle(lines)}
+    // The server's own key @revoked under the bare host name: ssh ignores the line for
+    // [host]:port, ha refuses the key (the named stricter rule).
+    const stricter: Case['stricter'] = markerName === '@revoked' && name === w.host ? ['bare-revoked'] : []
+    return {label: `separators ${JSON.stringify(lines[0].slice(0, 40))}`, lines: r.shuffle(lines), stricter}
   },
 
   'NUL bytes'(w, r) {
