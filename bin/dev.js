@@ -1,5 +1,5 @@
 #!/usr/bin/env -S node --import tsx --no-warnings
 // Runs the TypeScript sources directly (no build); for working on ha itself.
-import {execute} from '@oclif/core'
+import {main} from '../src/cli/entry.ts'
 
-await execute({development: true, dir: import.meta.url})
+await main(process.argv.slice(2), import.meta.url, true)

@@ -37,26 +37,27 @@ export default class HaHelp extends Help {
 
   async showHelp(argv: string[]): Promise<void> {
     const output = outputOptionsFrom(argv)
-    if (!output.json) return super.showHelp(argv.filter((a) => !globalFlags.has(a)))
     const reporter = new Reporter(output)
     const words = argv.filter((a) => !globalFlags.has(a))
     const subjectWords = words.filter((a) => !a.startsWith('-'))
     const subject = subjectWords.length > 0 ? subjectWords.join(' ') : null
-    this.captured = []
+    if (output.json) this.captured = []
     try {
       await super.showHelp(words)
     } catch (error) {
+      // Help for something that is not a command: a usage error, exit 2, on the screen as in JSON.
       this.captured = undefined
       const message = error instanceof Error ? error.message : String(error)
       process.exitCode = reporter.error(
         new UsageError(`${this.config.bin} help ${subject ?? ''}: ${message.replace(/^Command (\S+) not found\.$/, `"${subject}" is not a command`)}`.replace(/ {2}/, ' '), {
-          actions: [`${this.config.bin} help --json lists every command`],
+          actions: [`${this.config.bin} help${output.json ? ' --json' : ''} lists every command`],
           details: {command: subject},
         }),
       )
       return
     }
 
+    if (!this.captured) return
     const text = this.captured.join('\n')
     this.captured = undefined
     // oclif rewrites ids to the topic separator while it formats a page: compare words.

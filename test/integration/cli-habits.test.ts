@@ -58,10 +58,14 @@ test('a typo suggests the command, exits 2 and never runs the guess with the fla
   assert.equal(extra.status, 2)
   assert.match(extra.stderr, /^error: ha check: unexpected argument "extra"$/m)
 
-  const first = ha(['--json', 'backup'])
+  // A command's own flag before the command is refused; the suggestion, followed, works.
+  const first = ha(['--node', 'primary', '--json', 'backup', 'list', '--config', config])
   assert.equal(first.status, 2)
-  assert.equal(first.json?.error?.message, 'ha --json backup: the command comes first, then its flags')
-  assert.deepEqual(first.json?.error?.actions, ['ha backup --json'])
+  assert.equal(first.json?.error?.message, `ha --node primary --json backup list --config ${config}: the command comes first, then its flags`)
+  assert.deepEqual(first.json?.error?.actions, [`ha backup list --node primary --json --config ${config}`])
+  const followed = ha(first.json!.error!.actions[0].split(' ').slice(1))
+  assert.equal(followed.status, 0, followed.stdout)
+  assert.deepEqual(followed.json?.result?.backups, [])
 
   const quiet = ha(['xyzzy', '--quiet'])
   assert.equal(quiet.status, 2)
@@ -113,13 +117,13 @@ describe('tab completion in a real shell', {skip: missingPrerequisite(['tmux'])}
     mkdirSync(join(home, 'bin'))
     symlinkSync(haBin, join(home, 'bin/ha'))
     const env = {HOME: home, NO_COLOR: '1', PATH: `${join(home, 'bin')}:${process.env.PATH}`, XDG_CACHE_HOME: join(home, '.cache')}
-    // What `ha autocomplete bash|zsh` tells the admin to do: build the cache, source the setup.
-    const run = (...args: string[]) => spawnSync(process.execPath, [haBin, 'autocomplete', ...args], {encoding: 'utf8', env: {...process.env, ...env}})
-    assert.equal(run('--refresh-cache').status, 0)
-    const setup = run('script', shell[0])
-    assert.equal(setup.status, 0, setup.stderr)
+    // What `ha autocomplete --help` tells the admin to put in ~/.bashrc or ~/.zshrc.
+    const script = spawnSync(process.execPath, [haBin, 'autocomplete', shell[0]], {encoding: 'utf8', env: {...process.env, ...env}})
+    assert.equal(script.status, 0, script.stderr)
+    assert.deepEqual(readdirSync(home), ['bin'], 'asking for the script writes nothing (no cache in the home directory)')
     const term = terminal(t, shell.join(' '), env)
-    return {setup: setup.stdout.trim(), term}
+    t.after(() => assert.equal(existsSync(join(home, '.cache')), false, 'completing writes no cache either'))
+    return {setup: `source <(ha autocomplete ${shell[0]})`, term}
   }
 
   test('bash completes commands, subcommands and flags', async (t) => {

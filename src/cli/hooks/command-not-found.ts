@@ -18,11 +18,10 @@ const hook: Hook.CommandNotFound = async function (options) {
   const all = [options.id, ...(options.argv ?? [])]
   const reporter = new Reporter(outputOptionsFrom(all))
   if (options.id.startsWith('-')) {
-    const words = all.filter((a) => !a.startsWith('-'))
-    const command = words.find((w) => ids.includes(w)) ?? (words[0] ? closestCommand(words[0], ids) : undefined)
+    const fixed = commandWordsFirst(all, ids)
     const error = new UsageError(`${config.bin} ${all.join(' ')}: the command comes first, then its flags`, {
-      actions: [command ? `${config.bin} ${command} ${all.filter((a) => a !== command && a !== words[0]).join(' ')}`.trim() : `${config.bin} help lists every command`],
-      details: {command: all.join(' '), ...(command ? {suggestion: command} : {})},
+      actions: [fixed ? `${config.bin} ${fixed.argv.join(' ')}` : `${config.bin} help lists every command`],
+      details: {command: all.join(' '), ...(fixed ? {suggestion: fixed.command} : {})},
     })
     this.exit(reporter.error(error))
   }
@@ -46,3 +45,18 @@ const hook: Hook.CommandNotFound = async function (options) {
 }
 
 export default hook
+
+/**
+ * `ha --node primary backup list --json` as it should have been typed: the command's words (the
+ * first word that begins a command, and the words after it while they still name one) moved to
+ * the front, everything else in its order. Undefined when no word begins a command.
+ */
+export function commandWordsFirst(argv: string[], ids: string[]): undefined | {argv: string[]; command: string} {
+  const start = argv.findIndex((w) => !w.startsWith('-') && ids.some((id) => id === w || id.startsWith(`${w} `)))
+  if (start === -1) return undefined
+  let end = start + 1
+  while (end < argv.length && ids.includes([...argv.slice(start, end + 1)].join(' '))) end++
+  const command = argv.slice(start, end).join(' ')
+  if (!ids.includes(command)) return undefined
+  return {argv: [...argv.slice(start, end), ...argv.slice(0, start), ...argv.slice(end)], command}
+}
