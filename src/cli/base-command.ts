@@ -2,14 +2,15 @@ import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 import type {ChalkInstance} from 'chalk'
 
 import {configPathFrom, loadConfig, type LoadedConfig} from '../config/load.js'
-import {ExitCode, type ExitCodeValue, HaError, UsageError} from '../core/errors.js'
+import {ExitCode, type ExitCodeValue, HaError, InterruptedError, UsageError} from '../core/errors.js'
 import {outputOptionsFrom, Reporter} from './output/reporter.js'
 
 export type HaFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof HaCommand)['baseFlags'] & T['flags']>
 
 /**
  * Every ha command: the shared flags, one Reporter, one place where errors become exit codes,
- * and Ctrl-C/SIGTERM turned into an AbortSignal the procedures honour (exit 130 after cleanup).
+ * and Ctrl-C/SIGTERM turned into an AbortSignal the procedures honour (after cleanup: exit 130 for
+ * Ctrl-C, 143 for SIGTERM, as a shell reports either signal).
  */
 export abstract class HaCommand<T extends typeof Command> extends Command {
   static baseFlags = {
@@ -36,6 +37,14 @@ export abstract class HaCommand<T extends typeof Command> extends Command {
   protected reporter = new Reporter()
   private onSignal?: (signal: NodeJS.Signals) => void
 
+  /**
+   * Why the command needs root, for those that do (they read and write the data directory and the
+   * node's /etc as root). Run by another user it says so at once, before it reads anything, rather
+   * than failing later on the first file it may not open.
+   */
+  static needsRoot?: string
+
+
   protected async loadConfig(flags: {config?: string}): Promise<LoadedConfig> {
     return loadConfig(configPathFrom(flags.config))
   }
@@ -47,14 +56,18 @@ export abstract class HaCommand<T extends typeof Command> extends Command {
     return result
   }
 
+  /** The signal that stopped the command, once one has. */
+  protected stoppedBy?: 'SIGINT' | 'SIGTERM'
+
   /** A second Ctrl-C: out at once. A command whose journal must not be cut mid-line overrides this. */
   protected interruptedAgain(): void {
-    process.exit(ExitCode.interrupted)
+    process.exit(this.stoppedBy === 'SIGTERM' ? ExitCode.terminated : ExitCode.interrupted)
   }
 
   async init(): Promise<void> {
     await super.init()
     this.reporter = new Reporter(outputOptionsFrom(this.argv))
+    this.refuseUnlessRoot()
     let signals = 0
     let noticed = false
     this.onSignal = (signal) => {
@@ -66,11 +79,23 @@ export abstract class HaCommand<T extends typeof Command> extends Command {
 
       signals++
       if (signals > 1) return this.interruptedAgain()
+      this.stoppedBy = signal === 'SIGTERM' ? 'SIGTERM' : 'SIGINT'
       this.abort.abort()
     }
 
     process.on('SIGINT', this.onSignal)
     process.on('SIGTERM', this.onSignal)
+  }
+
+  private refuseUnlessRoot(): void {
+    const reason = (this.constructor as {needsRoot?: string}).needsRoot
+    const uid = process.getuid?.()
+    if (!reason || uid === undefined || uid === 0) return
+    const typed = [this.config.bin, ...(this.id ?? '').split(':')].join(' ')
+    throw new HaError(`${typed} must run as root (it runs as uid ${uid}): ${reason}`, {
+      actions: [`run it as root: sudo ${[typed, ...this.argv].join(' ')}`],
+      exitCode: ExitCode.usage,
+    })
   }
 
   async catch(error: Error): Promise<never> {
@@ -79,11 +104,21 @@ export abstract class HaCommand<T extends typeof Command> extends Command {
     // usage errors: named so in --json, exit 2, with the command's help as what to do.
     // A flag's own value check (Flags.integer's min/max) throws a plain Error worded "Parsing --x".
     const flagValue = /^Parsing --(\S+) \n\t([\s\S]*?)(?:\nSee more help with --help)?$/.exec(error.message)
-    const usage = ('parse' in error || flagValue) && !(error instanceof HaError)
+    // "Flag --config expects a value": a flag last on the line, its value forgotten.
+    const noValue = /^Flag --\S+ expects a value$/.test(error.message)
+    const usage = ('parse' in error || flagValue || noValue) && !(error instanceof HaError)
     const help = [this.config.bin, ...(this.id ?? '').split(':').filter(Boolean), '--help'].join(' ')
     const message = flagValue ? `--${flagValue[1]}: ${flagValue[2]}` : error.message.replace(/\nSee more help with --help$/, '')
-    const shown = usage ? new UsageError(message, {actions: [help]}) : error
+    const shown = usage ? new UsageError(message, {actions: [help]}) : this.asStopped(error)
     throw new Errors.ExitError(this.reporter.error(shown))
+  }
+
+  /** An interruption that SIGTERM caused says so, and exits 143 rather than Ctrl-C's 130. */
+  private asStopped(error: Error): Error {
+    if (this.stoppedBy !== 'SIGTERM' || !(error instanceof HaError) || error.exitCode !== ExitCode.interrupted) return error
+    const stopped = new InterruptedError(error.message.replace(/^interrupted\b/, 'terminated (SIGTERM)'), 'SIGTERM')
+    Object.assign(stopped, {actions: error.actions, details: error.details})
+    return stopped
   }
 
   async finally(error: Error | undefined): Promise<void> {

@@ -12,6 +12,7 @@ export const ExitCode = {
   stoppedMidway: 5,
   locked: 11,
   interrupted: 130,
+  terminated: 143,
 } as const
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode]
@@ -24,7 +25,8 @@ export const exitCodeMeaning: Record<ExitCodeValue, string> = {
   4: 'confirmation needed but no terminal (pass --yes or the named flag)',
   5: 'stopped mid-way: the state is journalled; the command printed with it (--resume or --undo) goes on from there (ha restore, ha failover)',
   11: 'another ha operation holds the lock',
-  130: 'interrupted',
+  130: 'interrupted (Ctrl-C, SIGINT)',
+  143: 'terminated (SIGTERM): stopped the way Ctrl-C stops it, after cleanup',
 }
 
 /**
@@ -72,10 +74,13 @@ export class LockedError extends HaError {
   }
 }
 
-/** The operator pressed Ctrl-C (or the process got SIGTERM); cleanup has run. */
+/**
+ * The operator pressed Ctrl-C (exit 130) or the process got SIGTERM (exit 143, as a shell reports
+ * a process a TERM ended: 128 + 15); cleanup has run.
+ */
 export class InterruptedError extends HaError {
-  constructor(message = 'interrupted') {
-    super(message, {exitCode: ExitCode.interrupted})
+  constructor(message = 'interrupted', signal: 'SIGINT' | 'SIGTERM' = 'SIGINT') {
+    super(message, {exitCode: signal === 'SIGTERM' ? ExitCode.terminated : ExitCode.interrupted})
   }
 }
 
