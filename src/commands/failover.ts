@@ -6,6 +6,8 @@ import {ConfigError, ExitCode} from '../core/errors.js'
 import {yesFlag} from '../cli/flags.js'
 
 export default class Failover extends HaCommand<typeof Failover> {
+  static needsRoot = "it takes the lock in the data directory and runs the takeover's steps as root"
+
   static description = `The guided failover (seed 001): from the active node (as the epoch on the shared storage says) to the standby, step by step: preflight (ha check), final backup, stop the services, release the service IPs (runtime and boot configuration, proven by ip -j addr and arping -D) and the storage, attach it to the standby and bump the epoch, ha restore --takeover there, reboot it, take the service IPs, start the services, verify. Every step is journalled; a step whose outcome already holds is skipped, so an interrupted run continues with --resume. Failing back is the same command once the repaired node is a proper standby (ha rejoin).
 
 An active node that does not answer ssh is not taken over until it is confirmed fenced (typed at the terminal, or --fenced NODE), and never while its service IP answers ARP.`
@@ -87,10 +89,10 @@ An active node that does not answer ssh is not taken over until it is confirmed 
         // Shown before the question: what will happen, who is active, which epoch and backup.
         if (interactive) {
           const roles = prepared.roles
-          this.reporter.info(`${renderPlan(prepared.plan)}\n`)
-          this.reporter.info(`Active: ${labels[prepared.from]}${prepared.activeUnreachable ? ' — DOES NOT ANSWER ssh' : ''}; taking over: ${labels[prepared.to]}`)
-          this.reporter.info(`Epoch: ${roles?.epoch ?? '?'} (${roles?.source === 'storage' ? 'from the shared storage' : roles?.source === 'node' ? 'as a node last noted it' : 'no takeover yet'}); after the takeover: ${(roles?.epoch ?? 0) + 1}`)
-          this.reporter.info(prepared.activeUnreachable ? 'Backup: the newest verified backup on the storage (the active node cannot make one)\n' : `Backup: a final backup made now on ${labels[prepared.from]}\n`)
+          this.reporter.say(`${renderPlan(prepared.plan)}\n`)
+          this.reporter.say(`Active: ${labels[prepared.from]}${prepared.activeUnreachable ? ' — DOES NOT ANSWER ssh' : ''}; taking over: ${labels[prepared.to]}`)
+          this.reporter.say(`Epoch: ${roles?.epoch ?? '?'} (${roles?.source === 'storage' ? 'from the shared storage' : roles?.source === 'node' ? 'as a node last noted it' : 'no takeover yet'}); after the takeover: ${(roles?.epoch ?? 0) + 1}`)
+          this.reporter.say(prepared.activeUnreachable ? 'Backup: the newest verified backup on the storage (the active node cannot make one)\n' : `Backup: a final backup made now on ${labels[prepared.from]}\n`)
         }
 
         await confirmTyped({action: `fail over from ${labels[prepared.from]} to ${labels[prepared.to]}`, expected: config.nodes[prepared.to].hostname, yes: false})
@@ -110,7 +112,7 @@ An active node that does not answer ssh is not taken over until it is confirmed 
       this.reporter.warn(`this machine is ${labels[prepared.to]}, which the failover reboots: this run will be cut off at the reboot step; once the node is back, finish it there with: ha failover --resume`)
     }
 
-    this.reporter.info(`Failover ${direction}${flags.resume ? ' (resuming)' : flags.abort ? ' (aborting: putting the active node back)' : ''}`)
+    this.reporter.say(`Failover ${direction}${flags.resume ? ' (resuming)' : flags.abort ? ' (aborting: putting the active node back)' : ''}`)
     this.running = true
     const result = await runFailover(prepared, {
       abort: flags.abort,

@@ -5,6 +5,8 @@ import {requireNeeds} from '../config/needs.js'
 import {ConfigError, ExitCode} from '../core/errors.js'
 
 export default class Rejoin extends HaCommand<typeof Rejoin> {
+  static needsRoot = "it rewrites this node's identity and boot configuration"
+
   static args = {
     node: Args.string({description: 'the node to make the standby: primary or secondary (or its hostname)', required: true}),
   }

@@ -6,6 +6,8 @@ import {ExitCode} from '../core/errors.js'
 import {nodeFlag, yesFlag} from '../cli/flags.js'
 
 export default class Unlock extends HaCommand<typeof Unlock> {
+  static needsRoot = "the lock is in the data directory's .ha, which only root may change"
+
   static description =
     'Removes the lock of the data directory when nothing holds it any more — typically the lock a primary that died mid-backup left on the shared storage. It refuses while the holder is alive: a running process on this host, or the other node answering (over ssh) that its pid still runs it. Every break is appended to <data_dir>/.ha/unlock.log.'
 
@@ -37,7 +39,7 @@ export default class Unlock extends HaCommand<typeof Unlock> {
       },
       heldBy: flags['held-by'] as NodeName | undefined,
       node,
-      onProgress: (m) => this.reporter.info(m),
+      onProgress: (m) => this.reporter.say(m),
     })
     this.finish(result, ExitCode.ok, renderUnlock)
   }

@@ -10,6 +10,8 @@ export interface RenderRestoreOptions {
   cap?: number
   /** The command that carries on from here (a dry run's real run, pinned to its backup). */
   next?: string
+  /** The undo as this run must be undone (with its --node and --config); default `ha restore --undo`. */
+  undo?: string
 }
 
 /** Human renderings of the restore results (the JSON output is the result objects themselves). */
@@ -33,7 +35,7 @@ export function renderRestore(r: RestoreResult, c: ChalkInstance, options: Rende
     lines.push(`    ${c.yellow('left as is')}: ${u.kind} ${u.id} has no saved name (${u.entries} ${u.entries === 1 ? 'entry' : 'entries'})`)
   }
 
-  if (r.undo_dir) lines.push(`  undo: ha restore --undo   (journal in ${r.undo_dir})`)
+  if (r.undo_dir) lines.push(`  undo: ${options.undo ?? 'ha restore --undo'}   (journal in ${r.undo_dir})`)
   lines.push(`  took ${formatDuration(Math.max(1, Math.round(r.duration_ms / 1000)))}`)
   if (options.next) lines.push(`next: ${options.next}`)
   return lines.join('\n')
@@ -72,11 +74,11 @@ export function renderUndo(r: UndoRestoreResult, c: ChalkInstance): string {
   return lines.join('\n')
 }
 
-export function renderResume(r: ResumeRestoreResult, c: ChalkInstance): string {
+export function renderResume(r: ResumeRestoreResult, c: ChalkInstance, options: Pick<RenderRestoreOptions, 'undo'> = {}): string {
   if (!r.reown) return 'nothing to resume: no unfinished restore on this data directory'
   return [
     `${c.green('finished')} restore run ${r.run_id} (backup ${r.backup_id}) on ${r.node}`,
     `  re-own: ${r.reown.changes} of ${r.reown.entries} entries changed`,
-    `  undo: ha restore --undo   (journal in ${r.undo_dir})`,
+    `  undo: ${options.undo ?? 'ha restore --undo'}   (journal in ${r.undo_dir})`,
   ].join('\n')
 }

@@ -82,7 +82,7 @@ describe('a repeated restore', {skip}, () => {
     const second = pair.restore()
     assert.equal(second.status, 1, second.stderr)
     assert.match(second.stderr, /applying it again would swap them back; nothing was changed/)
-    assert.match(second.stderr, /ha restore --undo, then ha restore/)
+    assert.match(second.stderr, /ha restore --undo --node secondary --config \S+, then ha restore/)
     assert.equal(lstatSync(db).uid, 901, 'still oracle\'s')
 
     // Undone, the same restore runs again and maps the data once.

@@ -265,7 +265,7 @@ describe('ha restore', {skip}, () => {
     const again = pair.restore('--json')
     assert.equal(again.status, 5, 'refused: an earlier run stopped mid-way')
     assert.match(again.json!.error!.message, /restore run 0001-\S+ installed its files but did not finish re-owning .*; this ha restore changed nothing/)
-    assert.match(again.json!.error!.actions[0], /^ha restore --resume finishes/)
+    assert.match(again.json!.error!.actions[0], /^ha restore --resume --node secondary --config \S+ finishes/)
     const undo = pair.restore('--undo', '--json')
     assert.equal(undo.status, 0, undo.stderr + undo.stdout)
     assert.deepEqual(changedPaths(before, secondarySnapshot(pair)).filter((p) => !p.startsWith(undoDir)), [])

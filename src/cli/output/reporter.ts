@@ -48,6 +48,7 @@ export class Reporter {
   private line?: ProgressLine
   private readonly progressWanted: boolean
   private readonly stderr: NodeJS.WritableStream
+  private readonly stderrTty: boolean
   private readonly stdout: NodeJS.WritableStream
   private readonly warnings: string[] = []
 
@@ -60,6 +61,7 @@ export class Reporter {
     const env = options.env ?? process.env
     const colorWanted = options.color ?? colorAllowed(env)
     const stderrTty = Boolean((this.stderr as {isTTY?: boolean}).isTTY)
+    this.stderrTty = stderrTty
     this.color = new Chalk({level: colorWanted && this.mode === 'human' && stderrTty ? 1 : 0})
     this.progressWanted = !options.json && !this.quiet && progressAllowed(this.stderr as NodeJS.WriteStream, env)
   }
@@ -74,8 +76,21 @@ export class Reporter {
     return this.line
   }
 
-  /** Progress: what is happening now. Never on stdout, never under --json or --quiet. */
+  /**
+   * Progress: what is happening now ("collecting files…"). Only on a terminal's stderr: cron,
+   * pipes and scripts get no progress text. Never on stdout, never under --json or --quiet.
+   */
   info(message: string): void {
+    if (!this.stderrTty) return
+    this.say(message)
+  }
+
+  /**
+   * A line of a procedure's record, not progress: ha failover's plan and its steps, the lock ha
+   * unlock breaks. A runbook that keeps stderr in its log needs them, so they are written to a
+   * pipe too; never under --json (events carry them) or --quiet.
+   */
+  say(message: string): void {
     if (this.mode === 'json' || this.quiet) return
     this.line?.clear()
     this.stderr.write(`${message}\n`)
@@ -102,7 +117,7 @@ export class Reporter {
       return
     }
 
-    this.info(human)
+    this.say(human)
   }
 
   /** A warning is both shown (unless quiet) and carried in the JSON envelope. */

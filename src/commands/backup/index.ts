@@ -5,11 +5,13 @@ import {nodeFlag} from '../../cli/flags.js'
 import {ExitCode} from '../../core/errors.js'
 
 export default class Backup extends HaCommand<typeof Backup> {
+  static needsRoot = "it reads the controller's state as root and writes the archive into the data directory"
+
   static description = `Saves the controller state that lives outside the data directory (accounts, hostname, hosts, ssh host keys, network configuration, the version file, cron and service units, and backup.include) into one gzip'd tar under <data_dir>/${'.ha/backups'}, so it travels with the shared storage. The archive gets its final name only after it was fsync'd and re-read against its manifest; only then are archives beyond backup.keep pruned. Exit 3 when optional files were missing (recorded in the manifest).`
 
   static examples = [
     {command: '<%= config.bin %> backup', description: 'Back up this node (the one whose hostname matches the config)'},
-    {command: '0 * * * * root <%= config.bin %> backup --quiet --if-attached', description: 'Hourly from /etc/cron.d on both nodes: silent on success and on the standby'},
+    {command: '0 * * * * root /usr/local/bin/ha backup --quiet --if-attached', description: 'Hourly from /etc/cron.d on both nodes: silent on success and on the standby. Cron\'s PATH is /usr/bin:/bin, so give ha\'s full path (command -v ha); ha schedule install writes this line for you'},
     {command: '<%= config.bin %> backup --node primary --json', description: 'Name the node; print the result as JSON'},
   ]
 

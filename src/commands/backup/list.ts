@@ -4,6 +4,8 @@ import {nodeFlag} from '../../cli/flags.js'
 import {ExitCode} from '../../core/errors.js'
 
 export default class BackupList extends HaCommand<typeof BackupList> {
+  static needsRoot = "the backups are kept in the data directory's .ha, which only root may open"
+
   static description = 'Lists the archives in <data_dir>/<backup.dir>, newest first by their own sequence number: id, creation time, source host, product version, size, and whether ha restore would accept the archive now (each archive is re-read whole; names that are not regular files are skipped with a warning). Exit 3 when an archive is FAILED or unreadable (the listing itself was made; exit 1 is for a listing that could not be).'
 
   static examples = ['<%= config.bin %> backup list', '<%= config.bin %> backup list --json']

@@ -6,6 +6,8 @@ import {ExitCode} from '../../core/errors.js'
 import type {VerifyProgress} from '../../backup/verify.js'
 
 export default class BackupVerify extends HaCommand<typeof BackupVerify> {
+  static needsRoot = "the backups are kept in the data directory's .ha, which only root may open"
+
   static args = {
     id: Args.string({description: 'archive id, a unique prefix of one, or "latest"; default: every archive'}),
   }

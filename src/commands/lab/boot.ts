@@ -4,6 +4,8 @@ import {HaCommand} from '../../cli/base-command.js'
 import {ExitCode} from '../../core/errors.js'
 
 export default class LabBoot extends HaCommand<typeof LabBoot> {
+  static needsRoot = 'the lab is made of network namespaces, loop devices and mounts'
+
   static args = {
     node: Args.string({description: 'the halted lab controller to power on', options: ['primary', 'secondary'], required: true}),
   }

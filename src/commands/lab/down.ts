@@ -4,6 +4,8 @@ import {HaCommand} from '../../cli/base-command.js'
 import {ExitCode} from '../../core/errors.js'
 
 export default class LabDown extends HaCommand<typeof LabDown> {
+  static needsRoot = 'the lab is made of network namespaces, loop devices and mounts'
+
   static description = `Powers both nodes off (every process and mount in them goes), detaches the storage's loop device and
 deletes the namespaces (with the bridge and veths in them). Safe to run when the lab is down or
 half-built; the node folders and logs under the lab directory are kept for diagnosis.`

@@ -5,6 +5,8 @@ import {ExitCode, HaError} from '../../core/errors.js'
 import {faultDescriptions, faultKinds} from '../../lab/faults.js'
 
 export default class LabFault extends HaCommand<typeof LabFault> {
+  static needsRoot = 'the lab is made of network namespaces, loop devices and mounts'
+
   static args = {
     node: Args.string({description: 'the lab controller to break', options: ['primary', 'secondary']}),
     kind: Args.string({description: 'what goes wrong', options: [...faultKinds]}),

@@ -4,6 +4,8 @@ import {HaCommand} from '../../cli/base-command.js'
 import {ExitCode} from '../../core/errors.js'
 
 export default class LabHalt extends HaCommand<typeof LabHalt> {
+  static needsRoot = 'the lab is made of network namespaces, loop devices and mounts'
+
   static args = {
     node: Args.string({description: 'the lab controller to power off', options: ['primary', 'secondary'], required: true}),
   }

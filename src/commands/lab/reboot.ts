@@ -4,6 +4,8 @@ import {HaCommand} from '../../cli/base-command.js'
 import {ExitCode} from '../../core/errors.js'
 
 export default class LabReboot extends HaCommand<typeof LabReboot> {
+  static needsRoot = 'the lab is made of network namespaces, loop devices and mounts'
+
   static args = {
     node: Args.string({description: 'the lab controller to reboot', options: ['primary', 'secondary'], required: true}),
   }

@@ -4,6 +4,8 @@ import {HaCommand} from '../../cli/base-command.js'
 import {ExitCode, HaError} from '../../core/errors.js'
 
 export default class LabSkew extends HaCommand<typeof LabSkew> {
+  static needsRoot = 'the lab is made of network namespaces, loop devices and mounts'
+
   static args = {
     node: Args.string({description: 'the lab controller whose clock to shift', options: ['primary', 'secondary'], required: true}),
     offset: Args.string({description: 'seconds (or with m, h) ahead (+) or behind (-) the machine\'s clock; 0 resets', required: true}),

@@ -5,6 +5,8 @@ import {HaCommand} from '../../cli/base-command.js'
 import {ExitCode} from '../../core/errors.js'
 
 export default class LabStatus extends HaCommand<typeof LabStatus> {
+  static needsRoot = 'the lab is made of network namespaces, loop devices and mounts'
+
   static description = 'Shows, per lab controller: namespace, addresses, boot id, sshd and service, whether it has the data directory mounted (in its own mount table), how many processes run in it, and its clock skew. Exits 3 when the lab is not up.'
 
   static examples = ['<%= config.bin %> lab status', '<%= config.bin %> lab status --json']

@@ -4,6 +4,8 @@ import {HaCommand} from '../../cli/base-command.js'
 import {ExitCode} from '../../core/errors.js'
 
 export default class LabUp extends HaCommand<typeof LabUp> {
+  static needsRoot = 'the lab is made of network namespaces, loop devices and mounts'
+
   static description = `Builds the two-controller lab on this machine (root): namespaces ha-lab-admin, ha-lab-primary and
 ha-lab-secondary on a bridge; each controller a small container with its own /, /etc, mount table,
 processes, boot id, sshd and cron; the service IP and a tiny service on the primary, and an ext4 loop

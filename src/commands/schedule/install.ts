@@ -8,6 +8,8 @@ import {ExitCode} from '../../core/errors.js'
 import {nodeFlag} from '../../cli/flags.js'
 
 export default class ScheduleInstall extends HaCommand<typeof ScheduleInstall> {
+  static needsRoot = 'it writes into /etc (a cron file or a systemd timer)'
+
   static description = `Installs the hourly \`ha backup --quiet --if-attached\` as /etc/cron.d/ha-backup (or, with --systemd, ha-backup.service and ha-backup.timer in /etc/systemd/system, enabled at once), from the templates shipped with ha, with absolute paths to node, ha and the configuration. Install it on both nodes: --if-attached makes the run a silent no-op where the shared storage is not attached. A run that overlaps the previous one exits 11 at once (ha's lock on the shared storage). Running it again updates the schedule; a file ha did not write is refused unless --force.`
 
   static examples = [

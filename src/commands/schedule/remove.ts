@@ -6,6 +6,8 @@ import {ExitCode} from '../../core/errors.js'
 import {nodeFlag} from '../../cli/flags.js'
 
 export default class ScheduleRemove extends HaCommand<typeof ScheduleRemove> {
+  static needsRoot = 'it removes a file from /etc (the cron file or the systemd timer)'
+
   static description = 'Removes the backup schedule that ha schedule install wrote: /etc/cron.d/ha-backup, or the systemd timer (disabled first) and its service. A file at those paths that ha did not write is left alone and named. Nothing installed is not an error.'
 
   static examples = ['<%= config.bin %> schedule remove']
