@@ -1,5 +1,7 @@
 #!/usr/bin/env -S node --import tsx --no-warnings
 // Runs the TypeScript sources directly (no build); for working on ha itself.
-import {main} from '../src/cli/entry.ts'
+import {stopOnSignalsOutsideCommands} from '../src/cli/signals.ts'
 
+stopOnSignalsOutsideCommands(process.argv.slice(2))
+const {main} = await import('../src/cli/entry.ts')
 await main(process.argv.slice(2), import.meta.url, true)

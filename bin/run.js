@@ -1,4 +1,8 @@
 #!/usr/bin/env node
-import {main} from '../dist/cli/entry.js'
+// Signals are handled before anything heavy loads: a SIGTERM during startup still ends in one
+// envelope and exit 143 (cli/signals.ts).
+import {stopOnSignalsOutsideCommands} from '../dist/cli/signals.js'
 
+stopOnSignalsOutsideCommands(process.argv.slice(2))
+const {main} = await import('../dist/cli/entry.js')
 await main(process.argv.slice(2), import.meta.url)

@@ -16,7 +16,7 @@ export interface VersionResult {
 }
 
 /**
- * What bin/run.js (and bin/dev.js) run: the argv put in the order oclif expects, stdout guarded,
+ * What bin/run.js (and bin/dev.js) run, after stopOnSignalsOutsideCommands (cli/signals.ts): the argv put in the order oclif expects, stdout guarded,
  * `ha -v --json` answered with an envelope like every other outcome, then oclif. No user plugins
  * are loaded: ha runs as root, and a package.json in root's data directory must not add code to
  * it (nor, for another user, warn that it cannot be read).

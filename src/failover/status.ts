@@ -3,6 +3,7 @@ import {nodeNames} from '../config/schema.js'
 import {unfinishedJournal} from './journal.js'
 import {FailoverNodes} from '../pair/nodes.js'
 import {readRoles, unconfirmedActive} from '../pair/roles.js'
+import {InterruptedError} from '../core/errors.js'
 
 export interface StatusResult {
   active: NodeName | null
@@ -64,6 +65,8 @@ export async function readStatus(config: Config, signal?: AbortSignal): Promise<
       }
     }
   } catch (error) {
+    // Ctrl-C or SIGTERM is the operator's answer, not a finding about the nodes.
+    if (error instanceof InterruptedError) throw error
     result.error = (error as Error).message
   } finally {
     await nodes.closeAll()

@@ -81,6 +81,13 @@ export async function connectSsh(name: string, root: string, ssh: SshSettings, o
     }
 
     const onAbort = () => settle(new InterruptedError())
+    // Aborted before this connection began (Ctrl-C or SIGTERM during an earlier step): the event
+    // has fired already, so waiting for it would wait the whole connect timeout.
+    if (options.signal?.aborted) {
+      reject(new InterruptedError())
+      return
+    }
+
     options.signal?.addEventListener('abort', onAbort, {once: true})
     const config: ConnectConfig = {
       ...auth,

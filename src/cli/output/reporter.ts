@@ -41,6 +41,10 @@ export interface JsonEnvelope<T> {
   warnings: string[]
 }
 
+/** Whether this process has written its outcome (a result or an error) yet. */
+let outcomeWritten = false
+export const hasWrittenOutcome = (): boolean => outcomeWritten
+
 export class Reporter {
   readonly color: ChalkInstance
   readonly mode: OutputMode
@@ -134,6 +138,7 @@ export class Reporter {
    */
   result<T>(result: T, status: ExitCodeValue, human: (result: T, color: ChalkInstance) => string, quietLine?: string): void {
     this.line?.done()
+    outcomeWritten = true
     if (this.mode === 'json') {
       this.writeJson({result, schema_version: jsonSchemaVersion, status, warnings: this.warnings})
       return
@@ -150,6 +155,7 @@ export class Reporter {
 
   error(error: unknown): ExitCodeValue {
     this.line?.done()
+    outcomeWritten = true
     const haError = error instanceof HaError ? error : undefined
     const status = haError?.exitCode ?? ExitCode.failed
     const message = error instanceof Error ? error.message : String(error)

@@ -36,7 +36,11 @@ export function guardStdout(stdout: NodeJS.WriteStream = process.stdout, stderr:
   stdout.removeAllListeners('error')
   stdout.on('error', fail)
   // Also when oclif ends with process.exit(code): the listener's exitCode is the one the process ends with.
+  // A failed write is reported as an error event on the next tick; a command that ends at once
+  // with process.exit (a refusal, exit 11) never reaches that tick, so the stream is asked here.
   process.on('exit', (code) => {
+    const errored = (stdout as {errored?: Error | null}).errored
+    if (errored) fail(errored)
     if (failure && code === 0) process.exitCode = 1
   })
 }
