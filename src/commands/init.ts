@@ -8,6 +8,8 @@ import type {InitAnswers, InitResult} from '../init/init.js'
 export default class Init extends HaCommand<typeof Init> {
   static description = `Writes the configuration: proposes what it detects on this machine (hostname, addresses, the data directory, the version file, the ssh key and known_hosts, the storage mounted at the data directory), reads both nodes' ssh host keys and tests the connections, writes the file (validated as ha config check validates it, atomically, mode 0644) and ends with ha check. Every question has a flag; --yes takes the proposals, so \`ha init --yes --peer ADDRESS\` works in a script.
 
+When the ssh test fails (a node that does not answer, a login or host key refused), the answers are kept: the wizard says what failed, asks the rest, and writes them as a draft beside the configuration (CONFIG.draft, which no command reads), then exits with the failure's code and the one command line, every answer a flag, that finishes once ssh works.
+
 Host keys are never trusted silently: this machine's own key is recorded only when it is one of its /etc/ssh/ssh_host_*_key.pub files; the peer's key, when known_hosts does not have it, is shown and must be confirmed at the terminal, or given as --peer-host-key SHA256:... (from ssh-keygen -lf on the peer's console) in a script; without it --yes stops with exit 4 and names the fingerprint. The written config uses host_key_policy: strict. An existing configuration is replaced only when confirmed, or with --force. Without a terminal and without --yes: exit 4.`
 
   static examples = [
