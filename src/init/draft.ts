@@ -42,7 +42,7 @@ export async function removeDraft(target: string): Promise<string | undefined> {
  * now saying where the answers are and how to finish. When the draft cannot be written, the
  * failure says that instead; the ssh test's own exit code is kept either way.
  */
-export async function keepAnswers(failure: HaError, target: string, text: string, {argv, line: finish}: Finish): Promise<HaError> {
+export async function keepAnswers(failure: HaError, target: string, text: string, {argv, line: finish}: Finish, untested: Finish): Promise<HaError> {
   const draft = draftPathFor(target)
   const written = await writeDraft(draft, text).catch((error: unknown) => {
     if (error instanceof InterruptedError) throw error
@@ -53,7 +53,7 @@ export async function keepAnswers(failure: HaError, target: string, text: string
   }
 
   return new HaError(`${failure.message}\nYour answers are kept in ${draft} (a draft: ${target} was not written; ha config check --config ${draft} judges it)`, {
-    actions: [...failure.actions, `then finish with (every answer given, only the ssh test is left): ${finish}`],
+    actions: [...failure.actions, `then finish with (every answer given, only the ssh test is left): ${finish}`, `or write it without the ssh test: ${untested.line}`],
     details: {...failure.details, draft, finish, finish_argv: argv},
     exitCode: failure.exitCode,
   })

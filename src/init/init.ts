@@ -36,8 +36,10 @@ export interface InitOptions {
   onInfo: (message: string) => void
   onWarning: (message: string) => void
   signal?: AbortSignal
-  /** Run `ha check` at the end (the default). */
+  /** Run `ha check` at the end (the default; never without the ssh test). */
   check: boolean
+  /** Read and trust the host keys and log in to both nodes before writing (the default; --no-ssh-test skips it). */
+  sshTest: boolean
   /** Take what was detected for every question a flag did not answer. */
   yes: boolean
 }
@@ -50,6 +52,9 @@ export interface InitResult {
   node: NodeName
   path: string
   replaced: boolean
+  /** skipped: --no-ssh-test; not_verified then says what that leaves unproven. */
+  ssh_test: 'passed' | 'skipped'
+  not_verified: string[]
 }
 
 /** Without a terminal and without --yes nothing can be asked: exit 4, naming the flags. */
@@ -180,12 +185,22 @@ async function askRest(ask: Ask, detected: Detected, a: SshAnswers, tested: SshT
   }
 }
 
+/** What --no-ssh-test leaves unverified: said in the result and in the file's header. */
+export const notVerifiedWithoutSshTest = [
+  "the nodes' ssh host keys (not read, not added to known_hosts: with host_key_policy strict, ha refuses to connect until they are there)",
+  'the ssh login to either node (address, port, user, key)',
+  "the peer's hostname and mounts (not read, so not proposed)",
+  'ha check (it needs ssh; run it once both nodes answer)',
+]
+
 /**
- * The ssh test. A failure (a node that cannot be reached, a login or a host key
+ * The ssh test, unless skipped. A failure (a node that cannot be reached, a login or a host key
  * refused, a key nobody confirmed) does not end the wizard: it is said at once and returned, the
  * questions go on, and the answers are kept as a draft.
  */
 async function trySshTest(options: InitOptions, a: SshAnswers, recorded: string[], path: string): Promise<{failure?: HaError; tested: SshTestResult}> {
+  const none: SshTestResult = {hostKeys: [], peerMounts: []}
+  if (!options.sshTest) return {tested: none}
   try {
     const tested = await sshTest({
       ...a,
@@ -201,7 +216,7 @@ async function trySshTest(options: InitOptions, a: SshAnswers, recorded: string[
   } catch (error) {
     if (error instanceof InterruptedError || !(error instanceof HaError)) throw error
     options.onWarning(`the ssh test failed: ${error.message}\nha init asks the rest all the same, to keep your answers in ${draftPathFor(path)}; ${path} itself is written only once the ssh test passes`)
-    return {failure: error, tested: {hostKeys: [], peerMounts: []}}
+    return {failure: error, tested: none}
   }
 }
 
@@ -223,16 +238,18 @@ async function initSteps(options: InitOptions, recorded: string[]): Promise<{exi
     throw new HaError(`${failure.message}\nand no draft of your answers could be made: ${error.message}`, {actions: [...failure.actions, ...error.actions], exitCode: failure.exitCode})
   }
 
+  // --peer-host-key is compared with the key the peer presents: the run without the ssh test cannot take it.
+  const untested = finishCommand(path, given, ['--no-ssh-test'])
   if (options.answers['peer-host-key'] !== undefined) given.push(['peer-host-key', options.answers['peer-host-key']])
   const finish = finishCommand(path, given, options.check ? [] : ['--no-check'])
   const header = failure
     ? [`# DRAFT of ${path}, kept by \`ha init\` on ${a.hostname} (${a.node}) because the ssh test failed. No command reads this file.`, `# When ssh works, finish with: ${finish.line}`]
-    : [`# ha configuration, written by \`ha init\` on ${a.hostname} (${a.node}). Install the same file on both nodes.`]
+    : [`# ha configuration, written by \`ha init\` on ${a.hostname} (${a.node}). Install the same file on both nodes.`, ...(options.sshTest ? [] : ['# Written with --no-ssh-test: host keys and logins were not verified; ha check will say.'])]
   const file = failure ? draftPathFor(path) : path
   const text = [...header, `# Every key, with its default: ${exampleConfigPath}`, `# Check it offline: ha config check --config ${file}`, stringify(document)].join('\n')
   // The same parse and validation as every command's: a file init writes always loads.
   const config: Config = parseConfig(text, file)
-  if (failure) throw await keepAnswers(failure, path, text, finish)
+  if (failure) throw await keepAnswers(failure, path, text, finish, untested)
   await mkdir(dirname(path), {mode: 0o755, recursive: true})
   // No secret in it (a key's path, not the key), and ha runs from cron as root: root-writable, world-readable.
   await writeFileAtomic(path, text, 0o644)
@@ -240,8 +257,9 @@ async function initSteps(options: InitOptions, recorded: string[]): Promise<{exi
   const removed = await removeDraft(path)
   if (removed) options.onInfo(`removed ${removed}, the draft an earlier run kept (its answers are in ${path} now, as given this time)`)
 
-  const result: InitResult = {check: null, example: exampleConfigPath, host_keys: tested.hostKeys, node: a.node, path, replaced}
-  if (!options.check) return {exitCode: ExitCode.ok, result}
+  const notVerified = options.sshTest ? [] : notVerifiedWithoutSshTest
+  const result: InitResult = {check: null, example: exampleConfigPath, host_keys: tested.hostKeys, node: a.node, not_verified: notVerified, path, replaced, ssh_test: options.sshTest ? 'passed' : 'skipped'}
+  if (!options.check || !options.sshTest) return {exitCode: ExitCode.ok, result}
   options.onInfo('running ha check…')
   const {runCheck} = await import('../check/check.js')
   const {exitCode, report} = await runCheck(config, {onWarning: options.onWarning, signal: options.signal})

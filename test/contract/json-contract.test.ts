@@ -136,6 +136,11 @@ test('the --json envelopes keep their documented shape', async (t) => {
       '--hostname', 'ctl-a', '--peer-hostname', 'ctl-b', '--data-dir', join(dir, 'data'), '--storage', 'none', '--services', '',
     ])
     record('init (--no-check)', init, 0)
+    const untested = ha([
+      'init', '--yes', '--json', '--no-ssh-test', '--config', join(dir, 'init-untested.yaml'), '--address', '127.0.0.1', '--peer', '127.0.0.2',
+      '--hostname', 'ctl-a', '--peer-hostname', 'ctl-b', '--data-dir', join(dir, 'data'), '--storage', 'none', '--services', '',
+    ])
+    record('init (--no-ssh-test)', untested, 0)
   }
 
   if (process.env.UPDATE_SNAPSHOTS === '1') writeFileSync(snapshotFile, `${JSON.stringify(shapes, null, 2)}\n`)

@@ -11,7 +11,8 @@ import {haInTerminal} from '../helpers/tmux.js'
 
 /**
  * ha init's ssh test failing does not throw the answers away: they are written as a draft beside
- * the configuration (never in its place), with the one command that finishes once ssh works. The
+ * the configuration (never in its place), with the one command that finishes once ssh works; and
+ * --no-ssh-test writes the configuration without the test, saying what it did not verify. The
  * built CLI against a real sshd on 127.0.0.1; the node that does not answer is 127.0.0.2, where
  * nothing listens.
  */
@@ -76,6 +77,7 @@ describe('ha init when the ssh test fails, from a script', {skip: missingPrerequ
     assert.match(human.stderr, /^warning: the ssh test failed: the secondary: cannot read the ssh host key of \[127\.0\.0\.2\]/m)
     assert.match(human.stderr, /^Your answers are kept in .*ha\.yaml\.draft/m)
     assert.match(human.stderr, /→ then finish with \(every answer given, only the ssh test is left\): ha init --config \S+ha\.yaml --node primary --hostname ctl-a/)
+    assert.match(human.stderr, /→ or write it without the ssh test: ha init .* --no-ssh-test$/m)
   })
 
   it('--yes without an answer only the ssh test could propose (the peer hostname): both said, no draft', async (t) => {
@@ -95,6 +97,37 @@ describe('ha init when the ssh test fails, from a script', {skip: missingPrerequ
     assert.ok(r.stderr.includes(`ha init could not keep your answers in ${draftOf(s.config)}: it exists and is not a regular file`), r.stderr)
     assert.equal(existsSync(s.config), false)
     assert.deepEqual(readdirSync(draftOf(s.config)), [])
+  })
+})
+
+describe('ha init --no-ssh-test', {skip: missingPrerequisite(['root', 'sshd'])}, () => {
+  it('writes the configuration without reaching a node, says what it did not verify, runs no ha check; ha config check accepts the file', async (t) => {
+    const s = await setUp(t)
+    const before = readFileSync(s.knownHosts, 'utf8')
+    const args = scripted(s, '--peer-hostname', 'ctl-b', '--no-ssh-test')
+    const r = ha([...args, '--json'])
+    assert.equal(r.status, 0, r.stdout + r.stderr)
+    assert.equal(r.json!.result.ssh_test, 'skipped')
+    assert.equal(r.json!.result.check, null, 'no ha check: it needs ssh')
+    assert.deepEqual(r.json!.result.host_keys, [])
+    assert.ok(r.json!.result.not_verified.some((v: string) => /host keys/.test(v)), r.json!.result.not_verified)
+    assert.match(readFileSync(s.config, 'utf8'), /# Written with --no-ssh-test: host keys and logins were not verified/)
+    assert.equal(readFileSync(s.knownHosts, 'utf8'), before, 'no host key read nor recorded')
+    assert.equal(existsSync(draftOf(s.config)), false)
+    const check = ha(['config', 'check', '--config', s.config])
+    assert.equal(check.status, 0, check.stdout + check.stderr)
+
+    const human = ha([...args, '--force'])
+    assert.equal(human.status, 0, human.stderr)
+    assert.match(human.stdout, /not verified \(--no-ssh-test\):\n {4}- the nodes' ssh host keys/)
+  })
+
+  it('with --peer-host-key (which only the ssh test can compare): exit 2 naming both flags, nothing written', async (t) => {
+    const s = await setUp(t)
+    const r = ha(scripted(s, '--peer-hostname', 'ctl-b', '--no-ssh-test', '--peer-host-key', `SHA256:${'A'.repeat(43)}`))
+    assert.equal(r.status, 2, r.stderr)
+    assert.match(r.stderr, /--peer-host-key.*--no-ssh-test/)
+    assert.deepEqual([existsSync(s.config), existsSync(draftOf(s.config))], [false, false])
   })
 })
 
@@ -136,6 +169,7 @@ describe('ha init at a terminal when the login is refused', {skip: missingPrereq
     appendFileSync(join(s.sshd.dir, 'authorized_keys'), `${pub}\n`)
     const finish = ha([...finishArgs(draftOf(s.config)), '--yes', '--json'])
     assert.equal(finish.status, 0, finish.stdout + finish.stderr)
+    assert.equal(finish.json!.result.ssh_test, 'passed')
     assert.equal(existsSync(draftOf(s.config)), false, 'the draft is gone once the configuration is written')
     const written = readFileSync(s.config, 'utf8')
     for (const typed of ['hostname: ctl-a', 'hostname: ctl-b', 'address: 198.18.1.10/24']) assert.ok(written.includes(typed), `${typed} in the configuration`)
