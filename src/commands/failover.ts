@@ -4,6 +4,9 @@ import {HaCommand} from '../cli/base-command.js'
 import {requireNeeds} from '../config/needs.js'
 import {ConfigError, ExitCode} from '../core/errors.js'
 import {yesFlag} from '../cli/flags.js'
+import type {Config, NodeName} from '../config/schema.js'
+import type {PlanPrepared, UncheckedNode} from '../failover/prepare.js'
+import type {PlannedStep} from '../steps/step.js'
 
 export default class Failover extends HaCommand<typeof Failover> {
   static needsRoot = "it takes the lock in the data directory and runs the takeover's steps as root"
@@ -24,7 +27,7 @@ An active node that does not answer ssh is not taken over until it is confirmed 
     abort: Flags.boolean({description: 'stop the failover in progress and put the active node back as it was (only before the storage moved)', exclusive: ['resume', 'plan']}),
     fenced: Flags.string({description: 'confirm that this node (the active one, by node name or hostname) is fenced: powered off or cut off'}),
     from: Flags.string({description: 'with --plan: print the plan for this direction without reaching the nodes', options: ['primary', 'secondary']}),
-    plan: Flags.boolean({description: 'print the runbook (every step and its commands) and change nothing'}),
+    plan: Flags.boolean({description: 'print the runbook (every step and its commands) and change nothing; a node that cannot be reached (or refuses its host key or login) is named and the plan printed from the config, exit 3'}),
     resume: Flags.boolean({description: 'continue the failover that stopped, re-checking every step'}),
     yes: yesFlag,
   }
@@ -52,6 +55,26 @@ An active node that does not answer ssh is not taken over until it is confirmed 
     })()
   }
 
+  /**
+   * --plan: with --from, that direction from the config alone (asked for: exit 0); otherwise the
+   * roles as far as the nodes answer, and each node not checked named (then exit 3).
+   */
+  private async printPlan(config: Config, from: NodeName | undefined): Promise<unknown> {
+    const {nodeLabels, planFailover, renderPlan} = await import('../failover/plan.js')
+    const labels = nodeLabels(config)
+    if (from) {
+      const to = from === 'primary' ? 'secondary' : 'primary'
+      const plan = planFailover(config, from, to)
+      return this.finish({from, plan, to}, ExitCode.ok, () => `Failover ${labels[from]} → ${labels[to]}\n\n${renderPlan(plan)}`)
+    }
+
+    const {preparePlan} = await import('../failover/prepare.js')
+    const r = planResult(await preparePlan({config, signal: this.abort.signal}))
+    // Under --quiet the plan is not printed: the line says only what was not checked.
+    const quiet = r.verified ? undefined : `the plan is not checked against the nodes: ${r.unchecked.map((u) => `${u.node}: ${u.reason}`).join('; ')}`
+    return this.finish(r, r.verified ? ExitCode.ok : ExitCode.problems, (p) => renderPlanResult(p, labels, renderPlan(p.plan)), quiet)
+  }
+
   async run(): Promise<unknown> {
     const {flags} = await this.parse(Failover)
     const {config, path} = await this.loadConfig(flags)
@@ -60,26 +83,16 @@ An active node that does not answer ssh is not taken over until it is confirmed 
     const {storageDriver} = await import('../drivers/storage/index.js')
     requireNeeds(config, path, 'ha failover', storageDriver(config).failoverNeeds())
 
-    const {nodeLabels, planFailover, renderPlan} = await import('../failover/plan.js')
     if (flags.from && !flags.plan) throw new ConfigError('--from only goes with --plan', {actions: ['ha failover --plan --from primary']})
-    if (flags.plan && flags.from) {
-      const from = flags.from as 'primary' | 'secondary'
-      const to = from === 'primary' ? 'secondary' : 'primary'
-      const plan = planFailover(config, from, to)
-      return this.finish({from, plan, to}, ExitCode.ok, () => `Failover ${nodeLabels(config)[from]} → ${nodeLabels(config)[to]}\n\n${renderPlan(plan)}`)
-    }
-
+    if (flags.plan) return this.printPlan(config, flags.from as NodeName | undefined)
+    const {nodeLabels, renderPlan} = await import('../failover/plan.js')
+    const labels = nodeLabels(config)
     const fencedNode = flags.fenced === undefined ? undefined : nodeByName(config, flags.fenced)
     const {prepareFailover} = await import('../failover/prepare.js')
     const {operator} = await import('../failover/journal-open.js')
     const {runFailover} = await import('../failover/runner.js')
     const prepared = await prepareFailover({config, resume: flags.resume || flags.abort, signal: this.abort.signal})
-    const labels = nodeLabels(config)
     const direction = `${labels[prepared.from]} → ${labels[prepared.to]}`
-    if (flags.plan) {
-      await prepared.nodes.closeAll()
-      return this.finish({epoch: prepared.roles?.epoch, from: prepared.from, plan: prepared.plan, to: prepared.to}, ExitCode.ok, (r) => `Failover ${direction} (epoch ${r.epoch ?? '?'})\n\n${renderPlan(r.plan)}`)
-    }
 
     const {canPrompt, confirmTyped} = await import('../cli/prompt.js')
     const interactive = canPrompt() && this.reporter.mode !== 'json'
@@ -140,6 +153,51 @@ An active node that does not answer ssh is not taken over until it is confirmed 
       ].join('\n'),
     )
   }
+}
+
+/** ha failover --plan's result: the plan, and (when not verified) each node ha could not check, by name and address. */
+interface PlanResult {
+  from: NodeName
+  to: NodeName
+  /** null when the nodes that answered cannot confirm it (a node silent, the other not holding the storage). */
+  epoch: null | number
+  direction_confirmed: boolean
+  /** When not confirmed: why, and what the direction was taken from instead. */
+  direction_note: null | string
+  /** Both nodes answered and the roles were read from them. */
+  verified: boolean
+  unchecked: UncheckedNode[]
+  plan: PlannedStep[]
+}
+
+function planResult(p: PlanPrepared): PlanResult {
+  const assumed = p.roles.source === 'node' ? `${p.from} active, as a node last noted it` : `${p.from} active, the config's primary`
+  return {
+    direction_confirmed: p.unconfirmed === undefined,
+    direction_note: p.unconfirmed === undefined ? null : `${p.unconfirmed}; assumed: ${assumed}`,
+    epoch: p.unconfirmed === undefined ? p.roles.epoch : null,
+    from: p.from,
+    plan: p.plan,
+    to: p.to,
+    unchecked: p.unchecked,
+    verified: p.unchecked.length === 0,
+  }
+}
+
+function renderPlanResult(r: PlanResult, labels: Record<NodeName, string>, plan: string): string {
+  const out = [`Failover ${labels[r.from]} → ${labels[r.to]} (epoch ${r.epoch ?? 'unknown'})`, '']
+  if (!r.verified) {
+    for (const u of r.unchecked) out.push(`${u.node} (${u.hostname}, ${u.address}): not checked: ${u.reason}`)
+    out.push(
+      ...(r.direction_confirmed
+        ? [`The roles are from ${r.from} alone (it holds the storage); ha failover itself will not start until ${r.to} answers.`]
+        : ['The plan below is from the config only: it was not checked against the nodes.', `Direction not confirmed: ${r.direction_note}. The other direction: ha failover --plan --from ${r.to}`]),
+      '',
+    )
+  }
+
+  out.push(plan)
+  return out.join('\n')
 }
 
 function nodeByName(config: {nodes: Record<'primary' | 'secondary', {hostname: string}>}, name: string): 'primary' | 'secondary' {

@@ -21,7 +21,7 @@ export const exitCodeMeaning: Record<ExitCodeValue, string> = {
   0: 'done',
   1: 'failed',
   2: 'usage or configuration error',
-  3: 'check found problems / backup partial (optional files missing)',
+  3: 'check found problems / backup partial (optional files missing) / a plan printed without checking every node (ha failover --plan)',
   4: 'confirmation needed but no terminal (pass --yes or the named flag)',
   5: 'stopped mid-way: the state is journalled; the command printed with it (--resume or --undo) goes on from there (ha restore, ha failover)',
   11: 'another ha operation holds the lock',

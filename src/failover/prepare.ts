@@ -1,10 +1,11 @@
 import {readFile} from 'node:fs/promises'
 
-import type {Config, NodeName} from '../config/schema.js'
+import {type Config, type NodeName, nodeNames} from '../config/schema.js'
 import {ExitCode, HaError} from '../core/errors.js'
+import {SshConnectError} from '../hosts/ssh-host.js'
 import {fingerprint} from '../hosts/ssh-key-blob.js'
 import {FailoverNodes} from '../pair/nodes.js'
-import {readRoles, type Roles} from '../pair/roles.js'
+import {readRoles, type Roles, unconfirmedActive} from '../pair/roles.js'
 import type {PlannedStep} from '../steps/step.js'
 import {FailoverStopped} from './errors.js'
 import {type Journal, newRunId, unfinishedJournal} from './journal.js'
@@ -42,10 +43,7 @@ export async function prepareFailover(options: {config: Config; resume?: boolean
       return {activeUnreachable, from, nodes, plan: planFailover(config, from, to), resume: open, runId, runsOnRebootedNode: await sameMachine(config, nodes, to), to}
     }
 
-    if (open) {
-      throw new FailoverStopped(`a failover is already in progress (run ${open.header.run_id}, ${open.header.from} → ${open.header.to}, last completed step: ${open.lastCompleted() ?? 'none'})`, [], {journal: open.path})
-    }
-
+    if (open) throw inProgress(open)
     const roles = await readRoles(config, nodes)
     const from = roles.active
     const to = roles.standby
@@ -58,6 +56,71 @@ export async function prepareFailover(options: {config: Config; resume?: boolean
     await nodes.closeAll()
     throw error
   }
+}
+
+function inProgress(open: Journal): FailoverStopped {
+  return new FailoverStopped(`a failover is already in progress (run ${open.header.run_id}, ${open.header.from} → ${open.header.to}, last completed step: ${open.lastCompleted() ?? 'none'})`, [], {journal: open.path})
+}
+
+/** A node ha failover --plan could not reach or was refused by: named, with where and why. */
+export interface UncheckedNode {
+  node: NodeName
+  hostname: string
+  /** user@host:port, as ssh was told to reach it. */
+  address: string
+  /** The connection failure's kind (refused, timeout, host_key_changed, …). */
+  kind: string
+  /** What the connection said, without the "cannot connect to …" it begins with. */
+  reason: string
+  actions: string[]
+}
+
+/** What ha failover --plan prints: the plan, and what ha could not check to make it. */
+export interface PlanPrepared {
+  from: NodeName
+  to: NodeName
+  plan: PlannedStep[]
+  roles: Roles
+  /** Empty when both nodes answered. */
+  unchecked: UncheckedNode[]
+  /** Why the direction is not confirmed by the nodes (unconfirmedActive), or undefined when it is. */
+  unconfirmed?: string
+}
+
+/**
+ * ha failover --plan: the roles as far as the nodes answer, and the plan for them. A node that
+ * cannot be reached, or whose host key or login is refused, is named rather than fatal: the
+ * plan is then from the config (and whatever the other node said). Only reads; closes what it opened.
+ */
+export async function preparePlan(options: {config: Config; signal?: AbortSignal}): Promise<PlanPrepared> {
+  const {config} = options
+  const nodes = new FailoverNodes(config, options.signal)
+  try {
+    const open = await unfinishedJournal()
+    if (open) throw inProgress(open)
+    const unchecked = await uncheckedNodes(config, nodes)
+    const roles = await readRoles(config, nodes, new Set(unchecked.map((u) => u.node)))
+    return {from: roles.active, plan: planFailover(config, roles.active, roles.standby), roles, to: roles.standby, unchecked, unconfirmed: unconfirmedActive(roles)}
+  } finally {
+    await nodes.closeAll()
+  }
+}
+
+/** Connects to both nodes at once; each one that fails to connect, by whatever cause, is named with it. */
+async function uncheckedNodes(config: Config, nodes: FailoverNodes): Promise<UncheckedNode[]> {
+  const settled = await Promise.allSettled(nodeNames.map((n) => nodes.get(n)))
+  const unchecked: UncheckedNode[] = []
+  for (const [i, s] of settled.entries()) {
+    if (s.status === 'fulfilled') continue
+    if (!(s.reason instanceof SshConnectError)) throw s.reason
+    const node = nodeNames[i]
+    const ssh = config.nodes[node].ssh!
+    const address = `${ssh.user}@${ssh.host}:${ssh.port}`
+    const reason = s.reason.message.replace(/^cannot connect to \S+ \([^)]*\): /, '')
+    unchecked.push({actions: s.reason.actions, address, hostname: config.nodes[node].hostname, kind: s.reason.kind, node, reason})
+  }
+
+  return unchecked
 }
 
 /** Is this process running on `node` (the same boot id)? Then its reboot cuts this run off. */

@@ -34,7 +34,7 @@ export function refuseBadKey(what: string, host: string, port: number, knownHost
   const {verdict} = key
   if (verdict.kind === 'changed') {
     const was = verdict.known.map((k) => `${k.fingerprint} (${knownHosts} line ${k.line})`).join(', ')
-    throw new HaError(`THE HOST KEY OF ${what} HAS CHANGED: ${hostKeyName(host, port)} presents ${key.fingerprint}, but ${knownHosts} has ${was}; refused, nothing was written`, {
+    throw new HaError(`THE HOST KEY OF ${what} HAS CHANGED: ${hostKeyName(host, port)} presents ${key.fingerprint}, but ${knownHosts} has ${was}; refused`, {
       actions: [
         `verify the key on ${host}'s console: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`,
         `if the change is expected: ssh-keygen -R '${hostKeyName(host, port)}' -f ${knownHosts}, then run ha init again`,
@@ -43,7 +43,7 @@ export function refuseBadKey(what: string, host: string, port: number, knownHost
   }
 
   if (verdict.kind === 'revoked' || verdict.kind === 'certificate-authority') {
-    throw new HaError(`the host key ${key.fingerprint} of ${what} (${hostKeyName(host, port)}) is ${verdict.kind === 'revoked' ? 'marked @revoked' : 'covered by a @cert-authority line ha does not support'} in ${knownHosts} line ${verdict.line}; refused, nothing was written`, {
+    throw new HaError(`the host key ${key.fingerprint} of ${what} (${hostKeyName(host, port)}) is ${verdict.kind === 'revoked' ? 'marked @revoked' : 'covered by a @cert-authority line ha does not support'} in ${knownHosts} line ${verdict.line}; refused`, {
       actions: [`find out why; add the verified plain key to ${knownHosts} yourself, then run ha init again`],
     })
   }

@@ -11,9 +11,11 @@ import {writeFileAtomic} from '../fs/atomic.js'
 import type {SshSettings} from '../hosts/ssh-host.js'
 import {askText, confirmAction} from '../cli/prompt.js'
 import {type Detected, detect, mountAt} from './detect.js'
+import {draftPathFor, finishCommand, keepAnswers, removeDraft} from './draft.js'
 import {type FieldCheck, fieldChecks, type FieldName} from './fields.js'
-import {type PresentedKey, presentedHostKey} from '../hosts/host-key-scan.js'
-import {ownHostKeyFingerprints, recordHostKey, refuseBadKey} from './host-key.js'
+import {type HostKeyTrust, InitConfirmationNeededError, sshTest, type SshTestResult} from './ssh-test.js'
+
+export {type HostKeyTrust, InitConfirmationNeededError} from './ssh-test.js'
 
 /**
  * `ha init`: from nothing to a configuration that `ha config check` accepts and `ha check` has
@@ -34,18 +36,12 @@ export interface InitOptions {
   onInfo: (message: string) => void
   onWarning: (message: string) => void
   signal?: AbortSignal
-  /** Run `ha check` at the end (the default). */
+  /** Run `ha check` at the end (the default; never without the ssh test). */
   check: boolean
+  /** Read and trust the host keys and log in to both nodes before writing (the default; --no-ssh-test skips it). */
+  sshTest: boolean
   /** Take what was detected for every question a flag did not answer. */
   yes: boolean
-}
-
-export interface HostKeyTrust {
-  fingerprint: string
-  host: string
-  /** How it came to be trusted: already in known_hosts, this machine's own key, or confirmed by the operator. */
-  how: 'confirmed at the terminal' | 'given as --peer-host-key' | 'in known_hosts' | "this machine's own key"
-  node: NodeName
 }
 
 export interface InitResult {
@@ -56,19 +52,9 @@ export interface InitResult {
   node: NodeName
   path: string
   replaced: boolean
-}
-
-/**
- * A decision init never takes on its own (trusting a host key, replacing a configuration) was not
- * given by its flag, and cannot be asked (--yes, or no terminal): exit 4, naming the flag.
- */
-export class InitConfirmationNeededError extends HaError {
-  constructor(what: string, flag: string, first?: string) {
-    super(`${what}: ha init does not decide that by itself (--yes takes only proposals, and there is nobody to ask); nothing was written`, {
-      actions: [...(first ? [first] : []), `run it again with ${flag}`],
-      exitCode: ExitCode.needsConfirmation,
-    })
-  }
+  /** skipped: --no-ssh-test; not_verified then says what that leaves unproven. */
+  ssh_test: 'passed' | 'skipped'
+  not_verified: string[]
 }
 
 /** Without a terminal and without --yes nothing can be asked: exit 4, naming the flags. */
@@ -93,17 +79,18 @@ export async function runInit(options: InitOptions): Promise<{exitCode: ExitCode
   }
 }
 
-async function initSteps(options: InitOptions, recorded: string[]): Promise<{exitCode: ExitCodeValue; result: InitResult}> {
-  const {answers, interactive, yes} = options
-  if (!interactive && !yes) throw new InitNeedsAnswersError()
-  const path = resolve(options.configPath)
-  const replaced = await refuseToReplace(path, options)
+/** The answers in the order asked, each under its flag's name: the draft's finish command is made of them. */
+type Given = Array<[flag: string, value: string]>
 
-  /** One question: its flag answers it; --yes takes the proposal; else it is asked. */
-  const ask = async (name: FieldName | 'node', message: string, proposal: string | undefined, optional = false): Promise<string | undefined> => {
+type Ask = (name: FieldName | 'node', message: string, proposal: string | undefined, optional?: boolean) => Promise<string | undefined>
+
+/** One question: its flag answers it; --yes takes the proposal; else it is asked. Every answer is noted in `given`. */
+function asker(options: InitOptions, given: Given): Ask {
+  const {answers, yes} = options
+  const answer = async (name: FieldName | 'node', message: string, proposal: string | undefined, optional: boolean): Promise<string | undefined> => {
     const check: FieldCheck = name === 'node' ? (v) => (v === 'primary' || v === 'secondary' ? undefined : 'must be primary or secondary') : fieldChecks[name]
-    const given = answers[name]
-    if (given !== undefined) return given === '' && optional ? undefined : given
+    const flagged = answers[name]
+    if (flagged !== undefined) return flagged === '' && optional ? undefined : flagged
     if (yes) {
       if (proposal !== undefined || optional) return proposal
       const what = message.replace(/\?$/, '')
@@ -121,7 +108,27 @@ async function initSteps(options: InitOptions, recorded: string[]): Promise<{exi
     return value === '' ? undefined : value
   }
 
-  const detected = await detect()
+  return async (name, message, proposal, optional = false) => {
+    const value = await answer(name, message, proposal, optional)
+    given.push([name, value ?? ''])
+    return value
+  }
+}
+
+/** Which node this is and how ha reaches both: what the ssh test needs. */
+interface SshAnswers {
+  node: NodeName
+  peerNode: NodeName
+  hostname: string
+  address: string
+  peer: string
+  user: string
+  port: number
+  identityFile?: string
+  knownHosts: string
+}
+
+async function askSsh(ask: Ask, detected: Detected): Promise<SshAnswers> {
   const node = (await ask('node', 'Which node is this machine, primary or secondary?', 'primary')) as NodeName
   const peerNode: NodeName = node === 'primary' ? 'secondary' : 'primary'
   const hostname = (await ask('hostname', `This machine's hostname (as ${node})?`, detected.hostname))!
@@ -131,92 +138,128 @@ async function initSteps(options: InitOptions, recorded: string[]): Promise<{exi
   const port = Number(await ask('ssh-port', 'The ssh port on both nodes?', '22'))
   const identityFile = await ask('identity-file', 'The private key ha logs in with?', detected.identity_file, true)
   const knownHosts = (await ask('known-hosts', 'The known_hosts file ha checks host keys against?', detected.known_hosts))!
-  const ssh = (host: string): SshSettings => ({
+  return {address, hostname, identityFile, knownHosts, node, peer, peerNode, port, user}
+}
+
+/** The ssh block both nodes get (strict: a host key is trusted by init, never on first use later). */
+function sshSettings(a: SshAnswers, host: string): SshSettings {
+  return {
     command_timeout: 60,
     connect_timeout: 10,
     host,
     host_key_policy: 'strict',
-    ...(identityFile ? {identity_file: identityFile} : {}),
+    ...(a.identityFile ? {identity_file: a.identityFile} : {}),
     keepalive_interval: 5,
-    known_hosts: knownHosts,
-    port,
-    user,
-  })
-
-  options.onInfo(`reading the ssh host keys of ${address} (this machine) and ${peer} (${peerNode})…`)
-  // Both keys are decided before either is recorded, so a refusal of the peer's leaves known_hosts as it was.
-  const decided = [await trustOwnKey(node, address, port, knownHosts), await trustPeerKey(peerNode, peer, port, knownHosts, options)]
-  const hostKeys: HostKeyTrust[] = []
-  for (const {key, trust} of decided) {
-    if (key) {
-      await mkdir(dirname(knownHosts), {mode: 0o700, recursive: true})
-      await recordHostKey(knownHosts, trust.host, port, key)
-      recorded.push(`${trust.host} ${trust.fingerprint}`)
-      options.onInfo(`added ${trust.how === "this machine's own key" ? "this machine's own" : `the ${trust.node}'s`} host key ${trust.fingerprint} for ${trust.host} to ${knownHosts}`)
-    }
-
-    hostKeys.push(trust)
+    known_hosts: a.knownHosts,
+    port: a.port,
+    user: a.user,
   }
+}
 
-  options.onInfo(`testing the ssh connections as ${user} (strict host key checking)…`)
-  const {connectSsh} = await import('../hosts/ssh-connect.js')
-  const connect = (name: NodeName, host: string) => connectSsh(name, '/', ssh(host), {onWarning: options.onWarning, signal: options.signal})
-  const self = await connect(node, address)
-  await self.close()
-  const peerHost = await connect(peerNode, peer)
-  let peerName: string | undefined
-  let peerMounts: Detected['mounts'] = []
-  try {
-    peerName = (await peerHost.run(['hostname'])).stdout.toString('utf8').trim() || undefined
-    const mounts = await peerHost.run(['cat', '/proc/self/mounts'])
-    peerMounts = mounts.stdout
-      .toString('utf8')
-      .split('\n')
-      .map((l) => l.split(' '))
-      .filter((f) => f.length >= 3)
-      .map(([device, target, fstype]) => ({device, fstype, target}))
-  } finally {
-    await peerHost.close()
-  }
-
-  const peerHostname = (await ask('peer-hostname', `The ${peerNode}'s hostname?`, peerName))!
+/** The questions after the ssh test, and the document they make. The peer's hostname and mounts are proposals when the test read them. */
+async function askRest(ask: Ask, detected: Detected, a: SshAnswers, tested: SshTestResult): Promise<Record<string, unknown>> {
+  const peerHostname = (await ask('peer-hostname', `The ${a.peerNode}'s hostname?`, tested.peerName))!
   const dataDir = (await ask('data-dir', 'The data directory on the shared storage?', detected.data_dirs[0] ?? '/var/opt/sun/xvm'))!
   const versionFile = (await ask('version-file', "The product's version file?", detected.version_file ?? '/n1gc-setup/.version.properties'))!
   // The storage is attached to one node at a time: whichever has data_dir mounted tells its device.
-  const mount = mountAt(detected, dataDir) ?? mountAt({...detected, mounts: peerMounts}, dataDir)
+  const mount = mountAt(detected, dataDir) ?? mountAt({...detected, mounts: tested.peerMounts}, dataDir)
   const kind = (await ask('storage', 'How the shared storage moves: mount, zfs, manual or none?', mount ? (mount.fstype === 'zfs' ? 'zfs' : 'mount') : 'manual'))!
   const device = kind === 'mount' ? await ask('storage-device', 'The block device of the shared storage?', mount?.device, true) : undefined
   const serviceIp = await ask('service-ip', 'The service IP clients use, as address/prefix?', undefined, true)
-  const iface = serviceIp ? (await ask('interface', 'The interface the service IP goes on?', interfaceFor(serviceIp, address, detected)))! : undefined
+  const iface = serviceIp ? (await ask('interface', 'The interface the service IP goes on?', interfaceFor(serviceIp, a.address, detected)))! : undefined
   const backupDir = (await ask('backup-dir', 'Where archives go, inside the data directory?', '.ha/backups'))!
   const script = await ask('services', "The init script that starts, stops and reports the product's services?", detected.services_script, true)
 
+  const {identityFile, knownHosts, port, user} = a
   const nodeBlock = (name: string, host: string) => ({hostname: name, root: '/', ssh: {host, port, user, ...(identityFile ? {identity_file: identityFile} : {}), known_hosts: knownHosts, host_key_policy: 'strict'}})
-  const nodes = node === 'primary' ? {primary: nodeBlock(hostname, address), secondary: nodeBlock(peerHostname, peer)} : {primary: nodeBlock(peerHostname, peer), secondary: nodeBlock(hostname, address)}
-  const document = {
+  const here = nodeBlock(a.hostname, a.address)
+  const there = nodeBlock(peerHostname, a.peer)
+  return {
     data_dir: dataDir,
     version_file: versionFile,
-    nodes,
+    nodes: a.node === 'primary' ? {primary: here, secondary: there} : {primary: there, secondary: here},
     service_ips: serviceIp ? [{address: serviceIp, interface: iface}] : [],
     storage: {kind, ...(device ? {device} : {}), ...(kind === 'mount' && mount?.fstype ? {fstype: mount.fstype} : {})},
     ...(script ? {services: {start: [script, 'start'], stop: [script, 'stop'], status: [script, 'status']}} : {}),
     backup: {dir: backupDir},
   }
-  const text = [
-    `# ha configuration, written by \`ha init\` on ${hostname} (${node}). Install the same file on both nodes.`,
-    `# Every key, with its default: ${exampleConfigPath}`,
-    `# Check it offline: ha config check --config ${path}`,
-    stringify(document),
-  ].join('\n')
+}
+
+/** What --no-ssh-test leaves unverified: said in the result and in the file's header. */
+export const notVerifiedWithoutSshTest = [
+  "the nodes' ssh host keys (not read, not added to known_hosts: with host_key_policy strict, ha refuses to connect until they are there)",
+  'the ssh login to either node (address, port, user, key)',
+  "the peer's hostname and mounts (not read, so not proposed)",
+  'ha check (it needs ssh; run it once both nodes answer)',
+]
+
+/**
+ * The ssh test, unless skipped. A failure (a node that cannot be reached, a login or a host key
+ * refused, a key nobody confirmed) does not end the wizard: it is said at once and returned, the
+ * questions go on, and the answers are kept as a draft.
+ */
+async function trySshTest(options: InitOptions, a: SshAnswers, recorded: string[], path: string): Promise<{failure?: HaError; tested: SshTestResult}> {
+  const none: SshTestResult = {hostKeys: [], peerMounts: []}
+  if (!options.sshTest) return {tested: none}
+  try {
+    const tested = await sshTest({
+      ...a,
+      canAsk: options.interactive && !options.yes,
+      onInfo: options.onInfo,
+      onRecorded: (what) => recorded.push(what),
+      onWarning: options.onWarning,
+      peerHostKey: options.answers['peer-host-key'],
+      signal: options.signal,
+      ssh: (host) => sshSettings(a, host),
+    })
+    return {tested}
+  } catch (error) {
+    if (error instanceof InterruptedError || !(error instanceof HaError)) throw error
+    options.onWarning(`the ssh test failed: ${error.message}\nha init asks the rest all the same, to keep your answers in ${draftPathFor(path)}; ${path} itself is written only once the ssh test passes`)
+    return {failure: error, tested: none}
+  }
+}
+
+async function initSteps(options: InitOptions, recorded: string[]): Promise<{exitCode: ExitCodeValue; result: InitResult}> {
+  if (!options.interactive && !options.yes) throw new InitNeedsAnswersError()
+  const path = resolve(options.configPath)
+  const replaced = await refuseToReplace(path, options)
+  const given: Given = []
+  const ask = asker(options, given)
+  const detected = await detect()
+  const a = await askSsh(ask, detected)
+  const {failure, tested} = await trySshTest(options, a, recorded, path)
+  let document: Record<string, unknown>
+  try {
+    document = await askRest(ask, detected, a, tested)
+  } catch (error) {
+    // --yes with an answer only the ssh test could propose (the peer's hostname): no draft, and both said.
+    if (!failure || error instanceof InterruptedError || !(error instanceof HaError)) throw error
+    throw new HaError(`${failure.message}\nand no draft of your answers could be made: ${error.message}`, {actions: [...failure.actions, ...error.actions], exitCode: failure.exitCode})
+  }
+
+  // --peer-host-key is compared with the key the peer presents: the run without the ssh test cannot take it.
+  const untested = finishCommand(path, given, ['--no-ssh-test'])
+  if (options.answers['peer-host-key'] !== undefined) given.push(['peer-host-key', options.answers['peer-host-key']])
+  const finish = finishCommand(path, given, options.check ? [] : ['--no-check'])
+  const header = failure
+    ? [`# DRAFT of ${path}, kept by \`ha init\` on ${a.hostname} (${a.node}) because the ssh test failed. No command reads this file.`, `# When ssh works, finish with: ${finish.line}`]
+    : [`# ha configuration, written by \`ha init\` on ${a.hostname} (${a.node}). Install the same file on both nodes.`, ...(options.sshTest ? [] : ['# Written with --no-ssh-test: host keys and logins were not verified; ha check will say.'])]
+  const file = failure ? draftPathFor(path) : path
+  const text = [...header, `# Every key, with its default: ${exampleConfigPath}`, `# Check it offline: ha config check --config ${file}`, stringify(document)].join('\n')
   // The same parse and validation as every command's: a file init writes always loads.
-  const config: Config = parseConfig(text, path)
+  const config: Config = parseConfig(text, file)
+  if (failure) throw await keepAnswers(failure, path, text, finish, untested)
   await mkdir(dirname(path), {mode: 0o755, recursive: true})
   // No secret in it (a key's path, not the key), and ha runs from cron as root: root-writable, world-readable.
   await writeFileAtomic(path, text, 0o644)
   options.onInfo(`wrote ${path}`)
+  const removed = await removeDraft(path)
+  if (removed) options.onInfo(`removed ${removed}, the draft an earlier run kept (its answers are in ${path} now, as given this time)`)
 
-  const result: InitResult = {check: null, example: exampleConfigPath, host_keys: hostKeys, node, path, replaced}
-  if (!options.check) return {exitCode: ExitCode.ok, result}
+  const notVerified = options.sshTest ? [] : notVerifiedWithoutSshTest
+  const result: InitResult = {check: null, example: exampleConfigPath, host_keys: tested.hostKeys, node: a.node, not_verified: notVerified, path, replaced, ssh_test: options.sshTest ? 'passed' : 'skipped'}
+  if (!options.check || !options.sshTest) return {exitCode: ExitCode.ok, result}
   options.onInfo('running ha check…')
   const {runCheck} = await import('../check/check.js')
   const {exitCode, report} = await runCheck(config, {onWarning: options.onWarning, signal: options.signal})
@@ -233,63 +276,9 @@ async function refuseToReplace(path: string, options: InitOptions): Promise<bool
   }
 
   if (options.force) return true
-  if (options.yes || !options.interactive) throw new InitConfirmationNeededError(`${path} exists; replacing it needs a confirmation`, '--force to replace it')
+  if (options.yes || !options.interactive) throw new InitConfirmationNeededError(`${path} exists; replacing it needs a confirmation`, '--force to replace it', undefined, '; nothing was written')
   await confirmAction({action: `replace the existing configuration ${path}`, flag: '--force', yes: false})
   return true
-}
-
-/** A trusted key, and the key to record when known_hosts does not have it yet. */
-interface Decided {
-  key?: PresentedKey
-  trust: HostKeyTrust
-}
-
-async function trustOwnKey(node: NodeName, host: string, port: number, knownHosts: string): Promise<Decided> {
-  const key = await presentedHostKey(host, port, knownHosts, 10_000)
-  refuseBadKey(`this machine (${node})`, host, port, knownHosts, key)
-  if (key.verdict.kind === 'known') return {trust: {fingerprint: key.fingerprint, host, how: 'in known_hosts', node}}
-  if (!(await ownHostKeyFingerprints()).includes(key.fingerprint)) {
-    throw new HaError(`${host}, given as this machine's address, presents the host key ${key.fingerprint}, which is not one of this machine's (/etc/ssh/ssh_host_*_key.pub); refused, nothing was written`, {
-      actions: ['pass --address with an address of this machine (ip -br addr shows them)'],
-    })
-  }
-
-  return {key, trust: {fingerprint: key.fingerprint, host, how: "this machine's own key", node}}
-}
-
-async function trustPeerKey(node: NodeName, host: string, port: number, knownHosts: string, options: InitOptions): Promise<Decided> {
-  const key = await presentedHostKey(host, port, knownHosts, 10_000)
-  refuseBadKey(`the ${node}`, host, port, knownHosts, key)
-  const expected = options.answers['peer-host-key']
-  if (key.verdict.kind === 'known') {
-    if (expected !== undefined && expected !== key.fingerprint) throw mismatch(node, host, key.fingerprint, expected)
-    return {trust: {fingerprint: key.fingerprint, host, how: 'in known_hosts', node}}
-  }
-
-  let how: HostKeyTrust['how']
-  if (expected !== undefined) {
-    if (expected !== key.fingerprint) throw mismatch(node, host, key.fingerprint, expected)
-    how = 'given as --peer-host-key'
-  } else if (options.yes || !options.interactive) {
-    // Never trust on first use in a script: the operator names the key they verified.
-    throw new InitConfirmationNeededError(
-      `the ${node} (${host}) presents the host key ${key.fingerprint}, which ${knownHosts} does not know; trusting it needs a confirmation`,
-      `--peer-host-key ${key.fingerprint}`,
-      `verify it on the ${node}'s console: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`,
-    )
-  } else {
-    options.onInfo(`The ${node} (${host}) presents the host key ${key.fingerprint}, which ${knownHosts} does not know.\nCompare it on the ${node}'s console: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`)
-    await confirmAction({action: `trust ${key.fingerprint} as the ${node}'s host key and add it to ${knownHosts}`, flag: `--peer-host-key ${key.fingerprint}`, yes: false})
-    how = 'confirmed at the terminal'
-  }
-
-  return {key, trust: {fingerprint: key.fingerprint, host, how, node}}
-}
-
-function mismatch(node: NodeName, host: string, presented: string, expected: string): HaError {
-  return new HaError(`the ${node} (${host}) presents the host key ${presented}, not ${expected} given as --peer-host-key; refused, nothing was written`, {
-    actions: [`verify the key on the ${node}'s console (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub); a different key there means someone may be in the middle`],
-  })
 }
 
 /** The interface that holds an address in the service IP's subnet, else the one holding this machine's ssh address. */

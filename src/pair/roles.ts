@@ -187,13 +187,17 @@ export function unconfirmedActive(roles: Roles): string | undefined {
   return `${silent[0]} does not answer, and ${answering} does not hold the storage: which node is active cannot be confirmed from ${answering} alone`
 }
 
-/** The failover's reading: both nodes at once, one batch each over the connections the run keeps. */
-export async function readRoles(config: Config, nodes: FailoverNodes): Promise<Roles> {
+/**
+ * The failover's reading: both nodes at once, one batch each over the connections the run keeps.
+ * `unchecked`: nodes the caller already tried and could not reach (ha failover --plan names them
+ * and goes on); they are read as not answering, without another connection attempt.
+ */
+export async function readRoles(config: Config, nodes: FailoverNodes, unchecked: ReadonlySet<NodeName> = new Set()): Promise<Roles> {
   // Settled, not Promise.all: a refusal from one node (a wrong host key) must not leave the
   // other's connection opening after the caller closed them all (it would keep the process alive).
   const settled = await Promise.allSettled(
     nodeNames.map(async (n): Promise<NodeRoleFacts> => {
-      if (!(await nodes.reachable(n))) return {reachable: false}
+      if (unchecked.has(n) || !(await nodes.reachable(n))) return {reachable: false}
       const host = await nodes.get(n)
       try {
         const batch = await host.probe(rolesProbes(config, host.root))

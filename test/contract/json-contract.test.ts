@@ -10,7 +10,8 @@ import {jsonSchemaVersion} from '../../src/cli/output/reporter.js'
 import {ha, type HaRun, repoRoot, tempDir} from '../helpers/cli.js'
 import {type Shape, shapeOf} from '../helpers/json-shape.js'
 import {backupsOf, makePair, moveStorage} from '../helpers/restore-fixture.js'
-import {startSshd} from '../helpers/sshd.js'
+import {closedPort, writeLoopbackConfig} from '../helpers/loopback-pair.js'
+import {makeKey, startSshd} from '../helpers/sshd.js'
 
 /**
  * Runbooks parse `--json`. The shape of every envelope (keys and value types, not values) is
@@ -74,6 +75,12 @@ test('the --json envelopes keep their documented shape', async (t) => {
   const withServices = join(dir, 'ha-services.yaml')
   writeFileSync(withServices, `${readFileSync(config, 'utf8')}services: {start: [/etc/init.d/xvm, start], stop: [/etc/init.d/xvm, stop], status: [/etc/init.d/xvm, status]}\n`)
   record('failover --plan --from', ha(['failover', '--plan', '--from', 'primary', '--json', '--config', withServices]), 0)
+  // No node answers: the plan from the config, each node named with why (exit 3).
+  makeKey(join(dir, 'silent_id'))
+  writeFileSync(join(dir, 'known_hosts'), '')
+  const silent = writeLoopbackConfig(dir, {primary: {key: join(dir, 'silent_id'), port: closedPort(), root: root}, secondary: {key: join(dir, 'silent_id'), port: closedPort(), root: join(dir, 'secondary')}}, '/dev/ha-test-shared')
+  writeFileSync(silent, `${readFileSync(silent, 'utf8')}services: {start: [/etc/init.d/xvm, start], stop: [/etc/init.d/xvm, stop], status: [/etc/init.d/xvm, status]}\n`)
+  record('failover --plan (no node checked)', ha(['failover', '--plan', '--json', '--config', silent], {env: {HA_FAILOVER_DIR: join(dir, 'journal')}}), 3)
   // The fixture controller has a hand-written cron file; ha schedule would rightly refuse it.
   rmSync(join(root, 'etc/cron.d/ha-backup'))
   record('schedule install', run('schedule', 'install'), 0)
@@ -129,6 +136,11 @@ test('the --json envelopes keep their documented shape', async (t) => {
       '--hostname', 'ctl-a', '--peer-hostname', 'ctl-b', '--data-dir', join(dir, 'data'), '--storage', 'none', '--services', '',
     ])
     record('init (--no-check)', init, 0)
+    const untested = ha([
+      'init', '--yes', '--json', '--no-ssh-test', '--config', join(dir, 'init-untested.yaml'), '--address', '127.0.0.1', '--peer', '127.0.0.2',
+      '--hostname', 'ctl-a', '--peer-hostname', 'ctl-b', '--data-dir', join(dir, 'data'), '--storage', 'none', '--services', '',
+    ])
+    record('init (--no-ssh-test)', untested, 0)
   }
 
   if (process.env.UPDATE_SNAPSHOTS === '1') writeFileSync(snapshotFile, `${JSON.stringify(shapes, null, 2)}\n`)

@@ -94,7 +94,7 @@ describe('ha init --yes against a real sshd', {skip: missingPrerequisite(['root'
     return {args, config, knownHosts, print, sshd}
   }
 
-  it('an unknown peer host key stops --yes with exit 4 naming --peer-host-key and the fingerprint; a wrong one is refused; nothing written', async (t) => {
+  it('an unknown peer host key stops --yes with exit 4 naming --peer-host-key and the fingerprint; a wrong one is refused; the configuration not written, the answers kept as its draft', async (t) => {
     const {args, config, knownHosts, print} = await setUp(t)
     const before = readFileSync(knownHosts, 'utf8')
     const unknown = ha(args)
@@ -105,6 +105,7 @@ describe('ha init --yes against a real sshd', {skip: missingPrerequisite(['root'
     assert.equal(wrong.status, 1, wrong.stderr)
     assert.match(wrong.stderr, /presents the host key .* not SHA256:A+ given as --peer-host-key; refused/)
     assert.equal(existsSync(config), false)
+    assert.match(readFileSync(`${config}.draft`, 'utf8'), /^# DRAFT of /)
     assert.equal(readFileSync(knownHosts, 'utf8'), before, 'known_hosts unchanged')
   })
 
