@@ -24,6 +24,8 @@ export interface ConfirmOptions {
 export interface TypedConfirmOptions extends ConfirmOptions {
   /** The word the operator must type: the node's name, so a severe action on the wrong host is caught. */
   expected: string
+  /** What that word is, in the question (default: the node's name). */
+  what?: string
 }
 
 /** Confirmation was needed and nobody can give it here (no terminal): exit 4. */
@@ -70,7 +72,7 @@ export async function confirmTyped(options: TypedConfirmOptions, streams: Prompt
   if (!canPrompt(streams)) throw new ConfirmationNeededError(options.action, flag)
   const {input} = await import('@inquirer/prompts')
   const typed = await ask(() =>
-    input({message: `To ${options.action}, type the node's name (${options.expected}):`}, context(streams)),
+    input({message: `To ${options.action}, type ${options.what ?? "the node's name"} (${options.expected}):`}, context(streams)),
   )
   if (typed.trim() !== options.expected) {
     throw new NotConfirmedError(

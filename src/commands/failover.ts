@@ -25,6 +25,11 @@ An active node that does not answer ssh is not taken over until it is confirmed 
 
   static flags = {
     abort: Flags.boolean({description: 'stop the failover in progress and put the active node back as it was (only before the storage moved)', exclusive: ['resume', 'plan']}),
+    forget: Flags.string({
+      description: 'let go of a run that can no longer go on (its admin host died, or it lost the race): its claim on the nodes is removed and written down there, and this machine\'s journal of it ends; asks first (or --yes)',
+      exclusive: ['abort', 'resume', 'plan', 'fenced', 'from'],
+      helpValue: 'RUN',
+    }),
     fenced: Flags.string({description: 'confirm that this node (the active one, by node name or hostname) is fenced: powered off or cut off'}),
     from: Flags.string({description: 'with --plan: print the plan for this direction without reaching the nodes', options: ['primary', 'secondary']}),
     plan: Flags.boolean({description: 'print the runbook (every step and its commands) and change nothing; a node that cannot be reached (or refuses its host key or login) is named and the plan printed from the config, exit 3'}),
@@ -75,6 +80,22 @@ An active node that does not answer ssh is not taken over until it is confirmed 
     return this.finish(r, r.verified ? ExitCode.ok : ExitCode.problems, (p) => renderPlanResult(p, labels, renderPlan(p.plan)), quiet)
   }
 
+  /** --forget RUN: asked at a terminal (the run id typed), --yes from a script; without either, exit 4. */
+  private async forget(config: Config, runId: string, yes: boolean): Promise<unknown> {
+    const {confirmTyped} = await import('../cli/prompt.js')
+    await confirmTyped({action: `forget run ${runId}: its claim on the pair is removed, and it can never be resumed`, expected: runId, flag: '--yes', what: 'the run id', yes})
+    const {forgetRun} = await import('../failover/forget.js')
+    const result = await forgetRun(config, runId, this.abort.signal)
+    return this.finish(result, ExitCode.ok, (r) =>
+      [
+        `forgot run ${r.run_id}`,
+        r.claims_removed.length > 0 ? `  claim removed on: ${r.claims_removed.join(', ')} (written down in /var/lib/ha/forgotten-claims.jsonl there)` : '  no claim on the nodes that answered',
+        ...(r.journal ? [`  journal ended: ${r.journal}`] : []),
+        ...(r.unreachable.length > 0 ? [`  not asked (no answer): ${r.unreachable.join(', ')}; a claim there stays until it is forgotten again`] : []),
+      ].join('\n'),
+    )
+  }
+
   async run(): Promise<unknown> {
     const {flags} = await this.parse(Failover)
     const {config, path} = await this.loadConfig(flags)
@@ -83,6 +104,7 @@ An active node that does not answer ssh is not taken over until it is confirmed 
     const {storageDriver} = await import('../drivers/storage/index.js')
     requireNeeds(config, path, 'ha failover', storageDriver(config).failoverNeeds())
 
+    if (flags.forget) return this.forget(config, flags.forget, flags.yes)
     if (flags.from && !flags.plan) throw new ConfigError('--from only goes with --plan', {actions: ['ha failover --plan --from primary']})
     if (flags.plan) return this.printPlan(config, flags.from as NodeName | undefined)
     const {nodeLabels, renderPlan} = await import('../failover/plan.js')

@@ -54,6 +54,12 @@ export function renderStatus(r: StatusResult): string {
       ? `Failover: IN PROGRESS ${r.failover_in_progress.from} → ${r.failover_in_progress.to} (run ${r.failover_in_progress.run_id}), last completed step: ${r.failover_in_progress.last_completed_step ?? 'none'}; continue with: ha failover --resume`
       : 'Failover: none unfinished in this machine\'s journal',
   )
+  if (r.claim) {
+    const c = r.claim
+    const state = c.alive === true ? 'running' : c.alive === false ? 'its process is gone: ha failover --resume goes on, or --forget lets it go' : 'on another admin host'
+    out.push(`Claim:    run ${c.run_id} (${c.kind} ${c.from} → ${c.to}) by ${c.by}, pid ${c.pid}, since ${c.since} (${state}); held on ${c.nodes.join(', ')}`)
+  }
+
   if (r.error) out.push(`Problem:  ${r.error}`)
   return out.join('\n')
 }

@@ -8,6 +8,7 @@ import {dirname, join} from 'node:path'
 
 import type {Config, NodeName} from '../config/schema.js'
 import {ExitCode, HaError} from '../core/errors.js'
+import {currentBootId, processStartTicks} from '../facts/process.js'
 import {writeOwnFileOn} from '../hosts/own-file-write.js'
 import type {FailoverNodes} from '../pair/nodes.js'
 import {failoverSteps} from '../steps/index.js'
@@ -41,6 +42,7 @@ export async function openRunJournal(prepared: Prepared, options: {config: Confi
       by: operator(),
       epoch_before: prepared.roles?.epoch ?? 0,
       from,
+      holder: {boot_id: await currentBootId(), pid: process.pid, start_ticks: await processStartTicks(process.pid)},
       kind: options.rejoin ? 'rejoin' : 'failover',
       plan: (options.rejoin ? rejoinSteps : failoverSteps).map((s) => s.id),
       run_id: runId,

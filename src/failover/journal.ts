@@ -15,12 +15,19 @@ import {HaError} from '../core/errors.js'
  * learnt (boot id before the reboot, the host keys in the backup) and who confirmed fencing.
  */
 export type JournalRecord =
-  | {type: 'run'; kind?: 'failover' | 'rejoin'; run_id: string; from: NodeName; to: NodeName; by: string; at: string; epoch_before: number; plan: string[]}
+  | {type: 'run'; kind?: 'failover' | 'rejoin'; run_id: string; from: NodeName; to: NodeName; by: string; at: string; epoch_before: number; plan: string[]; holder?: RunHolder}
   | {type: 'step'; id: string; event: 'done' | 'failed' | 'skipped' | 'started'; at: string; duration_ms?: number; data?: Record<string, unknown>; error?: string}
   | {type: 'action'; step: string; on: string; action: string; at: string}
   | {type: 'data'; step: string; data: Record<string, unknown>; at: string}
   | {type: 'fenced'; node: NodeName; by: string; how: 'flag' | 'typed'; at: string}
-  | {type: 'end'; status: 'aborted' | 'done'; at: string}
+  | {type: 'end'; status: 'aborted' | 'done' | 'forgotten' | 'refused'; at: string; by?: string}
+
+/** The process that started a run, on this machine: whether it still runs is read from /proc. */
+export interface RunHolder {
+  boot_id: string
+  pid: number
+  start_ticks: string
+}
 
 export function failoverDir(env: NodeJS.ProcessEnv = process.env): string {
   return env.HA_FAILOVER_DIR || '/var/lib/ha/failover'

@@ -1,15 +1,17 @@
 import {readFile} from 'node:fs/promises'
 
 import {type Config, type NodeName, nodeNames} from '../config/schema.js'
-import {ExitCode, HaError} from '../core/errors.js'
+import {ExitCode, HaError, LockedError} from '../core/errors.js'
+import {currentBootId, processStartTicks} from '../facts/process.js'
 import {SshConnectError} from '../hosts/ssh-host.js'
 import {fingerprint} from '../hosts/ssh-key-blob.js'
 import {FailoverNodes} from '../pair/nodes.js'
 import {readRoles, type Roles, unconfirmedActive} from '../pair/roles.js'
 import type {PlannedStep} from '../steps/step.js'
 import {FailoverStopped} from './errors.js'
-import {type Journal, newRunId, unfinishedJournal} from './journal.js'
+import {type Journal, newRunId, type RunHolder, unfinishedJournal} from './journal.js'
 import {planFailover} from './plan.js'
+import {refuseIfClaimed} from './run-claims.js'
 
 /** What the runner starts from: the direction, the roles or the run to resume, the plan; the nodes are connected. */
 export interface Prepared {
@@ -37,14 +39,19 @@ export async function prepareFailover(options: {config: Config; resume?: boolean
     if (options.resume) {
       if (!open) throw new HaError('no failover to resume: every journal in the failover folder has ended', {actions: ['ha status', 'ha failover to start one'], exitCode: ExitCode.usage})
       const {from, run_id: runId, to} = open.header
+      // A second --resume while the first still acts on the nodes (or is starting): refused, exit 11, the holder named.
+      const busy = await inProgressOrClaimed(open, nodes)
+      if (busy instanceof LockedError) throw busy
       const keys = open.stepState('restore-takeover').data.host_keys
       if (Array.isArray(keys)) nodes.expectHostKeys(to, keys.map((k) => fingerprint(Buffer.from(String(k).split(' ')[1] ?? '', 'base64'))))
       const activeUnreachable = !(await nodes.reachable(from))
       return {activeUnreachable, from, nodes, plan: planFailover(config, from, to), resume: open, runId, runsOnRebootedNode: await sameMachine(config, nodes, to), to}
     }
 
-    if (open) throw inProgress(open)
+    if (open) throw await inProgressOrClaimed(open, nodes)
     const roles = await readRoles(config, nodes)
+    // Another run, from this or another admin host, acting on the pair now: refused before anything is asked.
+    await refuseIfClaimed(nodes)
     const from = roles.active
     const to = roles.standby
     if (!roles.reachable[to]) {
@@ -56,6 +63,36 @@ export async function prepareFailover(options: {config: Config; resume?: boolean
     await nodes.closeAll()
     throw error
   }
+}
+
+/**
+ * An unfinished run here: being run right now by another process (exit 11: its claim on the
+ * nodes, or, in the instant before it took one, its journal names a process that still runs), or
+ * stopped and waiting for --resume (exit 5).
+ */
+async function inProgressOrClaimed(open: Journal, nodes: FailoverNodes): Promise<HaError> {
+  try {
+    await refuseIfClaimed(nodes, open.header.run_id)
+  } catch (error) {
+    if (error instanceof HaError && error.exitCode === ExitCode.locked) return error
+    throw error
+  }
+
+  const holder = open.header.holder
+  if (holder && (await runningHere(holder))) {
+    return new LockedError(`run ${open.header.run_id} (${open.header.from} → ${open.header.to}) is being started right now by pid ${holder.pid} on this machine (${open.path}); this run did nothing`, {
+      actions: ['wait for it to end (ha status shows it), then run the command again'],
+      details: {journal: open.path, run_id: open.header.run_id},
+    })
+  }
+
+  return inProgress(open)
+}
+
+async function runningHere(holder: RunHolder): Promise<boolean> {
+  if (holder.boot_id !== (await currentBootId())) return false
+  const ticks = await processStartTicks(holder.pid).catch(() => undefined)
+  return ticks !== undefined && ticks === holder.start_ticks
 }
 
 function inProgress(open: Journal): FailoverStopped {
@@ -143,6 +180,7 @@ export async function prepareRejoin(config: Config, node: NodeName, signal?: Abo
 
     if (!roles.reachable[node]) throw new HaError(`${node} does not answer ssh; it must be up to rejoin`, {actions: [`boot ${node}, then ha rejoin ${node}`]})
     if (!roles.reachable[roles.active]) throw new HaError(`the active node ${roles.active} does not answer ssh; a standby rejoins a running active node`, {actions: ['ha status']})
+    await refuseIfClaimed(nodes)
     return {activeUnreachable: false, from: node, nodes, plan: [], roles, runId: newRunId(), runsOnRebootedNode: false, to: roles.active}
   } catch (error) {
     await nodes.closeAll()

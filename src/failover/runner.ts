@@ -14,6 +14,7 @@ import type {Journal} from './journal.js'
 import {nodeLabels} from './plan.js'
 import type {Prepared} from './prepare.js'
 import {type Fencing, openRunJournal, StorageMirror} from './journal-open.js'
+import {RunClaims} from './run-claims.js'
 import {type RunState, stepContext} from './step-context.js'
 
 export interface StepEvent {
@@ -62,7 +63,18 @@ export interface FailoverOptions {
 export async function runFailover(prepared: Prepared & {nodes: FailoverNodes}, options: FailoverOptions): Promise<FailoverResult> {
   const started = Date.now()
   const journal = await openRunJournal(prepared, options)
-  return new FailoverRunner(prepared, options, journal, started).run()
+  const claims = new RunClaims(prepared.nodes, {from: prepared.from, kind: options.rejoin ? 'rejoin' : 'failover', run_id: prepared.runId, to: prepared.to})
+  try {
+    await claims.take()
+  } catch (error) {
+    // Lost the race to another run: nothing was done, and this run's journal says so, so that
+    // nothing of it stands in the next run's way (a resumed run's journal is the live run's own).
+    if (!prepared.resume) await journal.append({at: new Date().toISOString(), status: 'refused', type: 'end'})
+    await prepared.nodes.closeAll()
+    throw error
+  }
+
+  return new FailoverRunner(prepared, options, journal, started, claims).run()
 }
 
 /**
@@ -91,6 +103,7 @@ export class FailoverRunner implements RunState {
     readonly options: FailoverOptions,
     readonly journal: Journal,
     private readonly started: number,
+    private readonly claims: RunClaims,
   ) {
     this.config = options.config
     this.from = prepared.from
@@ -116,6 +129,8 @@ export class FailoverRunner implements RunState {
       }
     } finally {
       await this.journal.flushMirror()
+      // An ended run lets go of the pair; a stopped one keeps it until --resume (its holder is gone then).
+      if (this.journal.finished) await this.claims.release(this.options.onWarning)
       stopRemembering()
       await this.nodes.closeAll()
     }
@@ -204,6 +219,8 @@ export class FailoverRunner implements RunState {
   private async execute(steps: Step[]): Promise<void> {
     for (const step of steps) {
       if (this.options.signal?.aborted) throw new FailoverStopped(`stopped before ${step.id} (interrupted); nothing is half done`)
+      this.current = step
+      await this.claims.confirm(step.on(this.ctx))
       await this.runStep(step)
     }
   }

@@ -4,6 +4,8 @@ import {unfinishedJournal} from './journal.js'
 import {FailoverNodes} from '../pair/nodes.js'
 import {readRoles, unconfirmedActive} from '../pair/roles.js'
 import {InterruptedError} from '../core/errors.js'
+import type {PairClaim} from '../lock/pair-claim.js'
+import {findClaims} from './run-claims.js'
 
 export interface StatusResult {
   active: NodeName | null
@@ -14,6 +16,11 @@ export interface StatusResult {
   nodes: Record<NodeName, {hostname: string; reachable: boolean; storage_attached: boolean}>
   newest_backup: {id: string; created_at: string; age_s: number; verified: boolean | null} | null
   failover_in_progress: null | {run_id: string; from: NodeName; to: NodeName; last_completed_step: string | null; journal: string}
+  /**
+   * The run that holds the pair (from any admin host), as the nodes that answer say: its holder,
+   * and whether it still runs (true/false when it ran on this machine, null when ha cannot see).
+   */
+  claim: null | (PairClaim & {alive: boolean | null; nodes: NodeName[]})
   error?: string
 }
 
@@ -30,11 +37,13 @@ export async function readStatus(config: Config, signal?: AbortSignal): Promise<
     failover_in_progress: open
       ? {from: open.header.from, journal: open.path, last_completed_step: open.lastCompleted() ?? null, run_id: open.header.run_id, to: open.header.to}
       : null,
+    claim: null,
     newest_backup: null,
     nodes: Object.fromEntries(nodeNames.map((n) => [n, {hostname: config.nodes[n].hostname, reachable: false, storage_attached: false}])) as StatusResult['nodes'],
   }
   try {
     const roles = await readRoles(config, nodes)
+    result.claim = await claimOfPair(nodes)
     for (const n of nodeNames) {
       result.nodes[n].reachable = roles.reachable[n]
       result.nodes[n].storage_attached = roles.storage_on.includes(n)
@@ -73,4 +82,12 @@ export async function readStatus(config: Config, signal?: AbortSignal): Promise<
   }
 
   return result
+}
+
+/** The claim on the pair, merged over the nodes that hold it (a damaged claim file is the status's problem). */
+async function claimOfPair(nodes: FailoverNodes): Promise<StatusResult['claim']> {
+  const found = await findClaims(nodes)
+  if (found.length === 0) return null
+  const first = found[0]
+  return {...first.claim, alive: first.alive ?? null, nodes: found.filter((f) => f.claim.run_id === first.claim.run_id).map((f) => f.node)}
 }

@@ -42,21 +42,31 @@ const script = [
   'n=${f##*/}',
   'if [ -L "$n" ]; then refuse symlink "$f"; fi',
   'if [ -e "$n" ] && [ ! -f "$n" ]; then refuse not-a-file "$f"; fi',
+  'if [ "$how" = remove ]; then rm -f -- "$n"; sync -- .; exit 0; fi',
   'if [ "$how" = append ]; then cat >>"$n"; sync -- "$n"; exit 0; fi',
+  'if [ "$how" = create ] && [ -e "$n" ]; then printf "ha-exists\\n" >&2; exit 4; fi',
   't=$(mktemp "$n.ha-tmp.XXXXXX")',
   `trap 'rm -f "$t"' EXIT`,
   'cat >"$t"',
   'chmod "$mode" "$t"',
   // fsync the data before the rename and the folder after it: a power cut leaves old or new, never empty.
   'sync -- "$t"',
-  'mv -f -- "$t" "$n"',
+  // create: link(2) fails when the name exists, so of two writers exactly one gets it, and whole.
+  'if [ "$how" = create ]; then if ! ln -- "$t" "$n" 2>/dev/null; then printf "ha-exists\\n" >&2; exit 4; fi; rm -f -- "$t"; else mv -f -- "$t" "$n"; fi',
   'trap - EXIT',
   'sync -- .',
 ].join('\n')
 
+/** writeOwnFileOn with `create`: the file was there already (another writer got it first). */
+export class OwnFileExists extends HaError {}
+
 export interface OwnFileWrite {
   /** Append (the journal) instead of replacing the whole file atomically (the epoch). */
   append?: boolean
+  /** Only if no file of that name exists, atomically (a claim); else OwnFileExists. */
+  create?: boolean
+  /** Remove the file (the data is ignored); its folders are judged as for a write. */
+  remove?: boolean
   /** The mode of a replaced file; an appended one is made 0600 (umask 077). */
   mode?: number
   /** ha's own folders on the way to the file, host paths, outermost first, ending with its folder. */
@@ -72,9 +82,14 @@ export async function writeOwnFileOn(host: Host, hostPath: string, data: Buffer 
   const last = options.folders.at(-1)
   if (last !== dirname(hostPath)) throw new Error(`writeOwnFileOn: ${hostPath} is not in ${last}`)
   const mode = (options.mode ?? 0o600).toString(8).padStart(4, '0')
-  const argv = ['sh', '-c', script, 'ha-own-write', host.path(hostPath), options.append ? 'append' : 'replace', mode, options.parents ? 'yes' : 'no', ...options.folders.map((f) => host.path(f))]
+  const how = options.remove ? 'remove' : options.append ? 'append' : options.create ? 'create' : 'replace'
+  const argv = ['sh', '-c', script, 'ha-own-write', host.path(hostPath), how, mode, options.parents ? 'yes' : 'no', ...options.folders.map((f) => host.path(f))]
   const r = await host.run(argv, {stdin: data})
   if (r.code === 0) return
+  if (r.code === 4 && options.create && /^ha-exists$/m.test(r.stderr.toString('utf8'))) {
+    throw new OwnFileExists(`${host.name}: ${hostPath} exists already`, {details: {host: host.name, path: hostPath}})
+  }
+
   const refused = /^ha-refused (\S+) (.*)$/m.exec(r.stderr.toString('utf8'))
   if (r.code === 3 && refused) {
     const [, why, path] = refused

@@ -49,14 +49,20 @@ export async function keepAnswers(failure: HaError, target: string, text: string
     return error instanceof HaError ? error.message : describeSystemError(error)
   })
   if (written !== true) {
-    return new HaError(`${failure.message}\nha init could not keep your answers in ${draft}: ${written}; ${target} was not written`, {actions: [...failure.actions, `then: ${finish}`], details: {...failure.details, finish, finish_argv: argv}, exitCode: failure.exitCode})
+    return sameKind(failure, new HaError(`${failure.message}\nha init could not keep your answers in ${draft}: ${written}; ${target} was not written`, {actions: [...failure.actions, `then: ${finish}`], details: {...failure.details, finish, finish_argv: argv}, exitCode: failure.exitCode}))
   }
 
-  return new HaError(`${failure.message}\nYour answers are kept in ${draft} (a draft: ${target} was not written; ha config check --config ${draft} judges it)`, {
+  return sameKind(failure, new HaError(`${failure.message}\nYour answers are kept in ${draft} (a draft: ${target} was not written; ha config check --config ${draft} judges it)`, {
     actions: [...failure.actions, `then finish with (every answer given, only the ssh test is left): ${finish}`, `or write it without the ssh test: ${untested.line}`],
     details: {...failure.details, draft, finish, finish_argv: argv},
     exitCode: failure.exitCode,
-  })
+  }))
+}
+
+/** The failure told more fully, still under its own name (a script branches on error.name, as on the exit code). */
+export function sameKind(failure: HaError, told: HaError): HaError {
+  Object.defineProperty(told, 'name', {configurable: true, value: failure.name, writable: true})
+  return told
 }
 
 async function writeDraft(draft: string, text: string): Promise<true> {

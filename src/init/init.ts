@@ -11,7 +11,7 @@ import {writeFileAtomic} from '../fs/atomic.js'
 import type {SshSettings} from '../hosts/ssh-host.js'
 import {askText, confirmAction} from '../cli/prompt.js'
 import {type Detected, detect, mountAt} from './detect.js'
-import {draftPathFor, finishCommand, keepAnswers, removeDraft} from './draft.js'
+import {draftPathFor, finishCommand, keepAnswers, removeDraft, sameKind} from './draft.js'
 import {type FieldCheck, fieldChecks, type FieldName} from './fields.js'
 import {type HostKeyTrust, InitConfirmationNeededError, sshTest, type SshTestResult} from './ssh-test.js'
 
@@ -235,7 +235,7 @@ async function initSteps(options: InitOptions, recorded: string[]): Promise<{exi
   } catch (error) {
     // --yes with an answer only the ssh test could propose (the peer's hostname): no draft, and both said.
     if (!failure || error instanceof InterruptedError || !(error instanceof HaError)) throw error
-    throw new HaError(`${failure.message}\nand no draft of your answers could be made: ${error.message}`, {actions: [...failure.actions, ...error.actions], exitCode: failure.exitCode})
+    throw sameKind(failure, new HaError(`${failure.message}\nand no draft of your answers could be made: ${error.message}`, {actions: [...failure.actions, ...error.actions], exitCode: failure.exitCode}))
   }
 
   // --peer-host-key is compared with the key the peer presents: the run without the ssh test cannot take it.

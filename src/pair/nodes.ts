@@ -65,6 +65,11 @@ export class FailoverNodes {
     }
   }
 
+  /** Whether a connection to the node is open now (nothing is attempted). */
+  connected(node: NodeName): boolean {
+    return this.hosts.has(node)
+  }
+
   async drop(node: NodeName): Promise<void> {
     const host = this.hosts.get(node)
     this.hosts.delete(node)

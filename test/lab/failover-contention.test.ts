@@ -1,0 +1,154 @@
+import assert from 'node:assert/strict'
+import {spawn} from 'node:child_process'
+import {existsSync, readdirSync, readFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {setTimeout as sleep} from 'node:timers/promises'
+import {after, before, describe, it} from 'node:test'
+
+import {labNetns, type LabNode} from '../../src/lab/lab.js'
+import {haBin} from '../helpers/cli.js'
+import {missingPrerequisite} from '../helpers/prereq.js'
+import {failoverLab} from './failover-helpers.js'
+import {labDirFor} from './shared-lab.js'
+
+/**
+ * Two people press the button: exactly one failover acts on the pair, whatever admin host each
+ * started from (here: two journal folders on the admin side, as two admin hosts have), the other
+ * is refused by name (exit 11) having done nothing, and nothing of the loser stands in the way of
+ * the next run. A claim left by a run that can never go on is let go with ha failover --forget.
+ */
+const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping'])
+const labDir = labDirFor('failover-contention')
+const journalDir = `${labDir}-journal`
+const otherAdmin = `${labDir}-journal-other-admin`
+const {assertServes, down, haAdmin, lab, ssh, up} = failoverLab(labDir, journalDir)
+
+interface Started {
+  done: Promise<{envelope?: any; events: any[]; status: null | number; stderr: string; stdout: string}>
+  stdout: () => string
+}
+
+/** ha failover --yes --json in the admin namespace, not waited for. */
+function startFailover(dir: string): Started {
+  const child = spawn('ip', ['netns', 'exec', labNetns.admin, process.execPath, haBin, 'failover', '--yes', '--json', '--config', lab.config], {
+    env: {...process.env, HA_FAILOVER_DIR: dir, NO_COLOR: '1'},
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (b) => (stdout += b))
+  child.stderr.on('data', (b) => (stderr += b))
+  const timer = setTimeout(() => child.kill('SIGKILL'), 300_000)
+  const done = new Promise<null | number>((resolve) => child.on('close', (code) => resolve(code))).then((status) => {
+    clearTimeout(timer)
+    const lines = stdout.split('\n')
+    const events = lines.filter((l) => l.startsWith('{"type":"step"')).map((l) => JSON.parse(l))
+    let envelope
+    try {
+      envelope = JSON.parse(lines.filter((l) => !l.startsWith('{"type":"step"')).join('\n'))
+    } catch {}
+
+    return {envelope, events, status, stderr, stdout}
+  })
+  return {done, stdout: () => stdout}
+}
+
+function journals(dir: string): Array<Array<Record<string, any>>> {
+  if (!existsSync(dir)) return []
+  return readdirSync(dir)
+    .filter((n) => n.endsWith('.jsonl'))
+    .sort()
+    .map((n) => readFileSync(join(dir, n), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)))
+}
+
+function claimOn(node: LabNode): string {
+  return ssh(node, 'cat /var/lib/ha/claim.json 2>/dev/null || true').stdout.trim()
+}
+
+/** The failover that won: exit 0, the pair served from `active`, no claim left, ha status clear. */
+function assertOneFailover(winner: {envelope?: any; status: null | number; stdout: string}, active: LabNode): void {
+  assert.equal(winner.status, 0, winner.stdout)
+  assertServes(active)
+  for (const node of ['primary', 'secondary'] as const) assert.equal(claimOn(node), '', `no claim left on ${node}`)
+  const status = haAdmin(['status', '--json'])
+  assert.equal(status.status, 0, status.stdout)
+  assert.equal(status.envelope.result.failover_in_progress, null)
+}
+
+describe('one failover at a time, whoever starts it', {skip}, () => {
+  before(up)
+  after(async () => {
+    await down()
+    for (const dir of [otherAdmin]) spawn('rm', ['-rf', dir])
+  })
+
+  it('two runs started 50 ms apart on one admin host: one acts, the other is refused (exit 11, the holder named) and leaves nothing in the way', async () => {
+    const first = startFailover(journalDir)
+    await sleep(50)
+    const second = startFailover(journalDir)
+    const results = await Promise.all([first.done, second.done])
+    const winner = results.find((r) => r.status === 0)
+    const loser = results.find((r) => r !== winner)!
+    assert.ok(winner, `one of them finished: ${results.map((r) => `${r.status}: ${r.stdout.slice(-400)}`).join('\n---\n')}`)
+    assert.equal(loser.status, 11, loser.stdout + loser.stderr)
+    assert.equal(loser.envelope.error.name, 'LockedError')
+    assert.match(loser.envelope.error.message, /run \d{8}T\d{6}Z-[0-9a-f]{6} .*pid \d+/)
+    assert.match(loser.envelope.error.message, /this run did nothing/)
+    assert.equal(loser.events.filter((e) => e.event === 'done').length, 0, 'the loser did no step')
+    assertOneFailover(winner, 'secondary')
+    // Every journal here has ended: the loser's (if it made one) as refused.
+    for (const records of journals(journalDir)) {
+      const end = records.find((r) => r.type === 'end')
+      assert.ok(end, `every journal ended: ${JSON.stringify(records[0])}`)
+      if (records.every((r) => r.type !== 'step')) assert.equal(end.status, 'refused')
+    }
+  })
+
+  it('a second admin host starting while the first is in its final backup is refused by name; the first finishes; --resume on the loser has nothing to resume', async () => {
+    const first = startFailover(journalDir)
+    for (let i = 0; i < 600 && !first.stdout().includes('"step":"final-backup","event":"started"'); i++) await sleep(100)
+    assert.match(first.stdout(), /"step":"final-backup","event":"started"/)
+    const second = haAdmin(['failover', '--yes', '--json'], {HA_FAILOVER_DIR: otherAdmin})
+    assert.equal(second.status, 11, second.stdout + second.stderr)
+    assert.match(second.envelope.error.message, /the pair is claimed by run \S+ \(failover secondary → primary\) by root@\S+, pid \d+/)
+    const seen = haAdmin(['status', '--json'], {HA_FAILOVER_DIR: otherAdmin})
+    assert.equal(seen.envelope.result.claim.run_id, second.envelope.error.details.claim.run_id, 'ha status on the other admin host names the run that holds the pair')
+    assert.equal(seen.envelope.result.claim.alive, true)
+    const won = await first.done
+    assertOneFailover(won, 'primary')
+    // Refused before it began (no journal), or at its claim (its journal ended as refused).
+    for (const records of journals(otherAdmin)) assert.equal(records.at(-1)!.status, 'refused')
+    const resume = haAdmin(['failover', '--resume', '--json'], {HA_FAILOVER_DIR: otherAdmin})
+    assert.equal(resume.status, 2, resume.stdout)
+    assert.match(resume.envelope.error.message, /no failover to resume/)
+  })
+
+  it('a claim whose run can never go on refuses the next run with the way out; --forget lets it go and writes it down; a damaged claim is refused by name', () => {
+    const stale = '{"boot_id":"0b7d","by":"root@admin-2","from":"primary","host":"admin-2","kind":"failover","pid":4242,"run_id":"20261207T010203Z-abcdef","since":"2026-12-07T01:02:03.000Z","start_ticks":"99","to":"secondary"}'
+    for (const node of ['primary', 'secondary'] as const) assert.equal(ssh(node, `mkdir -p /var/lib/ha && printf '%s\\n' '${stale}' > /var/lib/ha/claim.json`).status, 0)
+    const refused = haAdmin(['failover', '--yes', '--json'])
+    assert.equal(refused.status, 11, refused.stdout)
+    assert.match(refused.envelope.error.message, /claimed by run 20261207T010203Z-abcdef .* which ha on this machine cannot see \(another admin host\)/)
+    assert.ok(refused.envelope.error.actions.includes('if that run is gone for good and will never be resumed: ha failover --forget 20261207T010203Z-abcdef, then run the command again'), JSON.stringify(refused.envelope.error.actions))
+    assert.match(claimOn('primary'), /abcdef/, 'the refusal changed nothing')
+
+    const unasked = haAdmin(['failover', '--forget', '20261207T010203Z-abcdef', '--json'])
+    assert.equal(unasked.status, 4, 'no terminal, no --yes: not forgotten')
+    const forgot = haAdmin(['failover', '--forget', '20261207T010203Z-abcdef', '--yes', '--json'])
+    assert.equal(forgot.status, 0, forgot.stdout)
+    assert.deepEqual(forgot.envelope.result.claims_removed, ['primary', 'secondary'])
+    for (const node of ['primary', 'secondary'] as const) {
+      assert.equal(claimOn(node), '')
+      const log = ssh(node, 'cat /var/lib/ha/forgotten-claims.jsonl').stdout.trim().split('\n').map((l) => JSON.parse(l))
+      assert.equal(log.at(-1).claim.run_id, '20261207T010203Z-abcdef')
+      assert.match(log.at(-1).by, /^root@/)
+    }
+
+    assert.equal(ssh('secondary', 'printf "not json" > /var/lib/ha/claim.json').status, 0)
+    const damaged = haAdmin(['failover', '--yes', '--json'])
+    assert.equal(damaged.status, 1, damaged.stdout)
+    assert.match(damaged.envelope.error.message, /secondary:\/var\/lib\/ha\/claim\.json is not a JSON claim record/)
+    assert.equal(ssh('secondary', 'rm /var/lib/ha/claim.json').status, 0)
+    const plan = haAdmin(['failover', '--plan', '--json'])
+    assert.equal(plan.status, 0, plan.stdout)
+  })
+})
