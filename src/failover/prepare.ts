@@ -39,11 +39,11 @@ export async function prepareFailover(options: {config: Config; resume?: boolean
     if (options.resume) {
       if (!open) throw new HaError('no failover to resume: every journal in the failover folder has ended', {actions: ['ha status', 'ha failover to start one'], exitCode: ExitCode.usage})
       const {from, run_id: runId, to} = open.header
+      const keys = open.stepState('restore-takeover').data.host_keys
+      if (Array.isArray(keys)) nodes.expectHostKeys(to, keys.map((k) => fingerprint(Buffer.from(String(k).split(' ')[1] ?? '', 'base64'))))
       // A second --resume while the first still acts on the nodes (or is starting): refused, exit 11, the holder named.
       const busy = await inProgressOrClaimed(open, nodes)
       if (busy instanceof LockedError) throw busy
-      const keys = open.stepState('restore-takeover').data.host_keys
-      if (Array.isArray(keys)) nodes.expectHostKeys(to, keys.map((k) => fingerprint(Buffer.from(String(k).split(' ')[1] ?? '', 'base64'))))
       const activeUnreachable = !(await nodes.reachable(from))
       return {activeUnreachable, from, nodes, plan: planFailover(config, from, to), resume: open, runId, runsOnRebootedNode: await sameMachine(config, nodes, to), to}
     }

@@ -35,11 +35,14 @@ export async function findClaims(nodes: FailoverNodes): Promise<FoundClaim[]> {
 }
 
 /**
- * A claim this machine left behind and may put aside: its process is gone and its journal here
- * has ended (a run killed between its end and its release). Anything else is a run that may go on.
+ * A claim this machine left behind and may put aside: its process is gone, and its journal here
+ * has ended (a run killed between its end and its release) or it was a rejoin. Anything else is a
+ * run that may go on.
  */
 async function leftBehind(found: FoundClaim): Promise<boolean> {
   if (found.alive !== false) return false
+  // A rejoin is never resumed, only run again: one whose process is gone has nothing to go on with.
+  if (found.claim.kind === 'rejoin') return true
   const journal = await Journal.load(join(failoverDir(), `${found.claim.run_id}.jsonl`)).catch(() => undefined)
   return journal?.finished === true
 }

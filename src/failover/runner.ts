@@ -129,8 +129,9 @@ export class FailoverRunner implements RunState {
       }
     } finally {
       await this.journal.flushMirror()
-      // An ended run lets go of the pair; a stopped one keeps it until --resume (its holder is gone then).
-      if (this.journal.finished) await this.claims.release(this.options.onWarning)
+      // An ended run lets go of the pair, and so does a rejoin however it ended (it is run again,
+      // never resumed); a stopped failover keeps it until --resume (its holder is gone then).
+      if (this.journal.finished || this.options.rejoin) await this.claims.release(this.options.onWarning)
       stopRemembering()
       await this.nodes.closeAll()
     }

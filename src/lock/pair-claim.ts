@@ -3,7 +3,7 @@ import {dirname} from 'node:path'
 
 import type {NodeName} from '../config/schema.js'
 import {ExitCode, HaError, LockedError} from '../core/errors.js'
-import {currentBootId, processStartTicks} from '../facts/process.js'
+import {currentBootId, currentMachineId, processStartTicks} from '../facts/process.js'
 import type {Host} from '../hosts/host.js'
 import {interpretOwnFileRead, readOwnFileArgv} from '../hosts/own-file-read.js'
 import {OwnFileExists, writeOwnFileOn} from '../hosts/own-file-write.js'
@@ -19,8 +19,8 @@ import {OwnFileExists, writeOwnFileOn} from '../hosts/own-file-write.js'
  * `ha status` shows it. The storage's epoch (acquire-storage) remains the last word on which run
  * moved the storage.
  *
- * A claim whose holder ran on this machine is judged by liveness: the boot id and the pid's start
- * time say whether that process still runs. A claim from another admin host cannot be judged from
+ * A claim whose holder ran on this machine (its machine id) is judged by liveness: the boot id and
+ * the pid's start time say whether that process still runs. A claim from another admin host cannot be judged from
  * here; it is broken only by `ha failover --forget RUN`, which the operator runs knowing that run
  * is gone.
  */
@@ -34,8 +34,10 @@ export interface PairClaim {
   to: NodeName
   /** user@admin-host, as the journal says it. */
   by: string
-  /** The admin host's hostname, boot id, and the process holding the claim. */
+  /** The admin host's hostname, machine id, boot id, and the process holding the claim. */
   host: string
+  /** /etc/machine-id: never cloned, so it tells this machine apart after a takeover gave it another hostname. */
+  machine_id: string
   boot_id: string
   pid: number
   start_ticks: string
@@ -48,6 +50,7 @@ export async function claimOfThisProcess(run: Pick<PairClaim, 'from' | 'kind' | 
     boot_id: await currentBootId(),
     by: `${userInfo().username}@${hostname()}`,
     host: hostname(),
+    machine_id: await currentMachineId(),
     pid: process.pid,
     since: new Date().toISOString(),
     start_ticks: await processStartTicks(process.pid),
@@ -62,6 +65,7 @@ const fields: Record<keyof PairClaim, (v: unknown) => boolean> = {
   from: nodeName,
   host: (v) => typeof v === 'string' && /^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$/.test(v),
   kind: (v) => v === 'failover' || v === 'rejoin',
+  machine_id: (v) => typeof v === 'string' && /^[0-9a-f]{32}$|^unknown$/.test(v),
   pid: (v) => Number.isSafeInteger(v) && (v as number) > 0 && (v as number) <= 4_194_304,
   run_id: (v) => typeof v === 'string' && /^\d{8}T\d{6}Z-[0-9a-f]{6}$/.test(v),
   since: (v) => typeof v === 'string' && v.length <= 40 && !Number.isNaN(Date.parse(v)),
@@ -110,7 +114,8 @@ export async function readClaimOn(host: Host): Promise<PairClaim | undefined> {
 
 /** Whether the claim's holder still runs: true/false when it ran on this machine, undefined when it did not. */
 export async function holderAlive(claim: PairClaim): Promise<boolean | undefined> {
-  if (claim.host !== hostname()) return undefined
+  const here = await currentMachineId()
+  if (claim.machine_id === 'unknown' || here === 'unknown' ? claim.host !== hostname() : claim.machine_id !== here) return undefined
   if (claim.boot_id !== (await currentBootId())) return false
   const ticks = await processStartTicks(claim.pid).catch(() => undefined)
   return ticks !== undefined && ticks === claim.start_ticks
@@ -137,7 +142,7 @@ export function sameRun(a: PairClaim, b: PairClaim): boolean {
 }
 
 export function sameHolder(a: PairClaim, b: PairClaim): boolean {
-  return a.run_id === b.run_id && a.host === b.host && a.boot_id === b.boot_id && a.pid === b.pid && a.start_ticks === b.start_ticks
+  return a.run_id === b.run_id && a.machine_id === b.machine_id && a.boot_id === b.boot_id && a.pid === b.pid && a.start_ticks === b.start_ticks
 }
 
 const write = (host: Host, claim: PairClaim, how: 'create' | 'replace') =>

@@ -1,6 +1,7 @@
 import {acquireStorage} from './acquire-storage.js'
 import {confirmFenced} from './confirm-fenced.js'
 import {finalBackup} from './final-backup.js'
+import {holdIps} from './hold-ips.js'
 import {preflight} from './preflight.js'
 import {reboot} from './reboot.js'
 import {releaseIps} from './release-ips.js'
@@ -25,6 +26,7 @@ export const failoverSteps: Step[] = [
   releaseStorage,
   acquireStorage,
   restoreTakeover,
+  holdIps,
   reboot,
   takeIps,
   startServices,

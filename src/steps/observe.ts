@@ -226,6 +226,16 @@ export async function wire(host: Host, cidr: string, iface: string): Promise<Wir
   return interpretArping(r.code, r.stdout.toString(), r.stderr.toString())
 }
 
+/**
+ * arping -D for one service IP from this host even when it holds the address itself: a host does
+ * not answer its own probe, so any answer is another host's (take-ips proves an address free with
+ * this before the node takes, or keeps, it).
+ */
+export async function wireFrom(host: Host, cidr: string, iface: string): Promise<WireResult> {
+  const r = await host.run(['arping', '-D', '-c', '2', '-w', '3', '-I', iface, bareAddress(cidr)], {timeoutMs: 15_000})
+  return interpretArping(r.code, r.stdout.toString(), r.stderr.toString())
+}
+
 export async function bootId(host: Host): Promise<string> {
   return (await host.readFile('/proc/sys/kernel/random/boot_id')).toString().trim()
 }

@@ -1,6 +1,6 @@
 import {HaError} from '../core/errors.js'
 import {bootConfigDriver} from '../drivers/boot-config/index.js'
-import {addressesSeen, announceArgv, bootConfigHolds, fileSeen, holdsAddress, prefetch, readText, wire} from './observe.js'
+import {addressesSeen, announceArgv, bootConfigHolds, fileSeen, holdsAddress, prefetch, readText, wireFrom} from './observe.js'
 import type {Action, Step, StepContext} from './step.js'
 
 type Ctx = Pick<StepContext, 'config' | 'to'>
@@ -12,15 +12,23 @@ const plan = (ctx: Ctx) => {
     announce: {argv: announceArgv(ip), on: ctx.to} as Action,
     boot: {edit: boot.pathFor(ip), on: ctx.to, what: boot.adding(ip)} as Action,
     ip,
+    remove: {argv: ['ip', 'addr', 'del', ip.address, 'dev', ip.interface], on: ctx.to} as Action,
   }))
 }
 
-/** The service IPs on the new active node, at runtime (if its boot did not already bring them up) and at boot; announced. */
+/**
+ * The service IPs on the new active node, at runtime and at boot, announced: only once arping -D
+ * from that node has heard nobody answer for them, also when an address is there already (a
+ * boot configuration that brought it up, a resumed run): something else on the wire claiming it
+ * stops the failover before the node takes or keeps it. The step is done only when this run has
+ * proven them free (journalled).
+ */
 export const takeIps: Step = {
-  actions: (ctx) => plan(ctx).flatMap((p) => [p.add, p.announce, p.boot]),
+  actions: (ctx) => plan(ctx).flatMap((p) => [p.add, p.announce, p.boot, p.remove]),
   id: 'take-ips',
   on: (ctx) => ctx.to,
   async post(ctx) {
+    if (!ctx.data('take-ips').proven) return false
     const to = await ctx.host(ctx.to)
     const boot = bootConfigDriver(ctx.config)
     await prefetch(to, [addressesSeen, ...boot.files(ctx.config.service_ips).map((path) => fileSeen(path))])
@@ -33,23 +41,28 @@ export const takeIps: Step = {
   async run(ctx) {
     const to = await ctx.host(ctx.to)
     const boot = bootConfigDriver(ctx.config)
+    // Every address is heard on the wire first, held here or not: one that someone else answers
+    // for is neither taken nor kept, and none is taken until all are proven free.
     for (const p of plan(ctx)) {
-      if (!(await holdsAddress(to, p.ip.address))) {
-        const heard = await ctx.waiting(() => wire(to, p.ip.address, p.ip.interface))
-        if (heard.state !== 'silent') {
-          throw new HaError(`${p.ip.address} answers ARP (${heard.state === 'answered' ? heard.macs.join(', ') : heard.state === 'error' ? heard.message : ''}) before ${ctx.to} takes it: another host holds it; not taken`, {
-            actions: [`find what answers for ${p.ip.address}, stop it, then ha failover --resume`],
-          })
-        }
-
-        await ctx.act(p.add)
-        await ctx.act(p.announce, {allow: [0, 1]})
+      const heard = await ctx.waiting(() => wireFrom(to, p.ip.address, p.ip.interface))
+      if (heard.state !== 'silent') {
+        const here = await holdsAddress(to, p.ip.address)
+        if (here) await ctx.act(p.remove)
+        throw new HaError(`${p.ip.address} answers ARP (${heard.state === 'answered' ? heard.macs.join(', ') : heard.state === 'error' ? heard.message : ''}) before ${ctx.to} takes it: another host holds it; not taken${here ? ` (and taken off ${ctx.to}, where its boot had brought it up)` : ''}`, {
+          actions: [`find what answers for ${p.ip.address}, stop it, then ha failover --resume`],
+        })
       }
+    }
 
+    for (const p of plan(ctx)) {
+      if (!(await holdsAddress(to, p.ip.address))) await ctx.act(p.add)
+      await ctx.act(p.announce, {allow: [0, 1]})
       const text = await readText(to, boot.pathFor(p.ip))
       const withIp = boot.withAddress(text, p.ip)
       if (withIp !== text) await ctx.act(p.boot, {content: withIp})
     }
+
+    await ctx.remember({proven: true})
   },
   title: 'Take the service IPs on the new active node (runtime and boot configuration), announce them',
 }

@@ -24,7 +24,7 @@ test('docs/runbook.md (and any page with a runbook block) carries the runbook ha
   }
 
   // Every step of the runbook, in order, with the commands a reader would type by hand.
-  for (const step of ['preflight', 'confirm-fenced', 'final-backup', 'stop-services', 'release-ips', 'release-storage', 'acquire-storage', 'restore-takeover', 'reboot', 'take-ips', 'start-services', 'verify']) {
+  for (const step of ['preflight', 'confirm-fenced', 'final-backup', 'stop-services', 'release-ips', 'release-storage', 'acquire-storage', 'restore-takeover', 'hold-ips', 'reboot', 'take-ips', 'start-services', 'verify']) {
     assert.match(plans.primary, new RegExp(`\\d+\\. ${step} — `))
   }
 

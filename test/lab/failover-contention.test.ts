@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {spawn} from 'node:child_process'
+import {spawn, spawnSync} from 'node:child_process'
 import {existsSync, readdirSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
@@ -123,7 +123,7 @@ describe('one failover at a time, whoever starts it', {skip}, () => {
   })
 
   it('a claim whose run can never go on refuses the next run with the way out; --forget lets it go and writes it down; a damaged claim is refused by name', () => {
-    const stale = '{"boot_id":"0b7d","by":"root@admin-2","from":"primary","host":"admin-2","kind":"failover","pid":4242,"run_id":"20261207T010203Z-abcdef","since":"2026-12-07T01:02:03.000Z","start_ticks":"99","to":"secondary"}'
+    const stale = '{"boot_id":"0b7d","by":"root@admin-2","from":"primary","host":"admin-2","kind":"failover","machine_id":"0123456789abcdef0123456789abcdef","pid":4242,"run_id":"20261207T010203Z-abcdef","since":"2026-12-07T01:02:03.000Z","start_ticks":"99","to":"secondary"}'
     for (const node of ['primary', 'secondary'] as const) assert.equal(ssh(node, `mkdir -p /var/lib/ha && printf '%s\\n' '${stale}' > /var/lib/ha/claim.json`).status, 0)
     const refused = haAdmin(['failover', '--yes', '--json'])
     assert.equal(refused.status, 11, refused.stdout)
@@ -150,5 +150,37 @@ describe('one failover at a time, whoever starts it', {skip}, () => {
     assert.equal(ssh('secondary', 'rm /var/lib/ha/claim.json').status, 0)
     const plan = haAdmin(['failover', '--plan', '--json'])
     assert.equal(plan.status, 0, plan.stdout)
+  })
+
+  it('a neighbour answering for the service IP after release-ips: the node taking over never brings it up, take-ips stops naming it, --resume finishes once it is gone', async () => {
+    const intruder = ['ip', '-n', labNetns.admin, 'addr', '%s', '198.18.0.100/32', 'dev', 'ha-lab-br0']
+    const neighbour = (how: 'add' | 'del') => spawnSync(intruder[0], intruder.slice(1).map((a) => (a === '%s' ? how : a)), {encoding: 'utf8'})
+    const run = startFailover(journalDir)
+    for (let i = 0; i < 1200 && !run.stdout().includes('"step":"release-ips","event":"done"'); i++) await sleep(100)
+    assert.match(run.stdout(), /"step":"release-ips","event":"done"/)
+    assert.equal(neighbour('add').status, 0, 'the admin side now answers ARP for the service IP')
+    // Watch the node taking over while the run goes on: it must never hold the address.
+    let held = false
+    let finished = false
+    const watching = (async () => {
+      while (!finished) {
+        const r = spawnSync('ip', ['-n', labNetns.secondary, '-j', '-4', 'addr', 'show'], {encoding: 'utf8'})
+        if (r.status === 0 && r.stdout.includes('"198.18.0.100"')) held = true
+        await sleep(200)
+      }
+    })()
+    const stopped = await run.done
+    finished = true
+    await watching
+    assert.notEqual(stopped.status, 0, stopped.stdout)
+    assert.match(stopped.envelope.error.message, /take-ips: 198\.18\.0\.100\/24 answers ARP \(.+\) before secondary takes it: another host holds it; not taken/)
+    assert.ok(stopped.envelope.error.actions.some((a: string) => a.includes('ha failover --resume')), JSON.stringify(stopped.envelope.error.actions))
+    assert.equal(held, false, 'the secondary never held 198.18.0.100 while the neighbour answered for it')
+    assert.doesNotMatch(ssh('secondary', 'cat /etc/network/interfaces').stdout, /198\.18\.0\.100/, 'nor does its boot configuration have it')
+
+    assert.equal(neighbour('del').status, 0)
+    const resumed = haAdmin(['failover', '--resume', '--json'])
+    assert.equal(resumed.status, 0, resumed.stdout)
+    assertServes('secondary')
   })
 })
