@@ -1,7 +1,7 @@
 import {readFile} from 'node:fs/promises'
 
 import {type Config, type NodeName, nodeNames} from '../config/schema.js'
-import {ExitCode, HaError, LockedError} from '../core/errors.js'
+import {ExitCode, HaError, InterruptedError, LockedError} from '../core/errors.js'
 import {currentBootId, processStartTicks} from '../facts/process.js'
 import {SshConnectError} from '../hosts/ssh-host.js'
 import {fingerprint} from '../hosts/ssh-key-blob.js'
@@ -44,6 +44,7 @@ export async function prepareFailover(options: {config: Config; resume?: boolean
       // A second --resume while the first still acts on the nodes (or is starting): refused, exit 11, the holder named.
       const busy = await inProgressOrClaimed(open, nodes)
       if (busy instanceof LockedError) throw busy
+      await refuseIfOvertaken(config, nodes, open)
       const activeUnreachable = !(await nodes.reachable(from))
       return {activeUnreachable, from, nodes, plan: planFailover(config, from, to), resume: open, runId, runsOnRebootedNode: await sameMachine(config, nodes, to), to}
     }
@@ -87,6 +88,27 @@ async function inProgressOrClaimed(open: Journal, nodes: FailoverNodes): Promise
   }
 
   return inProgress(open)
+}
+
+/**
+ * A stopped run whose pair another run has taken over since (the storage's epoch moved on, written
+ * by another run) can never go on: every --resume would fail the same way. Said at once, with the
+ * way out.
+ */
+async function refuseIfOvertaken(config: Config, nodes: FailoverNodes, open: Journal): Promise<void> {
+  // Mid-run the roles are often not decidable (the storage moved, the epoch not yet bumped): then
+  // this cannot be told here, and the steps judge as they go (acquire-storage checks the epoch).
+  const roles = await readRoles(config, nodes).catch((error: unknown) => {
+    if (error instanceof InterruptedError) throw error
+  })
+  if (!roles) return
+  const record = roles.epoch_record
+  const {epoch_before: before, run_id: runId} = open.header
+  if (roles.source !== 'storage' || !record || record.run_id === runId || roles.epoch <= before) return
+  throw new HaError(`run ${runId} cannot go on: since it started (at epoch ${before}), run ${record.run_id} took the pair over (epoch ${roles.epoch}, active ${record.active}, by ${record.by})`, {
+    actions: [`end it: ha failover --forget ${runId}`, 'ha status shows the pair as it is now'],
+    details: {epoch: roles.epoch, overtaken_by: record.run_id, run_id: runId},
+  })
 }
 
 async function runningHere(holder: RunHolder): Promise<boolean> {

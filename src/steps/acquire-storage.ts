@@ -1,7 +1,7 @@
 import {setTimeout as sleep} from 'node:timers/promises'
 import {hostname, userInfo} from 'node:os'
 
-import {type Epoch, EpochError, nodeEpochPath, readEpochOn, storageEpochPath, writeEpochOn} from '../facts/epoch.js'
+import {type Epoch, nodeEpochPath, readEpochOn, storageEpochPath, writeEpochOn} from '../facts/epoch.js'
 import {HaError} from '../core/errors.js'
 import {storageDriver} from '../drivers/storage/index.js'
 import {attachmentSeen, deviceSeen, fileSeen, prefetch, readText, storageAtBoot, storageAttached, storageIsTheDevice} from './observe.js'
@@ -93,7 +93,13 @@ export const acquireStorage: Step = {
     const seen = Number(ctx.data('run').epoch_before ?? 0)
     const current = await readEpochOn(to, storageEpochPath(ctx.config))
     if (current?.run_id !== ctx.runId && (current?.epoch ?? 0) !== seen) {
-      throw new EpochError(`the storage attached to ${ctx.to} holds epoch ${current?.epoch ?? 'none'}, but this failover started at epoch ${seen}: not the storage ha expected, or another failover ran; nothing was started`)
+      // This run can never go on from here: the way out is named (resume would fail the same way).
+      throw new HaError(`the storage attached to ${ctx.to} holds epoch ${current?.epoch ?? 'none'}${current ? ` (run ${current.run_id}, active ${current.active})` : ''}, but this failover started at epoch ${seen}: not the storage ha expected, or another failover ran; nothing was started`, {
+        actions: [
+          `if another failover ran (ha status names the active node): this run cannot go on; end it with ha failover --forget ${ctx.runId}`,
+          'if this is not the storage ha expects: look at the epoch file; ha writes it at each takeover, and the journal under /var/lib/ha/failover says which node took over last',
+        ],
+      })
     }
 
     if (ctx.data('confirm-fenced').confirmed && storage.tracked) await breakFencedLock(ctx)

@@ -152,6 +152,35 @@ describe('one failover at a time, whoever starts it', {skip}, () => {
     assert.equal(plan.status, 0, plan.stdout)
   })
 
+  it('a run killed mid-way whose pair another admin host took over after --forget: its --resume says it cannot go on and how to end it; --forget ends it', () => {
+    // Active: primary. The first admin host's run dies in its preflight (nothing changed yet).
+    const killed = haAdmin(['failover', '--yes', '--json'], {HA_FAILOVER_TEST_KILL_IN: 'preflight'})
+    assert.equal(killed.signal, 'SIGKILL', killed.stdout)
+    const runId = claimOn('primary').match(/"run_id":"(\S+?)"/)![1]
+    // The second admin host cannot see that run's process: refused, with the way out.
+    const refused = haAdmin(['failover', '--yes', '--json'], {HA_FAILOVER_DIR: otherAdmin})
+    assert.equal(refused.status, 11, refused.stdout)
+    assert.ok(refused.envelope.error.actions.some((a: string) => a.includes(`ha failover --forget ${runId}`)), JSON.stringify(refused.envelope.error.actions))
+    assert.equal(haAdmin(['failover', '--forget', runId, '--yes', '--json'], {HA_FAILOVER_DIR: otherAdmin}).status, 0)
+    const took = haAdmin(['failover', '--yes', '--json'], {HA_FAILOVER_DIR: otherAdmin})
+    assert.equal(took.status, 0, took.stdout)
+    assertServes('secondary')
+    // Back on the first admin host: the storage's epoch moved on without this run.
+    const resumed = haAdmin(['failover', '--resume', '--json'])
+    assert.equal(resumed.status, 1, resumed.stdout)
+    assert.match(resumed.envelope.error.message, new RegExp(`^run ${runId} cannot go on: since it started \\(at epoch \\d+\\), run \\S+ took the pair over \\(epoch \\d+, active secondary`))
+    assert.deepEqual(resumed.envelope.error.actions, [`end it: ha failover --forget ${runId}`, 'ha status shows the pair as it is now'])
+    assert.equal(resumed.events.length, 0, 'no step ran')
+    const forgot = haAdmin(['failover', '--forget', runId, '--yes', '--json'])
+    assert.equal(forgot.status, 0, forgot.stdout)
+    assert.match(forgot.envelope.result.journal, /\.jsonl$/)
+    const status = haAdmin(['status', '--json'])
+    assert.equal(status.status, 0, status.stdout)
+    assert.equal(status.envelope.result.failover_in_progress, null)
+    assert.equal(status.envelope.result.active, 'secondary')
+    assertServes('secondary')
+  })
+
   it('a neighbour answering for the service IP after release-ips: the node taking over never brings it up, take-ips stops naming it, --resume finishes once it is gone', async () => {
     const intruder = ['ip', '-n', labNetns.admin, 'addr', '%s', '198.18.0.100/32', 'dev', 'ha-lab-br0']
     const neighbour = (how: 'add' | 'del') => spawnSync(intruder[0], intruder.slice(1).map((a) => (a === '%s' ? how : a)), {encoding: 'utf8'})
@@ -164,7 +193,7 @@ describe('one failover at a time, whoever starts it', {skip}, () => {
     let finished = false
     const watching = (async () => {
       while (!finished) {
-        const r = spawnSync('ip', ['-n', labNetns.secondary, '-j', '-4', 'addr', 'show'], {encoding: 'utf8'})
+        const r = spawnSync('ip', ['-n', labNetns.primary, '-j', '-4', 'addr', 'show'], {encoding: 'utf8'})
         if (r.status === 0 && r.stdout.includes('"198.18.0.100"')) held = true
         await sleep(200)
       }
@@ -173,14 +202,14 @@ describe('one failover at a time, whoever starts it', {skip}, () => {
     finished = true
     await watching
     assert.notEqual(stopped.status, 0, stopped.stdout)
-    assert.match(stopped.envelope.error.message, /take-ips: 198\.18\.0\.100\/24 answers ARP \(.+\) before secondary takes it: another host holds it; not taken/)
+    assert.match(stopped.envelope.error.message, /take-ips: 198\.18\.0\.100\/24 answers ARP \(.+\) before primary takes it: another host holds it; not taken/)
     assert.ok(stopped.envelope.error.actions.some((a: string) => a.includes('ha failover --resume')), JSON.stringify(stopped.envelope.error.actions))
-    assert.equal(held, false, 'the secondary never held 198.18.0.100 while the neighbour answered for it')
-    assert.doesNotMatch(ssh('secondary', 'cat /etc/network/interfaces').stdout, /198\.18\.0\.100/, 'nor does its boot configuration have it')
+    assert.equal(held, false, 'the primary never held 198.18.0.100 while the neighbour answered for it')
+    assert.doesNotMatch(ssh('primary', 'cat /etc/network/interfaces').stdout, /198\.18\.0\.100/, 'nor does its boot configuration have it')
 
     assert.equal(neighbour('del').status, 0)
     const resumed = haAdmin(['failover', '--resume', '--json'])
     assert.equal(resumed.status, 0, resumed.stdout)
-    assertServes('secondary')
+    assertServes('primary')
   })
 })
