@@ -8,7 +8,7 @@ import {failoverSteps} from '../steps/index.js'
 import {forgetObservations, stopRemembering} from '../steps/observe.js'
 import {putBackSteps} from '../steps/put-back.js'
 import {rejoinSteps} from '../steps/rejoin.js'
-import type {Step, StepContext} from '../steps/step.js'
+import {BeforeMoveError, type Step, type StepContext} from '../steps/step.js'
 import {FailoverStopped, resumeCommand} from './errors.js'
 import type {Journal} from './journal.js'
 import {nodeLabels} from './plan.js'
@@ -187,7 +187,8 @@ export class FailoverRunner implements RunState {
     }
 
     throw new HaError(`${failed.id}: ${error.message.replace(/^[\w-]+: /, '')}\nThe failover was aborted: ${this.labels[this.from]} has its storage, service IPs and services back, as before.`, {
-      actions: error.actions.filter((a) => !a.includes('ha failover')),
+      // The run is over: --resume and --abort no longer apply; what does is a new ha failover.
+      actions: error instanceof BeforeMoveError ? error.afterPutBack : error.actions.filter((a) => !a.includes('ha failover')),
       details: error.details,
       exitCode: error.exitCode,
     })
