@@ -155,7 +155,7 @@ An active node that does not answer ssh is not taken over until it is confirmed 
       fenced,
       onEvent: (e) => {
         const took = e.duration_ms === undefined ? '' : ` (${(e.duration_ms / 1000).toFixed(1)}s)`
-        const mark = {done: '✓', failed: '✗', skipped: '–', started: '…'}[e.event]
+        const mark = {done: '✓', failed: '✗', skipped: '–', started: '…', stopped: '■'}[e.event]
         this.reporter.event(e as unknown as Record<string, unknown>, `${mark} ${e.step}${e.event === 'skipped' ? ' (already so)' : ''}${e.event === 'started' ? ` ${e.title}` : ''}${took}${e.error ? `: ${e.error}` : ''}`)
       },
       onProgress: (m) => this.reporter.info(`  ${m}`),

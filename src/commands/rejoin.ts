@@ -52,7 +52,7 @@ export default class Rejoin extends HaCommand<typeof Rejoin> {
     const labels = nodeLabels(config)
     const result = await runFailover(prepared, {
       config,
-      onEvent: (e) => this.reporter.event(e as unknown as Record<string, unknown>, `${{done: '✓', failed: '✗', skipped: '–', started: '…'}[e.event]} ${e.step}${e.event === 'started' ? ` ${e.title}` : ''}${e.error ? `: ${e.error}` : ''}`),
+      onEvent: (e) => this.reporter.event(e as unknown as Record<string, unknown>, `${{done: '✓', failed: '✗', skipped: '–', started: '…', stopped: '■'}[e.event]} ${e.step}${e.event === 'started' ? ` ${e.title}` : ''}${e.error ? `: ${e.error}` : ''}`),
       onProgress: (m) => this.reporter.info(`  ${m}`),
       onWarning: (m) => this.reporter.warn(m),
       rejoin: true,

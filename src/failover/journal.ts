@@ -16,7 +16,7 @@ import {HaError} from '../core/errors.js'
  */
 export type JournalRecord =
   | {type: 'run'; kind?: 'failover' | 'rejoin'; run_id: string; from: NodeName; to: NodeName; by: string; at: string; epoch_before: number; plan: string[]; holder?: RunHolder}
-  | {type: 'step'; id: string; event: 'done' | 'failed' | 'skipped' | 'started'; at: string; duration_ms?: number; data?: Record<string, unknown>; error?: string}
+  | {type: 'step'; id: string; event: 'done' | 'failed' | 'skipped' | 'started' | 'stopped'; at: string; duration_ms?: number; data?: Record<string, unknown>; error?: string}
   | {type: 'action'; step: string; on: string; action: string; at: string}
   | {type: 'data'; step: string; data: Record<string, unknown>; at: string}
   | {type: 'fenced'; node: NodeName; by: string; how: 'flag' | 'typed'; at: string}

@@ -2,14 +2,14 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import type {Config, NodeName} from '../config/schema.js'
 import {ExitCode, HaError, InterruptedError} from '../core/errors.js'
-import {SshConnectError} from '../hosts/ssh-host.js'
+import {SshConnectError, SshConnectionLost} from '../hosts/ssh-host.js'
 import type {FailoverNodes} from '../pair/nodes.js'
 import {failoverSteps} from '../steps/index.js'
 import {forgetObservations, stopRemembering} from '../steps/observe.js'
 import {putBackSteps} from '../steps/put-back.js'
 import {rejoinSteps} from '../steps/rejoin.js'
-import type {Step, StepContext} from '../steps/step.js'
-import {FailoverStopped, resumeCommand} from './errors.js'
+import {BeforeMoveError, type Step, type StepContext} from '../steps/step.js'
+import {FailoverStopped, resumeCommand, silentActiveActions} from './errors.js'
 import type {Journal} from './journal.js'
 import {nodeLabels} from './plan.js'
 import type {Prepared} from './prepare.js'
@@ -21,7 +21,8 @@ export interface StepEvent {
   type: 'step'
   step: string
   title: string
-  event: 'done' | 'failed' | 'skipped' | 'started'
+  /** stopped: interrupted (Ctrl-C, SIGTERM) before it ended; neither done nor failed, --resume re-checks it. */
+  event: 'done' | 'failed' | 'skipped' | 'started' | 'stopped'
   duration_ms?: number
   error?: string
 }
@@ -178,20 +179,39 @@ export class FailoverRunner implements RunState {
   /** A failover step failed (this.current): the run is over, put back, or stopped to be resumed. */
   private async failed(error: unknown): Promise<never> {
     const failed = this.current!
-    // A preflight that fails, or a refused fencing, changed nothing: the run is over.
-    if ((failed.id === 'preflight' || failed.id === 'confirm-fenced') && !(error instanceof FailoverStopped) && !(error instanceof InterruptedError)) {
+    const settled = !(error instanceof FailoverStopped) && !(error instanceof InterruptedError)
+    // A preflight that fails, or a refused fencing, changed nothing: the run is over. Except a
+    // resumed run whose active node fell silent and is not confirmed fenced yet: the steps before
+    // may have changed much, so it stays open, to be resumed with the fencing confirmed.
+    if ((failed.id === 'preflight' || failed.id === 'confirm-fenced') && settled) {
+      if (this.prepared.resume && failed.id === 'confirm-fenced' && error instanceof HaError && error.exitCode === ExitCode.needsConfirmation) throw fencingOnResume(error, this.from)
       await this.end('aborted')
       throw error
     }
 
     // Stopped for safety before the storage moved (busy storage, an IP that will not go):
-    // the active node goes back into service as it was, and the run is over.
+    // the active node goes back into service as it was, and the run is over. Not when a node
+    // stopped answering: what ha cannot see it does not put back.
     const storageMoved = this.storageMoved()
-    if ((failed.id === 'release-ips' || failed.id === 'release-storage') && error instanceof HaError && !(error instanceof FailoverStopped) && !this.ctx.data('confirm-fenced').confirmed && !storageMoved) {
+    if ((failed.id === 'release-ips' || failed.id === 'release-storage') && error instanceof HaError && settled && !silentNode(error) && !this.ctx.data('confirm-fenced').confirmed && !storageMoved) {
       await this.putBackAfter(error, failed)
     }
 
-    throw asStop(error, failed)
+    throw this.asStop(error, failed)
+  }
+
+  /** A lost connection or an interruption is a stop at this step's boundary; other failures keep their code and say how to go on. */
+  private asStop(error: unknown, step: Step): Error {
+    const silent = silentNode(error)
+    if (!silent) return asStop(error, step)
+    const {actions, details, message} = error as HaError
+    const said = `${message.startsWith(`${step.id}:`) ? message : `${step.id}: ${message}`}; stopped mid-way`
+    // The active node went silent before it was confirmed fenced: --abort cannot reach it.
+    if (silent === this.from && !this.ctx.data('confirm-fenced').confirmed) {
+      return new FailoverStopped(said, [...silentActiveActions(this.from, this.labels[this.from]), ...actions], details, {ordered: true})
+    }
+
+    return new FailoverStopped(said, actions, details)
   }
 
   private async putBackAfter(error: HaError, failed: Step): Promise<never> {
@@ -199,11 +219,15 @@ export class FailoverRunner implements RunState {
       await this.execute(putBackSteps)
       await this.end('aborted')
     } catch (putBack) {
-      throw new HaError(`${error.message}\nand putting ${this.labels[this.from]} back failed too: ${(putBack as Error).message}`, {actions: [`ha failover --abort to try again, or ${resumeCommand}`], exitCode: ExitCode.stoppedMidway})
+      const said = `${error.message}\nand putting ${this.labels[this.from]} back failed too: ${(putBack as Error).message}`
+      // --abort needs the active node: when it stopped answering, resume (or fence it) instead.
+      if (silentNode(putBack) === this.from) throw new FailoverStopped(said, silentActiveActions(this.from, this.labels[this.from]), undefined, {ordered: true})
+      throw new HaError(said, {actions: [`ha failover --abort to try again, or ${resumeCommand}`], exitCode: ExitCode.stoppedMidway})
     }
 
     throw new HaError(`${failed.id}: ${error.message.replace(/^[\w-]+: /, '')}\nThe failover was aborted: ${this.labels[this.from]} has its storage, service IPs and services back, as before.`, {
-      actions: error.actions.filter((a) => !a.includes('ha failover')),
+      // The run is over: --resume and --abort no longer apply; what does is a new ha failover.
+      actions: error instanceof BeforeMoveError ? error.afterPutBack : error.actions.filter((a) => !a.includes('ha failover')),
       details: error.details,
       exitCode: error.exitCode,
     })
@@ -240,7 +264,8 @@ export class FailoverRunner implements RunState {
       if (step.id === 'acquire-storage') this.mirror.start()
     } catch (error) {
       const message = (error as Error).message
-      await this.emit(step, 'failed', {duration_ms: Date.now() - t0, error: message.split('\n')[0]})
+      // Interrupted is not failed: the step did not end, and --resume re-checks it.
+      await this.emit(step, error instanceof InterruptedError ? 'stopped' : 'failed', {duration_ms: Date.now() - t0, error: message.split('\n')[0]})
       throw error
     }
   }
@@ -286,10 +311,22 @@ export class FailoverRunner implements RunState {
   }
 }
 
-/** A lost connection or an interruption is a stop at this step's boundary; other failures keep their code and say how to go on. */
+/** The node that stopped answering ssh, when that is what the error is: a connection lost under a command, or one that cannot be made. */
+function silentNode(error: unknown): string | undefined {
+  if (error instanceof SshConnectionLost) return error.node
+  if (error instanceof SshConnectError && ['refused', 'ssh_error', 'timeout', 'unreachable'].includes(error.kind)) return String(error.details?.node)
+  return undefined
+}
+
+/** A resumed run that meets a silent active node: the fencing is confirmed on the resume itself. */
+function fencingOnResume(error: HaError, from: string): HaError {
+  return new HaError(error.message, {actions: [`make sure ${from} is off, then confirm it: ${resumeCommand} --fenced ${from} --yes`], details: error.details, exitCode: error.exitCode})
+}
+
+/** An interruption is a stop at this step's boundary; other failures keep their code and say how to go on. */
 function asStop(error: unknown, step: Step): Error {
   if (error instanceof FailoverStopped) return error
-  if (error instanceof InterruptedError) return new FailoverStopped(`interrupted during ${step.id}; the journal has every step so far`)
+  if (error instanceof InterruptedError) return new FailoverStopped(`interrupted during ${step.id}${error.message === 'interrupted' ? '' : ` (${error.message})`}; the journal has every step so far`)
   if (error instanceof SshConnectError) return new FailoverStopped(`${step.id}: ${error.message}`, error.actions)
   if (error instanceof HaError) {
     if (error.exitCode === ExitCode.stoppedMidway) return new FailoverStopped(error.message, error.actions, error.details)

@@ -66,9 +66,9 @@ export async function readStatus(config: Config, signal?: AbortSignal): Promise<
       const host = await nodes.get(roles.active)
       const r = await host.run(['ha', 'backup', 'list', '--json', '--node', roles.active])
       try {
-        const list = JSON.parse(r.stdout.toString()) as {result?: {backups?: Array<{created_at: null | string; id: string; verified: boolean | null}>}}
-        const newest = (list.result?.backups ?? []).filter((b) => b.created_at).sort((a, b) => String(b.created_at).localeCompare(String(a.created_at)))[0]
-        if (newest) result.newest_backup = {age_s: Math.round((Date.now() - Date.parse(newest.created_at!)) / 1000), created_at: newest.created_at!, id: newest.id, verified: newest.verified}
+        const list = JSON.parse(r.stdout.toString()) as {result?: {backups?: ListedBackup[]}}
+        const newest = newestBySequence(list.result?.backups ?? [])
+        if (newest) result.newest_backup = {age_s: Math.round((Date.now() - Date.parse(newest.created_at)) / 1000), created_at: newest.created_at, id: newest.id, verified: newest.verified}
       } catch {
         result.error = `ha backup list on ${roles.active} did not answer in JSON (exit ${r.code})`
       }
@@ -90,4 +90,21 @@ async function claimOfPair(nodes: FailoverNodes): Promise<StatusResult['claim']>
   if (found.length === 0) return null
   const first = found[0]
   return {...first.claim, alive: first.alive ?? null, nodes: found.filter((f) => f.claim.run_id === first.claim.run_id).map((f) => f.node)}
+}
+
+interface ListedBackup {
+  created_at: null | string
+  id: string
+  seq: null | number
+  verified: boolean | null
+}
+
+/**
+ * The newest archive as restore orders them: by the archive's own sequence number, never by
+ * created_at (a node whose clock was off stamps an older archive later than a newer one). An
+ * archive whose manifest cannot be read has no sequence and no time, so it is not named.
+ */
+function newestBySequence(backups: ListedBackup[]): (ListedBackup & {created_at: string; seq: number}) | undefined {
+  const known = backups.filter((b): b is ListedBackup & {created_at: string; seq: number} => typeof b.seq === 'number' && typeof b.created_at === 'string')
+  return known.sort((a, b) => b.seq - a.seq || (a.id < b.id ? 1 : -1))[0]
 }

@@ -41,6 +41,20 @@ export class SshConnectError extends HaError {
   }
 }
 
+/**
+ * An open connection that died under a command (a keepalive timeout, a reset, the node gone or cut
+ * off): whether the command ran to its end on the node is unknown. `node` is the node's name.
+ */
+export class SshConnectionLost extends HaError {
+  constructor(
+    readonly node: string,
+    message: string,
+    actions: string[],
+  ) {
+    super(message, {actions, details: {node}})
+  }
+}
+
 // Stat and atomic write are fixed scripts; the path and mode arrive as positional parameters,
 // so a path is never spliced into shell text.
 const statScript = 'if [ -e "$1" ] || [ -L "$1" ]; then exec stat -c "%f %s %u %g %Y" -- "$1"; fi; echo missing'
@@ -85,9 +99,9 @@ export class SshHost implements Host {
   ) {
     this.address = `${ssh.user}@${ssh.host}:${ssh.port}`
     const onLost = (error?: Error) => {
-      this.lost ??= new HaError(`${name} (${this.address}): the SSH connection was lost${error ? `: ${error.message}` : ''}`, {
-        actions: [`check that ${ssh.host} is up and the network between here and it`],
-      })
+      this.lost ??= new SshConnectionLost(name, `${name} (${this.address}): the SSH connection was lost${error ? `: ${error.message}` : ''}`, [
+        `check that ${ssh.host} is up and the network between here and it`,
+      ])
       for (const reject of this.pending) reject(this.lost)
       this.pending.clear()
     }

@@ -1,8 +1,10 @@
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import {HaError} from '../core/errors.js'
+import {HaError, InterruptedError} from '../core/errors.js'
 import {bootId} from './observe.js'
 import type {Step} from './step.js'
+
+const resumeCommand = 'ha failover --resume'
 
 /**
  * The node taking over reboots into its new identity (seed 001): sshd drops and comes back with a
@@ -40,18 +42,25 @@ export const reboot: Step = {
     const limit = ctx.config.failover.reboot_timeout
     const deadline = Date.now() + limit * 1000
     ctx.progress(`waiting for ${ctx.to} to come back (up to ${limit}s)`)
-    const after = await ctx.waiting(async (): Promise<string | undefined> => {
-      while (Date.now() < deadline) {
-        if (ctx.signal?.aborted) return undefined
-        await sleep(250)
-        if (!(await ctx.reachable(ctx.to))) continue
-        const now: string = await bootId(await ctx.host(ctx.to)).catch(() => before!)
-        if (now !== before) return now
-        await ctx.drop(ctx.to)
-      }
+    // Ctrl-C ends the wait, not the reboot: the step stops unfinished (never "did not come back"),
+    // and --resume waits for the node again.
+    const interrupted = () => new InterruptedError(`${ctx.to} was asked to reboot; the wait for it ended, ${resumeCommand} waits for it again`)
+    const after = await ctx
+      .waiting(async (): Promise<string | undefined> => {
+        while (Date.now() < deadline) {
+          if (ctx.signal?.aborted) throw interrupted()
+          await sleep(250)
+          if (!(await ctx.reachable(ctx.to))) continue
+          const now: string = await bootId(await ctx.host(ctx.to)).catch(() => before!)
+          if (now !== before) return now
+          await ctx.drop(ctx.to)
+        }
 
-      return undefined
-    })
+        return undefined
+      })
+      .catch((error: Error) => {
+        throw error instanceof InterruptedError ? interrupted() : error
+      })
     if (after) {
       await ctx.remember({boot_after: after})
       return

@@ -1,7 +1,6 @@
-import {HaError} from '../core/errors.js'
 import {bootConfigDriver} from '../drivers/boot-config/index.js'
 import {addressesSeen, bootConfigHolds, fileSeen, holdsAddress, prefetch, readText, wire} from './observe.js'
-import type {Action, Step, StepContext} from './step.js'
+import {type Action, BeforeMoveError, type Step, type StepContext} from './step.js'
 
 const plan = (ctx: Pick<StepContext, 'config' | 'from'>): Array<{boot: Action; runtime: Action}> => {
   const boot = bootConfigDriver(ctx.config)
@@ -36,7 +35,12 @@ export const releaseIps: Step = {
     for (const ip of ctx.config.service_ips) {
       const heard = await ctx.waiting(() => wire(to, ip.address, ip.interface))
       if (heard.state === 'skipped_held_here') continue
-      if (heard.state === 'answered') throw new HaError(`${ip.address} still answers ARP (${heard.macs.join(', ')}) after ${ctx.from} released it: someone else holds it`, {actions: [`find what answers for ${ip.address}; ha failover --abort puts ${ctx.from} back`]})
+      if (heard.state === 'answered') {
+        throw new BeforeMoveError(`${ip.address} still answers ARP (${heard.macs.join(', ')}) after ${ctx.from} released it: someone else holds it`, {
+          actions: [`find what answers for ${ip.address}; ha failover --abort puts ${ctx.from} back`],
+          afterPutBack: [`find what answers for ${ip.address} (MAC ${heard.macs.join(', ')}) and stop it, then run ha failover again`],
+        })
+      }
       if (heard.state !== 'silent') return false
     }
 

@@ -9,7 +9,7 @@ import {maxLockBytes} from '../lock/lock.js'
 import {lockOwnerProblem} from '../lock/owner.js'
 import {lockName, stateDirName} from '../facts/state-dir.js'
 import {attachmentSeen, fileSeen, prefetch, readText, storageAtBoot, storageAttached} from './observe.js'
-import type {Action, Step, StepContext} from './step.js'
+import {type Action, BeforeMoveError, type Step, type StepContext} from './step.js'
 
 type Ctx = Pick<StepContext, 'config' | 'from'>
 
@@ -148,10 +148,11 @@ async function waitForBackup(ctx: StepContext, backup: BackupHolder, holders: st
   }
 }
 
-export class StorageBusyError extends HaError {
+export class StorageBusyError extends BeforeMoveError {
   constructor(node: string, dataDir: string, detail: string) {
     super(`the storage at ${dataDir} on ${node} is busy; nothing was forced:\n${detail}`, {
       actions: [`stop the processes above on ${node}, then ha failover --resume`, `or ha failover --abort to put ${node} back into service`],
+      afterPutBack: [`stop the processes above on ${node} (they hold files open in ${dataDir}), then run ha failover again`],
       details: {holders: detail, node},
     })
   }

@@ -1,4 +1,5 @@
 import type {Config, NodeName} from '../config/schema.js'
+import {HaError} from '../core/errors.js'
 import type {Host, RunResult} from '../hosts/host.js'
 
 /**
@@ -80,4 +81,19 @@ export function describeAction(action: Action, names: Record<NodeName, string>):
 
 export function sameAction(a: Action, b: Action): boolean {
   return JSON.stringify(a) === JSON.stringify(b)
+}
+
+/**
+ * A step that stopped for safety before the storage moved (busy storage, a service IP that will
+ * not go): the runner then puts the active node back and the run is over. `actions` say what to do
+ * while the run still stands (--resume, --abort); `afterPutBack` what to do once the node is back,
+ * which is a new `ha failover`, never --resume.
+ */
+export class BeforeMoveError extends HaError {
+  readonly afterPutBack: string[]
+
+  constructor(message: string, options: {actions: string[]; afterPutBack: string[]; details?: Record<string, unknown>}) {
+    super(message, {actions: options.actions, details: options.details})
+    this.afterPutBack = options.afterPutBack
+  }
 }

@@ -74,6 +74,8 @@ export async function startSshd(
     hostCertificateCa?: string
     /** Listen on this many more free ports as well (one server, several [host]:port names). */
     extraPorts?: number
+    /** Environment for every session (sshd's SetEnv, which overrides its default PATH): e.g. a PATH where `ha` is the built CLI. */
+    env?: Record<string, string>
     t?: {after: (fn: () => Promise<void> | void) => void}
   } = {},
 ): Promise<TestSshd> {
@@ -125,6 +127,8 @@ export async function startSshd(
         'MaxStartups 100',
         'MaxSessions 100',
         'LogLevel VERBOSE',
+        // One SetEnv line: sshd keeps only the first.
+        ...(options.env ? [`SetEnv ${Object.entries(options.env).map(([name, value]) => `${name}=${value}`).join(' ')}`] : []),
         '',
       ].join('\n'),
     )

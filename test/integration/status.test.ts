@@ -6,6 +6,7 @@ import {dirname, join} from 'node:path'
 import {after, before, describe, test} from 'node:test'
 
 import {haBin} from '../helpers/cli.js'
+import {craftBackup, writeCrafted} from '../helpers/craft-archive.js'
 import {closedPort, loopbackDataDir, type PairNode, writeLoopbackConfig as writeConfig} from '../helpers/loopback-pair.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 import {makeKey, startSshd, type TestSshd} from '../helpers/sshd.js'
@@ -60,7 +61,10 @@ describe('ha status with one node answering over a real sshd, the other not', {s
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'ha-status-'))
     mkdirSync(join(root(), dataDir), {recursive: true})
-    sshd = await startSshd()
+    // `ha status` lists the backups with the node's own `ha backup list`: here the built CLI, with this config.
+    mkdirSync(join(work, 'bin'))
+    writeFileSync(join(work, 'bin/ha'), `#!/bin/sh\nexec '${process.execPath}' '${haBin}' "$@"\n`, {mode: 0o755})
+    sshd = await startSshd({env: {HA_CONFIG: join(work, 'ha.yaml'), PATH: `${join(work, 'bin')}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`}})
     writeFileSync(join(work, 'known_hosts'), `${sshd.knownHostsLine}\n`)
     config = writeConfig(work, {primary: {key: sshd.clientKey, port: sshd.port, root: root()}, secondary: {key: sshd.clientKey, port: closedPort(), root: join(work, 'secondary')}})
   })
@@ -100,5 +104,21 @@ describe('ha status with one node answering over a real sshd, the other not', {s
     assert.deepEqual([r.json.result.active, r.json.result.epoch, r.json.result.epoch_source], ['primary', 2, 'storage'])
     assert.equal(r.json.result.nodes.primary.storage_attached, true)
     assert.match(status(config, false).stdout, /^Active: +primary \(ctl-primary\)\nEpoch: +2 \(from the shared storage\)$/m)
+  })
+
+  test('the newest backup is the newest by the archives\' own sequence, not by created_at (a node whose clock ran ahead stamped an older one later)', async () => {
+    // Runs after the test above: the storage is mounted on the primary, with the epoch naming it.
+    const dir = join(root(), dataDir, '.ha/backups')
+    mkdirSync(dir, {recursive: true})
+    const saved = [{content: 'ctl-primary\n', gid: 0, group: 'root', mode: 0o644, path: '/etc/hostname', uid: 0, user: 'root'}]
+    // seq 6 was made while the clock was a month ahead; seq 7 an hour ago, after it was set right.
+    const skewed = {createdAt: new Date(Date.now() + 30 * 86_400_000).toISOString(), id: '20270101T000000Z-0006', seq: 6}
+    const newest = {createdAt: new Date(Date.now() - 3_600_000).toISOString(), id: '20261130T090000Z-0007', seq: 7}
+    for (const a of [skewed, newest]) await writeCrafted(join(dir, `${a.id}.tar.gz`), craftBackup(saved, a))
+    const r = status(config, true)
+    assert.equal(r.status, 0, r.stdout + r.stderr)
+    assert.equal(r.json.result.newest_backup?.id, newest.id, JSON.stringify(r.json.result))
+    assert.equal(r.json.result.newest_backup.created_at, newest.createdAt)
+    assert.match(status(config, false).stdout, /^Backup: +20261130T090000Z-0007, 60m old/m)
   })
 })

@@ -35,6 +35,10 @@ describe('ha failover meets faults safely', {skip}, () => {
       assert.match(r.envelope!.error!.message, /busy; nothing was forced/)
       assert.match(r.envelope!.error!.message, /sleep/, 'the holding process is named')
       assert.match(r.envelope!.error!.message, /aborted: ctl-a \(primary\) has its storage, service IPs and services back/)
+      // The run is over: the advice is a new ha failover once the holders are gone, never --resume or --abort.
+      const {actions} = r.envelope!.error!
+      assert.ok(actions.some((a) => /^stop the processes above on primary .*then run ha failover again$/.test(a)), JSON.stringify(actions))
+      assert.ok(!actions.some((a) => /--resume|--abort/.test(a)), JSON.stringify(actions))
       assertServes('primary')
       assert.equal(inProgress(), null, 'the aborted run is over')
       assert.equal(ssh('primary', 'mountpoint -q /var/opt/sun/xvm').status, 0, 'the storage stayed mounted (no umount -l/-f)')

@@ -1,19 +1,19 @@
 import assert from 'node:assert/strict'
-import {spawn} from 'node:child_process'
-import {readdirSync, readFileSync} from 'node:fs'
+import {type ChildProcess, spawn} from 'node:child_process'
+import {readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {type LabNode, labNetns} from '../../src/lab/lab.js'
+import {labClearFaults, labFault, type LabNode, labNetns, nodePaths} from '../../src/lab/lab.js'
 import {haBin} from '../helpers/cli.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 import {terminal} from '../helpers/tmux.js'
 import {labDirFor} from './shared-lab.js'
 import {failoverLab, type Run} from './failover-helpers.js'
 
-// Ctrl-C during a failover, as an admin at a terminal and a script sending SIGINT do it: the run
-// stops at a step boundary with exit 5 and the one command that continues, and that command
-// finishes the failover. One lab for the file; each test leaves a working pair (either direction).
+// Ctrl-C during a failover, as an admin at a terminal and a script sending SIGINT do it, and a
+// connection lost under a step (the active node cut off, healed later): the run stops with exit 5
+// and the command that continues, and that command finishes the failover. One lab for the file; each test leaves a working pair (either direction).
 const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping', 'tmux'])
 const labDir = labDirFor('failover-interrupt')
 const journalDir = `${labDir}-journal`
@@ -49,24 +49,31 @@ function journalRecords(): Array<Record<string, any>> {
 }
 
 /**
- * ha failover --yes --json in the admin namespace, sent SIGINT `times` times (0.2 s apart) as
- * soon as step `at` has started (ip netns exec execs ha, so the signal reaches ha itself).
+ * ha failover (--yes, --json unless `human`) in the admin namespace; `onStarted` runs as soon as
+ * step `at` has started (ip netns exec execs ha, so a signal sent to the child reaches ha itself).
  */
-async function interrupted(at: string, times: number): Promise<Run> {
-  const child = spawn('ip', ['netns', 'exec', labNetns.admin, process.execPath, haBin, 'failover', '--yes', '--json', '--config', lab.config], {
+async function runUntil(at: string, onStarted: (child: ChildProcess) => void, human = false): Promise<Run> {
+  const child = spawn('ip', ['netns', 'exec', labNetns.admin, process.execPath, haBin, 'failover', '--yes', ...(human ? [] : ['--json']), '--config', lab.config], {
     env: {...process.env, HA_FAILOVER_DIR: journalDir, NO_COLOR: '1'},
   })
   let stdout = ''
   let stderr = ''
   let sent = false
-  child.stderr.on('data', (b) => (stderr += b))
+  const started = () => (human ? stderr.includes(`… ${at} `) : stdout.includes(`{"type":"step","step":"${at}","event":"started"`))
+  const look = () => {
+    if (!sent && started()) {
+      sent = true
+      onStarted(child)
+    }
+  }
+
+  child.stderr.on('data', (b) => {
+    stderr += b
+    look()
+  })
   child.stdout.on('data', (b) => {
     stdout += b
-    if (!sent && stdout.includes(`{"type":"step","step":"${at}","event":"started"`)) {
-      sent = true
-      // Apart, or the kernel merges them into one pending SIGINT.
-      for (let i = 0; i < times; i++) setTimeout(() => child.kill('SIGINT'), i * 200)
-    }
+    look()
   })
   const timer = setTimeout(() => child.kill('SIGKILL'), 300_000)
   const [status, signal] = await new Promise<[null | number, NodeJS.Signals | null]>((resolve) => child.on('close', (code, sig) => resolve([code, sig])))
@@ -80,6 +87,21 @@ async function interrupted(at: string, times: number): Promise<Run> {
   } catch {}
 
   return {envelope, events, signal, status, stderr, stdout}
+}
+
+/** SIGINT `times` times (0.2 s apart), `afterMs` after step `at` has started. */
+async function interrupted(at: string, times: number, afterMs = 0): Promise<Run> {
+  // Apart, or the kernel merges them into one pending SIGINT.
+  return runUntil(at, (child) => {
+    for (let i = 0; i < times; i++) setTimeout(() => child.kill('SIGINT'), afterMs + i * 200)
+  })
+}
+
+/** What a lost active node must be told: --resume first (it works once the node answers), then --resume --fenced; never --abort, which needs the node. */
+function assertSilentActiveAdvice(actions: string[], active: LabNode): void {
+  assert.match(actions[0] ?? '', /answers ssh again: ha failover --resume$/, actions.join('\n'))
+  assert.match(actions[1] ?? '', new RegExp(`is dead: make sure it is off .*then: ha failover --resume --fenced ${active} --yes$`), actions.join('\n'))
+  assert.ok(!actions.some((a) => a.includes('--abort')), actions.join('\n'))
 }
 
 describe('Ctrl-C during ha failover stops at a step boundary, exit 5, and --resume finishes', {skip}, () => {
@@ -147,6 +169,67 @@ describe('Ctrl-C during ha failover stops at a step boundary, exit 5, and --resu
     const records = journalRecords()
     assert.ok(!records.some((x) => x.type === 'end'), 'the run is not over')
     assert.ok(inProgress())
+
+    const resumed = haAdmin(['failover', '--resume', '--yes', '--json'])
+    assert.equal(resumed.status, 0, `${resumed.stdout}\n${resumed.stderr}`)
+    assertServes(standby)
+  })
+  it('Ctrl-C while the node taking over reboots: the wait ends and the step is stopped, not failed (no "did not come back"); exit 5, and --resume waits for the node and finishes', async () => {
+    const {standby} = roles()
+    // The node stays down 15 s at its next reboot (the lab's power supervisor reads this): the
+    // SIGINT, 2 s into the step, comes while ha waits for it.
+    writeFileSync(nodePaths(labDir, standby).rebootDelay, '15\n')
+    const r = await interrupted('reboot', 1, 2000)
+    assert.equal(r.status, 5, `${r.stdout}\n${r.stderr}`)
+    assert.equal(r.stderr, '', 'nothing on stderr under --json')
+    assert.doesNotMatch(r.stdout, /did not come back/)
+    assert.match(r.envelope!.error!.message, /^interrupted during reboot/)
+    assert.equal(r.envelope!.error!.actions.at(-1), 'ha failover --resume')
+    assert.ok(!r.events.some((e) => e.event === 'failed'), JSON.stringify(r.events))
+    assert.deepEqual([r.events.at(-1)!.step, r.events.at(-1)!.event], ['reboot', 'stopped'])
+    const records = journalRecords()
+    assert.ok(!records.some((x) => x.type === 'end'), 'the run is not over')
+    assert.ok(!records.some((x) => x.type === 'step' && x.event === 'failed'), 'the journal says no step failed')
+    assert.equal(inProgress().last_completed_step, 'restore-takeover')
+
+    const resumed = haAdmin(['failover', '--resume', '--yes', '--json'])
+    assert.equal(resumed.status, 0, `${resumed.stdout}\n${resumed.stderr}`)
+    assertServes(standby)
+  })
+
+  it('the active node cut off while a step runs on it (the partition heals later): exit 5, stopped mid-way, --resume first and --fenced after; healed, --resume finishes', async () => {
+    const {active, standby} = roles()
+    let cut: Promise<unknown> | undefined
+    const r = await runUntil('stop-services', () => (cut = labFault(active, 'network-drop', {labDir})))
+    await cut
+    try {
+      assert.equal(r.status, 5, `${r.stdout}\n${r.stderr}`)
+      // Seen in the step that next waits on the primary (stop-services, or the next one when the stop was quicker than the cut).
+      assert.match(r.envelope!.error!.message, new RegExp(`^(stop-services|release-ips|release-storage): ${active} \\(.*\\): the SSH connection was lost: .*; stopped mid-way$`, 's'))
+      assertSilentActiveAdvice(r.envelope!.error!.actions, active)
+    } finally {
+      await labClearFaults({labDir})
+    }
+
+    assert.equal(inProgress().from, active)
+    const resumed = haAdmin(['failover', '--resume', '--yes', '--json'])
+    assert.equal(resumed.status, 0, `${resumed.stdout}\n${resumed.stderr}`)
+    assertServes(standby)
+  })
+
+  it('the active node cut off during the final backup, at a terminal\'s reading: not put back blind; --resume first and --fenced after, no --abort', async () => {
+    const {active, standby} = roles()
+    let cut: Promise<unknown> | undefined
+    const r = await runUntil('final-backup', () => (cut = labFault(active, 'network-drop', {labDir})), true)
+    await cut
+    try {
+      assert.equal(r.status, 5, `${r.stdout}\n${r.stderr}`)
+      assert.match(r.stderr, new RegExp(`[\\w-]+: ${active} \\(.*\\): the SSH connection was lost: .*; stopped mid-way`))
+      assert.doesNotMatch(r.stderr, /put-back|putting .* back failed/)
+      assertSilentActiveAdvice([...r.stderr.matchAll(/^ {2}→ (.*)$/gm)].map((m) => m[1]), active)
+    } finally {
+      await labClearFaults({labDir})
+    }
 
     const resumed = haAdmin(['failover', '--resume', '--yes', '--json'])
     assert.equal(resumed.status, 0, `${resumed.stdout}\n${resumed.stderr}`)
