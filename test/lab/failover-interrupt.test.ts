@@ -190,7 +190,7 @@ describe('Ctrl-C during ha failover stops at a step boundary, exit 5, and --resu
     const records = journalRecords()
     assert.ok(!records.some((x) => x.type === 'end'), 'the run is not over')
     assert.ok(!records.some((x) => x.type === 'step' && x.event === 'failed'), 'the journal says no step failed')
-    assert.equal(inProgress().last_completed_step, 'restore-takeover')
+    assert.equal(inProgress().last_completed_step, 'hold-ips', 'the step before the reboot')
 
     const resumed = haAdmin(['failover', '--resume', '--yes', '--json'])
     assert.equal(resumed.status, 0, `${resumed.stdout}\n${resumed.stderr}`)
