@@ -20,3 +20,14 @@ export function startTicksOf(statText: string): string {
   const afterComm = statText.slice(statText.lastIndexOf(')') + 2).split(' ')
   return afterComm[19] ?? ''
 }
+
+/**
+ * Whether the process a record names (a lock's owner, a claim's or a journal's holder, all taken
+ * on this machine) still runs: the same boot, and its pid started at the same moment (a recycled
+ * pid did not).
+ */
+export async function processStillRuns(holder: {boot_id: string; pid: number; start_ticks: string}): Promise<boolean> {
+  if (holder.boot_id !== (await currentBootId())) return false
+  const ticks = await processStartTicks(holder.pid).catch(() => undefined)
+  return ticks !== undefined && ticks === holder.start_ticks
+}

@@ -3,7 +3,7 @@ import {dirname, join} from 'node:path'
 import {type Config, type NodeName, nodeNames} from '../config/schema.js'
 import {ExitCode, HaError, LockedError} from '../core/errors.js'
 import {writeOwnFileOn} from '../hosts/own-file-write.js'
-import {claimPath, describeClaim, holderAlive, readClaimOn, releaseNode} from '../lock/pair-claim.js'
+import {claimPath, describeClaim, holderAlive, readClaimOn, releaseNode, runIdPattern} from '../lock/pair-claim.js'
 import {FailoverNodes} from '../pair/nodes.js'
 import {operator} from './journal-open.js'
 import {failoverDir, Journal} from './journal.js'
@@ -29,7 +29,7 @@ export const forgottenLogPath = '/var/lib/ha/forgotten-claims.jsonl'
  * The operator answers for a holder ha cannot see (another admin host): that is why it is asked.
  */
 export async function forgetRun(config: Config, runId: string, signal?: AbortSignal): Promise<ForgetResult> {
-  if (!/^\d{8}T\d{6}Z-[0-9a-f]{6}$/.test(runId)) {
+  if (!runIdPattern.test(runId)) {
     throw new HaError(`--forget ${runId}: not a run id (like 20261207T031500Z-3fa2c1; ha status names the run that holds the pair)`, {actions: ['ha status'], exitCode: ExitCode.usage})
   }
 

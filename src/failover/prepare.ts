@@ -2,14 +2,14 @@ import {readFile} from 'node:fs/promises'
 
 import {type Config, type NodeName, nodeNames} from '../config/schema.js'
 import {ExitCode, HaError, InterruptedError, LockedError} from '../core/errors.js'
-import {currentBootId, processStartTicks} from '../facts/process.js'
+import {processStillRuns} from '../facts/process.js'
 import {SshConnectError} from '../hosts/ssh-host.js'
 import {fingerprint} from '../hosts/ssh-key-blob.js'
 import {FailoverNodes} from '../pair/nodes.js'
 import {readRoles, type Roles, unconfirmedActive} from '../pair/roles.js'
 import type {PlannedStep} from '../steps/step.js'
 import {FailoverStopped} from './errors.js'
-import {type Journal, newRunId, type RunHolder, unfinishedJournal} from './journal.js'
+import {type Journal, newRunId, unfinishedJournal} from './journal.js'
 import {planFailover} from './plan.js'
 import {refuseIfClaimed} from './run-claims.js'
 
@@ -80,7 +80,7 @@ async function inProgressOrClaimed(open: Journal, nodes: FailoverNodes): Promise
   }
 
   const holder = open.header.holder
-  if (holder && (await runningHere(holder))) {
+  if (holder && (await processStillRuns(holder))) {
     return new LockedError(`run ${open.header.run_id} (${open.header.from} → ${open.header.to}) is being started right now by pid ${holder.pid} on this machine (${open.path}); this run did nothing`, {
       actions: ['wait for it to end (ha status shows it), then run the command again'],
       details: {journal: open.path, run_id: open.header.run_id},
@@ -109,12 +109,6 @@ async function refuseIfOvertaken(config: Config, nodes: FailoverNodes, open: Jou
     actions: [`end it: ha failover --forget ${runId}`, 'ha status shows the pair as it is now'],
     details: {epoch: roles.epoch, overtaken_by: record.run_id, run_id: runId},
   })
-}
-
-async function runningHere(holder: RunHolder): Promise<boolean> {
-  if (holder.boot_id !== (await currentBootId())) return false
-  const ticks = await processStartTicks(holder.pid).catch(() => undefined)
-  return ticks !== undefined && ticks === holder.start_ticks
 }
 
 function inProgress(open: Journal): FailoverStopped {

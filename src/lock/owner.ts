@@ -1,4 +1,4 @@
-import {currentBootId, processStartTicks} from '../facts/process.js'
+import {processStillRuns} from '../facts/process.js'
 
 /** Who holds a lock, as its file names them: host, machine id, boot id, pid and the pid's start time. */
 export interface LockOwner {
@@ -59,13 +59,5 @@ export function isThisHost(holder: LockOwner, me: {host: string; machine_id?: st
 }
 
 export async function ownerIsAlive(owner: LockOwner): Promise<boolean> {
-  if (owner.boot_id !== (await currentBootId())) return false
-  try {
-    process.kill(owner.pid, 0)
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false
-  }
-
-  // The pid exists; it is the same process only if it started at the same moment.
-  return (await processStartTicks(owner.pid)) === owner.start_ticks
+  return processStillRuns(owner)
 }

@@ -3,7 +3,7 @@ import {dirname} from 'node:path'
 
 import type {NodeName} from '../config/schema.js'
 import {ExitCode, HaError, LockedError} from '../core/errors.js'
-import {currentBootId, currentMachineId, processStartTicks} from '../facts/process.js'
+import {currentBootId, currentMachineId, processStartTicks, processStillRuns} from '../facts/process.js'
 import type {Host} from '../hosts/host.js'
 import {interpretOwnFileRead, readOwnFileArgv} from '../hosts/own-file-read.js'
 import {OwnFileExists, writeOwnFileOn} from '../hosts/own-file-write.js'
@@ -26,6 +26,9 @@ import {OwnFileExists, writeOwnFileOn} from '../hosts/own-file-write.js'
  */
 export const claimPath = '/var/lib/ha/claim.json'
 const claimMaxBytes = 4096
+
+/** A run's id as the journal makes it (newRunId): 20261207T031500Z-3fa2c1. */
+export const runIdPattern = /^\d{8}T\d{6}Z-[0-9a-f]{6}$/
 
 export interface PairClaim {
   run_id: string
@@ -67,7 +70,7 @@ const fields: Record<keyof PairClaim, (v: unknown) => boolean> = {
   kind: (v) => v === 'failover' || v === 'rejoin',
   machine_id: (v) => typeof v === 'string' && /^[0-9a-f]{32}$|^unknown$/.test(v),
   pid: (v) => Number.isSafeInteger(v) && (v as number) > 0 && (v as number) <= 4_194_304,
-  run_id: (v) => typeof v === 'string' && /^\d{8}T\d{6}Z-[0-9a-f]{6}$/.test(v),
+  run_id: (v) => typeof v === 'string' && runIdPattern.test(v),
   since: (v) => typeof v === 'string' && v.length <= 40 && !Number.isNaN(Date.parse(v)),
   start_ticks: (v) => typeof v === 'string' && /^\d{0,20}$/.test(v),
   to: nodeName,
@@ -116,9 +119,7 @@ export async function readClaimOn(host: Host): Promise<PairClaim | undefined> {
 export async function holderAlive(claim: PairClaim): Promise<boolean | undefined> {
   const here = await currentMachineId()
   if (claim.machine_id === 'unknown' || here === 'unknown' ? claim.host !== hostname() : claim.machine_id !== here) return undefined
-  if (claim.boot_id !== (await currentBootId())) return false
-  const ticks = await processStartTicks(claim.pid).catch(() => undefined)
-  return ticks !== undefined && ticks === claim.start_ticks
+  return processStillRuns(claim)
 }
 
 export function describeClaim(claim: PairClaim): string {

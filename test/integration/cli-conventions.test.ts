@@ -5,8 +5,8 @@ import {createServer, type Server} from 'node:net'
 import {join, relative} from 'node:path'
 import {test} from 'node:test'
 
-import {controllerConfig, makeControllerRoot} from '../../scripts/controller-root.mjs'
 import {exitCodeMeaning} from '../../src/core/errors.js'
+import {setup} from '../helpers/backup-fixture.js'
 import {ha, haBin, tempDir} from '../helpers/cli.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 import {makePair, moveStorage} from '../helpers/restore-fixture.js'
@@ -19,15 +19,12 @@ import {makePair, moveStorage} from '../helpers/restore-fixture.js'
  */
 const stackTrace = /^\s+at .+\(.+:\d+:\d+\)$|node:internal|Node\.js v\d/m
 
+/** The backup tests' controller root and config (backup-fixture.ts), with one backup made. */
 function withBackup(t: Parameters<typeof tempDir>[0]) {
-  const dir = tempDir(t)
-  const root = join(dir, 'primary')
-  makeControllerRoot(root)
-  const config = join(dir, 'ha.yaml')
-  writeFileSync(config, controllerConfig({primaryRoot: root}))
-  const made = ha(['backup', '--config', config, '--node', 'primary'])
+  const fixture = setup(t)
+  const made = fixture.run('backup')
   assert.equal(made.status, 0, made.stderr)
-  return {config, dir, root}
+  return fixture
 }
 
 test('a flag without its value is a usage error: exit 2, UsageError under --json, the help to read', () => {
@@ -161,12 +158,8 @@ test('SIGTERM stops a command the way Ctrl-C does, and exits 143 (SIGINT: 130)',
 })
 
 test('progress lines ("collecting files…") stay off stderr when it is a pipe; the result and warnings remain', (t) => {
-  const dir = tempDir(t)
-  const root = join(dir, 'primary')
-  makeControllerRoot(root)
-  const config = join(dir, 'ha.yaml')
-  writeFileSync(config, controllerConfig({include: ['/etc/opt/site/license.key'], primaryRoot: root}))
-  const r = ha(['backup', '--config', config, '--node', 'primary'])
+  const {run} = setup(t, {include: ['/etc/opt/site/license.key']})
+  const r = run('backup')
   assert.equal(r.status, 3, r.stderr)
   assert.doesNotMatch(r.stderr, /collecting files|writing \d+ entries|verifying the new archive/)
   assert.match(r.stderr, /^warning: .*license\.key/m)
