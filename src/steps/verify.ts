@@ -75,7 +75,9 @@ export const verify: Step = {
     let failed: string[] = []
     await ctx.act({argv: ['ha', 'check'], on: 'here'}, {
       async inProcess() {
-        const {report} = await runCheck(ctx.config, {connect: (node) => ctx.host(node), signal: ctx.signal})
+        // Its own connections, not the run's: a node whose sshd died mid-run still answers on the
+        // sessions the run opened before, and reachability is what the next admin will need.
+        const {report} = await runCheck(ctx.config, {signal: ctx.signal})
         failed = report.checks.filter((c) => c.status === 'fail' && (!ctx.data('confirm-fenced').confirmed || c.node === ctx.to)).map((c) => `${c.id}${c.node ? ` (${c.node})` : ''}: ${c.summary}`)
         // Done means swapped: ha check, reading the epoch anew, sees the node taking over as active.
         const {roles} = report

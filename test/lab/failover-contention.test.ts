@@ -5,7 +5,7 @@ import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {after, before, describe, it} from 'node:test'
 
-import {labNetns, type LabNode} from '../../src/lab/lab.js'
+import {labClearFaults, labFault, labNetns, type LabNode} from '../../src/lab/lab.js'
 import {haBin} from '../helpers/cli.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 import {failoverLab} from './failover-helpers.js'
@@ -211,5 +211,26 @@ describe('one failover at a time, whoever starts it', {skip}, () => {
     const resumed = haAdmin(['failover', '--resume', '--json'])
     assert.equal(resumed.status, 0, resumed.stdout)
     assertServes('primary')
+  })
+
+  it('sshd on the node taking over stops during take-ips: verify checks with connections of its own, fails on reachability, and --resume finishes once sshd is back', async () => {
+    // Active: primary (the case before gave it back). The run's connections to the secondary
+    // stay open; only a new one, as the admin's next ha check makes, sees sshd gone.
+    const run = startFailover(journalDir)
+    for (let i = 0; i < 1800 && !run.stdout().includes('"step":"take-ips","event":"started"'); i++) await sleep(100)
+    assert.match(run.stdout(), /"step":"take-ips","event":"started"/)
+    try {
+      await labFault('secondary', 'sshd-stopped', {labDir})
+      const stopped = await run.done
+      assert.notEqual(stopped.status, 0, stopped.stdout)
+      assert.match(stopped.envelope.error.message, /^verify: ha check fails after the takeover:/)
+      assert.match(stopped.envelope.error.message, /^ +reachable \(secondary\): /m)
+    } finally {
+      await labClearFaults({labDir})
+    }
+
+    const resumed = haAdmin(['failover', '--resume', '--json'])
+    assert.equal(resumed.status, 0, resumed.stdout)
+    assertServes('secondary')
   })
 })
