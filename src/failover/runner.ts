@@ -120,7 +120,9 @@ export class FailoverRunner implements RunState {
     let aborted = false
     try {
       if (this.options.rejoin) {
-        await this.execute(rejoinSteps)
+        await this.execute(rejoinSteps).catch((error: unknown) => {
+          throw rejoinStop(error, this.current!, this.from)
+        })
         await this.end('done')
       } else if (this.options.abort) {
         await this.abort()
@@ -321,6 +323,12 @@ function silentNode(error: unknown): string | undefined {
 /** A resumed run that meets a silent active node: the fencing is confirmed on the resume itself. */
 function fencingOnResume(error: HaError, from: string): HaError {
   return new HaError(error.message, {actions: [`make sure ${from} is off, then confirm it: ${resumeCommand} --fenced ${from} --yes`], details: error.details, exitCode: error.exitCode})
+}
+
+/** A rejoin interrupted is stopped at this step's boundary (exit 5); it goes on by being run again. */
+function rejoinStop(error: unknown, step: Step, node: string): unknown {
+  if (!(error instanceof InterruptedError)) return error
+  return new FailoverStopped(`interrupted during ${step.id}${error.message === 'interrupted' ? '' : ` (${error.message})`}`, [`ha rejoin ${node}`], undefined, {ordered: true})
 }
 
 /** An interruption is a stop at this step's boundary; other failures keep their code and say how to go on. */

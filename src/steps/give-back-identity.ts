@@ -1,5 +1,3 @@
-import {setTimeout as sleep} from 'node:timers/promises'
-
 import {keptIdentityPath} from '../restore/standby-identity.js'
 import {HaError} from '../core/errors.js'
 import type {Host} from '../hosts/host.js'
@@ -8,6 +6,7 @@ import {fingerprint} from '../hosts/ssh-key-blob.js'
 import {SshHost} from '../hosts/ssh-host.js'
 import {hostKeysArgv, parseHostKeys} from './final-backup.js'
 import {bootId} from './observe.js'
+import {waitForNewBoot} from './reboot.js'
 import type {Action, Step, StepContext} from './step.js'
 
 /**
@@ -129,30 +128,12 @@ export const giveBackIdentity: Step = {
   title: 'Give the node back its own standby identity (hostname, hosts, ssh host keys, network) kept at its takeover; reboot into it; prove hostname and host key',
 }
 
-/** Reboots the rejoining node and waits for a new boot id, within failover.reboot_timeout. */
+/** Reboots the rejoining node and waits for a new boot id (see waitForNewBoot): a fresh connection. */
 async function rebootInto(ctx: StepContext, host: Host): Promise<Host> {
   const before = await bootId(host)
   await ctx.remember({boot_before: before})
   await ctx.act(reboot(ctx), {allow: [0, 255]}).catch((error: Error) => ctx.progress(`${ctx.from}: ${error.message.split('\n')[0]}`))
-  await ctx.drop(ctx.from)
-  const limit = ctx.config.failover.reboot_timeout
-  const deadline = Date.now() + limit * 1000
-  ctx.progress(`waiting for ${ctx.from} to come back with its own identity (up to ${limit}s)`)
-  const back = await ctx.waiting(async (): Promise<Host | undefined> => {
-    while (Date.now() < deadline) {
-      if (ctx.signal?.aborted) return undefined
-      await sleep(250)
-      if (!(await ctx.reachable(ctx.from))) continue
-      const h = await ctx.host(ctx.from)
-      if ((await bootId(h).catch(() => before)) !== before) return h
-      await ctx.drop(ctx.from)
-    }
-
-    return undefined
-  })
-  if (!back) {
-    throw new HaError(`${ctx.from} did not come back from its reboot within ${limit}s (failover.reboot_timeout)`, {actions: [`once ${ctx.from} is up again: ha rejoin ${ctx.from}`], exitCode: 5})
-  }
-
-  return back
+  // A rejoin run again refuses a node that does not answer: it does not wait for it.
+  await waitForNewBoot(ctx, ctx.from, before, {command: `ha rejoin ${ctx.from}`, waitsForIt: false})
+  return ctx.host(ctx.from)
 }

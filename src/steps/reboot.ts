@@ -1,8 +1,9 @@
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {HaError, InterruptedError} from '../core/errors.js'
+import type {NodeName} from '../config/schema.js'
 import {bootId} from './observe.js'
-import type {Step} from './step.js'
+import type {Step, StepContext} from './step.js'
 
 const resumeCommand = 'ha failover --resume'
 
@@ -38,38 +39,44 @@ export const reboot: Step = {
       await ctx.act({argv: ctx.config.nodes[ctx.to].reboot_command, on: ctx.to}, {allow: [0, 255]}).catch((error: Error) => ctx.progress(`${ctx.to}: ${error.message.split('\n')[0]}`))
     }
 
-    await ctx.drop(ctx.to)
-    const limit = ctx.config.failover.reboot_timeout
-    const deadline = Date.now() + limit * 1000
-    ctx.progress(`waiting for ${ctx.to} to come back (up to ${limit}s)`)
-    // Ctrl-C ends the wait, not the reboot: the step stops unfinished (never "did not come back"),
-    // and --resume waits for the node again.
-    const interrupted = () => new InterruptedError(`${ctx.to} was asked to reboot; the wait for it ended, ${resumeCommand} waits for it again`)
-    const after = await ctx
-      .waiting(async (): Promise<string | undefined> => {
-        while (Date.now() < deadline) {
-          if (ctx.signal?.aborted) throw interrupted()
-          await sleep(250)
-          if (!(await ctx.reachable(ctx.to))) continue
-          const now: string = await bootId(await ctx.host(ctx.to)).catch(() => before!)
-          if (now !== before) return now
-          await ctx.drop(ctx.to)
-        }
-
-        return undefined
-      })
-      .catch((error: Error) => {
-        throw error instanceof InterruptedError ? interrupted() : error
-      })
-    if (after) {
-      await ctx.remember({boot_after: after})
-      return
-    }
-
-    throw new HaError(`${ctx.to} did not come back from its reboot within ${limit}s (failover.reboot_timeout)`, {
-      actions: [`once ${ctx.to} is up again: ha failover --resume`],
-      exitCode: 5,
-    })
+    const after = await waitForNewBoot(ctx, ctx.to, before, {command: resumeCommand, waitsForIt: true})
+    await ctx.remember({boot_after: after})
   },
   title: 'Reboot the node taking over and wait for it (new boot id, the restored host key)',
+}
+
+/**
+ * After a node was asked to reboot: waits, within failover.reboot_timeout, until it answers with
+ * another boot id than `before`, and returns that id. Ctrl-C ends the wait, not the reboot: the
+ * step stops unfinished (never "did not come back"), and `again` says what goes on (the command,
+ * and whether it waits for the node itself). A node that stays away stops the run with exit 5.
+ */
+export async function waitForNewBoot(ctx: StepContext, node: NodeName, before: string, again: {command: string; waitsForIt: boolean}): Promise<string> {
+  await ctx.drop(node)
+  const limit = ctx.config.failover.reboot_timeout
+  const deadline = Date.now() + limit * 1000
+  ctx.progress(`waiting for ${node} to come back (up to ${limit}s)`)
+  const next = again.waitsForIt ? `${again.command} waits for it again` : `once it is up again: ${again.command}`
+  const interrupted = () => new InterruptedError(`${node} was asked to reboot; the wait for it ended, ${next}`)
+  const after = await ctx
+    .waiting(async (): Promise<string | undefined> => {
+      while (Date.now() < deadline) {
+        if (ctx.signal?.aborted) throw interrupted()
+        await sleep(250)
+        if (!(await ctx.reachable(node))) continue
+        const now: string = await bootId(await ctx.host(node)).catch(() => before)
+        if (now !== before) return now
+        await ctx.drop(node)
+      }
+
+      return undefined
+    })
+    .catch((error: Error) => {
+      throw error instanceof InterruptedError ? interrupted() : error
+    })
+  if (after) return after
+  throw new HaError(`${node} did not come back from its reboot within ${limit}s (failover.reboot_timeout)`, {
+    actions: [`once ${node} is up again: ${again.command}`],
+    exitCode: 5,
+  })
 }

@@ -6,9 +6,8 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {after, before, describe, it} from 'node:test'
 
 import {labClearFaults, labFault, labNetns, type LabNode} from '../../src/lab/lab.js'
-import {haBin} from '../helpers/cli.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
-import {failoverLab} from './failover-helpers.js'
+import {failoverLab, type Run, stepStarted} from './failover-helpers.js'
 import {labDirFor} from './shared-lab.js'
 
 /**
@@ -21,36 +20,10 @@ const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping'])
 const labDir = labDirFor('failover-contention')
 const journalDir = `${labDir}-journal`
 const otherAdmin = `${labDir}-journal-other-admin`
-const {assertServes, down, haAdmin, lab, ssh, up} = failoverLab(labDir, journalDir)
+const {assertServes, down, haAdmin, ssh, startHa, up} = failoverLab(labDir, journalDir)
 
-interface Started {
-  done: Promise<{envelope?: any; events: any[]; status: null | number; stderr: string; stdout: string}>
-  stdout: () => string
-}
-
-/** ha failover --yes --json in the admin namespace, not waited for. */
-function startFailover(dir: string): Started {
-  const child = spawn('ip', ['netns', 'exec', labNetns.admin, process.execPath, haBin, 'failover', '--yes', '--json', '--config', lab.config], {
-    env: {...process.env, HA_FAILOVER_DIR: dir, NO_COLOR: '1'},
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (b) => (stdout += b))
-  child.stderr.on('data', (b) => (stderr += b))
-  const timer = setTimeout(() => child.kill('SIGKILL'), 300_000)
-  const done = new Promise<null | number>((resolve) => child.on('close', (code) => resolve(code))).then((status) => {
-    clearTimeout(timer)
-    const lines = stdout.split('\n')
-    const events = lines.filter((l) => l.startsWith('{"type":"step"')).map((l) => JSON.parse(l))
-    let envelope
-    try {
-      envelope = JSON.parse(lines.filter((l) => !l.startsWith('{"type":"step"')).join('\n'))
-    } catch {}
-
-    return {envelope, events, status, stderr, stdout}
-  })
-  return {done, stdout: () => stdout}
-}
+/** ha failover --yes --json from the admin host whose journals are in `dir`, not waited for. */
+const startFailover = (dir: string) => startHa(['failover', '--yes', '--json'], {HA_FAILOVER_DIR: dir})
 
 function journals(dir: string): Array<Array<Record<string, any>>> {
   if (!existsSync(dir)) return []
@@ -65,7 +38,7 @@ function claimOn(node: LabNode): string {
 }
 
 /** The failover that won: exit 0, the pair served from `active`, no claim left, ha status clear. */
-function assertOneFailover(winner: {envelope?: any; status: null | number; stdout: string}, active: LabNode): void {
+function assertOneFailover(winner: Run, active: LabNode): void {
   assert.equal(winner.status, 0, winner.stdout)
   assertServes(active)
   for (const node of ['primary', 'secondary'] as const) assert.equal(claimOn(node), '', `no claim left on ${node}`)
@@ -105,8 +78,7 @@ describe('one failover at a time, whoever starts it', {skip}, () => {
 
   it('a second admin host starting while the first is in its final backup is refused by name; the first finishes; --resume on the loser has nothing to resume', async () => {
     const first = startFailover(journalDir)
-    for (let i = 0; i < 600 && !first.stdout().includes('"step":"final-backup","event":"started"'); i++) await sleep(100)
-    assert.match(first.stdout(), /"step":"final-backup","event":"started"/)
+    assert.ok(await first.when(stepStarted('final-backup')), first.stdout())
     const second = haAdmin(['failover', '--yes', '--json'], {HA_FAILOVER_DIR: otherAdmin})
     assert.equal(second.status, 11, second.stdout + second.stderr)
     assert.match(second.envelope.error.message, /the pair is claimed by run \S+ \(failover secondary → primary\) by root@\S+, pid \d+/)
@@ -185,8 +157,7 @@ describe('one failover at a time, whoever starts it', {skip}, () => {
     const intruder = ['ip', '-n', labNetns.admin, 'addr', '%s', '198.18.0.100/32', 'dev', 'ha-lab-br0']
     const neighbour = (how: 'add' | 'del') => spawnSync(intruder[0], intruder.slice(1).map((a) => (a === '%s' ? how : a)), {encoding: 'utf8'})
     const run = startFailover(journalDir)
-    for (let i = 0; i < 1200 && !run.stdout().includes('"step":"release-ips","event":"done"'); i++) await sleep(100)
-    assert.match(run.stdout(), /"step":"release-ips","event":"done"/)
+    assert.ok(await run.when('{"type":"step","step":"release-ips","event":"done"'), run.stdout())
     assert.equal(neighbour('add').status, 0, 'the admin side now answers ARP for the service IP')
     // Watch the node taking over while the run goes on: it must never hold the address.
     let held = false
@@ -217,8 +188,7 @@ describe('one failover at a time, whoever starts it', {skip}, () => {
     // Active: primary (the case before gave it back). The run's connections to the secondary
     // stay open; only a new one, as the admin's next ha check makes, sees sshd gone.
     const run = startFailover(journalDir)
-    for (let i = 0; i < 1800 && !run.stdout().includes('"step":"take-ips","event":"started"'); i++) await sleep(100)
-    assert.match(run.stdout(), /"step":"take-ips","event":"started"/)
+    assert.ok(await run.when(stepStarted('take-ips')), run.stdout())
     try {
       await labFault('secondary', 'sshd-stopped', {labDir})
       const stopped = await run.done

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {spawnSync} from 'node:child_process'
+import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
 import {rmSync} from 'node:fs'
 
 import {labNetns, labPaths, type LabNode} from '../../src/lab/lab.js'
@@ -19,20 +19,49 @@ export function failoverLab(labDir: string, journalDir: string) {
       env: {...env, ...extraEnv},
       timeout: 300_000,
     })
-    const lines = (r.stdout ?? '').split('\n')
-    const events = []
-    let i = 0
-    for (; i < lines.length; i++) {
-      if (!lines[i].startsWith('{"type":"step"')) break
-      events.push(JSON.parse(lines[i]))
+    return {...splitOutput(r.stdout ?? ''), signal: r.signal, status: r.status, stderr: r.stderr ?? ''}
+  }
+
+  /**
+   * ha in the admin namespace, not waited for (ip netns exec execs ha, so a signal sent to the
+   * child reaches ha itself): `when` resolves in the output handler that first sees the text, so a
+   * signal sent then lands while that step runs. Killed after 5 minutes.
+   */
+  function startHa(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Started {
+    const child = spawn('ip', ['netns', 'exec', labNetns.admin, process.execPath, haBin, ...args, '--config', lab.config], {env: {...env, ...extraEnv}})
+    let stdout = ''
+    let stderr = ''
+    const waiters: Array<{resolve: () => void; text: string}> = []
+    const look = () => {
+      for (const w of [...waiters]) {
+        if (stdout.includes(w.text) || stderr.includes(w.text)) {
+          waiters.splice(waiters.indexOf(w), 1)
+          w.resolve()
+        }
+      }
     }
 
-    let envelope
-    try {
-      envelope = JSON.parse(lines.slice(i).join('\n'))
-    } catch {}
-
-    return {envelope, events, signal: r.signal, status: r.status, stderr: r.stderr ?? '', stdout: r.stdout ?? ''}
+    child.stdout!.on('data', (b) => {
+      stdout += b
+      look()
+    })
+    child.stderr!.on('data', (b) => {
+      stderr += b
+      look()
+    })
+    const timer = setTimeout(() => child.kill('SIGKILL'), 300_000)
+    const done = new Promise<Run>((resolve) => {
+      child.on('close', (status, signal) => {
+        clearTimeout(timer)
+        for (const w of waiters.splice(0)) w.resolve()
+        resolve({...splitOutput(stdout), signal, status, stderr})
+      })
+    })
+    const when = (text: string) => new Promise<boolean>((resolve) => {
+      waiters.push({resolve: () => resolve(stdout.includes(text) || stderr.includes(text)), text})
+      look()
+    })
+    return {child, done, stderr: () => stderr, stdout: () => stdout, when}
   }
 
   function ssh(node: LabNode, command: string) {
@@ -115,14 +144,39 @@ export function failoverLab(labDir: string, journalDir: string) {
     rmSync(journalDir, {force: true, recursive: true})
   }
 
-  return {assertRanAsPlanned, assertServes, dataDirFacts, down, haAdmin, heldAddresses, lab, macs, serviceAnswer, ssh, up}
+  return {assertRanAsPlanned, assertServes, dataDirFacts, down, haAdmin, startHa, heldAddresses, lab, macs, serviceAnswer, ssh, up}
 }
 
 export interface Run {
-  envelope?: {error?: {actions: string[]; message: string}; result?: any; status: number; warnings: string[]}
+  envelope?: {error?: {actions: string[]; details?: any; message: string; name?: string}; result?: any; status: number; warnings: string[]}
   events: Array<{duration_ms?: number; event: string; step: string}>
   signal: NodeJS.Signals | null
   status: null | number
   stderr: string
   stdout: string
+}
+
+export interface Started {
+  child: ChildProcess
+  /** The run's end, its output split as haAdmin splits it. */
+  done: Promise<Run>
+  stderr: () => string
+  stdout: () => string
+  /** Resolves when the output first holds `text` (true), or at the end without it (false). */
+  when: (text: string) => Promise<boolean>
+}
+
+/** The text of step `step`'s "started" event line under --json. */
+export const stepStarted = (step: string) => `{"type":"step","step":"${step}","event":"started"`
+
+/** --json output: the per-step event lines, then the envelope. */
+function splitOutput(stdout: string): Pick<Run, 'envelope' | 'events' | 'stdout'> {
+  const lines = stdout.split('\n')
+  const events = lines.filter((l) => l.startsWith('{"type":"step"')).map((l) => JSON.parse(l))
+  let envelope
+  try {
+    envelope = JSON.parse(lines.filter((l) => !l.startsWith('{"type":"step"')).join('\n'))
+  } catch {}
+
+  return {envelope, events, stdout}
 }

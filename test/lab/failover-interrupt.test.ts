@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {type ChildProcess, spawn} from 'node:child_process'
+import type {ChildProcess} from 'node:child_process'
 import {readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
@@ -9,7 +9,7 @@ import {haBin} from '../helpers/cli.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 import {terminal} from '../helpers/tmux.js'
 import {labDirFor} from './shared-lab.js'
-import {failoverLab, type Run} from './failover-helpers.js'
+import {failoverLab, type Run, stepStarted} from './failover-helpers.js'
 
 // Ctrl-C during a failover, as an admin at a terminal and a script sending SIGINT do it, and a
 // connection lost under a step (the active node cut off, healed later): the run stops with exit 5
@@ -17,7 +17,7 @@ import {failoverLab, type Run} from './failover-helpers.js'
 const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping', 'tmux'])
 const labDir = labDirFor('failover-interrupt')
 const journalDir = `${labDir}-journal`
-const {assertServes, down, haAdmin, lab, up} = failoverLab(labDir, journalDir)
+const {assertServes, down, haAdmin, lab, startHa, up} = failoverLab(labDir, journalDir)
 const names = {primary: 'ctl-a', secondary: 'ctl-b'} as const
 
 function roles(): {active: LabNode; standby: LabNode} {
@@ -48,45 +48,14 @@ function journalRecords(): Array<Record<string, any>> {
   })
 }
 
-/**
- * ha failover (--yes, --json unless `human`) in the admin namespace; `onStarted` runs as soon as
- * step `at` has started (ip netns exec execs ha, so a signal sent to the child reaches ha itself).
- */
+/** ha failover (--yes, --json unless `human`); `onStarted` runs the moment step `at` has started. */
 async function runUntil(at: string, onStarted: (child: ChildProcess) => void, human = false): Promise<Run> {
-  const child = spawn('ip', ['netns', 'exec', labNetns.admin, process.execPath, haBin, 'failover', '--yes', ...(human ? [] : ['--json']), '--config', lab.config], {
-    env: {...process.env, HA_FAILOVER_DIR: journalDir, NO_COLOR: '1'},
-  })
-  let stdout = ''
-  let stderr = ''
-  let sent = false
-  const started = () => (human ? stderr.includes(`… ${at} `) : stdout.includes(`{"type":"step","step":"${at}","event":"started"`))
-  const look = () => {
-    if (!sent && started()) {
-      sent = true
-      onStarted(child)
-    }
-  }
-
-  child.stderr.on('data', (b) => {
-    stderr += b
-    look()
-  })
-  child.stdout.on('data', (b) => {
-    stdout += b
-    look()
-  })
-  const timer = setTimeout(() => child.kill('SIGKILL'), 300_000)
-  const [status, signal] = await new Promise<[null | number, NodeJS.Signals | null]>((resolve) => child.on('close', (code, sig) => resolve([code, sig])))
-  clearTimeout(timer)
-  assert.ok(sent, `step ${at} never started:\n${stdout}\n${stderr}`)
-  const lines = stdout.split('\n')
-  const events = lines.filter((l) => l.startsWith('{"type":"step"')).map((l) => JSON.parse(l))
-  let envelope
-  try {
-    envelope = JSON.parse(lines.filter((l) => !l.startsWith('{"type":"step"')).join('\n'))
-  } catch {}
-
-  return {envelope, events, signal, status, stderr, stdout}
+  const run = startHa(['failover', '--yes', ...(human ? [] : ['--json'])])
+  const sent = await run.when(human ? `… ${at} ` : stepStarted(at))
+  if (sent) onStarted(run.child)
+  const r = await run.done
+  assert.ok(sent, `step ${at} never started:\n${r.stdout}\n${r.stderr}`)
+  return r
 }
 
 /** SIGINT `times` times (0.2 s apart), `afterMs` after step `at` has started. */

@@ -1,17 +1,19 @@
 import assert from 'node:assert/strict'
-import {readFileSync, writeFileSync} from 'node:fs'
+import {existsSync, readFileSync, writeFileSync} from 'node:fs'
+import {setTimeout as sleep} from 'node:timers/promises'
 import {after, before, describe, it} from 'node:test'
 
+import {nodePaths} from '../../src/lab/lab.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 import {labDirFor} from './shared-lab.js'
-import {failoverLab} from './failover-helpers.js'
+import {failoverLab, stepStarted} from './failover-helpers.js'
 
 // ha rejoin gives the standby back the identity it had before its takeover. One lab for the
 // file; the tests run in order (the pair is left working: primary active, secondary its own self).
 const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping'])
 const labDir = labDirFor('rejoin')
 const journalDir = `${labDir}-journal`
-const {assertServes, down, haAdmin, lab, ssh, up} = failoverLab(labDir, journalDir)
+const {assertServes, down, haAdmin, lab, ssh, startHa, up} = failoverLab(labDir, journalDir)
 const kept = '/var/lib/ha/standby-identity'
 
 function facts(node: 'primary' | 'secondary') {
@@ -90,7 +92,7 @@ describe('ha rejoin gives the standby its own identity back', {skip}, () => {
     }
   })
 
-  it('ha rejoin secondary: ctl-b again with its own host keys, known_hosts accepts them, ha check passes, and it can take over again', () => {
+  it('ha rejoin secondary: ctl-b again with its own host keys, known_hosts accepts them, ha check passes, and it can take over again; Ctrl-C in its reboot wait stops it cleanly', async () => {
     // known_hosts loses the secondary's own keys (as if they had never been recorded): rejoin records them again.
     const own = before0.keys.split('\n').map((k) => k.split(' ')[1])
     const knownBefore = readFileSync(lab.knownHosts, 'utf8')
@@ -130,6 +132,23 @@ describe('ha rejoin gives the standby its own identity back', {skip}, () => {
     failover('secondary')
     assert.equal(facts('secondary').running, 'ctl-a')
     failover('primary')
+    // Ctrl-C while ha waits for the rejoining node to reboot (it stays down 15 s): the wait ends,
+    // the step stops (not failed, never "did not come back"), exit 5; ha rejoin again finishes.
+    writeFileSync(nodePaths(labDir, 'secondary').rebootDelay, '15\n')
+    const rejoin = startHa(['rejoin', 'secondary', '--json'])
+    assert.ok(await rejoin.when(stepStarted('give-back-identity')), rejoin.stdout() + rejoin.stderr())
+    // The lab's power supervisor takes the delay file when the node goes down: ha waits from then.
+    for (let i = 0; i < 600 && existsSync(nodePaths(labDir, 'secondary').rebootDelay); i++) await sleep(100)
+    assert.ok(!existsSync(nodePaths(labDir, 'secondary').rebootDelay), 'the secondary went down for its reboot')
+    await sleep(500)
+    rejoin.child.kill('SIGINT')
+    const cut = await rejoin.done
+    assert.equal(cut.status, 5, `${cut.stdout}\n${cut.stderr}`)
+    assert.doesNotMatch(cut.stdout, /did not come back/)
+    assert.equal(cut.envelope!.error!.message, 'interrupted during give-back-identity (secondary was asked to reboot; the wait for it ended, once it is up again: ha rejoin secondary)')
+    assert.deepEqual(cut.envelope!.error!.actions, ['ha rejoin secondary'])
+    assert.deepEqual([cut.events.at(-1)!.step, cut.events.at(-1)!.event], ['give-back-identity', 'stopped'])
+    for (let i = 0; i < 60 && ssh('secondary', 'true').status !== 0; i++) await sleep(1000)
     const back = haAdmin(['rejoin', 'secondary', '--json'])
     assert.equal(back.status, 0, `${back.stdout}\n${back.stderr}`)
     assert.equal(facts('secondary').keys, before0.keys)
