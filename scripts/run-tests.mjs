@@ -4,13 +4,15 @@
 //
 // Each file runs in a process of its own (node --import tsx --test-reporter=spec FILE), as many at
 // once as the machine has cores (--jobs N to change it), with one exception: the files under
-// test/lab/ need the machine's one lab (fixed namespace names, /run/ha-lab.lock), so they run one
-// after another in a lane of their own beside those (a lab file mostly waits: on reboots, ssh and
-// cron). They share one lab (HA_TEST_LAB_DIR, see test/lab/shared-lab.ts: a file reuses it only
-// when it is exactly as `ha lab up` left it), taken down after the last of them. Nothing else in
-// test/ holds a machine-wide resource: sshd on a free port, namespaces, tmux sockets and temp
-// folders are named by pid or made by mkdtemp, mounts are inside temp folders or private mount
-// namespaces.
+// test/lab/ each need a lab, so they run in lab lanes of their own beside those (a lab file mostly
+// waits: on reboots, ssh and cron), two by default (--lab-lanes N). Each lane has a lab of its own
+// name (HA_LAB_NAME suite1, suite2, ...: its own namespaces and lock, see src/lab/layout.ts, so a
+// developer's own lab is left alone) and runs its files one after another on it (HA_TEST_LAB_DIR,
+// see test/lab/shared-lab.ts: a file reuses the lab only when it is exactly as `ha lab up` left
+// it); the lab goes down after the lane's last file. Files go to lanes longest first, each to the
+// lane with the least to do; within a lane they keep the lab order below. Nothing else in test/
+// holds a machine-wide resource: sshd on a free port, namespaces, tmux sockets and temp folders
+// are named by pid or made by mkdtemp, mounts are inside temp folders or private mount namespaces.
 //
 // A file's report is printed whole when it ends. At the end: the totals (tests, pass, fail, ...,
 // as node's spec reporter prints them), the failing files, the ten slowest files (wall time), and
@@ -45,19 +47,22 @@ const forOtherNode = (file) => !scenarioFolders.some((folder) => file.startsWith
 
 const args = process.argv.slice(2)
 let jobs = availableParallelism()
+let labLanes = 2
 let otherNode = false
 let listOnly = false
 const targets = []
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--jobs') jobs = Number(args[++i])
   else if (args[i].startsWith('--jobs=')) jobs = Number(args[i].slice('--jobs='.length))
+  else if (args[i] === '--lab-lanes') labLanes = Number(args[++i])
+  else if (args[i].startsWith('--lab-lanes=')) labLanes = Number(args[i].slice('--lab-lanes='.length))
   else if (args[i] === '--other-node') otherNode = true
   else if (args[i] === '--list') listOnly = true
   else targets.push(args[i])
 }
 
-if (!Number.isInteger(jobs) || jobs < 1) {
-  console.error('run-tests: --jobs wants a whole number ≥ 1')
+if (!Number.isInteger(jobs) || jobs < 1 || !Number.isInteger(labLanes) || labLanes < 1 || labLanes > 8) {
+  console.error('run-tests: --jobs wants a whole number ≥ 1, --lab-lanes one from 1 to 8')
   process.exit(2)
 }
 
@@ -98,12 +103,22 @@ const labRank = (file) => {
   const name = file.replace(/^test\/lab\//, '').replace(/\.test\.ts$/, '')
   return name === 'lab' ? labOrder.length + 1 : labOrder.includes(name) ? labOrder.indexOf(name) : labOrder.length
 }
-const lab = files.filter(isLab).sort((a, b) => labRank(a) - labRank(b) || a.localeCompare(b))
-const sharedLab = `/tmp/ha-lab-suite-${process.pid}`
+const lab = files.filter(isLab)
+/** The lab lanes: longest file first to the lane with the least expected time; each in lab order. */
+const labLaneFiles = Array.from({length: Math.min(labLanes, lab.length)}, () => ({files: [], total: 0}))
+for (const file of [...lab].sort((a, b) => expected(b) - expected(a))) {
+  const laneFor = labLaneFiles.reduce((least, l) => (l.total < least.total ? l : least))
+  laneFor.files.push(file)
+  laneFor.total += expected(file)
+}
+
+for (const l of labLaneFiles) l.files.sort((a, b) => labRank(a) - labRank(b) || a.localeCompare(b))
+/** Lane i's lab: its own name (namespaces, lock) and folder. */
+const labLaneEnv = (i) => ({HA_LAB_NAME: `suite${i + 1}`, HA_TEST_LAB_DIR: `/tmp/ha-lab-suite-${process.pid}-${i + 1}`})
 const others = files.filter((f) => !isLab(f)).sort((a, b) => expected(b) - expected(a))
 if (listOnly) {
-  // The lab lane in its order, then the others, longest first.
-  console.log([...lab, ...others].join('\n'))
+  // Each lab lane in its order, then the others, longest first.
+  console.log([...labLaneFiles.flatMap((l, i) => l.files.map((f) => `${f}  (lab lane ${i + 1})`)), ...others].join('\n'))
   process.exit(0)
 }
 
@@ -114,13 +129,13 @@ const children = new Set()
 const started = Date.now()
 let lastOutput = Date.now()
 
-function runFile(file) {
+function runFile(file, labEnv = {}) {
   return new Promise((resolve) => {
     const t0 = Date.now()
     running.set(file, t0)
     const child = spawn(process.execPath, ['--import', 'tsx', '--test-reporter=spec', file], {
       cwd: top,
-      env: {...process.env, NO_COLOR: process.env.NO_COLOR ?? '1', ...(isLab(file) ? {HA_TEST_LAB_DIR: sharedLab} : {})},
+      env: {...process.env, NO_COLOR: process.env.NO_COLOR ?? '1', ...labEnv},
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     children.add(child)
@@ -167,16 +182,17 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   })
 }
 
-async function lane(queue) {
-  while (queue.length > 0) await runFile(queue.shift())
+async function lane(queue, labEnv) {
+  while (queue.length > 0) await runFile(queue.shift(), labEnv)
 }
 
-/** After the last lab file: the shared lab down (nothing may be left), its folders removed. */
-function sharedLabDown() {
+/** After a lab lane's last file: its lab down (nothing may be left), its folders removed. */
+function sharedLabDown(labEnv) {
+  const sharedLab = labEnv.HA_TEST_LAB_DIR
   return new Promise((resolve) => {
     if (!existsSync(sharedLab)) return resolve()
     const t0 = Date.now()
-    const child = spawn(process.execPath, [join(top, 'bin/run.js'), 'lab', 'down', '--lab-dir', sharedLab], {cwd: top, env: {...process.env, NO_COLOR: '1'}, stdio: ['ignore', 'pipe', 'pipe']})
+    const child = spawn(process.execPath, [join(top, 'bin/run.js'), 'lab', 'down', '--lab-dir', sharedLab], {cwd: top, env: {...process.env, NO_COLOR: '1', HA_LAB_NAME: labEnv.HA_LAB_NAME}, stdio: ['ignore', 'pipe', 'pipe']})
     children.add(child)
     let output = ''
     child.stdout.on('data', (d) => (output += d))
@@ -184,17 +200,16 @@ function sharedLabDown() {
     child.on('close', (code) => {
       children.delete(child)
       for (const path of [sharedLab, `${sharedLab}.fresh.json`, `${sharedLab}-journal`]) rmSync(path, {force: true, recursive: true})
-      process.stdout.write(`\n▶ the shared lab down: ${code === 0 ? 'ok' : `FAILED (exit ${code})`}, ${((Date.now() - t0) / 1000).toFixed(1)} s\n${output.trimEnd()}\n`)
+      process.stdout.write(`\n▶ the shared lab ${labEnv.HA_LAB_NAME} down: ${code === 0 ? 'ok' : `FAILED (exit ${code})`}, ${((Date.now() - t0) / 1000).toFixed(1)} s\n${output.trimEnd()}\n`)
       if (code !== 0) results.push({file: `(ha lab down --lab-dir ${sharedLab})`, ms: Date.now() - t0, ok: false})
       resolve()
     })
   })
 }
 
-// `jobs` lanes for the files outside the lab, longest first; the lab lane beside them.
+// `jobs` lanes for the files outside the lab, longest first; the lab lanes beside them.
 const queue = [...others]
-const lanes = []
-if (lab.length > 0) lanes.push(lane([...lab]).then(sharedLabDown))
+const lanes = labLaneFiles.map((l, i) => lane([...l.files], labLaneEnv(i)).then(() => sharedLabDown(labLaneEnv(i))))
 for (let i = 0; i < Math.min(jobs, others.length); i++) lanes.push(lane(queue))
 await Promise.all(lanes)
 clearInterval(heartbeat)
@@ -211,7 +226,7 @@ const failed = results.filter((r) => !r.ok)
 const slowest = [...results].sort((a, b) => b.ms - a.ms).slice(0, 10)
 const width = Math.max(...slowest.map((r) => r.file.length))
 console.log(`\n${'═'.repeat(72)}`)
-console.log(`ten slowest test files (wall time; ${others.length} files outside the lab ${jobs} at a time, beside them ${lab.length} lab files one after another):`)
+console.log(`ten slowest test files (wall time; ${others.length} files outside the lab ${jobs} at a time, beside them ${lab.length} lab files in ${labLaneFiles.length} lane(s) of one lab each):`)
 for (const r of slowest) console.log(`  ${r.file.padEnd(width)}  ${(r.ms / 1000).toFixed(1).padStart(6)} s`)
 if (failed.length > 0) {
   console.log(`failed files (${failed.length}):`)

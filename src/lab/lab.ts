@@ -18,7 +18,8 @@ import {
   labServiceIp,
   labServicePort,
   nodePaths,
-  resolveLabDir,
+  labName,
+  openLabDir,
 } from './layout.js'
 import {listening, netnsExists, nodeAddresses} from './node.js'
 import {bootNode, nodeMountPoints, nodeProcesses, rebootNode, shutdownNode} from './power.js'
@@ -117,7 +118,7 @@ export function requirePrerequisites(find: (name: string) => string | undefined 
 }
 
 async function withLabLock<T>(command: string, work: () => Promise<T>): Promise<T> {
-  const lock = await acquireLock(labLockPath, command)
+  const lock = await acquireLock(labLockPath(), command)
   try {
     return await work()
   } finally {
@@ -126,7 +127,7 @@ async function withLabLock<T>(command: string, work: () => Promise<T>): Promise<
 }
 
 export async function labUp(options: LabOptions = {}): Promise<LabStatus> {
-  const labDir = resolveLabDir(options.labDir)
+  const labDir = openLabDir(options.labDir)
   const progress = options.onProgress ?? (() => {})
   requirePrerequisites()
   return withLabLock('ha lab up', async () => {
@@ -134,7 +135,7 @@ export async function labUp(options: LabOptions = {}): Promise<LabStatus> {
     await teardown(labDir)
     try {
       await mkdir(labDir, {recursive: true})
-      await writeFile(labCurrentPath, `${labDir}\n`)
+      await writeFile(labCurrentPath(), `${labDir}\n`)
       const lab = labPaths(labDir)
       // Only the lab's own sub-folders are wiped, never the lab directory itself.
       for (const sub of [...labNodes, 'admin', 'bin', 'sbin']) await rm(join(labDir, sub), {force: true, recursive: true})
@@ -143,13 +144,13 @@ export async function labUp(options: LabOptions = {}): Promise<LabStatus> {
       await rm(join(labDir, 'decoy.img'), {force: true})
       await rm(join(labDir, 'faults.json'), {force: true})
 
-      progress('creating namespaces ha-lab-admin, ha-lab-primary, ha-lab-secondary')
+      progress(`creating namespaces ${Object.values(labNetns).join(', ')}`)
       await createNetwork()
 
       progress('creating the shared storage (ext4 on a loop device)')
       const loopDevice = await createStorage(labDir)
       const decoy = await createDecoy(labDir)
-      const state = {decoy_device: decoy, devices: [loopDevice, decoy], image: lab.image, lab_dir: labDir, loop_device: loopDevice, up_at: new Date().toISOString()}
+      const state = {decoy_device: decoy, devices: [loopDevice, decoy], image: lab.image, lab_dir: labDir, loop_device: loopDevice, name: labName(), up_at: new Date().toISOString()}
       await writeFile(lab.state, `${JSON.stringify(state, null, 2)}\n`)
 
       progress('writing the controllers\' roots and keys')
@@ -174,7 +175,7 @@ export async function labUp(options: LabOptions = {}): Promise<LabStatus> {
 }
 
 export async function labDown(options: LabOptions = {}): Promise<LabDownResult> {
-  const labDir = resolveLabDir(options.labDir)
+  const labDir = openLabDir(options.labDir)
   requirePrerequisites()
   return withLabLock('ha lab down', async () => {
     const result = await teardown(labDir)
@@ -182,14 +183,14 @@ export async function labDown(options: LabOptions = {}): Promise<LabDownResult> 
     await rm(join(labDir, 'decoy.img'), {force: true})
     await rm(join(labDir, 'faults.json'), {force: true})
     await rm(labPaths(labDir).state, {force: true})
-    await rm(labCurrentPath, {force: true})
+    await rm(labCurrentPath(), {force: true})
     return result
   })
 }
 
 /** Reboots a lab controller: everything in it dies, runtime addresses go, it comes back with a new boot id. */
 export async function labReboot(node: LabNode, options: LabRebootOptions = {}): Promise<{boot_id: string; down_seconds: number; node: LabNode}> {
-  const labDir = resolveLabDir(options.labDir)
+  const labDir = openLabDir(options.labDir)
   const downSeconds = options.downSeconds ?? (Number(process.env.HA_LAB_REBOOT_DELAY) || 3)
   const {boot_id: bootId} = await rebootNode(labDir, node, downSeconds)
   return {boot_id: bootId, down_seconds: downSeconds, node}
@@ -197,35 +198,35 @@ export async function labReboot(node: LabNode, options: LabRebootOptions = {}): 
 
 /** Powers a node off: everything in it dies and its addresses go, until labBoot (a fenced primary). */
 export async function labHalt(node: LabNode, options: LabOptions = {}): Promise<void> {
-  await shutdownNode(resolveLabDir(options.labDir), node)
+  await shutdownNode(openLabDir(options.labDir), node)
 }
 
 /** Powers a halted node on: addresses from its network config, a new boot id, its init (sshd, cron, the service if it can serve). */
 export async function labBoot(node: LabNode, options: LabOptions = {}): Promise<{boot_id: string}> {
-  return bootNode(resolveLabDir(options.labDir), node)
+  return bootNode(openLabDir(options.labDir), node)
 }
 
 /** Starts the node's service with its own init script; refuses where it could not really serve (no service IP or no data). */
 export async function labServiceStart(node: LabNode, options: LabOptions = {}): Promise<void> {
-  const r = await runInNode(resolveLabDir(options.labDir), node, ['/etc/init.d/xvm', 'start'], {okCodes: [1], timeoutMs: 20_000})
+  const r = await runInNode(openLabDir(options.labDir), node, ['/etc/init.d/xvm', 'start'], {okCodes: [1], timeoutMs: 20_000})
   if (r.code !== 0) throw new HaError(`lab: ${r.stderr.trim() || `cannot start the service on ${node}`}`, {actions: ['take over the storage and the service IP first']})
 }
 
 /** Stops the node's service (the product), leaving the node up. True when it was running. */
 export async function labServiceStop(node: LabNode, options: LabOptions = {}): Promise<boolean> {
-  const labDir = resolveLabDir(options.labDir)
+  const labDir = openLabDir(options.labDir)
   const was = await labServiceStatus(node, {labDir})
   await runInNode(labDir, node, ['/etc/init.d/xvm', 'stop'])
   return was
 }
 
 export async function labServiceStatus(node: LabNode, options: LabOptions = {}): Promise<boolean> {
-  const r = await runInNode(resolveLabDir(options.labDir), node, ['/etc/init.d/xvm', 'status'], {okCodes: [3]})
+  const r = await runInNode(openLabDir(options.labDir), node, ['/etc/init.d/xvm', 'status'], {okCodes: [3]})
   return r.code === 0
 }
 
 export async function labStatus(options: LabOptions = {}): Promise<LabStatus> {
-  const labDir = resolveLabDir(options.labDir)
+  const labDir = openLabDir(options.labDir)
   const lab = labPaths(labDir)
   const state = JSON.parse(await readFile(lab.state, 'utf8').catch(() => '{}')) as {loop_device?: string}
   const nodes = {} as Record<LabNode, LabNodeStatus>
@@ -286,27 +287,27 @@ export async function labAddServiceIp(node: LabNode): Promise<void> {
 
 /** Rewrites `node`'s version file with another product.version (a version mismatch). */
 export async function labSetVersion(node: LabNode, version: string, options: LabOptions = {}): Promise<void> {
-  await setVersion(resolveLabDir(options.labDir), node, version)
+  await setVersion(openLabDir(options.labDir), node, version)
 }
 
 /** A new ssh host key for `node`, and its sshd restarted to present it (a "changed host key"). */
 export async function labRegenerateHostKey(node: LabNode, options: LabOptions = {}): Promise<{public_key: string}> {
-  return regenerateHostKey(resolveLabDir(options.labDir), node)
+  return regenerateHostKey(openLabDir(options.labDir), node)
 }
 
 export async function labFault(node: LabNode, kind: FaultKind, options: LabOptions = {}): Promise<{detail: string; kind: FaultKind; node: LabNode}> {
-  const labDir = resolveLabDir(options.labDir)
+  const labDir = openLabDir(options.labDir)
   await requireUp(labDir)
   return {...(await injectFault(labDir, node, kind)), kind, node}
 }
 
 export async function labClearFaults(options: LabOptions = {}): Promise<{cleared: Array<{kind: FaultKind; node: LabNode}>}> {
-  return clearFaults(resolveLabDir(options.labDir))
+  return clearFaults(openLabDir(options.labDir))
 }
 
 /** Shifts the clock `node`'s programs see by `seconds` (0: the machine's clock again). */
 export async function labSkew(node: LabNode, seconds: number, options: LabOptions = {}): Promise<{node: LabNode; skew_s: number}> {
-  const labDir = resolveLabDir(options.labDir)
+  const labDir = openLabDir(options.labDir)
   await requireUp(labDir)
   await skewClock(labDir, node, seconds)
   return {node, skew_s: seconds}

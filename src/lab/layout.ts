@@ -1,3 +1,4 @@
+import {readFileSync} from 'node:fs'
 import {isAbsolute, join, normalize} from 'node:path'
 
 import {ConfigError} from '../core/errors.js'
@@ -10,7 +11,38 @@ import {ConfigError} from '../core/errors.js'
 export type LabNode = 'primary' | 'secondary'
 export const labNodes: LabNode[] = ['primary', 'secondary']
 
-export const labNetns = {admin: 'ha-lab-admin', primary: 'ha-lab-primary', secondary: 'ha-lab-secondary'} as const
+/**
+ * A lab's name picks its namespaces (ha-NAME-admin, ha-NAME-primary, ha-NAME-secondary) and its
+ * lock: `lab` unless $HA_LAB_NAME says otherwise, so labs of different names run side by side on
+ * one machine (the test suite runs two). Everything else is inside those namespaces (the bridge,
+ * the cables, the addresses) or under the lab directory, so two labs share no name and no wire.
+ * Which name a lab directory was brought up with is kept in its state (see lab.ts openLab).
+ */
+export const defaultLabName = 'lab'
+export function labName(env: NodeJS.ProcessEnv = process.env): string {
+  const name = env.HA_LAB_NAME || defaultLabName
+  if (!/^[a-z][a-z0-9]{0,7}$/.test(name)) {
+    throw new ConfigError(`HA_LAB_NAME "${name}" is not a lab name: a lowercase letter, then up to 7 lowercase letters or digits`, {
+      actions: [`unset HA_LAB_NAME for the default lab (${defaultLabName}), or set it to a name such as lab2`],
+    })
+  }
+
+  return name
+}
+
+/** The lab's namespaces, by the current lab name (read each time: see labName). */
+export const labNetns = {
+  get admin() {
+    return `ha-${labName()}-admin`
+  },
+  get primary() {
+    return `ha-${labName()}-primary`
+  },
+  get secondary() {
+    return `ha-${labName()}-secondary`
+  },
+}
+/** Inside the admin namespace, so every lab has one of this name. */
 export const labBridge = 'ha-lab-br0'
 /** The admin side's end of each node's cable, inside ha-lab-admin (never in the root namespace). */
 export const labVeth = {primary: 'veth-primary', secondary: 'veth-secondary'} as const
@@ -24,9 +56,9 @@ export const labVersionFile = '/n1gc-setup/.version.properties'
 export const labProductVersion = '2.1.0.1234'
 export const labImageSize = 256 * 1024 * 1024
 
-/** One lab per machine: the namespace names are fixed, so the lock and the pointer are too. */
-export const labLockPath = '/run/ha-lab.lock'
-export const labCurrentPath = '/run/ha-lab.current'
+/** One lab per name: its lock, and where the lab that holds its namespaces lives. */
+export const labLockPath = () => `/run/ha-${labName()}.lock`
+export const labCurrentPath = () => `/run/ha-${labName()}.current`
 export const defaultLabDir = '/var/lib/ha-lab'
 
 export function addressOnly(cidr: string): string {
@@ -49,6 +81,41 @@ export function resolveLabDir(option?: string, env: NodeJS.ProcessEnv = process.
   }
 
   return clean
+}
+
+/**
+ * The lab directory (as resolveLabDir), refused when the lab in it was brought up under another
+ * name than the current one: its namespaces and lock are that name's, and acting on this name's
+ * would touch another lab (or none). A directory with no lab in it yet is fine.
+ */
+export function openLabDir(option?: string, env: NodeJS.ProcessEnv = process.env): string {
+  const labDir = resolveLabDir(option, env)
+  const name = labName(env)
+  const recorded = recordedLabName(labDir)
+  if (recorded !== undefined && recorded !== name) {
+    throw new ConfigError(`lab ${labDir} was brought up as lab "${recorded}" (namespaces ha-${recorded}-*), and HA_LAB_NAME makes this one "${name}"`, {
+      actions: [recorded === defaultLabName ? 'unset HA_LAB_NAME, then run the command again' : `run the command again with HA_LAB_NAME=${recorded}`],
+    })
+  }
+
+  return labDir
+}
+
+/** The name kept in a lab directory's state by `up` (a state from before names: the default). */
+function recordedLabName(labDir: string): string | undefined {
+  let text: string
+  try {
+    text = readFileSync(join(labDir, 'state.json'), 'utf8')
+  } catch {
+    return undefined
+  }
+
+  try {
+    const name = (JSON.parse(text) as {name?: unknown}).name
+    return typeof name === 'string' ? name : defaultLabName
+  } catch {
+    return undefined
+  }
 }
 
 export interface LabPaths {

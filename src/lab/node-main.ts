@@ -1,6 +1,6 @@
 import {parseArgs} from 'node:util'
 
-import {isLabNode, type LabNode, resolveLabDir} from './layout.js'
+import {isLabNode, type LabNode, openLabDir} from './layout.js'
 import {powerSupervisor} from './power.js'
 
 /**
@@ -18,7 +18,7 @@ if (action !== 'power' || !isLabNode(node ?? '')) {
 
 const stamp = () => new Date().toISOString()
 try {
-  await powerSupervisor(resolveLabDir(values['lab-dir']), node as LabNode, (line) => process.stdout.write(`${stamp()} ${line}\n`))
+  await powerSupervisor(openLabDir(values['lab-dir']), node as LabNode, (line) => process.stdout.write(`${stamp()} ${line}\n`))
 } catch (error) {
   process.stderr.write(`${stamp()} power supervisor of ${node} failed: ${(error as Error).message}\n`)
   process.exitCode = 1

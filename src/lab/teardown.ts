@@ -31,7 +31,7 @@ export async function loopDevicesOf(image: string): Promise<string[]> {
  */
 export async function teardown(labDir: string): Promise<LabDownResult> {
   const dirs = [labDir]
-  const recorded = (await readFile(labCurrentPath, 'utf8').catch(() => '')).trim()
+  const recorded = (await readFile(labCurrentPath(), 'utf8').catch(() => '')).trim()
   if (recorded && recorded !== labDir && recorded.startsWith('/')) dirs.push(recorded)
   const problems: string[] = []
   const attempt = async (what: string, work: () => Promise<void>) => {

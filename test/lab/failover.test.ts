@@ -5,7 +5,7 @@ import {after, before, describe, it} from 'node:test'
 
 import {parse, stringify} from 'yaml'
 
-import {nodePaths} from '../../src/lab/lab.js'
+import {labNetns, nodePaths} from '../../src/lab/lab.js'
 import {haBin} from '../helpers/cli.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 import {terminal} from '../helpers/tmux.js'
@@ -96,7 +96,7 @@ describe('ha failover between the lab\'s controllers', {skip}, () => {
   it('fails over and back at a terminal: the plan, roles, epoch and backup shown, the name of the node taking over typed, each step on the screen', async (t) => {
     for (const [from, to] of [['primary', 'secondary'], ['secondary', 'primary']] as const) {
       const names = {primary: 'ctl-a', secondary: 'ctl-b'}
-      const screen = terminal(t, `HA_FAILOVER_DIR=${journalDir} NO_COLOR=1 ip netns exec ha-lab-admin ${process.execPath} ${haBin} failover --config ${lab.config}; echo "[exit $?]"; sleep 600`)
+      const screen = terminal(t, `HA_FAILOVER_DIR=${journalDir} NO_COLOR=1 ip netns exec ${labNetns.admin} ${process.execPath} ${haBin} failover --config ${lab.config}; echo "[exit $?]"; sleep 600`)
       const asked = await screen.waitFor(/type the node's name \(ctl-[ab]\):/, 60_000)
       assert.match(asked, new RegExp(`Active: ${names[from]} \\(${from}\\); taking over: ${names[to]} \\(${to}\\)`))
       assert.match(asked, /Epoch: \d+ \(from the shared storage\); after the takeover: \d+/)

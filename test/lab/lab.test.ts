@@ -14,6 +14,7 @@ import {
   labAddServiceIp,
   labBoot,
   labDown,
+  labName,
   labNetns,
   labPaths,
   labRegenerateHostKey,
@@ -88,7 +89,8 @@ async function within(seconds: number, probe: () => boolean): Promise<boolean> {
 function leftovers(pids: number[]): string[] {
   const found: string[] = []
   const netns = sh(['ip', 'netns', 'list']).stdout
-  if (/ha-lab-/.test(netns)) found.push(`namespaces: ${netns.trim()}`)
+  const ours = Object.values(labNetns).filter((n) => netns.split('\n').some((line) => line.split(' ')[0] === n))
+  if (ours.length > 0) found.push(`namespaces: ${ours.join(', ')}`)
   const mounts = sh(['findmnt', '-rn', '-o', 'TARGET']).stdout.split('\n').filter((m) => m.startsWith(`${labDir}/`))
   if (mounts.length > 0) found.push(`mounts: ${mounts.join(', ')}`)
   // The storage, the decoy and both nodes' disks.
@@ -336,6 +338,20 @@ describe('the two-controller lab', {skip}, () => {
     assert.ok(error instanceof LockedError, String(error))
     assert.equal(error.exitCode, 11)
     assert.equal((await labStatus({labDir})).up, true)
+  })
+
+  it('refuses to act on a lab under another name than it was brought up with, changing nothing (two labs run side by side by name)', () => {
+    const other = labName() === 'labx' ? 'laby' : 'labx'
+    for (const args of [['status'], ['down'], ['up'], ['reboot', 'primary']]) {
+      const r = ha(['lab', ...args, '--lab-dir', labDir, '--json'], {env: {HA_LAB_NAME: other}})
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`)
+      assert.match(JSON.parse(r.stdout).error.message, new RegExp(`^lab ${labDir} was brought up as lab "${labName()}" \\(namespaces ha-${labName()}-\\*\\), and HA_LAB_NAME makes this one "${other}"`))
+    }
+
+    const bad = ha(['lab', 'status', '--lab-dir', labDir, '--json'], {env: {HA_LAB_NAME: 'Bad/Name'}})
+    assert.equal(bad.status, 2, bad.stdout)
+    assert.match(JSON.parse(bad.stdout).error.message, /^HA_LAB_NAME "Bad\/Name" is not a lab name/)
+    for (const node of ['primary', 'secondary'] as const) assert.equal(ssh(node, 'true').status, 0, `${node} still up`)
   })
 
   it('recovers from a crash on the next up, and down leaves nothing behind', async () => {

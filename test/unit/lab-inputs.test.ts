@@ -6,7 +6,7 @@ import {describe, it} from 'node:test'
 
 import {HaError} from '../../src/core/errors.js'
 import {requirePrerequisites} from '../../src/lab/lab.js'
-import {resolveLabDir} from '../../src/lab/layout.js'
+import {labName, openLabDir, resolveLabDir} from '../../src/lab/layout.js'
 import {persistentAddresses} from '../../src/lab/node.js'
 
 describe('the lab boot\'s network config', () => {
@@ -51,6 +51,29 @@ describe('the lab directory', () => {
     assert.throws(() => resolveLabDir('lab', {}), /must be an absolute path/)
     assert.throws(() => resolveLabDir('/', {}), /too close to \//)
     assert.throws(() => resolveLabDir('/var', {}), /too close to \//)
+  })
+})
+
+describe('the lab name', () => {
+  it('is lab unless HA_LAB_NAME names another: short, lowercase, a letter first (it goes into namespace names)', () => {
+    assert.equal(labName({}), 'lab')
+    assert.equal(labName({HA_LAB_NAME: 'suite2'}), 'suite2')
+    for (const bad of ['Lab', '2lab', 'lab-2', 'a/b', 'abcdefghi', ' lab']) assert.throws(() => labName({HA_LAB_NAME: bad}), /is not a lab name/, bad)
+  })
+
+  it('a lab directory is opened only under the name it was brought up with (an old state without one: lab)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ha-lab-name-'))
+    try {
+      assert.equal(openLabDir(dir, {HA_LAB_NAME: 'suite1'}), dir, 'no lab in it yet')
+      await writeFile(join(dir, 'state.json'), JSON.stringify({name: 'suite1'}))
+      assert.equal(openLabDir(dir, {HA_LAB_NAME: 'suite1'}), dir)
+      assert.throws(() => openLabDir(dir, {}), (error: HaError) => /was brought up as lab "suite1" \(namespaces ha-suite1-\*\), and HA_LAB_NAME makes this one "lab"/.test(error.message) && error.actions[0] === 'run the command again with HA_LAB_NAME=suite1')
+      await writeFile(join(dir, 'state.json'), JSON.stringify({loop_device: '/dev/loop0'}))
+      assert.equal(openLabDir(dir, {}), dir)
+      assert.throws(() => openLabDir(dir, {HA_LAB_NAME: 'suite1'}), (error: HaError) => error.actions[0] === 'unset HA_LAB_NAME, then run the command again')
+    } finally {
+      await rm(dir, {force: true, recursive: true})
+    }
   })
 })
 
