@@ -78,11 +78,18 @@ if (files.length === 0) {
   process.exit(1)
 }
 
-// Wall times of the last run on this machine (not committed), to start the longest files first.
+// Wall times of the last run on this machine (not committed), to start the longest files first
+// and to balance the lab lanes; a fresh clone (CI) starts from scripts/test-times.json, seconds
+// per file from a whole run, refreshed by hand now and then (it only orders, never judges).
 const timesFile = join(top, '.cache/test-times.json')
 let lastTimes = {}
 try {
-  lastTimes = JSON.parse(readFileSync(timesFile, 'utf8'))
+  const seconds = JSON.parse(readFileSync(join(top, 'scripts/test-times.json'), 'utf8'))
+  lastTimes = Object.fromEntries(Object.entries(seconds).map(([file, s]) => [file, s * 1000]))
+} catch {}
+
+try {
+  lastTimes = {...lastTimes, ...JSON.parse(readFileSync(timesFile, 'utf8'))}
 } catch {}
 
 /** Without a last run: integration files first (the slow ones), bigger files first. */

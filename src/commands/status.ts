@@ -29,6 +29,12 @@ function age(seconds: number): string {
   return `${(seconds / 3600).toFixed(1)}h`
 }
 
+/** A backup stamped later than this machine's clock reads now was made on a node whose clock runs ahead (or this one's behind): said so, never a negative age. */
+function backupAge(seconds: number): string {
+  if (seconds >= -1) return `${age(Math.max(0, seconds))} old`
+  return `stamped ${age(-seconds)} ahead of this machine's clock (a clock is off: ha check's clock_skew row compares the nodes)`
+}
+
 /** Whether the backups were listed: on the active node holding the storage, and that listing answered. */
 function looked(r: StatusResult): boolean {
   return r.active !== null && r.nodes[r.active].reachable && r.nodes[r.active].storage_attached && r.error === undefined
@@ -46,7 +52,7 @@ export function renderStatus(r: StatusResult): string {
   const out = [
     `Active:   ${r.active ? `${r.active} (${r.active_hostname})` : 'UNKNOWN (see Problem below)'}`,
     `Epoch:    ${r.epoch === null ? 'unknown' : `${r.epoch} (${epochFrom(r)})`}`,
-    `Backup:   ${r.newest_backup ? `${r.newest_backup.id}, ${age(r.newest_backup.age_s)} old${r.newest_backup.verified ? ', verified' : ''}` : looked(r) ? 'none found' : 'not read (it is read on the active node that holds the storage)'}`,
+    `Backup:   ${r.newest_backup ? `${r.newest_backup.id}, ${backupAge(r.newest_backup.age_s)}${r.newest_backup.verified ? ', verified' : ''}` : looked(r) ? 'none found' : 'not read (it is read on the active node that holds the storage)'}`,
   ]
   for (const [name, n] of Object.entries(r.nodes)) out.push(`Node:     ${name} (${n.hostname}): ${n.reachable ? 'answers' : 'DOES NOT ANSWER'}${n.storage_attached ? ', storage attached' : ''}`)
   out.push(

@@ -42,8 +42,10 @@ export async function readStatus(config: Config, signal?: AbortSignal): Promise<
     nodes: Object.fromEntries(nodeNames.map((n) => [n, {hostname: config.nodes[n].hostname, reachable: false, storage_attached: false}])) as StatusResult['nodes'],
   }
   try {
-    const roles = await readRoles(config, nodes)
+    // The claim first: when the roles cannot be read (a run is moving them), who holds the pair
+    // is the one thing the reader most needs.
     result.claim = await claimOfPair(nodes)
+    const roles = await readRoles(config, nodes)
     for (const n of nodeNames) {
       result.nodes[n].reachable = roles.reachable[n]
       result.nodes[n].storage_attached = roles.storage_on.includes(n)

@@ -121,4 +121,17 @@ describe('ha status with one node answering over a real sshd, the other not', {s
     assert.equal(r.json.result.newest_backup.created_at, newest.createdAt)
     assert.match(status(config, false).stdout, /^Backup: +20261130T090000Z-0007, 60m old/m)
   })
+
+  test('a newest backup stamped ahead of this machine\'s clock is said to be so, never given a negative age', async () => {
+    const dir = join(root(), dataDir, '.ha/backups')
+    const saved = [{content: 'ctl-primary\n', gid: 0, group: 'root', mode: 0o644, path: '/etc/hostname', uid: 0, user: 'root'}]
+    const ahead = {createdAt: new Date(Date.now() + 10 * 60_000).toISOString(), id: '20261130T100000Z-0008', seq: 8}
+    await writeCrafted(join(dir, `${ahead.id}.tar.gz`), craftBackup(saved, ahead))
+    const r = status(config, true)
+    assert.equal(r.json.result.newest_backup?.id, ahead.id)
+    assert.ok(r.json.result.newest_backup.age_s < 0, 'the JSON keeps the age as measured: negative, ahead of this clock')
+    const text = status(config, false).stdout
+    assert.match(text, /^Backup: +20261130T100000Z-0008, stamped (9|10)m ahead of this machine's clock \(a clock is off: ha check's clock_skew row compares the nodes\)$/m)
+    assert.doesNotMatch(text, /-\d+s old/)
+  })
 })

@@ -2,6 +2,7 @@ import {spawnSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
+import {setTimeout as sleep} from 'node:timers/promises'
 
 import {runInNode} from '../../src/lab/container.js'
 import {labDown, labNetns, type LabNode, labNodes, labPaths, labStatus, labUp, nodePaths} from '../../src/lab/lab.js'
@@ -39,8 +40,14 @@ const fingerprintFile = (labDir: string) => `${labDir}.fresh.json`
 export async function labReady(labDir: string): Promise<void> {
   if (labDir === shared && existsSync(fingerprintFile(labDir))) {
     const fresh = readFileSync(fingerprintFile(labDir), 'utf8')
-    // The storage's .ha folder goes first: it is the one part left out of the comparison.
-    const now = await fingerprint(labDir, {clearHa: true}).catch((error: Error) => `unreadable: ${error.message}`)
+    // The storage's .ha folder goes first: it is the one part left out of the comparison. The
+    // last file's last remote command may still be exiting on a node: looked at again, briefly.
+    let now = ''
+    for (let attempt = 0; attempt < 3 && now !== fresh; attempt++) {
+      if (attempt > 0) await sleep(1000)
+      now = await fingerprint(labDir, {clearHa: attempt === 0}).catch((error: Error) => `unreadable: ${error.message}`)
+    }
+
     if (now === fresh) {
       console.log(`# the shared lab ${labDir} is as ha lab up left it: reused`)
       return
