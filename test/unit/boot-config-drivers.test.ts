@@ -53,7 +53,7 @@ describe('networkmanager keyfiles', () => {
     assert.match(roundTrip(networkmanager, [eth0], eth0.path), /\[ipv4\]\nmethod=auto\naddress1=198\.18\.1\.10\/24\n\n\[ipv6\]/)
   })
 
-  test('refused: no connection for the interface, two of them, an address form it does not read, a method without addresses, a gateway on the address', () => {
+  test('refused: no connection for the interface, two of them, an address form it does not read, a method without addresses, a manual connection left without one, a gateway on the address', () => {
     const other = {path: `${nmDir}/eth1.nmconnection`, text: keyfile('eth1', 'method=manual')}
     refused(() => addition(networkmanager, [other], ip), `${nmDir}/*.nmconnection`, /no connection has interface-name=eth0/)
     const a = {path: `${nmDir}/a.nmconnection`, text: keyfile('eth0', 'method=manual')}
@@ -66,7 +66,9 @@ describe('networkmanager keyfiles', () => {
     refused(() => removals(networkmanager, [trailing], ip.address), trailing.path, /line 10 .*not an address in a form ha reads/)
     const disabled = {path: `${nmDir}/eth0.nmconnection`, text: keyfile('eth0', 'method=disabled')}
     refused(() => addition(networkmanager, [disabled], ip), disabled.path, /method=disabled takes no static address/)
-    const gateway = {path: `${nmDir}/eth0.nmconnection`, text: keyfile('eth0', 'address1=198.18.1.10/24,198.18.1.1\nmethod=manual')}
+    const only = {path: `${nmDir}/eth0.nmconnection`, text: keyfile('eth0', 'address1=198.18.1.10/24\nmethod=manual')}
+    refused(() => removals(networkmanager, [only], ip.address), only.path, /only address and its \[ipv4\] method is manual/)
+    const gateway = {path: `${nmDir}/eth0.nmconnection`, text: keyfile('eth0', 'address1=198.18.1.10/24,198.18.1.1\naddress2=198.18.1.2/24\nmethod=manual')}
     refused(() => removals(networkmanager, [gateway], ip.address), gateway.path, /carries the gateway 198\.18\.1\.1/)
   })
 })

@@ -154,7 +154,8 @@ function withoutAddress(file: BootFile, address: string): string {
   if (gone.length === 0) return file.text
   const keyed = (suffix: string) => f.assignments.filter((a) => indexedKey.exec(a.key)?.[2] === suffix && a.key !== `GATEWAY${suffix}`)
   for (const g of gone) {
-    if (valueOf(f, `GATEWAY${g.suffix}`)) {
+    // GATEWAY (no number) is the interface's; GATEWAYn goes with IPADDRn.
+    if (g.suffix !== '' && valueOf(f, `GATEWAY${g.suffix}`)) {
       throw new BootConfigRefusal(file.path, `IPADDR${g.suffix}=${bareAddress(address)} comes with GATEWAY${g.suffix}: removing the address would remove its gateway too`, [`move the gateway to GATEWAY=, then run ha again`])
     }
 

@@ -170,12 +170,12 @@ function spliceIn(text: string, def: Definition, address: string, path: string):
 }
 
 /** The text without one item of an addresses list. */
-function spliceOut(text: string, list: YAMLSeq, index: number, definitionKeys: number): string {
+function spliceOut(text: string, list: YAMLSeq, index: number, def: YAMLMap): string {
   const items = list.items as Node[]
   const item = items[index]
   const [start, end] = item.range!
   if (!list.flow) {
-    if (items.length === 1) return emptied(text, list)
+    if (items.length === 1) return emptied(text, list, (def.items.find((p) => scalarText(p.key) === 'addresses')!.key as Node).range![1])
     const dash = text.lastIndexOf('-', start)
     return `${text.slice(0, lineStart(text, dash))}${text.slice(lineEnd(text, end))}`
   }
@@ -185,7 +185,7 @@ function spliceOut(text: string, list: YAMLSeq, index: number, definitionKeys: n
     // definition keeps other keys: an empty one would read as null).
     const from = lineStart(text, list.range![0])
     const to = lineEnd(text, list.range![1])
-    if (definitionKeys > 1 && /^\s*addresses: \[[^\],]*\]\n?$/.test(text.slice(from, to))) return text.slice(0, from) + text.slice(to)
+    if (def.items.length > 1 && /^\s*addresses: \[[^\],]*\]\n?$/.test(text.slice(from, to))) return text.slice(0, from) + text.slice(to)
     return text.slice(0, start) + text.slice(end)
   }
 
@@ -193,11 +193,12 @@ function spliceOut(text: string, list: YAMLSeq, index: number, definitionKeys: n
   return text.slice(0, start) + text.slice(items[1].range![0])
 }
 
-/** A block list left empty: `addresses: []`, the key's line kept. */
-function emptied(text: string, list: YAMLSeq): string {
+/** A block list left empty: `addresses: []`, the key's line and its comment kept. */
+function emptied(text: string, list: YAMLSeq, keyEnd: number): string {
   const items = list.items as Node[]
-  const keyLineEnd = text.lastIndexOf('\n', text.lastIndexOf('-', items[0].range![0]))
-  return `${text.slice(0, keyLineEnd)} []\n${text.slice(lineEnd(text, items.at(-1)!.range![1]))}`
+  const colon = text.indexOf(':', keyEnd)
+  const keyLine = text.slice(colon + 1, lineEnd(text, colon))
+  return `${text.slice(0, colon + 1)} []${keyLine}${text.slice(lineEnd(text, items.at(-1)!.range![1]))}`
 }
 
 /** The edit changed that one address and nothing else, as netplan will read the file. */
@@ -243,7 +244,7 @@ function withoutAddress(file: BootFile, address: string): string {
     if (!hit) break
     refuseGenerated(file)
     const list = addressList(hit.def)!
-    const after = spliceOut(text, list, hit.index, hit.def.node.items.length)
+    const after = spliceOut(text, list, hit.index, hit.def.node)
     text = checked(doc, after, file.path, (d) => {
       const kept = d.getIn(['network', hit.def.type, hit.def.id, 'addresses']) as YAMLSeq<Scalar>
       kept.delete(hit.index)

@@ -156,6 +156,13 @@ function withoutAddress(file: BootFile, address: string): string {
     ])
   }
 
+  const method = k.entries.filter((e) => e.group === 'ipv4' && e.key === 'method').at(-1)?.value
+  if (drop.length > 0 && drop.length === lines.length && method === 'manual') {
+    throw new BootConfigRefusal(file.path, `${bareAddress(address)} is the connection's only address and its [ipv4] method is manual: NetworkManager would not activate it without one`, [
+      `give the connection its own address as well (nmcli connection modify <name> +ipv4.addresses ADDRESS/PREFIX), then run ha again`,
+    ])
+  }
+
   const gone = new Set(drop.map((a) => a.line))
   return k.lines.filter((_, i) => !gone.has(i)).join('\n')
 }
