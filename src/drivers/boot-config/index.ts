@@ -10,6 +10,7 @@ import {networkmanager} from './networkmanager.js'
 export {type BootAddress, type BootConfigDriver, type BootConfigKind, BootConfigRefusal, type BootFile, type ServiceIp} from './driver.js'
 export {addition, dryRun, fileHolds, filesHold, removals} from './edits.js'
 export {bootFilesArgv, type ListedFile, parseBootFiles} from './listing.js'
+export {type BootConfigFound, detectBootConfig} from './detect.js'
 
 /** Every system ha edits, by the config's name for it (ha init and ha check look for each). */
 export const bootConfigDrivers: Record<BootConfigKind, BootConfigDriver> = {ifcfg, ifupdown, netplan, networkmanager}
