@@ -58,7 +58,7 @@ export class SshConnectionLost extends HaError {
 // Stat and atomic write are fixed scripts; the path and mode arrive as positional parameters,
 // so a path is never spliced into shell text.
 const statScript = 'if [ -e "$1" ] || [ -L "$1" ]; then exec stat -c "%f %s %u %g %Y" -- "$1"; fi; echo missing'
-const writeScript = [
+export const writeScript = [
   'set -e',
   't=$(mktemp "$1.ha-tmp.XXXXXX")',
   `trap 'rm -f "$t"' EXIT`,
