@@ -2,7 +2,7 @@
 // Makes a fresh clone runnable: npm packages from the lockfile, the Debian packages the tests and
 // the lab need (as root), and a build. Idempotent and quick when everything is already there.
 import {execFileSync, spawnSync} from 'node:child_process'
-import {existsSync, statSync} from 'node:fs'
+import {existsSync, mkdirSync, readdirSync, statSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
@@ -59,7 +59,40 @@ if (missing.length > 0) {
   }
 }
 
-// 3. Build (TypeScript and the oclif manifest) when a source is newer than the build.
+// 3. Tools unpacked, not installed: the boot configuration tests ask NetworkManager's own keyfile
+// reader and writer (nmcli --offline) and netplan's own generator what a node would bring up at
+// boot. Installing network-manager or netplan.io would start daemons that take this machine's
+// interfaces over, so their .deb files are fetched (apt-get download) and unpacked (dpkg -x) into
+// .cache/unpacked, with each library they need that this machine has not installed. The tests run
+// them from there (test/helpers/boot-tools.ts); nothing of them is on the machine's own paths.
+const unpacked = join(top, '.cache/unpacked')
+const bootTools = [`${unpacked}/usr/bin/nmcli`, `${unpacked}/usr/libexec/netplan/generate`]
+// nmcli: libnm0 and its libraries; netplan's generator: libnetplan0 and its libraries.
+const toolPackages = ['network-manager', 'libnm0', 'netplan.io', 'libnetplan0', 'libglib2.0-0', 'libgnutls30', 'libudev1', 'libyaml-0-2', 'libuuid1', 'libsystemd0']
+if (!bootTools.every((file) => existsSync(file))) {
+  const installed = (pkg) => spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], {encoding: 'utf8'}).stdout?.includes('install ok installed')
+  const fetch = [...new Set(['network-manager', 'libnm0', 'netplan.io', 'libnetplan0', ...toolPackages.filter((pkg) => !installed(pkg))])]
+  const debs = join(top, '.cache/debs')
+  mkdirSync(debs, {recursive: true})
+  const download = () => spawnSync('apt-get', ['download', '-qq', '-o', 'APT::Sandbox::User=root', ...fetch], {cwd: debs, stdio: 'inherit'}).status === 0
+  if (!download()) {
+    if (process.getuid?.() === 0) run('apt-get', ['update', '-qq'], {env: {...process.env, DEBIAN_FRONTEND: 'noninteractive'}})
+    if (!download()) {
+      console.error(`ensure-deps: apt-get download ${fetch.join(' ')} failed: the boot configuration tests cannot run their tools`)
+      process.exit(1)
+    }
+  }
+
+  for (const deb of readdirSync(debs).filter((name) => name.endsWith('.deb'))) run('dpkg', ['-x', join(debs, deb), unpacked])
+  for (const file of bootTools) {
+    if (!existsSync(file)) {
+      console.error(`ensure-deps: ${file} is not in the unpacked packages`)
+      process.exit(1)
+    }
+  }
+}
+
+// 4. Build (TypeScript and the oclif manifest) when a source is newer than the build.
 const built = join(top, 'oclif.manifest.json')
 const stale = () =>
   execFileSync('find', ['src', 'package.json', 'tsconfig.json', '-newer', built, '-type', 'f', '-print', '-quit'], {cwd: top, encoding: 'utf8'}).trim() !== ''

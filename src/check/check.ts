@@ -2,6 +2,7 @@ import {type Config, type NodeName, nodeNames} from '../config/schema.js'
 import {ExitCode, type ExitCodeValue, throwIfAborted} from '../core/errors.js'
 import type {Host} from '../hosts/host.js'
 import {backupAgeCheck} from './checks/backup-age.js'
+import {bootConfigChecks} from './checks/boot-config.js'
 import {clockSkewCheck} from './checks/clock-skew.js'
 import {reachabilityChecks} from './checks/reachability.js'
 import {restoreRunCheck} from './checks/restore-run.js'
@@ -48,6 +49,7 @@ export async function runCheck(config: Config, options: CheckOptions = {}): Prom
     roles.check,
     version,
     ...serviceIpChecks(config, facts, roles.roles),
+    ...bootConfigChecks(config, facts),
     storage.check,
     backup.check,
     restoreSpaceCheck(facts, storage.holders, install, backup.newest, backup.manifest, roles.roles),

@@ -4,6 +4,7 @@ import type {ChalkInstance} from 'chalk'
 
 import {exampleConfigPath, fieldLine, loadConfig} from '../config/load.js'
 import {nodeNames} from '../config/schema.js'
+import {bootConfigDriver} from '../drivers/boot-config/index.js'
 import {ConfigError} from '../core/errors.js'
 import {type UnmetNeed, unmetNeeds, usabilityProblems} from './config-usable.js'
 
@@ -16,6 +17,8 @@ import {type UnmetNeed, unmetNeeds, usabilityProblems} from './config-usable.js'
  */
 export interface ConfigCheckResult {
   backup: {dir: string; manifest: string; manifest_entries: number}
+  /** How both nodes configure their addresses at boot: the system, and where its files are. */
+  boot_config: {kind: string; files: string}
   data_dir: string
   example: string
   /** Commands this config cannot run yet, and the keys they need (an addition to the contract). */
@@ -41,6 +44,7 @@ export async function checkConfigFile(path: string, onWarning: (message: string)
   const entries = await loadManifestSpec(config)
   return {
     backup: {dir: posix.join(config.data_dir, config.backup.dir), manifest: config.backup.manifest, manifest_entries: entries.length},
+    boot_config: {files: `${bootConfigDriver(config).dir}/${bootConfigDriver(config).glob}`, kind: config.boot_config.kind},
     data_dir: config.data_dir,
     example: exampleConfigPath,
     needs: needs(config, onWarning),
@@ -61,6 +65,7 @@ export function renderConfigCheck(r: ConfigCheckResult, c: ChalkInstance): strin
     ...r.nodes.map((n) => `  ${n.name.padEnd(9)} ${n.hostname}, reached ${n.reached}${n.root === '/' ? '' : `, root ${n.root}`}`),
     `  data_dir  ${r.data_dir}; backups in ${r.backup.dir} (${r.backup.manifest}, ${r.backup.manifest_entries} entries)`,
     `  service IPs: ${r.service_ips.length > 0 ? r.service_ips.map((s) => `${s.address} on ${s.interface}`).join(', ') : 'none'}`,
+    `  boot configuration: ${r.boot_config.kind} (${r.boot_config.files} on both nodes)`,
     ...r.needs.map((n) => `  ${c.yellow('not set for')} ${n.command}: ${n.missing.join(', ')} (${n.why})`),
     `  checked offline: no node was contacted`,
   ].join('\n')

@@ -9,6 +9,7 @@ import {roleProbeIds, rolesProbes} from '../pair/roles.js'
 import {underRoot} from '../fs/under-root.js'
 import {backupsHostPath} from '../facts/state-dir.js'
 import {backupsProbeArgv} from './backup-listing.js'
+import {bootConfigDrivers, bootFilesArgv} from '../drivers/boot-config/index.js'
 
 /**
  * Everything `ha check` needs from one node, as one batch: one exec, one round trip. Which node
@@ -17,6 +18,7 @@ import {backupsProbeArgv} from './backup-listing.js'
  */
 export const probeIds = {
   backups: 'backups',
+  bootFiles: (kind: string) => `boot_files:${kind}`,
   dataDf: 'data_df',
   epochNode: roleProbeIds.epochNode,
   epochStorage: roleProbeIds.epochStorage,
@@ -45,6 +47,10 @@ export const probeWhat: Record<string, string> = {
   storage_device: 'resolving storage.device',
   undo_runs: 'looking for unfinished restore runs',
   version: 'reading the version file',
+  'boot_files:ifcfg': 'listing /etc/sysconfig/network-scripts',
+  'boot_files:ifupdown': 'reading /etc/network/interfaces',
+  'boot_files:netplan': 'listing /etc/netplan',
+  'boot_files:networkmanager': 'listing /etc/NetworkManager/system-connections',
 }
 
 // Lists restore's undo folders (<data_dir>/.ha/undo/<seq>-<stamp>, src/restore/undo.ts) and
@@ -101,6 +107,8 @@ export function checkProbes(config: Config, root: string, stateDir: string, budg
     {argv: ['sh', '-c', nearestDfScript, 'ha-etc-df', underRoot(root, '/etc')], id: probeIds.etcDf},
     {argv: ['sh', '-c', restorePlacesScript, 'ha-restore-places', staging, ...install.map((p) => underRoot(root, p))], id: probeIds.restorePlaces},
     {argv: ['sh', '-c', undoRunsScript, 'ha-undo-runs', undoRoot(stateDir), journalName], id: probeIds.undoRuns},
+    // Every system's files, so the check tells which one the node uses (src/check/checks/boot-config.ts).
+    ...Object.values(bootConfigDrivers).map((driver) => ({argv: bootFilesArgv(driver, underRoot(root, driver.dir)), id: probeIds.bootFiles(driver.name)})),
   )
   return probes.map((p) => ({...p, argv: ['timeout', '-k', '2s', `${budgetS}s`, ...p.argv]}))
 }

@@ -95,6 +95,21 @@ export const storageSchema = z
   })
   .strict()
 
+/**
+ * How both nodes configure their addresses at boot, so the failover edits the file a boot reads.
+ * One value for the pair, not per node: the takeover installs the active node's network
+ * configuration on the node taking over (the identity role of the backup manifest), so both
+ * nodes must read the same kind of file.
+ */
+export const bootConfigKinds = ['ifupdown', 'networkmanager', 'ifcfg', 'netplan'] as const
+const bootConfigKindsMessage = 'must be ifupdown (/etc/network/interfaces), networkmanager (/etc/NetworkManager/system-connections/*.nmconnection), ifcfg (/etc/sysconfig/network-scripts/ifcfg-*) or netplan (/etc/netplan/*.yaml)'
+
+export const bootConfigSchema = z
+  .object({
+    kind: z.enum(bootConfigKinds, {errorMap: () => ({message: bootConfigKindsMessage})}).default('ifupdown'),
+  })
+  .strict()
+
 const argvSchema = z.array(z.string().min(1)).min(1)
 
 /** The product's services, as an init script or service manager drives them (LSB exit codes for status: 0 running, 3 stopped). */
@@ -173,6 +188,7 @@ export const configSchema = z
       .strict(),
     service_ips: z.array(serviceIpSchema).default([]),
     storage: storageSchema.default({}),
+    boot_config: bootConfigSchema.default({}),
     services: servicesSchema.default({}),
     failover: failoverSchema.default({}),
     backup: backupSchema.default({}),

@@ -1,3 +1,5 @@
+import picomatch from 'picomatch'
+
 import type {Config, NodeName} from '../config/schema.js'
 import {HostCommandError, type RunResult} from '../hosts/host.js'
 import {appendKnownHost} from '../hosts/known-hosts-append.js'
@@ -70,7 +72,8 @@ async function act(run: RunState, ctx: StepContext, action: Action, opts: ActOpt
     throw new Error(`step ${step.id} tried an action its plan does not list: ${describeAction(action, labels)}`)
   }
 
-  const shown = describeAction(action, labels)
+  const target = editTarget(step, action, opts)
+  const shown = describeAction(target ? {...action, edit: target} : action, labels)
   await journal.append({action: shown, at: new Date().toISOString(), on: action.on, step: step.id, type: 'action'})
   run.ran.push({action: shown, step: step.id})
   // A reboot command returns when the node goes down: that is the world's time, as services are.
@@ -82,13 +85,24 @@ async function act(run: RunState, ctx: StepContext, action: Action, opts: ActOpt
   try {
     result = await carryOut(nodes, step, action, opts)
   } finally {
-    forgetObservations('edit' in action ? action.edit : undefined)
+    forgetObservations(target)
   }
 
   if (waits) run.waitingMs += Date.now() - t0
   // Tests only: die the hard way in the middle of a step, after its first action.
   if (run.killIn === step.id) process.kill(process.pid, 'SIGKILL')
   return result
+}
+
+/** The file an edit writes: the planned path, or the step's file where the plan names a glob (held to it). */
+function editTarget(step: Step, action: Action, opts: ActOptions): string | undefined {
+  if (!('edit' in action)) return undefined
+  const path = opts.path ?? action.edit
+  if (path !== action.edit && !(/[*?[]/.test(action.edit) && picomatch(action.edit)(path))) {
+    throw new Error(`step ${step.id} tried to write ${path}, which its planned edit of ${action.edit} does not cover`)
+  }
+
+  return path
 }
 
 async function carryOut(nodes: FailoverNodes, step: Step, action: Action, opts: ActOptions): Promise<RunResult> {
@@ -101,10 +115,13 @@ async function carryOut(nodes: FailoverNodes, step: Step, action: Action, opts: 
   if (action.on === 'here') throw new Error(`step ${step.id}: an action here must be carried out in-process`)
   const host = await nodes.get(action.on)
   if ('edit' in action) {
-    // The step read the file to compute the new text, after the last action: its mode is known.
-    const seen = await observedStat(host, action.edit)
-    const st = seen === 'unknown' ? await host.stat(action.edit) : seen
-    await host.writeFile(action.edit, opts.content ?? '', st ? st.mode & 0o7777 : 0o644)
+    // The step read the file to compute the new text, after the last action: its stat is known.
+    // The new file keeps the old one's mode and owner (a NetworkManager keyfile must stay root's
+    // 0600), and its SELinux context where the node has restorecon.
+    const path = opts.path ?? action.edit
+    const seen = await observedStat(host, path)
+    const st = seen === 'unknown' ? await host.stat(path) : seen
+    await host.writeFile(path, opts.content ?? '', st ? st.mode & 0o7777 : 0o644, {owner: st ? {gid: st.gid, uid: st.uid} : undefined, relabel: true})
     return none
   }
 

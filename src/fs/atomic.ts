@@ -20,12 +20,12 @@ export async function fsyncDirectory(dir: string): Promise<void> {
 
 /**
  * Writes a whole file crash-safely: temp name beside it (created exclusively, never through a
- * symlink), write, fsync, rename, fsync directory. A crash at any point leaves either the old
- * file or the new one under `path`, never a torn one.
+ * symlink), write, owner (when given) and mode, fsync, rename, fsync directory. A crash at any
+ * point leaves either the old file or the new one under `path`, never a torn one.
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600, owner?: {gid: number; uid: number}): Promise<void> {
   const dir = dirname(path)
-  await writeVia(`${dir}/${tempNameFor(basename(path))}`, path, `${dir}/${tempNameFor(basename(path))}`, data, mode)
+  await writeVia(`${dir}/${tempNameFor(basename(path))}`, path, `${dir}/${tempNameFor(basename(path))}`, data, mode, owner)
   await fsyncDirectory(dir)
 }
 
@@ -39,10 +39,12 @@ export async function writeFileAtomicIn(dir: OwnDir, name: string, data: string 
   await fsyncDirectory(dir.via)
 }
 
-async function writeVia(temp: string, path: string, shownTemp: string, data: string | Uint8Array, mode: number): Promise<void> {
+async function writeVia(temp: string, path: string, shownTemp: string, data: string | Uint8Array, mode: number, owner?: {gid: number; uid: number}): Promise<void> {
   const handle = await createExclusive(temp, shownTemp, mode)
   try {
     await handle.writeFile(data)
+    // The owner before the mode: chown clears setuid and setgid bits.
+    if (owner) await handle.chown(owner.uid, owner.gid)
     await handle.chmod(mode)
     await handle.sync()
   } catch (error) {

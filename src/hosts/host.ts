@@ -13,6 +13,17 @@ export interface RunOptions {
   signal?: AbortSignal
 }
 
+/** How a file is written over: the old file's owner kept, its SELinux context restored. */
+export interface WriteOptions extends RunOptions {
+  /** The new file gets this owner before it replaces the old one (the old file's, kept). */
+  owner?: {uid: number; gid: number}
+  /** Once in place, its SELinux context is restored by restorecon, where the host has restorecon (a no-op elsewhere). */
+  relabel?: boolean
+}
+
+/** restorecon on $1 where the host has it; where it has not, nothing runs and nothing fails. */
+export const relabelScript = 'command -v restorecon >/dev/null 2>&1 || exit 0; exec restorecon -- "$1"'
+
 export interface RunResult {
   /** The exit status; a command killed by a signal or ending without a status throws instead. */
   code: number
@@ -69,8 +80,8 @@ export interface Host {
   /** Runs the argv and throws an HaError naming host, command and stderr when the status is not 0. */
   runChecked(argv: string[], options?: RunOptions): Promise<RunResult>
   readFile(hostPath: string, options?: RunOptions): Promise<Buffer>
-  /** Atomic: a temp file in the same directory, renamed over the target. */
-  writeFile(hostPath: string, data: Buffer | string, mode: number, options?: RunOptions): Promise<void>
+  /** Atomic: a temp file in the same directory (mode, and owner when given, set before), renamed over the target. */
+  writeFile(hostPath: string, data: Buffer | string, mode: number, options?: WriteOptions): Promise<void>
   /** undefined when the path does not exist (a symlink is not followed). */
   stat(hostPath: string, options?: RunOptions): Promise<FileStat | undefined>
   /** Many probes in one exec: one round trip however many commands. */

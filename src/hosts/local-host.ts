@@ -7,7 +7,7 @@ import {describeSystemError, HaError, InterruptedError} from '../core/errors.js'
 import {writeFileAtomic} from '../fs/atomic.js'
 import {underRoot} from '../fs/under-root.js'
 import {buildProbeScript, parseProbeOutput, ProbeParseError} from './batch.js'
-import {describeArgv, type FileStat, type Host, HostCommandError, type Probe, type ProbeBatchResult, type RunOptions, type RunResult} from './host.js'
+import {describeArgv, type FileStat, type Host, HostCommandError, type Probe, type ProbeBatchResult, relabelScript, type RunOptions, type RunResult, type WriteOptions} from './host.js'
 
 const log = debug('ha:local')
 
@@ -44,13 +44,15 @@ export class LocalHost implements Host {
     }
   }
 
-  async writeFile(hostPath: string, data: Buffer | string, mode: number): Promise<void> {
+  async writeFile(hostPath: string, data: Buffer | string, mode: number, options: WriteOptions = {}): Promise<void> {
     const path = this.path(hostPath)
     try {
-      await writeFileAtomic(path, data, mode)
+      await writeFileAtomic(path, data, mode, options.owner)
     } catch (error) {
       throw new HaError(`${this.name} (local): cannot write ${path}: ${describeSystemError(error)}`, {details: {host: this.name, path}})
     }
+
+    if (options.relabel) await this.runChecked(['sh', '-c', relabelScript, 'ha-relabel', path], {signal: options.signal})
   }
 
   async stat(hostPath: string): Promise<FileStat | undefined> {

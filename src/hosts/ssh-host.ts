@@ -5,7 +5,7 @@ import type {NodeConfig} from '../config/schema.js'
 import {HaError, InterruptedError} from '../core/errors.js'
 import {underRoot} from '../fs/under-root.js'
 import {buildProbeScript, clockLineComplete, parseProbeOutput, ProbeParseError} from './batch.js'
-import {describeArgv, type FileStat, type Host, HostCommandError, type Probe, type ProbeBatchResult, type RunOptions, type RunResult} from './host.js'
+import {describeArgv, type FileStat, type Host, HostCommandError, type Probe, type ProbeBatchResult, relabelScript, type RunOptions, type RunResult, type WriteOptions} from './host.js'
 import {quoteArgv} from './quote.js'
 
 const log = debug('ha:ssh')
@@ -58,17 +58,20 @@ export class SshConnectionLost extends HaError {
 // Stat and atomic write are fixed scripts; the path and mode arrive as positional parameters,
 // so a path is never spliced into shell text.
 const statScript = 'if [ -e "$1" ] || [ -L "$1" ]; then exec stat -c "%f %s %u %g %Y" -- "$1"; fi; echo missing'
-const writeScript = [
+export const writeScript = [
   'set -e',
   't=$(mktemp "$1.ha-tmp.XXXXXX")',
   `trap 'rm -f "$t"' EXIT`,
   'cat >"$t"',
+  // The owner before the mode: chown clears setuid and setgid bits.
+  'if [ -n "$3" ]; then chown -- "$3" "$t"; fi',
   'chmod "$2" "$t"',
   // fsync the data before the rename and the directory after it: a power cut leaves old or new, never empty.
   'sync -- "$t"',
   'mv -f -- "$t" "$1"',
   'trap - EXIT',
   'sync -- "$(dirname -- "$1")"',
+  `if [ "$4" = relabel ]; then ${relabelScript}; fi`,
 ].join('\n')
 
 export function parseStatLine(line: string): FileStat | undefined {
@@ -136,10 +139,11 @@ export class SshHost implements Host {
     return result.stdout
   }
 
-  async writeFile(hostPath: string, data: Buffer | string, mode: number, options: RunOptions = {}): Promise<void> {
+  async writeFile(hostPath: string, data: Buffer | string, mode: number, options: WriteOptions = {}): Promise<void> {
     const path = this.path(hostPath)
-    const argv = ['sh', '-c', writeScript, 'ha-write', path, mode.toString(8).padStart(4, '0')]
-    const result = await this.run(argv, {...options, stdin: data})
+    const {owner, relabel, ...run} = options
+    const argv = ['sh', '-c', writeScript, 'ha-write', path, mode.toString(8).padStart(4, '0'), owner ? `${owner.uid}:${owner.gid}` : '', relabel ? 'relabel' : '']
+    const result = await this.run(argv, {...run, stdin: data})
     if (result.code !== 0) {
       throw new HaError(`${this.name} (${this.address}): cannot write ${path}: ${result.stderr.toString().trim() || `exit ${result.code}`}`, {
         details: {host: this.name, path},

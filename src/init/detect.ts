@@ -3,6 +3,8 @@ import {access, readFile, stat} from 'node:fs/promises'
 import {hostname} from 'node:os'
 import {promisify} from 'node:util'
 
+import {type BootConfigKind, bootConfigDrivers, type BootFile, bootFilesArgv, parseBootFiles} from '../drivers/boot-config/index.js'
+
 /**
  * What `ha init` can see on this machine and proposes as answers: each is only a default, shown
  * in the question and replaced by the matching flag. Nothing here is trusted for anything but
@@ -11,6 +13,8 @@ import {promisify} from 'node:util'
 export interface Detected {
   /** IPv4 addresses on interfaces that are up, global scope, with their interface. */
   addresses: Array<{address: string; interface: string; prefix: number}>
+  /** Each boot configuration system's files on this machine (src/drivers/boot-config), to tell which one it uses. */
+  boot_files: Record<BootConfigKind, BootFile[]>
   /** Existing directories among the usual data directory places, mounted ones first. */
   data_dirs: string[]
   hostname: string
@@ -30,7 +34,7 @@ const servicesScriptCandidates = ['/etc/init.d/xvm']
 const keyNames = ['ha_ed25519', 'id_ed25519', 'id_ecdsa', 'id_rsa']
 
 export async function detect(home = process.env.HOME || '/root'): Promise<Detected> {
-  const [addresses, mounts] = await Promise.all([ipv4Addresses(), readMounts()])
+  const [addresses, mounts, boot_files] = await Promise.all([ipv4Addresses(), readMounts(), bootFilesOf((argv) => promisify(execFile)(argv[0], argv.slice(1), {maxBuffer: 64 * 1024 * 1024, timeout: 10_000}).then((r) => r.stdout))])
   const mounted = new Set(mounts.map((m) => m.target))
   const dirs = await existing(dataDirCandidates, (s) => s.isDirectory())
   const data_dirs = [...dirs.filter((d) => mounted.has(d)), ...dirs.filter((d) => !mounted.has(d))]
@@ -39,6 +43,7 @@ export async function detect(home = process.env.HOME || '/root'): Promise<Detect
   const [services_script] = await existing(servicesScriptCandidates, (s) => s.isFile())
   return {
     addresses,
+    boot_files,
     data_dirs,
     hostname: hostname(),
     identity_file: keys[0],
@@ -47,6 +52,21 @@ export async function detect(home = process.env.HOME || '/root'): Promise<Detect
     services_script,
     version_file,
   }
+}
+
+/**
+ * Every boot configuration system's files, listed by the script the failover reads them with,
+ * run by `run` (here, or on the peer over ssh); a listing that fails is an empty one (nothing to
+ * propose from it).
+ */
+export async function bootFilesOf(run: (argv: string[]) => Promise<string>, root = '/'): Promise<Record<BootConfigKind, BootFile[]>> {
+  const found = {} as Record<BootConfigKind, BootFile[]>
+  for (const driver of Object.values(bootConfigDrivers)) {
+    const out = await run(bootFilesArgv(driver, `${root === '/' ? '' : root}${driver.dir}`)).catch(() => '')
+    found[driver.name] = parseBootFiles(driver, out).filter((f) => !f.problem).map(({path, text}) => ({path, text}))
+  }
+
+  return found
 }
 
 /** `ip -j -4 addr show up scope global`: the addresses this node answers on, loopback aside. */

@@ -1,6 +1,6 @@
 import type {ZodTypeAny} from 'zod'
 
-import {absolutePath, backupSchema, cidrProblem, configSchema, nodeSchema, serviceIpSchema, sshSchema, storageSchema} from '../config/schema.js'
+import {absolutePath, backupSchema, bootConfigSchema, cidrProblem, configSchema, nodeSchema, serviceIpSchema, sshSchema, storageSchema} from '../config/schema.js'
 
 /**
  * Each answer `ha init` takes, checked by the very schema rule that checks that key in a config
@@ -23,6 +23,7 @@ const port = (value: string) => (/^\d+$/.test(value) ? Number(value) : value)
 export const fieldChecks = {
   address: bySchema(sshSchema.shape.host),
   'backup-dir': bySchema(backupSchema.shape.dir),
+  'boot-config': bySchema(bootConfigSchema.shape.kind),
   'data-dir': bySchema(configSchema.shape.data_dir),
   hostname: bySchema(nodeSchema.shape.hostname),
   'identity-file': bySchema(sshSchema.shape.identity_file),

@@ -22,6 +22,7 @@ function optionalAnswerFlag(name: FieldName, description: string) {
 
 export const initFlags = {
   address: answerFlag('address', "this machine's address, as the peer and ha reach it over ssh (default: its first global IPv4 address)"),
+  'boot-config': answerFlag('boot-config', 'how both nodes configure their addresses at boot: ifupdown, networkmanager, ifcfg or netplan (default: the one whose files configure the service interface here)'),
   'backup-dir': answerFlag('backup-dir', 'where archives go, relative to the data directory and inside it (default .ha/backups)'),
   'data-dir': answerFlag('data-dir', 'the data directory on the shared storage (default: /var/opt/sun/xvm when it exists)'),
   hostname: answerFlag('hostname', "this machine's hostname (default: the hostname it has)"),

@@ -10,6 +10,7 @@ import {ExitCode, type ExitCodeValue, HaError, InterruptedError, UsageError} fro
 import {writeFileAtomic} from '../fs/atomic.js'
 import type {SshSettings} from '../hosts/ssh-host.js'
 import {askText, confirmAction} from '../cli/prompt.js'
+import {bootConfigDrivers, detectBootConfig} from '../drivers/boot-config/index.js'
 import {type Detected, detect, mountAt} from './detect.js'
 import {draftPathFor, finishCommand, keepAnswers, removeDraft, sameKind} from './draft.js'
 import {type FieldCheck, fieldChecks, type FieldName} from './fields.js'
@@ -157,7 +158,7 @@ function sshSettings(a: SshAnswers, host: string): SshSettings {
 }
 
 /** The questions after the ssh test, and the document they make. The peer's hostname and mounts are proposals when the test read them. */
-async function askRest(ask: Ask, detected: Detected, a: SshAnswers, tested: SshTestResult): Promise<Record<string, unknown>> {
+async function askRest(ask: Ask, detected: Detected, a: SshAnswers, tested: SshTestResult, warn: (message: string) => void): Promise<Record<string, unknown>> {
   const peerHostname = (await ask('peer-hostname', `The ${a.peerNode}'s hostname?`, tested.peerName))!
   const dataDir = (await ask('data-dir', 'The data directory on the shared storage?', detected.data_dirs[0] ?? '/var/opt/sun/xvm'))!
   const versionFile = (await ask('version-file', "The product's version file?", detected.version_file ?? '/n1gc-setup/.version.properties'))!
@@ -167,6 +168,7 @@ async function askRest(ask: Ask, detected: Detected, a: SshAnswers, tested: SshT
   const device = kind === 'mount' ? await ask('storage-device', 'The block device of the shared storage?', mount?.device, true) : undefined
   const serviceIp = await ask('service-ip', 'The service IP clients use, as address/prefix?', undefined, true)
   const iface = serviceIp ? (await ask('interface', 'The interface the service IP goes on?', interfaceFor(serviceIp, a.address, detected)))! : undefined
+  const boot = (await ask('boot-config', 'How both nodes configure their addresses at boot: ifupdown, networkmanager, ifcfg or netplan?', proposeBootConfig(detected, tested, iface, warn)))!
   const backupDir = (await ask('backup-dir', 'Where archives go, inside the data directory?', '.ha/backups'))!
   const script = await ask('services', "The init script that starts, stops and reports the product's services?", detected.services_script, true)
 
@@ -180,6 +182,7 @@ async function askRest(ask: Ask, detected: Detected, a: SshAnswers, tested: SshT
     nodes: a.node === 'primary' ? {primary: here, secondary: there} : {primary: there, secondary: here},
     service_ips: serviceIp ? [{address: serviceIp, interface: iface}] : [],
     storage: {kind, ...(device ? {device} : {}), ...(kind === 'mount' && mount?.fstype ? {fstype: mount.fstype} : {})},
+    boot_config: {kind: boot},
     ...(script ? {services: {start: [script, 'start'], stop: [script, 'stop'], status: [script, 'status']}} : {}),
     backup: {dir: backupDir},
   }
@@ -231,7 +234,7 @@ async function initSteps(options: InitOptions, recorded: string[]): Promise<{exi
   const {failure, tested} = await trySshTest(options, a, recorded, path)
   let document: Record<string, unknown>
   try {
-    document = await askRest(ask, detected, a, tested)
+    document = await askRest(ask, detected, a, tested, options.onWarning)
   } catch (error) {
     // --yes with an answer only the ssh test could propose (the peer's hostname): no draft, and both said.
     if (!failure || error instanceof InterruptedError || !(error instanceof HaError)) throw error
@@ -279,6 +282,21 @@ async function refuseToReplace(path: string, options: InitOptions): Promise<bool
   if (options.yes || !options.interactive) throw new InitConfirmationNeededError(`${path} exists; replacing it needs a confirmation`, '--force to replace it', undefined, '; nothing was written')
   await confirmAction({action: `replace the existing configuration ${path}`, flag: '--force', yes: false})
   return true
+}
+
+/**
+ * The system whose files configure the service interface on this machine (ifupdown when none
+ * does); a peer whose files say otherwise is warned about, since the takeover installs one node's
+ * network configuration on the other and both must read the same kind of file.
+ */
+function proposeBootConfig(detected: Detected, tested: SshTestResult, iface: string | undefined, warn: (message: string) => void): string {
+  const ifaces = iface ? [iface] : []
+  const here = detectBootConfig(bootConfigDrivers, detected.boot_files, ifaces)
+  const proposal = here[0]?.kind ?? 'ifupdown'
+  if (here.length > 1) warn(`this machine has files of ${here.map((f) => `${f.kind} (${f.files.join(', ')})`).join(' and ')}; proposing ${proposal}`)
+  const peer = tested.peerBootFiles ? detectBootConfig(bootConfigDrivers, tested.peerBootFiles, ifaces)[0] : undefined
+  if (peer && peer.kind !== proposal) warn(`the peer configures ${iface ?? 'its interfaces'} with ${peer.kind} (${peer.files.join(', ')}), this machine with ${proposal}: both nodes must use the same system (the takeover installs one node's network configuration on the other)`)
+  return proposal
 }
 
 /** The interface that holds an address in the service IP's subnet, else the one holding this machine's ssh address. */

@@ -6,7 +6,7 @@ import type {NodeName} from '../config/schema.js'
 import {ExitCode, HaError} from '../core/errors.js'
 import {type PresentedKey, presentedHostKey} from '../hosts/host-key-scan.js'
 import type {SshSettings} from '../hosts/ssh-host.js'
-import type {Detected} from './detect.js'
+import {bootFilesOf, type Detected} from './detect.js'
 import {ownHostKeyFingerprints, recordHostKey, refuseBadKey} from './host-key.js'
 
 /**
@@ -61,6 +61,8 @@ export interface SshTestResult {
   /** What the peer says its hostname is, and what it has mounted: proposals for the questions after. */
   peerName?: string
   peerMounts: Detected['mounts']
+  /** The peer's boot configuration files (which system it uses), when the test read them. */
+  peerBootFiles?: Detected['boot_files']
 }
 
 export async function sshTest(input: SshTestInput): Promise<SshTestResult> {
@@ -95,7 +97,12 @@ export async function sshTest(input: SshTestInput): Promise<SshTestResult> {
       .map((l) => l.split(' '))
       .filter((f) => f.length >= 3)
       .map(([device, target, fstype]) => ({device, fstype, target}))
-    return {hostKeys, peerMounts, peerName}
+    const peerBootFiles = await bootFilesOf(async (argv) => {
+      const r = await peerHost.run(argv)
+      if (r.code !== 0) throw new Error(`exit ${r.code}`)
+      return r.stdout.toString('utf8')
+    })
+    return {hostKeys, peerBootFiles, peerMounts, peerName}
   } finally {
     await peerHost.close()
   }

@@ -11,7 +11,7 @@ import {fsyncDirectory} from '../fs/atomic.js'
 import {readFdUpTo} from '../fs/bounded-read.js'
 import {createExclusive, tempNameFor} from '../fs/exclusive.js'
 import {underRoot} from '../fs/under-root.js'
-import type {BootConfigDriver} from '../drivers/boot-config/index.js'
+import {type BootConfigDriver, BootConfigRefusal, fileHolds, ownsPath} from '../drivers/boot-config/index.js'
 
 /**
  * The standby's own identity, kept on its own disk when it takes over, so that `ha rejoin` can
@@ -234,7 +234,7 @@ export interface GiveBackResult {
  */
 export async function giveBackIdentity(root: string, kept: KeptIdentity, serviceIps: string[], network: BootConfigDriver): Promise<GiveBackResult> {
   const changed: string[] = []
-  const removedIps = new Set<string>()
+  const {removedIps, withoutIps} = keptWithoutServiceIps(root, kept, serviceIps, network)
   for (const f of kept.record.files) {
     const target = underRoot(root, f.path)
     assertRealParents(root, f.path)
@@ -248,18 +248,7 @@ export async function giveBackIdentity(root: string, kept: KeptIdentity, service
       continue
     }
 
-    let data = kept.bytes.get(f.path)!
-    if (network.owns(f.path)) {
-      let text = data.toString('utf8')
-      for (const ip of serviceIps) {
-        const without = network.withoutAddress(text, ip)
-        if (without !== text) removedIps.add(ip)
-        text = without
-      }
-
-      data = Buffer.from(text, 'utf8')
-    }
-
+    const data = withoutIps.get(f.path) ?? kept.bytes.get(f.path)!
     const mode = Number.parseInt(f.mode, 8)
     if (st?.isFile() && st.uid === f.uid && st.gid === f.gid && (st.mode & 0o7777) === mode) {
       const now = readNoFollow(target, maxFileBytes)
@@ -297,6 +286,34 @@ export async function giveBackIdentity(root: string, kept: KeptIdentity, service
   }
 }
 
+/**
+ * The kept network configuration files without the service IPs, every one computed before the
+ * first file is put back: a file the driver refuses to edit stops the give-back with nothing changed.
+ */
+function keptWithoutServiceIps(root: string, kept: KeptIdentity, serviceIps: string[], network: BootConfigDriver): {removedIps: Set<string>; withoutIps: Map<string, Buffer>} {
+  const removedIps = new Set<string>()
+  const withoutIps = new Map<string, Buffer>()
+  for (const f of kept.record.files) {
+    if (!f.present || !ownsPath(network, f.path)) continue
+    let file = {path: f.path, text: kept.bytes.get(f.path)!.toString('utf8')}
+    for (const ip of serviceIps) {
+      if (!fileHolds(network, file, ip)) continue
+      try {
+        file = {path: f.path, text: network.withoutAddress(file, ip)}
+      } catch (error) {
+        if (!(error instanceof BootConfigRefusal)) throw error
+        throw new KeptIdentityError(`the kept copy of ${underRoot(root, f.path)} (in ${kept.dir}): ${error.message}; nothing was given back`, {actions: error.actions})
+      }
+
+      removedIps.add(ip)
+    }
+
+    withoutIps.set(f.path, Buffer.from(file.text, 'utf8'))
+  }
+
+  return {removedIps, withoutIps}
+}
+
 /** The public host keys in place ("type base64", sorted, as final-backup's parseHostKeys reads them). */
 export async function hostKeysOnDisk(root: string): Promise<string[]> {
   const sshDir = underRoot(root, '/etc/ssh')
@@ -314,7 +331,7 @@ export async function hostKeysOnDisk(root: string): Promise<string[]> {
 export function notAsKept(root: string, kept: KeptIdentity, network: BootConfigDriver): string[] {
   const differ: string[] = []
   for (const f of kept.record.files) {
-    if (network.owns(f.path)) continue
+    if (ownsPath(network, f.path)) continue
     const target = underRoot(root, f.path)
     if (!f.present) {
       if (lstatOrUndefined(target)) differ.push(f.path)

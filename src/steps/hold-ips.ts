@@ -1,10 +1,11 @@
 import {bootConfigDriver} from '../drivers/boot-config/index.js'
-import {bootConfigHolds, fileSeen, prefetch, readText} from './observe.js'
+import {bootConfigHolds, bootFilesSeen, prefetch} from './observe.js'
+import {removeFromBoot, tryBootEdits} from './boot-edits.js'
 import type {Action, Step, StepContext} from './step.js'
 
 const plan = (ctx: Pick<StepContext, 'config' | 'to'>): Action[] => {
   const boot = bootConfigDriver(ctx.config)
-  return ctx.config.service_ips.map((ip) => ({edit: boot.pathFor(ip), on: ctx.to, what: `${boot.removing(ip)} (take-ips adds it back once nobody answers for it)`}))
+  return ctx.config.service_ips.map((ip) => ({edit: boot.placeFor(ip, 'remove'), on: ctx.to, what: `${boot.removing(ip)} (take-ips adds it back once nobody answers for it)`}))
 }
 
 /**
@@ -23,18 +24,15 @@ export const holdIps: Step = {
     if (ctx.data('take-ips').proven) return true
     const to = await ctx.host(ctx.to)
     const boot = bootConfigDriver(ctx.config)
-    await prefetch(to, boot.files(ctx.config.service_ips).map((path) => fileSeen(path)))
+    await prefetch(to, [bootFilesSeen(boot)])
     for (const ip of ctx.config.service_ips) if (await bootConfigHolds(to, boot, ip)) return false
     return true
   },
   async run(ctx) {
     const to = await ctx.host(ctx.to)
     const boot = bootConfigDriver(ctx.config)
-    for (const [i, ip] of ctx.config.service_ips.entries()) {
-      const text = await readText(to, boot.pathFor(ip))
-      const without = boot.withoutAddress(text, ip.address)
-      if (without !== text) await ctx.act(plan(ctx)[i], {content: without})
-    }
+    await tryBootEdits(to, boot, ctx.config.service_ips, 'remove')
+    for (const [i, ip] of ctx.config.service_ips.entries()) await removeFromBoot(ctx, to, boot, ip.address, plan(ctx)[i])
   },
   title: 'Keep the service IPs out of the restored boot configuration of the node taking over until take-ips proves them free',
 }

@@ -1,9 +1,11 @@
+import {posix} from 'node:path'
+
 import type {Config} from '../config/schema.js'
 import {HaError} from '../core/errors.js'
 import {describeArgv, type FileStat, type Host, HostCommandError} from '../hosts/host.js'
 import {parseStatLine} from '../hosts/ssh-host.js'
 import {arpingUnlessHeldScript, interpretArping, type WireResult} from '../net/arping.js'
-import type {BootConfigDriver, ServiceIp} from '../drivers/boot-config/index.js'
+import {type BootConfigDriver, type BootFile, bootFilesArgv, filesHold, type ListedFile, parseBootFiles, type ServiceIp} from '../drivers/boot-config/index.js'
 import {type DeviceRule, type StorageBootEntry, storageDriver} from '../drivers/storage/index.js'
 
 /**
@@ -34,7 +36,12 @@ let remembering = false
 export function forgetObservations(path?: string): void {
   remembering = true
   if (path === undefined) remembered.clear()
-  else for (const m of remembered.values()) m.delete(`file:${path}`)
+  else {
+    for (const m of remembered.values()) {
+      m.delete(`file:${path}`)
+      m.delete(`boot-files:${posix.dirname(path)}`)
+    }
+  }
 }
 
 export function stopRemembering(): void {
@@ -176,9 +183,39 @@ export async function readText(host: Host, path: string): Promise<string> {
   return text
 }
 
-/** Does the host's network boot configuration bring the service IP up? */
-export async function bootConfigHolds(host: Host, boot: BootConfigDriver, ip: ServiceIp): Promise<boolean> {
-  return boot.holds(await readText(host, boot.pathFor(ip)), ip.address)
+/** Every file of the boot configuration's directory on the host, with its stat (one exec). */
+export function bootFilesSeen(boot: BootConfigDriver): Observation<ListedFile[]> {
+  return {
+    argv: (host) => bootFilesArgv(boot, host.path(boot.dir)),
+    key: `boot-files:${boot.dir}`,
+    parse(host, r) {
+      checked(host, bootFilesArgv(boot, host.path(boot.dir)), r)
+      return parseBootFiles(boot, r.stdout.toString('utf8'))
+    },
+  }
+}
+
+/**
+ * The host's boot configuration files as the driver reads them. Each one's stat is remembered as
+ * if read alone, so the runner's write of an edit keeps its mode and owner without asking again.
+ * A file ha cannot read (a symlink, not a regular file) may configure anything: refused.
+ */
+export async function bootFiles(host: Host, boot: BootConfigDriver): Promise<BootFile[]> {
+  const listed = await observe(host, bootFilesSeen(boot))
+  const bad = listed.find((f) => f.problem)
+  if (bad) {
+    throw new HaError(`${host.name}: ${bad.path} ${bad.problem}; ha cannot tell which addresses it brings up at boot, and changed nothing`, {
+      actions: [`make ${bad.path} on ${host.name} a regular file (or move it out of ${boot.dir}), then run ha again`],
+    })
+  }
+
+  for (const f of listed) keep(host, `file:${f.path}`, Promise.resolve({stat: f.stat, text: f.text}))
+  return listed.map(({path, text}) => ({path, text}))
+}
+
+/** May the host's network boot configuration bring the service IP up (surely: does it)? */
+export async function bootConfigHolds(host: Host, boot: BootConfigDriver, ip: ServiceIp, surely = false): Promise<boolean> {
+  return filesHold(boot, await bootFiles(host, boot), ip.address, surely)
 }
 
 /** Does the host's boot configuration attach the storage (its fstab line)? */

@@ -2,6 +2,7 @@ import {HaError} from '../core/errors.js'
 import {bootConfigDriver} from '../drivers/boot-config/index.js'
 import {storageDriver} from '../drivers/storage/index.js'
 import {announceArgv, bootConfigHolds, holdsAddress, readText, serviceState, storageAtBoot, storageAttached, wire} from './observe.js'
+import {addToBoot} from './boot-edits.js'
 import type {Action, Step, StepContext} from './step.js'
 
 type Ctx = Pick<StepContext, 'config' | 'from' | 'to'>
@@ -54,7 +55,7 @@ const ipPlan = (ctx: Ctx) => {
   return ctx.config.service_ips.map((ip) => ({
     add: {argv: ['ip', 'addr', 'add', ip.address, 'dev', ip.interface], on: ctx.from} as Action,
     announce: {argv: announceArgv(ip), on: ctx.from} as Action,
-    boot: {edit: boot.pathFor(ip), on: ctx.from, what: boot.adding(ip)} as Action,
+    boot: {edit: boot.placeFor(ip, 'add'), on: ctx.from, what: boot.adding(ip)} as Action,
     ip,
   }))
 }
@@ -66,7 +67,7 @@ export const putBackIps: Step = {
   async post(ctx) {
     const from = await ctx.host(ctx.from)
     const boot = bootConfigDriver(ctx.config)
-    for (const ip of ctx.config.service_ips) if (!(await holdsAddress(from, ip.address)) || !(await bootConfigHolds(from, boot, ip))) return false
+    for (const ip of ctx.config.service_ips) if (!(await holdsAddress(from, ip.address)) || !(await bootConfigHolds(from, boot, ip, true))) return false
     return true
   },
   async run(ctx) {
@@ -80,12 +81,9 @@ export const putBackIps: Step = {
         await ctx.act(p.announce, {allow: [0, 1]})
       }
 
-      const path = boot.pathFor(p.ip)
-      const text = await readText(from, path)
-      const back = boot.withAddress(text, p.ip)
       // A boot configuration ha could not edit on the way out may refuse again: the runtime
       // address is what serves now, so that is reported, not fatal.
-      if (back !== text) await ctx.act(p.boot, {content: back}).catch((error: Error) => ctx.progress(`could not put ${p.ip.address} back into ${path} on ${ctx.from}: ${error.message.split('\n')[0]}`))
+      await addToBoot(ctx, from, boot, p.ip, p.boot).catch((error: Error) => ctx.progress(`could not put ${p.ip.address} back into the boot configuration of ${ctx.from}: ${error.message.split('\n')[0]}`))
     }
   },
   title: 'Put the service IPs back on the active node',

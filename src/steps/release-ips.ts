@@ -1,11 +1,12 @@
 import {bootConfigDriver} from '../drivers/boot-config/index.js'
-import {addressesSeen, bootConfigHolds, fileSeen, holdsAddress, prefetch, readText, wire} from './observe.js'
+import {addressesSeen, bootConfigHolds, bootFilesSeen, holdsAddress, prefetch, wire} from './observe.js'
+import {removeFromBoot, tryBootEdits} from './boot-edits.js'
 import {type Action, BeforeMoveError, type Step, type StepContext} from './step.js'
 
 const plan = (ctx: Pick<StepContext, 'config' | 'from'>): Array<{boot: Action; runtime: Action}> => {
   const boot = bootConfigDriver(ctx.config)
   return ctx.config.service_ips.map((ip) => ({
-    boot: {edit: boot.pathFor(ip), on: ctx.from, what: boot.removing(ip)},
+    boot: {edit: boot.placeFor(ip, 'remove'), on: ctx.from, what: boot.removing(ip)},
     runtime: {argv: ['ip', 'addr', 'del', ip.address, 'dev', ip.interface], on: ctx.from},
   }))
 }
@@ -23,7 +24,7 @@ export const releaseIps: Step = {
     if (!ctx.data('confirm-fenced').confirmed) {
       const from = await ctx.host(ctx.from)
       const boot = bootConfigDriver(ctx.config)
-      await prefetch(from, [addressesSeen, ...boot.files(ctx.config.service_ips).map((path) => fileSeen(path))])
+      await prefetch(from, [addressesSeen, bootFilesSeen(boot)])
       for (const ip of ctx.config.service_ips) {
         if ((await holdsAddress(from, ip.address)) || (await bootConfigHolds(from, boot, ip))) return false
       }
@@ -49,14 +50,13 @@ export const releaseIps: Step = {
   async run(ctx) {
     const from = await ctx.host(ctx.from)
     const network = bootConfigDriver(ctx.config)
+    await tryBootEdits(from, network, ctx.config.service_ips, 'remove')
     for (const [i, ip] of ctx.config.service_ips.entries()) {
       const {boot, runtime} = plan(ctx)[i]
       // The boot configuration first: what the postcondition just read is still what is there
       // (an edit touches only its file), and a run cut off in between leaves an address that
       // goes at the next boot, not one that comes back.
-      const text = await readText(from, network.pathFor(ip))
-      const without = network.withoutAddress(text, ip.address)
-      if (without !== text) await ctx.act(boot, {content: without})
+      await removeFromBoot(ctx, from, network, ip.address, boot)
       if (await holdsAddress(from, ip.address)) await ctx.act(runtime)
     }
 

@@ -13,7 +13,11 @@ import type {Host, RunResult} from '../hosts/host.js'
  */
 export type Where = NodeName | 'here'
 
-/** An argv run on a node, or a file ha writes there (an edit of a boot configuration). */
+/**
+ * An argv run on a node, or a file ha writes there (an edit of a boot configuration). An edit may
+ * name a glob (/etc/netplan/*.yaml) where the file's contents decide which file it is: the step
+ * then names the file it writes (ActOptions.path), which the runner holds to the glob.
+ */
 export type Action = {argv: string[]; on: Where} | {edit: string; on: Where; what: string}
 
 export interface StepContext {
@@ -48,6 +52,8 @@ export interface ActOptions {
   allow?: number[]
   /** For an edit: the file's new content. */
   content?: string
+  /** For an edit planned as a glob: the file written, which the glob must match. */
+  path?: string
   /** The action is carried out by ha itself (ha check, an epoch write, an http probe). */
   inProcess?: () => Promise<void>
   stdin?: string

@@ -1,6 +1,7 @@
 import {HaError} from '../core/errors.js'
 import {bootConfigDriver} from '../drivers/boot-config/index.js'
-import {addressesSeen, announceArgv, bootConfigHolds, fileSeen, holdsAddress, prefetch, readText, wireFrom} from './observe.js'
+import {addressesSeen, announceArgv, bootConfigHolds, bootFilesSeen, holdsAddress, prefetch, wireFrom} from './observe.js'
+import {addToBoot, tryBootEdits} from './boot-edits.js'
 import type {Action, Step, StepContext} from './step.js'
 
 type Ctx = Pick<StepContext, 'config' | 'to'>
@@ -10,7 +11,7 @@ const plan = (ctx: Ctx) => {
   return ctx.config.service_ips.map((ip) => ({
     add: {argv: ['ip', 'addr', 'add', ip.address, 'dev', ip.interface], on: ctx.to} as Action,
     announce: {argv: announceArgv(ip), on: ctx.to} as Action,
-    boot: {edit: boot.pathFor(ip), on: ctx.to, what: boot.adding(ip)} as Action,
+    boot: {edit: boot.placeFor(ip, 'add'), on: ctx.to, what: boot.adding(ip)} as Action,
     ip,
     remove: {argv: ['ip', 'addr', 'del', ip.address, 'dev', ip.interface], on: ctx.to} as Action,
   }))
@@ -31,9 +32,9 @@ export const takeIps: Step = {
     if (!ctx.data('take-ips').proven) return false
     const to = await ctx.host(ctx.to)
     const boot = bootConfigDriver(ctx.config)
-    await prefetch(to, [addressesSeen, ...boot.files(ctx.config.service_ips).map((path) => fileSeen(path))])
+    await prefetch(to, [addressesSeen, bootFilesSeen(boot)])
     for (const ip of ctx.config.service_ips) {
-      if (!(await holdsAddress(to, ip.address)) || !(await bootConfigHolds(to, boot, ip))) return false
+      if (!(await holdsAddress(to, ip.address)) || !(await bootConfigHolds(to, boot, ip, true))) return false
     }
 
     return true
@@ -41,6 +42,8 @@ export const takeIps: Step = {
   async run(ctx) {
     const to = await ctx.host(ctx.to)
     const boot = bootConfigDriver(ctx.config)
+    // A boot configuration ha would refuse to edit stops the step before anything is taken.
+    await tryBootEdits(to, boot, ctx.config.service_ips, 'add')
     // Every address is heard on the wire first, held here or not: one that someone else answers
     // for is neither taken nor kept, and none is taken until all are proven free.
     for (const p of plan(ctx)) {
@@ -57,9 +60,7 @@ export const takeIps: Step = {
     for (const p of plan(ctx)) {
       if (!(await holdsAddress(to, p.ip.address))) await ctx.act(p.add)
       await ctx.act(p.announce, {allow: [0, 1]})
-      const text = await readText(to, boot.pathFor(p.ip))
-      const withIp = boot.withAddress(text, p.ip)
-      if (withIp !== text) await ctx.act(p.boot, {content: withIp})
+      await addToBoot(ctx, to, boot, p.ip, p.boot)
     }
 
     await ctx.remember({proven: true})

@@ -1,12 +1,14 @@
 import {spawnSync} from 'node:child_process'
 import {existsSync} from 'node:fs'
 
+import {bootTools} from './boot-tools.js'
+
 /**
  * Tests that need root, sshd, loop devices or network namespaces call this first. Outside CI a
  * missing prerequisite skips the test with the reason; under CI=true it is a failure, because a
  * suite that silently skips its real-world tests proves nothing.
  */
-export function missingPrerequisite(needs: Array<'arping' | 'loop' | 'netns' | 'root' | 'sshd' | 'tmux'>): string | undefined {
+export function missingPrerequisite(needs: Array<'arping' | 'boot-tools' | 'loop' | 'netns' | 'root' | 'sshd' | 'tmux'>): string | undefined {
   for (const need of needs) {
     const problem = check(need)
     if (problem) {
@@ -18,7 +20,7 @@ export function missingPrerequisite(needs: Array<'arping' | 'loop' | 'netns' | '
   return undefined
 }
 
-function check(need: 'arping' | 'loop' | 'netns' | 'root' | 'sshd' | 'tmux'): string | undefined {
+function check(need: 'arping' | 'boot-tools' | 'loop' | 'netns' | 'root' | 'sshd' | 'tmux'): string | undefined {
   switch (need) {
     case 'root': {
       return process.getuid?.() === 0 ? undefined : 'needs root'
@@ -30,6 +32,10 @@ function check(need: 'arping' | 'loop' | 'netns' | 'root' | 'sshd' | 'tmux'): st
 
     case 'tmux': {
       return existsSync('/usr/bin/tmux') ? undefined : 'needs tmux (apt-get install tmux)'
+    }
+
+    case 'boot-tools': {
+      return bootTools.problem()
     }
 
     case 'arping': {

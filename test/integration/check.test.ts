@@ -145,6 +145,8 @@ ${over.extra ?? ''}`,
       Object.fromEntries(Object.entries(checks).map(([k, c]) => [k, c.status])),
       {
         backup_age: 'pass',
+        'boot_config:primary': 'pass',
+        'boot_config:secondary': 'pass',
         clock_skew: 'pass',
         'reachable:primary': 'pass',
         'reachable:secondary': 'pass',
@@ -156,6 +158,9 @@ ${over.extra ?? ''}`,
         version: 'pass',
       },
     )
+    // No boot configuration on these roots: ifupdown (the default) creates its file when it adds.
+    assert.equal(checks['boot_config:primary'].evidence.kind, 'ifupdown')
+    assert.match(checks['boot_config:primary'].summary, /^ifupdown: ha can take the service IPs out of and put them into lo in \S+\/etc\/network\/interfaces$/)
     assert.deepEqual(checks.service_ip.evidence.held_by, [])
     const wire = checks.service_ip.evidence.wire as Record<string, {state: string; message: string}>
     for (const node of ['primary', 'secondary']) {
@@ -172,7 +177,7 @@ ${over.extra ?? ''}`,
     assert.equal((checks.version.evidence.primary as {version: string}).version, '2.1.0.1234')
     assert.match(report.nodes.primary.host_key!, /^SHA256:/)
     assert.equal(report.ok, true)
-    assert.deepEqual(report.counts, {fail: 0, pass: 9, warn: 1})
+    assert.deepEqual(report.counts, {fail: 0, pass: 11, warn: 1})
     // No takeover yet: the node holding the storage is the active one.
     assert.deepEqual(report.roles, {active: 'primary', epoch: 0, source: 'config', standby: 'secondary'})
     assert.match(checks.roles.summary, /^primary is active, secondary the standby: no takeover yet: primary holds the storage$/)
@@ -205,13 +210,13 @@ ${over.extra ?? ''}`,
     const evidenceColumn = lines[0].indexOf('EVIDENCE')
     const rows = lines.slice(1, lines.indexOf(''))
     const checkRows = rows.filter((l) => !l.startsWith(' '))
-    assert.equal(checkRows.length, 10)
+    assert.equal(checkRows.length, 12)
     for (const line of checkRows) assert.match(line.slice(0, 8), /^(PASS|WARN|FAIL) /, line)
     assert.ok(rows.every((l) => l.length > evidenceColumn && l[evidenceColumn - 1] === ' ' && l[evidenceColumn] !== ' '), 'evidence column aligned')
     // The warning's fix sits under its row, in the evidence column.
     const ipRow = rows.findIndex((l) => /Service IP/.test(l))
     assert.match(rows[ipRow + 1], /^\s+→ bring the service up on the active node/)
-    assert.match(run.stdout, /9 passed, 1 warned, 0 failed: safe, with warnings/)
+    assert.match(run.stdout, /11 passed, 1 warned, 0 failed: safe, with warnings/)
   })
 
   test('--quiet: nothing on success; under --strict one stderr line naming the failed check (for cron)', () => {
@@ -222,6 +227,29 @@ ${over.extra ?? ''}`,
     assert.equal(strict.status, 3)
     assert.equal(strict.stdout, '')
     assert.equal(strict.stderr, 'ha: check failed: service_ip\n')
+  })
+
+  test('a node whose interface another system configures fails, naming the system and its file; a file ha would refuse fails with the refusal', () => {
+    const netplanDir = join(roots.primary, 'etc/netplan')
+    mkdirSync(netplanDir, {recursive: true})
+    writeFileSync(join(netplanDir, '01-site.yaml'), 'network:\n  ethernets:\n    lo:\n      addresses: [127.0.0.2/8]\n', {mode: 0o600})
+    try {
+      const run = ha('--config', writeConfig('healthy.yaml'), '--json')
+      assert.equal(run.status, 3)
+      const row = byId(run.json!.result!)['boot_config:primary']
+      assert.equal(row.status, 'fail')
+      assert.match(row.summary, /^primary configures lo with netplan \(\S+\/etc\/netplan\/01-site\.yaml\), but boot_config\.kind is ifupdown: a failover would edit a file its boot does not read$/)
+      assert.match(row.actions!.join('\n'), /set boot_config: \{kind: netplan\}/)
+      assert.equal(byId(run.json!.result!)['boot_config:secondary'].status, 'pass')
+      // Configured as netplan, the same file is read, and one cloud-init writes is refused by name.
+      const asNetplan = writeConfig('netplan.yaml', {extra: 'boot_config: {kind: netplan}\n'})
+      writeFileSync(join(netplanDir, '01-site.yaml'), '# This file is generated from information provided by the datasource.\nnetwork:\n  ethernets:\n    lo:\n      addresses: [127.0.0.2/8]\n', {mode: 0o600})
+      const refused = byId(ha('--config', asNetplan, '--json').json!.result!)['boot_config:primary']
+      assert.equal(refused.status, 'fail')
+      assert.match(refused.summary, /^primary: \/etc\/netplan\/01-site\.yaml: is written by cloud-init/)
+    } finally {
+      rmSync(netplanDir, {force: true, recursive: true})
+    }
   })
 
   test('a version mismatch fails, naming both versions', () => {

@@ -158,6 +158,7 @@ describe('ha init at a terminal when the login is refused', {skip: missingPrereq
     await answer(/The product's version file\?/, '')
     await answer(/The service IP clients use, as address\/prefix\?/, '198.18.1.10/24')
     await answer(/The interface the service IP goes on\?/, 'eth0')
+    await answer(/How both nodes configure their addresses at boot/, '')
     await answer(/Where archives go, inside the data directory\?/, '')
     assert.equal(await term.exitCode(), 1, term.screen())
     assert.match(term.screen(), /Your answers are kept in \S+ha\.yaml\.draft/)

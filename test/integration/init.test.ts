@@ -166,6 +166,10 @@ describe('ha init at a terminal against a real sshd', {skip: missingPrerequisite
     term.keys('C-u')
     term.type('198.18.1.10/24')
     await answer(/The interface the service IP goes on\?/, 'eth0')
+    await answer(/How both nodes configure their addresses at boot: ifupdown, networkmanager, ifcfg or netplan\? \((ifupdown|networkmanager|ifcfg|netplan)\)/, 'wicked')
+    await term.waitFor(/must be ifupdown \(\/etc\/network\/interfaces\), networkmanager/)
+    term.keys('C-u')
+    term.type('networkmanager')
     await answer(/Where archives go, inside the data directory\? \(\.ha\/backups\)/, '/srv/backups')
     await term.waitFor(/must be relative to data_dir/)
     term.keys('C-u')
@@ -175,6 +179,7 @@ describe('ha init at a terminal against a real sshd', {skip: missingPrerequisite
     const check = ha(['config', 'check', '--config', config, '--json'])
     assert.equal(check.status, 0, check.stdout + check.stderr)
     assert.deepEqual(check.json!.result.nodes.map((n: {hostname: string}) => n.hostname), ['ctl-a', 'ctl-b'])
+    assert.deepEqual(check.json!.result.boot_config, {files: '/etc/NetworkManager/system-connections/*.nmconnection', kind: 'networkmanager'})
   })
 
   it('an existing configuration: asked before it is replaced; "no" leaves it as it was', async (t) => {

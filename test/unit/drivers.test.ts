@@ -5,7 +5,7 @@ import {fileURLToPath} from 'node:url'
 import {describe, test} from 'node:test'
 
 import {type Config, configSchema, storageSchema} from '../../src/config/schema.js'
-import {bootConfigDriver} from '../../src/drivers/boot-config/index.js'
+import {bootConfigDriver, filesHold, ownsPath} from '../../src/drivers/boot-config/index.js'
 import {ifupdown} from '../../src/drivers/boot-config/ifupdown.js'
 import {storageDriver} from '../../src/drivers/storage/index.js'
 
@@ -71,22 +71,34 @@ describe('storage drivers', () => {
 })
 
 describe('boot-config drivers', () => {
-  test('ifupdown is chosen (the only one yet): /etc/network/interfaces, alias stanzas', () => {
+  test('ifupdown is chosen by default: /etc/network/interfaces, alias stanzas', () => {
     const config = configWith({kind: 'mount'})
     const d = bootConfigDriver(config)
     assert.equal(d, ifupdown)
     const ip = config.service_ips[0]
-    assert.equal(d.pathFor(ip), '/etc/network/interfaces')
-    assert.deepEqual(d.files(config.service_ips), ['/etc/network/interfaces'])
-    assert.ok(d.owns('/etc/network/interfaces'))
-    assert.ok(!d.owns('/etc/fstab'))
+    assert.equal(d.placeFor(ip, 'add'), '/etc/network/interfaces')
+    assert.equal(d.placeFor(ip, 'remove'), '/etc/network/interfaces')
+    assert.ok(ownsPath(d, '/etc/network/interfaces'))
+    assert.ok(!ownsPath(d, '/etc/fstab'))
     assert.equal(d.adding(ip), 'add 198.18.1.10/24 on eth0')
     assert.equal(d.removing(ip), 'remove the stanza with address 198.18.1.10/24')
-    const text = d.withAddress('', ip)
+    // A missing file is an empty one: the alias stanza creates it.
+    const file = d.fileFor([], ip)
+    assert.deepEqual(file, {path: '/etc/network/interfaces', text: ''})
+    const text = d.withAddress(file, ip)
     assert.equal(text, 'auto eth0:0\niface eth0:0 inet static\n    address 198.18.1.10/24\n')
-    assert.ok(d.holds(text, '198.18.1.10'))
-    assert.deepEqual(d.addresses(text), ['198.18.1.10/24'])
-    assert.equal(d.withoutAddress(text, ip.address), '')
+    assert.ok(filesHold(d, [{path: file.path, text}], '198.18.1.10'))
+    assert.deepEqual(d.addresses({path: file.path, text}), [{address: '198.18.1.10/24', interface: 'eth0'}])
+    assert.equal(d.withoutAddress({path: file.path, text}, ip.address), '')
+  })
+
+  test('boot_config.kind chooses the driver; each reads its own directory', () => {
+    for (const [kind, dir] of [['networkmanager', '/etc/NetworkManager/system-connections'], ['ifcfg', '/etc/sysconfig/network-scripts'], ['netplan', '/etc/netplan'], ['ifupdown', '/etc/network']] as const) {
+      const config = {...configWith({kind: 'mount'}), boot_config: {kind}}
+      const d = bootConfigDriver(config)
+      assert.equal(d.name, kind)
+      assert.equal(d.dir, dir)
+    }
   })
 })
 

@@ -1,4 +1,4 @@
-import type {BootConfigDriver} from './driver.js'
+import {bareAddress as bare, type BootConfigDriver} from './driver.js'
 
 /**
  * Debian's ifupdown: /etc/network/interfaces, edited as text, everything else kept. A service IP
@@ -36,11 +36,14 @@ function stanzas(lines: string[]): Stanza[] {
   return found
 }
 
-const bare = (address: string) => address.split('/')[0]
-
 /** Every address of a static stanza, as written. */
 export function bootAddresses(text: string): string[] {
   return stanzas(text.split('\n')).flatMap((s) => s.addresses)
+}
+
+/** Each address with the interface of its stanza (eth0 for an alias stanza eth0:1). */
+function interfaceAddresses(text: string): Array<{address: string; interface: string}> {
+  return stanzas(text.split('\n')).flatMap((s) => s.addresses.map((address) => ({address, interface: s.iface.split(':')[0]})))
 }
 
 export function bootHolds(text: string, address: string): boolean {
@@ -72,15 +75,20 @@ export function withAddress(text: string, iface: string, address: string): strin
   return `${base}auto ${iface}:${n}\niface ${iface}:${n} inet static\n    address ${address}\n`
 }
 
+/**
+ * The file is /etc/network/interfaces alone (what ifupdown reads first; a service IP in
+ * interfaces.d is not looked for). A missing file is an empty one: the alias stanza creates it.
+ */
 export const ifupdown: BootConfigDriver = {
   adding: (ip) => `add ${ip.address} on ${ip.interface}`,
-  addresses: bootAddresses,
-  files: () => [interfacesPath],
-  holds: bootHolds,
+  addresses: (file) => interfaceAddresses(file.text),
+  dir: '/etc/network',
+  fileFor: (files) => files.find((f) => f.path === interfacesPath) ?? {path: interfacesPath, text: ''},
+  glob: 'interfaces',
+  matches: (name) => name === 'interfaces',
   name: 'ifupdown',
-  owns: (path) => path === interfacesPath,
-  pathFor: () => interfacesPath,
+  placeFor: () => interfacesPath,
   removing: (ip) => `remove the stanza with address ${ip.address}`,
-  withAddress: (text, ip) => withAddress(text, ip.interface, ip.address),
-  withoutAddress,
+  withAddress: (file, ip) => withAddress(file.text, ip.interface, ip.address),
+  withoutAddress: (file, address) => withoutAddress(file.text, address),
 }
