@@ -6,8 +6,8 @@
 // once as the machine has cores (--jobs N to change it), with one exception: the files under
 // test/lab/ each need a lab, so they run in lab lanes of their own beside those (a lab file mostly
 // waits: on reboots, ssh and cron), two by default (--lab-lanes N). Each lane has a lab of its own
-// name (HA_LAB_NAME suite1, suite2, ...: its own namespaces and lock, see src/lab/layout.ts, so a
-// developer's own lab is left alone) and runs its files one after another on it (HA_TEST_LAB_DIR,
+// name (HA_LAB_NAME suite1, suite2, ... or HA_TEST_LAB_NAMES: its own namespaces and lock, see
+// src/lab/layout.ts, so a developer's own lab is left alone) and runs its files one after another on it (HA_TEST_LAB_DIR,
 // see test/lab/shared-lab.ts: a file reuses the lab only when it is exactly as `ha lab up` left
 // it); the lab goes down after the lane's last file. Files go to lanes longest first, each to the
 // lane with the least to do; within a lane they keep the lab order below. Nothing else in test/
@@ -120,8 +120,18 @@ for (const file of [...lab].sort((a, b) => expected(b) - expected(a))) {
 }
 
 for (const l of labLaneFiles) l.files.sort((a, b) => labRank(a) - labRank(b) || a.localeCompare(b))
-/** Lane i's lab: its own name (namespaces, lock) and folder. */
-const labLaneEnv = (i) => ({HA_LAB_NAME: `suite${i + 1}`, HA_TEST_LAB_DIR: `/tmp/ha-lab-suite-${process.pid}-${i + 1}`})
+/**
+ * Lane i's lab: its own name (namespaces, lock) and folder. Two runs of the suite at once on one
+ * machine would take each other's labs down: give the second its own names with
+ * HA_TEST_LAB_NAMES=dev1,dev2 (one per lane).
+ */
+const laneNames = (process.env.HA_TEST_LAB_NAMES || 'suite1,suite2,suite3,suite4,suite5,suite6,suite7,suite8').split(',')
+if (laneNames.length < labLaneFiles.length || laneNames.some((n) => !/^[a-z][a-z0-9]{0,7}$/.test(n))) {
+  console.error(`run-tests: HA_TEST_LAB_NAMES wants ${labLaneFiles.length} lab names (a lowercase letter, then up to 7 letters or digits), comma-separated`)
+  process.exit(2)
+}
+
+const labLaneEnv = (i) => ({HA_LAB_NAME: laneNames[i], HA_TEST_LAB_DIR: `/tmp/ha-lab-${laneNames[i]}-${process.pid}`})
 const others = files.filter((f) => !isLab(f)).sort((a, b) => expected(b) - expected(a))
 if (listOnly) {
   // Each lab lane in its order, then the others, longest first.
