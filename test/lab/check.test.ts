@@ -53,7 +53,11 @@ describe('ha check in the lab', {skip}, () => {
   it('passes on a healthy pair: every check PASS, exit 0', () => {
     const r = check()
     assert.equal(r.status, 0, JSON.stringify(r.json?.result.checks, null, 1))
-    assert.deepEqual(r.json!.result.counts, {fail: 0, pass: 10, warn: 0})
+    assert.deepEqual(r.json!.result.counts, {fail: 0, pass: 12, warn: 0})
+    for (const node of ['primary', 'secondary']) {
+      const row = r.byId('boot_config', node)
+      assert.equal(row?.status, 'pass', `a boot_config row for ${node}: ${JSON.stringify(row)}`)
+    }
     assert.deepEqual(r.json!.result.roles, {active: 'primary', epoch: 0, source: 'config', standby: 'secondary'})
     assert.match(r.byId('service_ip').summary, /held by primary only/)
     assert.match(r.byId('storage').summary, /mounted on primary only/)

@@ -80,6 +80,8 @@ describe('ha init on the lab primary', {skip}, () => {
     term.keys('C-u')
     term.type('198.18.0.100/24')
     await answer(/The interface the service IP goes on\? \(eth0\)/, '')
+    // The lab's nodes are Debian's ifupdown: detected and proposed.
+    await answer(/How both nodes configure their addresses at boot: ifupdown, networkmanager, ifcfg or netplan\? \(ifupdown\)/, '')
     await answer(/Where archives go, inside the data directory\? \(\.ha\/backups\)/, '')
     await answer(/services\? \(empty: none\) \(\/etc\/init\.d\/xvm\)/, '')
     assert.equal(await term.exitCode(120_000), 0, term.screen())
