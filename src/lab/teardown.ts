@@ -1,6 +1,5 @@
 import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
-import {setTimeout as sleep} from 'node:timers/promises'
 
 import {HaError} from '../core/errors.js'
 import {run} from './exec.js'
@@ -67,12 +66,6 @@ export async function teardown(labDir: string): Promise<LabDownResult> {
           await run(['losetup', '-d', device])
           result.loop_devices.push(device)
         }
-
-        // A device still in use (a lazy unmount not yet finished) is only marked to go when its
-        // last user does: down returns when it is gone, or says which one is left.
-        for (let i = 0; i < 100 && (await loopDevicesOf(image)).length > 0; i++) await sleep(100)
-        const left = await loopDevicesOf(image)
-        if (left.length > 0) throw new Error(`${left.join(', ')} still attached after 10 s`)
       })
     }
   }

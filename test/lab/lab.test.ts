@@ -366,7 +366,9 @@ describe('the two-controller lab', {skip}, () => {
     assert.equal(pids.length, 5, JSON.stringify(status.nodes))
 
     await labDown({labDir})
-    assert.deepEqual(leftovers(pids), [])
+    // A node disk's loop device is detached with autoclear: it goes when the last process of the
+    // node's killed mount namespace has gone, which under load can be a few seconds after down.
+    assert.ok(await within(30, () => leftovers(pids).length === 0), leftovers(pids).join('\n'))
     assert.equal((await labStatus({labDir})).up, false)
   })
 })
