@@ -8,6 +8,7 @@ import {addition, type BootConfigDriver, bootConfigDrivers, type BootFile, remov
 import {bootTools} from '../helpers/boot-tools.js'
 import {tempDir} from '../helpers/cli.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
+import {seededRandom} from '../helpers/seeded-random.js'
 
 /**
  * Differential tests of the boot configuration drivers: the address set each system brings up at
@@ -26,17 +27,6 @@ import {missingPrerequisite} from '../helpers/prereq.js'
 const seed = Number(process.env.HA_BOOT_SEED ?? Math.floor(Math.random() * 2 ** 31))
 const rounds = Number(process.env.HA_BOOT_ROUNDS ?? 20)
 const skip = missingPrerequisite(['boot-tools'])
-
-function random(s: number): () => number {
-  let a = s >>> 0
-  return () => {
-    a = (a + 0x6d_2b_79_f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
-  }
-}
 
 type Rng = () => number
 const pick = <T>(r: Rng, list: readonly T[]): T => list[Math.floor(r() * list.length)]
@@ -111,7 +101,7 @@ function differential(driver: BootConfigDriver, made: Case, oracle: Oracle, dir:
 function runRounds(name: string, driver: BootConfigDriver, generate: (r: Rng, withPresent: boolean) => BootFile[], oracle: Oracle, t: {diagnostic(m: string): void}, dir: string): void {
   t.diagnostic(`seed ${seed} (HA_BOOT_SEED=${seed} replays it), ${rounds} rounds; tools: ${bootTools.versions()}`)
   for (let round = 0; round < rounds; round++) {
-    const r = random(seed + round * 7919)
+    const r = seededRandom(seed + round * 7919)
     const newAddress = addressMaker(r)
     const ips = Array.from({length: 1 + Math.floor(r() * 2)}, () => ({address: `${newAddress(true)}/24`, interface: 'eth0'}))
     const present = {address: `${newAddress(true)}/24`, interface: 'eth0'}

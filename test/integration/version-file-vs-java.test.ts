@@ -6,6 +6,7 @@ import {join} from 'node:path'
 import {after, before, describe, test} from 'node:test'
 
 import {parseProperties, PropertiesSyntaxError, readVersionProperty} from '../../src/facts/version-file.js'
+import {seededRandom} from '../helpers/seeded-random.js'
 
 /**
  * Differential test: thousands of generated .properties files, each loaded by Java's own
@@ -60,18 +61,6 @@ function haVerdict(bytes: Buffer): string {
   } catch (error) {
     if (error instanceof PropertiesSyntaxError) return 'ERR java.lang.IllegalArgumentException'
     throw error
-  }
-}
-
-/** mulberry32: small, seeded, the same sequence everywhere. */
-function random(seedValue: number): () => number {
-  let a = seedValue >>> 0
-  return () => {
-    a = (a + 0x6d_2b_79_f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
   }
 }
 
@@ -131,7 +120,7 @@ describe('the version file reads as Java Properties.load(InputStream) reads it',
     work = mkdtempSync(join(tmpdir(), 'ha-props-java-'))
     const javac = ['/usr/bin/javac', '/usr/bin/java'].find((f) => !existsSync(f))
     assert.equal(javac, undefined, `${javac} is missing: run scripts/ensure-deps.mjs as root (it installs default-jdk-headless)`)
-    const rand = random(seed)
+    const rand = seededRandom(seed)
     const names: string[] = []
     for (let i = 0; i < count; i++) {
       const bytes = generate(rand)
