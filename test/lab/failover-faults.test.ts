@@ -136,14 +136,18 @@ describe('ha failover meets faults safely', {skip}, () => {
     assert.equal(inProgress(), null)
   })
 
-  it('an ha backup that starts after the final backup holds the storage: release-storage waits for it instead of aborting, the takeover finishes', () => {
+  it('ha backups that start after the final backup hold the storage: release-storage waits for each, the one with the lock and the one not yet at it, instead of aborting; the takeover finishes', () => {
     // The run stops (SIGKILL) after release-storage's first look at the storage, still mounted on
     // the primary; an ha backup then starts there as cron's would, and is held (SIGSTOP, the
     // backup's own test hook) once it has the lock and its backups folder open. The resumed
     // failover meets it using the storage; a watcher on the primary lets the backup go on a second
     // after the failover first looks at that process (its `cat /proc/PID/stat`), so the failover
-    // is seen waiting however long it took to get there.
+    // is seen waiting however long it took to get there. A second ha backup, as cron's at the same
+    // minute would be, holds the storage without the lock (its working directory is the data
+    // directory; held at its hook before it asks for the lock) and goes on only once the first
+    // has ended: it then takes the lock and backs up, and the failover waits for it too.
     const log = '/var/tmp/ha-late-backup.log'
+    const log2 = '/var/tmp/ha-late-backup-2.log'
     const listBackups = (node: LabNode) => JSON.parse(ssh(node, 'ha backup list --json').stdout).result.backups as Array<{id: string; verified: boolean}>
     const before = new Set(listBackups('primary').map((b) => b.id))
     const killed = haAdmin(['failover', '--yes', '--json'], {HA_FAILOVER_TEST_KILL_IN: 'release-storage'})
@@ -158,23 +162,35 @@ describe('ha failover meets faults safely', {skip}, () => {
     ].join('\n'))
     assert.equal(started.status, 0, `the backup never stopped at its hook: ${started.stderr}${ssh('primary', `cat ${log}`).stdout}`)
     const pid = started.stdout.trim()
+    const second = ssh('primary', [
+      `cd /var/opt/sun/xvm && HA_TEST_PAUSE_AT=backup-attach-checked setsid -f ha backup --quiet </dev/null >${log2} 2>&1`,
+      'for i in $(seq 1 300); do',
+      `  for p in $(pgrep -f "run.js backup"); do [ "$p" != ${pid} ] && [ "$(cut -d" " -f3 /proc/$p/stat 2>/dev/null)" = T ] && { echo $p; exit 0; }; done; sleep 0.1`,
+      'done; exit 1',
+    ].join('\n'))
+    assert.equal(second.status, 0, `the second backup never stopped at its hook: ${second.stderr}${ssh('primary', `cat ${log2}`).stdout}`)
+    const pid2 = second.stdout.trim()
     try {
-      const watcher = `for i in $(seq 1 1200); do pgrep -f "ca[t] /proc/${pid}/stat" >/dev/null && break; sleep 0.05; done; sleep 1; kill -CONT ${pid}`
+      const watcher = [
+        `for i in $(seq 1 1200); do pgrep -f "ca[t] /proc/${pid}/stat" >/dev/null && break; sleep 0.05; done; sleep 1; kill -CONT ${pid}`,
+        `for i in $(seq 1 1200); do kill -0 ${pid} 2>/dev/null || break; sleep 0.05; done; kill -CONT ${pid2}`,
+      ].join('; ')
       assert.equal(ssh('primary', `setsid -f sh -c '${watcher}' </dev/null >/dev/null 2>&1`).status, 0)
       const r = haAdmin(['failover', '--resume', '--yes', '--json'])
       assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`)
       const release = (r.envelope!.result.ran as Array<{action: string; step: string}>).filter((a) => a.step === 'release-storage').map((a) => a.action)
-      assert.deepEqual(release.filter((a) => /fuser/.test(a)).length, 2, `asked fuser, waited, asked again: ${JSON.stringify(release)}`)
+      assert.ok(release.filter((a) => /fuser/.test(a)).length >= 2, `asked fuser, waited, asked again: ${JSON.stringify(release)}`)
       assert.ok(release.some((a) => /umount/.test(a)), JSON.stringify(release))
       const step = r.envelope!.result.steps.find((s: {id: string}) => s.id === 'release-storage')
       assert.ok(step.waiting_ms >= 500, `the wait for the backup counts as waiting: ${JSON.stringify(step)}`)
       assert.equal(ssh('primary', `kill -0 ${pid} 2>/dev/null`).status, 1, 'the backup ended by itself')
-      assert.equal(ssh('primary', `cat ${log}`).stdout, '', 'and succeeded (--quiet prints nothing then)')
+      assert.equal(ssh('primary', `kill -0 ${pid2} 2>/dev/null`).status, 1, 'the second backup ended by itself')
+      assert.equal(ssh('primary', `cat ${log} ${log2}`).stdout, '', 'and both succeeded (--quiet prints nothing then)')
       const made = listBackups('secondary').filter((b) => !before.has(b.id))
-      assert.ok(made.length >= 2 && made.every((b) => b.verified), `the final backup's archive and the late one, both verified: ${JSON.stringify(made)}`)
+      assert.ok(made.length >= 3 && made.every((b) => b.verified), `the final backup's archive and the two late ones, all verified: ${JSON.stringify(made)}`)
       assertServes('secondary')
     } finally {
-      ssh('primary', `kill -CONT ${pid} 2>/dev/null; rm -f ${log}`)
+      ssh('primary', `kill -CONT ${pid} ${pid2} 2>/dev/null; rm -f ${log} ${log2}`)
       // The next test starts from the primary serving, whatever failed above.
       if (haAdmin(['status', '--json']).envelope?.result?.active === 'secondary') haAdmin(['failover', '--yes', '--json'])
     }
