@@ -1,4 +1,5 @@
-import {execute} from '@oclif/core'
+import {existsSync, readFileSync} from 'node:fs'
+import {arch, release} from 'node:os'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
@@ -17,7 +18,8 @@ export interface VersionResult {
 
 /**
  * What bin/run.js (and bin/dev.js) run, after stopOnSignalsOutsideCommands (cli/signals.ts): the argv put in the order oclif expects, stdout guarded,
- * `ha -v --json` answered with an envelope like every other outcome, then oclif. No user plugins
+ * `ha -v` and `ha -v --json` answered before oclif is even loaded (a start of ha that only asks
+ * its version costs little more than node's own), then oclif. No user plugins
  * are loaded: ha runs as root, and a package.json in root's data directory must not add code to
  * it (nor, for another user, warn that it cannot be read).
  */
@@ -31,6 +33,32 @@ export async function main(argv: string[], binUrl: string, development = false):
     return
   }
 
+  if (versionAsked(args) && !mayBeWsl()) {
+    process.stdout.write(`${userAgent()}\n`)
+    return
+  }
+
+  const {execute} = await import('@oclif/core')
   const root = join(dirname(fileURLToPath(binUrl)), '..')
   await execute({args, development, loadOptions: {root, userPlugins: false}})
+}
+
+/** The line oclif prints for --version (its Config.userAgent), built from the same facts. */
+export function userAgent(): string {
+  const cpu = arch() === 'ia32' ? 'x86' : arch()
+  return `ha/${haVersion} ${process.platform}-${cpu} node-${process.version}`
+}
+
+/**
+ * Whether oclif might call this platform "wsl" rather than "linux" in its version line. Then ha
+ * leaves the answer to oclif, which also tells WSL from a container inside it.
+ */
+function mayBeWsl(): boolean {
+  if (process.platform !== 'linux') return false
+  if (release().toLowerCase().includes('microsoft')) return true
+  try {
+    if (readFileSync('/proc/version', 'utf8').toLowerCase().includes('microsoft')) return true
+  } catch {}
+
+  return existsSync('/proc/sys/fs/binfmt_misc/WSLInterop') || existsSync('/run/WSL')
 }
