@@ -1,7 +1,7 @@
 import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
-import type {ChalkInstance} from 'chalk'
 
 import {configPathFrom, loadConfig, type LoadedConfig} from '../config/load.js'
+import type {Colors} from '../core/colors.js'
 import {ExitCode, type ExitCodeValue, HaError, InterruptedError, UsageError} from '../core/errors.js'
 import {outputOptionsFrom, Reporter} from './output/reporter.js'
 
@@ -44,13 +44,12 @@ export abstract class HaCommand<T extends typeof Command> extends Command {
    */
   static needsRoot?: string
 
-
   protected async loadConfig(flags: {config?: string}): Promise<LoadedConfig> {
     return loadConfig(configPathFrom(flags.config))
   }
 
   /** Renders the result and sets the exit code; commands end with this. */
-  protected finish<R>(result: R, status: ExitCodeValue, human: (result: R, color: ChalkInstance) => string, quietLine?: string): R {
+  protected finish<R>(result: R, status: ExitCodeValue, human: (result: R, color: Colors) => string, quietLine?: string): R {
     this.reporter.result(result, status, human, quietLine)
     process.exitCode = status
     return result

@@ -1,5 +1,4 @@
-import {Chalk, type ChalkInstance} from 'chalk'
-
+import {colors, type Colors} from '../../core/colors.js'
 import {ExitCode, type ExitCodeValue, HaError} from '../../core/errors.js'
 import {noProgress, type Progress, progressAllowed, ProgressLine} from './progress.js'
 
@@ -46,7 +45,7 @@ let outcomeWritten = false
 export const hasWrittenOutcome = (): boolean => outcomeWritten
 
 export class Reporter {
-  readonly color: ChalkInstance
+  readonly color: Colors
   readonly mode: OutputMode
   readonly quiet: boolean
   private line?: ProgressLine
@@ -66,7 +65,7 @@ export class Reporter {
     const colorWanted = options.color ?? colorAllowed(env)
     const stderrTty = Boolean((this.stderr as {isTTY?: boolean}).isTTY)
     this.stderrTty = stderrTty
-    this.color = new Chalk({level: colorWanted && this.mode === 'human' && stderrTty ? 1 : 0})
+    this.color = colors(colorWanted && this.mode === 'human' && stderrTty)
     this.progressWanted = !options.json && !this.quiet && progressAllowed(this.stderr as NodeJS.WriteStream, env)
   }
 
@@ -136,7 +135,7 @@ export class Reporter {
    * The command's result. `human` renders it for people (terminal and plain alike); under --json
    * the result itself is the output. Under --quiet a non-zero status still gets one stderr line.
    */
-  result<T>(result: T, status: ExitCodeValue, human: (result: T, color: ChalkInstance) => string, quietLine?: string): void {
+  result<T>(result: T, status: ExitCodeValue, human: (result: T, color: Colors) => string, quietLine?: string): void {
     this.line?.done()
     outcomeWritten = true
     if (this.mode === 'json') {
@@ -207,7 +206,7 @@ export function outputOptionsFrom(argv: string[]): Pick<ReporterOptions, 'color'
   }
 }
 
-/** NO_COLOR (any non-empty value) and TERM=dumb turn colour off; chalk 5 alone ignores NO_COLOR. */
+/** NO_COLOR (any non-empty value) and TERM=dumb turn colour off. */
 export function colorAllowed(env: NodeJS.ProcessEnv): boolean {
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false
   if (env.TERM === 'dumb') return false
