@@ -1,6 +1,7 @@
 import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 
-import {configPathFrom, loadConfig, type LoadedConfig} from '../config/load.js'
+import type {LoadedConfig} from '../config/load.js'
+import {configPathFrom} from '../config/path.js'
 import type {Colors} from '../core/colors.js'
 import {ExitCode, type ExitCodeValue, HaError, InterruptedError, UsageError} from '../core/errors.js'
 import {outputOptionsFrom, Reporter} from './output/reporter.js'
@@ -44,7 +45,9 @@ export abstract class HaCommand<T extends typeof Command> extends Command {
    */
   static needsRoot?: string
 
+  /** The YAML parser and the schema load here, not with every command (help needs neither). */
   protected async loadConfig(flags: {config?: string}): Promise<LoadedConfig> {
+    const {loadConfig} = await import('../config/load.js')
     return loadConfig(configPathFrom(flags.config))
   }
 

@@ -3,7 +3,7 @@ import {resolve} from 'node:path'
 import {Flags} from '@oclif/core'
 
 import {HaCommand} from '../../cli/base-command.js'
-import {configPathFrom} from '../../config/load.js'
+import {configPathFrom} from '../../config/path.js'
 import {ExitCode} from '../../core/errors.js'
 import {nodeFlag} from '../../cli/flags.js'
 
