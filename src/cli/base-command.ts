@@ -1,9 +1,10 @@
-import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
+import type * as Interfaces from '@oclif/core/interfaces'
 
 import type {LoadedConfig} from '../config/load.js'
 import {configPathFrom} from '../config/path.js'
 import type {Colors} from '../core/colors.js'
 import {ExitCode, type ExitCodeValue, HaError, InterruptedError, UsageError} from '../core/errors.js'
+import {Command, Errors, Flags} from './oclif.js'
 import {outputOptionsFrom, Reporter} from './output/reporter.js'
 
 export type HaFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof HaCommand)['baseFlags'] & T['flags']>

@@ -1,4 +1,5 @@
 import {existsSync, readFileSync} from 'node:fs'
+import {createRequire} from 'node:module'
 import {arch, release} from 'node:os'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -38,7 +39,9 @@ export async function main(argv: string[], binUrl: string, development = false):
     return
   }
 
-  const {execute} = await import('@oclif/core')
+  warnIfNoCwd()
+  // require(), not import: see cli/oclif.ts.
+  const {execute} = createRequire(import.meta.url)('@oclif/core/execute') as typeof import('@oclif/core/execute')
   const root = join(dirname(fileURLToPath(binUrl)), '..')
   await execute({args, development, loadOptions: {root, userPlugins: false}})
 }
@@ -61,4 +64,16 @@ function mayBeWsl(): boolean {
   } catch {}
 
   return existsSync('/proc/sys/fs/binfmt_misc/WSLInterop') || existsSync('/run/WSL')
+}
+
+/**
+ * What @oclif/core's index says when it loads, in a directory removed under the shell. ha loads
+ * the parts of oclif it uses, never the index (cli/oclif.ts), so it says it here.
+ */
+function warnIfNoCwd(): void {
+  try {
+    process.cwd()
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') process.stderr.write('WARNING: current directory does not exist\n')
+  }
 }

@@ -1,8 +1,7 @@
-import {Flags} from '@oclif/core'
-
 import {renderReport} from '../check/render.js'
 import type {CheckReport} from '../check/types.js'
 import {HaCommand} from '../cli/base-command.js'
+import {Flags} from '../cli/oclif.js'
 import type {Colors} from '../core/colors.js'
 
 export default class Check extends HaCommand<typeof Check> {

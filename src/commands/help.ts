@@ -1,7 +1,6 @@
-import {Args, Flags} from '@oclif/core'
-
 import {HaCommand} from '../cli/base-command.js'
 import HaHelp from '../cli/help.js'
+import {Args, Flags} from '../cli/oclif.js'
 
 /**
  * ha's own `help` command (in place of @oclif/plugin-help's, which refuses --json as an unknown

@@ -1,6 +1,5 @@
-import {Flags} from '@oclif/core'
-
 import {HaCommand} from '../../cli/base-command.js'
+import {Flags} from '../../cli/oclif.js'
 import type {Colors} from '../../core/colors.js'
 import {ExitCode} from '../../core/errors.js'
 
