@@ -39,7 +39,7 @@ export async function checkConfigFile(path: string, onWarning: (message: string)
     })
   }
 
-  const {loadManifestSpec} = await import('../backup/collect.js')
+  const {loadManifestSpec} = await import('../backup/manifest-spec.js')
   const entries = await loadManifestSpec(config)
   return {
     backup: {dir: posix.join(config.data_dir, config.backup.dir), manifest: config.backup.manifest, manifest_entries: entries.length},
