@@ -35,7 +35,7 @@ export function enableCompileCache(): void {
 }
 
 /** The path and every folder above it: real directories, owned by root, writable by root only. */
-function onlyRootWrites(path: string): boolean {
+export function onlyRootWrites(path: string): boolean {
   const parts = path.split('/').filter(Boolean)
   for (let n = 0; n <= parts.length; n++) {
     const stats = lstatSync(`/${parts.slice(0, n).join('/')}`)
