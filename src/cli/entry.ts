@@ -18,30 +18,36 @@ export interface VersionResult {
 }
 
 /**
- * What bin/run.js (and bin/dev.js) run, after stopOnSignalsOutsideCommands (cli/signals.ts): the argv put in the order oclif expects, stdout guarded,
- * `ha -v` and `ha -v --json` answered before oclif is even loaded (a start of ha that only asks
+ * What bin/run.js (and bin/dev.js) run, after stopOnSignalsOutsideCommands (cli/signals.ts): the argv put in the order oclif expects, stdout guarded
+ * (cli/output/stdout-guard.ts), `ha -v` and `ha -v --json` answered before oclif is even loaded (a start of ha that only asks
  * its version costs little more than node's own), then oclif. No user plugins
  * are loaded: ha runs as root, and a package.json in root's data directory must not add code to
  * it (nor, for another user, warn that it cannot be read).
  */
 export async function main(argv: string[], binUrl: string, development = false): Promise<void> {
-  guardStdout()
   const args = commandFirst(argv)
   const output = outputOptionsFrom(args)
   if (versionAsked(args) && output.json) {
+    guardStdout()
     const result: VersionResult = {arch: process.arch, name: 'ha', node: process.version, platform: process.platform, version: haVersion}
     new Reporter(output).result(result, 0, (r) => `ha/${r.version} ${r.platform}-${r.arch} node-${r.node}`)
     return
   }
 
   if (versionAsked(args) && !mayBeWsl()) {
+    guardStdout()
     process.stdout.write(`${userAgent()}\n`)
     return
   }
 
+  // require(), not import: see cli/oclif.ts. oclif's command module, when it loads, adds a stdout
+  // 'error' listener that rethrows (a stack trace on a full disk): it loads first, so that ha's
+  // guard, installed after it, replaces that listener.
+  const require = createRequire(import.meta.url)
+  require('@oclif/core/command')
+  const {execute} = require('@oclif/core/execute') as typeof import('@oclif/core/execute')
+  guardStdout()
   warnIfNoCwd()
-  // require(), not import: see cli/oclif.ts.
-  const {execute} = createRequire(import.meta.url)('@oclif/core/execute') as typeof import('@oclif/core/execute')
   const root = join(dirname(fileURLToPath(binUrl)), '..')
   await execute({args, development, loadOptions: {root, userPlugins: false}})
 }
