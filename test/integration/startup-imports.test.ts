@@ -89,6 +89,15 @@ const configCheckFiles = [
   'dist/config/load.js',
   'dist/config/needs.js',
   'dist/config/schema.js',
+  'dist/drivers/boot-config/detect.js',
+  'dist/drivers/boot-config/driver.js',
+  'dist/drivers/boot-config/edits.js',
+  'dist/drivers/boot-config/ifcfg.js',
+  'dist/drivers/boot-config/ifupdown.js',
+  'dist/drivers/boot-config/index.js',
+  'dist/drivers/boot-config/listing.js',
+  'dist/drivers/boot-config/netplan.js',
+  'dist/drivers/boot-config/networkmanager.js',
   'dist/drivers/storage/fstab.js',
   'dist/drivers/storage/index.js',
   'dist/drivers/storage/manual.js',
@@ -96,6 +105,7 @@ const configCheckFiles = [
   'dist/drivers/storage/none.js',
   'dist/drivers/storage/zfs.js',
   'dist/fs/bounded-read.js',
+  'dist/hosts/host.js',
   'dist/hosts/identity-file.js',
 ]
 
