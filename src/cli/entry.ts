@@ -4,9 +4,10 @@ import {arch, release} from 'node:os'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
+import {loadColors} from '../core/colors.js'
 import {haVersion} from '../core/version.js'
 import {commandFirst, versionAsked} from './argv.js'
-import {outputOptionsFrom, Reporter} from './output/reporter.js'
+import {colorWanted, outputOptionsFrom, Reporter} from './output/reporter.js'
 import {guardStdout} from './output/stdout-guard.js'
 
 export interface VersionResult {
@@ -20,7 +21,7 @@ export interface VersionResult {
 /**
  * What bin/run.js (and bin/dev.js) run, after stopOnSignalsOutsideCommands (cli/signals.ts): the argv put in the order oclif expects, stdout guarded
  * (cli/output/stdout-guard.ts), `ha -v` and `ha -v --json` answered before oclif is even loaded (a start of ha that only asks
- * its version costs little more than node's own), then oclif. No user plugins
+ * its version costs little more than node's own), chalk loaded when this run will colour, then oclif. No user plugins
  * are loaded: ha runs as root, and a package.json in root's data directory must not add code to
  * it (nor, for another user, warn that it cannot be read).
  */
@@ -39,6 +40,10 @@ export async function main(argv: string[], binUrl: string, development = false):
     process.stdout.write(`${userAgent()}\n`)
     return
   }
+
+  // chalk only for a run that will colour (a person at a terminal): cron, pipes, --json and
+  // --quiet never load it (core/colors.ts).
+  if (colorWanted(output)) await loadColors()
 
   // require(), not import: see cli/oclif.ts. oclif's command module, when it loads, adds a stdout
   // 'error' listener that rethrows (a stack trace on a full disk): it loads first, so that ha's

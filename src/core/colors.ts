@@ -1,12 +1,16 @@
 /**
- * The few colours ha's output uses, as 16-colour SGR codes (what every terminal understands), or
- * none at all. A few lines in place of a colour library: loading one cost every start of ha about
- * as much CPU as the rest of its output layer (issue 19), for six styles.
+ * The few colours ha's output uses, from chalk at its 16-colour level (what every terminal
+ * understands), or none at all.
  *
- * A style wraps the text in its open and close codes. Text that already holds the style's close
- * code (a nested style closing) gets the style opened again right after it, and each line break is
- * closed before and opened after, so that a colour neither stops early nor bleeds into the next
- * line of a terminal.
+ * chalk is loaded only by a run that is going to colour (issue 19): loading it cost every start
+ * of ha about 8-15 ms of CPU, and cron's backups, --json, pipes and the tests never colour. chalk
+ * 5 is ES modules only, so it cannot be loaded at the moment a Reporter is made; cli/entry.ts
+ * decides at start whether this run colours (cli/output/reporter.ts, colorWanted) and, if so,
+ * awaits loadColors() once, before oclif loads. Until then colors(true) leaves text as it is (a
+ * Ctrl-C while ha is still starting gets its message without colour).
+ *
+ * chalk 5 ignores NO_COLOR; ha honours it itself (reporter.ts, colorAllowed), and picks the level
+ * itself, so chalk's own detection (FORCE_COLOR, the terminal's colour depth) changes nothing.
  */
 export type Paint = (text: string) => string
 
@@ -19,24 +23,20 @@ export interface Colors {
   yellow: Paint
 }
 
-const sgr = {bold: [1, 22], cyan: [36, 39], dim: [2, 22], green: [32, 39], red: [31, 39], yellow: [33, 39]} as const
-
 const plain: Paint = (text) => text
-
-function style(openCode: number, closeCode: number): Paint {
-  const open = `\u001B[${openCode}m`
-  const close = `\u001B[${closeCode}m`
-  return (text) => {
-    if (!text) return text
-    const reopened = text.includes(close) ? text.split(close).join(close + open) : text
-    return open + reopened.replaceAll(/\r?\n/g, (eol) => close + eol + open) + close
-  }
-}
-
-const painted = Object.fromEntries(Object.entries(sgr).map(([name, [open, close]]) => [name, style(open, close)])) as unknown as Colors
 const unpainted: Colors = {bold: plain, cyan: plain, dim: plain, green: plain, red: plain, yellow: plain}
 
-/** The styles, or styles that leave the text as it is. */
+let painted: Colors | undefined
+
+/** Loads chalk (once): a run that will colour calls this before it writes anything. */
+export async function loadColors(): Promise<void> {
+  if (painted) return
+  const {Chalk} = await import('chalk')
+  const chalk = new Chalk({level: 1})
+  painted = {bold: chalk.bold, cyan: chalk.cyan, dim: chalk.dim, green: chalk.green, red: chalk.red, yellow: chalk.yellow}
+}
+
+/** The styles, or styles that leave the text as it is (also when chalk has not been loaded). */
 export function colors(enabled: boolean): Colors {
-  return enabled ? painted : unpainted
+  return enabled && painted ? painted : unpainted
 }

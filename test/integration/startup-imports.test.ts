@@ -120,14 +120,25 @@ const allowed: Array<{args: string[]; files: string[]; packages: string[]}> = [
   {args: ['config', 'check', '--config', example], files: configCheckFiles, packages: [...oclifPackages, 'yaml', 'zod']},
 ]
 
-/** ha's own files (relative to the repository) and the packages (by name) one run loaded. */
+const register = join(repoRoot, 'test/helpers/trace-imports/register.mjs')
+
+/**
+ * ha's own files (relative to the repository) and the packages (by name) one run loaded. Its
+ * stdout and stderr are pipes, as under cron or a runbook; NO_COLOR is unset, so what keeps chalk
+ * out is the pipe itself.
+ */
 function loadedBy(args: string[], trace: string): {files: string[]; packages: string[]} {
-  const env: NodeJS.ProcessEnv = {...process.env, HA_TRACE_IMPORTS: trace, NO_COLOR: '1'}
+  const env: NodeJS.ProcessEnv = {...process.env, HA_TRACE_IMPORTS: trace, TERM: 'xterm'}
   // A test runner's own preloads (tsx) are not ha's.
   delete env.NODE_OPTIONS
-  const register = join(repoRoot, 'test/helpers/trace-imports/register.mjs')
+  delete env.NO_COLOR
   const r = spawnSync(process.execPath, ['--import', register, haBin, ...args], {encoding: 'utf8', env})
   assert.equal(r.status, 0, `ha ${args.join(' ')}: ${r.stderr}`)
+  return traced(trace)
+}
+
+/** What a run traced (see loadedBy). */
+function traced(trace: string): {files: string[]; packages: string[]} {
   const files = new Set<string>()
   const packages = new Set<string>()
   for (const url of readFileSync(trace, 'utf8').split('\n')) {
@@ -169,4 +180,28 @@ test('the trace sees a package a command imports inside run() and one @oclif/cor
   const loaded = loadedBy(['config', 'check', '--config', example], join(tempDir(t), 'trace'))
   assert.ok(loaded.packages.includes('yaml'), 'an import() inside run() is seen')
   assert.ok(loaded.packages.includes('ansi-styles'), 'a require() inside @oclif/core is seen')
+})
+
+const quote = (arg: string) => `'${arg.replaceAll("'", `'\\''`)}'`
+
+/** ha on a terminal (util-linux script's pty, as test/integration/progress.test.ts): what it loaded and wrote there. */
+function onTerminal(args: string[], env: Record<string, string>, trace: string): {bytes: string; packages: string[]} {
+  const command = ['env', '-u', 'NODE_OPTIONS', ...Object.entries({...env, HA_TRACE_IMPORTS: trace}).map(([k, v]) => `${k}=${v}`), process.execPath, '--import', register, haBin, ...args]
+  const r = spawnSync('script', ['-qfec', command.map(quote).join(' '), '/dev/null'], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000})
+  assert.equal(r.status, 0, `ha ${args.join(' ')} on a terminal: ${r.stdout}${r.stderr}`)
+  return {bytes: r.stdout, packages: traced(trace).packages}
+}
+
+test('chalk loads only for a run that colours: on a terminal, not under NO_COLOR, not for --version', (t) => {
+  const green = '\u001B[32mvalid:\u001B[39m'
+  const colour = onTerminal(['config', 'check', '--config', example], {NO_COLOR: '', TERM: 'xterm'}, join(tempDir(t), 'colour'))
+  assert.ok(colour.bytes.includes(green), `coloured on a terminal: ${JSON.stringify(colour.bytes)}`)
+  assert.ok(colour.packages.includes('chalk'), 'chalk is what colours')
+  const noColor = onTerminal(['config', 'check', '--config', example], {NO_COLOR: '1', TERM: 'xterm'}, join(tempDir(t), 'no-color'))
+  assert.match(noColor.bytes, /^valid: /m)
+  assert.ok(!noColor.bytes.includes('\u001B['), `NO_COLOR: no colour at all: ${JSON.stringify(noColor.bytes)}`)
+  assert.ok(!noColor.packages.includes('chalk'), 'NO_COLOR: chalk is not loaded')
+  const version = onTerminal(['--version'], {NO_COLOR: '', TERM: 'xterm'}, join(tempDir(t), 'version'))
+  assert.match(version.bytes, /^ha\/\S+ \S+ node-v/m)
+  assert.deepEqual(version.packages, [], 'ha --version on a terminal loads no package, chalk included')
 })

@@ -62,10 +62,8 @@ export class Reporter {
     this.mode = options.json ? 'json' : tty ? 'human' : 'plain'
     this.quiet = Boolean(options.quiet)
     const env = options.env ?? process.env
-    const colorWanted = options.color ?? colorAllowed(env)
-    const stderrTty = Boolean((this.stderr as {isTTY?: boolean}).isTTY)
-    this.stderrTty = stderrTty
-    this.color = colors(colorWanted && this.mode === 'human' && stderrTty)
+    this.stderrTty = Boolean((this.stderr as {isTTY?: boolean}).isTTY)
+    this.color = colors(colorWanted(options))
     this.progressWanted = !options.json && !this.quiet && progressAllowed(this.stderr as NodeJS.WriteStream, env)
   }
 
@@ -206,7 +204,19 @@ export function outputOptionsFrom(argv: string[]): Pick<ReporterOptions, 'color'
   }
 }
 
-/** NO_COLOR (any non-empty value) and TERM=dumb turn colour off. */
+/**
+ * Whether a Reporter with these options colours: a person at a terminal (stdout and stderr both
+ * terminals, not --json, not --quiet) and colour allowed. cli/entry.ts asks this at start, before
+ * any Reporter exists, to load chalk only for a run that colours (core/colors.ts).
+ */
+export function colorWanted(options: ReporterOptions = {}): boolean {
+  const stdout = options.stdout ?? process.stdout
+  const stderr = options.stderr ?? process.stderr
+  const allowed = options.color ?? colorAllowed(options.env ?? process.env)
+  return allowed && !options.json && !options.quiet && Boolean((stdout as {isTTY?: boolean}).isTTY) && Boolean((stderr as {isTTY?: boolean}).isTTY)
+}
+
+/** NO_COLOR (any non-empty value) and TERM=dumb turn colour off; chalk 5 alone ignores NO_COLOR. */
 export function colorAllowed(env: NodeJS.ProcessEnv): boolean {
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false
   if (env.TERM === 'dumb') return false
