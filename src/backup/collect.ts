@@ -1,19 +1,16 @@
 import {createHash} from 'node:crypto'
 import {closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type Stats} from 'node:fs'
 import {lstat, readFile} from 'node:fs/promises'
-import {fileURLToPath} from 'node:url'
 import picomatch from 'picomatch'
 import {glob, isDynamicPattern} from 'tinyglobby'
-import {z} from 'zod'
 
 import {type AccountTable, parseAccounts} from '../facts/accounts.js'
-import {readGuardedFile} from '../config/guarded-read.js'
-import {configMaxBytes, parseYamlWith} from '../config/load.js'
-import {type BackupEntryConfig, backupEntrySchema, type Config, neverBackedUp} from '../config/schema.js'
-import {ConfigError, describeSystemError, HaError} from '../core/errors.js'
+import {type BackupEntryConfig, type Config, neverBackedUp} from '../config/schema.js'
+import {describeSystemError, HaError} from '../core/errors.js'
 import {underRoot} from '../fs/under-root.js'
 import {backupsHostPath} from '../facts/state-dir.js'
 import {type EntryRole, formatMode, type ManifestEntry, manifestLimits, memberFor, type MissingEntry} from './manifest.js'
+import {loadManifestSpec} from './manifest-spec.js'
 
 /** What to save: the manifest file's entries, then the config's own `backup.include`. */
 export interface Collected {
@@ -29,39 +26,6 @@ export interface SpecShare {
   bytes: number
   entries: number
   spec: string
-}
-
-const manifestFileSchema = z.object({entries: z.array(backupEntrySchema).min(1)}).strict()
-
-export const builtinManifests: Record<string, string> = {
-  opscenter: fileURLToPath(new URL('../../templates/manifest.opscenter.yaml', import.meta.url)),
-}
-
-export async function loadManifestSpec(config: Config): Promise<BackupEntryConfig[]> {
-  const name = config.backup.manifest
-  const path = name.startsWith('builtin:') ? builtinManifests[name.slice('builtin:'.length)] : name
-  if (!path) {
-    throw new ConfigError(`backup.manifest: unknown built-in manifest "${name}"`, {
-      actions: [`use one of ${Object.keys(builtinManifests).map((n) => `builtin:${n}`).join(', ')}, or a path`],
-    })
-  }
-
-  // A manifest of the admin's own decides what a restore writes as root: read as the config is.
-  // The built-in ones are part of ha's installation, trusted as its code is.
-  const text = name.startsWith('builtin:')
-    ? await readFile(path, 'utf8')
-    : readGuardedFile(path, {
-        maxBytes: configMaxBytes,
-        missingActions: ['check backup.manifest in the config'],
-        what: 'backup manifest',
-        why: 'ha backs up and restores, as root, the paths a backup manifest names',
-      })
-
-  const spec = parseYamlWith(manifestFileSchema, text, path, 'a backup manifest must be a mapping with "entries"')
-  const include = config.backup.include.map((item) =>
-    typeof item === 'string' ? {path: item, required: false, role: 'state' as EntryRole} : item,
-  )
-  return [...spec.entries, ...include]
 }
 
 /**

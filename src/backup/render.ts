@@ -1,13 +1,12 @@
-import type {ChalkInstance} from 'chalk'
-
 import {formatDuration} from '../config/duration.js'
+import type {Colors} from '../core/colors.js'
 import type {BackupResult} from './backup.js'
 import type {BackupListResult} from './list.js'
 import {condenseProblems} from './validate-manifest.js'
 import type {VerifyBackupsResult} from './verify.js'
 
 /** Human renderings of the backup results (the JSON output is the result objects themselves). */
-export function renderBackup(r: BackupResult, c: ChalkInstance): string {
+export function renderBackup(r: BackupResult, c: Colors): string {
   const lines = [
     `${r.status === 'ok' ? c.green('saved') : c.yellow('saved (partial)')} ${r.id}: ${r.entries} entries, ${formatBytes(r.size)} in ${formatDuration(r.duration_ms / 1000)}`,
     `  ${r.file}`,
@@ -19,7 +18,7 @@ export function renderBackup(r: BackupResult, c: ChalkInstance): string {
   return lines.join('\n')
 }
 
-export function renderList(r: BackupListResult, c: ChalkInstance): string {
+export function renderList(r: BackupListResult, c: Colors): string {
   if (r.backups.length === 0) return `no backups in ${r.dir}`
   const rows = r.backups.map((b) => [
     b.id,
@@ -34,7 +33,7 @@ export function renderList(r: BackupListResult, c: ChalkInstance): string {
   return [table(['ID', 'CREATED', 'HOST', 'VERSION', 'SIZE', 'VERIFIED'], rows), ...why].join('\n')
 }
 
-export function renderVerify(r: VerifyBackupsResult, c: ChalkInstance): string {
+export function renderVerify(r: VerifyBackupsResult, c: Colors): string {
   if (r.archives.length === 0) return `no backups in ${r.dir}`
   return r.archives
     .map((a) =>

@@ -1,9 +1,8 @@
 import {posix, resolve} from 'node:path'
 
-import type {ChalkInstance} from 'chalk'
-
 import {exampleConfigPath, fieldLine, loadConfig} from '../config/load.js'
 import {nodeNames} from '../config/schema.js'
+import type {Colors} from '../core/colors.js'
 import {bootConfigDriver} from '../drivers/boot-config/index.js'
 import {ConfigError} from '../core/errors.js'
 import {type UnmetNeed, unmetNeeds, usabilityProblems} from './config-usable.js'
@@ -40,7 +39,7 @@ export async function checkConfigFile(path: string, onWarning: (message: string)
     })
   }
 
-  const {loadManifestSpec} = await import('../backup/collect.js')
+  const {loadManifestSpec} = await import('../backup/manifest-spec.js')
   const entries = await loadManifestSpec(config)
   return {
     backup: {dir: posix.join(config.data_dir, config.backup.dir), manifest: config.backup.manifest, manifest_entries: entries.length},
@@ -59,7 +58,7 @@ export async function checkConfigFile(path: string, onWarning: (message: string)
   }
 }
 
-export function renderConfigCheck(r: ConfigCheckResult, c: ChalkInstance): string {
+export function renderConfigCheck(r: ConfigCheckResult, c: Colors): string {
   return [
     `${c.green('valid:')} ${r.path}`,
     ...r.nodes.map((n) => `  ${n.name.padEnd(9)} ${n.hostname}, reached ${n.reached}${n.root === '/' ? '' : `, root ${n.root}`}`),

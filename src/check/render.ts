@@ -1,10 +1,9 @@
-import type {ChalkInstance} from 'chalk'
-
+import type {Colors} from '../core/colors.js'
 import type {CheckReport} from './types.js'
 
 /** ha check's table as a terminal shows it: the roles first, each problem's fix under its row, the verdict last. */
-export function renderReport(report: CheckReport, color: ChalkInstance): string {
-  const paint = {fail: color.red.bold, pass: color.green, warn: color.yellow}
+export function renderReport(report: CheckReport, color: Colors): string {
+  const paint = {fail: (text: string) => color.red(color.bold(text)), pass: color.green, warn: color.yellow}
   const rows = report.checks.map((c) => [c.status.toUpperCase(), c.title, c.node ?? '', c.summary, c.status] as const)
   const width = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i].length), ['STATUS', 'CHECK', 'NODE'][i].length))
   const line = (cells: readonly string[], status?: keyof typeof paint) => {

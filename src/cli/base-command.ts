@@ -1,8 +1,10 @@
-import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
-import type {ChalkInstance} from 'chalk'
+import type * as Interfaces from '@oclif/core/interfaces'
 
-import {configPathFrom, loadConfig, type LoadedConfig} from '../config/load.js'
+import type {LoadedConfig} from '../config/load.js'
+import {configPathFrom} from '../config/path.js'
+import type {Colors} from '../core/colors.js'
 import {ExitCode, type ExitCodeValue, HaError, InterruptedError, UsageError} from '../core/errors.js'
+import {Command, Errors, Flags} from './oclif.js'
 import {outputOptionsFrom, Reporter} from './output/reporter.js'
 
 export type HaFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof HaCommand)['baseFlags'] & T['flags']>
@@ -44,13 +46,14 @@ export abstract class HaCommand<T extends typeof Command> extends Command {
    */
   static needsRoot?: string
 
-
+  /** The YAML parser and the schema load here, not with every command (help needs neither). */
   protected async loadConfig(flags: {config?: string}): Promise<LoadedConfig> {
+    const {loadConfig} = await import('../config/load.js')
     return loadConfig(configPathFrom(flags.config))
   }
 
   /** Renders the result and sets the exit code; commands end with this. */
-  protected finish<R>(result: R, status: ExitCodeValue, human: (result: R, color: ChalkInstance) => string, quietLine?: string): R {
+  protected finish<R>(result: R, status: ExitCodeValue, human: (result: R, color: Colors) => string, quietLine?: string): R {
     this.reporter.result(result, status, human, quietLine)
     process.exitCode = status
     return result

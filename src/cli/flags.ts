@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import {Flags} from './oclif.js'
 
 /** Flags shared by several commands, defined once so their wording and validation agree. */
 export const nodeFlag = Flags.string({

@@ -1,7 +1,12 @@
-import {Help} from '@oclif/core'
+import {createRequire} from 'node:module'
+
+import type {Help as OclifHelp} from '@oclif/core/help'
 
 import {UsageError} from '../core/errors.js'
 import {outputOptionsFrom, Reporter} from './output/reporter.js'
+
+// require(), not import: see cli/oclif.ts.
+const {Help} = createRequire(import.meta.url)('@oclif/core/help') as {Help: typeof OclifHelp}
 
 /** Flags every ha command takes; help ignores them for finding its subject. */
 const globalFlags = new Set(['--json', '--no-color', '--quiet', '-q'])

@@ -1,8 +1,8 @@
-import {Args} from '@oclif/core'
 import {basename} from 'node:path'
 
 import {HaCommand} from '../cli/base-command.js'
 import {completionScript, completionSetup, type CompletionShell} from '../cli/completion.js'
+import {Args} from '../cli/oclif.js'
 import {ExitCode, UsageError} from '../core/errors.js'
 
 export interface AutocompleteResult {

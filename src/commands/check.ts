@@ -1,9 +1,8 @@
-import {Flags} from '@oclif/core'
-import type {ChalkInstance} from 'chalk'
-
-import {HaCommand} from '../cli/base-command.js'
 import {renderReport} from '../check/render.js'
 import type {CheckReport} from '../check/types.js'
+import {HaCommand} from '../cli/base-command.js'
+import {Flags} from '../cli/oclif.js'
+import type {Colors} from '../core/colors.js'
 
 export default class Check extends HaCommand<typeof Check> {
   static description = `Checks both nodes over SSH (one round trip each, in parallel) and reports each check as PASS, WARN or FAIL with its evidence: reachability and host key, which node is active by the epoch (the roles), product version parity, service IPs held by the active node only (ip addr and arping -D), where the storage is attached (and that it is storage.device), backup freshness, free space wherever a restore would write, no unfinished restore, and clock skew. Each warning or failure shows its fix under its row.
@@ -40,6 +39,6 @@ Exit 0 when nothing failed (warnings alone are fine unless --strict), 3 when som
     const {exitCode, report} = await runCheck(config, {onWait, onWarning: (m) => this.reporter.warn(m), signal: this.abort.signal, strict: flags.strict})
     const failed = report.checks.filter((c) => c.status === 'fail')
     const quietLine = failed.length > 0 ? `check failed: ${failed.map((c) => (c.node ? `${c.id} (${c.node})` : c.id)).join(', ')}` : undefined
-    return this.finish(report, exitCode, renderReport as (result: unknown, color: ChalkInstance) => string, quietLine)
+    return this.finish(report, exitCode, renderReport as (result: unknown, color: Colors) => string, quietLine)
   }
 }

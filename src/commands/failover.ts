@@ -1,10 +1,9 @@
-import {Flags} from '@oclif/core'
-
 import {HaCommand} from '../cli/base-command.js'
-import {requireNeeds} from '../config/needs.js'
-import {ConfigError, ExitCode} from '../core/errors.js'
 import {yesFlag} from '../cli/flags.js'
+import {Flags} from '../cli/oclif.js'
+import {requireNeeds} from '../config/needs.js'
 import type {Config, NodeName} from '../config/schema.js'
+import {ConfigError, ExitCode} from '../core/errors.js'
 import type {PlanPrepared, UncheckedNode} from '../failover/prepare.js'
 import type {PlannedStep} from '../steps/step.js'
 

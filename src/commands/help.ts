@@ -1,11 +1,11 @@
-import {Args, Flags} from '@oclif/core'
-
 import {HaCommand} from '../cli/base-command.js'
 import HaHelp from '../cli/help.js'
+import {Args, Flags} from '../cli/oclif.js'
 
 /**
- * ha's own `help` command (in place of @oclif/plugin-help's, which refuses --json as an unknown
- * flag): the same pages, and under --json one envelope like every other command.
+ * ha's own `help` command (not @oclif/plugin-help's, which refuses --json as an unknown flag, and
+ * which ha no longer loads as a plugin): the same pages, and under --json one envelope like every
+ * other command.
  */
 export default class HelpCommand extends HaCommand<typeof HelpCommand> {
   static args = {

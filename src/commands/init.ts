@@ -1,7 +1,6 @@
-import {Flags} from '@oclif/core'
-
 import {HaCommand} from '../cli/base-command.js'
-import {configPathFrom} from '../config/load.js'
+import {Flags} from '../cli/oclif.js'
+import {configPathFrom} from '../config/path.js'
 import {initFlags} from '../init/flags.js'
 import type {InitAnswers, InitResult} from '../init/init.js'
 

@@ -1,6 +1,5 @@
-import {Args, Flags} from '@oclif/core'
-
 import {HaCommand} from '../cli/base-command.js'
+import {Args, Flags} from '../cli/oclif.js'
 import {requireNeeds} from '../config/needs.js'
 import {ConfigError, ExitCode} from '../core/errors.js'
 

@@ -1,10 +1,9 @@
-import {Flags} from '@oclif/core'
-
 import {HaCommand, type HaFlags} from '../cli/base-command.js'
 import {yesFlag} from '../cli/flags.js'
+import {Flags} from '../cli/oclif.js'
 import type {Config} from '../config/schema.js'
-import type {LocalNode} from '../facts/local-node.js'
 import {ConfigError, ExitCode, HaError} from '../core/errors.js'
+import type {LocalNode} from '../facts/local-node.js'
 import {nextRestoreCommand, pinRestoreHints, type RestoreContext, restoreCommand} from '../restore/next-command.js'
 
 /** At a terminal, files listed per kind of change before "… and N more" (JSON and pipes get all). */

@@ -1,9 +1,8 @@
-import {Flags} from '@oclif/core'
-
 import {HaCommand} from '../cli/base-command.js'
+import {nodeFlag, yesFlag} from '../cli/flags.js'
+import {Flags} from '../cli/oclif.js'
 import type {NodeName} from '../config/schema.js'
 import {ExitCode} from '../core/errors.js'
-import {nodeFlag, yesFlag} from '../cli/flags.js'
 
 export default class Unlock extends HaCommand<typeof Unlock> {
   static needsRoot = "the lock is in the data directory's .ha, which only root may change"

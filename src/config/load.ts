@@ -6,8 +6,6 @@ import {ConfigError} from '../core/errors.js'
 import {readGuardedFile} from './guarded-read.js'
 import {type Config, configSchema} from './schema.js'
 
-export const defaultConfigPath = '/etc/ha/ha.yaml'
-
 /** The example installed with ha (every key documented), named by absolute path in every config error. */
 export const exampleConfigPath = fileURLToPath(new URL('../../templates/ha.example.yaml', import.meta.url))
 
@@ -16,11 +14,6 @@ export interface LoadedConfig {
   path: string
   /** The file as read (once): for a later message that names a field's line. */
   text: string
-}
-
-/** Where the config comes from: --config, then HA_CONFIG, then /etc/ha/ha.yaml. */
-export function configPathFrom(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  return flag ?? (env.HA_CONFIG || defaultConfigPath)
 }
 
 /** The most ha reads of a config: a real one is a few kilobytes; a 50 MB one took 12.7 s and 300 MB to read. */

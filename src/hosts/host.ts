@@ -41,6 +41,22 @@ export interface FileStat {
   mtime_s: number
 }
 
+/**
+ * A line of `stat -c "%f %s %u %g %Y"` (SshHost.stat's script), or 'missing'. Here rather than in
+ * ssh-host.ts, so that a reader of stat lines (the boot configuration listing, which ha config
+ * check loads) does not load the ssh side with it.
+ */
+export function parseStatLine(line: string): FileStat | undefined {
+  const text = line.trim()
+  if (text === 'missing') return undefined
+  const [rawMode, size, uid, gid, mtime] = text.split(' ')
+  const mode = Number.parseInt(rawMode, 16)
+  if (!Number.isFinite(mode)) throw new Error(`unexpected stat output: ${text}`)
+  const format = mode & 0o170_000
+  const type = format === 0o100_000 ? 'file' : format === 0o040_000 ? 'directory' : format === 0o120_000 ? 'symlink' : 'other'
+  return {gid: Number(gid), mode: mode & 0o7777, mtime_s: Number(mtime), size: Number(size), type, uid: Number(uid)}
+}
+
 /** One command of a batch; `id` names it in results and errors. */
 export interface Probe {
   id: string

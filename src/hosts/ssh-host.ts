@@ -5,7 +5,7 @@ import type {NodeConfig} from '../config/schema.js'
 import {HaError, InterruptedError} from '../core/errors.js'
 import {underRoot} from '../fs/under-root.js'
 import {buildProbeScript, clockLineComplete, parseProbeOutput, ProbeParseError} from './batch.js'
-import {describeArgv, type FileStat, type Host, HostCommandError, type Probe, type ProbeBatchResult, relabelScript, type RunOptions, type RunResult, type WriteOptions} from './host.js'
+import {describeArgv, type FileStat, type Host, HostCommandError, parseStatLine, type Probe, type ProbeBatchResult, relabelScript, type RunOptions, type RunResult, type WriteOptions} from './host.js'
 import {quoteArgv} from './quote.js'
 
 const log = debug('ha:ssh')
@@ -73,17 +73,6 @@ export const writeScript = [
   'sync -- "$(dirname -- "$1")"',
   `if [ "$4" = relabel ]; then ${relabelScript}; fi`,
 ].join('\n')
-
-export function parseStatLine(line: string): FileStat | undefined {
-  const text = line.trim()
-  if (text === 'missing') return undefined
-  const [rawMode, size, uid, gid, mtime] = text.split(' ')
-  const mode = Number.parseInt(rawMode, 16)
-  if (!Number.isFinite(mode)) throw new Error(`unexpected stat output: ${text}`)
-  const format = mode & 0o170_000
-  const type = format === 0o100_000 ? 'file' : format === 0o040_000 ? 'directory' : format === 0o120_000 ? 'symlink' : 'other'
-  return {gid: Number(gid), mode: mode & 0o7777, mtime_s: Number(mtime), size: Number(size), type, uid: Number(uid)}
-}
 
 export class SshHost implements Host {
   readonly address: string

@@ -1,5 +1,4 @@
-import {Flags} from '@oclif/core'
-
+import {Flags} from '../cli/oclif.js'
 import {exampleConfigPath} from '../config/load.js'
 import {type FieldCheck, fieldChecks, type FieldName, fingerprintProblem} from './fields.js'
 

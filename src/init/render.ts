@@ -1,9 +1,8 @@
-import type {ChalkInstance} from 'chalk'
-
 import {renderReport} from '../check/render.js'
+import type {Colors} from '../core/colors.js'
 import type {InitResult} from './init.js'
 
-export function renderInit(r: InitResult, c: ChalkInstance): string {
+export function renderInit(r: InitResult, c: Colors): string {
   const out = [
     `${c.green(r.replaced ? 'replaced:' : 'wrote:')} ${r.path} (this machine is the ${r.node})`,
     ...r.host_keys.map((k) => `  host key of the ${k.node} (${k.host}): ${k.fingerprint}, ${k.how}`),

@@ -1,6 +1,5 @@
-import type {ChalkInstance} from 'chalk'
-
 import {formatDuration} from '../config/duration.js'
+import type {Colors} from '../core/colors.js'
 import type {RestoreFile, RestoreResult} from './restore.js'
 import type {ResumeRestoreResult} from './resume.js'
 import type {UndoRestoreResult} from './undo.js'
@@ -15,7 +14,7 @@ export interface RenderRestoreOptions {
 }
 
 /** Human renderings of the restore results (the JSON output is the result objects themselves). */
-export function renderRestore(r: RestoreResult, c: ChalkInstance, options: RenderRestoreOptions = {}): string {
+export function renderRestore(r: RestoreResult, c: Colors, options: RenderRestoreOptions = {}): string {
   const head = r.dry_run ? c.cyan('dry run, nothing changed:') : c.green('restored')
   const lines = [
     `${head} backup ${r.backup.id} from ${r.backup.source_hostname} (${r.backup.source_node}) onto ${r.node}${r.takeover ? ' as a takeover' : ''}`,
@@ -63,7 +62,7 @@ export function capped(lines: string[], cap: number | undefined, indent: string,
   return [...lines.slice(0, cap), `${indent}… and ${more} more${what ? ` ${what}` : ''} (${all})`]
 }
 
-export function renderUndo(r: UndoRestoreResult, c: ChalkInstance): string {
+export function renderUndo(r: UndoRestoreResult, c: Colors): string {
   if (r.nothing_to_do) return r.run_id ? `nothing to undo: restore run ${r.run_id} is undone already` : 'nothing to undo: no restore run on this data directory'
   const lines = [
     `${c.green('undone')} restore run ${r.run_id} (backup ${r.backup_id}) on ${r.node}`,
@@ -74,7 +73,7 @@ export function renderUndo(r: UndoRestoreResult, c: ChalkInstance): string {
   return lines.join('\n')
 }
 
-export function renderResume(r: ResumeRestoreResult, c: ChalkInstance, options: Pick<RenderRestoreOptions, 'undo'> = {}): string {
+export function renderResume(r: ResumeRestoreResult, c: Colors, options: Pick<RenderRestoreOptions, 'undo'> = {}): string {
   if (!r.reown) return 'nothing to resume: no unfinished restore on this data directory'
   return [
     `${c.green('finished')} restore run ${r.run_id} (backup ${r.backup_id}) on ${r.node}`,

@@ -1,9 +1,8 @@
-import type {ChalkInstance} from 'chalk'
-
+import type {Colors} from '../core/colors.js'
 import type {InstallScheduleResult, RemoveScheduleResult, ShowScheduleResult} from './schedule.js'
 
 /** Human renderings of `ha schedule` (the JSON output is the result objects themselves). */
-export function renderInstall(r: InstallScheduleResult, c: ChalkInstance): string {
+export function renderInstall(r: InstallScheduleResult, c: Colors): string {
   const what = r.kind === 'cron' ? 'cron file' : 'systemd timer'
   return [
     `${c.green('scheduled')} the hourly backup as a ${what}:`,
@@ -17,12 +16,12 @@ export function renderInstall(r: InstallScheduleResult, c: ChalkInstance): strin
     .join('\n')
 }
 
-export function renderRemove(r: RemoveScheduleResult, c: ChalkInstance): string {
+export function renderRemove(r: RemoveScheduleResult, c: Colors): string {
   if (r.files.length === 0) return 'no backup schedule from ha schedule was installed; nothing removed'
   return [`${c.green('removed')} the backup schedule:`, ...r.files.map((f) => `  removed   ${f.path}`)].join('\n')
 }
 
-export function renderShow(r: ShowScheduleResult, c: ChalkInstance): string {
+export function renderShow(r: ShowScheduleResult, c: Colors): string {
   if (!r.installed) return `no backup schedule installed under ${r.root === '/' ? '/etc' : `${r.root}/etc`} (ha schedule install adds the hourly one)`
   const lines = [
     `${r.kind === 'cron' ? 'cron file' : 'systemd timer'}: ${r.files.join(', ')}`,

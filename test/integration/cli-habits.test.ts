@@ -4,6 +4,8 @@ import {existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFile
 import {join} from 'node:path'
 import {describe, test} from 'node:test'
 
+import {Config} from '@oclif/core'
+
 import {controllerConfig, makeControllerRoot} from '../../scripts/controller-root.mjs'
 import {exitCodeMeaning} from '../../src/core/errors.js'
 import {ha, haBin, repoRoot, tempDir} from '../helpers/cli.js'
@@ -18,15 +20,19 @@ const pjson = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8'))
 const manifest = JSON.parse(readFileSync(join(repoRoot, 'oclif.manifest.json'), 'utf8'))
 const commandIds: string[] = Object.keys(manifest.commands).map((id) => id.replaceAll(':', ' ')).sort()
 
-test('-h is --help and -v is --version, at the root and on a command', () => {
+test('-h is --help and -v is --version, at the root and on a command', async () => {
   const root = ha(['--help'])
   assert.equal(root.status, 0)
   assert.equal(ha(['-h']).stdout, root.stdout)
   assert.match(ha(['restore', '-h']).stdout, /^USAGE\n {2}\$ ha restore /m)
-  for (const flag of ['-v', '--version']) {
-    const r = ha([flag])
+  // ha answers the version before oclif loads (cli/entry.ts): the very line oclif would print.
+  const {userAgent} = await Config.load(repoRoot)
+  for (const args of [['-v'], ['--version'], ['--no-color', '--version'], ['--version', 'backup']]) {
+    const r = ha(args)
     assert.equal(r.status, 0)
     assert.match(r.stdout, new RegExp(`^ha/${pjson.version.replaceAll('.', '\\.')} `))
+    assert.equal(r.stdout, `${userAgent}\n`, args.join(' '))
+    assert.equal(r.stderr, '')
   }
 })
 

@@ -3,7 +3,8 @@ import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {test} from 'node:test'
 
-import {configPathFrom, exampleConfigPath, parseConfig} from '../../src/config/load.js'
+import {exampleConfigPath, parseConfig} from '../../src/config/load.js'
+import {configPathFrom} from '../../src/config/path.js'
 import {ConfigError} from '../../src/core/errors.js'
 import {repoRoot} from '../helpers/cli.js'
 

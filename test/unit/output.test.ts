@@ -5,7 +5,8 @@ import {PassThrough} from 'node:stream'
 import {test} from 'node:test'
 
 import {ExitCode, exitCodeMeaning, HaError} from '../../src/core/errors.js'
-import {colorAllowed, Reporter} from '../../src/cli/output/reporter.js'
+import {colorAllowed, colorWanted, Reporter} from '../../src/cli/output/reporter.js'
+import {loadColors} from '../../src/core/colors.js'
 import {repoRoot} from '../helpers/cli.js'
 
 function streams(tty: boolean) {
@@ -19,10 +20,22 @@ function streams(tty: boolean) {
   return {err: capture(), out: capture()}
 }
 
-test('colour only on a terminal, and never under NO_COLOR or TERM=dumb', () => {
+test('colour only on a terminal, and never under NO_COLOR or TERM=dumb', async () => {
   assert.equal(colorAllowed({NO_COLOR: '1'}), false)
   assert.equal(colorAllowed({TERM: 'dumb'}), false)
   assert.equal(colorAllowed({}), true)
+  // What cli/entry.ts asks at start: only a run that colours loads chalk.
+  const both = (tty: boolean) => ({stderr: streams(tty).err.s, stdout: streams(tty).out.s})
+  assert.equal(colorWanted({...both(true), env: {}}), true)
+  assert.equal(colorWanted({...both(true), env: {NO_COLOR: '1'}}), false)
+  assert.equal(colorWanted({...both(true), env: {NO_COLOR: ''}}), true, 'an empty NO_COLOR is unset')
+  assert.equal(colorWanted({...both(true), env: {TERM: 'dumb'}}), false)
+  assert.equal(colorWanted({...both(true), color: false, env: {}}), false, '--no-color')
+  assert.equal(colorWanted({...both(true), env: {}, json: true}), false)
+  assert.equal(colorWanted({...both(true), env: {}, quiet: true}), false)
+  assert.equal(colorWanted({...both(false), env: {}}), false, 'a pipe (cron)')
+  assert.equal(colorWanted({env: {}, stderr: streams(false).err.s, stdout: streams(true).out.s}), false, 'stderr to a file')
+  await loadColors()
   const tty = streams(true)
   new Reporter({color: true, stderr: tty.err.s, stdout: tty.out.s}).error(new HaError('boom'))
   assert.match(tty.err.text(), /\u001B\[/)

@@ -4,7 +4,8 @@ import {dirname, join} from 'node:path'
 import {test} from 'node:test'
 
 import {controllerConfig, makeControllerRoot} from '../../scripts/controller-root.mjs'
-import {backupExcludes, collect, loadManifestSpec, specCoverage} from '../../src/backup/collect.js'
+import {backupExcludes, collect, specCoverage} from '../../src/backup/collect.js'
+import {loadManifestSpec} from '../../src/backup/manifest-spec.js'
 import {parseConfig} from '../../src/config/load.js'
 import {tempDir} from '../helpers/cli.js'
 

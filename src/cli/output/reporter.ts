@@ -1,5 +1,4 @@
-import {Chalk, type ChalkInstance} from 'chalk'
-
+import {colors, type Colors} from '../../core/colors.js'
 import {ExitCode, type ExitCodeValue, HaError} from '../../core/errors.js'
 import {noProgress, type Progress, progressAllowed, ProgressLine} from './progress.js'
 
@@ -46,7 +45,7 @@ let outcomeWritten = false
 export const hasWrittenOutcome = (): boolean => outcomeWritten
 
 export class Reporter {
-  readonly color: ChalkInstance
+  readonly color: Colors
   readonly mode: OutputMode
   readonly quiet: boolean
   private line?: ProgressLine
@@ -63,10 +62,8 @@ export class Reporter {
     this.mode = options.json ? 'json' : tty ? 'human' : 'plain'
     this.quiet = Boolean(options.quiet)
     const env = options.env ?? process.env
-    const colorWanted = options.color ?? colorAllowed(env)
-    const stderrTty = Boolean((this.stderr as {isTTY?: boolean}).isTTY)
-    this.stderrTty = stderrTty
-    this.color = new Chalk({level: colorWanted && this.mode === 'human' && stderrTty ? 1 : 0})
+    this.stderrTty = Boolean((this.stderr as {isTTY?: boolean}).isTTY)
+    this.color = colors(colorWanted(options))
     this.progressWanted = !options.json && !this.quiet && progressAllowed(this.stderr as NodeJS.WriteStream, env)
   }
 
@@ -136,7 +133,7 @@ export class Reporter {
    * The command's result. `human` renders it for people (terminal and plain alike); under --json
    * the result itself is the output. Under --quiet a non-zero status still gets one stderr line.
    */
-  result<T>(result: T, status: ExitCodeValue, human: (result: T, color: ChalkInstance) => string, quietLine?: string): void {
+  result<T>(result: T, status: ExitCodeValue, human: (result: T, color: Colors) => string, quietLine?: string): void {
     this.line?.done()
     outcomeWritten = true
     if (this.mode === 'json') {
@@ -205,6 +202,18 @@ export function outputOptionsFrom(argv: string[]): Pick<ReporterOptions, 'color'
     json: flags.includes('--json'),
     quiet: flags.includes('--quiet') || flags.includes('-q'),
   }
+}
+
+/**
+ * Whether a Reporter with these options colours: a person at a terminal (stdout and stderr both
+ * terminals, not --json, not --quiet) and colour allowed. cli/entry.ts asks this at start, before
+ * any Reporter exists, to load chalk only for a run that colours (core/colors.ts).
+ */
+export function colorWanted(options: ReporterOptions = {}): boolean {
+  const stdout = options.stdout ?? process.stdout
+  const stderr = options.stderr ?? process.stderr
+  const allowed = options.color ?? colorAllowed(options.env ?? process.env)
+  return allowed && !options.json && !options.quiet && Boolean((stdout as {isTTY?: boolean}).isTTY) && Boolean((stderr as {isTTY?: boolean}).isTTY)
 }
 
 /** NO_COLOR (any non-empty value) and TERM=dumb turn colour off; chalk 5 alone ignores NO_COLOR. */

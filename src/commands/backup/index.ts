@@ -1,7 +1,6 @@
-import {Flags} from '@oclif/core'
-
 import {HaCommand} from '../../cli/base-command.js'
 import {nodeFlag} from '../../cli/flags.js'
+import {Flags} from '../../cli/oclif.js'
 import {ExitCode} from '../../core/errors.js'
 
 export default class Backup extends HaCommand<typeof Backup> {

@@ -1,9 +1,8 @@
-import {Args} from '@oclif/core'
-
+import type {VerifyProgress} from '../../backup/verify.js'
 import {HaCommand} from '../../cli/base-command.js'
 import {nodeFlag} from '../../cli/flags.js'
+import {Args} from '../../cli/oclif.js'
 import {ExitCode} from '../../core/errors.js'
-import type {VerifyProgress} from '../../backup/verify.js'
 
 export default class BackupVerify extends HaCommand<typeof BackupVerify> {
   static needsRoot = "the backups are kept in the data directory's .ha, which only root may open"

@@ -1,5 +1,5 @@
 import {HaCommand} from '../../cli/base-command.js'
-import {configPathFrom} from '../../config/load.js'
+import {configPathFrom} from '../../config/path.js'
 import {ExitCode} from '../../core/errors.js'
 
 export default class ConfigCheck extends HaCommand<typeof ConfigCheck> {

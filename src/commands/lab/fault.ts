@@ -1,6 +1,5 @@
-import {Args, Flags} from '@oclif/core'
-
 import {HaCommand} from '../../cli/base-command.js'
+import {Args, Flags} from '../../cli/oclif.js'
 import {ExitCode, HaError} from '../../core/errors.js'
 import {faultDescriptions, faultKinds} from '../../lab/faults.js'
 

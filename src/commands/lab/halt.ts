@@ -1,6 +1,5 @@
-import {Args, Flags} from '@oclif/core'
-
 import {HaCommand} from '../../cli/base-command.js'
+import {Args, Flags} from '../../cli/oclif.js'
 import {ExitCode} from '../../core/errors.js'
 
 export default class LabHalt extends HaCommand<typeof LabHalt> {

@@ -1,7 +1,6 @@
-import {Flags} from '@oclif/core'
-import type {ChalkInstance} from 'chalk'
-
 import {HaCommand} from '../../cli/base-command.js'
+import {Flags} from '../../cli/oclif.js'
+import type {Colors} from '../../core/colors.js'
 import {ExitCode} from '../../core/errors.js'
 
 export default class LabStatus extends HaCommand<typeof LabStatus> {
@@ -21,7 +20,7 @@ export default class LabStatus extends HaCommand<typeof LabStatus> {
     const {flags} = await this.parse(LabStatus)
     const {labStatus} = await import('../../lab/lab.js')
     const status = await labStatus({labDir: flags['lab-dir']})
-    const human = (s: typeof status, color: ChalkInstance) => {
+    const human = (s: typeof status, color: Colors) => {
       const lines = [`lab ${s.up ? color.green('up') : color.red('down')} (${s.lab_dir}; config ${s.config_path}; storage ${s.loop_device ?? 'none'})`]
       for (const [name, n] of Object.entries(s.nodes)) {
         lines.push(
@@ -35,6 +34,6 @@ export default class LabStatus extends HaCommand<typeof LabStatus> {
       return lines.join('\n')
     }
 
-    return this.finish(status, status.up ? ExitCode.ok : ExitCode.problems, (_r: unknown, color: ChalkInstance) => human(status, color), status.up ? undefined : 'the lab is not up (run ha lab up)')
+    return this.finish(status, status.up ? ExitCode.ok : ExitCode.problems, (_r: unknown, color: Colors) => human(status, color), status.up ? undefined : 'the lab is not up (run ha lab up)')
   }
 }

@@ -1,6 +1,5 @@
-import {Flags} from '@oclif/core'
-
 import {HaCommand} from '../../cli/base-command.js'
+import {Flags} from '../../cli/oclif.js'
 import {ExitCode} from '../../core/errors.js'
 
 export default class LabUp extends HaCommand<typeof LabUp> {

@@ -1,11 +1,11 @@
 import {resolve} from 'node:path'
 
-import {Flags} from '@oclif/core'
 
 import {HaCommand} from '../../cli/base-command.js'
-import {configPathFrom} from '../../config/load.js'
-import {ExitCode} from '../../core/errors.js'
 import {nodeFlag} from '../../cli/flags.js'
+import {Flags} from '../../cli/oclif.js'
+import {configPathFrom} from '../../config/path.js'
+import {ExitCode} from '../../core/errors.js'
 
 export default class ScheduleInstall extends HaCommand<typeof ScheduleInstall> {
   static needsRoot = 'it writes into /etc (a cron file or a systemd timer)'

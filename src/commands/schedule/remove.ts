@@ -1,7 +1,7 @@
 import {resolve} from 'node:path'
 
 import {HaCommand} from '../../cli/base-command.js'
-import {configPathFrom} from '../../config/load.js'
+import {configPathFrom} from '../../config/path.js'
 import {ExitCode} from '../../core/errors.js'
 import {nodeFlag} from '../../cli/flags.js'
 

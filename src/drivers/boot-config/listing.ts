@@ -1,5 +1,4 @@
-import type {FileStat} from '../../hosts/host.js'
-import {parseStatLine} from '../../hosts/ssh-host.js'
+import {type FileStat, parseStatLine} from '../../hosts/host.js'
 import type {BootConfigDriver, BootFile} from './driver.js'
 
 /**
