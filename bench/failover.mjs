@@ -6,6 +6,8 @@
 // under 2 s each way. Per step it prints ha's own ms (and the waiting, when there was any), so a
 // slow step shows where the time goes. "ha process" adds what the run's own clock does not see:
 // Node and oclif starting, the config, reading the roles and the plan before the first step.
+// First it prints, per node, the handshake, one command's round trip and the start-up of ha
+// there (bench/ssh-latency.mjs).
 //
 //   npm run build && flock /tmp/ha-dev-lab.flock node bench/failover.mjs [rounds=1]
 import {spawnSync} from 'node:child_process'
@@ -36,6 +38,12 @@ function failover() {
 rmSync(journals, {force: true, recursive: true})
 await labUp({labDir})
 try {
+  // What every remote command of the run costs here, so a slow ha_ms can be told apart from a
+  // slow network or a slow start of ha on the nodes.
+  console.log('per node, over one connection (medians):')
+  const latency = spawnSync('ip', ['netns', 'exec', labNetns.admin, process.execPath, new URL('ssh-latency.mjs', import.meta.url).pathname, labPaths(labDir).config], {encoding: 'utf8', timeout: 300_000})
+  process.stdout.write(latency.stdout)
+  if (latency.status !== 0) throw new Error(`bench/ssh-latency exited ${latency.status}: ${latency.stderr}`)
   for (let i = 0; i < rounds; i++) {
     for (const result of [failover(), failover()]) {
       console.log(

@@ -46,8 +46,11 @@ export const takeIps: Step = {
     await tryBootEdits(to, boot, ctx.config.service_ips, 'add')
     // Every address is heard on the wire first, held here or not: one that someone else answers
     // for is neither taken nor kept, and none is taken until all are proven free.
-    for (const p of plan(ctx)) {
-      const heard = await ctx.waiting(() => wireFrom(to, p.ip.address, p.ip.interface))
+    // arping -D listens two seconds per address: all of them at once.
+    const planned = plan(ctx)
+    const wire = await ctx.waiting(() => Promise.all(planned.map((p) => wireFrom(to, p.ip.address, p.ip.interface))))
+    for (const [i, p] of planned.entries()) {
+      const heard = wire[i]
       if (heard.state !== 'silent') {
         const here = await holdsAddress(to, p.ip.address)
         if (here) await ctx.act(p.remove)
@@ -57,12 +60,17 @@ export const takeIps: Step = {
       }
     }
 
-    for (const p of plan(ctx)) {
-      if (!(await holdsAddress(to, p.ip.address))) await ctx.act(p.add)
-      await ctx.act(p.announce, {allow: [0, 1]})
-      await addToBoot(ctx, to, boot, p.ip, p.boot)
-    }
-
+    for (const p of planned) if (!(await holdsAddress(to, p.ip.address))) await ctx.act(p.add)
+    // An announcement is one gratuitous ARP, sent at once; arping then listens out its interval
+    // (a whole second, its shortest). So they all go together, beside the boot edits, and the
+    // listening is waiting on the world. The step ends only when every one has ended.
+    const edits = (async () => {
+      for (const p of planned) await addToBoot(ctx, to, boot, p.ip, p.boot)
+    })()
+    const announcements = ctx.waiting(() => Promise.allSettled(planned.map((p) => ctx.act(p.announce, {allow: [0, 1]}))))
+    // Both end before the step does (a failure of one never leaves the other running unseen).
+    const [edited, announced] = await Promise.allSettled([edits, announcements])
+    for (const r of [edited, ...(announced.status === 'fulfilled' ? announced.value : [announced])]) if (r.status === 'rejected') throw r.reason
     await ctx.remember({proven: true})
   },
   title: 'Take the service IPs on the new active node (runtime and boot configuration), announce them',
