@@ -2,8 +2,8 @@
 // admin namespace as an admin would (`ha failover --yes --json`). Reports, per direction, the
 // wall time and the part spent in ha itself: wall time minus waiting on the world (the reboot of
 // the node taking over, services start/stop, arping -D's listening window, sleeps between
-// retries), as ha's own envelope accounts it (result.ha_ms / waiting_ms). Target: ha's part
-// under 2 s each way. Per step it prints ha's own ms (and the waiting, when there was any), so a
+// retries), as ha's own envelope accounts it (result.ha_ms / waiting_ms). Target (issue 19): ha's
+// part at most 0.8 s each way. Per step it prints ha's own ms (and the waiting, when there was any), so a
 // slow step shows where the time goes. "ha process" adds what the run's own clock does not see:
 // Node and oclif starting, the config, reading the roles and the plan before the first step.
 // First it prints, per node, the handshake, one command's round trip and the start-up of ha
@@ -47,7 +47,7 @@ try {
   for (let i = 0; i < rounds; i++) {
     for (const result of [failover(), failover()]) {
       console.log(
-        `${result.direction}: wall ${(result.process_wall_ms / 1000).toFixed(2)} s (ha process), run ${(result.wall_ms / 1000).toFixed(2)} s = ha ${(result.ha_ms / 1000).toFixed(2)} s + waiting ${(result.waiting_ms / 1000).toFixed(2)} s; target ha < 2 s: ${result.ha_ms < 2000 ? 'met' : 'NOT met'}`,
+        `${result.direction}: wall ${(result.process_wall_ms / 1000).toFixed(2)} s (ha process), run ${(result.wall_ms / 1000).toFixed(2)} s = ha ${(result.ha_ms / 1000).toFixed(2)} s + waiting ${(result.waiting_ms / 1000).toFixed(2)} s; target ha ≤ 0.8 s: ${result.ha_ms <= 800 ? 'met' : 'NOT met'}`,
       )
       console.log(`  ha process own ${((result.process_wall_ms - result.waiting_ms) / 1000).toFixed(2)} s (before the first step: ${((result.process_wall_ms - result.wall_ms) / 1000).toFixed(2)} s)`)
       console.log(`  steps, own ms (+ waiting): ${result.steps.map((s) => `${s.id} ${s.own}${s.waiting ? ` (+${s.waiting})` : ''}`).join(', ')}`)
