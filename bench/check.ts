@@ -1,5 +1,5 @@
-// See bench/check. Prints medians and the ratio the issue sets a target for (at most 2x the
-// slower node's `ssh host true`). Target is reported, never asserted: speed lives here, not in tests.
+// See bench/check. Prints medians and the ratio issue 19 sets a target for (at most 1.5x the
+// slower node's `ssh host true`; the nodes are asked in parallel). Target is reported, never asserted: speed lives here, not in tests.
 import {spawnSync} from 'node:child_process'
 import {existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
@@ -99,7 +99,7 @@ try {
   const slowest = Math.max(...nodeNames.map((n) => med[`ssh ${n} true`] ?? 0))
   if (slowest > 0) {
     const ratio = med['ha check (CLI)'] / slowest
-    console.log(`ratio ha check / slower ssh true: ${ratio.toFixed(2)}x (target <= 2x: ${ratio <= 2 ? 'met' : 'NOT met'})`)
+    console.log(`ratio ha check / slower ssh true: ${ratio.toFixed(2)}x (target <= 1.5x: ${ratio <= 1.5 ? 'met' : 'NOT met'})`)
     if (med['runCheck (in process)']) console.log(`ratio without Node/oclif start-up: ${(med['runCheck (in process)'] / slowest).toFixed(2)}x`)
   }
 
