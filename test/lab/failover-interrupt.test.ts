@@ -145,9 +145,9 @@ describe('Ctrl-C during ha failover stops at a step boundary, exit 5, and --resu
   })
   it('Ctrl-C while the node taking over reboots: the wait ends and the step is stopped, not failed (no "did not come back"); exit 5, and --resume waits for the node and finishes', async () => {
     const {standby} = roles()
-    // The node stays down 15 s at its next reboot (the lab's power supervisor reads this): the
+    // The node stays down 8 s at its next reboot (the lab's power supervisor reads this): the
     // SIGINT, 2 s into the step, comes while ha waits for it.
-    writeFileSync(nodePaths(labDir, standby).rebootDelay, '15\n')
+    writeFileSync(nodePaths(labDir, standby).rebootDelay, '8\n')
     const r = await interrupted('reboot', 1, 2000)
     assert.equal(r.status, 5, `${r.stdout}\n${r.stderr}`)
     assert.equal(r.stderr, '', 'nothing on stderr under --json')

@@ -132,9 +132,9 @@ describe('ha rejoin gives the standby its own identity back', {skip}, () => {
     failover('secondary')
     assert.equal(facts('secondary').running, 'ctl-a')
     failover('primary')
-    // Ctrl-C while ha waits for the rejoining node to reboot (it stays down 15 s): the wait ends,
+    // Ctrl-C while ha waits for the rejoining node to reboot (it stays down 8 s): the wait ends,
     // the step stops (not failed, never "did not come back"), exit 5; ha rejoin again finishes.
-    writeFileSync(nodePaths(labDir, 'secondary').rebootDelay, '15\n')
+    writeFileSync(nodePaths(labDir, 'secondary').rebootDelay, '8\n')
     const rejoin = startHa(['rejoin', 'secondary', '--json'])
     assert.ok(await rejoin.when(stepStarted('give-back-identity')), rejoin.stdout() + rejoin.stderr())
     // The lab's power supervisor takes the delay file when the node goes down: ha waits from then.

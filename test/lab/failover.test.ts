@@ -78,10 +78,10 @@ describe('ha failover between the lab\'s controllers', {skip}, () => {
     config.failover.reboot_timeout = '3s'
     const short = `${labDir}/ha-short-reboot.yaml`
     writeFileSync(short, stringify(config))
-    // The node taking over stays down 15 s at its next reboot (the lab's power supervisor reads this).
+    // The node taking over stays down 8 s at its next reboot (the lab's power supervisor reads this).
     const status = haAdmin(['status', '--json'])
     const to = status.envelope!.result.active === 'primary' ? 'secondary' : 'primary'
-    writeFileSync(nodePaths(labDir, to).rebootDelay, '15\n')
+    writeFileSync(nodePaths(labDir, to).rebootDelay, '8\n')
     const r = haAdmin(['failover', '--yes', '--json'], {}, short)
     assert.equal(r.status, 5, `${r.stdout}\n${r.stderr}`)
     assert.match(r.envelope!.error!.message, /did not come back from its reboot within 3s/)
