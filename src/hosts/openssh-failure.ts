@@ -11,9 +11,9 @@ export function sshSaid(stderr: string): string[] {
     .filter((l) => l && !/^(debug\d?:|OpenSSH_|@+$|Authenticated to |Transferred: )/.test(l) && !/^@.*@$/.test(l))
 }
 
-/** The fingerprint ssh -v printed for the key the server presented ("Server host key: TYPE SHA256:…"). */
+/** The fingerprint ssh -v printed for the key the server presented ("Server host key: TYPE SHA256:…", or for a certificate "Server host certificate: …", of its plain key). */
 export function presentedFingerprint(stderr: string): string | undefined {
-  return /Server host key: \S+ (SHA256:[\w+/=]+)/.exec(stderr)?.[1]
+  return /Server host (?:key|certificate): \S+ (SHA256:[\w+/=]+)/.exec(stderr)?.[1]
 }
 
 /**

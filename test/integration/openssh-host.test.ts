@@ -1,0 +1,241 @@
+import assert from 'node:assert/strict'
+import {execFileSync} from 'node:child_process'
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {dirname, join} from 'node:path'
+import {after, before, describe, test} from 'node:test'
+
+import type {RemoteHost} from '../../src/hosts/remote-host.js'
+import {connectOpenssh} from '../../src/hosts/openssh-connect.js'
+import type {OpensshHost} from '../../src/hosts/openssh-host.js'
+import {connectSsh} from '../../src/hosts/ssh-connect.js'
+import {SshConnectError, type SshSettings} from '../../src/hosts/ssh-host.js'
+import {missingPrerequisite} from '../helpers/prereq.js'
+import {makeKey, startSshd, type TestSshd} from '../helpers/sshd.js'
+
+/**
+ * ssh.client: openssh against a real sshd, side by side with the ssh2 transport on the same
+ * server and the same inputs: the same results, one handshake for many commands, nothing left
+ * after close, and refusals of the same kinds.
+ */
+const skip = missingPrerequisite(['root', 'sshd'])
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+describe('the OpenSSH transport against a real sshd, beside ssh2', {skip}, () => {
+  let sshd: TestSshd
+  let work: string
+  let knownHosts: string
+  let viaSsh2: RemoteHost
+  let viaOpenssh: OpensshHost
+  const settings = (over: Partial<SshSettings> = {}): SshSettings => ({
+    client: 'openssh',
+    command_timeout: 20,
+    connect_timeout: 5,
+    host: '127.0.0.1',
+    host_key_policy: 'strict',
+    identity_file: sshd.clientKey,
+    keepalive_interval: 5,
+    known_hosts: knownHosts,
+    port: sshd.port,
+    user: 'root',
+    ...over,
+  })
+  const accepted = () => sshd.log().split('\n').filter((l) => l.includes('Accepted publickey')).length
+
+  before(async () => {
+    sshd = await startSshd()
+    work = mkdtempSync(join(tmpdir(), 'ha-openssh-test-'))
+    knownHosts = join(work, 'known_hosts')
+    writeFileSync(knownHosts, `${sshd.knownHostsLine}\n`)
+    viaSsh2 = await connectSsh('primary', work, settings({client: 'ssh2'}))
+    viaOpenssh = await connectOpenssh('primary', work, settings())
+  })
+  after(async () => {
+    await viaSsh2?.close()
+    await viaOpenssh?.close()
+    await sshd?.stop()
+    rmSync(work, {force: true, recursive: true})
+  })
+
+  test('both present the same host key fingerprint', () => {
+    assert.match(viaOpenssh.hostKeyFingerprint, /^SHA256:/)
+    assert.equal(viaOpenssh.hostKeyFingerprint, viaSsh2.hostKeyFingerprint)
+  })
+
+  test('run: the same status, stdout and stderr for the same argv, nasty arguments and stdin included', async () => {
+    const nasty = ['a b', "it's", '"dq"', '$(touch /tmp/ha-pwned)', '`id`', 'x\ny\n', '-n', '--', '*', '~', '#c', '; rm -rf /', '\\', '', ' lead', 'ünï', '$HOME', "'"]
+    const cases: Array<{argv: string[]; stdin?: Buffer | string}> = [
+      {argv: ['sh', '-c', 'echo out; echo err >&2; exit 7']},
+      {argv: ['sh', '-c', 'exit 255']},
+      {argv: ['sh', '-c', 'printf "no newline" >&2']},
+      {argv: ['sh', '-c', 'for a; do printf "<%s>" "$a"; done', 'sh', ...nasty]},
+      {argv: ['cat'], stdin: Buffer.from([0, 1, 2, 255, 10, 13])},
+      {argv: ['ha-no-such-command']},
+      {argv: ['printf', '%s', 'HA-STATUS-0000000000000000 0\n']},
+    ]
+    for (const c of cases) {
+      const [a, b] = await Promise.all([viaSsh2.run(c.argv, {stdin: c.stdin}), viaOpenssh.run(c.argv, {stdin: c.stdin})])
+      assert.deepEqual({code: b.code, stderr: b.stderr.toString('latin1'), stdout: b.stdout.toString('latin1')}, {code: a.code, stderr: a.stderr.toString('latin1'), stdout: a.stdout.toString('latin1')}, JSON.stringify(c.argv))
+    }
+  })
+
+  test('writeFile, readFile and stat: what one transport writes the other reads back the same', async () => {
+    mkdirSync(join(work, 'etc'), {recursive: true})
+    const data = Buffer.from([0, 1, 2, 255, 10, 13, 0x27])
+    await viaOpenssh.writeFile('/etc/blob', data, 0o640)
+    assert.deepEqual(readFileSync(join(work, 'etc/blob')), data)
+    assert.deepEqual(await viaSsh2.readFile('/etc/blob'), data)
+    assert.deepEqual(await viaOpenssh.readFile('/etc/blob'), data)
+    for (const path of ['/etc/blob', '/etc', '/etc/no such file']) assert.deepEqual(await viaOpenssh.stat(path), await viaSsh2.stat(path), path)
+    await viaSsh2.writeFile('/etc/blob', 'again', 0o600)
+    assert.equal((await viaOpenssh.readFile('/etc/blob')).toString(), 'again')
+    assert.equal((await viaOpenssh.stat('/etc/blob'))?.mode, 0o600)
+    const [a, b] = await Promise.allSettled([viaSsh2.readFile('/etc/missing'), viaOpenssh.readFile('/etc/missing')])
+    assert.equal(a.status, 'rejected')
+    assert.equal(b.status, 'rejected')
+    assert.equal((b as PromiseRejectedResult).reason.message, (a as PromiseRejectedResult).reason.message)
+  })
+
+  test('probe: the same results for the same batch', async () => {
+    const batch = [
+      {argv: ['printf', 'HA-PROBE fake 0 0 0\n'], id: 'forged-header'},
+      {argv: ['sh', '-c', 'printf "x\\0y"; echo oops >&2; exit 3'], id: 'binary'},
+      {argv: ['ha-no-such-command'], id: 'missing'},
+      {argv: ['cat', join(work, 'etc/blob')], id: 'cat'},
+    ]
+    const [a, b] = await Promise.all([viaSsh2.probe(batch), viaOpenssh.probe(batch)])
+    assert.deepEqual(b.results, a.results)
+    assert.ok(Math.abs(b.host_time_s - Date.now() / 1000) < 5, 'the host clock reading is plausible')
+  })
+
+  test('a command killed by a signal, and one that times out: the same errors as ssh2', async () => {
+    const killed = ['sh', '-c', 'echo dying >&2; kill -TERM $$']
+    const [a, b] = await Promise.allSettled([viaSsh2.run(killed), viaOpenssh.run(killed)])
+    assert.equal((b as PromiseRejectedResult).reason.message, (a as PromiseRejectedResult).reason.message)
+    assert.match((b as PromiseRejectedResult).reason.message, /was killed by signal SIGTERM; stderr: dying/)
+    const started = Date.now()
+    await assert.rejects(viaOpenssh.run(['sleep', '41.75'], {timeoutMs: 1000}), /primary \(root@127\.0\.0\.1:\d+\): `sleep 41.75` timed out after 1s/)
+    assert.ok(Date.now() - started < 5000)
+    const ps = execFileSync('sh', ['-c', 'sleep 1; pgrep -fx "sleep 41.75" || true'], {encoding: 'utf8'})
+    assert.equal(ps.trim(), '', 'the remote sleep was killed, not left running')
+  })
+
+  test('one handshake for many commands; after close no master, no socket, no directory', async () => {
+    const before = accepted()
+    const host = await connectOpenssh('secondary', '/', settings())
+    const controlDir = dirname((host as unknown as {controlPath: string}).controlPath)
+    assert.ok(existsSync(controlDir))
+    assert.equal(execFileSync('stat', ['-c', '%a', controlDir], {encoding: 'utf8'}).trim(), '700', 'the control directory is private')
+    await Promise.all(Array.from({length: 8}, (_, i) => host.run(['echo', String(i)])))
+    for (let i = 0; i < 4; i++) await host.stat('/etc/passwd')
+    await host.probe([{argv: ['true'], id: 't'}])
+    assert.equal(accepted() - before, 1, 'one authentication for 13 commands')
+    const pid = host.masterPid!
+    assert.ok(alive(pid))
+    await host.close()
+    assert.ok(!alive(pid), 'the master is gone')
+    assert.ok(!existsSync(controlDir), 'its directory is gone')
+    await assert.rejects(host.run(['true']), /secondary .*closed/)
+  })
+
+  test('the master ends when the ha process dies, even by SIGKILL', async () => {
+    const script = `import {connectOpenssh} from ${JSON.stringify(join(process.cwd(), 'src/hosts/openssh-connect.ts'))}
+const h = await connectOpenssh('n', '/', ${JSON.stringify(settings())})
+console.log(h.masterPid)
+setInterval(() => {}, 1000)`
+    const file = join(work, 'holder.mts')
+    writeFileSync(file, script)
+    const {spawn} = await import('node:child_process')
+    const child = spawn(process.execPath, ['--import', 'tsx', file], {stdio: ['ignore', 'pipe', 'inherit']})
+    const pid = await new Promise<number>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))))
+    assert.ok(alive(pid))
+    child.kill('SIGKILL')
+    const deadline = Date.now() + 5000
+    while (alive(pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
+    assert.ok(!alive(pid), 'the master did not outlive its ha process')
+  })
+
+  test('refusals are of the same kind as with ssh2: unknown, changed, revoked host key, bad auth, refused port', async () => {
+    const other = makeKey(join(work, 'other'))
+    const files: Record<string, string> = {
+      changed: `[127.0.0.1]:${sshd.port} ${other}\n`,
+      revoked: `${sshd.knownHostsLine}\n@revoked [127.0.0.1]:${sshd.port} ${sshd.hostKeyLine}\n`,
+      unknown: '',
+    }
+    const expected: Record<string, string> = {changed: 'host_key_changed', revoked: 'host_key_revoked', unknown: 'host_key_unknown'}
+    const wrongKey = join(work, 'wrong')
+    makeKey(wrongKey)
+    const attempts: Array<[string, Partial<SshSettings>, string]> = [
+      ...Object.entries(files).map(([name, text]): [string, Partial<SshSettings>, string] => {
+        const path = join(work, `kh-${name}`)
+        writeFileSync(path, text)
+        return [name, {known_hosts: path}, expected[name]]
+      }),
+      ['bad key', {identity_file: wrongKey}, 'auth'],
+      ['closed port', {port: 1}, 'refused'],
+      ['unreadable known_hosts', {known_hosts: work}, 'known_hosts_unreadable'],
+    ]
+    for (const [name, over, kind] of attempts) {
+      const kinds: string[] = []
+      for (const connect of [connectSsh, connectOpenssh]) {
+        await assert.rejects(connect('peer', '/', settings(over)), (error: Error) => {
+          assert.ok(error instanceof SshConnectError, `${name}: ${error.message}`)
+          kinds.push(error.kind)
+          assert.match(error.message, /^cannot connect to peer \(root@127\.0\.0\.1:\d+\): /)
+          return true
+        })
+      }
+
+      assert.deepEqual(kinds, [kind, kind], name)
+    }
+  })
+})
+
+describe('host certificates through the OpenSSH transport', {skip}, () => {
+  let work: string
+  let sshd: TestSshd
+  let caLine: string
+
+  before(async () => {
+    work = mkdtempSync(join(tmpdir(), 'ha-openssh-ca-'))
+    caLine = makeKey(join(work, 'ca'))
+    sshd = await startSshd({hostCertificateCa: join(work, 'ca')})
+  })
+  after(async () => {
+    await sshd?.stop()
+    rmSync(work, {force: true, recursive: true})
+  })
+
+  test('a host whose certificate a @cert-authority line vouches for is accepted by openssh; ssh2 refuses it and names ssh.client: openssh', async () => {
+    const path = join(work, 'known_hosts')
+    const text = `@cert-authority [127.0.0.1]:${sshd.port} ${caLine}\n`
+    writeFileSync(path, text)
+    const over: SshSettings = {
+      client: 'openssh', command_timeout: 20, connect_timeout: 5, host: '127.0.0.1', host_key_policy: 'strict',
+      identity_file: sshd.clientKey, keepalive_interval: 5, known_hosts: path, port: sshd.port, user: 'root',
+    }
+    const host = await connectOpenssh('peer', '/', over)
+    try {
+      assert.equal((await host.run(['echo', 'vouched'])).stdout.toString(), 'vouched\n')
+      const plain = execFileSync('ssh-keygen', ['-lf', join(sshd.dir, 'host_ed25519.pub')], {encoding: 'utf8'}).split(' ')[1]
+      assert.equal(host.hostKeyFingerprint, plain, 'the fingerprint is the certified plain key, as ssh-keygen -l shows it on the host')
+    } finally {
+      await host.close()
+    }
+
+    await assert.rejects(connectSsh('peer', '/', {...over, client: 'ssh2'}), (error: SshConnectError) => {
+      assert.equal(error.kind, 'host_key_certificate')
+      assert.match(error.actions.join('\n'), /ssh\.client: openssh/)
+      return true
+    })
+    assert.equal(readFileSync(path, 'utf8'), text, 'nothing written to known_hosts')
+  })
+})
