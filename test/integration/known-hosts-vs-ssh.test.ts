@@ -201,7 +201,7 @@ describe('@cert-authority: the ssh2 client cannot check host certificates and sa
       for (const policy of ['strict', 'accept-new'] as const) {
         await assert.rejects(
           connectSsh('peer', '/', {
-            command_timeout: 20, connect_timeout: 10, host: sshd.host, host_key_policy: policy, identity_file: sshd.clientKey,
+            client: 'ssh2', command_timeout: 20, connect_timeout: 10, host: sshd.host, host_key_policy: policy, identity_file: sshd.clientKey,
             keepalive_interval: 5, known_hosts: path, port: sshd.port, user: 'root',
           }),
           (error: SshConnectError) => {
