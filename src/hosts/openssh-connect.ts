@@ -24,10 +24,12 @@ process.once('exit', () => {
 
 /**
  * The master ssh runs under a watchdog shell that holds a pipe from ha: when ha closes it (close())
- * or dies (even by SIGKILL), `read` returns and the master is ended, so no connection outlives ha.
+ * or dies (even by SIGKILL), `read` returns and the master is ended, so no connection outlives ha;
+ * then the watchdog removes the control directory ($1), which a killed ha could not.
  * A background list's stdin is /dev/null in sh, hence the pipe kept on fd 3.
  */
 const watchdog = [
+  'd=$1; shift',
   'exec 3<&0',
   'ssh "$@" </dev/null 3<&- &',
   'p=$!',
@@ -36,6 +38,7 @@ const watchdog = [
   'exec 3<&-',
   'wait "$p"; s=$?',
   'kill "$w" 2>/dev/null',
+  'rm -rf -- "$d"',
   'exit "$s"',
 ].join('\n')
 
@@ -99,7 +102,7 @@ export async function connectOpenssh(name: string, root: string, ssh: SshSetting
   const argv = masterArgv(ssh, controlPath)
   log('%s: ssh %s', where, argv.join(' '))
   // Its own process group: a Ctrl-C at the terminal reaches ha, which closes the master in order.
-  const master = spawn('sh', ['-c', watchdog, 'ha-ssh-master', ...argv], {detached: true, stdio: ['pipe', 'ignore', 'pipe']})
+  const master = spawn('sh', ['-c', watchdog, 'ha-ssh-master', dir, ...argv], {detached: true, stdio: ['pipe', 'ignore', 'pipe']})
   master.stdin!.on('error', () => {})
   try {
     const stderr = await masterReady(master, controlPath, ssh, fail, options.signal)

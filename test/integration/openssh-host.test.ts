@@ -149,18 +149,26 @@ describe('the OpenSSH transport against a real sshd, beside ssh2', {skip}, () =>
   test('the master ends when the ha process dies, even by SIGKILL', async () => {
     const script = `import {connectOpenssh} from ${JSON.stringify(join(process.cwd(), 'src/hosts/openssh-connect.ts'))}
 const h = await connectOpenssh('n', '/', ${JSON.stringify(settings())})
-console.log(h.masterPid)
+console.log(h.masterPid, (h as any).controlPath)
 setInterval(() => {}, 1000)`
     const file = join(work, 'holder.mts')
     writeFileSync(file, script)
     const {spawn} = await import('node:child_process')
     const child = spawn(process.execPath, ['--import', 'tsx', file], {stdio: ['ignore', 'pipe', 'inherit']})
-    const pid = await new Promise<number>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))))
+    const [pid, controlPath] = await new Promise<[number, string]>((resolve) =>
+      child.stdout.once('data', (d: Buffer) => {
+        const [p, path] = d.toString().trim().split(' ')
+        resolve([Number(p), path])
+      }),
+    )
     assert.ok(alive(pid))
+    assert.ok(existsSync(controlPath), 'the control socket is there while ha runs')
     child.kill('SIGKILL')
     const deadline = Date.now() + 5000
     while (alive(pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
     assert.ok(!alive(pid), 'the master did not outlive its ha process')
+    while (existsSync(dirname(controlPath)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
+    assert.ok(!existsSync(dirname(controlPath)), 'nor did its control directory')
   })
 
   test('refusals are of the same kind as with ssh2: unknown, changed, revoked host key, bad auth, refused port', async () => {
