@@ -8,7 +8,7 @@ import debug from 'debug'
 
 import {InterruptedError} from '../core/errors.js'
 import {IdentityFileError, readIdentityFile} from './identity-file.js'
-import {KnownHostsUnreadable, readKnownHosts} from './known-hosts.js'
+import {hostKeyName, KnownHostsUnreadable, readKnownHosts} from './known-hosts.js'
 import {classifyOpensshFailure, presentedFingerprint, timedOut} from './openssh-failure.js'
 import {endMaster, OpensshHost} from './openssh-host.js'
 import type {ConnectOptions} from './ssh-connect.js'
@@ -108,7 +108,15 @@ export async function connectOpenssh(name: string, root: string, ssh: SshSetting
     const stderr = await masterReady(master, controlPath, ssh, fail, options.signal)
     const print = presentedFingerprint(stderr) ?? 'unknown'
     log('%s: master up, host key %s', where, print)
-    return new OpensshHost(name, root, ssh, master, controlPath, print, removeDir)
+    const warnings: string[] = []
+    if (stderr.includes('Failed to add the host to the list of known hosts')) {
+      // As with ssh2 (and ssh): accepted under accept-new, only remembering it failed.
+      const message = `${name}: could not add the new host key ${print} for ${hostKeyName(ssh.host, ssh.port)} to ${ssh.known_hosts}; connected anyway, as ssh does under accept-new. Make ${ssh.known_hosts} writable so the key is remembered`
+      warnings.push(message)
+      options.onWarning?.(message)
+    }
+
+    return new OpensshHost(name, root, ssh, master, controlPath, print, removeDir, warnings)
   } catch (error) {
     await endMaster(master)
     await removeDir()

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import {execFileSync} from 'node:child_process'
 import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {type AddressInfo, createServer, type Socket} from 'node:net'
 import {tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'
 import {after, before, describe, test} from 'node:test'
@@ -203,6 +204,45 @@ setInterval(() => {}, 1000)`
       }
 
       assert.deepEqual(kinds, [kind, kind], name)
+    }
+  })
+  test('accept-new: both transports add the same line, and both warn and connect when known_hosts cannot be written', async () => {
+    const written: string[] = []
+    for (const [i, connect] of [connectSsh, connectOpenssh].entries()) {
+      const path = join(work, `kh-accept-${i}`)
+      const host = await connect('peer', '/', settings({host_key_policy: 'accept-new', known_hosts: path}))
+      await host.close()
+      written.push(readFileSync(path, 'latin1'))
+      const warnings: string[] = []
+      const unwritable = join(work, 'no-such-dir', 'known_hosts')
+      const again = await connect('peer', '/', settings({host_key_policy: 'accept-new', known_hosts: unwritable}), {onWarning: (m) => warnings.push(m)})
+      await again.close()
+      assert.equal(warnings.length, 1, `${connect.name}: ${warnings.join('; ')}`)
+      assert.match(warnings[0], /could not add the new host key SHA256:\S+ for \[127\.0\.0\.1\]:\d+ to .*no-such-dir\/known_hosts.*connected anyway/)
+    }
+
+    assert.equal(written[1], written[0])
+    assert.equal(written[0], `${sshd.knownHostsLine}\n`)
+  })
+
+  test('a server that accepts TCP but never speaks SSH: timeout with both, within connect_timeout', async () => {
+    const held: Socket[] = []
+    const silent = createServer((socket) => held.push(socket))
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+    try {
+      const port = (silent.address() as AddressInfo).port
+      for (const connect of [connectSsh, connectOpenssh]) {
+        const started = Date.now()
+        await assert.rejects(connect('peer', '/', settings({connect_timeout: 2, port})), (error: Error) => {
+          assert.ok(error instanceof SshConnectError)
+          assert.equal(error.kind, 'timeout', `${connect.name}: ${error.message}`)
+          return true
+        })
+        assert.ok(Date.now() - started < 6000, `${connect.name} gave up in time`)
+      }
+    } finally {
+      for (const socket of held) socket.destroy()
+      silent.close()
     }
   })
 })
