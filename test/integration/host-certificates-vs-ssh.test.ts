@@ -8,7 +8,7 @@ import {connectOpenssh} from '../../src/hosts/openssh-connect.js'
 import {SshConnectError, type SshSettings} from '../../src/hosts/ssh-host.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 import {seededRandom} from '../helpers/seeded-random.js'
-import {type Policy, runSsh, sshVerdict, type Verdict} from '../helpers/ssh-verdict.js'
+import {haVerdict, type Policy, runSsh, sshVerdict, type Verdict} from '../helpers/ssh-verdict.js'
 import {makeKey, startSshd} from '../helpers/sshd.js'
 
 /**
@@ -16,7 +16,8 @@ import {makeKey, startSshd} from '../helpers/sshd.js'
  * matching or not, principals matching or not, validity in or out, the CA or the certified key
  * @revoked, a CA line of another key type) and a real sshd serving the certificate. The real
  * ssh(1), with no configuration but the test's, decides; ha's OpenSSH transport must reach the
- * same verdict, name it with the matching error kind, and never connect where ssh refuses.
+ * same verdict, name it with the matching error kind, and never connect where ssh refuses. The
+ * ssh2 transport, which cannot check certificates, must refuse every host a CA line covers.
  *
  * HA_CERT_SEED=<n> replays a run; HA_CERT_CASES=<n> sets the number of cases.
  */
@@ -83,6 +84,7 @@ describe(`host certificates: ha's OpenSSH transport agrees with ssh(1) (seed ${s
   test(`${count} generated cases: the same verdict as ssh, classified as ssh2 would name it, never looser (replay: HA_CERT_SEED=${seed})`, async () => {
     const next = seededRandom(seed)
     const failures: string[] = []
+    const gaps: string[] = []
     const tally = new Map<string, number>()
     for (let i = 0; i < count; i++) {
       const c = makeCase(next)
@@ -94,8 +96,8 @@ describe(`host certificates: ha's OpenSSH transport agrees with ssh(1) (seed ${s
         const text = `${lines.join('\n')}\n`
         const theirsFile = join(work, `${i}-ssh`)
         const oursFile = join(work, `${i}-ha`)
-        writeFileSync(theirsFile, text)
-        writeFileSync(oursFile, text)
+        const ssh2File = join(work, `${i}-ssh2`)
+        for (const file of [theirsFile, oursFile, ssh2File]) writeFileSync(file, text)
         const theirs = await runSsh(sshd, sshd.port, theirsFile, c.policy)
         const sshSays = sshVerdict(theirs.code, theirs.stderr)
         const settings: SshSettings = {
@@ -118,12 +120,39 @@ describe(`host certificates: ha's OpenSSH transport agrees with ssh(1) (seed ${s
         if (haSays === 'connect' && sshSays !== 'connect') failures.push(`${label}: ha CONNECTED where ssh refused (${sshSays}): ${theirs.stderr.trim().split('\n').at(-1)}`)
         else if (haSays !== sshSays) failures.push(`${label}: ssh ${sshSays}, ha ${haSays}; ssh said: ${theirs.stderr.trim().split('\n').slice(-3).join(' | ')}`)
         else if (readFileSync(oursFile, 'latin1') !== readFileSync(theirsFile, 'latin1')) failures.push(`${label}: known_hosts written differently`)
+        // The ssh2 transport cannot check certificates: where a @cert-authority line covers the
+        // host it refuses (naming ssh.client: openssh) and writes nothing; elsewhere it decides as
+        // ssh, but for one thing: it never sees a certificate (it cannot negotiate one), so a CA
+        // @revoked for a host no CA line covers is invisible to it. Under strict it refuses all
+        // the same (unknown where ssh says revoked); under accept-new it adds the plain key ssh
+        // refuses: the gap the todo test below shows, counted here, not hidden.
+        const viaSsh2 = await haVerdict(sshd, sshd.port, ssh2File, c.policy)
+        const covered = !['other host', 'other port'].includes(c.pattern)
+        if (!covered && c.revokeCa && sshSays === 'revoked' && viaSsh2 !== 'revoked') gaps.push(`${label}: ssh2 ${viaSsh2}`)
+        else if (viaSsh2 === 'connect' && sshSays !== 'connect') failures.push(`${label}: ssh2 CONNECTED where ssh refused (${sshSays})`)
+        else if (covered && !['certificate', 'revoked'].includes(viaSsh2)) failures.push(`${label}: ssh2 ${viaSsh2} for a host a @cert-authority line covers`)
+        else if (covered && readFileSync(ssh2File, 'latin1') !== text) failures.push(`${label}: ssh2 wrote known_hosts behind a @cert-authority line`)
+        else if (!covered && viaSsh2 !== sshSays) failures.push(`${label}: ssh ${sshSays}, ssh2 transport ${viaSsh2}`)
       } finally {
         await sshd.stop()
       }
     }
 
-    console.log(`seed ${seed}: ssh verdicts ${JSON.stringify(Object.fromEntries(tally))}`)
+    console.log(`seed ${seed}: ssh verdicts ${JSON.stringify(Object.fromEntries(tally))}; ssh2 blind to a revoked CA in ${gaps.length} case(s)${gaps.map((g) => `\n  ${g}`).join('')}`)
     assert.deepEqual(failures, [], `replay with HA_CERT_SEED=${seed}`)
+  })
+
+  test('ssh2 under accept-new and a certificate signed by a @revoked CA for a host no CA line covers: ssh refuses, ssh2 cannot see the certificate', {todo: 'ssh2 cannot negotiate certificates; use ssh.client: openssh where CAs are revoked'}, async () => {
+    const sshd = await startSshd({hostCertificateCa: ca.ed25519.path})
+    try {
+      const text = `@revoked * ${ca.ed25519.line}\n`
+      const [theirsFile, ssh2File] = [join(work, 'gap-ssh'), join(work, 'gap-ssh2')]
+      for (const file of [theirsFile, ssh2File]) writeFileSync(file, text)
+      const theirs = await runSsh(sshd, sshd.port, theirsFile, 'accept-new')
+      assert.equal(sshVerdict(theirs.code, theirs.stderr), 'revoked')
+      assert.equal(await haVerdict(sshd, sshd.port, ssh2File, 'accept-new'), 'revoked', 'ssh2 adds the plain key ssh refuses')
+    } finally {
+      await sshd.stop()
+    }
   })
 })
