@@ -75,8 +75,9 @@ export async function connectOpenssh(name: string, root: string, ssh: SshSetting
   const fail = (kind: SshFailureKind, what: string, actions: string[]) => new SshConnectError(kind, `cannot connect to ${name} (${where}): ${what}`, actions, details)
   if (options.signal?.aborted) throw new InterruptedError()
   // The same checks before connecting as the ssh2 transport makes, with the same kinds.
+  let known
   try {
-    await readKnownHosts(ssh.known_hosts)
+    known = await readKnownHosts(ssh.known_hosts)
   } catch (error) {
     if (!(error instanceof KnownHostsUnreadable)) throw error
     throw fail('known_hosts_unreadable', `${error.message}; refusing to connect without checking the host key`, [`make ${ssh.known_hosts} a readable file, or point ssh.known_hosts for ${name} at one`])
@@ -105,7 +106,7 @@ export async function connectOpenssh(name: string, root: string, ssh: SshSetting
   const master = spawn('sh', ['-c', watchdog, 'ha-ssh-master', dir, ...argv], {detached: true, stdio: ['pipe', 'ignore', 'pipe']})
   master.stdin!.on('error', () => {})
   try {
-    const stderr = await masterReady(master, controlPath, ssh, fail, options.signal)
+    const stderr = await masterReady(master, controlPath, ssh, (said) => classifyOpensshFailure(said, ssh, fail, known), timedOut(ssh, fail), options.signal)
     const print = presentedFingerprint(stderr) ?? 'unknown'
     log('%s: master up, host key %s', where, print)
     const warnings: string[] = []
@@ -129,7 +130,7 @@ export async function connectOpenssh(name: string, root: string, ssh: SshSetting
  * there only after authentication and listen), rejects with the classified failure when ssh exits,
  * with `timeout` when connect_timeout passes first (a ProxyJump hop included).
  */
-function masterReady(master: ChildProcess, controlPath: string, ssh: SshSettings, fail: (kind: SshFailureKind, what: string, actions: string[]) => SshConnectError, signal?: AbortSignal): Promise<string> {
+function masterReady(master: ChildProcess, controlPath: string, ssh: SshSettings, classify: (stderr: string) => SshConnectError, tooLate: SshConnectError, signal?: AbortSignal): Promise<string> {
   return new Promise((resolve, reject) => {
     let stderr = ''
     let settled = false
@@ -151,12 +152,12 @@ function masterReady(master: ChildProcess, controlPath: string, ssh: SshSettings
 
     const onExit = () => {
       // The pipe may still hold ssh's last words: wait for it to end before judging.
-      if (master.stderr!.readableEnded) settle(classifyOpensshFailure(stderr, ssh, fail))
-      else master.stderr!.once('end', () => settle(classifyOpensshFailure(stderr, ssh, fail)))
+      if (master.stderr!.readableEnded) settle(classify(stderr))
+      else master.stderr!.once('end', () => settle(classify(stderr)))
     }
 
     const onAbort = () => settle(new InterruptedError())
-    const timer = setTimeout(() => settle(timedOut(ssh, fail)), ssh.connect_timeout * 1000)
+    const timer = setTimeout(() => settle(tooLate), ssh.connect_timeout * 1000)
     const poll = setInterval(() => {
       stat(controlPath).then(
         (s) => s.isSocket() && settle(),

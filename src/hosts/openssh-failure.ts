@@ -1,4 +1,5 @@
-import {hostKeyName} from './known-hosts.js'
+import {hostKeyName, type KnownHostEntry} from './known-hosts.js'
+import {fingerprint} from './ssh-key-blob.js'
 import {SshConnectError, type SshFailureKind, type SshSettings} from './ssh-host.js'
 
 type Fail = (kind: SshFailureKind, what: string, actions: string[]) => SshConnectError
@@ -22,16 +23,20 @@ export function presentedFingerprint(stderr: string): string | undefined {
  * The order matters: ssh prints a @revoked warning for a bare-host line and then refuses
  * [host]:port as unknown, so its last word ("No … host key is known") wins.
  */
-export function classifyOpensshFailure(stderr: string, ssh: SshSettings, fail: Fail): SshConnectError {
+export function classifyOpensshFailure(stderr: string, ssh: SshSettings, fail: Fail, known: KnownHostEntry[] = []): SshConnectError {
   const keyName = hostKeyName(ssh.host, ssh.port)
   const print = presentedFingerprint(stderr) ?? 'a key ha did not see'
   const said = sshSaid(stderr)
   const last = said.at(-1) ?? 'ssh exited without saying why'
   if (stderr.includes('REMOTE HOST IDENTIFICATION HAS CHANGED')) {
-    const offending = [...stderr.matchAll(/Offending (\S+) key in (.+):(\d+)/g)].map((m) => `${m[1]} key, ${m[2]} line ${m[3]}`)
+    // ssh names the lines it holds against the key; their fingerprints are ha's to read, as ssh2's message gives them.
+    const offending = [...stderr.matchAll(/Offending \S+ key in (.+):(\d+)/g)].map((m) => {
+      const entry = m[1] === ssh.known_hosts ? known.find((e) => e.line === Number(m[2])) : undefined
+      return entry ? `${fingerprint(entry.key.blob)} (${entry.keyType}, ${m[1]} line ${m[2]})` : `${m[1]} line ${m[2]}`
+    })
     return fail(
       'host_key_changed',
-      `THE HOST KEY HAS CHANGED: the server presented ${print}, but ${keyName} is known with another key (${offending.join(', ') || ssh.known_hosts}). Someone may be intercepting the connection, or the host was re-installed; refused under every host_key_policy`,
+      `THE HOST KEY HAS CHANGED: the server presented ${print}, but ${keyName} is known with ${offending.join(', ') || `another key in ${ssh.known_hosts}`}. Someone may be intercepting the connection, or the host was re-installed; refused under every host_key_policy`,
       [
         `verify the new key on the host's console: ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub`,
         `if the change is expected: ssh-keygen -R '${keyName}' -f ${ssh.known_hosts}, then connect again (accept-new) or add the verified key`,

@@ -194,16 +194,24 @@ setInterval(() => {}, 1000)`
     ]
     for (const [name, over, kind] of attempts) {
       const kinds: string[] = []
+      const messages: string[] = []
       for (const connect of [connectSsh, connectOpenssh]) {
         await assert.rejects(connect('peer', '/', settings(over)), (error: Error) => {
           assert.ok(error instanceof SshConnectError, `${name}: ${error.message}`)
           kinds.push(error.kind)
+          messages.push(error.message)
           assert.match(error.message, /^cannot connect to peer \(root@127\.0\.0\.1:\d+\): /)
           return true
         })
       }
 
       assert.deepEqual(kinds, [kind, kind], name)
+      if (name === 'changed') {
+        // Both name the key presented and the key known, with its line: what the failover's refusal reads.
+        const [a, b] = messages.map((m) => /presented (SHA256:\S+), but \[127\.0\.0\.1\]:\d+ is known with (SHA256:\S+) \(ssh-ed25519, \S+ line 1\)/.exec(m)?.slice(1))
+        assert.ok(a && b, messages.join('\n'))
+        assert.deepEqual(b, a)
+      }
     }
   })
   test('accept-new: both transports add the same line, and both warn and connect when known_hosts cannot be written', async () => {
