@@ -20,9 +20,9 @@ const log = debug('ha:ssh')
  * the marker is cut off again here. Under `timeout`, a command killed by signal N reaches that sh
  * as status 128+N, which is read back as the signal, as the ssh2 transport reports it (a command
  * that itself exits 129-192 reads the same way: over the system ssh the two cannot be told apart).
+ * The sh's own stderr is /dev/null while the command runs (dash reports a child killed by a signal,
+ * "Terminated", on it); the command gets the real stderr back in a child sh of its own, then execs.
  */
-// The sh's own stderr is /dev/null while the command runs (dash reports a child killed by a signal,
-// "Terminated", on it); the command gets the real stderr back in a child sh of its own, then execs.
 const statusScript = [
   'm=$1; shift',
   'exec 4>&2 2>/dev/null',
@@ -62,6 +62,7 @@ export class OpensshHost extends RemoteHost {
   private readonly pending = new Set<(error: Error) => void>()
   private lost?: Error
   private masterTail = ''
+  private readonly masterGone: Promise<void>
 
   constructor(
     name: string,
@@ -81,6 +82,7 @@ export class OpensshHost extends RemoteHost {
     master.stderr?.on('data', (chunk: Buffer) => {
       this.masterTail = (this.masterTail + chunk.toString('utf8')).slice(-8192)
     })
+    this.masterGone = new Promise((resolve) => master.once('exit', () => resolve()))
     master.once('exit', () => {
       const why = sshSaid(this.masterTail).at(-1)
       this.lost ??= new SshConnectionLost(name, `${name} (${this.address}): the SSH connection was lost${why ? `: ${why}` : ''}`, [
@@ -161,10 +163,16 @@ export class OpensshHost extends RemoteHost {
       child.stdin.on('error', () => {}) // a command that does not read its stdin closes the pipe early
       child.stdin.end(options.stdin ?? '')
       child.on('error', (error) => finish(new HostCommandError(this, shown, `could not be started: ssh: ${error.message}`, '')))
-      child.on('close', (sshCode) => {
-        if (this.lost) return finish(this.lost)
+      child.on('close', async (sshCode) => {
         const {code, stderr: err} = splitStatus(Buffer.concat(stderr), marker)
-        if (code === undefined) return finish(new HostCommandError(this, shown, `ended without an exit status (ssh exited ${sshCode})`, err))
+        if (code === undefined) {
+          // No status: the master may be going down under us (a keepalive timeout), its exit not
+          // seen yet; that is a lost connection, not a failed command.
+          await Promise.race([this.masterGone, new Promise((resolve) => setTimeout(resolve, 1500))])
+          return finish(this.lost ?? new HostCommandError(this, shown, `ended without an exit status (ssh exited ${sshCode})`, err))
+        }
+
+        if (this.lost) return finish(this.lost)
         if ((code === 124 || code === 137) && Date.now() - startedAt >= timeoutMs) return finish(timedOut())
         const signal = code > 128 ? signalNames.get(code - 128) : undefined
         if (signal) return finish(new HostCommandError(this, shown, `was killed by signal ${signal}`, err))

@@ -10,7 +10,7 @@ import type {RemoteHost} from '../../src/hosts/remote-host.js'
 import {connectOpenssh} from '../../src/hosts/openssh-connect.js'
 import type {OpensshHost} from '../../src/hosts/openssh-host.js'
 import {connectSsh} from '../../src/hosts/ssh-connect.js'
-import {SshConnectError, type SshSettings} from '../../src/hosts/ssh-host.js'
+import {SshConnectError, SshConnectionLost, type SshSettings} from '../../src/hosts/ssh-host.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 import {makeKey, startSshd, type TestSshd} from '../helpers/sshd.js'
 
@@ -170,6 +170,33 @@ setInterval(() => {}, 1000)`
     assert.ok(!alive(pid), 'the master did not outlive its ha process')
     while (existsSync(dirname(controlPath)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
     assert.ok(!existsSync(dirname(controlPath)), 'nor did its control directory')
+  })
+
+  test('keepalive notices a peer that stopped answering: the running command fails as a lost connection, naming the host', async () => {
+    const children = () => new Set(execFileSync('sh', ['-c', 'pgrep -P "$1" || true', 'sh', String(sshd.pid)], {encoding: 'utf8'}).trim().split('\n').filter(Boolean))
+    const others = children()
+    const h = await connectOpenssh('secondary', '/', settings({keepalive_interval: 1}))
+    const serving = [...children()].filter((pid) => !others.has(pid))
+    assert.equal(serving.length, 1, 'found the sshd process serving this connection')
+    const running = h.run(['sleep', '43.25'], {timeoutMs: 15_000})
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    const started = Date.now()
+    process.kill(Number(serving[0]), 'SIGSTOP')
+    try {
+      await assert.rejects(running, (error: Error) => {
+        assert.ok(error instanceof SshConnectionLost, `${error.constructor.name}: ${error.message}`)
+        assert.match(error.message, /secondary \(root@127\.0\.0\.1:\d+\): the SSH connection was lost/)
+        return true
+      })
+      assert.ok(Date.now() - started < 10_000, `noticed within a few keepalive intervals (${Date.now() - started}ms)`)
+    } finally {
+      process.kill(Number(serving[0]), 'SIGCONT')
+      try {
+        process.kill(Number(serving[0]), 'SIGTERM')
+      } catch {}
+
+      await h.close()
+    }
   })
 
   test('refusals are of the same kind as with ssh2: unknown, changed, revoked host key, bad auth, refused port', async () => {
