@@ -50,7 +50,7 @@ export async function checkConfigFile(path: string, onWarning: (message: string)
     nodes: nodeNames.map((name) => {
       const node = config.nodes[name]
       const ssh = node.ssh
-      return {hostname: node.hostname, name, reached: ssh ? `ssh ${ssh.user}@${ssh.host}:${ssh.port}` : 'locally (no ssh block)', root: node.root}
+      return {hostname: node.hostname, name, reached: ssh ? `ssh ${ssh.user}@${ssh.host}:${ssh.port}${ssh.client === 'openssh' ? ' (system ssh: ~/.ssh/config and /etc/ssh/ssh_config apply)' : ''}` : 'locally (no ssh block)', root: node.root}
     }),
     path: resolve(path),
     service_ips: config.service_ips.map(({address, interface: iface}) => ({address, interface: iface})),

@@ -4,7 +4,7 @@ import type {Config, NodeName} from '../config/schema.js'
 import {HaError, InterruptedError} from '../core/errors.js'
 import {connectHost} from '../hosts/connect.js'
 import type {Host} from '../hosts/host.js'
-import {SshConnectError, SshHost} from '../hosts/ssh-host.js'
+import {SshConnectError} from '../hosts/ssh-host.js'
 import {stateDirOn} from '../facts/state-dir.js'
 import {checkProbes, probeBudgetS} from './probes.js'
 import type {NodeFacts, NodeReport} from './types.js'
@@ -46,7 +46,7 @@ export async function gatherNode(config: Config, node: NodeName, options: Gather
 
     onWait?.(`probing ${node} (timeout ${ssh ? ssh.command_timeout : 60}s)…`)
     report.reachable = true
-    if (host instanceof SshHost) report.host_key = host.hostKeyFingerprint
+    if (host.hostKeyFingerprint !== undefined) report.host_key = host.hostKeyFingerprint
     const batch = await host.probe(checkProbes(config, nodeConfig.root, facts.state_dir, budget, install), {signal})
     facts.probes = new Map(batch.results.map((r) => [r.id, r]))
     const localMidS = (batch.sent_at_ms + batch.clock_received_at_ms) / 2000

@@ -41,6 +41,9 @@ export const sshSchema = z
     connect_timeout: duration.default('10s'),
     command_timeout: duration.default('60s'),
     keepalive_interval: duration.default('5s'),
+    // ssh2: ha's own SSH client (the npm package). openssh: the system ssh, one ControlMaster per
+    // node, honouring ~/.ssh/config; the only one that accepts host certificates.
+    client: z.enum(['ssh2', 'openssh']).default('ssh2'),
   })
   .strict()
 

@@ -56,9 +56,10 @@ export function judgeHostKey(entries: KnownHostEntry[], host: string, port: numb
     if (bare.kind === 'revoked') return {fingerprint: print, kind: 'revoked', line: bare.line}
   }
 
-  // Stricter than ssh: ha does not support host certificates. Where a @cert-authority line
-  // covers this host, ssh would check the server's certificate, or accept-new the plain key
-  // behind it; ha refuses, never trusting on first use a host that is meant to be vouched for.
+  // Stricter than ssh: the ssh2 client cannot check host certificates (ssh.client: openssh can).
+  // Where a @cert-authority line covers this host, ssh would check the server's certificate, or
+  // accept-new the plain key behind it; ha refuses, never trusting on first use a host that is
+  // meant to be vouched for.
   const authority = [...entriesForName(entries, name), ...(name === host ? [] : entriesForName(entries, host))].find(
     (e) => e.marker === 'cert-authority',
   )

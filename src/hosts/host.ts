@@ -86,6 +86,8 @@ export interface Host {
   /** Where the host is: "local" or "user@host:port". */
   readonly address: string
   readonly root: string
+  /** Over SSH: the fingerprint of the host key the node presented, as verified. Undefined for this machine. */
+  readonly hostKeyFingerprint?: string
   /** A host path resolved under the node's root, for use inside an argv. */
   path(hostPath: string): string
   /**

@@ -177,9 +177,10 @@ function describeConnectError(
     if (verdict.kind === 'certificate-authority') {
       return fail(
         'host_key_certificate',
-        `${keyName} is covered by a @cert-authority line (${ssh.known_hosts} line ${verdict.line}), and ha does not support host certificates; the server's plain key ${verdict.fingerprint} is not listed, so it is refused (never trusted on first use)`,
+        `${keyName} is covered by a @cert-authority line (${ssh.known_hosts} line ${verdict.line}), and the ssh2 client cannot check host certificates; the server's plain key ${verdict.fingerprint} is not listed, so it is refused (never trusted on first use)`,
         [
-          `verify the key on the host's console (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then add it as a plain line: ssh-keyscan -p ${ssh.port} ${ssh.host} >> ${ssh.known_hosts}`,
+          `set ssh.client: openssh for this node: the system ssh checks the host's certificate against the @cert-authority line, as ssh does`,
+          `or verify the key on the host's console (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then add it as a plain line: ssh-keyscan -p ${ssh.port} ${ssh.host} >> ${ssh.known_hosts}`,
         ],
       )
     }

@@ -3,15 +3,16 @@ import type {Client, ClientChannel} from 'ssh2'
 
 import type {NodeConfig} from '../config/schema.js'
 import {HaError, InterruptedError} from '../core/errors.js'
-import {underRoot} from '../fs/under-root.js'
-import {buildProbeScript, clockLineComplete, parseProbeOutput, ProbeParseError} from './batch.js'
-import {describeArgv, type FileStat, type Host, HostCommandError, parseStatLine, type Probe, type ProbeBatchResult, relabelScript, type RunOptions, type RunResult, type WriteOptions} from './host.js'
+import {describeArgv, HostCommandError, type RunOptions, type RunResult} from './host.js'
 import {quoteArgv} from './quote.js'
+import {RemoteHost} from './remote-host.js'
+
+export {writeScript} from './remote-host.js'
 
 const log = debug('ha:ssh')
 
 /** After the remote timeout's TERM, how long a command gets before KILL. */
-const remoteKillGraceMs = 2000
+export const remoteKillGraceMs = 2000
 
 export type SshSettings = NonNullable<NodeConfig['ssh']>
 
@@ -55,33 +56,14 @@ export class SshConnectionLost extends HaError {
   }
 }
 
-// Stat and atomic write are fixed scripts; the path and mode arrive as positional parameters,
-// so a path is never spliced into shell text.
-const statScript = 'if [ -e "$1" ] || [ -L "$1" ]; then exec stat -c "%f %s %u %g %Y" -- "$1"; fi; echo missing'
-export const writeScript = [
-  'set -e',
-  't=$(mktemp "$1.ha-tmp.XXXXXX")',
-  `trap 'rm -f "$t"' EXIT`,
-  'cat >"$t"',
-  // The owner before the mode: chown clears setuid and setgid bits.
-  'if [ -n "$3" ]; then chown -- "$3" "$t"; fi',
-  'chmod "$2" "$t"',
-  // fsync the data before the rename and the directory after it: a power cut leaves old or new, never empty.
-  'sync -- "$t"',
-  'mv -f -- "$t" "$1"',
-  'trap - EXIT',
-  'sync -- "$(dirname -- "$1")"',
-  `if [ "$4" = relabel ]; then ${relabelScript}; fi`,
-].join('\n')
-
-export class SshHost implements Host {
+export class SshHost extends RemoteHost {
   readonly address: string
   private readonly pending = new Set<(error: Error) => void>()
   private lost?: Error
 
   constructor(
-    readonly name: string,
-    readonly root: string,
+    name: string,
+    root: string,
     private readonly ssh: SshSettings,
     private readonly client: Client,
     /** The server's host key fingerprint, as verified. */
@@ -89,6 +71,7 @@ export class SshHost implements Host {
     /** What the connection had to say that is not an error (a host key that could not be recorded). */
     readonly warnings: string[] = [],
   ) {
+    super(name, root)
     this.address = `${ssh.user}@${ssh.host}:${ssh.port}`
     const onLost = (error?: Error) => {
       this.lost ??= new SshConnectionLost(name, `${name} (${this.address}): the SSH connection was lost${error ? `: ${error.message}` : ''}`, [
@@ -102,75 +85,6 @@ export class SshHost implements Host {
     client.on('close', () => onLost())
   }
 
-  path(hostPath: string): string {
-    return underRoot(this.root, hostPath)
-  }
-
-  async run(argv: string[], options: RunOptions = {}): Promise<RunResult> {
-    return this.exec(argv, options, () => {})
-  }
-
-  async runChecked(argv: string[], options: RunOptions = {}): Promise<RunResult> {
-    const result = await this.run(argv, options)
-    if (result.code !== 0) throw new HostCommandError(this, argv, `exited with status ${result.code}`, result.stderr)
-    return result
-  }
-
-  async readFile(hostPath: string, options: RunOptions = {}): Promise<Buffer> {
-    const path = this.path(hostPath)
-    const result = await this.run(['cat', '--', path], options)
-    if (result.code !== 0) {
-      throw new HaError(`${this.name} (${this.address}): cannot read ${path}: ${result.stderr.toString().trim() || `cat exited ${result.code}`}`, {
-        details: {host: this.name, path},
-      })
-    }
-
-    return result.stdout
-  }
-
-  async writeFile(hostPath: string, data: Buffer | string, mode: number, options: WriteOptions = {}): Promise<void> {
-    const path = this.path(hostPath)
-    const {owner, relabel, ...run} = options
-    const argv = ['sh', '-c', writeScript, 'ha-write', path, mode.toString(8).padStart(4, '0'), owner ? `${owner.uid}:${owner.gid}` : '', relabel ? 'relabel' : '']
-    const result = await this.run(argv, {...run, stdin: data})
-    if (result.code !== 0) {
-      throw new HaError(`${this.name} (${this.address}): cannot write ${path}: ${result.stderr.toString().trim() || `exit ${result.code}`}`, {
-        details: {host: this.name, path},
-      })
-    }
-  }
-
-  async stat(hostPath: string, options: RunOptions = {}): Promise<FileStat | undefined> {
-    const path = this.path(hostPath)
-    const result = await this.runChecked(['sh', '-c', statScript, 'ha-stat', path], options)
-    return parseStatLine(result.stdout.toString())
-  }
-
-  async probe(batch: Probe[], options: RunOptions = {}): Promise<ProbeBatchResult> {
-    const {nonce, script} = buildProbeScript(batch)
-    const argv = ['sh', '-c', script]
-    const sentAt = Date.now()
-    let clockAt = 0
-    const chunks: Buffer[] = []
-    // Errors show the probe ids, not a hundred lines of script.
-    const shown = ['sh', '-c', `<probe batch: ${batch.map((p) => p.id).join(', ')}>`]
-    const result = await this.exec(argv, options, (chunk) => {
-      if (clockAt) return
-      chunks.push(chunk)
-      if (clockLineComplete(Buffer.concat(chunks), nonce)) clockAt = Date.now()
-    }, shown)
-    try {
-      const parsed = parseProbeOutput(result.stdout, nonce, batch)
-      return {...parsed, clock_received_at_ms: clockAt || Date.now(), sent_at_ms: sentAt}
-    } catch (error) {
-      if (error instanceof ProbeParseError) {
-        throw new HostCommandError(this, shown, `gave unreadable output (${error.message}), status ${result.code}`, result.stderr)
-      }
-
-      throw error
-    }
-  }
-
   async close(): Promise<void> {
     await new Promise<void>((resolve) => {
       const done = setTimeout(resolve, 2000)
@@ -182,7 +96,7 @@ export class SshHost implements Host {
     })
   }
 
-  private exec(argv: string[], options: RunOptions, onStdout: (chunk: Buffer) => void, shown = argv): Promise<RunResult> {
+  protected exec(argv: string[], options: RunOptions, onStdout: (chunk: Buffer) => void, shown = argv): Promise<RunResult> {
     const timeoutMs = options.timeoutMs ?? this.ssh.command_timeout * 1000
     // The command runs under coreutils `timeout` on the host: sshd cannot signal a root session
     // ("session signalling requires privilege separation"), and closing the channel leaves the

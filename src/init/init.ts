@@ -145,6 +145,7 @@ async function askSsh(ask: Ask, detected: Detected): Promise<SshAnswers> {
 /** The ssh block both nodes get (strict: a host key is trusted by init, never on first use later). */
 function sshSettings(a: SshAnswers, host: string): SshSettings {
   return {
+    client: 'ssh2',
     command_timeout: 60,
     connect_timeout: 10,
     host,

@@ -2,7 +2,7 @@ import type {Config, NodeName} from '../config/schema.js'
 import {HaError, InterruptedError} from '../core/errors.js'
 import {connectHost} from '../hosts/connect.js'
 import type {Host} from '../hosts/host.js'
-import {SshConnectError, SshHost} from '../hosts/ssh-host.js'
+import {SshConnectError} from '../hosts/ssh-host.js'
 
 /** Kinds of connection failure that mean "the node does not answer", as opposed to "it answers wrongly". */
 const silentKinds = new Set(['refused', 'timeout', 'unreachable', 'ssh_error'])
@@ -44,7 +44,7 @@ export class FailoverNodes {
       throw error
     }
 
-    if (expected && host instanceof SshHost && !expected.includes(host.hostKeyFingerprint)) {
+    if (expected && host.hostKeyFingerprint !== undefined && !expected.includes(host.hostKeyFingerprint)) {
       await host.close().catch(() => {})
       throw hostKeyRefused(node, host.address, host.hostKeyFingerprint, expected)
     }

@@ -3,7 +3,6 @@ import {HaError} from '../core/errors.js'
 import type {Host} from '../hosts/host.js'
 import {appendKnownHost} from '../hosts/known-hosts-append.js'
 import {fingerprint} from '../hosts/ssh-key-blob.js'
-import {SshHost} from '../hosts/ssh-host.js'
 import {hostKeysArgv, parseHostKeys} from './final-backup.js'
 import {bootId} from './observe.js'
 import {waitForNewBoot} from './reboot.js'
@@ -95,7 +94,7 @@ export const giveBackIdentity: Step = {
       await ctx.remember({known_hosts_added: missing.map((b) => fingerprint(b))})
     }
 
-    const presented = () => (host instanceof SshHost ? host.hostKeyFingerprint : undefined)
+    const presented = () => host.hostKeyFingerprint
     const needsBoot = (await runningHostname(host)) !== own || (presented() !== undefined && !kept.includes(presented()!)) || given.changed.length > 0
     if (needsBoot) {
       if (!ctx.config.failover.reboot) {

@@ -1,6 +1,5 @@
 import {type Epoch, nodeEpochPath, readEpochOn, storageEpochPath, writeEpochOn} from '../facts/epoch.js'
 import {HaError} from '../core/errors.js'
-import {SshHost} from '../hosts/ssh-host.js'
 import {readVersionProperty} from '../facts/version-file.js'
 import {bootConfigDriver} from '../drivers/boot-config/index.js'
 import {storageDriver} from '../drivers/storage/index.js'
@@ -67,7 +66,7 @@ export const rejoinProve: Step = {
     proof.storage = 'not attached, not at boot'
     // The connection was made under the config's host_key_policy against known_hosts: the key the
     // node presents is the one recorded for it.
-    proof.host_key = host instanceof SshHost ? host.hostKeyFingerprint : 'local'
+    proof.host_key = host.hostKeyFingerprint ?? 'local'
     const active = await ctx.host(ctx.to)
     const epoch: Epoch | undefined = await readEpochOn(active, storageEpochPath(ctx.config))
     if (epoch) await ctx.act({edit: nodeEpochPath, on: ctx.from, what: 'the active node\'s epoch, noted'}, {inProcess: () => writeEpochOn(host, nodeEpochPath, epoch)})

@@ -7,6 +7,7 @@ const delay = Number(startAt) - Date.now()
 if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay))
 try {
   const host = await connectSsh('peer', '/', {
+    client: 'ssh2',
     command_timeout: 20,
     connect_timeout: 20,
     host: '127.0.0.1',

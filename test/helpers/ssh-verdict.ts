@@ -47,6 +47,7 @@ export function runSsh(sshd: TestSshd, port: number, knownHosts: string, policy:
 
 export async function haVerdict(sshd: TestSshd, port: number, knownHosts: string, policy: Policy, warnings: string[] = []): Promise<Verdict | 'certificate'> {
   const settings: SshSettings = {
+    client: 'ssh2',
     command_timeout: 20,
     connect_timeout: 10,
     host: sshd.host,

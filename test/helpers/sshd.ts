@@ -72,6 +72,8 @@ export async function startSshd(
     hostKeyTypes?: string[]
     /** Sign the first host key with this CA private key and serve the certificate (HostCertificate). */
     hostCertificateCa?: string
+    /** With hostCertificateCa: the certificate's principals (ssh-keygen -n; default the listen address, "" for none) and validity (-V). */
+    hostCertificate?: {principals?: string; validity?: string}
     /** Listen on this many more free ports as well (one server, several [host]:port names). */
     extraPorts?: number
     /** Environment for every session (sshd's SetEnv, which overrides its default PATH): e.g. a PATH where `ha` is the built CLI. */
@@ -90,7 +92,9 @@ export async function startSshd(
   const hostKeyLine = hostKeys[0].line
   let certificate: string | undefined
   if (options.hostCertificateCa) {
-    execFileSync('ssh-keygen', ['-q', '-s', options.hostCertificateCa, '-I', 'ha-test-host', '-h', '-n', listen, `${hostKeys[0].path}.pub`])
+    const principals = options.hostCertificate?.principals ?? listen
+    const validity = options.hostCertificate?.validity
+    execFileSync('ssh-keygen', ['-q', '-s', options.hostCertificateCa, '-I', 'ha-test-host', '-h', ...(principals ? ['-n', principals] : []), ...(validity ? ['-V', validity] : []), `${hostKeys[0].path}.pub`])
     certificate = `${hostKeys[0].path}-cert.pub`
   }
 

@@ -69,7 +69,7 @@ describe('ha check against two loopback sshds', {skip}, () => {
     return id
   }
 
-  const writeConfig = (name: string, over: {secondaryPort?: number; secondaryCommandTimeout?: string; secondaryKnownHosts?: string; extra?: string; storageDevice?: string} = {}) => {
+  const writeConfig = (name: string, over: {secondaryPort?: number; secondaryCommandTimeout?: string; secondaryKnownHosts?: string; extra?: string; storageDevice?: string; client?: 'openssh'} = {}) => {
     const node = (n: 'primary' | 'secondary', sshd: TestSshd, port = sshd.port, commandTimeout = '30s', knownHosts?: string) => `
   ${n}:
     hostname: ctl-${n}
@@ -81,7 +81,7 @@ describe('ha check against two loopback sshds', {skip}, () => {
       identity_file: ${sshd.clientKey}
       known_hosts: ${knownHosts ?? join(work, 'known_hosts')}${knownHosts ? '\n      host_key_policy: accept-new' : ''}
       connect_timeout: 5s
-      command_timeout: ${commandTimeout}`
+      command_timeout: ${commandTimeout}${over.client ? `\n      client: ${over.client}` : ''}`
     const path = join(work, name)
     writeFileSync(
       path,
@@ -453,6 +453,56 @@ ${over.extra ?? ''}`,
       assert.equal(byId(report).storage.evidence.held_by instanceof Array, true)
     } finally {
       writeFileSync(knownHosts, `${primary.knownHostsLine}\n${secondary.knownHostsLine}\n`)
+    }
+  })
+
+  test('ssh.client: openssh gives the same report, exit code and JSON shape as ssh2: healthy, one node refused, one host key changed', () => {
+    // What may differ between two runs: timings, the clock reading, a backup's age in seconds, free space.
+    const comparable = (run: Run) => {
+      const report = run.json!.result!
+      const steady = (c: CheckItem) => (['clock_skew', 'backup_age'].includes(c.id) ? '' : c.summary.replaceAll(/\d+\.\d MiB free/g, '… MiB free'))
+      return {
+        checks: report.checks.map((c) => ({id: c.id, node: c.node, status: c.status, summary: steady(c)})),
+        nodes: Object.fromEntries(Object.entries(report.nodes).map(([n, r]) => [n, {...r, elapsed_ms: 0}])),
+        ok: report.ok,
+        status: run.status,
+      }
+    }
+
+    const closedPort = secondary.port === 1 ? 2 : 1
+    const other = makeKey(join(work, `other-openssh-${Date.now()}`))
+    const knownHosts = join(work, 'known_hosts')
+    const cases = [
+      {name: 'healthy', over: {}, status: 0},
+      {name: 'refused', over: {secondaryPort: closedPort}, status: 3},
+      {changeKey: true, name: 'changed', over: {}, status: 3},
+    ]
+    for (const c of cases) {
+      if (c.changeKey) writeFileSync(knownHosts, `${primary.knownHostsLine}\n[127.0.0.1]:${secondary.port} ${other}\n`)
+      try {
+        const viaSsh2 = ha('--config', writeConfig(`${c.name}-ssh2.yaml`, c.over), '--json')
+        const viaOpenssh = ha('--config', writeConfig(`${c.name}-openssh.yaml`, {...c.over, client: 'openssh'}), '--json')
+        assert.equal(viaOpenssh.status, c.status, `${c.name}: ${viaOpenssh.stdout}${viaOpenssh.stderr}`)
+        const [a, b] = [comparable(viaSsh2), comparable(viaOpenssh)]
+        if (c.name === 'changed') {
+          // The message is ha's in both; the changed key's text says the same things in the same order.
+          const summary = (x: typeof a) => x.checks.find((k) => k.id === 'reachable' && k.node === 'secondary')!.summary
+          assert.match(summary(b), /^cannot connect to secondary \(root@127\.0\.0\.1:\d+\): THE HOST KEY HAS CHANGED: the server presented SHA256:\S+, but \[127\.0\.0\.1\]:\d+ is known with SHA256:\S+/)
+          for (const x of [a, b]) {
+            x.checks = x.checks.map((k) => (k.id === 'reachable' && k.node === 'secondary' ? {...k, summary: ''} : k))
+            x.nodes.secondary = {...x.nodes.secondary, error: {...x.nodes.secondary.error!, actions: [], message: ''}}
+          }
+        }
+
+        if (c.name === 'refused') {
+          // ssh's error text differs from Node's: the kind and the first words do not.
+          for (const x of [a, b]) x.nodes.secondary = {...x.nodes.secondary, error: {...x.nodes.secondary.error!, actions: []}}
+        }
+
+        assert.deepEqual(b, a, c.name)
+      } finally {
+        writeFileSync(knownHosts, `${primary.knownHostsLine}\n${secondary.knownHostsLine}\n`)
+      }
     }
   })
 

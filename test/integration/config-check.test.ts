@@ -70,3 +70,19 @@ test('a missing file and a missing backup manifest are named, with what to do', 
   assert.equal(r.status, 2)
   assert.match(r.stderr, new RegExp(`cannot read backup manifest ${dir}/manifest\\.yaml: ENOENT`))
 })
+
+test('ssh.client: openssh is accepted and said; any other client is refused naming the line and the choices', (t) => {
+  const dir = tempDir(t)
+  const config = join(dir, 'ha.yaml')
+  writeFileSync(config, readFileSync(example, 'utf8').replace('client: ssh2', 'client: openssh'))
+  const ok = ha(['config', 'check', '--config', config])
+  assert.equal(ok.status, 0, ok.stderr)
+  assert.match(ok.stdout, /primary +ctl-a, reached ssh root@198\.18\.0\.2:22 \(system ssh: ~\/\.ssh\/config and \/etc\/ssh\/ssh_config apply\)/)
+  assert.match(ok.stdout, /secondary +ctl-b, reached ssh root@198\.18\.0\.3:22\n/)
+  const text = readFileSync(example, 'utf8').replace('client: ssh2', 'client: putty')
+  writeFileSync(config, text)
+  const bad = ha(['config', 'check', '--config', config])
+  assert.equal(bad.status, 2)
+  const line = text.split('\n').findIndex((l) => l.includes('client: putty')) + 1
+  assert.match(bad.stderr, new RegExp(`${config}:${line}: nodes\\.primary\\.ssh\\.client: .*'ssh2' \\| 'openssh'`))
+})

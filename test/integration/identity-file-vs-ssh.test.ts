@@ -48,7 +48,7 @@ describe('identity_file modes: ha refuses exactly the keys ssh refuses', {skip},
         let haRefusal: SshConnectError | undefined
         try {
           const host = await connectSsh('peer', '/', {
-            command_timeout: 20, connect_timeout: 10, host: sshd.host, host_key_policy: 'strict', identity_file: key,
+            client: 'ssh2', command_timeout: 20, connect_timeout: 10, host: sshd.host, host_key_policy: 'strict', identity_file: key,
             keepalive_interval: 5, known_hosts: knownHosts, port: sshd.port, user: 'root',
           })
           await host.close()

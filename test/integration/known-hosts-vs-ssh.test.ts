@@ -174,7 +174,7 @@ describe(`known_hosts verdicts agree with ssh(1) against a real sshd (seed ${see
   })
 })
 
-describe('@cert-authority: ha does not support host certificates and says so, never trusting the plain key on first use', {skip}, () => {
+describe('@cert-authority: the ssh2 client cannot check host certificates and says so (ssh.client: openssh), never trusting the plain key on first use', {skip}, () => {
   let work: string
   let sshd: TestSshd
   let caLine: string
@@ -201,12 +201,13 @@ describe('@cert-authority: ha does not support host certificates and says so, ne
       for (const policy of ['strict', 'accept-new'] as const) {
         await assert.rejects(
           connectSsh('peer', '/', {
-            command_timeout: 20, connect_timeout: 10, host: sshd.host, host_key_policy: policy, identity_file: sshd.clientKey,
+            client: 'ssh2', command_timeout: 20, connect_timeout: 10, host: sshd.host, host_key_policy: policy, identity_file: sshd.clientKey,
             keepalive_interval: 5, known_hosts: path, port: sshd.port, user: 'root',
           }),
           (error: SshConnectError) => {
             assert.equal(error.kind, 'host_key_certificate')
-            assert.match(error.message, /@cert-authority line .* line 1\), and ha does not support host certificates/)
+            assert.match(error.message, /@cert-authority line .* line 1\), and the ssh2 client cannot check host certificates/)
+            assert.match(error.actions.join('\n'), /set ssh\.client: openssh/)
             assert.match(error.actions.join('\n'), /ssh-keyscan/)
             return true
           },

@@ -19,6 +19,7 @@ describe('SshHost against a real OpenSSH sshd on 127.0.0.1', {skip}, () => {
   let knownHosts: string
   let host: SshHost
   const settings = (over: Partial<SshSettings> = {}): SshSettings => ({
+    client: 'ssh2',
     command_timeout: 20,
     connect_timeout: 5,
     host: '127.0.0.1',
