@@ -11,7 +11,7 @@ export type HostKeyVerdict =
   | {fingerprint: string; kind: 'known'; line: number}
   | {fingerprint: string; kind: 'revoked'; line: number}
   | {fingerprint: string; kind: 'unknown'}
-  | {fingerprint: string; kind: 'certificate-authority'; line: number}
+  | {fingerprint: string; kind: 'certificate-authority'; line: number; revoked?: true}
   | {fingerprint: string; kind: 'changed'; known: Array<{fingerprint: string; keyType: string; line: number}>}
 
 type Status = {kind: 'changed'; others: KnownHostEntry[]} | {kind: 'new'} | {kind: 'ok'; line: number} | {kind: 'revoked'; line: number}
@@ -65,4 +65,18 @@ export function judgeHostKey(entries: KnownHostEntry[], host: string, port: numb
   )
   if (authority) return {fingerprint: print, kind: 'certificate-authority', line: authority.line}
   return {fingerprint: print, kind: 'unknown'}
+}
+
+/**
+ * Stricter than ssh, under accept-new with the ssh2 client: a plain key @revoked for this host
+ * (other than the one presented, which judgeHostKey refuses already) may be the authority of a
+ * certificate the host presents. ssh checks that certificate and refuses a host whose authority
+ * is revoked; the ssh2 client never sees certificates, so it must not take the plain key behind
+ * one on first use. Where the revoked key is no authority at all this refuses what ssh would add.
+ */
+export function revokedAuthority(entries: KnownHostEntry[], host: string, port: number): KnownHostEntry | undefined {
+  const name = hostKeyName(host, port)
+  return [...entriesForName(entries, name), ...(name === host ? [] : entriesForName(entries, host))].find(
+    (e) => e.marker === 'revoked' && !e.key.certifiedKey,
+  )
 }

@@ -3,7 +3,7 @@ import {Client, type ConnectConfig} from 'ssh2'
 
 import {describeSystemError, InterruptedError} from '../core/errors.js'
 import {preferredHostKeyAlgorithms} from './host-key-algorithms.js'
-import {type HostKeyVerdict, judgeHostKey} from './host-key-verdict.js'
+import {type HostKeyVerdict, judgeHostKey, revokedAuthority} from './host-key-verdict.js'
 import {IdentityFileError, readIdentityFile} from './identity-file.js'
 import {appendKnownHost, recordableHostName} from './known-hosts-append.js'
 import {hostKeyName, KnownHostsUnreadable, readKnownHosts} from './known-hosts.js'
@@ -99,6 +99,8 @@ export async function connectSsh(name: string, root: string, ssh: SshSettings, o
       hostVerifier: (key: Buffer, verify: (valid: boolean) => void) => {
         verdict = judgeHostKey(known, ssh.host, ssh.port, key)
         log('%s: host key %s: %s', where, verdict.fingerprint, verdict.kind)
+        const authority = verdict.kind === 'unknown' && ssh.host_key_policy === 'accept-new' ? revokedAuthority(known, ssh.host, ssh.port) : undefined
+        if (authority) verdict = {fingerprint: verdict.fingerprint, kind: 'certificate-authority', line: authority.line, revoked: true}
         if (verdict.kind === 'known') {
           verify(true)
         } else if (verdict.kind === 'unknown' && ssh.host_key_policy === 'accept-new' && recordableHostName(ssh.host) && presentedKey(key)) {
@@ -170,6 +172,17 @@ function describeConnectError(
         [
           `verify the new key on the host's console: ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub`,
           `if the change is expected: ssh-keygen -R '${keyName}' -f ${ssh.known_hosts}, then connect again (accept-new) or add the verified key`,
+        ],
+      )
+    }
+
+    if (verdict.kind === 'certificate-authority' && verdict.revoked) {
+      return fail(
+        'host_key_certificate',
+        `${keyName} is new to ${ssh.known_hosts}, which holds a @revoked key for it (line ${verdict.line}): that key may be the authority of a certificate this host presents, which ssh would refuse and the ssh2 client cannot see; so under accept-new its plain key ${verdict.fingerprint} is not trusted on first use`,
+        [
+          `set ssh.client: openssh for this node: the system ssh checks the host's certificate and its authority, as ssh does`,
+          `or verify the key on the host's console (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then add it as a plain line: ssh-keyscan -p ${ssh.port} ${ssh.host} >> ${ssh.known_hosts}`,
         ],
       )
     }

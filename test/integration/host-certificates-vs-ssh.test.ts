@@ -84,7 +84,7 @@ describe(`host certificates: ha's OpenSSH transport agrees with ssh(1) (seed ${s
   test(`${count} generated cases: the same verdict as ssh, classified as ssh2 would name it, never looser (replay: HA_CERT_SEED=${seed})`, async () => {
     const next = seededRandom(seed)
     const failures: string[] = []
-    const gaps: string[] = []
+    const stricter: string[] = []
     const tally = new Map<string, number>()
     for (let i = 0; i < count; i++) {
       const c = makeCase(next)
@@ -122,27 +122,29 @@ describe(`host certificates: ha's OpenSSH transport agrees with ssh(1) (seed ${s
         else if (readFileSync(oursFile, 'latin1') !== readFileSync(theirsFile, 'latin1')) failures.push(`${label}: known_hosts written differently`)
         // The ssh2 transport cannot check certificates: where a @cert-authority line covers the
         // host it refuses (naming ssh.client: openssh) and writes nothing; elsewhere it decides as
-        // ssh, but for one thing: it never sees a certificate (it cannot negotiate one), so a CA
-        // @revoked for a host no CA line covers is invisible to it. Under strict it refuses all
-        // the same (unknown where ssh says revoked); under accept-new it adds the plain key ssh
-        // refuses: the gap the todo test below shows, counted here, not hidden.
+        // ssh, but for one thing: it never sees a certificate (it cannot negotiate one), so it
+        // cannot tell whether a key @revoked for the host is the authority of the certificate
+        // the host presents. Under strict it refuses all the same (unknown where ssh says
+        // revoked); under accept-new it refuses to trust on first use (named stricter rule:
+        // certificate, where ssh may add the key or refuse it as revoked).
         const viaSsh2 = await haVerdict(sshd, sshd.port, ssh2File, c.policy)
         const covered = !['other host', 'other port'].includes(c.pattern)
-        if (!covered && c.revokeCa && sshSays === 'revoked' && viaSsh2 !== 'revoked') gaps.push(`${label}: ssh2 ${viaSsh2}`)
-        else if (viaSsh2 === 'connect' && sshSays !== 'connect') failures.push(`${label}: ssh2 CONNECTED where ssh refused (${sshSays})`)
+        const blindToRevokedCa = c.revokeCa && ((c.policy === 'strict' && viaSsh2 === 'unknown' && sshSays === 'revoked') || (c.policy === 'accept-new' && viaSsh2 === 'certificate'))
+        if (viaSsh2 === 'connect' && sshSays !== 'connect') failures.push(`${label}: ssh2 CONNECTED where ssh refused (${sshSays})`)
+        else if (viaSsh2 !== 'connect' && readFileSync(ssh2File, 'latin1') !== text) failures.push(`${label}: ssh2 refused (${viaSsh2}) but wrote known_hosts`)
         else if (covered && !['certificate', 'revoked'].includes(viaSsh2)) failures.push(`${label}: ssh2 ${viaSsh2} for a host a @cert-authority line covers`)
-        else if (covered && readFileSync(ssh2File, 'latin1') !== text) failures.push(`${label}: ssh2 wrote known_hosts behind a @cert-authority line`)
-        else if (!covered && viaSsh2 !== sshSays) failures.push(`${label}: ssh ${sshSays}, ssh2 transport ${viaSsh2}`)
+        else if (!covered && viaSsh2 !== sshSays && !blindToRevokedCa) failures.push(`${label}: ssh ${sshSays}, ssh2 transport ${viaSsh2}`)
+        if (blindToRevokedCa && sshSays === 'revoked') stricter.push(label)
       } finally {
         await sshd.stop()
       }
     }
 
-    console.log(`seed ${seed}: ssh verdicts ${JSON.stringify(Object.fromEntries(tally))}; ssh2 blind to a revoked CA in ${gaps.length} case(s)${gaps.map((g) => `\n  ${g}`).join('')}`)
+    console.log(`seed ${seed}: ssh verdicts ${JSON.stringify(Object.fromEntries(tally))}; a revoked CA ssh2 cannot see, refused all the same, in ${stricter.length} case(s)`)
     assert.deepEqual(failures, [], `replay with HA_CERT_SEED=${seed}`)
   })
 
-  test('ssh2 under accept-new and a certificate signed by a @revoked CA for a host no CA line covers: ssh refuses, ssh2 cannot see the certificate', {todo: 'ssh2 cannot negotiate certificates; use ssh.client: openssh where CAs are revoked'}, async () => {
+  test('ssh2 under accept-new and a certificate signed by a @revoked CA for a host no CA line covers: ssh refuses it as revoked; ssh2 cannot see the certificate, so it does not trust the plain key on first use either', async () => {
     const sshd = await startSshd({hostCertificateCa: ca.ed25519.path})
     try {
       const text = `@revoked * ${ca.ed25519.line}\n`
@@ -150,7 +152,8 @@ describe(`host certificates: ha's OpenSSH transport agrees with ssh(1) (seed ${s
       for (const file of [theirsFile, ssh2File]) writeFileSync(file, text)
       const theirs = await runSsh(sshd, sshd.port, theirsFile, 'accept-new')
       assert.equal(sshVerdict(theirs.code, theirs.stderr), 'revoked')
-      assert.equal(await haVerdict(sshd, sshd.port, ssh2File, 'accept-new'), 'revoked', 'ssh2 adds the plain key ssh refuses')
+      assert.equal(await haVerdict(sshd, sshd.port, ssh2File, 'accept-new'), 'certificate', 'refused, naming ssh.client: openssh')
+      assert.equal(readFileSync(ssh2File, 'utf8'), text, 'nothing added')
     } finally {
       await sshd.stop()
     }
