@@ -28,6 +28,16 @@ mount --bind /usr "$root/usr"
 mount -o remount,bind,ro "$root/usr"
 mount --bind "$sbin" "$root/usr/local/sbin"
 mount -o remount,bind,ro "$root/usr/local/sbin"
+# A cluster lab: fence_ha_lab joins the machine's /usr/sbin (where pacemaker looks for fence
+# agents), read-only, and the lab's BMC socket folder is the node's /run/ha-lab-bmc.
+lab=$(dirname "$sbin")
+if [ -d "$lab/cluster/sbin" ]; then
+  mount -t overlay -o ro,lowerdir="$lab/cluster/sbin":/usr/sbin overlay "$root/usr/sbin"
+fi
+if [ -d "$run/bmc" ]; then
+  mkdir -p "$root/run/ha-lab-bmc"
+  mount --bind "$run/bmc" "$root/run/ha-lab-bmc"
+fi
 # After /tmp and /run, so a checkout under /tmp is not hidden; one under /usr is there already.
 case "$checkout" in
   /usr/*) ;;
