@@ -9,7 +9,7 @@ import {HaError} from '../core/errors.js'
 import {bmcNodeDir, bmcSocketName} from './cluster.js'
 import {labHostnames, type LabNode, labNodes, nodePaths} from './layout.js'
 import {nodeEntryArgv} from './node.js'
-import {isPoweredOn, powerCycle, powerOn, shutdownNode} from './power.js'
+import {isPoweredOn, powerOn, shutdownNode} from './power.js'
 
 /**
  * The lab's BMC: what a fence device is to a real cluster (an IPMI card, a PDU). One process on
@@ -17,8 +17,13 @@ import {isPoweredOn, powerCycle, powerOn, shutdownNode} from './power.js'
  * that node sees at /run/ha-lab-bmc: an out-of-band path that no lab network fault can cut, as a
  * management network is. A request is one JSON line, {action, target}; the answer one JSON line.
  * off/on/reboot act as `ha lab halt/boot/reboot` do (power.ts) and return once the power is in the
- * new state, not when the node has booted; status says on or off.
+ * new state, not when the node has booted; status says on or off. A reboot answers once the node
+ * is off and powers it on `powerOnDelaySeconds` later, as a server's firmware takes its time: a
+ * node back within a second would join before the fencing's result reached the cluster, and
+ * pacemaker on it would read that it was just fenced and stay down ("We were allegedly just fenced").
  */
+export const powerOnDelaySeconds = 5
+
 
 export type BmcAction = 'monitor' | 'off' | 'on' | 'reboot' | 'status'
 export interface BmcAnswer {
@@ -54,8 +59,9 @@ async function act(labDir: string, action: BmcAction, target: LabNode | undefine
     }
 
     case 'reboot': {
-      await powerCycle(labDir, target, 1)
-      return {ok: true, power: 'on'}
+      // Powered on again by the server, powerOnDelaySeconds later.
+      await shutdownNode(labDir, target)
+      return {ok: true, power: 'off'}
     }
   }
 }
@@ -78,8 +84,17 @@ export async function bmcServer(labDir: string, log: (line: string) => void): Pr
         const answer = await act(labDir, action, target).catch((error: Error) => ({error: error.message, ok: false}))
         if (action !== 'monitor' && action !== 'status') log(`${labHostnames[from]} asked ${action} ${request.target}: ${JSON.stringify(answer)}`)
         socket.end(`${JSON.stringify(answer)}\n`)
+        return answer.ok && action === 'reboot'
       })
-      if (target) queues.set(target, done)
+      if (!target) return
+      const powerOnLater = async (cycle: boolean) => {
+        if (!cycle) return
+        await sleep(powerOnDelaySeconds * 1000)
+        const on = await powerOn(labDir, target).then(() => 'on', (error: Error) => `power on failed: ${error.message}`)
+        log(`${labHostnames[target]} ${on} (the reboot ${labHostnames[from]} asked for)`)
+      }
+
+      queues.set(target, done.then(powerOnLater))
     })
   }
 

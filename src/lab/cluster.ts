@@ -188,6 +188,11 @@ export async function writeClusterNode(labDir: string, node: LabNode, key: Buffe
   await put(root, '/etc/init.d/pacemaker', pacemakerInitScript(), 0o755)
   await symlink('../init.d/corosync', join(root, 'etc/rc2.d/S03corosync'))
   await symlink('../init.d/pacemaker', join(root, 'etc/rc2.d/S04pacemaker'))
+  // /sbin/reboot and /sbin/halt inside the node stop them first, in reverse, as a real shutdown
+  // does (the node leaves the cluster and is not fenced); a pulled plug (ha lab halt) does not.
+  await mkdir(join(root, 'etc/rc0.d'), {recursive: true})
+  await symlink('../init.d/pacemaker', join(root, 'etc/rc0.d/K01pacemaker'))
+  await symlink('../init.d/corosync', join(root, 'etc/rc0.d/K02corosync'))
   await mkdir(join(nodePaths(labDir, node).runDir, 'bmc'), {recursive: true})
 }
 

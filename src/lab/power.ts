@@ -182,8 +182,8 @@ async function waitPowered(labDir: string, node: LabNode, previous: string, time
 }
 
 /**
- * A power switch's view (the lab's BMC, bmc.ts): on or off, and on/off/cycle that return once the
- * power is in the new state, as IPMI's do, without waiting for the node's operating system.
+ * A power switch's view (the lab's BMC, bmc.ts): on or off, and on that returns once the power
+ * is on, as IPMI's does, without waiting for the node's operating system.
  */
 export async function isPoweredOn(labDir: string, node: LabNode): Promise<boolean> {
   return (await supervisorAlive(labDir, node)) !== undefined && (await nodeInitPid(labDir, node)) !== undefined
@@ -193,16 +193,6 @@ export async function powerOn(labDir: string, node: LabNode): Promise<{boot_id: 
   if (await supervisorAlive(labDir, node)) return {boot_id: (await readFile(nodePaths(labDir, node).bootId, 'utf8').catch(() => '')).trim()}
   const {previous} = await startSupervisor(labDir, node)
   return {boot_id: await waitPowered(labDir, node, previous, 20_000)}
-}
-
-/** Off, then on after `downSeconds`; a node that is off is just powered on. */
-export async function powerCycle(labDir: string, node: LabNode, downSeconds: number): Promise<{boot_id: string}> {
-  if (!(await supervisorAlive(labDir, node))) return powerOn(labDir, node)
-  const paths = nodePaths(labDir, node)
-  const previous = (await readFile(paths.bootId, 'utf8').catch(() => '')).trim()
-  await writeFile(paths.rebootDelay, `${Math.max(0, downSeconds)}\n`)
-  await pullPlug(labDir, node, 'reboot')
-  return {boot_id: await waitPowered(labDir, node, previous, downSeconds * 1000 + 20_000)}
 }
 
 /** Pulls the plug: PID 1 of the node is killed, so is everything else in it; the supervisor then acts on `intent`. */
