@@ -18,11 +18,12 @@ import {isPoweredOn, powerOn, shutdownNode} from './power.js'
  * management network is. A request is one JSON line, {action, target}; the answer one JSON line.
  * off/on/reboot act as `ha lab halt/boot/reboot` do (power.ts) and return once the power is in the
  * new state, not when the node has booted; status says on or off. A reboot answers once the node
- * is off and powers it on `powerOnDelaySeconds` later, as a server's firmware takes its time: a
- * node back within a second would join before the fencing's result reached the cluster, and
- * pacemaker on it would read that it was just fenced and stay down ("We were allegedly just fenced").
+ * is off and powers it on `powerOnDelaySeconds` later, as a server's firmware takes its time.
+ * Pacemaker completes a fencing only when corosync has seen the node leave (token 3 s + consensus
+ * 3.6 s); a node back before that joins while the result is broadcast, reads that it was "allegedly
+ * just fenced" and its pacemaker stays down. So the delay is longer than that detection.
  */
-export const powerOnDelaySeconds = 5
+export const powerOnDelaySeconds = 10
 
 
 export type BmcAction = 'monitor' | 'off' | 'on' | 'reboot' | 'status'
