@@ -2,7 +2,7 @@
 // Makes a fresh clone runnable: npm packages from the lockfile, the Debian packages the tests and
 // the lab need (as root), and a build. Idempotent and quick when everything is already there.
 import {execFileSync, spawnSync} from 'node:child_process'
-import {existsSync, mkdirSync, readdirSync, statSync} from 'node:fs'
+import {existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
@@ -46,14 +46,36 @@ const wanted = [
   ['groff-base', '/usr/bin/groff'],
   // ha schedule's test runs cron in a mount namespace of its own.
   ['util-linux', '/usr/bin/unshare'],
+  // The cluster lab (ha lab up --cluster): corosync 3 and pacemaker 2.1, run only inside the lab's
+  // nodes; resource-agents for the stock OCF agents (IPaddr2, Filesystem) and ocf-tester.
+  ['corosync', '/usr/sbin/corosync'],
+  ['pacemaker', '/usr/sbin/pacemakerd'],
+  ['pacemaker-cli-utils', '/usr/sbin/crm_mon'],
+  ['resource-agents', '/usr/sbin/ocf-tester'],
 ]
+// Daemons whose packages enable and start them on install; on this machine they run only inside
+// the lab's nodes, never on the machine itself.
+const machineOff = ['corosync', 'pacemaker']
 const missing = [...new Set(wanted.filter(([, file]) => !existsSync(file)).map(([pkg]) => pkg))]
 if (missing.length > 0) {
   if (process.getuid?.() === 0) {
     const env = {...process.env, DEBIAN_FRONTEND: 'noninteractive'}
     run('apt-get', ['update', '-qq'], {env})
-    // --no-install-recommends keeps it small; policy-rc.d-free: sshd is started by the tests, not by apt.
-    run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], {env})
+    // --no-install-recommends keeps it small. A policy-rc.d that refuses every start while apt
+    // runs (invoke-rc.d and deb-systemd-invoke obey it): nothing installed here starts on the
+    // machine (sshd is started by the tests, corosync and pacemaker by the lab inside its nodes).
+    const policy = '/usr/sbin/policy-rc.d'
+    const ownPolicy = !existsSync(policy)
+    if (ownPolicy) writeFileSync(policy, '#!/bin/sh\n# ensure-deps: no daemon starts while packages are installed\nexit 101\n', {mode: 0o755})
+    try {
+      run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], {env})
+    } finally {
+      if (ownPolicy) rmSync(policy, {force: true})
+    }
+
+    // Their units are enabled by the install: disabled, so the machine's next boot starts none.
+    const installedOff = machineOff.filter((pkg) => missing.includes(pkg))
+    if (installedOff.length > 0 && existsSync('/usr/bin/systemctl')) spawnSync('systemctl', ['disable', ...installedOff], {stdio: 'inherit'})
   } else {
     console.error(`ensure-deps: missing Debian packages (install as root): ${missing.join(' ')}`)
   }

@@ -28,6 +28,16 @@ mount --bind /usr "$root/usr"
 mount -o remount,bind,ro "$root/usr"
 mount --bind "$sbin" "$root/usr/local/sbin"
 mount -o remount,bind,ro "$root/usr/local/sbin"
+# A cluster lab: fence_ha_lab joins the machine's /usr/sbin (where pacemaker looks for fence
+# agents), read-only, and the lab's BMC socket folder is the node's /run/ha-lab-bmc.
+lab=$(dirname "$sbin")
+if [ -d "$lab/cluster/sbin" ]; then
+  mount -t overlay -o ro,lowerdir="$lab/cluster/sbin":/usr/sbin overlay "$root/usr/sbin"
+fi
+if [ -d "$run/bmc" ]; then
+  mkdir -p "$root/run/ha-lab-bmc"
+  mount --bind "$run/bmc" "$root/run/ha-lab-bmc"
+fi
 # After /tmp and /run, so a checkout under /tmp is not hidden; one under /usr is there already.
 case "$checkout" in
   /usr/*) ;;
@@ -65,10 +75,19 @@ exec /sbin/init
 
 /** The node's /sbin/init (phase two, already inside its own `/`). */
 export const sbinInit = `#!/bin/sh
-# ha lab: init of a lab controller (PID 1). /sbin/reboot and /sbin/halt signal it; when it ends,
-# every process of the node dies and every mount made in it goes, like power going off.
-trap 'sleep 0.5; exit 10' USR1
-trap 'sleep 0.5; exit 11' USR2
+# ha lab: init of a lab controller (PID 1). /sbin/reboot and /sbin/halt signal it: it runs the
+# stop scripts of /etc/rc0.d (a cluster lab's pacemaker and corosync leave the cluster cleanly),
+# then ends; every process of the node dies and every mount made in it goes, like power going off.
+down() {
+  for script in /etc/rc0.d/K*; do
+    [ -x "$script" ] || continue
+    "$script" stop || echo "init: $script stop failed"
+  done
+  sleep 0.5
+  exit "$1"
+}
+trap 'down 10' USR1
+trap 'down 11' USR2
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 umask 022
 cat /etc/hostname > /proc/sys/kernel/hostname
@@ -91,7 +110,7 @@ done
 export function powerScript(what: 'halt' | 'reboot'): string {
   const signal = what === 'reboot' ? 'USR1' : 'USR2'
   return `#!/bin/sh
-# ha lab: ${what} of a lab controller: init ends every process of the node half a second later.
+# ha lab: ${what} of a lab controller: init runs the node's stop scripts (/etc/rc0.d), then ends every process of it.
 kill -${signal} 1
 echo "$(hostname) is going down for ${what} now"
 `

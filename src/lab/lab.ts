@@ -3,7 +3,9 @@ import {join} from 'node:path'
 
 import {HaError} from '../core/errors.js'
 import {acquireLock} from '../lock/lock.js'
+import {fenceAgentScript, startBmc} from './bmc.js'
 import {createDecoy, createNetwork, createStorage, prepareNode, writeKnownHosts, writeLabConfig, writeLabTools} from './build.js'
+import {clusterKey, type ClusterView, clusterView, writeClusterNode, writeClusterTools} from './cluster.js'
 import {nodeInitPid, runInNode} from './container.js'
 import {findBinary, run} from './exec.js'
 import {addServiceIp, clearFaults, clockSkews, type FaultKind, injectFault, regenerateHostKey, setVersion, skewClock} from './faults.js'
@@ -29,6 +31,7 @@ export * from './layout.js'
 export {accountOf, labAccounts} from './roots.js'
 export {faultDescriptions, type FaultKind, faultKinds, faultVersion, parseSkew} from './faults.js'
 export type {LabDownResult} from './teardown.js'
+export type {ClusterView} from './cluster.js'
 
 /**
  * The two-controller lab: three network namespaces on one machine (admin side, primary,
@@ -42,6 +45,11 @@ export interface LabOptions {
   /** The lab directory (default $HA_LAB_DIR, then /var/lib/ha-lab). */
   labDir?: string
   onProgress?: (message: string) => void
+}
+
+export interface LabUpOptions extends LabOptions {
+  /** Corosync and pacemaker in both nodes, fencing through the lab's BMC (cluster.ts, bmc.ts). */
+  cluster?: boolean
 }
 
 export interface LabRebootOptions extends LabOptions {
@@ -84,6 +92,8 @@ export interface LabStatus {
   service_ip: string
   service_port: number
   up: boolean
+  /** A cluster lab: what each running node's pacemaker says (null for a halted node); null when the lab has no cluster. */
+  cluster: null | Record<LabNode, ClusterView | null>
 }
 
 
@@ -103,13 +113,22 @@ const requiredBinaries: Array<[string, string]> = [
   ['cron', 'cron'],
 ]
 
+/** What ha lab up --cluster runs in each node (the machine's binaries, from its /usr). */
+const clusterBinaries: Array<[string, string]> = [
+  ['corosync', 'corosync'],
+  ['corosync-cfgtool', 'corosync'],
+  ['pacemakerd', 'pacemaker'],
+  ['crm_mon', 'pacemaker-cli-utils'],
+  ['stonith_admin', 'pacemaker-cli-utils'],
+]
+
 /** Fails, naming each missing binary and its package, before the lab touches anything. */
-export function requirePrerequisites(find: (name: string) => string | undefined = findBinary, uid = process.getuid?.()): void {
+export function requirePrerequisites(find: (name: string) => string | undefined = findBinary, uid = process.getuid?.(), cluster = false): void {
   if (uid !== 0) {
     throw new HaError('the lab needs root (network namespaces, loop devices, mounts)', {actions: ['run it as root, e.g. sudo npm run lab:up']})
   }
 
-  const missing = requiredBinaries.filter(([binary]) => !find(binary))
+  const missing = [...requiredBinaries, ...(cluster ? clusterBinaries : [])].filter(([binary]) => !find(binary))
   if (missing.length > 0) {
     throw new HaError(`the lab needs ${missing.map(([b, p]) => `${b} (package ${p})`).join(', ')}, not found`, {
       actions: [`apt-get install ${[...new Set(missing.map(([, p]) => p))].join(' ')}`, 'or run node scripts/ensure-deps.mjs as root'],
@@ -126,10 +145,11 @@ async function withLabLock<T>(command: string, work: () => Promise<T>): Promise<
   }
 }
 
-export async function labUp(options: LabOptions = {}): Promise<LabStatus> {
+export async function labUp(options: LabUpOptions = {}): Promise<LabStatus> {
   const labDir = openLabDir(options.labDir)
   const progress = options.onProgress ?? (() => {})
-  requirePrerequisites()
+  const cluster = options.cluster === true
+  requirePrerequisites(findBinary, process.getuid?.(), cluster)
   return withLabLock('ha lab up', async () => {
     progress('cleaning up any previous lab')
     await teardown(labDir)
@@ -138,7 +158,7 @@ export async function labUp(options: LabOptions = {}): Promise<LabStatus> {
       await writeFile(labCurrentPath(), `${labDir}\n`)
       const lab = labPaths(labDir)
       // Only the lab's own sub-folders are wiped, never the lab directory itself.
-      for (const sub of [...labNodes, 'admin', 'bin', 'sbin']) await rm(join(labDir, sub), {force: true, recursive: true})
+      for (const sub of [...labNodes, 'admin', 'bin', 'sbin', 'cluster']) await rm(join(labDir, sub), {force: true, recursive: true})
       await rm(lab.state, {force: true})
       await rm(lab.image, {force: true})
       await rm(join(labDir, 'decoy.img'), {force: true})
@@ -150,7 +170,7 @@ export async function labUp(options: LabOptions = {}): Promise<LabStatus> {
       progress('creating the shared storage (ext4 on a loop device)')
       const loopDevice = await createStorage(labDir)
       const decoy = await createDecoy(labDir)
-      const state = {decoy_device: decoy, devices: [loopDevice, decoy], image: lab.image, lab_dir: labDir, loop_device: loopDevice, name: labName(), up_at: new Date().toISOString()}
+      const state = {cluster, decoy_device: decoy, devices: [loopDevice, decoy], image: lab.image, lab_dir: labDir, loop_device: loopDevice, name: labName(), up_at: new Date().toISOString()}
       await writeFile(lab.state, `${JSON.stringify(state, null, 2)}\n`)
 
       progress('writing the controllers\' roots and keys')
@@ -161,6 +181,13 @@ export async function labUp(options: LabOptions = {}): Promise<LabStatus> {
       await Promise.all(labNodes.map((node) => prepareNode(labDir, node, loopDevice)))
       await writeKnownHosts(labDir)
       await writeLabConfig(labDir, loopDevice)
+      if (cluster) {
+        progress('writing the cluster (corosync, pacemaker, fence_ha_lab) into both nodes; starting the lab\'s BMC')
+        const key = clusterKey()
+        await Promise.all(labNodes.map((node) => writeClusterNode(labDir, node, key)))
+        await writeClusterTools(labDir, fenceAgentScript(process.execPath))
+        await startBmc(labDir)
+      }
 
       progress('booting ctl-a and ctl-b')
       await Promise.all(labNodes.map((node) => bootNode(labDir, node)))
@@ -228,11 +255,18 @@ export async function labServiceStatus(node: LabNode, options: LabOptions = {}):
 export async function labStatus(options: LabOptions = {}): Promise<LabStatus> {
   const labDir = openLabDir(options.labDir)
   const lab = labPaths(labDir)
-  const state = JSON.parse(await readFile(lab.state, 'utf8').catch(() => '{}')) as {loop_device?: string}
+  const state = JSON.parse(await readFile(lab.state, 'utf8').catch(() => '{}')) as {cluster?: boolean; loop_device?: string}
   const nodes = {} as Record<LabNode, LabNodeStatus>
   for (const node of labNodes) nodes[node] = await nodeStatus(labDir, node)
   const adminExists = await netnsExists(labNetns.admin)
+  let cluster: LabStatus['cluster'] = null
+  if (state.cluster === true) {
+    cluster = {primary: null, secondary: null}
+    for (const node of labNodes) if (nodes[node].running) cluster[node] = await clusterView(labDir, node)
+  }
+
   return {
+    cluster,
     admin: {address: labAddresses.admin, netns: labNetns.admin, netns_exists: adminExists},
     config_path: lab.config,
     image: lab.image,

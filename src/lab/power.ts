@@ -135,6 +135,12 @@ async function waitBooted(labDir: string, node: LabNode, previous: string, timeo
 }
 
 export async function bootNode(labDir: string, node: LabNode): Promise<{boot_id: string}> {
+  const {previous, supervisor} = await startSupervisor(labDir, node)
+  return {boot_id: await waitBooted(labDir, node, previous, 20_000, supervisor ?? -1)}
+}
+
+/** Starts the node's power supervisor (it powers the node on); the boot id the node had before. */
+async function startSupervisor(labDir: string, node: LabNode): Promise<{previous: string; supervisor: number | undefined}> {
   const netns = labNetns[node]
   const paths = nodePaths(labDir, node)
   if (!(await netnsExists(netns))) {
@@ -160,7 +166,33 @@ export async function bootNode(labDir: string, node: LabNode): Promise<{boot_id:
     closeSync(out)
   }
 
-  return {boot_id: await waitBooted(labDir, node, previous, 20_000, supervisor ?? -1)}
+  return {previous, supervisor}
+}
+
+/** Powered on with a boot id other than `previous`: its PID 1 runs (its boot is under way, not done). */
+async function waitPowered(labDir: string, node: LabNode, previous: string, timeoutMs: number): Promise<string> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    const bootId = (await readFile(nodePaths(labDir, node).bootId, 'utf8').catch(() => '')).trim()
+    if (bootId && bootId !== previous && (await nodeInitPid(labDir, node)) !== undefined) return bootId
+    await sleep(50)
+  }
+
+  throw new HaError(`lab: ${node} not powered on after ${timeoutMs / 1000}s`, {actions: [`read ${join(nodePaths(labDir, node).logDir, 'node.log')}`]})
+}
+
+/**
+ * A power switch's view (the lab's BMC, bmc.ts): on or off, and on that returns once the power
+ * is on, as IPMI's does, without waiting for the node's operating system.
+ */
+export async function isPoweredOn(labDir: string, node: LabNode): Promise<boolean> {
+  return (await supervisorAlive(labDir, node)) !== undefined && (await nodeInitPid(labDir, node)) !== undefined
+}
+
+export async function powerOn(labDir: string, node: LabNode): Promise<{boot_id: string}> {
+  if (await supervisorAlive(labDir, node)) return {boot_id: (await readFile(nodePaths(labDir, node).bootId, 'utf8').catch(() => '')).trim()}
+  const {previous} = await startSupervisor(labDir, node)
+  return {boot_id: await waitPowered(labDir, node, previous, 20_000)}
 }
 
 /** Pulls the plug: PID 1 of the node is killed, so is everything else in it; the supervisor then acts on `intent`. */

@@ -3,12 +3,14 @@ import {existsSync} from 'node:fs'
 
 import {bootTools} from './boot-tools.js'
 
+type Need = 'arping' | 'boot-tools' | 'loop' | 'netns' | 'pacemaker' | 'root' | 'sshd' | 'tmux'
+
 /**
  * Tests that need root, sshd, loop devices or network namespaces call this first. Outside CI a
  * missing prerequisite skips the test with the reason; under CI=true it is a failure, because a
  * suite that silently skips its real-world tests proves nothing.
  */
-export function missingPrerequisite(needs: Array<'arping' | 'boot-tools' | 'loop' | 'netns' | 'root' | 'sshd' | 'tmux'>): string | undefined {
+export function missingPrerequisite(needs: Array<Need>): string | undefined {
   for (const need of needs) {
     const problem = check(need)
     if (problem) {
@@ -20,7 +22,7 @@ export function missingPrerequisite(needs: Array<'arping' | 'boot-tools' | 'loop
   return undefined
 }
 
-function check(need: 'arping' | 'boot-tools' | 'loop' | 'netns' | 'root' | 'sshd' | 'tmux'): string | undefined {
+function check(need: Need): string | undefined {
   switch (need) {
     case 'root': {
       return process.getuid?.() === 0 ? undefined : 'needs root'
@@ -36,6 +38,12 @@ function check(need: 'arping' | 'boot-tools' | 'loop' | 'netns' | 'root' | 'sshd
 
     case 'boot-tools': {
       return bootTools.problem()
+    }
+
+    case 'pacemaker': {
+      // The cluster lab's daemons and tools (ha lab up --cluster).
+      const missing = ['/usr/sbin/corosync', '/usr/sbin/pacemakerd', '/usr/sbin/crm_mon', '/usr/sbin/stonith_admin'].filter((file) => !existsSync(file))
+      return missing.length === 0 ? undefined : `needs ${missing.join(', ')} (apt-get install corosync pacemaker pacemaker-cli-utils)`
     }
 
     case 'arping': {

@@ -109,3 +109,67 @@ describe('ha lab skew offsets', () => {
     for (const bad of ['soon', '+10x', '1.5s', '', '+', '--10s', '10s ago']) assert.equal(parseSkew(bad), undefined, bad)
   })
 })
+
+describe('the cluster lab\'s inputs', () => {
+  it('a cluster lab also needs corosync and pacemaker\'s tools, named with their packages', () => {
+    const without = (...gone: string[]) => (name: string) => (gone.includes(name) ? undefined : `/usr/bin/${name}`)
+    assert.doesNotThrow(() => requirePrerequisites(without('pacemakerd'), 0), 'a lab without a cluster does not')
+    assert.throws(
+      () => requirePrerequisites(without('pacemakerd', 'crm_mon'), 0, true),
+      (error: HaError) => /pacemakerd \(package pacemaker\), crm_mon \(package pacemaker-cli-utils\)/.test(error.message) && error.actions[0] === 'apt-get install pacemaker pacemaker-cli-utils',
+    )
+  })
+
+  it('reads crm_mon\'s XML: DC, quorum, each node online or unclean, the fencing history', async () => {
+    const {parseCrmMon} = await import('../../src/lab/cluster.js')
+    const xml = `<pacemaker-result api-version="2.25" request="crm_mon --output-as=xml">
+  <summary><stack type="corosync"/><current_dc present="true" version="2.1.5" name="ctl-a" id="1" with_quorum="true" mixed_version="false"/></summary>
+  <nodes>
+    <node name="ctl-a" id="1" online="true" standby="false" unclean="false" type="member"/>
+    <node name="ctl-b" id="2" online="false" standby="false" unclean="true" type="member"/>
+  </nodes>
+  <node_history><node name="ctl-a"/></node_history>
+  <fence_history>
+    <fence_event action="reboot" target="ctl-b" client="pacemaker-controld.132" origin="ctl-a" status="success" extended-status="x" delegate="ctl-a" completed="2026-12-07 15:34:55Z"/>
+  </fence_history>
+</pacemaker-result>`
+    assert.deepEqual(parseCrmMon(xml), {
+      dc: 'ctl-a',
+      fencing: [{action: 'reboot', completed: '2026-12-07 15:34:55Z', delegate: 'ctl-a', origin: 'ctl-a', status: 'success', target: 'ctl-b'}],
+      nodes: [
+        {name: 'ctl-a', online: true, unclean: false},
+        {name: 'ctl-b', online: false, unclean: true},
+      ],
+      quorate: true,
+    })
+    const noDc = parseCrmMon('<summary><current_dc present="false" with_quorum="false"/></summary><nodes></nodes>')
+    assert.deepEqual([noDc.dc, noDc.quorate, noDc.nodes], [null, false, []])
+  })
+
+  it('fence_ha_lab answers metadata, list and validate-all by itself, and refuses a node it does not know', async () => {
+    const {spawnSync} = await import('node:child_process')
+    const {fenceAgentScript} = await import('../../src/lab/bmc.js')
+    const dir = await mkdtemp(join(tmpdir(), 'ha-fence-agent-'))
+    try {
+      const agent = join(dir, 'fence_ha_lab')
+      await writeFile(agent, fenceAgentScript(process.execPath), {mode: 0o755})
+      const call = (args: string[], input = '') => spawnSync(agent, args, {encoding: 'utf8', input})
+      const meta = call(['-o', 'metadata'])
+      assert.equal(meta.status, 0)
+      assert.match(meta.stdout, /<resource-agent name="fence_ha_lab"/)
+      for (const action of ['on', 'off', 'reboot', 'status', 'list', 'monitor', 'metadata']) assert.match(meta.stdout, new RegExp(`<action name="${action}"`))
+      // Pacemaker's way: key=value lines on stdin.
+      assert.equal(call([], 'action=list\n').stdout, 'ctl-a\nctl-b\n')
+      assert.equal(call([], 'action=validate-all\nport=ctl-b\n').status, 0)
+      const unknown = call([], 'action=off\nport=ctl-z\n')
+      assert.equal(unknown.status, 1)
+      assert.match(unknown.stderr, /no such node: ctl-z/)
+      // No BMC outside a lab node: a failure, never a success.
+      const nobmc = call(['-o', 'off', '-n', 'ctl-b'])
+      assert.equal(nobmc.status, 1)
+      assert.match(nobmc.stderr, /cannot reach the BMC/)
+    } finally {
+      await rm(dir, {force: true, recursive: true})
+    }
+  })
+})

@@ -6,7 +6,7 @@ import {ExitCode} from '../../core/errors.js'
 export default class LabStatus extends HaCommand<typeof LabStatus> {
   static needsRoot = 'the lab is made of network namespaces, loop devices and mounts'
 
-  static description = 'Shows, per lab controller: namespace, addresses, boot id, sshd and service, whether it has the data directory mounted (in its own mount table), how many processes run in it, and its clock skew. Exits 3 when the lab is not up.'
+  static description = 'Shows, per lab controller: namespace, addresses, boot id, sshd and service, whether it has the data directory mounted (in its own mount table), how many processes run in it, its clock skew and, in a cluster lab, what its pacemaker says (crm_mon: nodes online, quorum, DC). Exits 3 when the lab is not up.'
 
   static examples = ['<%= config.bin %> lab status', '<%= config.bin %> lab status --json']
 
@@ -29,6 +29,16 @@ export default class LabStatus extends HaCommand<typeof LabStatus> {
             `data dir ${n.data_dir_mounted ? 'mounted' : 'not mounted'}; ${n.processes} processes; boot id ${n.boot_id || '-'}` +
             (n.clock_skew_s ? `; clock ${n.clock_skew_s > 0 ? '+' : ''}${n.clock_skew_s}s` : ''),
         )
+      }
+
+      for (const [name, view] of Object.entries(s.cluster ?? {})) {
+        if (!view) lines.push(`  cluster from ${name}: node halted`)
+        else if (view.error) lines.push(`  cluster from ${name}: ${color.red('no view')} (${view.error.split('\n')[0]})`)
+        else {
+          const nodes = view.nodes.map((n) => `${n.name} ${n.online ? 'online' : n.unclean ? 'UNCLEAN' : 'offline'}`).join(', ')
+          const fenced = view.fencing[0] ? `; last fencing: ${view.fencing[0].action} ${view.fencing[0].target} ${view.fencing[0].status} ${view.fencing[0].completed}` : ''
+          lines.push(`  cluster from ${name}: ${nodes}; ${view.quorate ? 'quorate' : color.red('no quorum')}; DC ${view.dc ?? 'none'}${fenced}`)
+        }
       }
 
       return lines.join('\n')

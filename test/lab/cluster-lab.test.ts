@@ -1,0 +1,207 @@
+import assert from 'node:assert/strict'
+import {existsSync, readFileSync, rmSync} from 'node:fs'
+import {setTimeout as sleep} from 'node:timers/promises'
+import {after, before, describe, it} from 'node:test'
+
+import {runInNode} from '../../src/lab/container.js'
+import {type ClusterView, labBoot, labDown, labHalt, labName, labNetns, type LabNode, labNodes, labStatus, nodePaths} from '../../src/lab/lab.js'
+import {isPoweredOn, nodeProcesses} from '../../src/lab/power.js'
+import {ha} from '../helpers/cli.js'
+import {missingPrerequisite} from '../helpers/prereq.js'
+
+/**
+ * Issue 17, item 5: the lab runs a real two-node cluster (ha lab up --cluster), judged from the
+ * machine's side: what each node's pacemaker says, which processes run where, boot ids, and the
+ * fencing history. Its own lab directory and lab (the name is HA_LAB_NAME's), always taken down.
+ */
+const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping', 'pacemaker'])
+const labDir = `/tmp/ha-lab-${labName()}-cluster-${process.pid}`
+const names = {primary: 'ctl-a', secondary: 'ctl-b'} as const
+
+async function within<T>(seconds: number, probe: () => Promise<T | undefined>): Promise<T | undefined> {
+  const deadline = Date.now() + seconds * 1000
+  while (Date.now() < deadline) {
+    const found = await probe()
+    if (found !== undefined) return found
+    await sleep(250)
+  }
+
+  return undefined
+}
+
+/** Both nodes online, quorate, one DC, as seen from `from`. */
+const formed = (view: ClusterView | null | undefined) =>
+  view !== null && view !== undefined && !view.error && view.quorate && view.dc !== null && view.nodes.length === 2 && view.nodes.every((n) => n.online)
+
+async function views(): Promise<Record<LabNode, ClusterView | null>> {
+  const status = await labStatus({labDir})
+  assert.ok(status.cluster, 'the lab reports a cluster')
+  return status.cluster
+}
+
+/** Both nodes see the whole cluster; seconds until they do, or undefined. */
+async function bothOnline(seconds: number): Promise<Record<LabNode, ClusterView | null> | undefined> {
+  return within(seconds, async () => {
+    const v = await views()
+    return labNodes.every((node) => formed(v[node])) && v.primary?.dc === v.secondary?.dc ? v : undefined
+  })
+}
+
+interface FenceEvent {
+  action: string
+  client: string
+  completed: string
+  status: string
+  target: string
+}
+
+async function fencingHistory(from: LabNode): Promise<FenceEvent[]> {
+  const r = await runInNode(labDir, from, ['stonith_admin', '--history', '*', '--verbose', '--output-as=xml'])
+  return [...r.stdout.matchAll(/<fence_event\b[^>]*>/g)].map((m) => Object.fromEntries([...m[0].matchAll(/\s([\w-]+)="([^"]*)"/g)].map((a) => [a[1], a[2]])) as unknown as FenceEvent)
+}
+
+function bootId(node: LabNode): string {
+  return readFileSync(nodePaths(labDir, node).bootId, 'utf8').trim()
+}
+
+async function clusterPids(node: LabNode): Promise<number[]> {
+  return (await nodeProcesses(labDir, node)).filter((p) => /^\/usr\/sbin\/(corosync|pacemakerd)|^\/usr\/lib\/pacemaker\//.test(p.args)).map((p) => p.pid)
+}
+
+const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/\) [ZX] /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
+
+describe('the cluster lab (ha lab up --cluster)', {skip}, () => {
+  let upSeconds = 0
+  let onlineSeconds = 0
+  before(async () => {
+    const started = Date.now()
+    const r = ha(['lab', 'up', '--cluster', '--lab-dir', labDir, '--json'], {timeoutMs: 120_000})
+    assert.equal(r.status, 0, r.stdout + r.stderr)
+    upSeconds = (Date.now() - started) / 1000
+    assert.ok(await bothOnline(60), `the two nodes did not form a quorate cluster within 60 s of up: ${JSON.stringify(await views())}`)
+    onlineSeconds = (Date.now() - started) / 1000
+    console.log(`# ha lab up --cluster: ${upSeconds.toFixed(1)} s; both nodes online and quorate, seen from each: ${onlineSeconds.toFixed(1)} s after the start of up`)
+  })
+  after(async () => {
+    await labDown({labDir}).catch(() => {})
+    rmSync(labDir, {force: true, recursive: true})
+  })
+
+  it('forms a quorate two-node cluster that crm_verify accepts, with fencing on through fence_ha_lab', async () => {
+    assert.ok(onlineSeconds < 60, `${onlineSeconds} s`)
+    for (const node of labNodes) {
+      const verify = await runInNode(labDir, node, ['crm_verify', '-L', '-V'], {okCodes: [1, 2, 3, 4]})
+      assert.equal(verify.code, 0, `crm_verify -L on ${node}: ${verify.stdout}${verify.stderr}`)
+      assert.equal((verify.stdout + verify.stderr).trim(), '', 'no warnings either')
+      const mon = await runInNode(labDir, node, ['crm_mon', '--output-as=xml'])
+      assert.match(mon.stdout, /<cluster_options [^>]*stonith-enabled="true"/)
+      assert.match(mon.stdout, /<stack type="corosync"\/>/)
+      const registered = await runInNode(labDir, node, ['stonith_admin', '--list-registered'])
+      assert.match(registered.stdout, /^fence-lab$/m, `the fencer on ${node} has the lab's device`)
+      const list = await runInNode(labDir, node, ['stonith_admin', '--list', names.secondary])
+      assert.match(list.stdout, /^fence-lab$/m, `fence-lab can fence ${names.secondary}`)
+    }
+
+    const resources = await runInNode(labDir, 'primary', ['cibadmin', '--query', '--scope', 'resources'])
+    assert.match(resources.stdout, /<primitive id="fence-lab" class="stonith" type="fence_ha_lab">/)
+    // The status command an admin runs shows the same.
+    const status = ha(['lab', 'status', '--lab-dir', labDir, '--json'])
+    assert.equal(status.status, 0, status.stdout)
+    const cluster = (status.json?.result as {cluster: Record<LabNode, ClusterView>}).cluster
+    for (const node of labNodes) assert.ok(formed(cluster[node]), JSON.stringify(cluster[node]))
+  })
+
+  it('runs corosync and pacemaker inside each node (its own processes and root), under the node\'s hacluster', async () => {
+    for (const node of labNodes) {
+      const ps = await nodeProcesses(labDir, node)
+      assert.equal(ps.filter((p) => p.args.startsWith('/usr/sbin/corosync')).length, 1, `${node}: ${ps.map((p) => p.args).join(' | ')}`)
+      assert.equal(ps.filter((p) => p.args.startsWith('/usr/sbin/pacemakerd')).length, 1)
+      for (const daemon of ['pacemaker-based', 'pacemaker-fenced', 'pacemaker-controld']) assert.ok(ps.some((p) => p.args.includes(daemon)), `${node}: ${daemon}`)
+      const users = await runInNode(labDir, node, ['ps', '-o', 'user=', '-C', 'pacemaker-based'])
+      assert.equal(users.stdout.trim(), 'hacluster')
+    }
+  })
+
+  it('stonith_admin --reboot from the primary power-cycles the secondary through the lab\'s BMC; it rejoins', async () => {
+    const before = bootId('secondary')
+    const pids = await clusterPids('secondary')
+    assert.ok(pids.length >= 3, String(pids))
+    const started = Date.now()
+    const r = await runInNode(labDir, 'primary', ['stonith_admin', '--reboot', names.secondary, '--timeout', '60'], {timeoutMs: 70_000})
+    assert.equal(r.code, 0, r.stderr)
+    const fencedMs = Date.now() - started
+    assert.deepEqual(pids.filter(alive), [], 'every cluster daemon of the old boot is gone')
+    assert.ok(await within(30, async () => ((await isPoweredOn(labDir, 'secondary')) && bootId('secondary') !== before ? true : undefined)), 'powered on again with a new boot id')
+    const history = await fencingHistory('primary')
+    assert.ok(history.some((e) => e.action === 'reboot' && e.target === names.secondary && e.status === 'success' && e.client.startsWith('stonith_admin')), JSON.stringify(history))
+    const rejoinStarted = Date.now()
+    assert.ok(await bothOnline(60), `the secondary did not rejoin within 60 s: ${JSON.stringify(await views())}`)
+    console.log(`# stonith_admin --reboot: ${fencedMs} ms; the secondary online again ${((Date.now() - rejoinStarted) / 1000).toFixed(1)} s later`)
+  })
+
+  it('stonith_admin --fence powers the secondary off, and it stays off until booted', async () => {
+    const r = await runInNode(labDir, 'primary', ['stonith_admin', '--fence', names.secondary, '--timeout', '60'], {timeoutMs: 70_000})
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(await isPoweredOn(labDir, 'secondary'), false)
+    assert.deepEqual(await nodeProcesses(labDir, 'secondary'), [])
+    try {
+      // The DC marks it offline and clean once it has taken the fencing's result in.
+      const clean = async () => {
+        const view = (await views()).primary
+        return view && view.quorate && view.nodes.some((n) => n.name === names.secondary && !n.online && !n.unclean) ? view : undefined
+      }
+
+      assert.ok(await within(30, clean), `the survivor: quorate, the fenced node offline and clean: ${JSON.stringify((await views()).primary)}`)
+      await sleep(2000)
+      assert.equal(await isPoweredOn(labDir, 'secondary'), false, 'still off')
+    } finally {
+      await labBoot('secondary', {labDir})
+    }
+
+    assert.ok(await bothOnline(60), `the secondary did not rejoin within 60 s of its boot: ${JSON.stringify(await views())}`)
+  })
+
+  it('/sbin/reboot inside a node stops its pacemaker and corosync first: it leaves the cluster cleanly, is not fenced, and rejoins', async () => {
+    const before = bootId('secondary')
+    const known = (await fencingHistory('primary')).length
+    const r = await runInNode(labDir, 'secondary', ['/sbin/reboot'])
+    assert.equal(r.code, 0, r.stderr)
+    assert.ok(await within(90, async () => (existsSync(nodePaths(labDir, 'secondary').bootId) && bootId('secondary') !== before ? true : undefined)), 'the secondary did not reboot')
+    assert.ok(await bothOnline(60), `the secondary did not rejoin within 60 s: ${JSON.stringify(await views())}`)
+    assert.equal((await fencingHistory('primary')).length, known, 'a clean shutdown is not fenced')
+    const log = readFileSync(`${nodePaths(labDir, 'secondary').root}/var/log/pacemaker/pacemaker.log`, 'utf8')
+    assert.match(log, /Shutdown complete/, 'pacemakerd stopped cleanly')
+  })
+
+  for (const [victim, survivor] of [['secondary', 'primary'], ['primary', 'secondary']] as const) {
+    it(`ha lab halt ${victim}: the survivor fences it through fence_ha_lab (a reboot, so it comes back and rejoins)`, async () => {
+      const before = bootId(victim)
+      const known = (await fencingHistory(survivor)).length
+      const halted = Date.now()
+      await labHalt(victim, {labDir})
+      const event = await within(60, async () => {
+        const history = await fencingHistory(survivor)
+        // Pending first, then done: the first one done.
+        return history.length > known ? history.find((e) => e.target === names[victim] && e.client.startsWith('pacemaker-controld') && e.status !== 'pending') : undefined
+      })
+      const fencedMs = Date.now() - halted
+      assert.ok(event, `no fencing of ${names[victim]} by the cluster within 60 s of its halt: ${JSON.stringify(await fencingHistory(survivor))}`)
+      assert.deepEqual([event.action, event.status], ['reboot', 'success'])
+      assert.ok(fencedMs < 30_000, `halt to fenced: ${fencedMs} ms`)
+      assert.ok(await within(30, async () => ((await isPoweredOn(labDir, victim)) && bootId(victim) !== before ? true : undefined)), 'the fence powered the halted node on again')
+      assert.ok(await bothOnline(60), `the fenced node did not rejoin within 60 s: ${JSON.stringify(await views())}`)
+      console.log(`# ha lab halt ${victim} -> fenced by ${names[survivor]} (seen in its fencing history): ${fencedMs} ms`)
+    })
+  }
+
+  it('ha lab down leaves no corosync or pacemaker process and none of the lab\'s namespaces', async () => {
+    const pids = [...(await clusterPids('primary')), ...(await clusterPids('secondary'))]
+    assert.ok(pids.length >= 6, String(pids))
+    const r = ha(['lab', 'down', '--lab-dir', labDir, '--json'])
+    assert.equal(r.status, 0, r.stdout + r.stderr)
+    assert.deepEqual(pids.filter(alive), [])
+    const left = Object.values(labNetns).filter((netns) => existsSync(`/run/netns/${netns}`))
+    assert.deepEqual(left, [])
+    assert.equal((await labStatus({labDir})).up, false)
+  })
+})
