@@ -28,7 +28,11 @@ export function knownHostsLine(host: string, port: number, blob: Buffer): Buffer
  * 0600 (ssh would use its umask: stricter, never looser).
  */
 export async function appendKnownHost(path: string, host: string, port: number, blob: Buffer): Promise<void> {
-  const line = knownHostsLine(host, port, blob)
+  await appendKnownHostsLine(path, knownHostsLine(host, port, blob))
+}
+
+/** One whole line (ending in a newline) appended as appendKnownHost appends a host's: ha init's @cert-authority line too. */
+export async function appendKnownHostsLine(path: string, line: Buffer): Promise<void> {
   const handle = await open(path, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NOCTTY | constants.O_NONBLOCK, 0o600)
   try {
     const stat = await handle.stat()

@@ -38,6 +38,10 @@ export const initFlags = {
       return value
     },
   }),
+  'cert-authority': Flags.string({
+    description: "the public key of the CA that signs both nodes' ssh host keys: recorded as one @cert-authority line instead of their plain keys; the nodes then go through the system ssh (ssh.client: openssh), which checks the certificates",
+    exclusive: ['peer-host-key'],
+  }),
   'peer-hostname': answerFlag('peer-hostname', "the other node's hostname (default: what it answers over ssh)"),
   'service-ip': optionalAnswerFlag('service-ip', 'the service IP clients use, IPv4 with prefix, e.g. 198.18.1.10/24'),
   services: optionalAnswerFlag('services', "the init script that starts, stops and reports the product's services (default /etc/init.d/xvm when it exists)"),

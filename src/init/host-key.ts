@@ -44,7 +44,7 @@ export function refuseBadKey(what: string, host: string, port: number, knownHost
 
   if (verdict.kind === 'revoked' || verdict.kind === 'certificate-authority') {
     throw new HaError(`the host key ${key.fingerprint} of ${what} (${hostKeyName(host, port)}) is ${verdict.kind === 'revoked' ? 'marked @revoked' : 'covered by a @cert-authority line (ha init reads keys with the ssh2 client, which cannot check host certificates)'} in ${knownHosts} line ${verdict.line}; refused`, {
-      actions: [`find out why; add the verified plain key to ${knownHosts} yourself, then run ha init again`, 'for a host with a certificate: write the config yourself with ssh.client: openssh (ha init cannot record a @cert-authority line yet)'],
+      actions: [`find out why; add the verified plain key to ${knownHosts} yourself, then run ha init again`, 'for hosts with certificates: ha init --cert-authority CA.pub (the system ssh checks them; ssh.client: openssh)'],
     })
   }
 }

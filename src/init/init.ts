@@ -11,6 +11,7 @@ import {writeFileAtomic} from '../fs/atomic.js'
 import type {SshSettings} from '../hosts/ssh-host.js'
 import {askText, confirmAction} from '../cli/prompt.js'
 import {bootConfigDrivers, detectBootConfig} from '../drivers/boot-config/index.js'
+import {type CertAuthority, readCertAuthority} from './cert-authority.js'
 import {type Detected, detect, mountAt} from './detect.js'
 import {draftPathFor, finishCommand, keepAnswers, removeDraft, sameKind} from './draft.js'
 import {type FieldCheck, fieldChecks, type FieldName} from './fields.js'
@@ -24,7 +25,7 @@ export {type HostKeyTrust, InitConfirmationNeededError} from './ssh-test.js'
  * so the wizard at a terminal and `ha init --yes --peer ...` in a script are one path: a flag
  * answers its question, --yes takes what was detected, and only what is left is asked.
  */
-export type InitAnswers = Partial<Record<FieldName, string>> & {node?: NodeName; 'peer-host-key'?: string}
+export type InitAnswers = Partial<Record<FieldName, string>> & {'cert-authority'?: string; node?: NodeName; 'peer-host-key'?: string}
 
 export interface InitOptions {
   answers: InitAnswers
@@ -127,6 +128,8 @@ interface SshAnswers {
   port: number
   identityFile?: string
   knownHosts: string
+  /** --cert-authority: host certificates checked against it, through the system ssh. */
+  certAuthority?: CertAuthority
 }
 
 async function askSsh(ask: Ask, detected: Detected): Promise<SshAnswers> {
@@ -145,7 +148,7 @@ async function askSsh(ask: Ask, detected: Detected): Promise<SshAnswers> {
 /** The ssh block both nodes get (strict: a host key is trusted by init, never on first use later). */
 function sshSettings(a: SshAnswers, host: string): SshSettings {
   return {
-    client: 'ssh2',
+    client: a.certAuthority ? 'openssh' : 'ssh2',
     command_timeout: 60,
     connect_timeout: 10,
     host,
@@ -174,7 +177,8 @@ async function askRest(ask: Ask, detected: Detected, a: SshAnswers, tested: SshT
   const script = await ask('services', "The init script that starts, stops and reports the product's services?", detected.services_script, true)
 
   const {identityFile, knownHosts, port, user} = a
-  const nodeBlock = (name: string, host: string) => ({hostname: name, root: '/', ssh: {host, port, user, ...(identityFile ? {identity_file: identityFile} : {}), known_hosts: knownHosts, host_key_policy: 'strict'}})
+  const client = a.certAuthority ? {client: 'openssh'} : {}
+  const nodeBlock = (name: string, host: string) => ({hostname: name, root: '/', ssh: {host, port, user, ...client, ...(identityFile ? {identity_file: identityFile} : {}), known_hosts: knownHosts, host_key_policy: 'strict'}})
   const here = nodeBlock(a.hostname, a.address)
   const there = nodeBlock(peerHostname, a.peer)
   return {
@@ -212,6 +216,7 @@ async function trySshTest(options: InitOptions, a: SshAnswers, recorded: string[
       onInfo: options.onInfo,
       onRecorded: (what) => recorded.push(what),
       onWarning: options.onWarning,
+      certAuthority: a.certAuthority,
       peerHostKey: options.answers['peer-host-key'],
       signal: options.signal,
       ssh: (host) => sshSettings(a, host),
@@ -232,6 +237,13 @@ async function initSteps(options: InitOptions, recorded: string[]): Promise<{exi
   const ask = asker(options, given)
   const detected = await detect()
   const a = await askSsh(ask, detected)
+  // Read (and refused when it is no CA key) before anything is tested or written.
+  const ca = options.answers['cert-authority']
+  if (ca !== undefined) {
+    a.certAuthority = await readCertAuthority(ca)
+    given.push(['cert-authority', ca])
+  }
+
   const {failure, tested} = await trySshTest(options, a, recorded, path)
   let document: Record<string, unknown>
   try {

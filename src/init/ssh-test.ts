@@ -5,7 +5,9 @@ import {confirmAction} from '../cli/prompt.js'
 import type {NodeName} from '../config/schema.js'
 import {ExitCode, HaError} from '../core/errors.js'
 import {type PresentedKey, presentedHostKey} from '../hosts/host-key-scan.js'
+import type {Host} from '../hosts/host.js'
 import type {SshSettings} from '../hosts/ssh-host.js'
+import {type CertAuthority, trustCertAuthority} from './cert-authority.js'
 import {bootFilesOf, type Detected} from './detect.js'
 import {ownHostKeyFingerprints, recordHostKey, refuseBadKey} from './host-key.js'
 
@@ -19,7 +21,7 @@ export interface HostKeyTrust {
   fingerprint: string
   host: string
   /** How it came to be trusted: already in known_hosts, this machine's own key, or confirmed by the operator. */
-  how: 'confirmed at the terminal' | 'given as --peer-host-key' | 'in known_hosts' | "this machine's own key"
+  how: 'certified by the --cert-authority key' | 'confirmed at the terminal' | 'given as --peer-host-key' | 'in known_hosts' | "this machine's own key"
   node: NodeName
 }
 
@@ -47,6 +49,8 @@ export interface SshTestInput {
   ssh: (host: string) => SshSettings
   /** The fingerprint the operator verified (--peer-host-key). */
   peerHostKey?: string
+  /** Both nodes' host certificates are checked against this CA (--cert-authority), through the system ssh. */
+  certAuthority?: CertAuthority
   /** Ask at the terminal whether to trust an unknown peer key (else it needs --peer-host-key). */
   canAsk: boolean
   onInfo: (message: string) => void
@@ -66,6 +70,7 @@ export interface SshTestResult {
 }
 
 export async function sshTest(input: SshTestInput): Promise<SshTestResult> {
+  if (input.certAuthority) return certifiedSshTest(input, input.certAuthority)
   const {knownHosts, node, peerNode, port} = input
   input.onInfo(`reading the ssh host keys of ${input.address} (this machine) and ${input.peer} (${peerNode})…`)
   // Both keys are decided before either is recorded, so a refusal of the peer's leaves known_hosts as it was.
@@ -87,7 +92,35 @@ export async function sshTest(input: SshTestInput): Promise<SshTestResult> {
   const connect = (name: NodeName, host: string) => connectSsh(name, '/', input.ssh(host), {onWarning: input.onWarning, signal: input.signal})
   const self = await connect(node, input.address)
   await self.close()
-  const peerHost = await connect(peerNode, input.peer)
+  return {hostKeys, ...(await readPeer(await connect(peerNode, input.peer)))}
+}
+
+/** --cert-authority: both nodes logged in to through the system ssh, their certificates checked against the CA; then its line is recorded. */
+async function certifiedSshTest(input: SshTestInput, ca: CertAuthority): Promise<SshTestResult> {
+  const {knownHosts, node, peerNode, port} = input
+  input.onInfo(`logging in to ${input.address} (this machine) and ${input.peer} (${peerNode}) through the system ssh, their host certificates checked against the authority ${ca.fingerprint} (${ca.path})…`)
+  await mkdir(dirname(knownHosts), {mode: 0o700, recursive: true})
+  const {connectOpenssh} = await import('../hosts/openssh-connect.js')
+  const [self, peer] = await trustCertAuthority(
+    {ca, hosts: [input.address, input.peer], knownHosts, port, ssh: input.ssh},
+    (host, settings) => connectOpenssh(host === input.address ? node : peerNode, '/', settings, {onWarning: input.onWarning, signal: input.signal}),
+    (line) => {
+      input.onRecorded(line)
+      input.onInfo(`added ${line} to ${knownHosts}`)
+    },
+  )
+  await self.close()
+  const hostKeys = ([[self, node, input.address], [peer, peerNode, input.peer]] as const).map(([h, n, host]) => ({
+    fingerprint: h.hostKeyFingerprint ?? ca.fingerprint,
+    host,
+    how: 'certified by the --cert-authority key' as const,
+    node: n,
+  }))
+  return {hostKeys, ...(await readPeer(peer))}
+}
+
+/** What the peer says its hostname is, what it has mounted and its boot configuration files; the connection is closed after. */
+async function readPeer(peerHost: Host): Promise<Omit<SshTestResult, 'hostKeys'>> {
   try {
     const peerName = (await peerHost.run(['hostname'])).stdout.toString('utf8').trim() || undefined
     const mounts = await peerHost.run(['cat', '/proc/self/mounts'])
@@ -102,7 +135,7 @@ export async function sshTest(input: SshTestInput): Promise<SshTestResult> {
       if (r.code !== 0) throw new Error(`exit ${r.code}`)
       return r.stdout.toString('utf8')
     })
-    return {hostKeys, peerBootFiles, peerMounts, peerName}
+    return {peerBootFiles, peerMounts, peerName}
   } finally {
     await peerHost.close()
   }
