@@ -31,7 +31,7 @@ export type ArchiveProgress = (done: number, total: number) => void
  * only fsync reports — rejects here. The caller verifies the file and renames it, which is what
  * catches a file that changed between hashing and archiving.
  */
-export async function writeArchive(path: string, root: string, manifest: BackupManifest, signal?: AbortSignal, onProgress?: ArchiveProgress): Promise<void> {
+export async function writeArchive(path: string, root: string, manifest: BackupManifest, signal?: AbortSignal, onProgress?: ArchiveProgress, incompressible = new Set<string>()): Promise<void> {
   const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
   try {
     // Done is what reached the file: content handed to the compressor less what is still in it.
@@ -63,9 +63,9 @@ export async function writeArchive(path: string, root: string, manifest: BackupM
     pack.on('error', (error: unknown) => (packError ??= error as Error))
     // What is handed to the compressor is counted per chunk, within a file too.
     let done = 0
-    let current = {read: 0, size: 0}
+    let current = {read: 0, size: 0, store: false}
     const take = (chunk: Buffer) => {
-      out.write(chunk)
+      out.write(chunk, current.store)
       current.read += chunk.length
       handed = done + Math.min(current.read, current.size)
     }
@@ -84,9 +84,9 @@ export async function writeArchive(path: string, root: string, manifest: BackupM
           out.room().then(() => (signal?.aborted ? reject(signal.reason) : source.resume()), reject)
         })
       })
-    for (const entry of manifest.entries) {
+    for (const entry of membersInOrder(manifest, incompressible)) {
       signal?.throwIfAborted()
-      current = {read: 0, size: entry.size}
+      current = {read: 0, size: entry.size, store: incompressible.has(entry.path)}
       const name = entry.path.replace(/^\/+/, '')
       if (entry.type === 'file' && entry.size > streamedFileBytes) await stream(name)
       else {
@@ -117,6 +117,17 @@ export async function writeArchive(path: string, root: string, manifest: BackupM
   } finally {
     await handle.close()
   }
+}
+
+/**
+ * The manifest's entries in the order their members are written: the incompressible files last,
+ * so that they fill chunks of their own that are stored, not compressed (parallel-gzip.ts). Every
+ * reader finds members by name (validate-archive.ts), and each of those files comes after every
+ * directory, as its own directory member does in the manifest's sorted order.
+ */
+function* membersInOrder(manifest: BackupManifest, incompressible: Set<string>): Generator<BackupManifest['entries'][number]> {
+  for (const entry of manifest.entries) if (!incompressible.has(entry.path)) yield entry
+  for (const entry of manifest.entries) if (incompressible.has(entry.path)) yield entry
 }
 
 /**

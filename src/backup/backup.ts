@@ -142,7 +142,7 @@ export async function runBackup({config, ifAttached, node, onBytes, onProgress =
     onProgress(`writing ${collected.entries.length} entries to ${id}${archiveSuffix}`)
     const tempName = `${tempPrefix}${id}${archiveSuffix}`
     temp = backups.at(tempName)
-    await writeDurably(temp, join(dir, tempName), root, manifest, signal, onBytes && ((done, total) => onBytes('writing', done, total)))
+    await writeDurably(temp, join(dir, tempName), root, {incompressible: collected.incompressible, manifest}, signal, onBytes && ((done, total) => onBytes('writing', done, total)))
     debug('written and fsync\'d at %d ms', Date.now() - started)
     if (signal?.aborted) throw new InterruptedError()
     onProgress('verifying the new archive')
@@ -236,9 +236,9 @@ async function storageNotAttached(config: Config, dataDir: string): Promise<stri
 }
 
 /** A disk-full or I/O error (write or fsync) fails the run with the file and the errno named. */
-async function writeDurably(temp: string, shownAs: string, root: string, manifest: BackupManifest, signal?: AbortSignal, onProgress?: ArchiveProgress): Promise<void> {
+async function writeDurably(temp: string, shownAs: string, root: string, what: {incompressible: Set<string>; manifest: BackupManifest}, signal?: AbortSignal, onProgress?: ArchiveProgress): Promise<void> {
   try {
-    await writeArchive(temp, root, manifest, signal, onProgress)
+    await writeArchive(temp, root, what.manifest, signal, onProgress, what.incompressible)
   } catch (error) {
     if (signal?.aborted) throw new InterruptedError()
     if (error instanceof HaError) throw error

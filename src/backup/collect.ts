@@ -10,6 +10,7 @@ import {describeSystemError, HaError} from '../core/errors.js'
 import {underRoot} from '../fs/under-root.js'
 import {backupsHostPath} from '../facts/state-dir.js'
 import {type EntryRole, formatMode, type ManifestEntry, manifestLimits, memberFor, type MissingEntry} from './manifest.js'
+import {looksIncompressible, sampleBytes} from './incompressible.js'
 import {loadManifestSpec} from './manifest-spec.js'
 
 /** What to save: the manifest file's entries, then the config's own `backup.include`. */
@@ -20,6 +21,8 @@ export interface Collected {
   skipped: string[]
   /** Per spec entry (its path or any_of patterns joined by " | "): what it saved, for naming the one too big. */
   bySpec: SpecShare[]
+  /** Files whose content looked incompressible when hashed: the archive stores them (incompressible.ts). */
+  incompressible: Set<string>
 }
 
 export interface SpecShare {
@@ -113,7 +116,8 @@ export async function collect(root: string, specs: BackupEntryConfig[], exclude:
   }
 
   const ordered = [...found.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-  const entries = ordered.map(([path, {role, stats}]) => describe(root, path, role, stats, owners))
+  const incompressible = new Set<string>()
+  const entries = ordered.map(([path, {role, stats}]) => describe(root, path, role, stats, owners, incompressible))
   const shares = new Map<string, SpecShare>()
   for (const {label, stats} of found.values()) {
     const share = shares.get(label) ?? {bytes: 0, entries: 0, spec: label}
@@ -122,7 +126,7 @@ export async function collect(root: string, specs: BackupEntryConfig[], exclude:
     shares.set(label, share)
   }
 
-  return {bySpec: [...shares.values()], entries, missing, skipped}
+  return {bySpec: [...shares.values()], entries, incompressible, missing, skipped}
 }
 
 interface Found {
@@ -200,7 +204,7 @@ async function addTree(
   for (const name of names.sort()) await addTree(root, `${path}/${name}`, {label: spec.label, required: false, role: spec.role}, state)
 }
 
-function describe(root: string, path: string, role: EntryRole, stats: Stats, owners: Owners): ManifestEntry {
+function describe(root: string, path: string, role: EntryRole, stats: Stats, owners: Owners, incompressible: Set<string>): ManifestEntry {
   const full = underRoot(root, path)
   const base = {
     gid: stats.gid,
@@ -220,7 +224,9 @@ function describe(root: string, path: string, role: EntryRole, stats: Stats, own
     }
 
     if (stats.isDirectory()) return {...base, sha256: null, size: 0, type: 'directory'}
-    return {...base, sha256: hashFile(full), size: stats.size, type: 'file'}
+    const content = hashFile(full)
+    if (content.dense) incompressible.add(path)
+    return {...base, sha256: content.sha256, size: stats.size, type: 'file'}
   } catch (error) {
     throw unreadable(root, path, error)
   }
@@ -258,18 +264,23 @@ export function sha256(data: Uint8Array): string {
 
 const hashBuffer = Buffer.allocUnsafe(1024 * 1024)
 
-function hashFile(path: string): string {
+/** The file's sha256, and whether every block read of it looked incompressible (none: not). */
+function hashFile(path: string): {dense: boolean; sha256: string} {
   const hash = createHash('sha256')
   const fd = openSync(path, 'r')
+  let dense: boolean | undefined
   try {
     for (;;) {
       const n = readSync(fd, hashBuffer, 0, hashBuffer.length, null)
       if (n === 0) break
-      hash.update(hashBuffer.subarray(0, n))
+      const block = hashBuffer.subarray(0, n)
+      hash.update(block)
+      // A short last block says too little to judge; a file with no block judged is compressed.
+      if (dense !== false && n >= sampleBytes) dense = looksIncompressible(block)
     }
   } finally {
     closeSync(fd)
   }
 
-  return hash.digest('hex')
+  return {dense: dense === true, sha256: hash.digest('hex')}
 }
