@@ -134,6 +134,9 @@ class ArchiveScan {
   private manifestBytes: Buffer | undefined
   private readonly expected = new Map<string, ManifestEntry>()
   private readonly seen = new Set<string>()
+  /** Files read whose size and sha256 are as the manifest says: nothing more is kept of them. */
+  private readonly matched = new Set<string>()
+  /** What was read of the other files, for the problems named in manifest order at the end. */
   private readonly hashes = new Map<string, {bytes: number; sha256: string}>()
   private readonly links = new Map<string, string>()
   private index = 0
@@ -307,7 +310,10 @@ class ArchiveScan {
     })
     entry.on('end', () => {
       this.bytes += size
-      this.hashes.set(name, {bytes: size, sha256: hash.digest('hex')})
+      const sha256 = hash.digest('hex')
+      const listed = this.expected.get(name)
+      if (listed?.type === 'file' && listed.size === size && listed.sha256 === sha256) this.matched.add(name)
+      else this.hashes.set(name, {bytes: size, sha256})
       out?.end()
     })
   }
@@ -335,6 +341,7 @@ class ArchiveScan {
         const target = this.links.get(name)
         if (target !== undefined && createHash('sha256').update(target).digest('hex') !== entry.sha256) problems.push(`${name}: checksum mismatch of the link target`)
       } else if (entry.type === 'file') {
+        if (this.matched.has(name)) continue
         const got = this.hashes.get(name)
         if (!got) continue
         if (got.bytes !== entry.size) problems.push(`${name}: ${got.bytes} bytes read, the manifest says ${entry.size}`)
