@@ -22,10 +22,12 @@ if (!existsSync(join(root, 'etc/opt/sun/bulk'))) {
 
 const config = join(work, 'ha.yaml')
 writeFileSync(config, controllerConfig({keep: 2, primaryRoot: root}))
-const haRun = () => measure(process.execPath, ['bin/run.js', 'backup', '--quiet', '--config', config, '--node', 'primary'], {ok: [0, 3]})
+const haRun = (bin = 'bin/run.js') => () => measure(process.execPath, [bin, 'backup', '--quiet', '--config', config, '--node', 'primary'], {ok: [0, 3]})
+// HA_BENCH_BEFORE=<another build's bin/run.js>: that build too, in the same round-robin (an A/B).
+const before = process.env.HA_BENCH_BEFORE
 
 // The same member list for tar: what the backup saved (from the newest manifest).
-haRun()
+haRun()()
 const newest = JSON.parse(execFileSync(process.execPath, ['bin/run.js', 'backup', 'list', '--json', '--config', config, '--node', 'primary'], {encoding: 'utf8'})).result.backups[0]
 const manifest = JSON.parse(execFileSync('tar', ['-xzOf', newest.file, 'manifest.json'], {encoding: 'utf8', maxBuffer: 1 << 28}))
 const list = join(work, 'files.txt')
@@ -34,20 +36,27 @@ const tarOut = join(work, 'tar.tgz')
 const tarRun = () => measure('tar', ['-czf', tarOut, '-C', root, '--no-recursion', '-T', list])
 const pigzRun = () => measure('tar', ['-I', 'pigz', '-cf', tarOut, '-C', root, '--no-recursion', '-T', list])
 
-const results = {ha: [], pigz: [], tar: []}
+const results = {before: [], ha: [], pigz: [], tar: []}
 for (let i = 0; i < runs; i++) {
   results.tar.push(tarRun())
   results.pigz.push(pigzRun())
-  results.ha.push(haRun())
+  results.ha.push(haRun()())
+  if (before) results.before.push(haRun(before)())
 }
 
 rmSync(tarOut, {force: true})
 const mb = (manifest.entries.reduce((n, e) => n + e.size, 0) / 1e6).toFixed(1)
 const ms = (name) => median(results[name].map((r) => r.ms))
+const cpu = (name) => median(results[name].map((r) => r.cpuMs))
 const rss = (name) => Math.max(...results[name].map((r) => r.rssMB))
-const line = (label, name) => console.log(`${label.padEnd(16)} median ${ms(name).toFixed(0).padStart(6)} ms  peak RSS ${rss(name).toFixed(0).padStart(4)} MB  (${results[name].map((r) => r.ms.toFixed(0)).join(' ')})`)
+const line = (label, name) => console.log(`${label.padEnd(16)} median ${ms(name).toFixed(0).padStart(6)} ms  CPU ${cpu(name).toFixed(0).padStart(5)} ms  peak RSS ${rss(name).toFixed(0).padStart(4)} MB  (${results[name].map((r) => r.ms.toFixed(0)).join(' ')})`)
 console.log(`files: ${manifest.entries.length} entries, ${mb} MB; runs: ${runs}`)
 line('tar -czf', 'tar')
 line('tar -I pigz -cf', 'pigz')
 line('ha backup', 'ha')
-console.log(`ratio ha/tar-gzip: ${(ms('ha') / ms('tar')).toFixed(2)}   ratio ha/tar-pigz: ${(ms('ha') / ms('pigz')).toFixed(2)} (target <= 1.3)`)
+const ratios = (name) => `wall ${(ms(name) / ms('tar')).toFixed(2)}× tar -czf, ${(ms(name) / ms('pigz')).toFixed(2)}× pigz (target <= 1.3); CPU ${(cpu(name) / cpu('pigz')).toFixed(2)}× pigz`
+console.log(`ha backup: ${ratios('ha')}`)
+if (before) {
+  line('ha (before)', 'before')
+  console.log(`before:    ${ratios('before')}`)
+}

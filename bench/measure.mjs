@@ -10,7 +10,7 @@ if (!existsSync(gnuTime)) throw new Error('bench: GNU time (/usr/bin/time, Debia
 
 /**
  * Runs `cmd args` (stdout and stderr inherited unless `options.stdio` says otherwise) and returns
- * {ms, rssMB, status}. `ok` lists the exit codes that are not a failure.
+ * {ms, cpuMs (user + system, the child and what it waited for), rssMB, status}. `ok` lists the exit codes that are not a failure.
  */
 export function measure(cmd, args, options = {}) {
   const {ok = [0], ...spawnOptions} = options
@@ -18,12 +18,12 @@ export function measure(cmd, args, options = {}) {
   const out = join(dir, 'rss')
   try {
     const start = process.hrtime.bigint()
-    const r = spawnSync(gnuTime, ['-f', '%M', '-o', out, cmd, ...args], {stdio: 'inherit', ...spawnOptions})
+    const r = spawnSync(gnuTime, ['-f', '%M %U %S', '-o', out, cmd, ...args], {stdio: 'inherit', ...spawnOptions})
     const ms = Number(process.hrtime.bigint() - start) / 1e6
     if (!ok.includes(r.status)) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}`)
     // GNU time writes "Command exited with non-zero status N" before the number when it is not 0.
-    const kb = Number(readFileSync(out, 'utf8').trim().split('\n').pop())
-    return {ms, rssMB: kb / 1024, status: r.status}
+    const [kb, user, sys] = readFileSync(out, 'utf8').trim().split('\n').pop().split(' ').map(Number)
+    return {cpuMs: (user + sys) * 1000, ms, rssMB: kb / 1024, status: r.status}
   } finally {
     rmSync(dir, {force: true, recursive: true})
   }
