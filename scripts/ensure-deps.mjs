@@ -33,6 +33,9 @@ const wanted = [
   ['mount', '/usr/bin/mount'],
   ['tar', '/usr/bin/tar'],
   ['gzip', '/usr/bin/gzip'],
+  // The benches' yardsticks: pigz (bench/backup), GNU time's peak RSS of a child (bench/memory).
+  ['pigz', '/usr/bin/pigz'],
+  ['time', '/usr/bin/time'],
   // The version-file differential test compiles and runs Java's own Properties.load.
   ['default-jdk-headless', '/usr/bin/javac'],
   // The lab's controllers and ha schedule's test: a real cron daemon; a shifted clock (ha lab skew).

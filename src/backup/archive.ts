@@ -8,7 +8,7 @@ import {describeSystemError, HaError} from '../core/errors.js'
 import {pauseAt} from '../core/phase-hooks.js'
 import {readTar, type TarRead, watchForeignMembers} from './archive-read.js'
 import {ParallelGzipWriter} from './parallel-gzip.js'
-import {type BackupManifest, decodeManifest, entryCountComment, filesPrefix, manifestBody as bodyOf, manifestAllowance, manifestFormat, manifestLimits, manifestMember} from './manifest.js'
+import {type BackupManifest, decodeManifest, entryCountComment, filesPrefix, manifestBodyLength, manifestBodyPieces, manifestAllowance, manifestFormat, manifestLimits, manifestMember} from './manifest.js'
 
 const gnuRecordSize = 10_240
 
@@ -31,7 +31,7 @@ export type ArchiveProgress = (done: number, total: number) => void
  * only fsync reports — rejects here. The caller verifies the file and renames it, which is what
  * catches a file that changed between hashing and archiving.
  */
-export async function writeArchive(path: string, root: string, manifest: BackupManifest, signal?: AbortSignal, onProgress?: ArchiveProgress): Promise<void> {
+export async function writeArchive(path: string, root: string, manifest: BackupManifest, signal?: AbortSignal, onProgress?: ArchiveProgress, incompressible = new Set<string>()): Promise<void> {
   const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
   try {
     // Done is what reached the file: content handed to the compressor less what is still in it.
@@ -39,33 +39,19 @@ export async function writeArchive(path: string, root: string, manifest: BackupM
     let handed = 0
     const tell = () => onProgress?.(Math.max(0, handed - (out.bytesIn - out.bytesDone)), total)
     const out = new ParallelGzipWriter(handle, {onWritten: tell})
-    const manifestBody = bodyOf(manifest)
-    // The entry count, for readers to size their limit by before reading the body (manifest.ts).
-    out.write(new Pax({comment: entryCountComment(manifest.entries.length), mtime: new Date(manifest.created_at), path: manifestMember}).encode())
-    const header = new Header({
-      gid: 0,
-      mode: 0o600,
-      mtime: new Date(manifest.created_at),
-      path: manifestMember,
-      size: manifestBody.length,
-      type: 'File',
-      uid: 0,
-    })
-    header.encode()
-    out.write(header.block!)
-    out.write(manifestBody)
-    out.write(Buffer.alloc((512 - (manifestBody.length % 512)) % 512))
+    await writeManifestMember(out, manifest)
     // node-tar's synchronous packer reads each file without a thread-pool round trip per call;
     // it is fed one entry at a time so that memory stays at the compressor's few chunks.
     const entryOptions = {cwd: root, linkCache: new NoHardLinks(), portable: false, prefix: filesPrefix.slice(0, -1), strict: true}
-    const pack = new PackSync({...entryOptions, follow: false, noDirRecurse: true})
+    // node-tar keeps every path's lstat in its statCache: 200,000 Stats were some 60 MB of heap.
+    const pack = new PackSync({...entryOptions, follow: false, noDirRecurse: true, statCache: new NothingKept()})
     let packError: Error | undefined
     pack.on('error', (error: unknown) => (packError ??= error as Error))
     // What is handed to the compressor is counted per chunk, within a file too.
     let done = 0
-    let current = {read: 0, size: 0}
+    let current = {read: 0, size: 0, store: false}
     const take = (chunk: Buffer) => {
-      out.write(chunk)
+      out.write(chunk, current.store)
       current.read += chunk.length
       handed = done + Math.min(current.read, current.size)
     }
@@ -84,9 +70,9 @@ export async function writeArchive(path: string, root: string, manifest: BackupM
           out.room().then(() => (signal?.aborted ? reject(signal.reason) : source.resume()), reject)
         })
       })
-    for (const entry of manifest.entries) {
+    for (const entry of membersInOrder(manifest, incompressible)) {
       signal?.throwIfAborted()
-      current = {read: 0, size: entry.size}
+      current = {read: 0, size: entry.size, store: incompressible.has(entry.path)}
       const name = entry.path.replace(/^\/+/, '')
       if (entry.type === 'file' && entry.size > streamedFileBytes) await stream(name)
       else {
@@ -120,6 +106,17 @@ export async function writeArchive(path: string, root: string, manifest: BackupM
 }
 
 /**
+ * The manifest's entries in the order their members are written: the incompressible files last,
+ * so that they fill chunks of their own that are stored, not compressed (parallel-gzip.ts). Every
+ * reader finds members by name (validate-archive.ts), and each of those files comes after every
+ * directory, as its own directory member does in the manifest's sorted order.
+ */
+function* membersInOrder(manifest: BackupManifest, incompressible: Set<string>): Generator<BackupManifest['entries'][number]> {
+  for (const entry of manifest.entries) if (!incompressible.has(entry.path)) yield entry
+  for (const entry of manifest.entries) if (incompressible.has(entry.path)) yield entry
+}
+
+/**
  * node-tar stores the second name of a hard-linked file as a hard link member, which the archive
  * contract refuses (only files, directories and symlinks; the manifest says "file"): every backup
  * of two linked names failed its own verification. Each name is saved as a whole file instead,
@@ -128,6 +125,46 @@ export async function writeArchive(path: string, root: string, manifest: BackupM
 class NoHardLinks extends Map<`${number}:${number}`, string> {
   override get(): undefined {
     return undefined
+  }
+}
+
+/**
+ * manifest.json as the first member, an entry's text at a time: its whole text (some 370 bytes
+ * per entry) is never held, only the compressor's chunks of it.
+ */
+async function writeManifestMember(out: ParallelGzipWriter, manifest: BackupManifest): Promise<void> {
+  const size = manifestBodyLength(manifest)
+  // The entry count, for readers to size their limit by before reading the body (manifest.ts).
+  out.write(new Pax({comment: entryCountComment(manifest.entries.length), mtime: new Date(manifest.created_at), path: manifestMember}).encode())
+  const header = new Header({
+    gid: 0,
+    mode: 0o600,
+    mtime: new Date(manifest.created_at),
+    path: manifestMember,
+    size,
+    type: 'File',
+    uid: 0,
+  })
+  header.encode()
+  out.write(header.block!)
+  let written = 0
+  for (const piece of manifestBodyPieces(manifest)) {
+    const bytes = Buffer.from(piece)
+    written += bytes.length
+    out.write(bytes)
+    // eslint-disable-next-line no-await-in-loop
+    if (out.full()) await out.room()
+  }
+
+  // The size is in the header already: text that came out otherwise the second time is a bug.
+  if (written !== size) throw new Error(`manifest.json came out ${written} bytes, not the ${size} its header says`)
+  out.write(Buffer.alloc((512 - (size % 512)) % 512))
+}
+
+/** A cache that keeps nothing: each entry is packed once, so node-tar's caches only grow. */
+class NothingKept<V> extends Map<string, V> {
+  override set(): this {
+    return this
   }
 }
 

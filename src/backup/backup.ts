@@ -3,7 +3,7 @@ import {lstat, rename, rm, rmdir, stat} from 'node:fs/promises'
 import createDebug from 'debug'
 import {basename, join} from 'node:path'
 
-import type {Config} from '../config/schema.js'
+import type {BackupEntryConfig, Config} from '../config/schema.js'
 import {describeSystemError, HaError, InterruptedError} from '../core/errors.js'
 import {fsyncDirectory} from '../fs/atomic.js'
 import type {OwnDir} from '../fs/own-dir.js'
@@ -18,10 +18,10 @@ import {haVersion} from '../core/version.js'
 import {type ArchiveProgress, writeArchive} from './archive.js'
 import {backupExcludes, collect, specCoverage} from './collect.js'
 import {loadManifestSpec} from './manifest-spec.js'
-import {type BackupManifest, manifestFormat, type MissingEntry} from './manifest.js'
+import {type BackupManifest, manifestFormat, manifestHead, type ManifestHead, type MissingEntry} from './manifest.js'
 import {assertManifestFits} from './manifest-size.js'
 import {selectForPruning} from './retention.js'
-import {archiveSuffix, backupId, currentVerification, listBackups, recordVerification, removeBackup, removeLeftovers, tempPrefix} from './store.js'
+import {archiveSuffix, backupId, currentVerification, listBackups, recordVerification, removeBackup, removeLeftovers, type StoredBackup, tempPrefix} from './store.js'
 import {validateArchive} from './validate-archive.js'
 
 const debug = createDebug('ha:backup')
@@ -110,39 +110,11 @@ export async function runBackup({config, ifAttached, node, onBytes, onProgress =
     fchmodSync(backups.fd, 0o700)
     const leftovers = await removeLeftovers(backups.via)
     const productVersion = await readProductVersion(root, config.version_file, config.version_key)
-    onProgress(`collecting files under ${root}`)
-    // The data directory is never saved into itself (a glob like /var/opt/** would recurse).
-    const collected = await collect(root, specs, backupExcludes(config), signal)
-    pauseAt('backup-collected')
-    debug('collected %d entries in %d ms', collected.entries.length, Date.now() - started)
-    const listing = await listBackups(dir)
-    const existing = listing.backups
-    // Past every sequence number in use, including those only the name of an unreadable archive
-    // (or of a skipped odd file) still shows: a reused id would put the new archive under a name
-    // that is taken.
-    const namedSeqs = [...existing.map((b) => b.id), ...listing.skipped.map((f) => basename(f.file, archiveSuffix))].map((n) => Number(/-(\d+)$/.exec(n)?.[1] ?? 0))
-    const seq = Math.max(0, ...existing.map((b) => b.manifest?.seq ?? 0), ...namedSeqs) + 1
-    const createdAt = new Date()
-    const id = backupId(createdAt, seq)
-    const manifest: BackupManifest = {
-      created_at: createdAt.toISOString(),
-      data_dir: config.data_dir,
-      entries: collected.entries,
-      format: manifestFormat,
-      ha_version: haVersion,
-      host: {boot_id: await localBootId(root), hostname: await localHostname(root), node: node.name},
-      id,
-      missing: collected.missing,
-      product_version: productVersion,
-      seq,
-    }
-
-    // Every reader's limits, applied before writing: an archive restore would refuse is never made.
-    assertManifestFits(manifest, collected.bySpec, config)
-    onProgress(`writing ${collected.entries.length} entries to ${id}${archiveSuffix}`)
-    const tempName = `${tempPrefix}${id}${archiveSuffix}`
-    temp = backups.at(tempName)
-    await writeDurably(temp, join(dir, tempName), root, manifest, signal, onBytes && ((done, total) => onBytes('writing', done, total)))
+    // The whole manifest (some 750 bytes of heap per entry) lives only until the archive is
+    // written: verification parses the archive's own copy, and nothing after it needs the entries.
+    const written = await collectAndWrite({backups, config, dir, node, onBytes, onProgress, onTemp: (t) => (temp = t), productVersion, root, signal, specs, started})
+    const {existing, id, manifest} = written
+    temp = written.temp
     debug('written and fsync\'d at %d ms', Date.now() - started)
     if (signal?.aborted) throw new InterruptedError()
     onProgress('verifying the new archive')
@@ -184,18 +156,18 @@ export async function runBackup({config, ifAttached, node, onBytes, onProgress =
     return {
       bytes: verified.bytes,
       duration_ms: Date.now() - started,
-      entries: collected.entries.length,
+      entries: written.entries,
       file,
       hostname: manifest.host.hostname,
       id,
       leftovers_removed: leftovers,
-      missing: collected.missing,
+      missing: written.missing,
       node: node.name,
       product_version: productVersion,
       pruned: prune.map((b) => b.id),
       size: all[0].size,
-      skipped: collected.skipped,
-      status: collected.missing.length > 0 ? 'partial' : 'ok',
+      skipped: written.skipped,
+      status: written.missing.length > 0 ? 'partial' : 'ok',
       unreadable_archives: all.filter((b) => !b.manifest).map((b) => b.id),
     }
   } catch (error) {
@@ -208,6 +180,77 @@ export async function runBackup({config, ifAttached, node, onBytes, onProgress =
     // rmdir removes only empty folders: anything else there stays, as found.
     for (const folder of strayFolders) await rmdir(folder).catch(() => {})
   }
+}
+
+interface WriteContext {
+  backups: OwnDir
+  config: Config
+  dir: string
+  node: LocalNode
+  onBytes: BackupOptions['onBytes']
+  onProgress: (message: string) => void
+  /** Told the temp file's path before a byte is written, so a failed run removes it. */
+  onTemp: (temp: string) => void
+  productVersion: string
+  root: string
+  signal?: AbortSignal
+  specs: BackupEntryConfig[]
+  started: number
+}
+
+interface Written {
+  entries: number
+  existing: StoredBackup[]
+  id: string
+  manifest: ManifestHead
+  missing: MissingEntry[]
+  skipped: string[]
+  temp: string
+}
+
+/**
+ * Lists the archives there are (for the next seq), collects what to save, and writes the new
+ * archive to its temp name (fsync'd), which it names through onTemp first. What it returns no
+ * longer holds the entries.
+ */
+async function collectAndWrite(ctx: WriteContext): Promise<Written> {
+  const {config, dir, node, onBytes, root, signal, started} = ctx
+  // Before collecting: reading the other archives' manifests (one at a time) then holds nothing else.
+  const listing = await listBackups(dir)
+  const existing = listing.backups
+  ctx.onProgress(`collecting files under ${root}`)
+  // The data directory is never saved into itself (a glob like /var/opt/** would recurse).
+  const collected = await collect(root, ctx.specs, backupExcludes(config), signal)
+  pauseAt('backup-collected')
+  debug('collected %d entries in %d ms', collected.entries.length, Date.now() - started)
+  // Past every sequence number in use, including those only the name of an unreadable archive
+  // (or of a skipped odd file) still shows: a reused id would put the new archive under a name
+  // that is taken.
+  const namedSeqs = [...existing.map((b) => b.id), ...listing.skipped.map((f) => basename(f.file, archiveSuffix))].map((n) => Number(/-(\d+)$/.exec(n)?.[1] ?? 0))
+  const seq = Math.max(0, ...existing.map((b) => b.manifest?.seq ?? 0), ...namedSeqs) + 1
+  const createdAt = new Date()
+  const id = backupId(createdAt, seq)
+  const manifest: BackupManifest = {
+    created_at: createdAt.toISOString(),
+    data_dir: config.data_dir,
+    entries: collected.entries,
+    format: manifestFormat,
+    ha_version: haVersion,
+    host: {boot_id: await localBootId(root), hostname: await localHostname(root), node: node.name},
+    id,
+    missing: collected.missing,
+    product_version: ctx.productVersion,
+    seq,
+  }
+
+  // Every reader's limits, applied before writing: an archive restore would refuse is never made.
+  assertManifestFits(manifest, collected.bySpec, config)
+  ctx.onProgress(`writing ${collected.entries.length} entries to ${id}${archiveSuffix}`)
+  const tempName = `${tempPrefix}${id}${archiveSuffix}`
+  const temp = ctx.backups.at(tempName)
+  ctx.onTemp(temp)
+  await writeDurably(temp, join(dir, tempName), root, {incompressible: collected.incompressible, manifest}, signal, onBytes && ((done, total) => onBytes('writing', done, total)))
+  return {entries: collected.entries.length, existing, id, manifest: manifestHead(manifest), missing: collected.missing, skipped: collected.skipped, temp}
 }
 
 async function requireDirectory(dataDir: string): Promise<void> {
@@ -236,9 +279,9 @@ async function storageNotAttached(config: Config, dataDir: string): Promise<stri
 }
 
 /** A disk-full or I/O error (write or fsync) fails the run with the file and the errno named. */
-async function writeDurably(temp: string, shownAs: string, root: string, manifest: BackupManifest, signal?: AbortSignal, onProgress?: ArchiveProgress): Promise<void> {
+async function writeDurably(temp: string, shownAs: string, root: string, what: {incompressible: Set<string>; manifest: BackupManifest}, signal?: AbortSignal, onProgress?: ArchiveProgress): Promise<void> {
   try {
-    await writeArchive(temp, root, manifest, signal, onProgress)
+    await writeArchive(temp, root, what.manifest, signal, onProgress, what.incompressible)
   } catch (error) {
     if (signal?.aborted) throw new InterruptedError()
     if (error instanceof HaError) throw error

@@ -9,7 +9,8 @@ import {type BackupEntryConfig, type Config, neverBackedUp} from '../config/sche
 import {describeSystemError, HaError} from '../core/errors.js'
 import {underRoot} from '../fs/under-root.js'
 import {backupsHostPath} from '../facts/state-dir.js'
-import {type EntryRole, formatMode, type ManifestEntry, manifestLimits, memberFor, type MissingEntry} from './manifest.js'
+import {type EntryRole, type EntryType, formatMode, type ManifestEntry, manifestLimits, memberFor, type MissingEntry} from './manifest.js'
+import {looksIncompressible, sampleBytes} from './incompressible.js'
 import {loadManifestSpec} from './manifest-spec.js'
 
 /** What to save: the manifest file's entries, then the config's own `backup.include`. */
@@ -20,6 +21,8 @@ export interface Collected {
   skipped: string[]
   /** Per spec entry (its path or any_of patterns joined by " | "): what it saved, for naming the one too big. */
   bySpec: SpecShare[]
+  /** Files whose content looked incompressible when hashed: the archive stores them (incompressible.ts). */
+  incompressible: Set<string>
 }
 
 export interface SpecShare {
@@ -113,22 +116,29 @@ export async function collect(root: string, specs: BackupEntryConfig[], exclude:
   }
 
   const ordered = [...found.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-  const entries = ordered.map(([path, {role, stats}]) => describe(root, path, role, stats, owners))
+  const incompressible = new Set<string>()
+  const entries = ordered.map(([path, seen]) => describe(root, path, seen, owners, incompressible))
   const shares = new Map<string, SpecShare>()
-  for (const {label, stats} of found.values()) {
+  for (const {label, size, type} of found.values()) {
     const share = shares.get(label) ?? {bytes: 0, entries: 0, spec: label}
     share.entries++
-    if (stats.isFile()) share.bytes += stats.size
+    if (type === 'file') share.bytes += size
     shares.set(label, share)
   }
 
-  return {bySpec: [...shares.values()], entries, missing, skipped}
+  return {bySpec: [...shares.values()], entries, incompressible, missing, skipped}
 }
 
+/** What is kept of each path's lstat until it is described: not the whole Stats (some 60 MB for 200,000). */
 interface Found {
+  gid: number
   label: string
+  mode: number
+  mtime: string
   role: EntryRole
-  stats: Stats
+  size: number
+  type: EntryType
+  uid: number
 }
 
 async function expand(root: string, pattern: string): Promise<string[]> {
@@ -188,7 +198,9 @@ async function addTree(
 
   // Stopped here rather than after walking millions more: no archive could hold them.
   if (state.found.size >= manifestLimits.entries) throw tooManyEntries(spec.label, state.found)
-  state.found.set(path, {label: spec.label, role: spec.role, stats})
+  const type: EntryType = stats.isFile() ? 'file' : stats.isDirectory() ? 'directory' : 'symlink'
+  const {gid, mode, size, uid} = stats
+  state.found.set(path, {gid, label: spec.label, mode, mtime: stats.mtime.toISOString(), role: spec.role, size, type, uid})
   if (!stats.isDirectory()) return
   let names: string[]
   try {
@@ -200,27 +212,29 @@ async function addTree(
   for (const name of names.sort()) await addTree(root, `${path}/${name}`, {label: spec.label, required: false, role: spec.role}, state)
 }
 
-function describe(root: string, path: string, role: EntryRole, stats: Stats, owners: Owners): ManifestEntry {
+function describe(root: string, path: string, stats: Found, owners: Owners, incompressible: Set<string>): ManifestEntry {
   const full = underRoot(root, path)
   const base = {
     gid: stats.gid,
     group: owners.groups?.byId.get(stats.gid) ?? null,
     member: memberFor(path),
     mode: formatMode(stats.mode),
-    mtime: stats.mtime.toISOString(),
+    mtime: stats.mtime,
     path,
-    role,
+    role: stats.role,
     uid: stats.uid,
     user: owners.users?.byId.get(stats.uid) ?? null,
   }
   try {
-    if (stats.isSymbolicLink()) {
+    if (stats.type === 'symlink') {
       const target = readlinkSync(full)
       return {...base, sha256: sha256(Buffer.from(target)), size: 0, target, type: 'symlink'}
     }
 
-    if (stats.isDirectory()) return {...base, sha256: null, size: 0, type: 'directory'}
-    return {...base, sha256: hashFile(full), size: stats.size, type: 'file'}
+    if (stats.type === 'directory') return {...base, sha256: null, size: 0, type: 'directory'}
+    const content = hashFile(full)
+    if (content.dense) incompressible.add(path)
+    return {...base, sha256: content.sha256, size: stats.size, type: 'file'}
   } catch (error) {
     throw unreadable(root, path, error)
   }
@@ -258,18 +272,23 @@ export function sha256(data: Uint8Array): string {
 
 const hashBuffer = Buffer.allocUnsafe(1024 * 1024)
 
-function hashFile(path: string): string {
+/** The file's sha256, and whether every block read of it looked incompressible (none: not). */
+function hashFile(path: string): {dense: boolean; sha256: string} {
   const hash = createHash('sha256')
   const fd = openSync(path, 'r')
+  let dense: boolean | undefined
   try {
     for (;;) {
       const n = readSync(fd, hashBuffer, 0, hashBuffer.length, null)
       if (n === 0) break
-      hash.update(hashBuffer.subarray(0, n))
+      const block = hashBuffer.subarray(0, n)
+      hash.update(block)
+      // A short last block says too little to judge; a file with no block judged is compressed.
+      if (dense !== false && n >= sampleBytes) dense = looksIncompressible(block)
     }
   } finally {
     closeSync(fd)
   }
 
-  return hash.digest('hex')
+  return {dense: dense === true, sha256: hash.digest('hex')}
 }

@@ -1,7 +1,7 @@
 import type {Config} from '../config/schema.js'
 import {HaError} from '../core/errors.js'
 import type {SpecShare} from './collect.js'
-import {type BackupManifest, manifestBody, manifestBytesAllowed, manifestLimits} from './manifest.js'
+import {type BackupManifest, manifestBodyLength, manifestBytesAllowed, manifestLimits} from './manifest.js'
 import {limits} from './validate-manifest.js'
 
 /**
@@ -12,7 +12,7 @@ import {limits} from './validate-manifest.js'
  */
 export function assertManifestFits(manifest: BackupManifest, shares: SpecShare[], config: Config): number {
   const entries = manifest.entries.length
-  const bytes = manifestBody(manifest).length
+  const bytes = manifestBodyLength(manifest)
   const total = shares.reduce((sum, s) => sum + s.bytes, 0)
   const allowed = manifestBytesAllowed(entries)
   let problem: string | undefined

@@ -4,6 +4,8 @@ import {promisify} from 'node:util'
 import {gzip} from 'node:zlib'
 
 const gzipAsync = promisify(gzip)
+/** Beyond a chunk's own size, what its gzip member may need: header, trailer, stored blocks' framing. */
+const outputSlack = 64 * 1024
 
 /**
  * Compresses like pigz: the stream is cut into chunks, each compressed as an independent gzip
@@ -18,6 +20,8 @@ export class ParallelGzipWriter {
   bytesOut = 0
   private buffered: Buffer[] = []
   private bufferedSize = 0
+  /** Whether what is buffered is to be stored (level 0) rather than compressed. */
+  private bufferedStored = false
   private readonly chunkSize: number
   private readonly level: number
   private readonly maxInFlight: number
@@ -35,7 +39,13 @@ export class ParallelGzipWriter {
     this.maxInFlight = 4 * (options.parallel ?? availableParallelism())
   }
 
-  write(data: Buffer): void {
+  /**
+   * `store`: the data is incompressible (incompressible.ts), so its chunk is written at level 0.
+   * A chunk holds one kind only: a change of kind ends the chunk, so the caller groups its writes.
+   */
+  write(data: Buffer, store = false): void {
+    if (store !== this.bufferedStored && this.bufferedSize > 0) this.submit()
+    this.bufferedStored = store
     this.bytesIn += data.length
     this.buffered.push(data)
     this.bufferedSize += data.length
@@ -64,7 +74,9 @@ export class ParallelGzipWriter {
     const inputSize = input.length
     this.buffered = []
     this.bufferedSize = 0
-    const compressed = gzipAsync(input, {level: this.level})
+    // Output room for the whole chunk at once: zlib's 16 KiB default made each chunk some 64
+    // round trips between the thread pool and this thread, each copying its piece out.
+    const compressed = gzipAsync(input, {chunkSize: inputSize + outputSlack, level: this.bufferedStored ? 0 : this.level})
     compressed.catch(() => {}) // surfaced through the write chain below
     this.tail = this.tail.then(async () => {
       const output = await compressed

@@ -6,7 +6,7 @@ import {HaError} from '../core/errors.js'
 import {fsyncDirectory, writeFileAtomicIn} from '../fs/atomic.js'
 import type {OwnDir} from '../fs/own-dir.js'
 import {readManifest} from './archive.js'
-import type {BackupManifest} from './manifest.js'
+import {manifestHead, type ManifestHead} from './manifest.js'
 import {NotARegularFile, openArchiveFile} from './validate-archive.js'
 
 /**
@@ -21,8 +21,8 @@ export const tempPrefix = '.tmp-'
 export interface StoredBackup {
   file: string
   id: string
-  /** Undefined when the archive's manifest cannot be read (corrupt head). */
-  manifest?: BackupManifest
+  /** Undefined when the archive's manifest cannot be read (corrupt head). Its entries are not kept. */
+  manifest?: ManifestHead
   readError?: string
   size: number
   verification?: Verification
@@ -66,34 +66,42 @@ export async function listBackups(dir: string): Promise<BackupListing> {
   const archives = names.filter((n) => n.endsWith(archiveSuffix) && !n.startsWith('.'))
   const skipped: SkippedFile[] = []
   const backups: StoredBackup[] = []
-  await Promise.all(
-    archives.map(async (name) => {
-      const file = join(dir, name)
-      const id = name.slice(0, -archiveSuffix.length)
-      let handle
-      try {
-        handle = await openArchiveFile(file)
-      } catch (error) {
-        if (!(error instanceof NotARegularFile)) throw error
-        skipped.push({file, reason: error.message})
-        return
-      }
+  // One at a time: reading a manifest holds its bytes, its text and its parsed entries at once
+  // (some 300 MB for 200,000 entries), and a folder holds backup.keep archives and more.
+  for (const name of archives) {
+    const read = await readStored(dir, name)
+    if ('reason' in read) skipped.push(read)
+    else backups.push(read)
+  }
 
-      try {
-        const size = (await handle.stat()).size
-        const verification = await readVerification(dir, id)
-        try {
-          backups.push({file, id, manifest: await readManifest(handle.createReadStream({autoClose: false, highWaterMark: 1024 * 1024}), file), size, verification})
-        } catch (error) {
-          backups.push({file, id, readError: (error as Error).message, size, verification})
-        }
-      } finally {
-        await handle.close()
-      }
-    }),
-  )
   skipped.sort((a, b) => (a.file < b.file ? -1 : 1))
   return {backups: backups.sort(newestFirst), skipped}
+}
+
+/** One archive of a listing, with the head of its manifest, or why its name is skipped. */
+async function readStored(dir: string, name: string): Promise<SkippedFile | StoredBackup> {
+  const file = join(dir, name)
+  const id = name.slice(0, -archiveSuffix.length)
+  let handle
+  try {
+    handle = await openArchiveFile(file)
+  } catch (error) {
+    if (!(error instanceof NotARegularFile)) throw error
+    return {file, reason: error.message}
+  }
+
+  try {
+    const size = (await handle.stat()).size
+    const verification = await readVerification(dir, id)
+    try {
+      const manifest = manifestHead(await readManifest(handle.createReadStream({autoClose: false, highWaterMark: 1024 * 1024}), file))
+      return {file, id, manifest, size, verification}
+    } catch (error) {
+      return {file, id, readError: (error as Error).message, size, verification}
+    }
+  } finally {
+    await handle.close()
+  }
 }
 
 /** How a skipped name is reported (a warning on stderr, or in --json warnings). */

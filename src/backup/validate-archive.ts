@@ -62,7 +62,6 @@ export interface ArchiveVerdict {
   /** Every problem, each naming the member or entry it concerns. Empty means ok. */
   problems: string[]
   manifest?: BackupManifest
-  manifestBytes?: Buffer
   /** Members read, manifest.json included. */
   members: number
   /** Bytes of saved files re-hashed. */
@@ -131,9 +130,11 @@ export async function validateArchive(source: Buffer | string, options: Validate
 class ArchiveScan {
   readonly problems: string[] = []
   private manifest: BackupManifest | undefined
-  private manifestBytes: Buffer | undefined
   private readonly expected = new Map<string, ManifestEntry>()
   private readonly seen = new Set<string>()
+  /** Files read whose size and sha256 are as the manifest says: nothing more is kept of them. */
+  private readonly matched = new Set<string>()
+  /** What was read of the other files, for the problems named in manifest order at the end. */
   private readonly hashes = new Map<string, {bytes: number; sha256: string}>()
   private readonly links = new Map<string, string>()
   private index = 0
@@ -278,8 +279,10 @@ class ArchiveScan {
     const chunks: Buffer[] = []
     entry.on('data', (chunk: Buffer) => chunks.push(chunk))
     entry.on('end', () => {
-      this.manifestBytes = Buffer.concat(chunks)
-      const checked = checkManifest(this.manifestBytes, this.options.covers, this.declaredEntries)
+      // Not kept past this judgement: some 370 bytes per entry, held the whole scan for no reader.
+      const bytes = Buffer.concat(chunks)
+      chunks.length = 0
+      const checked = checkManifest(bytes, this.options.covers, this.declaredEntries)
       this.outsideSpec = checked.outsideSpec ?? []
       this.problems.push(...checked.problems)
       if (!checked.manifest) {
@@ -290,7 +293,7 @@ class ArchiveScan {
       this.manifest = checked.manifest
       for (const e of this.manifest.entries) this.expected.set(memberKey(e.member), e)
       if (this.tar) {
-        this.tar.counter.limit = archiveByteBudget(this.manifest, this.manifestBytes.length)
+        this.tar.counter.limit = archiveByteBudget(this.manifest, bytes.length)
         this.tar.counter.what = 'what its manifest announces'
       }
     })
@@ -307,7 +310,10 @@ class ArchiveScan {
     })
     entry.on('end', () => {
       this.bytes += size
-      this.hashes.set(name, {bytes: size, sha256: hash.digest('hex')})
+      const sha256 = hash.digest('hex')
+      const listed = this.expected.get(name)
+      if (listed?.type === 'file' && listed.size === size && listed.sha256 === sha256) this.matched.add(name)
+      else this.hashes.set(name, {bytes: size, sha256})
       out?.end()
     })
   }
@@ -318,7 +324,7 @@ class ArchiveScan {
     else if (!manifest && problems.length === 0) problems.push(`the archive ended before ${manifestMember} was complete`)
     if (manifest && !this.stopped) problems.push(...this.contentProblems(manifest))
     const ok = problems.length === 0
-    return {bytes: this.bytes, fileSha256: this.fileHash.digest('hex'), manifest: ok ? manifest : undefined, manifestBytes: this.manifestBytes, members: this.index, ok, outsideSpec: this.outsideSpec, problems}
+    return {bytes: this.bytes, fileSha256: this.fileHash.digest('hex'), manifest: ok ? manifest : undefined, members: this.index, ok, outsideSpec: this.outsideSpec, problems}
   }
 
   /** Every entry present, every file's sha256 and every link's target as the manifest says. */
@@ -335,6 +341,7 @@ class ArchiveScan {
         const target = this.links.get(name)
         if (target !== undefined && createHash('sha256').update(target).digest('hex') !== entry.sha256) problems.push(`${name}: checksum mismatch of the link target`)
       } else if (entry.type === 'file') {
+        if (this.matched.has(name)) continue
         const got = this.hashes.get(name)
         if (!got) continue
         if (got.bytes !== entry.size) problems.push(`${name}: ${got.bytes} bytes read, the manifest says ${entry.size}`)

@@ -45,7 +45,6 @@ export interface StagedArchive {
   /** The staging directory; the saved entry for host path P is at `<dir>/files/P`. */
   dir: string
   manifest: BackupManifest
-  manifestBytes: Buffer
   /** Sum of the saved files' sizes. */
   bytes: number
   remove(): Promise<void>
@@ -73,11 +72,11 @@ export async function extractToStaging(archive: string, stagingParent: string, o
     const onProgress = onEntries && ((p: ScanProgress) => p.expected !== undefined && onEntries(Math.max(0, p.members - 1), p.expected - 1))
     const verdict = await validateArchive(archive, {covers: options.covers, onProgress, signal: options.signal, sink: new StagingWriter(dir)})
     if (options.signal?.aborted) throw new InterruptedError()
-    if (!verdict.ok || !verdict.manifest || !verdict.manifestBytes) throw new ArchiveRejected(archive, verdict.problems, verdict.outsideSpec)
+    if (!verdict.ok || !verdict.manifest) throw new ArchiveRejected(archive, verdict.problems, verdict.outsideSpec)
     const manifest = verdict.manifest
     const problems = verifyStaged(dir, manifest)
     if (problems.length > 0) throw new ArchiveRejected(archive, problems)
-    return {archive, bytes: manifest.entries.reduce((sum, e) => sum + (e.type === 'file' ? e.size : 0), 0), dir, manifest, manifestBytes: verdict.manifestBytes, remove}
+    return {archive, bytes: manifest.entries.reduce((sum, e) => sum + (e.type === 'file' ? e.size : 0), 0), dir, manifest, remove}
   } catch (error) {
     await remove()
     throw error
