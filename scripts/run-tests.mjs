@@ -5,7 +5,7 @@
 // Each file runs in a process of its own (node --import tsx --test-reporter=spec FILE), as many at
 // once as the machine has cores (--jobs N to change it), with one exception: the files under
 // test/lab/ each need a lab, so they run in lab lanes of their own beside those (a lab file mostly
-// waits: on reboots, ssh and cron), two by default (--lab-lanes N). Each lane has a lab of its own
+// waits: on reboots, ssh and cron), three by default (--lab-lanes N). Each lane has a lab of its own
 // name (HA_LAB_NAME suite1, suite2, ... or HA_TEST_LAB_NAMES: its own namespaces and lock, see
 // src/lab/layout.ts, so a developer's own lab is left alone) and runs its files one after another on it (HA_TEST_LAB_DIR,
 // see test/lab/shared-lab.ts: a file reuses the lab only when it is exactly as `ha lab up` left
@@ -47,7 +47,7 @@ const forOtherNode = (file) => !scenarioFolders.some((folder) => file.startsWith
 
 const args = process.argv.slice(2)
 let jobs = availableParallelism()
-let labLanes = 2
+let labLanes = 3
 let otherNode = false
 let listOnly = false
 const targets = []
