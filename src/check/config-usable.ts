@@ -21,7 +21,7 @@ export interface UnmetNeed {
 
 /** `onWarning` hears what may work elsewhere (a key file not on this machine). */
 export async function usabilityProblems(config: Config, onWarning: (message: string) => void): Promise<UsabilityProblem[]> {
-  return [...sameMachine(config), ...serviceIpProblems(config), ...programProblems(config), ...storageProblems(config), ...(await identityProblems(config, onWarning))]
+  return [...sameMachine(config), ...serviceIpProblems(config), ...programProblems(config), ...storageProblems(config), ...clusterProblems(config), ...(await identityProblems(config, onWarning))]
 }
 
 export function unmetNeeds(config: Config): UnmetNeed[] {
@@ -85,6 +85,34 @@ function programProblems(config: Config): UsabilityProblem[] {
       field: [...field, '0'],
       message: `"${argv![0]}" is not an absolute path: ha runs it on the node over ssh and from cron, whose PATH is short (often /usr/bin:/bin), so it may not be found there; write the program's full path (command -v ${argv![0]} on the node says it)`,
     }))
+}
+
+/**
+ * Under Pacemaker the nodes keep their own identity (corosync knows them by name and address) and
+ * the cluster stops and starts the service and fences a node it lost: the service mode, the three
+ * service commands and at least one fence device are not optional there.
+ */
+function clusterProblems(config: Config): UsabilityProblem[] {
+  if (config.cluster.manager !== 'pacemaker') return []
+  const problems: UsabilityProblem[] = []
+  if (config.failover.mode !== 'service') {
+    problems.push({field: ['failover', 'mode'], message: 'is identity, but cluster.manager is pacemaker: corosync knows each node by its own name and address, which an identity takeover would move; set failover.mode: service'})
+  }
+
+  for (const key of ['start', 'stop', 'status'] as const) {
+    if (config.services[key] === undefined) {
+      problems.push({field: ['services'], message: `services.${key} is not set: under Pacemaker, ha's resource agent ${key === 'status' ? 'answers monitor' : `runs ${key}`} with it; add it, e.g. services: {start: [/etc/init.d/xvm, start], stop: [/etc/init.d/xvm, stop], status: [/etc/init.d/xvm, status]}`})
+    }
+  }
+
+  if (config.cluster.fencing.length === 0) {
+    problems.push({field: ['cluster', 'fencing'], message: 'lists no fence device: a two-node cluster that cannot fence a node it lost would either wait forever or run the service twice; add one per node (fence_ipmilan, fence_scsi, ...; docs/cluster.md)'})
+  }
+
+  const ids = [config.cluster.group, config.cluster.resource, ...config.cluster.fencing.map((f) => f.id)]
+  const twice = ids.find((id, i) => ids.indexOf(id) !== i)
+  if (twice) problems.push({field: ['cluster'], message: `the id ${twice} is used twice (group, resource and fence device ids share one namespace in the CIB); give each its own`})
+  return problems
 }
 
 function storageProblems(config: Config): UsabilityProblem[] {

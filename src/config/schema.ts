@@ -138,8 +138,18 @@ export const verifySchema = z
   .strict()
   .refine((v) => (v.http === undefined) !== (v.argv === undefined), {message: 'set exactly one of http or argv'})
 
+/**
+ * What a failover moves. identity (seed 001's procedure): the node taking over becomes the active
+ * node, hostname, /etc/hosts, ssh host keys and network configuration included, and reboots into
+ * it. service: each node keeps its own name, address and keys (a cluster manager knows the nodes
+ * by them); only the service moves: storage, service IPs, the services, and the saved state the
+ * product needs (accounts re-owned by name, its config, cron, the version file).
+ */
+export const failoverModes = ['identity', 'service'] as const
+
 export const failoverSchema = z
   .object({
+    mode: z.enum(failoverModes, {errorMap: () => ({message: 'must be identity (the node taking over becomes the active node: hostname, host keys, network; seed 001) or service (only the service moves; required under a cluster manager)'})}).default('identity'),
     // Reboot the node taking over after the restore (seed 001 does), so it comes up as it will
     // after any later power cut: with the service IPs and storage from its boot configuration.
     reboot: z.boolean().default(true),
@@ -147,6 +157,42 @@ export const failoverSchema = z
     // How long to wait for a running ha backup (cron) to release its lock before the final backup.
     backup_lock_wait: duration.default('10m'),
     verify: verifySchema.optional(),
+  })
+  .strict()
+
+/** A Pacemaker resource or group id: an XML ID as the CIB takes it (letters, digits, _ . -; not starting with a digit). */
+const cibId = z.string().regex(/^[A-Za-z_][\w.-]{0,63}$/, 'must be a Pacemaker id: a letter or _ then letters, digits, _ . - (at most 64), e.g. ha-controller')
+
+/** One fence device of the cluster: a stock fence agent (fence_ipmilan, fence_scsi, ...) and its parameters. */
+export const fenceDeviceSchema = z
+  .object({
+    id: cibId,
+    agent: z.string().regex(/^fence_[\w-]+$/, 'must be a fence agent name, e.g. fence_ipmilan or fence_scsi'),
+    params: z.record(z.string().regex(/^[A-Za-z_][\w-]*$/, 'must be a parameter name'), z.union([z.string(), z.number(), z.boolean()]).transform(String)).default({}),
+  })
+  .strict()
+
+/**
+ * The cluster manager that decides when and where the service runs (docs/cluster.md). none: a
+ * person does, with ha failover. pacemaker: Pacemaker and corosync do, through ha's OCF resource
+ * agent (ocf:ha:controller); ha failover then asks Pacemaker to move the service instead of moving
+ * it itself, and ha cluster setup prints the resources.
+ */
+export const clusterSchema = z
+  .object({
+    manager: z.enum(['none', 'pacemaker']).default('none'),
+    // Pacemaker's ids: the group (storage, service IPs, controller, started in that order) and ha's resource in it.
+    group: cibId.default('ha-service'),
+    resource: cibId.default('ha-controller'),
+    // How often Pacemaker asks whether the service runs (monitor), and answers (OCF_CHECK_LEVEL 10).
+    monitor_interval: duration.default('10s'),
+    deep_monitor_interval: duration.default('60s'),
+    // Restart in place this many times, then move to the other node; failures older than failure_timeout are forgotten.
+    migration_threshold: z.number().int().min(1).default(3),
+    failure_timeout: duration.default('10m'),
+    // How strongly the service stays where it runs (Pacemaker's resource-stickiness).
+    stickiness: z.number().int().min(0).default(100),
+    fencing: z.array(fenceDeviceSchema).default([]),
   })
   .strict()
 
@@ -194,6 +240,7 @@ export const configSchema = z
     boot_config: bootConfigSchema.default({}),
     services: servicesSchema.default({}),
     failover: failoverSchema.default({}),
+    cluster: clusterSchema.default({}),
     backup: backupSchema.default({}),
   })
   .strict()
@@ -201,6 +248,7 @@ export const configSchema = z
 export type Config = z.infer<typeof configSchema>
 export type NodeConfig = z.infer<typeof nodeSchema>
 export type NodeName = keyof Config['nodes']
+export type FailoverMode = Config['failover']['mode']
 export type BackupEntryConfig = z.infer<typeof backupEntrySchema>
 
 export const nodeNames: NodeName[] = ['primary', 'secondary']
