@@ -72,6 +72,7 @@ export async function runCheck(config: Config, options: CheckOptions = {}): Prom
   const report: CheckReport = {
     checks,
     counts,
+    mode: {cluster: config.cluster.manager, failover: config.failover.mode},
     nodes: {primary: facts.primary.report, secondary: facts.secondary.report},
     ok: counts.fail === 0,
     roles: roles.roles ? publicRoles(roles.roles) : null,

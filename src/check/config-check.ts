@@ -20,6 +20,8 @@ export interface ConfigCheckResult {
   boot_config: {kind: string; files: string}
   data_dir: string
   example: string
+  /** What a failover moves (failover.mode) and who decides when (cluster.manager; its Pacemaker ids when pacemaker). */
+  failover: {cluster: {group: string; manager: string; resource: string} | {manager: 'none'}; mode: string; reboot: boolean}
   /** Commands this config cannot run yet, and the keys they need (an addition to the contract). */
   needs: UnmetNeed[]
   nodes: Array<{hostname: string; name: string; reached: string; root: string}>
@@ -46,6 +48,12 @@ export async function checkConfigFile(path: string, onWarning: (message: string)
     boot_config: {files: `${bootConfigDriver(config).dir}/${bootConfigDriver(config).glob}`, kind: config.boot_config.kind},
     data_dir: config.data_dir,
     example: exampleConfigPath,
+    failover: {
+      cluster: config.cluster.manager === 'pacemaker' ? {group: config.cluster.group, manager: 'pacemaker', resource: config.cluster.resource} : {manager: 'none'},
+      mode: config.failover.mode,
+      // The service mode never reboots: nothing it changes needs a boot to take effect.
+      reboot: config.failover.mode === 'identity' && config.failover.reboot,
+    },
     needs: needs(config, onWarning),
     nodes: nodeNames.map((name) => {
       const node = config.nodes[name]
@@ -65,6 +73,8 @@ export function renderConfigCheck(r: ConfigCheckResult, c: Colors): string {
     `  data_dir  ${r.data_dir}; backups in ${r.backup.dir} (${r.backup.manifest}, ${r.backup.manifest_entries} entries)`,
     `  service IPs: ${r.service_ips.length > 0 ? r.service_ips.map((s) => `${s.address} on ${s.interface}`).join(', ') : 'none'}`,
     `  boot configuration: ${r.boot_config.kind} (${r.boot_config.files} on both nodes)`,
+    `  failover: ${r.failover.mode === 'service' ? 'service (storage, service IPs, services and their saved state move; each node keeps its own name and keys; no reboot)' : `identity (the node taking over becomes the active node: hostname, host keys, network${r.failover.reboot ? '; then reboots' : ''})`}`,
+    ...(r.failover.cluster.manager === 'pacemaker' && 'group' in r.failover.cluster ? [`  cluster: Pacemaker decides when and where (group ${r.failover.cluster.group}, resource ${r.failover.cluster.resource}, ocf:ha:controller)`] : []),
     ...r.needs.map((n) => `  ${c.yellow('not set for')} ${n.command}: ${n.missing.join(', ')} (${n.why})`),
     `  checked offline: no node was contacted`,
   ].join('\n')

@@ -17,7 +17,9 @@ export function renderReport(report: CheckReport, color: Colors): string {
   const {roles} = report
   const source = {config: 'no takeover yet', node: 'as noted on the nodes', storage: 'from the shared storage'}
   const header = roles ? `Roles: ${roles.active} active, ${roles.standby} standby (epoch ${roles.epoch}, ${source[roles.source]})` : 'Roles: cannot be decided (see the roles row)'
-  const out = [header, '', color.dim(line(['STATUS', 'CHECK', 'NODE', 'EVIDENCE']))]
+  const moves = report.mode.failover === 'service' ? 'a failover moves the service only; each node keeps its own name and keys (failover.mode: service)' : 'a failover moves the service and the active node\'s identity (failover.mode: identity)'
+  const decides = report.mode.cluster === 'pacemaker' ? '; Pacemaker decides when (cluster.manager: pacemaker)' : ''
+  const out = [header, `Mode: ${moves}${decides}`, '', color.dim(line(['STATUS', 'CHECK', 'NODE', 'EVIDENCE']))]
   for (const [i, r] of rows.entries()) {
     out.push(line(r, r[4]))
     for (const action of report.checks[i].actions ?? []) out.push(`${indent}${color.dim('→')} ${action}`)

@@ -57,6 +57,8 @@ export interface CheckReport {
   /** null when they cannot be decided (the roles row says why). */
   roles: CheckRoles | null
   strict: boolean
+  /** What a failover moves (failover.mode) and who decides when (cluster.manager). */
+  mode: {cluster: 'none' | 'pacemaker'; failover: 'identity' | 'service'}
   counts: Record<CheckStatus, number>
   nodes: Record<NodeName, NodeReport>
   checks: CheckItem[]

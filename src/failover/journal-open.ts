@@ -44,7 +44,7 @@ export async function openRunJournal(prepared: Prepared, options: {config: Confi
       from,
       holder: {boot_id: await currentBootId(), pid: process.pid, start_ticks: await processStartTicks(process.pid)},
       kind: options.rejoin ? 'rejoin' : 'failover',
-      plan: (options.rejoin ? rejoinSteps : failoverSteps).map((s) => s.id),
+      plan: (options.rejoin ? rejoinSteps(config) : failoverSteps(config)).map((s) => s.id),
       run_id: runId,
       to,
       type: 'run',

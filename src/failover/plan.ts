@@ -10,7 +10,7 @@ export function nodeLabels(config: Config): Record<NodeName, string> {
 export function planFailover(config: Config, from: NodeName, to: NodeName): PlannedStep[] {
   const ctx = {config, from, to}
   const labels = nodeLabels(config)
-  return failoverSteps.map((step) => {
+  return failoverSteps(config).map((step) => {
     const on = step.on(ctx)
     return {
       actions: step.actions(ctx).map((a) => describeAction(a, labels)),

@@ -120,7 +120,7 @@ export class FailoverRunner implements RunState {
     let aborted = false
     try {
       if (this.options.rejoin) {
-        await this.execute(rejoinSteps).catch((error: unknown) => {
+        await this.execute(rejoinSteps(this.config)).catch((error: unknown) => {
           throw rejoinStop(error, this.current!, this.from)
         })
         await this.end('done')
@@ -170,7 +170,7 @@ export class FailoverRunner implements RunState {
     if (this.prepared.resume) await this.awaitRebootingNode()
     if (this.prepared.resume && this.journal.stepState('acquire-storage').last === 'done') this.mirror.start()
     try {
-      await this.execute(failoverSteps)
+      await this.execute(failoverSteps(this.config))
     } catch (error) {
       await this.failed(error)
     }

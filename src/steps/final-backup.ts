@@ -15,9 +15,12 @@ export function parseHostKeys(text: string): string[] {
     .sort()
 }
 
+/** The identity mode moves the host keys with the service: they are read here to be expected after the restore. */
+const readsKeys = (ctx: Pick<StepContext, 'config'>) => ctx.config.failover.mode === 'identity'
+
 /** A last ha backup on the active node, so the takeover restores the state of this minute; waits for a cron backup's lock. */
 export const finalBackup: Step = {
-  actions: (ctx) => [{argv: hostKeysArgv, on: ctx.from}, {argv: backupArgv(ctx.from), on: ctx.from}],
+  actions: (ctx) => [...(readsKeys(ctx) ? [{argv: hostKeysArgv, on: ctx.from}] : []), {argv: backupArgv(ctx.from), on: ctx.from}],
   id: 'final-backup',
   on: (ctx) => ctx.from,
   async post(ctx) {
@@ -28,6 +31,7 @@ export const finalBackup: Step = {
   async run(ctx) {
     // The keys are read while the backup runs (independent; one round trip less).
     const keys = (async () => {
+      if (!readsKeys(ctx)) return
       const read = parseHostKeys((await ctx.act({argv: hostKeysArgv, on: ctx.from})).stdout.toString())
       await ctx.remember({host_keys: read})
     })()

@@ -6,7 +6,9 @@ import {preflight} from './preflight.js'
 import {reboot} from './reboot.js'
 import {releaseIps} from './release-ips.js'
 import {releaseStorage} from './release-storage.js'
+import {restoreService} from './restore-service.js'
 import {restoreTakeover} from './restore-takeover.js'
+import type {Config} from '../config/schema.js'
 import type {Step} from './step.js'
 import {startServices} from './start-services.js'
 import {stopServices} from './stop-services.js'
@@ -14,10 +16,11 @@ import {takeIps} from './take-ips.js'
 import {verify} from './verify.js'
 
 /**
- * The runbook, in order. Fencing comes before anything touches the active node: when that node
- * does not answer, the steps that would act on it are skipped only once it is confirmed fenced.
+ * The runbook, in order, for failover.mode: identity (seed 001). Fencing comes before anything
+ * touches the active node: when that node does not answer, the steps that would act on it are
+ * skipped only once it is confirmed fenced.
  */
-export const failoverSteps: Step[] = [
+export const identityFailoverSteps: Step[] = [
   preflight,
   confirmFenced,
   finalBackup,
@@ -32,3 +35,26 @@ export const failoverSteps: Step[] = [
   startServices,
   verify,
 ]
+
+/**
+ * failover.mode: service: the same runbook without the identity takeover and the reboot. The node
+ * taking over keeps its name, keys and network configuration, so nothing needs a boot to take
+ * effect and no address can come up from a restored boot file (hold-ips has nothing to hold).
+ */
+export const serviceFailoverSteps: Step[] = [
+  preflight,
+  confirmFenced,
+  finalBackup,
+  stopServices,
+  releaseIps,
+  releaseStorage,
+  acquireStorage,
+  restoreService,
+  takeIps,
+  startServices,
+  verify,
+]
+
+export function failoverSteps(config: Pick<Config, 'failover'>): Step[] {
+  return config.failover.mode === 'service' ? serviceFailoverSteps : identityFailoverSteps
+}

@@ -115,10 +115,16 @@ export const rejoinAnnounce: Step = {
 /** The rejoin runbook, from the very step objects that run (as planFailover prints the failover's). */
 export function planRejoin(config: Config, from: NodeName, to: NodeName, labels: Record<NodeName, string>): PlannedStep[] {
   const ctx = {config, from, to}
-  return rejoinSteps.map((step) => {
+  return rejoinSteps(config).map((step) => {
     const on = step.on(ctx)
     return {actions: step.actions(ctx).map((a) => describeAction(a, labels)), id: step.id, on: on === 'here' ? 'here' : labels[on], title: step.title}
   })
 }
 
-export const rejoinSteps: Step[] = [rejoinParity, stopServices, releaseIps, releaseStorage, giveBackIdentity, rejoinProve, rejoinAnnounce]
+const identityRejoinSteps: Step[] = [rejoinParity, stopServices, releaseIps, releaseStorage, giveBackIdentity, rejoinProve, rejoinAnnounce]
+/** failover.mode: service: the node never took the other's identity, so there is none to give back. */
+const serviceRejoinSteps: Step[] = [rejoinParity, stopServices, releaseIps, releaseStorage, rejoinProve, rejoinAnnounce]
+
+export function rejoinSteps(config: Pick<Config, 'failover'>): Step[] {
+  return config.failover.mode === 'service' ? serviceRejoinSteps : identityRejoinSteps
+}
