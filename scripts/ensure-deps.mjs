@@ -55,6 +55,8 @@ const wanted = [
   ['pacemaker', '/usr/sbin/pacemakerd'],
   ['pacemaker-cli-utils', '/usr/sbin/crm_mon'],
   ['resource-agents', '/usr/sbin/ocf-tester'],
+  // ocf-tester validates an agent's meta-data against the OCF DTD with xmllint.
+  ['libxml2-utils', '/usr/bin/xmllint'],
 ]
 // Daemons whose packages enable and start them on install; on this machine they run only inside
 // the lab's nodes, never on the machine itself.

@@ -1,3 +1,4 @@
+import {clusterConfig} from './cluster.js'
 import {chmod, copyFile, mkdir, open, readFile, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
@@ -180,7 +181,7 @@ export async function writeLabTools(labDir: string): Promise<void> {
  * /etc/ha/ha.yaml (ha run on the node itself, as cron does): a production config, `root: /` and
  * the default reboot_command (/sbin/reboot), only the ssh key paths differ.
  */
-export async function writeLabConfig(labDir: string, loopDevice: string): Promise<void> {
+export async function writeLabConfig(labDir: string, loopDevice: string, cluster = false): Promise<void> {
   const lab = labPaths(labDir)
   const config = (keys: {identity_file: string; known_hosts: string}) => {
     const node = (name: LabNode) => ({
@@ -197,7 +198,15 @@ export async function writeLabConfig(labDir: string, loopDevice: string): Promis
       storage: {kind: 'mount', device: loopDevice, fstype: 'ext4'},
       // The product is the node's /etc/init.d/xvm (node-system.ts); ha failover drives it.
       services: {start: ['/etc/init.d/xvm', 'start'], stop: ['/etc/init.d/xvm', 'stop'], status: ['/etc/init.d/xvm', 'status']},
-      failover: {reboot: true, reboot_timeout: '90s', backup_lock_wait: '2m', verify: {http: `http://${addressOnly(labServiceIp)}:${labServicePort}/`, status: 200}},
+      failover: {
+        ...(cluster ? {mode: 'service'} : {}),
+        reboot: true,
+        reboot_timeout: '90s',
+        backup_lock_wait: '2m',
+        verify: {http: `http://${addressOnly(labServiceIp)}:${labServicePort}/`, status: 200},
+      },
+      // A cluster lab: Pacemaker decides, fencing through the lab's BMC (cluster.ts).
+      ...(cluster ? {cluster: clusterConfig} : {}),
       backup: {dir: '.ha/backups', manifest: 'builtin:opscenter', keep: 24, max_age: '2h'},
     }
   }

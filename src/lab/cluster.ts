@@ -1,9 +1,9 @@
 import {randomBytes} from 'node:crypto'
-import {appendFile, chmod, chown, mkdir, symlink, writeFile} from 'node:fs/promises'
+import {appendFile, chmod, chown, mkdir, readFile, rm, symlink, writeFile} from 'node:fs/promises'
 import {dirname, join} from 'node:path'
 
 import {runInNode} from './container.js'
-import {addressOnly, labAddresses, labHostnames, type LabNode, labNodes, nodePaths} from './layout.js'
+import {addressOnly, labAddresses, labDataDir, labHostnames, type LabNode, labNodes, nodePaths} from './layout.js'
 
 /**
  * The lab's real cluster (`ha lab up --cluster`): corosync 3 (knet, two_node) and pacemaker 2.1,
@@ -24,6 +24,19 @@ export const bmcSocketName = 'bmc.sock'
 
 /** The folder whose files every node of a cluster lab sees in its /usr/sbin (an overlay; see container.ts): fence_ha_lab. */
 export const clusterSbinDir = (labDir: string) => join(labDir, 'cluster', 'sbin')
+/** The folder every node sees in its /usr/lib/ocf/resource.d (an overlay): ha/controller, ha's resource agent as the package ships it. */
+export const clusterOcfDir = (labDir: string) => join(labDir, 'cluster', 'ocf')
+
+/** The lab config's cluster block (build.ts): Pacemaker, and the lab's BMC as the fence device of both nodes. */
+export const clusterConfig = {
+  manager: 'pacemaker',
+  // Seconds, so that a test sees a restart, then a move, within its time.
+  failure_timeout: '10m',
+  migration_threshold: 2,
+  monitor_interval: '5s',
+  deep_monitor_interval: '20s',
+  fencing: [{id: fenceDeviceId, agent: 'fence_ha_lab', params: {pcmk_host_list: labNodes.map((n) => labHostnames[n]).join(' ')}}],
+}
 
 function corosyncConf(): string {
   const nodes = labNodes.map((node, i) =>
@@ -194,13 +207,30 @@ export async function writeClusterNode(labDir: string, node: LabNode, key: Buffe
   await symlink('../init.d/pacemaker', join(root, 'etc/rc0.d/K01pacemaker'))
   await symlink('../init.d/corosync', join(root, 'etc/rc0.d/K02corosync'))
   await mkdir(join(nodePaths(labDir, node).runDir, 'bmc'), {recursive: true})
+  await leaveServiceToCluster(root)
 }
 
-/** fence_ha_lab, in every node's /usr/sbin (where pacemaker looks for fence agents). */
-export async function writeClusterTools(labDir: string, fenceAgent: string): Promise<void> {
+/**
+ * Under Pacemaker the node's own boot brings up none of the service: the storage, the service IP
+ * and the product are the cluster's resources (Filesystem, IPaddr2, ocf:ha:controller). A boot
+ * that mounted or started them behind the cluster's back would run them twice.
+ */
+async function leaveServiceToCluster(root: string): Promise<void> {
+  const fstab = await readFile(join(root, 'etc/fstab'), 'utf8')
+  await writeFile(join(root, 'etc/fstab'), fstab.split('\n').filter((line) => !line.includes(` ${labDataDir} `)).join('\n'))
+  const interfaces = await readFile(join(root, 'etc/network/interfaces'), 'utf8')
+  await writeFile(join(root, 'etc/network/interfaces'), interfaces.replace(/^auto \S+:0\n(?:.*\n)*?(?= *address .*\n)(?: *address .*\n)/m, ''))
+  await rm(join(root, 'etc/rc2.d/S02xvm'), {force: true})
+}
+
+/** fence_ha_lab, in every node's /usr/sbin (where pacemaker looks for fence agents); ha's resource agent in its /usr/lib/ocf/resource.d/ha. */
+export async function writeClusterTools(labDir: string, fenceAgent: string, resourceAgent: string): Promise<void> {
   await mkdir(clusterSbinDir(labDir), {recursive: true})
   await writeFile(join(clusterSbinDir(labDir), 'fence_ha_lab'), fenceAgent, {mode: 0o755})
   await chmod(join(clusterSbinDir(labDir), 'fence_ha_lab'), 0o755)
+  await mkdir(join(clusterOcfDir(labDir), 'ha'), {recursive: true})
+  await writeFile(join(clusterOcfDir(labDir), 'ha', 'controller'), resourceAgent, {mode: 0o755})
+  await chmod(join(clusterOcfDir(labDir), 'ha', 'controller'), 0o755)
 }
 
 /** What one node's pacemaker says (crm_mon --output-as=xml there). */

@@ -34,6 +34,10 @@ lab=$(dirname "$sbin")
 if [ -d "$lab/cluster/sbin" ]; then
   mount -t overlay -o ro,lowerdir="$lab/cluster/sbin":/usr/sbin overlay "$root/usr/sbin"
 fi
+# ... and ha's resource agent, as the package ships it, joins /usr/lib/ocf/resource.d (ocf:ha:controller).
+if [ -d "$lab/cluster/ocf" ]; then
+  mount -t overlay -o ro,lowerdir="$lab/cluster/ocf":/usr/lib/ocf/resource.d overlay "$root/usr/lib/ocf/resource.d"
+fi
 if [ -d "$run/bmc" ]; then
   mkdir -p "$root/run/ha-lab-bmc"
   mount --bind "$run/bmc" "$root/run/ha-lab-bmc"

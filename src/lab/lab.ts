@@ -24,7 +24,7 @@ import {
   openLabDir,
 } from './layout.js'
 import {listening, netnsExists, nodeAddresses} from './node.js'
-import {bootNode, nodeMountPoints, nodeProcesses, rebootNode, shutdownNode} from './power.js'
+import {checkoutDir, bootNode, nodeMountPoints, nodeProcesses, rebootNode, shutdownNode} from './power.js'
 import {type LabDownResult, loopDevicesOf, teardown} from './teardown.js'
 
 export * from './layout.js'
@@ -180,12 +180,12 @@ export async function labUp(options: LabUpOptions = {}): Promise<LabStatus> {
       await writeLabTools(labDir)
       await Promise.all(labNodes.map((node) => prepareNode(labDir, node, loopDevice)))
       await writeKnownHosts(labDir)
-      await writeLabConfig(labDir, loopDevice)
+      await writeLabConfig(labDir, loopDevice, cluster)
       if (cluster) {
         progress('writing the cluster (corosync, pacemaker, fence_ha_lab) into both nodes; starting the lab\'s BMC')
         const key = clusterKey()
         await Promise.all(labNodes.map((node) => writeClusterNode(labDir, node, key)))
-        await writeClusterTools(labDir, fenceAgentScript(process.execPath))
+        await writeClusterTools(labDir, fenceAgentScript(process.execPath), await readFile(join(checkoutDir, 'ocf/controller'), 'utf8'))
         await startBmc(labDir)
       }
 

@@ -33,6 +33,16 @@ export function envelopeError(stdout: string): string {
   }
 }
 
+/** The error envelope's details (restore names archive_version and host_version when they differ). */
+function envelopeDetails(stdout: string): Record<string, unknown> {
+  try {
+    const details = (JSON.parse(stdout) as {error?: {details?: unknown}}).error?.details
+    return typeof details === 'object' && details !== null && !Array.isArray(details) ? (details as Record<string, unknown>) : {}
+  } catch {
+    return {}
+  }
+}
+
 const restoreExits = [0, 1, 2, 3, 4, 5, 11]
 const hour = 60 * 60_000
 
@@ -50,6 +60,7 @@ export async function restoreUntilDone(ctx: StepContext, actions: {restore: Acti
     const flag = kind === 'takeover' ? ' --takeover' : ''
     throw new HaError(`ha restore${flag} on ${ctx.to} exited ${r.code}: ${envelopeError(r.stdout.toString()) || r.stderr.toString().trim()}`, {
       actions: [`read it on ${ctx.to}: ha restore --dry-run${flag} --node ${ctx.to}`, 'fix what it says, then ha failover --resume'],
+      details: {...envelopeDetails(r.stdout.toString()), restore_exit: r.code},
       exitCode: r.code === 11 ? 11 : 1,
     })
   }

@@ -3,7 +3,7 @@ import {existsSync} from 'node:fs'
 
 import {bootTools} from './boot-tools.js'
 
-type Need = 'arping' | 'boot-tools' | 'loop' | 'netns' | 'pacemaker' | 'root' | 'sshd' | 'tmux'
+type Need = 'arping' | 'boot-tools' | 'loop' | 'netns' | 'ocf-tester' | 'pacemaker' | 'root' | 'sshd' | 'tmux'
 
 /**
  * Tests that need root, sshd, loop devices or network namespaces call this first. Outside CI a
@@ -44,6 +44,12 @@ function check(need: Need): string | undefined {
       // The cluster lab's daemons and tools (ha lab up --cluster).
       const missing = ['/usr/sbin/corosync', '/usr/sbin/pacemakerd', '/usr/sbin/crm_mon', '/usr/sbin/stonith_admin'].filter((file) => !existsSync(file))
       return missing.length === 0 ? undefined : `needs ${missing.join(', ')} (apt-get install corosync pacemaker pacemaker-cli-utils)`
+    }
+
+    case 'ocf-tester': {
+      // An OCF agent judged as resource-agents judges it: ocf-tester, and xmllint for its meta-data.
+      const missing = ['/usr/sbin/ocf-tester', '/usr/bin/xmllint', '/usr/share/resource-agents/ra-api-1.dtd'].filter((file) => !existsSync(file))
+      return missing.length === 0 ? undefined : `needs ${missing.join(', ')} (apt-get install resource-agents libxml2-utils)`
     }
 
     case 'arping': {
