@@ -55,6 +55,8 @@ const wanted = [
   ['pacemaker', '/usr/sbin/pacemakerd'],
   ['pacemaker-cli-utils', '/usr/sbin/crm_mon'],
   ['resource-agents', '/usr/sbin/ocf-tester'],
+  // The stock Filesystem agent refuses to run without modprobe (its setup check).
+  ['kmod', '/usr/sbin/modprobe'],
   // ocf-tester validates an agent's meta-data against the OCF DTD with xmllint.
   ['libxml2-utils', '/usr/bin/xmllint'],
 ]

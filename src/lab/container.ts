@@ -54,11 +54,18 @@ mount -t proc -o nosuid,nodev,noexec proc "$root/proc"
 mount --bind "$run/boot_id" "$root/proc/sys/kernel/random/boot_id"
 mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$root/sys"
 mount -t tmpfs -o nosuid,mode=755,size=1m dev "$root/dev"
-for dev in /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty "$@"; do
+for dev in /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty; do
   [ -e "$dev" ] || continue
-  mkdir -p "$root$(dirname "$dev")"
   touch "$root$dev"
   mount --bind "$dev" "$root$dev"
+done
+# The node's block devices (the shared storage) are device nodes of its own /dev, as on a real
+# host: a bind mount would be a mount point that a umount of the device (Pacemaker's Filesystem
+# agent unmounts whatever /proc/mounts names it at) takes away.
+for dev in "$@"; do
+  [ -b "$dev" ] || continue
+  mkdir -p "$root$(dirname "$dev")"
+  mknod -m 600 "$root$dev" b $((0x$(stat -c %t "$dev"))) $((0x$(stat -c %T "$dev")))
 done
 mkdir "$root/dev/pts" "$root/dev/shm"
 mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5 devpts "$root/dev/pts"
