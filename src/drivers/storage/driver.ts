@@ -51,7 +51,21 @@ export interface StorageDriver {
   failoverNeeds(): Array<{key: string; why: string}>
   /** Attached, but not as the config says (mount: another fstype than storage.fstype): why, as "… but <why>". */
   heldProblem(detail: Record<string, unknown>): undefined | {action: string; why: string}
+
+  // Under a cluster manager (ha cluster setup).
+
+  /**
+   * The stock Pacemaker resource agent that attaches the storage where the cluster runs the
+   * service, with its parameters; or why there is none (the cluster cannot move what a person
+   * moves, nor what does not exist).
+   */
+  pacemaker(): PacemakerStorage
 }
+
+/** How Pacemaker attaches the storage: an OCF agent of the stock resource-agents package, or a refusal. */
+export type PacemakerStorage =
+  | {params: Array<[string, string]>; provider: string; type: string}
+  | {refused: {action: string; summary: string}}
 
 export interface StorageCommands {
   /** Attach it to the node it runs on (mount, zpool import). */

@@ -5,7 +5,7 @@ import {mountDriver} from './mount.js'
 import {noneDriver} from './none.js'
 import {zfsDriver} from './zfs.js'
 
-export type {Attachment, DeviceRule, StorageBootEntry, StorageCommands, StorageDriver, StorageKind, StorageWords} from './driver.js'
+export type {Attachment, DeviceRule, PacemakerStorage, StorageBootEntry, StorageCommands, StorageDriver, StorageKind, StorageWords} from './driver.js'
 
 /**
  * Every storage.kind the schema allows, with its driver: a kind added to the schema without one

@@ -13,6 +13,12 @@ export function manualDriver(config: Config): StorageDriver {
     ...seen,
     kind: 'manual',
     operatorMoves: true,
+    pacemaker: () => ({
+      refused: {
+        action: 'set storage.kind to mount (storage.device, fstype) or zfs (storage.pool), so the cluster moves the storage itself',
+        summary: 'storage.kind is manual: a person moves the storage, but under Pacemaker the cluster must attach it on whichever node it starts the service, with nobody there',
+      },
+    }),
     // As ha check has always shown it for every kind but mount: its evidence names storage.pool,
     // not the mountpoints it looked at.
     words: {...seen.words, evidence: () => ({pool: config.storage.pool ?? null})},

@@ -31,6 +31,11 @@ export function mountDriver(config: Config): StorageDriver {
     },
     kind: 'mount',
     operatorMoves: false,
+    // ocf:heartbeat:Filesystem mounts the device at data_dir, as ha's own attach does.
+    pacemaker: () =>
+      storage.device
+        ? {params: [['device', storage.device], ['directory', dataDir], ['fstype', fstype]], provider: 'heartbeat', type: 'Filesystem'}
+        : {refused: {action: 'set storage.device to the shared block device (e.g. /dev/disk/by-id/...-part1)', summary: `storage.device is not set: Pacemaker's Filesystem agent mounts it at ${dataDir} (storage.kind mount)`}},
   }
 }
 

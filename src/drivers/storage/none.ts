@@ -12,6 +12,12 @@ export function noneDriver(config: Config): StorageDriver {
     ...findmntObservation(config.data_dir),
     kind: 'none',
     operatorMoves: false,
+    pacemaker: () => ({
+      refused: {
+        action: 'set storage.kind to mount (storage.device, fstype) or zfs (storage.pool): the shared storage data_dir lives on',
+        summary: 'storage.kind is none: data_dir is no shared storage, so a node the cluster moves the service to would start it without the data',
+      },
+    }),
     tracked: false,
   }
 }

@@ -15,6 +15,11 @@ export function zfsDriver(config: Config): StorageDriver {
     interpret: interpretZpool,
     kind: 'zfs',
     operatorMoves: false,
+    // ocf:heartbeat:ZFS imports and exports the pool, as ha's own attach and detach do.
+    pacemaker: () =>
+      pool
+        ? {params: [['pool', pool]], provider: 'heartbeat', type: 'ZFS'}
+        : {refused: {action: 'set storage.pool in the config', summary: "storage.pool is not set: Pacemaker's ZFS agent imports it (storage.kind zfs)"}},
     probeArgv: () => ['zpool', 'list', '-H', '-o', 'name,health', pool ?? ''],
     tracked: true,
     words: {
