@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict'
-import {existsSync, readFileSync, rmSync} from 'node:fs'
+import {existsSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {after, before, describe, it} from 'node:test'
+
+import {parse, stringify} from 'yaml'
 
 import {runInNode} from '../../src/lab/container.js'
 import {type ClusterView, labBoot, labDown, labHalt, labName, labNetns, type LabNode, labNodes, labStatus, nodePaths} from '../../src/lab/lab.js'
@@ -193,6 +196,53 @@ describe('the cluster lab (ha lab up --cluster)', {skip}, () => {
       console.log(`# ha lab halt ${victim} -> fenced by ${names[survivor]} (seen in its fencing history): ${fencedMs} ms`)
     })
   }
+
+  it('ha cluster setup --apply on a node: crm_verify -L accepts the live CIB, which holds the group in order and the fence device; a second --apply changes nothing', async () => {
+    // The lab's own config, made a cluster's (issue 17 item 3): service mode and the lab's fence
+    // device, on both nodes (the controller resource reads /etc/ha/ha.yaml wherever it runs).
+    for (const node of labNodes) {
+      const file = join(nodePaths(labDir, node).root, 'etc/ha/ha.yaml')
+      const config = parse(readFileSync(file, 'utf8')) as Record<string, Record<string, unknown>>
+      config.failover.mode = 'service'
+      config.cluster = {fencing: [{agent: 'fence_ha_lab', id: 'fence-lab', params: {pcmk_host_list: `${names.primary} ${names.secondary}`}}], manager: 'pacemaker'}
+      writeFileSync(file, stringify(config), {mode: 0o644})
+    }
+
+    // The lab's service runs on ctl-a outside the cluster, and ocf:ha:controller is not in the
+    // lab's nodes yet: in maintenance mode Pacemaker starts and stops nothing, so what is judged
+    // here is the configuration, not what the cluster would do with it.
+    await runInNode(labDir, 'primary', ['crm_attribute', '--type', 'crm_config', '--name', 'maintenance-mode', '--update', 'true'])
+    const setup = ['/usr/local/sbin/ha', 'cluster', 'setup', '--apply', '--json']
+    const first = await runInNode(labDir, 'primary', setup, {okCodes: [1, 2], timeoutMs: 120_000})
+    assert.equal(first.code, 0, first.stdout + first.stderr)
+    const applied = JSON.parse(first.stdout).result.applied as {changes: string[]; epoch_after: number; epoch_before: number}
+    assert.ok(applied.changes.includes('created ha-service'), JSON.stringify(applied))
+    assert.ok(applied.epoch_after > applied.epoch_before)
+    for (const node of labNodes) {
+      const verify = await runInNode(labDir, node, ['crm_verify', '-L', '-V'], {okCodes: [1, 2, 3, 4, 78]})
+      assert.equal(verify.code, 0, `crm_verify -L on ${node}: ${verify.stdout}${verify.stderr}`)
+    }
+
+    const resources = (await runInNode(labDir, 'secondary', ['cibadmin', '--query', '--scope', 'resources'])).stdout
+    const group = /<group id="ha-service">[\s\S]*?<\/group>/.exec(resources)?.[0] ?? ''
+    const members = [...group.matchAll(/<primitive id="([^"]+)" class="([^"]+)" provider="([^"]+)" type="([^"]+)"/g)].map((m) => `${m[1]} ${m[2]}:${m[3]}:${m[4]}`)
+    assert.deepEqual(members, ['ha-service-storage ocf:heartbeat:Filesystem', 'ha-service-ip1 ocf:heartbeat:IPaddr2', 'ha-controller ocf:ha:controller'])
+    const param = async (rsc: string, name: string) => (await runInNode(labDir, 'secondary', ['crm_resource', '--resource', rsc, '--get-parameter', name, '--quiet'])).stdout.trim()
+    assert.equal(await param('ha-service-storage', 'directory'), '/var/opt/sun/xvm')
+    assert.equal(await param('ha-service-ip1', 'ip'), '198.18.0.100')
+    assert.equal(await param('ha-controller', 'config'), '/etc/ha/ha.yaml')
+    assert.match(resources, /<primitive id="fence-lab" class="stonith" type="fence_ha_lab">/)
+    const registered = await runInNode(labDir, 'secondary', ['stonith_admin', '--list-registered'])
+    assert.match(registered.stdout, /^fence-lab$/m, 'the fencer still has the lab\'s device')
+
+    const second = await runInNode(labDir, 'secondary', setup, {okCodes: [1, 2], timeoutMs: 120_000})
+    assert.equal(second.code, 0, second.stdout + second.stderr)
+    const again = JSON.parse(second.stdout).result.applied as {changes: string[]; epoch_after: number; epoch_before: number}
+    assert.deepEqual(again.changes, [], 'the second run changes nothing')
+    assert.equal(again.epoch_before, again.epoch_after)
+    const human = await runInNode(labDir, 'primary', ['/usr/local/sbin/ha', 'cluster', 'setup', '--apply'], {okCodes: [1, 2], timeoutMs: 120_000})
+    assert.match(human.stdout, /already holds this configuration: nothing changed/)
+  })
 
   it('ha lab down leaves no corosync or pacemaker process and none of the lab\'s namespaces', async () => {
     const pids = [...(await clusterPids('primary')), ...(await clusterPids('secondary'))]
