@@ -13,13 +13,14 @@ export function renderSetup(r: ClusterSetupResult, c: Colors): string {
   if (r.applied) {
     const a = r.applied
     lines.push('')
-    if (a.changes.length === 0) lines.push(`this node's CIB already holds this configuration: ${c.green('nothing changed')} (epoch ${a.epoch_before})`)
+    const verdict = a.verified_live ? 'crm_verify -L accepts it' : c.red('crm_verify -L rejects the live CIB')
+    if (a.changes.length === 0) lines.push(`this node's CIB already holds this configuration: ${c.green('nothing changed')} (epoch ${a.epoch_before}); ${verdict}`)
     else {
-      lines.push(`${c.green('applied')} to this node's CIB (epoch ${a.epoch_before} -> ${a.epoch_after}); crm_verify -L accepts it:`)
+      lines.push(`${c.green('applied')} to this node's CIB (epoch ${a.epoch_before} -> ${a.epoch_after}); ${verdict}:`)
       for (const change of a.changes) lines.push(`  ${change}`)
     }
 
-    if (a.verify_warnings) lines.push(`${c.yellow('crm_verify -L warns')}: ${a.verify_warnings}`)
+    if (a.verify_warnings) lines.push(`${c.yellow('crm_verify -L says')}: ${a.verify_warnings}`)
   }
 
   return lines.join('\n')

@@ -38,7 +38,8 @@ export interface AppliedSetup {
   /** The CIB's epoch before, and after (the same when nothing changed). */
   epoch_after: number
   epoch_before: number
-  /** crm_verify -L on the live CIB after the patch: its warnings, if any. */
+  /** crm_verify -L on the live CIB at the end: whether it accepts it, and what it said (warnings). */
+  verified_live: boolean
   verify_warnings: string
 }
 
@@ -102,14 +103,18 @@ async function applyPlan(plan: ClusterPlan, host: Host, signal?: AbortSignal): P
 
     const before = epochOf(liveText)
     const after = epochOf(await readFile(copy, 'utf8'))
-    if (changes.length === 0 || after === before) return {changes: [], epoch_after: before, epoch_before: before, verify_warnings: ''}
-    throwIfAborted(signal)
-    await patchLive(live, copy, join(dir, 'patch.xml'), run)
+    const changed = changes.length > 0 && after !== before
+    if (changed) {
+      throwIfAborted(signal)
+      await patchLive(live, copy, join(dir, 'patch.xml'), run)
+    }
+
     const check = await run(['crm_verify', '-L'])
-    const now = await run(['cibadmin', '--query'])
+    const now = changed ? await run(['cibadmin', '--query']) : query
     const warnings = check.code === 0 ? stderrExcerpt(check.stderr) || stderrExcerpt(check.stdout) : `exit ${check.code}: ${verifyErrors(check)}`
-    // The cluster bumps the epoch once more as it takes the patch in; the live one is the one to quote.
-    return {changes, epoch_after: now.code === 0 ? epochOf(now.stdout.toString()) : after, epoch_before: before, verify_warnings: warnings}
+    // The cluster bumps the epoch once more as it takes the patch in: the live one is the one to quote.
+    const epochAfter = now.code === 0 ? epochOf(now.stdout.toString()) : after
+    return {changes: changed ? changes : [], epoch_after: epochAfter, epoch_before: before, verified_live: check.code === 0, verify_warnings: warnings}
   } finally {
     await rm(dir, {force: true, recursive: true})
   }

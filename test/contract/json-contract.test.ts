@@ -86,6 +86,27 @@ test('the --json envelopes keep their documented shape', async (t) => {
   record('schedule install', run('schedule', 'install'), 0)
   record('schedule show', run('schedule', 'show'), 0)
   record('schedule remove', run('schedule', 'remove'), 0)
+  // ha cluster setup, printed, and applied to a CIB in a file (CIB_file: Pacemaker's own tools, no cluster).
+  const clustered = join(dir, 'ha-cluster.yaml')
+  writeFileSync(clustered, [
+    'data_dir: /var/opt/sun/xvm',
+    'nodes: {primary: {hostname: ctl-a}, secondary: {hostname: ctl-b}}',
+    'service_ips: [{address: 198.18.1.10/24, interface: eth0}]',
+    'storage: {kind: zfs, pool: xvmpool}',
+    'services: {start: [/etc/init.d/xvm, start], stop: [/etc/init.d/xvm, stop], status: [/etc/init.d/xvm, status]}',
+    'failover: {mode: service}',
+    'cluster: {manager: pacemaker, fencing: [{id: fence-a, agent: fence_ipmilan, params: {ip: 10.0.0.1, pcmk_host_list: ctl-a}}]}',
+    '',
+  ].join('\n'))
+  record('cluster setup', ha(['cluster', 'setup', '--json', '--config', clustered]), 0)
+  if (existsSync('/usr/sbin/cibadmin')) {
+    const cib = join(dir, 'cib.xml')
+    writeFileSync(cib, execFileSync('cibadmin', ['--empty'], {encoding: 'utf8'}))
+    record('cluster setup --apply', ha(['cluster', 'setup', '--apply', '--json', '--config', clustered], {env: {CIB_file: cib}}), 0)
+  } else if (process.env.CI === 'true') {
+    throw new Error('the cluster setup contract needs cibadmin under CI (pacemaker-cli-utils)')
+  }
+
 
   // The failures a runbook meets before anything runs: each one envelope, exit 2, named.
   record('error (config missing)', ha(['backup', '--json', '--config', join(dir, 'missing.yaml')]), 2)

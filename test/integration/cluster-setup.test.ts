@@ -112,6 +112,9 @@ describe('ha cluster setup against Pacemaker\'s own tools (offline, CIB_file)', 
     assert.equal(applied.status, 0, applied.stderr)
     assert.deepEqual(verify(s.cib), {code: 0, output: ''})
     const text = readFileSync(s.cib, 'utf8')
+    const {epoch_after: epochAfter, epoch_before: epochBefore, verified_live: verifiedLive} = applied.json!.result.applied
+    assert.deepEqual([epochBefore, verifiedLive], [1, true])
+    assert.equal(`epoch="${epochAfter}"`, /\sepoch="\d+"/.exec(text)?.[0].trim(), 'the epoch it reports is the CIB\'s')
     assert.deepEqual(groupMembers(text, 'ha-service'), [
       'ha-service-storage ocf:heartbeat:Filesystem',
       'ha-service-ip1 ocf:heartbeat:IPaddr2',
@@ -168,7 +171,7 @@ describe('ha cluster setup against Pacemaker\'s own tools (offline, CIB_file)', 
 
     const second = s.setup('--apply')
     assert.equal(second.status, 0, second.stderr)
-    assert.match(second.stdout, /this node's CIB already holds this configuration: nothing changed \(epoch \d+\)/)
+    assert.match(second.stdout, /this node's CIB already holds this configuration: nothing changed \(epoch \d+\); crm_verify -L accepts it$/m)
     assert.equal(readFileSync(s.cib, 'utf8'), text)
   })
 

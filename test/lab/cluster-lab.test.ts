@@ -215,8 +215,9 @@ describe('the cluster lab (ha lab up --cluster)', {skip}, () => {
     const setup = ['/usr/local/sbin/ha', 'cluster', 'setup', '--apply', '--json']
     const first = await runInNode(labDir, 'primary', setup, {okCodes: [1, 2], timeoutMs: 120_000})
     assert.equal(first.code, 0, first.stdout + first.stderr)
-    const applied = JSON.parse(first.stdout).result.applied as {changes: string[]; epoch_after: number; epoch_before: number}
+    const applied = JSON.parse(first.stdout).result.applied as {changes: string[]; epoch_after: number; epoch_before: number; verified_live: boolean}
     assert.ok(applied.changes.includes('created ha-service'), JSON.stringify(applied))
+    assert.equal(applied.verified_live, true)
     assert.ok(applied.epoch_after > applied.epoch_before)
     for (const node of labNodes) {
       const verify = await runInNode(labDir, node, ['crm_verify', '-L', '-V'], {okCodes: [1, 2, 3, 4, 78]})
@@ -237,8 +238,9 @@ describe('the cluster lab (ha lab up --cluster)', {skip}, () => {
 
     const second = await runInNode(labDir, 'secondary', setup, {okCodes: [1, 2], timeoutMs: 120_000})
     assert.equal(second.code, 0, second.stdout + second.stderr)
-    const again = JSON.parse(second.stdout).result.applied as {changes: string[]; epoch_after: number; epoch_before: number}
+    const again = JSON.parse(second.stdout).result.applied as {changes: string[]; epoch_after: number; epoch_before: number; verified_live: boolean}
     assert.deepEqual(again.changes, [], 'the second run changes nothing')
+    assert.equal(again.verified_live, true)
     assert.equal(again.epoch_before, again.epoch_after)
     const human = await runInNode(labDir, 'primary', ['/usr/local/sbin/ha', 'cluster', 'setup', '--apply'], {okCodes: [1, 2], timeoutMs: 120_000})
     assert.match(human.stdout, /already holds this configuration: nothing changed/)
