@@ -1,6 +1,7 @@
 import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
+import {setTimeout as sleep} from 'node:timers/promises'
 
 import {usabilityProblems} from '../check/config-usable.js'
 import {exampleConfigPath, fieldLine, type LoadedConfig} from '../config/load.js'
@@ -13,14 +14,15 @@ import {pcsCommands} from './pcs.js'
  * `ha cluster setup`: the Pacemaker configuration ha.yaml asks for, printed as CIB XML and as pcs
  * commands; with --apply, put into this node's CIB.
  *
- * How --apply stays safe: it reads the live CIB once (cibadmin --query), makes every change in a
+ * How --apply stays safe: it reads the live CIB (cibadmin --query), makes every change in a
  * copy of it on this machine (the Pacemaker tools themselves, pointed at the copy with CIB_file),
  * has crm_verify judge the copy whole, and only then sends the difference (crm_diff) to the
- * cluster as one patch (cibadmin --patch), which Pacemaker applies whole or not at all, and
- * refuses if the CIB changed since it was read. A copy crm_verify rejects is dropped: nothing
- * reaches the cluster. A copy with nothing changed (its epoch did not move) sends nothing.
+ * cluster as one patch (cibadmin --patch), which Pacemaker applies whole or not at all, on top
+ * of the CIB as it is then (a change made meanwhile stays); one made from a CIB the cluster has
+ * moved past is refused, and ha reads again (three attempts). A copy crm_verify rejects is
+ * dropped: nothing reaches the cluster. A copy with nothing changed (its epoch did not move) sends nothing.
  * This rather than a shadow CIB (crm_shadow): a shadow lives in the cluster's own folder and is
- * committed as a whole-CIB replace, which would overwrite a change made meanwhile.
+ * committed as a whole-CIB replace, which can undo a change made meanwhile.
  */
 export interface ClusterSetupResult {
   /** Only with --apply. */
@@ -77,8 +79,32 @@ export function epochOf(xml: string): number {
 /** Pacemaker's exit status for "no such object" (cibadmin --replace of an id the CIB lacks). */
 const noSuchObject = 105
 
+/** cibadmin --patch's exit status when the cluster's CIB has moved past the one the patch was made from (pcmk_err_old_data). */
+const cibMovedOn = 103
+/** Attempts when the CIB moves on meanwhile (a node joining, the DC writing its properties): each starts again from a fresh read. */
+const attempts = 3
+
+/** The patch was made from a CIB the cluster has since changed: nothing was applied, and a fresh read may do. */
+class CibMovedOnError extends HaError {}
+
 async function applyPlan(plan: ClusterPlan, host: Host, signal?: AbortSignal): Promise<AppliedSetup> {
   const run = (argv: string[]) => host.run(argv, {signal, timeoutMs: 60_000})
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await applyOnce(plan, run, signal)
+    } catch (error) {
+      if (!(error instanceof CibMovedOnError)) throw error
+      if (attempt >= attempts) {
+        throw new HaError(`${error.message}, ${attempts} times in a row; nothing was changed`, {actions: ['run ha cluster setup --apply again once the cluster is settled (crm_mon shows no transition in progress)']})
+      }
+
+      await sleep(2000)
+      throwIfAborted(signal)
+    }
+  }
+}
+
+async function applyOnce(plan: ClusterPlan, run: Run, signal?: AbortSignal): Promise<AppliedSetup> {
   const query = await run(['cibadmin', '--query'])
   if (query.code !== 0) {
     throw new HaError(`cannot read this node's CIB (\`cibadmin --query\` exit ${query.code}${excerpt(query.stderr)}): is this a cluster node with pacemaker running, and ha run as root?`, {
@@ -172,6 +198,7 @@ async function patchLive(live: string, copy: string, patchFile: string, run: Run
   if (diff.code !== 1) throw new HaError(`\`crm_diff\` found ${diff.code === 0 ? 'no difference after a change' : `nothing it could compare (exit ${diff.code}${excerpt(diff.stderr)})`}; nothing was changed`)
   await writeFile(patchFile, diff.stdout, {mode: 0o600})
   const patch = await run(['cibadmin', '--patch', '--xml-file', patchFile])
+  if (patch.code === cibMovedOn) throw new CibMovedOnError(`the cluster's CIB changed between ha reading it and sending the patch (\`cibadmin --patch\` exit ${patch.code}${excerpt(patch.stderr)})`)
   if (patch.code !== 0) {
     throw new HaError(`the cluster refused the change (\`cibadmin --patch\` exit ${patch.code}${excerpt(patch.stderr)}); nothing was changed: it applies a patch whole or not at all`, {
       actions: ['run ha cluster setup --apply again (the CIB may have changed since it was read)'],

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
-import {readFileSync, writeFileSync} from 'node:fs'
+import {chmodSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {describe, test} from 'node:test'
 
@@ -201,6 +201,45 @@ describe('ha cluster setup against Pacemaker\'s own tools (offline, CIB_file)', 
     assert.equal(r.json!.error!.name, 'ConfigError')
     assert.match(r.json!.error!.message, /^crm_verify rejects this node's CIB with ha's resources in it \(exit \d+\): .*Operation db-m2 is duplicate of db-m1.*; nothing was changed$/)
     assert.equal(readFileSync(s.cib, 'utf8'), before)
+  })
+
+  /**
+   * Someone else changes the CIB while ha works: cibadmin, first on the PATH, makes twelve changes
+   * of its own (real ones, through the real crm_attribute) just before the first `--patch` it is
+   * asked for (every one, with `always`), then does what it was asked.
+   */
+  function busyCluster(dir: string, always: boolean): {PATH: string} {
+    const bin = join(dir, 'bin')
+    mkdirSync(bin)
+    const once = always ? '' : `[ -e ${dir}/changed ] || `
+    writeFileSync(join(bin, 'cibadmin'), `#!/bin/sh
+if [ "$1" = --patch ]; then
+  ${once}for i in 1 2 3 4 5 6 7 8 9 10 11 12; do crm_attribute --type crm_config --name site-note --update "$i$$"; done
+  touch ${dir}/changed
+fi
+exec /usr/sbin/cibadmin "$@"
+`)
+    chmodSync(join(bin, 'cibadmin'), 0o755)
+    return {PATH: `${bin}:${process.env.PATH}`}
+  }
+
+  test('the CIB moves on between the read and the patch: the cluster refuses the stale patch, ha reads again and applies; the other change is kept', (t) => {
+    const s = setupDir(t, zfsConfig)
+    const r = ha(['cluster', 'setup', '--apply', '--json', '--config', s.configPath], {env: {CIB_file: s.cib, ...busyCluster(s.dir, false)}})
+    assert.equal(r.status, 0, r.stdout)
+    assert.ok(r.json!.result.applied.changes.includes('created xvm'))
+    assert.deepEqual(verify(s.cib), {code: 0, output: ''})
+    assert.match(s.tool(['crm_attribute', '--type', 'crm_config', '--name', 'site-note', '--query', '--quiet']).stdout, /^12\d+$/m, 'the change made meanwhile is there too')
+    assert.deepEqual(groupMembers(readFileSync(s.cib, 'utf8'), 'xvm').length, 3)
+  })
+
+  test('a CIB that keeps moving: three refused patches, exit 1, and nothing of ha\'s in it', (t) => {
+    const s = setupDir(t, zfsConfig)
+    const r = ha(['cluster', 'setup', '--apply', '--json', '--config', s.configPath], {env: {CIB_file: s.cib, ...busyCluster(s.dir, true)}})
+    assert.equal(r.status, 1, r.stdout)
+    assert.match(r.json!.error!.message, /^the cluster's CIB changed between ha reading it and sending the patch \(`cibadmin --patch` exit 103: .*\), 3 times in a row; nothing was changed$/)
+    const text = readFileSync(s.cib, 'utf8')
+    assert.doesNotMatch(text, /id="xvm"|ipmi-node1/)
   })
 
   const refusals: Array<[string, string, RegExp]> = [
