@@ -1,10 +1,7 @@
 import assert from 'node:assert/strict'
-import {existsSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
-import {join} from 'node:path'
+import {existsSync, readFileSync, rmSync} from 'node:fs'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {after, before, describe, it} from 'node:test'
-
-import {parse, stringify} from 'yaml'
 
 import {runInNode} from '../../src/lab/container.js'
 import {type ClusterView, labBoot, labDown, labHalt, labName, labNetns, type LabNode, labNodes, labStatus, nodePaths} from '../../src/lab/lab.js'
@@ -197,24 +194,21 @@ describe('the cluster lab (ha lab up --cluster)', {skip}, () => {
     })
   }
 
-  it('ha cluster setup --apply on a node: crm_verify -L accepts the live CIB, which holds the group in order and the fence device; a second --apply changes nothing', async () => {
-    // The lab's own config, made a cluster's (issue 17 item 3): service mode and the lab's fence
-    // device, on both nodes (the controller resource reads /etc/ha/ha.yaml wherever it runs).
+  it('ha cluster setup --apply on a node: crm_verify -L accepts the live CIB, Pacemaker starts the group on one node (storage, service IP, service), and a second --apply changes nothing', async () => {
+    // The lab's own ha.yaml on both nodes (service mode, Pacemaker, fence_ha_lab; ocf:ha:controller
+    // installed): before the setup nothing of the service runs anywhere; the cluster is to start it.
+    const idle = await labStatus({labDir})
     for (const node of labNodes) {
-      const file = join(nodePaths(labDir, node).root, 'etc/ha/ha.yaml')
-      const config = parse(readFileSync(file, 'utf8')) as Record<string, Record<string, unknown>>
-      config.failover.mode = 'service'
-      config.cluster = {fencing: [{agent: 'fence_ha_lab', id: 'fence-lab', params: {pcmk_host_list: `${names.primary} ${names.secondary}`}}], manager: 'pacemaker'}
-      writeFileSync(file, stringify(config), {mode: 0o644})
+      const n = idle.nodes[node]
+      assert.deepEqual([n.data_dir_mounted, n.holds_service_ip, n.service_running], [false, false, false], `${node} runs nothing of the service yet`)
     }
 
-    // The lab's service runs on ctl-a outside the cluster, and ocf:ha:controller is not in the
-    // lab's nodes yet: in maintenance mode Pacemaker starts and stops nothing, so what is judged
-    // here is the configuration, not what the cluster would do with it.
-    await runInNode(labDir, 'primary', ['crm_attribute', '--type', 'crm_config', '--name', 'maintenance-mode', '--update', 'true'])
-    const setup = ['/usr/local/sbin/ha', 'cluster', 'setup', '--apply', '--json']
-    const first = await runInNode(labDir, 'primary', setup, {okCodes: [1, 2], timeoutMs: 120_000})
+    // The machine's env may name files the node does not have (NODE_EXTRA_CA_CERTS).
+    const setup = ['env', '-u', 'NODE_EXTRA_CA_CERTS', '/usr/local/sbin/ha', 'cluster', 'setup', '--apply']
+    const started = Date.now()
+    const first = await runInNode(labDir, 'primary', [...setup, '--json'], {okCodes: [1, 2], timeoutMs: 120_000})
     assert.equal(first.code, 0, first.stdout + first.stderr)
+    assert.equal(first.stderr, '')
     const applied = JSON.parse(first.stdout).result.applied as {changes: string[]; epoch_after: number; epoch_before: number; verified_live: boolean}
     assert.ok(applied.changes.includes('created ha-service'), JSON.stringify(applied))
     assert.equal(applied.verified_live, true)
@@ -233,16 +227,31 @@ describe('the cluster lab (ha lab up --cluster)', {skip}, () => {
     assert.equal(await param('ha-service-ip1', 'ip'), '198.18.0.100')
     assert.equal(await param('ha-controller', 'config'), '/etc/ha/ha.yaml')
     assert.match(resources, /<primitive id="fence-lab" class="stonith" type="fence_ha_lab">/)
-    const registered = await runInNode(labDir, 'secondary', ['stonith_admin', '--list-registered'])
-    assert.match(registered.stdout, /^fence-lab$/m, 'the fencer still has the lab\'s device')
 
-    const second = await runInNode(labDir, 'secondary', setup, {okCodes: [1, 2], timeoutMs: 120_000})
+    // Pacemaker runs what was set up: all three members on one node, which has the storage mounted,
+    // the service IP and the service running (the controller's start ends once it answers); the
+    // other node has none of them; nothing failed.
+    const locate = async (rsc: string) => (await runInNode(labDir, 'secondary', ['crm_resource', '--resource', rsc, '--locate', '--quiet'], {okCodes: [1, 6, 105]})).stdout.trim()
+    const holds = (status: Awaited<ReturnType<typeof labStatus>>, n: LabNode) => [status.nodes[n].data_dir_mounted, status.nodes[n].holds_service_ip, status.nodes[n].service_running]
+    const where = await within(120, async () => {
+      const at = await Promise.all(members.map((m) => locate(m.split(' ')[0])))
+      const node = labNodes.find((n) => names[n] === at[0])
+      if (!node || !at.every((name) => name === at[0])) return undefined
+      return holds(await labStatus({labDir}), node).every(Boolean) ? node : undefined
+    })
+    const mon = (await runInNode(labDir, 'primary', ['crm_mon', '-1', '-r', '--failcounts'], {okCodes: [102, 107, 108]})).stdout
+    assert.ok(where, `the group did not start on one node within 120 s of the setup:\n${mon}`)
+    console.log(`# ha cluster setup --apply -> the group started on ${names[where]}, the service running: ${((Date.now() - started) / 1000).toFixed(1)} s`)
+    assert.doesNotMatch(mon, /Failed Resource Actions/, mon)
+    assert.deepEqual(holds(await labStatus({labDir}), labNodes.find((n) => n !== where)!), [false, false, false], 'nothing of it on the other node')
+
+    const second = await runInNode(labDir, 'secondary', [...setup, '--json'], {okCodes: [1, 2], timeoutMs: 120_000})
     assert.equal(second.code, 0, second.stdout + second.stderr)
     const again = JSON.parse(second.stdout).result.applied as {changes: string[]; epoch_after: number; epoch_before: number; verified_live: boolean}
     assert.deepEqual(again.changes, [], 'the second run changes nothing')
     assert.equal(again.verified_live, true)
     assert.equal(again.epoch_before, again.epoch_after)
-    const human = await runInNode(labDir, 'primary', ['/usr/local/sbin/ha', 'cluster', 'setup', '--apply'], {okCodes: [1, 2], timeoutMs: 120_000})
+    const human = await runInNode(labDir, 'primary', setup, {okCodes: [1, 2], timeoutMs: 120_000})
     assert.match(human.stdout, /already holds this configuration: nothing changed/)
   })
 
