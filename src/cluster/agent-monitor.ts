@@ -1,18 +1,11 @@
-import {spawn} from 'node:child_process'
-import {setTimeout as sleep} from 'node:timers/promises'
-
 import type {Config} from '../config/schema.js'
-import {LocalHost} from '../hosts/local-host.js'
+import {storageDriver} from '../drivers/storage/index.js'
 import {finalBackup} from '../steps/final-backup.js'
+import {storageAttached} from '../steps/observe.js'
 import {stopServices} from '../steps/stop-services.js'
 import {agentRun} from './agent-context.js'
-import {type AgentSetup, dataDirWritable} from './agent.js'
+import {type AgentSetup, answers, dataDirWritable, localHost} from './agent-setup.js'
 import {OcfError, OcfExit, type OcfExitCode} from './ocf.js'
-
-/** This node, reached directly, with commands bounded by the operation's timeout. */
-export function localHost(setup: AgentSetup): LocalHost {
-  return new LocalHost(setup.here, setup.config.nodes[setup.here].root, Math.max(5000, setup.env.timeoutMs - 5000))
-}
 
 /** services.status as LSB has it: 0 running, 3 stopped; 1, 2 and 4 (dead with files left, unknown) are neither. */
 async function statusCode(setup: AgentSetup): Promise<number> {
@@ -38,15 +31,17 @@ export async function monitor(setup: AgentSetup): Promise<OcfExitCode> {
 }
 
 /**
- * stop: a last backup while the service still runs (the other node restores this minute's state,
- * not last hour's), then services.stop, proven by services.status. A failed backup is said and
- * does not stop the stop; a service that will not stop is a failed stop (Pacemaker then fences
- * this node rather than start the service twice).
+ * stop: a last backup wherever the storage is attached here, the service running or not (the
+ * other node restores this minute's state, not last hour's; after the product died there may be no
+ * other), then services.stop, proven by services.status. A failed backup is said and does not stop
+ * the stop; a service that will not stop is a failed stop (Pacemaker then fences this node rather
+ * than start the service twice). Where neither the storage nor the product is, there is nothing to do.
  */
 export async function stop(setup: AgentSetup): Promise<OcfExitCode> {
   const code = await statusCode(setup)
-  if (code === 3) {
-    setup.log('stop: the services are not running here')
+  const attached = !storageDriver(setup.config).tracked || (await storageAttached(localHost(setup), setup.config))
+  if (code === 3 && !attached) {
+    setup.log('stop: neither the services nor the storage are here')
     return OcfExit.success
   }
 
@@ -55,7 +50,7 @@ export async function stop(setup: AgentSetup): Promise<OcfExitCode> {
   const config: Config = {...setup.config, failover: {...setup.config.failover, backup_lock_wait: lockWait}}
   const run = agentRun(config, {from: setup.here, to: setup.peer}, setup.here, setup.log, setup.signal)
   try {
-    if (code === 0) {
+    if (attached) {
       try {
         await run.step(finalBackup)
       } catch (error) {
@@ -63,40 +58,10 @@ export async function stop(setup: AgentSetup): Promise<OcfExitCode> {
       }
     }
 
-    await run.step(stopServices)
+    if (code !== 3) await run.step(stopServices)
   } finally {
     await run.close()
   }
 
   return OcfExit.success
-}
-
-/** failover.verify from this node: the http status or the argv's exit 0, tried `attempts` times half a second apart. */
-export async function answers(config: Config, attempts: number, signal?: AbortSignal): Promise<{ok: boolean; said: string}> {
-  const v = config.failover.verify
-  if (!v) return {ok: true, said: 'failover.verify is not set: nothing to ask'}
-  let said = ''
-  for (let i = 0; i < attempts; i++) {
-    if (i > 0) await sleep(500, undefined, {signal})
-    if (v.http) {
-      try {
-        const r = await fetch(v.http, {signal: AbortSignal.timeout(5000)})
-        said = `${v.http} answered ${r.status}`
-        await r.body?.cancel()
-        if (r.status === v.status) return {ok: true, said}
-      } catch (error) {
-        said = `${v.http}: ${(error as Error).message}`
-      }
-    } else {
-      const code = await new Promise<number>((resolve) => {
-        const child = spawn(v.argv![0], v.argv!.slice(1), {stdio: 'ignore', timeout: 30_000})
-        child.on('error', () => resolve(127))
-        child.on('close', (c) => resolve(c ?? 128))
-      })
-      said = `${v.argv!.join(' ')} exited ${code}`
-      if (code === 0) return {ok: true, said}
-    }
-  }
-
-  return {ok: false, said}
 }

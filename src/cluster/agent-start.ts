@@ -13,8 +13,7 @@ import {restoreService} from '../steps/restore-service.js'
 import {startServices} from '../steps/start-services.js'
 import {storageAttached} from '../steps/observe.js'
 import {agentRun, type AgentRun} from './agent-context.js'
-import type {AgentSetup} from './agent.js'
-import {answers, localHost} from './agent-monitor.js'
+import {type AgentSetup, answers, localHost} from './agent-setup.js'
 import {OcfError, OcfExit, type OcfExitCode} from './ocf.js'
 
 /**
@@ -73,6 +72,10 @@ async function restoreHere(setup: AgentSetup, run: AgentRun): Promise<void> {
       return
     } catch (error) {
       const details = error instanceof HaError ? error.details ?? {} : {}
+      if (/no backup archives/.test((error as Error).message)) {
+        throw new OcfError(OcfExit.installed, `no saved state on the storage to take the service over with (${(error as Error).message.split(';')[0]}): the node that ran it never made a backup; not started here (run ha backup where it ran)`)
+      }
+
       if (details.archive_version !== undefined) {
         throw new OcfError(OcfExit.installed, `the saved state is from product version ${String(details.archive_version)}, ${setup.config.nodes[setup.here].hostname} runs ${String(details.host_version)}: not started here (bring both nodes to one version)`)
       }

@@ -26,8 +26,6 @@ const stockTimeouts: Record<string, {interval: number; monitor: number; start: n
   ZFS: {interval: 5, monitor: 30, start: 60, stop: 60},
 }
 
-/** Fencing in two-node clusters: the node running the service waits this long before it is fenced, so in a split it is the one that survives. */
-export const priorityFencingDelay = 15
 
 export interface Op {
   /** The OCF_CHECK_LEVEL of a deeper monitor. */
@@ -48,11 +46,15 @@ export interface Primitive {
   type: string
 }
 
-/** A location constraint: the resource never runs on the node (a fence device kept off the node it fences). */
+/**
+ * A location constraint: the resource never runs on the node (score -INFINITY: a fence device kept
+ * off the node it fences), or prefers it (the group's first start on the primary).
+ */
 export interface Avoid {
   id: string
   node: string
   rsc: string
+  score?: string
 }
 
 export interface ClusterPlan {
@@ -83,7 +85,7 @@ export function clusterPlan(config: Config, options: PlanOptions): ClusterPlan {
   const members = [storagePrimitive(config, `${group}-storage`), ...config.service_ips.map((ip, i) => ipPrimitive(ip, `${group}-ip${i + 1}`)), controllerPrimitive(config, options)]
   const fencing = cluster.fencing.map((device) => fencePrimitive(device))
   const plan: ClusterPlan = {
-    avoids: fenceAvoids(config),
+    avoids: [...fenceAvoids(config), firstStartOnPrimary(config)],
     fencing,
     group: {
       id: group,
@@ -101,7 +103,9 @@ export function clusterPlan(config: Config, options: PlanOptions): ClusterPlan {
       // corosync's two_node keeps the survivor quorate, so the default (stop) is right: ignore
       // would let a node that lost quorum for any other reason carry on.
       ['no-quorum-policy', 'stop'],
-      ['priority-fencing-delay', seconds(priorityFencingDelay)],
+      // Fencing in a two-node cluster: the node running the service is fenced this much later, so
+      // in a split it is the one that survives (and a dead active node is fenced this much later).
+      ['priority-fencing-delay', seconds(cluster.fencing_delay)],
     ],
   }
   refuseDuplicateIds(plan)
@@ -174,6 +178,16 @@ function fencePrimitive(device: Config['cluster']['fencing'][number]): Primitive
  * its monitor then runs on the peer, which is the node that will use it, so a BMC the peer cannot
  * reach shows as a failed fence device before the day it is needed. A node never fences itself.
  */
+/**
+ * Before any takeover the config's primary is the active node (its saved state is the one that
+ * counts, and the epoch says nothing yet): the group starts there first. Score 1, below any
+ * stickiness, so it never pulls the service back to the primary once it runs elsewhere.
+ */
+function firstStartOnPrimary(config: Config): Avoid {
+  const node = config.nodes.primary.hostname
+  return {id: `${config.cluster.group}-prefers-${node}`, node, rsc: config.cluster.group, score: '1'}
+}
+
 function fenceAvoids(config: Config): Avoid[] {
   const names = nodeNames.map((n) => config.nodes[n].hostname)
   return config.cluster.fencing.flatMap((device) => {
@@ -237,7 +251,7 @@ export function groupXml(plan: ClusterPlan, indent = ''): string {
 }
 
 export function avoidXml(a: Avoid, indent = ''): string {
-  return tag('rsc_location', [['id', a.id], ['rsc', a.rsc], ['node', a.node], ['score', '-INFINITY']], [], indent)
+  return tag('rsc_location', [['id', a.id], ['rsc', a.rsc], ['node', a.node], ['score', a.score ?? '-INFINITY']], [], indent)
 }
 
 /** The property set ha's properties go into, and the ids pcs and crm_attribute give its pairs. */

@@ -39,6 +39,6 @@ export function pcsCommands(plan: ClusterPlan): string[] {
     line(['pcs', 'property', 'set', ...pairs(plan.properties)]),
     ...plan.group.members.map((m) => create(m, plan.group.id)),
     line(['pcs', 'resource', 'meta', plan.group.id, ...pairs(plan.group.meta)]),
-    ...plan.avoids.map((a) => line(['pcs', 'constraint', 'location', a.rsc, 'avoids', a.node])),
+    ...plan.avoids.map((a) => line(['pcs', 'constraint', 'location', a.rsc, ...(a.score === undefined ? ['avoids', a.node] : ['prefers', `${a.node}=${a.score}`])])),
   ]
 }

@@ -192,6 +192,9 @@ export const clusterSchema = z
     failure_timeout: duration.default('10m'),
     // How strongly the service stays where it runs (Pacemaker's resource-stickiness).
     stickiness: z.number().int().min(0).default(100),
+    // In a split of the two nodes, the one running the service fences the other first: the other
+    // waits this long (priority-fencing-delay). The price: a dead active node is fenced this much later.
+    fencing_delay: duration.default('15s'),
     fencing: z.array(fenceDeviceSchema).default([]),
   })
   .strict()

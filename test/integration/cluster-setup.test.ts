@@ -152,6 +152,7 @@ describe('ha cluster setup against Pacemaker\'s own tools (offline, CIB_file)', 
     assert.ok(pcs.includes('pcs property set stonith-enabled=true no-quorum-policy=stop priority-fencing-delay=15s'))
     assert.ok(pcs.includes('pcs resource meta ha-service migration-threshold=3 failure-timeout=600s resource-stickiness=100 priority=10'))
     assert.ok(pcs.indexOf('pcs constraint location fence-ctl-b avoids ctl-b') > 0)
+    assert.ok(pcs.includes('pcs constraint location ha-service prefers ctl-a=1'), pcs.join('\n'))
   })
 
   test('zfs, its own ids and policy: crm_verify accepts it; a second --apply changes nothing, byte for byte, and says so', (t) => {
@@ -159,11 +160,13 @@ describe('ha cluster setup against Pacemaker\'s own tools (offline, CIB_file)', 
     const first = s.setup('--apply', '--json')
     assert.equal(first.status, 0, first.stderr)
     const changes = first.json!.result.applied.changes as string[]
-    assert.deepEqual(changes, ['created ipmi-node1', 'created ipmi-node2', 'created xvm', 'created ipmi-node1-avoids-node1', 'created ipmi-node2-avoids-node2', 'set stonith-enabled=true', 'set no-quorum-policy=stop', 'set priority-fencing-delay=15s'])
+    assert.deepEqual(changes, ['created ipmi-node1', 'created ipmi-node2', 'created xvm', 'created ipmi-node1-avoids-node1', 'created ipmi-node2-avoids-node2', 'created xvm-prefers-node1', 'set stonith-enabled=true', 'set no-quorum-policy=stop', 'set priority-fencing-delay=15s'])
     assert.deepEqual(verify(s.cib), {code: 0, output: ''})
     const text = readFileSync(s.cib, 'utf8')
     assert.deepEqual(groupMembers(text, 'xvm'), ['xvm-storage ocf:heartbeat:ZFS', 'xvm-ip1 ocf:heartbeat:IPaddr2', 'xvm-controller ocf:ha:controller'])
     assert.equal(s.param('xvm-storage', 'pool'), 'xvmpool')
+    // The first start is on the primary (before any takeover its saved state is the one that counts), never a pull back: 1 < stickiness.
+    assert.match(text, /<rsc_location id="xvm-prefers-node1" rsc="xvm" node="node1" score="1"\/>/)
     assert.deepEqual(['migration-threshold', 'failure-timeout', 'resource-stickiness'].map((p) => s.param('xvm', p, true)), ['5', '1800s', '500'])
     assert.match(text, /name="monitor" interval="15s"/)
     assert.match(text, /<op id="xvm-controller-monitor-interval-120s" name="monitor" interval="120s"/)

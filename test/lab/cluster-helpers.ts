@@ -1,0 +1,138 @@
+import assert from 'node:assert/strict'
+import {spawn} from 'node:child_process'
+import {setTimeout as sleep} from 'node:timers/promises'
+
+import {runInNode} from '../../src/lab/container.js'
+import {labNetns, type LabNode, labNodes} from '../../src/lab/lab.js'
+import {isPoweredOn} from '../../src/lab/power.js'
+
+/**
+ * The Pacemaker lab tests' view of a cluster lab, judged from outside as the failover tests judge
+ * theirs: what crm_mon says on a node that answers, which MAC answers ARP for the service IP (an
+ * admin-side sampler), what a client of the service IP gets, and what the storage holds.
+ */
+export const clusterNames = {primary: 'ctl-a', secondary: 'ctl-b'} as const
+const serviceAddress = '198.18.0.100'
+
+export function clusterLab(labDir: string, group = 'ha-service', controller = 'ha-controller') {
+  const every = Array.from({length: 255}, (_, i) => i + 1)
+  const inNode = (node: LabNode, argv: string[], timeoutMs = 60_000) => runInNode(labDir, node, ['env', '-u', 'NODE_EXTRA_CA_CERTS', ...argv], {okCodes: every, timeoutMs})
+
+  async function poweredNodes(): Promise<LabNode[]> {
+    const on: LabNode[] = []
+    for (const node of labNodes) if (await isPoweredOn(labDir, node)) on.push(node)
+    return on
+  }
+
+  /** crm_mon's XML from the first powered node that answers (a node may be booting). */
+  async function crmMon(): Promise<string | undefined> {
+    for (const node of await poweredNodes()) {
+      const r = await inNode(node, ['crm_mon', '--output-as=xml', '--fence-history=2'], 15_000).catch(() => undefined)
+      if (r && r.stdout.includes('<current_dc') && /<current_dc [^>]*with_quorum="true"/.test(r.stdout)) return r.stdout
+    }
+
+    return undefined
+  }
+
+  /** The nodes crm_mon says run the controller (Started, active, not failed). */
+  async function runningOn(): Promise<LabNode[] | undefined> {
+    const xml = await crmMon()
+    if (!xml) return undefined
+    const block = new RegExp(`<resource id="${controller}"[^>]*>([\\s\\S]*?)</resource>`).exec(xml)
+    if (!block || !/role="Started"/.test(block[0].split('>')[0])) return []
+    return [...block[1].matchAll(/<node name="([^"]+)"/g)].map((m) => labNodes.find((n) => clusterNames[n] === m[1])!)
+  }
+
+  async function within<T>(seconds: number, probe: () => Promise<T | undefined>, every = 250): Promise<T | undefined> {
+    const deadline = Date.now() + seconds * 1000
+    while (Date.now() < deadline) {
+      const found = await probe().catch(() => undefined)
+      if (found !== undefined) return found
+      await sleep(every)
+    }
+
+    return undefined
+  }
+
+  /** Until the controller runs on exactly `node` (crm_mon), or undefined after `seconds`. */
+  async function runsOn(node: LabNode, seconds: number): Promise<true | undefined> {
+    return within(seconds, async () => {
+      const on = await runningOn()
+      return on?.length === 1 && on[0] === node ? true : undefined
+    })
+  }
+
+  /** What a client on the lab's network gets from the service IP right now (undefined: no answer within 1 s). */
+  async function serviceAnswer(): Promise<{greeting?: string; hostname?: string} | undefined> {
+    const script = `fetch("http://${serviceAddress}:8080/", {signal: AbortSignal.timeout(1000)}).then(r => r.text()).then(t => process.stdout.write(t), () => process.exit(1))`
+    const out = await capture(['ip', 'netns', 'exec', labNetns.admin, process.execPath, '-e', script])
+    return out.code === 0 ? JSON.parse(out.stdout) : undefined
+  }
+
+  /** Each node's eth0 MAC. */
+  async function macs(): Promise<Record<LabNode, string>> {
+    const own = async (node: LabNode) => JSON.parse((await capture(['ip', '-n', labNetns[node], '-j', 'link', 'show', 'eth0'])).stdout)[0].address as string
+    return {primary: await own('primary'), secondary: await own('secondary')}
+  }
+
+  /**
+   * ARP for the service IP from the admin side, a probe every 100 ms (each listening 250 ms for
+   * every answer, so two hosts answering one probe are both heard), until stopped.
+   */
+  function arpSampler() {
+    const samples: Array<{at: number; macs: string[]}> = []
+    let running = true
+    const pending: Array<Promise<unknown>> = []
+    const loop = (async () => {
+      while (running) {
+        const at = Date.now()
+        pending.push(
+          capture(['ip', 'netns', 'exec', labNetns.admin, 'arping', '-c', '2', '-w', '0.25', '-I', 'ha-lab-br0', serviceAddress]).then((r) => {
+            const seen = [...new Set([...r.stdout.matchAll(/reply from [\d.]+ \[([0-9A-Fa-f:]+)\]/g)].map((m) => m[1].toLowerCase()))]
+            samples.push({at, macs: seen})
+          }),
+        )
+        await sleep(100)
+      }
+    })()
+    return {
+      async stop() {
+        running = false
+        await loop
+        await Promise.all(pending)
+        return samples.sort((a, b) => a.at - b.at)
+      },
+    }
+  }
+
+  /** The storage's epoch, read on the node that has it mounted. */
+  async function epoch(node: LabNode): Promise<{active: string; epoch: number}> {
+    const r = await inNode(node, ['cat', '/var/opt/sun/xvm/.ha/epoch.json'])
+    assert.equal(r.code, 0, r.stderr)
+    return JSON.parse(r.stdout)
+  }
+
+  /** What a node that does not run the service must not have: the product, the storage, the service IP. */
+  async function holdsNothing(node: LabNode): Promise<string[]> {
+    const held: string[] = []
+    if ((await inNode(node, ['/etc/init.d/xvm', 'status'])).code !== 3) held.push('the product runs')
+    if ((await inNode(node, ['mountpoint', '-q', '/var/opt/sun/xvm'])).code === 0) held.push('the storage is mounted')
+    if ((await inNode(node, ['sh', '-c', `ip -4 addr show dev eth0 | grep -q ' ${serviceAddress}/'`])).code === 0) held.push('it holds the service IP')
+    return held
+  }
+
+  return {arpSampler, crmMon, epoch, group, holdsNothing, inNode, macs, runningOn, runsOn, serviceAnswer, within}
+}
+
+function capture(argv: string[]): Promise<{code: number; stdout: string}> {
+  return new Promise((resolve) => {
+    const child = spawn(argv[0], argv.slice(1), {stdio: ['ignore', 'pipe', 'ignore']})
+    let stdout = ''
+    child.stdout.on('data', (b) => (stdout += b))
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      resolve({code: code ?? 128, stdout})
+    })
+  })
+}
