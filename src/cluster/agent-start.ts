@@ -100,26 +100,43 @@ async function noteActive(setup: AgentSetup, local: Host, onStorage: Epoch | und
 }
 
 /**
- * The other node's product version, when it answers within its connect timeout (a dead or fenced
- * node does not, and then the saved state's version is what the restore checks). A difference
- * bans this node: the two nodes must run one version for the service to move between them.
+ * The other node's product version, when it is in the cluster: a node Pacemaker lost (and had
+ * fenced before it starts the service here) is not asked, since it cannot answer and its ssh
+ * connect timeout would only delay the takeover. Where crm_node cannot say, the other node is
+ * asked within its connect timeout. A difference bans this node: the two nodes must run one
+ * version for the service to move between them.
  */
 async function sameVersionAsPeer(setup: AgentSetup): Promise<void> {
   const {config, here, peer} = setup
   const mine = await readProductVersion(config.nodes[here].root, config.version_file, config.version_key).catch((error: Error) => {
     throw new OcfError(OcfExit.installed, error.message)
   })
+  const peerName = config.nodes[peer].hostname
+  const membership = await clusterMembership(setup)
+  if (membership && membership.get(peerName) !== 'member') {
+    setup.log(`start: ${peerName} is not a member of the cluster (${membership.get(peerName) ?? 'not listed'}); its version is not compared`)
+    return
+  }
+
   let other: Host | undefined
   try {
     other = await connectHost(peer, config.nodes[peer], {signal: setup.signal})
-    const reading = readVersionProperty(await other.readFile(config.version_file), config.version_key, `${config.nodes[peer].hostname}:${config.version_file}`)
+    const reading = readVersionProperty(await other.readFile(config.version_file), config.version_key, `${peerName}:${config.version_file}`)
     if (reading.version !== undefined && reading.version !== mine) {
-      throw new OcfError(OcfExit.installed, `product version ${mine} on ${config.nodes[here].hostname}, ${reading.version} on ${config.nodes[peer].hostname}: the service is not started on a node whose version differs from the other's`)
+      throw new OcfError(OcfExit.installed, `product version ${mine} on ${config.nodes[here].hostname}, ${reading.version} on ${peerName}: the service is not started on a node whose version differs from the other's`)
     }
   } catch (error) {
     if (error instanceof OcfError) throw error
-    setup.log(`start: ${config.nodes[peer].hostname} does not answer (${(error as Error).message.split('\n')[0]}); its version is not compared`)
+    setup.log(`start: ${peerName} does not answer (${(error as Error).message.split('\n')[0]}); its version is not compared`)
   } finally {
     await other?.close().catch(() => {})
   }
+}
+
+/** crm_node -l: each node's name and state (member, lost) as this node's Pacemaker sees them; undefined when it cannot say. */
+async function clusterMembership(setup: AgentSetup): Promise<Map<string, string> | undefined> {
+  const r = await localHost(setup).run(['crm_node', '-l'], {timeoutMs: 10_000}).catch(() => undefined)
+  if (r?.code !== 0) return undefined
+  const rows = r.stdout.toString().split('\n').map((line) => line.trim().split(/\s+/)).filter((cells) => cells.length >= 3)
+  return rows.length > 0 ? new Map(rows.map((cells) => [cells[1], cells[2]])) : undefined
 }

@@ -35,9 +35,10 @@ export const clusterConfig = {
   migration_threshold: 2,
   monitor_interval: '5s',
   deep_monitor_interval: '20s',
-  // Short, so a test sees a dead active node replaced within its 15 s; still longer than the
-  // lab's fencer takes to act, so in a split the node running the service wins.
-  fencing_delay: '5s',
+  // Short, so a dead active node is replaced within the 15 s (corosync's detection takes
+  // ~7 s of it); still longer than the lab's fencer takes to act, so in a split the node running
+  // the service wins.
+  fencing_delay: '3s',
   fencing: [{id: fenceDeviceId, agent: 'fence_ha_lab', params: {pcmk_host_list: labNodes.map((n) => labHostnames[n]).join(' ')}}],
 }
 

@@ -76,7 +76,7 @@ export function clusterLab(labDir: string, group = 'ha-service', controller = 'h
   }
 
   /**
-   * ARP for the service IP from the admin side, a probe every 100 ms (each listening 250 ms for
+   * ARP for the service IP from the admin side, a probe every 100 ms (each one broadcast request, listening up to 1 s for
    * every answer, so two hosts answering one probe are both heard), until stopped.
    */
   function arpSampler() {
@@ -87,8 +87,11 @@ export function clusterLab(labDir: string, group = 'ha-service', controller = 'h
       while (running) {
         const at = Date.now()
         pending.push(
-          capture(['ip', 'netns', 'exec', labNetns.admin, 'arping', '-c', '2', '-w', '0.25', '-I', 'ha-lab-br0', serviceAddress]).then((r) => {
-            const seen = [...new Set([...r.stdout.matchAll(/reply from [\d.]+ \[([0-9A-Fa-f:]+)\]/g)].map((m) => m[1].toLowerCase()))]
+          capture(['ip', 'netns', 'exec', labNetns.admin, 'arping', '-b', '-c', '2', '-w', '1', '-i', '5', '-I', 'ha-lab-br0', serviceAddress]).then((r) => {
+            // Every arping hears every ARP reply on the bridge, its neighbours' too: an answer to its
+            // own request is one within 50 ms of it (hosts answer in about a millisecond here).
+            const answers = [...r.stdout.matchAll(/Unicast reply from [\d.]+ \[([0-9A-Fa-f:]+)\]\s+([\d.]+)ms/g)].filter((m) => Number(m[2]) < 50)
+            const seen = [...new Set(answers.map((m) => m[1].toLowerCase()))]
             samples.push({at, macs: seen})
           }),
         )
