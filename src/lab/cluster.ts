@@ -2,6 +2,8 @@ import {randomBytes} from 'node:crypto'
 import {appendFile, chmod, chown, mkdir, readFile, rm, symlink, writeFile} from 'node:fs/promises'
 import {dirname, join} from 'node:path'
 
+import {crmMonArgv, parseCrmMon as readCrmMon} from '../cluster/crm-mon.js'
+import {crmMonFailure} from '../cluster/view.js'
 import {runInNode} from './container.js'
 import {addressOnly, labAddresses, labDataDir, labHostnames, type LabNode, labNodes, nodePaths} from './layout.js'
 
@@ -248,26 +250,21 @@ export interface ClusterView {
   quorate: boolean
 }
 
-function attrs(tag: string): Record<string, string> {
-  return Object.fromEntries([...tag.matchAll(/(\w[\w-]*)="([^"]*)"/g)].map((m) => [m[1], m[2]]))
-}
-
-/** crm_mon's XML, reduced to what ha lab status shows. */
+/** crm_mon's XML, reduced to what ha lab status shows (src/cluster/crm-mon.ts reads it; a document it refuses throws). */
 export function parseCrmMon(xml: string): ClusterView {
-  const dcTag = xml.match(/<current_dc\b[^>]*>/)?.[0]
-  const dc = dcTag ? attrs(dcTag) : {}
-  const nodesXml = xml.match(/<nodes>([\s\S]*?)<\/nodes>/)?.[1] ?? ''
-  const nodes = [...nodesXml.matchAll(/<node\b[^>]*>/g)].map((m) => attrs(m[0])).map((a) => ({name: a.name, online: a.online === 'true', unclean: a.unclean === 'true'}))
-  const fencing = [...xml.matchAll(/<fence_event\b[^>]*>/g)]
-    .map((m) => attrs(m[0]))
-    .map((a) => ({action: a.action, completed: a.completed ?? '', delegate: a.delegate ?? '', origin: a.origin ?? '', status: a.status, target: a.target}))
-  return {dc: dc.present === 'true' ? (dc.name ?? null) : null, fencing, nodes, quorate: dc.with_quorum === 'true'}
+  const view = readCrmMon(xml)
+  return {
+    dc: view.dc,
+    fencing: view.fencing.map((e) => ({action: e.action, completed: e.completed, delegate: e.delegate, origin: e.origin, status: e.status, target: e.target})),
+    nodes: view.nodes.map((n) => ({name: n.name, online: n.online, unclean: n.unclean})),
+    quorate: view.quorate,
+  }
 }
 
 export async function clusterView(labDir: string, node: LabNode): Promise<ClusterView> {
   try {
-    const r = await runInNode(labDir, node, ['crm_mon', '--output-as=xml', '--fence-history=2'], {okCodes: [102, 107, 108], timeoutMs: 10_000})
-    if (!r.stdout.includes('<current_dc')) return {dc: null, error: r.stderr.trim() || `crm_mon exit ${r.code}`, fencing: [], nodes: [], quorate: false}
+    const r = await runInNode(labDir, node, crmMonArgv, {okCodes: [102, 107, 108], timeoutMs: 10_000})
+    if (r.code !== 0) return {dc: null, error: crmMonFailure(r).message, fencing: [], nodes: [], quorate: false}
     return parseCrmMon(r.stdout)
   } catch (error) {
     return {dc: null, error: (error as Error).message, fencing: [], nodes: [], quorate: false}

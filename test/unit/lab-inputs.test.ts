@@ -142,8 +142,10 @@ describe('the cluster lab\'s inputs', () => {
       ],
       quorate: true,
     })
-    const noDc = parseCrmMon('<summary><current_dc present="false" with_quorum="false"/></summary><nodes></nodes>')
+    const noDc = parseCrmMon('<pacemaker-result><summary><current_dc present="false" with_quorum="false"/></summary><nodes></nodes></pacemaker-result>')
     assert.deepEqual([noDc.dc, noDc.quorate, noDc.nodes], [null, false, []])
+    // A fragment or a garbled document is refused (clusterView reports it as the node's error), never read as a view.
+    assert.throws(() => parseCrmMon('<summary><current_dc present="false" with_quorum="false"/></summary><nodes></nodes>'), /not XML: more after the root element/)
   })
 
   it('fence_ha_lab answers metadata, list and validate-all by itself, and refuses a node it does not know', async () => {
