@@ -27,6 +27,8 @@ export default class Rejoin extends HaCommand<typeof Rejoin> {
   async run(): Promise<unknown> {
     const {args, flags} = await this.parse(Rejoin)
     const {config, path} = await this.loadConfig(flags)
+    const {refuseUnderPacemaker} = await import('../cluster/refuse.js')
+    refuseUnderPacemaker(config, path, 'ha rejoin')
     const node = (['primary', 'secondary'] as const).find((n) => n === args.node || config.nodes[n].hostname === args.node)
     if (!node) throw new ConfigError(`ha rejoin ${args.node}: not a node (primary, secondary) nor a node's hostname in the config`, {actions: ['ha rejoin primary, or ha rejoin secondary']})
     if (flags['kept-identity']) {

@@ -45,6 +45,9 @@ export default class Restore extends HaCommand<typeof Restore> {
   async run(): Promise<void> {
     const {flags} = await this.parse(Restore)
     const {config, path} = await this.loadConfig(flags)
+    // Under Pacemaker only its resource agent restores (HA_OCF=1); a dry run changes nothing.
+    const {fromResourceAgent, refuseUnderPacemaker} = await import('../cluster/refuse.js')
+    if (!flags['dry-run'] && !fromResourceAgent()) refuseUnderPacemaker(config, path, 'ha restore')
     const {localNode} = await import('../facts/local-node.js')
     const node = localNode(config, flags.node, path)
     // Checked here rather than with oclif's `exclusive`, whose usage line would read as if

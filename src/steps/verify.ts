@@ -1,8 +1,8 @@
-import {spawn} from 'node:child_process'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import type {Config} from '../config/schema.js'
 import {HaError} from '../core/errors.js'
+import {askService} from '../net/service-answer.js'
 import {holdsAddress} from './observe.js'
 import type {Action, Step} from './step.js'
 
@@ -10,19 +10,6 @@ const probe = (config: Config): Action | undefined => {
   const v = config.failover.verify
   if (!v) return undefined
   return v.http ? {argv: ['GET', v.http, `expect ${v.status}`], on: 'here'} : {argv: v.argv!, on: 'here'}
-}
-
-async function httpStatus(url: string, signal?: AbortSignal): Promise<{body: string; status: number}> {
-  const response = await fetch(url, {signal: AbortSignal.any([AbortSignal.timeout(5000), ...(signal ? [signal] : [])])})
-  return {body: (await response.text()).slice(0, 500), status: response.status}
-}
-
-async function runHere(argv: string[]): Promise<number> {
-  return new Promise((resolve) => {
-    const child = spawn(argv[0], argv.slice(1), {stdio: 'ignore', timeout: 60_000})
-    child.on('error', () => resolve(127))
-    child.on('close', (code) => resolve(code ?? 128))
-  })
 }
 
 /**
@@ -47,15 +34,9 @@ export const verify: Step = {
         if (attempt > 0) await ctx.waiting(() => sleep(500))
         await ctx.act(action, {
           async inProcess() {
-            if (v.http) {
-              const r = await httpStatus(v.http, ctx.signal).catch((error: Error) => ({body: error.message, status: 0}))
-              answer = `${r.status} ${r.body.trim()}`
-              ok = r.status === v.status
-            } else {
-              const code = await runHere(v.argv!)
-              answer = `exit ${code}`
-              ok = code === 0
-            }
+            const asked = await askService(v, ctx.signal)
+            answer = asked.answer
+            ok = asked.ok
           },
         })
       }
