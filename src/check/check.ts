@@ -4,6 +4,7 @@ import type {Host} from '../hosts/host.js'
 import {backupAgeCheck} from './checks/backup-age.js'
 import {bootConfigChecks} from './checks/boot-config.js'
 import {clockSkewCheck} from './checks/clock-skew.js'
+import {clusterChecks} from './checks/cluster.js'
 import {reachabilityChecks} from './checks/reachability.js'
 import {restoreRunCheck} from './checks/restore-run.js'
 import {restoreSpaceCheck} from './checks/restore-space.js'
@@ -44,6 +45,7 @@ export async function runCheck(config: Config, options: CheckOptions = {}): Prom
   const storage = storageCheck(config, facts, roles.roles)
   const version = versionCheck(config, facts)
   const backup = await backupAgeCheck(config, facts, storage, version, roles.roles)
+  const cluster = clusterChecks(config, facts, roles.roles)
   const checks: CheckItem[] = [
     ...reachabilityChecks(facts),
     roles.check,
@@ -55,6 +57,7 @@ export async function runCheck(config: Config, options: CheckOptions = {}): Prom
     restoreSpaceCheck(facts, storage.holders, install, backup.newest, backup.manifest, roles.roles),
     await restoreRunCheck(facts),
     clockSkewCheck(facts),
+    ...cluster.checks,
   ]
   // Every row carries its fix (empty on a PASS), in --json and in the table alike.
   for (const check of checks) check.actions = check.status === 'pass' ? [] : (check.actions ?? [])
@@ -71,6 +74,7 @@ export async function runCheck(config: Config, options: CheckOptions = {}): Prom
   for (const check of checks) counts[check.status]++
   const report: CheckReport = {
     checks,
+    ...(cluster.report ? {cluster: cluster.report} : {}),
     counts,
     mode: {cluster: config.cluster.manager, failover: config.failover.mode},
     nodes: {primary: facts.primary.report, secondary: facts.secondary.report},

@@ -10,6 +10,7 @@ import {underRoot} from '../fs/under-root.js'
 import {backupsHostPath} from '../facts/state-dir.js'
 import {backupsProbeArgv} from './backup-listing.js'
 import {bootConfigDrivers, bootFilesArgv} from '../drivers/boot-config/index.js'
+import {crmMonArgv} from '../cluster/crm-mon.js'
 
 /**
  * Everything `ha check` needs from one node, as one batch: one exec, one round trip. Which node
@@ -18,6 +19,7 @@ import {bootConfigDrivers, bootFilesArgv} from '../drivers/boot-config/index.js'
  */
 export const probeIds = {
   backups: 'backups',
+  crmMon: 'crm_mon',
   bootFiles: (kind: string) => `boot_files:${kind}`,
   dataDf: 'data_df',
   epochNode: roleProbeIds.epochNode,
@@ -36,6 +38,7 @@ export const probeIds = {
 /** What each probe reads, for a row that must say which one failed or timed out. */
 export const probeWhat: Record<string, string> = {
   backups: 'listing the backups',
+  crm_mon: 'asking Pacemaker (crm_mon)',
   data_df: 'measuring free space in data_dir',
   epoch_node: 'reading the epoch noted on the node',
   epoch_storage: 'reading the epoch file on the storage',
@@ -110,6 +113,8 @@ export function checkProbes(config: Config, root: string, stateDir: string, budg
     // Every system's files, so the check tells which one the node uses (src/check/checks/boot-config.ts).
     ...Object.values(bootConfigDrivers).map((driver) => ({argv: bootFilesArgv(driver, underRoot(root, driver.dir)), id: probeIds.bootFiles(driver.name)})),
   )
+  // The cluster's view, from each node (src/check/checks/cluster.ts takes a quorate one).
+  if (config.cluster.manager === 'pacemaker') probes.push({argv: crmMonArgv, id: probeIds.crmMon})
   return probes.map((p) => ({...p, argv: ['timeout', '-k', '2s', `${budgetS}s`, ...p.argv]}))
 }
 

@@ -1,4 +1,5 @@
 import type {Colors} from '../core/colors.js'
+import {clusterLine} from '../cluster/view-render.js'
 import type {CheckReport} from './types.js'
 
 /** ha check's table as a terminal shows it: the roles first, each problem's fix under its row, the verdict last. */
@@ -19,7 +20,8 @@ export function renderReport(report: CheckReport, color: Colors): string {
   const header = roles ? `Roles: ${roles.active} active, ${roles.standby} standby (epoch ${roles.epoch}, ${source[roles.source]})` : 'Roles: cannot be decided (see the roles row)'
   const moves = report.mode.failover === 'service' ? 'a failover moves the service only; each node keeps its own name and keys (failover.mode: service)' : 'a failover moves the service and the active node\'s identity (failover.mode: identity)'
   const decides = report.mode.cluster === 'pacemaker' ? '; Pacemaker decides when (cluster.manager: pacemaker)' : ''
-  const out = [header, `Mode: ${moves}${decides}`, '', color.dim(line(['STATUS', 'CHECK', 'NODE', 'EVIDENCE']))]
+  const cluster = report.cluster ? [clusterLine(report.cluster)] : []
+  const out = [header, `Mode: ${moves}${decides}`, ...cluster, '', color.dim(line(['STATUS', 'CHECK', 'NODE', 'EVIDENCE']))]
   for (const [i, r] of rows.entries()) {
     out.push(line(r, r[4]))
     for (const action of report.checks[i].actions ?? []) out.push(`${indent}${color.dim('→')} ${action}`)

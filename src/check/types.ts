@@ -1,4 +1,5 @@
 import type {NodeName} from '../config/schema.js'
+import type {ClusterReport} from '../cluster/view.js'
 import type {ProbeResult} from '../hosts/host.js'
 
 export type CheckStatus = 'fail' | 'pass' | 'warn'
@@ -62,4 +63,6 @@ export interface CheckReport {
   counts: Record<CheckStatus, number>
   nodes: Record<NodeName, NodeReport>
   checks: CheckItem[]
+  /** Only when cluster.manager is pacemaker: the cluster's view (src/cluster/view.ts, ClusterReport). */
+  cluster?: ClusterReport
 }

@@ -27,7 +27,7 @@ export class ClusterManagedError extends ConfigError {}
 type Refused = 'ha failover --abort' | 'ha failover --resume' | 'ha rejoin' | 'ha restore'
 
 function why(what: Refused): string {
-  if (what === 'ha restore') return 'Pacemaker starts and stops the service, and ha\'s resource agent restores the saved state as part of its start; a restore by hand would change a node under the cluster\'s feet'
+  if (what === 'ha restore') return 'Pacemaker starts and stops the service (ha\'s resource agent restores the saved state as part of its start): a restore by hand would change a node under the cluster\'s feet'
   if (what === 'ha rejoin') return 'a node rejoins by joining the cluster: it keeps its own identity under Pacemaker, so there is nothing to give back, and the cluster, not ha, decides that it may run the service'
   return 'the manual failover\'s steps (storage, service IPs, services) would fight the cluster, which moves them itself'
 }

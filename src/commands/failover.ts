@@ -39,6 +39,8 @@ An active node that does not answer ssh is not taken over until it is confirmed 
   static summary = 'Fail over from the active node to the standby, step by step (resumable)'
 
   private leaving = false
+  /** A switchover through Pacemaker runs: its clear must not be cut short. */
+  private switching = false
   /** The journal exists from here on: a stop is resumable. */
   private running = false
 
@@ -48,6 +50,8 @@ An active node that does not answer ssh is not taken over until it is confirmed 
    * re-checks the step that was cut short).
    */
   protected override interruptedAgain(): void {
+    // The switchover clears its move constraint on the way out, after any Ctrl-C: it is not cut short.
+    if (this.switching) return this.reporter.notice('removing the move constraint first (crm_resource --clear), then stopping')
     if (!this.running) return super.interruptedAgain()
     if (this.leaving) return
     this.leaving = true
@@ -79,6 +83,65 @@ An active node that does not answer ssh is not taken over until it is confirmed 
     return this.finish(r, r.verified ? ExitCode.ok : ExitCode.problems, (p) => renderPlanResult(p, labels, renderPlan(p.plan)), quiet)
   }
 
+  /**
+   * Under Pacemaker (cluster.manager: pacemaker): the guided switchover through the cluster
+   * (src/cluster/switchover.ts), never the manual steps; --resume, --abort and --fenced belong to
+   * the manual failover and are refused.
+   */
+  private async switchover(config: Config, path: string, flags: {abort: boolean; fenced?: string; from?: string; plan: boolean; resume: boolean; yes: boolean}): Promise<unknown> {
+    const {refuseUnderPacemaker} = await import('../cluster/refuse.js')
+    if (flags.resume) refuseUnderPacemaker(config, path, 'ha failover --resume')
+    if (flags.abort) refuseUnderPacemaker(config, path, 'ha failover --abort')
+    if (flags.fenced !== undefined) throw new ConfigError(`--fenced is refused: ${path} has cluster.manager: pacemaker, and Pacemaker fences a node it lost itself (stonith)`, {actions: ['crm_mon --fence-history=2 -1 shows its fencing; ha failover moves the service of a live cluster']})
+    if (flags.from && !flags.plan) throw new ConfigError('--from only goes with --plan', {actions: ['ha failover --plan --from primary']})
+    const {planSwitchover} = await import('../cluster/switchover-plan.js')
+    const {prepareSwitchover, runSwitchover} = await import('../cluster/switchover.js')
+    const {renderPlan} = await import('../failover/plan.js')
+    const title = (from: NodeName, to: NodeName) => `Switchover through Pacemaker: ${config.cluster.group} from ${config.nodes[from].hostname} (${from}) to ${config.nodes[to].hostname} (${to})`
+    if (flags.plan && flags.from) {
+      const from = flags.from as NodeName
+      const to = from === 'primary' ? 'secondary' : 'primary'
+      const plan = planSwitchover(config, from, to)
+      return this.finish({from, kind: 'switchover', plan, to}, ExitCode.ok, () => `${title(from, to)}\n\n${renderPlan(plan)}`)
+    }
+
+    const prepared = await prepareSwitchover(config, this.abort.signal)
+    const plan = planSwitchover(config, prepared.from, prepared.to, prepared.via)
+    if (flags.plan) {
+      await prepared.nodes.closeAll()
+      return this.finish({from: prepared.from, kind: 'switchover', plan, to: prepared.to}, ExitCode.ok, () => `${title(prepared.from, prepared.to)}\n\n${renderPlan(plan)}`)
+    }
+
+    try {
+      const {canPrompt, confirmTyped} = await import('../cli/prompt.js')
+      if (!flags.yes && canPrompt() && this.reporter.mode !== 'json') this.reporter.say(`${renderPlan(plan)}\n`)
+      await confirmTyped({action: `switch ${config.cluster.group} over to ${config.nodes[prepared.to].hostname}`, expected: config.nodes[prepared.to].hostname, yes: flags.yes})
+    } catch (error) {
+      await prepared.nodes.closeAll()
+      throw error
+    }
+
+    this.reporter.say(title(prepared.from, prepared.to))
+    this.switching = true
+    const result = await runSwitchover(prepared, {
+      onEvent: (e) => {
+        const took = e.duration_ms === undefined ? '' : ` (${(e.duration_ms / 1000).toFixed(1)}s)`
+        this.reporter.event({kind: 'switchover', ...e}, `${{done: '✓', failed: '✗', started: '…'}[e.event]} ${e.step}${e.event === 'started' ? ` ${e.title}` : ''}${took}${e.error ? `: ${e.error}` : ''}`)
+      },
+      onProgress: (m) => this.reporter.info(`  ${m}`),
+      signal: this.abort.signal,
+    })
+    for (const w of result.warnings) this.reporter.warn(w)
+    return this.finish(result, ExitCode.ok, (r) =>
+      [
+        `Switchover done: Pacemaker runs ${r.group} on ${config.nodes[r.to].hostname} (${r.to}); the move constraint is removed.`,
+        ...(r.verify.service === null ? [] : [`Service: ${r.verify.service.split('\n')[0].slice(0, 100)}`]),
+        `ha's view: ${r.verify.ha_view}`,
+        `${(r.wall_ms / 1000).toFixed(1)}s (waiting on the cluster ${(r.waiting_ms / 1000).toFixed(1)}s): ${r.steps.map((x) => `${x.id} ${(x.duration_ms / 1000).toFixed(1)}s`).join(', ')}`,
+      ].join('\n'),
+    )
+  }
+
   /** --forget RUN: asked at a terminal (the run id typed), --yes from a script; without either, exit 4. */
   private async forget(config: Config, runId: string, yes: boolean): Promise<unknown> {
     const {confirmTyped} = await import('../cli/prompt.js')
@@ -98,6 +161,7 @@ An active node that does not answer ssh is not taken over until it is confirmed 
   async run(): Promise<unknown> {
     const {flags} = await this.parse(Failover)
     const {config, path} = await this.loadConfig(flags)
+    if (config.cluster.manager === 'pacemaker' && !flags.forget) return this.switchover(config, path, flags)
     // Every direction stops, starts and checks the product: without these there is no plan to print.
     // And the storage driver's own keys: mount without storage.device would plan `mount -t ext4 ""`.
     const {storageDriver} = await import('../drivers/storage/index.js')

@@ -1,6 +1,7 @@
 import {HaCommand} from '../cli/base-command.js'
 import {ExitCode} from '../core/errors.js'
 import type {StatusResult} from '../failover/status.js'
+import {clusterLines} from '../cluster/view-render.js'
 
 export default class Status extends HaCommand<typeof Status> {
   static description = `Which node is active (the epoch on the shared storage says, not the words primary/secondary), the failover epoch, the newest backup's age, and any failover in progress with its last completed step. Runs from either node or an admin host.
@@ -66,6 +67,7 @@ export function renderStatus(r: StatusResult): string {
     out.push(`Claim:    run ${c.run_id} (${c.kind} ${c.from} → ${c.to}) by ${c.by}, pid ${c.pid}, since ${c.since} (${state}); held on ${c.nodes.join(', ')}`)
   }
 
+  if (r.cluster) out.push(...clusterLines(r.cluster))
   if (r.error) out.push(`Problem:  ${r.error}`)
   return out.join('\n')
 }

@@ -6,6 +6,7 @@ import {readRoles, unconfirmedActive} from '../pair/roles.js'
 import {InterruptedError} from '../core/errors.js'
 import type {PairClaim} from '../lock/pair-claim.js'
 import {findClaims} from './run-claims.js'
+import {type ClusterReport, readCluster} from '../cluster/view.js'
 
 export interface StatusResult {
   active: NodeName | null
@@ -21,6 +22,8 @@ export interface StatusResult {
    * and whether it still runs (true/false when it ran on this machine, null when ha cannot see).
    */
   claim: null | (PairClaim & {alive: boolean | null; nodes: NodeName[]})
+  /** Only when cluster.manager is pacemaker: the cluster's view beside ha's (src/cluster/view.ts). */
+  cluster?: ClusterReport
   error?: string
 }
 
@@ -46,6 +49,11 @@ export async function readStatus(config: Config, signal?: AbortSignal): Promise<
     // is the one thing the reader most needs.
     result.claim = await claimOfPair(nodes)
     const roles = await readRoles(config, nodes)
+    // Pacemaker's view, from whichever node answers (only those ha reached).
+    if (config.cluster.manager === 'pacemaker') result.cluster = (await readCluster(config, async (n) => {
+      if (!roles.reachable[n]) throw new Error(`${n} does not answer ssh`)
+      return nodes.get(n)
+    }, signal)).report
     for (const n of nodeNames) {
       result.nodes[n].reachable = roles.reachable[n]
       result.nodes[n].storage_attached = roles.storage_on.includes(n)
