@@ -88,9 +88,18 @@ export function judgeCluster(config: Config, view: CrmView, from: NodeName, to: 
   return out
 }
 
-/** Move constraints (crm_resource --move/--ban leave cli-prefer-/cli-ban- ones) on the group: a run under way or one left behind. */
-export function leftoverConstraints(cib: string, group: string): string[] {
+/**
+ * What the constraints say before a move: crm_resource --move/--ban's own (cli-prefer-, cli-ban-)
+ * on the group, a move under way or one left behind; and a location rule of -INFINITY that keeps
+ * the group or one of its members off the target, so the move could never finish.
+ */
+export function constraintProblems(cib: string, group: string, members: string[], target: string): {banned: string[]; leftover: string[]} {
   const constraints = parseXml(cib)
   if (constraints.name !== 'constraints') throw new XmlError(`cibadmin --query --scope constraints printed <${constraints.name}>, not <constraints>`)
-  return constraints.children.filter((c) => c.name === 'rsc_location' && c.attrs.rsc === group && /^cli-(prefer|ban)-/.test(c.attrs.id ?? '')).map((c) => c.attrs.id)
+  const locations = constraints.children.filter((c) => c.name === 'rsc_location')
+  const leftover = locations.filter((c) => c.attrs.rsc === group && /^cli-(prefer|ban)-/.test(c.attrs.id ?? '')).map((c) => c.attrs.id)
+  const banned = locations
+    .filter((c) => !leftover.includes(c.attrs.id) && (c.attrs.rsc === group || members.includes(c.attrs.rsc)) && c.attrs.node === target && /^-(INFINITY|inf)$/i.test(c.attrs.score ?? ''))
+    .map((c) => `${c.attrs.id} (${c.attrs.rsc})`)
+  return {banned, leftover}
 }

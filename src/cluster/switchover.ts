@@ -9,7 +9,7 @@ import {addressOnly, parseIpAddr} from '../net/ip-addr.js'
 import {FailoverNodes} from '../pair/nodes.js'
 import {readRoles} from '../pair/roles.js'
 import {activeOn, type CrmView, runningOn} from './crm-mon.js'
-import {clearArgv, constraintsArgv, judgeCluster, leftoverConstraints, moveArgv, type Preflight, waitBoundS} from './switchover-plan.js'
+import {clearArgv, constraintProblems, constraintsArgv, judgeCluster, moveArgv, type Preflight, waitBoundS} from './switchover-plan.js'
 import {askNode, type ClusterReport, clusterReport, haAgent, pacemakerName, readCluster} from './view.js'
 
 /**
@@ -19,6 +19,8 @@ import {askNode, type ClusterReport, clusterReport, haAgent, pacemakerName, read
  * gone from the source, verify on the wire, and crm_resource --clear always, whatever happened.
  */
 export interface SwitchoverEvent {
+  /** As ha failover's step events (one JSON line each under --json), so a runbook reads both alike. */
+  type: 'step'
   event: 'done' | 'failed' | 'started'
   step: string
   title: string
@@ -56,7 +58,10 @@ export interface SwitchoverPrepared {
 
 export interface SwitchoverOptions {
   onEvent?: (event: SwitchoverEvent) => void
+  /** Where the group's members are, on every change while waiting; the clear's outcome after a failure. */
   onProgress?: (message: string) => void
+  /** What the preflight found that does not stop the switchover (a failed action elsewhere). */
+  onWarning?: (message: string) => void
   signal?: AbortSignal
   /** The wait's bound (default waitBoundS); tests shorten it. */
   waitS?: number
@@ -112,8 +117,12 @@ async function preflight(p: SwitchoverPrepared, warnings: string[]): Promise<voi
   const host = await p.nodes.get(p.via)
   const cib = await host.run(constraintsArgv)
   if (cib.code === 0) {
-    const left = leftoverConstraints(cib.stdout.toString(), p.config.cluster.group)
-    if (left.length > 0) judged.problems.push({action: `if no one else is moving it: ${describeArgv(clearArgv(p.config))}`, problem: `a move constraint on ${p.config.cluster.group} is already there (${left.join(', ')}): a move under way, or one left behind`})
+    const {group} = p.config.cluster
+    const dst = pacemakerName(p.config, p.to)
+    const members = p.view.resources.filter((r) => r.group === group).map((r) => r.id)
+    const {banned, leftover} = constraintProblems(cib.stdout.toString(), group, members, dst)
+    if (leftover.length > 0) judged.problems.push({action: `if no one else is moving it: ${describeArgv(clearArgv(p.config))}`, problem: `a move constraint on ${group} is already there (${leftover.join(', ')}): a move under way, or one left behind`})
+    if (banned.length > 0) judged.problems.push({action: `remove them once they are no longer meant: cibadmin --delete --xml-text '<rsc_location id="ID"/>'`, problem: `location constraints keep ${group} off ${dst}: ${banned.join(', ')}; the move could never finish`})
   } else {
     judged.problems.push({action: 'cibadmin --query on the node says why', problem: `${describeArgv(constraintsArgv)} on ${p.via} exited ${cib.code}: ${cib.stderr.toString().trim()}`})
   }
@@ -122,7 +131,8 @@ async function preflight(p: SwitchoverPrepared, warnings: string[]): Promise<voi
   const problems = [...judged.problems, ...v.problems]
   warnings.push(...judged.warnings, ...v.warnings)
   if (problems.length > 0) {
-    throw new HaError(`preflight: the switchover would not be safe:\n  ${problems.map((x) => x.problem).join('\n  ')}`, {actions: [...new Set(problems.map((x) => x.action))], details: {problems}})
+    const said = problems.length === 1 ? problems[0].problem : `${problems.length} problems:\n  ${problems.map((x) => x.problem).join('\n  ')}`
+    throw new HaError(`preflight: nothing was moved: ${said}`, {actions: [...new Set(problems.map((x) => x.action))], details: {problems}})
   }
 }
 
@@ -136,14 +146,21 @@ async function waitMoved(p: SwitchoverPrepared, host: Host, options: SwitchoverO
   const {group} = p.config.cluster
   const [src, dst] = [pacemakerName(p.config, p.from), pacemakerName(p.config, p.to)]
   const deadline = Date.now() + (options.waitS ?? waitBoundS) * 1000
+  const started = Date.now()
   let last = ''
+  let said = 0
   let lastError = ''
   for (;;) {
     throwIfAborted(options.signal)
     try {
       const view = await askNode(host, options.signal)
       const now = placement(view, group)
-      if (now !== last) options.onProgress?.(now)
+      // Every change, and every 10 s without one: the wait is seen to go on.
+      if (now !== last || Date.now() - said >= 10_000) {
+        options.onProgress?.(now === last ? `still ${now} (${Math.round((Date.now() - started) / 1000)}s of at most ${options.waitS ?? waitBoundS}s)` : now)
+        said = Date.now()
+      }
+
       last = now
       if (runningOn(view, group).join() === dst && !activeOn(view, group).includes(src)) return view
       const failedStart = view.failures.find((f) => f.node === dst && f.op === 'start' && view.resources.some((r) => r.id === f.resource && r.group === group))
@@ -228,15 +245,15 @@ type Step = SwitchoverResult['steps'][number]
 /** One step: its events, its time, its record; a failure is recorded and thrown on. */
 async function step<T>(id: string, title: string, steps: Step[], options: SwitchoverOptions, work: () => Promise<T>): Promise<T> {
   const started = Date.now()
-  options.onEvent?.({event: 'started', step: id, title})
+  options.onEvent?.({event: 'started', step: id, title, type: 'step'})
   try {
     const value = await work()
     steps.push({duration_ms: Date.now() - started, id, status: 'done'})
-    options.onEvent?.({duration_ms: Date.now() - started, event: 'done', step: id, title})
+    options.onEvent?.({duration_ms: Date.now() - started, event: 'done', step: id, title, type: 'step'})
     return value
   } catch (error) {
     steps.push({duration_ms: Date.now() - started, id, status: 'failed'})
-    options.onEvent?.({duration_ms: Date.now() - started, error: (error as Error).message.split('\n')[0], event: 'failed', step: id, title})
+    options.onEvent?.({duration_ms: Date.now() - started, error: (error as Error).message.split('\n')[0], event: 'failed', step: id, title, type: 'step'})
     throw error
   }
 }
@@ -267,7 +284,7 @@ export async function runSwitchover(p: SwitchoverPrepared, options: SwitchoverOp
   let verify: SwitchoverResult['verify'] | undefined
   try {
     await step('preflight', 'the cluster, its constraints and the versions', steps, options, () => preflight(p, warnings))
-    for (const w of warnings) options.onProgress?.(`warning: ${w}`)
+    for (const w of warnings) options.onWarning?.(w)
     const host = await p.nodes.get(p.via)
     moved = true
     await step('move', `${describeArgv(moveArgv(p.config, p.to))} (on ${pacemakerName(p.config, p.via)})`, steps, options, async () => {

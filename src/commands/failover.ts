@@ -126,12 +126,13 @@ An active node that does not answer ssh is not taken over until it is confirmed 
     const result = await runSwitchover(prepared, {
       onEvent: (e) => {
         const took = e.duration_ms === undefined ? '' : ` (${(e.duration_ms / 1000).toFixed(1)}s)`
-        this.reporter.event({kind: 'switchover', ...e}, `${{done: '✓', failed: '✗', started: '…'}[e.event]} ${e.step}${e.event === 'started' ? ` ${e.title}` : ''}${took}${e.error ? `: ${e.error}` : ''}`)
+        this.reporter.event({type: e.type, step: e.step, event: e.event, kind: 'switchover', title: e.title, ...(e.duration_ms === undefined ? {} : {duration_ms: e.duration_ms}), ...(e.error ? {error: e.error} : {})}, `${{done: '✓', failed: '✗', started: '…'}[e.event]} ${e.step}${e.event === 'started' ? ` ${e.title}` : ''}${took}${e.error ? `: ${e.error}` : ''}`)
       },
-      onProgress: (m) => this.reporter.info(`  ${m}`),
+      // The group's placement as it changes is part of the run's record, as the steps are.
+      onProgress: (m) => this.reporter.say(`  ${m}`),
+      onWarning: (m) => this.reporter.warn(m),
       signal: this.abort.signal,
     })
-    for (const w of result.warnings) this.reporter.warn(w)
     return this.finish(result, ExitCode.ok, (r) =>
       [
         `Switchover done: Pacemaker runs ${r.group} on ${config.nodes[r.to].hostname} (${r.to}); the move constraint is removed.`,
