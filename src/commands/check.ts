@@ -7,6 +7,8 @@ import type {Colors} from '../core/colors.js'
 export default class Check extends HaCommand<typeof Check> {
   static description = `Checks both nodes over SSH (one round trip each, in parallel) and reports each check as PASS, WARN or FAIL with its evidence: reachability and host key, which node is active by the epoch (the roles), product version parity, service IPs held by the active node only (ip addr and arping -D), where the storage is attached (and that it is storage.device), backup freshness, free space wherever a restore would write, no unfinished restore, and clock skew. Each warning or failure shows its fix under its row.
 
+Under cluster.manager: pacemaker, also the cluster's rows (crm_mon in the same batch): quorum, both nodes online, the controller resource started exactly once, failed actions (a warning), fencing configured, and whether ha's epoch names the node where Pacemaker runs the controller; in --json the view is result.cluster (docs/cluster-guided.md).
+
 Exit 0 when nothing failed (warnings alone are fine unless --strict), 3 when something failed.`
 
   static examples = [

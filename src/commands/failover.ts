@@ -12,7 +12,9 @@ export default class Failover extends HaCommand<typeof Failover> {
 
   static description = `The guided failover (seed 001): from the active node (as the epoch on the shared storage says) to the standby, step by step: preflight (ha check), final backup, stop the services, release the service IPs (runtime and boot configuration, proven by ip -j addr and arping -D) and the storage, attach it to the standby and bump the epoch, ha restore --takeover there, reboot it, take the service IPs, start the services, verify. Every step is journalled; a step whose outcome already holds is skipped, so an interrupted run continues with --resume. Failing back is the same command once the repaired node is a proper standby (ha rejoin).
 
-An active node that does not answer ssh is not taken over until it is confirmed fenced (typed at the terminal, or --fenced NODE), and never while its service IP answers ARP.`
+An active node that does not answer ssh is not taken over until it is confirmed fenced (typed at the terminal, or --fenced NODE), and never while its service IP answers ARP.
+
+Under cluster.manager: pacemaker it is a switchover through Pacemaker instead, never the manual steps: preflight (quorum, both nodes online, the target not in standby, no failed action or constraint in the way, version parity), crm_resource --move, a bounded wait until crm_mon shows the group on the other node, verify on the wire, and crm_resource --clear always, after a failure or Ctrl-C too. --resume, --abort and --fenced are refused there (docs/cluster-guided.md).`
 
   static examples = [
     {command: '<%= config.bin %> failover --plan', description: 'Print the runbook: every step and the exact commands it runs'},

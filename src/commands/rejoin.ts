@@ -10,7 +10,9 @@ export default class Rejoin extends HaCommand<typeof Rejoin> {
     node: Args.string({description: 'the node to make the standby: primary or secondary (or its hostname)', required: true}),
   }
 
-  static description = `Makes a repaired node a proper standby of the active node (the epoch says which that is), and proves each point: the same product version, no service IP at runtime or in its boot configuration, the product's services stopped, the shared storage not attached and not in its fstab, its own standby identity back (hostname, /etc/hosts, ssh host keys, network configuration: the files its takeover kept in /var/lib/ha/standby-identity on its own disk, given back, the node rebooted into them, its host key recorded in known_hosts and no other accepted). A node that came back after a takeover with the service IP still in its network configuration is exactly what this repairs (ha check fails on it until then). Afterwards ha failover can fail back to it.`
+  static description = `Makes a repaired node a proper standby of the active node (the epoch says which that is), and proves each point: the same product version, no service IP at runtime or in its boot configuration, the product's services stopped, the shared storage not attached and not in its fstab, its own standby identity back (hostname, /etc/hosts, ssh host keys, network configuration: the files its takeover kept in /var/lib/ha/standby-identity on its own disk, given back, the node rebooted into them, its host key recorded in known_hosts and no other accepted). A node that came back after a takeover with the service IP still in its network configuration is exactly what this repairs (ha check fails on it until then). Afterwards ha failover can fail back to it.
+
+Refused under cluster.manager: pacemaker: there a node keeps its identity and rejoins by joining the cluster (pcs cluster start; docs/cluster-guided.md).`
 
   static examples = ['<%= config.bin %> rejoin primary', '<%= config.bin %> rejoin secondary --json', '<%= config.bin %> rejoin secondary --plan']
 

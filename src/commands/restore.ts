@@ -14,7 +14,9 @@ type Flags = HaFlags<typeof Restore>
 export default class Restore extends HaCommand<typeof Restore> {
   static needsRoot = 'it installs files owned by other users and re-owns the data directory'
 
-  static description = `harestore: puts the state saved by ha backup in place on this node and re-owns the data directory by user and group *name* (the secondary's uids differ from the primary's). Nothing changes until the whole run is known: the archive (newest verified, or --backup) is checked member by member while it is extracted into a fresh staging directory, every owner name is resolved on this host, and every saved name without a match here is listed. Files replaced are kept in <data_dir>/.ha/undo/<run>/ so --undo puts the host back. Saved passwd/group are never installed (they are the names the re-own maps by); identity files (hostname, hosts, ssh host keys, network) only with --takeover; /etc/hostid and /etc/machine-id never.`
+  static description = `harestore: puts the state saved by ha backup in place on this node and re-owns the data directory by user and group *name* (the secondary's uids differ from the primary's). Nothing changes until the whole run is known: the archive (newest verified, or --backup) is checked member by member while it is extracted into a fresh staging directory, every owner name is resolved on this host, and every saved name without a match here is listed. Files replaced are kept in <data_dir>/.ha/undo/<run>/ so --undo puts the host back. Saved passwd/group are never installed (they are the names the re-own maps by); identity files (hostname, hosts, ssh host keys, network) only with --takeover; /etc/hostid and /etc/machine-id never.
+
+Refused under cluster.manager: pacemaker, where the cluster starts and stops the service: only ha's resource agent restores there (it sets HA_OCF=1); --dry-run still works (docs/cluster-guided.md).`
 
   static examples = [
     {command: '<%= config.bin %> restore --dry-run', description: 'Show what would be installed and how many entries each owner mapping changes'},

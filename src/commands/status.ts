@@ -8,6 +8,8 @@ export default class Status extends HaCommand<typeof Status> {
 
 Active, epoch and its source are named only when ha saw them: both nodes answered, or the node that answers holds the storage. Otherwise they are unknown (null in --json), with why.
 
+Under cluster.manager: pacemaker it also shows the cluster's view (crm_mon on whichever node answers, a quorate one first): nodes, quorum, where the group and the controller resource run, failed actions, recent fencing; in --json as result.cluster (docs/cluster-guided.md).
+
 Exit 0, or 5 when a failover is in progress (ha failover --resume continues it), 1 when the roles cannot be read or confirmed (a node does not answer and the one that does holds no storage, or none answers).`
 
   static examples = ['<%= config.bin %> status', '<%= config.bin %> status --json | jq .result.active']
