@@ -3,7 +3,7 @@ import {yesFlag} from '../cli/flags.js'
 import {Flags} from '../cli/oclif.js'
 import {requireNeeds} from '../config/needs.js'
 import type {Config, NodeName} from '../config/schema.js'
-import {ConfigError, ExitCode} from '../core/errors.js'
+import {ConfigError, ExitCode, HaError} from '../core/errors.js'
 import type {PlanPrepared, UncheckedNode} from '../failover/prepare.js'
 import type {PlannedStep} from '../steps/step.js'
 
@@ -107,11 +107,21 @@ Under cluster.manager: pacemaker it is a switchover through Pacemaker instead, n
       return this.finish({from, kind: 'switchover', plan, to}, ExitCode.ok, () => `${title(from, to)}\n\n${renderPlan(plan)}`)
     }
 
-    const prepared = await prepareSwitchover(config, this.abort.signal)
+    const prepared = await prepareSwitchover(config, this.abort.signal).catch((error: Error) => {
+      if (!flags.plan || !(error instanceof HaError)) throw error
+      return error
+    })
+    if (prepared instanceof HaError) {
+      // --plan without a view of the cluster: the plan from the config, the reason said (exit 3, as the manual plan).
+      const plan = planSwitchover(config, 'primary', 'secondary')
+      const note = `not checked against the cluster: ${prepared.message.split('\n')[0]}; the direction is assumed (ha failover --plan --from NODE names one)`
+      return this.finish({direction_note: note, from: 'primary', kind: 'switchover', plan, to: 'secondary', verified: false}, ExitCode.problems, () => `${title('primary', 'secondary')}\n${note}\n\n${renderPlan(plan)}`, note)
+    }
+
     const plan = planSwitchover(config, prepared.from, prepared.to, prepared.via)
     if (flags.plan) {
       await prepared.nodes.closeAll()
-      return this.finish({from: prepared.from, kind: 'switchover', plan, to: prepared.to}, ExitCode.ok, () => `${title(prepared.from, prepared.to)}\n\n${renderPlan(plan)}`)
+      return this.finish({from: prepared.from, kind: 'switchover', plan, to: prepared.to, verified: true}, ExitCode.ok, () => `${title(prepared.from, prepared.to)}\n\n${renderPlan(plan)}`)
     }
 
     try {

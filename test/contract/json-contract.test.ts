@@ -81,6 +81,13 @@ test('the --json envelopes keep their documented shape', async (t) => {
   const silent = writeLoopbackConfig(dir, {primary: {key: join(dir, 'silent_id'), port: closedPort(), root: root}, secondary: {key: join(dir, 'silent_id'), port: closedPort(), root: join(dir, 'secondary')}}, '/dev/ha-test-shared')
   writeFileSync(silent, `${readFileSync(silent, 'utf8')}services: {start: [/etc/init.d/xvm, start], stop: [/etc/init.d/xvm, stop], status: [/etc/init.d/xvm, status]}\n`)
   record('failover --plan (no node checked)', ha(['failover', '--plan', '--json', '--config', silent], {env: {HA_FAILOVER_DIR: join(dir, 'journal')}}), 3)
+  // Under Pacemaker: the switchover's plan for one direction; ha check with the cluster's view
+  // (no cluster answers here: result.cluster carries the error, one cluster row fails); a refusal.
+  const pacemaker = join(dir, 'ha-pacemaker.yaml')
+  writeFileSync(pacemaker, `${readFileSync(withServices, 'utf8')}failover: {mode: service}\ncluster: {manager: pacemaker, fencing: [{id: fence-a, agent: fence_ipmilan}]}\n`)
+  record('failover --plan --from (pacemaker)', ha(['failover', '--plan', '--from', 'primary', '--json', '--config', pacemaker]), 0)
+  record('check (pacemaker, no cluster answers)', ha(['check', '--json', '--config', pacemaker]))
+  record('error (rejoin under pacemaker)', ha(['rejoin', 'secondary', '--json', '--config', pacemaker]), 2)
   // The fixture controller has a hand-written cron file; ha schedule would rightly refuse it.
   rmSync(join(root, 'etc/cron.d/ha-backup'))
   record('schedule install', run('schedule', 'install'), 0)
