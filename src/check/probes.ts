@@ -10,7 +10,7 @@ import {underRoot} from '../fs/under-root.js'
 import {backupsHostPath} from '../facts/state-dir.js'
 import {backupsProbeArgv} from './backup-listing.js'
 import {bootConfigDrivers, bootFilesArgv} from '../drivers/boot-config/index.js'
-import {crmMonArgv} from '../cluster/crm-mon.js'
+import {crmMonArgv} from '../pacemaker/crm-mon.js'
 
 /**
  * Everything `ha check` needs from one node, as one batch: one exec, one round trip. Which node

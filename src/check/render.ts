@@ -1,5 +1,5 @@
 import type {Colors} from '../core/colors.js'
-import {clusterLine} from '../cluster/view-render.js'
+import {clusterLine} from '../pacemaker/render.js'
 import type {CheckReport} from './types.js'
 
 /** ha check's table as a terminal shows it: the roles first, each problem's fix under its row, the verdict last. */

@@ -1,5 +1,5 @@
 import type {NodeName} from '../config/schema.js'
-import type {ClusterReport} from '../cluster/view.js'
+import type {ClusterReport} from '../pacemaker/view.js'
 import type {ProbeResult} from '../hosts/host.js'
 
 export type CheckStatus = 'fail' | 'pass' | 'warn'

@@ -1,7 +1,7 @@
 import type {Config, NodeName} from '../config/schema.js'
-import {crmMonArgv, type CrmView, runningOn} from './crm-mon.js'
-import {pacemakerName} from './view.js'
-import {parseXml, XmlError} from './xml.js'
+import {crmMonArgv, type CrmView, runningOn} from '../pacemaker/crm-mon.js'
+import {pacemakerName} from '../pacemaker/view.js'
+import {parseXml, XmlError} from '../pacemaker/xml.js'
 
 /**
  * The switchover under Pacemaker, as a plan: the exact commands, in order. `ha failover --plan`

@@ -8,9 +8,9 @@ import {askService} from '../net/service-answer.js'
 import {addressOnly, parseIpAddr} from '../net/ip-addr.js'
 import {FailoverNodes} from '../pair/nodes.js'
 import {readRoles} from '../pair/roles.js'
-import {activeOn, type CrmView, runningOn} from './crm-mon.js'
+import {activeOn, type CrmView, runningOn} from '../pacemaker/crm-mon.js'
 import {clearArgv, constraintProblems, constraintsArgv, judgeCluster, moveArgv, type Preflight, waitBoundS} from './switchover-plan.js'
-import {askNode, type ClusterReport, clusterReport, haAgent, pacemakerName, readCluster} from './view.js'
+import {askNode, type ClusterReport, clusterReport, haAgent, pacemakerName, readCluster} from '../pacemaker/view.js'
 
 /**
  * `ha failover` when Pacemaker manages the pair: a guided switchover through the cluster, never

@@ -1,7 +1,7 @@
 import {HaCommand} from '../cli/base-command.js'
 import {ExitCode} from '../core/errors.js'
 import type {StatusResult} from '../failover/status.js'
-import {clusterLines} from '../cluster/view-render.js'
+import {clusterLines} from '../pacemaker/render.js'
 
 export default class Status extends HaCommand<typeof Status> {
   static description = `Which node is active (the epoch on the shared storage says, not the words primary/secondary), the failover epoch, the newest backup's age, and any failover in progress with its last completed step. Runs from either node or an admin host.

@@ -6,7 +6,7 @@ import {readRoles, unconfirmedActive} from '../pair/roles.js'
 import {InterruptedError} from '../core/errors.js'
 import type {PairClaim} from '../lock/pair-claim.js'
 import {findClaims} from './run-claims.js'
-import {type ClusterReport, readCluster} from '../cluster/view.js'
+import {type ClusterReport, readCluster} from '../pacemaker/view.js'
 
 export interface StatusResult {
   active: NodeName | null

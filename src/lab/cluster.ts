@@ -2,8 +2,8 @@ import {randomBytes} from 'node:crypto'
 import {appendFile, chmod, chown, mkdir, readFile, rm, symlink, writeFile} from 'node:fs/promises'
 import {dirname, join} from 'node:path'
 
-import {crmMonArgv, parseCrmMon as readCrmMon} from '../cluster/crm-mon.js'
-import {crmMonFailure} from '../cluster/view.js'
+import {crmMonArgv, parseCrmMon as readCrmMon} from '../pacemaker/crm-mon.js'
+import {crmMonFailure} from '../pacemaker/view.js'
 import {runInNode} from './container.js'
 import {addressOnly, labAddresses, labDataDir, labHostnames, type LabNode, labNodes, nodePaths} from './layout.js'
 

@@ -3,9 +3,9 @@ import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {describe, it} from 'node:test'
 
-import {activeOn, CrmMonError, parseCrmMon, runningOn, stonithResources} from '../../src/cluster/crm-mon.js'
-import {chooseView, clusterReport, crmMonFailure, nodeOfName} from '../../src/cluster/view.js'
-import {parseXml, XmlError} from '../../src/cluster/xml.js'
+import {activeOn, CrmMonError, parseCrmMon, runningOn, stonithResources} from '../../src/pacemaker/crm-mon.js'
+import {chooseView, clusterReport, crmMonFailure, nodeOfName} from '../../src/pacemaker/view.js'
+import {parseXml, XmlError} from '../../src/pacemaker/xml.js'
 import {type Config, configSchema} from '../../src/config/schema.js'
 
 /**

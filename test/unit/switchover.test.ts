@@ -3,7 +3,7 @@ import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {describe, it} from 'node:test'
 
-import {parseCrmMon} from '../../src/cluster/crm-mon.js'
+import {parseCrmMon} from '../../src/pacemaker/crm-mon.js'
 import {constraintProblems, judgeCluster, planSwitchover} from '../../src/cluster/switchover-plan.js'
 import {prepareSwitchover, runSwitchover, type SwitchoverEvent, type SwitchoverPrepared} from '../../src/cluster/switchover.js'
 import {type Config, configSchema, type NodeName} from '../../src/config/schema.js'

@@ -1,5 +1,5 @@
-import {activeOn, type CrmView, parseCrmMon, runningOn} from '../../cluster/crm-mon.js'
-import {chooseView, type ClusterReport, crmMonFailure, haAgent} from '../../cluster/view.js'
+import {activeOn, type CrmView, parseCrmMon, runningOn} from '../../pacemaker/crm-mon.js'
+import {chooseView, type ClusterReport, crmMonFailure, haAgent} from '../../pacemaker/view.js'
 import {type Config, type NodeName, nodeNames} from '../../config/schema.js'
 import type {Roles} from '../../pair/roles.js'
 import {probeFailure, probeIds} from '../probes.js'
