@@ -1,5 +1,7 @@
 import type {Config} from '../config/schema.js'
-import {ConfigError} from '../core/errors.js'
+import {ConfigError, InterruptedError} from '../core/errors.js'
+import {LocalHost} from '../hosts/local-host.js'
+import {askNode} from '../pacemaker/view.js'
 
 /**
  * What ha refuses to do by hand while Pacemaker manages the pair (cluster.manager: pacemaker):
@@ -36,7 +38,12 @@ function instead(config: Config, what: Refused): string[] {
   const {group} = config.cluster
   const move = `to move the service to the other node: ha failover (it asks Pacemaker: crm_resource --move --resource ${group} --node NODE, then clears the move)`
   if (what === 'ha restore') {
-    return [move, `to restart it where it runs: crm_resource --restart --resource ${group} (pcs resource restart ${group})`, 'to look at a backup without changing anything: ha restore --dry-run']
+    return [
+      move,
+      `to restart it where it runs: crm_resource --restart --resource ${group} (pcs resource restart ${group})`,
+      'to look at a backup without changing anything: ha restore --dry-run',
+      'to work on the pair by hand: crm_attribute --type crm_config --name maintenance-mode --update true first (ha restore then runs), --update false after',
+    ]
   }
 
   if (what === 'ha rejoin') {
@@ -61,4 +68,32 @@ export function refuseUnderPacemaker(config: Config, path: string, what: Refused
     actions: instead(config, what),
     details: {cluster_manager: 'pacemaker', config: path, refused: what},
   })
+}
+
+/**
+ * ha restore under Pacemaker: refused, unless ha's resource agent runs it (HA_OCF=1) or the
+ * cluster is in maintenance mode (an admin took the pair out of the cluster's hands: crm_mon on
+ * this node says so); then `onWarning` hears that it runs by hand. crm_mon not answering is a
+ * refusal, with its reason.
+ */
+export async function refuseRestoreUnderPacemaker(config: Config, path: string, onWarning: (message: string) => void, signal?: AbortSignal): Promise<void> {
+  if (!underPacemaker(config) || fromResourceAgent()) return
+  let why = ''
+  try {
+    const view = await askNode(new LocalHost('this node', '/', 20_000), signal)
+    if (view.maintenance_mode) {
+      onWarning('the cluster is in maintenance mode (crm_mon on this node): ha restore runs by hand; take it out again afterwards: crm_attribute --type crm_config --name maintenance-mode --update false')
+      return
+    }
+  } catch (error) {
+    if (error instanceof InterruptedError) throw error
+    why = (error as Error).message.split('\n')[0]
+  }
+
+  try {
+    refuseUnderPacemaker(config, path, 'ha restore')
+  } catch (error) {
+    if (why && error instanceof ClusterManagedError) error.details!.crm_mon = why
+    throw error
+  }
 }

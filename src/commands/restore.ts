@@ -16,7 +16,7 @@ export default class Restore extends HaCommand<typeof Restore> {
 
   static description = `harestore: puts the state saved by ha backup in place on this node and re-owns the data directory by user and group *name* (the secondary's uids differ from the primary's). Nothing changes until the whole run is known: the archive (newest verified, or --backup) is checked member by member while it is extracted into a fresh staging directory, every owner name is resolved on this host, and every saved name without a match here is listed. Files replaced are kept in <data_dir>/.ha/undo/<run>/ so --undo puts the host back. Saved passwd/group are never installed (they are the names the re-own maps by); identity files (hostname, hosts, ssh host keys, network) only with --takeover; /etc/hostid and /etc/machine-id never.
 
-Refused under cluster.manager: pacemaker, where the cluster starts and stops the service: only ha's resource agent restores there (it sets HA_OCF=1); --dry-run still works (docs/cluster-guided.md).`
+Refused under cluster.manager: pacemaker, where the cluster starts and stops the service: only ha's resource agent restores there (it sets HA_OCF=1), or an admin while the cluster is in maintenance mode; --dry-run still works (docs/cluster-guided.md).`
 
   static examples = [
     {command: '<%= config.bin %> restore --dry-run', description: 'Show what would be installed and how many entries each owner mapping changes'},
@@ -47,9 +47,12 @@ Refused under cluster.manager: pacemaker, where the cluster starts and stops the
   async run(): Promise<void> {
     const {flags} = await this.parse(Restore)
     const {config, path} = await this.loadConfig(flags)
-    // Under Pacemaker only its resource agent restores (HA_OCF=1); a dry run changes nothing.
-    const {fromResourceAgent, refuseUnderPacemaker} = await import('../cluster/refuse.js')
-    if (!flags['dry-run'] && !fromResourceAgent()) refuseUnderPacemaker(config, path, 'ha restore')
+    // Under Pacemaker only its resource agent restores (HA_OCF=1), or an admin while the cluster
+    // is in maintenance mode; a dry run changes nothing.
+    if (!flags['dry-run'] && config.cluster.manager === 'pacemaker') {
+      const {refuseRestoreUnderPacemaker} = await import('../cluster/refuse.js')
+      await refuseRestoreUnderPacemaker(config, path, (m) => this.reporter.warn(m), this.abort.signal)
+    }
     const {localNode} = await import('../facts/local-node.js')
     const node = localNode(config, flags.node, path)
     // Checked here rather than with oclif's `exclusive`, whose usage line would read as if

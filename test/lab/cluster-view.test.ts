@@ -17,12 +17,13 @@ import {missingPrerequisite} from '../helpers/prereq.js'
  * switchover through the cluster, judged from outside: crm_mon and cibadmin in the nodes, the
  * service IP in each node's own address list, the exit code.
  *
- * STAND-IN: ha's own resource agent (ocf:ha:controller) is not in this lab yet, so the group is a
- * stand-in made of stock agents, as the config names it: ha-service = ocf:heartbeat:Dummy for the
- * storage, ocf:heartbeat:IPaddr2 for the real service IP, ocf:heartbeat:Dummy as ha-controller.
- * (ocf:heartbeat:Filesystem reports "not installed" in the lab: its nodes have no modprobe.) The
- * service is verified on the wire by the service IP answering ARP from the admin side; ha's epoch
- * is not compared (only ocf:ha:controller moves it), which ha check and the switchover say.
+ * STAND-IN: the paths that need no product (a failed action, the refusals, Ctrl-C during a move
+ * that can never finish) run on a group of stock agents named as the config says: ha-service =
+ * ocf:heartbeat:Dummy for the storage, ocf:heartbeat:IPaddr2 for the real service IP,
+ * ocf:heartbeat:Dummy as ha-controller. The service is verified on the wire by the service IP
+ * answering ARP from the admin side; ha's epoch is not compared (only ocf:ha:controller moves it),
+ * which ha check and the switchover say. The switchover with ha's own agent and the lab's real
+ * group is test/lab/cluster-switchover.test.ts.
  */
 const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping', 'pacemaker'])
 const labDir = `/tmp/ha-lab-${labName()}-cluster-view-${process.pid}`
@@ -101,7 +102,7 @@ describe('ha status, ha check and ha failover on the cluster lab (stand-in group
       return /with_quorum="true"/.test(mon) && (mon.match(/online="true"/g) ?? []).length === 2 ? true : undefined
     })
     assert.ok(formed, 'both nodes online and quorate within 60 s')
-    // The lab's primary runs the product and holds the service IP from its boot: the cluster takes over from a clean slate.
+    // Nothing of the service outside the cluster (the product, the service IP): the group starts from a clean slate.
     await labServiceStop('primary', {labDir})
     await inNode('primary', ['ip', 'addr', 'del', `${serviceIp}/24`, 'dev', 'eth0'])
     const created = await runInNode(labDir, 'primary', ['cibadmin', '--create', '-o', 'resources', '--xml-text', standIn])

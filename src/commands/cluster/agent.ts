@@ -24,6 +24,10 @@ export default class ClusterAgent extends HaCommand<typeof ClusterAgent> {
   async run(): Promise<void> {
     const {args, flags} = await this.parse(ClusterAgent)
     const {runAgent} = await import('../../cluster/agent.js')
+    // What the agent runs (its restore-service step's ha restore) is the agent's own: under
+    // cluster.manager: pacemaker ha restore is refused to anyone else (cluster/refuse.ts).
+    const {ocfEnvName} = await import('../../cluster/refuse.js')
+    process.env[ocfEnvName] = '1'
     process.exitCode = await runAgent(args.action ?? '', {
       configPath: configPathFrom(flags.config),
       env: process.env,
