@@ -59,9 +59,18 @@ const wanted = [
   ['kmod', '/usr/sbin/modprobe'],
   // ocf-tester validates an agent's meta-data against the OCF DTD with xmllint.
   ['libxml2-utils', '/usr/bin/xmllint'],
+  // The guest lab (ha lab up --guests): libvirtd and virsh, libvirt's QEMU driver and QEMU itself
+  // (TCG; the lab's guests need no KVM), run only inside the lab's nodes; nasm assembles the lab
+  // guest's boot sector (test/lab/guest-image.test.ts checks the committed bytes against it).
+  ['libvirt-daemon', '/usr/sbin/libvirtd'],
+  ['libvirt-clients', '/usr/bin/virsh'],
+  ['libvirt-daemon-driver-qemu', `/usr/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so`],
+  ['qemu-system-x86', '/usr/bin/qemu-system-x86_64'],
+  ['nasm', '/usr/bin/nasm'],
 ]
 // Daemons whose packages enable and start them on install; on this machine they run only inside
-// the lab's nodes, never on the machine itself.
+// the lab's nodes, never on the machine itself. (libvirt-daemon enables nothing: Debian 12 ships
+// libvirtd's, virtlogd's and virtlockd's units in libvirt-daemon-system, which is not installed.)
 const machineOff = ['corosync', 'pacemaker']
 const missing = [...new Set(wanted.filter(([, file]) => !existsSync(file)).map(([pkg]) => pkg))]
 if (missing.length > 0) {
