@@ -42,6 +42,11 @@ if [ -d "$run/bmc" ]; then
   mkdir -p "$root/run/ha-lab-bmc"
   mount --bind "$run/bmc" "$root/run/ha-lab-bmc"
 fi
+# A guest lab: the lab's guest images, at the same path in every node, as an NFS export would be.
+if [ -d "$lab/guests/images" ]; then
+  mkdir -p "$root/var/lib/libvirt/images/shared"
+  mount --bind "$lab/guests/images" "$root/var/lib/libvirt/images/shared"
+fi
 # After /tmp and /run, so a checkout under /tmp is not hidden; one under /usr is there already.
 case "$checkout" in
   /usr/*) ;;

@@ -1,3 +1,4 @@
+import {existsSync} from 'node:fs'
 import {mkdir, readFile, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
@@ -7,6 +8,8 @@ import {fenceAgentScript, startBmc} from './bmc.js'
 import {createDecoy, createNetwork, createStorage, prepareNode, writeKnownHosts, writeLabConfig, writeLabTools} from './build.js'
 import {clusterKey, type ClusterView, clusterView, writeClusterNode, writeClusterTools} from './cluster.js'
 import {nodeInitPid, runInNode} from './container.js'
+import {writeGuestImage} from './guest-domain.js'
+import {type GuestView, guestView, writeGuestNode} from './guests.js'
 import {findBinary, run} from './exec.js'
 import {addServiceIp, clearFaults, clockSkews, type FaultKind, injectFault, regenerateHostKey, setVersion, skewClock} from './faults.js'
 import {
@@ -32,6 +35,7 @@ export {accountOf, labAccounts} from './roots.js'
 export {faultDescriptions, type FaultKind, faultKinds, faultVersion, parseSkew} from './faults.js'
 export type {LabDownResult} from './teardown.js'
 export type {ClusterView} from './cluster.js'
+export type {GuestDomain, GuestView} from './guests.js'
 
 /**
  * The two-controller lab: three network namespaces on one machine (admin side, primary,
@@ -50,6 +54,8 @@ export interface LabOptions {
 export interface LabUpOptions extends LabOptions {
   /** Corosync and pacemaker in both nodes, fencing through the lab's BMC (cluster.ts, bmc.ts). */
   cluster?: boolean
+  /** libvirtd in both nodes, and the lab's tiny guest's disk in a folder both see (guests.ts, guest-domain.ts). */
+  guests?: boolean
 }
 
 export interface LabRebootOptions extends LabOptions {
@@ -94,6 +100,8 @@ export interface LabStatus {
   up: boolean
   /** A cluster lab: what each running node's pacemaker says (null for a halted node); null when the lab has no cluster. */
   cluster: null | Record<LabNode, ClusterView | null>
+  /** A guest lab: each running node's domains (virsh list --all; null for a halted node); null when the lab has no guests. */
+  guests: null | Record<LabNode, GuestView | null>
 }
 
 
@@ -122,13 +130,23 @@ const clusterBinaries: Array<[string, string]> = [
   ['stonith_admin', 'pacemaker-cli-utils'],
 ]
 
+/** What ha lab up --guests runs in each node. */
+const guestBinaries: Array<[string, string]> = [
+  ['/usr/sbin/libvirtd', 'libvirt-daemon'],
+  ['virsh', 'libvirt-clients'],
+  [`/usr/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so`, 'libvirt-daemon-driver-qemu'],
+  ['/usr/bin/qemu-system-x86_64', 'qemu-system-x86'],
+]
+
 /** Fails, naming each missing binary and its package, before the lab touches anything. */
-export function requirePrerequisites(find: (name: string) => string | undefined = findBinary, uid = process.getuid?.(), cluster = false): void {
+export function requirePrerequisites(find: (name: string) => string | undefined = findBinary, uid = process.getuid?.(), cluster = false, guests = false): void {
   if (uid !== 0) {
     throw new HaError('the lab needs root (network namespaces, loop devices, mounts)', {actions: ['run it as root, e.g. sudo npm run lab:up']})
   }
 
-  const missing = [...requiredBinaries, ...(cluster ? clusterBinaries : [])].filter(([binary]) => !find(binary))
+  // A driver module is a file to load, not a program to run: it need only exist.
+  const present = (file: string) => (file.endsWith('.so') ? existsSync(file) : find(file) !== undefined)
+  const missing = [...requiredBinaries, ...(cluster ? clusterBinaries : []), ...(guests ? guestBinaries : [])].filter(([binary]) => !present(binary))
   if (missing.length > 0) {
     throw new HaError(`the lab needs ${missing.map(([b, p]) => `${b} (package ${p})`).join(', ')}, not found`, {
       actions: [`apt-get install ${[...new Set(missing.map(([, p]) => p))].join(' ')}`, 'or run node scripts/ensure-deps.mjs as root'],
@@ -149,7 +167,8 @@ export async function labUp(options: LabUpOptions = {}): Promise<LabStatus> {
   const labDir = openLabDir(options.labDir)
   const progress = options.onProgress ?? (() => {})
   const cluster = options.cluster === true
-  requirePrerequisites(findBinary, process.getuid?.(), cluster)
+  const guests = options.guests === true
+  requirePrerequisites(findBinary, process.getuid?.(), cluster, guests)
   return withLabLock('ha lab up', async () => {
     progress('cleaning up any previous lab')
     await teardown(labDir)
@@ -158,7 +177,7 @@ export async function labUp(options: LabUpOptions = {}): Promise<LabStatus> {
       await writeFile(labCurrentPath(), `${labDir}\n`)
       const lab = labPaths(labDir)
       // Only the lab's own sub-folders are wiped, never the lab directory itself.
-      for (const sub of [...labNodes, 'admin', 'bin', 'sbin', 'cluster']) await rm(join(labDir, sub), {force: true, recursive: true})
+      for (const sub of [...labNodes, 'admin', 'bin', 'sbin', 'cluster', 'guests']) await rm(join(labDir, sub), {force: true, recursive: true})
       await rm(lab.state, {force: true})
       await rm(lab.image, {force: true})
       await rm(join(labDir, 'decoy.img'), {force: true})
@@ -170,7 +189,7 @@ export async function labUp(options: LabUpOptions = {}): Promise<LabStatus> {
       progress('creating the shared storage (ext4 on a loop device)')
       const loopDevice = await createStorage(labDir)
       const decoy = await createDecoy(labDir)
-      const state = {cluster, decoy_device: decoy, devices: [loopDevice, decoy], image: lab.image, lab_dir: labDir, loop_device: loopDevice, name: labName(), up_at: new Date().toISOString()}
+      const state = {cluster, guests, decoy_device: decoy, devices: [loopDevice, decoy], image: lab.image, lab_dir: labDir, loop_device: loopDevice, name: labName(), up_at: new Date().toISOString()}
       await writeFile(lab.state, `${JSON.stringify(state, null, 2)}\n`)
 
       progress('writing the controllers\' roots and keys')
@@ -187,6 +206,12 @@ export async function labUp(options: LabUpOptions = {}): Promise<LabStatus> {
         await Promise.all(labNodes.map((node) => writeClusterNode(labDir, node, key)))
         await writeClusterTools(labDir, fenceAgentScript(process.execPath), await readFile(join(checkoutDir, 'ocf/controller'), 'utf8'))
         await startBmc(labDir)
+      }
+
+      if (guests) {
+        progress('writing libvirtd into both nodes; the guest\'s disk into the shared image folder')
+        await Promise.all(labNodes.map((node) => writeGuestNode(labDir, node)))
+        await writeGuestImage(labDir)
       }
 
       progress('booting ctl-a and ctl-b')
@@ -255,7 +280,7 @@ export async function labServiceStatus(node: LabNode, options: LabOptions = {}):
 export async function labStatus(options: LabOptions = {}): Promise<LabStatus> {
   const labDir = openLabDir(options.labDir)
   const lab = labPaths(labDir)
-  const state = JSON.parse(await readFile(lab.state, 'utf8').catch(() => '{}')) as {cluster?: boolean; loop_device?: string}
+  const state = JSON.parse(await readFile(lab.state, 'utf8').catch(() => '{}')) as {cluster?: boolean; guests?: boolean; loop_device?: string}
   const nodes = {} as Record<LabNode, LabNodeStatus>
   for (const node of labNodes) nodes[node] = await nodeStatus(labDir, node)
   const adminExists = await netnsExists(labNetns.admin)
@@ -265,8 +290,15 @@ export async function labStatus(options: LabOptions = {}): Promise<LabStatus> {
     for (const node of labNodes) if (nodes[node].running) cluster[node] = await clusterView(labDir, node)
   }
 
+  let guests: LabStatus['guests'] = null
+  if (state.guests === true) {
+    guests = {primary: null, secondary: null}
+    for (const node of labNodes) if (nodes[node].running) guests[node] = await guestView(labDir, node)
+  }
+
   return {
     cluster,
+    guests,
     admin: {address: labAddresses.admin, netns: labNetns.admin, netns_exists: adminExists},
     config_path: lab.config,
     image: lab.image,

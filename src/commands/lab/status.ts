@@ -6,7 +6,7 @@ import {ExitCode} from '../../core/errors.js'
 export default class LabStatus extends HaCommand<typeof LabStatus> {
   static needsRoot = 'the lab is made of network namespaces, loop devices and mounts'
 
-  static description = 'Shows, per lab controller: namespace, addresses, boot id, sshd and service, whether it has the data directory mounted (in its own mount table), how many processes run in it, its clock skew and, in a cluster lab, what its pacemaker says (crm_mon: nodes online, quorum, DC). Exits 3 when the lab is not up.'
+  static description = 'Shows, per lab controller: namespace, addresses, boot id, sshd and service, whether it has the data directory mounted (in its own mount table), how many processes run in it, its clock skew, in a cluster lab what its pacemaker says (crm_mon: nodes online, quorum, DC) and, in a guest lab, its libvirt domains (virsh list --all). Exits 3 when the lab is not up.'
 
   static examples = ['<%= config.bin %> lab status', '<%= config.bin %> lab status --json']
 
@@ -39,6 +39,12 @@ export default class LabStatus extends HaCommand<typeof LabStatus> {
           const fenced = view.fencing[0] ? `; last fencing: ${view.fencing[0].action} ${view.fencing[0].target} ${view.fencing[0].status} ${view.fencing[0].completed}` : ''
           lines.push(`  cluster from ${name}: ${nodes}; ${view.quorate ? 'quorate' : color.red('no quorum')}; DC ${view.dc ?? 'none'}${fenced}`)
         }
+      }
+
+      for (const [name, view] of Object.entries(s.guests ?? {})) {
+        if (!view) lines.push(`  guests on ${name}: node halted`)
+        else if (view.error) lines.push(`  guests on ${name}: ${color.red('libvirtd not answering')} (${view.error.split('\n')[0]})`)
+        else lines.push(`  guests on ${name}: ${view.domains.map((d) => `${d.name} ${d.state}`).join(', ') || 'none defined'}`)
       }
 
       return lines.join('\n')
