@@ -3,7 +3,7 @@ import {existsSync} from 'node:fs'
 
 import {bootTools} from './boot-tools.js'
 
-type Need = 'arping' | 'boot-tools' | 'loop' | 'netns' | 'ocf-tester' | 'pacemaker' | 'root' | 'sshd' | 'tmux'
+type Need = 'arping' | 'boot-tools' | 'libvirt' | 'loop' | 'nasm' | 'netns' | 'ocf-tester' | 'pacemaker' | 'root' | 'sshd' | 'tmux'
 
 /**
  * Tests that need root, sshd, loop devices or network namespaces call this first. Outside CI a
@@ -44,6 +44,18 @@ function check(need: Need): string | undefined {
       // The cluster lab's daemons and tools (ha lab up --cluster).
       const missing = ['/usr/sbin/corosync', '/usr/sbin/pacemakerd', '/usr/sbin/crm_mon', '/usr/sbin/stonith_admin'].filter((file) => !existsSync(file))
       return missing.length === 0 ? undefined : `needs ${missing.join(', ')} (apt-get install corosync pacemaker pacemaker-cli-utils)`
+    }
+
+    case 'libvirt': {
+      // The guest lab's daemon, client, QEMU driver and QEMU (ha lab up --guests).
+      const arch = process.arch === 'arm64' ? 'aarch64' : 'x86_64'
+      const files = ['/usr/sbin/libvirtd', '/usr/bin/virsh', `/usr/lib/${arch}-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so`, '/usr/bin/qemu-system-x86_64', '/usr/bin/virt-xml-validate']
+      const missing = files.filter((file) => !existsSync(file))
+      return missing.length === 0 ? undefined : `needs ${missing.join(', ')} (apt-get install libvirt-daemon libvirt-clients libvirt-daemon-driver-qemu qemu-system-x86)`
+    }
+
+    case 'nasm': {
+      return existsSync('/usr/bin/nasm') ? undefined : 'needs nasm (apt-get install nasm)'
     }
 
     case 'ocf-tester': {
