@@ -110,6 +110,19 @@ describe('ha lab skew offsets', () => {
   })
 })
 
+describe('the guest lab\'s inputs', () => {
+  it('a guest lab also needs libvirtd, virsh and QEMU, named with their packages', () => {
+    const without = (...gone: string[]) => (name: string) => (gone.includes(name) ? undefined : `/usr/bin/${name}`)
+    assert.doesNotThrow(() => requirePrerequisites(without('virsh'), 0), 'a lab without guests does not')
+    assert.throws(
+      () => requirePrerequisites(without('/usr/sbin/libvirtd', 'virsh', '/usr/bin/qemu-system-x86_64'), 0, false, true),
+      (error: HaError) =>
+        /\/usr\/sbin\/libvirtd \(package libvirt-daemon\), virsh \(package libvirt-clients\), .*\/usr\/bin\/qemu-system-x86_64 \(package qemu-system-x86\)/.test(error.message) &&
+        /^apt-get install libvirt-daemon libvirt-clients .*qemu-system-x86$/.test(error.actions[0]),
+    )
+  })
+})
+
 describe('the cluster lab\'s inputs', () => {
   it('a cluster lab also needs corosync and pacemaker\'s tools, named with their packages', () => {
     const without = (...gone: string[]) => (name: string) => (gone.includes(name) ? undefined : `/usr/bin/${name}`)
