@@ -127,8 +127,9 @@ export async function writeGuestNode(labDir: string, node: LabNode): Promise<voi
   for (const dir of ['var/lib/libvirt', sharedImagesDir.slice(1), 'var/log/libvirt/qemu', 'var/cache/libvirt']) await mkdir(join(root, dir), {recursive: true})
   await put(root, '/etc/init.d/libvirtd', libvirtdInitScript(), 0o755)
   await mkdir(join(root, 'etc/rc2.d'), {recursive: true})
-  await symlink('../init.d/libvirtd', join(root, 'etc/rc2.d/S05libvirtd'))
-  // After a cluster lab's pacemaker (K01), which may still need libvirtd to stop its guests.
+  // Before a cluster lab's corosync and pacemaker (S03, S04) and stopped after them (K01, K02):
+  // pacemaker starts and stops guests through libvirtd, as its VirtualDomain agent does.
+  await symlink('../init.d/libvirtd', join(root, 'etc/rc2.d/S02libvirtd'))
   await mkdir(join(root, 'etc/rc0.d'), {recursive: true})
   await symlink('../init.d/libvirtd', join(root, 'etc/rc0.d/K03libvirtd'))
 }
