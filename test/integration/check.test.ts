@@ -182,7 +182,8 @@ ${over.extra ?? ''}`,
     assert.deepEqual(report.roles, {active: 'primary', epoch: 0, source: 'config', standby: 'secondary'})
     assert.match(checks.roles.summary, /^primary is active, secondary the standby: no takeover yet: primary holds the storage$/)
     // The JSON contract runbooks parse: these keys, snake_case, on the envelope's result.
-    assert.deepEqual(Object.keys(report).sort(), ['checks', 'counts', 'nodes', 'ok', 'roles', 'strict'])
+    assert.deepEqual(Object.keys(report).sort(), ['checks', 'counts', 'mode', 'nodes', 'ok', 'roles', 'strict'])
+    assert.deepEqual(report.mode, {cluster: 'none', failover: 'identity'})
     assert.deepEqual(Object.keys(report.nodes.secondary).sort(), ['address', 'elapsed_ms', 'host_key', 'node', 'reachable'])
     for (const c of report.checks) assert.deepEqual(Object.keys(c).filter((k) => k !== 'node').sort(), ['actions', 'evidence', 'id', 'status', 'summary', 'title'])
     assert.match(checks.service_ip.actions!.join('\n'), /198\.18\.77\.10/, 'a warning carries its fix')
@@ -204,8 +205,10 @@ ${over.extra ?? ''}`,
     const all = run.stdout.split('\n')
     // Who is active comes first: what the rows call right depends on it.
     assert.equal(all[0], 'Roles: primary active, secondary standby (epoch 0, no takeover yet)')
-    assert.equal(all[1], '')
-    const lines = all.slice(2)
+    // Then what a failover would move.
+    assert.equal(all[1], "Mode: a failover moves the service and the active node's identity (failover.mode: identity)")
+    assert.equal(all[2], '')
+    const lines = all.slice(3)
     assert.match(lines[0], /^STATUS\s+CHECK\s+NODE\s+EVIDENCE$/)
     const evidenceColumn = lines[0].indexOf('EVIDENCE')
     const rows = lines.slice(1, lines.indexOf(''))

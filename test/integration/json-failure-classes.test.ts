@@ -26,6 +26,7 @@ const argsFor: Record<string, string[]> = {
   'backup list': ['--node', 'primary'],
   'backup verify': ['--node', 'primary'],
   check: [],
+  'cluster setup': [],
   'config check': [],
   failover: ['--plan'],
   help: [],
