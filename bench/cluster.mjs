@@ -72,7 +72,10 @@ async function moveWithHa(to) {
   const wall = Date.now() - started
   if (r.status !== 0) return {error: `ha failover exited ${r.status}: ${(r.stderr || r.stdout).trim().split('\n').at(-1)}`}
   if (answeredBy() !== names[to]) return {error: 'ha failover returned, but the service does not answer from the other node'}
-  return {wall}
+  const lines = r.stdout.split('\n')
+  const result = JSON.parse(lines.slice(lines.findIndex((l) => l === '{')).join('\n')).result
+  // ha's own: the run's wall time less its waiting on the cluster (crm_mon polls until the group runs there).
+  return {own: result.wall_ms - result.waiting_ms, run: result.wall_ms, wall}
 }
 
 async function nodeDeath(active) {
@@ -104,7 +107,7 @@ try {
     const ha = await moveWithHa(back)
     if (ha.error) console.log(`switchover ${names[active]} -> ${names[back]}, ha failover: ${ha.error}`)
     else {
-      console.log(`switchover ${names[active]} -> ${names[back]}, ha failover: ${s(ha.wall)} until done (service answering, move constraint cleared); ${(ha.wall / crm).toFixed(2)}x crm_resource --move`)
+      console.log(`switchover ${names[active]} -> ${names[back]}, ha failover: ${s(ha.wall)} until done (service answering, move constraint cleared); ${(ha.wall / crm).toFixed(2)}x crm_resource --move; its run ${s(ha.run)}, of which ha's own ${s(ha.own)} (the rest waits on the cluster), plus ${s(ha.wall - ha.run)} starting ha and reading the cluster before it`)
       active = back
     }
 

@@ -2,11 +2,12 @@ import assert from 'node:assert/strict'
 import {randomBytes} from 'node:crypto'
 import {spawnSync} from 'node:child_process'
 import {rmSync} from 'node:fs'
+import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {runInNode} from '../../src/lab/container.js'
 import {labDown, labHalt, labName, labNetns, type LabNode} from '../../src/lab/lab.js'
-import {ha} from '../helpers/cli.js'
+import {ha, haBin} from '../helpers/cli.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 import {clusterLab, clusterNames} from './cluster-helpers.js'
 
@@ -135,6 +136,10 @@ describe('the service on a two-node Pacemaker cluster, run by ocf:ha:controller'
       await assertCanary(other(on))
       assert.deepEqual(await holdsNothing(on), [])
       assert.deepEqual((await epoch(other(on))).active, other(on))
+      // ha status, from the admin side, names the failed actions crm_mon has.
+      const status = spawnSync('ip', ['netns', 'exec', labNetns.admin, process.execPath, haBin, 'status', '--json', '--config', join(labDir, 'ha.yaml')], {encoding: 'utf8', timeout: 60_000})
+      const failures = (JSON.parse(status.stdout).result.cluster?.failures ?? []) as Array<{node: string; op: string; resource: string}>
+      assert.ok(failures.some((f) => f.resource === 'ha-controller' && f.op === 'monitor' && f.node === clusterNames[on]), `ha status names the failed monitor on ${clusterNames[on]}: ${status.stdout}`)
     } finally {
       // The admin's part after the cause is fixed: the failures forgotten, the node eligible again.
       await inNode(on, ['crm_resource', '--cleanup', '--resource', 'ha-service'])
