@@ -38,9 +38,9 @@ export const clusterConfig = {
   monitor_interval: '5s',
   deep_monitor_interval: '20s',
   // Short, so a dead active node is replaced within the 15 s (corosync's detection takes
-  // ~7 s of it); still longer than the lab's fencer takes to act, so in a split the node running
-  // the service wins.
-  fencing_delay: '3s',
+  // ~5.5 s of it, token 2.5 s + consensus 3 s); still longer than the lab's fencer takes to act
+  // (0.1-0.8 s), so in a split the node running the service wins.
+  fencing_delay: '2s',
   fencing: [{id: fenceDeviceId, agent: 'fence_ha_lab', params: {pcmk_host_list: labNodes.map((n) => labHostnames[n]).join(' ')}}],
 }
 
@@ -56,6 +56,10 @@ function corosyncConf(): string {
     '\ttransport: knet',
     '\tcrypto_cipher: aes256',
     '\tcrypto_hash: sha256',
+    // 2.5 s without the token and a node is lost (consensus 3 s more): short enough that a dead
+    // active node is replaced within the 15 s on a loaded CI machine, long enough that
+    // the load never costs a member (corosync runs at real-time priority).
+    '\ttoken: 2500',
     '}',
     'nodelist {',
     ...nodes,

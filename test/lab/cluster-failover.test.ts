@@ -74,109 +74,132 @@ describe('the service on a two-node Pacemaker cluster, run by ocf:ha:controller'
     rmSync(labDir, {force: true, recursive: true})
   })
 
-  it('a corosync partition: the node not running the service is fenced by the one that does (priority-fencing-delay); never two nodes answer for the service IP', async () => {
-    const active = (await runsOn('secondary', 1)) ? 'secondary' : 'primary'
-    const victim = other(active)
-    const before = await epoch(active)
-    await writeCanary(active)
-    // Both fully in the cluster first, and settled: each node's own view has both online under one
-    // DC for 10 s on end (a node lost while it is still joining is not fenced: it ran nothing).
-    const settled = async (): Promise<true | undefined> => {
-      const views = await Promise.all((['primary', 'secondary'] as const).map(async (n) => (await inNode(n, ['crm_mon', '-1'])).stdout))
-      const dc = views.map((v) => /Current DC: (\S+)/.exec(v)?.[1])
-      return views.every((v) => v.includes('Online: [ ctl-a ctl-b ]')) && dc[0] !== undefined && dc[0] === dc[1] ? true : undefined
-    }
+  it('a corosync partition: the node not running the service is fenced by the one that does (priority-fencing-delay); never two nodes answer for the service IP', () =>
+    explained(async () => {
+      const active = (await runsOn('secondary', 1)) ? 'secondary' : 'primary'
+      const victim = other(active)
+      const before = await epoch(active)
+      await writeCanary(active)
+      // Both fully in the cluster first, and settled: each node's own view has both online under one
+      // DC for 10 s on end (a node lost while it is still joining is not fenced: it ran nothing).
+      const settled = async (): Promise<true | undefined> => {
+        const views = await Promise.all((['primary', 'secondary'] as const).map(async (n) => (await inNode(n, ['crm_mon', '-1'])).stdout))
+        const dc = views.map((v) => /Current DC: (\S+)/.exec(v)?.[1])
+        return views.every((v) => v.includes('Online: [ ctl-a ctl-b ]')) && dc[0] !== undefined && dc[0] === dc[1] ? true : undefined
+      }
 
-    let since = 0
-    assert.ok(await within(90, async () => ((await settled()) ? (since ||= Date.now()) && Date.now() - since >= 10_000 || undefined : (since = 0) || undefined), 1000), 'both nodes settled in one cluster')
-    const cutAt = Date.now()
-    const sampler = arpSampler()
-    let samples: Array<{at: number; macs: string[]}> = []
-    try {
-      // The two nodes cut apart, each still on the admin side's network: isolated bridge ports.
-      await partition(true)
-      // The fencer keeps one entry per target: this one is newer than the cut (seconds in its stamp).
-      const event = await within(60, async () => (await fenceEvents(active)).find((e) => e.target === clusterNames[victim] && e.status === 'success' && e.completed >= Math.floor(cutAt / 1000) * 1000))
-      const views = event ? '' : (await Promise.all((['primary', 'secondary'] as const).map(async (n) => `${n}: ${(await inNode(n, ['crm_mon', '-1'])).stdout}${(await inNode(n, ['corosync-quorumtool', '-s'])).stdout}`))).join('\n')
-      assert.ok(event, `${clusterNames[active]} fenced ${clusterNames[victim]}: ${JSON.stringify(await fenceEvents(active))}\n${views}`)
-    } finally {
-      await partition(false)
-      samples = await sampler.stop()
-    }
+      let since = 0
+      assert.ok(await within(90, async () => ((await settled()) ? (since ||= Date.now()) && Date.now() - since >= 10_000 || undefined : (since = 0) || undefined), 1000), 'both nodes settled in one cluster')
+      const cutAt = Date.now()
+      const sampler = arpSampler()
+      let samples: Array<{at: number; macs: string[]}> = []
+      try {
+        // The two nodes cut apart, each still on the admin side's network: isolated bridge ports.
+        await partition(true)
+        // The fencer keeps one entry per target: this one is newer than the cut (seconds in its stamp).
+        const event = await within(60, async () => (await fenceEvents(active)).find((e) => e.target === clusterNames[victim] && e.status === 'success' && e.completed >= Math.floor(cutAt / 1000) * 1000))
+        const views = event ? '' : (await Promise.all((['primary', 'secondary'] as const).map(async (n) => `${n}: ${(await inNode(n, ['crm_mon', '-1'])).stdout}${(await inNode(n, ['corosync-quorumtool', '-s'])).stdout}`))).join('\n')
+        assert.ok(event, `${clusterNames[active]} fenced ${clusterNames[victim]}: ${JSON.stringify(await fenceEvents(active))}\n${views}`)
+      } finally {
+        await partition(false)
+        samples = await sampler.stop()
+      }
 
-    assert.ok(await within(90, async () => ((await inNode(active, ['crm_mon', '-1'])).stdout.includes('Online: [ ctl-a ctl-b ]') ? true : undefined)), 'the fenced node rejoined')
-    assert.ok(await runsOn(active, 1), 'the service never left the node that ran it')
-    assert.equal((await serviceAnswer())?.hostname, clusterNames[active])
-    await assertCanary(active)
-    assert.deepEqual(await epoch(active), before, 'the epoch did not move: the service never moved')
-    assert.deepEqual(await holdsNothing(victim), [])
-    await assertOneMac(samples, active)
-  })
+      assert.ok(await within(90, async () => ((await inNode(active, ['crm_mon', '-1'])).stdout.includes('Online: [ ctl-a ctl-b ]') ? true : undefined)), 'the fenced node rejoined')
+      assert.ok(await runsOn(active, 1), 'the service never left the node that ran it')
+      assert.equal((await serviceAnswer())?.hostname, clusterNames[active])
+      await assertCanary(active)
+      assert.deepEqual(await epoch(active), before, 'the epoch did not move: the service never moved')
+      assert.deepEqual(await holdsNothing(victim), [])
+      await assertOneMac(samples, active)
+    }))
 
-  it('the product dies: restarted in place, then moved after migration-threshold (2) failures', async () => {
-    const on: LabNode = 'primary'
-    const kill = () => inNode(on, ['sh', '-c', 'kill -9 "$(cat /run/xvm.pid)"'])
-    const failures = async () => /value=(\d+)/.exec((await inNode(on, ['crm_failcount', '--query', '-r', 'ha-controller', '-N', clusterNames[on]])).stdout)?.[1]
-    const sampler = arpSampler()
-    let samples: Array<{at: number; macs: string[]}> = []
-    try {
-      await kill()
-      // Pacemaker's monitor (5 s) finds it stopped, and starts it again where it ran.
-      const again = await within(30, async () => ((await failures()) === '1' && (await serviceAnswer())?.hostname === clusterNames[on] ? true : undefined))
-      assert.ok(again, `restarted in place, one failure counted (${await failures()})`)
-      await kill()
-      assert.ok(await runsOn(other(on), 60), 'moved to the other node after the second failure')
-      assert.ok(await within(15, async () => ((await serviceAnswer())?.hostname === clusterNames[other(on)] ? true : undefined)), 'answers from the other node')
-    } finally {
-      samples = await sampler.stop()
-    }
+  it('the product dies: restarted in place, then moved after migration-threshold (2) failures', () =>
+    explained(async () => {
+      const on: LabNode = 'primary'
+      const kill = () => inNode(on, ['sh', '-c', 'kill -9 "$(cat /run/xvm.pid)"'])
+      const failures = async () => /value=(\d+)/.exec((await inNode(on, ['crm_failcount', '--query', '-r', 'ha-controller', '-N', clusterNames[on]])).stdout)?.[1]
+      const sampler = arpSampler()
+      let samples: Array<{at: number; macs: string[]}> = []
+      try {
+        await kill()
+        // Pacemaker's monitor (5 s) finds it stopped, and starts it again where it ran.
+        const again = await within(30, async () => ((await failures()) === '1' && (await serviceAnswer())?.hostname === clusterNames[on] ? true : undefined))
+        assert.ok(again, `restarted in place, one failure counted (${await failures()})`)
+        await kill()
+        assert.ok(await runsOn(other(on), 60), 'moved to the other node after the second failure')
+        assert.ok(await within(15, async () => ((await serviceAnswer())?.hostname === clusterNames[other(on)] ? true : undefined)), 'answers from the other node')
+      } finally {
+        samples = await sampler.stop()
+      }
 
-    try {
-      await assertOneMac(samples, other(on))
-      await assertCanary(other(on))
-      assert.deepEqual(await holdsNothing(on), [])
-      assert.deepEqual((await epoch(other(on))).active, other(on))
-      // ha status, from the admin side, names the failed actions crm_mon has.
-      const status = spawnSync('ip', ['netns', 'exec', labNetns.admin, process.execPath, haBin, 'status', '--json', '--config', join(labDir, 'ha.yaml')], {encoding: 'utf8', timeout: 60_000})
-      const failures = (JSON.parse(status.stdout).result.cluster?.failures ?? []) as Array<{node: string; op: string; resource: string}>
-      assert.ok(failures.some((f) => f.resource === 'ha-controller' && f.op === 'monitor' && f.node === clusterNames[on]), `ha status names the failed monitor on ${clusterNames[on]}: ${status.stdout}`)
-    } finally {
-      // The admin's part after the cause is fixed: the failures forgotten, the node eligible again.
-      await inNode(on, ['crm_resource', '--cleanup', '--resource', 'ha-service'])
-    }
-  })
+      try {
+        await assertOneMac(samples, other(on))
+        await assertCanary(other(on))
+        assert.deepEqual(await holdsNothing(on), [])
+        assert.deepEqual((await epoch(other(on))).active, other(on))
+        // ha status, from the admin side, names the failed actions crm_mon has.
+        const status = spawnSync('ip', ['netns', 'exec', labNetns.admin, process.execPath, haBin, 'status', '--json', '--config', join(labDir, 'ha.yaml')], {encoding: 'utf8', timeout: 60_000})
+        const failures = (JSON.parse(status.stdout).result.cluster?.failures ?? []) as Array<{node: string; op: string; resource: string}>
+        assert.ok(failures.some((f) => f.resource === 'ha-controller' && f.op === 'monitor' && f.node === clusterNames[on]), `ha status names the failed monitor on ${clusterNames[on]}: ${status.stdout}`)
+      } finally {
+        // The admin's part after the cause is fixed: the failures forgotten, the node eligible again.
+        await inNode(on, ['crm_resource', '--cleanup', '--resource', 'ha-service'])
+      }
+    }))
 
-  it('the active node dies (ha lab halt): the survivor fences it and serves within 15 s; the fenced node comes back a clean standby', async () => {
-    const active = (await runsOn('secondary', 1)) ? 'secondary' : 'primary'
-    const survivor = other(active)
-    const before = await epoch(active)
-    await writeCanary(active)
-    const sampler = arpSampler()
-    const halted = Date.now()
-    await labHalt(active, {labDir}).catch(async (error) => {
-      await sampler.stop()
-      throw error
-    })
-    const answered = await within(60, async () => ((await serviceAnswer())?.hostname === clusterNames[survivor] ? Date.now() : undefined), 100)
-    const samples = await sampler.stop()
-    assert.ok(answered, 'the survivor serves')
-    const seconds = (answered - halted) / 1000
-    console.log(`# ha lab halt ${active} -> the service answers on ${survivor}: ${seconds.toFixed(1)} s`)
-    assert.ok(seconds < 15, `${seconds} s from the halt to the service answering on the survivor`)
-    await assertCanary(survivor)
-    assert.deepEqual([(await epoch(survivor)).active, (await epoch(survivor)).epoch], [survivor, before.epoch + 1], 'the epoch moved forward once')
-    // The fence was a reboot: the node is back, in the cluster, and runs none of the service.
-    assert.ok(await within(60, async () => ((await inNode(survivor, ['crm_mon', '-1'])).stdout.includes('Online: [ ctl-a ctl-b ]') ? true : undefined)), 'the fenced node rejoined')
-    for (let i = 0; i < 10; i++) {
-      assert.deepEqual(await holdsNothing(active), [], `${active} after its fencing`)
-      await new Promise((r) => setTimeout(r, 500))
-    }
+  it('the active node dies (ha lab halt): the survivor fences it and serves within 15 s; the fenced node comes back a clean standby', () =>
+    explained(async () => {
+      const active = (await runsOn('secondary', 1)) ? 'secondary' : 'primary'
+      const survivor = other(active)
+      const before = await epoch(active)
+      await writeCanary(active)
+      const sampler = arpSampler()
+      const halted = Date.now()
+      await labHalt(active, {labDir}).catch(async (error) => {
+        await sampler.stop()
+        throw error
+      })
+      const answered = await within(60, async () => ((await serviceAnswer())?.hostname === clusterNames[survivor] ? Date.now() : undefined), 100)
+      const samples = await sampler.stop()
+      assert.ok(answered, 'the survivor serves')
+      const seconds = (answered - halted) / 1000
+      console.log(`# ha lab halt ${active} -> the service answers on ${survivor}: ${seconds.toFixed(1)} s`)
+      assert.ok(seconds < 15, `${seconds} s from the halt to the service answering on the survivor`)
+      await assertCanary(survivor)
+      assert.deepEqual([(await epoch(survivor)).active, (await epoch(survivor)).epoch], [survivor, before.epoch + 1], 'the epoch moved forward once')
+      // The fence was a reboot: the node is back, in the cluster, and runs none of the service.
+      assert.ok(await within(60, async () => ((await inNode(survivor, ['crm_mon', '-1'])).stdout.includes('Online: [ ctl-a ctl-b ]') ? true : undefined)), 'the fenced node rejoined')
+      for (let i = 0; i < 10; i++) {
+        assert.deepEqual(await holdsNothing(active), [], `${active} after its fencing`)
+        await new Promise((r) => setTimeout(r, 500))
+      }
 
-    assert.ok(await runsOn(survivor, 1), 'the service stays on the survivor')
-    await assertOneMac(samples, survivor)
-  })
+      assert.ok(await runsOn(survivor, 1), 'the service stays on the survivor')
+      await assertOneMac(samples, survivor)
+    }))
 
 })
+
+/**
+ * A failed case says what each node's Pacemaker saw (memberships lost, fencings, starts and stops
+ * and their reasons): the lab and its logs are gone by the time anyone reads a CI log.
+ */
+async function explained(work: () => Promise<void>): Promise<void> {
+  try {
+    await work()
+  } catch (error) {
+    const seen: string[] = []
+    for (const node of ['primary', 'secondary'] as const) {
+      const pattern = 'state is now lost|will be fenced|Requesting fencing|returned 0 \\||Result of (start|stop) operation|exit-reason'
+      const r = await inNode(node, ['sh', '-c', `grep -E '${pattern}' /var/log/pacemaker/pacemaker.log | grep -v cib_perform | tail -n 30`]).catch((e: Error) => ({stdout: `(${e.message})`}))
+      seen.push(`--- ${node}'s pacemaker.log:\n${r.stdout}`)
+    }
+
+    if (error instanceof Error) error.message += `\n${seen.join('\n')}`
+    throw error
+  }
+}
 
 /** Corosync's traffic between the nodes cut (true) or restored: the bridge ports of both nodes isolated from each other. */
 async function partition(on: boolean): Promise<void> {
