@@ -218,15 +218,21 @@ describe('the cluster lab (ha lab up --cluster)', {skip}, () => {
       assert.equal(verify.code, 0, `crm_verify -L on ${node}: ${verify.stdout}${verify.stderr}`)
     }
 
-    const resources = (await runInNode(labDir, 'secondary', ['cibadmin', '--query', '--scope', 'resources'])).stdout
-    const group = /<group id="ha-service">[\s\S]*?<\/group>/.exec(resources)?.[0] ?? ''
-    const members = [...group.matchAll(/<primitive id="([^"]+)" class="([^"]+)" provider="([^"]+)" type="([^"]+)"/g)].map((m) => `${m[1]} ${m[2]}:${m[3]}:${m[4]}`)
+    // The other node's copy of the CIB has it once the DC has passed the change on (a moment under load).
+    const membersOn = async () => {
+      const resources = (await runInNode(labDir, 'secondary', ['cibadmin', '--query', '--scope', 'resources'])).stdout
+      const group = /<group id="ha-service">[\s\S]*?<\/group>/.exec(resources)?.[0] ?? ''
+      const found = [...group.matchAll(/<primitive id="([^"]+)" class="([^"]+)" provider="([^"]+)" type="([^"]+)"/g)].map((m) => `${m[1]} ${m[2]}:${m[3]}:${m[4]}`)
+      return found.length > 0 ? found : undefined
+    }
+
+    const members = (await within(15, membersOn)) ?? []
     assert.deepEqual(members, ['ha-service-storage ocf:heartbeat:Filesystem', 'ha-service-ip1 ocf:heartbeat:IPaddr2', 'ha-controller ocf:ha:controller'])
     const param = async (rsc: string, name: string) => (await runInNode(labDir, 'secondary', ['crm_resource', '--resource', rsc, '--get-parameter', name, '--quiet'])).stdout.trim()
     assert.equal(await param('ha-service-storage', 'directory'), '/var/opt/sun/xvm')
     assert.equal(await param('ha-service-ip1', 'ip'), '198.18.0.100')
     assert.equal(await param('ha-controller', 'config'), '/etc/ha/ha.yaml')
-    assert.match(resources, /<primitive id="fence-lab" class="stonith" type="fence_ha_lab">/)
+    assert.match((await runInNode(labDir, 'secondary', ['cibadmin', '--query', '--scope', 'resources'])).stdout, /<primitive id="fence-lab" class="stonith" type="fence_ha_lab">/)
 
     // Pacemaker runs what was set up: all three members on one node, which has the storage mounted,
     // the service IP and the service running (the controller's start ends once it answers); the
