@@ -1,15 +1,12 @@
 import assert from 'node:assert/strict'
-import {randomBytes} from 'node:crypto'
 import {spawnSync} from 'node:child_process'
-import {rmSync} from 'node:fs'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {runInNode} from '../../src/lab/container.js'
-import {labDown, labHalt, labName, labNetns, type LabNode} from '../../src/lab/lab.js'
-import {ha, haBin} from '../helpers/cli.js'
+import {labHalt, labName, labNetns, type LabNode} from '../../src/lab/lab.js'
+import {haBin} from '../helpers/cli.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
-import {clusterLab, clusterNames} from './cluster-helpers.js'
+import {clusterLab, clusterNames, otherNode} from './cluster-helpers.js'
 
 /**
  * Issue 17's proof: the service on a real two-node Pacemaker cluster (the cluster lab), run by
@@ -19,60 +16,10 @@ import {clusterLab, clusterNames} from './cluster-helpers.js'
  */
 const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping', 'pacemaker'])
 const labDir = `/tmp/ha-lab-${labName()}-pcmk-${process.pid}`
-const {arpSampler, epoch, holdsNothing, inNode, macs, runsOn, serviceAnswer, within} = clusterLab(labDir)
-const other = (node: LabNode): LabNode => (node === 'primary' ? 'secondary' : 'primary')
-
-/** The configuration the tests run on is exactly what ha cluster setup --apply makes of the lab's ha.yaml. */
-async function applySetup(): Promise<void> {
-  const r = await inNode('primary', ['ha', 'cluster', 'setup', '--apply'])
-  assert.equal(r.code, 0, r.stdout + r.stderr)
-  const verify = await inNode('secondary', ['crm_verify', '-L'])
-  assert.equal(verify.code, 0, verify.stdout + verify.stderr)
-}
-
-let canary = ''
-async function writeCanary(node: LabNode): Promise<void> {
-  canary = randomBytes(16).toString('hex')
-  const r = await inNode(node, ['sh', '-c', `echo ${canary} > /var/opt/sun/xvm/service/canary.txt && sync`])
-  assert.equal(r.code, 0, r.stderr)
-}
-
-async function assertCanary(node: LabNode): Promise<void> {
-  assert.equal((await inNode(node, ['cat', '/var/opt/sun/xvm/service/canary.txt'])).stdout.trim(), canary, `the canary written before is intact on ${node}`)
-}
-
-/** No ARP sample heard two MACs for the service IP; the last ones heard only `node`'s. */
-async function assertOneMac(samples: Array<{at: number; macs: string[]}>, node: LabNode): Promise<void> {
-  const both = samples.filter((s) => s.macs.length > 1)
-  assert.deepEqual(both, [], 'two nodes answered ARP for the service IP at once')
-  const mac = (await macs())[node].toLowerCase()
-  assert.deepEqual(samples.at(-1)?.macs, [mac], `the last sample: ${node}'s MAC`)
-  assert.ok(samples.length > 20, `${samples.length} samples`)
-}
-
+const {arpSampler, assertCanary, assertOneMac, down, epoch, explained, holdsNothing, inNode, runsOn, serviceAnswer, up, within, writeCanary} = clusterLab(labDir)
 describe('the service on a two-node Pacemaker cluster, run by ocf:ha:controller', {skip}, () => {
-  before(async () => {
-    const r = ha(['lab', 'up', '--cluster', '--lab-dir', labDir, '--json'], {timeoutMs: 120_000})
-    assert.equal(r.status, 0, r.stdout + r.stderr)
-    assert.ok(await within(60, async () => ((await inNode('primary', ['crm_mon', '-1'])).stdout.includes('Online: [ ctl-a ctl-b ]') ? true : undefined)), 'the cluster formed')
-    await applySetup()
-    assert.ok(await runsOn('primary', 60), 'the service starts on the primary')
-    // What the hourly ha backup from cron has done by the time a node dies: the saved state on the storage.
-    const backup = await inNode('primary', ['ha', 'backup', '--quiet'])
-    assert.equal(backup.code, 0, backup.stderr)
-    await writeCanary('primary')
-    // The sampler hears two answers when there are two: a neighbour claims the service IP for a moment.
-    const sampler = arpSampler()
-    await runInNode(labDir, 'secondary', ['ip', 'addr', 'add', '198.18.0.100/24', 'dev', 'eth0'])
-    await new Promise((r) => setTimeout(r, 1500))
-    await runInNode(labDir, 'secondary', ['ip', 'addr', 'del', '198.18.0.100/24', 'dev', 'eth0'])
-    const heard = await sampler.stop()
-    assert.ok(heard.some((sample) => sample.macs.length === 2), `the sampler heard both MACs: ${JSON.stringify(heard.slice(-5))}`)
-  })
-  after(async () => {
-    await labDown({labDir}).catch(() => {})
-    rmSync(labDir, {force: true, recursive: true})
-  })
+  before(up)
+  after(down)
 
   it('the product dies: restarted in place, then moved after migration-threshold (2) failures', () =>
     explained(async () => {
@@ -87,17 +34,17 @@ describe('the service on a two-node Pacemaker cluster, run by ocf:ha:controller'
         const again = await within(30, async () => ((await failures()) === '1' && (await serviceAnswer())?.hostname === clusterNames[on] ? true : undefined))
         assert.ok(again, `restarted in place, one failure counted (${await failures()})`)
         await kill()
-        assert.ok(await runsOn(other(on), 60), 'moved to the other node after the second failure')
-        assert.ok(await within(15, async () => ((await serviceAnswer())?.hostname === clusterNames[other(on)] ? true : undefined)), 'answers from the other node')
+        assert.ok(await runsOn(otherNode(on), 60), 'moved to the other node after the second failure')
+        assert.ok(await within(15, async () => ((await serviceAnswer())?.hostname === clusterNames[otherNode(on)] ? true : undefined)), 'answers from the other node')
       } finally {
         samples = await sampler.stop()
       }
 
       try {
-        await assertOneMac(samples, other(on))
-        await assertCanary(other(on))
+        await assertOneMac(samples, otherNode(on))
+        await assertCanary(otherNode(on))
         assert.deepEqual(await holdsNothing(on), [])
-        assert.deepEqual((await epoch(other(on))).active, other(on))
+        assert.deepEqual((await epoch(otherNode(on))).active, otherNode(on))
         // ha status, from the admin side, names the failed actions crm_mon has.
         const status = spawnSync('ip', ['netns', 'exec', labNetns.admin, process.execPath, haBin, 'status', '--json', '--config', join(labDir, 'ha.yaml')], {encoding: 'utf8', timeout: 60_000})
         const failures = (JSON.parse(status.stdout).result.cluster?.failures ?? []) as Array<{node: string; op: string; resource: string}>
@@ -111,7 +58,7 @@ describe('the service on a two-node Pacemaker cluster, run by ocf:ha:controller'
   it('the active node dies (ha lab halt): the survivor fences it and serves within 15 s; the fenced node comes back a clean standby', () =>
     explained(async () => {
       const active = (await runsOn('secondary', 1)) ? 'secondary' : 'primary'
-      const survivor = other(active)
+      const survivor = otherNode(active)
       const before = await epoch(active)
       await writeCanary(active)
       const sampler = arpSampler()
@@ -141,22 +88,3 @@ describe('the service on a two-node Pacemaker cluster, run by ocf:ha:controller'
 
 })
 
-/**
- * A failed case says what each node's Pacemaker saw (memberships lost, fencings, starts and stops
- * and their reasons): the lab and its logs are gone by the time anyone reads a CI log.
- */
-async function explained(work: () => Promise<void>): Promise<void> {
-  try {
-    await work()
-  } catch (error) {
-    const seen: string[] = []
-    for (const node of ['primary', 'secondary'] as const) {
-      const pattern = 'state is now lost|will be fenced|Requesting fencing|returned 0 \\||Result of (start|stop) operation|exit-reason'
-      const r = await inNode(node, ['sh', '-c', `grep -E '${pattern}' /var/log/pacemaker/pacemaker.log | grep -v cib_perform | tail -n 30`]).catch((e: Error) => ({stdout: `(${e.message})`}))
-      seen.push(`--- ${node}'s pacemaker.log:\n${r.stdout}`)
-    }
-
-    if (error instanceof Error) error.message += `\n${seen.join('\n')}`
-    throw error
-  }
-}

@@ -1,10 +1,15 @@
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
+import {randomBytes} from 'node:crypto'
+import {rmSync} from 'node:fs'
+import {readFile} from 'node:fs/promises'
+import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {runInNode} from '../../src/lab/container.js'
-import {labNetns, type LabNode, labNodes} from '../../src/lab/lab.js'
+import {labDown, labNetns, type LabNode, labNodes, nodePaths} from '../../src/lab/lab.js'
 import {isPoweredOn} from '../../src/lab/power.js'
+import {ha} from '../helpers/cli.js'
 
 /**
  * The Pacemaker lab tests' view of a cluster lab, judged from outside as the failover tests judge
@@ -13,6 +18,7 @@ import {isPoweredOn} from '../../src/lab/power.js'
  */
 export const clusterNames = {primary: 'ctl-a', secondary: 'ctl-b'} as const
 const serviceAddress = '198.18.0.100'
+export const otherNode = (node: LabNode): LabNode => (node === 'primary' ? 'secondary' : 'primary')
 
 export function clusterLab(labDir: string, group = 'ha-service', controller = 'ha-controller') {
   const every = Array.from({length: 255}, (_, i) => i + 1)
@@ -124,7 +130,92 @@ export function clusterLab(labDir: string, group = 'ha-service', controller = 'h
     return held
   }
 
-  return {arpSampler, crmMon, epoch, group, holdsNothing, inNode, macs, runningOn, runsOn, serviceAnswer, within}
+  /** The configuration the tests run on is exactly what ha cluster setup --apply makes of the lab's ha.yaml. */
+  async function applySetup(): Promise<void> {
+    const r = await inNode('primary', ['ha', 'cluster', 'setup', '--apply'])
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+    const verify = await inNode('secondary', ['crm_verify', '-L'])
+    assert.equal(verify.code, 0, verify.stdout + verify.stderr)
+  }
+
+  /**
+   * A cluster lab with the service running on the primary, an hourly backup taken, a canary
+   * written, and the ARP sampler proven able to hear two answers (a neighbour claims the service
+   * IP for a moment): what every case starts from.
+   */
+  async function up(): Promise<void> {
+    const r = ha(['lab', 'up', '--cluster', '--lab-dir', labDir, '--json'], {timeoutMs: 120_000})
+    assert.equal(r.status, 0, r.stdout + r.stderr)
+    assert.ok(await within(60, async () => ((await inNode('primary', ['crm_mon', '-1'])).stdout.includes('Online: [ ctl-a ctl-b ]') ? true : undefined)), 'the cluster formed')
+    await applySetup()
+    assert.ok(await runsOn('primary', 60), 'the service starts on the primary')
+    // What the hourly ha backup from cron has done by the time a node dies: the saved state on the storage.
+    const backup = await inNode('primary', ['ha', 'backup', '--quiet'])
+    assert.equal(backup.code, 0, backup.stderr)
+    await writeCanary('primary')
+    const sampler = arpSampler()
+    await runInNode(labDir, 'secondary', ['ip', 'addr', 'add', `${serviceAddress}/24`, 'dev', 'eth0'])
+    await sleep(1500)
+    await runInNode(labDir, 'secondary', ['ip', 'addr', 'del', `${serviceAddress}/24`, 'dev', 'eth0'])
+    const heard = await sampler.stop()
+    assert.ok(heard.some((sample) => sample.macs.length === 2), `the sampler heard both MACs: ${JSON.stringify(heard.slice(-5))}`)
+  }
+
+  async function down(): Promise<void> {
+    await labDown({labDir}).catch(() => {})
+    rmSync(labDir, {force: true, recursive: true})
+  }
+
+  let canary = ''
+  async function writeCanary(node: LabNode): Promise<void> {
+    canary = randomBytes(16).toString('hex')
+    const r = await inNode(node, ['sh', '-c', `echo ${canary} > /var/opt/sun/xvm/service/canary.txt && sync`])
+    assert.equal(r.code, 0, r.stderr)
+  }
+
+  async function assertCanary(node: LabNode): Promise<void> {
+    assert.equal((await inNode(node, ['cat', '/var/opt/sun/xvm/service/canary.txt'])).stdout.trim(), canary, `the canary written before is intact on ${node}`)
+  }
+
+  /** No ARP sample heard two MACs for the service IP; the last ones heard only `node`'s. */
+  async function assertOneMac(samples: Array<{at: number; macs: string[]}>, node: LabNode): Promise<void> {
+    const both = samples.filter((s) => s.macs.length > 1)
+    assert.deepEqual(both, [], 'two nodes answered ARP for the service IP at once')
+    const mac = (await macs())[node].toLowerCase()
+    assert.deepEqual(samples.at(-1)?.macs, [mac], `the last sample: ${node}'s MAC`)
+    assert.ok(samples.length > 20, `${samples.length} samples`)
+  }
+
+  /**
+   * A failed case says what each node's Pacemaker and corosync saw (memberships lost, fencings,
+   * starts and stops and their reasons, a pacemaker that stopped itself) and what the lab's BMC
+   * was asked: the lab and its logs are gone by the time anyone reads a CI log. Read from each
+   * node's disk, so a node that is off (fenced) still tells.
+   */
+  async function explained(work: () => Promise<void>): Promise<void> {
+    try {
+      await work()
+    } catch (error) {
+      const seen: string[] = []
+      const tail = async (path: string, lines: number, pattern?: RegExp) => {
+        const text = await readFile(path, 'utf8').catch((e: Error) => `(${e.message})`)
+        return text.split('\n').filter((line) => !pattern || (pattern.test(line) && !line.includes('cib_perform'))).slice(-lines).join('\n')
+      }
+
+      const pacemaker = /state is now lost|will be fenced|Requesting fencing|returned 0 \||Result of (start|stop) operation|exit-reason|allegedly|fatal|Shutting down|error:/
+      for (const node of labNodes) {
+        const root = nodePaths(labDir, node).root
+        seen.push(`--- ${node}'s pacemaker.log:\n${await tail(join(root, 'var/log/pacemaker/pacemaker.log'), 40, pacemaker)}`)
+        seen.push(`--- ${node}'s corosync.log:\n${await tail(join(root, 'var/log/corosync/corosync.log'), 30)}`)
+      }
+
+      seen.push(`--- the BMC's log:\n${await tail(join(labDir, 'cluster', 'bmc.log'), 20)}`)
+      if (error instanceof Error) error.message += `\n${seen.join('\n')}`
+      throw error
+    }
+  }
+
+  return {arpSampler, assertCanary, assertOneMac, crmMon, down, epoch, explained, group, holdsNothing, inNode, macs, runningOn, runsOn, serviceAnswer, up, within, writeCanary}
 }
 
 function capture(argv: string[]): Promise<{code: number; stdout: string}> {
