@@ -65,6 +65,12 @@ export interface SwitchoverOptions {
   signal?: AbortSignal
   /** The wait's bound (default waitBoundS); tests shorten it. */
   waitS?: number
+  /**
+   * Takes the pair's claim for this switchover (the one a failover takes: one run on the pair at
+   * a time, whichever admin host it starts from), before the preflight; released at the end. A
+   * claim held by another run refuses this one, nothing moved.
+   */
+  claim?: (from: NodeName, to: NodeName) => Promise<{release(onWarning?: (message: string) => void): Promise<void>}>
 }
 
 /** Where the group runs now decides the direction; a cluster that gives no view, or runs it nowhere, stops here. */
@@ -109,6 +115,23 @@ async function versions(config: Config, nodes: FailoverNodes): Promise<Preflight
   }
 
   return out
+}
+
+/**
+ * Once the pair is claimed: the cluster read again, since the direction was decided before the
+ * claim. Another admin's switchover that ended in between has moved the group already; this one
+ * would move it back. It stops instead, nothing moved.
+ */
+async function lookAgain(p: SwitchoverPrepared): Promise<void> {
+  const {report, views} = await readCluster(p.config, (n) => p.nodes.get(n))
+  const now = report.group.node
+  if (now !== p.from) {
+    throw new HaError(`${p.config.cluster.group} no longer runs on ${pacemakerName(p.config, p.from)} alone (now: ${now ? pacemakerName(p.config, now) : report.group.running_on.join(', ') || 'nowhere'}): it moved since this switchover looked; nothing was moved`, {
+      actions: ['ha status shows where it runs now; run ha failover again if a move is still wanted'],
+    })
+  }
+
+  p.view = views[p.via] ?? p.view
 }
 
 /** Everything that must hold before the move; throws HaError listing every problem (nothing was moved). */
@@ -282,8 +305,15 @@ export async function runSwitchover(p: SwitchoverPrepared, options: SwitchoverOp
   let moved = false
   let failure: unknown
   let verify: SwitchoverResult['verify'] | undefined
+  const claim = options.claim ? await options.claim(p.from, p.to).catch(async (error: unknown) => {
+    await p.nodes.closeAll()
+    throw error
+  }) : undefined
   try {
-    await step('preflight', 'the cluster, its constraints and the versions', steps, options, () => preflight(p, warnings))
+    await step('preflight', 'the cluster, its constraints and the versions', steps, options, async () => {
+      if (claim) await lookAgain(p)
+      await preflight(p, warnings)
+    })
     for (const w of warnings) options.onWarning?.(w)
     const host = await p.nodes.get(p.via)
     moved = true
@@ -323,6 +353,7 @@ export async function runSwitchover(p: SwitchoverPrepared, options: SwitchoverOp
     )
     return {cleared, cluster_after: after, from: p.from, group, kind: 'switchover', manager: 'pacemaker', steps, to: p.to, verify: verify!, waiting_ms: waiting, wall_ms: Date.now() - started, warnings}
   } finally {
+    await claim?.release(options.onWarning).catch(() => {})
     await p.nodes.closeAll()
   }
 }

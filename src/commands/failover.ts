@@ -144,6 +144,13 @@ Under cluster.manager: pacemaker it is a switchover through Pacemaker instead, n
       onProgress: (m) => this.reporter.say(`  ${m}`),
       onWarning: (m) => this.reporter.warn(m),
       signal: this.abort.signal,
+      claim: async (from, to) => {
+        const [{RunClaims, refuseIfClaimed}, {newRunId}] = await Promise.all([import('../failover/run-claims.js'), import('../failover/journal.js')])
+        await refuseIfClaimed(prepared.nodes)
+        const claims = new RunClaims(prepared.nodes, {from, kind: 'switchover', run_id: newRunId(), to})
+        await claims.take()
+        return claims
+      },
     })
     return this.finish(result, ExitCode.ok, (r) =>
       [

@@ -41,8 +41,8 @@ export async function findClaims(nodes: FailoverNodes): Promise<FoundClaim[]> {
  */
 async function leftBehind(found: FoundClaim): Promise<boolean> {
   if (found.alive !== false) return false
-  // A rejoin is never resumed, only run again: one whose process is gone has nothing to go on with.
-  if (found.claim.kind === 'rejoin') return true
+  // A rejoin or a switchover is never resumed, only run again: one whose process is gone has nothing to go on with.
+  if (found.claim.kind === 'rejoin' || found.claim.kind === 'switchover') return true
   const journal = await Journal.load(join(failoverDir(), `${found.claim.run_id}.jsonl`)).catch(() => undefined)
   return journal?.finished === true
 }

@@ -32,7 +32,8 @@ export const runIdPattern = /^\d{8}T\d{6}Z-[0-9a-f]{6}$/
 
 export interface PairClaim {
   run_id: string
-  kind: 'failover' | 'rejoin'
+  /** A switchover is the guided move through Pacemaker (cluster.manager: pacemaker). */
+  kind: 'failover' | 'rejoin' | 'switchover'
   from: NodeName
   to: NodeName
   /** user@admin-host, as the journal says it. */
@@ -67,7 +68,7 @@ const fields: Record<keyof PairClaim, (v: unknown) => boolean> = {
   by: printable(300),
   from: nodeName,
   host: (v) => typeof v === 'string' && /^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$/.test(v),
-  kind: (v) => v === 'failover' || v === 'rejoin',
+  kind: (v) => v === 'failover' || v === 'rejoin' || v === 'switchover',
   machine_id: (v) => typeof v === 'string' && /^[0-9a-f]{32}$|^unknown$/.test(v),
   pid: (v) => Number.isSafeInteger(v) && (v as number) > 0 && (v as number) <= 4_194_304,
   run_id: (v) => typeof v === 'string' && runIdPattern.test(v),

@@ -171,4 +171,28 @@ describe('ha failover on a Pacemaker cluster run by ocf:ha:controller: a planned
       console.log(`# ha failover ${clusterNames[from]} -> ${clusterNames[to]} through Pacemaker: ${result.wall_ms} ms (wait for the cluster ${step('wait')} ms, verify ${step('verify')} ms, ha's own ${result.wall_ms - result.waiting_ms} ms); ${samples.length} ARP samples`)
     }
   })
+
+  it('two admins run ha failover at once: one switches over, the other is refused by the pair\'s claim and moves nothing; the group moved once', async () => {
+    const from = (await runningOn())![0]
+    const to = other(from)
+    const before = await epoch(from)
+    const [a, b] = await Promise.all([runAsync('failover', '--yes', '--json'), runAsync('failover', '--yes', '--json')])
+    const runs = [a, b]
+    const done = runs.filter((r) => r.status === 0)
+    assert.equal(done.length, 1, runs.map((r) => `exit ${r.status}: ${r.stdout.slice(-400)}`).join('\n'))
+    const refused = runs.find((r) => r.status !== 0)!
+    const error = (refused.json as {error?: {message: string}} | undefined)?.error?.message ?? refused.stderr
+    // Refused at once by the claim (exit 11, the holder named), or, had it come after, by the group having moved.
+    assert.ok(
+      (refused.status === 11 && /^the pair is claimed by run \S+ \(switchover (primary|secondary) → (primary|secondary)\)/.test(error)) || /it moved since this switchover looked; nothing was moved/.test(error),
+      `exit ${refused.status}: ${error}`,
+    )
+    assert.ok(await runsOn(to, 10), 'the group runs on the other node')
+    const after = await epoch(to)
+    assert.deepEqual([after.active, after.epoch], [to, before.epoch + 1], 'the epoch moved forward once')
+    assert.doesNotMatch((await inNode(to, ['cibadmin', '--query', '--scope', 'constraints'])).stdout, /cli-(prefer|ban)-/, 'no move constraint left')
+    // Neither run left its claim behind: the next switchover is not refused.
+    const status = run('status', '--json').json!.result as Status & {claim?: unknown}
+    assert.equal(status.claim ?? null, null, JSON.stringify(status.claim))
+  })
 })
