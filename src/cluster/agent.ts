@@ -20,8 +20,10 @@ export async function runAgent(action: string, options: AgentOptions): Promise<O
   }
 
   const env = agentEnvironment(options.env, action as AgentAction)
+  let group: string | undefined
   try {
     const setup = await agentSetup(options, env)
+    group = setup.config.cluster.group
     switch (action as Exclude<AgentAction, 'meta-data'>) {
       case 'validate-all': {
         await validateHere(setup)
@@ -45,18 +47,27 @@ export async function runAgent(action: string, options: AgentOptions): Promise<O
       }
     }
   } catch (error) {
-    return failure(error, options.log)
+    return failure(error, options.log, group)
   }
 }
 
-function failure(error: unknown, log: (line: string) => void): OcfExitCode {
+/**
+ * What the shared steps tell an admin to do next is said for ha failover ("…, then ha failover
+ * --resume"); under the agent there is no run to resume: once the cause is fixed, the admin has
+ * Pacemaker forget the failure and start the group again.
+ */
+export function underCluster(action: string, group = 'GROUP'): string {
+  return action.replace(/\bha failover --resume\b/, `crm_resource --cleanup --resource ${group} (Pacemaker starts it again)`)
+}
+
+function failure(error: unknown, log: (line: string) => void, group?: string): OcfExitCode {
   if (error instanceof OcfError) {
     log(`ocf:ha:controller: ${error.message}`)
     return error.code
   }
 
   const message = error instanceof Error ? error.message : String(error)
-  const actions = error instanceof HaError ? error.actions : []
+  const actions = error instanceof HaError ? error.actions.map((a) => underCluster(a, group)) : []
   log(`ocf:ha:controller: ${message}${actions.length > 0 ? ` (${actions.join('; ')})` : ''}`)
   return OcfExit.generic
 }
