@@ -10,6 +10,7 @@ import {runInNode} from '../../src/lab/container.js'
 import {labDown, labNetns, type LabNode, labNodes, nodePaths} from '../../src/lab/lab.js'
 import {isPoweredOn} from '../../src/lab/power.js'
 import {ha} from '../helpers/cli.js'
+import {within as waitUntil} from '../helpers/within.js'
 
 /**
  * The Pacemaker lab tests' view of a cluster lab, judged from outside as the failover tests judge
@@ -49,16 +50,8 @@ export function clusterLab(labDir: string, group = 'ha-service', controller = 'h
     return [...block[1].matchAll(/<node name="([^"]+)"/g)].map((m) => labNodes.find((n) => clusterNames[n] === m[1])!)
   }
 
-  async function within<T>(seconds: number, probe: () => Promise<T | undefined>, every = 250): Promise<T | undefined> {
-    const deadline = Date.now() + seconds * 1000
-    while (Date.now() < deadline) {
-      const found = await probe().catch(() => undefined)
-      if (found !== undefined) return found
-      await sleep(every)
-    }
 
-    return undefined
-  }
+  const within = <T>(seconds: number, probe: () => Promise<T | undefined>, everyMs = 250) => waitUntil(seconds, probe, {everyMs, retryErrors: true})
 
   /** Until the controller runs on exactly `node` (crm_mon), or undefined after `seconds`. */
   async function runsOn(node: LabNode, seconds: number): Promise<true | undefined> {

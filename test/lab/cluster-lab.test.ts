@@ -8,6 +8,7 @@ import {type ClusterView, labBoot, labDown, labHalt, labName, labNetns, type Lab
 import {isPoweredOn, nodeProcesses} from '../../src/lab/power.js'
 import {ha} from '../helpers/cli.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
+import {within} from '../helpers/within.js'
 
 /**
  * Issue 17, item 5: the lab runs a real two-node cluster (ha lab up --cluster), judged from the
@@ -17,17 +18,6 @@ import {missingPrerequisite} from '../helpers/prereq.js'
 const skip = missingPrerequisite(['root', 'netns', 'loop', 'sshd', 'arping', 'pacemaker'])
 const labDir = `/tmp/ha-lab-${labName()}-cluster-${process.pid}`
 const names = {primary: 'ctl-a', secondary: 'ctl-b'} as const
-
-async function within<T>(seconds: number, probe: () => Promise<T | undefined>): Promise<T | undefined> {
-  const deadline = Date.now() + seconds * 1000
-  while (Date.now() < deadline) {
-    const found = await probe()
-    if (found !== undefined) return found
-    await sleep(250)
-  }
-
-  return undefined
-}
 
 /** Both nodes online, quorate, one DC, as seen from `from`. */
 const formed = (view: ClusterView | null | undefined) =>

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
 import {readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {setTimeout as sleep} from 'node:timers/promises'
 import {after, before, describe, it} from 'node:test'
 import {parse, stringify} from 'yaml'
 
@@ -10,6 +9,7 @@ import {runInNode} from '../../src/lab/container.js'
 import {labDown, labName, labNetns, type LabNode, labNodes, labPaths, labServiceStop} from '../../src/lab/lab.js'
 import {ha, haBin, type HaRun} from '../helpers/cli.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
+import {within as waitUntil} from '../helpers/within.js'
 
 /**
  * Issue 17, item 4, against the cluster lab (ha lab up --cluster): ha status and ha check show
@@ -66,17 +66,7 @@ const constraints = () => inNode('primary', ['cibadmin', '--query', '--scope', '
 /** The nodes whose own address list holds the service IP. */
 const holders = async () => (await Promise.all(labNodes.map(async (n) => ((await inNode(n, ['ip', '-o', 'addr', 'show', 'eth0'])).includes(`inet ${serviceIp}/`) ? n : undefined)))).filter(Boolean)
 
-async function within<T>(seconds: number, probe: () => Promise<T | undefined>): Promise<T | undefined> {
-  const deadline = Date.now() + seconds * 1000
-  while (Date.now() < deadline) {
-    const found = await probe()
-    if (found !== undefined) return found
-    await sleep(500)
-  }
-
-  return undefined
-}
-
+const within = <T>(seconds: number, probe: () => Promise<T | undefined>) => waitUntil(seconds, probe, {everyMs: 500})
 const other = (n: LabNode): LabNode => (n === 'primary' ? 'secondary' : 'primary')
 const nodeOf = (name: string) => labNodes.find((n) => names[n] === name)!
 /** ha from the admin side; under --json a failover's step event lines come first, then the envelope (json). */
