@@ -1,7 +1,8 @@
 import {randomUUID} from 'node:crypto'
-import {appendFile, chmod, mkdir, symlink, writeFile} from 'node:fs/promises'
+import {appendFile, chmod, mkdir, readFile, symlink, writeFile} from 'node:fs/promises'
 import {dirname, join} from 'node:path'
 
+import {HaError} from '../core/errors.js'
 import {runInNode} from './container.js'
 import {addressOnly, labAddresses, type LabNode, nodePaths} from './layout.js'
 
@@ -18,6 +19,16 @@ import {addressOnly, labAddresses, type LabNode, nodePaths} from './layout.js'
  * The guests' disks are in one folder of the lab directory that every node sees at the same path
  * (guest-domain.ts), as an NFS export would be.
  */
+
+/**
+ * Each node's guest memory in huge pages: a hugetlbfs of its own at /dev/hugepages (libvirt's
+ * hugetlbfs_mount), sized per node, so a hugepage-backed guest (<memoryBacking><hugepages/>)
+ * starts only while its node's share has room, exactly: the secondary holds two of the lab's
+ * 16 MiB guests, the primary four. The pages come from the machine's pool (vm.nr_hugepages),
+ * which ha lab up raises to have them free (reserveHugePages).
+ */
+export const hugePagesMiB: Record<LabNode, number> = {primary: 64, secondary: 32}
+export const hugePageKiB = 2048
 
 /** libvirtd's own TCP port (qemu+tcp://ADDRESS/system). */
 export const libvirtPort = 16509
@@ -73,11 +84,13 @@ function qemuConf(node: LabNode): string {
     // An incoming migration listens on this node's lab address, and the source is told that address.
     `migration_address = "${address}"`,
     `migration_host = "${address}"`,
+    // Hugepage-backed guests take their memory from the node's own hugetlbfs (its init script mounts it).
+    'hugetlbfs_mount = "/dev/hugepages"',
     '',
   ].join('\n')
 }
 
-function libvirtdInitScript(): string {
+function libvirtdInitScript(node: LabNode): string {
   return `#!/bin/sh
 # ha lab: /etc/init.d/libvirtd of a lab controller: libvirtd in the foreground of its own session,
 # listening on the node's lab address (libvirtd.conf). Stopping it leaves running guests running,
@@ -88,6 +101,9 @@ case "$1" in
   start)
     running && exit 0
     mkdir -p /run/libvirt /var/log/libvirt/qemu /var/lib/libvirt /var/cache/libvirt
+    # This node's share of huge pages (guests.ts: hugePagesMiB): libvirt reads the mount when it starts.
+    mkdir -p /dev/hugepages
+    mountpoint -q /dev/hugepages || mount -t hugetlbfs -o size=${hugePagesMiB[node]}M,pagesize=${hugePageKiB}K hugetlbfs /dev/hugepages
     setsid /usr/sbin/libvirtd --listen </dev/null >>/var/log/libvirt/libvirtd.out 2>&1 &
     echo $! > $PIDFILE
     # Ready when its QEMU driver answers (it probes QEMU first: ~1 s); bounded.
@@ -125,13 +141,45 @@ export async function writeGuestNode(labDir: string, node: LabNode): Promise<voi
   await put(root, '/etc/libvirt/libvirtd.conf', libvirtdConf(node))
   await put(root, '/etc/libvirt/qemu.conf', qemuConf(node))
   for (const dir of ['var/lib/libvirt', sharedImagesDir.slice(1), 'var/log/libvirt/qemu', 'var/cache/libvirt']) await mkdir(join(root, dir), {recursive: true})
-  await put(root, '/etc/init.d/libvirtd', libvirtdInitScript(), 0o755)
+  await put(root, '/etc/init.d/libvirtd', libvirtdInitScript(node), 0o755)
   await mkdir(join(root, 'etc/rc2.d'), {recursive: true})
   // Before a cluster lab's corosync and pacemaker (S03, S04) and stopped after them (K01, K02):
   // pacemaker starts and stops guests through libvirtd, as its VirtualDomain agent does.
   await symlink('../init.d/libvirtd', join(root, 'etc/rc2.d/S02libvirtd'))
   await mkdir(join(root, 'etc/rc0.d'), {recursive: true})
   await symlink('../init.d/libvirtd', join(root, 'etc/rc0.d/K03libvirtd'))
+}
+
+/**
+ * The machine's huge page pool (vm.nr_hugepages) raised so that both nodes' shares are free to
+ * take (it is the kernel's, shared by every lab on the machine; never lowered here). Returns the
+ * pages added, which lab down gives back once no page of the pool is in use (returnHugePages).
+ */
+export async function reserveHugePages(): Promise<number> {
+  const wanted = Object.values(hugePagesMiB).reduce((a, b) => a + b, 0) / (hugePageKiB / 1024)
+  const free = await hugePagesFree()
+  if (free >= wanted) return 0
+  const total = Number((await readFile('/proc/sys/vm/nr_hugepages', 'utf8')).trim())
+  await writeFile('/proc/sys/vm/nr_hugepages', `${total + wanted - free}\n`)
+  const now = await hugePagesFree()
+  if (now < wanted) {
+    throw new HaError(`lab: the kernel gave ${now} free huge pages of ${hugePageKiB} KiB, the guest lab needs ${wanted} (vm.nr_hugepages)`, {actions: ['free memory on the machine (huge pages must be contiguous), then ha lab up --guests again']})
+  }
+
+  return wanted - free
+}
+
+/** Lab down: the pages reserveHugePages added go back to the kernel, unless some page of the pool is in use (another lab's guests). */
+export async function returnHugePages(added: number): Promise<void> {
+  if (added <= 0) return
+  const total = Number((await readFile('/proc/sys/vm/nr_hugepages', 'utf8')).trim())
+  if ((await hugePagesFree()) !== total) return
+  await writeFile('/proc/sys/vm/nr_hugepages', `${Math.max(0, total - added)}\n`)
+}
+
+async function hugePagesFree(): Promise<number> {
+  const meminfo = await readFile('/proc/meminfo', 'utf8')
+  return Number(/^HugePages_Free:\s+(\d+)/m.exec(meminfo)?.[1] ?? 0)
 }
 
 /** One domain as `virsh list --all` shows it. */

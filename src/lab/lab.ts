@@ -9,7 +9,7 @@ import {createDecoy, createNetwork, createStorage, prepareNode, writeKnownHosts,
 import {clusterKey, type ClusterView, clusterView, writeClusterNode, writeClusterTools} from './cluster.js'
 import {nodeInitPid, runInNode} from './container.js'
 import {writeGuestImage} from './guest-domain.js'
-import {type GuestView, guestView, writeGuestNode} from './guests.js'
+import {type GuestView, guestView, reserveHugePages, returnHugePages, writeGuestNode} from './guests.js'
 import {findBinary, run} from './exec.js'
 import {addServiceIp, clearFaults, clockSkews, type FaultKind, injectFault, regenerateHostKey, setVersion, skewClock} from './faults.js'
 import {
@@ -212,6 +212,7 @@ export async function labUp(options: LabUpOptions = {}): Promise<LabStatus> {
         progress('writing libvirtd into both nodes; the guest\'s disk into the shared image folder')
         await Promise.all(labNodes.map((node) => writeGuestNode(labDir, node)))
         await writeGuestImage(labDir)
+        await writeFile(join(labDir, 'guests', 'hugepages-added'), `${await reserveHugePages()}\n`)
       }
 
       progress('booting ctl-a and ctl-b')
@@ -231,6 +232,9 @@ export async function labDown(options: LabOptions = {}): Promise<LabDownResult> 
   requirePrerequisites()
   return withLabLock('ha lab down', async () => {
     const result = await teardown(labDir)
+    // The huge pages a guest lab added to the machine's pool, given back once nothing uses them.
+    const added = Number((await readFile(join(labDir, 'guests', 'hugepages-added'), 'utf8').catch(() => '0')).trim())
+    await returnHugePages(added).catch(() => {})
     await rm(labPaths(labDir).image, {force: true})
     await rm(join(labDir, 'decoy.img'), {force: true})
     await rm(join(labDir, 'faults.json'), {force: true})

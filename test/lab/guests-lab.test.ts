@@ -6,7 +6,7 @@ import {after, before, describe, it} from 'node:test'
 
 import {runInNode} from '../../src/lab/container.js'
 import {guestDomainXml, serialLogPath} from '../../src/lab/guest-domain.js'
-import {libvirtUri, parseVirshList} from '../../src/lab/guests.js'
+import {hugePagesMiB, libvirtUri, parseVirshList} from '../../src/lab/guests.js'
 import {type GuestView, labBoot, labDown, labHalt, labName, labNetns, type LabNode, labNodes, nodePaths} from '../../src/lab/lab.js'
 import {nodeProcesses} from '../../src/lab/power.js'
 import {ha} from '../helpers/cli.js'
@@ -180,6 +180,31 @@ describe('the guest lab (ha lab up --guests)', {skip}, () => {
     assert.deepEqual(await domains('secondary'), [])
     const human = ha(['lab', 'status', '--lab-dir', labDir])
     assert.match(human.stdout, new RegExp(`guests on primary: ${guest} running\\n  guests on secondary: none defined`))
+  })
+
+  it('each node has a share of huge pages of its own: the secondary starts exactly two 16 MiB hugepage-backed guests, the third is refused for memory', async () => {
+    const names = ['hp1', 'hp2', 'hp3']
+    const free = async () => (await runInNode(labDir, 'secondary', ['stat', '-f', '-c', '%a', '/dev/hugepages'])).stdout.trim()
+    try {
+      assert.equal(await free(), String(hugePagesMiB.secondary / 2), 'the secondary\'s hugetlbfs, all free')
+      const started: Array<{code: number; stderr: string}> = []
+      for (const name of names) {
+        writeFileSync(join(nodePaths(labDir, 'secondary').root, 'root', `${name}.xml`), guestDomainXml(name).replace('<vcpu>', '<memoryBacking><hugepages/></memoryBacking>\n  <vcpu>'))
+        assert.equal((await virsh('secondary', 'define', `/root/${name}.xml`)).code, 0)
+        started.push(await runInNode(labDir, 'secondary', ['virsh', '-q', '-c', 'qemu:///system', 'start', name], {okCodes: [1], timeoutMs: 60_000}))
+      }
+
+      assert.deepEqual(started.map((r) => r.code), [0, 0, 1], started.map((r) => r.stderr).join('\n'))
+      assert.match(started[2].stderr, /Cannot allocate memory/)
+      assert.equal(await free(), '0')
+      assert.deepEqual((await domains('secondary')).map((d) => `${d.name} ${d.state}`), ['hp1 running', 'hp2 running', 'hp3 shut off'])
+    } finally {
+      for (const name of names) {
+        await runInNode(labDir, 'secondary', ['sh', '-c', `virsh -q destroy ${name}; virsh -q undefine ${name}`], {okCodes: [0, 1]})
+      }
+    }
+
+    assert.equal(await free(), String(hugePagesMiB.secondary / 2), 'given back when the guests stopped')
   })
 
   it('virsh migrate --live moves it to the secondary: its heartbeat goes on there, never from 0, never running on both', async () => {
