@@ -8,7 +8,7 @@ import {describeSystemError} from '../core/errors.js'
 import {archiveByteBudget} from './archive.js'
 import {readTar, type TarRead, watchForeignMembers} from './archive-read.js'
 import type {SpecCoverage} from './collect.js'
-import {type BackupManifest, type EntryType, filesPrefix, manifestAllowance, type ManifestEntry, manifestMember} from './manifest.js'
+import {type BackupManifest, decodeManifest, type EntryType, filesPrefix, manifestAllowance, manifestMember} from './manifest.js'
 import {checkManifest, hostPathProblem, limits, memberKey} from './validate-manifest.js'
 
 /**
@@ -130,10 +130,13 @@ export async function validateArchive(source: Buffer | string, options: Validate
 class ArchiveScan {
   readonly problems: string[] = []
   private manifest: BackupManifest | undefined
-  private readonly expected = new Map<string, ManifestEntry>()
-  private readonly seen = new Set<string>()
-  /** Files read whose size and sha256 are as the manifest says: nothing more is kept of them. */
-  private readonly matched = new Set<string>()
+  /** Each listed member's name and its entry's place in the manifest. */
+  private readonly expected = new Map<string, number>()
+  /**
+   * Per entry (by its place): read or not, and for a file whether its size and sha256 are as the
+   * manifest says (nothing more is kept of it). A byte each, where two sets of names were kept.
+   */
+  private state = new Uint8Array(0)
   /** What was read of the other files, for the problems named in manifest order at the end. */
   private readonly hashes = new Map<string, {bytes: number; sha256: string}>()
   private readonly links = new Map<string, string>()
@@ -206,10 +209,11 @@ class ArchiveScan {
     if (!name.startsWith(filesPrefix)) return `member "${raw}" is outside ${filesPrefix}`
     const hostProblem = hostPathProblem(`/${name.slice(filesPrefix.length)}`)
     if (hostProblem) return `member "${raw}": its path ${hostProblem}`
-    const want = this.expected.get(name)
-    if (!want) return `member "${raw}" is in the archive but not in the manifest`
-    if (this.seen.has(name)) return `member "${raw}" appears more than once`
-    this.seen.add(name)
+    const at = this.expected.get(name)
+    if (at === undefined || !this.manifest) return `member "${raw}" is in the archive but not in the manifest`
+    if (this.state[at] !== unread) return `member "${raw}" appears more than once`
+    this.state[at] = readOnce
+    const want = this.manifest.entries[at]
     if (kind !== want.type) return `member "${raw}" is a ${kind}, the manifest says ${want.type}`
     if (kind === 'file' && entry.size !== want.size) return `member "${raw}" holds ${entry.size} bytes, the manifest says ${want.size}`
     if (kind === 'symlink' && entry.linkpath !== want.target) return `member "${raw}" links to "${entry.linkpath}", the manifest says "${want.target}"`
@@ -276,13 +280,11 @@ class ArchiveScan {
   }
 
   private readManifest(entry: ReadEntry): void {
-    const chunks: Buffer[] = []
-    entry.on('data', (chunk: Buffer) => chunks.push(chunk))
+    const body = new ManifestBody(entry.size)
+    entry.on('data', (chunk: Buffer) => body.add(chunk))
     entry.on('end', () => {
-      // Not kept past this judgement: some 370 bytes per entry, held the whole scan for no reader.
-      const bytes = Buffer.concat(chunks)
-      chunks.length = 0
-      const checked = checkManifest(bytes, this.options.covers, this.declaredEntries)
+      const byteLength = body.length
+      const checked = checkManifestBody(body, byteLength, this.options.covers, this.declaredEntries)
       this.outsideSpec = checked.outsideSpec ?? []
       this.problems.push(...checked.problems)
       if (!checked.manifest) {
@@ -291,9 +293,10 @@ class ArchiveScan {
       }
 
       this.manifest = checked.manifest
-      for (const e of this.manifest.entries) this.expected.set(memberKey(e.member), e)
+      for (const [at, e] of this.manifest.entries.entries()) this.expected.set(memberKey(e.member), at)
+      this.state = new Uint8Array(this.manifest.entries.length)
       if (this.tar) {
-        this.tar.counter.limit = archiveByteBudget(this.manifest, bytes.length)
+        this.tar.counter.limit = archiveByteBudget(this.manifest, byteLength)
         this.tar.counter.what = 'what its manifest announces'
       }
     })
@@ -311,8 +314,9 @@ class ArchiveScan {
     entry.on('end', () => {
       this.bytes += size
       const sha256 = hash.digest('hex')
-      const listed = this.expected.get(name)
-      if (listed?.type === 'file' && listed.size === size && listed.sha256 === sha256) this.matched.add(name)
+      const at = this.expected.get(name)
+      const listed = at === undefined ? undefined : this.manifest?.entries[at]
+      if (at !== undefined && listed?.type === 'file' && listed.size === size && listed.sha256 === sha256) this.state[at] = asListed
       else this.hashes.set(name, {bytes: size, sha256})
       out?.end()
     })
@@ -330,18 +334,19 @@ class ArchiveScan {
   /** Every entry present, every file's sha256 and every link's target as the manifest says. */
   private contentProblems(manifest: BackupManifest): string[] {
     const problems: string[] = []
-    for (const [name, entry] of this.expected) {
-      if (!this.seen.has(name)) problems.push(`${entry.path}: in the manifest but its member ${name} is missing from the archive`)
+    for (const [name, at] of this.expected) {
+      if (this.state[at] === unread) problems.push(`${manifest.entries[at].path}: in the manifest but its member ${name} is missing from the archive`)
     }
 
     for (const entry of manifest.entries) {
       const name = memberKey(entry.member)
-      if (!this.seen.has(name)) continue
+      const at = this.expected.get(name)
+      if (at === undefined || this.state[at] === unread) continue
       if (entry.type === 'symlink') {
         const target = this.links.get(name)
         if (target !== undefined && createHash('sha256').update(target).digest('hex') !== entry.sha256) problems.push(`${name}: checksum mismatch of the link target`)
       } else if (entry.type === 'file') {
-        if (this.matched.has(name)) continue
+        if (this.state[at] === asListed) continue
         const got = this.hashes.get(name)
         if (!got) continue
         if (got.bytes !== entry.size) problems.push(`${name}: ${got.bytes} bytes read, the manifest says ${entry.size}`)
@@ -352,6 +357,48 @@ class ArchiveScan {
     return problems
   }
 }
+
+/**
+ * manifest.json's body as it is read: one buffer of the size its tar header gives (already held
+ * to the allowance), where the chunks and then a copy of them were held at once (146 MB for
+ * 200,000 entries). Let go once decoded: the bytes, the text and the parsed entries (some 75 MB
+ * each at that size) are never all held together.
+ */
+class ManifestBody {
+  private bytes: Buffer | undefined
+  length = 0
+
+  constructor(size: number) {
+    this.bytes = Buffer.allocUnsafe(size)
+  }
+
+  add(chunk: Buffer): void {
+    if (!this.bytes) return
+    // node-tar hands over exactly the size of the header; more would only be kept, not lost.
+    if (this.length + chunk.length > this.bytes.length) this.bytes = Buffer.concat([this.bytes.subarray(0, this.length), chunk], this.length + chunk.length)
+    else chunk.copy(this.bytes, this.length)
+    this.length += chunk.length
+  }
+
+  /** The bytes read, given once: this body no longer holds them. */
+  take(): Buffer {
+    const bytes = (this.bytes ?? Buffer.alloc(0)).subarray(0, this.length)
+    this.bytes = undefined
+    return bytes
+  }
+}
+
+/** checkManifest on the body's text; neither the bytes nor the text outlive the call. */
+function checkManifestBody(body: ManifestBody, byteLength: number, covers: SpecCoverage | undefined, declaredEntries: number | undefined): ReturnType<typeof checkManifest> {
+  const decoded = decodeManifest(body.take())
+  if ('problem' in decoded) return {problems: [decoded.problem]}
+  return checkManifest(decoded.text, byteLength, covers, declaredEntries)
+}
+
+/** ArchiveScan's state of an entry. */
+const unread = 0
+const readOnce = 1
+const asListed = 2
 
 function entryKind(type: string): EntryType | undefined {
   switch (type) {

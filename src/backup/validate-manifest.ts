@@ -1,7 +1,7 @@
 import {posix} from 'node:path'
 
 import type {SpecCoverage} from './collect.js'
-import {type BackupManifest, decodeManifest, type EntryRole, type EntryType, manifestBytesAllowed, manifestFormat, type ManifestEntry, manifestLimits, memberFor} from './manifest.js'
+import {type BackupManifest, type EntryRole, type EntryType, manifestBytesAllowed, manifestFormat, type ManifestEntry, manifestLimits, memberFor} from './manifest.js'
 
 /**
  * The manifest half of validateArchive (src/backup/validate-archive.ts), the one judgement of a
@@ -78,13 +78,12 @@ export function memberKey(name: string): string {
  * the entry, so one run tells the operator everything that is wrong with the archive.
  * `manifest` is there when the manifest itself is sound, even if this node's spec refuses some
  * entries (`outsideSpec`, also in `problems`): the archive is then still checked against it.
+ * `text` is manifest.json as decodeManifest made it of `byteLength` bytes: the reader lets the
+ * bytes go before the text is parsed, so the bytes, the text and the parsed entries (some 75 MB
+ * each for 200,000 entries) are never all held at once.
  */
-export function checkManifest(bytes: Buffer, covers?: SpecCoverage, declaredEntries?: number): {manifest?: BackupManifest; outsideSpec?: string[]; problems: string[]} {
-  if (bytes.length > limits.manifestBytes) return {problems: [`manifest.json is ${bytes.length} bytes (limit ${limits.manifestBytes})`]}
-  const decoded = decodeManifest(bytes)
-  if ('problem' in decoded) return {problems: [decoded.problem]}
-  const {text} = decoded
-
+export function checkManifest(text: string, byteLength: number, covers?: SpecCoverage, declaredEntries?: number): {manifest?: BackupManifest; outsideSpec?: string[]; problems: string[]} {
+  if (byteLength > limits.manifestBytes) return {problems: [`manifest.json is ${byteLength} bytes (limit ${limits.manifestBytes})`]}
   let value: unknown
   try {
     value = JSON.parse(text)
@@ -121,8 +120,8 @@ export function checkManifest(bytes: Buffer, covers?: SpecCoverage, declaredEntr
   }
 
   // The writer's rule (ha backup refuses a manifest past it), so an archive it wrote always passes.
-  if (bytes.length > manifestBytesAllowed(m.entries.length)) {
-    problems.push(`manifest.json is ${bytes.length} bytes for ${m.entries.length} entries (limit ${manifestBytesAllowed(m.entries.length)})`)
+  if (byteLength > manifestBytesAllowed(m.entries.length)) {
+    problems.push(`manifest.json is ${byteLength} bytes for ${m.entries.length} entries (limit ${manifestBytesAllowed(m.entries.length)})`)
     return {problems}
   }
 
