@@ -25,6 +25,8 @@ const versionFiles = [
   'dist/cli/argv.js',
   'dist/cli/compile-cache.js',
   'dist/cli/entry.js',
+  // The reporter's --json writer (JSON text in pieces: restore's envelope lists every file).
+  'dist/cli/output/json-pieces.js',
   'dist/cli/output/progress.js',
   'dist/cli/output/reporter.js',
   'dist/cli/output/stdout-guard.js',

@@ -1,5 +1,6 @@
 import {colors, type Colors} from '../../core/colors.js'
 import {ExitCode, type ExitCodeValue, HaError} from '../../core/errors.js'
+import {writeJsonText} from './json-pieces.js'
 import {noProgress, type Progress, progressAllowed, ProgressLine} from './progress.js'
 
 /**
@@ -185,7 +186,8 @@ export class Reporter {
   }
 
   private writeJson<T>(envelope: JsonEnvelope<T>): void {
-    this.stdout.write(`${JSON.stringify(envelope, null, 2)}\n`)
+    // The same text as JSON.stringify(envelope, null, 2), never held whole (restore lists every file).
+    writeJsonText(this.stdout, envelope)
   }
 }
 
