@@ -1,5 +1,5 @@
 import {closeSync, constants, lstatSync, mkdirSync, openSync, type Stats, writeSync, writevSync} from 'node:fs'
-import {mkdir, mkdtemp, rm} from 'node:fs/promises'
+import {mkdir, mkdtemp} from 'node:fs/promises'
 import {dirname, join} from 'node:path'
 
 import type {SpecCoverage} from '../backup/collect.js'
@@ -7,6 +7,7 @@ import type {BackupManifest, ManifestEntry} from '../backup/manifest.js'
 import {type ArchiveSink, type ScanProgress, validateArchive} from '../backup/validate-archive.js'
 import {memberKey} from '../backup/validate-manifest.js'
 import {describeSystemError, HaError, InterruptedError} from '../core/errors.js'
+import {removeTree} from '../fs/remove-tree.js'
 
 /**
  * Extraction of an untrusted archive into a fresh staging directory. Nothing here touches an
@@ -66,7 +67,7 @@ export function stagedPath(staged: {dir: string}, entry: ManifestEntry): string 
 export async function extractToStaging(archive: string, stagingParent: string, options: {covers?: SpecCoverage; onEntries?: EntriesProgress; signal?: AbortSignal} = {}): Promise<StagedArchive> {
   await mkdir(stagingParent, {mode: 0o700, recursive: true})
   const dir = await mkdtemp(join(stagingParent, 'ha-restore-'))
-  const remove = () => rm(dir, {force: true, recursive: true})
+  const remove = () => removeTree(dir)
   try {
     const {onEntries} = options
     const onProgress = onEntries && ((p: ScanProgress) => p.expected !== undefined && onEntries(Math.max(0, p.members - 1), p.expected - 1))

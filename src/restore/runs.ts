@@ -3,6 +3,7 @@ import {readdir, rm} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import type {Config} from '../config/schema.js'
+import {removeTree} from '../fs/remove-tree.js'
 import {underRoot} from '../fs/under-root.js'
 import type {LocalNode} from '../facts/local-node.js'
 import {dataDirOn, openStateDir, openStateSubdir, stateDirOn} from '../facts/state-dir.js'
@@ -97,7 +98,7 @@ export async function removeLeftovers(ctx: RunContext, root: string): Promise<vo
     const st = lstatSync(parent, {throwIfNoEntry: false})
     if (!st?.isDirectory()) continue
     for (const name of await readdir(parent).catch(() => [] as string[])) {
-      if (stagingPattern.test(name)) await rm(join(parent, name), {force: true, recursive: true})
+      if (stagingPattern.test(name)) await removeTree(join(parent, name))
     }
   }
 
