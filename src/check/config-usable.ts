@@ -2,6 +2,7 @@ import {type CommandNeed, commandNeeds, unsetFor} from '../config/needs.js'
 import {type Config, type NodeName, nodeNames} from '../config/schema.js'
 import {storageDriver} from '../drivers/storage/index.js'
 import {IdentityFileError, readIdentityFile} from '../hosts/identity-file.js'
+import {guestConfigProblems} from './guest-config.js'
 
 /**
  * What `ha config check` finds beyond the schema, offline: a configuration the schema accepts but
@@ -21,7 +22,7 @@ export interface UnmetNeed {
 
 /** `onWarning` hears what may work elsewhere (a key file not on this machine). */
 export async function usabilityProblems(config: Config, onWarning: (message: string) => void): Promise<UsabilityProblem[]> {
-  return [...sameMachine(config), ...serviceIpProblems(config), ...programProblems(config), ...storageProblems(config), ...clusterProblems(config), ...(await identityProblems(config, onWarning))]
+  return [...sameMachine(config), ...serviceIpProblems(config), ...programProblems(config), ...storageProblems(config), ...clusterProblems(config), ...guestConfigProblems(config), ...(await identityProblems(config, onWarning))]
 }
 
 export function unmetNeeds(config: Config): UnmetNeed[] {

@@ -47,6 +47,21 @@ export const sshSchema = z
   })
   .strict()
 
+/** A libvirt connection URI as virsh -c takes it: driver[+transport]://[host[:port]]/path. */
+const libvirtUri = z.string().regex(/^[a-z][a-z0-9]*(\+[a-z0-9]+)?:\/\/[^\s'"]*\/[^\s'"]*$/, 'must be a libvirt URI as virsh -c takes it, e.g. qemu:///system or qemu+tcp://198.18.0.3/system')
+
+/**
+ * One node's libvirtd. uri: what virsh on the node itself connects to. migration_uri: how the
+ * other node's libvirtd reaches this one as the target of a live migration (virsh migrate's
+ * destination); without it, guests move to this node by restart only.
+ */
+export const libvirtSchema = z
+  .object({
+    uri: libvirtUri.default('qemu:///system'),
+    migration_uri: libvirtUri.optional(),
+  })
+  .strict()
+
 export const nodeSchema = z
   .object({
     hostname: z.string().min(1),
@@ -55,6 +70,8 @@ export const nodeSchema = z
     // An argv, run on the node itself (over ssh when it has an ssh block); it must return before
     // the node goes down, as /sbin/reboot does, so the session that asked gets its exit status.
     reboot_command: z.array(z.string().min(1)).min(1).default(['/sbin/reboot']),
+    // Only with guests: how virsh reaches this node's libvirtd (docs/guests.md).
+    libvirt: libvirtSchema.optional(),
   })
   .strict()
 
@@ -230,6 +247,38 @@ export const backupSchema = z
   })
   .strict()
 
+/** A libvirt domain name as ha accepts it in an argv and a journal (no spaces, no slash). */
+export const guestName = z.string().regex(/^[A-Za-z0-9][\w.+-]{0,63}$/, 'must be a libvirt domain name: letters, digits, _ . + - (at most 64, not starting with a punctuation mark), as virsh list shows it')
+
+/**
+ * A virtual machine (or container) that moves with the service (docs/guests.md). priority: higher
+ * is favoured (started first, and less favoured guests on the target are shut down to make room
+ * for it). with: guests that must run on the same node; apart: guests that must never.
+ * move: live (virsh migrate --live when both nodes are up and the disks allow it, else restart)
+ * or restart (shut down, the definition carried over, started). disks: storage (on ha's shared
+ * storage: they move with it, so only restart), shared (a path both nodes see at once) or copy
+ * (copied by the live migration: --copy-storage-all).
+ */
+export const guestSchema = z
+  .object({
+    name: guestName,
+    priority: z.number().int().default(0),
+    with: z.array(guestName).default([]),
+    apart: z.array(guestName).default([]),
+    move: z.enum(['live', 'restart'], {errorMap: () => ({message: 'must be live (migrate while both nodes are up, else restart) or restart (shut down, define on the target, start); ha never suspends or pauses a guest'})}).default('restart'),
+    shutdown: z
+      .object({
+        // acpi: the power button; agent: the QEMU guest agent; signal: SIGTERM (LXC containers).
+        mode: z.enum(['acpi', 'agent', 'signal'], {errorMap: () => ({message: 'must be acpi (the power button), agent (the QEMU guest agent) or signal (SIGTERM, for LXC)'})}).default('acpi'),
+        // After this, the guest is destroyed (powered off hard), as Pacemaker's VirtualDomain does.
+        timeout: duration.default('2m'),
+      })
+      .strict()
+      .default({}),
+    disks: z.enum(['storage', 'shared', 'copy'], {errorMap: () => ({message: 'must be storage (on ha\'s shared storage), shared (a path both nodes see at once) or copy (copied by a live migration)'})}).default('storage'),
+  })
+  .strict()
+
 export const configSchema = z
   .object({
     data_dir: absolutePath,
@@ -245,6 +294,7 @@ export const configSchema = z
     failover: failoverSchema.default({}),
     cluster: clusterSchema.default({}),
     backup: backupSchema.default({}),
+    guests: z.array(guestSchema).default([]),
   })
   .strict()
 
@@ -252,6 +302,8 @@ export type Config = z.infer<typeof configSchema>
 export type NodeConfig = z.infer<typeof nodeSchema>
 export type NodeName = keyof Config['nodes']
 export type FailoverMode = Config['failover']['mode']
+export type GuestConfig = z.infer<typeof guestSchema>
+export type LibvirtConfig = z.infer<typeof libvirtSchema>
 export type BackupEntryConfig = z.infer<typeof backupEntrySchema>
 
 export const nodeNames: NodeName[] = ['primary', 'secondary']

@@ -1,6 +1,8 @@
 import {acquireStorage} from './acquire-storage.js'
 import {confirmFenced} from './confirm-fenced.js'
 import {finalBackup} from './final-backup.js'
+import {guestsLeave} from './guests-leave.js'
+import {guestsStart} from './guests-start.js'
 import {holdIps} from './hold-ips.js'
 import {preflight} from './preflight.js'
 import {reboot} from './reboot.js'
@@ -55,6 +57,16 @@ export const serviceFailoverSteps: Step[] = [
   verify,
 ]
 
-export function failoverSteps(config: Pick<Config, 'failover'>): Step[] {
-  return config.failover.mode === 'service' ? serviceFailoverSteps : identityFailoverSteps
+/**
+ * With guests (docs/guests.md): they leave the active node after the final backup, before its
+ * services stop (the reverse of their start), and start on the node taking over once its services
+ * run, before verify. Without guests the runbook is exactly the one above.
+ */
+export function withGuests(steps: Step[]): Step[] {
+  return steps.flatMap((step) => (step.id === 'final-backup' ? [step, guestsLeave] : step.id === 'verify' ? [guestsStart, step] : [step]))
+}
+
+export function failoverSteps(config: Pick<Config, 'failover'> & Partial<Pick<Config, 'guests'>>): Step[] {
+  const steps = config.failover.mode === 'service' ? serviceFailoverSteps : identityFailoverSteps
+  return (config.guests ?? []).length > 0 ? withGuests(steps) : steps
 }

@@ -9,6 +9,7 @@ import {releaseStorage} from './release-storage.js'
 import type {Config, NodeName} from '../config/schema.js'
 import {describeAction, type PlannedStep, type Step, type StepContext} from './step.js'
 import {giveBackIdentity} from './give-back-identity.js'
+import {guestsStandby} from './guests-standby.js'
 import {stopServices} from './stop-services.js'
 
 /**
@@ -125,6 +126,8 @@ const identityRejoinSteps: Step[] = [rejoinParity, stopServices, releaseIps, rel
 /** failover.mode: service: the node never took the other's identity, so there is none to give back. */
 const serviceRejoinSteps: Step[] = [rejoinParity, stopServices, releaseIps, releaseStorage, rejoinProve, rejoinAnnounce]
 
-export function rejoinSteps(config: Pick<Config, 'failover'>): Step[] {
-  return config.failover.mode === 'service' ? serviceRejoinSteps : identityRejoinSteps
+/** With guests: right after parity, before anything else changes on the node rejoining. */
+export function rejoinSteps(config: Pick<Config, 'failover'> & Partial<Pick<Config, 'guests'>>): Step[] {
+  const steps = config.failover.mode === 'service' ? serviceRejoinSteps : identityRejoinSteps
+  return (config.guests ?? []).length > 0 ? [steps[0], guestsStandby, ...steps.slice(1)] : steps
 }

@@ -1,0 +1,84 @@
+import type {Config, NodeName} from '../config/schema.js'
+import type {Host, ProbeResult} from '../hosts/host.js'
+import {type ListedDomain, libvirtUriOf, parseDomainList, parseDomInfo, parseFreecell, parseFreeHugepages, usesHugepages, virshRead} from './virsh.js'
+
+/** One configured guest as one node's libvirtd knows it. */
+export interface GuestOnNode {
+  name: string
+  /** virsh's state, or 'absent' (not defined there). */
+  state: string
+  memoryKiB?: number
+  hugepages: boolean
+  autostart: boolean
+  /** The inactive definition (dumpxml --inactive), when defined there. */
+  xml?: string
+}
+
+/** What one node's libvirtd says about the configured guests and its free memory. */
+export interface NodeGuests {
+  node: NodeName
+  guests: Record<string, GuestOnNode>
+  /** Every domain the node has, clustered or not. */
+  domains: ListedDomain[]
+  freeKiB?: number
+  freeHugepagesKiB: number
+  /** Why libvirtd could not be read (then nothing else here is known). */
+  error?: string
+}
+
+/** A guest that runs (or is on its way to running) there: what a second copy elsewhere must never meet. */
+export function isActive(state: string): boolean {
+  return state !== 'absent' && state !== 'shut off' && state !== 'crashed'
+}
+
+/** One round trip: the domain list, free memory and huge pages, and each configured guest's dominfo and definition. */
+export async function readNodeGuests(host: Host, config: Config, node: NodeName, signal?: AbortSignal): Promise<NodeGuests> {
+  const uri = libvirtUriOf(config, node)
+  const batch = await host.probe(
+    [
+      {argv: virshRead.list(uri), id: 'list'},
+      {argv: virshRead.freecell(uri), id: 'freecell'},
+      {argv: virshRead.freepages(uri), id: 'freepages'},
+      ...config.guests.flatMap((g) => [
+        {argv: virshRead.dominfo(uri, g.name), id: `dominfo:${g.name}`},
+        {argv: virshRead.dumpxml(uri, g.name), id: `dumpxml:${g.name}`},
+      ]),
+    ],
+    {signal},
+  )
+  const byId = new Map<string, ProbeResult>(batch.results.map((r) => [r.id, r]))
+  const list = byId.get('list')!
+  if (list.code !== 0) {
+    const why = list.code === 127 ? 'virsh is not installed' : list.stderr.toString().trim() || `virsh list exited ${list.code}`
+    return {domains: [], error: `${why} (virsh -c ${uri})`, freeHugepagesKiB: 0, guests: {}, node}
+  }
+
+  const domains = parseDomainList(list.stdout.toString())
+  const guests: Record<string, GuestOnNode> = {}
+  for (const g of config.guests) {
+    const listed = domains.find((d) => d.name === g.name)
+    const info = byId.get(`dominfo:${g.name}`)!
+    const xml = byId.get(`dumpxml:${g.name}`)!
+    const parsed = info.code === 0 ? parseDomInfo(info.stdout.toString()) : undefined
+    const text = xml.code === 0 ? xml.stdout.toString() : undefined
+    guests[g.name] = {autostart: parsed?.autostart ?? false, hugepages: text ? usesHugepages(text) : false, memoryKiB: parsed?.maxMemoryKiB, name: g.name, state: listed?.state ?? 'absent', xml: text}
+  }
+
+  const freecell = byId.get('freecell')!
+  const freepages = byId.get('freepages')!
+  return {
+    domains,
+    freeHugepagesKiB: freepages.code === 0 ? parseFreeHugepages(freepages.stdout.toString()) : 0,
+    freeKiB: freecell.code === 0 ? parseFreecell(freecell.stdout.toString()) : undefined,
+    guests,
+    node,
+  }
+}
+
+/** One guest's state on a node (a domstate, for polling while it shuts down). */
+export async function domainState(host: Host, uri: string, name: string, signal?: AbortSignal): Promise<string> {
+  const r = await host.run(virshRead.domstate(uri, name), {signal})
+  if (r.code === 0) return r.stdout.toString().trim()
+  if (/failed to get domain|Domain not found/i.test(r.stderr.toString())) return 'absent'
+  throw new Error(`virsh domstate ${name} on ${host.name}: ${r.stderr.toString().trim() || `exit ${r.code}`}`)
+}

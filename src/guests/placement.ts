@@ -1,0 +1,149 @@
+import type {GuestConfig} from '../config/schema.js'
+import {apartPairs, withGroups} from './affinity.js'
+
+/**
+ * Where the guests go on the node taking over, decided before anything acts (pure: the same
+ * decision prints in ha check and ha failover --plan's notes, and drives the step).
+ *
+ * Units are with-groups (they start together or not at all). By priority, highest first (ties: a
+ * unit already running there first, then by name):
+ * - apart: of two units that must not share a node, the less favoured one does not run on the
+ *   target: shed (shut down) if it runs there, left off if it was to arrive;
+ * - memory: an arriving unit needs its guests' memory free on the target (huge pages for a
+ *   hugepage-backed guest), as libvirt reports it; when it does not fit, less favoured running
+ *   units are shed, least favoured first, until it fits. If shedding every less favoured one
+ *   would still not make room, nothing is shed for it and it is left off.
+ * A guest ha does not manage is never touched; its memory is simply not free.
+ */
+
+export interface PlacementInput {
+  guests: GuestConfig[]
+  /** Configured guests to start on the target (left the source, not running on the target). */
+  arriving: string[]
+  /** Configured guests that run on the target now. */
+  running: string[]
+  /** Each guest's memory (KiB, from its definition) and whether it needs huge pages. */
+  memory: Record<string, {hugepages: boolean; kib?: number}>
+  /** Free on the target, as libvirt reports it; memory undefined: not known (then memory does not stop a start). */
+  free: {hugepagesKiB: number; memoryKiB?: number}
+}
+
+export type PlacementAction = 'keep' | 'leave-off' | 'shed' | 'start'
+
+export interface PlacementDecision {
+  guest: string
+  action: PlacementAction
+  why: string
+}
+
+interface Unit {
+  names: string[]
+  priority: number
+  running: boolean
+  need: {hugepages: number; memory: number}
+}
+
+function units(input: PlacementInput): Unit[] {
+  const present = new Set([...input.arriving, ...input.running])
+  const byName = new Map(input.guests.map((g) => [g.name, g]))
+  return withGroups(input.guests)
+    .map((group) => group.filter((name) => present.has(name)))
+    .filter((names) => names.length > 0)
+    .map((names) => {
+      const need = {hugepages: 0, memory: 0}
+      for (const name of names.filter((n) => input.arriving.includes(n))) {
+        const m = input.memory[name]
+        if (m?.hugepages) need.hugepages += m.kib ?? 0
+        else need.memory += m?.kib ?? 0
+      }
+
+      return {names, need, priority: Math.max(...names.map((n) => byName.get(n)!.priority)), running: names.every((n) => input.running.includes(n))}
+    })
+    .sort((a, b) => b.priority - a.priority || Number(b.running) - Number(a.running) || a.names[0].localeCompare(b.names[0]))
+}
+
+const label = (unit: Unit) => (unit.names.length === 1 ? unit.names[0] : `${unit.names.join('+')} (with each other)`)
+const mib = (kib: number) => `${Math.round(kib / 1024)} MiB`
+
+export function placeGuests(input: PlacementInput): PlacementDecision[] {
+  const all = units(input)
+  const apart = apartPairs(input.guests)
+  const conflicts = (a: Unit, b: Unit) => apart.some(([x, y]) => (a.names.includes(x) && b.names.includes(y)) || (a.names.includes(y) && b.names.includes(x)))
+  const out = new Map<Unit, {action: PlacementAction; why: string}>()
+  const free = {hugepages: input.free.hugepagesKiB, memory: input.free.memoryKiB}
+  const usage = (unit: Unit) => {
+    let memory = 0
+    let hugepages = 0
+    for (const name of unit.names) {
+      const m = input.memory[name]
+      if (m?.hugepages) hugepages += m.kib ?? 0
+      else memory += m?.kib ?? 0
+    }
+
+    return {hugepages, memory}
+  }
+
+  const shed = (unit: Unit, why: string) => {
+    out.set(unit, {action: 'shed', why})
+    const freed = usage(unit)
+    free.hugepages += freed.hugepages
+    if (free.memory !== undefined) free.memory += freed.memory
+  }
+
+  const take = (unit: Unit, why: string) => {
+    out.set(unit, {action: 'start', why})
+    free.hugepages -= unit.need.hugepages
+    if (free.memory !== undefined) free.memory -= unit.need.memory
+  }
+
+  for (const unit of all) {
+    if (out.get(unit)?.action === 'shed') continue
+    const winner = all.find((other) => other !== unit && conflicts(unit, other) && (out.get(other)?.action === 'start' || out.get(other)?.action === 'keep'))
+    if (winner) {
+      if (unit.running) shed(unit, `apart from ${label(winner)}, which is favoured (priority ${winner.priority} over ${unit.priority})`)
+      else out.set(unit, {action: 'leave-off', why: `apart from ${label(winner)}, which is favoured (priority ${winner.priority} over ${unit.priority}) and runs there`})
+      continue
+    }
+
+    if (unit.running) {
+      out.set(unit, {action: 'keep', why: 'runs there'})
+      continue
+    }
+
+    const fits = () => unit.need.hugepages <= free.hugepages && (free.memory === undefined || unit.need.memory <= free.memory)
+    if (fits()) {
+      take(unit, neededText(unit))
+      continue
+    }
+
+    // Shedding: the less favoured units running there, least favoured first, only if that makes room.
+    const candidates = all.filter((other) => other.priority < unit.priority && other.running && out.get(other)?.action !== 'shed').reverse()
+    const room = candidates.reduce((sum, other) => ({hugepages: sum.hugepages + usage(other).hugepages, memory: sum.memory + usage(other).memory}), {hugepages: free.hugepages, memory: free.memory ?? 0})
+    if (unit.need.hugepages > room.hugepages || unit.need.memory > room.memory) {
+      out.set(unit, {action: 'leave-off', why: `needs ${neededText(unit)}; the target has ${freeText(free)} free, ${candidates.length > 0 ? `and no more than ${freeText(room)} after shutting down every less favoured guest` : 'and runs no less favoured guest to shut down'}`})
+      continue
+    }
+
+    const shedFor: string[] = []
+    for (const other of candidates) {
+      if (fits()) break
+      shed(other, `to make room for ${label(unit)} (priority ${unit.priority} over ${other.priority})`)
+      shedFor.push(label(other))
+    }
+
+    take(unit, `${neededText(unit)}, once ${shedFor.join(', ')} ${shedFor.length === 1 ? 'is' : 'are'} shut down`)
+  }
+
+  // Sheds first (they make the room), then starts and keeps by priority.
+  const decisions = all.flatMap((unit) => unit.names.map((guest) => ({guest, ...out.get(unit)!})))
+  return [...decisions.filter((d) => d.action === 'shed').reverse(), ...decisions.filter((d) => d.action !== 'shed')]
+}
+
+function neededText(unit: Unit): string {
+  const parts = [...(unit.need.memory > 0 ? [`${mib(unit.need.memory)} of memory`] : []), ...(unit.need.hugepages > 0 ? [`${mib(unit.need.hugepages)} of huge pages`] : [])]
+  return parts.length > 0 ? parts.join(' and ') : 'no memory known'
+}
+
+function freeText(free: {hugepages: number; memory?: number}): string {
+  return `${free.memory === undefined ? 'unknown memory' : `${mib(free.memory)} of memory`} and ${mib(free.hugepages)} of huge pages`
+}
