@@ -39,8 +39,8 @@ export const virshRead = {
 /** Actions (planned, run through ctx.act). */
 export const virshAct = {
   autostartOff: (uri: string, name: string) => virsh(uri, 'autostart', '--disable', name),
-  /** The definition comes on stdin (the XML dumped on the source, kept in the journal). */
-  define: (uri: string) => virsh(uri, 'define', '/dev/stdin'),
+  /** From a file on the node (the XML dumped on the source, kept in the journal, written there). */
+  define: (uri: string, file: string) => virsh(uri, 'define', file),
   destroy: (uri: string, name: string) => virsh(uri, 'destroy', name),
   /**
    * Live, the definition made persistent on the target; the source keeps its (now shut off)

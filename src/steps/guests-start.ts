@@ -1,3 +1,5 @@
+import {posix} from 'node:path'
+
 import type {GuestConfig} from '../config/schema.js'
 import {HaError} from '../core/errors.js'
 import {domainState, isActive, type NodeGuests, readNodeGuests} from '../guests/guest-view.js'
@@ -9,7 +11,15 @@ import type {Action, Step, StepContext} from './step.js'
 
 type Ctx = Pick<StepContext, 'config' | 'from' | 'to'>
 
-const defineAction = (ctx: Ctx): Action => ({argv: virshAct.define(libvirtUriOf(ctx.config, ctx.to)), on: ctx.to})
+/**
+ * The definition is written to a file of ha's on the node (virsh define reads a file; its stdin
+ * over ssh may be a socket, which it cannot open), then defined from it.
+ */
+export const definitionPath = (name: string) => `/var/lib/ha/guest-${name}.xml`
+const defineActions = (ctx: Ctx, guest: GuestConfig): [Action, Action] => [
+  {edit: definitionPath(guest.name), on: ctx.to, what: `${guest.name}'s definition as dumped on the other node (virsh dumpxml --inactive)`},
+  {argv: virshAct.define(libvirtUriOf(ctx.config, ctx.to), posix.join(ctx.config.nodes[ctx.to].root, definitionPath(guest.name))), on: ctx.to},
+]
 const startActions = (ctx: Ctx, guest: GuestConfig): Action[] => {
   const uri = libvirtUriOf(ctx.config, ctx.to)
   return [
@@ -81,7 +91,9 @@ async function startOne(ctx: StepContext, guest: GuestConfig, target: NodeGuests
   if (xml !== undefined) {
     const problem = definitionProblem(xml, guest.name)
     if (problem) throw new HaError(`${guest.name}: the definition kept in the journal ${problem}; it is not defined from it`, {actions: [`define ${guest.name} on ${ctx.to} by hand (virsh define FILE), then ha failover --resume`]})
-    await ctx.act(defineAction(ctx), {stdin: xml})
+    const [write, define] = defineActions(ctx, guest)
+    await ctx.act(write, {content: xml})
+    await ctx.act(define)
   } else if (target.guests[guest.name]?.state === 'absent') {
     throw new HaError(`${guest.name} is not defined on ${ctx.to}, and its definition was on ${ctx.from}, which ha could not read`, {
       actions: [`define it on ${ctx.to} (virsh -c ${libvirtUriOf(ctx.config, ctx.to)} define FILE; keep each guest defined on both nodes), then ha failover --resume`],
@@ -101,7 +113,7 @@ async function startOne(ctx: StepContext, guest: GuestConfig, target: NodeGuests
  * the favoured ones need their room. A guest placement leaves off is named, not started.
  */
 export const guestsStart: Step = {
-  actions: (ctx) => [defineAction(ctx), ...ctx.config.guests.flatMap((g) => [...startActions(ctx, g), ...shutdownActions(ctx, ctx.to, g)])],
+  actions: (ctx) => [...ctx.config.guests.flatMap((g) => [...defineActions(ctx, g), ...startActions(ctx, g), ...shutdownActions(ctx, ctx.to, g)])],
   id: 'guests-start',
   on: (ctx) => ctx.to,
   async post(ctx) {
