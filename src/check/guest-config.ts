@@ -94,6 +94,10 @@ function moveProblems(config: Config): GuestConfigProblem[] {
       problems.push({field: ['guests', String(i), 'move'], message: `is live, but ${g.name}'s disks are on ha's shared storage (disks: storage), which is attached to one node at a time: it can only be restarted; set move: restart, or disks: shared (a path both nodes see) or copy (the migration copies them)`})
     }
 
+    if (config.failover.mode === 'identity' && config.failover.reboot) {
+      problems.push({field: ['guests', String(i), 'move'], message: `is live, but failover.mode is identity with failover.reboot: the node taking over reboots after the storage arrives, which would kill ${g.name} after its migration; set move: restart, or failover.mode: service (or failover.reboot: false)`})
+    }
+
     for (const node of nodeNames) {
       if (config.nodes[node].libvirt?.migration_uri === undefined) {
         problems.push({field: ['nodes', node, 'libvirt', 'migration_uri'], message: `is not set, but guest ${g.name} moves live: the other node's libvirtd reaches ${node}'s at this URI for virsh migrate; set it (e.g. qemu+ssh://root@${config.nodes[node].hostname}/system or qemu+tcp://ADDRESS/system), or set guests.${i}.move: restart`})

@@ -27,8 +27,8 @@ export const virshRead = {
   dumpxml: (uri: string, name: string) => virsh(uri, 'dumpxml', '--inactive', name),
   /** The job running now (a migration in flight): "Job type: Unbounded"; "None" when idle. */
   jobInfo: (uri: string, name: string) => virsh(uri, 'domjobinfo', name),
-  /** The last completed job: a migration's time and downtime. */
-  jobInfoCompleted: (uri: string, name: string) => virsh(uri, 'domjobinfo', '--completed', name),
+  /** The last completed job: a migration's time and downtime (kept for the admin's own look after ha's). */
+  jobInfoCompleted: (uri: string, name: string) => virsh(uri, 'domjobinfo', '--completed', '--keep-completed', name),
   /** Free memory per NUMA cell and its total, as libvirt reports it. */
   freecell: (uri: string) => virsh(uri, 'freecell', '--all'),
   /** Free huge pages per cell and size. */
@@ -157,4 +157,9 @@ export function definitionMemoryKiB(xml: string): number | undefined {
   const factor: Record<string, number> = {b: 1 / 1024, bytes: 1 / 1024, g: 1024 * 1024, gib: 1024 * 1024, k: 1, kib: 1, m: 1024, mib: 1024}
   const unit = (m[1] ?? 'KiB').toLowerCase()
   return factor[unit] === undefined ? undefined : Math.ceil(Number(m[2]) * factor[unit])
+}
+
+/** A definition's <uuid>: the domain's identity to libvirt (one name with two UUIDs is two domains). */
+export function domainUuid(xml: string): string | undefined {
+  return /<uuid>\s*([0-9a-fA-F-]{32,36})\s*<\/uuid>/.exec(xml)?.[1].toLowerCase()
 }

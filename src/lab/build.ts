@@ -6,6 +6,7 @@ import {stringify} from 'yaml'
 
 import {HaError} from '../core/errors.js'
 import {nodeInitScript, powerScript} from './container.js'
+import {libvirtUri} from './guests.js'
 import {run} from './exec.js'
 import {
   addressOnly,
@@ -181,13 +182,18 @@ export async function writeLabTools(labDir: string): Promise<void> {
  * /etc/ha/ha.yaml (ha run on the node itself, as cron does): a production config, `root: /` and
  * the default reboot_command (/sbin/reboot), only the ssh key paths differ.
  */
-export async function writeLabConfig(labDir: string, loopDevice: string, cluster = false): Promise<void> {
+/** The guest a guest lab's ha.yaml lists: the lab's heartbeat guest, its disk in the folder both nodes see. */
+export const labGuestConfig = {name: 'heartbeat1', priority: 10, move: 'live', disks: 'shared', shutdown: {mode: 'acpi', timeout: '20s'}}
+
+export async function writeLabConfig(labDir: string, loopDevice: string, cluster = false, guests = false): Promise<void> {
   const lab = labPaths(labDir)
   const config = (keys: {identity_file: string; known_hosts: string}) => {
     const node = (name: LabNode) => ({
       hostname: labHostnames[name],
       root: '/',
       ssh: {host: addressOnly(labAddresses[name]), user: 'root', ...keys, host_key_policy: 'strict', connect_timeout: '5s', command_timeout: '30s'},
+      // A guest lab: virsh on the node uses its own libvirtd; the other node's reaches it over TCP (guests.ts).
+      ...(guests ? {libvirt: {uri: 'qemu:///system', migration_uri: libvirtUri(name)}} : {}),
     })
     return {
       data_dir: labDataDir,
@@ -199,7 +205,8 @@ export async function writeLabConfig(labDir: string, loopDevice: string, cluster
       // The product is the node's /etc/init.d/xvm (node-system.ts); ha failover drives it.
       services: {start: ['/etc/init.d/xvm', 'start'], stop: ['/etc/init.d/xvm', 'stop'], status: ['/etc/init.d/xvm', 'status']},
       failover: {
-        ...(cluster ? {mode: 'service'} : {}),
+        // A guest lab moves its guest live: the node taking over must not reboot after it arrived.
+        ...(cluster || guests ? {mode: 'service'} : {}),
         reboot: true,
         reboot_timeout: '90s',
         backup_lock_wait: '2m',
@@ -208,6 +215,8 @@ export async function writeLabConfig(labDir: string, loopDevice: string, cluster
       // A cluster lab: Pacemaker decides, fencing through the lab's BMC (cluster.ts).
       ...(cluster ? {cluster: clusterConfig} : {}),
       backup: {dir: '.ha/backups', manifest: 'builtin:opscenter', keep: 24, max_age: '2h'},
+      // The lab's tiny guest (guest-domain.ts), once defined: live-migrated with the service.
+      ...(guests ? {guests: [labGuestConfig]} : {}),
     }
   }
 

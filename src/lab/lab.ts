@@ -199,7 +199,7 @@ export async function labUp(options: LabUpOptions = {}): Promise<LabStatus> {
       await writeLabTools(labDir)
       await Promise.all(labNodes.map((node) => prepareNode(labDir, node, loopDevice)))
       await writeKnownHosts(labDir)
-      await writeLabConfig(labDir, loopDevice, cluster)
+      await writeLabConfig(labDir, loopDevice, cluster, guests)
       if (cluster) {
         progress('writing the cluster (corosync, pacemaker, fence_ha_lab) into both nodes; starting the lab\'s BMC')
         const key = clusterKey()

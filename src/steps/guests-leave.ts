@@ -4,7 +4,7 @@ import type {GuestConfig} from '../config/schema.js'
 import {HaError} from '../core/errors.js'
 import {isActive, type NodeGuests, readNodeGuests} from '../guests/guest-view.js'
 import {placeGuests} from '../guests/placement.js'
-import {definitionProblem, libvirtUriOf, migrationUriOf, parseJobInfo, virshAct, virshRead} from '../guests/virsh.js'
+import {definitionProblem, domainUuid, libvirtUriOf, migrationUriOf, parseJobInfo, virshAct, virshRead} from '../guests/virsh.js'
 import {shutdownActions, shutDownGuests} from './guest-shutdown.js'
 import type {Action, Step, StepContext} from './step.js'
 
@@ -27,7 +27,7 @@ const migrateAction = (ctx: Ctx, guest: GuestConfig): Action | undefined => {
   return guest.move === 'live' && destination ? {argv: virshAct.migrate(libvirtUriOf(ctx.config, ctx.from), guest, destination), on: ctx.from} : undefined
 }
 
-/** A migration left behind on the target (paused, the source still running it) is destroyed there: the source's copy is the guest. */
+/** A migration left behind on the target (paused, the source still running it) is destroyed there: the source's copy is the guest (the same argv as a shed's destroy, planned with it). */
 const dropIncoming = (ctx: Ctx, guest: GuestConfig): Action => ({argv: virshAct.destroy(libvirtUriOf(ctx.config, ctx.to), guest.name), on: ctx.to})
 
 async function readSource(ctx: StepContext): Promise<NodeGuests> {
@@ -67,14 +67,28 @@ function refusePaused(ctx: StepContext, view: NodeGuests): void {
 }
 
 /**
- * Which running guests migrate live: those that allow it (move: live, a migration URI for the
- * target), when the target answers and, by placement, takes them as they are (no guest shed, none
- * left off); the others are restarted.
+ * One name with two UUIDs is two domains to libvirt: neither a migration nor a definition from
+ * the source would be taken on the target. Found before anything moves, not after the storage did.
  */
-async function liveOnes(ctx: StepContext, running: GuestConfig[], source: NodeGuests): Promise<Set<string>> {
+function refuseTwoIdentities(ctx: StepContext, running: GuestConfig[], source: NodeGuests, target: NodeGuests | undefined): void {
+  for (const guest of running) {
+    const [ours, theirs] = [domainUuid(source.guests[guest.name]?.xml ?? ''), domainUuid(target?.guests[guest.name]?.xml ?? '')]
+    if (ours && theirs && ours !== theirs) {
+      throw new HaError(`${guest.name} is defined on ${ctx.to} with the UUID ${theirs}, on ${ctx.from} with ${ours}: to libvirt they are two different domains of one name, and ${ctx.to} would refuse it; nothing was moved`, {
+        actions: [`keep one definition of it on both nodes: on ${ctx.to}, virsh undefine ${guest.name} (or define it there from ${ctx.from}'s virsh dumpxml --inactive ${guest.name}), then ha failover --resume`],
+      })
+    }
+  }
+}
+
+/**
+ * Which running guests migrate live: those that allow it (move: live, a migration URI for the
+ * target), when the target answers and placement takes them there; the less favoured guests
+ * placement sheds on the target are shut down first. The others are restarted.
+ */
+async function liveOnes(ctx: StepContext, running: GuestConfig[], source: NodeGuests, target: NodeGuests | undefined): Promise<Set<string>> {
   const candidates = running.filter((g) => migrateAction(ctx, g))
-  if (candidates.length === 0 || !(await ctx.reachable(ctx.to))) return new Set()
-  const target = await readNodeGuests(await ctx.host(ctx.to), ctx.config, ctx.to, ctx.signal)
+  if (candidates.length === 0 || !target) return new Set()
   if (target.error) {
     ctx.progress(`${ctx.to}: libvirtd cannot be read (${target.error}): every guest is restarted, none migrated live`)
     return new Set()
@@ -93,12 +107,17 @@ async function liveOnes(ctx: StepContext, running: GuestConfig[], source: NodeGu
     memory,
     running: ctx.config.guests.filter((g) => isActive(target.guests[g.name]?.state ?? 'absent')).map((g) => g.name),
   })
-  if (decisions.some((d) => d.action !== 'start' && d.action !== 'keep')) {
-    ctx.progress(`the target ${ctx.to} cannot take every guest as it is (${decisions.filter((d) => d.action === 'shed' || d.action === 'leave-off').map((d) => `${d.guest}: ${d.action}, ${d.why}`).join('; ')}): every guest is restarted, none migrated live`)
-    return new Set()
+  const leftOff = new Set(decisions.filter((d) => d.action === 'leave-off').map((d) => d.guest))
+  for (const d of decisions.filter((d) => d.action === 'leave-off' && candidates.some((g) => g.name === d.guest))) ctx.progress(`${d.guest}: not migrated live, ${d.why}`)
+  const live = candidates.filter((g) => !leftOff.has(g.name))
+  // Room first: the less favoured guests placement sheds on the target go before a favoured one arrives.
+  const shed = decisions.filter((d) => d.action === 'shed')
+  if (live.length > 0 && shed.length > 0) {
+    for (const d of shed) ctx.progress(`${d.guest}: shut down on ${ctx.to}, ${d.why}`)
+    await shutDownGuests(ctx, ctx.to, shed.map((d) => ctx.config.guests.find((g) => g.name === d.guest)!))
   }
 
-  return new Set(candidates.map((g) => g.name))
+  return new Set(live.map((g) => g.name))
 }
 
 async function migrateLive(ctx: StepContext, guest: GuestConfig): Promise<boolean> {
@@ -123,7 +142,7 @@ async function migrateLive(ctx: StepContext, guest: GuestConfig): Promise<boolea
  * guests are down with it.
  */
 export const guestsLeave: Step = {
-  actions: (ctx) => ctx.config.guests.flatMap((g) => [...(migrateAction(ctx, g) ? [migrateAction(ctx, g)!, dropIncoming(ctx, g)] : []), ...shutdownActions(ctx, ctx.from, g)]),
+  actions: (ctx) => ctx.config.guests.flatMap((g) => [...(migrateAction(ctx, g) ? [migrateAction(ctx, g)!] : []), ...shutdownActions(ctx, ctx.from, g), ...shutdownActions(ctx, ctx.to, g)]),
   id: 'guests-leave',
   on: (ctx) => ctx.from,
   async post(ctx) {
@@ -136,7 +155,9 @@ export const guestsLeave: Step = {
     if (await settleMigrations(ctx, source)) source = await readSource(ctx)
     refusePaused(ctx, source)
     const running = ctx.config.guests.filter((g) => isActive(source.guests[g.name]?.state ?? 'absent')).sort((a, b) => b.priority - a.priority)
-    const live = await liveOnes(ctx, running, source)
+    const target = (await ctx.reachable(ctx.to)) ? await readNodeGuests(await ctx.host(ctx.to), ctx.config, ctx.to, ctx.signal) : undefined
+    refuseTwoIdentities(ctx, running, source, target)
+    const live = await liveOnes(ctx, running, source, target)
     const restart: GuestConfig[] = []
     for (const guest of running) {
       if (live.has(guest.name) && (await migrateLive(ctx, guest))) continue

@@ -4,7 +4,7 @@ import type {GuestConfig} from '../config/schema.js'
 import {HaError} from '../core/errors.js'
 import {domainState, isActive, type NodeGuests, readNodeGuests} from '../guests/guest-view.js'
 import {type PlacementDecision, placeGuests} from '../guests/placement.js'
-import {definitionMemoryKiB, definitionProblem, libvirtUriOf, usesHugepages, virshAct} from '../guests/virsh.js'
+import {definitionMemoryKiB, definitionProblem, domainUuid, libvirtUriOf, usesHugepages, virshAct} from '../guests/virsh.js'
 import {shutdownActions, shutDownGuests} from './guest-shutdown.js'
 import {leftKey, type LeftGuest} from './guests-leave.js'
 import type {Action, Step, StepContext} from './step.js'
@@ -91,6 +91,13 @@ async function startOne(ctx: StepContext, guest: GuestConfig, target: NodeGuests
   if (xml !== undefined) {
     const problem = definitionProblem(xml, guest.name)
     if (problem) throw new HaError(`${guest.name}: the definition kept in the journal ${problem}; it is not defined from it`, {actions: [`define ${guest.name} on ${ctx.to} by hand (virsh define FILE), then ha failover --resume`]})
+    const [ours, theirs] = [domainUuid(xml), domainUuid(target.guests[guest.name]?.xml ?? '')]
+    if (ours && theirs && ours !== theirs) {
+      throw new HaError(`${guest.name} is defined on ${ctx.to} with the UUID ${theirs}, on ${ctx.from} with ${ours}: to libvirt they are two different domains of one name, and it refuses the definition from ${ctx.from}`, {
+        actions: [`keep one definition of it on both nodes: on ${ctx.to}, virsh undefine ${guest.name} (it is shut off there), then ha failover --resume, which defines it from ${ctx.from}'s`],
+      })
+    }
+
     const [write, define] = defineActions(ctx, guest)
     await ctx.act(write, {content: xml})
     await ctx.act(define)

@@ -85,6 +85,8 @@ const configCheckFiles = [
   'dist/backup/manifest-spec.js',
   'dist/check/config-check.js',
   'dist/check/config-usable.js',
+  'dist/check/guest-config.js',
+  'dist/guests/affinity.js',
   'dist/commands/config/check.js',
   'dist/config/duration.js',
   'dist/config/guarded-read.js',
