@@ -5,6 +5,7 @@ import {backupAgeCheck} from './checks/backup-age.js'
 import {bootConfigChecks} from './checks/boot-config.js'
 import {clockSkewCheck} from './checks/clock-skew.js'
 import {clusterChecks} from './checks/cluster.js'
+import {guestChecks} from './checks/guests.js'
 import {reachabilityChecks} from './checks/reachability.js'
 import {restoreRunCheck} from './checks/restore-run.js'
 import {restoreSpaceCheck} from './checks/restore-space.js'
@@ -58,6 +59,7 @@ export async function runCheck(config: Config, options: CheckOptions = {}): Prom
     await restoreRunCheck(facts),
     clockSkewCheck(facts),
     ...cluster.checks,
+    ...guestChecks(config, facts, roles.roles).checks,
   ]
   // Every row carries its fix (empty on a PASS), in --json and in the table alike.
   for (const check of checks) check.actions = check.status === 'pass' ? [] : (check.actions ?? [])

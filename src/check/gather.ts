@@ -47,7 +47,7 @@ export async function gatherNode(config: Config, node: NodeName, options: Gather
     onWait?.(`probing ${node} (timeout ${ssh ? ssh.command_timeout : 60}s)…`)
     report.reachable = true
     if (host.hostKeyFingerprint !== undefined) report.host_key = host.hostKeyFingerprint
-    const batch = await host.probe(checkProbes(config, nodeConfig.root, facts.state_dir, budget, install), {signal})
+    const batch = await host.probe(checkProbes(config, nodeConfig.root, facts.state_dir, budget, install, node), {signal})
     facts.probes = new Map(batch.results.map((r) => [r.id, r]))
     const localMidS = (batch.sent_at_ms + batch.clock_received_at_ms) / 2000
     facts.clock = {

@@ -1,4 +1,5 @@
-import type {BackupEntryConfig, Config} from '../config/schema.js'
+import type {BackupEntryConfig, Config, NodeName} from '../config/schema.js'
+import {nodeGuestProbes} from '../guests/guest-view.js'
 import type {Probe, ProbeResult} from '../hosts/host.js'
 import {arpingUnlessHeldScript} from '../net/arping.js'
 import {addressOnly} from '../net/ip-addr.js'
@@ -90,7 +91,7 @@ export function probeBudgetS(batchTimeoutS: number): number {
   return Math.max(1, Math.floor(batchTimeoutS / 3))
 }
 
-export function checkProbes(config: Config, root: string, stateDir: string, budgetS = 20, install: string[] = ['/']): Probe[] {
+export function checkProbes(config: Config, root: string, stateDir: string, budgetS = 20, install: string[] = ['/'], node?: NodeName): Probe[] {
   const dataDir = underRoot(root, config.data_dir)
   const staging = underRoot(root, preferredStagingHostPath)
   const probes: Probe[] = [
@@ -115,6 +116,8 @@ export function checkProbes(config: Config, root: string, stateDir: string, budg
   )
   // The cluster's view, from each node (src/check/checks/cluster.ts takes a quorate one).
   if (config.cluster.manager === 'pacemaker') probes.push({argv: crmMonArgv, id: probeIds.crmMon})
+  // The guests on this node's libvirtd and its free memory (src/check/checks/guests.ts).
+  if (node && config.guests.length > 0) probes.push(...nodeGuestProbes(config, node))
   return probes.map((p) => ({...p, argv: ['timeout', '-k', '2s', `${budgetS}s`, ...p.argv]}))
 }
 

@@ -2,6 +2,7 @@ import {HaCommand} from '../cli/base-command.js'
 import {ExitCode} from '../core/errors.js'
 import type {StatusResult} from '../failover/status.js'
 import {clusterLines} from '../pacemaker/render.js'
+import {guestLine} from '../guests/report.js'
 
 export default class Status extends HaCommand<typeof Status> {
   static description = `Which node is active (the epoch on the shared storage says, not the words primary/secondary), the failover epoch, the newest backup's age, and any failover in progress with its last completed step. Runs from either node or an admin host.
@@ -9,6 +10,8 @@ export default class Status extends HaCommand<typeof Status> {
 Active, epoch and its source are named only when ha saw them: both nodes answered, or the node that answers holds the storage. Otherwise they are unknown (null in --json), with why.
 
 Under cluster.manager: pacemaker it also shows the cluster's view (crm_mon on whichever node answers, a quorate one first): nodes, quorum, where the group and the controller resource run, failed actions, recent fencing; in --json as result.cluster (docs/cluster-guided.md).
+
+With guests in ha.yaml, a Guest line for each: its state on each node, where it runs, and what a failover would do with it on the standby; in --json as result.guests (docs/guests.md).
 
 Exit 0, or 5 when a failover is in progress (ha failover --resume continues it), 1 when the roles cannot be read or confirmed (a node does not answer and the one that does holds no storage, or none answers).`
 
@@ -70,6 +73,7 @@ export function renderStatus(r: StatusResult): string {
   }
 
   if (r.cluster) out.push(...clusterLines(r.cluster))
+  for (const row of r.guests ?? []) out.push(`Guest:    ${guestLine(row)}`)
   if (r.error) out.push(`Problem:  ${r.error}`)
   return out.join('\n')
 }

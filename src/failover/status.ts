@@ -7,6 +7,8 @@ import {InterruptedError} from '../core/errors.js'
 import type {PairClaim} from '../lock/pair-claim.js'
 import {findClaims} from './run-claims.js'
 import {type ClusterReport, readCluster} from '../pacemaker/view.js'
+import {type NodeGuests, readNodeGuests} from '../guests/guest-view.js'
+import {type GuestRow, guestRows} from '../guests/report.js'
 
 export interface StatusResult {
   active: NodeName | null
@@ -24,6 +26,8 @@ export interface StatusResult {
   claim: null | (PairClaim & {alive: boolean | null; nodes: NodeName[]})
   /** Only when cluster.manager is pacemaker: the cluster's view beside ha's (src/cluster/view.ts). */
   cluster?: ClusterReport
+  /** Only with guests: each guest's state on each node that answers, and what a failover would do with it (docs/guests.md). */
+  guests?: GuestRow[]
   error?: string
 }
 
@@ -59,6 +63,7 @@ export async function readStatus(config: Config, signal?: AbortSignal): Promise<
       result.nodes[n].storage_attached = roles.storage_on.includes(n)
     }
 
+    if (config.guests.length > 0) result.guests = await readGuests(config, nodes, roles.reachable, unconfirmedActive(roles) ? null : roles.active, signal)
     // Only what was seen: active, epoch and source stay null when no answering node confirms them.
     const unknown = unconfirmedActive(roles)
     if (unknown) {
@@ -92,6 +97,13 @@ export async function readStatus(config: Config, signal?: AbortSignal): Promise<
   }
 
   return result
+}
+
+/** Each guest on the nodes that answer (a node whose libvirtd does not answer shows its guests as not read). */
+async function readGuests(config: Config, nodes: FailoverNodes, reachable: Record<NodeName, boolean>, active: NodeName | null, signal?: AbortSignal): Promise<GuestRow[]> {
+  const views: Partial<Record<NodeName, NodeGuests>> = {}
+  for (const n of nodeNames.filter((node) => reachable[node])) views[n] = await readNodeGuests(await nodes.get(n), config, n, signal)
+  return guestRows(config, views, active)
 }
 
 /** The claim on the pair, merged over the nodes that hold it (a damaged claim file is the status's problem). */

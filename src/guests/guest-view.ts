@@ -1,5 +1,5 @@
 import type {Config, NodeName} from '../config/schema.js'
-import type {Host, ProbeResult} from '../hosts/host.js'
+import type {Host, Probe, ProbeResult} from '../hosts/host.js'
 import {type ListedDomain, libvirtUriOf, parseDomainList, parseDomInfo, parseFreecell, parseFreeHugepages, usesHugepages, virshRead} from './virsh.js'
 
 /** One configured guest as one node's libvirtd knows it. */
@@ -31,25 +31,26 @@ export function isActive(state: string): boolean {
   return state !== 'absent' && state !== 'shut off' && state !== 'crashed'
 }
 
-/** One round trip: the domain list, free memory and huge pages, and each configured guest's dominfo and definition. */
-export async function readNodeGuests(host: Host, config: Config, node: NodeName, signal?: AbortSignal): Promise<NodeGuests> {
+/** What one node is asked about its guests (ids guests:...), in a batch of their own or with ha check's. */
+export function nodeGuestProbes(config: Config, node: NodeName): Probe[] {
   const uri = libvirtUriOf(config, node)
-  const batch = await host.probe(
-    [
-      {argv: virshRead.list(uri), id: 'list'},
-      {argv: virshRead.freecell(uri), id: 'freecell'},
-      {argv: virshRead.freepages(uri), id: 'freepages'},
-      ...config.guests.flatMap((g) => [
-        {argv: virshRead.dominfo(uri, g.name), id: `dominfo:${g.name}`},
-        {argv: virshRead.dumpxml(uri, g.name), id: `dumpxml:${g.name}`},
-      ]),
-    ],
-    {signal},
-  )
-  const byId = new Map<string, ProbeResult>(batch.results.map((r) => [r.id, r]))
-  const list = byId.get('list')!
-  if (list.code !== 0) {
-    const why = list.code === 127 ? 'virsh is not installed' : list.stderr.toString().trim() || `virsh list exited ${list.code}`
+  return [
+    {argv: virshRead.list(uri), id: 'guests:list'},
+    {argv: virshRead.freecell(uri), id: 'guests:freecell'},
+    {argv: virshRead.freepages(uri), id: 'guests:freepages'},
+    ...config.guests.flatMap((g) => [
+      {argv: virshRead.dominfo(uri, g.name), id: `guests:dominfo:${g.name}`},
+      {argv: virshRead.dumpxml(uri, g.name), id: `guests:dumpxml:${g.name}`},
+    ]),
+  ]
+}
+
+/** The answers to nodeGuestProbes, read. */
+export function nodeGuestsFrom(config: Config, node: NodeName, results: Map<string, Pick<ProbeResult, 'code' | 'stderr' | 'stdout'>>): NodeGuests {
+  const uri = libvirtUriOf(config, node)
+  const list = results.get('guests:list')
+  if (!list || list.code !== 0) {
+    const why = !list ? 'not asked' : list.code === 127 ? 'virsh is not installed' : list.stderr.toString().trim().split('\n')[0] || `virsh list exited ${list.code}`
     return {domains: [], error: `${why} (virsh -c ${uri})`, freeHugepagesKiB: 0, guests: {}, node}
   }
 
@@ -57,22 +58,28 @@ export async function readNodeGuests(host: Host, config: Config, node: NodeName,
   const guests: Record<string, GuestOnNode> = {}
   for (const g of config.guests) {
     const listed = domains.find((d) => d.name === g.name)
-    const info = byId.get(`dominfo:${g.name}`)!
-    const xml = byId.get(`dumpxml:${g.name}`)!
-    const parsed = info.code === 0 ? parseDomInfo(info.stdout.toString()) : undefined
-    const text = xml.code === 0 ? xml.stdout.toString() : undefined
+    const info = results.get(`guests:dominfo:${g.name}`)
+    const xml = results.get(`guests:dumpxml:${g.name}`)
+    const parsed = info?.code === 0 ? parseDomInfo(info.stdout.toString()) : undefined
+    const text = xml?.code === 0 ? xml.stdout.toString() : undefined
     guests[g.name] = {autostart: parsed?.autostart ?? false, hugepages: text ? usesHugepages(text) : false, memoryKiB: parsed?.maxMemoryKiB, name: g.name, state: listed?.state ?? 'absent', xml: text}
   }
 
-  const freecell = byId.get('freecell')!
-  const freepages = byId.get('freepages')!
+  const freecell = results.get('guests:freecell')
+  const freepages = results.get('guests:freepages')
   return {
     domains,
-    freeHugepagesKiB: freepages.code === 0 ? parseFreeHugepages(freepages.stdout.toString()) : 0,
-    freeKiB: freecell.code === 0 ? parseFreecell(freecell.stdout.toString()) : undefined,
+    freeHugepagesKiB: freepages?.code === 0 ? parseFreeHugepages(freepages.stdout.toString()) : 0,
+    freeKiB: freecell?.code === 0 ? parseFreecell(freecell.stdout.toString()) : undefined,
     guests,
     node,
   }
+}
+
+/** One round trip: the domain list, free memory and huge pages, and each configured guest's dominfo and definition. */
+export async function readNodeGuests(host: Host, config: Config, node: NodeName, signal?: AbortSignal): Promise<NodeGuests> {
+  const batch = await host.probe(nodeGuestProbes(config, node), {signal})
+  return nodeGuestsFrom(config, node, new Map(batch.results.map((r) => [r.id, r])))
 }
 
 /** One guest's state on a node (a domstate, for polling while it shuts down). */

@@ -41,7 +41,7 @@ function check(t: Parameters<typeof tempDir>[0], text: string) {
 /** The line of the last line holding the needle (or, as {first}, the first one in guests:). */
 function lineOf(text: string, needle: string | {first: string}): number {
   const lines = text.split('\n')
-  if (typeof needle === 'string') return lines.findLastIndex((l) => l.includes(needle)) + 1
+  if (typeof needle === 'string') return lines.findLastIndex((l: string) => l.includes(needle)) + 1
   const from = lines.indexOf('guests:')
   return lines.findIndex((l, i) => i > from && l.includes(needle.first)) + 1
 }

@@ -14,7 +14,7 @@ import {labBoot, labDown, labHalt, labName, type LabNode, nodePaths} from '../..
 import {nodeProcesses} from '../../src/lab/power.js'
 import {ha} from '../helpers/cli.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
-import {failoverLab, type Run} from './failover-helpers.js'
+import {failoverLab, type Run, stepStarted} from './failover-helpers.js'
 
 /**
  * Issue 18, the product side: ha failover moves the lab's guests with the service, judged as an
@@ -109,6 +109,17 @@ function journalled(step: string): Record<string, any> {
   return data
 }
 
+/** The active node, as ha status says. */
+function activeNode(): LabNode {
+  const status = haAdmin(['status', '--json'])
+  assert.equal(status.status, 0, status.stdout + status.stderr)
+  return status.envelope!.result.active
+}
+
+const other = (node: LabNode): LabNode => (node === 'primary' ? 'secondary' : 'primary')
+const hostOf = {primary: 'ctl-a (primary)', secondary: 'ctl-b (secondary)'} as const
+const addressOf = {primary: '198.18.0.2', secondary: '198.18.0.3'} as const
+
 function planned(plan: Run, step: string): string[] {
   return (plan.envelope!.result.plan as Array<{actions: string[]; id: string}>).find((s) => s.id === step)?.actions ?? []
 }
@@ -160,34 +171,67 @@ describe('ha failover moves the guests (ha lab up --guests)', {skip}, () => {
     console.log(`# ha failover with a live guest: ${Date.now() - started} ms in all; migration ${left.elapsed_ms} ms, downtime ${left.downtime_ms} ms (domjobinfo --completed); heartbeat ${last} on the primary, ${first} on the secondary; ${all.length} samples of both virsh lists, none running on both`)
   })
 
+  it('ha failover killed mid-migration: --resume finds the migration in flight, waits for libvirt to end it, and the guest runs exactly once', async () => {
+    const [from, to] = ['secondary', 'primary'] as const
+    assert.equal(activeNode(), from)
+    // 1 MiB/s: the 16 MiB guest takes ~15 s to migrate, time enough to kill ha in the middle.
+    assert.equal((await virsh(from, 'migrate-setspeed', g1, '--bandwidth', '1')).code, 0)
+    const run = startHa(['failover', '--yes', '--json'])
+    assert.ok(await run.when(stepStarted('guests-leave')), run.stdout() + run.stderr())
+    const inFlight = await within(20, async () => (/^Job type:\s+Unbounded/m.test((await virsh(from, 'domjobinfo', g1)).stdout) ? true : undefined))
+    assert.ok(inFlight, 'the migration runs')
+    run.child.kill('SIGKILL')
+    const killed = await run.done
+    assert.equal(killed.signal, 'SIGKILL')
+    assert.match((await virsh(from, 'domjobinfo', g1)).stdout, /^Job type:\s+Unbounded/m, 'still in flight after ha died')
+
+    const samples = (async () => {
+      const seen: Array<{primary: string; secondary: string}> = []
+      for (let i = 0; i < 400 && seen.filter((x) => x[to] === 'running').length < 5; i++) seen.push({secondary: await stateOf('secondary', g1), primary: await stateOf('primary', g1)})
+      return seen
+    })()
+    const resumed = haAdmin(['failover', '--resume', '--yes', '--json'])
+    assert.equal(resumed.status, 0, `${resumed.stdout}\n${resumed.stderr}`)
+    assert.deepEqual((await samples).filter((x) => x.primary === 'running' && x.secondary === 'running'), [], 'never running on both')
+    assert.equal(await stateOf(to, g1), 'running')
+    assert.equal(await stateOf(from, g1), 'shut off')
+    const ran = (resumed.envelope!.result.ran as Array<{action: string; step: string}>).filter((r) => r.step.startsWith('guests-'))
+    assert.deepEqual(ran, [], 'nothing done twice: the migration libvirt finished is the move')
+    assert.ok(await within(10, async () => (heartbeats(serialText(to, g1)).length >= 3 ? true : undefined)))
+    const [last, first] = [heartbeats(serialText(from, g1)).at(-1)!, heartbeats(serialText(to, g1))[0]]
+    assert.ok(first > last && first <= last + 2, `last heartbeat on the ${from} ${last}, first on the ${to} ${first}: migrated, not restarted`)
+  })
+
   it('the active node halted: failover --fenced restarts the guest on the survivor, and it never runs on both', async () => {
-    // The secondary is active now, with the guest. It dies, guest and all.
-    await labHalt('secondary', {labDir})
+    // The active node, with the guest, dies, guest and all.
+    const dead = activeNode()
+    const survivor = other(dead)
+    await labHalt(dead, {labDir})
     const refused = haAdmin(['failover', '--yes', '--json'])
     assert.equal(refused.status, 4, `${refused.stdout}\n${refused.stderr}`)
-    assert.equal(await stateOf('primary', g1), 'shut off', 'nothing started while the dead node is not confirmed fenced')
+    assert.equal(await stateOf(survivor, g1), 'shut off', 'nothing started while the dead node is not confirmed fenced')
 
     const started = Date.now()
-    const run = startHa(['failover', '--yes', '--fenced', 'secondary', '--json'])
+    const run = startHa(['failover', '--yes', '--fenced', dead, '--json'])
     // The halted node has no libvirtd to ask: its QEMU processes are what would run the guest.
-    const samples = sampleWhile(run.done, [g1], async (node, guest) => (node === 'secondary' ? ((await qemuOf('secondary', guest)) > 0 ? 'running' : 'no qemu') : stateOf(node, guest)))
+    const samples = sampleWhile(run.done, [g1], async (node, guest) => (node === dead ? ((await qemuOf(dead, guest)) > 0 ? 'running' : 'no qemu') : stateOf(node, guest)))
     const result = await run.done
     const all = await samples()
     assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`)
-    assert.ok(await within(30, async () => (heartbeats(serialText('primary', g1)).length >= 2 ? true : undefined)))
-    assert.match(serialText('primary', g1), /^\r?\nha lab guest: booted\r\nheartbeat 1\r\n/, 'restarted: booted, counting from 1')
+    assert.ok(await within(30, async () => (heartbeats(serialText(survivor, g1)).length >= 2 ? true : undefined)))
+    assert.match(serialText(survivor, g1), /^\r?\nha lab guest: booted\r\nheartbeat 1\r\n/, 'restarted: booted, counting from 1')
     assert.deepEqual(all.filter((s) => s.primary === 'running' && s.secondary === 'running'), [], 'never running on both')
-    assert.equal(await stateOf('primary', g1), 'running')
+    assert.equal(await stateOf(survivor, g1), 'running')
     const steps = result.events.filter((e) => e.duration_ms !== undefined && e.event !== 'started').map((e) => `${e.step} ${e.duration_ms}`)
     console.log(`# ha failover --fenced with the guest restarted on the survivor: ${Date.now() - started} ms (${steps.join(', ')} ms); ${all.length} samples, none running on both`)
 
     // The dead node comes back: its copy stays off, and rejoin proves it starts none at boot.
-    await labBoot('secondary', {labDir})
-    assert.equal(await stateOf('secondary', g1), 'shut off')
-    const rejoin = haAdmin(['rejoin', 'secondary', '--json'])
+    await labBoot(dead, {labDir})
+    assert.equal(await stateOf(dead, g1), 'shut off')
+    const rejoin = haAdmin(['rejoin', dead, '--json'])
     assert.equal(rejoin.status, 0, `${rejoin.stdout}\n${rejoin.stderr}`)
     assert.ok(rejoin.events.some((e) => e.step === 'guests-standby'))
-    assert.match((await virsh('secondary', 'dominfo', g1)).stdout, /^Autostart:\s+disable$/m)
+    assert.match((await virsh(dead, 'dominfo', g1)).stdout, /^Autostart:\s+disable$/m)
   })
 
   it('apart: the less favoured guest on the node taking over is shut down before the favoured one arrives, never the two together', async () => {
@@ -198,19 +242,20 @@ describe('ha failover moves the guests (ha lab up --guests)', {skip}, () => {
     ]
     const config = `${labDir}/ha-apart.yaml`
     writeFileSync(config, stringify(yaml), {mode: 0o644})
+    const [from, to] = [activeNode(), other(activeNode())]
     await defineOnBoth(g2)
-    await startOn('secondary', g2)
+    await startOn(to, g2)
 
     const check = haAdmin(['config', 'check'], {}, config)
     assert.equal(check.status, 0, check.stdout + check.stderr)
     const run = haAdmin(['failover', '--yes', '--json'], {}, config)
     assert.equal(run.status, 0, `${run.stdout}\n${run.stderr}`)
     const ran = (run.envelope!.result.ran as Array<{action: string; step: string}>).filter((r) => r.step.startsWith('guests-')).map((r) => r.action)
-    const shut = ran.indexOf(`ctl-b (secondary)$ virsh -c qemu:///system shutdown --mode acpi ${g2}`)
-    const migrate = ran.indexOf(`ctl-a (primary)$ virsh -c qemu:///system migrate --live --persistent ${g1} qemu+tcp://198.18.0.3/system`)
+    const shut = ran.indexOf(`${hostOf[to]}$ virsh -c qemu:///system shutdown --mode acpi ${g2}`)
+    const migrate = ran.indexOf(`${hostOf[from]}$ virsh -c qemu:///system migrate --live --persistent ${g1} qemu+tcp://${addressOf[to]}/system`)
     assert.ok(shut !== -1 && migrate > shut, `the less favoured one shut down first, then the favoured one migrated: ${ran.join('; ')}`)
-    assert.equal(await stateOf('secondary', g1), 'running')
-    assert.equal(await stateOf('secondary', g2), 'shut off')
-    assert.equal(await stateOf('primary', g2), 'shut off', 'not started anywhere by ha')
+    assert.equal(await stateOf(to, g1), 'running')
+    assert.equal(await stateOf(to, g2), 'shut off')
+    assert.equal(await stateOf(from, g2), 'shut off', 'not started anywhere by ha')
   })
 })

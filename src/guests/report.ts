@@ -1,0 +1,63 @@
+import {type Config, type NodeName, nodeNames} from '../config/schema.js'
+import {isActive, type NodeGuests} from './guest-view.js'
+import {type PlacementAction, placeGuests} from './placement.js'
+
+/**
+ * Each guest as `ha status` and `ha check` show it: its state on each node, where it runs, and
+ * what a failover would do with it on the standby (placement, from the standby's free memory as
+ * libvirt reports it).
+ */
+export interface GuestRow {
+  name: string
+  priority: number
+  /** virsh's state on each node; null when that node's libvirtd was not read. */
+  states: Record<NodeName, null | string>
+  /** The nodes it is active on (more than one: it runs twice). */
+  runs_on: NodeName[]
+  autostart: NodeName[]
+  /** A failover's decision for it on the standby, when the roles are known and both nodes were read. */
+  failover: null | {to: NodeName; action: PlacementAction; why: string}
+}
+
+export function guestRows(config: Config, views: Partial<Record<NodeName, NodeGuests>>, active: NodeName | null): GuestRow[] {
+  const state = (node: NodeName, name: string) => {
+    const view = views[node]
+    return view && !view.error ? (view.guests[name]?.state ?? 'absent') : null
+  }
+
+  const standby = active ? nodeNames.find((n) => n !== active)! : null
+  const from = active ? views[active] : undefined
+  const to = standby ? views[standby] : undefined
+  const decisions =
+    from && to && !from.error && !to.error
+      ? placeGuests({
+          arriving: config.guests.filter((g) => isActive(from.guests[g.name]?.state ?? 'absent') && !isActive(to.guests[g.name]?.state ?? 'absent')).map((g) => g.name),
+          free: {hugepagesKiB: to.freeHugepagesKiB, memoryKiB: to.freeKiB},
+          guests: config.guests,
+          memory: Object.fromEntries(config.guests.map((g) => [g.name, {hugepages: (from.guests[g.name] ?? to.guests[g.name])?.hugepages ?? false, kib: from.guests[g.name]?.memoryKiB ?? to.guests[g.name]?.memoryKiB}])),
+          running: config.guests.filter((g) => isActive(to.guests[g.name]?.state ?? 'absent')).map((g) => g.name),
+        })
+      : undefined
+  return config.guests.map((g) => {
+    const states = Object.fromEntries(nodeNames.map((n) => [n, state(n, g.name)])) as Record<NodeName, null | string>
+    const d = decisions?.find((x) => x.guest === g.name)
+    return {
+      autostart: nodeNames.filter((n) => views[n]?.guests[g.name]?.autostart === true),
+      failover: d && standby ? {action: d.action, to: standby, why: d.why} : null,
+      name: g.name,
+      priority: g.priority,
+      runs_on: nodeNames.filter((n) => states[n] !== null && isActive(states[n]!)),
+      states,
+    }
+  })
+}
+
+/** One line per guest, for ha status. */
+export function guestLine(row: GuestRow): string {
+  const where = row.runs_on.length === 0 ? 'runs nowhere' : row.runs_on.length > 1 ? `RUNS ON BOTH ${row.runs_on.join(' and ')}` : `runs on ${row.runs_on[0]}`
+  const states = nodeNames.map((n) => `${n} ${row.states[n] ?? 'not read'}`).join(', ')
+  const failover = row.failover ? `; a failover to ${row.failover.to} would ${failoverWords[row.failover.action]} (${row.failover.why})` : ''
+  return `${row.name} (priority ${row.priority}): ${where} (${states})${failover}`
+}
+
+const failoverWords: Record<PlacementAction, string> = {keep: 'keep it running there', 'leave-off': 'NOT start it', shed: 'shut it down there', start: 'start it there'}
