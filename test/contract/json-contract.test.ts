@@ -88,6 +88,13 @@ test('the --json envelopes keep their documented shape', async (t) => {
   record('failover --plan --from (pacemaker)', ha(['failover', '--plan', '--from', 'primary', '--json', '--config', pacemaker]), 0)
   record('check (pacemaker, no cluster answers)', ha(['check', '--json', '--config', pacemaker]))
   record('error (rejoin under pacemaker)', ha(['rejoin', 'secondary', '--json', '--config', pacemaker]), 2)
+  // With guests: the runbook gains guests-leave and guests-start with their virsh commands; ha
+  // check has a row per guest and ha status result.guests (whatever this machine's libvirt says).
+  const guests = join(dir, 'ha-guests.yaml')
+  writeFileSync(guests, `${readFileSync(withServices, 'utf8')}failover: {mode: service}\nguests: [{name: db1, priority: 10}, {name: web1, with: [db1]}]\n`)
+  record('failover --plan --from (guests)', ha(['failover', '--plan', '--from', 'primary', '--json', '--config', guests]), 0)
+  record('check (guests)', ha(['check', '--json', '--config', guests]))
+  record('status (guests)', ha(['status', '--json', '--config', guests]))
   // The fixture controller has a hand-written cron file; ha schedule would rightly refuse it.
   rmSync(join(root, 'etc/cron.d/ha-backup'))
   record('schedule install', run('schedule', 'install'), 0)

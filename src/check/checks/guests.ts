@@ -14,7 +14,7 @@ export function guestChecks(config: Config, facts: Record<NodeName, NodeFacts>, 
   if (config.guests.length === 0) return {checks: [], rows: []}
   const views = Object.fromEntries(nodeNames.filter((n) => facts[n].probes).map((n) => [n, nodeGuestsFrom(config, n, facts[n].probes!)]))
   const rows = guestRows(config, views, roles?.active ?? null)
-  const unread = nodeNames.filter((n) => views[n]?.error).map((n) => `${n}: ${views[n]!.error}`)
+  const unread = nodeNames.filter((n) => !views[n] || views[n]!.error).map((n) => `${n}: ${views[n]?.error ?? 'it does not answer'}`)
   return {checks: rows.map((row) => guestCheck(row, unread)), rows}
 }
 
@@ -25,7 +25,7 @@ function guestCheck(row: GuestRow, unread: string[]): CheckItem {
     return {...base, actions: [`shut down the copy on the standby now (virsh shutdown ${row.name}; virsh destroy if it will not go): two copies of one guest corrupt its disks`], status: 'fail', summary: `${row.name} RUNS ON BOTH NODES`}
   }
 
-  if (unread.length > 0) return {...base, actions: ['start libvirtd there (ha failover stops before it moves a guest it cannot see)'], status: 'warn', summary: `${where}; libvirtd not read on ${unread.join('; ')}`}
+  if (unread.length > 0) return {...base, actions: ['see the reachable rows; start libvirtd on a node that answers without it (ha failover stops before it moves a guest it cannot see)'], status: 'warn', summary: `${where}; libvirtd not read on ${unread.join('; ')}`}
   if (row.autostart.length > 0) {
     return {...base, actions: [`virsh autostart --disable ${row.name} on ${row.autostart.join(' and ')}: ha decides where it runs; a node that boots must not start it`], status: 'warn', summary: `${where}; set to start at boot on ${row.autostart.join(' and ')}`}
   }
