@@ -141,6 +141,11 @@ describe('ha failover moves the guests (ha lab up --guests)', {skip}, () => {
   it('a planned failover migrates the guest live: its heartbeat goes on on the node taking over, never running on both, downtime from domjobinfo', async () => {
     const check = haAdmin(['config', 'check'])
     assert.equal(check.status, 0, check.stdout + check.stderr)
+    // Where it runs and whether the standby can hold it, as ha status and ha check say.
+    const status = haAdmin(['status'])
+    assert.match(status.stdout, new RegExp(`^Guest: +${g1} \\(priority 10\\): runs on primary \\(primary running, secondary shut off\\); a failover to secondary would start it there \\(16 MiB of memory\\)$`, 'm'), status.stdout)
+    const rows = (haAdmin(['check', '--json']).envelope!.result.checks as Array<{id: string; status: string; summary: string; title: string}>).filter((c) => c.id === 'guest')
+    assert.deepEqual(rows.map((r) => [r.title, r.status, r.summary]), [[`Guest ${g1}`, 'pass', 'runs on primary; a failover starts it on secondary: 16 MiB of memory']])
     const plan = haAdmin(['failover', '--plan', '--json'])
     assert.equal(plan.status, 0, plan.stderr)
     assert.ok(planned(plan, 'guests-leave').includes(`ctl-a (primary)$ virsh -c qemu:///system migrate --live --persistent ${g1} qemu+tcp://198.18.0.3/system`), planned(plan, 'guests-leave').join('\n'))
@@ -200,6 +205,24 @@ describe('ha failover moves the guests (ha lab up --guests)', {skip}, () => {
     assert.ok(await within(10, async () => (heartbeats(serialText(to, g1)).length >= 3 ? true : undefined)))
     const [last, first] = [heartbeats(serialText(from, g1)).at(-1)!, heartbeats(serialText(to, g1))[0]]
     assert.ok(first > last && first <= last + 2, `last heartbeat on the ${from} ${last}, first on the ${to} ${first}: migrated, not restarted`)
+  })
+
+  it('a paused guest is never moved: the failover stops before anything moved, and goes on with --resume once it runs again', async () => {
+    const [from, to] = [activeNode(), other(activeNode())]
+    assert.equal((await virsh(from, 'suspend', g1)).code, 0)
+    const refused = haAdmin(['failover', '--yes', '--json'])
+    assert.equal(refused.status, 1, `${refused.stdout}\n${refused.stderr}`)
+    assert.match(refused.envelope!.error!.message, new RegExp(`${g1} is paused on ${from}: ha never moves a suspended or paused guest`))
+    assert.match(refused.envelope!.error!.actions.join('\n'), /resume it on .* \(virsh resume NAME\) or shut it down, then ha failover --resume/)
+    assert.deepEqual(refused.events.filter((e) => e.event === 'done').map((e) => e.step), ['preflight', 'final-backup'], 'nothing of the service moved')
+    assert.equal(await stateOf(from, g1), 'paused')
+    assert.equal(await stateOf(to, g1), 'shut off')
+
+    assert.equal((await virsh(from, 'resume', g1)).code, 0)
+    const resumed = haAdmin(['failover', '--resume', '--yes', '--json'])
+    assert.equal(resumed.status, 0, `${resumed.stdout}\n${resumed.stderr}`)
+    assert.equal(await stateOf(to, g1), 'running')
+    assert.equal(await stateOf(from, g1), 'shut off')
   })
 
   it('the active node halted: failover --fenced restarts the guest on the survivor, and it never runs on both', async () => {
