@@ -162,7 +162,7 @@ export class FailoverRunner implements RunState {
       throw new HaError(`the storage has already moved to ${this.to} in this run: too late to abort`, {actions: [`finish the failover: ${resumeCommand}`]})
     }
 
-    await this.execute(putBackSteps)
+    await this.execute(putBackSteps(this.config))
     await this.end('aborted')
   }
 
@@ -218,7 +218,7 @@ export class FailoverRunner implements RunState {
 
   private async putBackAfter(error: HaError, failed: Step): Promise<never> {
     try {
-      await this.execute(putBackSteps)
+      await this.execute(putBackSteps(this.config))
       await this.end('aborted')
     } catch (putBack) {
       const said = `${error.message}\nand putting ${this.labels[this.from]} back failed too: ${(putBack as Error).message}`

@@ -126,7 +126,8 @@ export const guestsStart: Step = {
   async post(ctx) {
     if (ctx.data('guests-start').settled !== true) return false
     const target = await readTarget(ctx)
-    const started = (ctx.data('guests-start').started ?? []) as string[]
+    const recorded = ctx.data('guests-start').started
+    const started = Array.isArray(recorded) ? recorded.filter((name): name is string => typeof name === 'string') : []
     return started.every((name) => isActive(target.guests[name]?.state ?? 'absent'))
   },
   async run(ctx) {

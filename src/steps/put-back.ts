@@ -4,6 +4,8 @@ import {storageDriver} from '../drivers/storage/index.js'
 import {announceArgv, bootConfigHolds, holdsAddress, readText, serviceState, storageAtBoot, storageAttached, wire} from './observe.js'
 import {addToBoot} from './boot-edits.js'
 import type {Action, Step, StepContext} from './step.js'
+import type {Config} from '../config/schema.js'
+import {putBackGuests} from './guests-back.js'
 
 type Ctx = Pick<StepContext, 'config' | 'from' | 'to'>
 
@@ -102,4 +104,7 @@ export const putBackServices: Step = {
   title: 'Start the services on the active node again',
 }
 
-export const putBackSteps: Step[] = [putBackStorage, putBackIps, putBackServices]
+/** The way back; with guests, those shut down for the failover start again once the services run. */
+export function putBackSteps(config: Partial<Pick<Config, 'guests'>>): Step[] {
+  return [putBackStorage, putBackIps, putBackServices, ...((config.guests ?? []).length > 0 ? [putBackGuests] : [])]
+}

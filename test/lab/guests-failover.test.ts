@@ -281,4 +281,23 @@ describe('ha failover moves the guests (ha lab up --guests)', {skip}, () => {
     assert.equal(await stateOf(to, g2), 'shut off')
     assert.equal(await stateOf(from, g2), 'shut off', 'not started anywhere by ha')
   })
+
+  it('ha failover --abort after the guests left: the guest shut down for the failover starts again on the active node', async () => {
+    const active = activeNode()
+    const yaml = parse(readFileSync(lab.config, 'utf8'))
+    yaml.guests = [{...yaml.guests[0], move: 'restart'}]
+    const config = `${labDir}/ha-restart.yaml`
+    writeFileSync(config, stringify(yaml), {mode: 0o644})
+    assert.equal(await stateOf(active, g1), 'running')
+    // ha dies in the step after the guests left (its first action run), as a crash would leave it.
+    const killed = haAdmin(['failover', '--yes', '--json'], {HA_FAILOVER_TEST_KILL_IN: 'stop-services'}, config)
+    assert.equal(killed.signal, 'SIGKILL')
+    assert.equal(await stateOf(active, g1), 'shut off', 'shut down for the failover')
+    const aborted = haAdmin(['failover', '--abort', '--yes', '--json'], {}, config)
+    assert.equal(aborted.status, 0, `${aborted.stdout}\n${aborted.stderr}`)
+    assert.ok(aborted.events.some((e) => e.step === 'put-back-guests' && e.event === 'done'), JSON.stringify(aborted.events))
+    assert.equal(await stateOf(active, g1), 'running', 'started again where it was')
+    assert.equal(await stateOf(other(active), g1), 'shut off')
+    assert.equal(activeNode(), active)
+  })
 })
