@@ -10,7 +10,8 @@ import {ha, repoRoot, tempDir} from '../helpers/cli.js'
  * the line and the field, with what to do; the file unchanged) and planned by `ha failover --plan`
  * and `ha rejoin --plan` (the exact virsh commands; without guests, the plan of today).
  */
-const example = readFileSync(join(repoRoot, 'templates/ha.example.yaml'), 'utf8')
+// The example without its commented guests block (its words would be what the changes below replace).
+const example = readFileSync(join(repoRoot, 'templates/ha.example.yaml'), 'utf8').replace(/\n# Virtual machines \(libvirt domains\)[\s\S]*$/, '\n')
 const libvirt = (node: 'a' | 'b') => `    libvirt:\n      uri: qemu:///system\n      migration_uri: qemu+tcp://198.18.0.${node === 'a' ? 2 : 3}/system\n`
 const withLibvirt = example.replace('    reboot_command: [/sbin/reboot]\n', `    reboot_command: [/sbin/reboot]\n${libvirt('a')}`).replace('  secondary:\n    hostname: ctl-b\n', `  secondary:\n    hostname: ctl-b\n${libvirt('b')}`)
 const good = `${withLibvirt.replace('\n  mode: identity\n', '\n  mode: service\n')}
