@@ -1,6 +1,9 @@
 import type {Config, NodeName} from '../config/schema.js'
 import type {Host, Probe, ProbeResult} from '../hosts/host.js'
-import {type ListedDomain, libvirtUriOf, parseDomainList, parseDomInfo, parseFreecell, parseFreeHugepages, usesHugepages, virshRead} from './virsh.js'
+import {type ListedDomain, libvirtUriOf, parseDomainList, parseDomInfo, parseFreecell, parseFreeHugepages, parseHugetlbfsFree, usesHugepages, virshRead} from './virsh.js'
+
+/** Where QEMU takes huge pages from: libvirt's default hugetlbfs mount. */
+export const hugetlbfsMount = '/dev/hugepages'
 
 /** One configured guest as one node's libvirtd knows it. */
 export interface GuestOnNode {
@@ -38,6 +41,8 @@ export function nodeGuestProbes(config: Config, node: NodeName): Probe[] {
     {argv: virshRead.list(uri), id: 'guests:list'},
     {argv: virshRead.freecell(uri), id: 'guests:freecell'},
     {argv: virshRead.freepages(uri), id: 'guests:freepages'},
+    // The hugetlbfs QEMU maps its huge pages from (libvirt's default mount): its size= may hold fewer than the pool.
+    {argv: ['stat', '-f', '-c', '%a %S', hugetlbfsMount], id: 'guests:hugetlbfs'},
     ...config.guests.flatMap((g) => [
       {argv: virshRead.dominfo(uri, g.name), id: `guests:dominfo:${g.name}`},
       {argv: virshRead.dumpxml(uri, g.name), id: `guests:dumpxml:${g.name}`},
@@ -67,9 +72,12 @@ export function nodeGuestsFrom(config: Config, node: NodeName, results: Map<stri
 
   const freecell = results.get('guests:freecell')
   const freepages = results.get('guests:freepages')
+  const hugetlbfs = results.get('guests:hugetlbfs')
+  const pool = freepages?.code === 0 ? parseFreeHugepages(freepages.stdout.toString()) : 0
+  const mounted = hugetlbfs?.code === 0 ? parseHugetlbfsFree(hugetlbfs.stdout.toString()) : undefined
   return {
     domains,
-    freeHugepagesKiB: freepages?.code === 0 ? parseFreeHugepages(freepages.stdout.toString()) : 0,
+    freeHugepagesKiB: mounted === undefined ? pool : Math.min(pool, mounted),
     freeKiB: freecell?.code === 0 ? parseFreecell(freecell.stdout.toString()) : undefined,
     guests,
     node,

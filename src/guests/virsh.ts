@@ -129,6 +129,16 @@ export function parseFreeHugepages(text: string, pageKiB = 2048): number {
   return total
 }
 
+/**
+ * `stat -f -c '%a %S'` of the hugetlbfs QEMU takes huge pages from (/dev/hugepages): free pages
+ * and the page size, in KiB free; undefined when it cannot be read. A hugetlbfs mounted with a
+ * size= holds less than the kernel's pool that virsh freepages reports: the smaller one decides.
+ */
+export function parseHugetlbfsFree(text: string): number | undefined {
+  const m = /^(\d+) (\d+)\s*$/.exec(text)
+  return m ? (Number(m[1]) * Number(m[2])) / 1024 : undefined
+}
+
 /** A domain XML backed by huge pages (<memoryBacking><hugepages/>): it needs free huge pages, not free memory. */
 export function usesHugepages(xml: string): boolean {
   return /<memoryBacking>[\s\S]*<hugepages\s*\/?>[\s\S]*<\/memoryBacking>/.test(xml)
