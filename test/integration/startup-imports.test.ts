@@ -23,6 +23,7 @@ import {haBin, repoRoot, tempDir} from '../helpers/cli.js'
 const versionFiles = [
   'bin/run.js',
   'dist/cli/argv.js',
+  'dist/cli/as-oclif.js',
   'dist/cli/compile-cache.js',
   'dist/cli/entry.js',
   // The reporter's --json writer (JSON text in pieces: restore's envelope lists every file).
@@ -74,11 +75,11 @@ const oclifPackages = [
   'wsl-utils',
 ]
 
-/** A help page through oclif's help class (ha --help, ha backup --help): no command runs. */
-const helpPageFiles = [...versionFiles, 'dist/cli/help.js']
+/** A help page (ha help, ha --help, ha backup --help): read from the build's pages, no oclif (cli/help-pages.ts). */
+const helpPageFiles = [...versionFiles, 'dist/cli/help-pages.js']
 
-/** Any command: the base command, oclif's parts, and the config path (not the config reader). */
-const commandFiles = [...helpPageFiles, 'dist/cli/base-command.js', 'dist/cli/oclif.js', 'dist/config/path.js']
+/** Any command through oclif: the base command, oclif's parts, and the config path (not the config reader). */
+const commandFiles = [...versionFiles, 'dist/cli/help-pages.js', 'dist/cli/help.js', 'dist/cli/base-command.js', 'dist/cli/oclif.js', 'dist/config/path.js']
 
 const configCheckFiles = [
   ...commandFiles,
@@ -113,12 +114,15 @@ const configCheckFiles = [
 
 const example = join(repoRoot, 'templates/ha.example.yaml')
 
-const allowed: Array<{args: string[]; files: string[]; packages: string[]}> = [
+const allowed: Array<{args: string[]; env?: NodeJS.ProcessEnv; files: string[]; packages: string[]}> = [
   {args: ['--version'], files: versionFiles, packages: []},
   {args: ['-v', '--json'], files: versionFiles, packages: []},
-  {args: ['--help'], files: helpPageFiles, packages: oclifPackages},
-  {args: ['backup', '--help'], files: helpPageFiles, packages: oclifPackages},
-  {args: ['help'], files: [...commandFiles, 'dist/commands/help.js'], packages: oclifPackages},
+  {args: ['--help'], files: helpPageFiles, packages: []},
+  {args: ['backup', '--help'], files: helpPageFiles, packages: []},
+  {args: ['help'], files: helpPageFiles, packages: []},
+  {args: ['help', 'config', 'check', '--json'], files: helpPageFiles, packages: []},
+  // A help page oclif answers (ha's pages are 80 columns; another width is oclif's).
+  {args: ['help', 'backup'], env: {OCLIF_COLUMNS: '100'}, files: [...commandFiles, 'dist/commands/help.js'], packages: oclifPackages},
   {args: ['config', 'check', '--config', example], files: configCheckFiles, packages: [...oclifPackages, 'yaml', 'zod']},
 ]
 
@@ -129,8 +133,8 @@ const register = join(repoRoot, 'test/helpers/trace-imports/register.mjs')
  * stdout and stderr are pipes, as under cron or a runbook; NO_COLOR is unset, so what keeps chalk
  * out is the pipe itself.
  */
-function loadedBy(args: string[], trace: string): {files: string[]; packages: string[]} {
-  const env: NodeJS.ProcessEnv = {...process.env, HA_TRACE_IMPORTS: trace, TERM: 'xterm'}
+function loadedBy(args: string[], trace: string, extra: NodeJS.ProcessEnv = {}): {files: string[]; packages: string[]} {
+  const env: NodeJS.ProcessEnv = {...process.env, ...extra, HA_TRACE_IMPORTS: trace, TERM: 'xterm'}
   // A test runner's own preloads (tsx) are not ha's.
   delete env.NODE_OPTIONS
   delete env.NO_COLOR
@@ -158,9 +162,9 @@ function traced(trace: string): {files: string[]; packages: string[]} {
   return {files: [...files].sort(), packages: [...packages].sort()}
 }
 
-for (const {args, files, packages} of allowed) {
-  test(`ha ${args.join(' ').replace(example, 'EXAMPLE')} loads only what it uses`, (t) => {
-    const loaded = loadedBy(args, join(tempDir(t), 'trace'))
+for (const {args, env, files, packages} of allowed) {
+  test(`ha ${args.join(' ').replace(example, 'EXAMPLE')}${env ? ` (${Object.keys(env).join(', ')})` : ''} loads only what it uses`, (t) => {
+    const loaded = loadedBy(args, join(tempDir(t), 'trace'), env)
     assert.ok(loaded.files.includes('dist/cli/entry.js'), 'the trace saw the CLI load')
     assert.deepEqual(
       loaded.files.filter((f) => !files.includes(f)),
