@@ -20,7 +20,8 @@ export interface VersionResult {
 /**
  * What bin/run.js (and bin/dev.js) run, after stopOnSignalsOutsideCommands (cli/signals.ts): the argv put in the order oclif expects, stdout guarded
  * (cli/output/stdout-guard.ts), `ha -v` and `ha -v --json` answered before oclif is even loaded (a start of ha that only asks
- * its version costs little more than node's own), chalk loaded when this run will colour, then oclif. No user plugins
+ * its version costs little more than node's own), then help pages (cli/help-pages.ts), chalk loaded when this run will colour,
+ * `ha config check` and `ha cluster agent` run without oclif (cli/direct.ts), then oclif for everything else. No user plugins
  * are loaded: ha runs as root, and a package.json in root's data directory must not add code to
  * it (nor, for another user, warn that it cannot be read).
  */
@@ -50,6 +51,10 @@ export async function main(argv: string[], binUrl: string, development = false):
   // chalk only for a run that will colour (a person at a terminal): cron, pipes, --json and
   // --quiet never load it (core/colors.ts).
   if (colorWanted(output)) await loadColors()
+
+  // ha config check, and the agent Pacemaker runs every few seconds, without oclif (cli/direct.ts).
+  const {runDirect} = await import('./direct.js')
+  if (await runDirect(args)) return
 
   // require(), not import: see cli/oclif.ts. oclif's command module, when it loads, adds a stdout
   // 'error' listener that rethrows (a stack trace on a full disk): it loads first, so that ha's

@@ -78,15 +78,17 @@ const oclifPackages = [
 /** A help page (ha help, ha --help, ha backup --help): read from the build's pages, no oclif (cli/help-pages.ts). */
 const helpPageFiles = [...versionFiles, 'dist/cli/help-pages.js']
 
-/** Any command through oclif: the base command, oclif's parts, and the config path (not the config reader). */
-const commandFiles = [...versionFiles, 'dist/cli/help-pages.js', 'dist/cli/help.js', 'dist/cli/base-command.js', 'dist/cli/oclif.js', 'dist/config/path.js']
+/** A command ha runs without oclif (cli/direct.ts): the frame it runs in, and the config path. */
+const directFiles = [...helpPageFiles, 'dist/cli/command-frame.js', 'dist/cli/direct.js', 'dist/config/path.js']
+
+/** Any command through oclif: what ha tries first, the base command, oclif's parts (not the config reader). */
+const commandFiles = [...directFiles, 'dist/cli/help.js', 'dist/cli/base-command.js', 'dist/cli/oclif.js']
 
 const configCheckFiles = [
-  ...commandFiles,
+  ...directFiles,
   'dist/backup/manifest-spec.js',
   'dist/check/config-check.js',
   'dist/check/config-usable.js',
-  'dist/commands/config/check.js',
   'dist/config/duration.js',
   'dist/config/guarded-read.js',
   'dist/config/load.js',
@@ -123,7 +125,7 @@ const allowed: Array<{args: string[]; env?: NodeJS.ProcessEnv; files: string[]; 
   {args: ['help', 'config', 'check', '--json'], files: helpPageFiles, packages: []},
   // A help page oclif answers (ha's pages are 80 columns; another width is oclif's).
   {args: ['help', 'backup'], env: {OCLIF_COLUMNS: '100'}, files: [...commandFiles, 'dist/commands/help.js'], packages: oclifPackages},
-  {args: ['config', 'check', '--config', example], files: configCheckFiles, packages: [...oclifPackages, 'yaml', 'zod']},
+  {args: ['config', 'check', '--config', example], files: configCheckFiles, packages: ['yaml', 'zod']},
 ]
 
 const register = join(repoRoot, 'test/helpers/trace-imports/register.mjs')
@@ -133,13 +135,13 @@ const register = join(repoRoot, 'test/helpers/trace-imports/register.mjs')
  * stdout and stderr are pipes, as under cron or a runbook; NO_COLOR is unset, so what keeps chalk
  * out is the pipe itself.
  */
-function loadedBy(args: string[], trace: string, extra: NodeJS.ProcessEnv = {}): {files: string[]; packages: string[]} {
+function loadedBy(args: string[], trace: string, extra: NodeJS.ProcessEnv = {}, status = 0): {files: string[]; packages: string[]} {
   const env: NodeJS.ProcessEnv = {...process.env, ...extra, HA_TRACE_IMPORTS: trace, TERM: 'xterm'}
   // A test runner's own preloads (tsx) are not ha's.
   delete env.NODE_OPTIONS
   delete env.NO_COLOR
   const r = spawnSync(process.execPath, ['--import', register, haBin, ...args], {encoding: 'utf8', env})
-  assert.equal(r.status, 0, `ha ${args.join(' ')}: ${r.stderr}`)
+  assert.equal(r.status, status, `ha ${args.join(' ')}: ${r.stderr}`)
   return traced(trace)
 }
 
@@ -185,7 +187,18 @@ test('the trace sees a package a command imports inside run() and one @oclif/cor
   // ansi-styles, through require() alone.
   const loaded = loadedBy(['config', 'check', '--config', example], join(tempDir(t), 'trace'))
   assert.ok(loaded.packages.includes('yaml'), 'an import() inside run() is seen')
-  assert.ok(loaded.packages.includes('ansi-styles'), 'a require() inside @oclif/core is seen')
+  const help = loadedBy(['help', 'backup'], join(tempDir(t), 'help'), {OCLIF_COLUMNS: '100'})
+  assert.ok(help.packages.includes('ansi-styles'), 'a require() inside @oclif/core is seen')
+})
+
+test("Pacemaker's monitor (ha cluster agent monitor, as ocf/controller runs it) loads no part of oclif", (t) => {
+  const loaded = loadedBy(['cluster', 'agent', 'monitor', '--config', example, '--node', 'primary'], join(tempDir(t), 'trace'), {}, 6)
+  assert.ok(loaded.files.includes('dist/cluster/agent.js'), 'the agent ran')
+  assert.deepEqual(
+    loaded.packages.filter((p) => oclifPackages.includes(p) && !['debug', 'ms', 'has-flag', 'supports-color'].includes(p)),
+    [],
+    'oclif or a package only oclif uses',
+  )
 })
 
 const quote = (arg: string) => `'${arg.replaceAll("'", `'\\''`)}'`
