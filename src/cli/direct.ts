@@ -38,7 +38,7 @@ export async function clusterAgent({args, flags, signal}: CommandInput): Promise
   })
 }
 
-interface DirectCommand {
+export interface DirectCommand {
   /** How many arguments it takes at most. */
   args: number
   body: (input: CommandInput) => Promise<void>
@@ -49,10 +49,11 @@ interface DirectCommand {
 /**
  * The commands ha runs without oclif, when their command line is one oclif would parse without a
  * question: the one a person or a script checks a file with, and the one Pacemaker runs every few
- * seconds. Their flags here must be the command's (test/integration/direct-commands.test.ts
- * compares both ways of running them).
+ * seconds. Their flags and arguments here are the command's, and neither needs root (HaCommand's
+ * refusal is not made here): test/integration/direct-commands.test.ts holds both to the manifest,
+ * and compares both ways of running them.
  */
-const direct: Record<string, DirectCommand> = {
+export const directCommands: Record<string, DirectCommand> = {
   'cluster agent': {args: 1, body: clusterAgent, flags: {node: ['primary', 'secondary']}},
   'config check': {args: 0, body: configCheck, flags: {}},
 }
@@ -69,9 +70,9 @@ const globalBooleans: Record<string, string> = {'--json': 'json', '--no-color': 
  * and says what is wrong, as before; likewise a run whose environment asks for oclif itself.
  */
 export async function runDirect(args: string[]): Promise<boolean> {
-  const id = Object.keys(direct).find((key) => key.split(' ').every((word, i) => args[i] === word))
+  const id = Object.keys(directCommands).find((key) => key.split(' ').every((word, i) => args[i] === word))
   if (id === undefined || oclifAskedFor(process.env)) return false
-  const command = direct[id]
+  const command = directCommands[id]
   const rest = args.slice(id.split(' ').length)
   const parsed = parse(rest, command)
   if (!parsed) return false

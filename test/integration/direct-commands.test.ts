@@ -89,3 +89,25 @@ test('ha cluster agent: what Pacemaker calls, and what it must never get wrong, 
     {args: ['cluster', 'agent', 'monitor', 'start', '--config', example], status: 2},
   ])
 })
+
+test('what ha runs without oclif takes exactly the flags and arguments each command declares, and needs no root', async () => {
+  const {directCommands} = await import('../../src/cli/direct.js')
+  type Flag = {char?: string; multiple?: boolean; options?: string[]; type: string}
+  const manifest = JSON.parse(readFileSync(join(repoRoot, 'oclif.manifest.json'), 'utf8')) as {
+    commands: Record<string, {args: Record<string, unknown>; flags: Record<string, Flag>; strict?: boolean}>
+  }
+  assert.deepEqual(Object.keys(directCommands).sort(), ['cluster agent', 'config check'])
+  for (const [id, direct] of Object.entries(directCommands)) {
+    const declared = manifest.commands[id.replace(' ', ':')]
+    const flags = Object.entries(declared.flags)
+    const valued = Object.fromEntries(flags.filter(([, f]) => f.type === 'option').map(([name, f]) => [name, f.options]))
+    assert.deepEqual({...direct.flags, config: undefined}, valued, `${id}: the flags that take a value, and the values each allows`)
+    assert.ok(flags.every(([, f]) => !f.multiple), `${id}: no flag given more than once`)
+    const booleans = flags.filter(([, f]) => f.type === 'boolean').map(([name, f]) => `${name}${f.char ? `/-${f.char}` : ''}`)
+    assert.deepEqual(booleans.sort(), ['json', 'no-color', 'quiet/-q'], `${id}: only the global switches`)
+    assert.equal(Object.keys(declared.args).length, direct.args, `${id}: its arguments`)
+    assert.notEqual(declared.strict, false, `${id}: oclif refuses extra arguments`)
+    const {default: command} = (await import(`../../src/commands/${id.replace(' ', '/')}.js`)) as {default: {needsRoot?: string}}
+    assert.equal(command.needsRoot, undefined, `${id}: a command that needs root is refused by HaCommand, which the direct run skips`)
+  }
+})
