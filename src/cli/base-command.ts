@@ -3,7 +3,8 @@ import type * as Interfaces from '@oclif/core/interfaces'
 import type {LoadedConfig} from '../config/load.js'
 import {configPathFrom} from '../config/path.js'
 import type {Colors} from '../core/colors.js'
-import {ExitCode, type ExitCodeValue, HaError, InterruptedError, UsageError} from '../core/errors.js'
+import {ExitCode, type ExitCodeValue, HaError, UsageError} from '../core/errors.js'
+import {asStopped, commandSignalHandler} from './command-frame.js'
 import {Command, Errors, Flags} from './oclif.js'
 import {outputOptionsFrom, Reporter} from './output/reporter.js'
 
@@ -71,21 +72,13 @@ export abstract class HaCommand<T extends typeof Command> extends Command {
     await super.init()
     this.reporter = new Reporter(outputOptionsFrom(this.argv))
     this.refuseUnlessRoot()
-    let signals = 0
-    let noticed = false
-    this.onSignal = (signal) => {
-      if (signal === 'SIGINT' && this.firstInterruptNotice && !noticed) {
-        noticed = true
-        this.reporter.notice(this.firstInterruptNotice)
-        return
-      }
-
-      signals++
-      if (signals > 1) return this.interruptedAgain()
-      this.stoppedBy = signal === 'SIGTERM' ? 'SIGTERM' : 'SIGINT'
-      this.abort.abort()
-    }
-
+    this.onSignal = commandSignalHandler({
+      abort: this.abort,
+      firstInterruptNotice: this.firstInterruptNotice,
+      interruptedAgain: () => this.interruptedAgain(),
+      reporter: this.reporter,
+      stoppedBy: (signal) => (this.stoppedBy = signal),
+    })
     process.on('SIGINT', this.onSignal)
     process.on('SIGTERM', this.onSignal)
   }
@@ -112,16 +105,8 @@ export abstract class HaCommand<T extends typeof Command> extends Command {
     const usage = ('parse' in error || flagValue || noValue) && !(error instanceof HaError)
     const help = [this.config.bin, ...(this.id ?? '').split(':').filter(Boolean), '--help'].join(' ')
     const message = flagValue ? `--${flagValue[1]}: ${flagValue[2]}` : error.message.replace(/\nSee more help with --help$/, '')
-    const shown = usage ? new UsageError(message, {actions: [help]}) : this.asStopped(error)
+    const shown = usage ? new UsageError(message, {actions: [help]}) : asStopped(error, this.stoppedBy)
     throw new Errors.ExitError(this.reporter.error(shown))
-  }
-
-  /** An interruption that SIGTERM caused says so, and exits 143 rather than Ctrl-C's 130. */
-  private asStopped(error: Error): Error {
-    if (this.stoppedBy !== 'SIGTERM' || !(error instanceof HaError) || error.exitCode !== ExitCode.interrupted) return error
-    const stopped = new InterruptedError(error.message.replace(/^interrupted\b/, 'terminated (SIGTERM)'), 'SIGTERM')
-    Object.assign(stopped, {actions: error.actions, details: error.details})
-    return stopped
   }
 
   async finally(error: Error | undefined): Promise<void> {

@@ -1,6 +1,4 @@
-import {existsSync, readFileSync} from 'node:fs'
 import {createRequire} from 'node:module'
-import {arch, release} from 'node:os'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
@@ -9,6 +7,7 @@ import {haVersion} from '../core/version.js'
 import {commandFirst, versionAsked} from './argv.js'
 import {colorWanted, outputOptionsFrom, Reporter} from './output/reporter.js'
 import {guardStdout} from './output/stdout-guard.js'
+import {mayBeWsl, userAgent, warnIfNoCwd} from './as-oclif.js'
 
 export interface VersionResult {
   arch: string
@@ -21,7 +20,8 @@ export interface VersionResult {
 /**
  * What bin/run.js (and bin/dev.js) run, after stopOnSignalsOutsideCommands (cli/signals.ts): the argv put in the order oclif expects, stdout guarded
  * (cli/output/stdout-guard.ts), `ha -v` and `ha -v --json` answered before oclif is even loaded (a start of ha that only asks
- * its version costs little more than node's own), chalk loaded when this run will colour, then oclif. No user plugins
+ * its version costs little more than node's own), then help pages (cli/help-pages.ts), chalk loaded when this run will colour,
+ * `ha config check` and `ha cluster agent` run without oclif (cli/direct.ts), then oclif for everything else. No user plugins
  * are loaded: ha runs as root, and a package.json in root's data directory must not add code to
  * it (nor, for another user, warn that it cannot be read).
  */
@@ -41,9 +41,20 @@ export async function main(argv: string[], binUrl: string, development = false):
     return
   }
 
+  // Help pages from the build's own copy of them (cli/help-pages.ts); not in a development run,
+  // where the sources may be newer than the last build's pages.
+  if (!development) {
+    const {answerHelp} = await import('./help-pages.js')
+    if (answerHelp(args)) return
+  }
+
   // chalk only for a run that will colour (a person at a terminal): cron, pipes, --json and
   // --quiet never load it (core/colors.ts).
   if (colorWanted(output)) await loadColors()
+
+  // ha config check, and the agent Pacemaker runs every few seconds, without oclif (cli/direct.ts).
+  const {runDirect} = await import('./direct.js')
+  if (await runDirect(args)) return
 
   // require(), not import: see cli/oclif.ts. oclif's command module, when it loads, adds a stdout
   // 'error' listener that rethrows (a stack trace on a full disk): it loads first, so that ha's
@@ -55,36 +66,4 @@ export async function main(argv: string[], binUrl: string, development = false):
   warnIfNoCwd()
   const root = join(dirname(fileURLToPath(binUrl)), '..')
   await execute({args, development, loadOptions: {root, userPlugins: false}})
-}
-
-/** The line oclif prints for --version (its Config.userAgent), built from the same facts. */
-export function userAgent(): string {
-  const cpu = arch() === 'ia32' ? 'x86' : arch()
-  return `ha/${haVersion} ${process.platform}-${cpu} node-${process.version}`
-}
-
-/**
- * Whether oclif might call this platform "wsl" rather than "linux" in its version line. Then ha
- * leaves the answer to oclif, which also tells WSL from a container inside it.
- */
-function mayBeWsl(): boolean {
-  if (process.platform !== 'linux') return false
-  if (release().toLowerCase().includes('microsoft')) return true
-  try {
-    if (readFileSync('/proc/version', 'utf8').toLowerCase().includes('microsoft')) return true
-  } catch {}
-
-  return existsSync('/proc/sys/fs/binfmt_misc/WSLInterop') || existsSync('/run/WSL')
-}
-
-/**
- * What @oclif/core's index says when it loads, in a directory removed under the shell. ha loads
- * the parts of oclif it uses, never the index (cli/oclif.ts), so it says it here.
- */
-function warnIfNoCwd(): void {
-  try {
-    process.cwd()
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') process.stderr.write('WARNING: current directory does not exist\n')
-  }
 }

@@ -23,6 +23,7 @@ import {haBin, repoRoot, tempDir} from '../helpers/cli.js'
 const versionFiles = [
   'bin/run.js',
   'dist/cli/argv.js',
+  'dist/cli/as-oclif.js',
   'dist/cli/compile-cache.js',
   'dist/cli/entry.js',
   // The reporter's --json writer (JSON text in pieces: restore's envelope lists every file).
@@ -74,20 +75,22 @@ const oclifPackages = [
   'wsl-utils',
 ]
 
-/** A help page through oclif's help class (ha --help, ha backup --help): no command runs. */
-const helpPageFiles = [...versionFiles, 'dist/cli/help.js']
+/** A help page (ha help, ha --help, ha backup --help): read from the build's pages, no oclif (cli/help-pages.ts). */
+const helpPageFiles = [...versionFiles, 'dist/cli/help-pages.js']
 
-/** Any command: the base command, oclif's parts, and the config path (not the config reader). */
-const commandFiles = [...helpPageFiles, 'dist/cli/base-command.js', 'dist/cli/oclif.js', 'dist/config/path.js']
+/** A command ha runs without oclif (cli/direct.ts): the frame it runs in, and the config path. */
+const directFiles = [...helpPageFiles, 'dist/cli/command-frame.js', 'dist/cli/direct.js', 'dist/config/path.js']
+
+/** Any command through oclif: what ha tries first, the base command, oclif's parts (not the config reader). */
+const commandFiles = [...directFiles, 'dist/cli/help.js', 'dist/cli/base-command.js', 'dist/cli/oclif.js']
 
 const configCheckFiles = [
-  ...commandFiles,
+  ...directFiles,
   'dist/backup/manifest-spec.js',
   'dist/check/config-check.js',
   'dist/check/config-usable.js',
   'dist/check/guest-config.js',
   'dist/guests/affinity.js',
-  'dist/commands/config/check.js',
   'dist/config/duration.js',
   'dist/config/guarded-read.js',
   'dist/config/load.js',
@@ -111,17 +114,23 @@ const configCheckFiles = [
   'dist/fs/bounded-read.js',
   'dist/hosts/host.js',
   'dist/hosts/identity-file.js',
+  // The YAML parser and zod, one file each (scripts/build-vendor.mjs), not from node_modules.
+  'dist/vendor/yaml.js',
+  'dist/vendor/zod.js',
 ]
 
 const example = join(repoRoot, 'templates/ha.example.yaml')
 
-const allowed: Array<{args: string[]; files: string[]; packages: string[]}> = [
+const allowed: Array<{args: string[]; env?: NodeJS.ProcessEnv; files: string[]; packages: string[]}> = [
   {args: ['--version'], files: versionFiles, packages: []},
   {args: ['-v', '--json'], files: versionFiles, packages: []},
-  {args: ['--help'], files: helpPageFiles, packages: oclifPackages},
-  {args: ['backup', '--help'], files: helpPageFiles, packages: oclifPackages},
-  {args: ['help'], files: [...commandFiles, 'dist/commands/help.js'], packages: oclifPackages},
-  {args: ['config', 'check', '--config', example], files: configCheckFiles, packages: [...oclifPackages, 'yaml', 'zod']},
+  {args: ['--help'], files: helpPageFiles, packages: []},
+  {args: ['backup', '--help'], files: helpPageFiles, packages: []},
+  {args: ['help'], files: helpPageFiles, packages: []},
+  {args: ['help', 'config', 'check', '--json'], files: helpPageFiles, packages: []},
+  // A help page oclif answers (ha's pages are 80 columns; another width is oclif's).
+  {args: ['help', 'backup'], env: {OCLIF_COLUMNS: '100'}, files: [...commandFiles, 'dist/commands/help.js'], packages: oclifPackages},
+  {args: ['config', 'check', '--config', example], files: configCheckFiles, packages: []},
 ]
 
 const register = join(repoRoot, 'test/helpers/trace-imports/register.mjs')
@@ -131,13 +140,13 @@ const register = join(repoRoot, 'test/helpers/trace-imports/register.mjs')
  * stdout and stderr are pipes, as under cron or a runbook; NO_COLOR is unset, so what keeps chalk
  * out is the pipe itself.
  */
-function loadedBy(args: string[], trace: string): {files: string[]; packages: string[]} {
-  const env: NodeJS.ProcessEnv = {...process.env, HA_TRACE_IMPORTS: trace, TERM: 'xterm'}
+function loadedBy(args: string[], trace: string, extra: NodeJS.ProcessEnv = {}, status = 0): {files: string[]; packages: string[]} {
+  const env: NodeJS.ProcessEnv = {...process.env, ...extra, HA_TRACE_IMPORTS: trace, TERM: 'xterm'}
   // A test runner's own preloads (tsx) are not ha's.
   delete env.NODE_OPTIONS
   delete env.NO_COLOR
   const r = spawnSync(process.execPath, ['--import', register, haBin, ...args], {encoding: 'utf8', env})
-  assert.equal(r.status, 0, `ha ${args.join(' ')}: ${r.stderr}`)
+  assert.equal(r.status, status, `ha ${args.join(' ')}: ${r.stderr}`)
   return traced(trace)
 }
 
@@ -160,9 +169,9 @@ function traced(trace: string): {files: string[]; packages: string[]} {
   return {files: [...files].sort(), packages: [...packages].sort()}
 }
 
-for (const {args, files, packages} of allowed) {
-  test(`ha ${args.join(' ').replace(example, 'EXAMPLE')} loads only what it uses`, (t) => {
-    const loaded = loadedBy(args, join(tempDir(t), 'trace'))
+for (const {args, env, files, packages} of allowed) {
+  test(`ha ${args.join(' ').replace(example, 'EXAMPLE')}${env ? ` (${Object.keys(env).join(', ')})` : ''} loads only what it uses`, (t) => {
+    const loaded = loadedBy(args, join(tempDir(t), 'trace'), env)
     assert.ok(loaded.files.includes('dist/cli/entry.js'), 'the trace saw the CLI load')
     assert.deepEqual(
       loaded.files.filter((f) => !files.includes(f)),
@@ -179,11 +188,22 @@ for (const {args, files, packages} of allowed) {
 
 test('the trace sees a package a command imports inside run() and one @oclif/core requires', (t) => {
   // The allowlists above are only as good as the trace: ha config check imports its checker (and
-  // so the YAML parser) inside run(); oclif's help formatter requires wrap-ansi, which requires
+  // so the YAML parser) inside its body; oclif's help formatter requires wrap-ansi, which requires
   // ansi-styles, through require() alone.
   const loaded = loadedBy(['config', 'check', '--config', example], join(tempDir(t), 'trace'))
-  assert.ok(loaded.packages.includes('yaml'), 'an import() inside run() is seen')
-  assert.ok(loaded.packages.includes('ansi-styles'), 'a require() inside @oclif/core is seen')
+  assert.ok(loaded.files.includes('dist/vendor/yaml.js'), 'an import() inside run() is seen')
+  const help = loadedBy(['help', 'backup'], join(tempDir(t), 'help'), {OCLIF_COLUMNS: '100'})
+  assert.ok(help.packages.includes('ansi-styles'), 'a require() inside @oclif/core is seen')
+})
+
+test("Pacemaker's monitor (ha cluster agent monitor, as ocf/controller runs it) loads no part of oclif", (t) => {
+  const loaded = loadedBy(['cluster', 'agent', 'monitor', '--config', example, '--node', 'primary'], join(tempDir(t), 'trace'), {}, 6)
+  assert.ok(loaded.files.includes('dist/cluster/agent.js'), 'the agent ran')
+  assert.deepEqual(
+    loaded.packages.filter((p) => oclifPackages.includes(p) && !['debug', 'ms', 'has-flag', 'supports-color'].includes(p)),
+    [],
+    'oclif or a package only oclif uses',
+  )
 })
 
 const quote = (arg: string) => `'${arg.replaceAll("'", `'\\''`)}'`

@@ -1,8 +1,8 @@
 import {Args} from '../../cli/oclif.js'
 
 import {HaCommand} from '../../cli/base-command.js'
+import {clusterAgent} from '../../cli/direct.js'
 import {nodeFlag} from '../../cli/flags.js'
-import {configPathFrom} from '../../config/path.js'
 
 export default class ClusterAgent extends HaCommand<typeof ClusterAgent> {
   static args = {
@@ -23,17 +23,8 @@ export default class ClusterAgent extends HaCommand<typeof ClusterAgent> {
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(ClusterAgent)
-    const {runAgent} = await import('../../cluster/agent.js')
-    // What the agent runs (its restore-service step's ha restore) is the agent's own: under
-    // cluster.manager: pacemaker ha restore is refused to anyone else (cluster/refuse.ts).
-    const {ocfEnvName} = await import('../../cluster/refuse.js')
-    process.env[ocfEnvName] = '1'
-    process.exitCode = await runAgent(args.action ?? '', {
-      configPath: configPathFrom(flags.config),
-      env: process.env,
-      log: (line) => process.stderr.write(`${line}\n`),
-      node: flags.node,
-      signal: this.abort.signal,
-    })
+    // The body is shared with the run without oclif (cli/direct.ts), which is how Pacemaker's
+    // calls usually run.
+    await clusterAgent({args: args.action === undefined ? [] : [args.action], flags, reporter: this.reporter, signal: this.abort.signal})
   }
 }
