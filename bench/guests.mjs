@@ -19,7 +19,7 @@ import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {runInNode} from '../dist/lab/container.js'
-import {guestDomainXml, serialLogPath} from '../dist/lab/guest-domain.js'
+import {guestDomainXml, heartbeats, serialLogPath} from '../dist/lab/guest-domain.js'
 import {libvirtUri} from '../dist/lab/guests.js'
 import {labDown, labHalt, labNetns, labPaths, labUp, nodePaths} from '../dist/lab/lab.js'
 
@@ -36,14 +36,8 @@ const serial = (node) => {
   return existsSync(file) ? readFileSync(file, 'latin1') : ''
 }
 
-/** The heartbeat counters of the complete lines of a node's serial output. */
-const heartbeats = (node) =>
-  serial(node)
-    .split('\n')
-    .slice(0, -1)
-    .map((line) => /^heartbeat (\d+)\r?$/.exec(line)?.[1])
-    .filter(Boolean)
-    .map(Number)
+/** The heartbeat counters of a node's serial output. */
+const heartbeatsOn = (node) => heartbeats(serial(node))
 
 async function until(seconds, probe, every = 50) {
   const deadline = Date.now() + seconds * 1000
@@ -74,9 +68,9 @@ async function migrateWithVirsh(from) {
   const r = await virsh(from, 'migrate', '--live', '--persistent', '--undefinesource', guest, libvirtUri(to))
   const ms = Date.now() - started
   if (r.code !== 0) throw new Error(`virsh migrate: ${r.stderr}`)
-  await until(10, async () => heartbeats(to).length > 0)
+  await until(10, async () => heartbeatsOn(to).length > 0)
   // The source's serial file keeps what its QEMU wrote last.
-  return {downtime: await downtimeOn(to), first: heartbeats(to)[0], last: heartbeats(from).at(-1), ms}
+  return {downtime: await downtimeOn(to), first: heartbeatsOn(to)[0], last: heartbeatsOn(from).at(-1), ms}
 }
 
 // The runs' journals in the bench's own folder (gone with it), not this machine's /var/lib/ha/failover.
@@ -97,8 +91,8 @@ async function liveWithHa(from) {
   const to = other(from)
   const run = haFailover()
   if ((await state(to)) !== 'running') throw new Error(`after ha failover the guest is ${await state(to)} on ${to}`)
-  await until(10, async () => heartbeats(to).length > 0)
-  return {...run, downtime: await downtimeOn(to), first: heartbeats(to)[0], last: heartbeats(from).at(-1)}
+  await until(10, async () => heartbeatsOn(to).length > 0)
+  return {...run, downtime: await downtimeOn(to), first: heartbeatsOn(to)[0], last: heartbeatsOn(from).at(-1)}
 }
 
 /** The yardstick of a restart move, by hand: shut down, carry the definition over, start. */
@@ -113,7 +107,7 @@ async function restartWithVirsh(from) {
   await virsh(to, 'define', `/root/${guest}.xml`)
   await virsh(from, 'undefine', guest)
   await virsh(to, 'start', guest)
-  await until(60, async () => heartbeats(to).length > 0)
+  await until(60, async () => heartbeatsOn(to).length > 0)
   return {ms: Date.now() - started, shutdown: off - started}
 }
 
@@ -135,7 +129,7 @@ async function restartWithHa() {
   await labHalt(from, {labDir})
   const started = Date.now()
   const run = haFailover('--fenced', from)
-  await until(60, async () => heartbeats(to).length > 0)
+  await until(60, async () => heartbeatsOn(to).length > 0)
   return {...run, from, ms: Date.now() - started}
 }
 
@@ -147,7 +141,7 @@ try {
   writeFileSync(join(nodePaths(labDir, 'primary').root, 'root', `${guest}.xml`), guestDomainXml(guest))
   await virsh('primary', 'define', `/root/${guest}.xml`)
   await virsh('primary', 'start', guest)
-  await until(30, async () => heartbeats('primary').length > 0)
+  await until(30, async () => heartbeatsOn('primary').length > 0)
   for (let round = 1; round <= rounds; round++) {
     console.log(`round ${round}`)
     for (const label of ['virsh migrate --live', 'virsh migrate --live, back']) {

@@ -36,6 +36,16 @@ export function serialLogPath(name: string): string {
   return `/var/log/libvirt/qemu/${name}.serial.log`
 }
 
+/** The heartbeat counters of the complete lines of the guest's serial output (a line cut by a migration is not counted). */
+export function heartbeats(serialText: string): number[] {
+  return serialText
+    .split('\n')
+    .slice(0, -1)
+    .map((line) => /^heartbeat (\d+)\r?$/.exec(line)?.[1])
+    .filter((n): n is string => n !== undefined)
+    .map(Number)
+}
+
 /**
  * The domain: TCG (type='qemu', no KVM in the nodes), QEMU's "pc" machine (the boot sector's ACPI
  * ports are the PIIX4's), one vCPU, ACPI on (virsh shutdown presses its power button), the shared

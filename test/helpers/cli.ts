@@ -36,6 +36,21 @@ export function ha(args: string[], options: {env?: NodeJS.ProcessEnv; killSignal
   return {json, status: r.status, stderr: r.stderr, stdout: r.stdout}
 }
 
+/** Runs the CLI to its end without blocking this process; NODE_OPTIONS left out (the runner's own would load into ha). */
+export function haRun(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{status: null | number; stderr: string; stdout: string}> {
+  const base: NodeJS.ProcessEnv = {...process.env, ...env}
+  delete base.NODE_OPTIONS
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [haBin, ...args], {env: base, stdio: ['ignore', 'pipe', 'pipe']})
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    child.on('error', reject)
+    child.on('close', (status) => resolve({status, stderr, stdout}))
+  })
+}
+
 /** Starts the CLI without waiting (for kill and concurrency tests). */
 export function haSpawn(args: string[], env: NodeJS.ProcessEnv = {}) {
   return spawn(process.execPath, [haBin, ...args], {env: {...process.env, NO_COLOR: '1', ...env}, stdio: ['ignore', 'pipe', 'pipe']})

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict'
-import {spawn} from 'node:child_process'
 import {chmodSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {test} from 'node:test'
 
-import {haBin, repoRoot, tempDir} from '../helpers/cli.js'
+import {haRun, repoRoot, tempDir} from '../helpers/cli.js'
 
 /**
  * `ha config check` and `ha cluster agent ACTION` run without oclif (cli/direct.ts) when their
@@ -20,19 +19,7 @@ interface Run {
   stdout: string
 }
 
-function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  const base: NodeJS.ProcessEnv = {...process.env, NO_COLOR: '1', ...env}
-  delete base.NODE_OPTIONS
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [haBin, ...args], {env: base, stdio: ['ignore', 'pipe', 'pipe']})
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
-    child.on('error', reject)
-    child.on('close', (status) => resolve({status, stderr, stdout}))
-  })
-}
+const run = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> => haRun(args, {NO_COLOR: '1', ...env})
 
 async function sameBothWays(lines: Array<{args: string[]; env?: NodeJS.ProcessEnv; status: number}>): Promise<void> {
   for (const {args, env, status} of lines) {

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict'
-import {spawn} from 'node:child_process'
 import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {test} from 'node:test'
 
-import {haBin, repoRoot} from '../helpers/cli.js'
+import {haRun, repoRoot} from '../helpers/cli.js'
 
 /**
  * ha answers its help pages without loading oclif (cli/help-pages.ts, from the pages the build
@@ -19,19 +18,7 @@ interface Run {
   stdout: string
 }
 
-function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  const base: NodeJS.ProcessEnv = {...process.env, ...env}
-  delete base.NODE_OPTIONS
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [haBin, ...args], {env: base, stdio: ['ignore', 'pipe', 'pipe']})
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
-    child.on('error', reject)
-    child.on('close', (status) => resolve({status, stderr, stdout}))
-  })
-}
+const run = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> => haRun(args, env)
 
 const oclif = (args: string[]) => run(args, {OCLIF_COLUMNS: '80'})
 

@@ -8,7 +8,7 @@ import {after, before, describe, it} from 'node:test'
 import {parse, stringify} from 'yaml'
 
 import {runInNode} from '../../src/lab/container.js'
-import {guestDomainXml, serialLogPath} from '../../src/lab/guest-domain.js'
+import {guestDomainXml, heartbeats, serialLogPath} from '../../src/lab/guest-domain.js'
 import {parseVirshList} from '../../src/lab/guests.js'
 import {labBoot, labDown, labHalt, labName, type LabNode, nodePaths} from '../../src/lab/lab.js'
 import {nodeProcesses} from '../../src/lab/power.js'
@@ -38,16 +38,6 @@ const serialText = (node: LabNode, guest: string) => {
 }
 
 const qemuOf = async (node: LabNode, guest: string) => (await nodeProcesses(labDir, node)).filter((p) => p.args.startsWith('/usr/bin/qemu-system-x86_64') && p.args.includes(`guest=${guest}`)).length
-
-/** The heartbeat counters of the complete lines of a serial output. */
-function heartbeats(text: string): number[] {
-  return text
-    .split('\n')
-    .slice(0, -1)
-    .map((line) => /^heartbeat (\d+)\r?$/.exec(line)?.[1])
-    .filter((n): n is string => n !== undefined)
-    .map(Number)
-}
 
 async function within<T>(seconds: number, probe: () => Promise<T | undefined>): Promise<T | undefined> {
   const deadline = Date.now() + seconds * 1000

@@ -5,7 +5,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {after, before, describe, it} from 'node:test'
 
 import {runInNode} from '../../src/lab/container.js'
-import {guestDomainXml, serialLogPath} from '../../src/lab/guest-domain.js'
+import {guestDomainXml, heartbeats, serialLogPath} from '../../src/lab/guest-domain.js'
 import {hugePagesMiB, libvirtUri, parseVirshList} from '../../src/lab/guests.js'
 import {type GuestView, labBoot, labDown, labHalt, labName, labNetns, type LabNode, labNodes, nodePaths} from '../../src/lab/lab.js'
 import {nodeProcesses} from '../../src/lab/power.js'
@@ -31,16 +31,6 @@ async function domains(node: LabNode): Promise<Array<{id: null | number; name: s
 
 const serialFile = (node: LabNode) => join(nodePaths(labDir, node).root, serialLogPath(guest))
 const serialText = (node: LabNode) => (existsSync(serialFile(node)) ? readFileSync(serialFile(node), 'latin1') : '')
-
-/** The heartbeat counters of the complete lines of a serial output (a line cut by a migration is not counted). */
-function heartbeats(text: string): number[] {
-  return text
-    .split('\n')
-    .slice(0, -1)
-    .map((line) => /^heartbeat (\d+)\r?$/.exec(line)?.[1])
-    .filter((n): n is string => n !== undefined)
-    .map(Number)
-}
 
 async function within<T>(seconds: number, probe: () => Promise<T | undefined>, everyMs = 100): Promise<T | undefined> {
   const deadline = Date.now() + seconds * 1000
