@@ -15,7 +15,7 @@ import {labNetns, type LabNode, nodePaths} from './layout.js'
 
 export const nodeInitScript = `#!/bin/sh
 # ha lab: phase one of a lab controller's boot (PID 1 of its new namespaces; the machine's files
-# still visible). Usage: node-init ROOT RUN_DIR CHECKOUT SBIN_DIR [DEVICE...]
+# still visible). Usage: node-init ROOT RUN_DIR CHECKOUT SBIN_DIR [HOST_DEVICE=NODE_DEVICE...]
 set -eu
 root=$1 run=$2 checkout=$3 sbin=$4
 shift 4
@@ -66,11 +66,13 @@ for dev in /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty; do
 done
 # The node's block devices (the shared storage) are device nodes of its own /dev, as on a real
 # host: a bind mount would be a mount point that a umount of the device (Pacemaker's Filesystem
-# agent unmounts whatever /proc/mounts names it at) takes away.
-for dev in "$@"; do
+# agent unmounts whatever /proc/mounts names it at) takes away. Each argument is HOST=NODE: the
+# machine's device and the name the node knows it by.
+for pair in "$@"; do
+  dev=\${pair%%=*} name=\${pair#*=}
   [ -b "$dev" ] || continue
-  mkdir -p "$root$(dirname "$dev")"
-  mknod -m 600 "$root$dev" b $((0x$(stat -c %t "$dev"))) $((0x$(stat -c %T "$dev")))
+  mkdir -p "$root$(dirname "$name")"
+  mknod -m 600 "$root$name" b $((0x$(stat -c %t "$dev"))) $((0x$(stat -c %T "$dev")))
 done
 mkdir "$root/dev/pts" "$root/dev/shm"
 mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5 devpts "$root/dev/pts"

@@ -11,6 +11,7 @@ import {
   labInterface,
   labNetns,
   type LabNode,
+  labNodeDevices,
   labNodes,
   labPaths,
   labProductVersion,
@@ -90,10 +91,10 @@ async function sshdListener(labDir: string, node: LabNode): Promise<number | und
   return processes.find((p) => p.ppid === processes[0]?.pid && /^sshd: .*\[listener\]|^\/usr\/sbin\/sshd /.test(p.args))?.pid
 }
 
-/** The storage device of the running lab and the decoy a wrong-device fault mounts instead. */
+/** The storage device of the running lab and the decoy a wrong-device fault mounts instead, as the nodes see them. */
 async function labDevices(labDir: string): Promise<{decoy?: string; storage?: string}> {
-  const state = JSON.parse(await readFile(labPaths(labDir).state, 'utf8').catch(() => '{}')) as {decoy_device?: string; loop_device?: string}
-  return {decoy: state.decoy_device, storage: state.loop_device}
+  const state = JSON.parse(await readFile(labPaths(labDir).state, 'utf8').catch(() => '{}')) as {decoy_device?: string}
+  return state.decoy_device ? {...labNodeDevices} : {storage: labNodeDevices.storage}
 }
 
 export async function injectFault(labDir: string, node: LabNode, kind: FaultKind): Promise<{detail: string}> {

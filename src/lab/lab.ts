@@ -18,6 +18,7 @@ import {
   labLockPath,
   labNetns,
   type LabNode,
+  labNodeDevices,
   labNodes,
   labPaths,
   labServiceIp,
@@ -189,7 +190,8 @@ export async function labUp(options: LabUpOptions = {}): Promise<LabStatus> {
       progress('creating the shared storage (ext4 on a loop device)')
       const loopDevice = await createStorage(labDir)
       const decoy = await createDecoy(labDir)
-      const state = {cluster, guests, decoy_device: decoy, devices: [loopDevice, decoy], image: lab.image, lab_dir: labDir, loop_device: loopDevice, name: labName(), up_at: new Date().toISOString()}
+      const devices = [{host: loopDevice, node: labNodeDevices.storage}, {host: decoy, node: labNodeDevices.decoy}]
+      const state = {cluster, guests, decoy_device: decoy, devices, image: lab.image, lab_dir: labDir, loop_device: loopDevice, name: labName(), up_at: new Date().toISOString()}
       await writeFile(lab.state, `${JSON.stringify(state, null, 2)}\n`)
 
       progress('writing the controllers\' roots and keys')
@@ -197,9 +199,9 @@ export async function labUp(options: LabUpOptions = {}): Promise<LabStatus> {
       await mkdir(lab.binDir, {recursive: true})
       await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'ha-lab-admin', '-f', lab.adminKey])
       await writeLabTools(labDir)
-      await Promise.all(labNodes.map((node) => prepareNode(labDir, node, loopDevice)))
+      await Promise.all(labNodes.map((node) => prepareNode(labDir, node, labNodeDevices.storage)))
       await writeKnownHosts(labDir)
-      await writeLabConfig(labDir, loopDevice, cluster, guests)
+      await writeLabConfig(labDir, labNodeDevices.storage, cluster, guests)
       if (cluster) {
         progress('writing the cluster (corosync, pacemaker, fence_ha_lab) into both nodes; starting the lab\'s BMC')
         const key = clusterKey()

@@ -55,6 +55,14 @@ export const labDataDir = '/var/opt/sun/xvm'
 export const labVersionFile = '/n1gc-setup/.version.properties'
 export const labProductVersion = '2.1.0.1234'
 export const labImageSize = 256 * 1024 * 1024
+/**
+ * How each node sees the lab's shared disks: as a host sees a SAN LUN (/dev/sdb), not by the
+ * machine's loop device name. A loop name can be a prefix of the node's own disk (/dev/loop1 of
+ * /dev/loop12, mounted at /), and resource-agents 4.12's Filesystem agent, stopping the storage,
+ * then takes / for a bind mount of it: it unmounts it, fails, and signals every process of the
+ * node, the cluster stack included (ha check names that hazard on real hosts: storage-mounts.ts).
+ */
+export const labNodeDevices = {decoy: '/dev/sdc', storage: '/dev/sdb'} as const
 
 /** One lab per name: its lock, and where the lab that holds its namespaces lives. */
 export const labLockPath = () => `/run/ha-${labName()}.lock`

@@ -26,9 +26,18 @@ export const checkoutDir = join(dirname(fileURLToPath(import.meta.url)), '..', '
 const bootEnv = {LANG: 'C.UTF-8', PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'}
 
 /** Block devices every node has in its /dev (the shared storage, like a SAN LUN both can see). */
+/**
+ * The shared disks a node gets, as node-init's HOST=NODE arguments: each machine loop device and
+ * the name the node sees it by (labNodeDevices). A state written by an older ha lists bare paths.
+ */
 async function sharedDevices(labDir: string): Promise<string[]> {
   const state = JSON.parse(await readFile(labPaths(labDir).state, 'utf8').catch(() => '{}')) as {devices?: unknown}
-  return Array.isArray(state.devices) ? state.devices.filter((d): d is string => typeof d === 'string' && /^\/dev\/[\w/-]+$/.test(d)) : []
+  const devicePath = /^\/dev\/[\w/-]+$/
+  const pairs = (Array.isArray(state.devices) ? state.devices : []).map((d: unknown) =>
+    typeof d === 'string' ? {host: d, node: d} : (d as {host?: unknown; node?: unknown}))
+  return pairs
+    .filter((d): d is {host: string; node: string} => typeof d.host === 'string' && typeof d.node === 'string' && devicePath.test(d.host) && devicePath.test(d.node))
+    .map((d) => `${d.host}=${d.node}`)
 }
 
 /**

@@ -194,10 +194,13 @@ describe('the two-controller lab', {skip}, () => {
     assert.equal(r.status, 0, `not mounted: ${r.stderr}`)
     const [fstype, source] = r.stdout.trim().split(/\s+/)
     assert.equal(fstype, 'ext4')
-    assert.match(sh(['losetup', '-j', lab.image]).stdout, new RegExp(`^${source}:`))
+    // The node knows the shared disk as /dev/sdb, as a host knows a LUN: the machine's loop device of the lab's image.
+    assert.equal(source, '/dev/sdb')
+    const loop = sh(['losetup', '-j', lab.image]).stdout.split(':')[0]
+    assert.equal(ssh('primary', `stat -c %t:%T ${source}`).stdout.trim(), sh(['stat', '-c', '%t:%T', loop]).stdout.trim(), `the node's ${source} is the machine's ${loop}`)
     const other = ssh('secondary', 'findmnt -n --mountpoint /var/opt/sun/xvm; echo "status $?"; ls -A /var/opt/sun/xvm')
     assert.equal(other.stdout.trim(), 'status 1', 'the secondary sees neither the mount nor the files')
-    assert.equal(sh(['findmnt', '-rn', '-S', source]).stdout.trim(), '', 'the machine itself has nothing mounted from the storage')
+    assert.equal(sh(['findmnt', '-rn', '-S', loop]).stdout.trim(), '', 'the machine itself has nothing mounted from the storage')
   })
 
   it('gives the same account names different ids on the two controllers', async () => {
