@@ -12,6 +12,7 @@ import {backupsHostPath} from '../facts/state-dir.js'
 import {backupsProbeArgv} from './backup-listing.js'
 import {bootConfigDrivers, bootFilesArgv} from '../drivers/boot-config/index.js'
 import {crmMonArgv} from '../pacemaker/crm-mon.js'
+import {filesystemAgentPath, filesystemStopScript} from '../cluster/filesystem-stop.js'
 
 /**
  * Everything `ha check` needs from one node, as one batch: one exec, one round trip. Which node
@@ -26,6 +27,7 @@ export const probeIds = {
   epochNode: roleProbeIds.epochNode,
   epochStorage: roleProbeIds.epochStorage,
   etcDf: 'etc_df',
+  filesystemStop: 'filesystem_stop',
   ipAddr: 'ip_addr',
   ipLink: 'ip_link',
   restorePlaces: 'restore_places',
@@ -44,6 +46,7 @@ export const probeWhat: Record<string, string> = {
   epoch_node: 'reading the epoch noted on the node',
   epoch_storage: 'reading the epoch file on the storage',
   etc_df: 'measuring free space in /etc',
+  filesystem_stop: 'reading what the Filesystem agent would unmount (/proc/mounts)',
   ip_addr: 'listing addresses (ip addr)',
   ip_link: 'listing interfaces (ip link)',
   restore_places: 'measuring free space where restore writes',
@@ -116,6 +119,10 @@ export function checkProbes(config: Config, root: string, stateDir: string, budg
   )
   // The cluster's view, from each node (src/check/checks/cluster.ts takes a quorate one).
   if (config.cluster.manager === 'pacemaker') probes.push({argv: crmMonArgv, id: probeIds.crmMon})
+  // What Pacemaker's Filesystem agent would unmount with the storage (src/cluster/filesystem-stop.ts).
+  if (config.cluster.manager === 'pacemaker' && config.storage.kind === 'mount' && config.storage.device) {
+    probes.push({argv: ['sh', '-c', filesystemStopScript, 'ha-filesystem-stop', config.storage.device, config.data_dir, filesystemAgentPath], id: probeIds.filesystemStop})
+  }
   // The guests on this node's libvirtd and its free memory (src/check/checks/guests.ts).
   if (node && config.guests.length > 0) probes.push(...nodeGuestProbes(config, node))
   return probes.map((p) => ({...p, argv: ['timeout', '-k', '2s', `${budgetS}s`, ...p.argv]}))

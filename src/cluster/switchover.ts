@@ -9,6 +9,7 @@ import {addressOnly, parseIpAddr} from '../net/ip-addr.js'
 import {FailoverNodes} from '../pair/nodes.js'
 import {readRoles} from '../pair/roles.js'
 import {activeOn, type CrmView, runningOn} from '../pacemaker/crm-mon.js'
+import {storageStopProblem} from './filesystem-stop.js'
 import {clearArgv, constraintProblems, constraintsArgv, judgeCluster, moveArgv, type Preflight, waitBoundS} from './switchover-plan.js'
 import {askNode, type ClusterReport, clusterReport, haAgent, pacemakerName, readCluster} from '../pacemaker/view.js'
 
@@ -152,6 +153,15 @@ async function preflight(p: SwitchoverPrepared, warnings: string[]): Promise<voi
 
   const v = await versions(p.config, p.nodes)
   const problems = [...judged.problems, ...v.problems]
+  // The move stops the storage on the node it leaves: Filesystem's stop must unmount data_dir alone.
+  try {
+    const stop = await storageStopProblem(p.config, await p.nodes.get(p.from), pacemakerName(p.config, p.from))
+    if (stop) problems.push({action: stop.actions.join('; '), problem: stop.problem})
+  } catch (error) {
+    if (error instanceof InterruptedError) throw error
+    problems.push({action: 'ha check says more', problem: `cannot tell what stopping the storage on ${p.from} would unmount: ${(error as Error).message.split('\n')[0]}`})
+  }
+
   warnings.push(...judged.warnings, ...v.warnings)
   if (problems.length > 0) {
     const said = problems.length === 1 ? problems[0].problem : `${problems.length} problems:\n  ${problems.map((x) => x.problem).join('\n  ')}`

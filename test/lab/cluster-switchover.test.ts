@@ -115,8 +115,8 @@ describe('ha failover on a Pacemaker cluster run by ocf:ha:controller: a planned
     assert.deepEqual([s.active, s.cluster.controller.node, s.cluster.group.node, s.cluster.controller.agent], [where, where, where, 'ocf:ha:controller'])
     const check = run('check', '--json')
     const rows = (check.json!.result as {checks: Array<{id: string; status: string; summary: string}>}).checks.filter((c) => c.id.startsWith('cluster'))
-    assert.deepEqual(rows.map((c) => `${c.id} ${c.status}`), ['cluster_quorum pass', 'cluster_nodes pass', 'cluster_controller pass', 'cluster_failures pass', 'cluster_fencing pass', 'cluster_agrees pass'], JSON.stringify(rows, null, 1))
-    assert.match(rows.at(-1)!.summary, new RegExp(`^both say ${where} \\(${clusterNames[where]}\\): ha's epoch \\d+, Pacemaker runs ha-controller there$`))
+    assert.deepEqual(rows.map((c) => `${c.id} ${c.status}`), ['cluster_quorum pass', 'cluster_nodes pass', 'cluster_controller pass', 'cluster_failures pass', 'cluster_fencing pass', 'cluster_agrees pass', 'cluster_storage_stop pass'], JSON.stringify(rows, null, 1))
+    assert.match(rows.at(-2)!.summary, new RegExp(`^both say ${where} \\(${clusterNames[where]}\\): ha's epoch \\d+, Pacemaker runs ha-controller there$`))
   })
 
   it('ha restore on a node is refused while the cluster manages the pair, and runs by hand only in maintenance mode', async () => {
@@ -169,6 +169,38 @@ describe('ha failover on a Pacemaker cluster run by ocf:ha:controller: a planned
       assert.deepEqual([status.active, status.cluster.controller.node], [to, to], 'ha status: ha\'s view and Pacemaker\'s agree')
       const step = (id: string) => result.steps.find((x) => x.id === id)!.duration_ms
       console.log(`# ha failover ${clusterNames[from]} -> ${clusterNames[to]} through Pacemaker: ${result.wall_ms} ms (wait for the cluster ${step('wait')} ms, verify ${step('verify')} ms, ha's own ${result.wall_ms - result.waiting_ms} ms); ${samples.length} ARP samples`)
+    }
+  })
+
+  it('a mount whose /proc/mounts line holds the storage\'s name: ha check names it, ha failover refuses, and Pacemaker\'s own move shows the Filesystem agent unmounting exactly it', async () => {
+    const where = (await runningOn())![0]
+    const to = other(where)
+    const bootId = async () => (await inNode(where, ['cat', '/proc/sys/kernel/random/boot_id'])).stdout.trim()
+    const boot = await bootId()
+    // A filesystem of the node's own named as /dev/sdb1 and /dev/sdb10 would be beside a storage on /dev/sdb.
+    assert.equal((await inNode(where, ['sh', '-c', 'mkdir -p /srv/old && mount -t tmpfs /dev/sdb-old /srv/old'])).code, 0)
+    try {
+      const check = run('check', '--json')
+      const row = (check.json!.result as {checks: Array<{actions: string[]; id: string; status: string; summary: string}>}).checks.find((c) => c.id === 'cluster_storage_stop')
+      assert.equal(row?.status, 'fail', JSON.stringify(row))
+      assert.match(row!.summary, new RegExp(`^stopping the storage on ${where} \\(${clusterNames[where]}\\), Pacemaker's Filesystem agent would also unmount /srv/old \\(/dev/sdb-old\\)`))
+      const refused = run('failover', '--yes', '--json')
+      assert.equal(refused.status, 1, refused.stdout + refused.stderr)
+      assert.match(refused.json!.error!.message, new RegExp(`^preflight: nothing was moved: stopping the storage on ${clusterNames[where]}, Pacemaker's Filesystem agent would also unmount /srv/old`))
+      assert.ok(await runsOn(where, 1), 'the service still runs where it ran')
+      // The real agent agrees: Pacemaker moves the group by itself, and the Filesystem agent's stop unmounts /srv/old too.
+      await inNode(where, ['crm_resource', '--move', '--resource', 'ha-service', '--node', clusterNames[to]])
+      try {
+        assert.ok(await runsOn(to, 60), 'the group moved')
+      } finally {
+        await inNode(where, ['crm_resource', '--clear', '--resource', 'ha-service'])
+      }
+
+      assert.equal((await inNode(where, ['mountpoint', '-q', '/srv/old'])).code, 32, 'the agent unmounted /srv/old along with the storage')
+      assert.match((await inNode(where, ['cat', '/var/log/pacemaker/pacemaker.log'])).stdout, /Trying to unmount \/srv\/old/)
+      assert.equal(await bootId(), boot, 'the node was not fenced: /srv/old was not busy')
+    } finally {
+      await inNode(where, ['sh', '-c', 'mountpoint -q /srv/old && umount /srv/old; rmdir /srv/old'])
     }
   })
 

@@ -5,6 +5,7 @@ import type {Roles} from '../../pair/roles.js'
 import {probeFailure, probeIds} from '../probes.js'
 import type {CheckItem, NodeFacts} from '../types.js'
 import {whyNoAnswer} from './reachability.js'
+import {alsoUnmounted, alsoUnmountedActions, alsoUnmountedSummary, parseStopProbe} from '../../cluster/filesystem-stop.js'
 
 /** Each node's crm_mon answer from its probe batch: a view, or why not. */
 function answers(facts: Record<NodeName, NodeFacts>): Array<{error?: string; node: NodeName; view?: CrmView}> {
@@ -80,6 +81,42 @@ function agreesRow(config: Config, r: ClusterReport, roles: Roles | undefined): 
 }
 
 /**
+ * Whether stopping the storage (ocf:heartbeat:Filesystem) on each node would unmount anything but
+ * data_dir: a mount whose line names the device is taken for a bind mount of it
+ * (src/cluster/filesystem-stop.ts). Undefined when the storage is not the Filesystem agent's.
+ */
+function storageStopRow(config: Config, facts: Record<NodeName, NodeFacts>): Row | undefined {
+  if (config.storage.kind !== 'mount' || !config.storage.device) return undefined
+  const problems: string[] = []
+  const unknown: string[] = []
+  const actions = new Set<string>()
+  const evidence: Record<string, unknown> = {}
+  for (const node of nodeNames) {
+    const probe = facts[node].probes?.get(probeIds.filesystemStop)
+    if (!probe || probe.code !== 0) {
+      unknown.push(`${node}: ${probe ? probeFailure(probe, facts[node].probe_budget_s) : whyNoAnswer(facts, node)}`)
+      continue
+    }
+
+    try {
+      const parsed = parseStopProbe(probe.stdout.toString())
+      const found = alsoUnmounted(parsed, config.data_dir)
+      evidence[node] = {also_unmounted: found, agent_match: parsed.match, device: parsed.device}
+      if (parsed.match === 'absent') unknown.push(`${node}: no Filesystem agent at its usual path`)
+      if (found.length === 0) continue
+      problems.push(alsoUnmountedSummary(`${node} (${config.nodes[node].hostname})`, parsed, config.data_dir, found))
+      for (const action of alsoUnmountedActions(parsed.match)) actions.add(action)
+    } catch (error) {
+      unknown.push(`${node}: ${(error as Error).message}`)
+    }
+  }
+
+  if (problems.length > 0) return {actions: [...actions], evidence, status: 'fail', summary: problems.join('; ')}
+  if (unknown.length > 0) return {actions: ['run ha check again once both nodes answer'], evidence, status: 'warn', summary: `cannot tell what stopping the storage would unmount: ${unknown.join('; ')}`}
+  return {evidence, status: 'pass', summary: `on both nodes the Filesystem agent's stop would unmount ${config.data_dir} and nothing else`}
+}
+
+/**
  * Under Pacemaker (cluster.manager: pacemaker): the cluster's view, judged beside ha's. Rows:
  * quorum, both nodes online, the controller resource started exactly once, failed actions (a
  * warning), fencing configured, and ha's epoch agreeing with where Pacemaker runs the controller.
@@ -88,8 +125,10 @@ export function clusterChecks(config: Config, facts: Record<NodeName, NodeFacts>
   if (config.cluster.manager !== 'pacemaker') return {checks: []}
   const {report, views} = chooseView(config, answers(facts))
   const row = (id: string, title: string, r: Row): CheckItem => ({id, title, ...r})
+  const stop = storageStopRow(config, facts)
+  const stopRows = stop ? [row('cluster_storage_stop', 'Stopping the storage unmounts only data_dir', stop)] : []
   if (!report.from) {
-    return {checks: [row('cluster', 'Pacemaker answers', {actions: ['is the cluster running on the nodes? pcs status (or crm_mon -1) on each says'], evidence: {error: report.error}, status: 'fail', summary: report.error ?? 'no view'})], report}
+    return {checks: [row('cluster', 'Pacemaker answers', {actions: ['is the cluster running on the nodes? pcs status (or crm_mon -1) on each says'], evidence: {error: report.error}, status: 'fail', summary: report.error ?? 'no view'}), ...stopRows], report}
   }
 
   const view = views[report.from]!
@@ -101,6 +140,7 @@ export function clusterChecks(config: Config, facts: Record<NodeName, NodeFacts>
       row('cluster_failures', 'No failed cluster actions', failuresRow(report)),
       row('cluster_fencing', 'Fencing configured', fencingRow(report)),
       row('cluster_agrees', 'ha and Pacemaker agree on the active node', agreesRow(config, report, roles)),
+      ...stopRows,
     ],
     report,
   }
