@@ -72,7 +72,7 @@ const expected: Record<(typeof faultKinds)[number], Expected> = {
   'wrong-device': {
     fix: /unmount what is mounted at \/var\/opt\/sun\/xvm on secondary, or set storage\.device to the shared device/,
     id: 'storage',
-    summary: /the wrong filesystem is mounted at data_dir: secondary: \/var\/opt\/sun\/xvm is mounted from \/dev\/loop\d+, not from storage\.device \/dev\/loop\d+/,
+    summary: /the wrong filesystem is mounted at data_dir: secondary: \/var\/opt\/sun\/xvm is mounted from \/dev\/sdc, not from storage\.device \/dev\/sdb\b/,
     title: 'Storage (data_dir mounted)',
   },
 }
@@ -84,7 +84,7 @@ const onPrimary: Partial<Record<(typeof faultKinds)[number], Expected>> = {
   'wrong-device': {
     fix: /unmount what is mounted at \/var\/opt\/sun\/xvm on primary, or set storage\.device to the shared device/,
     id: 'storage',
-    summary: /the wrong filesystem is mounted at data_dir: primary: \/var\/opt\/sun\/xvm is mounted from \/dev\/loop\d+, not from storage\.device \/dev\/loop\d+/,
+    summary: /the wrong filesystem is mounted at data_dir: primary: \/var\/opt\/sun\/xvm is mounted from \/dev\/sdc, not from storage\.device \/dev\/sdb\b/,
     title: 'Storage (data_dir mounted)',
   },
 }

@@ -74,7 +74,7 @@ describe('ha init on the lab primary', {skip}, () => {
     await answer(/The data directory on the shared storage\? \(\/var\/opt\/sun\/xvm\)/, '')
     await answer(/The product's version file\? \(\/n1gc-setup\/\.version\.properties\)/, '')
     await answer(/How the shared storage moves: mount, zfs, manual or none\? \(mount\)/, '')
-    await answer(/The block device of the shared storage\? \(empty: none\) \(\/dev\/loop\d+\)/, '')
+    await answer(/The block device of the shared storage\? \(empty: none\) \(\/dev\/sdb\)/, '')
     await answer(/The service IP clients use, as address\/prefix\? \(empty: none\)/, '999.18.0.100/24')
     await term.waitFor(/999 is not an octet/)
     term.keys('C-u')

@@ -232,7 +232,7 @@ describe('the two-controller lab', {skip}, () => {
     assert.deepEqual(config.nodes.secondary.reboot_command, ['/sbin/reboot'])
     assert.equal(config.nodes.secondary.ssh?.host, '198.18.0.3')
     assert.deepEqual(config.service_ips, [{address: '198.18.0.100/24', interface: 'eth0'}])
-    assert.match(config.storage.device ?? '', /^\/dev\/loop\d+$/)
+    assert.equal(config.storage.device, '/dev/sdb')
     const versions = await Promise.all(
       (['primary', 'secondary'] as const).map((n) => readProductVersion(nodePaths(labDir, n).root, config.version_file, config.version_key)),
     )
