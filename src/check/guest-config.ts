@@ -109,8 +109,16 @@ function moveProblems(config: Config): GuestConfigProblem[] {
   return problems.filter((p, i) => problems.findIndex((q) => q.field.join('.') === p.field.join('.')) === i)
 }
 
-/** Under Pacemaker the cluster starts and stops the service through ha's agent, which does not move guests. */
+/**
+ * Under Pacemaker a guest moves by restart: ha's agent shuts it down in the group's stop and starts
+ * it in the group's start on the other node (src/cluster/agent-guests.ts). A disk copied by a live
+ * migration cannot move that way.
+ */
 function managerProblems(config: Config): GuestConfigProblem[] {
   if (config.cluster.manager !== 'pacemaker') return []
-  return [{field: ['guests'], message: 'lists guests, but cluster.manager is pacemaker, and ha\'s resource agent does not move guests yet: have Pacemaker move them (ocf:heartbeat:VirtualDomain resources ordered after the group), and remove guests from ha.yaml'}]
+  return config.guests.flatMap((g, i) =>
+    g.disks === 'copy'
+      ? [{field: ['guests', String(i), 'disks'], message: `is copy, but under Pacemaker ${g.name} moves by restart (shut down in the group's stop, started in its start), which copies nothing: keep its disks on the storage (storage) or on a path both nodes see (shared)`}]
+      : [],
+  )
 }

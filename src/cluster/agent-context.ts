@@ -19,9 +19,14 @@ export interface AgentRun {
   close(): Promise<void>
 }
 
-export function agentRun(config: Config, direction: {from: NodeName; to: NodeName}, here: NodeName, log: (line: string) => void, signal?: AbortSignal): AgentRun {
+/**
+ * known: what the agent knows that ha failover's earlier steps would have found and recorded, as
+ * those steps record it (step id -> facts): that Pacemaker fenced the other node, the guests it
+ * stopped there.
+ */
+export function agentRun(config: Config, direction: {from: NodeName; to: NodeName}, here: NodeName, log: (line: string) => void, signal?: AbortSignal, known: Record<string, Record<string, unknown>> = {}): AgentRun {
   const hosts = new Map<NodeName, Host>()
-  const data = new Map<string, Record<string, unknown>>()
+  const data = new Map<string, Record<string, unknown>>(Object.entries(known))
   const labels = {primary: `${config.nodes.primary.hostname} (primary)`, secondary: `${config.nodes.secondary.hostname} (secondary)`}
   let current: Step | undefined
   const host = async (node: NodeName): Promise<Host> => {

@@ -4,6 +4,7 @@ import {finalBackup} from '../steps/final-backup.js'
 import {storageAttached} from '../steps/observe.js'
 import {stopServices} from '../steps/stop-services.js'
 import {agentRun} from './agent-context.js'
+import {stopGuestsHere} from './agent-guests.js'
 import {type AgentSetup, answers, dataDirWritable, localHost} from './agent-setup.js'
 import {OcfError, OcfExit, type OcfExitCode} from './ocf.js'
 
@@ -31,7 +32,7 @@ export async function monitor(setup: AgentSetup): Promise<OcfExitCode> {
 }
 
 /**
- * stop: a last backup wherever the storage is attached here, the service running or not (the
+ * stop: the guests running here shut down (a guest that will not go down fails the stop), then a last backup wherever the storage is attached here, the service running or not (the
  * other node restores this minute's state, not last hour's; after the product died there may be no
  * other), then services.stop, proven by services.status. A failed backup is said and does not stop
  * the stop; a service that will not stop is a failed stop (Pacemaker then fences this node rather
@@ -40,6 +41,8 @@ export async function monitor(setup: AgentSetup): Promise<OcfExitCode> {
 export async function stop(setup: AgentSetup): Promise<OcfExitCode> {
   const code = await statusCode(setup)
   const attached = !storageDriver(setup.config).tracked || (await storageAttached(localHost(setup), setup.config))
+  // The guests go first: none may run here once the group left (src/cluster/agent-guests.ts).
+  await stopGuestsHere(setup, code !== 3 || attached)
   if (code === 3 && !attached) {
     setup.log('stop: neither the services nor the storage are here')
     return OcfExit.success

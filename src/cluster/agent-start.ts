@@ -13,6 +13,7 @@ import {restoreService} from '../steps/restore-service.js'
 import {startServices} from '../steps/start-services.js'
 import {storageAttached} from '../steps/observe.js'
 import {agentRun, type AgentRun} from './agent-context.js'
+import {startGuestsHere} from './agent-guests.js'
 import {type AgentSetup, answers, localHost} from './agent-setup.js'
 import {OcfError, OcfExit, type OcfExitCode} from './ocf.js'
 
@@ -27,7 +28,8 @@ import {OcfError, OcfExit, type OcfExitCode} from './ocf.js'
  *    restored here (restore-service, the failover's own step: ha restore without --takeover);
  * 4. the epoch moved to this node (only when the active node changes: a restart in place is not a
  *    takeover), on the storage and noted on this node;
- * 5. the services started (start-services) and answering (failover.verify).
+ * 5. the services started (start-services) and answering (failover.verify);
+ * 6. the guests started here (src/cluster/agent-guests.ts), without failing the start.
  */
 export async function start(setup: AgentSetup): Promise<OcfExitCode> {
   const {config, here, log} = setup
@@ -46,7 +48,8 @@ export async function start(setup: AgentSetup): Promise<OcfExitCode> {
     )
   }
 
-  await sameVersionAsPeer(setup)
+  const membership = await clusterMembership(setup)
+  await sameVersionAsPeer(setup, membership)
   const run = agentRun(config, {from: setup.peer, to: here}, here, log, setup.signal)
   try {
     const lastActive: NodeName = onStorage?.active ?? 'primary'
@@ -60,6 +63,9 @@ export async function start(setup: AgentSetup): Promise<OcfExitCode> {
   const answer = await answers(config, 20, setup.signal)
   if (!answer.ok) throw new OcfError(OcfExit.generic, `the services started on ${name} but do not answer: ${answer.said}`)
   log(`start: the service runs on ${name} (${answer.said})`)
+  // Where crm_node cannot say, the other node is taken for a member: its guests are looked at there.
+  const peerState = membership?.get(config.nodes[setup.peer].hostname)
+  await startGuestsHere(setup, peerState === undefined || peerState === 'member')
   return OcfExit.success
 }
 
@@ -106,13 +112,12 @@ async function noteActive(setup: AgentSetup, local: Host, onStorage: Epoch | und
  * asked within its connect timeout. A difference bans this node: the two nodes must run one
  * version for the service to move between them.
  */
-async function sameVersionAsPeer(setup: AgentSetup): Promise<void> {
+async function sameVersionAsPeer(setup: AgentSetup, membership: Map<string, string> | undefined): Promise<void> {
   const {config, here, peer} = setup
   const mine = await readProductVersion(config.nodes[here].root, config.version_file, config.version_key).catch((error: Error) => {
     throw new OcfError(OcfExit.installed, error.message)
   })
   const peerName = config.nodes[peer].hostname
-  const membership = await clusterMembership(setup)
   if (membership && membership.get(peerName) !== 'member') {
     setup.log(`start: ${peerName} is not a member of the cluster (${membership.get(peerName) ?? 'not listed'}); its version is not compared`)
     return

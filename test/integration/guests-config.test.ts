@@ -95,6 +95,13 @@ const bad: Array<[string, (s: string) => string, string, string | {first: string
   ['apart rules that two nodes cannot hold', (s) => s.replace('apart: [db2]', 'apart: [db2, app1]').replace('  - name: db2\n', '  - name: db2\n    apart: [app1]\n'), 'guests', 'guests:', /the apart rules cannot all hold on two nodes/],
   ['a live move of disks on ha\'s storage', (s) => s.replace('    move: live\n    disks: shared\n', '    move: live\n    disks: storage\n'), 'guests.0.move', {first: 'move: live'}, /is live, but db1's disks are on ha's shared storage.*set move: restart, or disks: shared/],
   ['a live move to a node that reboots after the storage arrives', (s) => s.replace('\n  mode: service\n', '\n  mode: identity\n'), 'guests.0.move', {first: 'move: live'}, /failover\.mode is identity with failover\.reboot: the node taking over reboots after the storage arrives, which would kill db1/],
+  [
+    'copied disks under Pacemaker, where a guest moves by restart',
+    (s) => s.replace('\n  manager: none\n', '\n  manager: pacemaker\n'),
+    'guests.3.disks',
+    'disks: copy',
+    /is copy, but under Pacemaker cache1 moves by restart \(shut down in the group's stop, started in its start\), which copies nothing/,
+  ],
   ['a live move without a migration URI', (s) => s.replace('      migration_uri: qemu+tcp://198.18.0.3/system\n', ''), 'nodes.secondary.libvirt', '    libvirt:', /nodes\.secondary\.libvirt\.migration_uri: is not set, but guest db1 moves live/],
   ['suspend is no way to move', (s) => s.replace('    move: restart\n', '    move: suspend\n'), 'guests.1.move', 'move: suspend', /must be live .* or restart .*; ha never suspends or pauses a guest/],
   ['a shutdown mode libvirt does not have', (s) => s.replace('mode: acpi', 'mode: poweroff'), 'guests.1.shutdown.mode', 'mode: poweroff', /must be acpi \(the power button\), agent \(the QEMU guest agent\) or signal/],

@@ -208,7 +208,7 @@ export function clusterLab(labDir: string, group = 'ha-service', controller = 'h
     }
   }
 
-  return {arpSampler, assertCanary, assertOneMac, crmMon, down, epoch, explained, group, holdsNothing, inNode, macs, runningOn, runsOn, serviceAnswer, up, within, writeCanary}
+  return {applySetup, arpSampler, assertCanary, assertOneMac, crmMon, down, epoch, explained, group, holdsNothing, inNode, macs, runningOn, runsOn, serviceAnswer, up, within, writeCanary}
 }
 
 function capture(argv: string[]): Promise<{code: number; stdout: string}> {
