@@ -5,6 +5,7 @@ import {requireNeeds} from '../config/needs.js'
 import type {Config, NodeName} from '../config/schema.js'
 import {ConfigError, ExitCode, HaError} from '../core/errors.js'
 import type {PlanPrepared, UncheckedNode} from '../failover/prepare.js'
+import type {GuestRow} from '../guests/report.js'
 import type {PlannedStep} from '../steps/step.js'
 
 export default class Failover extends HaCommand<typeof Failover> {
@@ -80,9 +81,10 @@ Under cluster.manager: pacemaker it is a switchover through Pacemaker instead, n
 
     const {preparePlan} = await import('../failover/prepare.js')
     const r = planResult(await preparePlan({config, signal: this.abort.signal}))
+    const guestLines = r.guests ? (await import('../guests/report.js')).placementLines(r.guests, labels[r.to]) : []
     // Under --quiet the plan is not printed: the line says only what was not checked.
     const quiet = r.verified ? undefined : `the plan is not checked against the nodes: ${r.unchecked.map((u) => `${u.node}: ${u.reason}`).join('; ')}`
-    return this.finish(r, r.verified ? ExitCode.ok : ExitCode.problems, (p) => renderPlanResult(p, labels, renderPlan(p.plan)), quiet)
+    return this.finish(r, r.verified ? ExitCode.ok : ExitCode.problems, (p) => renderPlanResult(p, labels, renderPlan(p.plan), guestLines), quiet)
   }
 
   /**
@@ -273,6 +275,8 @@ interface PlanResult {
   verified: boolean
   unchecked: UncheckedNode[]
   plan: PlannedStep[]
+  /** Only with guests: each guest as ha status shows it, with what this failover would do with it on the node taking over. */
+  guests?: GuestRow[]
 }
 
 function planResult(p: PlanPrepared): PlanResult {
@@ -286,10 +290,11 @@ function planResult(p: PlanPrepared): PlanResult {
     to: p.to,
     unchecked: p.unchecked,
     verified: p.unchecked.length === 0,
+    ...(p.guests ? {guests: p.guests} : {}),
   }
 }
 
-function renderPlanResult(r: PlanResult, labels: Record<NodeName, string>, plan: string): string {
+function renderPlanResult(r: PlanResult, labels: Record<NodeName, string>, plan: string, guestLines: string[]): string {
   const out = [`Failover ${labels[r.from]} → ${labels[r.to]} (epoch ${r.epoch ?? 'unknown'})`, '']
   if (!r.verified) {
     for (const u of r.unchecked) out.push(`${u.node} (${u.hostname}, ${u.address}): not checked: ${u.reason}`)
@@ -302,6 +307,7 @@ function renderPlanResult(r: PlanResult, labels: Record<NodeName, string>, plan:
   }
 
   out.push(plan)
+  if (guestLines.length > 0) out.push('', ...guestLines)
   return out.join('\n')
 }
 
