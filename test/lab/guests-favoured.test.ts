@@ -206,4 +206,49 @@ describe('a favoured guest on a node with room for two (ha lab up --guests, huge
     assert.equal(await freePages('secondary'), 0)
     console.log(`# favoured guest: ha failover ${result.envelope!.result.wall_ms} ms; ${samples.length} samples of both nodes' virsh list, never more than two guests running on the secondary; fav's first sample there with lo1 already gone`)
   })
+
+  it('and back, fav migrating live: lo1 is shut down on the primary before the migration starts, fav beats on from where it was, lo2 has no room left and stays off', async () => {
+    const yaml = parse(readFileSync(lab.config, 'utf8'))
+    yaml.guests = yaml.guests.map((g: {name: string}) => (g.name === 'fav' ? {...g, move: 'live'} : g))
+    writeFileSync(lab.config, stringify(yaml))
+    // The primary's 64 MiB share filled: big (48 MiB, more favoured than fav) and lo1 (16 MiB, less).
+    for (const name of ['big', 'lo1']) await startOn('primary', name)
+    assert.equal(await freePages('primary'), 0)
+    const plan = haAdmin(['failover', '--plan', '--json'])
+    assert.equal(plan.status, 0, plan.stdout + plan.stderr)
+    const decided = (plan.envelope!.result.guests as Array<{failover: {action: string; why: string}; name: string}>).map((r) => [r.name, r.failover.action])
+    assert.deepEqual(decided, [['big', 'keep'], ['fav', 'start'], ['lo2', 'leave-off'], ['lo1', 'shed']])
+
+    const favBefore = heartbeats(serialText('secondary', 'fav')).at(-1)!
+    const run = startHa(['failover', '--yes', '--json'])
+    const samples: Array<{primary: string[]; secondary: string[]}> = []
+    let done = false
+    void run.done.finally(() => (done = true))
+    for (let i = 0; i < 3000 && !done; i++) {
+      const primary = await running('primary').catch(() => ['unreadable'])
+      samples.push({primary, secondary: await running('secondary').catch(() => ['unreadable'])})
+    }
+
+    const result = await run.done
+    assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`)
+    const ran = (result.envelope!.result.ran as Array<{action: string; step: string}>).filter((r) => r.step.startsWith('guests-')).map((r) => r.action)
+    const shed = ran.indexOf('ctl-a (primary)$ virsh -c qemu:///system shutdown --mode acpi lo1')
+    const migrate = ran.indexOf('ctl-b (secondary)$ virsh -c qemu:///system migrate --live --persistent fav qemu+tcp://198.18.0.2/system')
+    assert.ok(shed !== -1 && migrate > shed, `lo1 shut down, then fav migrated: ${ran.join('; ')}`)
+    assert.ok(!ran.some((a) => /start (lo2|lo1)$/.test(a)), `neither lo1 nor lo2 started: ${ran.join('; ')}`)
+
+    // fav moved live: its count goes on, on the primary, from where it stopped on the secondary.
+    assert.ok(await within(10, async () => (heartbeats(serialText('primary', 'fav')).length >= 3 ? true : undefined)), 'fav beats on the primary')
+    const [last, first] = [heartbeats(serialText('secondary', 'fav')).at(-1)!, heartbeats(serialText('primary', 'fav'))[0]]
+    assert.ok(last >= favBefore && first > last && first <= last + 2, `last heartbeat on the secondary ${last}, first on the primary ${first}`)
+    assert.doesNotMatch(serialText('primary', 'fav'), /booted/, 'migrated, not booted again')
+    const mib = (names: string[]) => names.reduce((sum, name) => sum + (guests.find((g) => g.name === name)?.memoryMiB ?? 0), 0)
+    assert.deepEqual(samples.filter((s) => mib(s.primary) > hugePagesMiB.primary), [], 'never more running on the primary than its share holds')
+    assert.deepEqual(samples.filter((s) => s.primary.includes('fav') && s.secondary.includes('fav')), [], 'fav never runs on both nodes')
+    assert.deepEqual([await running('primary'), await running('secondary')], [['big', 'fav'], []])
+    const started = journalled('guests-start')
+    assert.deepEqual(started.left_off.map((d: {guest: string}) => d.guest), ['lo2'], 'lo2: left off, named in the journal')
+    const left = journalled('guests-leave')['guest:fav']
+    console.log(`# favoured guest back, live: ha failover ${result.envelope!.result.wall_ms} ms; migration ${left.elapsed_ms} ms, downtime ${left.downtime_ms} ms; heartbeat ${last} on the secondary, ${first} on the primary; ${samples.length} samples, never over the primary's share`)
+  })
 })
