@@ -24,7 +24,8 @@ export interface NodeGuests {
   /** Every domain the node has, clustered or not. */
   domains: ListedDomain[]
   freeKiB?: number
-  freeHugepagesKiB: number
+  /** Free 2 MiB huge pages, in KiB; undefined when neither virsh freepages nor the hugetlbfs answered (not known). */
+  freeHugepagesKiB?: number
   /** Why libvirtd could not be read (then nothing else here is known). */
   error?: string
 }
@@ -56,7 +57,7 @@ export function nodeGuestsFrom(config: Config, node: NodeName, results: Map<stri
   const list = results.get('guests:list')
   if (!list || list.code !== 0) {
     const why = !list ? 'not asked' : list.code === 127 ? 'virsh is not installed' : list.stderr.toString().trim().split('\n')[0] || `virsh list exited ${list.code}`
-    return {domains: [], error: `${why} (virsh -c ${uri})`, freeHugepagesKiB: 0, guests: {}, node}
+    return {domains: [], error: `${why} (virsh -c ${uri})`, guests: {}, node}
   }
 
   const domains = parseDomainList(list.stdout.toString())
@@ -73,11 +74,12 @@ export function nodeGuestsFrom(config: Config, node: NodeName, results: Map<stri
   const freecell = results.get('guests:freecell')
   const freepages = results.get('guests:freepages')
   const hugetlbfs = results.get('guests:hugetlbfs')
-  const pool = freepages?.code === 0 ? parseFreeHugepages(freepages.stdout.toString()) : 0
+  // Either one unread is not "none free": the other decides alone, or, neither read, it is not known.
+  const pool = freepages?.code === 0 ? parseFreeHugepages(freepages.stdout.toString()) : undefined
   const mounted = hugetlbfs?.code === 0 ? parseHugetlbfsFree(hugetlbfs.stdout.toString()) : undefined
   return {
     domains,
-    freeHugepagesKiB: mounted === undefined ? pool : Math.min(pool, mounted),
+    freeHugepagesKiB: mounted === undefined ? pool : pool === undefined ? mounted : Math.min(pool, mounted),
     freeKiB: freecell?.code === 0 ? parseFreecell(freecell.stdout.toString()) : undefined,
     guests,
     node,

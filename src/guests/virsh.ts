@@ -122,10 +122,14 @@ export function parseFreecell(text: string): number | undefined {
   return m ? Number(m[1]) : undefined
 }
 
-/** `virsh freepages --all`: per cell "2048KiB: N"; the free 2 MiB huge pages of all cells, in KiB. */
-export function parseFreeHugepages(text: string, pageKiB = 2048): number {
-  let total = 0
-  for (const m of text.matchAll(/^\s*(\d+)KiB:\s*(\d+)\s*$/gm)) if (Number(m[1]) === pageKiB) total += Number(m[2]) * pageKiB
+/**
+ * `virsh freepages --all`: per cell "2048KiB: N"; the free 2 MiB huge pages of all cells, in KiB.
+ * Undefined when no cell lists that page size (not known: the host has none of that size, or
+ * virsh printed something else), which is not the same as none free.
+ */
+export function parseFreeHugepages(text: string, pageKiB = 2048): number | undefined {
+  let total: number | undefined
+  for (const m of text.matchAll(/^\s*(\d+)KiB:\s*(\d+)\s*$/gm)) if (Number(m[1]) === pageKiB) total = (total ?? 0) + Number(m[2]) * pageKiB
   return total
 }
 

@@ -108,6 +108,31 @@ describe('guest placement', () => {
     assert.deepEqual(withGroups([guest('a', {with: ['b']}), guest('b'), guest('c', {with: ['b']}), guest('d')]), [['a', 'b', 'c'], ['d']])
   })
 
+  it('free huge pages not known (virsh freepages and the hugetlbfs unread) do not stop a start, nor shed anything', () => {
+    const guests = [guest('fav', {priority: 10}), guest('low', {priority: 1})]
+    const memory = {fav: {hugepages: true, kib: 64 * MiB}, low: {hugepages: true, kib: 64 * MiB}}
+    const decisions = placeGuests({arriving: ['fav'], free: {memoryKiB: 100 * MiB}, guests, memory, running: ['low']})
+    assert.deepEqual(decisions.map((d) => [d.guest, d.action, d.why]), [
+      ['fav', 'start', '64 MiB of huge pages'],
+      ['low', 'keep', 'runs there'],
+    ])
+  })
+
+  it('free memory not known while the huge pages are short: a with-group needing both sheds for its huge pages, and is not left off for memory nobody read', () => {
+    const guests = [guest('app', {priority: 10, with: ['cache']}), guest('cache'), guest('low', {priority: 1})]
+    const memory = {app: {hugepages: true, kib: 16 * MiB}, cache: {hugepages: false, kib: 100 * MiB}, low: {hugepages: true, kib: 16 * MiB}}
+    const decisions = placeGuests({arriving: ['app', 'cache'], free: {hugepagesKiB: 0}, guests, memory, running: ['low']})
+    assert.deepEqual(decisions.map((d) => [d.guest, d.action]), [
+      ['low', 'shed'],
+      ['app', 'start'],
+      ['cache', 'start'],
+    ])
+    // And one that cannot fit even so says what was not known.
+    const big = placeGuests({arriving: ['app', 'cache'], free: {hugepagesKiB: 0}, guests, memory: {...memory, app: {hugepages: true, kib: 64 * MiB}}, running: ['low']})
+    assert.equal(big[0].action, 'leave-off')
+    assert.equal(big[0].why, 'needs 100 MiB of memory and 64 MiB of huge pages; the target has unknown memory and 0 MiB of huge pages free, and no more than unknown memory and 16 MiB of huge pages after shutting down every less favoured guest')
+  })
+
   it('free memory libvirt did not report does not stop a start', () => {
     assert.deepEqual(place({arriving: ['x'], free: {hugepagesKiB: 0}, guests: [guest('x')], memory: {x: {hugepages: false, kib: 1 << 30}}}), [['x', 'start']])
   })

@@ -37,6 +37,7 @@ describe('virsh output as ha reads it', {skip: missingPrerequisite(['libvirt'])}
     assert.deepEqual(parseDomInfo(info), {autostart: false, maxMemoryKiB: 65_536, persistent: true, state: 'shut off'})
     assert.equal(parseFreecell(out), 6144)
     assert.equal(parseFreeHugepages(out), 2 * 97 * 2048, 'the 2 MiB pages of both cells')
+    assert.equal(parseFreeHugepages(out, 4096), undefined, 'a page size no cell lists: not known, not none')
     assert.ok(usesHugepages(out.slice(out.indexOf('<domain'))))
     assert.equal(definitionMemoryKiB(out.slice(out.indexOf('<domain'))), 65_536)
   })
