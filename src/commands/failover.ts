@@ -6,6 +6,7 @@ import type {Config, NodeName} from '../config/schema.js'
 import {ConfigError, ExitCode, HaError} from '../core/errors.js'
 import type {PlanPrepared, UncheckedNode} from '../failover/prepare.js'
 import type {GuestRow} from '../guests/report.js'
+import type {FailoverNodes} from '../pair/nodes.js'
 import type {PlannedStep} from '../steps/step.js'
 
 export default class Failover extends HaCommand<typeof Failover> {
@@ -85,6 +86,13 @@ Under cluster.manager: pacemaker it is a switchover through Pacemaker instead, n
     // Under --quiet the plan is not printed: the line says only what was not checked.
     const quiet = r.verified ? undefined : `the plan is not checked against the nodes: ${r.unchecked.map((u) => `${u.node}: ${u.reason}`).join('; ')}`
     return this.finish(r, r.verified ? ExitCode.ok : ExitCode.problems, (p) => renderPlanResult(p, labels, renderPlan(p.plan), guestLines), quiet)
+  }
+
+  /** What the failover would do with each guest on the node taking over, as --plan says it (shown before the question at a terminal). */
+  private async guestLines(config: Config, nodes: FailoverNodes, reachable: Record<NodeName, boolean>, from: NodeName, to: string): Promise<string[]> {
+    const {readGuests} = await import('../failover/status.js')
+    const {placementLines} = await import('../guests/report.js')
+    return placementLines(await readGuests(config, nodes, reachable, from, this.abort.signal), to)
   }
 
   /**
@@ -210,6 +218,7 @@ Under cluster.manager: pacemaker it is a switchover through Pacemaker instead, n
         if (interactive) {
           const roles = prepared.roles
           this.reporter.say(`${renderPlan(prepared.plan)}\n`)
+          if (config.guests.length > 0 && roles) this.reporter.say(`${(await this.guestLines(config, prepared.nodes, roles.reachable, prepared.from, labels[prepared.to])).join('\n')}\n`)
           this.reporter.say(`Active: ${labels[prepared.from]}${prepared.activeUnreachable ? ' — DOES NOT ANSWER ssh' : ''}; taking over: ${labels[prepared.to]}`)
           this.reporter.say(`Epoch: ${roles?.epoch ?? '?'} (${roles?.source === 'storage' ? 'from the shared storage' : roles?.source === 'node' ? 'as a node last noted it' : 'no takeover yet'}); after the takeover: ${(roles?.epoch ?? 0) + 1}`)
           this.reporter.say(prepared.activeUnreachable ? 'Backup: the newest verified backup on the storage (the active node cannot make one)\n' : `Backup: a final backup made now on ${labels[prepared.from]}\n`)

@@ -10,9 +10,10 @@ import {parse, stringify} from 'yaml'
 import {runInNode} from '../../src/lab/container.js'
 import {guestDomainXml, heartbeats, serialLogPath} from '../../src/lab/guest-domain.js'
 import {hugePagesMiB, parseVirshList} from '../../src/lab/guests.js'
-import {labDown, labName, type LabNode, nodePaths} from '../../src/lab/lab.js'
-import {ha} from '../helpers/cli.js'
+import {labDown, labName, labNetns, type LabNode, nodePaths} from '../../src/lab/lab.js'
+import {ha, haBin} from '../helpers/cli.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
+import {terminal} from '../helpers/tmux.js'
 import {failoverLab} from './failover-helpers.js'
 
 /**
@@ -137,7 +138,7 @@ describe('a favoured guest on a node with room for two (ha lab up --guests, huge
     )
   })
 
-  it('ha failover --plan says, before anything runs, that lo1 is shut down on the secondary for fav, that big is not started, and lo2 keeps running', async () => {
+  it('ha failover --plan (and ha failover at a terminal, before it asks) says that lo1 is shut down on the secondary for fav, that big is not started, and lo2 keeps running', async (t) => {
     const text = haAdmin(['failover', '--plan'])
     assert.equal(text.status, 0, text.stdout + text.stderr)
     const lines = text.stdout.slice(text.stdout.indexOf('Guests on ctl-b (secondary)')).trim().split('\n')
@@ -159,6 +160,14 @@ describe('a favoured guest on a node with room for two (ha lab up --guests, huge
       ],
     )
     assert.match(rows[0].failover.why, bigWhy)
+
+    // At a terminal, ha failover shows the same before it asks for the node's name (Ctrl-C there: nothing runs).
+    const screen = terminal(t, `HA_FAILOVER_DIR=${journalDir} NO_COLOR=1 ip netns exec ${labNetns.admin} ${process.execPath} ${haBin} failover --config ${lab.config}; echo "[exit $?]"; sleep 600`)
+    const asked = await screen.waitFor(/type the node's name \(ctl-[ab]\):/, 60_000)
+    assert.ok(asked.includes(`Guests on ctl-b (secondary), from what both nodes' libvirtd report now (guests-start decides again when it runs):\n  lo1 (priority 1): SHUT DOWN there first, before any guest arrives (${shedWhy})\n  big (priority 20): NOT started there`), asked)
+    assert.ok(asked.indexOf('Guests on ctl-b') < asked.indexOf('Active: ctl-a (primary); taking over: ctl-b (secondary)'), 'before the question\'s summary')
+    screen.keys('C-c')
+    assert.equal(await screen.exitCode(), 130)
     // Nothing ran: the guests are where they were.
     assert.deepEqual([await running('primary'), await running('secondary')], [['big', 'fav'], ['lo1', 'lo2']])
   })
