@@ -1,6 +1,6 @@
 import type {Config, NodeName} from '../config/schema.js'
 import type {Host, Probe, ProbeResult} from '../hosts/host.js'
-import {type ListedDomain, libvirtUriOf, parseDomainList, parseDomInfo, parseFreecell, parseFreeHugepages, parseHugetlbfsFree, usesHugepages, virshRead} from './virsh.js'
+import {hugepageSizeKiB, type ListedDomain, libvirtUriOf, parseDomainList, parseDomInfo, parseFreecell, parseFreeHugepages, parseHugetlbfsFree, usesHugepages, virshRead} from './virsh.js'
 
 /** Where QEMU takes huge pages from: libvirt's default hugetlbfs mount. */
 export const hugetlbfsMount = '/dev/hugepages'
@@ -12,6 +12,8 @@ export interface GuestOnNode {
   state: string
   memoryKiB?: number
   hugepages: boolean
+  /** The huge page size its definition names, in KiB (undefined: the host's default). */
+  hugepageKiB?: number
   autostart: boolean
   /** The inactive definition (dumpxml --inactive), when defined there. */
   xml?: string
@@ -68,7 +70,7 @@ export function nodeGuestsFrom(config: Config, node: NodeName, results: Map<stri
     const xml = results.get(`guests:dumpxml:${g.name}`)
     const parsed = info?.code === 0 ? parseDomInfo(info.stdout.toString()) : undefined
     const text = xml?.code === 0 ? xml.stdout.toString() : undefined
-    guests[g.name] = {autostart: parsed?.autostart ?? false, hugepages: text ? usesHugepages(text) : false, memoryKiB: parsed?.maxMemoryKiB, name: g.name, state: listed?.state ?? 'absent', xml: text}
+    guests[g.name] = {autostart: parsed?.autostart ?? false, hugepageKiB: text ? hugepageSizeKiB(text) : undefined, hugepages: text ? usesHugepages(text) : false, memoryKiB: parsed?.maxMemoryKiB, name: g.name, state: listed?.state ?? 'absent', xml: text}
   }
 
   const freecell = results.get('guests:freecell')

@@ -22,8 +22,11 @@ export interface PlacementInput {
   arriving: string[]
   /** Configured guests that run on the target now. */
   running: string[]
-  /** Each guest's memory (KiB, from its definition) and whether it needs huge pages. */
-  memory: Record<string, {hugepages: boolean; kib?: number}>
+  /**
+   * Each guest's memory (KiB, from its definition), whether it needs huge pages, and of which size
+   * when its definition names one (pageKiB; undefined: the host's default, 2 MiB here).
+   */
+  memory: Record<string, {hugepages: boolean; kib?: number; pageKiB?: number}>
   /** Free on the target, as libvirt reports it; either undefined: not known (then it does not stop a start, as virsh start will say). */
   free: {hugepagesKiB?: number; memoryKiB?: number}
 }
@@ -40,7 +43,17 @@ interface Unit {
   names: string[]
   priority: number
   running: boolean
-  need: {hugepages: number; memory: number}
+  need: Usage
+}
+
+/** The huge page size ha counts free (virsh freepages' 2048KiB, the hugetlbfs at /dev/hugepages). */
+export const countedPageKiB = 2048
+
+interface Usage {
+  hugepages: number
+  memory: number
+  /** Guests backed by huge pages of another size (1 GiB): ha does not count those, so they stop nothing. */
+  uncounted: string[]
 }
 
 function units(input: PlacementInput): Unit[] {
@@ -57,16 +70,19 @@ function units(input: PlacementInput): Unit[] {
 }
 
 /** What guests use (running) or need (arriving): huge pages for the hugepage-backed ones, memory for the others, in KiB. */
-function usageOf(input: PlacementInput, names: string[]): {hugepages: number; memory: number} {
-  const use = {hugepages: 0, memory: 0}
+function usageOf(input: PlacementInput, names: string[]): Usage {
+  const use: Usage = {hugepages: 0, memory: 0, uncounted: []}
   for (const name of names) {
     const m = input.memory[name]
-    if (m?.hugepages) use.hugepages += m.kib ?? 0
+    if (m?.hugepages && m.pageKiB !== undefined && m.pageKiB !== countedPageKiB) use.uncounted.push(`${name}'s ${m.kib === undefined ? '' : `${mib(m.kib)} of `}${pageText(m.pageKiB)} huge pages`)
+    else if (m?.hugepages) use.hugepages += m.kib ?? 0
     else use.memory += m?.kib ?? 0
   }
 
   return use
 }
+
+const pageText = (kib: number) => (kib % (1024 * 1024) === 0 ? `${kib / (1024 * 1024)} GiB` : kib % 1024 === 0 ? `${kib / 1024} MiB` : `${kib} KiB`)
 
 const label = (unit: Unit) => (unit.names.length === 1 ? unit.names[0] : `${unit.names.join('+')} (with each other)`)
 const mib = (kib: number) => `${Math.round(kib / 1024)} MiB`
@@ -140,7 +156,9 @@ export function placeGuests(input: PlacementInput): PlacementDecision[] {
 
 function neededText(unit: Unit): string {
   const parts = [...(unit.need.memory > 0 ? [`${mib(unit.need.memory)} of memory`] : []), ...(unit.need.hugepages > 0 ? [`${mib(unit.need.hugepages)} of huge pages`] : [])]
-  return parts.length > 0 ? parts.join(' and ') : 'no memory known'
+  const counted = parts.length > 0 ? parts.join(' and ') : unit.need.uncounted.length > 0 ? '' : 'no memory known'
+  const uncounted = unit.need.uncounted.length > 0 ? `not counted: ${unit.need.uncounted.join(', ')} (ha counts free ${pageText(countedPageKiB)} pages only; virsh start says whether they fit)` : ''
+  return [counted, uncounted].filter(Boolean).join('; ')
 }
 
 function freeText(free: {hugepages?: number; memory?: number}): string {

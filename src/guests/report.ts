@@ -34,7 +34,12 @@ export function guestRows(config: Config, views: Partial<Record<NodeName, NodeGu
           arriving: config.guests.filter((g) => isActive(from.guests[g.name]?.state ?? 'absent') && !isActive(to.guests[g.name]?.state ?? 'absent')).map((g) => g.name),
           free: {hugepagesKiB: to.freeHugepagesKiB, memoryKiB: to.freeKiB},
           guests: config.guests,
-          memory: Object.fromEntries(config.guests.map((g) => [g.name, {hugepages: (from.guests[g.name] ?? to.guests[g.name])?.hugepages ?? false, kib: from.guests[g.name]?.memoryKiB ?? to.guests[g.name]?.memoryKiB}])),
+          memory: Object.fromEntries(
+            config.guests.map((g) => {
+              const known = from.guests[g.name] ?? to.guests[g.name]
+              return [g.name, {hugepages: known?.hugepages ?? false, kib: from.guests[g.name]?.memoryKiB ?? to.guests[g.name]?.memoryKiB, pageKiB: known?.hugepageKiB}]
+            }),
+          ),
           running: config.guests.filter((g) => isActive(to.guests[g.name]?.state ?? 'absent')).map((g) => g.name),
         })
       : undefined

@@ -133,6 +133,23 @@ describe('guest placement', () => {
     assert.equal(big[0].why, 'needs 100 MiB of memory and 64 MiB of huge pages; the target has unknown memory and 0 MiB of huge pages free, and no more than unknown memory and 16 MiB of huge pages after shutting down every less favoured guest')
   })
 
+  it('a guest backed by huge pages of another size (1 GiB) is not counted against the free 2 MiB pages: it starts, sheds nothing, and says so', () => {
+    const guests = [guest('big', {priority: 10}), guest('low', {priority: 1})]
+    const memory = {big: {hugepages: true, kib: 4096 * MiB, pageKiB: 1024 * MiB}, low: {hugepages: true, kib: 16 * MiB}}
+    const decisions = placeGuests({arriving: ['big'], free: {hugepagesKiB: 0, memoryKiB: 100 * MiB}, guests, memory, running: ['low']})
+    assert.deepEqual(decisions.map((d) => [d.guest, d.action]), [
+      ['big', 'start'],
+      ['low', 'keep'],
+    ])
+    assert.equal(decisions[0].why, "not counted: big's 4096 MiB of 1 GiB huge pages (ha counts free 2 MiB pages only; virsh start says whether they fit)")
+    // Naming the default size is the default size: counted.
+    const named = placeGuests({arriving: ['big'], free: {hugepagesKiB: 0, memoryKiB: 100 * MiB}, guests, memory: {...memory, big: {hugepages: true, kib: 16 * MiB, pageKiB: 2048}}, running: ['low']})
+    assert.deepEqual(named.map((d) => [d.guest, d.action]), [
+      ['low', 'shed'],
+      ['big', 'start'],
+    ])
+  })
+
   it('free memory libvirt did not report does not stop a start', () => {
     assert.deepEqual(place({arriving: ['x'], free: {hugepagesKiB: 0}, guests: [guest('x')], memory: {x: {hugepages: false, kib: 1 << 30}}}), [['x', 'start']])
   })
