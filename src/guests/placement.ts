@@ -142,6 +142,10 @@ export function placeGuests(input: PlacementInput): PlacementDecision[] {
     const shedFor: string[] = []
     for (const other of candidates) {
       if (fits()) break
+      // Only a guest that frees what is short: shutting down one with plain memory makes no huge pages.
+      const freed = usage(other)
+      const short = {hugepages: free.hugepages !== undefined && unit.need.hugepages > free.hugepages, memory: free.memory !== undefined && unit.need.memory > free.memory}
+      if (!(short.hugepages && freed.hugepages > 0) && !(short.memory && freed.memory > 0)) continue
       shed(other, `to make room for ${label(unit)} (priority ${unit.priority} over ${other.priority})`)
       shedFor.push(label(other))
     }

@@ -31,15 +31,22 @@ const labDir = `/tmp/ha-lab-${labName()}-guests-favoured-${process.pid}`
 const journalDir = `${labDir}-journal`
 const {haAdmin, lab, startHa} = failoverLab(labDir, journalDir)
 
-/** The guests, by priority: big is bigger than the secondary's whole share; lo1 and lo2 fill that share now. */
+/**
+ * The guests, by priority: big is bigger than the secondary's whole share; lo1 and lo2 fill that
+ * share now; plain, the least favoured, runs on plain memory (no huge pages), so shutting it down
+ * would make no room for anyone here.
+ */
 const guests = [
-  {memoryMiB: 48, name: 'big', priority: 20},
-  {memoryMiB: 16, name: 'fav', priority: 10},
-  {memoryMiB: 16, name: 'lo2', priority: 2},
-  {memoryMiB: 16, name: 'lo1', priority: 1},
+  {hugepages: true, memoryMiB: 48, name: 'big', priority: 20},
+  {hugepages: true, memoryMiB: 16, name: 'fav', priority: 10},
+  {hugepages: true, memoryMiB: 16, name: 'lo2', priority: 2},
+  {hugepages: true, memoryMiB: 16, name: 'lo1', priority: 1},
+  {hugepages: false, memoryMiB: 16, name: 'plain', priority: 0},
 ] as const
 const onPrimary = ['big', 'fav']
-const onSecondary = ['lo1', 'lo2']
+const onSecondary = ['lo1', 'lo2', 'plain']
+/** The huge pages (MiB) the running guests named hold. */
+const hugeMiB = (names: string[]) => names.reduce((sum, name) => sum + (guests.find((g) => g.name === name && g.hugepages)?.memoryMiB ?? 0), 0)
 
 const virsh = (node: LabNode, ...args: string[]) => runInNode(labDir, node, ['virsh', '-q', '-c', 'qemu:///system', ...args], {okCodes: [1], timeoutMs: 60_000})
 const domains = async (node: LabNode) => parseVirshList((await runInNode(labDir, node, ['virsh', '-c', 'qemu:///system', 'list', '--all'], {timeoutMs: 20_000})).stdout)
@@ -64,12 +71,12 @@ async function within<T>(seconds: number, probe: () => Promise<T | undefined>): 
   return undefined
 }
 
-/** A lab guest backed by huge pages, defined on both nodes from one XML (one UUID). */
-async function defineOnBoth(name: string, memoryMiB: number): Promise<void> {
+/** A lab guest (backed by huge pages or not), defined on both nodes from one XML (one UUID). */
+async function defineOnBoth(name: string, memoryMiB: number, hugepages: boolean): Promise<void> {
   const xml = guestDomainXml(name)
     .replace('  <name>', `  <uuid>${randomUUID()}</uuid>\n  <name>`)
     .replace(/<memory unit='MiB'>\d+<\/memory>/, `<memory unit='MiB'>${memoryMiB}</memory>`)
-    .replace('<vcpu>', '<memoryBacking><hugepages/></memoryBacking>\n  <vcpu>')
+    .replace('<vcpu>', hugepages ? '<memoryBacking><hugepages/></memoryBacking>\n  <vcpu>' : '<vcpu>')
   for (const node of ['primary', 'secondary'] as const) {
     writeFileSync(join(nodePaths(labDir, node).root, 'root', `${name}.xml`), xml)
     const r = await virsh(node, 'define', `/root/${name}.xml`)
@@ -107,7 +114,7 @@ describe('a favoured guest on a node with room for two (ha lab up --guests, huge
     const yaml = parse(readFileSync(lab.config, 'utf8'))
     yaml.guests = guests.map((g) => ({disks: 'shared', move: 'restart', name: g.name, priority: g.priority, shutdown: {mode: 'acpi', timeout: '20s'}}))
     writeFileSync(lab.config, stringify(yaml))
-    for (const g of guests) await defineOnBoth(g.name, g.memoryMiB)
+    for (const g of guests) await defineOnBoth(g.name, g.memoryMiB, g.hugepages)
     for (const name of onPrimary) await startOn('primary', name)
     for (const name of onSecondary) await startOn('secondary', name)
   })
@@ -129,11 +136,13 @@ describe('a favoured guest on a node with room for two (ha lab up --guests, huge
     assert.match(row('big').summary, /^runs on primary; a failover could not start it on secondary: needs 48 MiB of huge pages; .* 32 MiB of huge pages after shutting down every less favoured guest$/)
     assert.match(row('big').actions![0], /^make room for its huge pages on secondary: the hugetlbfs QEMU maps them from \(\/dev\/hugepages, its size=\)/)
     assert.deepEqual(
-      ['fav', 'lo1', 'lo2'].map((name) => [name, row(name).status, row(name).summary]),
+      ['fav', 'lo1', 'lo2', 'plain'].map((name) => [name, row(name).status, row(name).summary]),
       [
         ['fav', 'pass', 'runs on primary; a failover starts it on secondary: 16 MiB of huge pages, once lo1 is shut down'],
         ['lo1', 'pass', `runs on secondary; a failover shuts it down on secondary: ${shedWhy}`],
         ['lo2', 'pass', 'runs on secondary; a failover keeps it on secondary'],
+        // The least favoured, but its memory is not huge pages: shutting it down would free none.
+        ['plain', 'pass', 'runs on secondary; a failover keeps it on secondary'],
       ],
     )
   })
@@ -145,7 +154,7 @@ describe('a favoured guest on a node with room for two (ha lab up --guests, huge
     assert.equal(lines[0], 'Guests on ctl-b (secondary), from what both nodes\' libvirtd report now (guests-start decides again when it runs):', text.stdout)
     assert.equal(lines[1], `  lo1 (priority 1): SHUT DOWN there first, before any guest arrives (${shedWhy})`)
     assert.match(lines[2], /^ {2}big \(priority 20\): NOT started there \(needs 48 MiB of huge pages; .*\)$/)
-    assert.deepEqual(lines.slice(3), ['  fav (priority 10): started there (16 MiB of huge pages, once lo1 is shut down)', '  lo2 (priority 2): keeps running there (runs there)'])
+    assert.deepEqual(lines.slice(3), ['  fav (priority 10): started there (16 MiB of huge pages, once lo1 is shut down)', '  lo2 (priority 2): keeps running there (runs there)', '  plain (priority 0): keeps running there (runs there)'])
 
     const json = haAdmin(['failover', '--plan', '--json'])
     assert.equal(json.status, 0, json.stdout + json.stderr)
@@ -157,6 +166,7 @@ describe('a favoured guest on a node with room for two (ha lab up --guests, huge
         ['fav', 'running', 'shut off', 'secondary', 'start'],
         ['lo2', 'shut off', 'running', 'secondary', 'keep'],
         ['lo1', 'shut off', 'running', 'secondary', 'shed'],
+        ['plain', 'shut off', 'running', 'secondary', 'keep'],
       ],
     )
     assert.match(rows[0].failover.why, bigWhy)
@@ -169,11 +179,12 @@ describe('a favoured guest on a node with room for two (ha lab up --guests, huge
     screen.keys('C-c')
     assert.equal(await screen.exitCode(), 130)
     // Nothing ran: the guests are where they were.
-    assert.deepEqual([await running('primary'), await running('secondary')], [['big', 'fav'], ['lo1', 'lo2']])
+    assert.deepEqual([await running('primary'), await running('secondary')], [['big', 'fav'], ['lo1', 'lo2', 'plain']])
   })
 
-  it('ha failover: lo1 is shut down on the secondary, then fav starts there; big stays off; never more than the share holds', async () => {
+  it('ha failover: lo1 is shut down on the secondary, then fav starts there; big stays off; plain and lo2 run on; never more than the share holds', async () => {
     const lo2Before = heartbeats(serialText('secondary', 'lo2')).at(-1)!
+    const plainBefore = heartbeats(serialText('secondary', 'plain')).at(-1)!
     const run = startHa(['failover', '--yes', '--json'])
     // Both nodes' running guests, sampled until ha ends (the node taking over first).
     const samples: Array<{primary: string[]; secondary: string[]}> = []
@@ -191,17 +202,17 @@ describe('a favoured guest on a node with room for two (ha lab up --guests, huge
     const shed = at('ctl-b (secondary)$ virsh -c qemu:///system shutdown --mode acpi lo1')
     const start = at('ctl-b (secondary)$ virsh -c qemu:///system start fav')
     assert.ok(shed !== -1 && start > shed, `lo1 shut down, then fav started: ${ran.join('; ')}`)
-    assert.deepEqual(ran.filter((a) => / (lo2|big)$/.test(a) && a.startsWith('ctl-b')), [], `nothing done to lo2 or big on the secondary: ${ran.join('; ')}`)
+    assert.deepEqual(ran.filter((a) => / (lo2|big|plain)$/.test(a) && a.startsWith('ctl-b')), [], `nothing done to lo2, big or plain on the secondary: ${ran.join('; ')}`)
     const started = journalled('guests-start')
-    assert.deepEqual([started.shed, started.started, started.left_off.map((d: {guest: string}) => d.guest)], [['lo1'], ['fav', 'lo2'], ['big']])
+    assert.deepEqual([started.shed, started.started, started.left_off.map((d: {guest: string}) => d.guest)], [['lo1'], ['fav', 'lo2', 'plain'], ['big']])
 
     // The share never held more than two of these guests, and fav never ran on both nodes.
     assert.ok(samples.length >= 10, `${samples.length} samples`)
-    assert.deepEqual(samples.filter((s) => s.secondary.length > 2), [], 'never more running on the secondary than its share holds')
+    assert.deepEqual(samples.filter((s) => hugeMiB(s.secondary) > hugePagesMiB.secondary), [], 'never more running on the secondary than its share holds')
     assert.deepEqual(samples.filter((s) => s.secondary.includes('fav') && s.primary.includes('fav')), [], 'fav never runs on both nodes')
     const firstFav = samples.findIndex((s) => s.secondary.includes('fav'))
     assert.ok(firstFav > 0, 'fav was seen arriving')
-    assert.deepEqual(samples[firstFav].secondary, ['fav', 'lo2'], 'lo1 was gone before fav ran there')
+    assert.deepEqual(samples[firstFav].secondary, ['fav', 'lo2', 'plain'], 'lo1 was gone before fav ran there')
 
     // After: fav beats on the secondary (booted anew: restarted), lo2 beats on, untouched; lo1 and big off.
     assert.ok(await within(30, async () => (heartbeats(serialText('secondary', 'fav')).length >= 3 ? true : undefined)), 'fav beats on the secondary')
@@ -209,7 +220,9 @@ describe('a favoured guest on a node with room for two (ha lab up --guests, huge
     const lo2 = heartbeats(serialText('secondary', 'lo2'))
     assert.ok(lo2.at(-1)! > lo2Before, 'lo2 kept beating')
     assert.deepEqual(lo2, Array.from({length: lo2.length}, (_, i) => i + 1), 'lo2 never restarted: one count from its boot')
-    assert.deepEqual([await running('primary'), await running('secondary')], [[], ['fav', 'lo2']])
+    const plain = heartbeats(serialText('secondary', 'plain'))
+    assert.ok(plain.at(-1)! > plainBefore && plain.length === plain.at(-1), 'plain, least favoured but freeing no huge pages, beat on untouched')
+    assert.deepEqual([await running('primary'), await running('secondary')], [[], ['fav', 'lo2', 'plain']])
     assert.deepEqual([await stateOf('secondary', 'lo1'), await stateOf('secondary', 'big'), await stateOf('primary', 'big')], ['shut off', 'shut off', 'shut off'])
     assert.match(serialText('secondary', 'lo1'), /ACPI power button, powering off\r\n$/, 'lo1 shut down cleanly (ACPI), not destroyed')
     assert.equal(await freePages('secondary'), 0)
@@ -220,13 +233,15 @@ describe('a favoured guest on a node with room for two (ha lab up --guests, huge
     const yaml = parse(readFileSync(lab.config, 'utf8'))
     yaml.guests = yaml.guests.map((g: {name: string}) => (g.name === 'fav' ? {...g, move: 'live'} : g))
     writeFileSync(lab.config, stringify(yaml))
+    // plain has had its part: off, it stays out of the way back (neither leaving nor arriving).
+    assert.equal((await virsh('secondary', 'destroy', 'plain')).code, 0)
     // The primary's 64 MiB share filled: big (48 MiB, more favoured than fav) and lo1 (16 MiB, less).
     for (const name of ['big', 'lo1']) await startOn('primary', name)
     assert.equal(await freePages('primary'), 0)
     const plan = haAdmin(['failover', '--plan', '--json'])
     assert.equal(plan.status, 0, plan.stdout + plan.stderr)
-    const decided = (plan.envelope!.result.guests as Array<{failover: {action: string; why: string}; name: string}>).map((r) => [r.name, r.failover.action])
-    assert.deepEqual(decided, [['big', 'keep'], ['fav', 'start'], ['lo2', 'leave-off'], ['lo1', 'shed']])
+    const decided = (plan.envelope!.result.guests as Array<{failover: null | {action: string; why: string}; name: string}>).map((r) => [r.name, r.failover?.action ?? null])
+    assert.deepEqual(decided, [['big', 'keep'], ['fav', 'start'], ['lo2', 'leave-off'], ['lo1', 'shed'], ['plain', null]])
 
     const favBefore = heartbeats(serialText('secondary', 'fav')).at(-1)!
     const run = startHa(['failover', '--yes', '--json'])
@@ -251,8 +266,7 @@ describe('a favoured guest on a node with room for two (ha lab up --guests, huge
     const [last, first] = [heartbeats(serialText('secondary', 'fav')).at(-1)!, heartbeats(serialText('primary', 'fav'))[0]]
     assert.ok(last >= favBefore && first > last && first <= last + 2, `last heartbeat on the secondary ${last}, first on the primary ${first}`)
     assert.doesNotMatch(serialText('primary', 'fav'), /booted/, 'migrated, not booted again')
-    const mib = (names: string[]) => names.reduce((sum, name) => sum + (guests.find((g) => g.name === name)?.memoryMiB ?? 0), 0)
-    assert.deepEqual(samples.filter((s) => mib(s.primary) > hugePagesMiB.primary), [], 'never more running on the primary than its share holds')
+    assert.deepEqual(samples.filter((s) => hugeMiB(s.primary) > hugePagesMiB.primary), [], 'never more running on the primary than its share holds')
     assert.deepEqual(samples.filter((s) => s.primary.includes('fav') && s.secondary.includes('fav')), [], 'fav never runs on both nodes')
     assert.deepEqual([await running('primary'), await running('secondary')], [['big', 'fav'], []])
     const started = journalled('guests-start')

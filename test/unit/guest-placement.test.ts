@@ -133,6 +133,18 @@ describe('guest placement', () => {
     assert.equal(big[0].why, 'needs 100 MiB of memory and 64 MiB of huge pages; the target has unknown memory and 0 MiB of huge pages free, and no more than unknown memory and 16 MiB of huge pages after shutting down every less favoured guest')
   })
 
+  it('sheds only guests that free what is short: one with plain memory is kept when huge pages are short', () => {
+    const guests = [guest('fav', {priority: 10}), guest('plain', {priority: 0}), guest('low', {priority: 1})]
+    const memory = {fav: {hugepages: true, kib: 16 * MiB}, low: {hugepages: true, kib: 16 * MiB}, plain: {hugepages: false, kib: 512 * MiB}}
+    const decisions = placeGuests({arriving: ['fav'], free: {hugepagesKiB: 0, memoryKiB: 100 * MiB}, guests, memory, running: ['plain', 'low']})
+    assert.deepEqual(decisions.map((d) => [d.guest, d.action]), [
+      ['low', 'shed'],
+      ['fav', 'start'],
+      ['plain', 'keep'],
+    ])
+    assert.equal(decisions.find((d) => d.guest === 'fav')!.why, '16 MiB of huge pages, once low is shut down')
+  })
+
   it('a guest backed by huge pages of another size (1 GiB) is not counted against the free 2 MiB pages: it starts, sheds nothing, and says so', () => {
     const guests = [guest('big', {priority: 10}), guest('low', {priority: 1})]
     const memory = {big: {hugepages: true, kib: 4096 * MiB, pageKiB: 1024 * MiB}, low: {hugepages: true, kib: 16 * MiB}}
