@@ -4,7 +4,7 @@ import {Flags} from '../cli/oclif.js'
 import {requireNeeds} from '../config/needs.js'
 import type {Config, NodeName} from '../config/schema.js'
 import {ConfigError, ExitCode, HaError} from '../core/errors.js'
-import type {PlanPrepared, UncheckedNode} from '../failover/prepare.js'
+import type {PlanPrepared, Prepared, UncheckedNode} from '../failover/prepare.js'
 import type {GuestRow} from '../guests/report.js'
 import type {FailoverNodes} from '../pair/nodes.js'
 import type {PlannedStep} from '../steps/step.js'
@@ -88,11 +88,22 @@ Under cluster.manager: pacemaker it is a switchover through Pacemaker instead, n
     return this.finish(r, r.verified ? ExitCode.ok : ExitCode.problems, (p) => renderPlanResult(p, labels, renderPlan(p.plan), guestLines), quiet)
   }
 
-  /** What the failover would do with each guest on the node taking over, as --plan says it (shown before the question at a terminal). */
-  private async guestLines(config: Config, nodes: FailoverNodes, reachable: Record<NodeName, boolean>, from: NodeName, to: string): Promise<string[]> {
-    const {readGuests} = await import('../failover/status.js')
-    const {placementLines} = await import('../guests/report.js')
-    return placementLines(await readGuests(config, nodes, reachable, from, this.abort.signal), to)
+  /**
+   * At a terminal, before the question: what will happen (the plan, and with guests what it would
+   * do with each on the node taking over, as --plan says it), who is active, which epoch and backup.
+   */
+  private async showBeforeQuestion(config: Config, prepared: Prepared & {nodes: FailoverNodes}, labels: Record<NodeName, string>, plan: string): Promise<void> {
+    const roles = prepared.roles
+    this.reporter.say(`${plan}\n`)
+    if (config.guests.length > 0 && roles) {
+      const {readGuests} = await import('../failover/status.js')
+      const {placementLines} = await import('../guests/report.js')
+      this.reporter.say(`${placementLines(await readGuests(config, prepared.nodes, roles.reachable, prepared.from, this.abort.signal), labels[prepared.to]).join('\n')}\n`)
+    }
+
+    this.reporter.say(`Active: ${labels[prepared.from]}${prepared.activeUnreachable ? ' — DOES NOT ANSWER ssh' : ''}; taking over: ${labels[prepared.to]}`)
+    this.reporter.say(`Epoch: ${roles?.epoch ?? '?'} (${roles?.source === 'storage' ? 'from the shared storage' : roles?.source === 'node' ? 'as a node last noted it' : 'no takeover yet'}); after the takeover: ${(roles?.epoch ?? 0) + 1}`)
+    this.reporter.say(prepared.activeUnreachable ? 'Backup: the newest verified backup on the storage (the active node cannot make one)\n' : `Backup: a final backup made now on ${labels[prepared.from]}\n`)
   }
 
   /**
@@ -214,16 +225,7 @@ Under cluster.manager: pacemaker it is a switchover through Pacemaker instead, n
     let fenced: undefined | {by: string; how: 'flag' | 'typed'; node: string} = fencedNode ? {by: operator(), how: 'flag', node: fencedNode} : undefined
     try {
       if (!flags.yes && !flags.resume && !flags.abort) {
-        // Shown before the question: what will happen, who is active, which epoch and backup.
-        if (interactive) {
-          const roles = prepared.roles
-          this.reporter.say(`${renderPlan(prepared.plan)}\n`)
-          if (config.guests.length > 0 && roles) this.reporter.say(`${(await this.guestLines(config, prepared.nodes, roles.reachable, prepared.from, labels[prepared.to])).join('\n')}\n`)
-          this.reporter.say(`Active: ${labels[prepared.from]}${prepared.activeUnreachable ? ' — DOES NOT ANSWER ssh' : ''}; taking over: ${labels[prepared.to]}`)
-          this.reporter.say(`Epoch: ${roles?.epoch ?? '?'} (${roles?.source === 'storage' ? 'from the shared storage' : roles?.source === 'node' ? 'as a node last noted it' : 'no takeover yet'}); after the takeover: ${(roles?.epoch ?? 0) + 1}`)
-          this.reporter.say(prepared.activeUnreachable ? 'Backup: the newest verified backup on the storage (the active node cannot make one)\n' : `Backup: a final backup made now on ${labels[prepared.from]}\n`)
-        }
-
+        if (interactive) await this.showBeforeQuestion(config, prepared, labels, renderPlan(prepared.plan))
         await confirmTyped({action: `fail over from ${labels[prepared.from]} to ${labels[prepared.to]}`, expected: config.nodes[prepared.to].hostname, yes: false})
       }
 
