@@ -226,7 +226,7 @@ describe('a favoured guest on a node with room for two (ha lab up --guests, huge
     assert.deepEqual([await stateOf('secondary', 'lo1'), await stateOf('secondary', 'big'), await stateOf('primary', 'big')], ['shut off', 'shut off', 'shut off'])
     assert.match(serialText('secondary', 'lo1'), /ACPI power button, powering off\r\n$/, 'lo1 shut down cleanly (ACPI), not destroyed')
     assert.equal(await freePages('secondary'), 0)
-    console.log(`# favoured guest: ha failover ${result.envelope!.result.wall_ms} ms; ${samples.length} samples of both nodes' virsh list, never more than two guests running on the secondary; fav's first sample there with lo1 already gone`)
+    console.log(`# favoured guest: ha failover ${result.envelope!.result.wall_ms} ms; ${samples.length} samples of both nodes' virsh list, never more hugepage-backed guests running on the secondary than its share holds; fav's first sample there with lo1 already gone, plain untouched`)
   })
 
   it('and back, fav migrating live: lo1 is shut down on the primary before the migration starts, fav beats on from where it was, lo2 has no room left and stays off', async () => {
