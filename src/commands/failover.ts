@@ -4,7 +4,9 @@ import {Flags} from '../cli/oclif.js'
 import {requireNeeds} from '../config/needs.js'
 import type {Config, NodeName} from '../config/schema.js'
 import {ConfigError, ExitCode, HaError} from '../core/errors.js'
-import type {PlanPrepared, UncheckedNode} from '../failover/prepare.js'
+import type {PlanPrepared, Prepared, UncheckedNode} from '../failover/prepare.js'
+import type {GuestRow} from '../guests/report.js'
+import type {FailoverNodes} from '../pair/nodes.js'
 import type {PlannedStep} from '../steps/step.js'
 
 export default class Failover extends HaCommand<typeof Failover> {
@@ -80,9 +82,28 @@ Under cluster.manager: pacemaker it is a switchover through Pacemaker instead, n
 
     const {preparePlan} = await import('../failover/prepare.js')
     const r = planResult(await preparePlan({config, signal: this.abort.signal}))
+    const guestLines = r.guests ? (await import('../guests/report.js')).placementLines(r.guests, labels[r.to]) : []
     // Under --quiet the plan is not printed: the line says only what was not checked.
     const quiet = r.verified ? undefined : `the plan is not checked against the nodes: ${r.unchecked.map((u) => `${u.node}: ${u.reason}`).join('; ')}`
-    return this.finish(r, r.verified ? ExitCode.ok : ExitCode.problems, (p) => renderPlanResult(p, labels, renderPlan(p.plan)), quiet)
+    return this.finish(r, r.verified ? ExitCode.ok : ExitCode.problems, (p) => renderPlanResult(p, labels, renderPlan(p.plan), guestLines), quiet)
+  }
+
+  /**
+   * At a terminal, before the question: what will happen (the plan, and with guests what it would
+   * do with each on the node taking over, as --plan says it), who is active, which epoch and backup.
+   */
+  private async showBeforeQuestion(config: Config, prepared: Prepared & {nodes: FailoverNodes}, labels: Record<NodeName, string>, plan: string): Promise<void> {
+    const roles = prepared.roles
+    this.reporter.say(`${plan}\n`)
+    if (config.guests.length > 0 && roles) {
+      const {readGuests} = await import('../failover/status.js')
+      const {placementLines} = await import('../guests/report.js')
+      this.reporter.say(`${placementLines(await readGuests(config, prepared.nodes, roles.reachable, prepared.from, this.abort.signal), labels[prepared.to]).join('\n')}\n`)
+    }
+
+    this.reporter.say(`Active: ${labels[prepared.from]}${prepared.activeUnreachable ? ' — DOES NOT ANSWER ssh' : ''}; taking over: ${labels[prepared.to]}`)
+    this.reporter.say(`Epoch: ${roles?.epoch ?? '?'} (${roles?.source === 'storage' ? 'from the shared storage' : roles?.source === 'node' ? 'as a node last noted it' : 'no takeover yet'}); after the takeover: ${(roles?.epoch ?? 0) + 1}`)
+    this.reporter.say(prepared.activeUnreachable ? 'Backup: the newest verified backup on the storage (the active node cannot make one)\n' : `Backup: a final backup made now on ${labels[prepared.from]}\n`)
   }
 
   /**
@@ -204,15 +225,7 @@ Under cluster.manager: pacemaker it is a switchover through Pacemaker instead, n
     let fenced: undefined | {by: string; how: 'flag' | 'typed'; node: string} = fencedNode ? {by: operator(), how: 'flag', node: fencedNode} : undefined
     try {
       if (!flags.yes && !flags.resume && !flags.abort) {
-        // Shown before the question: what will happen, who is active, which epoch and backup.
-        if (interactive) {
-          const roles = prepared.roles
-          this.reporter.say(`${renderPlan(prepared.plan)}\n`)
-          this.reporter.say(`Active: ${labels[prepared.from]}${prepared.activeUnreachable ? ' — DOES NOT ANSWER ssh' : ''}; taking over: ${labels[prepared.to]}`)
-          this.reporter.say(`Epoch: ${roles?.epoch ?? '?'} (${roles?.source === 'storage' ? 'from the shared storage' : roles?.source === 'node' ? 'as a node last noted it' : 'no takeover yet'}); after the takeover: ${(roles?.epoch ?? 0) + 1}`)
-          this.reporter.say(prepared.activeUnreachable ? 'Backup: the newest verified backup on the storage (the active node cannot make one)\n' : `Backup: a final backup made now on ${labels[prepared.from]}\n`)
-        }
-
+        if (interactive) await this.showBeforeQuestion(config, prepared, labels, renderPlan(prepared.plan))
         await confirmTyped({action: `fail over from ${labels[prepared.from]} to ${labels[prepared.to]}`, expected: config.nodes[prepared.to].hostname, yes: false})
       }
 
@@ -273,6 +286,8 @@ interface PlanResult {
   verified: boolean
   unchecked: UncheckedNode[]
   plan: PlannedStep[]
+  /** Only with guests: each guest as ha status shows it, with what this failover would do with it on the node taking over. */
+  guests?: GuestRow[]
 }
 
 function planResult(p: PlanPrepared): PlanResult {
@@ -286,10 +301,11 @@ function planResult(p: PlanPrepared): PlanResult {
     to: p.to,
     unchecked: p.unchecked,
     verified: p.unchecked.length === 0,
+    ...(p.guests ? {guests: p.guests} : {}),
   }
 }
 
-function renderPlanResult(r: PlanResult, labels: Record<NodeName, string>, plan: string): string {
+function renderPlanResult(r: PlanResult, labels: Record<NodeName, string>, plan: string, guestLines: string[]): string {
   const out = [`Failover ${labels[r.from]} → ${labels[r.to]} (epoch ${r.epoch ?? 'unknown'})`, '']
   if (!r.verified) {
     for (const u of r.unchecked) out.push(`${u.node} (${u.hostname}, ${u.address}): not checked: ${u.reason}`)
@@ -302,6 +318,7 @@ function renderPlanResult(r: PlanResult, labels: Record<NodeName, string>, plan:
   }
 
   out.push(plan)
+  if (guestLines.length > 0) out.push('', ...guestLines)
   return out.join('\n')
 }
 

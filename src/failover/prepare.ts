@@ -7,11 +7,13 @@ import {SshConnectError} from '../hosts/ssh-host.js'
 import {fingerprint} from '../hosts/ssh-key-blob.js'
 import {FailoverNodes} from '../pair/nodes.js'
 import {readRoles, type Roles, unconfirmedActive} from '../pair/roles.js'
+import type {GuestRow} from '../guests/report.js'
 import type {PlannedStep} from '../steps/step.js'
 import {FailoverStopped} from './errors.js'
 import {type Journal, newRunId, unfinishedJournal} from './journal.js'
 import {planFailover} from './plan.js'
 import {refuseIfClaimed} from './run-claims.js'
+import {readGuests} from './status.js'
 
 /** What the runner starts from: the direction, the roles or the run to resume, the plan; the nodes are connected. */
 export interface Prepared {
@@ -138,6 +140,12 @@ export interface PlanPrepared {
   unchecked: UncheckedNode[]
   /** Why the direction is not confirmed by the nodes (unconfirmedActive), or undefined when it is. */
   unconfirmed?: string
+  /**
+   * Only with guests: each guest's state on each node that answers, and what this failover would
+   * do with it on the node taking over (shed, start, keep, leave off, and why), decided from what
+   * both nodes' libvirtd report now; null for a guest when a node's libvirtd was not read.
+   */
+  guests?: GuestRow[]
 }
 
 /**
@@ -153,7 +161,8 @@ export async function preparePlan(options: {config: Config; signal?: AbortSignal
     if (open) throw inProgress(open)
     const unchecked = await uncheckedNodes(config, nodes)
     const roles = await readRoles(config, nodes, new Set(unchecked.map((u) => u.node)))
-    return {from: roles.active, plan: planFailover(config, roles.active, roles.standby), roles, to: roles.standby, unchecked, unconfirmed: unconfirmedActive(roles)}
+    const guests = config.guests.length > 0 ? await readGuests(config, nodes, roles.reachable, roles.active, options.signal) : undefined
+    return {from: roles.active, plan: planFailover(config, roles.active, roles.standby), roles, to: roles.standby, unchecked, unconfirmed: unconfirmedActive(roles), ...(guests ? {guests} : {})}
   } finally {
     await nodes.closeAll()
   }

@@ -99,8 +99,8 @@ export async function readStatus(config: Config, signal?: AbortSignal): Promise<
   return result
 }
 
-/** Each guest on the nodes that answer (a node whose libvirtd does not answer shows its guests as not read). */
-async function readGuests(config: Config, nodes: FailoverNodes, reachable: Record<NodeName, boolean>, active: NodeName | null, signal?: AbortSignal): Promise<GuestRow[]> {
+/** Each guest on the nodes that answer (a node whose libvirtd does not answer shows its guests as not read); ha failover --plan's too. */
+export async function readGuests(config: Config, nodes: FailoverNodes, reachable: Record<NodeName, boolean>, active: NodeName | null, signal?: AbortSignal): Promise<GuestRow[]> {
   const views: Partial<Record<NodeName, NodeGuests>> = {}
   for (const n of nodeNames.filter((node) => reachable[node])) views[n] = await readNodeGuests(await nodes.get(n), config, n, signal)
   return guestRows(config, views, active)

@@ -1,6 +1,6 @@
 import type {Config, NodeName} from '../config/schema.js'
 import type {Host, Probe, ProbeResult} from '../hosts/host.js'
-import {type ListedDomain, libvirtUriOf, parseDomainList, parseDomInfo, parseFreecell, parseFreeHugepages, parseHugetlbfsFree, usesHugepages, virshRead} from './virsh.js'
+import {hugepageSizeKiB, type ListedDomain, libvirtUriOf, parseDomainList, parseDomInfo, parseFreecell, parseFreeHugepages, parseHugetlbfsFree, usesHugepages, virshRead} from './virsh.js'
 
 /** Where QEMU takes huge pages from: libvirt's default hugetlbfs mount. */
 export const hugetlbfsMount = '/dev/hugepages'
@@ -12,6 +12,8 @@ export interface GuestOnNode {
   state: string
   memoryKiB?: number
   hugepages: boolean
+  /** The huge page size its definition names, in KiB (undefined: the host's default). */
+  hugepageKiB?: number
   autostart: boolean
   /** The inactive definition (dumpxml --inactive), when defined there. */
   xml?: string
@@ -24,7 +26,8 @@ export interface NodeGuests {
   /** Every domain the node has, clustered or not. */
   domains: ListedDomain[]
   freeKiB?: number
-  freeHugepagesKiB: number
+  /** Free 2 MiB huge pages, in KiB; undefined when neither virsh freepages nor the hugetlbfs answered (not known). */
+  freeHugepagesKiB?: number
   /** Why libvirtd could not be read (then nothing else here is known). */
   error?: string
 }
@@ -56,7 +59,7 @@ export function nodeGuestsFrom(config: Config, node: NodeName, results: Map<stri
   const list = results.get('guests:list')
   if (!list || list.code !== 0) {
     const why = !list ? 'not asked' : list.code === 127 ? 'virsh is not installed' : list.stderr.toString().trim().split('\n')[0] || `virsh list exited ${list.code}`
-    return {domains: [], error: `${why} (virsh -c ${uri})`, freeHugepagesKiB: 0, guests: {}, node}
+    return {domains: [], error: `${why} (virsh -c ${uri})`, guests: {}, node}
   }
 
   const domains = parseDomainList(list.stdout.toString())
@@ -67,17 +70,18 @@ export function nodeGuestsFrom(config: Config, node: NodeName, results: Map<stri
     const xml = results.get(`guests:dumpxml:${g.name}`)
     const parsed = info?.code === 0 ? parseDomInfo(info.stdout.toString()) : undefined
     const text = xml?.code === 0 ? xml.stdout.toString() : undefined
-    guests[g.name] = {autostart: parsed?.autostart ?? false, hugepages: text ? usesHugepages(text) : false, memoryKiB: parsed?.maxMemoryKiB, name: g.name, state: listed?.state ?? 'absent', xml: text}
+    guests[g.name] = {autostart: parsed?.autostart ?? false, hugepageKiB: text ? hugepageSizeKiB(text) : undefined, hugepages: text ? usesHugepages(text) : false, memoryKiB: parsed?.maxMemoryKiB, name: g.name, state: listed?.state ?? 'absent', xml: text}
   }
 
   const freecell = results.get('guests:freecell')
   const freepages = results.get('guests:freepages')
   const hugetlbfs = results.get('guests:hugetlbfs')
-  const pool = freepages?.code === 0 ? parseFreeHugepages(freepages.stdout.toString()) : 0
+  // Either one unread is not "none free": the other decides alone, or, neither read, it is not known.
+  const pool = freepages?.code === 0 ? parseFreeHugepages(freepages.stdout.toString()) : undefined
   const mounted = hugetlbfs?.code === 0 ? parseHugetlbfsFree(hugetlbfs.stdout.toString()) : undefined
   return {
     domains,
-    freeHugepagesKiB: mounted === undefined ? pool : Math.min(pool, mounted),
+    freeHugepagesKiB: mounted === undefined ? pool : pool === undefined ? mounted : Math.min(pool, mounted),
     freeKiB: freecell?.code === 0 ? parseFreecell(freecell.stdout.toString()) : undefined,
     guests,
     node,

@@ -22,10 +22,13 @@ export interface PlacementInput {
   arriving: string[]
   /** Configured guests that run on the target now. */
   running: string[]
-  /** Each guest's memory (KiB, from its definition) and whether it needs huge pages. */
-  memory: Record<string, {hugepages: boolean; kib?: number}>
-  /** Free on the target, as libvirt reports it; memory undefined: not known (then memory does not stop a start). */
-  free: {hugepagesKiB: number; memoryKiB?: number}
+  /**
+   * Each guest's memory (KiB, from its definition), whether it needs huge pages, and of which size
+   * when its definition names one (pageKiB; undefined: the host's default, 2 MiB here).
+   */
+  memory: Record<string, {hugepages: boolean; kib?: number; pageKiB?: number}>
+  /** Free on the target, as libvirt reports it; either undefined: not known (then it does not stop a start, as virsh start will say). */
+  free: {hugepagesKiB?: number; memoryKiB?: number}
 }
 
 export type PlacementAction = 'keep' | 'leave-off' | 'shed' | 'start'
@@ -40,7 +43,17 @@ interface Unit {
   names: string[]
   priority: number
   running: boolean
-  need: {hugepages: number; memory: number}
+  need: Usage
+}
+
+/** The huge page size ha counts free (virsh freepages' 2048KiB, the hugetlbfs at /dev/hugepages). */
+export const countedPageKiB = 2048
+
+interface Usage {
+  hugepages: number
+  memory: number
+  /** Guests backed by huge pages of another size (1 GiB): ha does not count those, so they stop nothing. */
+  uncounted: string[]
 }
 
 function units(input: PlacementInput): Unit[] {
@@ -50,17 +63,26 @@ function units(input: PlacementInput): Unit[] {
     .map((group) => group.filter((name) => present.has(name)))
     .filter((names) => names.length > 0)
     .map((names) => {
-      const need = {hugepages: 0, memory: 0}
-      for (const name of names.filter((n) => input.arriving.includes(n))) {
-        const m = input.memory[name]
-        if (m?.hugepages) need.hugepages += m.kib ?? 0
-        else need.memory += m?.kib ?? 0
-      }
-
+      const need = usageOf(input, names.filter((n) => input.arriving.includes(n)))
       return {names, need, priority: Math.max(...names.map((n) => byName.get(n)!.priority)), running: names.every((n) => input.running.includes(n))}
     })
     .sort((a, b) => b.priority - a.priority || Number(b.running) - Number(a.running) || a.names[0].localeCompare(b.names[0]))
 }
+
+/** What guests use (running) or need (arriving): huge pages for the hugepage-backed ones, memory for the others, in KiB. */
+function usageOf(input: PlacementInput, names: string[]): Usage {
+  const use: Usage = {hugepages: 0, memory: 0, uncounted: []}
+  for (const name of names) {
+    const m = input.memory[name]
+    if (m?.hugepages && m.pageKiB !== undefined && m.pageKiB !== countedPageKiB) use.uncounted.push(`${name}'s ${m.kib === undefined ? '' : `${mib(m.kib)} of `}${pageText(m.pageKiB)} huge pages`)
+    else if (m?.hugepages) use.hugepages += m.kib ?? 0
+    else use.memory += m?.kib ?? 0
+  }
+
+  return use
+}
+
+const pageText = (kib: number) => (kib % (1024 * 1024) === 0 ? `${kib / (1024 * 1024)} GiB` : kib % 1024 === 0 ? `${kib / 1024} MiB` : `${kib} KiB`)
 
 const label = (unit: Unit) => (unit.names.length === 1 ? unit.names[0] : `${unit.names.join('+')} (with each other)`)
 const mib = (kib: number) => `${Math.round(kib / 1024)} MiB`
@@ -71,28 +93,17 @@ export function placeGuests(input: PlacementInput): PlacementDecision[] {
   const conflicts = (a: Unit, b: Unit) => apart.some(([x, y]) => (a.names.includes(x) && b.names.includes(y)) || (a.names.includes(y) && b.names.includes(x)))
   const out = new Map<Unit, {action: PlacementAction; why: string}>()
   const free = {hugepages: input.free.hugepagesKiB, memory: input.free.memoryKiB}
-  const usage = (unit: Unit) => {
-    let memory = 0
-    let hugepages = 0
-    for (const name of unit.names) {
-      const m = input.memory[name]
-      if (m?.hugepages) hugepages += m.kib ?? 0
-      else memory += m?.kib ?? 0
-    }
-
-    return {hugepages, memory}
-  }
-
+  const usage = (unit: Unit) => usageOf(input, unit.names)
   const shed = (unit: Unit, why: string) => {
     out.set(unit, {action: 'shed', why})
     const freed = usage(unit)
-    free.hugepages += freed.hugepages
+    if (free.hugepages !== undefined) free.hugepages += freed.hugepages
     if (free.memory !== undefined) free.memory += freed.memory
   }
 
   const take = (unit: Unit, why: string) => {
     out.set(unit, {action: 'start', why})
-    free.hugepages -= unit.need.hugepages
+    if (free.hugepages !== undefined) free.hugepages -= unit.need.hugepages
     if (free.memory !== undefined) free.memory -= unit.need.memory
   }
 
@@ -110,7 +121,7 @@ export function placeGuests(input: PlacementInput): PlacementDecision[] {
       continue
     }
 
-    const fits = () => unit.need.hugepages <= free.hugepages && (free.memory === undefined || unit.need.memory <= free.memory)
+    const fits = () => (free.hugepages === undefined || unit.need.hugepages <= free.hugepages) && (free.memory === undefined || unit.need.memory <= free.memory)
     if (fits()) {
       take(unit, neededText(unit))
       continue
@@ -118,8 +129,12 @@ export function placeGuests(input: PlacementInput): PlacementDecision[] {
 
     // Shedding: the less favoured units running there, least favoured first, only if that makes room.
     const candidates = all.filter((other) => other.priority < unit.priority && other.running && out.get(other)?.action !== 'shed').reverse()
-    const room = candidates.reduce((sum, other) => ({hugepages: sum.hugepages + usage(other).hugepages, memory: sum.memory + usage(other).memory}), {hugepages: free.hugepages, memory: free.memory ?? 0})
-    if (unit.need.hugepages > room.hugepages || unit.need.memory > room.memory) {
+    // What shedding every candidate would leave free (a kind not known stays not known: it stops nothing).
+    const room = candidates.reduce(
+      (sum, other) => ({hugepages: sum.hugepages === undefined ? undefined : sum.hugepages + usage(other).hugepages, memory: sum.memory === undefined ? undefined : sum.memory + usage(other).memory}),
+      {hugepages: free.hugepages, memory: free.memory},
+    )
+    if ((room.hugepages !== undefined && unit.need.hugepages > room.hugepages) || (room.memory !== undefined && unit.need.memory > room.memory)) {
       out.set(unit, {action: 'leave-off', why: `needs ${neededText(unit)}; the target has ${freeText(free)} free, ${candidates.length > 0 ? `and no more than ${freeText(room)} after shutting down every less favoured guest` : 'and runs no less favoured guest to shut down'}`})
       continue
     }
@@ -127,6 +142,10 @@ export function placeGuests(input: PlacementInput): PlacementDecision[] {
     const shedFor: string[] = []
     for (const other of candidates) {
       if (fits()) break
+      // Only a guest that frees what is short: shutting down one with plain memory makes no huge pages.
+      const freed = usage(other)
+      const short = {hugepages: free.hugepages !== undefined && unit.need.hugepages > free.hugepages, memory: free.memory !== undefined && unit.need.memory > free.memory}
+      if (!(short.hugepages && freed.hugepages > 0) && !(short.memory && freed.memory > 0)) continue
       shed(other, `to make room for ${label(unit)} (priority ${unit.priority} over ${other.priority})`)
       shedFor.push(label(other))
     }
@@ -141,9 +160,11 @@ export function placeGuests(input: PlacementInput): PlacementDecision[] {
 
 function neededText(unit: Unit): string {
   const parts = [...(unit.need.memory > 0 ? [`${mib(unit.need.memory)} of memory`] : []), ...(unit.need.hugepages > 0 ? [`${mib(unit.need.hugepages)} of huge pages`] : [])]
-  return parts.length > 0 ? parts.join(' and ') : 'no memory known'
+  const counted = parts.length > 0 ? parts.join(' and ') : unit.need.uncounted.length > 0 ? '' : 'no memory known'
+  const uncounted = unit.need.uncounted.length > 0 ? `not counted: ${unit.need.uncounted.join(', ')} (ha counts free ${pageText(countedPageKiB)} pages only; virsh start says whether they fit)` : ''
+  return [counted, uncounted].filter(Boolean).join('; ')
 }
 
-function freeText(free: {hugepages: number; memory?: number}): string {
-  return `${free.memory === undefined ? 'unknown memory' : `${mib(free.memory)} of memory`} and ${mib(free.hugepages)} of huge pages`
+function freeText(free: {hugepages?: number; memory?: number}): string {
+  return `${free.memory === undefined ? 'unknown memory' : `${mib(free.memory)} of memory`} and ${free.hugepages === undefined ? 'unknown huge pages' : `${mib(free.hugepages)} of huge pages`}`
 }

@@ -34,7 +34,12 @@ export function guestRows(config: Config, views: Partial<Record<NodeName, NodeGu
           arriving: config.guests.filter((g) => isActive(from.guests[g.name]?.state ?? 'absent') && !isActive(to.guests[g.name]?.state ?? 'absent')).map((g) => g.name),
           free: {hugepagesKiB: to.freeHugepagesKiB, memoryKiB: to.freeKiB},
           guests: config.guests,
-          memory: Object.fromEntries(config.guests.map((g) => [g.name, {hugepages: (from.guests[g.name] ?? to.guests[g.name])?.hugepages ?? false, kib: from.guests[g.name]?.memoryKiB ?? to.guests[g.name]?.memoryKiB}])),
+          memory: Object.fromEntries(
+            config.guests.map((g) => {
+              const known = from.guests[g.name] ?? to.guests[g.name]
+              return [g.name, {hugepages: known?.hugepages ?? false, kib: from.guests[g.name]?.memoryKiB ?? to.guests[g.name]?.memoryKiB, pageKiB: known?.hugepageKiB}]
+            }),
+          ),
           running: config.guests.filter((g) => isActive(to.guests[g.name]?.state ?? 'absent')).map((g) => g.name),
         })
       : undefined
@@ -61,3 +66,19 @@ export function guestLine(row: GuestRow): string {
 }
 
 const failoverWords: Record<PlacementAction, string> = {keep: 'keep it running there', 'leave-off': 'NOT start it', shed: 'shut it down there', start: 'start it there'}
+
+/**
+ * ha failover --plan's guest lines: what the failover would do with each guest on the node taking
+ * over, the guests it shuts down there first (they make the room), then by priority. Empty when
+ * the roles or a node's libvirtd were not read (then the header says so).
+ */
+export function placementLines(rows: GuestRow[], to: string): string[] {
+  const decided = rows.filter((r) => r.failover !== null)
+  if (decided.length === 0) return [`Guests: not decided: libvirtd was not read on both nodes (ha status shows what each node answered)`]
+  const order = (r: GuestRow) => (r.failover!.action === 'shed' ? 0 : 1)
+  const sorted = [...decided].sort((a, b) => order(a) - order(b) || b.priority - a.priority || a.name.localeCompare(b.name))
+  const lines = sorted.map((r) => `  ${r.name} (priority ${r.priority}): ${planWords[r.failover!.action]} (${r.failover!.why})`)
+  return [`Guests on ${to}, from what both nodes' libvirtd report now (guests-start decides again when it runs):`, ...lines]
+}
+
+const planWords: Record<PlacementAction, string> = {keep: 'keeps running there', 'leave-off': 'NOT started there', shed: 'SHUT DOWN there first, before any guest arrives', start: 'started there'}

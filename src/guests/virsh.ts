@@ -122,10 +122,14 @@ export function parseFreecell(text: string): number | undefined {
   return m ? Number(m[1]) : undefined
 }
 
-/** `virsh freepages --all`: per cell "2048KiB: N"; the free 2 MiB huge pages of all cells, in KiB. */
-export function parseFreeHugepages(text: string, pageKiB = 2048): number {
-  let total = 0
-  for (const m of text.matchAll(/^\s*(\d+)KiB:\s*(\d+)\s*$/gm)) if (Number(m[1]) === pageKiB) total += Number(m[2]) * pageKiB
+/**
+ * `virsh freepages --all`: per cell "2048KiB: N"; the free 2 MiB huge pages of all cells, in KiB.
+ * Undefined when no cell lists that page size (not known: the host has none of that size, or
+ * virsh printed something else), which is not the same as none free.
+ */
+export function parseFreeHugepages(text: string, pageKiB = 2048): number | undefined {
+  let total: number | undefined
+  for (const m of text.matchAll(/^\s*(\d+)KiB:\s*(\d+)\s*$/gm)) if (Number(m[1]) === pageKiB) total = (total ?? 0) + Number(m[2]) * pageKiB
   return total
 }
 
@@ -143,6 +147,22 @@ export function parseHugetlbfsFree(text: string): number | undefined {
 export function usesHugepages(xml: string): boolean {
   return /<memoryBacking>[\s\S]*<hugepages\s*\/?>[\s\S]*<\/memoryBacking>/.test(xml)
 }
+
+/**
+ * The huge page size a hugepage-backed definition asks for (<hugepages><page size='1' unit='G'/>),
+ * in KiB; undefined when it names none (the host's default size) or is not hugepage-backed. A size
+ * in a unit ha does not know is taken as one that is not 2 MiB (0), so it is not counted as such.
+ */
+export function hugepageSizeKiB(xml: string): number | undefined {
+  if (!usesHugepages(xml)) return undefined
+  const page = /<hugepages\s*>[\s\S]*?<page\s([^>]*)\/?>/.exec(xml)?.[1]
+  const size = page ? /\bsize=['"](\d+)['"]/.exec(page)?.[1] : undefined
+  if (size === undefined) return undefined
+  const unit = (/\bunit=['"](\w+)['"]/.exec(page!)?.[1] ?? 'KiB').toLowerCase()
+  return binaryKiB[unit] === undefined ? 0 : Number(size) * binaryKiB[unit]
+}
+
+const binaryKiB: Record<string, number> = {b: 1 / 1024, bytes: 1 / 1024, g: 1024 * 1024, gib: 1024 * 1024, k: 1, kib: 1, m: 1024, mib: 1024}
 
 /** The largest definition ha keeps in its journal and hands to virsh define. */
 export const maxDefinitionBytes = 1024 * 1024
@@ -164,9 +184,8 @@ export function definitionProblem(xml: unknown, name: string): string | undefine
 export function definitionMemoryKiB(xml: string): number | undefined {
   const m = /<memory(?:\s+unit=['"](\w+)['"])?\s*>(\d+)<\/memory>/.exec(xml)
   if (!m) return undefined
-  const factor: Record<string, number> = {b: 1 / 1024, bytes: 1 / 1024, g: 1024 * 1024, gib: 1024 * 1024, k: 1, kib: 1, m: 1024, mib: 1024}
   const unit = (m[1] ?? 'KiB').toLowerCase()
-  return factor[unit] === undefined ? undefined : Math.ceil(Number(m[2]) * factor[unit])
+  return binaryKiB[unit] === undefined ? undefined : Math.ceil(Number(m[2]) * binaryKiB[unit])
 }
 
 /** A definition's <uuid>: the domain's identity to libvirt (one name with two UUIDs is two domains). */

@@ -25,7 +25,9 @@ import {addressOnly, labAddresses, type LabNode, nodePaths} from './layout.js'
  * hugetlbfs_mount), sized per node, so a hugepage-backed guest (<memoryBacking><hugepages/>)
  * starts only while its node's share has room, exactly: the secondary holds two of the lab's
  * 16 MiB guests, the primary four. The pages come from the machine's pool (vm.nr_hugepages),
- * which ha lab up raises to have them free (reserveHugePages).
+ * which ha lab up raises to have them free (reserveHugePages); each node's mount holds its share
+ * from the pool (min_size), so that guests of another lab on the machine cannot take them, and
+ * the limit stays exact while other labs run guests.
  */
 export const hugePagesMiB: Record<LabNode, number> = {primary: 64, secondary: 32}
 export const hugePageKiB = 2048
@@ -101,9 +103,10 @@ case "$1" in
   start)
     running && exit 0
     mkdir -p /run/libvirt /var/log/libvirt/qemu /var/lib/libvirt /var/cache/libvirt
-    # This node's share of huge pages (guests.ts: hugePagesMiB): libvirt reads the mount when it starts.
+    # This node's share of huge pages (guests.ts: hugePagesMiB), held for it (min_size) so that no
+    # other lab's guests take them: libvirt reads the mount when it starts.
     mkdir -p /dev/hugepages
-    mountpoint -q /dev/hugepages || mount -t hugetlbfs -o size=${hugePagesMiB[node]}M,pagesize=${hugePageKiB}K hugetlbfs /dev/hugepages
+    mountpoint -q /dev/hugepages || mount -t hugetlbfs -o size=${hugePagesMiB[node]}M,min_size=${hugePagesMiB[node]}M,pagesize=${hugePageKiB}K hugetlbfs /dev/hugepages || { echo "libvirtd: /dev/hugepages: the machine's pool has not ${hugePagesMiB[node]} MiB of huge pages free to hold for this node (vm.nr_hugepages)" >&2; exit 1; }
     setsid /usr/sbin/libvirtd --listen </dev/null >>/var/log/libvirt/libvirtd.out 2>&1 &
     echo $! > $PIDFILE
     # Ready when its QEMU driver answers (it probes QEMU first: ~1 s); bounded.
@@ -157,11 +160,11 @@ export async function writeGuestNode(labDir: string, node: LabNode): Promise<voi
  */
 export async function reserveHugePages(): Promise<number> {
   const wanted = Object.values(hugePagesMiB).reduce((a, b) => a + b, 0) / (hugePageKiB / 1024)
-  const free = await hugePagesFree()
+  const free = await hugePagesUnheld()
   if (free >= wanted) return 0
   const total = Number((await readFile('/proc/sys/vm/nr_hugepages', 'utf8')).trim())
   await writeFile('/proc/sys/vm/nr_hugepages', `${total + wanted - free}\n`)
-  const now = await hugePagesFree()
+  const now = await hugePagesUnheld()
   if (now < wanted) {
     throw new HaError(`lab: the kernel gave ${now} free huge pages of ${hugePageKiB} KiB, the guest lab needs ${wanted} (vm.nr_hugepages)`, {actions: ['free memory on the machine (huge pages must be contiguous), then ha lab up --guests again']})
   }
@@ -177,10 +180,15 @@ export async function returnHugePages(added: number): Promise<void> {
   await writeFile('/proc/sys/vm/nr_hugepages', `${Math.max(0, total - added)}\n`)
 }
 
-async function hugePagesFree(): Promise<number> {
+async function hugePagesField(name: 'Free' | 'Rsvd'): Promise<number> {
   const meminfo = await readFile('/proc/meminfo', 'utf8')
-  return Number(/^HugePages_Free:\s+(\d+)/m.exec(meminfo)?.[1] ?? 0)
+  return Number(new RegExp(`^HugePages_${name}:\\s+(\\d+)`, 'm').exec(meminfo)?.[1] ?? 0)
 }
+
+/** Free pages of the pool (reserved ones counted free, as the kernel counts them). */
+const hugePagesFree = () => hugePagesField('Free')
+/** Free pages that no hugetlbfs holds for itself (another lab's nodes' min_size): what this lab's mounts can still take. */
+const hugePagesUnheld = async () => (await hugePagesFree()) - (await hugePagesField('Rsvd'))
 
 /** One domain as `virsh list --all` shows it. */
 export interface GuestDomain {

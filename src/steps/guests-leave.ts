@@ -99,7 +99,7 @@ async function liveOnes(ctx: StepContext, running: GuestConfig[], source: NodeGu
     if (target.guests[guest.name]?.state === 'paused') await ctx.act(dropIncoming(ctx, guest), {allow: [0, 1]})
   }
 
-  const memory = Object.fromEntries(ctx.config.guests.map((g) => [g.name, {hugepages: source.guests[g.name]?.hugepages ?? false, kib: source.guests[g.name]?.memoryKiB}]))
+  const memory = Object.fromEntries(ctx.config.guests.map((g) => [g.name, {hugepages: source.guests[g.name]?.hugepages ?? false, kib: source.guests[g.name]?.memoryKiB, pageKiB: source.guests[g.name]?.hugepageKiB}]))
   const decisions = placeGuests({
     arriving: running.map((g) => g.name),
     free: {hugepagesKiB: target.freeHugepagesKiB, memoryKiB: target.freeKiB},

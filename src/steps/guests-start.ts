@@ -4,7 +4,7 @@ import type {GuestConfig} from '../config/schema.js'
 import {HaError} from '../core/errors.js'
 import {domainState, isActive, type NodeGuests, readNodeGuests} from '../guests/guest-view.js'
 import {type PlacementDecision, placeGuests} from '../guests/placement.js'
-import {definitionMemoryKiB, definitionProblem, domainUuid, libvirtUriOf, usesHugepages, virshAct} from '../guests/virsh.js'
+import {definitionMemoryKiB, definitionProblem, domainUuid, hugepageSizeKiB, libvirtUriOf, usesHugepages, virshAct} from '../guests/virsh.js'
 import {shutdownActions, shutDownGuests} from './guest-shutdown.js'
 import {leftKey, type LeftGuest} from './guests-leave.js'
 import type {Action, Step, StepContext} from './step.js'
@@ -72,7 +72,7 @@ function decide(ctx: StepContext, target: NodeGuests): PlacementDecision[] {
   const memory = Object.fromEntries(
     ctx.config.guests.map((g) => {
       const xml = left(ctx, g.name)?.xml ?? target.guests[g.name]?.xml
-      return [g.name, {hugepages: xml ? usesHugepages(xml) : false, kib: target.guests[g.name]?.memoryKiB ?? (xml ? definitionMemoryKiB(xml) : undefined)}]
+      return [g.name, {hugepages: xml ? usesHugepages(xml) : false, kib: target.guests[g.name]?.memoryKiB ?? (xml ? definitionMemoryKiB(xml) : undefined), pageKiB: xml ? hugepageSizeKiB(xml) : undefined}]
     }),
   )
   return placeGuests({

@@ -32,4 +32,14 @@ describe('free huge pages for a guest', () => {
   it('no hugetlbfs at /dev/hugepages: the pool as virsh freepages says', () => {
     assert.equal(nodeGuestsFrom(config, 'secondary', answers(failed)).freeHugepagesKiB, 48 * 2048)
   })
+
+  it('virsh freepages unread or without 2 MiB pages is not "none free": the mount decides alone, or, neither read, it is not known', () => {
+    const refused = {code: 1, stderr: Buffer.from('error: Operation not supported: page info is not supported on this platform'), stdout: Buffer.alloc(0)}
+    const without = (freepages: ReturnType<typeof ok> | typeof refused, hugetlbfs: ReturnType<typeof ok> | typeof failed) => new Map([...answers(hugetlbfs), ['guests:freepages', freepages]])
+    assert.equal(nodeGuestsFrom(config, 'secondary', without(refused, ok('16 2097152\n'))).freeHugepagesKiB, 16 * 2048)
+    assert.equal(nodeGuestsFrom(config, 'secondary', without(refused, failed)).freeHugepagesKiB, undefined)
+    assert.equal(nodeGuestsFrom(config, 'secondary', without(ok('Node 0:\n4KiB: 1000\n1048576KiB: 4\n'), failed)).freeHugepagesKiB, undefined)
+    // A stat that printed something else is not read either.
+    assert.equal(nodeGuestsFrom(config, 'secondary', without(refused, ok('sixteen\n'))).freeHugepagesKiB, undefined)
+  })
 })

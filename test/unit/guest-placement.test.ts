@@ -108,6 +108,60 @@ describe('guest placement', () => {
     assert.deepEqual(withGroups([guest('a', {with: ['b']}), guest('b'), guest('c', {with: ['b']}), guest('d')]), [['a', 'b', 'c'], ['d']])
   })
 
+  it('free huge pages not known (virsh freepages and the hugetlbfs unread) do not stop a start, nor shed anything', () => {
+    const guests = [guest('fav', {priority: 10}), guest('low', {priority: 1})]
+    const memory = {fav: {hugepages: true, kib: 64 * MiB}, low: {hugepages: true, kib: 64 * MiB}}
+    const decisions = placeGuests({arriving: ['fav'], free: {memoryKiB: 100 * MiB}, guests, memory, running: ['low']})
+    assert.deepEqual(decisions.map((d) => [d.guest, d.action, d.why]), [
+      ['fav', 'start', '64 MiB of huge pages'],
+      ['low', 'keep', 'runs there'],
+    ])
+  })
+
+  it('free memory not known while the huge pages are short: a with-group needing both sheds for its huge pages, and is not left off for memory nobody read', () => {
+    const guests = [guest('app', {priority: 10, with: ['cache']}), guest('cache'), guest('low', {priority: 1})]
+    const memory = {app: {hugepages: true, kib: 16 * MiB}, cache: {hugepages: false, kib: 100 * MiB}, low: {hugepages: true, kib: 16 * MiB}}
+    const decisions = placeGuests({arriving: ['app', 'cache'], free: {hugepagesKiB: 0}, guests, memory, running: ['low']})
+    assert.deepEqual(decisions.map((d) => [d.guest, d.action]), [
+      ['low', 'shed'],
+      ['app', 'start'],
+      ['cache', 'start'],
+    ])
+    // And one that cannot fit even so says what was not known.
+    const big = placeGuests({arriving: ['app', 'cache'], free: {hugepagesKiB: 0}, guests, memory: {...memory, app: {hugepages: true, kib: 64 * MiB}}, running: ['low']})
+    assert.equal(big[0].action, 'leave-off')
+    assert.equal(big[0].why, 'needs 100 MiB of memory and 64 MiB of huge pages; the target has unknown memory and 0 MiB of huge pages free, and no more than unknown memory and 16 MiB of huge pages after shutting down every less favoured guest')
+  })
+
+  it('sheds only guests that free what is short: one with plain memory is kept when huge pages are short', () => {
+    const guests = [guest('fav', {priority: 10}), guest('plain', {priority: 0}), guest('low', {priority: 1})]
+    const memory = {fav: {hugepages: true, kib: 16 * MiB}, low: {hugepages: true, kib: 16 * MiB}, plain: {hugepages: false, kib: 512 * MiB}}
+    const decisions = placeGuests({arriving: ['fav'], free: {hugepagesKiB: 0, memoryKiB: 100 * MiB}, guests, memory, running: ['plain', 'low']})
+    assert.deepEqual(decisions.map((d) => [d.guest, d.action]), [
+      ['low', 'shed'],
+      ['fav', 'start'],
+      ['plain', 'keep'],
+    ])
+    assert.equal(decisions.find((d) => d.guest === 'fav')!.why, '16 MiB of huge pages, once low is shut down')
+  })
+
+  it('a guest backed by huge pages of another size (1 GiB) is not counted against the free 2 MiB pages: it starts, sheds nothing, and says so', () => {
+    const guests = [guest('big', {priority: 10}), guest('low', {priority: 1})]
+    const memory = {big: {hugepages: true, kib: 4096 * MiB, pageKiB: 1024 * MiB}, low: {hugepages: true, kib: 16 * MiB}}
+    const decisions = placeGuests({arriving: ['big'], free: {hugepagesKiB: 0, memoryKiB: 100 * MiB}, guests, memory, running: ['low']})
+    assert.deepEqual(decisions.map((d) => [d.guest, d.action]), [
+      ['big', 'start'],
+      ['low', 'keep'],
+    ])
+    assert.equal(decisions[0].why, "not counted: big's 4096 MiB of 1 GiB huge pages (ha counts free 2 MiB pages only; virsh start says whether they fit)")
+    // Naming the default size is the default size: counted.
+    const named = placeGuests({arriving: ['big'], free: {hugepagesKiB: 0, memoryKiB: 100 * MiB}, guests, memory: {...memory, big: {hugepages: true, kib: 16 * MiB, pageKiB: 2048}}, running: ['low']})
+    assert.deepEqual(named.map((d) => [d.guest, d.action]), [
+      ['low', 'shed'],
+      ['big', 'start'],
+    ])
+  })
+
   it('free memory libvirt did not report does not stop a start', () => {
     assert.deepEqual(place({arriving: ['x'], free: {hugepagesKiB: 0}, guests: [guest('x')], memory: {x: {hugepages: false, kib: 1 << 30}}}), [['x', 'start']])
   })

@@ -5,7 +5,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {describe, it} from 'node:test'
 
-import {definitionMemoryKiB, definitionProblem, parseDomainList, parseDomInfo, parseFreecell, parseFreeHugepages, parseJobInfo, usesHugepages, virshAct} from '../../src/guests/virsh.js'
+import {definitionMemoryKiB, definitionProblem, hugepageSizeKiB, parseDomainList, parseDomInfo, parseFreecell, parseFreeHugepages, parseJobInfo, usesHugepages, virshAct} from '../../src/guests/virsh.js'
 import {guestSchema} from '../../src/config/schema.js'
 import {missingPrerequisite} from '../helpers/prereq.js'
 
@@ -37,12 +37,24 @@ describe('virsh output as ha reads it', {skip: missingPrerequisite(['libvirt'])}
     assert.deepEqual(parseDomInfo(info), {autostart: false, maxMemoryKiB: 65_536, persistent: true, state: 'shut off'})
     assert.equal(parseFreecell(out), 6144)
     assert.equal(parseFreeHugepages(out), 2 * 97 * 2048, 'the 2 MiB pages of both cells')
+    assert.equal(parseFreeHugepages(out, 4096), undefined, 'a page size no cell lists: not known, not none')
+    assert.equal(hugepageSizeKiB(out.slice(out.indexOf('<domain'))), undefined, 'hugepage-backed, no size named: the default')
     assert.ok(usesHugepages(out.slice(out.indexOf('<domain'))))
     assert.equal(definitionMemoryKiB(out.slice(out.indexOf('<domain'))), 65_536)
   })
 })
 
 describe('virsh output, by hand', () => {
+  it('the huge page size a definition asks for, in KiB', () => {
+    const backed = (page: string) => `<domain type='kvm'>\n  <name>db</name>\n  <memoryBacking>\n    <hugepages>\n      ${page}\n    </hugepages>\n  </memoryBacking>\n</domain>\n`
+    assert.equal(hugepageSizeKiB(backed("<page size='1' unit='G' nodeset='0'/>")), 1024 * 1024)
+    assert.equal(hugepageSizeKiB(backed("<page size='2048'/>")), 2048, 'KiB when no unit is given')
+    assert.equal(hugepageSizeKiB(backed("<page size=\"2\" unit=\"MiB\"/>")), 2048)
+    assert.equal(hugepageSizeKiB(backed("<page size='2' unit='MB'/>")), 0, 'a unit ha does not convert (decimal MB): not taken for 2 MiB')
+    assert.equal(hugepageSizeKiB(backed('')), undefined, 'no size named: the default')
+    assert.equal(hugepageSizeKiB("<domain>\n  <name>db</name>\n  <memory unit='GiB'>1</memory>\n</domain>\n"), undefined, 'not hugepage-backed')
+  })
+
   it('domjobinfo --completed of an incoming migration (libvirt 9.0 prints it so)', () => {
     const job = parseJobInfo('Job type:         Completed\nOperation:        Incoming migration\nTime elapsed:     5123         ms\nData processed:   16.5 MiB\nTotal downtime:   23           ms\n')
     assert.deepEqual(job, {downtimeMs: 23, elapsedMs: 5123, operation: 'Incoming migration', type: 'Completed'})

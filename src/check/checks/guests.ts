@@ -15,10 +15,21 @@ export function guestChecks(config: Config, facts: Record<NodeName, NodeFacts>, 
   const views = Object.fromEntries(nodeNames.filter((n) => facts[n].probes).map((n) => [n, nodeGuestsFrom(config, n, facts[n].probes!)]))
   const rows = guestRows(config, views, roles?.active ?? null)
   const unread = nodeNames.filter((n) => !views[n] || views[n]!.error).map((n) => `${n}: ${views[n]?.error ?? 'it does not answer'}`)
-  return {checks: rows.map((row) => guestCheck(row, unread)), rows}
+  const hugepages = (name: string) => nodeNames.some((n) => views[n]?.guests[name]?.hugepages === true)
+  return {checks: rows.map((row) => guestCheck(row, unread, hugepages(row.name))), rows}
 }
 
-function guestCheck(row: GuestRow, unread: string[]): CheckItem {
+/** What to do about a guest a failover would leave off: make its room, or change what decided it. */
+function leaveOffActions(row: GuestRow, hugepages: boolean): string[] {
+  const {to, why} = row.failover!
+  if (why.startsWith('apart from')) return [`${row.name} must not share a node with a more favoured guest that runs on ${to} (apart in ha.yaml): change the priorities or the apart rule, or accept that ${row.name} stays off after a failover`]
+  const room = hugepages
+    ? `make room for its huge pages on ${to}: the hugetlbfs QEMU maps them from (/dev/hugepages, its size=) and the kernel's pool (vm.nr_hugepages) must both hold it`
+    : `free memory on ${to}`
+  return [`${room}, lower the priority of a guest there, or accept that ${row.name} stays off after a failover`]
+}
+
+function guestCheck(row: GuestRow, unread: string[], hugepages: boolean): CheckItem {
   const base = {evidence: {...row}, id: 'guest', title: `Guest ${row.name}`}
   const where = row.runs_on.length === 0 ? 'runs on no node' : `runs on ${row.runs_on.join(' and ')}`
   if (row.runs_on.length > 1) {
@@ -31,7 +42,7 @@ function guestCheck(row: GuestRow, unread: string[]): CheckItem {
   }
 
   if (row.failover?.action === 'leave-off') {
-    return {...base, actions: [`free memory on ${row.failover.to}, lower the priority of a guest there, or accept that ${row.name} stays off after a failover`], status: 'warn', summary: `${where}; a failover could not start it on ${row.failover.to}: ${row.failover.why}`}
+    return {...base, actions: leaveOffActions(row, hugepages), status: 'warn', summary: `${where}; a failover could not start it on ${row.failover.to}: ${row.failover.why}`}
   }
 
   const then = row.failover ? `; a failover ${row.failover.action === 'start' ? `starts it on ${row.failover.to}: ${row.failover.why}` : row.failover.action === 'shed' ? `shuts it down on ${row.failover.to}: ${row.failover.why}` : `keeps it on ${row.failover.to}`}` : ''
