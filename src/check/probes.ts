@@ -12,7 +12,7 @@ import {backupsHostPath} from '../facts/state-dir.js'
 import {backupsProbeArgv} from './backup-listing.js'
 import {bootConfigDrivers, bootFilesArgv} from '../drivers/boot-config/index.js'
 import {crmMonArgv} from '../pacemaker/crm-mon.js'
-import {filesystemAgentPath, filesystemStopScript} from '../cluster/filesystem-stop.js'
+import {filesystemResource, filesystemStopArgv} from '../drivers/storage/index.js'
 
 /**
  * Everything `ha check` needs from one node, as one batch: one exec, one round trip. Which node
@@ -119,10 +119,9 @@ export function checkProbes(config: Config, root: string, stateDir: string, budg
   )
   // The cluster's view, from each node (src/check/checks/cluster.ts takes a quorate one).
   if (config.cluster.manager === 'pacemaker') probes.push({argv: crmMonArgv, id: probeIds.crmMon})
-  // What Pacemaker's Filesystem agent would unmount with the storage (src/cluster/filesystem-stop.ts).
-  if (config.cluster.manager === 'pacemaker' && config.storage.kind === 'mount' && config.storage.device) {
-    probes.push({argv: ['sh', '-c', filesystemStopScript, 'ha-filesystem-stop', config.storage.device, config.data_dir, filesystemAgentPath], id: probeIds.filesystemStop})
-  }
+  // What Pacemaker's Filesystem agent would unmount with the storage (src/drivers/storage/filesystem-stop.ts).
+  const filesystem = config.cluster.manager === 'pacemaker' ? filesystemResource(config) : undefined
+  if (filesystem) probes.push({argv: filesystemStopArgv(filesystem), id: probeIds.filesystemStop})
   // The guests on this node's libvirtd and its free memory (src/check/checks/guests.ts).
   if (node && config.guests.length > 0) probes.push(...nodeGuestProbes(config, node))
   return probes.map((p) => ({...p, argv: ['timeout', '-k', '2s', `${budgetS}s`, ...p.argv]}))

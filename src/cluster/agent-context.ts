@@ -100,3 +100,12 @@ export function agentRun(config: Config, direction: {from: NodeName; to: NodeNam
     },
   }
 }
+
+/**
+ * What the shared steps tell an admin to do next is said for ha failover ("…, then ha failover
+ * --resume"); under the agent there is no run to resume: once the cause is fixed, the admin has
+ * Pacemaker forget the failure and start the group again.
+ */
+export function underCluster(action: string, group = 'GROUP'): string {
+  return action.replace(/\bha failover --resume\b/, `crm_resource --cleanup --resource ${group} (Pacemaker starts it again)`)
+}

@@ -5,8 +5,7 @@ import {shutdownActions, shutDownGuests} from '../steps/guest-shutdown.js'
 import {leftKey, type LeftGuest} from '../steps/guests-leave.js'
 import {guestsStart} from '../steps/guests-start.js'
 import type {Step} from '../steps/step.js'
-import {agentRun} from './agent-context.js'
-import {underCluster} from './agent.js'
+import {agentRun, underCluster} from './agent-context.js'
 import type {AgentSetup} from './agent-setup.js'
 
 /**

@@ -1,4 +1,5 @@
 import {HaError} from '../core/errors.js'
+import {underCluster} from './agent-context.js'
 import {agentSetup, type AgentOptions, validateHere} from './agent-setup.js'
 import {agentMetaData} from './meta-data.js'
 import {type AgentAction, agentActions, agentEnvironment, OcfError, OcfExit, type OcfExitCode} from './ocf.js'
@@ -49,15 +50,6 @@ export async function runAgent(action: string, options: AgentOptions): Promise<O
   } catch (error) {
     return failure(error, options.log, group)
   }
-}
-
-/**
- * What the shared steps tell an admin to do next is said for ha failover ("…, then ha failover
- * --resume"); under the agent there is no run to resume: once the cause is fixed, the admin has
- * Pacemaker forget the failure and start the group again.
- */
-export function underCluster(action: string, group = 'GROUP'): string {
-  return action.replace(/\bha failover --resume\b/, `crm_resource --cleanup --resource ${group} (Pacemaker starts it again)`)
 }
 
 function failure(error: unknown, log: (line: string) => void, group?: string): OcfExitCode {

@@ -9,7 +9,7 @@ import {ConfigError, HaError, throwIfAborted} from '../core/errors.js'
 import {describeArgv, type Host, stderrExcerpt} from '../hosts/host.js'
 import {avoidXml, cibXml, type ClusterPlan, clusterPlan, groupXml, primitiveXml} from './cib.js'
 import {pcsCommands} from './pcs.js'
-import {storageStopProblem} from './filesystem-stop.js'
+import {filesystemResource, storageStopProblem} from '../drivers/storage/index.js'
 
 /**
  * `ha cluster setup`: the Pacemaker configuration ha.yaml asks for, printed as CIB XML and as pcs
@@ -68,8 +68,9 @@ export async function clusterSetup(loaded: LoadedConfig, options: SetupOptions, 
   }
 
   // Pacemaker's Filesystem agent would take another mount here for the storage's and unmount it
-  // (src/cluster/filesystem-stop.ts): said before anything is applied; ha check asks both nodes.
-  const stop = options.apply ? await storageStopProblem(config, options.host, 'this node').catch(() => undefined) : undefined
+  // (src/drivers/storage/filesystem-stop.ts): said before anything is applied; ha check asks both nodes.
+  const resource = options.apply ? filesystemResource(config) : undefined
+  const stop = resource ? await storageStopProblem(resource, options.host, 'this node').catch(() => undefined) : undefined
   if (stop) onWarning(`${stop.problem}; ${stop.actions.join('; ')}`)
   const applied = options.apply ? await applyPlan(plan, options.host, options.signal) : null
   return {applied, cib: cibXml(plan), node_config: nodeConfig, pcs: pcsCommands(plan)}

@@ -9,7 +9,7 @@ import {addressOnly, parseIpAddr} from '../net/ip-addr.js'
 import {FailoverNodes} from '../pair/nodes.js'
 import {readRoles} from '../pair/roles.js'
 import {activeOn, type CrmView, runningOn} from '../pacemaker/crm-mon.js'
-import {storageStopProblem} from './filesystem-stop.js'
+import {filesystemResource, storageStopProblem} from '../drivers/storage/index.js'
 import {clearArgv, constraintProblems, constraintsArgv, judgeCluster, moveArgv, type Preflight, waitBoundS} from './switchover-plan.js'
 import {askNode, type ClusterReport, clusterReport, haAgent, pacemakerName, readCluster} from '../pacemaker/view.js'
 
@@ -155,7 +155,8 @@ async function preflight(p: SwitchoverPrepared, warnings: string[]): Promise<voi
   const problems = [...judged.problems, ...v.problems]
   // The move stops the storage on the node it leaves: Filesystem's stop must unmount data_dir alone.
   try {
-    const stop = await storageStopProblem(p.config, await p.nodes.get(p.from), pacemakerName(p.config, p.from))
+    const resource = filesystemResource(p.config)
+    const stop = resource ? await storageStopProblem(resource, await p.nodes.get(p.from), pacemakerName(p.config, p.from)) : undefined
     if (stop) problems.push({action: stop.actions.join('; '), problem: stop.problem})
   } catch (error) {
     if (error instanceof InterruptedError) throw error

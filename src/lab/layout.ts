@@ -60,7 +60,7 @@ export const labImageSize = 256 * 1024 * 1024
  * machine's loop device name. A loop name can be a prefix of the node's own disk (/dev/loop1 of
  * /dev/loop12, mounted at /), and resource-agents 4.12's Filesystem agent, stopping the storage,
  * then takes / for a bind mount of it: it unmounts it, fails, and signals every process of the
- * node, the cluster stack included (ha check names that hazard on real hosts: storage-mounts.ts).
+ * node, the cluster stack included (ha check names that hazard on real hosts: src/drivers/storage/filesystem-stop.ts).
  */
 export const labNodeDevices = {decoy: '/dev/sdc', storage: '/dev/sdb'} as const
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
-import {underCluster} from '../../src/cluster/agent.js'
+import {underCluster} from '../../src/cluster/agent-context.js'
 
 /**
  * The agent runs the same steps as ha failover, whose hints end in "then ha failover --resume".

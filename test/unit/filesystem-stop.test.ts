@@ -5,10 +5,10 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {describe, it} from 'node:test'
 
-import {alsoUnmounted, filesystemAgentPath, filesystemStopScript, parseStopProbe, type StopProbe} from '../../src/cluster/filesystem-stop.js'
+import {alsoUnmounted, filesystemAgentPath, filesystemStopScript, parseStopProbe, type StopProbe} from '../../src/drivers/storage/filesystem-stop.js'
 
 /**
- * What Pacemaker's Filesystem agent would unmount with the storage (src/cluster/filesystem-stop.ts).
+ * What Pacemaker's Filesystem agent would unmount with the storage (src/drivers/storage/filesystem-stop.ts).
  * The agent finds "bind mounts" of the storage with grep (resource-agents 4.12) or grep -w (later)
  * over /proc/mounts' first three fields: ha's prediction is checked against GNU grep run on the
  * same generated mount tables, in the agent's own pipeline, and the probe script is run against

@@ -5,7 +5,7 @@ import type {Roles} from '../../pair/roles.js'
 import {probeFailure, probeIds} from '../probes.js'
 import type {CheckItem, NodeFacts} from '../types.js'
 import {whyNoAnswer} from './reachability.js'
-import {alsoUnmounted, alsoUnmountedActions, alsoUnmountedSummary, parseStopProbe} from '../../cluster/filesystem-stop.js'
+import {alsoUnmounted, alsoUnmountedActions, alsoUnmountedSummary, filesystemResource, parseStopProbe} from '../../drivers/storage/index.js'
 
 /** Each node's crm_mon answer from its probe batch: a view, or why not. */
 function answers(facts: Record<NodeName, NodeFacts>): Array<{error?: string; node: NodeName; view?: CrmView}> {
@@ -83,10 +83,11 @@ function agreesRow(config: Config, r: ClusterReport, roles: Roles | undefined): 
 /**
  * Whether stopping the storage (ocf:heartbeat:Filesystem) on each node would unmount anything but
  * data_dir: a mount whose line names the device is taken for a bind mount of it
- * (src/cluster/filesystem-stop.ts). Undefined when the storage is not the Filesystem agent's.
+ * (src/drivers/storage/filesystem-stop.ts). Undefined when the storage is not the Filesystem agent's.
  */
 function storageStopRow(config: Config, facts: Record<NodeName, NodeFacts>): Row | undefined {
-  if (config.storage.kind !== 'mount' || !config.storage.device) return undefined
+  const resource = filesystemResource(config)
+  if (!resource) return undefined
   const problems: string[] = []
   const unknown: string[] = []
   const actions = new Set<string>()
@@ -100,11 +101,11 @@ function storageStopRow(config: Config, facts: Record<NodeName, NodeFacts>): Row
 
     try {
       const parsed = parseStopProbe(probe.stdout.toString())
-      const found = alsoUnmounted(parsed, config.data_dir)
+      const found = alsoUnmounted(parsed, resource.directory)
       evidence[node] = {also_unmounted: found, agent_match: parsed.match, device: parsed.device}
       if (parsed.match === 'absent') unknown.push(`${node}: no Filesystem agent at its usual path`)
       if (found.length === 0) continue
-      problems.push(alsoUnmountedSummary(`${node} (${config.nodes[node].hostname})`, parsed, config.data_dir, found))
+      problems.push(alsoUnmountedSummary(`${node} (${config.nodes[node].hostname})`, parsed, resource.directory, found))
       for (const action of alsoUnmountedActions(parsed.match)) actions.add(action)
     } catch (error) {
       unknown.push(`${node}: ${(error as Error).message}`)
@@ -113,7 +114,7 @@ function storageStopRow(config: Config, facts: Record<NodeName, NodeFacts>): Row
 
   if (problems.length > 0) return {actions: [...actions], evidence, status: 'fail', summary: problems.join('; ')}
   if (unknown.length > 0) return {actions: ['run ha check again once both nodes answer'], evidence, status: 'warn', summary: `cannot tell what stopping the storage would unmount: ${unknown.join('; ')}`}
-  return {evidence, status: 'pass', summary: `on both nodes the Filesystem agent's stop would unmount ${config.data_dir} and nothing else`}
+  return {evidence, status: 'pass', summary: `on both nodes the Filesystem agent's stop would unmount ${resource.directory} and nothing else`}
 }
 
 /**

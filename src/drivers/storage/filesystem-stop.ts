@@ -14,8 +14,8 @@
  * and the node's own disk /dev/loop12.
  */
 
-import type {Config} from '../config/schema.js'
-import type {Host} from '../hosts/host.js'
+import type {Host} from '../../hosts/host.js'
+import type {PacemakerStorage} from './driver.js'
 
 /** The installed agent's match: 'substring' (grep), 'word' (grep -w), or 'absent' (no agent at the usual path). */
 export type AgentMatch = 'absent' | 'substring' | 'word'
@@ -100,16 +100,37 @@ export function alsoUnmountedActions(match: AgentMatch): string[] {
   ]
 }
 
+/** The storage's Filesystem resource: the device it mounts, and where. */
+export interface FilesystemResource {
+  device: string
+  directory: string
+}
+
 /**
- * Asks a node what stopping the storage there would unmount besides data_dir. Undefined when
- * nothing else (or the storage is not the Filesystem agent's, or the agent is not installed);
- * else the problem, in the words of the rows and refusals that show it.
+ * The device and directory of the storage's resource when it is Pacemaker's Filesystem agent's
+ * (a storage driver's pacemaker(): the mount kind with a device); undefined for any other.
  */
-export async function storageStopProblem(config: Config, host: Host, node: string): Promise<undefined | {actions: string[]; found: AlsoUnmounted[]; problem: string}> {
-  if (config.storage.kind !== 'mount' || !config.storage.device) return undefined
-  const r = await host.run(['sh', '-c', filesystemStopScript, 'ha-filesystem-stop', config.storage.device, config.data_dir, filesystemAgentPath])
+export function filesystemResourceOf(resource: PacemakerStorage): FilesystemResource | undefined {
+  if ('refused' in resource || resource.type !== 'Filesystem') return undefined
+  const param = (name: string) => resource.params.find(([key]) => key === name)?.[1]
+  const [device, directory] = [param('device'), param('directory')]
+  return device && directory ? {device, directory} : undefined
+}
+
+/** The probe's argv for a node. */
+export function filesystemStopArgv(resource: FilesystemResource): string[] {
+  return ['sh', '-c', filesystemStopScript, 'ha-filesystem-stop', resource.device, resource.directory, filesystemAgentPath]
+}
+
+/**
+ * Asks a node what stopping the storage there would unmount besides its directory. Undefined
+ * when nothing else (or the agent is not installed); else the problem, in the words of the rows
+ * and refusals that show it.
+ */
+export async function storageStopProblem(resource: FilesystemResource, host: Host, node: string): Promise<undefined | {actions: string[]; found: AlsoUnmounted[]; problem: string}> {
+  const r = await host.run(filesystemStopArgv(resource))
   if (r.code !== 0) throw new Error(`reading /proc/mounts on ${node} exited ${r.code}: ${r.stderr.toString().trim()}`)
   const probe = parseStopProbe(r.stdout.toString())
-  const found = alsoUnmounted(probe, config.data_dir)
-  return found.length === 0 ? undefined : {actions: alsoUnmountedActions(probe.match), found, problem: alsoUnmountedSummary(node, probe, config.data_dir, found)}
+  const found = alsoUnmounted(probe, resource.directory)
+  return found.length === 0 ? undefined : {actions: alsoUnmountedActions(probe.match), found, problem: alsoUnmountedSummary(node, probe, resource.directory, found)}
 }
