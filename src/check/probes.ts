@@ -12,7 +12,7 @@ import {backupsHostPath} from '../facts/state-dir.js'
 import {backupsProbeArgv} from './backup-listing.js'
 import {bootConfigDrivers, bootFilesArgv} from '../drivers/boot-config/index.js'
 import {crmMonArgv} from '../pacemaker/crm-mon.js'
-import {filesystemResource, filesystemStopArgv} from '../drivers/storage/index.js'
+import {filesystemResource, filesystemStopArgv} from '../drivers/storage/filesystem-stop.js'
 
 /**
  * Everything `ha check` needs from one node, as one batch: one exec, one round trip. Which node

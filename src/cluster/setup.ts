@@ -9,7 +9,7 @@ import {ConfigError, HaError, throwIfAborted} from '../core/errors.js'
 import {describeArgv, type Host, stderrExcerpt} from '../hosts/host.js'
 import {avoidXml, cibXml, type ClusterPlan, clusterPlan, groupXml, primitiveXml} from './cib.js'
 import {pcsCommands} from './pcs.js'
-import {filesystemResource, storageStopProblem} from '../drivers/storage/index.js'
+import {filesystemResource, storageStopProblem} from '../drivers/storage/filesystem-stop.js'
 
 /**
  * `ha cluster setup`: the Pacemaker configuration ha.yaml asks for, printed as CIB XML and as pcs

@@ -9,7 +9,7 @@ import {addressOnly, parseIpAddr} from '../net/ip-addr.js'
 import {FailoverNodes} from '../pair/nodes.js'
 import {readRoles} from '../pair/roles.js'
 import {activeOn, type CrmView, runningOn} from '../pacemaker/crm-mon.js'
-import {filesystemResource, storageStopProblem} from '../drivers/storage/index.js'
+import {filesystemResource, storageStopProblem} from '../drivers/storage/filesystem-stop.js'
 import {clearArgv, constraintProblems, constraintsArgv, judgeCluster, moveArgv, type Preflight, waitBoundS} from './switchover-plan.js'
 import {askNode, type ClusterReport, clusterReport, haAgent, pacemakerName, readCluster} from '../pacemaker/view.js'
 

@@ -5,7 +5,7 @@ import type {Roles} from '../../pair/roles.js'
 import {probeFailure, probeIds} from '../probes.js'
 import type {CheckItem, NodeFacts} from '../types.js'
 import {whyNoAnswer} from './reachability.js'
-import {alsoUnmounted, alsoUnmountedActions, alsoUnmountedSummary, filesystemResource, parseStopProbe} from '../../drivers/storage/index.js'
+import {alsoUnmounted, alsoUnmountedActions, alsoUnmountedSummary, filesystemResource, parseStopProbe} from '../../drivers/storage/filesystem-stop.js'
 
 /** Each node's crm_mon answer from its probe batch: a view, or why not. */
 function answers(facts: Record<NodeName, NodeFacts>): Array<{error?: string; node: NodeName; view?: CrmView}> {

@@ -15,7 +15,9 @@
  */
 
 import type {Host} from '../../hosts/host.js'
+import type {Config} from '../../config/schema.js'
 import type {PacemakerStorage} from './driver.js'
+import {storageDriver} from './index.js'
 
 /** The installed agent's match: 'substring' (grep), 'word' (grep -w), or 'absent' (no agent at the usual path). */
 export type AgentMatch = 'absent' | 'substring' | 'word'
@@ -115,6 +117,11 @@ export function filesystemResourceOf(resource: PacemakerStorage): FilesystemReso
   const param = (name: string) => resource.params.find(([key]) => key === name)?.[1]
   const [device, directory] = [param('device'), param('directory')]
   return device && directory ? {device, directory} : undefined
+}
+
+/** The storage's resource when Pacemaker's Filesystem agent runs it; else undefined. */
+export function filesystemResource(config: Config): FilesystemResource | undefined {
+  return filesystemResourceOf(storageDriver(config).pacemaker())
 }
 
 /** The probe's argv for a node. */

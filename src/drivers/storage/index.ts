@@ -1,12 +1,10 @@
 import type {Config} from '../../config/schema.js'
 import type {StorageDriver, StorageKind} from './driver.js'
-import {type FilesystemResource, filesystemResourceOf} from './filesystem-stop.js'
 import {manualDriver} from './manual.js'
 import {mountDriver} from './mount.js'
 import {noneDriver} from './none.js'
 import {zfsDriver} from './zfs.js'
 
-export {alsoUnmounted, alsoUnmountedActions, alsoUnmountedSummary, filesystemStopArgv, type FilesystemResource, parseStopProbe, storageStopProblem} from './filesystem-stop.js'
 export type {Attachment, DeviceRule, PacemakerStorage, StorageBootEntry, StorageCommands, StorageDriver, StorageKind, StorageWords} from './driver.js'
 
 /**
@@ -25,7 +23,3 @@ export function storageDriver(config: Config): StorageDriver {
   return drivers[config.storage.kind](config)
 }
 
-/** The storage's resource when Pacemaker's Filesystem agent runs it (what its stop unmounts: filesystem-stop.ts); else undefined. */
-export function filesystemResource(config: Config): FilesystemResource | undefined {
-  return filesystemResourceOf(storageDriver(config).pacemaker())
-}
