@@ -7,8 +7,10 @@ import {Header, PackSync, Parser, Pax, type ReadEntry, WriteEntry} from 'tar'
 import {describeSystemError, HaError} from '../core/errors.js'
 import {pauseAt} from '../core/phase-hooks.js'
 import {readTar, type TarRead, watchForeignMembers} from './archive-read.js'
+import type {ManifestEntries} from './manifest-entries.js'
 import {ParallelGzipWriter} from './parallel-gzip.js'
-import {type BackupManifest, decodeManifest, entryCountComment, filesPrefix, manifestBodyLength, manifestBodyPieces, manifestAllowance, manifestFormat, manifestLimits, manifestMember} from './manifest.js'
+import {type BackupManifest, entryCountComment, filesPrefix, manifestBodyLength, manifestBodyPieces, manifestAllowance, manifestFormat, manifestLimits, manifestMember, type ManifestHead} from './manifest.js'
+import {ManifestReader} from './manifest-reader.js'
 
 const gnuRecordSize = 10_240
 
@@ -170,20 +172,17 @@ class NothingKept<V> extends Map<string, V> {
 
 /**
  * Reads only the first member, for the archives' order (their seq) in a listing; whether an
- * archive is usable is validateArchive's judgement, never this one's. `name` names the archive
- * in what goes wrong.
+ * archive is usable is validateArchive's judgement, never this one's. Only the head is kept: the
+ * entries are read as they come (ManifestReader) and counted, so a listing of archives of any size
+ * holds a few chunks. `name` names the archive in what goes wrong.
  */
-export async function readManifest(source: Readable, name = 'the archive'): Promise<BackupManifest> {
-  const decoded = decodeManifest(await readManifestBytes(source, name))
-  if ('problem' in decoded) throw new Error(decoded.problem)
-  return parseManifest(decoded.text)
-}
-
-/** Reads the first member (manifest.json) only, refusing one larger than any manifest may be. */
-export async function readManifestBytes(source: Readable, name = 'the archive'): Promise<Buffer> {
+export async function readManifest(source: Readable, name = 'the archive'): Promise<ManifestHead> {
   let tar: TarRead | undefined
+  const fields = new Map<string, unknown>()
+  let listed = false
+  const reader = new ManifestReader({entriesList: () => (listed = true), entry() {}, field: (key, value) => fields.set(key, value)})
   try {
-    return await new Promise<Buffer>((resolve, reject) => {
+    await new Promise<void>((resolve, reject) => {
       let first = true
       const parser = new Parser({
         onReadEntry(entry: ReadEntry) {
@@ -194,16 +193,15 @@ export async function readManifestBytes(source: Readable, name = 'the archive'):
             return
           }
 
-          // The same rule as validateArchive's, from the tar header alone: never more is held in memory.
+          // The same rule as validateArchive's, from the tar header alone.
           const allowance = manifestAllowance(entry.extended?.comment)
           if ('problem' in allowance || entry.size > allowance.limit) {
             reject(new Error('problem' in allowance ? allowance.problem : `${manifestMember} claims ${entry.size} bytes, more than the ${allowance.limit} allowed`))
             return
           }
 
-          const chunks: Buffer[] = []
-          entry.on('data', (c: Buffer) => chunks.push(c))
-          entry.on('end', () => resolve(Buffer.concat(chunks)))
+          entry.on('data', (c: Buffer) => reader.add(c))
+          entry.on('end', () => resolve())
         },
         strict: true,
       })
@@ -216,16 +214,26 @@ export async function readManifestBytes(source: Readable, name = 'the archive'):
     tar?.destroy()
     source.destroy()
   }
+
+  const problem = reader.end()
+  if (problem !== undefined) throw new Error(problem)
+  const value = Object.fromEntries(fields) as Partial<ManifestHead>
+  if (value.format !== manifestFormat) throw new Error(`unknown manifest format ${JSON.stringify(value.format)} (expected ${manifestFormat})`)
+  if (!listed || typeof value.seq !== 'number' || typeof value.id !== 'string') throw new Error('manifest lacks entries, seq or id')
+  const {missing: _missing, ...head} = value as ManifestHead & {missing?: unknown}
+  return head
 }
 
 /**
  * How many bytes the whole archive may decompress to: what its manifest announces plus tar's own
  * framing (headers, pax headers, padding, the end blocks and a GNU record), with room to spare.
  */
-export function archiveByteBudget(manifest: BackupManifest, manifestBytes: number): number {
+export function archiveByteBudget(entries: ManifestEntries, manifestBytes: number): number {
   const framing = 8 * 512
   const roundUp = (n: number) => Math.ceil(n / 512) * 512
-  return roundUp(manifestBytes) + 3 * 512 + manifest.entries.reduce((sum, e) => sum + framing + (e.type === 'file' ? roundUp(e.size) : 0), 0) + 1024 * 1024
+  let members = 0
+  for (let at = 0; at < entries.length; at++) members += framing + (entries.type(at) === 'file' ? roundUp(entries.sizeOf(at)) : 0)
+  return roundUp(manifestBytes) + 3 * 512 + members + 1024 * 1024
 }
 
 /**
@@ -240,14 +248,4 @@ export class SourceChangedError extends HaError {
       cause,
     })
   }
-}
-
-function parseManifest(text: string): BackupManifest {
-  const value = JSON.parse(text) as BackupManifest
-  if (value?.format !== manifestFormat) throw new Error(`unknown manifest format ${JSON.stringify(value?.format)} (expected ${manifestFormat})`)
-  if (!Array.isArray(value.entries) || typeof value.seq !== 'number' || typeof value.id !== 'string') {
-    throw new Error('manifest lacks entries, seq or id')
-  }
-
-  return value
 }

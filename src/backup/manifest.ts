@@ -6,6 +6,8 @@
  * This file is the contract between `ha backup` (writer) and `ha restore` (reader): restore
  * treats every field as untrusted input and checks it against the archive's members.
  */
+import type {ManifestEntries} from './manifest-entries.js'
+
 export const manifestFormat = 'ha-backup/1'
 export const manifestMember = 'manifest.json'
 export const filesPrefix = 'files/'
@@ -49,25 +51,6 @@ export function manifestAllowance(comment: string | undefined): {entries?: numbe
   const entries = Number(match[1])
   if (entries > manifestLimits.entries) return {problem: `${manifestMember} claims ${entries} entries (limit ${manifestLimits.entries})`}
   return {entries, limit: manifestBytesAllowed(entries)}
-}
-
-/**
- * manifest.json's bytes as text, read the one way every reader reads them (checkManifest for the
- * verdict, readManifest for a listing's order), so two readers cannot see two manifests in one
- * archive: strict UTF-8 (invalid bytes would decode to U+FFFD, two byte strings naming one path),
- * and no byte-order mark. ha writes none; TextDecoder dropped one silently and Buffer's decoder
- * kept it (JSON.parse then failed), so verify vouched for an archive restore could not read.
- */
-export function decodeManifest(bytes: Buffer): {problem: string} | {text: string} {
-  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) {
-    return {problem: `${manifestMember} begins with a UTF-8 byte-order mark, which ha backup never writes: not an archive ha wrote`}
-  }
-
-  try {
-    return {text: new TextDecoder('utf-8', {fatal: true, ignoreBOM: true}).decode(bytes)}
-  } catch {
-    return {problem: `${manifestMember} is not valid UTF-8`}
-  }
 }
 
 /** manifest.json's bytes as ha backup writes them (one key per line: readable by hand). */
@@ -147,6 +130,9 @@ export type ManifestHead = Omit<BackupManifest, 'entries' | 'missing'>
 export function manifestHead({entries: _entries, missing: _missing, ...head}: BackupManifest): ManifestHead {
   return head
 }
+
+/** A manifest as a reader has it (validate-manifest.ts): its entries in a compact store, not a list of objects. */
+export type ReadManifest = Omit<BackupManifest, 'entries'> & {entries: ManifestEntries}
 
 export interface BackupManifest {
   created_at: string

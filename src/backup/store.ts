@@ -6,7 +6,7 @@ import {HaError} from '../core/errors.js'
 import {fsyncDirectory, writeFileAtomicIn} from '../fs/atomic.js'
 import type {OwnDir} from '../fs/own-dir.js'
 import {readManifest} from './archive.js'
-import {manifestHead, type ManifestHead} from './manifest.js'
+import type {ManifestHead} from './manifest.js'
 import {NotARegularFile, openArchiveFile} from './validate-archive.js'
 
 /**
@@ -66,8 +66,7 @@ export async function listBackups(dir: string): Promise<BackupListing> {
   const archives = names.filter((n) => n.endsWith(archiveSuffix) && !n.startsWith('.'))
   const skipped: SkippedFile[] = []
   const backups: StoredBackup[] = []
-  // One at a time: reading a manifest holds its bytes, its text and its parsed entries at once
-  // (some 300 MB for 200,000 entries), and a folder holds backup.keep archives and more.
+  // One at a time: each read holds a few chunks of its archive (readManifest keeps only the head).
   for (const name of archives) {
     const read = await readStored(dir, name)
     if ('reason' in read) skipped.push(read)
@@ -94,7 +93,7 @@ async function readStored(dir: string, name: string): Promise<SkippedFile | Stor
     const size = (await handle.stat()).size
     const verification = await readVerification(dir, id)
     try {
-      const manifest = manifestHead(await readManifest(handle.createReadStream({autoClose: false, highWaterMark: 1024 * 1024}), file))
+      const manifest = await readManifest(handle.createReadStream({autoClose: false, highWaterMark: 1024 * 1024}), file)
       return {file, id, manifest, size, verification}
     } catch (error) {
       return {file, id, readError: (error as Error).message, size, verification}

@@ -8,8 +8,8 @@ import {describeSystemError} from '../core/errors.js'
 import {archiveByteBudget} from './archive.js'
 import {readTar, type TarRead, watchForeignMembers} from './archive-read.js'
 import type {SpecCoverage} from './collect.js'
-import {type BackupManifest, decodeManifest, type EntryType, filesPrefix, manifestAllowance, manifestMember} from './manifest.js'
-import {checkManifest, hostPathProblem, limits, memberKey} from './validate-manifest.js'
+import {type EntryType, filesPrefix, memberFor, manifestAllowance, manifestMember, type ReadManifest} from './manifest.js'
+import {ManifestCheck, hostPathProblem, limits, memberKey} from './validate-manifest.js'
 
 /**
  * The one judgement of a backup archive: `ha backup` (its own new archive), `ha backup verify`,
@@ -61,7 +61,7 @@ export interface ArchiveVerdict {
   ok: boolean
   /** Every problem, each naming the member or entry it concerns. Empty means ok. */
   problems: string[]
-  manifest?: BackupManifest
+  manifest?: ReadManifest
   /** Members read, manifest.json included. */
   members: number
   /** Bytes of saved files re-hashed. */
@@ -129,17 +129,14 @@ export async function validateArchive(source: Buffer | string, options: Validate
 /** One read of one archive: what validateArchive has seen so far, and its judgement. */
 class ArchiveScan {
   readonly problems: string[] = []
-  private manifest: BackupManifest | undefined
-  /** Each listed member's name and its entry's place in the manifest. */
-  private readonly expected = new Map<string, number>()
+  private manifest: ReadManifest | undefined
   /**
-   * Per entry (by its place): read or not, and for a file whether its size and sha256 are as the
-   * manifest says (nothing more is kept of it). A byte each, where two sets of names were kept.
+   * Per entry (by its place in the manifest, which also finds a member's entry by its path):
+   * read or not, and whether what was read is as the manifest says (nothing more is kept of it).
    */
   private state = new Uint8Array(0)
-  /** What was read of the other files, for the problems named in manifest order at the end. */
+  /** What was read of the files that differ, for the problems named in manifest order at the end. */
   private readonly hashes = new Map<string, {bytes: number; sha256: string}>()
-  private readonly links = new Map<string, string>()
   private index = 0
   private bytes = 0
   private read = 0
@@ -209,15 +206,20 @@ class ArchiveScan {
     if (!name.startsWith(filesPrefix)) return `member "${raw}" is outside ${filesPrefix}`
     const hostProblem = hostPathProblem(`/${name.slice(filesPrefix.length)}`)
     if (hostProblem) return `member "${raw}": its path ${hostProblem}`
-    const at = this.expected.get(name)
+    const at = this.entryOf(name)
     if (at === undefined || !this.manifest) return `member "${raw}" is in the archive but not in the manifest`
     if (this.state[at] !== unread) return `member "${raw}" appears more than once`
     this.state[at] = readOnce
-    const want = this.manifest.entries[at]
-    if (kind !== want.type) return `member "${raw}" is a ${kind}, the manifest says ${want.type}`
-    if (kind === 'file' && entry.size !== want.size) return `member "${raw}" holds ${entry.size} bytes, the manifest says ${want.size}`
-    if (kind === 'symlink' && entry.linkpath !== want.target) return `member "${raw}" links to "${entry.linkpath}", the manifest says "${want.target}"`
+    const want = this.manifest.entries
+    if (kind !== want.type(at)) return `member "${raw}" is a ${kind}, the manifest says ${want.type(at)}`
+    if (kind === 'file' && entry.size !== want.sizeOf(at)) return `member "${raw}" holds ${entry.size} bytes, the manifest says ${want.sizeOf(at)}`
+    if (kind === 'symlink' && entry.linkpath !== want.target(at)) return `member "${raw}" links to "${entry.linkpath}", the manifest says "${want.target(at)}"`
     return undefined
+  }
+
+  /** The manifest's entry for a member name (already held to files/ and a clean path), if any. */
+  private entryOf(name: string): number | undefined {
+    return name.startsWith(filesPrefix) ? this.manifest?.entries.indexOf(name.slice(filesPrefix.length - 1)) : undefined
   }
 
   /** The first member, judged on its tar header alone, before a byte of its body is held in memory. */
@@ -268,8 +270,10 @@ class ArchiveScan {
     const sink = this.options.sink && this.problems.length === 0 ? this.options.sink : undefined
     if (kind === 'symlink') {
       // Never materialised: install creates each link from the manifest's target text, so nothing
-      // can be written through a staged link.
-      this.links.set(name, String(entry.linkpath))
+      // can be written through a staged link. Its target is the manifest's (admit checked it).
+      const at = this.entryOf(name)!
+      const want = this.manifest.entries
+      if (createHash('sha256').update(String(entry.linkpath)).digest('hex') !== want.sha256(at)) this.state[at] = linkDiffers
       entry.resume()
     } else if (kind === 'directory') {
       sink?.directory(name)
@@ -280,11 +284,14 @@ class ArchiveScan {
   }
 
   private readManifest(entry: ReadEntry): void {
-    const body = new ManifestBody(entry.size)
-    entry.on('data', (chunk: Buffer) => body.add(chunk))
+    const check = new ManifestCheck(this.options.covers, this.declaredEntries)
+    let byteLength = 0
+    entry.on('data', (chunk: Buffer) => {
+      byteLength += chunk.length
+      check.add(chunk)
+    })
     entry.on('end', () => {
-      const byteLength = body.length
-      const checked = checkManifestBody(body, byteLength, this.options.covers, this.declaredEntries)
+      const checked = check.finish()
       this.outsideSpec = checked.outsideSpec ?? []
       this.problems.push(...checked.problems)
       if (!checked.manifest) {
@@ -293,10 +300,9 @@ class ArchiveScan {
       }
 
       this.manifest = checked.manifest
-      for (const [at, e] of this.manifest.entries.entries()) this.expected.set(memberKey(e.member), at)
       this.state = new Uint8Array(this.manifest.entries.length)
       if (this.tar) {
-        this.tar.counter.limit = archiveByteBudget(this.manifest, byteLength)
+        this.tar.counter.limit = archiveByteBudget(this.manifest.entries, byteLength)
         this.tar.counter.what = 'what its manifest announces'
       }
     })
@@ -314,9 +320,9 @@ class ArchiveScan {
     entry.on('end', () => {
       this.bytes += size
       const sha256 = hash.digest('hex')
-      const at = this.expected.get(name)
-      const listed = at === undefined ? undefined : this.manifest?.entries[at]
-      if (at !== undefined && listed?.type === 'file' && listed.size === size && listed.sha256 === sha256) this.state[at] = asListed
+      const at = this.entryOf(name)
+      const listed = this.manifest?.entries
+      if (at !== undefined && listed?.type(at) === 'file' && listed.sizeOf(at) === size && listed.sha256(at) === sha256) this.state[at] = asListed
       else this.hashes.set(name, {bytes: size, sha256})
       out?.end()
     })
@@ -332,73 +338,35 @@ class ArchiveScan {
   }
 
   /** Every entry present, every file's sha256 and every link's target as the manifest says. */
-  private contentProblems(manifest: BackupManifest): string[] {
+  private contentProblems(manifest: ReadManifest): string[] {
     const problems: string[] = []
-    for (const [name, at] of this.expected) {
-      if (this.state[at] === unread) problems.push(`${manifest.entries[at].path}: in the manifest but its member ${name} is missing from the archive`)
+    const {entries} = manifest
+    for (let at = 0; at < entries.length; at++) {
+      if (this.state[at] === unread) problems.push(`${entries.path(at)}: in the manifest but its member ${memberFor(entries.path(at))} is missing from the archive`)
     }
 
-    for (const entry of manifest.entries) {
-      const name = memberKey(entry.member)
-      const at = this.expected.get(name)
-      if (at === undefined || this.state[at] === unread) continue
-      if (entry.type === 'symlink') {
-        const target = this.links.get(name)
-        if (target !== undefined && createHash('sha256').update(target).digest('hex') !== entry.sha256) problems.push(`${name}: checksum mismatch of the link target`)
-      } else if (entry.type === 'file') {
-        if (this.state[at] === asListed) continue
-        const got = this.hashes.get(name)
-        if (!got) continue
-        if (got.bytes !== entry.size) problems.push(`${name}: ${got.bytes} bytes read, the manifest says ${entry.size}`)
-        else if (got.sha256 !== entry.sha256) problems.push(`${name}: checksum mismatch (sha256 ${got.sha256}, the manifest says ${entry.sha256})`)
-      }
+    for (let at = 0; at < entries.length; at++) {
+      const state = this.state[at]
+      if (state === unread || state === asListed) continue
+      const name = memberFor(entries.path(at))
+      if (state === linkDiffers) problems.push(`${name}: checksum mismatch of the link target`)
+      if (entries.type(at) !== 'file') continue
+      const got = this.hashes.get(name)
+      if (!got) continue
+      if (got.bytes !== entries.sizeOf(at)) problems.push(`${name}: ${got.bytes} bytes read, the manifest says ${entries.sizeOf(at)}`)
+      else if (got.sha256 !== entries.sha256(at)) problems.push(`${name}: checksum mismatch (sha256 ${got.sha256}, the manifest says ${entries.sha256(at)})`)
     }
 
     return problems
   }
 }
 
-/**
- * manifest.json's body as it is read: one buffer of the size its tar header gives (already held
- * to the allowance), where the chunks and then a copy of them were held at once (146 MB for
- * 200,000 entries). Let go once decoded: the bytes, the text and the parsed entries (some 75 MB
- * each at that size) are never all held together.
- */
-class ManifestBody {
-  private bytes: Buffer | undefined
-  length = 0
-
-  constructor(size: number) {
-    this.bytes = Buffer.allocUnsafe(size)
-  }
-
-  add(chunk: Buffer): void {
-    if (!this.bytes) return
-    // node-tar hands over exactly the size of the header; more would only be kept, not lost.
-    if (this.length + chunk.length > this.bytes.length) this.bytes = Buffer.concat([this.bytes.subarray(0, this.length), chunk], this.length + chunk.length)
-    else chunk.copy(this.bytes, this.length)
-    this.length += chunk.length
-  }
-
-  /** The bytes read, given once: this body no longer holds them. */
-  take(): Buffer {
-    const bytes = (this.bytes ?? Buffer.alloc(0)).subarray(0, this.length)
-    this.bytes = undefined
-    return bytes
-  }
-}
-
-/** checkManifest on the body's text; neither the bytes nor the text outlive the call. */
-function checkManifestBody(body: ManifestBody, byteLength: number, covers: SpecCoverage | undefined, declaredEntries: number | undefined): ReturnType<typeof checkManifest> {
-  const decoded = decodeManifest(body.take())
-  if ('problem' in decoded) return {problems: [decoded.problem]}
-  return checkManifest(decoded.text, byteLength, covers, declaredEntries)
-}
-
 /** ArchiveScan's state of an entry. */
 const unread = 0
 const readOnce = 1
 const asListed = 2
+/** A symlink whose target's sha256 is not the manifest's. */
+const linkDiffers = 3
 
 function entryKind(type: string): EntryType | undefined {
   switch (type) {

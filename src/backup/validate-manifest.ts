@@ -1,7 +1,9 @@
 import {posix} from 'node:path'
 
 import type {SpecCoverage} from './collect.js'
-import {type BackupManifest, type EntryRole, type EntryType, manifestBytesAllowed, manifestFormat, type ManifestEntry, manifestLimits, memberFor} from './manifest.js'
+import {type BackupManifest, type EntryRole, type EntryType, manifestBytesAllowed, manifestFormat, type ManifestEntry, manifestLimits, memberFor, type ReadManifest} from './manifest.js'
+import {ManifestEntries} from './manifest-entries.js'
+import {ManifestReader} from './manifest-reader.js'
 
 /**
  * The manifest half of validateArchive (src/backup/validate-archive.ts), the one judgement of a
@@ -74,26 +76,97 @@ export function memberKey(name: string): string {
 }
 
 /**
- * Parses and checks manifest.json. Every problem is collected (not just the first), each naming
- * the entry, so one run tells the operator everything that is wrong with the archive.
- * `manifest` is there when the manifest itself is sound, even if this node's spec refuses some
- * entries (`outsideSpec`, also in `problems`): the archive is then still checked against it.
- * `text` is manifest.json as decodeManifest made it of `byteLength` bytes: the reader lets the
- * bytes go before the text is parsed, so the bytes, the text and the parsed entries (some 75 MB
- * each for 200,000 entries) are never all held at once.
+ * Reads and checks manifest.json as its bytes arrive (ManifestReader): each entry is checked as it
+ * comes and kept in a compact column store (ManifestEntries), never the whole text or one object
+ * per entry. Every problem is collected (not just the first), each naming the entry, so one run
+ * tells the operator everything that is wrong with the archive. `finish` gives the manifest when
+ * it is sound, even if this node's spec refuses some entries (`outsideSpec`, also in `problems`):
+ * the archive is then still checked against it. No more entries are kept than the tar header
+ * declared (or the limit), whatever the body holds.
  */
-export function checkManifest(text: string, byteLength: number, covers?: SpecCoverage, declaredEntries?: number): {manifest?: BackupManifest; outsideSpec?: string[]; problems: string[]} {
-  if (byteLength > limits.manifestBytes) return {problems: [`manifest.json is ${byteLength} bytes (limit ${limits.manifestBytes})`]}
-  let value: unknown
-  try {
-    value = JSON.parse(text)
-  } catch (error) {
-    return {problems: [`manifest.json is not valid JSON: ${(error as Error).message}`]}
+export class ManifestCheck {
+  private readonly reader: ManifestReader
+  private readonly fields = new Map<string, unknown>()
+  private readonly entries = new ManifestEntries()
+  private readonly entryProblems: string[] = []
+  private entriesListed = false
+  private count = 0
+  private total = 0
+
+  constructor(
+    private readonly covers?: SpecCoverage,
+    private readonly declaredEntries?: number,
+  ) {
+    this.reader = new ManifestReader({
+      entriesList: () => (this.entriesListed = true),
+      entry: (raw) => this.entry(raw),
+      field: (key, value) => this.fields.set(key, value),
+    })
   }
 
+  add(chunk: Buffer): void {
+    this.reader.add(chunk)
+  }
+
+  private entry(raw: unknown): void {
+    const index = this.count++
+    // Past what the header declared, or the limit, nothing more is kept: finish refuses the count.
+    if (this.count > Math.min(this.declaredEntries ?? limits.entries, limits.entries)) return
+    const entryProblems = checkEntry(raw, index)
+    if (entryProblems.length > 0) {
+      this.entryProblems.push(...entryProblems)
+      return
+    }
+
+    const entry = raw as ManifestEntry
+    if (this.entries.push(entry) !== undefined) this.entryProblems.push(`manifest entry ${entry.path}: listed twice`)
+    this.total += entry.size
+  }
+
+  finish(): {manifest?: ReadManifest; outsideSpec?: string[]; problems: string[]} {
+    const byteLength = this.reader.byteLength
+    if (byteLength > limits.manifestBytes) return {problems: [`manifest.json is ${byteLength} bytes (limit ${limits.manifestBytes})`]}
+    const unreadable = this.reader.end()
+    if (unreadable !== undefined) return {problems: [unreadable]}
+    const m = Object.fromEntries(this.fields) as Partial<BackupManifest>
+    const problems = headProblems(m)
+    if (!this.entriesListed) {
+      problems.push('manifest.json: "entries" must be a list')
+      return {problems}
+    }
+
+    const count = this.count
+    if (count > limits.entries) {
+      problems.push(`manifest.json lists ${count} entries (limit ${limits.entries})`)
+      return {problems}
+    }
+
+    if (this.declaredEntries !== undefined && count !== this.declaredEntries) {
+      problems.push(`manifest.json lists ${count} entries, its tar header says ${this.declaredEntries}`)
+      return {problems}
+    }
+
+    // The writer's rule (ha backup refuses a manifest past it), so an archive it wrote always passes.
+    if (byteLength > manifestBytesAllowed(count)) {
+      problems.push(`manifest.json is ${byteLength} bytes for ${count} entries (limit ${manifestBytesAllowed(count)})`)
+      return {problems}
+    }
+
+    problems.push(...this.entryProblems)
+    if (this.total > limits.totalBytes) problems.push(`manifest.json: saved files total ${this.total} bytes (limit ${limits.totalBytes}): refusing a decompression bomb`)
+    problems.push(...underNonDirectory(this.entries))
+    // A sound manifest that lists what this node would not save (backup.include changed since, or
+    // a planted entry) is still the archive's own account of its members: it is returned, so the
+    // members are checked against it, and the refusals are its problems.
+    const outsideSpec = this.covers ? specRefusals(this.entries, this.covers) : []
+    if (problems.length > 0) return {outsideSpec, problems: [...problems, ...outsideSpec]}
+    const manifest = {...m, entries: this.entries} as ReadManifest
+    return {manifest, outsideSpec, problems: outsideSpec}
+  }
+}
+
+function headProblems(m: Partial<BackupManifest>): string[] {
   const problems: string[] = []
-  const m = value as Partial<BackupManifest> | null
-  if (typeof m !== 'object' || m === null || Array.isArray(m)) return {problems: ['manifest.json is not a JSON object']}
   if (m.format !== manifestFormat) problems.push(`manifest.json: format is ${JSON.stringify(m.format)}, expected "${manifestFormat}"`)
   for (const key of ['id', 'product_version', 'created_at', 'data_dir', 'ha_version'] as const) {
     if (typeof m[key] !== 'string' || m[key] === '') problems.push(`manifest.json: "${key}" must be a non-empty string`)
@@ -104,61 +177,24 @@ export function checkManifest(text: string, byteLength: number, covers?: SpecCov
     problems.push('manifest.json: "host" must hold hostname and node')
   }
 
-  if (!Array.isArray(m.entries)) {
-    problems.push('manifest.json: "entries" must be a list')
-    return {problems}
-  }
+  return problems
+}
 
-  if (m.entries.length > limits.entries) {
-    problems.push(`manifest.json lists ${m.entries.length} entries (limit ${limits.entries})`)
-    return {problems}
-  }
-
-  if (declaredEntries !== undefined && m.entries.length !== declaredEntries) {
-    problems.push(`manifest.json lists ${m.entries.length} entries, its tar header says ${declaredEntries}`)
-    return {problems}
-  }
-
-  // The writer's rule (ha backup refuses a manifest past it), so an archive it wrote always passes.
-  if (byteLength > manifestBytesAllowed(m.entries.length)) {
-    problems.push(`manifest.json is ${byteLength} bytes for ${m.entries.length} entries (limit ${manifestBytesAllowed(m.entries.length)})`)
-    return {problems}
-  }
-
-  const byPath = new Map<string, ManifestEntry>()
-  let total = 0
-  for (const [index, raw] of (m.entries as unknown[]).entries()) {
-    const entryProblems = checkEntry(raw, index)
-    if (entryProblems.length > 0) {
-      problems.push(...entryProblems)
-      continue
-    }
-
-    const entry = raw as ManifestEntry
-    if (byPath.has(entry.path)) problems.push(`manifest entry ${entry.path}: listed twice`)
-    byPath.set(entry.path, entry)
-    total += entry.size
-  }
-
-  if (total > limits.totalBytes) problems.push(`manifest.json: saved files total ${total} bytes (limit ${limits.totalBytes}): refusing a decompression bomb`)
-
-  // A member may not sit below a symlink the same archive creates: writing it would go through the link.
-  for (const entry of byPath.values()) {
-    for (let dir = posix.dirname(entry.path); dir !== '/'; dir = posix.dirname(dir)) {
-      const parent = byPath.get(dir)
-      if (parent && parent.type !== 'directory') {
-        problems.push(`manifest entry ${entry.path}: its parent ${dir} is saved as a ${parent.type}, so it would be written through it`)
+/** A member may not sit below a symlink the same archive creates: writing it would go through the link. */
+function underNonDirectory(entries: ManifestEntries): string[] {
+  const problems: string[] = []
+  for (let at = 0; at < entries.length; at++) {
+    const path = entries.path(at)
+    for (let dir = posix.dirname(path); dir !== '/'; dir = posix.dirname(dir)) {
+      const parent = entries.indexOf(dir)
+      if (parent !== undefined && entries.type(parent) !== 'directory') {
+        problems.push(`manifest entry ${path}: its parent ${dir} is saved as a ${entries.type(parent)}, so it would be written through it`)
         break
       }
     }
   }
 
-  // A sound manifest that lists what this node would not save (backup.include changed since, or
-  // a planted entry) is still the archive's own account of its members: it is returned, so the
-  // members are checked against it, and the refusals are its problems.
-  const outsideSpec = covers ? specRefusals(byPath.values(), covers) : []
-  if (problems.length > 0) return {outsideSpec, problems: [...problems, ...outsideSpec]}
-  return {manifest: m as BackupManifest, outsideSpec, problems: outsideSpec}
+  return problems
 }
 
 /**
@@ -167,14 +203,15 @@ export function checkManifest(text: string, byteLength: number, covers?: SpecCov
  * each under the role the spec gives it. Anything else (/etc/shadow, a key in /root/.ssh, a
  * sudoers drop-in, a setuid binary somewhere) is named and refused.
  */
-function specRefusals(entries: Iterable<ManifestEntry>, covers: SpecCoverage): string[] {
+function specRefusals(entries: ManifestEntries, covers: SpecCoverage): string[] {
   const problems: string[] = []
-  for (const entry of entries) {
-    const role = covers(entry.path)
+  for (let at = 0; at < entries.length; at++) {
+    const path = entries.path(at)
+    const role = covers(path)
     if (role === undefined) {
-      problems.push(`manifest entry ${entry.path}${notSaved}`)
-    } else if (role !== entry.role) {
-      problems.push(`manifest entry ${entry.path}: saved with role ${entry.role}, this node's backup manifest saves it as ${role}: refusing it`)
+      problems.push(`manifest entry ${path}${notSaved}`)
+    } else if (role !== entries.role(at)) {
+      problems.push(`manifest entry ${path}: saved with role ${entries.role(at)}, this node's backup manifest saves it as ${role}: refusing it`)
     }
   }
 

@@ -3,7 +3,8 @@ import {mkdir, mkdtemp} from 'node:fs/promises'
 import {dirname, join} from 'node:path'
 
 import type {SpecCoverage} from '../backup/collect.js'
-import type {BackupManifest, ManifestEntry} from '../backup/manifest.js'
+import type {ManifestEntries} from '../backup/manifest-entries.js'
+import {type ManifestEntry, memberFor, type ReadManifest} from '../backup/manifest.js'
 import {type ArchiveSink, type ScanProgress, validateArchive} from '../backup/validate-archive.js'
 import {memberKey} from '../backup/validate-manifest.js'
 import {describeSystemError, HaError, InterruptedError} from '../core/errors.js'
@@ -45,7 +46,7 @@ export interface StagedArchive {
   archive: string
   /** The staging directory; the saved entry for host path P is at `<dir>/files/P`. */
   dir: string
-  manifest: BackupManifest
+  manifest: ReadManifest
   /** Sum of the saved files' sizes. */
   bytes: number
   remove(): Promise<void>
@@ -75,9 +76,9 @@ export async function extractToStaging(archive: string, stagingParent: string, o
     if (options.signal?.aborted) throw new InterruptedError()
     if (!verdict.ok || !verdict.manifest) throw new ArchiveRejected(archive, verdict.problems, verdict.outsideSpec)
     const manifest = verdict.manifest
-    const problems = verifyStaged(dir, manifest)
+    const problems = verifyStaged(dir, manifest.entries)
     if (problems.length > 0) throw new ArchiveRejected(archive, problems)
-    return {archive, bytes: manifest.entries.reduce((sum, e) => sum + (e.type === 'file' ? e.size : 0), 0), dir, manifest, remove}
+    return {archive, bytes: manifest.entries.fileBytes(), dir, manifest, remove}
   } catch (error) {
     await remove()
     throw error
@@ -197,15 +198,16 @@ function writeAll(fd: number, chunks: Buffer[], size: number): void {
  * After the scan, a second look at what landed in staging: every file and directory is there as
  * the type and size the manifest says (the scan hashed each file as it was written).
  */
-function verifyStaged(dir: string, manifest: BackupManifest): string[] {
+function verifyStaged(dir: string, entries: ManifestEntries): string[] {
   const problems: string[] = []
-  for (const entry of manifest.entries) {
-    if (entry.type === 'symlink') continue
-    const name = memberKey(entry.member)
+  for (let at = 0; at < entries.length; at++) {
+    const type = entries.type(at)
+    if (type === 'symlink') continue
+    const name = memberFor(entries.path(at))
     const st = lstatOrUndefined(join(dir, name))
     const kind = st?.isFile() ? 'file' : st?.isDirectory() ? 'directory' : st?.isSymbolicLink() ? 'symlink' : undefined
-    if (kind !== entry.type) problems.push(`${name}: extracted as ${kind ?? 'nothing'}, the manifest says ${entry.type}`)
-    else if (entry.type === 'file' && st!.size !== entry.size) problems.push(`${name}: ${st!.size} bytes extracted, the manifest says ${entry.size}`)
+    if (kind !== type) problems.push(`${name}: extracted as ${kind ?? 'nothing'}, the manifest says ${type}`)
+    else if (type === 'file' && st!.size !== entries.sizeOf(at)) problems.push(`${name}: ${st!.size} bytes extracted, the manifest says ${entries.sizeOf(at)}`)
   }
 
   return problems
