@@ -9,7 +9,7 @@ import {pauseAt} from '../core/phase-hooks.js'
 import {readTar, type TarRead, watchForeignMembers} from './archive-read.js'
 import type {ManifestEntries} from './manifest-entries.js'
 import {ParallelGzipWriter} from './parallel-gzip.js'
-import {type BackupManifest, entryCountComment, filesPrefix, manifestBodyLength, manifestBodyPieces, manifestAllowance, manifestFormat, manifestLimits, manifestMember, type ManifestHead} from './manifest.js'
+import {type CompactManifest, entryCountComment, type ManifestEntry, filesPrefix, manifestBodyLength, manifestBodyPieces, manifestAllowance, manifestFormat, manifestLimits, manifestMember, type ManifestHead} from './manifest.js'
 import {ManifestReader} from './manifest-reader.js'
 
 const gnuRecordSize = 10_240
@@ -33,11 +33,11 @@ export type ArchiveProgress = (done: number, total: number) => void
  * only fsync reports — rejects here. The caller verifies the file and renames it, which is what
  * catches a file that changed between hashing and archiving.
  */
-export async function writeArchive(path: string, root: string, manifest: BackupManifest, signal?: AbortSignal, onProgress?: ArchiveProgress, incompressible = new Set<string>()): Promise<void> {
+export async function writeArchive(path: string, root: string, manifest: CompactManifest, signal?: AbortSignal, onProgress?: ArchiveProgress, incompressible = new Set<string>()): Promise<void> {
   const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
   try {
     // Done is what reached the file: content handed to the compressor less what is still in it.
-    const total = manifest.entries.reduce((sum, e) => sum + e.size, 0)
+    const total = manifest.entries.fileBytes()
     let handed = 0
     const tell = () => onProgress?.(Math.max(0, handed - (out.bytesIn - out.bytesDone)), total)
     const out = new ParallelGzipWriter(handle, {onWritten: tell})
@@ -113,7 +113,7 @@ export async function writeArchive(path: string, root: string, manifest: BackupM
  * reader finds members by name (validate-archive.ts), and each of those files comes after every
  * directory, as its own directory member does in the manifest's sorted order.
  */
-function* membersInOrder(manifest: BackupManifest, incompressible: Set<string>): Generator<BackupManifest['entries'][number]> {
+function* membersInOrder(manifest: CompactManifest, incompressible: Set<string>): Generator<ManifestEntry> {
   for (const entry of manifest.entries) if (!incompressible.has(entry.path)) yield entry
   for (const entry of manifest.entries) if (incompressible.has(entry.path)) yield entry
 }
@@ -134,7 +134,7 @@ class NoHardLinks extends Map<`${number}:${number}`, string> {
  * manifest.json as the first member, an entry's text at a time: its whole text (some 370 bytes
  * per entry) is never held, only the compressor's chunks of it.
  */
-async function writeManifestMember(out: ParallelGzipWriter, manifest: BackupManifest): Promise<void> {
+async function writeManifestMember(out: ParallelGzipWriter, manifest: CompactManifest): Promise<void> {
   const size = manifestBodyLength(manifest)
   // The entry count, for readers to size their limit by before reading the body (manifest.ts).
   out.write(new Pax({comment: entryCountComment(manifest.entries.length), mtime: new Date(manifest.created_at), path: manifestMember}).encode())

@@ -18,7 +18,7 @@ import {haVersion} from '../core/version.js'
 import {type ArchiveProgress, writeArchive} from './archive.js'
 import {backupExcludes, collect, specCoverage} from './collect.js'
 import {loadManifestSpec} from './manifest-spec.js'
-import {type BackupManifest, manifestFormat, manifestHead, type ManifestHead, type MissingEntry} from './manifest.js'
+import {type CompactManifest, manifestFormat, manifestHead, type ManifestHead, type MissingEntry} from './manifest.js'
 import {assertManifestFits} from './manifest-size.js'
 import {selectForPruning} from './retention.js'
 import {archiveSuffix, backupId, currentVerification, listBackups, recordVerification, removeBackup, removeLeftovers, type StoredBackup, tempPrefix} from './store.js'
@@ -230,7 +230,7 @@ async function collectAndWrite(ctx: WriteContext): Promise<Written> {
   const seq = Math.max(0, ...existing.map((b) => b.manifest?.seq ?? 0), ...namedSeqs) + 1
   const createdAt = new Date()
   const id = backupId(createdAt, seq)
-  const manifest: BackupManifest = {
+  const manifest: CompactManifest = {
     created_at: createdAt.toISOString(),
     data_dir: config.data_dir,
     entries: collected.entries,
@@ -279,7 +279,7 @@ async function storageNotAttached(config: Config, dataDir: string): Promise<stri
 }
 
 /** A disk-full or I/O error (write or fsync) fails the run with the file and the errno named. */
-async function writeDurably(temp: string, shownAs: string, root: string, what: {incompressible: Set<string>; manifest: BackupManifest}, signal?: AbortSignal, onProgress?: ArchiveProgress): Promise<void> {
+async function writeDurably(temp: string, shownAs: string, root: string, what: {incompressible: Set<string>; manifest: CompactManifest}, signal?: AbortSignal, onProgress?: ArchiveProgress): Promise<void> {
   try {
     await writeArchive(temp, root, what.manifest, signal, onProgress, what.incompressible)
   } catch (error) {

@@ -9,13 +9,15 @@ import {type BackupEntryConfig, type Config, neverBackedUp} from '../config/sche
 import {describeSystemError, HaError} from '../core/errors.js'
 import {underRoot} from '../fs/under-root.js'
 import {backupsHostPath} from '../facts/state-dir.js'
-import {type EntryRole, type EntryType, formatMode, type ManifestEntry, manifestLimits, memberFor, type MissingEntry} from './manifest.js'
+import {ManifestEntries} from './manifest-entries.js'
+import {type EntryRole, formatMode, type ManifestEntry, manifestLimits, memberFor, type MissingEntry} from './manifest.js'
 import {looksIncompressible, sampleBytes} from './incompressible.js'
 import {loadManifestSpec} from './manifest-spec.js'
 
 /** What to save: the manifest file's entries, then the config's own `backup.include`. */
 export interface Collected {
-  entries: ManifestEntry[]
+  /** Sorted by path. */
+  entries: ManifestEntries
   missing: MissingEntry[]
   /** Things seen and deliberately not saved (sockets, FIFOs, identity files matched by a glob). */
   skipped: string[]
@@ -87,12 +89,15 @@ interface Owners {
   users?: AccountTable
 }
 
+/**
+ * Walks every spec in order and describes each path as it is met (lstat, then hash or readlink):
+ * what is kept of it is its entry in a column store (manifest-entries.ts), about 120 bytes, where
+ * the walk once kept its lstat fields and then an object per entry as well.
+ */
 export async function collect(root: string, specs: BackupEntryConfig[], exclude: string[], signal?: AbortSignal): Promise<Collected> {
   const isExcluded = exclude.length > 0 ? picomatch(exclude, {dot: true}) : () => false
-  const owners = await readOwners(root)
-  const found = new Map<string, Found>()
+  const walk: Walk = {entries: new ManifestEntries(), incompressible: new Set<string>(), isExcluded, owners: await readOwners(root), shares: new Map(), signal, skipped: []}
   const missing: MissingEntry[] = []
-  const skipped: string[] = []
 
   for (const spec of specs) {
     const patterns = 'any_of' in spec ? spec.any_of : [spec.path]
@@ -111,34 +116,30 @@ export async function collect(root: string, specs: BackupEntryConfig[], exclude:
     }
 
     for (const path of paths) {
-      await addTree(root, path, {label, required: spec.required && patterns.includes(path), role: spec.role}, {found, isExcluded, skipped, signal})
+      await addTree(root, path, {label, required: spec.required && patterns.includes(path), role: spec.role}, walk)
     }
   }
 
-  const ordered = [...found.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-  const incompressible = new Set<string>()
-  const entries = ordered.map(([path, seen]) => describe(root, path, seen, owners, incompressible))
-  const shares = new Map<string, SpecShare>()
-  for (const {label, size, type} of found.values()) {
-    const share = shares.get(label) ?? {bytes: 0, entries: 0, spec: label}
-    share.entries++
-    if (type === 'file') share.bytes += size
-    shares.set(label, share)
-  }
-
-  return {bySpec: [...shares.values()], entries, incompressible, missing, skipped}
+  return {bySpec: [...walk.shares.values()], entries: sortedByPath(walk.entries), incompressible: walk.incompressible, missing, skipped: walk.skipped}
 }
 
-/** What is kept of each path's lstat until it is described: not the whole Stats (some 60 MB for 200,000). */
-interface Found {
-  gid: number
-  label: string
-  mode: number
-  mtime: string
-  role: EntryRole
-  size: number
-  type: EntryType
-  uid: number
+/** What the walk has found so far. */
+interface Walk {
+  entries: ManifestEntries
+  incompressible: Set<string>
+  isExcluded: (p: string) => boolean
+  owners: Owners
+  shares: Map<string, SpecShare>
+  signal?: AbortSignal
+  skipped: string[]
+}
+
+/** The entries again in path order (code units), as the manifest lists them. */
+function sortedByPath(entries: ManifestEntries): ManifestEntries {
+  const order = Array.from({length: entries.length}, (_, at) => at).sort((a, b) => (entries.path(a) < entries.path(b) ? -1 : entries.path(a) > entries.path(b) ? 1 : 0))
+  const sorted = new ManifestEntries()
+  for (const at of order) sorted.push(entries.at(at))
+  return sorted
 }
 
 async function expand(root: string, pattern: string): Promise<string[]> {
@@ -166,7 +167,7 @@ async function addTree(
   root: string,
   path: string,
   spec: {label: string; required: boolean; role: EntryRole},
-  state: {found: Map<string, Found>; isExcluded: (p: string) => boolean; signal?: AbortSignal; skipped: string[]},
+  state: Walk,
 ): Promise<void> {
   state.signal?.throwIfAborted()
   if (neverBackedUp.includes(path)) {
@@ -174,7 +175,7 @@ async function addTree(
     return
   }
 
-  if (state.isExcluded(path) || state.found.has(path)) return
+  if (state.isExcluded(path) || state.entries.indexOf(path) !== undefined) return
   let stats: Stats
   try {
     // Synchronous on purpose, here and below: thousands of small files, and an async call per
@@ -197,10 +198,13 @@ async function addTree(
   }
 
   // Stopped here rather than after walking millions more: no archive could hold them.
-  if (state.found.size >= manifestLimits.entries) throw tooManyEntries(spec.label, state.found)
-  const type: EntryType = stats.isFile() ? 'file' : stats.isDirectory() ? 'directory' : 'symlink'
-  const {gid, mode, size, uid} = stats
-  state.found.set(path, {gid, label: spec.label, mode, mtime: stats.mtime.toISOString(), role: spec.role, size, type, uid})
+  if (state.entries.length >= manifestLimits.entries) throw tooManyEntries(spec.label, state.shares)
+  const entry = describe(root, path, stats, spec.role, state)
+  state.entries.push(entry)
+  const share = state.shares.get(spec.label) ?? {bytes: 0, entries: 0, spec: spec.label}
+  share.entries++
+  if (entry.type === 'file') share.bytes += entry.size
+  state.shares.set(spec.label, share)
   if (!stats.isDirectory()) return
   let names: string[]
   try {
@@ -212,36 +216,37 @@ async function addTree(
   for (const name of names.sort()) await addTree(root, `${path}/${name}`, {label: spec.label, required: false, role: spec.role}, state)
 }
 
-function describe(root: string, path: string, stats: Found, owners: Owners, incompressible: Set<string>): ManifestEntry {
+function describe(root: string, path: string, stats: Stats, role: EntryRole, state: Walk): ManifestEntry {
   const full = underRoot(root, path)
+  const {owners} = state
   const base = {
     gid: stats.gid,
     group: owners.groups?.byId.get(stats.gid) ?? null,
     member: memberFor(path),
     mode: formatMode(stats.mode),
-    mtime: stats.mtime,
+    mtime: stats.mtime.toISOString(),
     path,
-    role: stats.role,
+    role,
     uid: stats.uid,
     user: owners.users?.byId.get(stats.uid) ?? null,
   }
   try {
-    if (stats.type === 'symlink') {
+    if (stats.isSymbolicLink()) {
       const target = readlinkSync(full)
       return {...base, sha256: sha256(Buffer.from(target)), size: 0, target, type: 'symlink'}
     }
 
-    if (stats.type === 'directory') return {...base, sha256: null, size: 0, type: 'directory'}
+    if (stats.isDirectory()) return {...base, sha256: null, size: 0, type: 'directory'}
     const content = hashFile(full)
-    if (content.dense) incompressible.add(path)
+    if (content.dense) state.incompressible.add(path)
     return {...base, sha256: content.sha256, size: stats.size, type: 'file'}
   } catch (error) {
     throw unreadable(root, path, error)
   }
 }
 
-function tooManyEntries(label: string, found: Map<string, Found>): HaError {
-  const here = [...found.values()].filter((f) => f.label === label).length
+function tooManyEntries(label: string, shares: Map<string, SpecShare>): HaError {
+  const here = shares.get(label)?.entries ?? 0
   return new HaError(`the backup would save more than ${manifestLimits.entries} entries (the most one archive holds); ${label} alone had ${here} when ha stopped counting; nothing was written`, {
     actions: [`exclude what need not travel with the storage under ${label} (backup.exclude in the config), or keep such data inside the data directory, which travels with the shared storage without being archived`],
     details: {limit: manifestLimits.entries, spec: label},

@@ -104,7 +104,8 @@ export class ManifestEntries implements Iterable<ManifestEntry> {
   at(at: number): ManifestEntry {
     const user = this.user[at]
     const group = this.group[at]
-    const entry: ManifestEntry = {
+    // Its keys in the order ha backup made them (collect.ts), so manifest.json's bytes are as before.
+    const base = {
       gid: this.gid[at],
       group: group === 0 ? null : this.names[group - 1],
       member: this.members.get(at) ?? memberFor(this.paths[at]),
@@ -112,15 +113,13 @@ export class ManifestEntries implements Iterable<ManifestEntry> {
       mtime: this.mtimes.get(at) ?? new Date(this.mtime[at]).toISOString(),
       path: this.paths[at],
       role: this.role(at),
-      sha256: this.sha256(at),
-      size: this.size[at],
-      type: this.type(at),
       uid: this.uid[at],
       user: user === 0 ? null : this.names[user - 1],
+      sha256: this.sha256(at),
+      size: this.size[at],
     }
     const target = this.targets.get(at)
-    if (target !== undefined) entry.target = target
-    return entry
+    return target === undefined ? {...base, type: this.type(at)} : {...base, target, type: this.type(at)}
   }
 
   /** The saved files' sizes added up. */

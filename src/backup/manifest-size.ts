@@ -1,7 +1,7 @@
 import type {Config} from '../config/schema.js'
 import {HaError} from '../core/errors.js'
 import type {SpecShare} from './collect.js'
-import {type BackupManifest, manifestBodyLength, manifestBytesAllowed, manifestLimits} from './manifest.js'
+import {type CompactManifest, manifestBodyLength, manifestBytesAllowed, manifestLimits} from './manifest.js'
 import {limits} from './validate-manifest.js'
 
 /**
@@ -10,7 +10,7 @@ import {limits} from './validate-manifest.js'
  * would refuse is never made, and the refusal names the manifest entry or backup.include that
  * brought in the most, which is the one to trim. Returns the manifest's size in bytes.
  */
-export function assertManifestFits(manifest: BackupManifest, shares: SpecShare[], config: Config): number {
+export function assertManifestFits(manifest: CompactManifest, shares: SpecShare[], config: Config): number {
   const entries = manifest.entries.length
   const bytes = manifestBodyLength(manifest)
   const total = shares.reduce((sum, s) => sum + s.bytes, 0)

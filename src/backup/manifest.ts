@@ -63,18 +63,20 @@ export function manifestBody(manifest: BackupManifest): Buffer {
  * text of 200,000 entries is some 75 MB, held twice (string, then bytes) where it was made at once.
  * JSON text never holds a raw newline inside a string, so re-indenting at each newline is exact.
  */
-export function* manifestBodyPieces(manifest: BackupManifest): Generator<string> {
+export function* manifestBodyPieces(manifest: BackupManifest | CompactManifest): Generator<string> {
   const fields = Object.entries(manifest).filter(([, value]) => value !== undefined)
   yield '{\n'
   for (const [index, [key, value]] of fields.entries()) {
     const end = index < fields.length - 1 ? ',\n' : '\n'
-    if (key !== 'entries' || !Array.isArray(value) || value.length === 0) {
-      yield ` ${JSON.stringify(key)}: ${JSON.stringify(value, null, 1).replaceAll('\n', '\n ')}${end}`
+    if (key !== 'entries' || manifest.entries.length === 0) {
+      yield ` ${JSON.stringify(key)}: ${JSON.stringify(key === 'entries' ? [] : value, null, 1).replaceAll('\n', '\n ')}${end}`
       continue
     }
 
     yield ` ${JSON.stringify(key)}: [\n`
-    for (const [at, entry] of value.entries()) yield `  ${JSON.stringify(entry, null, 1).replaceAll('\n', '\n  ')}${at < value.length - 1 ? ',\n' : '\n'}`
+    let at = 0
+    const last = manifest.entries.length - 1
+    for (const entry of manifest.entries) yield `  ${JSON.stringify(entry, null, 1).replaceAll('\n', '\n  ')}${at++ < last ? ',\n' : '\n'}`
     yield ` ]${end}`
   }
 
@@ -82,7 +84,7 @@ export function* manifestBodyPieces(manifest: BackupManifest): Generator<string>
 }
 
 /** manifestBody(manifest).length, without holding the body. */
-export function manifestBodyLength(manifest: BackupManifest): number {
+export function manifestBodyLength(manifest: BackupManifest | CompactManifest): number {
   let bytes = 0
   for (const piece of manifestBodyPieces(manifest)) bytes += Buffer.byteLength(piece)
   return bytes
@@ -127,12 +129,16 @@ export interface MissingEntry {
  */
 export type ManifestHead = Omit<BackupManifest, 'entries' | 'missing'>
 
-export function manifestHead({entries: _entries, missing: _missing, ...head}: BackupManifest): ManifestHead {
+export function manifestHead({entries: _entries, missing: _missing, ...head}: BackupManifest | CompactManifest): ManifestHead {
   return head
 }
 
-/** A manifest as a reader has it (validate-manifest.ts): its entries in a compact store, not a list of objects. */
-export type ReadManifest = Omit<BackupManifest, 'entries'> & {entries: ManifestEntries}
+/**
+ * A manifest as ha holds one in memory, its entries in a column store (manifest-entries.ts) rather
+ * than a list of objects: what ha backup collects and writes, and what every reader checks
+ * (validate-manifest.ts). BackupManifest is the same document as JSON has it.
+ */
+export type CompactManifest = Omit<BackupManifest, 'entries'> & {entries: ManifestEntries}
 
 export interface BackupManifest {
   created_at: string

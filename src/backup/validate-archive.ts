@@ -8,7 +8,7 @@ import {describeSystemError} from '../core/errors.js'
 import {archiveByteBudget} from './archive.js'
 import {readTar, type TarRead, watchForeignMembers} from './archive-read.js'
 import type {SpecCoverage} from './collect.js'
-import {type EntryType, filesPrefix, memberFor, manifestAllowance, manifestMember, type ReadManifest} from './manifest.js'
+import {type EntryType, filesPrefix, memberFor, manifestAllowance, manifestMember, type CompactManifest} from './manifest.js'
 import {ManifestCheck, hostPathProblem, limits, memberKey} from './validate-manifest.js'
 
 /**
@@ -61,7 +61,7 @@ export interface ArchiveVerdict {
   ok: boolean
   /** Every problem, each naming the member or entry it concerns. Empty means ok. */
   problems: string[]
-  manifest?: ReadManifest
+  manifest?: CompactManifest
   /** Members read, manifest.json included. */
   members: number
   /** Bytes of saved files re-hashed. */
@@ -129,7 +129,7 @@ export async function validateArchive(source: Buffer | string, options: Validate
 /** One read of one archive: what validateArchive has seen so far, and its judgement. */
 class ArchiveScan {
   readonly problems: string[] = []
-  private manifest: ReadManifest | undefined
+  private manifest: CompactManifest | undefined
   /**
    * Per entry (by its place in the manifest, which also finds a member's entry by its path):
    * read or not, and whether what was read is as the manifest says (nothing more is kept of it).
@@ -338,7 +338,7 @@ class ArchiveScan {
   }
 
   /** Every entry present, every file's sha256 and every link's target as the manifest says. */
-  private contentProblems(manifest: ReadManifest): string[] {
+  private contentProblems(manifest: CompactManifest): string[] {
     const problems: string[] = []
     const {entries} = manifest
     for (let at = 0; at < entries.length; at++) {

@@ -1,7 +1,7 @@
 import {posix} from 'node:path'
 
 import type {SpecCoverage} from './collect.js'
-import {type BackupManifest, type EntryRole, type EntryType, manifestBytesAllowed, manifestFormat, type ManifestEntry, manifestLimits, memberFor, type ReadManifest} from './manifest.js'
+import {type BackupManifest, type EntryRole, type EntryType, manifestBytesAllowed, manifestFormat, type ManifestEntry, manifestLimits, memberFor, type CompactManifest} from './manifest.js'
 import {ManifestEntries} from './manifest-entries.js'
 import {ManifestReader} from './manifest-reader.js'
 
@@ -123,7 +123,7 @@ export class ManifestCheck {
     this.total += entry.size
   }
 
-  finish(): {manifest?: ReadManifest; outsideSpec?: string[]; problems: string[]} {
+  finish(): {manifest?: CompactManifest; outsideSpec?: string[]; problems: string[]} {
     const byteLength = this.reader.byteLength
     if (byteLength > limits.manifestBytes) return {problems: [`manifest.json is ${byteLength} bytes (limit ${limits.manifestBytes})`]}
     const unreadable = this.reader.end()
@@ -160,7 +160,7 @@ export class ManifestCheck {
     // members are checked against it, and the refusals are its problems.
     const outsideSpec = this.covers ? specRefusals(this.entries, this.covers) : []
     if (problems.length > 0) return {outsideSpec, problems: [...problems, ...outsideSpec]}
-    const manifest = {...m, entries: this.entries} as ReadManifest
+    const manifest = {...m, entries: this.entries} as CompactManifest
     return {manifest, outsideSpec, problems: outsideSpec}
   }
 }

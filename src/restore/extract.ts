@@ -4,7 +4,7 @@ import {dirname, join} from 'node:path'
 
 import type {SpecCoverage} from '../backup/collect.js'
 import type {ManifestEntries} from '../backup/manifest-entries.js'
-import {type ManifestEntry, memberFor, type ReadManifest} from '../backup/manifest.js'
+import {type ManifestEntry, memberFor, type CompactManifest} from '../backup/manifest.js'
 import {type ArchiveSink, type ScanProgress, validateArchive} from '../backup/validate-archive.js'
 import {memberKey} from '../backup/validate-manifest.js'
 import {describeSystemError, HaError, InterruptedError} from '../core/errors.js'
@@ -46,7 +46,7 @@ export interface StagedArchive {
   archive: string
   /** The staging directory; the saved entry for host path P is at `<dir>/files/P`. */
   dir: string
-  manifest: ReadManifest
+  manifest: CompactManifest
   /** Sum of the saved files' sizes. */
   bytes: number
   remove(): Promise<void>

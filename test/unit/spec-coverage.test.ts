@@ -57,7 +57,7 @@ test('specCoverage agrees with what collect() saves, path by path and role by ro
   const config = parseConfig(text, join(dir, 'ha.yaml'))
   const specs = await loadManifestSpec(config)
   const saved = await collect(root, specs, backupExcludes(config))
-  const savedRole = new Map(saved.entries.map((e) => [e.path, e.role]))
+  const savedRole = new Map([...saved.entries].map((e) => [e.path, e.role]))
   const covers = specCoverage(specs, backupExcludes(config))
 
   const disagreements: string[] = []

@@ -3,7 +3,7 @@ import {Readable} from 'node:stream'
 import {readManifest} from '../../backup/archive.js'
 import {chooseArchive} from '../../backup/choose-archive.js'
 import {loadSpecCoverage} from '../../backup/collect.js'
-import type {ReadManifest} from '../../backup/manifest.js'
+import type {CompactManifest} from '../../backup/manifest.js'
 import {validateArchive} from '../../backup/validate-archive.js'
 import {formatDuration} from '../../config/duration.js'
 import {type Config, type NodeName, nodeNames} from '../../config/schema.js'
@@ -56,7 +56,7 @@ export async function backupAgeCheck(
   versions?: CheckItem,
   /** The standby (by the epoch) is where the restore runs. */
   roles?: Roles,
-): Promise<{check: CheckItem; manifest?: ReadManifest; newest?: NewestBackup}> {
+): Promise<{check: CheckItem; manifest?: CompactManifest; newest?: NewestBackup}> {
   const maxAge = config.backup.max_age
   const base = {id: 'backup_age', title: 'Backup freshness'}
   const storageHolders = storage.holders
@@ -124,7 +124,7 @@ export async function backupAgeCheck(
     return {check: {...base, evidence, status: 'fail', summary: `no backup on ${holder} that restore would accept (run ha backup there): ${why}`}}
   }
 
-  const m: ReadManifest = choice.chosen.value
+  const m: CompactManifest = choice.chosen.value
   const newest: NewestBackup = {
     archive: choice.chosen.candidate.archive.name,
     created_at: m.created_at,

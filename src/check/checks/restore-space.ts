@@ -5,7 +5,10 @@ import type {Roles} from '../../pair/roles.js'
 import type {NodeFacts} from '../types.js'
 import {type DfRow, parseDf, parseRestorePlaces, probeFailure, probeIds} from '../probes.js'
 import type {CheckItem} from '../types.js'
-import type {ReadManifest} from '../../backup/manifest.js'
+import type {ManifestEntry} from '../../backup/manifest.js'
+
+/** What the check reads of the chosen archive's manifest: each entry's path, size and type. */
+type SavedSizes = {entries: Iterable<Pick<ManifestEntry, 'path' | 'size' | 'type'>>}
 import type {NewestBackup} from './backup-age.js'
 import {whyNoAnswer} from './reachability.js'
 
@@ -32,7 +35,7 @@ interface Place {
  * Rule, per filesystem: FAIL below what lands there, WARN below twice that (or 64 MiB, room for
  * what the restore keeps to undo itself), else PASS.
  */
-export function restoreSpaceCheck(facts: Record<NodeName, NodeFacts>, storageHolders: NodeName[], install: string[], newest?: NewestBackup, manifest?: ReadManifest, roles?: Roles): CheckItem {
+export function restoreSpaceCheck(facts: Record<NodeName, NodeFacts>, storageHolders: NodeName[], install: string[], newest?: NewestBackup, manifest?: SavedSizes, roles?: Roles): CheckItem {
   // The restore runs on the standby (by the epoch); without roles, on the node not holding the storage.
   const target: NodeName = roles?.standby ?? (storageHolders.length === 1 ? nodeNames.find((n) => n !== storageHolders[0])! : 'secondary')
   const holder = storageHolders.length === 1 ? storageHolders[0] : undefined
@@ -144,7 +147,7 @@ const mib = (bytes: number) => `${(bytes / MiB).toFixed(1)} MiB`
  * Bytes each install path receives: the files of the archive restore would use (backup_age's
  * choice), each under the longest backup.include path that holds it ("/" for any other).
  */
-function installBytes(roots: string[], manifest?: ReadManifest): Map<string, number> {
+function installBytes(roots: string[], manifest?: SavedSizes): Map<string, number> {
   const result = new Map<string, number>(roots.map((r) => [r, 0]))
   for (const entry of manifest?.entries ?? []) {
     if (entry.type !== 'file') continue
