@@ -1,5 +1,5 @@
 import {constants} from 'node:fs'
-import {open, rename, rm} from 'node:fs/promises'
+import {type FileHandle, open, rename, rm} from 'node:fs/promises'
 import {basename, dirname} from 'node:path'
 
 import {createExclusive, tempNameFor} from './exclusive.js'
@@ -23,7 +23,7 @@ export async function fsyncDirectory(dir: string): Promise<void> {
  * symlink), write, owner (when given) and mode, fsync, rename, fsync directory. A crash at any
  * point leaves either the old file or the new one under `path`, never a torn one.
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600, owner?: {gid: number; uid: number}): Promise<void> {
+export async function writeFileAtomic(path: string, data: Iterable<string> | string | Uint8Array, mode = 0o600, owner?: {gid: number; uid: number}): Promise<void> {
   const dir = dirname(path)
   await writeVia(`${dir}/${tempNameFor(basename(path))}`, path, `${dir}/${tempNameFor(basename(path))}`, data, mode, owner)
   await fsyncDirectory(dir)
@@ -39,10 +39,16 @@ export async function writeFileAtomicIn(dir: OwnDir, name: string, data: string 
   await fsyncDirectory(dir.via)
 }
 
-async function writeVia(temp: string, path: string, shownTemp: string, data: string | Uint8Array, mode: number, owner?: {gid: number; uid: number}): Promise<void> {
+async function writeAll(handle: FileHandle, bytes: Buffer): Promise<void> {
+  for (let at = 0; at < bytes.length; ) at += (await handle.write(bytes, at)).bytesWritten
+}
+
+async function writeVia(temp: string, path: string, shownTemp: string, data: Iterable<string> | string | Uint8Array, mode: number, owner?: {gid: number; uid: number}): Promise<void> {
   const handle = await createExclusive(temp, shownTemp, mode)
   try {
-    await handle.writeFile(data)
+    if (typeof data === 'string' || data instanceof Uint8Array) await handle.writeFile(data)
+    // Text in pieces (a journal of every change): written one after another, never joined.
+    else for (const text of data) await writeAll(handle, Buffer.from(text))
     // The owner before the mode: chown clears setuid and setgid bits.
     if (owner) await handle.chown(owner.uid, owner.gid)
     await handle.chmod(mode)

@@ -118,11 +118,12 @@ export interface InstallResult {
 }
 
 export async function installPlan(plan: InstallPlan, journal: RestoreJournal, options: InstallOptions): Promise<InstallResult> {
-  const work = plan.entries.filter((e) => e.action !== 'unchanged')
+  const planned = plan.entries
+  const total = planned.count((action) => action !== 'unchanged')
   const touched = new Set<string>()
   const parentsOk = new Set<string>()
   // One syncfs instead of an fsync per staged file: the data is on disk before any rename shows it.
-  if (work.some((e) => e.type === 'file')) await syncFilesystem(options.stagingDir)
+  if (planned.count((action, e) => action !== 'unchanged' && e.type === 'file') > 0) await syncFilesystem(options.stagingDir)
   // With SELinux, a file renamed out of /var/tmp keeps its tmp label and a confined service may
   // not read it; a file created beside its target gets that directory's label. So under SELinux
   // every file takes the copy path (-1 matches no device).
@@ -147,11 +148,13 @@ export async function installPlan(plan: InstallPlan, journal: RestoreJournal, op
   }
 
   let done = 0
-  for (const entry of work) {
+  for (let i = 0; i < planned.length; i++) {
+    if (planned.actionOf(i) === 'unchanged') continue
+    const entry = planned.at(i)
     // The loop is synchronous work with no real I/O wait: yield now and then, so a Ctrl-C is seen.
     if (done % 256 === 0) await signalsSeen()
     if (options.signal?.aborted) {
-      throw new InterruptedError(`interrupted after installing ${done} of ${work.length} files`)
+      throw new InterruptedError(`interrupted after installing ${done} of ${total} files`)
     }
 
     await safeParent(entry.target, parentsOk)
@@ -163,16 +166,16 @@ export async function installPlan(plan: InstallPlan, journal: RestoreJournal, op
 
     touched.add(dirname(entry.target))
     if (entry.type === 'directory') parentsOk.add(entry.target)
-    options.onProgress?.(++done, work.length)
+    options.onProgress?.(++done, total)
   }
 
   for (const dir of touched) await fsyncDirectory(dir)
   journal.state = 'installed'
   await writeJournal(options.undoDir, journal)
   return {
-    created: work.filter((e) => e.action === 'create').length,
-    replaced: work.filter((e) => e.action !== 'create').length,
-    unchanged: plan.entries.length - work.length,
+    created: planned.count((action) => action === 'create'),
+    replaced: total - planned.count((action) => action === 'create'),
+    unchanged: planned.length - total,
   }
 }
 

@@ -9,7 +9,8 @@ import type {EntryRole, EntryType, ManifestEntry} from '../backup/manifest.js'
 import {neverBackedUp} from '../config/schema.js'
 import {HaError} from '../core/errors.js'
 import {underRoot} from '../fs/under-root.js'
-import {type StagedArchive, stagedPath} from './extract.js'
+import type {StagedArchive} from './extract.js'
+import {PlannedEntries} from './planned-entries.js'
 
 /**
  * What installing the saved files would do on this host, computed before anything changes:
@@ -50,7 +51,7 @@ export interface SkippedEntry {
 export interface InstallPlan {
   /** Directories that do not exist yet and are made (root:root 0755), parents first. */
   directories: string[]
-  entries: PlannedEntry[]
+  entries: PlannedEntries
   skipped: SkippedEntry[]
   /** Saved entries whose owner had no name on the source host: installed with the numeric id. */
   unnamed: Array<{id: number; kind: 'group' | 'user'; path: string}>
@@ -69,26 +70,34 @@ export interface PlanOptions {
 
 export async function planInstall(staged: StagedArchive, options: PlanOptions): Promise<InstallPlan> {
   const problems: string[] = []
-  const entries: PlannedEntry[] = []
+  const saved = staged.manifest.entries
+  const entries = new PlannedEntries(saved, {root: options.root, stagingDir: staged.dir})
   const skipped: SkippedEntry[] = []
   const unnamed: InstallPlan['unnamed'] = []
   const missingNames = new Map<string, string[]>()
   const directories = new Set<string>()
   const checkedParents = new Map<string, 'absent' | 'ok' | string>()
-  const installing = new Set<string>()
+  /** By manifest index: 1 when the entry is installed. */
+  const installing = new Uint8Array(saved.length)
+  const installed = (path: string) => {
+    const at = saved.indexOf(path)
+    return at !== undefined && installing[at] === 1
+  }
 
-  for (const entry of staged.manifest.entries) {
+  for (let at = 0; at < saved.length; at++) {
+    const entry = saved.at(at)
     const reason = skipReason(entry, options)
     if (reason) {
       skipped.push({path: entry.path, reason, role: entry.role})
       continue
     }
 
-    installing.add(entry.path)
+    installing[at] = 1
   }
 
-  for (const entry of staged.manifest.entries) {
-    if (!installing.has(entry.path)) continue
+  for (let at = 0; at < saved.length; at++) {
+    if (installing[at] === 0) continue
+    const entry = saved.at(at)
     const target = underRoot(options.root, entry.path)
     const uid = resolveOwner('user', entry.user, entry.uid, options.targetUsers, options.manual?.users, entry.path, missingNames, unnamed)
     const gid = resolveOwner('group', entry.group, entry.gid, options.targetGroups, options.manual?.groups, entry.path, missingNames, unnamed)
@@ -104,7 +113,7 @@ export async function planInstall(staged: StagedArchive, options: PlanOptions): 
       }
 
       if (state === 'absent') {
-        if (!installing.has(dir)) directories.add(dir)
+        if (!installed(dir)) directories.add(dir)
         continue
       }
 
@@ -126,21 +135,7 @@ export async function planInstall(staged: StagedArchive, options: PlanOptions): 
       action = (await sameAsSaved(entry, target, st!, {gid, mode, uid})) ? 'unchanged' : entry.type === 'directory' ? 'update' : 'replace'
     }
 
-    entries.push({
-      action,
-      existing,
-      gid,
-      group: entry.group,
-      link_target: entry.target,
-      mode,
-      path: entry.path,
-      role: entry.role,
-      source: stagedPath(staged, entry),
-      target,
-      type: entry.type,
-      uid,
-      user: entry.user,
-    })
+    entries.add(at, {action, existing, gid, uid})
   }
 
   for (const [kind, names] of missingNames) {
@@ -158,8 +153,7 @@ export async function planInstall(staged: StagedArchive, options: PlanOptions): 
     })
   }
 
-  // Parents before children, whatever order the manifest listed them in.
-  entries.sort((a, b) => depth(a.path) - depth(b.path))
+  entries.sortParentsFirst()
   return {directories: [...directories].sort((a, b) => depth(a) - depth(b) || (a < b ? -1 : 1)), entries, skipped, unnamed}
 }
 

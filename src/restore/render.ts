@@ -1,3 +1,4 @@
+import type {JsonList} from '../cli/output/json-list.js'
 import {formatDuration} from '../config/duration.js'
 import type {Colors} from '../core/colors.js'
 import type {RestoreFile, RestoreResult} from './restore.js'
@@ -46,7 +47,7 @@ const actionOrder: Array<RestoreFile['action']> = ['create', 'replace', 'update'
  * One line per file that changes, grouped by what happens to it; with a cap, the first `cap` of
  * each group and a count of the rest (200,000 lines help nobody at a terminal).
  */
-export function fileLines(files: RestoreFile[], indent: string, options: {all: string; cap?: number; filter?: (f: RestoreFile) => boolean}): string[] {
+export function fileLines(files: JsonList<RestoreFile> | RestoreFile[], indent: string, options: {all: string; cap?: number; filter?: (f: RestoreFile) => boolean}): string[] {
   const lines: string[] = []
   for (const action of actionOrder) {
     const group = files.filter((f) => f.action === action && (options.filter?.(f) ?? true))

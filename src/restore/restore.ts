@@ -16,6 +16,7 @@ import {type EntriesProgress, type StagedArchive, stagedPath} from './extract.js
 import {installPlan, prepareUndo} from './install.js'
 import type {ParsedMaps} from './map-flag.js'
 import {type IdentityChange, identityChange} from './identity-preview.js'
+import {JsonList} from '../cli/output/json-list.js'
 import {type InstallPlan, planInstall, type SkippedEntry} from './plan.js'
 import type {ManualMaps, ReownSurvey} from './reown.js'
 import {parseStrict, readAccounts} from './account-files.js'
@@ -71,7 +72,8 @@ export interface RestoreResult {
   data_dir: string
   dry_run: boolean
   duration_ms: number
-  files: RestoreFile[]
+  /** Made from the plan as it is written (JsonList): one per installed entry. */
+  files: JsonList<RestoreFile>
   /** Only on the confirmation's dry run of a --takeover. */
   identity_changes?: IdentityChange[]
   node: string
@@ -210,24 +212,14 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
         source_node: backup.manifest.host.node,
       },
       counts: {
-        create: plan.entries.filter((e) => e.action === 'create').length,
-        replace: plan.entries.filter((e) => e.action === 'replace' || e.action === 'update').length,
+        create: plan.entries.count((action) => action === 'create'),
+        replace: plan.entries.count((action) => action === 'replace' || action === 'update'),
         skipped: plan.skipped.length,
-        unchanged: plan.entries.filter((e) => e.action === 'unchanged').length,
+        unchanged: plan.entries.count((action) => action === 'unchanged'),
       },
       data_dir: dataDir,
       dry_run: options.dryRun,
-      files: plan.entries.map((e) => ({
-        action: e.action,
-        gid: e.gid,
-        group: e.group,
-        mode: e.mode.toString(8).padStart(4, '0'),
-        path: e.path,
-        role: e.role,
-        type: e.type,
-        uid: e.uid,
-        user: e.user,
-      })),
+      files: new JsonList(plan.entries.length, () => restoreFiles(plan)),
       node: node.name,
       passed_over,
       root,
@@ -241,7 +233,7 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
       progress(`counting what the re-own of ${dataDir} would change`)
       const survey = await engine.surveyReown(dataDir, ownerPlan, {signal: options.signal})
       const identity = options.identityPreview && options.takeover
-        ? {identity_changes: plan.entries.filter((e) => e.role === 'identity' && e.action !== 'unchanged' && e.type === 'file').map((e) => identityChange(e.path, e.target, e.source))}
+        ? {identity_changes: identityChanges(plan)}
         : {}
       return {...base, ...identity, duration_ms: Date.now() - started, reown: {...survey, journal_path: null}, run_id: null, undo_dir: null}
     }
@@ -351,6 +343,20 @@ async function requireDirectory(dir: string): Promise<void> {
       actions: ['attach and mount the shared storage on this node first (ha failover does this)', 'check data_dir in the config'],
     })
   }
+}
+
+/** Each planned entry as the result lists it, made one at a time. */
+function* restoreFiles(plan: InstallPlan): Generator<RestoreFile> {
+  for (const e of plan.entries) {
+    yield {action: e.action, gid: e.gid, group: e.group, mode: e.mode.toString(8).padStart(4, '0'), path: e.path, role: e.role, type: e.type, uid: e.uid, user: e.user}
+  }
+}
+
+/** What --takeover would change of this host's identity files: each planned identity file that differs. */
+function identityChanges(plan: InstallPlan): IdentityChange[] {
+  const changes: IdentityChange[] = []
+  for (const e of plan.entries) if (e.role === 'identity' && e.action !== 'unchanged' && e.type === 'file') changes.push(identityChange(e.path, e.target, e.source))
+  return changes
 }
 
 /** The source's passwd/group as saved in the archive: the names the re-own maps by. */

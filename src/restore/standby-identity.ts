@@ -88,7 +88,7 @@ export type KeepOutcome = {dir: string; files: number; kept: true} | {dir: strin
 export async function keepStandbyIdentity(
   root: string,
   info: {hostname: string; node: 'primary' | 'secondary'; runId: string},
-  targets: IdentityTarget[],
+  targets: Iterable<IdentityTarget>,
   coverage: SpecCoverage,
 ): Promise<KeepOutcome> {
   const dir = underRoot(root, keptIdentityPath)

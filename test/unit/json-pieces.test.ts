@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import {PassThrough} from 'node:stream'
 import {test} from 'node:test'
 
+import {JsonList} from '../../src/cli/output/json-list.js'
 import {jsonPieces, writeJsonText} from '../../src/cli/output/json-pieces.js'
 
 /**
@@ -26,7 +27,12 @@ function value(next: () => number, depth: number): unknown {
   const r = next()
   if (depth > 4 || r < 0.45) return leaves[Math.floor(next() * leaves.length)]
   const size = Math.floor(next() * 5)
-  if (r < 0.7) return Array.from({length: size}, () => value(next, depth + 1))
+  if (r < 0.7) {
+    const list = Array.from({length: size}, () => value(next, depth + 1))
+    // A list made as it is written (restore's files) is the array it lists.
+    return next() < 0.3 ? new JsonList(list.length, () => list) : list
+  }
+
   const object: Record<string, unknown> = Object.create(next() < 0.1 ? null : Object.prototype) as Record<string, unknown>
   for (let i = 0; i < size; i++) object[next() < 0.2 ? `k "${i}"\n` : `k${i}`] = value(next, depth + 1)
   return object

@@ -1,3 +1,5 @@
+import {JsonList} from './json-list.js'
+
 /**
  * The text of `JSON.stringify(value, null, indent)`, in pieces: an envelope whose result lists
  * every file (restore's `files`, 200,000 of them on a large controller) is some 50 MB of text,
@@ -20,6 +22,11 @@ export function* jsonPieces(value: unknown, indent = 2): Generator<string> {
   const seen = new Set<object>()
 
   function* walk(v: unknown, at: string): Generator<string> {
+    if (v instanceof JsonList) {
+      yield* walkList(v, at)
+      return
+    }
+
     if (!walked(v)) {
       // Only the value itself gets here unwalked (members are handled below): as `${JSON.stringify(v)}` reads.
       yield String(JSON.stringify(v, null, indent))
@@ -60,6 +67,13 @@ export function* jsonPieces(value: unknown, indent = 2): Generator<string> {
     seen.delete(v)
   }
 
+  // A list made as it is read: the same text as the array its toJSON gives.
+  function* walkList(list: JsonList<unknown>, at: string): Generator<string> {
+    let i = 0
+    for (const member of list) yield `${i++ === 0 ? '[' : ','}\n${at + pad}${nested(JSON.stringify(member, null, indent) ?? 'null', at + pad)}`
+    yield i === 0 ? '[]' : `\n${at}]`
+  }
+
   yield* walk(value, '')
 }
 
@@ -81,14 +95,19 @@ function nested(text: string, at: string): string {
  * (Writes to a file or a pipe are synchronous on Linux, so the pieces are not queued.)
  */
 export function writeJsonText(out: NodeJS.WritableStream, value: unknown, indent = 2): void {
+  for (const text of jsonTextChunks(value, indent)) out.write(text)
+}
+
+/** `JSON.stringify(value, null, indent) + "\n"` in strings of about 64 KiB (for a file written from an iterable). */
+export function* jsonTextChunks(value: unknown, indent = 2): Generator<string> {
   let batch = ''
   for (const piece of jsonPieces(value, indent)) {
     batch += piece
     if (batch.length >= 64 * 1024) {
-      out.write(batch)
+      yield batch
       batch = ''
     }
   }
 
-  out.write(`${batch}\n`)
+  yield `${batch}\n`
 }
