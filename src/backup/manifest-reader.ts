@@ -24,6 +24,7 @@ export interface ManifestParts {
 
 type State = 'afterElement' | 'afterKey' | 'afterValue' | 'begin' | 'done' | 'element' | 'entriesOpen' | 'expectElement' | 'expectKey' | 'key' | 'objectOpen' | 'topValue' | 'value' | 'valueStart'
 
+const bom = Buffer.from([0xef, 0xbb, 0xbf])
 const quote = 0x22
 const backslash = 0x5c
 const isSpace = (b: number) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09
@@ -36,6 +37,7 @@ export class ManifestReader {
   /** Where the byte being judged is, for the problem's words. */
   private position = 0
   private state: State = 'begin'
+  private lead = Buffer.alloc(0)
   private key = ''
   private readonly keys = new Set<string>()
   /** The value being read: its bytes so far, and how to tell its end. */
@@ -49,7 +51,7 @@ export class ManifestReader {
 
   add(chunk: Buffer): void {
     if (this.problem !== undefined) return
-    if (this.byteLength === 0 && chunk.length > 0 && chunk[0] === 0xef) this.bomCheck(chunk)
+    if (this.byteLength < 3) this.bomCheck(chunk)
     let start = this.capturing() ? 0 : -1
     for (let i = 0; i < chunk.length && this.problem === undefined; i++) {
       const b = chunk[i]
@@ -89,8 +91,10 @@ export class ManifestReader {
     return undefined
   }
 
+  /** The first three bytes, however they are cut: a byte-order mark is named as one. */
   private bomCheck(chunk: Buffer): void {
-    if (chunk[1] === 0xbb && chunk[2] === 0xbf) this.problem = `${manifestMember} begins with a UTF-8 byte-order mark, which ha backup never writes: not an archive ha wrote`
+    this.lead = Buffer.concat([this.lead, chunk.subarray(0, 3 - this.lead.length)])
+    if (this.lead.length === 3 && this.lead.equals(bom)) this.problem = `${manifestMember} begins with a UTF-8 byte-order mark, which ha backup never writes: not an archive ha wrote`
   }
 
   private capturing(): boolean {

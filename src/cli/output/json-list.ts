@@ -1,3 +1,5 @@
+import {listedAsRead} from './json-pieces.js'
+
 /**
  * A list in a command's result whose members are made only as they are read: restore's `files`
  * (one per saved entry, 200,000 on a large controller) is made from the install plan as the
@@ -5,6 +7,7 @@
  * 200,000 objects until the write. JSON.stringify sees the same array through toJSON.
  */
 export class JsonList<T> implements Iterable<T> {
+  readonly [listedAsRead] = true
   constructor(
     readonly length: number,
     private readonly members: () => Iterable<T>,

@@ -1,5 +1,3 @@
-import {JsonList} from './json-list.js'
-
 /**
  * The text of `JSON.stringify(value, null, indent)`, in pieces: an envelope whose result lists
  * every file (restore's `files`, 200,000 of them on a large controller) is some 50 MB of text,
@@ -22,7 +20,7 @@ export function* jsonPieces(value: unknown, indent = 2): Generator<string> {
   const seen = new Set<object>()
 
   function* walk(v: unknown, at: string): Generator<string> {
-    if (v instanceof JsonList) {
+    if (isListedAsRead(v)) {
       yield* walkList(v, at)
       return
     }
@@ -68,7 +66,7 @@ export function* jsonPieces(value: unknown, indent = 2): Generator<string> {
   }
 
   // A list made as it is read: the same text as the array its toJSON gives.
-  function* walkList(list: JsonList<unknown>, at: string): Generator<string> {
+  function* walkList(list: Iterable<unknown>, at: string): Generator<string> {
     let i = 0
     for (const member of list) yield `${i++ === 0 ? '[' : ','}\n${at + pad}${nested(JSON.stringify(member, null, indent) ?? 'null', at + pad)}`
     yield i === 0 ? '[]' : `\n${at}]`
@@ -77,9 +75,20 @@ export function* jsonPieces(value: unknown, indent = 2): Generator<string> {
   yield* walk(value, '')
 }
 
-/** A plain object or an array without a toJSON of its own: walked member by member. */
+/**
+ * Marks a list whose members are made as it is read (json-list.ts): walked as the array it lists.
+ * A mark here, not a class, so that every command's output does not load that file.
+ */
+export const listedAsRead: unique symbol = Symbol('listed as read')
+
+function isListedAsRead(v: unknown): v is Iterable<unknown> {
+  return typeof v === 'object' && v !== null && listedAsRead in v
+}
+
+/** A plain object or an array without a toJSON of its own, or a list made as read: walked member by member. */
 function walked(v: unknown): v is object {
   if (typeof v !== 'object' || v === null) return false
+  if (isListedAsRead(v)) return true
   if (typeof (v as {toJSON?: unknown}).toJSON === 'function') return false
   if (Array.isArray(v)) return true
   const proto = Object.getPrototypeOf(v) as unknown
