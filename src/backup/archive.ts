@@ -7,9 +7,9 @@ import {Header, PackSync, Parser, Pax, type ReadEntry, WriteEntry} from 'tar'
 import {describeSystemError, HaError} from '../core/errors.js'
 import {pauseAt} from '../core/phase-hooks.js'
 import {readTar, type TarRead, watchForeignMembers} from './archive-read.js'
-import type {ManifestEntries} from './manifest-entries.js'
+import type {CompactManifest, ManifestEntries} from './manifest-entries.js'
 import {ParallelGzipWriter} from './parallel-gzip.js'
-import {type CompactManifest, entryCountComment, type ManifestEntry, filesPrefix, manifestBodyLength, manifestBodyPieces, manifestAllowance, manifestFormat, manifestLimits, manifestMember, type ManifestHead} from './manifest.js'
+import {entryCountComment, type ManifestEntry, filesPrefix, manifestBodyLength, manifestBodyPieces, manifestAllowance, manifestFormat, manifestLimits, manifestMember, type ManifestHead} from './manifest.js'
 import {ManifestReader} from './manifest-reader.js'
 
 const gnuRecordSize = 10_240

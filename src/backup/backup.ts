@@ -18,11 +18,12 @@ import {haVersion} from '../core/version.js'
 import {type ArchiveProgress, writeArchive} from './archive.js'
 import {backupExcludes, collect, specCoverage} from './collect.js'
 import {loadManifestSpec} from './manifest-spec.js'
-import {type CompactManifest, manifestFormat, manifestHead, type ManifestHead, type MissingEntry} from './manifest.js'
+import {manifestFormat, manifestHead, type ManifestHead, type MissingEntry} from './manifest.js'
 import {assertManifestFits} from './manifest-size.js'
 import {selectForPruning} from './retention.js'
 import {archiveSuffix, backupId, currentVerification, listBackups, recordVerification, removeBackup, removeLeftovers, type StoredBackup, tempPrefix} from './store.js'
 import {validateArchive} from './validate-archive.js'
+import type {CompactManifest} from './manifest-entries.js'
 
 const debug = createDebug('ha:backup')
 

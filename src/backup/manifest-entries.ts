@@ -1,5 +1,15 @@
-import type {EntryRole, EntryType, ManifestEntry} from './manifest.js'
-import {formatMode, memberFor} from './manifest.js'
+import {type BackupManifest, type EntryRole, type EntryType, formatMode, type ManifestEntry, memberFor} from './manifest.js'
+
+/**
+ * A manifest as ha holds one in memory, its entries in the column store below rather than a list
+ * of objects: what ha backup collects and writes, and what every reader checks
+ * (validate-manifest.ts). BackupManifest is the same document as JSON has it.
+ */
+export type CompactManifest = Omit<BackupManifest, 'entries'> & {entries: ManifestEntries}
+
+const types: readonly EntryType[] = ['directory', 'file', 'symlink']
+const roles: readonly EntryRole[] = ['accounts', 'identity', 'state']
+const hex64 = /^[0-9a-f]{64}$/
 
 /**
  * A manifest's entries kept column by column (typed arrays, one string per path) instead of one
@@ -12,10 +22,6 @@ import {formatMode, memberFor} from './manifest.js'
  * (a member name spelled with a trailing slash, a symlink's target, a time not in the canonical
  * ISO form, a directory's sha256 that is not null) is kept beside the columns, not dropped.
  */
-const types: readonly EntryType[] = ['directory', 'file', 'symlink']
-const roles: readonly EntryRole[] = ['accounts', 'identity', 'state']
-const hex64 = /^[0-9a-f]{64}$/
-
 export class ManifestEntries implements Iterable<ManifestEntry> {
   length = 0
   private paths: string[] = []

@@ -1,8 +1,9 @@
 import type {Config} from '../config/schema.js'
 import {HaError} from '../core/errors.js'
 import type {SpecShare} from './collect.js'
-import {type CompactManifest, manifestBodyLength, manifestBytesAllowed, manifestLimits} from './manifest.js'
+import {manifestBodyLength, manifestBytesAllowed, manifestLimits} from './manifest.js'
 import {limits} from './validate-manifest.js'
+import type {CompactManifest} from './manifest-entries.js'
 
 /**
  * ha backup's own check of its manifest against the limits every reader applies (manifest.ts,

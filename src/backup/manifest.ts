@@ -6,8 +6,6 @@
  * This file is the contract between `ha backup` (writer) and `ha restore` (reader): restore
  * treats every field as untrusted input and checks it against the archive's members.
  */
-import type {ManifestEntries} from './manifest-entries.js'
-
 export const manifestFormat = 'ha-backup/1'
 export const manifestMember = 'manifest.json'
 export const filesPrefix = 'files/'
@@ -63,7 +61,7 @@ export function manifestBody(manifest: BackupManifest): Buffer {
  * text of 200,000 entries is some 75 MB, held twice (string, then bytes) where it was made at once.
  * JSON text never holds a raw newline inside a string, so re-indenting at each newline is exact.
  */
-export function* manifestBodyPieces(manifest: BackupManifest | CompactManifest): Generator<string> {
+export function* manifestBodyPieces(manifest: AnyManifest): Generator<string> {
   const fields = Object.entries(manifest).filter(([, value]) => value !== undefined)
   yield '{\n'
   for (const [index, [key, value]] of fields.entries()) {
@@ -84,7 +82,7 @@ export function* manifestBodyPieces(manifest: BackupManifest | CompactManifest):
 }
 
 /** manifestBody(manifest).length, without holding the body. */
-export function manifestBodyLength(manifest: BackupManifest | CompactManifest): number {
+export function manifestBodyLength(manifest: AnyManifest): number {
   let bytes = 0
   for (const piece of manifestBodyPieces(manifest)) bytes += Buffer.byteLength(piece)
   return bytes
@@ -129,16 +127,15 @@ export interface MissingEntry {
  */
 export type ManifestHead = Omit<BackupManifest, 'entries' | 'missing'>
 
-export function manifestHead({entries: _entries, missing: _missing, ...head}: BackupManifest | CompactManifest): ManifestHead {
+export function manifestHead({entries: _entries, missing: _missing, ...head}: AnyManifest): ManifestHead {
   return head
 }
 
 /**
- * A manifest as ha holds one in memory, its entries in a column store (manifest-entries.ts) rather
- * than a list of objects: what ha backup collects and writes, and what every reader checks
- * (validate-manifest.ts). BackupManifest is the same document as JSON has it.
+ * A manifest with its entries in any list of them: JSON's array (BackupManifest), or the column
+ * store ha holds them in (CompactManifest, manifest-entries.ts).
  */
-export type CompactManifest = Omit<BackupManifest, 'entries'> & {entries: ManifestEntries}
+export type AnyManifest = Omit<BackupManifest, 'entries'> & {entries: Iterable<ManifestEntry> & {readonly length: number}}
 
 export interface BackupManifest {
   created_at: string

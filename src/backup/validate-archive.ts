@@ -8,8 +8,9 @@ import {describeSystemError} from '../core/errors.js'
 import {archiveByteBudget} from './archive.js'
 import {readTar, type TarRead, watchForeignMembers} from './archive-read.js'
 import type {SpecCoverage} from './collect.js'
-import {type EntryType, filesPrefix, memberFor, manifestAllowance, manifestMember, type CompactManifest} from './manifest.js'
+import {type EntryType, filesPrefix, memberFor, manifestAllowance, manifestMember} from './manifest.js'
 import {ManifestCheck, hostPathProblem, limits, memberKey} from './validate-manifest.js'
+import type {CompactManifest} from './manifest-entries.js'
 
 /**
  * The one judgement of a backup archive: `ha backup` (its own new archive), `ha backup verify`,

@@ -1,8 +1,8 @@
 import {posix} from 'node:path'
 
 import type {SpecCoverage} from './collect.js'
-import {type BackupManifest, type EntryRole, type EntryType, manifestBytesAllowed, manifestFormat, type ManifestEntry, manifestLimits, memberFor, type CompactManifest} from './manifest.js'
-import {ManifestEntries} from './manifest-entries.js'
+import {type BackupManifest, type EntryRole, type EntryType, manifestBytesAllowed, manifestFormat, type ManifestEntry, manifestLimits, memberFor} from './manifest.js'
+import {type CompactManifest, ManifestEntries} from './manifest-entries.js'
 import {ManifestReader} from './manifest-reader.js'
 
 /**

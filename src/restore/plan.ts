@@ -10,7 +10,7 @@ import {neverBackedUp} from '../config/schema.js'
 import {HaError} from '../core/errors.js'
 import {underRoot} from '../fs/under-root.js'
 import type {StagedArchive} from './extract.js'
-import {PlannedEntries} from './planned-entries.js'
+import {type InstallAction, PlannedEntries} from './planned-entries.js'
 
 /**
  * What installing the saved files would do on this host, computed before anything changes:
@@ -19,28 +19,7 @@ import {PlannedEntries} from './planned-entries.js'
  * through this host's passwd/group. Any problem (a name this host lacks, a directory where a
  * file goes, a symlink in a parent) is collected, so the operator sees them all at once.
  */
-export type InstallAction = 'create' | 'replace' | 'unchanged' | 'update'
-
-export interface PlannedEntry {
-  action: InstallAction
-  /** What is at the target now, when something is. */
-  existing?: {gid: number; mode: number; type: EntryType | 'other'; uid: number}
-  gid: number
-  group: null | string
-  /** Permission bits to set, including setuid/setgid/sticky. */
-  mode: number
-  path: string
-  role: EntryRole
-  /** The staged copy (inside the staging directory). */
-  source: string
-  /** The path on this host: the saved path under this node's root. */
-  target: string
-  type: EntryType
-  uid: number
-  user: null | string
-  /** Symlink target text. */
-  link_target?: string
-}
+export type {InstallAction, PlannedEntry} from './planned-entries.js'
 
 export interface SkippedEntry {
   path: string

@@ -1,9 +1,31 @@
 import {join} from 'node:path'
 
 import type {ManifestEntries} from '../backup/manifest-entries.js'
-import {type EntryType, memberFor} from '../backup/manifest.js'
+import {type EntryRole, type EntryType, memberFor} from '../backup/manifest.js'
 import {underRoot} from '../fs/under-root.js'
-import type {InstallAction, PlannedEntry} from './plan.js'
+
+export type InstallAction = 'create' | 'replace' | 'unchanged' | 'update'
+
+export interface PlannedEntry {
+  action: InstallAction
+  /** What is at the target now, when something is. */
+  existing?: {gid: number; mode: number; type: EntryType | 'other'; uid: number}
+  gid: number
+  group: null | string
+  /** Permission bits to set, including setuid/setgid/sticky. */
+  mode: number
+  path: string
+  role: EntryRole
+  /** The staged copy (inside the staging directory). */
+  source: string
+  /** The path on this host: the saved path under this node's root. */
+  target: string
+  type: EntryType
+  uid: number
+  user: null | string
+  /** Symlink target text. */
+  link_target?: string
+}
 
 const actions: readonly InstallAction[] = ['create', 'replace', 'unchanged', 'update']
 const kinds: ReadonlyArray<EntryType | 'other'> = ['file', 'directory', 'symlink', 'other']
@@ -17,7 +39,7 @@ const kinds: ReadonlyArray<EntryType | 'other'> = ['file', 'directory', 'symlink
 export class PlannedEntries implements Iterable<PlannedEntry> {
   length = 0
   /** The manifest index of each planned entry, in install order once sorted. */
-  private order: Uint32Array
+  private readonly order: Uint32Array
   private readonly action: Uint8Array
   private readonly uid: Uint32Array
   private readonly gid: Uint32Array

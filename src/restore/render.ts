@@ -1,4 +1,4 @@
-import type {JsonList} from '../cli/output/json-list.js'
+import type {JsonList} from '../core/json-list.js'
 import {formatDuration} from '../config/duration.js'
 import type {Colors} from '../core/colors.js'
 import type {RestoreFile, RestoreResult} from './restore.js'

@@ -16,7 +16,7 @@ import {type EntriesProgress, type StagedArchive, stagedPath} from './extract.js
 import {installPlan, prepareUndo} from './install.js'
 import type {ParsedMaps} from './map-flag.js'
 import {type IdentityChange, identityChange} from './identity-preview.js'
-import {JsonList} from '../cli/output/json-list.js'
+import {JsonList} from '../core/json-list.js'
 import {type InstallPlan, planInstall, type SkippedEntry} from './plan.js'
 import type {ManualMaps, ReownSurvey} from './reown.js'
 import {parseStrict, readAccounts} from './account-files.js'

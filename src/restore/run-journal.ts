@@ -3,7 +3,7 @@ import {open} from 'node:fs/promises'
 import {join, posix, relative} from 'node:path'
 
 import {describeSystemError, ExitCode, HaError} from '../core/errors.js'
-import {jsonTextChunks} from '../cli/output/json-pieces.js'
+import {jsonTextChunks} from '../core/json-pieces.js'
 import {writeFileAtomic} from '../fs/atomic.js'
 
 /**

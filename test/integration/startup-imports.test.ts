@@ -26,14 +26,14 @@ const versionFiles = [
   'dist/cli/as-oclif.js',
   'dist/cli/compile-cache.js',
   'dist/cli/entry.js',
-  // The reporter's --json writer (JSON text in pieces: restore's envelope lists every file).
-  'dist/cli/output/json-pieces.js',
   'dist/cli/output/progress.js',
   'dist/cli/output/reporter.js',
   'dist/cli/output/stdout-guard.js',
   'dist/cli/signals.js',
   'dist/core/colors.js',
   'dist/core/errors.js',
+  // The reporter's --json writer (JSON text in pieces: restore's envelope lists every file).
+  'dist/core/json-pieces.js',
   'dist/core/version.js',
 ]
 

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict'
 import {PassThrough} from 'node:stream'
 import {test} from 'node:test'
 
-import {JsonList} from '../../src/cli/output/json-list.js'
-import {jsonPieces, writeJsonText} from '../../src/cli/output/json-pieces.js'
+import {JsonList} from '../../src/core/json-list.js'
+import {jsonPieces, writeJsonText} from '../../src/core/json-pieces.js'
 
 /**
  * --json output is written in pieces so that restore's envelope (every file listed) is never one

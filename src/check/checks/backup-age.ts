@@ -3,7 +3,6 @@ import {Readable} from 'node:stream'
 import {readManifest} from '../../backup/archive.js'
 import {chooseArchive} from '../../backup/choose-archive.js'
 import {loadSpecCoverage} from '../../backup/collect.js'
-import type {CompactManifest} from '../../backup/manifest.js'
 import {validateArchive} from '../../backup/validate-archive.js'
 import {formatDuration} from '../../config/duration.js'
 import {type Config, type NodeName, nodeNames} from '../../config/schema.js'
@@ -13,6 +12,7 @@ import type {Roles} from '../../pair/roles.js'
 import {probeIds} from '../probes.js'
 import {type ArchiveSent, parseBackupListing, transferBudgetBytes} from '../backup-listing.js'
 import type {CheckItem, NodeFacts} from '../types.js'
+import type {CompactManifest} from '../../backup/manifest-entries.js'
 
 /**
  * backup_age: the archive a restore would use, judged exactly as restore judges it. `ha check`

@@ -1,6 +1,6 @@
 import {colors, type Colors} from '../../core/colors.js'
 import {ExitCode, type ExitCodeValue, HaError} from '../../core/errors.js'
-import {writeJsonText} from './json-pieces.js'
+import {writeJsonText} from '../../core/json-pieces.js'
 import {noProgress, type Progress, progressAllowed, ProgressLine} from './progress.js'
 
 /**
