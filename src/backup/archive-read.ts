@@ -5,7 +5,7 @@ import type {Parser, ReadEntry} from 'tar'
 import {manifestMember} from './manifest.js'
 
 /**
- * How every reader of a backup archive (validateArchive, readManifestBytes) feeds its tar stream
+ * How every reader of a backup archive (validateArchive, readManifest) feeds its tar stream
  * to node-tar's Parser. The archives come from shared storage that the product's users can write
  * into, so each read is bounded in work by design, whatever the bytes:
  *

@@ -91,7 +91,7 @@ interface Owners {
 
 /**
  * Walks every spec in order and describes each path as it is met (lstat, then hash or readlink):
- * what is kept of it is its entry in a column store (manifest-entries.ts), about 120 bytes, where
+ * what is kept of it is its entry in a column store (manifest-entries.ts), about 200 bytes, where
  * the walk once kept its lstat fields and then an object per entry as well.
  */
 export async function collect(root: string, specs: BackupEntryConfig[], exclude: string[], signal?: AbortSignal): Promise<Collected> {

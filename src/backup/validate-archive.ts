@@ -99,7 +99,7 @@ export interface ValidateOptions {
 /**
  * Reads the whole archive once — a file opened as openArchiveFile does, or bytes already in
  * memory (what `ha check` fetched from a node) — and judges it: manifest.json first and sound
- * (checkManifest), then every member admitted by name, type, size and link target before its
+ * (ManifestCheck), then every member admitted by name, type, size and link target before its
  * data is read, each once, none the manifest does not list; every file's sha256 and every link's
  * target as the manifest says; every entry present; no more decompressed bytes than announced.
  * The read is bounded by design (archive-read.ts): a first block that is not a tar header is
