@@ -9,13 +9,23 @@
 // First it prints, per node, the handshake, one command's round trip and the start-up of ha
 // there (bench/ssh-latency.mjs).
 //
-//   npm run build && flock /tmp/ha-dev-lab.flock node bench/failover.mjs [rounds=1]
+// --fenced: the night it is for. Each round a fresh lab, a backup on the primary, `ha lab halt`
+// of the active node, then `ha failover --fenced NODE --yes --json`. Beside its wall time, per
+// step, it prints its yardsticks from the same round: when the service first answered on its IP
+// (a client polling from the admin side), and what one connection attempt to the halted node
+// costs (the least a run must wait to find it silent). HA_BENCH_BEFORE=<another build>/bin/run.js
+// runs that build's fenced failover in each round too, on a lab of its own (an A/B).
+//
+//   npm run build && flock /tmp/ha-dev-lab.flock node bench/failover.mjs [rounds=1] [--fenced]
 import {spawnSync} from 'node:child_process'
 import {rmSync} from 'node:fs'
 
 import {labDown, labNetns, labPaths, labUp} from '../dist/lab/lab.js'
+import {fencedRound} from './failover-fenced.mjs'
 
-const rounds = Number(process.argv[2] ?? 1)
+const args = process.argv.slice(2)
+const rounds = Number(args.find((a) => /^\d+$/.test(a)) ?? 1)
+const fenced = args.includes('--fenced')
 const labDir = '/tmp/ha-bench-failover'
 const journals = `${labDir}-journal`
 const haBin = new URL('../bin/run.js', import.meta.url).pathname
@@ -33,6 +43,21 @@ function failover() {
   if (r.status !== 0) throw new Error(`ha failover exited ${r.status}: ${JSON.stringify(envelope.error ?? r.stderr)}`)
   const steps = envelope.result.steps.map((s) => ({id: s.id, own: s.duration_ms - (s.waiting_ms ?? 0), waiting: s.waiting_ms ?? 0}))
   return {direction: `${envelope.result.from} → ${envelope.result.to}`, ha_ms: envelope.result.ha_ms, process_wall_ms: wall, steps, waiting_ms: envelope.result.waiting_ms, wall_ms: envelope.result.wall_ms}
+}
+
+if (fenced) {
+  try {
+    for (let i = 0; i < rounds; i++) {
+      for (const [label, bin] of [['this build', haBin], ...(process.env.HA_BENCH_BEFORE ? [['before', process.env.HA_BENCH_BEFORE]] : [])]) {
+        await fencedRound({haBin: bin, label, labDir})
+      }
+    }
+  } finally {
+    await labDown({labDir})
+    rmSync(labDir, {force: true, recursive: true})
+  }
+
+  process.exit(0)
 }
 
 rmSync(journals, {force: true, recursive: true})
