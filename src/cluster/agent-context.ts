@@ -53,6 +53,7 @@ export function agentRun(config: Config, direction: {from: NodeName; to: NodeNam
       return result
     },
     config,
+    connectAnew: (node) => (node === here ? Promise.resolve(new LocalHost(node, config.nodes[node].root, 60_000)) : connectHost(node, config.nodes[node], {signal})),
     data: (step) => ({...data.get(step)}),
     async drop(node) {
       await hosts.get(node)?.close().catch(() => {})

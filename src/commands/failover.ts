@@ -217,7 +217,7 @@ Under cluster.manager: pacemaker it is a switchover through Pacemaker instead, n
     const {prepareFailover} = await import('../failover/prepare.js')
     const {operator} = await import('../failover/journal-open.js')
     const {runFailover} = await import('../failover/runner.js')
-    const prepared = await prepareFailover({config, resume: flags.resume || flags.abort, signal: this.abort.signal})
+    const prepared = await prepareFailover({config, fenced: fencedNode, resume: flags.resume || flags.abort, signal: this.abort.signal})
     const direction = `${labels[prepared.from]} → ${labels[prepared.to]}`
 
     const {canPrompt, confirmTyped} = await import('../cli/prompt.js')
@@ -233,6 +233,7 @@ Under cluster.manager: pacemaker it is a switchover through Pacemaker instead, n
         this.reporter.warn(`${labels[prepared.from]} does not answer ssh. ha cannot stop it: make sure it is powered off or cut off from the network and the storage.`)
         await confirmTyped({action: `confirm that ${labels[prepared.from]} is fenced`, expected: config.nodes[prepared.from].hostname, flag: `--fenced ${prepared.from}`, yes: false})
         fenced = {by: operator(), how: 'typed', node: prepared.from}
+        prepared.nodes.confirmFenced(prepared.from)
       }
     } catch (error) {
       await prepared.nodes.closeAll()

@@ -33,14 +33,19 @@ export interface Prepared {
  * Reads the roles (or the unfinished run) and the plan, changing nothing: what the command shows
  * before it asks for confirmation.
  */
-export async function prepareFailover(options: {config: Config; resume?: boolean; signal?: AbortSignal}): Promise<Prepared & {nodes: FailoverNodes}> {
+export async function prepareFailover(options: {config: Config; fenced?: NodeName; resume?: boolean; signal?: AbortSignal}): Promise<Prepared & {nodes: FailoverNodes}> {
   const {config} = options
   const nodes = new FailoverNodes(config, options.signal)
+  // Confirmed before any node was asked (--fenced): once found silent, it is not waited on again.
+  if (options.fenced) nodes.confirmFenced(options.fenced)
   try {
     const open = await unfinishedJournal()
     if (options.resume) {
       if (!open) throw new HaError('no failover to resume: every journal in the failover folder has ended', {actions: ['ha status', 'ha failover to start one'], exitCode: ExitCode.usage})
       const {from, run_id: runId, to} = open.header
+      // The run being resumed journalled its confirmation: this process asks the node anew, once.
+      const fencing = open.fencing()
+      if (fencing) nodes.confirmFenced(fencing.node)
       const keys = open.stepState('restore-takeover').data.host_keys
       if (Array.isArray(keys)) nodes.expectHostKeys(to, keys.map((k) => fingerprint(Buffer.from(String(k).split(' ')[1] ?? '', 'base64'))))
       // A second --resume while the first still acts on the nodes (or is starting): refused, exit 11, the holder named.

@@ -64,6 +64,8 @@ export interface FailoverOptions {
 export async function runFailover(prepared: Prepared & {nodes: FailoverNodes}, options: FailoverOptions): Promise<FailoverResult> {
   const started = Date.now()
   const journal = await openRunJournal(prepared, options)
+  const fencing = journal.fencing()
+  if (fencing) prepared.nodes.confirmFenced(fencing.node)
   const claims = new RunClaims(prepared.nodes, {from: prepared.from, kind: options.rejoin ? 'rejoin' : 'failover', run_id: prepared.runId, to: prepared.to})
   try {
     await claims.take()

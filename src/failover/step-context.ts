@@ -35,6 +35,7 @@ export function stepContext(run: RunState): StepContext {
   const ctx: StepContext = {
     act: (action, opts = {}) => act(run, ctx, action, opts),
     config,
+    connectAnew: (node) => nodes.fresh(node),
     data(step: string) {
       if (step === 'run') return {...journal.header}
       return journal.stepState(step).data

@@ -12,10 +12,17 @@ const silentKinds = new Set(['refused', 'timeout', 'unreachable', 'ssh_error'])
  * the restore gave the node taking over the active node's host keys, a connection to it must
  * present one of exactly those (known_hosts may still list its old key for the address: that
  * key is refused here).
+ *
+ * A node the admin confirmed fenced is asked until it is found silent once after that
+ * confirmation; from then on, for the rest of the run, that finding is the answer and the node is
+ * not waited on again (each attempt costs a connect timeout). A silence found before the
+ * confirmation (the admin typed it after the plan was shown) is asked once more.
  */
 export class FailoverNodes {
   private readonly hosts = new Map<NodeName, Host>()
   private readonly expected = new Map<NodeName, string[]>()
+  private readonly fenced = new Set<NodeName>()
+  private readonly silent = new Map<NodeName, SshConnectError>()
 
   constructor(
     private readonly config: Config,
@@ -26,13 +33,25 @@ export class FailoverNodes {
     this.expected.set(node, fingerprints)
   }
 
+  /** The admin confirmed the node fenced (--fenced, typed, or journalled by the run being resumed). */
+  confirmFenced(node: NodeName): void {
+    if (this.fenced.has(node)) return
+    this.fenced.add(node)
+    this.silent.delete(node)
+  }
+
+  /** The node was confirmed fenced and found silent since: the failure that showed it, else undefined. */
+  foundSilent(node: NodeName): SshConnectError | undefined {
+    return this.silent.get(node)
+  }
+
   async get(node: NodeName): Promise<Host> {
     const open = this.hosts.get(node)
     if (open) return open
     const expected = this.expected.get(node)
     let host: Host
     try {
-      host = await connectHost(node, this.config.nodes[node], {signal: this.signal})
+      host = await this.connect(node)
     } catch (error) {
       // known_hosts refused a key it does not list before ha could compare it: after the takeover
       // that is the same refusal as below, said the same way (node, key presented, keys expected).
@@ -51,6 +70,26 @@ export class FailoverNodes {
 
     this.hosts.set(node, host)
     return host
+  }
+
+  /**
+   * A connection of the caller's own, not the run's (the caller closes it): ha check after the
+   * takeover asks what the next admin will meet. A node confirmed fenced and found silent is not
+   * asked again: its finding is thrown at once.
+   */
+  async fresh(node: NodeName): Promise<Host> {
+    return this.connect(node)
+  }
+
+  private async connect(node: NodeName): Promise<Host> {
+    const found = this.silent.get(node)
+    if (found) throw found
+    try {
+      return await connectHost(node, this.config.nodes[node], {signal: this.signal})
+    } catch (error) {
+      if (this.fenced.has(node) && error instanceof SshConnectError && silentKinds.has(error.kind)) this.silent.set(node, error)
+      throw error
+    }
   }
 
   /** True when the node answers ssh; false when it is silent; a wrong host key or bad credentials still throw. */

@@ -31,6 +31,11 @@ export interface StepContext {
   host(node: NodeName): Promise<Host>
   /** Is the node answering ssh right now? (connects if it was not connected). */
   reachable(node: NodeName): Promise<boolean>
+  /**
+   * A new connection of the caller's own (the caller closes it), not the run's; an active node
+   * confirmed fenced and found silent in this run is not waited on again (its finding is thrown).
+   */
+  connectAnew(node: NodeName): Promise<Host>
   /** Forget a node's connection (it reboots). */
   drop(node: NodeName): Promise<void>
   /** Runs one of the step's planned actions and journals it; an argv that exits non-zero throws unless allowed. */

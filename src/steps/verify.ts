@@ -1,7 +1,8 @@
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import type {Config} from '../config/schema.js'
+import type {Config, NodeName} from '../config/schema.js'
 import {HaError} from '../core/errors.js'
+import type {Host} from '../hosts/host.js'
 import {askService} from '../net/service-answer.js'
 import {holdsAddress} from './observe.js'
 import type {Action, Step} from './step.js'
@@ -57,8 +58,16 @@ export const verify: Step = {
     await ctx.act({argv: ['ha', 'check'], on: 'here'}, {
       async inProcess() {
         // Its own connections, not the run's: a node whose sshd died mid-run still answers on the
-        // sessions the run opened before, and reachability is what the next admin will need.
-        const {report} = await runCheck(ctx.config, {signal: ctx.signal})
+        // sessions the run opened before, and reachability is what the next admin will need. A
+        // fenced node already found silent in this run is not waited on again.
+        const opened: Host[] = []
+        const connect = async (node: NodeName) => {
+          const host = await ctx.connectAnew(node)
+          opened.push(host)
+          return host
+        }
+
+        const {report} = await runCheck(ctx.config, {connect, signal: ctx.signal}).finally(() => Promise.all(opened.map((h) => h.close().catch(() => {}))))
         failed = report.checks.filter((c) => c.status === 'fail' && (!ctx.data('confirm-fenced').confirmed || c.node === ctx.to)).map((c) => `${c.id}${c.node ? ` (${c.node})` : ''}: ${c.summary}`)
         // Done means swapped: ha check, reading the epoch anew, sees the node taking over as active.
         const {roles} = report
