@@ -60,8 +60,10 @@ export function agentRun(config: Config, direction: {from: NodeName; to: NodeNam
       hosts.delete(node)
     },
     fenced: () => undefined,
+    heardSilent: () => false,
     from: direction.from,
     host,
+    noteSilent() {},
     progress: log,
     async reachable(node) {
       try {

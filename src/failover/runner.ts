@@ -97,6 +97,7 @@ export class FailoverRunner implements RunState {
   readonly killIn = process.env.HA_FAILOVER_TEST_KILL_IN
   current?: Step
   waitingMs = 0
+  readonly silentOnWire = new Map<string, number>()
   private readonly results: FailoverResult['steps'] = []
   private readonly mirror: StorageMirror
   private readonly ctx: StepContext

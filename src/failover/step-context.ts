@@ -27,6 +27,8 @@ export interface RunState {
   current?: Step
   /** Time spent waiting on the world so far (reboots, service start/stop, ctx.waiting). */
   waitingMs: number
+  /** Service IPs this process heard silent on the wire, each with how many actions had run then (ctx.noteSilent). */
+  readonly silentOnWire: Map<string, number>
 }
 
 /** The StepContext the steps see: the run's nodes and journal, and actions only as planned. */
@@ -46,9 +48,13 @@ export function stepContext(run: RunState): StepContext {
       return f ? {by: f.by, how: f.how} : undefined
     },
     from,
+    heardSilent: (address) => run.silentOnWire.get(address) === run.ran.length,
     host: (node) => nodes.get(node),
     progress: (m) => options.onProgress?.(m),
     reachable: (node) => nodes.reachable(node),
+    noteSilent(addresses) {
+      for (const a of addresses) run.silentOnWire.set(a, run.ran.length)
+    },
     remember: (data) => remember(run, data),
     runId,
     signal: options.signal,

@@ -28,6 +28,8 @@ export const confirmFenced: Step = {
       }
     }
 
+    // Heard silent just now: release-ips, next to ask, takes this answer while nothing was done since.
+    ctx.noteSilent(ctx.config.service_ips.map((ip) => ip.address))
     const fenced = ctx.fenced()
     if (!fenced) {
       throw new HaError(`${ctx.from} does not answer ssh; ha cannot stop it, so it must be fenced (powered off or cut from the network and the storage) before anything is taken over`, {

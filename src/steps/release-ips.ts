@@ -31,9 +31,13 @@ export const releaseIps: Step = {
     }
 
     // The wire must agree: nobody answers ARP for them any more, as heard from the node taking
-    // over (which skips an address it holds itself: a resumed run past take-ips).
+    // over (which skips an address it holds itself: a resumed run past take-ips). A fenced node
+    // was released by nobody: confirm-fenced heard the same thing from the same node, and when
+    // this process did so with no action carried out since, that is the answer (2 s of listening
+    // less); a resumed run asks the wire itself.
     const to = await ctx.host(ctx.to)
     for (const ip of ctx.config.service_ips) {
+      if (ctx.data('confirm-fenced').confirmed && ctx.heardSilent(ip.address)) continue
       const heard = await ctx.waiting(() => wire(to, ip.address, ip.interface))
       if (heard.state === 'skipped_held_here') continue
       if (heard.state === 'answered') {

@@ -46,6 +46,13 @@ export interface StepContext {
   data(step: string): Record<string, unknown>
   /** Journal a fact for this step (kept across --resume). */
   remember(data: Record<string, unknown>): Promise<void>
+  /**
+   * The wire, as this process heard it from the node taking over (arping -D): `noteSilent` after a
+   * step heard every address given silent; `heardSilent` is true while no action has been carried
+   * out since, so the next step asking the same question may take that answer.
+   */
+  noteSilent(addresses: string[]): void
+  heardSilent(address: string): boolean
   /** The operator confirmed the active node is fenced (flag or typed). */
   fenced(): {by: string; how: string} | undefined
   progress(message: string): void
