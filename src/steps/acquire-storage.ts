@@ -1,10 +1,12 @@
-import {setTimeout as sleep} from 'node:timers/promises'
 import {hostname, userInfo} from 'node:os'
+import {join} from 'node:path'
+import {setTimeout as sleep} from 'node:timers/promises'
 
 import {type Epoch, nodeEpochPath, readEpochOn, storageEpochPath, writeEpochOn} from '../facts/epoch.js'
 import {HaError} from '../core/errors.js'
 import {storageDriver} from '../drivers/storage/index.js'
-import {attachmentSeen, deviceSeen, fileSeen, prefetch, readText, storageAtBoot, storageAttached, storageIsTheDevice} from './observe.js'
+import {lockName, stateDirName} from '../facts/state-dir.js'
+import {attachmentSeen, deviceSeen, fileSeen, prefetch, readText, somethingAt, storageAtBoot, storageAttached, storageIsTheDevice} from './observe.js'
 import type {Action, Step, StepContext} from './step.js'
 
 type Ctx = Pick<StepContext, 'config' | 'from' | 'to'>
@@ -32,6 +34,8 @@ const boot = (ctx: Ctx): Action[] => {
 
 const epochOnStorage = (ctx: Ctx): Action => ({edit: storageEpochPath(ctx.config), on: ctx.to, what: `epoch +1, active: ${ctx.to}`})
 const epochOnNode = (ctx: Ctx, node: 'from' | 'to'): Action => ({edit: nodeEpochPath, on: ctx[node], what: `the same epoch, noted on ${ctx[node]}`})
+/** The data directory's lock, on the storage: a fenced node's is stale (breakFencedLock). */
+const lockFile = (ctx: Ctx) => join(ctx.config.data_dir, stateDirName, lockName)
 /** Only when the active node was confirmed fenced, and only its lock: see breakFencedLock. */
 const unlockFenced = (ctx: Ctx): Action => ({argv: ['ha', 'unlock', '--held-by', ctx.from, '--yes', '--json', '--node', ctx.to], on: ctx.to})
 
@@ -79,7 +83,8 @@ export const acquireStorage: Step = {
       await ctx.act(attach(ctx)!, {timeoutMs: 5 * 60_000})
     }
 
-    await prefetch(to, facts(ctx))
+    const fencedLock = Boolean(ctx.data('confirm-fenced').confirmed) && storage.tracked
+    await prefetch(to, [...facts(ctx), ...(fencedLock ? [fileSeen(lockFile(ctx))] : [])])
     const device = await storageIsTheDevice(to, ctx.config)
     if (!device.ok) throw new HaError(`${ctx.to}: ${ctx.config.data_dir} is mounted from ${device.source}, not from storage.device ${ctx.config.storage.device}`, {actions: ['unmount it and check storage.device']})
     if (storage.boot) {
@@ -102,7 +107,7 @@ export const acquireStorage: Step = {
       })
     }
 
-    if (ctx.data('confirm-fenced').confirmed && storage.tracked) await breakFencedLock(ctx)
+    if (fencedLock) await breakFencedLock(ctx)
     const next: Epoch = {
       active: ctx.to,
       at: new Date().toISOString(),
@@ -135,8 +140,11 @@ interface UnlockEnvelope {
  * ha unlock's own checks, its unlock.log line — and only if the fenced node holds it. A lock of
  * the node taking over itself is left alone, and one whose holder still runs (the "fenced" node
  * answers and runs it) is refused by ha unlock: then the node is not fenced, and nothing goes on.
+ * Nothing at the lock's path (the batch that read the storage's facts says so): nothing to break,
+ * and no ha started on the node for it. Anything there, lock or not, is ha unlock's to judge.
  */
 async function breakFencedLock(ctx: StepContext): Promise<void> {
+  if (!(await somethingAt(await ctx.host(ctx.to), lockFile(ctx)))) return
   const r = await ctx.act(unlockFenced(ctx), {allow: [0, 1, 2, 11], timeoutMs: 60_000})
   let envelope: UnlockEnvelope = {}
   try {

@@ -149,6 +149,11 @@ export function serviceSeen(config: Config): Observation<'running' | 'stopped'> 
   }
 }
 
+/** Whether anything (a file, a folder, a link) is at the path: fileSeen's stat, from the batch when prefetched. */
+export async function somethingAt(host: Host, path: string): Promise<boolean> {
+  return (await observe(host, fileSeen(path))).stat !== undefined
+}
+
 /** The stat of a file as last observed since anything acted (no round trip), or 'unknown'. */
 export async function observedStat(host: Host, path: string): Promise<FileStat | undefined | 'unknown'> {
   const known = memo(host).get(`file:${path}`) as Promise<{stat?: FileStat}> | undefined
