@@ -18,7 +18,8 @@ export const confirmFenced: Step = {
   },
   async run(ctx) {
     for (const ip of ctx.config.service_ips) {
-      const r = await ctx.act({argv: arpingArgv(bareAddress(ip.address), ip.interface), on: ctx.to}, {allow: [0, 1, 2], timeoutMs: 15_000})
+      // arping -D's listening window is the wire's time, as in release-ips and take-ips.
+      const r = await ctx.waiting(() => ctx.act({argv: arpingArgv(bareAddress(ip.address), ip.interface), on: ctx.to}, {allow: [0, 1, 2], timeoutMs: 15_000}))
       const heard = interpretArping(r.code, r.stdout.toString(), r.stderr.toString())
       if (heard.state === 'error') throw new HaError(`arping on ${ctx.to} could not probe ${ip.address}: ${heard.message}`)
       if (heard.state === 'answered') {
