@@ -99,6 +99,10 @@ describe('ha failover meets faults safely', {skip}, () => {
     assert.equal(fenced.node, 'primary')
     assert.equal(fenced.how, 'flag')
     assert.match(fenced.by, /^root@/)
+    // The primary died outside a backup: no lock on the storage, so no ha unlock was started for one.
+    const ran = (r.envelope!.result.ran as Array<{action: string}>).map((a) => a.action)
+    assert.ok(!ran.some((a) => / ha unlock /.test(a)), ran.join('\n'))
+    assert.ok(ran.some((a) => /\$ arping -D /.test(a)), `confirm-fenced heard the wire: ${ran.join('\n')}`)
 
     // The old primary comes back with the service IP (and the storage) in its boot configuration.
     await labBoot('primary', {labDir})
